@@ -1,0 +1,158 @@
+"""Reading a contract folder (CSV or Parquet per table) into typed pandas frames.
+
+Typed means: strings as pandas strings, dates as `datetime64` at midnight, timestamps as UTC
+`datetime64`, numbers as float64, booleans as bool (see `features.validation.coerce_table`).
+Parsing problems are not handled here: `features.validation.validate_folder` reports them;
+`load_folder` runs it first.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import TABLES
+from repradar.errors import UserError
+
+# Resolution of every date and timestamp column (pandas 3 parses strings to microseconds; this
+# also keeps far-future sentinels such as 9999-12-31 representable).
+DATETIME_UNIT = "us"
+TABLE_SUFFIXES = (".parquet", ".csv")  # preference order when a table has both files
+
+
+@dataclass
+class Tables:
+    """One organisation's data in the contract; optional tables are None when absent."""
+
+    reps: pd.DataFrame
+    quotas: pd.DataFrame
+    opportunities: pd.DataFrame
+    opportunity_history: pd.DataFrame | None = None
+    activities: pd.DataFrame | None = None
+    engagement: pd.DataFrame | None = None
+    interventions: pd.DataFrame | None = None
+
+    def items(self):
+        for f in fields(self):
+            yield f.name, getattr(self, f.name)
+
+    def replace(self, **frames) -> Tables:
+        data = dict(self.items())
+        data.update(frames)
+        return Tables(**data)
+
+
+def table_path(folder: Path, name: str) -> Path | None:
+    """The file holding table `name` in `folder` (Parquet preferred over CSV), or None."""
+    for suffix in TABLE_SUFFIXES:
+        p = Path(folder) / f"{name}{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """The file as stored: CSV cells as strings (so validation sees what the user wrote).
+
+    Only empty CSV cells are missing ("NA" or "null" stay text). Blank rows are dropped but the
+    index keeps the file's numbering: label i is data row i + 1 (row 1 is the line after the
+    header). Raises `UserError` saying what is wrong when the file cannot be read as a table.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        try:
+            df = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise UserError(f"{path.name} is not a readable Parquet file ({_short(exc)})") from exc
+        if not df.index.equals(pd.RangeIndex(len(df))):
+            # pandas restores an index it wrote; rows are numbered by position, a named index is data
+            df = df.reset_index(drop=all(n is None for n in df.index.names))
+        return df
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64 * 1024)
+    except OSError as exc:
+        raise UserError(f"cannot open {path.name} ({_short(exc)})") from exc
+    if b"\x00" in head:
+        raise UserError(
+            f"{path.name} is a binary file, not CSV text; export the table as UTF-8 CSV or Parquet"
+        )
+    if not head.strip():
+        raise UserError(f"{path.name} is empty; it needs at least a header line with the column names")
+    try:
+        # pyarrow's reader is several times faster; the C reader decides when it refuses a file.
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow", skip_blank_lines=False
+        )
+    except Exception:
+        raw = _read_csv_c(path)
+    blank = raw.isna().all(axis=1)
+    return raw[~blank] if blank.any() else raw
+
+
+def _read_csv_c(path: Path) -> pd.DataFrame:
+    try:
+        with warnings.catch_warnings():
+            # pandas only warns when every row has more fields than the header, then drops some
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8-sig",  # tolerate the byte-order mark Excel writes
+                skip_blank_lines=False,  # keep row numbers equal to the file's data rows
+                index_col=False,  # a row with an extra field is an error, not an index
+            )
+    except pd.errors.ParserWarning as exc:
+        raise UserError(
+            f"{path.name} is not well-formed CSV (rows have more fields than the header)"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise UserError(
+            f"{path.name} is empty; it needs at least a header line with the column names"
+        ) from exc
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise UserError(f"{path.name} is not well-formed CSV ({_short(exc)})") from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """Write atomically: to a temporary file beside the target, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def load_folder(folder: str | Path, *, validate: bool = True) -> Tables:
+    """Validate `folder` against the contract and return its typed tables.
+
+    Raises `repradar.errors.ContractError` listing every violation when validation fails.
+    Each file is read once: validation hands over the frames it typed.
+    """
+    from features.validation import coerce_table, validate_and_load
+
+    folder = Path(folder)
+    if validate:
+        report, typed = validate_and_load(folder)
+        report.raise_if_failed()
+        return Tables(**typed)
+    frames = {}
+    for name, spec in TABLES.items():
+        p = table_path(folder, name)
+        frames[name] = None if p is None else coerce_table(spec, read_raw(p))
+    return Tables(**frames)

@@ -1,0 +1,679 @@
+"""Run a mapping over a folder of exports: build the contract tables, write them atomically, validate.
+
+Nothing is written unless every table maps cleanly and the result passes contract validation:
+the tables go to a temporary folder beside `--out`, which is renamed into place at the end.
+Every problem is reported in the source's terms (file, column, spreadsheet row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import TABLES
+from importer.mapping import ColumnSpec, Loc, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
+from importer.quotas import derive_quotas
+from importer.transforms import (
+    CellErrors,
+    derive_ids,
+    end_of_period,
+    fill_empty,
+    lookup,
+    map_values,
+    parse_kind,
+    where_mask,
+)
+from repradar.errors import UserError
+
+PROVENANCE_FILE = "_import.json"
+MAX_ROWS_SHOWN = 5
+
+
+# ---------------------------------------------------------------- problems in the source's terms
+
+
+def spreadsheet_row(index_label) -> int:
+    """Row number as a spreadsheet shows it: the header is row 1, the first record row 2."""
+    return int(index_label) + 2
+
+
+@dataclass
+class SourceProblem:
+    """One problem, said in the source's terms: which file, column and rows, and what to do.
+
+    `purpose` says which contract column needed the cell (e.g. "for is_closed"); one bad cell
+    used by several contract columns is one problem listing them all (`merge_problems`).
+    """
+
+    message: str
+    file: str | None = None
+    column: str | None = None
+    rows: list[int] = field(default_factory=list)
+    values: list = field(default_factory=list)
+    mapping: Loc | None = None
+    purpose: str = ""
+    merged: list[tuple[str, Loc | None]] = field(default_factory=list)
+
+    def key(self) -> tuple:
+        return (self.file, self.column, tuple(self.rows), tuple(_show(v) for v in self.values), self.message)
+
+    def __str__(self) -> str:
+        head = []
+        if self.file:
+            head.append(self.file)
+        if self.column:
+            head.append(f"column {self.column}")
+        if self.rows:
+            shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
+            more = f" and {len(self.rows) - MAX_ROWS_SHOWN} more" if len(self.rows) > MAX_ROWS_SHOWN else ""
+            head.append(f"row{'s' if len(self.rows) > 1 else ''} {shown}{more}")
+        text = ", ".join(head)
+        if self.values:
+            counts = Counter(_show(v) for v in self.values)
+            parts = [f"{v} ({n} rows)" if n > 1 else v for v, n in list(counts.items())[:MAX_ROWS_SHOWN]]
+            if len(counts) > MAX_ROWS_SHOWN:
+                parts.append(f"{len(counts) - MAX_ROWS_SHOWN} more values")
+            text += (": " if text else "") + "value " + ", ".join(parts) + " " + self.message
+        else:
+            text += (": " if text else "") + self.message
+        uses = [(self.purpose, self.mapping), *self.merged]
+        purposes = list(dict.fromkeys(p for p, _ in uses if p))
+        if purposes:
+            text += f" ({'; '.join(purposes)})"
+        locs = list(dict.fromkeys(str(loc) for _, loc in uses if loc is not None))
+        if locs:
+            text += f" [mapping: {'; '.join(locs)}]"
+        return text
+
+
+def merge_problems(problems: list[SourceProblem]) -> list[SourceProblem]:
+    """One problem per bad cell set: a date read for two contract columns is reported once."""
+    out: dict[tuple, SourceProblem] = {}
+    for p in problems:
+        first = out.setdefault(p.key(), p)
+        if first is not p:
+            first.merged.append((p.purpose, p.mapping))
+    return list(out.values())
+
+
+def _show(v) -> str:
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return repr(v if not isinstance(v, float) or not v.is_integer() else int(v))
+
+
+class ImportFailed(UserError):
+    """The export could not be imported; nothing was written. Lists every problem found."""
+
+    def __init__(self, problems: list, headline: str):
+        self.problems = list(problems)
+        lines = [f"{headline} ({len(self.problems)} problem(s)); nothing was written:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+# ---------------------------------------------------------------- reading sources
+
+
+class Sources:
+    """The export folder: reads each source file once, as text cells, and digests it for provenance."""
+
+    def __init__(self, folder: Path, mapping: Mapping):
+        self.folder = Path(folder)
+        self.mapping = mapping
+        self._frames: dict[str, pd.DataFrame] = {}
+        self.used: list[str] = []
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def missing_problem(self, name: str, loc: Loc, what: str) -> SourceProblem:
+        present = sorted(p.name for p in self.folder.iterdir() if p.is_file())
+        hint = difflib.get_close_matches(name, present, n=1)
+        tip = f"; did you mean {hint[0]}?" if hint else f"; files there: {', '.join(present) or 'none'}"
+        return SourceProblem(f"{what} {name} is not in {self.folder}{tip}", mapping=loc)
+
+    def read(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            p = self.path(name)
+            try:
+                if p.suffix == ".parquet":
+                    df = pd.read_parquet(p).astype(object)
+                else:
+                    df = pd.read_csv(
+                        p,
+                        dtype=str,
+                        keep_default_na=False,
+                        na_values=[""],
+                        sep=self.mapping.csv.delimiter,
+                        encoding=self.mapping.csv.encoding,
+                    )
+            except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
+                raise ImportFailed(
+                    [SourceProblem(f"cannot be read: {exc}; check csv.delimiter / csv.encoding", file=name)],
+                    "the export could not be read",
+                ) from None
+            df = df.reset_index(drop=True)
+            self._frames[name] = df
+            if name not in self.used:
+                self.used.append(name)
+        return self._frames[name]
+
+    def digests(self) -> dict[str, dict]:
+        out = {}
+        for name in self.used:
+            p = self.path(name)
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[name] = {"sha256": h.hexdigest(), "bytes": p.stat().st_size, "rows": len(self._frames[name])}
+        return out
+
+
+# ---------------------------------------------------------------- building one table
+
+
+@dataclass
+class Built:
+    """One contract table, typed, with the source row behind each of its rows."""
+
+    frame: pd.DataFrame
+    origin: pd.DataFrame  # columns: file, row (spreadsheet row), aligned with frame
+    columns_from: dict[str, dict[str, str]]  # source file -> contract column -> source column
+    fills: list[str] = field(default_factory=list)
+
+
+class _Builder:
+    def __init__(self, mapping: Mapping, sources: Sources):
+        self.mapping = mapping
+        self.sources = sources
+        self.problems: list[SourceProblem] = []
+        self.table = ""
+
+    # -- structure checks: files and columns exist before any cell is read
+
+    def check_source(self, smap: SourceMap) -> bool:
+        ok = True
+        frame = self.sources.read(smap.file)
+
+        def need(file: str, frame: pd.DataFrame, column: str, loc: Loc, what: str):
+            nonlocal ok
+            if column not in frame.columns:
+                ok = False
+                cols = [str(c) for c in frame.columns]
+                hint = difflib.get_close_matches(column, cols, n=1)
+                tip = f"did you mean '{hint[0]}'? " if hint else ""
+                self.problems.append(
+                    SourceProblem(
+                        f"does not exist; {tip}the file's columns are: {', '.join(cols)}",
+                        file=file,
+                        column=column,
+                        mapping=loc,
+                        purpose=what,
+                    )
+                )
+
+        def need_file(file: str, loc: Loc, what: str) -> pd.DataFrame | None:
+            nonlocal ok
+            if not self.sources.exists(file):
+                ok = False
+                self.problems.append(self.sources.missing_problem(file, loc, what))
+                return None
+            return self.sources.read(file)
+
+        def spec_checks(spec: ColumnSpec | None):
+            if spec is None:
+                return
+            if spec.source is not None:
+                need(smap.file, frame, spec.source, spec.loc, f"mapped to {spec.target}")
+            if spec.lookup is not None:
+                lk = spec.lookup
+                if lk.match is not None:
+                    need(smap.file, frame, lk.match, lk.loc, f"look-up key for {spec.target}")
+                lframe = need_file(lk.file, lk.loc, "look-up file")
+                if lframe is not None:
+                    need(lk.file, lframe, lk.column, lk.loc, f"looked up for {spec.target}")
+                    if lk.key is not None:
+                        need(lk.file, lframe, lk.key, lk.loc, f"look-up key for {spec.target}")
+            spec_checks(spec.default)
+
+        for spec in (*smap.columns.values(), *smap.attributes.values()):
+            spec_checks(spec)
+        for w in smap.where:
+            need(smap.file, frame, w.column, w.loc, "used in `where`")
+            if w.in_file:
+                wframe = need_file(w.in_file[0], w.loc, "`where` file")
+                if wframe is not None:
+                    need(w.in_file[0], wframe, w.in_file[1], w.loc, "used in `where.in_file`")
+        return ok
+
+    # -- evaluation
+
+    def cell_problems(
+        self, errs: list[CellErrors], file: str, column: str | None, spec: ColumnSpec, what: str
+    ):
+        for e in errs:
+            f, c = file, column
+            if e.in_lookup and spec.lookup is not None:
+                f, c = spec.lookup.file, spec.lookup.key
+            self.problems.append(
+                SourceProblem(
+                    e.message,
+                    file=f,
+                    column=c,
+                    rows=[spreadsheet_row(i) for i in e.index],
+                    values=list(e.values),
+                    mapping=spec.loc,
+                    purpose=what,
+                )
+            )
+
+    def evaluate(self, spec: ColumnSpec, frame: pd.DataFrame, file: str, fills: list[str]) -> pd.Series:
+        """The typed values of one contract column for the rows of `frame` (index kept)."""
+        what = f"for {spec.target}"
+        column = spec.source
+        if spec.source is not None:
+            raw = frame[spec.source]
+        elif spec.has_value:
+            raw = pd.Series([spec.value] * len(frame), index=frame.index, dtype=object)
+        else:
+            lk = spec.lookup
+            assert lk is not None
+            table = self.sources.read(lk.file)
+            if lk.agg in ("min", "max", "sum", "mean"):
+                # Aggregate typed values (dates by date, not by text) in the look-up file's own terms.
+                typed_take, errs = parse_kind(table[lk.column], spec.kind, lk.format or spec.format)
+                for e in errs:
+                    self.problems.append(
+                        SourceProblem(
+                            e.message,
+                            file=lk.file,
+                            column=lk.column,
+                            rows=[spreadsheet_row(i) for i in e.index],
+                            values=list(e.values),
+                            mapping=lk.loc,
+                            purpose=f"looked up {what}",
+                        )
+                    )
+                table = table.assign(**{lk.column: typed_take})
+            keys = frame[lk.match] if lk.match is not None else None
+            raw, errs = lookup(
+                keys,
+                table,
+                lk.key,
+                lk.column,
+                normalize=lk.normalize,
+                agg=lk.agg,
+                missing=lk.missing,
+                index=frame.index,
+            )
+            column = lk.match
+            self.cell_problems(errs, file, column, spec, f"look-up in {lk.file} {what}")
+        if spec.values is not None:
+            raw, errs = map_values(raw, spec.values, spec.unmapped)
+            self.cell_problems(errs, file, column, spec, what)
+        if spec.id is not None:
+            raw, errs = derive_ids(raw, spec.id)
+            self.cell_problems(errs, file, column, spec, f"making ids {what}")
+        typed, errs = parse_kind(raw, spec.kind, spec.format)
+        self.cell_problems(errs, file, column, spec, what)
+        if spec.end_of_period is not None:
+            typed = end_of_period(typed, spec.end_of_period)
+        if spec.default is not None:
+            empty = typed.isna()
+            if empty.any():
+                fallback = self.evaluate(spec.default, frame[empty], file, fills)
+                typed, n = fill_empty(typed, fallback)
+                if n:
+                    fills.append(
+                        f"{self.table}.{spec.target}: {n} of {len(frame)} rows of {file} had no value from "
+                        f"{spec.describe()} and took the default: {spec.default.describe()}"
+                    )
+        return typed
+
+    def build_source(self, tmap: TableMap, smap: SourceMap) -> Built | None:
+        self.table = tmap.name
+        if not self.sources.exists(smap.file):
+            if not smap.optional:
+                self.problems.append(
+                    self.sources.missing_problem(smap.file, smap.loc, f"source file of {tmap.name}")
+                )
+            return None
+        if not self.check_source(smap):
+            return None
+        frame = self.sources.read(smap.file)
+        mask = pd.Series(True, index=frame.index)
+        for w in smap.where:
+            in_values = None
+            if w.in_file:
+                in_values = list(self.sources.read(w.in_file[0])[w.in_file[1]])
+            mask &= where_mask(frame, w.column, isin=w.isin, not_in=w.not_in, in_values=in_values)
+        sub = frame[mask]
+        fills: list[str] = []
+        data = {}
+        spec_table = TABLES[tmap.name]
+        for cname in spec_table.column_names:
+            if cname in smap.columns:
+                data[cname] = self.evaluate(smap.columns[cname], sub, smap.file, fills)
+        for aname, aspec in smap.attributes.items():
+            data[aname] = self.evaluate(aspec, sub, smap.file, fills)
+        out = pd.DataFrame(data, index=sub.index)
+        origin = pd.DataFrame({"file": smap.file, "row": [spreadsheet_row(i) for i in sub.index]})
+        columns_from = {
+            smap.file: {
+                c: (s.source or (s.lookup.match if s.lookup else None) or "")
+                for c, s in {**smap.columns, **smap.attributes}.items()
+            }
+        }
+        if int((~mask).sum()):
+            fills.append(f"{smap.file}: {int((~mask).sum())} of {len(frame)} rows left out by `where`")
+        return Built(out.reset_index(drop=True), origin, columns_from, fills)
+
+    def build_table(self, tmap: TableMap) -> Built | None:
+        parts = [b for s in tmap.sources if (b := self.build_source(tmap, s)) is not None]
+        if not parts:
+            return None
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        origin = pd.concat([p.origin for p in parts], ignore_index=True)
+        cols: dict[str, dict[str, str]] = {}
+        fills: list[str] = []
+        for p in parts:
+            cols.update(p.columns_from)
+            fills += p.fills
+        return Built(frame, origin, cols, fills)
+
+
+# ---------------------------------------------------------------- the import
+
+
+@dataclass
+class ImportResult:
+    """What an import wrote and why: the contract folder, its provenance and the validation report."""
+
+    out: Path
+    provenance: dict
+    report: object | None
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"{name}: {info['rows']} rows" for name, info in self.provenance["tables"].items()]
+        lines += [f"note: {n}" for n in self.provenance["notes"]]
+        return lines
+
+
+def build_tables(
+    mapping: Mapping, source: Path, quota_policy: QuotaPolicy | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict, Sources]:
+    """The contract tables an export maps to, typed, with each row's source row and the import notes.
+
+    Raises ImportFailed with every problem, in the source's terms, when any cell does not map.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise UserError(f"source folder {source} does not exist; give the folder holding the export files")
+    sources = Sources(source, mapping)
+    builder = _Builder(mapping, sources)
+    frames: dict[str, pd.DataFrame] = {}
+    origins: dict[str, pd.DataFrame] = {}
+    info: dict = {"tables": {}, "notes": []}
+    for name, tmap in mapping.tables.items():
+        if name == "quotas" and quota_policy is not None:
+            info["notes"].append("the quota policy given on the command line replaces the mapped quotas")
+            continue
+        built = builder.build_table(tmap)
+        if built is None:
+            if tmap.optional and not builder.problems:
+                info["notes"].append(
+                    f"{name}: no source file present ({', '.join(s.file for s in tmap.sources)}); skipped"
+                )
+            continue
+        frames[name], origins[name] = built.frame, built.origin
+        info["tables"][name] = {"rows": len(built.frame), "from": built.columns_from}
+        info["notes"] += built.fills
+    if builder.problems:
+        raise ImportFailed(
+            merge_problems(builder.problems), f"the export in {source} does not map onto the contract"
+        )
+
+    # Rows that belong to people who are not reps (managers, admins), where the mapping asks to drop them.
+    if "reps" in frames:
+        known = set(frames["reps"]["rep_id"].dropna())
+        for name, tmap in mapping.tables.items():
+            if tmap.only_known_reps and name in frames:
+                keep = frames[name]["rep_id"].isin(known)
+                if (~keep).any():
+                    dropped = frames[name].loc[~keep, "rep_id"]
+                    info["notes"].append(
+                        f"{name}: {int((~keep).sum())} row(s) of {dropped.nunique()} owner(s) who are not reps "
+                        "were left out (only_known_reps)"
+                    )
+                    frames[name] = frames[name][keep].reset_index(drop=True)
+                    origins[name] = origins[name][keep.values].reset_index(drop=True)
+                    info["tables"][name]["rows"] = len(frames[name])
+
+    policy = (
+        quota_policy if quota_policy is not None else (None if "quotas" in frames else mapping.quota_policy)
+    )
+    if "quotas" not in frames:
+        if policy is None:
+            raise UserError(
+                "the export has no quotas (no quotas table in the mapping, or its file is absent): choose a "
+                "quota policy with --quota-policy (e.g. fixed,amount=100000,period=quarter) or "
+                "`quota_policy:` in the mapping; see docs/import.md"
+            )
+        result = derive_quotas(frames["reps"], frames["opportunities"], policy)
+        frames["quotas"] = result.quotas
+        origins["quotas"] = pd.DataFrame(
+            {"file": [None] * len(result.quotas), "row": [None] * len(result.quotas)}
+        )
+        info["tables"]["quotas"] = {"rows": len(result.quotas), "from": "derived by the quota policy"}
+        info["notes"] += result.notes
+        info["quota_policy"] = policy.to_dict()
+        info["quotas"] = "derived"
+    else:
+        info["quota_policy"] = None
+        info["quotas"] = "mapped"
+    info["tables"] = {k: info["tables"][k] for k in TABLES if k in info["tables"]}
+    return frames, origins, info, sources
+
+
+def _for_csv(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Text cells as the contract writes them: ISO dates and timestamps, true/false."""
+    spec = TABLES[name]
+    out = frame.copy()
+    for col in out.columns:
+        kind = spec.column(col).kind if col in spec.column_names else "string"
+        s = out[col]
+        if kind == "date":
+            out[col] = s.dt.strftime("%Y-%m-%d")
+        elif kind == "timestamp":
+            out[col] = s.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif kind == "boolean":
+            out[col] = s.map(lambda v: None if v is None or pd.isna(v) else ("true" if v else "false"))
+    return out
+
+
+def _for_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    spec = TABLES[name]
+    out = frame.copy()
+    for col in out.columns:
+        kind = spec.column(col).kind if col in spec.column_names else "string"
+        if kind == "boolean":
+            out[col] = out[col].astype("boolean")
+        elif kind == "string":
+            out[col] = out[col].astype("string")
+    return out
+
+
+def write_folder(frames: dict[str, pd.DataFrame], folder: Path, fmt: str) -> None:
+    """Write each table as `<table>.<fmt>` in the contract's text conventions."""
+    from features.io import write_table
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        if name in frames:
+            frame = _for_csv(frames[name], name) if fmt == "csv" else _for_parquet(frames[name], name)
+            write_table(frame, folder / f"{name}.{fmt}")
+
+
+def run_import(
+    mapping: str | Path | Mapping,
+    source: str | Path,
+    out: str | Path,
+    *,
+    quota_policy: QuotaPolicy | None = None,
+    fmt: str = "csv",
+    force: bool = False,
+) -> ImportResult:
+    """Import the export in `source` with `mapping` into the contract folder `out`, validated.
+
+    Writes to a temporary folder beside `out` and renames it into place only when every table
+    mapped and validation passed; on any error nothing is written and `out` is left as it was.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise UserError(f"--format must be csv or parquet, not {fmt!r}")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise UserError(
+            f"{out} already exists and is not empty; choose another --out or pass --force to replace it"
+        )
+    m = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    frames, origins, info, sources = build_tables(m, Path(source), quota_policy)
+
+    provenance = {
+        "format": "repradar-import/1",
+        "imported_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mapping": {
+            "name": m.name,
+            "path": str(m.path),
+            "sha256": hashlib.sha256(Path(m.path).read_bytes()).hexdigest(),
+        },
+        "source": {"folder": str(Path(source).resolve()), "files": sources.digests()},
+        "quotas": info["quotas"],
+        "quota_policy": info["quota_policy"],
+        "tables": info["tables"],
+        "assumptions": list(m.notes),
+        "notes": info["notes"],
+    }
+
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.importing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    done = False
+    try:
+        write_folder(frames, tmp, fmt)
+        report = _validate(tmp, origins, m)
+        provenance["validation"] = "passed"
+        (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+        _swap_into_place(tmp, out)
+        report.folder = out  # the report names the folder the user asked for, not the temporary one
+        done = True
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not done:  # parent folders made for --out go too: nothing written on error
+            for p in created:
+                try:
+                    p.rmdir()
+                except OSError:
+                    pass
+    return ImportResult(out, provenance, report)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished folder into place; an existing `out` is replaced only after that succeeds."""
+    if out.exists():
+        old = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex[:8]}"
+        out.rename(old)
+        try:
+            tmp.rename(out)
+        except OSError:
+            old.rename(out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def _validate(folder: Path, origins: dict, mapping: Mapping):
+    """Run contract validation on the written folder; failures come back in the source's terms."""
+    from features.validation import validate_folder
+
+    report = validate_folder(folder)
+    if not report.ok:
+        problems = [translate_failure(f, origins, mapping) for f in report.failures]
+        raise ImportFailed(problems, "the imported tables break the data contract")
+    return report
+
+
+def translate_failure(failure, origins: dict[str, pd.DataFrame], mapping: Mapping) -> str:
+    """A validation failure about a written table, followed by the source file, column and rows behind it.
+
+    Validation numbers rows from 1 at the first data row; `origins[table]` holds, for each
+    written row, the source file and spreadsheet row it came from.
+    """
+    table = getattr(failure, "table", None)
+    column = getattr(failure, "column", None)
+    text = f"contract rule broken: {failure}"
+    if table not in origins:
+        return text
+    origin = origins[table]
+    by_file: dict[str, list[int]] = {}
+    for example in getattr(failure, "examples", None) or []:
+        row = example.get("row") if isinstance(example, dict) else None
+        if not isinstance(row, int) or not 1 <= row <= len(origin):
+            continue
+        f, src_row = origin.iloc[row - 1]["file"], origin.iloc[row - 1]["row"]
+        if isinstance(f, str):
+            by_file.setdefault(f, []).append(int(src_row))
+    if not by_file:
+        if len(origin) and origin["file"].isna().all():
+            return f"{text} (these quotas were derived by the quota policy: change the policy)"
+        return text
+    where = []
+    tmap = mapping.tables.get(table)
+    for f, rows in by_file.items():
+        src_col = None
+        if tmap is not None and column:
+            for s in tmap.sources:
+                spec = s.columns.get(column) if s.file == f else None
+                if spec is not None:
+                    src_col = spec.source or (spec.lookup.match if spec.lookup else None)
+        col = f", column {src_col}" if src_col else ""
+        where.append(f"{f}{col}, row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}")
+    return f"{text}; in the source: {'; '.join(where)}"
+
+
+def import_command(
+    mapping: str,
+    source: Path,
+    out: Path,
+    *,
+    quota_policy: str | None = None,
+    fmt: str = "csv",
+    force: bool = False,
+) -> list[str]:
+    """`repradar import`: run the import and return the lines to print (raises UserError on any problem)."""
+    from importer.mapping import parse_quota_policy
+
+    policy = parse_quota_policy(quota_policy) if quota_policy else None
+    result = run_import(mapping, source, out, quota_policy=policy, fmt=fmt, force=force)
+    lines = [f"imported {source} with mapping {result.provenance['mapping']['name']}"]
+    lines += [f"  {line}" for line in result.summary_lines()]
+    if result.report is not None:
+        lines.append(result.report.render())
+    lines.append(f"wrote {out} (provenance in {out / PROVENANCE_FILE})")
+    return lines

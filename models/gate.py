@@ -1,0 +1,307 @@
+"""The promotion gate: a challenger becomes champion only if it is not worse on the newest held-out data.
+
+Both versions are scored on the challenger's held-out feature set (logged with its training run),
+so they are compared on the same, newest rows. The CLI (`repradar promote`) and the service call
+`promote`; the decision itself is the pure function `gate_decision`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models import registry
+from models.registry import CHALLENGER, CHAMPION
+from repradar.errors import UserError
+
+HELDOUT_ARTIFACT = "heldout/heldout_features.parquet"
+LABEL = "missed"
+HISTORY_TAG = "promotion_history"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One version's figures on the held-out rows."""
+
+    version: str
+    auc: float
+    brier: float
+    n_rows: int
+    n_misses: int
+
+
+@dataclass
+class GateResult:
+    promoted: bool
+    decision: str  # "first", "passed", "forced", "refused", "already"
+    challenger_version: str
+    champion_version: str | None
+    figures: dict[str, Figures] = field(default_factory=dict)  # "challenger", "champion"
+    reasons: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["figures"] = {k: asdict(v) for k, v in self.figures.items()}
+        return d
+
+
+# -- pure parts --------------------------------------------------------------------------------
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y, dtype=int)
+    if y.min() == y.max():
+        return float("nan")
+    return float(roc_auc_score(y, p))
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+
+
+def figures_for(version: str, y: np.ndarray, risk: np.ndarray) -> Figures:
+    y = np.asarray(y, dtype=int)
+    return Figures(str(version), roc_auc(y, risk), brier(y, risk), int(len(y)), int(y.sum()))
+
+
+def gate_decision(
+    challenger: Figures, champion: Figures | None, tol_auc: float, tol_brier: float
+) -> tuple[bool, list[str]]:
+    """(passes, reasons). Passes when there is no champion, or the challenger's AUC is at least
+    the champion's minus tol_auc and its Brier at most the champion's plus tol_brier."""
+    if champion is None:
+        return True, ["no champion yet: the first model becomes champion"]
+    ok, reasons = True, []
+    if math.isnan(challenger.auc) or challenger.auc < champion.auc - tol_auc:
+        ok = False
+        reasons.append(
+            f"AUC {challenger.auc:.4f} is below the champion's {champion.auc:.4f} by more than {tol_auc:g}"
+        )
+    else:
+        reasons.append(f"AUC {challenger.auc:.4f} vs champion {champion.auc:.4f} (tolerance {tol_auc:g}): ok")
+    if math.isnan(challenger.brier) or challenger.brier > champion.brier + tol_brier:
+        ok = False
+        reasons.append(
+            f"Brier {challenger.brier:.4f} is above the champion's {champion.brier:.4f} by more than {tol_brier:g}"
+        )
+    else:
+        reasons.append(
+            f"Brier {challenger.brier:.4f} vs champion {champion.brier:.4f} (tolerance {tol_brier:g}): ok"
+        )
+    return ok, reasons
+
+
+def render_figures(challenger: Figures, champion: Figures | None) -> str:
+    """The two versions' figures side by side."""
+    rows = [("", f"challenger v{challenger.version}", f"champion v{champion.version}" if champion else "champion")]
+
+    def fmt(f, attr, spec):
+        return "-" if f is None else format(getattr(f, attr), spec)
+
+    rows.append(("ROC-AUC (higher is better)", fmt(challenger, "auc", ".4f"), fmt(champion, "auc", ".4f")))
+    rows.append(("Brier (lower is better)", fmt(challenger, "brier", ".4f"), fmt(champion, "brier", ".4f")))
+    rows.append(("held-out rows", fmt(challenger, "n_rows", "d"), fmt(champion, "n_rows", "d")))
+    rows.append(("of which missed", fmt(challenger, "n_misses", "d"), fmt(champion, "n_misses", "d")))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows)
+
+
+def who(settings) -> str:
+    if getattr(settings, "operator", None):
+        return settings.operator
+    user = os.environ.get("USER") or os.environ.get("USERNAME")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return "unknown"
+
+
+# -- MLflow parts ------------------------------------------------------------------------------
+def heldout_frame(settings, mv) -> pd.DataFrame:
+    """The held-out feature set logged with the run that produced version `mv`."""
+    import mlflow.artifacts
+
+    if not mv.run_id:
+        raise UserError(f"version {mv.version} has no training run, so there is no held-out set to compare on")
+    with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=mv.run_id, artifact_path=HELDOUT_ARTIFACT, dst_path=tmp, tracking_uri=settings.tracking_uri
+            )
+        except Exception as exc:
+            raise UserError(
+                f"version {mv.version} has no held-out feature set ({HELDOUT_ARTIFACT}) in its run "
+                f"{mv.run_id}: it was not trained by `repradar train`; use --force --reason to promote it anyway"
+            ) from exc
+        return pd.read_parquet(local)
+
+
+def _evaluate(settings, version: str, frame: pd.DataFrame) -> Figures:
+    from models.loading import load_version
+    from models.pyfunc import MissingFeaturesError
+
+    model = load_version(settings, version)
+    try:
+        risk = model.pyfunc.predict_frame(frame)["risk"].to_numpy()
+    except MissingFeaturesError as exc:
+        raise UserError(
+            f"version {version} cannot be scored on the challenger's held-out set ({exc}); the two were "
+            "trained on different features. Compare them by hand, then use --force --reason to promote"
+        ) from None
+    return figures_for(version, frame[LABEL].to_numpy(), risk)
+
+
+def _history(mv) -> list[dict]:
+    try:
+        return json.loads((mv.tags or {}).get(HISTORY_TAG, "[]"))
+    except ValueError:
+        return []
+
+
+def _record(client, name: str, mv, entry: dict) -> None:
+    history = _history(mv) + [entry]
+    client.set_model_version_tag(name, mv.version, HISTORY_TAG, json.dumps(history, separators=(",", ":")))
+
+
+def promote(
+    settings, version: str | None = None, force: bool = False, reason: str | None = None, actor: str = "cli"
+) -> GateResult:
+    """Run the gate for `version` (default: the challenger) and move the `champion` alias if it passes.
+
+    `force=True` skips the verdict (not the evaluation) and needs a `reason`. Every attempt, refused
+    or not, is appended to the version's `promotion_history` tag with who, when, why and the figures.
+    """
+    if force and not (reason and reason.strip()):
+        raise UserError("--force needs --reason TEXT saying why the gate is overridden")
+    name = settings.model_name
+    if not registry.store_exists(settings):
+        raise UserError("no model has been trained yet: run `repradar train --data DIR` first")
+    client = registry.configure(settings)
+    if version is None:
+        mv = registry.version_by_alias(client, name, CHALLENGER)
+        if mv is None:
+            raise UserError(
+                f"model {name!r} has no challenger: run `repradar train --data DIR` first, or name one with --version"
+            )
+    else:
+        mv = registry.get_version(client, name, str(version))
+        if mv is None:
+            raise UserError(f"model {name!r} has no version {version}; `repradar models` lists the versions")
+    champ = registry.version_by_alias(client, name, CHAMPION)
+    champ_version = None if champ is None else str(champ.version)
+    if champ_version == str(mv.version):
+        return GateResult(
+            promoted=False,
+            decision="already",
+            challenger_version=str(mv.version),
+            champion_version=champ_version,
+            message=f"version {mv.version} is already the champion; nothing to do",
+        )
+
+    frame = heldout_frame(settings, mv)
+    challenger_figs = _evaluate(settings, str(mv.version), frame)
+    figures = {"challenger": challenger_figs}
+    champion_figs = None
+    if champ is not None:
+        champion_figs = _evaluate(settings, champ_version, frame)
+        figures["champion"] = champion_figs
+    passes, reasons = gate_decision(challenger_figs, champion_figs, settings.gate_tol_auc, settings.gate_tol_brier)
+
+    if champ is None:
+        decision = "first"
+    elif passes:
+        decision = "passed"
+    elif force:
+        decision = "forced"
+    else:
+        decision = "refused"
+    promoted = decision != "refused"
+
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    entry = {
+        "at": now,
+        "by": who(settings),
+        "via": actor,
+        "decision": decision,
+        "forced": bool(force and not passes),
+        "reason": reason,
+        "previous_champion": champ_version,
+        "tolerances": {"auc": settings.gate_tol_auc, "brier": settings.gate_tol_brier},
+        "figures": {k: asdict(v) for k, v in figures.items()},
+    }
+    _record(client, name, mv, entry)
+    table = render_figures(challenger_figs, champion_figs)
+    if not promoted:
+        message = (
+            f"promotion of version {mv.version} refused by the gate:\n{table}\n"
+            + "\n".join(f"  - {r}" for r in reasons)
+            + "\nTo override: repradar promote --version "
+            + f"{mv.version} --force --reason TEXT"
+        )
+        return GateResult(False, decision, str(mv.version), champ_version, figures, reasons, message)
+
+    client.set_registered_model_alias(name, CHAMPION, mv.version)
+    tags = {
+        "promoted_at": now,
+        "promoted_by": entry["by"],
+        "promoted_via": actor,
+        "promotion_decision": decision,
+        "promotion_reason": reason or "",
+        "promotion_forced": str(entry["forced"]).lower(),
+        "promotion_figures": json.dumps(entry["figures"], separators=(",", ":")),
+        "previous_champion": champ_version or "",
+    }
+    for k, v in tags.items():
+        client.set_model_version_tag(name, mv.version, k, v)
+    if champ is not None:
+        client.set_model_version_tag(name, champ.version, "replaced_at", now)
+        client.set_model_version_tag(name, champ.version, "replaced_by", str(mv.version))
+    verb = {"first": "first champion", "passed": "passed the gate", "forced": "forced past the gate"}[decision]
+    message = f"version {mv.version} is now champion ({verb}):\n{table}\n" + "\n".join(f"  - {r}" for r in reasons)
+    if decision == "forced":
+        message += f"\n  reason recorded: {reason}"
+    return GateResult(True, decision, str(mv.version), champ_version, figures, reasons, message)
+
+
+def describe_versions(settings) -> list[dict]:
+    """Every registered version with its aliases, held-out metrics and promotion history, newest first."""
+    if not registry.store_exists(settings):
+        return []
+    client = registry.configure(settings)
+    name = settings.model_name
+    aliases = registry.aliases_by_version(client, name)
+    out = []
+    for mv in registry.list_versions(client, name):
+        tags = mv.tags or {}
+        out.append(
+            {
+                "version": str(mv.version),
+                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).isoformat(timespec="seconds"),
+                "aliases": aliases.get(str(mv.version), []),
+                "run_id": mv.run_id,
+                "test_auc": _num(tags.get("test_auc")),
+                "test_brier": _num(tags.get("test_brier")),
+                "test_auc_week3": _num(tags.get("test_auc_week3")),
+                "data_window": tags.get("data_window", ""),
+                "history": _history(mv),
+            }
+        )
+    return out
+
+
+def _num(v) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None

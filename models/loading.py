@@ -1,0 +1,54 @@
+"""Loading a registered model version for scoring and serving (no training code imported)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import registry
+from models.registry import CHAMPION
+from repradar.errors import UserError
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model version ready to score: `pyfunc.predict_frame(feature_frame)`."""
+
+    name: str
+    version: str
+    pyfunc: object  # models.pyfunc.RepRadarModel
+
+
+def current_version(settings, alias: str = CHAMPION) -> str | None:
+    """The version the alias points at now, or None; cheap enough to poll for hot swaps."""
+    if not registry.store_exists(settings):
+        return None
+    client = registry.configure(settings)
+    mv = registry.version_by_alias(client, settings.model_name, alias)
+    return None if mv is None else str(mv.version)
+
+
+def load_version(settings, version: str) -> LoadedModel:
+    """Load one registered version (`models:/<name>/<version>`)."""
+    import mlflow.pyfunc
+
+    client = registry.configure(settings)
+    if registry.get_version(client, settings.model_name, version) is None:
+        raise UserError(
+            f"model {settings.model_name!r} has no version {version}; `repradar models` lists the versions"
+        )
+    pm = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    return LoadedModel(name=settings.model_name, version=str(version), pyfunc=pm.unwrap_python_model())
+
+
+def load_model(settings, alias: str = CHAMPION) -> LoadedModel:
+    """Load the version behind `models:/<name>@<alias>`; UserError if there is none yet."""
+    version = current_version(settings, alias)
+    if version is None:
+        if alias == CHAMPION:
+            hint = "run `repradar train --data DIR` then `repradar promote` first"
+        else:
+            hint = "run `repradar train --data DIR` first"
+        raise UserError(f"no model version has the alias {alias!r} for model {settings.model_name!r}: {hint}")
+    # Resolve the alias once, then load that exact version, so a concurrent promotion cannot
+    # give us one version's files under another version's number.
+    return load_version(settings, version)

@@ -1,0 +1,134 @@
+"""MLflow plumbing shared by training, the gate, scoring and the service: URIs, client, aliases.
+
+Embedded by default: a sqlite tracking store and file artifacts under REPRADAR_HOME. Any tracking
+or registry URI can come from settings (an MLflow server), in which case the server decides where
+artifacts go unless `mlflow_artifact_location` says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def is_embedded(settings) -> bool:
+    """True when tracking is the default sqlite store under home."""
+    return not settings.mlflow_tracking_uri
+
+
+def registry_uri(settings) -> str:
+    return settings.mlflow_registry_uri or settings.tracking_uri
+
+
+def artifact_location(settings) -> str | None:
+    """Where a new experiment stores artifacts: the setting, else under home when embedded."""
+    explicit = getattr(settings, "mlflow_artifact_location", None)
+    if explicit:
+        return explicit
+    return settings.artifact_root if is_embedded(settings) else None
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines and progress bars are noise on a command line."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=UserWarning, message=".*pip version.*")
+
+
+def configure(settings):
+    """Point the mlflow module at this installation; returns an MlflowClient for it."""
+    quiet_mlflow()
+    import mlflow
+    from mlflow import MlflowClient
+
+    if is_embedded(settings):
+        Path(settings.resolved_home).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(registry_uri(settings))
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri(settings))
+
+
+def scratch_dir(settings) -> str:
+    """A folder for temporary files under home (same disk as the artifacts, out of shared /tmp)."""
+    path = Path(settings.resolved_home) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def store_exists(settings) -> bool:
+    """False when the embedded store was never created (nothing trained yet): no need to open it."""
+    if not is_embedded(settings):
+        return True
+    return (Path(settings.resolved_home) / "mlflow.db").exists()
+
+
+def ensure_experiment(client, settings) -> str:
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    if exp is not None:
+        return exp.experiment_id
+    return client.create_experiment(settings.experiment_name, artifact_location=artifact_location(settings))
+
+
+def _not_found(exc) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+
+
+def version_by_alias(client, name: str, alias: str):
+    """The ModelVersion an alias points at, or None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def get_version(client, name: str, version: str):
+    """The ModelVersion, or None when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def aliases_by_version(client, name: str) -> dict[str, list[str]]:
+    """{version: [aliases]} for a registered model (empty if it does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        rm = client.get_registered_model(name)
+    except MlflowException as exc:
+        if _not_found(exc):
+            return {}
+        raise
+    out: dict[str, list[str]] = {}
+    for alias, version in (rm.aliases or {}).items():
+        out.setdefault(str(version), []).append(alias)
+    return {v: sorted(a) for v, a in out.items()}
+
+
+def list_versions(client, name: str) -> list:
+    """All versions of the registered model, newest first ([] if it does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        if _not_found(exc):
+            return []
+        raise
+    return sorted(versions, key=lambda v: int(v.version), reverse=True)

@@ -1,0 +1,192 @@
+"""Batch scoring: the scores file of shared/spec/outputs.md, from contract tables and a loaded model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.bands import risk_band
+from repradar.errors import UserError
+
+SCORE_COLUMNS = [
+    "rep_id",
+    "manager_id",
+    "period_start",
+    "period_end",
+    "as_of",
+    "risk",
+    "risk_band",
+    "rank",
+    "attainment_to_date",
+    "drivers",
+    "interventions",
+    "model_version",
+]
+EXTRA_COLUMNS = ["raw_score", "base_value", "model_name", "team", "region", "segment"]
+DATE_COLUMNS = ["period_start", "period_end", "as_of"]
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise UserError(f"as-of date {value!r} is not a date; write it as YYYY-MM-DD") from exc
+
+
+def scores_from_features(frame: pd.DataFrame, model, settings) -> pd.DataFrame:
+    """Score a feature frame (KEY + META + features, one row per rep) into the scores frame."""
+    from models.pyfunc import MissingFeaturesError
+
+    if frame.empty:
+        raise UserError("no rep to score: nobody is employed with a quota period on that day")
+    try:
+        pred = model.pyfunc.predict_frame(frame, explain=True, max_drivers=settings.max_drivers)
+    except MissingFeaturesError as exc:
+        raise UserError(
+            f"{exc}. The model version {model.version} was trained on other features than this "
+            "version of RepRadar builds: retrain (`repradar train`) and promote the new version"
+        ) from None
+    out = pd.DataFrame(index=frame.index)
+    out["rep_id"] = frame["rep_id"].astype("string")
+    out["manager_id"] = frame["manager_id"].astype("string")
+    for c in DATE_COLUMNS:
+        out[c] = pd.to_datetime(frame[c]).astype("datetime64[ns]")
+    out["risk"] = pred["risk"].astype(float)
+    out["risk_band"] = [risk_band(r, settings.band_high, settings.band_medium) for r in out["risk"]]
+    # Rank 1 = highest risk; ties broken by rep id so the order never depends on row order.
+    order = sorted(range(len(out)), key=lambda i: (-out["risk"].iat[i], str(out["rep_id"].iat[i])))
+    rank = np.empty(len(out), dtype="int64")
+    rank[order] = np.arange(1, len(out) + 1)
+    out["rank"] = rank
+    out["attainment_to_date"] = (
+        pd.to_numeric(frame["attainment_to_date"], errors="coerce").astype(float)
+        if "attainment_to_date" in frame
+        else np.nan
+    )
+    out["drivers"] = pred["drivers"]
+    # Interventions come from the playbook (next issue); until then the list is empty.
+    out["interventions"] = [[] for _ in range(len(out))]
+    out["model_version"] = str(model.version)
+    out["raw_score"] = pred["raw_score"].astype(float)
+    out["base_value"] = pred["base_value"].astype(float)
+    out["model_name"] = str(model.name)
+    for c in ("team", "region", "segment"):
+        out[c] = frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+    out = out.sort_values("rank").reset_index(drop=True)
+    return out[SCORE_COLUMNS + EXTRA_COLUMNS]
+
+
+def score_tables(tables, as_of, model, settings) -> pd.DataFrame:
+    """Scores of every rep employed on `as_of` for the period containing it, with `model`."""
+    from features.build import build_scoring_set
+
+    as_of = _as_date(as_of)
+    fs = build_scoring_set(tables, as_of, miss_threshold=settings.miss_threshold)
+    if fs.frame.empty:
+        raise UserError(
+            f"no rep to score on {as_of}: nobody is employed with a quota period containing that day; "
+            "check the reps' hire and end dates and the quotas"
+        )
+    out = scores_from_features(fs.frame, model, settings)
+    out.attrs["notes"] = list(fs.notes or [])
+    return out
+
+
+def score_folder(data_dir, as_of, settings, model=None) -> pd.DataFrame:
+    """Validate and load `data_dir`, then score it with `model` (default: the champion)."""
+    from features.io import load_folder
+    from models.loading import load_model
+
+    as_of = _as_date(as_of)
+    tables = load_folder(data_dir)
+    model = model or load_model(settings)
+    return score_tables(tables, as_of, model, settings)
+
+
+def _arrow_table(df: pd.DataFrame):
+    import pyarrow as pa
+
+    driver = pa.struct(
+        [("feature", pa.string()), ("group", pa.string()), ("value", pa.float64()), ("contribution", pa.float64())]
+    )
+    fields, arrays = [], []
+    for c in df.columns:
+        s = df[c]
+        if c in DATE_COLUMNS:
+            typ = pa.date32()
+            arr = pa.array([None if pd.isna(v) else pd.Timestamp(v).date() for v in s], type=typ)
+        elif c == "drivers":
+            typ = pa.list_(driver)
+            arr = pa.array(list(s), type=typ)
+        elif c == "interventions":
+            typ = pa.list_(pa.string())
+            arr = pa.array(list(s), type=typ)
+        elif c == "rank":
+            typ, arr = pa.int64(), pa.array(s.to_numpy(dtype="int64"), type=pa.int64())
+        elif pd.api.types.is_float_dtype(s):
+            typ, arr = pa.float64(), pa.array(s.to_numpy(dtype=float), type=pa.float64(), from_pandas=True)
+        else:
+            typ = pa.string()
+            arr = pa.array([None if pd.isna(v) else str(v) for v in s], type=typ)
+        fields.append(pa.field(c, typ))
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in DATE_COLUMNS:
+        if c in out:
+            out[c] = [None if pd.isna(v) else pd.Timestamp(v).date().isoformat() for v in out[c]]
+    for c in ("drivers", "interventions"):
+        if c in out:
+            out[c] = [json.dumps(v, separators=(",", ":")) for v in out[c]]
+    return out
+
+
+def write_scores(df: pd.DataFrame, path) -> Path:
+    """Write scores as Parquet or CSV (by suffix), whole or not at all: beside the target, then rename."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise UserError(f"cannot write scores to {path.name!r}: name the file .parquet or .csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if suffix == ".parquet":
+            pq.write_table(_arrow_table(df), tmp)
+        else:
+            _csv_frame(df).to_csv(tmp, index=False, float_format="%.17g", lineterminator="\n")
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_scores(path) -> pd.DataFrame:
+    """Read a scores file back (drivers and interventions as Python lists in both formats)."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        df = pd.read_parquet(path)
+        for c in ("drivers", "interventions"):
+            df[c] = [[dict(d) if isinstance(d, dict) else d for d in list(v)] for v in df[c]]
+    else:
+        df = pd.read_csv(path, dtype={"rep_id": str, "manager_id": str, "model_version": str})
+        for c in ("drivers", "interventions"):
+            df[c] = [json.loads(v) for v in df[c]]
+    for c in DATE_COLUMNS:
+        df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
+    return df

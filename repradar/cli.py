@@ -1,0 +1,339 @@
+"""The `repradar` console script: one sub-command per stage.
+
+Exit status: 0 success, 2 user error (bad arguments, bad input data, refused promotion), 1 otherwise.
+Heavy imports happen inside the commands so `repradar --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from repradar.errors import UserError
+
+app = typer.Typer(
+    help="RepRadar: early warning for sales reps drifting off target.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _user_errors(fn):
+    """Turn UserError into exit status 2 with the message on stderr."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data", help="Folder of contract tables (CSV or Parquet).", file_okay=False),
+]
+
+
+@app.command()
+@_user_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the organisation into.")],
+    reps: Annotated[int, typer.Option(min=4, help="Number of sales reps.")] = 200,
+    periods: Annotated[int, typer.Option(min=2, help="Number of quarterly quota periods.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 0,
+    start: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the first period.")
+    ] = dt.datetime(2023, 1, 1),
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    bias_quota_against: Annotated[
+        str | None,
+        typer.Option(help="Give this gender value harder quotas (for fairness-audit tests)."),
+    ] = None,
+) -> None:
+    """Write a synthetic sales organisation in the input contract, with its hidden truth in truth/."""
+    from simulator.simulate import SimConfig, simulate as run
+
+    cfg = SimConfig(
+        n_reps=reps,
+        n_periods=periods,
+        seed=seed,
+        start=start.date(),
+        fmt=fmt,
+        bias_quota_against=bias_quota_against,
+    )
+    summary = run(cfg, out)
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+@_user_errors
+def validate(data: DataDir) -> None:
+    """Check a folder against every rule of the data contract; exit 2 if any is broken."""
+    from features.validation import validate_folder
+
+    report = validate_folder(data)
+    typer.echo(report.render())
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+@app.command("import")
+@_user_errors
+def import_(
+    mapping: Annotated[
+        str, typer.Option("--mapping", help="Mapping YAML file, or a shipped one: salesforce, maven_crm.")
+    ],
+    source: Annotated[Path, typer.Option("--source", help="Folder holding the export's files.", file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Contract folder to write (absent or empty unless --force).")],
+    quota_policy: Annotated[
+        str | None,
+        typer.Option(help="Derive quotas, e.g. fixed,amount=100000,period=quarter (docs/import.md)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    force: Annotated[bool, typer.Option("--force", help="Replace --out once the new folder is valid.")] = False,
+) -> None:
+    """Map a CRM export onto the data contract with a mapping file; write it atomically and validate it."""
+    from importer.run import import_command
+
+    for line in import_command(mapping, source, out, quota_policy=quota_policy, fmt=fmt, force=force):
+        typer.echo(line)
+
+
+@app.command("build-training-set")
+@_user_errors
+def build_training_set(
+    data: DataDir,
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    every_days: Annotated[int, typer.Option(min=1, help="Days between snapshots.")] = 7,
+) -> None:
+    """Build snapshots at regular points of every finished period, with features and labels."""
+    from features.build import build_training_set as build
+    from features.io import load_folder, write_table
+
+    tables = load_folder(data)
+    ts = build(tables, every_days=every_days)
+    write_table(ts.frame, out)
+    for line in ts.summary_lines():
+        typer.echo(line)
+    typer.echo(f"wrote {out}")
+
+
+def _parse_params(items: list[str] | None) -> dict:
+    """KEY=VALUE pairs into LightGBM parameters (numbers parsed as numbers)."""
+    import json
+
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--param {item!r}: write it as KEY=VALUE, e.g. --param num_leaves=31")
+        key, value = item.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(value)
+        except ValueError:
+            params[key.strip()] = value
+    return params
+
+
+@app.command()
+@_user_errors
+def train(
+    data: DataDir,
+    every_days: Annotated[
+        int | None, typer.Option(min=1, help="Days between training snapshots (default: setting).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: setting).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="LightGBM parameter override KEY=VALUE (repeatable).")
+    ] = None,
+) -> None:
+    """Train on all finished periods, evaluate on the newest, log to MLflow, register a challenger."""
+    from repradar.settings import get_settings
+    from training.pipeline import train as run
+
+    result = run(data, get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
+    for line in result.summary_lines():
+        typer.echo(line)
+
+
+@app.command()
+@_user_errors
+def promote(
+    version: Annotated[str | None, typer.Option("--version", help="Version to promote (default: the challenger).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote even if the gate refuses (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded on the version.")] = None,
+) -> None:
+    """Make a version the champion if the promotion gate passes (exit 2 with the figures if not)."""
+    from models.gate import promote as run
+    from repradar.settings import get_settings
+
+    result = run(get_settings(), version=version, force=force, reason=reason, actor="cli")
+    if result.decision == "refused":
+        typer.echo(result.message, err=True)
+        raise typer.Exit(2)
+    typer.echo(result.message)
+
+
+@app.command()
+@_user_errors
+def score(
+    data: DataDir,
+    as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day.")],
+    out: Annotated[Path, typer.Option("--out", help="Scores file to write (.parquet or .csv).")],
+) -> None:
+    """Score every active rep's period containing the as-of day with the champion."""
+    from models.scoring import score_folder, write_scores
+    from repradar.settings import get_settings
+
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise UserError(f"--out {out}: name the file .parquet or .csv")
+    settings = get_settings()
+    df = score_folder(data, as_of.date(), settings)
+    write_scores(df, out)
+    for note in df.attrs.get("notes", []):
+        typer.echo(f"note: {note}")
+    bands = df["risk_band"].value_counts()
+    typer.echo(
+        f"scored {len(df)} reps as of {as_of.date()} with {settings.model_name} version "
+        f"{df['model_version'].iat[0]}: "
+        + ", ".join(f"{b} {int(bands.get(b, 0))}" for b in ("high", "medium", "low"))
+    )
+    typer.echo(f"wrote {out}")
+
+
+@app.command("models")
+@_user_errors
+def models_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List registered model versions with held-out metrics, aliases and promotion history."""
+    import json
+
+    from models.gate import describe_versions
+    from repradar.settings import get_settings
+
+    settings = get_settings()
+    versions = describe_versions(settings)
+    if as_json:
+        typer.echo(json.dumps(versions, indent=1))
+        return
+    if not versions:
+        typer.echo(f"no versions of {settings.model_name!r} yet: run `repradar train --data DIR`")
+        return
+
+    def f(v):
+        return "-" if v is None else f"{v:.4f}"
+
+    typer.echo(f"{settings.model_name} ({settings.tracking_uri})")
+    typer.echo(f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  data window")
+    for v in versions:
+        typer.echo(
+            f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
+            f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {v['data_window']}"
+        )
+        for h in v["history"]:
+            figs = h.get("figures", {})
+            ch, cp = figs.get("challenger", {}), figs.get("champion")
+            vs = (
+                f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}" if cp else ""
+            )
+            why = f"; reason: {h['reason']}" if h.get("reason") else ""
+            typer.echo(
+                f"{'':9}{h['at']} {h['decision']} by {h['by']} via {h['via']}: "
+                f"AUC {ch.get('auc', float('nan')):.4f} Brier {ch.get('brier', float('nan')):.4f}{vs}{why}"
+            )
+
+
+@app.command()
+@_user_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: setting api_host).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: setting api_port).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Server processes (SO_REUSEPORT).")] = None,
+) -> None:
+    """Start the HTTP service (API under /api/v1); SIGTERM lets in-flight requests finish."""
+    from repradar.settings import get_settings
+    from serving.server import run
+
+    raise typer.Exit(run(get_settings(), host, port, workers))
+
+
+users_app = typer.Typer(help="Service users and their bearer tokens (only hashes are stored).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+@_user_errors
+def users_add(
+    name: Annotated[str, typer.Argument(help="A unique user name.")],
+    role: Annotated[
+        list[str], typer.Option("--role", help="manager, hr, data_scientist or admin; repeat for several.")
+    ],
+    manager_id: Annotated[
+        str | None, typer.Option("--manager-id", help="For managers: the id their reps carry in reps.manager_id.")
+    ] = None,
+) -> None:
+    """Create a user and print their token (shown once)."""
+    from repradar.settings import get_settings
+    from serving.admin import users_add as add
+
+    info, token = add(get_settings(), name, role, manager_id)
+    typer.echo(f"user {info.name} ({', '.join(info.roles)}) created; token (shown once, keep it secret):")
+    typer.echo(token)
+
+
+@users_app.command("list")
+@_user_errors
+def users_list() -> None:
+    """List users, their roles and how many live tokens they hold."""
+    from repradar.settings import get_settings
+    from serving.admin import users_list as list_
+
+    for u in list_(get_settings()):
+        state = "revoked" if u.disabled else f"{u.active_tokens} token(s)"
+        manager = f" manager_id={u.manager_id}" if u.manager_id else ""
+        typer.echo(f"{u.name:20} {','.join(u.roles):28} {state}{manager}")
+
+
+@users_app.command("revoke")
+@_user_errors
+def users_revoke(name: Annotated[str, typer.Argument(help="The user to disable.")]) -> None:
+    """Disable a user and revoke all their tokens (effective on their next request)."""
+    from repradar.settings import get_settings
+    from serving.admin import users_revoke as revoke
+
+    revoke(get_settings(), name)
+    typer.echo(f"user {name} revoked")
+
+
+@users_app.command("token")
+@_user_errors
+def users_token(name: Annotated[str, typer.Argument(help="The user to issue a further token for.")]) -> None:
+    """Issue a further token for a user (to rotate: issue, switch, then revoke and re-add if needed)."""
+    from repradar.settings import get_settings
+    from serving.admin import users_token as issue
+
+    typer.echo(issue(get_settings(), name))
+
+def main() -> None:  # pragma: no cover - entry point
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # anything that is not a user error: exit 1
+        print(f"internal error: {exc!r}", file=sys.stderr)
+        raise SystemExit(1) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

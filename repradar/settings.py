@@ -1,0 +1,91 @@
+"""Settings from the environment (prefix REPRADAR_), resolved lazily: importing this has no side effects."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of an installation. All state lives under `home` unless a URI points elsewhere."""
+
+    model_config = SettingsConfigDict(env_prefix="REPRADAR_", env_file=None, extra="ignore")
+
+    home: Path = Field(default=Path(".repradar"), description="Folder holding all state.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default: sqlite store under home."
+    )
+    mlflow_registry_uri: str | None = None
+    model_name: str = "repradar-risk"
+    experiment_name: str = "repradar"
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: sqlite under home.")
+    data_dir: Path | None = Field(default=None, description="Data folder the service scores in batch jobs.")
+    miss_threshold: float = Field(default=1.0, gt=0, description="Attainment below this is a miss.")
+    band_high: float = Field(default=0.6, gt=0, lt=1, description="Risk at or above this is high.")
+    band_medium: float = Field(default=0.3, gt=0, lt=1, description="Risk at or above this is medium.")
+    snapshot_every_days: int = Field(default=7, ge=1, description="Spacing of training snapshots.")
+    seed: int = 42
+    # Model training, promotion and scoring (training/, models/).
+    mlflow_artifact_location: str | None = Field(
+        default=None, description="Artifact root for a new experiment; default: under home when embedded."
+    )
+    max_drivers: int = Field(default=5, ge=1, description="Drivers listed per scored row.")
+    test_periods: int = Field(default=1, ge=1, description="Latest finished periods held out for evaluation.")
+    min_misses: int = Field(
+        default=5, ge=1, description="Fewest missed and met rep-periods each split needs to train."
+    )
+    train_num_threads: int = Field(
+        default=1, ge=1, description="LightGBM threads for training and batch SHAP (1: fastest on shared small machines)."
+    )
+    gate_tol_auc: float = Field(default=0.01, ge=0, description="Challenger AUC may trail the champion by this.")
+    gate_tol_brier: float = Field(default=0.005, ge=0, description="Challenger Brier may exceed the champion by this.")
+    operator: str | None = Field(default=None, description="Who is acting (promotion records); default $USER.")
+
+    # --- the HTTP service (serving/) ---
+    api_host: str = Field(default="127.0.0.1", description="Address `repradar serve` listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port `repradar serve` listens on.")
+    api_workers: int = Field(default=1, ge=1, le=64, description="Server processes (SO_REUSEPORT).")
+    alert_budget: int = Field(
+        default=20, ge=1, le=1000, description="Early-warning list: at most this many reps per answer."
+    )
+    max_body_bytes: int = Field(default=64_000, ge=1024, description="Request bodies above this get 413.")
+    max_in_flight: int = Field(default=64, ge=1, description="Requests handled at once per process.")
+    max_waiting: int = Field(default=256, ge=0, description="Requests queued beyond that; more get 503.")
+    queue_timeout_s: float = Field(default=2.0, gt=0, description="A queued request waits this long, then 503.")
+    model_poll_s: float = Field(default=5.0, gt=0, description="How often the service checks the champion alias.")
+    job_workers: int = Field(default=1, ge=1, le=8, description="Batch jobs run at once per process.")
+    max_queued_jobs: int = Field(default=4, ge=1, description="Unfinished batch jobs allowed; more get 429.")
+    job_heartbeat_s: float = Field(default=5.0, gt=0, description="A running job's liveness beat.")
+    job_stale_after_s: float = Field(
+        default=60.0, gt=0, description="A job without a beat for this long is reported failed."
+    )
+    graceful_timeout_s: int = Field(default=30, ge=1, description="SIGTERM: in-flight requests get this long.")
+    db_timeout_s: float = Field(default=15.0, gt=0, description="Database connect, lock and pool timeouts.")
+    db_auto_migrate: bool = Field(default=True, description="The service upgrades its database at start.")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.resolved_home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        return (self.resolved_home / "mlartifacts").as_uri()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_home / 'repradar.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings(...)` instead."""
+    return Settings()

@@ -1,0 +1,79 @@
+"""User administration for the command line (`repradar users ...`): the same functions as the API, with
+the database opened (and migrated) from settings, and every change in the audit trail."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable
+
+from repradar.settings import Settings
+from serving import audit
+from serving.auth import Principal, UserInfo, add_user, issue_token, list_users, revoke_user
+
+
+def _sessions(settings: Settings):
+    from serving.db.engine import make_engine, make_sessionmaker
+    from serving.db.migrate import upgrade
+
+    engine = make_engine(settings)
+    upgrade(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def _actor() -> Principal:
+    try:
+        who = getpass.getuser()
+    except Exception:  # no login name in some containers
+        who = "unknown"
+    return Principal(0, f"cli:{who}", frozenset({"cli"}), None)
+
+
+def users_add(
+    settings: Settings, name: str, roles: Iterable[str], manager_id: str | None
+) -> tuple[UserInfo, str]:
+    engine, sessions = _sessions(settings)
+    try:
+        with sessions.begin() as s:
+            info, token = add_user(s, name, roles, manager_id)
+            audit.record(
+                s,
+                _actor(),
+                "user.create",
+                "user",
+                name,
+                detail={"roles": list(info.roles), "manager_id": manager_id},
+            )
+        return info, token
+    finally:
+        engine.dispose()
+
+
+def users_list(settings: Settings) -> list[UserInfo]:
+    engine, sessions = _sessions(settings)
+    try:
+        with sessions() as s:
+            return list_users(s)
+    finally:
+        engine.dispose()
+
+
+def users_revoke(settings: Settings, name: str) -> UserInfo:
+    engine, sessions = _sessions(settings)
+    try:
+        with sessions.begin() as s:
+            info = revoke_user(s, name)
+            audit.record(s, _actor(), "user.revoke", "user", name)
+        return info
+    finally:
+        engine.dispose()
+
+
+def users_token(settings: Settings, name: str) -> str:
+    engine, sessions = _sessions(settings)
+    try:
+        with sessions.begin() as s:
+            token = issue_token(s, name)
+            audit.record(s, _actor(), "user.token", "user", name)
+        return token
+    finally:
+        engine.dispose()

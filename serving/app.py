@@ -1,0 +1,121 @@
+"""The FastAPI application: `create_app(settings)` builds it; importing this module starts nothing.
+
+The lifespan migrates the database (when allowed), starts the job runner, loads the champion and
+keeps watching its alias. The HTML dashboard (a later issue) mounts its own routers at `/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from repradar.settings import Settings
+from serving import http_errors
+from serving.db.engine import make_engine, make_sessionmaker
+from serving.deps import reject_unknown_query
+from serving.jobs import JobRunner
+from serving.middleware import Limiter, Metrics, Runtime, ServiceMiddleware
+from serving.modelholder import ModelHolder, ModelSource, RegistrySource
+from serving.routers import audit, early_warning, health, jobs, me, models, reps, users
+from serving.store import ChartCache
+
+log = logging.getLogger("repradar.serving")
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """Early warning for sales reps drifting off target: risk, reasons, interventions.
+
+Every route under `/api/v1` needs `Authorization: Bearer <token>` (tokens come from
+`repradar users add`). Roles: `manager` (own reporting subtree), `hr` (everything, batch jobs, audit),
+`data_scientist` (models), `admin` (users). Every response carries `X-Model-Version`, the champion
+that served it, and `X-Request-ID`.
+"""
+
+
+def api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
+    for module in (me, early_warning, reps, jobs, models, audit, users):
+        api.include_router(module.router)
+    return api
+
+
+def create_app(settings: Settings | None = None, *, model_source: ModelSource | None = None) -> FastAPI:
+    """The service for `settings` (default: from the environment); `model_source` replaces the registry in tests."""
+    if settings is None:
+        from repradar.settings import get_settings
+
+        settings = get_settings()
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    holder = ModelHolder(model_source or RegistrySource(settings))
+    runner = JobRunner(settings, sessions)
+    metrics = Metrics()
+    runtime = Runtime(settings=settings, holder=holder, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.db_auto_migrate:
+            from serving.db.migrate import upgrade
+
+            await asyncio.to_thread(upgrade, engine)
+        runtime.limiter = Limiter(settings.max_in_flight, settings.max_waiting, settings.queue_timeout_s)
+        await asyncio.to_thread(runner.start)
+        if await holder.refresh():
+            metrics.model_swaps.inc()
+        tasks = [
+            asyncio.create_task(_watch_model(holder, metrics, settings.model_poll_s)),
+            asyncio.create_task(_beat(runner, settings.job_heartbeat_s)),
+        ]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            await asyncio.to_thread(runner.stop)
+            engine.dispose()
+
+    app = FastAPI(
+        title="RepRadar",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.holder = holder
+    app.state.runner = runner
+    app.state.metrics = metrics
+    app.state.charts = ChartCache()
+    http_errors.install(app)
+    app.include_router(health.router)
+    app.include_router(api_router())
+    app.add_middleware(ServiceMiddleware, runtime=runtime)
+    return app
+
+
+async def _watch_model(holder: ModelHolder, metrics: Metrics, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        if await holder.refresh():
+            metrics.model_swaps.inc()
+
+
+async def _beat(runner: JobRunner, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(runner.beat)
+        except Exception:  # a database hiccup must not end the heartbeat for good
+            log.exception("job heartbeat failed")
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory serving.app:app_from_env` (settings from REPRADAR_* variables)."""
+    return create_app(Settings())

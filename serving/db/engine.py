@@ -1,0 +1,91 @@
+"""Engine and sessions: SQLite under REPRADAR_HOME by default, PostgreSQL (psycopg 3) by `database_url`."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from repradar.errors import UserError
+from repradar.settings import Settings
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3 here (SQLAlchemy would pick psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(settings: Settings) -> Engine:
+    """An engine with sensible timeouts; creating it connects to nothing."""
+    url = make_url(normalise_url(settings.db_url))
+    timeout = settings.db_timeout_s
+    if url.get_backend_name() == "sqlite":
+        in_memory = not url.database or url.database == ":memory:"
+        if not in_memory:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        pool = {} if in_memory else {"pool_size": 20, "max_overflow": 20, "pool_timeout": timeout}
+        engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False}, **pool)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # WAL: readers do not wait for the one writer
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.get_backend_name() == "postgresql":
+        return create_engine(
+            url,
+            connect_args={
+                "connect_timeout": max(1, int(timeout)),
+                "options": f"-c statement_timeout={int(timeout * 1000)}",
+            },
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=timeout,
+            pool_pre_ping=True,
+        )
+    raise UserError(
+        f"unsupported database URL {url.render_as_string(hide_password=True)!r}: use sqlite or postgresql"
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    # No autoflush: a write reaches the database only in an explicit flush or commit, which code
+    # that writes does under `write_lock` (a hidden flush outside it could deadlock with a writer
+    # waiting on SQLite while holding the lock).
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+_WRITE_LOCKS: dict[int, threading.RLock] = {}
+
+
+def write_lock(engine: Engine):
+    """SQLite allows one writer: writers of this process queue on a lock instead of colliding in
+    SQLite's busy handler (which sleeps 1-100 ms per retry). Other databases need no lock."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _WRITE_LOCKS.setdefault(id(engine), threading.RLock())
+
+
+def commit(session: Session) -> None:
+    """Flush and commit the session's pending writes, under the engine's write lock."""
+    with write_lock(session.get_bind()):
+        session.flush()
+        session.commit()
+
+
+@contextlib.contextmanager
+def begin_write(sessions: sessionmaker[Session]):
+    """`sessions.begin()` under the write lock: for transactions that write."""
+    with write_lock(sessions.kw["bind"]), sessions.begin() as session:
+        yield session

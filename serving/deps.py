@@ -1,0 +1,105 @@
+"""FastAPI dependencies: settings, database session, the caller, role checks, the request's model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from repradar.settings import Settings
+from serving.auth import Principal, authenticate
+from serving.http_errors import ApiError
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `repradar users add`; send it as `Authorization: Bearer <token>`.",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(
+    session: SessionDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if creds is None:
+        raise ApiError(401, "send a bearer token: Authorization: Bearer <token>", headers=challenge)
+    principal = authenticate(session, creds.credentials)
+    if principal is None:
+        raise ApiError(401, "the token is unknown or revoked; ask an admin for a new one", headers=challenge)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets callers holding any of `roles` through, and answers 403 to the others."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not set(roles) & principal.roles:
+            raise ApiError(403, f"this needs one of the roles: {', '.join(roles)}")
+        return principal
+
+    return check
+
+
+def request_model(request: Request) -> Any:
+    """The champion taken when this request started: it serves the whole request, even across a swap."""
+    return request.scope.get("repradar.model")
+
+
+def request_id(request: Request) -> str | None:
+    return request.scope.get("repradar.request_id")
+
+
+ModelDep = Annotated[Any, Depends(request_model)]
+RequestIdDep = Annotated[str | None, Depends(request_id)]
+
+
+def model_version(model: Any) -> str | None:
+    return None if model is None else str(model.version)
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Strict requests: a query parameter the route does not declare is a 422, not silently ignored."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    allowed = _QUERY_NAMES.get(id(route))
+    if allowed is None:  # the query parameters of the route and of all its dependencies
+        names: set[str] = set()
+        stack = [route.dependant]
+        while stack:
+            dependant = stack.pop()
+            names.update(p.alias for p in dependant.query_params)
+            stack.extend(dependant.dependencies)
+        allowed = _QUERY_NAMES[id(route)] = frozenset(names)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        from fastapi.exceptions import RequestValidationError
+
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )

@@ -1,0 +1,151 @@
+"""Errors as JSON: `{"detail": ..., "code": ...}` for every 4xx/5xx, declared in the OpenAPI of each route.
+
+User mistakes (bad input, unknown ids, a refused request) are 4xx with a message that says what to
+do; only a bug gives 500, and then without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from repradar.errors import UserError
+from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
+from serving.schemas import ErrorOut, ValidationErrorOut
+
+log = logging.getLogger("repradar.serving")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+DESCRIPTIONS = {
+    400: "The request cannot be read (e.g. a body that is not JSON) or carried out as asked.",
+    401: "No bearer token, or a token that is unknown or revoked.",
+    403: "The caller's role may not use this endpoint.",
+    404: "Not found; for a rep outside the caller's scope the same answer as for one that does not exist.",
+    409: "Conflicts with the service's state or configuration.",
+    413: "The request body is larger than the service accepts.",
+    429: "Too many unfinished batch jobs; retry later.",
+    503: "Overloaded (retry after the Retry-After header) or not ready.",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, code: str | None = None, headers: dict | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code or CODES.get(status, "error")
+        self.headers = headers
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found")
+
+
+def error_body(status: int, detail: str, code: str | None = None) -> dict[str, str]:
+    return {"detail": detail, "code": code or CODES.get(status, "error")}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for c in codes:
+        if c == 422:
+            out[422] = {"model": ValidationErrorOut, "description": "The request breaks its schema."}
+        else:
+            out[c] = {"model": ErrorOut, "description": DESCRIPTIONS.get(c, "Error.")}
+    return out
+
+
+# Every authenticated API route: auth, overload.
+AUTHED = (401, 403, 503)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers for this request's path."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\0"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
+def _summary(errors: list[dict]) -> str:
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body",)) or "request"
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse(error_body(exc.status, exc.detail, exc.code), exc.status, headers=exc.headers)
+
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, exc: UserError):
+        return JSONResponse(error_body(400, str(exc)), 400)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict):
+        return JSONResponse(error_body(409, str(exc)), 409)
+
+    @app.exception_handler(TooManyJobs)
+    async def _too_many(request: Request, exc: TooManyJobs):
+        return JSONResponse(error_body(429, str(exc)), 429, headers={"Retry-After": "30"})
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(request: Request, exc: ServiceUnavailable):
+        return JSONResponse(error_body(503, str(exc)), 503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [
+            {
+                "loc": [x if isinstance(x, (int, str)) else str(x) for x in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        body = {"detail": _summary(errors), "code": "invalid_request", "errors": errors}
+        return JSONResponse(body, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(error_body(exc.status_code, detail), exc.status_code, headers=headers or None)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        rid = request.scope.get("repradar.request_id", "")
+        return JSONResponse(
+            error_body(500, f"internal error (request {rid}); the service log has details"), 500
+        )

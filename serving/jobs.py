@@ -1,0 +1,272 @@
+"""Batch scoring jobs: persisted, deduplicated by (data, as-of, model version), never 'running' forever.
+
+Jobs run in a small thread pool of the service process. Each unfinished job carries the id of the
+process that owns it and a heartbeat that process refreshes; a job whose heartbeat stops (the
+process died or was restarted) is reported failed, at the latest `job_stale_after_s` later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from repradar.errors import UserError
+from repradar.settings import Settings
+from serving import audit, store
+from serving.auth import Principal
+from serving.db.engine import begin_write, commit
+from serving.db.schema import Job, utcnow
+
+log = logging.getLogger("repradar.serving.jobs")
+
+UNFINISHED = ("queued", "running")
+DATA_SUFFIXES = (".csv", ".parquet")
+
+
+class ServiceUnavailable(Exception):
+    """The service cannot do this now (no model loaded yet); the caller may retry: HTTP 503."""
+
+
+class TooManyJobs(Exception):
+    """Too many unfinished jobs: HTTP 429."""
+
+
+class Conflict(Exception):
+    """The request cannot be served in the service's configuration: HTTP 409."""
+
+
+def data_digest(folder: Path) -> str:
+    """SHA-256 over the contract files of a folder (names and contents), so 'same data' means same bytes."""
+    h = hashlib.sha256()
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
+    if not files:
+        raise Conflict(f"the data folder {folder} holds no .csv or .parquet tables")
+    for p in files:
+        h.update(p.name.encode() + b"\0")
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def instance_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_dead_here(worker: str | None) -> bool:
+    """True when `worker` ran on this host under a pid that no longer exists."""
+    if not worker:
+        return False
+    host, _, rest = worker.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]):
+        self.settings = settings
+        self.sessions = sessions
+        self.instance = instance_id()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="repradar-job")
+        with begin_write(self.sessions) as s:
+            self.reap(s, startup=True)
+
+    def stop(self) -> None:
+        """At shutdown: jobs this process still owns will not finish, so say so now."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        with begin_write(self.sessions) as s:
+            for job in s.scalars(select(Job).where(Job.worker == self.instance, Job.status.in_(UNFINISHED))):
+                self._fail(s, job, "the service stopped before the job finished; start it again")
+
+    def beat(self) -> None:
+        with begin_write(self.sessions) as s:
+            s.execute(
+                update(Job)
+                .where(Job.worker == self.instance, Job.status.in_(UNFINISHED))
+                .values(heartbeat_at=utcnow())
+            )
+            self.reap(s)
+
+    def reap(self, session: Session, startup: bool = False) -> int:
+        """Fail unfinished jobs whose owner is gone: no heartbeat for too long, or a dead pid on this host."""
+        limit = utcnow() - dt.timedelta(seconds=self.settings.job_stale_after_s)
+        n = 0
+        for job in session.scalars(
+            select(Job).where(Job.status.in_(UNFINISHED), Job.worker != self.instance)
+        ):
+            stale = job.heartbeat_at is None or job.heartbeat_at < limit
+            if stale or _pid_dead_here(job.worker):
+                self._fail(session, job, "the worker running this job stopped (service restarted or crashed)")
+                n += 1
+        return n
+
+    @staticmethod
+    def _fail(session: Session, job: Job, message: str) -> None:
+        job.status = "failed"
+        job.error = message
+        job.active_key = None  # a new request for the same work starts a new job
+        job.finished_at = utcnow()
+        audit.record(
+            session,
+            audit.SYSTEM,
+            "job.failed",
+            "job",
+            job.id,
+            model_version=job.model_version,
+            outcome="failed",
+            detail={"error": message},
+        )
+
+    # ---- requests --------------------------------------------------------------------------
+    def submit(
+        self, session: Session, who: Principal, as_of: dt.date, model: Any, request_id: str | None
+    ) -> tuple[Job, bool]:
+        """The job for (data, as-of, model version): the existing one if any, else a new queued one."""
+        if self.settings.data_dir is None:
+            raise Conflict("no data folder is configured: set REPRADAR_DATA_DIR and restart the service")
+        folder = Path(self.settings.data_dir).expanduser().resolve()
+        if not folder.is_dir():
+            raise Conflict(f"the configured data folder {folder} does not exist")
+        if model is None:
+            raise ServiceUnavailable("no champion model is loaded yet: promote one, or wait for the service")
+        digest = data_digest(folder)
+        version = str(model.version)
+        key = hashlib.sha256(f"{digest}|{as_of.isoformat()}|{version}".encode()).hexdigest()
+        self.reap(session)
+        commit(session)
+        found = session.scalar(select(Job).where(Job.active_key == key))
+        if found is not None:
+            return found, False
+        unfinished = session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED)))
+        if (unfinished or 0) >= self.settings.max_queued_jobs:
+            raise TooManyJobs(
+                f"{unfinished} batch jobs are unfinished (the limit is {self.settings.max_queued_jobs}); "
+                "retry when one has finished"
+            )
+        now = utcnow()
+        job = Job(
+            id=uuid.uuid4().hex,
+            dedupe_key=key,
+            active_key=key,
+            data_dir=str(folder),
+            data_digest=digest,
+            as_of=as_of,
+            model_version=version,
+            status="queued",
+            created_by=who.name,
+            created_at=now,
+            heartbeat_at=now,
+            worker=self.instance,
+        )
+        session.add(job)
+        audit.record(
+            session,
+            who,
+            "job.create",
+            "job",
+            job.id,
+            model_version=version,
+            detail={"as_of": as_of.isoformat(), "data_digest": digest},
+            request_id=request_id,
+        )
+        try:
+            commit(session)
+        except IntegrityError:  # the same job was created by a concurrent request
+            session.rollback()
+            found = session.scalar(select(Job).where(Job.active_key == key))
+            if found is None:
+                raise
+            return found, False
+        if self._pool is None:
+            raise ServiceUnavailable("the job runner is not started")
+        self._pool.submit(self._run, job.id, model)
+        return job, True
+
+    def output_path(self, job_id: str) -> Path:
+        return self.settings.resolved_home / "jobs" / job_id / "scores.parquet"
+
+    # ---- the work --------------------------------------------------------------------------
+    def _run(self, job_id: str, model: Any) -> None:
+        with begin_write(self.sessions) as s:
+            started = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued")
+                .values(status="running", started_at=utcnow(), heartbeat_at=utcnow())
+            ).rowcount
+            job = s.get(Job, job_id)
+            folder, as_of = Path(job.data_dir), job.as_of
+        if not started:
+            return
+        try:
+            frame, reps = self._score(folder, as_of, model)
+            out = self.output_path(job_id)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            from models.scoring import write_scores
+
+            write_scores(frame, out)
+            with begin_write(self.sessions) as s:
+                done = s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == "running")
+                    .values(status="succeeded", finished_at=utcnow(), output_path=str(out), n_rows=len(frame))
+                ).rowcount
+                if not done:  # failed meanwhile (shutdown, reaper): keep it failed, store nothing
+                    s.rollback()
+                    return
+                store.upsert_reps(s, reps)
+                store.import_scores(s, frame, job_id=job_id)
+                audit.record(
+                    s,
+                    audit.SYSTEM,
+                    "job.succeeded",
+                    "job",
+                    job_id,
+                    model_version=str(model.version),
+                    detail={"rows": len(frame)},
+                )
+        except UserError as exc:
+            self._finish_failed(job_id, str(exc))
+        except Exception as exc:  # a bug or an environment problem: recorded, never 'running' forever
+            log.exception("batch job %s failed", job_id)
+            self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _score(self, folder: Path, as_of: dt.date, model: Any):
+        from features.contract import TABLES
+        from features.io import read_raw, table_path
+        from features.validation import coerce_table
+        from models.scoring import score_folder
+
+        frame = score_folder(folder, as_of, self.settings, model=model)
+        reps = coerce_table(TABLES["reps"], read_raw(table_path(folder, "reps")))
+        return frame, reps
+
+    def _finish_failed(self, job_id: str, message: str) -> None:
+        with begin_write(self.sessions) as s:
+            job = s.get(Job, job_id)
+            if job is not None and job.status in UNFINISHED:
+                self._fail(s, job, message)

@@ -1,0 +1,226 @@
+"""One pure-ASGI middleware for every request: model snapshot, request id, body cap, bounded concurrency,
+and Prometheus metrics. Pure ASGI (not BaseHTTPMiddleware) to keep the per-request cost small."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+EXEMPT = frozenset({"/health/live", "/health/ready", "/metrics"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Metrics:
+    """Per-app registry (several apps in one test process must not collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "repradar_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "repradar_http_request_seconds",
+            "Time to answer",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("repradar_http_in_flight", "Requests being handled", registry=self.registry)
+        self.rejected = Counter(
+            "repradar_http_rejected", "Requests refused before handling", ["reason"], registry=self.registry
+        )
+        self.model_swaps = Counter(
+            "repradar_model_swaps", "Champion models swapped in", registry=self.registry
+        )
+        self.model_info = Gauge(
+            "repradar_model_info", "The champion being served", ["version"], registry=self.registry
+        )
+
+
+class Limiter:
+    """At most `max_in_flight` requests at once; up to `max_waiting` more wait `timeout` seconds; the rest get 503."""
+
+    def __init__(self, max_in_flight: int, max_waiting: int, timeout: float):
+        self.max_waiting = max_waiting
+        self.timeout = timeout
+        self.waiting = 0
+        self._sem = asyncio.Semaphore(max_in_flight)
+
+    async def acquire(self) -> bool:
+        if not self._sem.locked():
+            await self._sem.acquire()
+            return True
+        if self.waiting >= self.max_waiting:
+            return False
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._sem.acquire(), self.timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.waiting -= 1
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+@dataclass
+class Runtime:
+    """What the middleware needs from the app; the limiter is made in the lifespan (inside the event loop)."""
+
+    settings: Any
+    holder: Any
+    metrics: Metrics
+    limiter: Limiter | None = None
+    extra: dict = field(default_factory=dict)
+
+    def get_limiter(self) -> Limiter:
+        if self.limiter is None:
+            s = self.settings
+            self.limiter = Limiter(s.max_in_flight, s.max_waiting, s.queue_timeout_s)
+        return self.limiter
+
+
+def _header(scope: dict, name: bytes) -> bytes | None:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return v
+    return None
+
+
+class ServiceMiddleware:
+    def __init__(self, app, runtime: Runtime):
+        self.app = app
+        self.rt = runtime
+
+    async def _reply(
+        self, send, status: int, detail: str, code: str, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        body = json.dumps({"detail": detail, "code": code}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rt = self.rt
+        model = rt.holder.current
+        scope["repradar.model"] = model
+        version = "none" if model is None else str(model.version)
+        rid_in = _header(scope, b"x-request-id")
+        rid = (
+            rid_in.decode("latin-1")
+            if rid_in and RID_RE.match(rid_in.decode("latin-1"))
+            else uuid.uuid4().hex[:16]
+        )
+        scope["repradar.request_id"] = rid
+        extra = [(b"x-model-version", version.encode("latin-1")), (b"x-request-id", rid.encode())]
+        status = [500]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        metrics = rt.metrics
+        method = scope["method"]
+        start = time.perf_counter()
+        cap = rt.settings.max_body_bytes
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > cap
+            except ValueError:
+                await self._reply(
+                    send_with_headers, 400, "malformed Content-Length header", "bad_request", []
+                )
+                return
+            if too_big:
+                metrics.rejected.labels("body_too_large").inc()
+                await self._reply(
+                    send_with_headers,
+                    413,
+                    f"request body over {cap} bytes",
+                    "body_too_large",
+                    [(b"connection", b"close")],
+                )
+                return
+        elif method in BODY_METHODS:  # chunked: read it here, within the cap, then hand it on
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > cap:
+                    metrics.rejected.labels("body_too_large").inc()
+                    await self._reply(
+                        send_with_headers,
+                        413,
+                        f"request body over {cap} bytes",
+                        "body_too_large",
+                        [(b"connection", b"close")],
+                    )
+                    return
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            sent = False
+
+            async def receive():  # noqa: F811 - replays the buffered body once
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.disconnect"}
+
+        exempt = scope["path"] in EXEMPT
+        limiter = None
+        if not exempt:
+            limiter = rt.get_limiter()
+            if not await limiter.acquire():
+                metrics.rejected.labels("overloaded").inc()
+                await self._reply(
+                    send_with_headers,
+                    503,
+                    "the service is overloaded; retry shortly",
+                    "overloaded",
+                    [(b"retry-after", b"1")],
+                )
+                return
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            metrics.in_flight.dec()
+            if limiter is not None:
+                limiter.release()
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            metrics.requests.labels(method, label, str(status[0])).inc()
+            metrics.latency.labels(label).observe(time.perf_counter() - start)

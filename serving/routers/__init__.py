@@ -1,0 +1,1 @@
+"""One router per resource of the HTTP API (`/api/v1/...`), plus the probes and metrics at the root."""

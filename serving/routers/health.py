@@ -1,0 +1,53 @@
+"""Probes and metrics: the only routes without a token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from serving.schemas import HealthOut
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live", response_model=HealthOut, summary="The process answers")
+def live() -> HealthOut:
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/health/ready",
+    response_model=HealthOut,
+    summary="Ready once the champion is loaded and the database answers",
+    responses={503: {"model": HealthOut, "description": "Not ready: no champion loaded, or no database."}},
+)
+def ready(request: Request):
+    holder = request.app.state.holder
+    if holder.current is None:
+        detail = holder.last_error or "the champion model is not loaded yet"
+        return JSONResponse(HealthOut(status="not_ready", detail=detail).model_dump(), 503)
+    try:
+        with request.app.state.sessions() as s:
+            s.execute(text("SELECT 1"))
+    except Exception as exc:
+        body = HealthOut(
+            status="not_ready", model_version=holder.version, detail=f"database: {type(exc).__name__}"
+        )
+        return JSONResponse(body.model_dump(), 503)
+    return HealthOut(status="ready", model_version=holder.version)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics."}},
+)
+def metrics(request: Request) -> Response:
+    m = request.app.state.metrics
+    m.model_info.clear()
+    if request.app.state.holder.version:
+        m.model_info.labels(request.app.state.holder.version).set(1)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,154 @@
+"""Batch scoring jobs (HR): start one for an as-of day over the configured data folder, poll it, download it."""
+
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from serving import audit
+from serving.auth import Principal
+from serving.db.engine import commit
+from serving.db.schema import Job
+from serving.deps import ModelDep, RequestIdDep, SessionDep, require
+from serving.http_errors import AUTHED, ApiError, responses
+from serving.schemas import JobIn, JobListOut, JobOut
+
+router = APIRouter(tags=["jobs"])
+HR = Annotated[Principal, Depends(require("hr"))]
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id.")]
+PARQUET = "application/vnd.apache.parquet"
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,
+        as_of=job.as_of,
+        model_version=job.model_version,
+        data_digest=job.data_digest,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        rows=job.n_rows,
+        download=f"/api/v1/jobs/{job.id}/scores" if job.status == "succeeded" else None,
+    )
+
+
+@router.post(
+    "/jobs",
+    response_model=JobOut,
+    status_code=201,
+    summary="Start a batch job (or get the existing one for the same data, as-of day and model version)",
+    responses={
+        200: {"model": JobOut, "description": "The same job was asked for before: here it is."},
+        **responses(*AUTHED, 400, 409, 413, 422, 429),
+    },
+)
+def create_job(
+    request: Request,
+    response: Response,
+    body: JobIn,
+    principal: HR,
+    session: SessionDep,
+    model: ModelDep,
+    rid: RequestIdDep,
+) -> JobOut:
+    job, created = request.app.state.runner.submit(session, principal, body.as_of, model, rid)
+    if not created:
+        response.status_code = 200
+        audit.record(
+            session, principal, "job.reuse", "job", job.id, model_version=job.model_version, request_id=rid
+        )
+        commit(session)
+    return job_out(job)
+
+
+@router.get(
+    "/jobs",
+    response_model=JobListOut,
+    summary="Recent batch jobs, newest first",
+    responses=responses(*AUTHED, 422),
+)
+def list_jobs(
+    request: Request,
+    principal: HR,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> JobListOut:
+    request.app.state.runner.reap(session)
+    commit(session)
+    rows = session.scalars(select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)).all()
+    return JobListOut(items=[job_out(j) for j in rows])
+
+
+def _get_job(request: Request, session, job_id: str) -> Job:
+    request.app.state.runner.reap(session)
+    commit(session)
+    job = session.get(Job, job_id)
+    if job is None:
+        raise ApiError(404, f"job {job_id} not found")
+    return job
+
+
+@router.get(
+    "/jobs/{job_id}", response_model=JobOut, summary="A job's status", responses=responses(*AUTHED, 404, 422)
+)
+def get_job(request: Request, job_id: JobId, principal: HR, session: SessionDep) -> JobOut:
+    return job_out(_get_job(request, session, job_id))
+
+
+@router.get(
+    "/jobs/{job_id}/scores",
+    summary="Download a finished job's scores file (Parquet, or CSV with format=csv)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The scores file of the output contract.",
+            "content": {
+                PARQUET: {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **responses(*AUTHED, 404, 409, 422),
+    },
+)
+def download(
+    request: Request,
+    job_id: JobId,
+    principal: HR,
+    session: SessionDep,
+    rid: RequestIdDep,
+    format: Annotated[Literal["parquet", "csv"], Query()] = "parquet",
+):
+    job = _get_job(request, session, job_id)
+    if job.status != "succeeded" or not job.output_path:
+        raise ApiError(409, f"job {job_id} is {job.status}; its file exists once it has succeeded")
+    path = FsPath(job.output_path)
+    if not path.exists():
+        raise ApiError(404, f"the file of job {job_id} is gone from the service's disk; run the job again")
+    audit.record(
+        session,
+        principal,
+        "job.download",
+        "job",
+        job_id,
+        model_version=job.model_version,
+        detail={"format": format, "rows": job.n_rows},
+        request_id=rid,
+    )
+    commit(session)
+    name = f"scores_{job.as_of.isoformat()}_{job.model_version}"
+    if format == "csv":
+        csv_path = path.with_suffix(".csv")
+        if not csv_path.exists():  # made once, with the CSV conventions of the scores file
+            from models.scoring import read_scores, write_scores
+
+            write_scores(read_scores(path), csv_path)
+        return FileResponse(csv_path, media_type="text/csv", filename=f"{name}.csv")
+    return FileResponse(path, media_type=PARQUET, filename=f"{name}.parquet")

@@ -1,0 +1,177 @@
+"""Models (data scientists): registered versions with metrics and promotion history; promotion through the gate."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from repradar.errors import UserError
+from serving import audit
+from serving.auth import Principal
+from serving.db.engine import begin_write
+from serving.deps import ModelDep, PrincipalDep, RequestIdDep, SettingsDep, model_version, require
+from serving.http_errors import AUTHED, ApiError, responses
+from serving.schemas import (
+    CurrentModelOut,
+    ErrorOut,
+    ModelsOut,
+    ModelVersionOut,
+    PromoteIn,
+    PromotionEventOut,
+    PromotionOut,
+)
+
+router = APIRouter(tags=["models"])
+Viewer = Annotated[Principal, Depends(require("data_scientist", "hr", "admin"))]
+Promoter = Annotated[Principal, Depends(require("data_scientist"))]
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+
+
+@router.get(
+    "/models/current",
+    response_model=CurrentModelOut,
+    summary="The champion version this service is serving now",
+    responses=responses(*AUTHED),
+)
+def current(
+    request: Request, principal: PrincipalDep, settings: SettingsDep, model: ModelDep
+) -> CurrentModelOut:
+    holder = request.app.state.holder
+    return CurrentModelOut(
+        name=settings.model_name,
+        version=model_version(model),
+        loaded_at=holder.loaded_at,
+        ready=model is not None,
+        detail=holder.last_error,
+    )
+
+
+@router.get(
+    "/models",
+    response_model=ModelsOut,
+    summary="Registered versions with their metrics, aliases and promotion history",
+    responses=responses(*AUTHED),
+)
+def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> ModelsOut:
+    from models.gate import describe_versions
+
+    versions, promotions, champion = [], [], None
+    for v in describe_versions(settings):
+        if "champion" in v["aliases"]:
+            champion = v["version"]
+        metrics = {
+            k: float(v[k]) for k in ("test_auc", "test_brier", "test_auc_week3") if v.get(k) is not None
+        }
+        created = dt.datetime.fromisoformat(v["created"]) if v.get("created") else None
+        tags = {"data_window": v.get("data_window", "")}
+        versions.append(
+            ModelVersionOut(
+                version=v["version"],
+                aliases=v["aliases"],
+                created_at=created,
+                run_id=v.get("run_id"),
+                metrics=metrics,
+                tags=tags,
+            )
+        )
+        for h in v.get("history", []):
+            promotions.append(
+                PromotionEventOut(
+                    version=v["version"],
+                    at=h.get("at"),
+                    by=h.get("by"),
+                    reason=h.get("reason"),
+                    forced=h.get("forced"),
+                    tags={k: _text(x) for k, x in h.items() if k not in ("at", "by", "reason", "forced")},
+                )
+            )
+    promotions.sort(key=lambda p: p.at or "", reverse=True)
+    return ModelsOut(
+        name=settings.model_name,
+        champion=champion,
+        serving_version=model_version(model),
+        versions=versions,
+        promotions=promotions,
+    )
+
+
+@router.post(
+    "/models/promote",
+    response_model=PromotionOut,
+    summary="Promote a version (default: the challenger) through the same gate as `repradar promote`",
+    responses={
+        **responses(*AUTHED, 400, 404, 413, 422),
+        409: {
+            "model": PromotionOut | ErrorOut,
+            "description": "The gate refused (the figures side by side), or nothing can be promoted yet.",
+        },
+    },
+)
+async def promote(
+    request: Request,
+    body: PromoteIn,
+    principal: Promoter,
+    settings: SettingsDep,
+    model: ModelDep,
+    rid: RequestIdDep,
+):
+    from models.gate import promote as run_gate
+
+    if body.version is not None and not await asyncio.to_thread(_registered, settings, body.version):
+        raise ApiError(
+            404,
+            f"model {settings.model_name!r} has no version {body.version!r}; GET /api/v1/models lists them",
+        )
+    # The gate scores held-out data: seconds of CPU, so off the event loop.
+    try:
+        result = await asyncio.to_thread(
+            run_gate, settings, body.version, body.force, body.reason, f"api:{principal.name}"
+        )
+    except UserError as exc:  # nothing trained, no challenger, incomparable versions: the registry's state
+        raise ApiError(409, str(exc)) from None
+    figures = {k: (vars(f) if hasattr(f, "__dict__") else f) for k, f in (result.figures or {}).items()}
+    out = PromotionOut(
+        promoted=result.promoted,
+        version=result.challenger_version,
+        message=result.message,
+        figures={"decision": result.decision, "champion_before": result.champion_version, **figures},
+        model_version=model_version(model),
+    )
+
+    def _audit() -> None:
+        with begin_write(request.app.state.sessions) as s:
+            audit.record(
+                s,
+                principal,
+                "model.promote",
+                "model",
+                result.challenger_version,
+                model_version=result.challenger_version,
+                outcome="ok" if result.promoted or result.decision == "already" else "refused",
+                detail={"decision": result.decision, "forced": body.force, "reason": body.reason},
+                request_id=rid,
+            )
+
+    await asyncio.to_thread(_audit)
+    if result.promoted:
+        # Do not wait for the next poll: load the new champion now, in the background.
+        asyncio.get_running_loop().create_task(request.app.state.holder.refresh())
+    if not result.promoted and result.decision != "already":
+        return JSONResponse(out.model_dump(mode="json"), 409)
+    return out
+
+
+def _registered(settings, version: str) -> bool:
+    from models import registry
+
+    if not registry.store_exists(settings):
+        return False
+    return registry.get_version(registry.configure(settings), settings.model_name, version) is not None

@@ -1,0 +1,273 @@
+"""One rep: latest (or replayed) risk with its explanation, trend, score history, and the intervention log.
+
+A rep outside the caller's scope is answered exactly as a rep that does not exist; the audit trail
+still records the attempt (visible to HR only).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving import audit, store
+from serving.auth import Principal
+from serving.db.engine import commit, write_lock
+from serving.db.schema import InterventionLog, Score
+from serving.deps import ModelDep, RequestIdDep, SessionDep, model_version, require
+from serving.http_errors import AUTHED, ApiError, responses
+from serving.rules import may_see_names, resolve_scope
+from serving.schemas import (
+    HistoryItemOut,
+    HistoryOut,
+    InterventionIn,
+    InterventionListOut,
+    InterventionOut,
+    IsoDate,
+    RepInfoOut,
+    RepOut,
+    ScoreOut,
+    TrendPointOut,
+)
+
+router = APIRouter(tags=["reps"])
+Reader = Annotated[Principal, Depends(require("manager", "hr"))]
+RepId = Annotated[str, Path(min_length=1, max_length=100, description="A rep id from `reps.rep_id`.")]
+
+
+def _not_found(rep_id: str) -> ApiError:
+    # One message for "does not exist" and "not yours": nothing about other teams leaks.
+    return ApiError(404, f"rep {rep_id!r} not found")
+
+
+def _check_visible(
+    request: Request, session: Session, principal: Principal, rep_id: str, action: str, rid: str | None
+) -> None:
+    chart = request.app.state.charts.get(session)
+    scope = resolve_scope(principal.roles, principal.manager_id, chart)
+    known = store.rep_known(session, rep_id)
+    if rep_id in scope and known:
+        return
+    outcome = "out_of_scope" if known else "not_found"
+    audit.record(session, principal, action, "rep", rep_id, outcome=outcome, request_id=rid)
+    commit(session)
+    raise _not_found(rep_id)
+
+
+def _score_out(s: Score) -> ScoreOut:
+    return ScoreOut(
+        rep_id=s.rep_id,
+        manager_id=s.manager_id,
+        period_start=s.period_start,
+        period_end=s.period_end,
+        as_of=s.as_of,
+        risk=s.risk,
+        risk_band=s.risk_band,
+        rank=s.rank,
+        attainment_to_date=s.attainment_to_date,
+        drivers=s.drivers,
+        interventions=s.interventions,
+        model_version=s.model_version,
+    )
+
+
+@router.get(
+    "/reps/{rep_id}",
+    response_model=RepOut,
+    summary="A rep's risk, band, drivers, interventions and trend (newest, or as of a past day)",
+    responses=responses(*AUTHED, 404, 422),
+)
+def get_rep(
+    request: Request,
+    rep_id: RepId,
+    principal: Reader,
+    session: SessionDep,
+    rid: RequestIdDep,
+    as_of: Annotated[
+        IsoDate | None,
+        Query(description="Replay: what the model said on this day (newest score at or before it)."),
+    ] = None,
+    version: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Only scores of this model version.")
+    ] = None,
+) -> RepOut:
+    _check_visible(request, session, principal, rep_id, "rep.read", rid)
+    score = store.rep_score(session, rep_id, as_of=as_of, model_version=version)
+    if score is None:
+        when = f" on or before {as_of}" if as_of else ""
+        raise ApiError(404, f"rep {rep_id!r} has no score{when} yet", "no_score")
+    d = store.rep_directory_row(session, rep_id)
+    names = may_see_names(principal.roles)
+    info = RepInfoOut(
+        rep_id=rep_id,
+        name=(d.name if d and names else None),
+        manager_id=d.manager_id if d else score.manager_id,
+        team=d.team if d else None,
+        region=d.region if d else None,
+        segment=d.segment if d else None,
+        hire_date=d.hire_date if d else None,
+        end_date=d.end_date if d else None,
+    )
+    trend = [
+        TrendPointOut(as_of=t.as_of, risk=t.risk, risk_band=t.risk_band, model_version=t.model_version)
+        for t in store.rep_trend(session, score)
+    ]
+    audit.record(
+        session,
+        principal,
+        "rep.read",
+        "rep",
+        rep_id,
+        model_version=score.model_version,
+        detail={"as_of": score.as_of.isoformat(), "score_id": score.id, "replay": as_of is not None},
+        request_id=rid,
+    )
+    commit(session)
+    return RepOut(
+        rep=info,
+        score=_score_out(score),
+        details=score.extra or {},
+        trend=trend,
+        job_id=score.job_id,
+        scored_at=score.created_at,
+    )
+
+
+@router.get(
+    "/reps/{rep_id}/history",
+    response_model=HistoryOut,
+    summary="Every stored score of a rep, newest first (for replays)",
+    responses=responses(*AUTHED, 404, 422),
+)
+def rep_history(
+    request: Request,
+    rep_id: RepId,
+    principal: Reader,
+    session: SessionDep,
+    rid: RequestIdDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> HistoryOut:
+    _check_visible(request, session, principal, rep_id, "rep.history.read", rid)
+    rows = store.rep_history(session, rep_id, limit)
+    audit.record(
+        session,
+        principal,
+        "rep.history.read",
+        "rep",
+        rep_id,
+        model_version=rows[0].model_version if rows else None,
+        detail={"rows": len(rows)},
+        request_id=rid,
+    )
+    commit(session)
+    return HistoryOut(
+        rep_id=rep_id,
+        items=[
+            HistoryItemOut(
+                as_of=s.as_of,
+                period_start=s.period_start,
+                period_end=s.period_end,
+                risk=s.risk,
+                risk_band=s.risk_band,
+                model_version=s.model_version,
+                job_id=s.job_id,
+                scored_at=s.created_at,
+            )
+            for s in rows
+        ],
+    )
+
+
+def _intervention_out(row: InterventionLog) -> InterventionOut:
+    return InterventionOut(
+        id=row.id,
+        rep_id=row.rep_id,
+        intervention=row.intervention,
+        started_on=row.started_on,
+        ended_on=row.ended_on,
+        note=row.note,
+        recorded_by=row.recorded_by,
+        recorded_at=row.recorded_at,
+        model_version=row.model_version,
+        risk_at_record=row.risk_at_record,
+    )
+
+
+@router.get(
+    "/reps/{rep_id}/interventions",
+    response_model=InterventionListOut,
+    summary="The interventions recorded for a rep, newest first",
+    responses=responses(*AUTHED, 404, 422),
+)
+def list_interventions(
+    request: Request, rep_id: RepId, principal: Reader, session: SessionDep, rid: RequestIdDep
+) -> InterventionListOut:
+    _check_visible(request, session, principal, rep_id, "rep.interventions.read", rid)
+    rows = session.scalars(
+        select(InterventionLog)
+        .where(InterventionLog.rep_id == rep_id)
+        .order_by(InterventionLog.started_on.desc(), InterventionLog.id.desc())
+    ).all()
+    audit.record(
+        session,
+        principal,
+        "rep.interventions.read",
+        "rep",
+        rep_id,
+        detail={"rows": len(rows)},
+        request_id=rid,
+    )
+    commit(session)
+    return InterventionListOut(rep_id=rep_id, items=[_intervention_out(r) for r in rows])
+
+
+@router.post(
+    "/reps/{rep_id}/interventions",
+    response_model=InterventionOut,
+    status_code=201,
+    summary="Record an intervention given to a rep (catalog id, dates, note)",
+    responses=responses(*AUTHED, 400, 404, 413, 422),
+)
+def add_intervention(
+    request: Request,
+    rep_id: RepId,
+    body: InterventionIn,
+    principal: Reader,
+    session: SessionDep,
+    model: ModelDep,
+    rid: RequestIdDep,
+) -> InterventionOut:
+    _check_visible(request, session, principal, rep_id, "intervention.create", rid)
+    current = store.rep_score(session, rep_id)
+    version = current.model_version if current else model_version(model)
+    row = InterventionLog(
+        rep_id=rep_id,
+        intervention=body.intervention,
+        started_on=body.started_on,
+        ended_on=body.ended_on,
+        note=body.note,
+        recorded_by=principal.name,
+        model_version=version,
+        risk_at_record=current.risk if current else None,
+    )
+    with write_lock(session.get_bind()):  # the flush for the row's id writes: under the lock
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            principal,
+            "intervention.create",
+            "rep",
+            rep_id,
+            model_version=version,
+            detail={
+                "intervention": body.intervention,
+                "started_on": body.started_on.isoformat(),
+                "id": row.id,
+            },
+            request_id=rid,
+        )
+        commit(session)
+    return _intervention_out(row)

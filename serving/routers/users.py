@@ -1,0 +1,108 @@
+"""Users and tokens (admin). The same functions back the `repradar users` commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from repradar.errors import UserError
+from serving import audit
+from serving.auth import Principal, UserInfo, add_user, issue_token, list_users, revoke_user
+from serving.db.engine import commit, write_lock
+from serving.deps import RequestIdDep, SessionDep, require
+from serving.http_errors import AUTHED, ApiError, responses
+from serving.schemas import UserCreatedOut, UserIn, UserListOut, UserOut
+
+router = APIRouter(tags=["users"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+UserName = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")]
+
+
+def user_out(u: UserInfo) -> UserOut:
+    return UserOut(
+        id=u.id,
+        name=u.name,
+        roles=list(u.roles),
+        manager_id=u.manager_id,
+        created_at=u.created_at,
+        disabled=u.disabled,
+        active_tokens=u.active_tokens,
+    )
+
+
+@router.get("/users", response_model=UserListOut, summary="Every user", responses=responses(*AUTHED))
+def get_users(principal: Admin, session: SessionDep) -> UserListOut:
+    return UserListOut(items=[user_out(u) for u in list_users(session)])
+
+
+@router.post(
+    "/users",
+    response_model=UserCreatedOut,
+    status_code=201,
+    summary="Create a user and their first token (shown once)",
+    responses=responses(*AUTHED, 400, 409, 413, 422),
+)
+def create_user(body: UserIn, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserCreatedOut:
+    with write_lock(session.get_bind()):  # add_user flushes: the whole write under the lock
+        try:
+            info, token = add_user(session, body.name, body.roles, body.manager_id)
+        except UserError as exc:
+            session.rollback()
+            raise ApiError(409, str(exc)) from None
+        audit.record(
+            session,
+            principal,
+            "user.create",
+            "user",
+            info.name,
+            detail={"roles": list(info.roles), "manager_id": info.manager_id},
+            request_id=rid,
+        )
+        commit(session)
+    return UserCreatedOut(user=user_out(info), token=token)
+
+
+def _known(session, name: str) -> None:
+    from sqlalchemy import select
+
+    from serving.db.schema import User
+
+    if session.scalar(select(User.id).where(User.name == name)) is None:
+        raise ApiError(404, f"user {name!r} not found")
+
+
+@router.post(
+    "/users/{name}/revoke",
+    response_model=UserOut,
+    summary="Disable a user and revoke all their tokens",
+    responses=responses(*AUTHED, 404, 422),
+)
+def revoke(name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserOut:
+    _known(session, name)
+    with write_lock(session.get_bind()):
+        info = revoke_user(session, name)
+        audit.record(session, principal, "user.revoke", "user", name, request_id=rid)
+        commit(session)
+    return user_out(info)
+
+
+@router.post(
+    "/users/{name}/tokens",
+    response_model=UserCreatedOut,
+    status_code=201,
+    summary="Issue a further token for a user (to rotate)",
+    responses=responses(*AUTHED, 404, 409, 422),
+)
+def new_token(name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserCreatedOut:
+    _known(session, name)
+    with write_lock(session.get_bind()):
+        try:
+            token = issue_token(session, name)
+        except UserError as exc:
+            session.rollback()
+            raise ApiError(409, str(exc)) from None
+        audit.record(session, principal, "user.token", "user", name, request_id=rid)
+        commit(session)
+    info = next(u for u in list_users(session) if u.name == name)
+    return UserCreatedOut(user=user_out(info), token=token)

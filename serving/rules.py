@@ -1,0 +1,131 @@
+"""Business rules of the service as pure functions: who may see which reps, and which alerts are shown.
+
+Nothing here touches the database or the request; the routers feed these with plain values, and
+tests/serving/test_rules.py checks them directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ROLES = ("manager", "hr", "data_scientist", "admin")
+BANDS = ("high", "medium", "low")
+SORT_KEYS = ("risk", "attainment_to_date", "risk_change", "rep_id", "name")
+
+
+class OrgChart:
+    """The reporting lines (rep -> manager) with a child index; a manager need not be a rep."""
+
+    def __init__(self, edges: Mapping[str, str]):
+        self.edges = dict(edges)
+        children: dict[str, list[str]] = defaultdict(list)
+        for rep, manager in self.edges.items():
+            children[manager].append(rep)
+        self._children = dict(children)
+
+    def subtree(self, manager_id: str) -> frozenset[str]:
+        """Every rep whose chain of managers reaches `manager_id` (the manager excluded); cycle-safe."""
+        seen: set[str] = set()
+        stack = [manager_id]
+        while stack:
+            for rep in self._children.get(stack.pop(), ()):
+                if rep not in seen and rep != manager_id:
+                    seen.add(rep)
+                    stack.append(rep)
+        return frozenset(seen)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The reps a caller may see: everyone, or an explicit set."""
+
+    everyone: bool
+    reps: frozenset[str] = frozenset()
+
+    def __contains__(self, rep_id: object) -> bool:
+        return self.everyone or rep_id in self.reps
+
+
+NOBODY = Scope(False)
+EVERYONE = Scope(True)
+
+
+def resolve_scope(
+    roles: Iterable[str], own_manager_id: str | None, chart: OrgChart, requested_manager_id: str | None = None
+) -> Scope:
+    """The reps a caller may see, optionally narrowed to one manager's subtree.
+
+    HR sees everyone. A manager sees their reporting subtree (managers of managers included), and may
+    narrow it to a manager inside it; a manager outside it gives an empty scope, exactly as one that
+    does not exist. Any other role sees no rep.
+    """
+    roles = set(roles)
+    if "hr" in roles:
+        return EVERYONE if requested_manager_id is None else Scope(False, chart.subtree(requested_manager_id))
+    if "manager" in roles and own_manager_id:
+        own = chart.subtree(own_manager_id)
+        if requested_manager_id is None or requested_manager_id == own_manager_id:
+            return Scope(False, own)
+        if requested_manager_id in own:
+            return Scope(False, chart.subtree(requested_manager_id) & own)
+    return NOBODY
+
+
+def may_read_reps(roles: Iterable[str]) -> bool:
+    """Rep-level risk is for managers (their subtree) and HR only."""
+    return bool({"manager", "hr"} & set(roles))
+
+
+def may_see_names(roles: Iterable[str]) -> bool:
+    """Names of reps: HR, and managers for their own subtree; a data scientist only when also HR."""
+    return bool({"manager", "hr"} & set(roles))
+
+
+@dataclass(frozen=True)
+class AlertSelection:
+    rows: list[Any]
+    in_scope: int  # rows the caller may see
+    matching: int  # of those, rows passing the band filter
+    budget: int  # the most rows any answer holds
+    truncated: bool  # more rows matched than were returned
+
+
+def select_alerts(
+    rows: Sequence[Any],
+    *,
+    budget: int,
+    bands: Iterable[str] | None = None,
+    limit: int | None = None,
+    sort: Literal["risk", "attainment_to_date", "risk_change", "rep_id", "name"] = "risk",
+    descending: bool = True,
+) -> AlertSelection:
+    """Apply the alert budget: filter by band, keep the `min(limit, budget)` highest risks, then order them.
+
+    The budget always picks the riskiest reps (ties broken by rep id), whatever the display order, so
+    sorting by name never swaps a high-risk rep for a low-risk one. Rows need attributes `rep_id`,
+    `risk`, `risk_band`, and those named by `sort`; missing values sort last in either direction.
+    """
+    if budget < 1:
+        raise ValueError("budget must be at least 1")
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
+    if sort not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {sort!r}")
+    wanted = set(bands) if bands else None
+    matching = [r for r in rows if wanted is None or r.risk_band in wanted]
+    n = budget if limit is None else min(limit, budget)
+    top = sorted(matching, key=lambda r: (-r.risk, r.rep_id))[:n]
+
+    present = [r for r in top if getattr(r, sort, None) is not None]
+    missing = [r for r in top if getattr(r, sort, None) is None]
+    present.sort(key=lambda r: (getattr(r, sort), r.rep_id), reverse=descending)
+    return AlertSelection(
+        rows=present + sorted(missing, key=lambda r: r.rep_id),
+        in_scope=len(rows),
+        matching=len(matching),
+        budget=budget,
+        truncated=len(matching) > len(top),
+    )

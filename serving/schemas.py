@@ -1,0 +1,349 @@
+"""Request and response bodies. Requests are strict (unknown fields refused); responses are separate classes.
+
+Score fields carry the names of the output contract (shared/spec/outputs.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, model_validator
+
+from features.contract import INTERVENTION_IDS
+
+
+def _iso_text(value: Any) -> Any:
+    """Dates and times only as ISO 8601 text: pydantic would read 0 or "0.5" as a Unix timestamp."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value
+    if not isinstance(value, str) or len(value) < 10 or value[4] != "-" or value[7] != "-":
+        raise ValueError("give an ISO 8601 date, e.g. 2024-01-31")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
+InterventionId = Literal[INTERVENTION_IDS]  # type: ignore[valid-type]
+Role = Literal["manager", "hr", "data_scientist", "admin"]
+Band = Literal["high", "medium", "low"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- errors ---------------------------------------------------------------------------------
+class ErrorOut(Response):
+    detail: str = Field(description="What went wrong and what to do about it.")
+    code: str = Field(description="A stable machine-readable code, e.g. not_found, forbidden, overloaded.")
+
+
+class FieldErrorOut(Response):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(Response):
+    detail: str
+    code: Literal["invalid_request"]
+    errors: list[FieldErrorOut]
+
+
+# ---- requests -------------------------------------------------------------------------------
+class InterventionIn(Request):
+    intervention: InterventionId = Field(description="An id from the intervention catalog.")
+    started_on: IsoDate
+    ended_on: IsoDate | None = None
+    note: StrictStr | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _order(self) -> InterventionIn:
+        if self.ended_on is not None and self.ended_on < self.started_on:
+            raise ValueError("ended_on must not be before started_on")
+        return self
+
+
+class JobIn(Request):
+    as_of: IsoDate = Field(description="Score every active rep's period containing this day.")
+
+
+class PromoteIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "if": {"properties": {"force": {"const": True}}, "required": ["force"]},
+            "then": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
+        },
+    )
+    version: StrictStr | None = Field(
+        default=None, min_length=1, max_length=64, description="Default: the current challenger."
+    )
+    force: StrictBool = Field(default=False, description="Promote even if the gate refuses; needs a reason.")
+    reason: StrictStr | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason(self) -> PromoteIn:
+        if self.force and not self.reason:
+            raise ValueError("force needs a reason: it is recorded on the version and in the audit trail")
+        return self
+
+
+class UserIn(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "if": {"properties": {"roles": {"contains": {"const": "manager"}}}, "required": ["roles"]},
+            "then": {"required": ["manager_id"], "properties": {"manager_id": {"type": "string"}}},
+        },
+    )
+    name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    roles: list[Role] = Field(min_length=1, max_length=4)
+    manager_id: StrictStr | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _manager(self) -> UserIn:
+        if "manager" in self.roles and not self.manager_id:
+            raise ValueError("a manager needs manager_id: the id their reps carry in reps.manager_id")
+        return self
+
+
+# ---- responses ------------------------------------------------------------------------------
+class HealthOut(Response):
+    status: Literal["ok", "ready", "not_ready"]
+    model_version: str | None = None
+    detail: str | None = None
+
+
+class MeOut(Response):
+    name: str
+    roles: list[str]
+    manager_id: str | None
+    model_version: str | None = Field(description="The champion version serving this request.")
+
+
+class DriverOut(BaseModel):
+    """One reason, strongest first; later issues may add fields (e.g. a sentence), which pass through."""
+
+    model_config = ConfigDict(extra="allow")
+    feature: str
+    group: str | None = None
+    value: float | int | str | bool | None = None
+    contribution: float
+
+
+class ScoreOut(Response):
+    rep_id: str
+    manager_id: str
+    period_start: dt.date
+    period_end: dt.date
+    as_of: dt.date
+    risk: float = Field(ge=0, le=1)
+    risk_band: str
+    rank: int
+    attainment_to_date: float | None
+    drivers: list[DriverOut]
+    interventions: list[str]
+    model_version: str = Field(description="The registered model version that scored the row.")
+
+
+class AlertOut(Response):
+    rep_id: str
+    name: str | None = Field(description="Shown to HR and to the rep's managers only.")
+    manager_id: str
+    team: str | None
+    region: str | None
+    segment: str | None
+    period_start: dt.date
+    period_end: dt.date
+    as_of: dt.date
+    risk: float
+    risk_band: str
+    rank: int
+    attainment_to_date: float | None
+    risk_change: float | None = Field(description="Change since the rep's previous score in this period.")
+    top_driver: DriverOut | None
+    interventions: list[str]
+    model_version: str
+
+
+class EarlyWarningOut(Response):
+    as_of: dt.date | None = Field(description="The as-of day of the batch shown (None: nothing scored yet).")
+    budget: int = Field(description="The alert budget: the most reps one answer holds.")
+    in_scope: int = Field(description="Scored reps the caller may see.")
+    matching: int = Field(description="Of those, reps in the requested bands.")
+    truncated: bool = Field(description="More reps matched than the budget allowed.")
+    model_version: str | None = Field(description="The champion version serving this request.")
+    items: list[AlertOut]
+
+
+class RepInfoOut(Response):
+    rep_id: str
+    name: str | None
+    manager_id: str
+    team: str | None
+    region: str | None
+    segment: str | None
+    hire_date: dt.date | None
+    end_date: dt.date | None
+
+
+class TrendPointOut(Response):
+    as_of: dt.date
+    risk: float
+    risk_band: str
+    model_version: str
+
+
+class RepOut(Response):
+    rep: RepInfoOut
+    score: ScoreOut
+    details: dict[str, Any] = Field(
+        description="Further columns of the scores file: drivers in words, reasons for interventions, "
+        "recourse, quota-versus-rep split, not-enough-data flag, as the model provides them."
+    )
+    trend: list[TrendPointOut] = Field(description="The risk through the period up to this as-of day.")
+    job_id: str | None
+    scored_at: dt.datetime
+
+
+class HistoryItemOut(Response):
+    as_of: dt.date
+    period_start: dt.date
+    period_end: dt.date
+    risk: float
+    risk_band: str
+    model_version: str
+    job_id: str | None
+    scored_at: dt.datetime
+
+
+class HistoryOut(Response):
+    rep_id: str
+    items: list[HistoryItemOut]
+
+
+class InterventionOut(Response):
+    id: int
+    rep_id: str
+    intervention: str
+    started_on: dt.date
+    ended_on: dt.date | None
+    note: str | None
+    recorded_by: str
+    recorded_at: dt.datetime
+    model_version: str | None
+    risk_at_record: float | None
+
+
+class InterventionListOut(Response):
+    rep_id: str
+    items: list[InterventionOut]
+
+
+class JobOut(Response):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    as_of: dt.date
+    model_version: str
+    data_digest: str
+    created_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    error: str | None
+    rows: int | None
+    download: str | None = Field(description="Path of the scores file once the job succeeded.")
+
+
+class JobListOut(Response):
+    items: list[JobOut]
+
+
+class CurrentModelOut(Response):
+    name: str
+    version: str | None
+    loaded_at: dt.datetime | None
+    ready: bool
+    detail: str | None
+
+
+class ModelVersionOut(Response):
+    version: str
+    aliases: list[str]
+    created_at: dt.datetime | None
+    run_id: str | None
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+class PromotionEventOut(Response):
+    version: str
+    at: str | None
+    by: str | None
+    reason: str | None
+    forced: bool | None
+    tags: dict[str, str]
+
+
+class ModelsOut(Response):
+    name: str
+    champion: str | None
+    serving_version: str | None
+    versions: list[ModelVersionOut]
+    promotions: list[PromotionEventOut]
+
+
+class PromotionOut(Response):
+    promoted: bool
+    version: str | None
+    message: str
+    figures: dict[str, Any]
+    model_version: str | None = Field(description="The champion version serving this request.")
+
+
+class AuditEventOut(Response):
+    id: int
+    at: dt.datetime
+    actor: str
+    actor_roles: str
+    action: str
+    resource_type: str
+    resource_id: str | None
+    model_version: str | None
+    outcome: str
+    detail: dict[str, Any]
+    request_id: str | None
+
+
+class AuditListOut(Response):
+    total: int
+    limit: int
+    offset: int
+    items: list[AuditEventOut]
+
+
+class UserOut(Response):
+    id: int
+    name: str
+    roles: list[str]
+    manager_id: str | None
+    created_at: dt.datetime
+    disabled: bool
+    active_tokens: int
+
+
+class UserCreatedOut(Response):
+    user: UserOut
+    token: str = Field(description="Shown once: only its hash is stored.")
+
+
+class UserListOut(Response):
+    items: list[UserOut]

@@ -1,0 +1,111 @@
+"""`repradar serve`: uvicorn with uvloop/httptools, graceful SIGTERM, and N processes on one port.
+
+Several workers are separate processes, each with its own SO_REUSEPORT listening socket (the kernel
+spreads connections), not `uvicorn --workers`: on uvicorn 0.54 that shared socket lacks the TCP
+protocol number, TCP_NODELAY is never set and keep-alive requests wait ~40 ms for delayed ACKs
+(see shared/notes/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+
+from repradar.settings import Settings
+
+log = logging.getLogger("repradar.serving")
+
+
+def _config(settings: Settings, host: str, port: int):
+    import uvicorn
+
+    from serving.app import create_app
+
+    return uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="info",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=settings.graceful_timeout_s,  # SIGTERM: in-flight requests finish
+        server_header=False,
+    )
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    # IPPROTO_TCP given explicitly: uvicorn sets TCP_NODELAY only on sockets that name it.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings_data: dict, host: str, port: int) -> None:
+    import uvicorn
+
+    settings = Settings(**settings_data)
+    server = uvicorn.Server(_config(settings, host, port))
+    server.run(sockets=[reuseport_socket(host, port)])
+
+
+def prepare(settings: Settings) -> None:
+    """Migrate the database once, before any worker starts (workers then find it current)."""
+    from serving.db.engine import make_engine
+    from serving.db.migrate import upgrade
+
+    engine = make_engine(settings)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def run(
+    settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status."""
+    import uvicorn
+
+    host = host or settings.api_host
+    port = port or settings.api_port
+    workers = workers or settings.api_workers
+    prepare(settings)
+    if workers == 1:
+        uvicorn.Server(_config(settings, host, port)).run()
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    data = settings.model_dump()
+    procs = [ctx.Process(target=_worker, args=(data, host, port), daemon=False) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    print(
+        f"repradar: {workers} workers on http://{host}:{port} (pids {', '.join(str(p.pid) for p in procs)})"
+    )
+
+    def forward(signum, _frame):
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for p in procs:
+        p.join()
+        status = status or (p.exitcode or 0)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m serving.server` for debugging
+    sys.exit(run(Settings()))

@@ -1,0 +1,382 @@
+"""Reading and writing scores and the rep directory: the data behind the rep and early-warning endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from repradar.errors import UserError
+from serving.db.schema import CurrentScore, Rep, Score, ServiceMeta, utcnow
+from serving.rules import OrgChart, Scope
+
+SPEC_COLUMNS = (
+    "rep_id",
+    "manager_id",
+    "period_start",
+    "period_end",
+    "as_of",
+    "risk",
+    "risk_band",
+    "rank",
+    "attainment_to_date",
+    "drivers",
+    "interventions",
+    "model_version",
+)
+REP_COLUMNS = ("rep_id", "manager_id", "name", "team", "region", "segment", "hire_date", "end_date")
+DIRECTORY_KEY = "directory_version"
+# Beyond this many reps in a scope, filter in Python rather than send a huge IN list.
+MAX_IN_LIST = 5000
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values from what pandas/numpy/pyarrow hand out (NaN and NaT become None)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):  # pandas Timestamp
+        try:
+            return None if value != value else value.isoformat()
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
+def to_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime().date()
+    if isinstance(value, np.datetime64):
+        return dt.date.fromisoformat(str(value)[:10])
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    raise UserError(f"not a date: {value!r}")
+
+
+def _opt_date(value: Any) -> dt.date | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        if value != value:  # NaT
+            return None
+    except (TypeError, ValueError):
+        pass
+    return to_date(value)
+
+
+def _json_list(value: Any) -> list:
+    """A list column as stored in Parquet (array), CSV (JSON text) or memory (list)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else []
+    out = jsonable(value)
+    return out if isinstance(out, list) else []
+
+
+def _records(frame_or_rows: Any) -> list[dict[str, Any]]:
+    if hasattr(frame_or_rows, "to_dict"):
+        return frame_or_rows.to_dict(orient="records")
+    return [dict(r) for r in frame_or_rows]
+
+
+def normalise_score(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One scores-file row as a `scores` table row; unknown columns go to `extra` as JSON."""
+    missing = [c for c in SPEC_COLUMNS if c not in row]
+    if missing:
+        raise UserError(f"scores rows lack column(s) {', '.join(missing)} of the output contract")
+    att = jsonable(row["attainment_to_date"])
+    return {
+        "rep_id": str(row["rep_id"]),
+        "manager_id": str(row["manager_id"]),
+        "period_start": to_date(row["period_start"]),
+        "period_end": to_date(row["period_end"]),
+        "as_of": to_date(row["as_of"]),
+        "risk": float(row["risk"]),
+        "risk_band": str(row["risk_band"]),
+        "rank": int(row["rank"]),
+        "attainment_to_date": att,
+        "drivers": _json_list(row["drivers"]),
+        "interventions": [str(i) for i in _json_list(row["interventions"])],
+        "model_version": str(row["model_version"]),
+        "extra": {str(k): jsonable(v) for k, v in row.items() if k not in SPEC_COLUMNS},
+    }
+
+
+def bump_directory(session: Session) -> None:
+    """A new directory version: cached org charts are rebuilt on their next use."""
+    value = uuid.uuid4().hex
+    meta = session.get(ServiceMeta, DIRECTORY_KEY)
+    if meta is None:
+        session.add(ServiceMeta(key=DIRECTORY_KEY, value=value))
+    else:
+        meta.value = value
+
+
+def import_scores(session: Session, frame_or_rows: Any, job_id: str | None = None) -> int:
+    """Store a batch's rows and move each rep's current-score pointer when the batch is at least as new.
+
+    `risk_change` is the change against the rep's previous as-of in the same period, when known.
+    Flushes but does not commit: the caller's transaction decides.
+    """
+    rows = sorted((normalise_score(r) for r in _records(frame_or_rows)), key=lambda r: r["as_of"])
+    if not rows:
+        return 0
+    rep_ids = sorted({r["rep_id"] for r in rows})
+    current: dict[str, tuple[int, dt.date, dt.date, float]] = {}
+    for chunk in _chunks(rep_ids, 1000):
+        for rep_id, score_id, as_of, period_start, risk in session.execute(
+            select(
+                CurrentScore.rep_id, CurrentScore.score_id, CurrentScore.as_of, Score.period_start, Score.risk
+            )
+            .join(Score, Score.id == CurrentScore.score_id)
+            .where(CurrentScore.rep_id.in_(chunk))
+        ):
+            current[rep_id] = (score_id, as_of, period_start, risk)
+    existing = set(current)
+    now = utcnow()
+    pointer_updates: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(rows, 1000):
+        for r in chunk:
+            prev = current.get(r["rep_id"])
+            if prev and prev[2] == r["period_start"] and prev[1] < r["as_of"]:
+                r["risk_change"] = r["risk"] - prev[3]
+            else:
+                r["risk_change"] = None
+            r["job_id"] = job_id
+            r["created_at"] = now
+        ids = session.scalars(insert(Score).returning(Score.id, sort_by_parameter_order=True), chunk).all()
+        for r, score_id in zip(chunk, ids, strict=True):
+            prev = current.get(r["rep_id"])
+            if prev is None or r["as_of"] >= prev[1]:
+                current[r["rep_id"]] = (score_id, r["as_of"], r["period_start"], r["risk"])
+                pointer_updates[r["rep_id"]] = {
+                    "rep_id": r["rep_id"],
+                    "score_id": score_id,
+                    "as_of": r["as_of"],
+                }
+    new = [v for k, v in pointer_updates.items() if k not in existing]
+    changed = [v for k, v in pointer_updates.items() if k in existing]
+    if new:
+        session.execute(insert(CurrentScore), new)
+    if changed:
+        session.execute(update(CurrentScore), changed)
+    bump_directory(session)
+    session.flush()
+    return len(rows)
+
+
+def upsert_reps(session: Session, frame_or_rows: Any) -> int:
+    """Refresh the rep directory (names, reporting lines) from a `reps` table of the input contract."""
+    rows = []
+    for r in _records(frame_or_rows):
+        rows.append(
+            {
+                "rep_id": str(r["rep_id"]),
+                "manager_id": str(r["manager_id"]),
+                "name": _opt_str(r.get("name")),
+                "team": _opt_str(r.get("team")),
+                "region": _opt_str(r.get("region")),
+                "segment": _opt_str(r.get("segment")),
+                "hire_date": _opt_date(r.get("hire_date")),
+                "end_date": _opt_date(r.get("end_date")),
+                "updated_at": utcnow(),
+            }
+        )
+    existing = set(session.scalars(select(Rep.rep_id)))
+    new = [r for r in rows if r["rep_id"] not in existing]
+    changed = [r for r in rows if r["rep_id"] in existing]
+    if new:
+        session.execute(insert(Rep), new)
+    if changed:
+        session.execute(update(Rep), changed)
+    bump_directory(session)
+    session.flush()
+    return len(rows)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        if value != value:
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _chunks(seq: Sequence, n: int) -> Iterable[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+class ChartCache:
+    """The org chart, rebuilt only when the directory version changes (one tiny query per request)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._chart = OrgChart({})
+
+    def get(self, session: Session) -> OrgChart:
+        version = session.scalar(select(ServiceMeta.value).where(ServiceMeta.key == DIRECTORY_KEY))
+        if version is not None and version == self._version:
+            return self._chart
+        # Reps known only from scores (no directory row yet) still have a reporting line.
+        edges = dict(
+            session.execute(
+                select(Score.rep_id, Score.manager_id).join(CurrentScore, CurrentScore.score_id == Score.id)
+            ).all()
+        )
+        edges.update(session.execute(select(Rep.rep_id, Rep.manager_id)).all())
+        chart = OrgChart(edges)
+        with self._lock:
+            self._version, self._chart = version, chart
+        return chart
+
+
+@dataclass(frozen=True)
+class ListRow:
+    rep_id: str
+    manager_id: str
+    name: str | None
+    team: str | None
+    region: str | None
+    segment: str | None
+    period_start: dt.date
+    period_end: dt.date
+    as_of: dt.date
+    risk: float
+    risk_band: str
+    rank: int
+    attainment_to_date: float | None
+    risk_change: float | None
+    model_version: str
+    score_id: int
+
+
+def current_rows(session: Session, scope: Scope) -> list[ListRow]:
+    """Each in-scope rep's newest score, restricted to the newest as-of among them (the latest batch)."""
+    if not scope.everyone and not scope.reps:
+        return []
+    q = (
+        select(
+            Score.rep_id,
+            Score.manager_id,
+            Rep.name,
+            Rep.team,
+            Rep.region,
+            Rep.segment,
+            Score.period_start,
+            Score.period_end,
+            Score.as_of,
+            Score.risk,
+            Score.risk_band,
+            Score.rank,
+            Score.attainment_to_date,
+            Score.risk_change,
+            Score.model_version,
+            Score.id,
+        )
+        .select_from(CurrentScore)
+        .join(Score, Score.id == CurrentScore.score_id)
+        .outerjoin(Rep, Rep.rep_id == CurrentScore.rep_id)
+    )
+    if not scope.everyone and len(scope.reps) <= MAX_IN_LIST:
+        q = q.where(CurrentScore.rep_id.in_(sorted(scope.reps)))
+    rows = [ListRow(*r) for r in session.execute(q)]
+    if not scope.everyone and len(scope.reps) > MAX_IN_LIST:
+        rows = [r for r in rows if r.rep_id in scope.reps]
+    if not rows:
+        return []
+    newest = max(r.as_of for r in rows)
+    return [r for r in rows if r.as_of == newest]
+
+
+def explanations(session: Session, score_ids: Sequence[int]) -> dict[int, tuple[list, list]]:
+    """{score id: (drivers, interventions)} for the rows a list shows (JSON is decoded only for those)."""
+    if not score_ids:
+        return {}
+    rows = session.execute(
+        select(Score.id, Score.drivers, Score.interventions).where(Score.id.in_(list(score_ids)))
+    )
+    return {r.id: (r.drivers, r.interventions) for r in rows}
+
+
+def rep_known(session: Session, rep_id: str) -> bool:
+    if session.get(Rep, rep_id) is not None:
+        return True
+    return session.scalar(select(Score.id).where(Score.rep_id == rep_id).limit(1)) is not None
+
+
+def rep_directory_row(session: Session, rep_id: str) -> Rep | None:
+    return session.get(Rep, rep_id)
+
+
+def rep_score(
+    session: Session, rep_id: str, as_of: dt.date | None = None, model_version: str | None = None
+) -> Score | None:
+    """The score to show: the newest, or what the model said on `as_of` (newest score at or before it)."""
+    if as_of is None and model_version is None:
+        ptr = session.get(CurrentScore, rep_id)
+        return None if ptr is None else session.get(Score, ptr.score_id)
+    q = select(Score).where(Score.rep_id == rep_id)
+    if as_of is not None:
+        q = q.where(Score.as_of <= as_of)
+    if model_version is not None:
+        q = q.where(Score.model_version == model_version)
+    return session.scalars(q.order_by(Score.as_of.desc(), Score.id.desc()).limit(1)).first()
+
+
+def rep_trend(session: Session, score: Score) -> list[Any]:
+    """The risk through the score's period up to its as-of: one point per as-of (the newest batch's)."""
+    rows = session.execute(
+        select(Score.as_of, Score.risk, Score.risk_band, Score.model_version)
+        .where(
+            Score.rep_id == score.rep_id,
+            Score.period_start == score.period_start,
+            Score.as_of <= score.as_of,
+        )
+        .order_by(Score.as_of, Score.id)
+    ).all()
+    by_day = {r.as_of: r for r in rows}  # later rows (newer batches) win
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def rep_history(session: Session, rep_id: str, limit: int = 500) -> list[Score]:
+    return list(
+        session.scalars(
+            select(Score)
+            .where(Score.rep_id == rep_id)
+            .order_by(Score.as_of.desc(), Score.id.desc())
+            .limit(limit)
+        )
+    )

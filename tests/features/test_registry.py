@@ -1,0 +1,106 @@
+"""The registry: one entry per feature column, valid groups and units, attributes never features."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features import registry
+from features.build import KEY_COLUMNS, LABEL_COLUMNS, META_COLUMNS, PEER_PREFIX, compute_features
+from features.engine import sql_text
+from tests.conftest import make_tables
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "features.md"
+
+
+@pytest.fixture(scope="module")
+def feature_set():
+    tables = make_tables(n_reps=4, n_periods=2, seed=1)
+    snaps = pd.DataFrame(
+        [
+            dict(rep_id=r, period_start="2024-04-01", period_end="2024-06-30", as_of="2024-05-15")
+            for r in tables.reps["rep_id"]
+        ]
+    )
+    return compute_features(tables, snaps)
+
+
+def test_names_are_unique_and_groups_units_exist():
+    names = registry.feature_names()
+    assert len(names) == len(set(names))
+    for f in registry.FEATURES:
+        assert f.group in registry.GROUPS, f.name
+        assert f.unit in registry.UNITS, f.name
+        assert f.monotone in (-1, 0, 1), f.name
+        assert f.description and "\n" not in f.description, f.name
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", f.name), f.name
+        if not registry.GROUPS[f.group].actionable:
+            assert not f.actionable, f"{f.name}: actionable in a context-only group"
+
+
+def test_risk_directions_that_are_not_in_doubt():
+    for name in ("attainment_to_date", "open_pipeline_in_period", "pipeline_coverage", "open_pipeline_total"):
+        assert registry.get(name).monotone == -1
+
+
+def test_registry_covers_every_feature_column_exactly_once(feature_set):
+    frame = feature_set.frame
+    feature_cols = [
+        c
+        for c in frame.columns
+        if c not in KEY_COLUMNS + META_COLUMNS + LABEL_COLUMNS and not c.startswith(PEER_PREFIX)
+    ]
+    assert feature_cols == feature_set.feature_names
+    assert feature_set.feature_names[: len(registry.FEATURES)] == registry.feature_names()
+    for name in feature_set.feature_names:
+        f = registry.get(name)
+        assert f.group in registry.GROUPS
+    extra = feature_set.feature_names[len(registry.FEATURES) :]
+    assert extra == ["eng__focus_score_mean_28d"]
+    assert registry.get(extra[0]).group == "other_engagement" and not registry.get(extra[0]).actionable
+
+
+def test_peer_columns_match_the_registry(feature_set):
+    peers = [c for c in feature_set.frame.columns if c.startswith(PEER_PREFIX)]
+    assert peers == [PEER_PREFIX + n for n in registry.peer_feature_names()]
+    assert feature_set.peer_columns == peers
+
+
+def test_attributes_never_appear(feature_set):
+    for col in ("gender", "age_band", "name"):
+        assert col not in feature_set.feature_names
+        assert col not in feature_set.frame.columns
+        assert not any(col in n for n in feature_set.feature_names)
+
+
+def test_get_unknown_name_raises():
+    with pytest.raises(KeyError):
+        registry.get("no_such_feature")
+    with pytest.raises(KeyError):
+        registry.get("eng___mean_28d")
+
+
+def test_registry_frame_and_markdown():
+    df = registry.registry_frame()
+    assert df["name"].tolist() == registry.feature_names()
+    assert {"name", "group", "unit", "actionable", "monotone", "peer", "description"} <= set(df.columns)
+    md = registry.registry_markdown()
+    for name in registry.feature_names():
+        assert f"`{name}`" in md
+
+
+def test_docs_list_the_generated_registry():
+    assert registry.registry_markdown() in DOC.read_text(), (
+        "docs/features.md is out of date: paste registry_markdown() into it"
+    )
+
+
+def test_sql_outputs_the_registry_features():
+    text = sql_text("snapshot_features") + sql_text("engagement_known")
+    for name in registry.feature_names():
+        assert re.search(rf"\bAS {name}\b", text), f"no SQL column for {name}"
+    peers = re.findall(r"AS peer__(\w+)", sql_text("feature_table"))
+    assert peers == registry.peer_feature_names()

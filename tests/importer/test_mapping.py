@@ -1,0 +1,164 @@
+"""Mapping files are checked on load, and every schema problem names its line and key."""
+
+import datetime as dt
+import textwrap
+
+import pytest
+
+from importer import shipped_mappings
+from importer.mapping import MappingFileError, load_mapping, parse_quota_policy
+from repradar.errors import UserError
+
+GOOD = """\
+version: 1
+tables:
+  reps:
+    source: people.csv
+    columns:
+      rep_id: {from: name, id: slug}
+      manager_id: boss
+      hire_date: {from: started, format: "%d/%m/%Y"}
+    attributes:
+      gender: sex
+  opportunities:
+    source: deals.csv
+    columns:
+      opportunity_id: id
+      rep_id: {from: owner, id: slug}
+      created_date: opened
+      close_date: closed
+      stage: stage
+      amount: {from: value, default: 0}
+      is_closed:
+        from: stage
+        values: {Won: true, Lost: true, Open: false, Yes: false, No: false}
+      is_won: {from: stage, values: {Won: true, Lost: false, Open: false, Yes: false, No: false}}
+quota_policy: {kind: fixed, amount: 5000, period: month}
+"""
+
+
+def write(tmp_path, text, name="m.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def problems(tmp_path, text) -> list[str]:
+    with pytest.raises(MappingFileError) as exc:
+        load_mapping(write(tmp_path, text))
+    return exc.value.problems
+
+
+def test_a_good_mapping_loads(tmp_path):
+    m = load_mapping(write(tmp_path, GOOD))
+    reps = m.tables["reps"].sources[0]
+    assert reps.file == "people.csv"
+    assert reps.columns["rep_id"].source == "name" and reps.columns["rep_id"].id == "slug"
+    assert reps.columns["hire_date"].format == "%d/%m/%Y"
+    assert reps.attributes["gender"].source == "sex"
+    opp = m.tables["opportunities"].sources[0].columns
+    assert opp["amount"].default.has_value and opp["amount"].default.value == 0
+    # YAML 1.1 would read Yes/No as booleans; stage names must stay text.
+    assert set(opp["is_closed"].values) == {"Won", "Lost", "Open", "Yes", "No"}
+    assert opp["is_closed"].values["Won"] is True
+    assert m.quota_policy.kind == "fixed" and m.quota_policy.period == "month"
+    assert m.files() == ["people.csv", "deals.csv"]
+
+
+@pytest.mark.parametrize("name", ["salesforce", "maven_crm"])
+def test_shipped_mappings_load(name):
+    assert name in shipped_mappings()
+    m = load_mapping(name)
+    assert {"reps", "opportunities"} <= set(m.tables)
+    assert m.notes, "shipped mappings document their assumptions"
+
+
+def test_unknown_key_names_line_key_and_suggestion(tmp_path):
+    text = GOOD.replace("manager_id: boss", "manager_id: {form: boss}")
+    [p] = problems(tmp_path, text)
+    assert "m.yaml line 7" in p
+    assert "tables.reps.columns.manager_id.form" in p
+    assert "unknown key 'form'" in p and "did you mean 'from'" in p
+
+
+def test_unknown_table_and_column(tmp_path):
+    text = GOOD.replace("  opportunities:\n", "  opportunites:\n")
+    ps = problems(tmp_path, text)
+    assert any(
+        "unknown contract table 'opportunites'" in p and "did you mean 'opportunities'" in p for p in ps
+    )
+    assert any("`opportunities` is required but not mapped" in p for p in ps)
+    text = GOOD.replace("manager_id: boss", "manger_id: boss")
+    ps = problems(tmp_path, text)
+    assert any("line 7" in p and "'manger_id' is not a column of the contract table reps" in p for p in ps)
+    assert any("required column reps.manager_id is not mapped" in p for p in ps)
+
+
+def test_malformed_specs(tmp_path):
+    text = GOOD.replace("manager_id: boss", "manager_id: {from: boss, value: x}")
+    assert any("exactly one of from / value / lookup" in p for p in problems(tmp_path, text))
+    text = GOOD.replace("stage: stage\n", "stage: {from: stage, format: '%Y'}\n")
+    assert any("format is for date and timestamp columns" in p for p in problems(tmp_path, text))
+    text = GOOD.replace("amount: {from: value, default: 0}", "amount: {value: lots}")
+    assert any("'lots'" in p and "is not a number" in p for p in problems(tmp_path, text))
+    text = GOOD.replace("manager_id: boss", "manager_id: [boss]")
+    assert any("must be a source column name" in p for p in problems(tmp_path, text))
+    text = GOOD.replace("rep_id: {from: name, id: slug}", "rep_id: {from: name, id: uuid}")
+    assert any("id must be one of slug, hash" in p for p in problems(tmp_path, text))
+
+
+def test_lookup_and_where_entries_are_checked(tmp_path):
+    text = GOOD.replace(
+        "manager_id: boss", "manager_id: {lookup: {file: teams.csv, column: manager, normalise: [lower]}}"
+    )
+    ps = problems(tmp_path, text)
+    assert any("unknown key 'normalise'" in p and "did you mean 'normalize'" in p for p in ps)
+    assert any("needs `agg`" in p for p in ps)
+    text = GOOD.replace("    source: deals.csv\n", "    source: deals.csv\n    where: [{column: x}]\n")
+    assert any("exactly one of in / not_in / in_file" in p for p in problems(tmp_path, text))
+
+
+def test_attributes_only_on_reps_and_not_contract_names(tmp_path):
+    text = GOOD.replace("      gender: sex", "      hire_date: sex")
+    assert any("is a contract column of reps" in p for p in problems(tmp_path, text))
+
+
+def test_not_yaml_and_not_a_mapping(tmp_path):
+    ps = problems(tmp_path, "tables: {reps: [\n")
+    assert "not valid YAML" in ps[0] and "line" in ps[0]
+    ps = problems(tmp_path, "- a\n- b\n")
+    assert "must be a YAML mapping" in ps[0]
+
+
+def test_quota_policy_errors(tmp_path):
+    text = GOOD.replace("{kind: fixed, amount: 5000, period: month}", "{kind: fixed, period: week}")
+    ps = problems(tmp_path, text)
+    assert any("period must be one of quarter, month" in p for p in ps)
+    assert any("needs `amount`" in p for p in ps)
+
+
+def test_missing_mapping_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist.*salesforce"):
+        load_mapping(tmp_path / "nope.yaml")
+
+
+def test_parse_quota_policy_forms():
+    p = parse_quota_policy("fixed,amount=100000,period=quarter")
+    assert (p.kind, p.amount, p.period) == ("fixed", 100000.0, "quarter")
+    p = parse_quota_policy(
+        "trailing_share,share=0.9,basis=team,lookback=2,fallback_amount=5e4,from=2017-04-01"
+    )
+    assert (p.kind, p.share, p.basis, p.lookback, p.fallback_amount) == (
+        "trailing_share",
+        0.9,
+        "team",
+        2,
+        5e4,
+    )
+    assert p.start == dt.date(2017, 4, 1)
+    p = parse_quota_policy("{kind: fixed, amount: 7, period: month}")
+    assert p.amount == 7.0 and p.period == "month"
+    with pytest.raises(UserError, match="unknown key 'amout'"):
+        parse_quota_policy("fixed,amout=1")
+    with pytest.raises(UserError, match="kind must be one of"):
+        parse_quota_policy("generous")

@@ -1,0 +1,343 @@
+"""Running a mapping: problems in the source's terms, nothing written on error, provenance, Salesforce."""
+
+import hashlib
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.validation import validate_folder
+from importer.mapping import QuotaPolicy, load_mapping
+from importer.run import PROVENANCE_FILE, ImportFailed, run_import
+from repradar.errors import UserError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+MAPPING = """\
+version: 1
+notes: ["hire_date is the first day in the people file"]
+tables:
+  reps:
+    source: people.csv
+    columns:
+      rep_id: {from: name, id: slug}
+      manager_id: {lookup: {file: teams.csv, key: member, match: name, column: lead, normalize: [lower]}, id: slug}
+      hire_date: {from: started, format: "%d/%m/%Y"}
+      name: name
+  opportunities:
+    source: deals.csv
+    columns:
+      opportunity_id: id
+      rep_id: {from: owner, id: slug}
+      created_date: opened
+      close_date: closed
+      stage: stage
+      amount: {from: value, default: {lookup: {file: prices.csv, key: item, match: item, column: price, normalize: [no_spaces, lower]}}}
+      is_closed: {from: stage, values: {Won: true, Lost: true, Open: false}}
+      is_won: {from: stage, values: {Won: true, Lost: false, Open: false}}
+      product: item
+quota_policy: {kind: fixed, amount: 1000, period: quarter}
+"""
+
+PEOPLE = """\
+name,started
+Ann Lee,01/01/2023
+Bo Chan,15/02/2023
+"""
+TEAMS = """\
+member,lead
+ann lee,Cy Boss
+BO CHAN,Cy Boss
+"""
+DEALS = """\
+id,owner,opened,closed,stage,value,item
+d1,Ann Lee,2023-01-05,2023-02-10,Won,900,GTX Pro
+d2,Ann Lee,2023-01-06,2023-03-01,Lost,0,GTX Pro
+d3,Bo Chan,2023-02-20,2023-05-01,Won,1200,MG Basic
+d4,Bo Chan,2023-04-02,2023-06-30,Open,,GTXPro
+"""
+PRICES = """\
+item,price
+GTX Pro,4821
+MG Basic,55
+"""
+
+
+@pytest.fixture
+def export(tmp_path):
+    """A tiny export (people, teams, deals, prices) and its mapping; returns (mapping path, source dir)."""
+    src = tmp_path / "export"
+    src.mkdir()
+    for name, text in {
+        "people.csv": PEOPLE,
+        "teams.csv": TEAMS,
+        "deals.csv": DEALS,
+        "prices.csv": PRICES,
+    }.items():
+        (src / name).write_text(text)
+    mapping = tmp_path / "mine.yaml"
+    mapping.write_text(MAPPING)
+    return mapping, src
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def assert_nothing_written(tmp_path: Path, out: Path) -> None:
+    assert not out.exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def failure(mapping, src, out) -> str:
+    with pytest.raises(UserError) as exc:
+        run_import(mapping, src, out)
+    return str(exc.value)
+
+
+# ---------------------------------------------------------------- a clean import
+
+
+def test_import_writes_a_valid_contract_folder(export, tmp_path):
+    mapping, src = export
+    out = tmp_path / "out"
+    result = run_import(mapping, src, out)
+    assert result.report.ok
+    assert validate_folder(out).ok
+    assert sorted(p.name for p in out.iterdir()) == [
+        PROVENANCE_FILE,
+        "opportunities.csv",
+        "quotas.csv",
+        "reps.csv",
+    ]
+    reps = pd.read_csv(out / "reps.csv", dtype=str)
+    assert reps.to_dict("records") == [
+        {"rep_id": "ann-lee", "manager_id": "cy-boss", "hire_date": "2023-01-01", "name": "Ann Lee"},
+        {"rep_id": "bo-chan", "manager_id": "cy-boss", "hire_date": "2023-02-15", "name": "Bo Chan"},
+    ]
+    opps = pd.read_csv(out / "opportunities.csv", dtype=str)
+    assert opps["amount"].tolist() == ["900.0", "0.0", "1200.0", "4821.0"]  # d4: GTXPro -> GTX Pro list price
+    assert opps["is_closed"].tolist() == ["true", "true", "true", "false"]
+    assert opps["is_won"].tolist() == ["true", "false", "true", "false"]
+
+
+def test_provenance_records_mapping_sources_policy_and_notes(export, tmp_path):
+    mapping, src = export
+    out = tmp_path / "out"
+    run_import(mapping, src, out)
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    assert prov["mapping"]["sha256"] == hashlib.sha256(mapping.read_bytes()).hexdigest()
+    files = prov["source"]["files"]
+    assert set(files) == {"people.csv", "teams.csv", "deals.csv", "prices.csv"}
+    assert files["deals.csv"]["sha256"] == hashlib.sha256((src / "deals.csv").read_bytes()).hexdigest()
+    assert files["deals.csv"]["rows"] == 4
+    assert prov["quotas"] == "derived"
+    assert prov["quota_policy"]["kind"] == "fixed" and prov["quota_policy"]["amount"] == 1000.0
+    assert any(n.startswith("quotas were derived") for n in prov["notes"])
+    assert any("opportunities.amount: 1 of 4 rows" in n for n in prov["notes"])
+    assert prov["assumptions"] == ["hire_date is the first day in the people file"]
+    assert prov["tables"]["opportunities"]["rows"] == 4
+    assert prov["validation"] == "passed"
+
+
+def test_a_quota_policy_given_by_the_user_wins(export, tmp_path):
+    mapping, src = export
+    out = tmp_path / "out"
+    run_import(mapping, src, out, quota_policy=QuotaPolicy(kind="fixed", amount=250.0, period="month"))
+    quotas = pd.read_csv(out / "quotas.csv")
+    assert set(quotas["quota_amount"]) == {250.0}
+    assert quotas["period_start"].str.endswith("-01").all()
+    assert json.loads((out / PROVENANCE_FILE).read_text())["quota_policy"]["period"] == "month"
+
+
+def test_parquet_output_validates(export, tmp_path):
+    mapping, src = export
+    out = tmp_path / "out"
+    run_import(mapping, src, out, fmt="parquet")
+    assert (out / "opportunities.parquet").exists()
+    assert validate_folder(out).ok
+
+
+# ---------------------------------------------------------------- errors in the source's terms
+
+
+def test_a_source_column_that_does_not_exist(export, tmp_path):
+    mapping, src = export
+    edit(mapping, "stage: stage", "stage: deal_stage")
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "deals.csv, column deal_stage: does not exist" in msg
+    assert "mine.yaml line 18 (tables.opportunities.columns.stage)" in msg
+    assert "the file's columns are: id, owner, opened, closed, stage, value, item" in msg
+    assert_nothing_written(tmp_path, out)
+
+
+def test_a_value_map_that_misses_a_stage(export, tmp_path):
+    mapping, src = export
+    edit(
+        src / "deals.csv",
+        "d3,Bo Chan,2023-02-20,2023-05-01,Won",
+        "d3,Bo Chan,2023-02-20,2023-05-01,Negotiation",
+    )
+    out = tmp_path / "new" / "out"
+    msg = failure(mapping, src, out)
+    # Row 4 of the spreadsheet: the header is row 1. One problem for both columns that need it.
+    assert "deals.csv, column stage, row 4: value 'Negotiation' is not in the value map" in msg
+    assert "(for is_closed; for is_won)" in msg and "(1 problem(s))" in msg
+    assert "mine.yaml line 20 (tables.opportunities.columns.is_closed)" in msg
+    assert not (tmp_path / "new").exists()  # not even the parent folder of --out
+    assert_nothing_written(tmp_path, out)
+
+
+def test_a_date_that_does_not_parse(export, tmp_path):
+    mapping, src = export
+    edit(src / "deals.csv", "d2,Ann Lee,2023-01-06", "d2,Ann Lee,06/01/2023")
+    edit(src / "people.csv", "Bo Chan,15/02/2023", "Bo Chan,2023-02-15")
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "deals.csv, column opened, row 3: value '06/01/2023' is not a date in ISO 8601" in msg
+    assert "people.csv, column started, row 3: value '2023-02-15' is not a date in format %d/%m/%Y" in msg
+    assert_nothing_written(tmp_path, out)
+
+
+def test_a_lookup_key_not_found(export, tmp_path):
+    mapping, src = export
+    edit(src / "teams.csv", "BO CHAN,Cy Boss", "Bob Chan,Cy Boss")
+    msg = failure(mapping, src, tmp_path / "out")
+    assert "people.csv, column name, row 3: value 'Bo Chan' is not found in the look-up file" in msg
+    assert "teams.csv" in msg
+
+
+def test_a_missing_source_file(export, tmp_path):
+    mapping, src = export
+    (src / "prices.csv").rename(src / "Prices.csv")
+    msg = failure(mapping, src, tmp_path / "out")
+    assert "look-up file prices.csv is not in" in msg and "did you mean Prices.csv?" in msg
+
+
+def test_contract_violations_point_at_source_rows(export, tmp_path):
+    mapping, src = export
+    edit(src / "deals.csv", "d3,Bo Chan", "d1,Bo Chan")
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "opportunities.opportunity_id: rule 'unique'" in msg
+    assert "in the source: deals.csv, column id, rows 2, 4" in msg
+    assert_nothing_written(tmp_path, out)
+
+
+def test_no_quotas_and_no_policy(export, tmp_path):
+    mapping, src = export
+    edit(mapping, "quota_policy: {kind: fixed, amount: 1000, period: quarter}\n", "")
+    msg = failure(mapping, src, tmp_path / "out")
+    assert "no quotas" in msg and "--quota-policy" in msg
+
+
+def test_an_existing_out_folder_is_kept_unless_forced(export, tmp_path):
+    mapping, src = export
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    msg = failure(mapping, src, out)
+    assert "already exists" in msg and "--force" in msg
+    assert (out / "mine.txt").read_text() == "keep me"
+    # A failing forced import leaves the old folder as it was.
+    edit(src / "deals.csv", "Won,900", "Maybe,900")
+    with pytest.raises(ImportFailed):
+        run_import(mapping, src, out, force=True)
+    assert (out / "mine.txt").exists()
+    edit(src / "deals.csv", "Maybe,900", "Won,900")
+    run_import(mapping, src, out, force=True)
+    assert not (out / "mine.txt").exists() and (out / "reps.csv").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ---------------------------------------------------------------- Salesforce
+
+
+def test_salesforce_fixture_imports_and_validates(tmp_path):
+    out = tmp_path / "acme"
+    result = run_import("salesforce", FIXTURES / "salesforce", out)
+    assert result.report.ok and validate_folder(out).ok
+    reps = pd.read_csv(out / "reps.csv", dtype=str).set_index("rep_id")
+    # Opportunity owners only: not the VP, the managers or the admin.
+    assert sorted(reps.index) == [f"0055e000001Rep{i}AA" for i in range(1, 7)]
+    assert reps.loc["0055e000001Rep1AA", "hire_date"] == "2022-01-10"
+    assert reps.loc["0055e000001Rep1AA", "manager_id"] == "0055e000001MgrNAA"
+    assert reps.loc["0055e000001Rep6AA", "manager_id"] == "unassigned"
+    assert reps.loc["0055e000001Rep4AA", "team"] == "Sales South"
+    opps = pd.read_csv(out / "opportunities.csv", dtype=str).set_index("opportunity_id")
+    assert len(opps) == 12
+    assert opps.loc["0065e00000Op05AAA", "amount"] == "0.0"  # blank Amount
+    assert opps.loc["0065e00000Op01AAA", ["is_closed", "is_won", "created_date"]].tolist() == [
+        "true",
+        "true",
+        "2023-09-12",
+    ]
+    hist = pd.read_csv(out / "opportunity_history.csv", dtype=str)
+    assert len(hist) == 9  # the row of an opportunity that is not in Opportunity.csv is left out
+    acts = pd.read_csv(out / "activities.csv", dtype=str).set_index("activity_id")
+    assert len(acts) == 16  # 10 tasks + 8 events, less the two owned by managers
+    assert acts.loc["00T5e00000Tk02AAA", "type"] == "email"  # Type blank: TaskSubtype
+    assert acts.loc["00T5e00000Tk04AAA", "occurred_at"] == "2023-11-02T10:00:00Z"  # no ActivityDate
+    assert acts.loc["00U5e00000Ev02AAA", ["type", "duration_minutes"]].tolist() == ["demo", "45.0"]
+    assert acts.loc["00U5e00000Ev03AAA", "occurred_at"] == "2023-12-05T00:00:00Z"  # all-day event
+    quotas = pd.read_csv(out / "quotas.csv", dtype=str)
+    assert len(quotas) == 9  # the manager's quota and the quantity quota are left out
+    q = quotas[(quotas.rep_id == "0055e000001Rep1AA") & (quotas.period_start == "2024-01-01")]
+    assert q[["period_end", "quota_amount"]].values.tolist() == [["2024-03-31", "65000.0"]]
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    assert prov["quotas"] == "mapped" and prov["quota_policy"] is None
+    assert any("only_known_reps" in n for n in prov["notes"])
+
+
+def test_salesforce_without_forecasting_quota_needs_a_policy(tmp_path):
+    src = tmp_path / "sf"
+    shutil.copytree(FIXTURES / "salesforce", src)
+    for name in ("ForecastingQuota.csv", "Event.csv", "OpportunityHistory.csv"):
+        (src / name).unlink()
+    with pytest.raises(UserError, match="no quotas"):
+        run_import("salesforce", src, tmp_path / "a")
+    out = tmp_path / "b"
+    policy = QuotaPolicy(kind="trailing_share", share=1.0, basis="team", fallback_amount=40000.0)
+    result = run_import("salesforce", src, out, quota_policy=policy)
+    assert result.report.ok
+    assert not (out / "opportunity_history.csv").exists()
+    assert len(pd.read_csv(out / "activities.csv")) == 9  # tasks only
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    assert prov["quotas"] == "derived" and prov["quota_policy"]["basis"] == "team"
+    assert any("OpportunityHistory.csv" in n and "skipped" in n for n in prov["notes"])
+
+
+def test_salesforce_mapping_names_every_standard_field():
+    m = load_mapping("salesforce")
+    used = {
+        (t, s.file, spec.source)
+        for t, tm in m.tables.items()
+        for s in tm.sources
+        for spec in s.columns.values()
+        if spec.source
+    }
+    for field in [
+        ("reps", "User.csv", "Id"),
+        ("reps", "User.csv", "ManagerId"),
+        ("opportunities", "Opportunity.csv", "StageName"),
+        ("opportunities", "Opportunity.csv", "IsWon"),
+        ("opportunity_history", "OpportunityHistory.csv", "OpportunityId"),
+        ("activities", "Task.csv", "WhatId"),
+        ("activities", "Event.csv", "DurationInMinutes"),
+        ("quotas", "ForecastingQuota.csv", "QuotaOwnerId"),
+    ]:
+        assert field in used, field
+
+
+def test_mapping_files_are_reported_with_lines_before_any_source_is_read(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(textwrap.dedent(MAPPING).replace("stage: stage", "stage: {frm: stage}"))
+    with pytest.raises(UserError, match=r"bad.yaml line 18 \(tables.opportunities.columns.stage.frm\)"):
+        run_import(bad, tmp_path / "nowhere", tmp_path / "out")

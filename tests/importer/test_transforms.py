@@ -1,0 +1,190 @@
+"""The pure cell transforms behind mappings, on tiny frames."""
+
+import pandas as pd
+import pytest
+
+from importer.transforms import (
+    derive_ids,
+    end_of_period,
+    fill_empty,
+    hash_id,
+    is_empty,
+    lookup,
+    map_values,
+    normalize_keys,
+    parse_kind,
+    slug,
+    where_mask,
+)
+
+
+def s(*values):
+    return pd.Series(list(values), dtype=object)
+
+
+# ---------------------------------------------------------------- ids
+
+
+def test_slug_is_ascii_lower_dashed():
+    assert slug("Moses Frase") == "moses-frase"
+    assert slug("  Zoë  O'Brien-Smith ") == "zoe-o-brien-smith"
+    assert slug("Anna   Snelling") == slug("anna snelling")
+
+
+def test_hash_id_is_stable_and_ignores_case_and_spacing():
+    assert hash_id("Moses Frase") == hash_id("moses  frase")
+    assert hash_id("Moses Frase") != hash_id("Moses Frasé")
+    assert hash_id("x").startswith("h") and len(hash_id("x")) == 12
+
+
+def test_derive_ids_keeps_empty_cells_empty():
+    out, errors = derive_ids(s("Ann Lee", None, "Bo Chan", "Ann Lee"), "slug")
+    assert out.tolist() == ["ann-lee", None, "bo-chan", "ann-lee"]
+    assert errors == []
+
+
+def test_derive_ids_reports_two_names_with_one_slug():
+    out, errors = derive_ids(s("Anne-Marie Roy", "Anne Marie Roy", "Bo"), "slug")
+    assert len(errors) == 1
+    assert "same id" in errors[0].message
+    assert errors[0].index == [0, 1]
+
+
+def test_derive_ids_reports_names_without_letters_for_slug_but_not_hash():
+    _, errors = derive_ids(s("王伟"), "slug")
+    assert errors and "hash" in errors[0].message
+    out, errors = derive_ids(s("王伟"), "hash")
+    assert errors == [] and out[0].startswith("h")
+
+
+# ---------------------------------------------------------------- value maps
+
+
+def test_map_values_maps_every_value_and_reports_the_missing_ones():
+    stages = s("Won", "Lost", "Engaging", None, "Negotiation", "Negotiation")
+    out, errors = map_values(stages, {"Won": True, "Lost": True, "Engaging": False})
+    assert out.tolist()[:4] == [True, True, False, None]
+    assert len(errors) == 1
+    assert errors[0].index == [4, 5]
+    assert errors[0].values == ["Negotiation", "Negotiation"]
+
+
+def test_map_values_keep_and_empty():
+    out, errors = map_values(s("Call", "Webinar"), {"Call": "call"}, unmapped="keep")
+    assert out.tolist() == ["call", "Webinar"] and errors == []
+    out, errors = map_values(s("Call", "Webinar"), {"Call": "call"}, unmapped="empty")
+    assert out.tolist() == ["call", None] and errors == []
+
+
+def test_map_values_compares_keys_as_text():
+    out, errors = map_values(s("1", "0"), {1: "yes", 0: "no"})
+    assert out.tolist() == ["yes", "no"] and errors == []
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+PRODUCTS = pd.DataFrame({"product": ["GTX Pro", "MG Special"], "sales_price": ["4821", "55"]})
+
+
+def test_lookup_with_normalisation_matches_gtxpro_to_gtx_pro():
+    out, errors = lookup(
+        s("GTXPro", "mg special", None), PRODUCTS, "product", "sales_price", normalize=["no_spaces", "lower"]
+    )
+    assert out.tolist() == ["4821", "55", None]
+    assert errors == []
+
+
+def test_lookup_without_normalisation_reports_the_key_not_found():
+    out, errors = lookup(s("GTXPro", "GTX Pro"), PRODUCTS, "product", "sales_price")
+    assert out.tolist() == [None, "4821"]
+    assert errors[0].index == [0] and errors[0].values == ["GTXPro"]
+    _, errors = lookup(s("GTXPro"), PRODUCTS, "product", "sales_price", missing="empty")
+    assert errors == []
+
+
+def test_lookup_reports_ambiguous_keys_in_the_lookup_file():
+    teams = pd.DataFrame({"agent": ["Ann", "Ann", "Bo"], "manager": ["X", "Y", "Z"]})
+    _, errors = lookup(s("Ann"), teams, "agent", "manager")
+    assert errors[0].in_lookup and errors[0].index == [0, 1]
+    # The same value twice is not ambiguous.
+    teams = pd.DataFrame({"agent": ["Ann", "Ann"], "manager": ["X", "X"]})
+    out, errors = lookup(s("Ann"), teams, "agent", "manager")
+    assert out.tolist() == ["X"] and errors == []
+
+
+def test_lookup_aggregates_by_key_and_over_the_whole_column():
+    deals = pd.DataFrame(
+        {"agent": ["Ann", "Ann", "Bo"], "day": pd.to_datetime(["2017-03-02", "2017-01-05", "2017-02-01"])}
+    )
+    out, _ = lookup(s("Ann", "Bo", "Cy"), deals, "agent", "day", agg="min", missing="empty")
+    assert out.tolist() == [pd.Timestamp("2017-01-05"), pd.Timestamp("2017-02-01"), None]
+    out, _ = lookup(None, deals, None, "day", agg="max", index=pd.RangeIndex(2))
+    assert out.tolist() == [pd.Timestamp("2017-03-02")] * 2
+
+
+def test_normalize_keys_steps():
+    assert normalize_keys(s(" GTX  Pro "), ["strip"]).tolist() == ["GTX  Pro"]
+    assert normalize_keys(s(" GTX  Pro "), ["no_spaces", "lower"]).tolist() == ["gtxpro"]
+    assert normalize_keys(s("GTX-Pro!"), ["alnum"]).tolist() == ["GTXPro"]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_parse_dates_iso_and_with_a_format():
+    out, errors = parse_kind(s("2017-03-01", None, "2017-3-1"), "date")
+    assert out[0] == pd.Timestamp("2017-03-01") and pd.isna(out[1]) and pd.isna(out[2])
+    assert errors[0].index == [2] and "ISO 8601" in errors[0].message
+    out, errors = parse_kind(s("03/01/2017"), "date", "%m/%d/%Y")
+    assert out[0] == pd.Timestamp("2017-03-01") and errors == []
+
+
+def test_a_date_from_a_salesforce_timestamp_is_its_utc_date():
+    out, errors = parse_kind(s("2023-01-15T23:30:00.000+0000", "2023-01-15T23:30:00.000-0200"), "date")
+    assert errors == []
+    assert out.tolist() == [pd.Timestamp("2023-01-15"), pd.Timestamp("2023-01-16")]
+    assert out.dt.tz is None
+
+
+def test_parse_timestamps_are_utc():
+    out, errors = parse_kind(s("2023-01-15T10:00:00.000+0100", "2023-01-15", "nope"), "timestamp")
+    assert out[0] == pd.Timestamp("2023-01-15T09:00:00Z")
+    assert out[1] == pd.Timestamp("2023-01-15T00:00:00Z")
+    assert errors[0].index == [2]
+
+
+def test_parse_numbers_and_booleans():
+    out, errors = parse_kind(s("1054", " 2.5 ", None, "12k"), "number")
+    assert out.tolist()[:2] == [1054.0, 2.5] and pd.isna(out[2])
+    assert errors[0].index == [3]
+    out, errors = parse_kind(s("true", "FALSE", "1", True, "maybe"), "boolean")
+    assert out.tolist()[:4] == [True, False, True, True]
+    assert errors[0].values == ["maybe"]
+
+
+def test_end_of_period():
+    starts = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2023-10-01"]))
+    assert end_of_period(starts, "quarter").tolist() == list(
+        pd.to_datetime(["2024-03-31", "2024-04-30", "2023-12-31"])
+    )
+    assert end_of_period(starts, "month")[1] == pd.Timestamp("2024-02-29")
+
+
+def test_fill_empty_counts_what_it_filled():
+    out, n = fill_empty(pd.Series([1.0, None, None]), pd.Series([9.0, 8.0, None]))
+    assert out.tolist()[:2] == [1.0, 8.0] and pd.isna(out[2]) and n == 1
+
+
+def test_is_empty_and_where_mask():
+    assert is_empty(s("a", " ", None, 3)).tolist() == [False, True, True, False]
+    frame = pd.DataFrame({"stage": ["Won", "Lost", "Open", None]})
+    assert where_mask(frame, "stage", isin=["Won", "Lost"]).tolist() == [True, True, False, False]
+    assert where_mask(frame, "stage", not_in=["Won"]).tolist() == [False, True, True, True]
+    assert where_mask(frame, "stage", in_values=["Open", None]).tolist() == [False, False, True, False]
+
+
+@pytest.mark.parametrize("kind", ["string", "number", "boolean", "date", "timestamp"])
+def test_every_kind_keeps_empty_cells_empty_without_errors(kind):
+    out, errors = parse_kind(s(None, "", "  "), kind)
+    assert out.isna().all() and errors == []

@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.scoring import SCORE_COLUMNS, read_scores, write_scores
+from repradar.errors import UserError
+
+
+def _scores():
+    d = pd.Timestamp("2024-04-01")
+    return pd.DataFrame(
+        {
+            "rep_id": pd.array(["a", "b"], dtype="string"),
+            "manager_id": pd.array(["m", "m"], dtype="string"),
+            "period_start": [d, d],
+            "period_end": [pd.Timestamp("2024-06-30")] * 2,
+            "as_of": [pd.Timestamp("2024-04-22")] * 2,
+            "risk": [0.8, 0.1],
+            "risk_band": ["high", "low"],
+            "rank": np.array([1, 2], dtype="int64"),
+            "attainment_to_date": [0.05, np.nan],
+            "drivers": [
+                [{"feature": "pipeline_coverage", "group": "pipeline", "value": 0.4, "contribution": 1.2}],
+                [],
+            ],
+            "interventions": [[], []],
+            "model_version": ["3", "3"],
+            "raw_score": [1.5, -2.0],
+        }
+    )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_roundtrip_and_identical_bytes(tmp_path, suffix):
+    df = _scores()
+    a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    write_scores(df, a)
+    write_scores(df, b)
+    assert a.read_bytes() == b.read_bytes()
+    back = read_scores(a)
+    assert list(back.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
+    assert back["drivers"].iloc[0][0]["feature"] == "pipeline_coverage"
+    assert back["interventions"].iloc[1] == []
+    assert back["period_start"].iloc[0] == pd.Timestamp("2024-04-01")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_csv_holds_json_text_and_iso_dates(tmp_path):
+    p = tmp_path / "s.csv"
+    write_scores(_scores(), p)
+    raw = pd.read_csv(p, dtype=str)
+    assert raw["period_start"].iloc[0] == "2024-04-01"
+    assert json.loads(raw["drivers"].iloc[0])[0]["contribution"] == 1.2
+    assert raw["interventions"].iloc[0] == "[]"
+
+
+def test_unknown_suffix_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match=".parquet or .csv"):
+        write_scores(_scores(), tmp_path / "s.xlsx")
+
+
+def test_failed_write_leaves_previous_file_untouched(tmp_path):
+    p = tmp_path / "s.parquet"
+    write_scores(_scores(), p)
+    before = p.read_bytes()
+    bad = _scores()
+    bad["drivers"] = ["not a list", []]
+    with pytest.raises(Exception):
+        write_scores(bad, p)
+    assert p.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -1,0 +1,214 @@
+"""Fixtures of the service tests: a real SQLite file and a real PostgreSQL server, a small org with
+scores inserted directly, and a user of every role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from repradar.settings import Settings
+from serving import store
+from serving.app import create_app
+from serving.auth import add_user
+
+from . import pg
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    try:
+        server = pg.start_server()
+    except Exception as exc:
+        if _in_ci():
+            pytest.fail(f"PostgreSQL could not be started in CI: {exc}")
+        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_db()
+    yield server.url(name)
+    server.drop_db(name)
+
+
+class StubSource:
+    """A model source without MLflow: the version can be moved by the test."""
+
+    def __init__(self, version: str | None = "1"):
+        self.version = version
+
+    def current_version(self):
+        return self.version
+
+    def load(self):
+        return SimpleNamespace(name="repradar-risk", version=self.version, pyfunc=None)
+
+
+def make_settings(tmp_path, db_url, **kw) -> Settings:
+    base = dict(home=tmp_path / "home", database_url=db_url, model_poll_s=0.2, job_heartbeat_s=0.2)
+    base.update(kw)
+    return Settings(**base)
+
+
+# The org: M1 heads R1, R2 and M2 (a rep who manages R3, R4); M9 heads R9 (another subtree).
+REPS = [
+    {"rep_id": "R1", "manager_id": "M1", "name": "Ada One", "team": "T1", "region": "EU", "segment": "SMB"},
+    {"rep_id": "R2", "manager_id": "M1", "name": "Bo Two", "team": "T1", "region": "EU", "segment": "SMB"},
+    {"rep_id": "M2", "manager_id": "M1", "name": "Cy Mgr", "team": "T2", "region": "EU", "segment": "MM"},
+    {"rep_id": "R3", "manager_id": "M2", "name": "Di Three", "team": "T2", "region": "EU", "segment": "MM"},
+    {"rep_id": "R4", "manager_id": "M2", "name": "Ed Four", "team": "T2", "region": "EU", "segment": "MM"},
+    {"rep_id": "R9", "manager_id": "M9", "name": "Zed Nine", "team": "T9", "region": "US", "segment": "ENT"},
+]
+RISK = {"R1": 0.81, "R2": 0.35, "M2": 0.12, "R3": 0.66, "R4": 0.05, "R9": 0.93}
+SUBTREE = {"M1": {"R1", "R2", "M2", "R3", "R4"}, "M2": {"R3", "R4"}, "M9": {"R9"}}
+NAMES = {r["rep_id"]: r["name"] for r in REPS}
+
+
+def band(risk: float) -> str:
+    return "high" if risk >= 0.6 else "medium" if risk >= 0.3 else "low"
+
+
+def score_rows(as_of: dt.date, version: str = "1", shift: float = 0.0) -> list[dict]:
+    rows = []
+    ordered = sorted(RISK, key=lambda r: -RISK[r])
+    for rank, rep_id in enumerate(ordered, 1):
+        risk = min(0.99, max(0.01, RISK[rep_id] + shift))
+        manager = next(r["manager_id"] for r in REPS if r["rep_id"] == rep_id)
+        rows.append(
+            {
+                "rep_id": rep_id,
+                "manager_id": manager,
+                "period_start": dt.date(2024, 1, 1),
+                "period_end": dt.date(2024, 3, 31),
+                "as_of": as_of,
+                "risk": risk,
+                "risk_band": band(risk),
+                "rank": rank,
+                "attainment_to_date": 0.2,
+                "drivers": [
+                    {"feature": "win_rate_180d", "group": "win_rate", "value": 0.18, "contribution": 0.7},
+                    {"feature": "calls_4w", "group": "activity", "value": 12.0, "contribution": 0.2},
+                ],
+                "interventions": ["skills_training", "regular_checkins"],
+                "model_version": version,
+                "recourse": "+3 meetings a week",
+            }
+        )
+    return rows
+
+
+AS_OF_1 = dt.date(2024, 1, 8)
+AS_OF_2 = dt.date(2024, 1, 15)
+
+ROLE_USERS = {
+    "mgr1": (["manager"], "M1"),
+    "mgr2": (["manager"], "M2"),
+    "mgr9": (["manager"], "M9"),
+    "hr": (["hr"], None),
+    "ds": (["data_scientist"], None),
+    "admin": (["admin"], None),
+    "dshr": (["data_scientist", "hr"], None),
+}
+
+
+@dataclass
+class Service:
+    client: TestClient
+    app: object
+    settings: Settings
+    tokens: dict[str, str]
+    source: StubSource
+
+    def h(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def session(self):
+        return self.app.state.sessions()
+
+
+def seed(app, with_scores: bool = True) -> dict[str, str]:
+    tokens = {}
+    with app.state.sessions.begin() as s:
+        for name, (roles, manager_id) in ROLE_USERS.items():
+            tokens[name] = add_user(s, name, roles, manager_id)[1]
+        store.upsert_reps(s, REPS)
+        if with_scores:
+            store.import_scores(s, score_rows(AS_OF_1, shift=-0.05))
+            store.import_scores(s, score_rows(AS_OF_2))
+    return tokens
+
+
+@pytest.fixture
+def service_factory(tmp_path, db_url):
+    """Build a running service (lifespan started) with settings overrides; all are stopped at the end."""
+    from contextlib import ExitStack
+
+    stack = ExitStack()
+    count = [0]
+
+    def make(*, source: StubSource | None = None, scores: bool = True, **overrides) -> Service:
+        count[0] += 1
+        source = source or StubSource("1")
+        settings = make_settings(tmp_path, db_url, **overrides)
+        app = create_app(settings, model_source=source)
+        client = stack.enter_context(TestClient(app))
+        tokens = seed(app, with_scores=scores) if count[0] == 1 else {}
+        return Service(client, app, settings, tokens, source)
+
+    with stack:
+        yield make
+
+
+@pytest.fixture
+def service(service_factory):
+    return service_factory()
+
+
+class LiveServer:
+    """The app under a real uvicorn server in a thread (real sockets, real lifespan)."""
+
+    def __init__(self, app):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        import time
+
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.time() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(30)

@@ -1,0 +1,194 @@
+"""The API through the real app, against a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import time
+
+from .conftest import AS_OF_1, AS_OF_2, NAMES, RISK
+
+
+def test_early_warning_for_a_manager_of_managers(service):
+    r = service.client.get("/api/v1/early-warning", headers=service.h("mgr1"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["as_of"] == AS_OF_2.isoformat() and body["model_version"] == "1"
+    ids = [i["rep_id"] for i in body["items"]]
+    assert ids == ["R1", "R3", "R2", "M2", "R4"]  # riskiest first, R3 via M2
+    first = body["items"][0]
+    assert first["name"] == NAMES["R1"] and first["risk"] == RISK["R1"] and first["risk_band"] == "high"
+    assert abs(first["risk_change"] - 0.05) < 1e-9
+    assert first["top_driver"]["feature"] == "win_rate_180d"
+    assert first["interventions"] == ["skills_training", "regular_checkins"]
+    assert r.headers["X-Model-Version"] == "1"
+
+
+def test_alert_budget_band_filter_sort_and_narrowing(service_factory):
+    svc = service_factory(alert_budget=2)
+    c, h = svc.client, svc.h("hr")
+    body = c.get("/api/v1/early-warning", headers=h).json()
+    assert [i["rep_id"] for i in body["items"]] == ["R9", "R1"]
+    assert body["truncated"] and body["budget"] == 2 and body["in_scope"] == 6 and body["matching"] == 6
+    body = c.get("/api/v1/early-warning", params={"band": ["medium", "low"]}, headers=h).json()
+    assert [i["rep_id"] for i in body["items"]] == ["R2", "M2"] and body["matching"] == 3
+    body = c.get("/api/v1/early-warning", params={"sort": "name", "order": "asc"}, headers=h).json()
+    assert [i["name"] for i in body["items"]] == [NAMES["R1"], NAMES["R9"]]
+    body = c.get("/api/v1/early-warning", params={"limit": 500}, headers=h).json()
+    assert len(body["items"]) == 2  # the budget caps any limit
+    body = c.get("/api/v1/early-warning", params={"manager_id": "M2"}, headers=h).json()
+    assert [i["rep_id"] for i in body["items"]] == ["R3", "R4"]
+    r = c.get("/api/v1/early-warning", params={"band": "severe"}, headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request" and "band" in r.json()["detail"]
+
+
+def test_rep_detail_trend_and_replay(service):
+    c, h = service.client, service.h("mgr2")
+    body = c.get("/api/v1/reps/R3", headers=h).json()
+    assert body["rep"]["name"] == NAMES["R3"] and body["rep"]["manager_id"] == "M2"
+    assert body["score"]["as_of"] == AS_OF_2.isoformat() and body["score"]["risk"] == RISK["R3"]
+    assert body["score"]["model_version"] == "1" and len(body["score"]["drivers"]) == 2
+    assert body["details"] == {"recourse": "+3 meetings a week"}
+    assert [p["as_of"] for p in body["trend"]] == [AS_OF_1.isoformat(), AS_OF_2.isoformat()]
+    replay = c.get("/api/v1/reps/R3", params={"as_of": AS_OF_1.isoformat()}, headers=h).json()
+    assert replay["score"]["as_of"] == AS_OF_1.isoformat()
+    assert abs(replay["score"]["risk"] - (RISK["R3"] - 0.05)) < 1e-9
+    r = c.get("/api/v1/reps/R3", params={"as_of": "2023-01-01"}, headers=h)
+    assert r.status_code == 404 and r.json()["code"] == "no_score"
+    r = c.get("/api/v1/reps/R3", params={"version": "7"}, headers=h)
+    assert r.status_code == 404
+    hist = c.get("/api/v1/reps/R3/history", headers=h).json()
+    assert [i["as_of"] for i in hist["items"]] == [AS_OF_2.isoformat(), AS_OF_1.isoformat()]
+    r = c.get("/api/v1/reps/R3", params={"as_of": "yesterday"}, headers=h)
+    assert r.status_code == 422
+
+
+def test_intervention_log(service):
+    c, h = service.client, service.h("mgr1")
+    r = c.post(
+        "/api/v1/reps/R1/interventions",
+        json={"intervention": "skills_training", "started_on": "2024-01-16", "note": "negotiation course"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    assert (
+        rec["recorded_by"] == "mgr1" and rec["risk_at_record"] == RISK["R1"] and rec["model_version"] == "1"
+    )
+    items = c.get("/api/v1/reps/R1/interventions", headers=h).json()["items"]
+    assert [i["intervention"] for i in items] == ["skills_training"]
+    bad = [
+        ({"intervention": "pizza_party", "started_on": "2024-01-16"}, "intervention"),
+        ({"intervention": "mentoring", "started_on": "2024-01-16", "extra": 1}, "extra"),
+        ({"intervention": "mentoring", "started_on": "2024-02-01", "ended_on": "2024-01-01"}, "ended_on"),
+        ({"intervention": "mentoring"}, "started_on"),
+        ({"intervention": "mentoring", "started_on": "2024-01-16", "note": "x" * 2001}, "note"),
+    ]
+    for body, word in bad:
+        r = c.post("/api/v1/reps/R1/interventions", json=body, headers=h)
+        assert r.status_code == 422, (body, r.text)
+        assert word in r.json()["detail"], r.json()
+    r = c.post(
+        "/api/v1/reps/R1/interventions",
+        content=b"{not json",
+        headers={**h, "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+
+
+def test_tokens_are_required_and_revocable(service):
+    c = service.client
+    assert c.get("/api/v1/me").status_code == 401
+    assert c.get("/api/v1/me", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert c.get("/api/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert c.get("/api/v1/me", headers=service.h("mgr1")).json()["roles"] == ["manager"]
+    created = c.post("/api/v1/users", json={"name": "eve", "roles": ["hr"]}, headers=service.h("admin"))
+    assert created.status_code == 201
+    token = created.json()["token"]
+    eve = {"Authorization": f"Bearer {token}"}
+    assert c.get("/api/v1/me", headers=eve).json()["name"] == "eve"
+    # only the hash is stored
+    from sqlalchemy import select
+
+    from serving.db.schema import Token
+
+    with service.session() as s:
+        stored = s.scalars(select(Token.token_hash)).all()
+    assert token not in stored and all(len(h) == 64 for h in stored)
+    r = c.post("/api/v1/users", json={"name": "eve", "roles": ["hr"]}, headers=service.h("admin"))
+    assert r.status_code == 409 and "exists" in r.json()["detail"]
+    r = c.post("/api/v1/users", json={"name": "mo", "roles": ["manager"]}, headers=service.h("admin"))
+    assert r.status_code == 422 and "manager_id" in r.json()["detail"]
+    assert c.post("/api/v1/users/eve/revoke", headers=service.h("admin")).json()["disabled"] is True
+    assert c.get("/api/v1/me", headers=eve).status_code == 401
+    listed = c.get("/api/v1/users", headers=service.h("admin")).json()["items"]
+    assert {u["name"] for u in listed} >= {"eve", "mgr1", "hr"}
+
+
+def test_limits_body_size_and_strict_schemas(service_factory):
+    svc = service_factory(max_body_bytes=2048)
+    c, h = svc.client, svc.h("mgr1")
+    big = {"intervention": "mentoring", "started_on": "2024-01-16", "note": "x" * 5000}
+    r = c.post("/api/v1/reps/R1/interventions", json=big, headers=h)
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large"
+
+    def chunks():
+        yield b'{"intervention": "mentoring", "note": "'
+        for _ in range(10):
+            yield b"y" * 500
+        yield b'"}'
+
+    r = c.post(
+        "/api/v1/reps/R1/interventions", content=chunks(), headers={**h, "content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-15", "data_dir": "/etc"}, headers=svc.h("hr"))
+    assert r.status_code == 422 and "data_dir" in r.json()["detail"]
+
+
+def test_every_response_names_the_model_version_and_swaps(service):
+    c, source = service.client, service.source
+    assert c.get("/health/live").headers["X-Model-Version"] == "1"
+    assert c.get("/api/v1/me").headers["X-Model-Version"] == "1"  # errors too
+    source.version = "2"
+    deadline = time.time() + 10
+    while c.get("/api/v1/models/current", headers=service.h("ds")).json()["version"] != "2":
+        assert time.time() < deadline, "the new champion was never swapped in"
+        time.sleep(0.05)
+    r = c.get("/api/v1/reps/R1", headers=service.h("hr"))
+    assert r.headers["X-Model-Version"] == "2"
+    assert r.json()["score"]["model_version"] == "1"  # the stored score names the version that scored it
+
+
+def test_health_and_metrics(service_factory):
+    from .conftest import StubSource
+
+    svc = service_factory()
+    c = svc.client
+    assert c.get("/health/live").json() == {"status": "ok", "model_version": None, "detail": None}
+    assert c.get("/health/ready").json()["status"] == "ready"
+    text = c.get("/metrics").text
+    assert "repradar_http_requests_total" in text and "repradar_model_info" in text
+    empty = service_factory(source=StubSource(None))
+    r = empty.client.get("/health/ready")
+    assert r.status_code == 503 and r.json()["status"] == "not_ready"
+    assert empty.client.get("/health/live").status_code == 200
+    assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
+
+
+def test_openapi_declares_every_response(service):
+    spec = service.client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            if path.startswith("/api/v1"):
+                assert {"401", "403", "503"} <= codes, (method, path, codes)
+                if op.get("parameters") or op.get("requestBody"):
+                    assert "422" in codes, (method, path)
+                if op.get("requestBody"):
+                    assert "413" in codes, (method, path)
+                    body_schema = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].split(
+                        "/"
+                    )[-1]
+                    assert spec["components"]["schemas"][body_schema]["additionalProperties"] is False
+            for code, resp in op["responses"].items():
+                assert resp.get("content") or code in ("204",), (method, path, code)

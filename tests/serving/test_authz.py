@@ -1,0 +1,165 @@
+"""Authorization matrix: every role x every endpoint x a rep inside / outside the caller's scope / unknown.
+
+Exact statuses, and no name or score of a rep leaks to a caller outside its scope.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from .conftest import NAMES, RISK
+
+IN, OUT, NONE = "R3", "R9", "NOPE"  # R3 reports to M2 who reports to M1: in mgr1's scope via a manager
+JOB = "0" * 32
+BODY = {
+    "intervention": {"intervention": "mentoring", "started_on": "2024-01-16", "note": "pairing with R1"},
+    "job": {"as_of": "2024-01-15"},
+    "promote": {},
+}
+# (method, path, body, kind)
+ENDPOINTS = [
+    ("GET", "/api/v1/me", None, "me"),
+    ("GET", "/api/v1/early-warning", None, "list"),
+    ("GET", "/api/v1/reps/{rep}", None, "rep"),
+    ("GET", "/api/v1/reps/{rep}/history", None, "rep"),
+    ("GET", "/api/v1/reps/{rep}/interventions", None, "rep"),
+    ("POST", "/api/v1/reps/{rep}/interventions", "intervention", "rep_write"),
+    ("GET", "/api/v1/jobs", None, "jobs"),
+    ("POST", "/api/v1/jobs", "job", "job_create"),
+    ("GET", f"/api/v1/jobs/{JOB}", None, "job_item"),
+    ("GET", f"/api/v1/jobs/{JOB}/scores", None, "job_item"),
+    ("GET", "/api/v1/models/current", None, "me"),
+    ("GET", "/api/v1/models", None, "models"),
+    ("POST", "/api/v1/models/promote", "promote", "promote"),
+    ("GET", "/api/v1/audit", None, "audit"),
+    ("GET", "/api/v1/audit/export", None, "audit"),
+    ("GET", "/api/v1/users", None, "users"),
+    ("POST", "/api/v1/users", "user", "user_create"),
+    ("POST", "/api/v1/users/{user}/revoke", None, "user_item"),
+    ("POST", "/api/v1/users/{user}/tokens", None, "user_token"),
+]
+CALLERS = ["anon", "badtoken", "mgr1", "mgr2", "hr", "ds", "admin", "dshr"]
+ROLES = {
+    "mgr1": {"manager"},
+    "mgr2": {"manager"},
+    "hr": {"hr"},
+    "ds": {"data_scientist"},
+    "admin": {"admin"},
+    "dshr": {"data_scientist", "hr"},
+}
+SCOPE = {"mgr1": {"R1", "R2", "M2", "R3", "R4"}, "mgr2": {"R3", "R4"}}
+
+
+def expected(caller: str, kind: str, rep: str | None) -> int:
+    if caller in ("anon", "badtoken"):
+        return 401
+    roles = ROLES[caller]
+    if kind == "me":
+        return 200
+    if kind in ("list", "rep", "rep_write"):
+        if not roles & {"manager", "hr"}:
+            return 403
+        if kind == "list":
+            return 200
+        visible = rep != NONE and ("hr" in roles or rep in SCOPE[caller])
+        if not visible:
+            return 404
+        return 201 if kind == "rep_write" else 200
+    if kind in ("jobs", "job_create", "job_item", "audit"):
+        if "hr" not in roles:
+            return 403
+        # no data folder configured: 409; no such job: 404
+        return {"jobs": 200, "job_create": 409, "job_item": 404, "audit": 200}[kind]
+    if kind == "models":
+        return 200 if roles & {"data_scientist", "hr", "admin"} else 403
+    if kind == "promote":
+        return 409 if "data_scientist" in roles else 403  # 409: nothing trained in this installation
+    if kind in ("users", "user_create", "user_item", "user_token"):
+        if "admin" not in roles:
+            return 403
+        return {"users": 200, "user_create": 201, "user_item": 200, "user_token": 201}[kind]
+    raise AssertionError(kind)
+
+
+def test_authorization_matrix(service):
+    c = service.client
+    failures = []
+    n = itertools.count()
+    for method, path, body_key, kind in ENDPOINTS:
+        reps = [IN, OUT, NONE] if "{rep}" in path else [None]
+        for caller, rep in itertools.product(CALLERS, reps):
+            headers = {}
+            if caller == "badtoken":
+                headers = {"Authorization": "Bearer rr_not-a-real-token"}
+            elif caller != "anon":
+                headers = service.h(caller)
+            url = path.replace("{rep}", rep or "")
+            if "{user}" in path:  # a fresh user each time, so revoke/token always have a target
+                user = f"u{next(n)}"
+                with service.app.state.sessions.begin() as s:
+                    from serving.auth import add_user
+
+                    add_user(s, user, ["hr"])
+                url = url.replace("{user}", user)
+            body = None
+            if body_key == "user":
+                body = {"name": f"new{next(n)}", "roles": ["manager"], "manager_id": "M1"}
+            elif body_key:
+                body = BODY[body_key]
+            r = c.request(method, url, json=body, headers=headers)
+            want = expected(caller, kind, rep)
+            if r.status_code != want:
+                failures.append(f"{caller:9} {method} {url}: {r.status_code} (want {want}) {r.text[:120]}")
+            if "X-Model-Version" not in r.headers:
+                failures.append(f"{caller} {method} {url}: no X-Model-Version header")
+            if r.status_code >= 400:
+                body_json = r.json()
+                if set(body_json) - {"detail", "code", "errors"} or "detail" not in body_json:
+                    failures.append(f"{caller} {method} {url}: error body {body_json}")
+            # No leak: outside the caller's scope, neither the rep's name nor its risk appears.
+            if caller in SCOPE and rep in (OUT,) and kind.startswith("rep"):
+                text = r.text
+                if NAMES[OUT] in text or json.dumps(RISK[OUT]) in text:
+                    failures.append(f"{caller} {method} {url}: leaked {text[:200]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_out_of_scope_is_answered_exactly_as_nonexistent(service):
+    c = service.client
+    for suffix in ("", "/history", "/interventions"):
+        out = c.get(f"/api/v1/reps/{OUT}{suffix}", headers=service.h("mgr1"))
+        none = c.get(f"/api/v1/reps/{NONE}{suffix}", headers=service.h("mgr1"))
+        assert out.status_code == none.status_code == 404
+        assert out.text.replace(OUT, "X") == none.text.replace(NONE, "X")
+        strip = {"x-request-id", "content-length"}
+        assert {k: v for k, v in out.headers.items() if k not in strip} == {
+            k: v for k, v in none.headers.items() if k not in strip
+        }
+    out = c.post(f"/api/v1/reps/{OUT}/interventions", json=BODY["intervention"], headers=service.h("mgr2"))
+    none = c.post(f"/api/v1/reps/{NONE}/interventions", json=BODY["intervention"], headers=service.h("mgr2"))
+    assert out.status_code == none.status_code == 404
+    assert out.text.replace(OUT, "X") == none.text.replace(NONE, "X")
+
+
+def test_lists_never_leak_outside_the_subtree(service):
+    c = service.client
+    for caller in ("mgr1", "mgr2"):
+        for params in ({}, {"manager_id": "M9"}, {"manager_id": "M1"}, {"band": "high"}, {"sort": "name"}):
+            r = c.get("/api/v1/early-warning", params=params, headers=service.h(caller))
+            assert r.status_code == 200
+            got = {i["rep_id"] for i in r.json()["items"]}
+            assert got <= SCOPE[caller], (caller, params, got)
+            assert NAMES[OUT] not in r.text and OUT not in got
+    # mgr2 asking for their own manager's subtree gets the same as for a manager that does not exist
+    a = c.get("/api/v1/early-warning", params={"manager_id": "M1"}, headers=service.h("mgr2")).json()
+    b = c.get("/api/v1/early-warning", params={"manager_id": "NOPE"}, headers=service.h("mgr2")).json()
+    assert a == b and a["items"] == [] and a["in_scope"] == 0
+
+
+def test_data_scientist_sees_no_names_anywhere(service):
+    c = service.client
+    for path in ("/api/v1/models", "/api/v1/models/current", "/api/v1/me"):
+        r = c.get(path, headers=service.h("ds"))
+        assert r.status_code == 200
+        assert not any(name in r.text for name in NAMES.values())

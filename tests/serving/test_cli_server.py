@@ -1,0 +1,106 @@
+"""`repradar users ...` and `repradar serve`: tokens from the command line work against the running
+service, and SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from repradar.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_users_add_list_revoke(tmp_path, monkeypatch):
+    from repradar.settings import get_settings
+
+    monkeypatch.setenv("REPRADAR_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        r = runner.invoke(app, ["users", "add", "ann", "--role", "manager", "--manager-id", "M42"])
+        assert r.exit_code == 0, r.output
+        token = r.output.strip().splitlines()[-1]
+        assert token.startswith("rr_")
+        r = runner.invoke(app, ["users", "add", "bob", "--role", "hr", "--role", "data_scientist"])
+        assert r.exit_code == 0
+        r = runner.invoke(app, ["users", "list"])
+        assert "ann" in r.output and "manager_id=M42" in r.output and "data_scientist,hr" in r.output
+        assert token not in r.output
+        r = runner.invoke(app, ["users", "add", "cy", "--role", "manager"])
+        assert r.exit_code == 2 and "--manager-id" in r.output
+        r = runner.invoke(app, ["users", "add", "dee", "--role", "boss"])
+        assert r.exit_code == 2 and "unknown role" in r.output
+        r = runner.invoke(app, ["users", "revoke", "ann"])
+        assert r.exit_code == 0
+        r = runner.invoke(app, ["users", "revoke", "nobody"])
+        assert r.exit_code == 2 and "no user named" in r.output
+        r = runner.invoke(app, ["users", "list"])
+        assert "revoked" in r.output
+    finally:
+        get_settings.cache_clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_and_stops_on_sigterm(tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "REPRADAR_HOME": str(home)}
+    add = subprocess.run(
+        [sys.executable, "-m", "repradar.cli", "users", "add", "hr1", "--role", "hr"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert add.returncode == 0, add.stderr
+    token = add.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repradar.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.time() < deadline, (
+                    proc.stdout.read() if proc.poll() else ""
+                )
+                time.sleep(0.2)
+        assert r.json()["status"] == "ok"
+        me = httpx.get(f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["name"] == "hr1" and me.headers["x-model-version"] == "none"
+        assert httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 503  # nothing trained
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn drains, runs the lifespan shutdown, then re-raises the signal (status -15)
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+        out = proc.stdout.read()
+        assert (
+            "Shutting down" in out
+            and "Application shutdown complete" in out
+            and "Finished server process" in out
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()

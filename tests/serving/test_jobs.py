@@ -1,0 +1,191 @@
+"""Batch jobs: deduplicated, persisted across restarts, failed (never running forever) when their worker dies.
+
+Scoring itself is replaced by a stub here (the real model runs in test_service_e2e.py); everything
+else (database, files, download, audit) is real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from repradar.errors import UserError
+from serving.db.schema import Job
+from serving.jobs import JobRunner
+
+from .conftest import REPS, score_rows
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    pd.DataFrame(REPS).to_csv(d / "reps.csv", index=False)
+    return d
+
+
+@pytest.fixture
+def stub_scoring(monkeypatch):
+    """JobRunner._score answers from the fixture org; a test may make it block or fail."""
+    state = {"gate": None, "error": None, "calls": 0}
+
+    def fake(self, folder, as_of, model):
+        state["calls"] += 1
+        if state["gate"] is not None:
+            state["gate"].wait(20)
+        if state["error"] is not None:
+            raise state["error"]
+        frame = pd.DataFrame(score_rows(as_of, version=str(model.version), shift=0.02))
+        return frame, pd.DataFrame(REPS)
+
+    monkeypatch.setattr(JobRunner, "_score", fake)
+    return state
+
+
+def _wait(c, h, job_id, status=("succeeded", "failed"), timeout=20):
+    deadline = time.time() + timeout
+    while True:
+        body = c.get(f"/api/v1/jobs/{job_id}", headers=h).json()
+        if body["status"] in status:
+            return body
+        assert time.time() < deadline, body
+        time.sleep(0.05)
+
+
+def test_job_runs_dedupes_and_serves_its_file(service_factory, data_dir, stub_scoring):
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["status"] in ("queued", "running") and job["model_version"] == "1"
+    done = _wait(c, h, job["id"])
+    assert done["status"] == "succeeded" and done["rows"] == 6 and done["download"]
+    again = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert again.status_code == 200 and again.json()["id"] == job["id"]
+    assert stub_scoring["calls"] == 1
+    # the batch's rows are stored: the rep now shows the new as-of with a trend of three points
+    rep = c.get("/api/v1/reps/R1", headers=h).json()
+    assert rep["score"]["as_of"] == "2024-01-22" and rep["job_id"] == job["id"] and len(rep["trend"]) == 3
+    parquet = c.get(done["download"], headers=h)
+    assert parquet.status_code == 200
+    assert len(pd.read_parquet(io.BytesIO(parquet.content))) == 6
+    csv = c.get(done["download"], params={"format": "csv"}, headers=h)
+    assert csv.status_code == 200 and csv.text.startswith("rep_id,manager_id")
+    # another day, or another model version, is another job
+    other = c.post("/api/v1/jobs", json={"as_of": "2024-01-29"}, headers=h).json()
+    assert other["id"] != job["id"]
+    _wait(c, h, other["id"])
+    svc.source.version = "2"
+    deadline = time.time() + 10
+    while c.get("/api/v1/models/current", headers=h).json()["version"] != "2":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    v2 = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert v2.status_code == 201 and v2.json()["model_version"] == "2"
+    listed = c.get("/api/v1/jobs", headers=h).json()["items"]
+    assert len(listed) == 3
+    actions = [e["action"] for e in c.get("/api/v1/audit", params={"limit": 1000}, headers=h).json()["items"]]
+    assert actions.count("job.create") == 3 and actions.count("job.reuse") == 1 and "job.download" in actions
+
+
+def test_failed_job_reports_why_and_can_be_asked_again(service_factory, data_dir, stub_scoring):
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    stub_scoring["error"] = UserError("as-of day 2030-01-01 is outside every quota period")
+    job = c.post("/api/v1/jobs", json={"as_of": "2030-01-01"}, headers=h).json()
+    failed = _wait(c, h, job["id"])
+    assert failed["status"] == "failed" and "outside every quota period" in failed["error"]
+    assert c.get(f"/api/v1/jobs/{job['id']}/scores", headers=h).status_code == 409
+    stub_scoring["error"] = None
+    retry = c.post("/api/v1/jobs", json={"as_of": "2030-01-01"}, headers=h)
+    assert retry.status_code == 201 and retry.json()["id"] != job["id"]
+
+
+def test_too_many_unfinished_jobs_get_429(service_factory, data_dir, stub_scoring):
+    svc = service_factory(data_dir=data_dir, max_queued_jobs=1)
+    c, h = svc.client, svc.h("hr")
+    stub_scoring["gate"] = threading.Event()
+    first = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert first.status_code == 201
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-29"}, headers=h)
+    assert r.status_code == 429 and "unfinished" in r.json()["detail"] and r.headers["Retry-After"]
+    stub_scoring["gate"].set()
+    _wait(c, h, first.json()["id"])
+
+
+def test_no_data_folder_or_no_model(service_factory, tmp_path, data_dir, stub_scoring):
+    from .conftest import StubSource
+
+    svc = service_factory()
+    h = svc.h("hr")
+    r = svc.client.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 409 and "REPRADAR_DATA_DIR" in r.json()["detail"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = service_factory(data_dir=empty).client.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 409 and "no .csv" in r.json()["detail"]
+    r = service_factory(data_dir=tmp_path / "missing").client.post(
+        "/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h
+    )
+    assert r.status_code == 409 and "does not exist" in r.json()["detail"]
+    no_model = service_factory(data_dir=data_dir, source=StubSource(None))
+    r = no_model.client.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 503 and "champion" in r.json()["detail"]
+
+
+def _insert_job(app, job_id, status, worker, heartbeat):
+    with app.state.sessions.begin() as s:
+        s.add(
+            Job(
+                id=job_id,
+                dedupe_key=job_id * 2,
+                active_key=job_id * 2,
+                data_dir="/data",
+                data_digest="0" * 64,
+                as_of=dt.date(2024, 1, 22),
+                model_version="1",
+                status=status,
+                created_by="hr",
+                created_at=heartbeat,
+                heartbeat_at=heartbeat,
+                worker=worker,
+            )
+        )
+
+
+def test_jobs_of_a_dead_worker_are_failed_after_restart(service_factory, data_dir, stub_scoring):
+    import socket
+
+    svc = service_factory(data_dir=data_dir, job_stale_after_s=2.0)
+    now = dt.datetime.now(dt.UTC)
+    # a job of a process that died on this host, one of another host that stopped beating,
+    # and one of another host that is still alive
+    _insert_job(svc.app, "a" * 32, "running", f"{socket.gethostname()}:999999999:dead", now)
+    _insert_job(svc.app, "b" * 32, "running", "elsewhere:1:x", now - dt.timedelta(seconds=30))
+    _insert_job(svc.app, "c" * 32, "queued", "elsewhere:2:y", now + dt.timedelta(seconds=60))
+    # a restart: a new service on the same database
+    svc2 = service_factory(data_dir=data_dir, job_stale_after_s=2.0)
+    h = svc.h("hr")
+    a = svc2.client.get(f"/api/v1/jobs/{'a' * 32}", headers=h).json()
+    b = svc2.client.get(f"/api/v1/jobs/{'b' * 32}", headers=h).json()
+    c = svc2.client.get(f"/api/v1/jobs/{'c' * 32}", headers=h).json()
+    assert a["status"] == "failed" and "stopped" in a["error"]
+    assert b["status"] == "failed"
+    assert c["status"] == "queued"  # its worker still beats
+
+
+def test_stopping_the_service_fails_its_unfinished_jobs(service_factory, data_dir, stub_scoring, tmp_path):
+    stub_scoring["gate"] = threading.Event()
+    svc = service_factory(data_dir=data_dir)
+    job = svc.client.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=svc.h("hr")).json()
+    svc.client.__exit__(None, None, None)  # lifespan shutdown, as on SIGTERM
+    stub_scoring["gate"].set()
+    with svc.app.state.sessions() as s:
+        row = s.get(Job, job["id"])
+        assert row.status == "failed" and "service stopped" in row.error and row.active_key is None

@@ -1,0 +1,116 @@
+"""The pure business rules: scope resolution and the alert budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from serving.rules import (
+    EVERYONE,
+    NOBODY,
+    OrgChart,
+    may_read_reps,
+    may_see_names,
+    resolve_scope,
+    select_alerts,
+)
+
+CHART = OrgChart(
+    {"R1": "M1", "R2": "M1", "M2": "M1", "R3": "M2", "R4": "M2", "M3": "M2", "R5": "M3", "R9": "M9"}
+)
+
+
+def test_subtree_includes_managers_of_managers_and_excludes_the_manager():
+    assert CHART.subtree("M1") == {"R1", "R2", "M2", "R3", "R4", "M3", "R5"}
+    assert CHART.subtree("M2") == {"R3", "R4", "M3", "R5"}
+    assert CHART.subtree("M9") == {"R9"}
+    assert CHART.subtree("nobody") == frozenset()
+
+
+def test_subtree_survives_a_cycle():
+    chart = OrgChart({"A": "B", "B": "A", "C": "A"})
+    assert chart.subtree("A") == {"B", "C"}
+
+
+def test_hr_sees_everyone_or_a_requested_subtree():
+    assert resolve_scope({"hr"}, None, CHART) == EVERYONE
+    assert resolve_scope({"hr"}, None, CHART, "M2").reps == CHART.subtree("M2")
+    assert resolve_scope({"hr", "manager"}, "M9", CHART) == EVERYONE
+
+
+def test_manager_sees_own_subtree_and_may_narrow_inside_it_only():
+    assert resolve_scope({"manager"}, "M1", CHART).reps == CHART.subtree("M1")
+    assert resolve_scope({"manager"}, "M1", CHART, "M1").reps == CHART.subtree("M1")
+    assert resolve_scope({"manager"}, "M1", CHART, "M2").reps == CHART.subtree("M2")
+    # outside the subtree (or not existing): the same empty answer
+    assert resolve_scope({"manager"}, "M2", CHART, "M1") == NOBODY
+    assert resolve_scope({"manager"}, "M2", CHART, "M9") == NOBODY
+    assert resolve_scope({"manager"}, "M2", CHART, "nope") == NOBODY
+
+
+def test_other_roles_and_managers_without_id_see_nobody():
+    assert resolve_scope({"data_scientist"}, None, CHART) == NOBODY
+    assert resolve_scope({"admin"}, "M1", CHART) == NOBODY
+    assert resolve_scope({"manager"}, None, CHART) == NOBODY
+    assert "R1" not in NOBODY and "R1" in EVERYONE
+
+
+def test_names_and_rep_reads_by_role():
+    assert may_see_names({"hr"}) and may_see_names({"manager"}) and may_see_names({"data_scientist", "hr"})
+    assert not may_see_names({"data_scientist"}) and not may_see_names({"admin"})
+    assert may_read_reps({"manager"}) and not may_read_reps({"data_scientist", "admin"})
+
+
+@dataclass
+class Row:
+    rep_id: str
+    risk: float
+    risk_band: str
+    name: str | None = None
+    attainment_to_date: float | None = None
+    risk_change: float | None = None
+
+
+ROWS = [
+    Row("a", 0.9, "high", "Zoe", 0.1),
+    Row("b", 0.7, "high", "Amy", 0.3),
+    Row("c", 0.5, "medium", None, 0.2),
+    Row("d", 0.5, "medium", "Bob", None),
+    Row("e", 0.1, "low", "Cat", 0.9),
+]
+
+
+def test_budget_keeps_the_riskiest_whatever_the_display_order():
+    sel = select_alerts(ROWS, budget=3, sort="name", descending=False)
+    assert {r.rep_id for r in sel.rows} == {"a", "b", "c"}  # ties on risk broken by rep id
+    assert [r.rep_id for r in sel.rows] == ["b", "a", "c"]  # by name, missing name last
+    assert sel.truncated and sel.in_scope == 5 and sel.matching == 5 and sel.budget == 3
+
+
+def test_band_filter_then_budget():
+    sel = select_alerts(ROWS, budget=1, bands=["medium"])
+    assert [r.rep_id for r in sel.rows] == ["c"] and sel.matching == 2 and sel.truncated
+    sel = select_alerts(ROWS, budget=10, bands=["low", "high"])
+    assert [r.rep_id for r in sel.rows] == ["a", "b", "e"] and not sel.truncated
+
+
+def test_limit_only_lowers_the_budget():
+    assert len(select_alerts(ROWS, budget=2, limit=4).rows) == 2
+    assert len(select_alerts(ROWS, budget=4, limit=1).rows) == 1
+
+
+def test_sort_orders_and_missing_values_last():
+    sel = select_alerts(ROWS, budget=10, sort="attainment_to_date", descending=False)
+    assert [r.rep_id for r in sel.rows] == ["a", "c", "b", "e", "d"]
+    sel = select_alerts(ROWS, budget=10, sort="risk", descending=False)
+    assert [r.rep_id for r in sel.rows][0] == "e"
+
+
+def test_empty_and_bad_arguments():
+    sel = select_alerts([], budget=5)
+    assert sel.rows == [] and not sel.truncated and sel.in_scope == 0
+    with pytest.raises(ValueError):
+        select_alerts(ROWS, budget=0)
+    with pytest.raises(ValueError):
+        select_alerts(ROWS, budget=3, sort="salary")

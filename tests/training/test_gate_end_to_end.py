@@ -1,0 +1,58 @@
+"""The promotion gate against a real registry: a crippled challenger is refused, --force records why,
+and rolling back to the better version passes the gate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.training.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_org, settings):
+    from models import registry
+
+    # A deliberately crippled challenger: one stump.
+    r = run_cli(trained, "train", "--data", str(sim_org), "--param", "num_iterations=1", "--param", "num_leaves=2")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    client = registry.configure(settings)
+    v = str(registry.version_by_alias(client, settings.model_name, "challenger").version)
+    assert str(v) != "1"
+
+    r = run_cli(trained, "promote")
+    assert r.exit_code == 2
+    assert "refused" in r.stderr and f"challenger v{v}" in r.stderr and "champion v1" in r.stderr
+    assert "ROC-AUC" in r.stderr and "Brier" in r.stderr
+    assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
+
+    r = run_cli(trained, "promote", "--force")
+    assert r.exit_code == 2 and "--reason" in r.stderr
+
+    r = run_cli(trained, "promote", "--force", "--reason", "testing the override", env={"REPRADAR_OPERATOR": "alice"})
+    assert r.exit_code == 0, r.stdout + r.stderr
+    mv = client.get_model_version(settings.model_name, str(v))
+    assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == str(v)
+    assert mv.tags["promotion_reason"] == "testing the override"
+    assert mv.tags["promotion_forced"] == "true" and mv.tags["promoted_by"] == "alice"
+    history = json.loads(mv.tags["promotion_history"])
+    assert [h["decision"] for h in history] == ["refused", "forced"]
+    assert history[1]["figures"]["champion"]["version"] == "1"
+    assert history[1]["figures"]["challenger"]["auc"] < history[1]["figures"]["champion"]["auc"]
+
+    r = run_cli(trained, "models")
+    assert r.exit_code == 0 and "testing the override" in r.stdout and "refused" in r.stdout
+
+    # Rolling back to the better version passes the gate on its own.
+    r = run_cli(trained, "promote", "--version", "1")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
+    assert client.get_model_version(settings.model_name, "1").tags["replaced_by"] == str(v)
+
+    r = run_cli(trained, "promote", "--version", "1")
+    assert r.exit_code == 0 and "already the champion" in r.stdout
+
+    r = run_cli(trained, "promote", "--version", "999")
+    assert r.exit_code == 2 and "no version 999" in r.stderr

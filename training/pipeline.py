@@ -1,0 +1,386 @@
+"""`repradar train`: build snapshots, split by time, fit model + calibrator + baselines, evaluate,
+log everything to MLflow, register a new version with the alias `challenger`."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.pyfunc import RepRadarModel, write_artifacts
+from models.spec import FeatureSpec, base_feature
+from repradar.errors import UserError
+from training.baselines import LogisticBaseline, PacingBaseline
+from training.booster import RiskBooster
+from training.calibrate import choose_calibrator
+from training.evaluate import attach_oracle, evaluate, headline, load_oracle
+from training.split import TimeSplit, check_outcomes, time_split
+
+LABEL = "missed"
+KEYS = ["rep_id", "period_start", "period_end", "as_of"]
+REPORT_WEEK = 3
+PIP_REQUIREMENTS = ["mlflow>=3.0", "lightgbm>=4.3", "numpy>=1.26", "pandas>=2.2", "pyarrow>=15"]
+
+
+# -- features and spec -------------------------------------------------------------------------
+def model_features(fs) -> list[str]:
+    """The model's inputs: the registry features the build produced, then their peer comparisons."""
+    frame_cols = set(fs.frame.columns)
+    names = [n for n in fs.feature_names if n in frame_cols]
+    peers = [c for c in fs.frame.columns if c.startswith("peer__") and c not in names]
+    return list(dict.fromkeys(names + peers))
+
+
+def _registry_entry(name: str):
+    from features import registry
+
+    try:
+        return registry.get(name)
+    except (KeyError, AttributeError, LookupError):
+        return None
+
+
+def feature_monotone(name: str) -> int:
+    """Monotone direction from the registry; peer comparisons are left free (their sign depends on
+    how the peer column is defined, and the rep's own value already carries the constraint)."""
+    if name.startswith("peer__"):
+        return 0
+    f = _registry_entry(name)
+    return int(getattr(f, "monotone", 0) or 0) if f is not None else 0
+
+
+def build_spec(names: list[str], settings, meta: dict) -> FeatureSpec:
+    groups, units, mono = {}, {}, {}
+    for n in names:
+        f = _registry_entry(base_feature(n))
+        groups[n] = f.group if f is not None else "other"
+        units[n] = f.unit if f is not None else ""
+        mono[n] = feature_monotone(n)
+    return FeatureSpec(
+        feature_names=list(names),
+        groups=groups,
+        units=units,
+        monotone=mono,
+        band_high=settings.band_high,
+        band_medium=settings.band_medium,
+        miss_threshold=settings.miss_threshold,
+        max_drivers=settings.max_drivers,
+        meta=meta,
+    )
+
+
+def matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    return frame[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+# -- fitting (no MLflow) -----------------------------------------------------------------------
+@dataclass
+class Fitted:
+    names: list[str]
+    spec: FeatureSpec
+    booster: RiskBooster
+    calibrator: object
+    calibration: dict
+    pacing: PacingBaseline
+    logistic: LogisticBaseline
+
+
+def fit_all(frame: pd.DataFrame, split: TimeSplit, names: list[str], settings, *, params=None, seed=None) -> Fitted:
+    """Fit booster (train, early-stopped on valid), calibrator (valid) and both baselines (train)."""
+    seed = settings.seed if seed is None else seed
+    tr, va = frame[split.train], frame[split.valid]
+    y_tr, y_va = tr[LABEL].astype(int).to_numpy(), va[LABEL].astype(int).to_numpy()
+    mono = [feature_monotone(n) for n in names]
+    booster = RiskBooster(params=params, seed=seed, num_threads=settings.train_num_threads).fit(
+        matrix(tr, names), y_tr, matrix(va, names), y_va, names, mono
+    )
+    raw_va = booster.booster_.predict(matrix(va, names), raw_score=True)
+    calibrator, report = choose_calibrator(raw_va, y_va, va["rep_id"].astype(str).to_numpy())
+    pacing = PacingBaseline().fit(tr, y_tr)
+    logistic = LogisticBaseline(names, seed=seed).fit(tr, y_tr, va, y_va)
+    spec = build_spec(names, settings, meta={})
+    return Fitted(names, spec, booster, calibrator, report, pacing, logistic)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def git_commit() -> str | None:
+    """The commit of the code that trains, or None (no git, no commits, not a checkout)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
+
+
+def _metric_key(*parts) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", "_".join(str(p) for p in parts))
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    version: str
+    model_name: str
+    metrics: pd.DataFrame
+    split: dict
+    calibration: dict
+    best_iteration: int
+    history_fallback: bool
+    card: str
+    has_oracle: bool
+    notes: list[str] = field(default_factory=list)
+
+    def summary_lines(self) -> list[str]:
+        from training.evaluate import comparison_table
+
+        lines = [
+            f"registered {self.model_name} version {self.version} (alias challenger), MLflow run {self.run_id}",
+            f"train {self.split['train_window']} | validation {self.split['valid_window']} | held-out {self.split['test_window']}",
+            f"{self.best_iteration} trees; calibrator {self.calibration['chosen']}; history fallback: {'yes' if self.history_fallback else 'no'}",
+        ]
+        for title, kw in (("held-out, overall", {}), (f"held-out, week {REPORT_WEEK}", {"scope": "week", "group": str(REPORT_WEEK)})):
+            t = comparison_table(self.metrics, **kw)
+            if t.empty:
+                continue
+            lines.append(f"{title}:")
+            lines.append(f"  {'':10s} {'AUC':>7s} {'PR-AUC':>7s} {'Brier':>7s} {'ECE':>7s} {'top10%':>7s}")
+            for name, r in t.iterrows():
+                lines.append(
+                    f"  {name:10s} {r['auc']:7.4f} {r['pr_auc']:7.4f} {r['brier']:7.4f} {r['ece']:7.4f} {r['top10_precision']:7.4f}"
+                )
+        lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
+        return lines
+
+
+# -- the command -------------------------------------------------------------------------------
+def train(data_dir, settings, *, params: dict | None = None, every_days: int | None = None, seed: int | None = None) -> TrainResult:
+    """Train, evaluate, log and register one challenger from a contract folder."""
+    from features.build import build_training_set
+    from features.io import load_folder
+
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"data folder {str(data_dir)!r} does not exist; pass --data with a folder of contract tables")
+    tables = load_folder(data_dir)
+    every = every_days or settings.snapshot_every_days
+    fs = build_training_set(tables, every_days=every, miss_threshold=settings.miss_threshold)
+    return train_feature_set(fs, settings, source=data_dir, oracle=load_oracle(data_dir), params=params, seed=seed, every_days=every)
+
+
+def train_feature_set(
+    fs, settings, *, source, oracle: pd.DataFrame | None = None, params: dict | None = None,
+    seed: int | None = None, every_days: int | None = None,
+) -> TrainResult:
+    """Everything after the feature build: split, fit, evaluate, log, register."""
+    source = Path(source)
+    frame = fs.frame.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
+    if frame.empty:
+        raise UserError("no finished quota period with an active rep: nothing to train on; export more history")
+    names = model_features(fs)
+    split = time_split(frame, n_test=settings.test_periods, n_valid=1)
+    check_outcomes(frame, split, settings.min_misses)
+    seed = settings.seed if seed is None else seed
+
+    fitted = fit_all(frame, split, names, settings, params=params, seed=seed)
+    split_info = split.describe(frame)
+    fitted.spec.meta = {
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "data_window": f"{split_info['train_window'].split('..')[0]}..{split_info['test_window'].split('..')[-1]}",
+        **split_info,
+        "every_days": every_days or settings.snapshot_every_days,
+        "calibrator": fitted.calibration["chosen"],
+        "history_fallback": bool(fs.history_fallback),
+        "seed": seed,
+    }
+
+    test = frame[split.test].reset_index(drop=True)
+    from models.registry import scratch_dir
+
+    with tempfile.TemporaryDirectory(dir=scratch_dir(settings)) as tmp:
+        tmp = Path(tmp)
+        paths = write_artifacts(tmp / "model", fitted.spec, fitted.booster.booster_, fitted.calibrator)
+        # Evaluate exactly what is shipped: the model as loaded back from its files.
+        shipped = RepRadarModel.from_paths(paths, num_threads=settings.train_num_threads)
+        preds = {
+            "model": shipped.predict_frame(test)["risk"].to_numpy(),
+            "pacing": fitted.pacing.predict_proba(test),
+            "logistic": fitted.logistic.predict_proba(test),
+        }
+        metrics = evaluate(test, preds)
+        has_oracle = False
+        if oracle is not None:
+            o = attach_oracle(test, oracle)
+            known = ~np.isnan(o)
+            if known.any():
+                has_oracle = True
+                sub = {k: v[known] for k, v in preds.items()}
+                sub["oracle"] = o[known]
+                metrics = pd.concat([metrics, evaluate(test[known].reset_index(drop=True), sub, rows="oracle_rows")])
+        metrics = metrics.reset_index(drop=True)
+        return _log_and_register(
+            settings, source, fs, frame, split, split_info, fitted, shipped, paths, test, preds, metrics, has_oracle, tmp
+        )
+
+
+def _log_and_register(settings, data_dir, fs, frame, split, split_info, fitted, shipped, paths, test, preds, metrics, has_oracle, tmp):
+    import mlflow
+    from mlflow.entities import Metric
+    from mlflow.models import infer_signature
+
+    from models import registry
+    from training.card import render_card
+    from training.plots import calibration_plot, lead_time_plot, shap_summary_plot
+
+    client = registry.configure(settings)
+    exp_id = registry.ensure_experiment(client, settings)
+    commit = git_commit()
+    names = fitted.names
+    model_head = headline(metrics)
+    week_head = headline(metrics, week=REPORT_WEEK)
+
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run:
+        run_id = run.info.run_id
+        tags = {
+            "repradar.data_dir": str(data_dir.resolve()),
+            "repradar.history_fallback": str(bool(fs.history_fallback)).lower(),
+            "repradar.calibrator": fitted.calibration["chosen"],
+            "git_commit": commit or "unknown",
+        }
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        mlflow.set_tags(tags)
+        params = {f"lgbm.{k}": v for k, v in fitted.booster.params_.items() if k != "monotone_constraints"}
+        params.update(
+            {
+                "best_iteration": fitted.booster.best_iteration_,
+                "n_features": len(names),
+                "n_monotone": sum(1 for n in names if fitted.spec.monotone[n] != 0),
+                "calibrator": fitted.calibration["chosen"],
+                "every_days": fitted.spec.meta["every_days"],
+                "test_periods": settings.test_periods,
+                "miss_threshold": settings.miss_threshold,
+                "history_fallback": bool(fs.history_fallback),
+                **{f"split.{k}": v for k, v in split_info.items()},
+            }
+        )
+        mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in params.items()})
+
+        source = str(data_dir.resolve())
+        for ctx, mask in (("training", split.train), ("validation", split.valid), ("test", split.test)):
+            ds = mlflow.data.from_pandas(frame[mask].reset_index(drop=True), source=source, name=f"snapshots-{ctx}", targets=LABEL)
+            mlflow.log_input(ds, context=ctx)
+
+        # Metrics: headline figures flat; lead-time curve as steps (step = week of period).
+        flat = {}
+        for _, r in metrics[metrics["scope"] == "overall"].iterrows():
+            prefix = "test" if r["rows"] == "heldout" else "oracle_rows"
+            for k in ("auc", "pr_auc", "brier", "ece", "top10_precision"):
+                if not pd.isna(r[k]):
+                    flat[_metric_key(prefix, r["model"], k)] = float(r[k])
+        for k, v in model_head.items():
+            flat[_metric_key("test", k)] = v
+        for k, v in week_head.items():
+            flat[_metric_key("test", k, f"week{REPORT_WEEK}")] = v
+        for _, r in metrics[(metrics["scope"] == "segment") & (metrics["rows"] == "heldout")].iterrows():
+            for k in ("auc", "brier"):
+                if not pd.isna(r[k]):
+                    flat[_metric_key("segment", r["group"], r["model"], k)] = float(r[k])
+        for k in ("platt", "isotonic"):
+            flat[f"calibration.{k}.brier"] = fitted.calibration[k]["brier"]
+            flat[f"calibration.{k}.log_loss"] = fitted.calibration[k]["log_loss"]
+        mlflow.log_metrics(flat)
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        steps = [
+            Metric(_metric_key("lead", r["model"], k), float(r[k]), now, int(r["group"]))
+            for _, r in metrics[(metrics["scope"] == "week") & (metrics["rows"] == "heldout")].iterrows()
+            for k in ("auc", "brier")
+            if not pd.isna(r[k])
+        ]
+        for i in range(0, len(steps), 900):
+            client.log_batch(run_id, metrics=steps[i : i + 900])
+
+        # Artifacts: evaluation tables, plots, model card, held-out feature set, build notes.
+        art = tmp / "artifacts"
+        for sub in ("evaluation", "plots", "heldout"):
+            (art / sub).mkdir(parents=True, exist_ok=True)
+        metrics.to_csv(art / "evaluation" / "metrics.csv", index=False)
+        (art / "evaluation" / "calibration.json").write_text(json.dumps(fitted.calibration, indent=1))
+        calibration_plot(test[LABEL].to_numpy(), preds, art / "plots" / "calibration.png")
+        lead_time_plot(metrics, art / "plots" / "lead_time.png")
+        sample = test.sample(n=min(2000, len(test)), random_state=settings.seed) if len(test) > 2000 else test
+        contrib = shipped.contributions(sample)
+        shap_summary_plot(contrib[names].to_numpy(), matrix(sample, names), names, art / "plots" / "shap_summary.png")
+        test.to_parquet(art / "heldout" / "heldout_features.parquet", index=False)
+        (art / "feature_build.txt").write_text("\n".join(list(fs.summary_lines()) + list(fs.notes or [])) + "\n")
+        card = render_card(
+            model_name=settings.model_name,
+            run_id=run_id,
+            split=split_info,
+            spec=fitted.spec,
+            metrics=metrics,
+            calibration=fitted.calibration,
+            best_iteration=fitted.booster.best_iteration_,
+            params=fitted.booster.params_,
+            history_fallback=bool(fs.history_fallback),
+            notes=list(fs.notes or []),
+            data_source=source,
+            git_commit=commit,
+            has_oracle=has_oracle,
+            week=REPORT_WEEK,
+        )
+        (art / "model_card.md").write_text(card)
+        mlflow.log_artifacts(str(art))
+
+        # The model: one pyfunc with spec, booster text, calibrator JSON and playbook placeholder.
+        X_example = test[names].head(5).apply(pd.to_numeric, errors="coerce").astype("float64")
+        signature = infer_signature(X_example, shipped.predict(None, X_example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RepRadarModel(num_threads=settings.train_num_threads),
+            artifacts=paths,
+            signature=signature,
+            input_example=X_example,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        mv = mlflow.register_model(info.model_uri, settings.model_name)  # prints a line we do not want
+    version_tags = {
+        "run_id": run_id,
+        "data_window": fitted.spec.meta["data_window"],
+        "test_window": split_info["test_window"],
+        "calibrator": fitted.calibration["chosen"],
+        "history_fallback": str(bool(fs.history_fallback)).lower(),
+        "git_commit": commit or "unknown",
+        **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
+        **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},
+    }
+    for k, v in version_tags.items():
+        client.set_model_version_tag(settings.model_name, mv.version, k, v)
+    client.set_registered_model_alias(settings.model_name, registry.CHALLENGER, mv.version)
+    return TrainResult(
+        run_id=run_id,
+        version=str(mv.version),
+        model_name=settings.model_name,
+        metrics=metrics,
+        split=split_info,
+        calibration=fitted.calibration,
+        best_iteration=fitted.booster.best_iteration_,
+        history_fallback=bool(fs.history_fallback),
+        card=card,
+        has_oracle=has_oracle,
+        notes=list(fs.notes or []),
+    )
