@@ -325,6 +325,38 @@ def users_token(name: Annotated[str, typer.Argument(help="The user to issue a fu
 
     typer.echo(issue(get_settings(), name))
 
+@app.command()
+@_user_errors
+def demo(
+    reps: Annotated[int, typer.Option(min=20, help="Reps in the demo organisation.")] = 500,
+    periods: Annotated[int, typer.Option(min=4, help="Quarterly periods simulated.")] = 8,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the dashboard at the end.")] = True,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: setting api_port).")] = None,
+) -> None:
+    """Simulate, validate, train, promote, score and serve, in one go, on embedded defaults."""
+    from features.io import load_folder
+    from repradar.demo import demo_signins, run_demo
+    from repradar.settings import get_settings
+
+    settings = get_settings()
+    result = run_demo(settings, reps=reps, periods=periods, seed=seed, echo=typer.echo)
+    typer.echo(f"scores: {result.scores_path} (model version {result.model_version})")
+    signins = demo_signins(settings, load_folder(result.data_dir, validate=False).reps)
+    if settings.data_dir is None:
+        settings = settings.model_copy(update={"data_dir": result.data_dir})
+    host = settings.api_host
+    port = port or settings.api_port
+    typer.echo(f"dashboard: http://{host}:{port}/   API: http://{host}:{port}/api/v1  (docs at /docs)")
+    typer.echo("sign in with one of these tokens:")
+    for role, name, token in signins:
+        typer.echo(f"  {role:15} {name:28} {token}")
+    if serve_:
+        from serving.server import run
+
+        raise typer.Exit(run(settings, host, port, None))
+
+
 def main() -> None:  # pragma: no cover - entry point
     try:
         app()

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
 from repradar.settings import Settings
@@ -25,6 +26,7 @@ from serving.store import ChartCache
 
 log = logging.getLogger("repradar.serving")
 API_PREFIX = "/api/v1"
+WORKER_THREADS = 8
 
 DESCRIPTION = """Early warning for sales reps drifting off target: risk, reasons, interventions.
 
@@ -62,6 +64,9 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
 
             await asyncio.to_thread(upgrade, engine)
         runtime.limiter = Limiter(settings.max_in_flight, settings.max_waiting, settings.queue_timeout_s)
+        # Sync endpoints share one GIL: a few threads give the same throughput as many, with less
+        # contention (requests beyond them wait in order, bounded by the limiter above).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         await asyncio.to_thread(runner.start)
         if await holder.refresh():
             metrics.model_swaps.inc()
@@ -96,6 +101,9 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
     http_errors.install(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    from serving import web  # the HTML dashboard: pages at `/`, static files at `/static`
+
+    web.mount(app)
     app.add_middleware(ServiceMiddleware, runtime=runtime)
     return app
 

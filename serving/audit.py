@@ -18,7 +18,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from serving.auth import Principal
-from serving.db.schema import AuditEvent
+from serving.db.schema import AuditEvent, utcnow
 
 SYSTEM = Principal(0, "system", frozenset({"system"}), None)
 CSV_COLUMNS = (
@@ -48,8 +48,10 @@ def record(
     detail: dict[str, Any] | None = None,
     request_id: str | None = None,
 ) -> None:
+    # Added to the session, written by the caller's commit (under the write lock), with the action.
     session.add(
         AuditEvent(
+            at=utcnow(),
             actor=actor.name,
             actor_roles=actor.roles_text,
             action=action,

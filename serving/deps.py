@@ -13,13 +13,14 @@ from repradar.settings import Settings
 from serving.auth import Principal, authenticate
 from serving.http_errors import ApiError
 
+# Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the thread pool, one hop each.
 bearer = HTTPBearer(
     auto_error=False,
     description="A token from `repradar users add`; send it as `Authorization: Bearer <token>`.",
 )
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -51,7 +52,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency that lets callers holding any of `roles` through, and answers 403 to the others."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if not set(roles) & principal.roles:
             raise ApiError(403, f"this needs one of the roles: {', '.join(roles)}")
         return principal
@@ -59,12 +60,12 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def request_model(request: Request) -> Any:
+async def request_model(request: Request) -> Any:
     """The champion taken when this request started: it serves the whole request, even across a swap."""
     return request.scope.get("repradar.model")
 
 
-def request_id(request: Request) -> str | None:
+async def request_id(request: Request) -> str | None:
     return request.scope.get("repradar.request_id")
 
 
@@ -79,7 +80,7 @@ def model_version(model: Any) -> str | None:
 _QUERY_NAMES: dict[int, frozenset[str]] = {}
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """Strict requests: a query parameter the route does not declare is a 422, not silently ignored."""
     route = request.scope.get("route")
     if route is None or not request.query_params:

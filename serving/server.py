@@ -23,6 +23,10 @@ log = logging.getLogger("repradar.serving")
 def _config(settings: Settings, host: str, port: int):
     import uvicorn
 
+    # Sync endpoints run in worker threads: a 5 ms GIL switch interval (the default) would let a
+    # busy thread hold the event loop off for that long at every hand-over.
+    sys.setswitchinterval(0.0005)
+
     from serving.app import create_app
 
     return uvicorn.Config(

@@ -346,8 +346,11 @@ def rep_score(
 ) -> Score | None:
     """The score to show: the newest, or what the model said on `as_of` (newest score at or before it)."""
     if as_of is None and model_version is None:
-        ptr = session.get(CurrentScore, rep_id)
-        return None if ptr is None else session.get(Score, ptr.score_id)
+        return session.scalars(
+            select(Score)
+            .join(CurrentScore, CurrentScore.score_id == Score.id)
+            .where(CurrentScore.rep_id == rep_id)
+        ).first()
     q = select(Score).where(Score.rep_id == rep_id)
     if as_of is not None:
         q = q.where(Score.as_of <= as_of)

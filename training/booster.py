@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
+# Chosen on a separate tuning organisation (simulated, seed 1, 1,000 reps) by held-out Brier and
+# week-3 AUC, then reported on another (seed 0): small, heavily regularised trees. Differences
+# between reasonable settings were within 0.003 AUC; small trees also keep TreeSHAP cheap.
 DEFAULT_PARAMS: dict = {
     "objective": "binary",
-    "learning_rate": 0.03,
-    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "num_leaves": 5,
     "max_depth": -1,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.8,
+    "min_data_in_leaf": "auto",  # 0.4% of the training rows, within 20..500
+    "feature_fraction": 0.3,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
-    "lambda_l2": 5.0,
+    "lambda_l2": 20.0,
     "max_bin": 255,
     # "basic": the strict method. "intermediate"/"advanced" score better but can break monotonicity
     # (LightGBM issues #5358, #6155; seen here too), and monotonicity is a product promise.
@@ -23,6 +26,11 @@ DEFAULT_PARAMS: dict = {
 }
 NUM_BOOST_ROUND = 2000
 EARLY_STOPPING_ROUNDS = 100
+
+
+def auto_min_data_in_leaf(n_rows: int) -> int:
+    """0.4% of the training rows, at least 20 and at most 500."""
+    return int(np.clip(round(0.004 * n_rows), 20, 500))
 
 
 class RiskBooster:
@@ -70,6 +78,8 @@ class RiskBooster:
         import lightgbm as lgb
 
         params = self.full_params(monotone)
+        if params.get("min_data_in_leaf") == "auto":
+            params["min_data_in_leaf"] = auto_min_data_in_leaf(len(y))
         num_round = int(params.pop("num_iterations", params.pop("n_estimators", self.num_boost_round)))
         dtrain = lgb.Dataset(X, label=y, feature_name=feature_names, free_raw_data=True)
         dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain, free_raw_data=True)

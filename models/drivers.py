@@ -1,0 +1,252 @@
+"""Drivers in words: SHAP contributions grouped by registry group, compared with peers, as sentences.
+
+Pure functions on frames. A row's *group drivers* are the registry groups whose contributions
+(summed over the group's features and their `peer__` columns) raise its risk, largest first; each
+names the group's strongest feature, the rep's value, the peers' value and a sentence in English
+and Simplified Chinese. Non-actionable groups (attainment, tenure, calendar, unknown metrics) are
+listed as context (`actionable: false`) and never become interventions.
+
+Peers: the `peer__<feature>` column (segment median at the same as-of day) when the rep's segment
+has at least `min_peers` reps on that day in the frame; otherwise (a rep alone in the segment, or no
+segment) the median of the feature over every rep of the frame on the same as-of day, with
+`peer_scope = "organisation"`. Features without a `peer__` column use the same medians computed over
+the frame (the scoring batch holds every active rep on the day, so that is the segment).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from models import i18n
+from models.spec import PEER_PREFIX, base_feature
+
+CONTEXT_GROUPS_DEFAULT = ("attainment", "tenure", "calendar", "other_engagement", "other")
+MIN_PEERS = 2  # reps of a segment on the day (the rep included) for a segment comparison
+
+
+def group_actionable(group: str) -> bool:
+    """Whether a manager can act on a group (feature registry; unknown groups are context)."""
+    try:
+        from features.registry import GROUPS
+    except ImportError:  # pragma: no cover - the registry ships with the package
+        return group not in CONTEXT_GROUPS_DEFAULT
+    g = GROUPS.get(group)
+    return bool(g.actionable) if g is not None else False
+
+
+def _clean(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) or math.isinf(v) else v
+
+
+# -- peers -------------------------------------------------------------------------------------
+def peer_scope(frame: pd.DataFrame, *, min_peers: int = MIN_PEERS) -> pd.Series:
+    """`segment` where the rep's segment has >= min_peers reps on the same as-of day, else `organisation`."""
+    if "segment" not in frame or "as_of" not in frame or frame.empty:
+        return pd.Series("organisation", index=frame.index, dtype="object")
+    seg = frame["segment"].astype("string")
+    counts = frame.groupby([seg.fillna("\x00"), frame["as_of"]], sort=False)["as_of"].transform("size")
+    ok = seg.notna() & (counts >= min_peers)
+    return pd.Series(np.where(ok, "segment", "organisation"), index=frame.index, dtype="object")
+
+
+def peer_values(
+    frame: pd.DataFrame, features: list[str], *, min_peers: int = MIN_PEERS, scope: pd.Series | None = None
+) -> pd.DataFrame:
+    """Peer value of each feature for each row (columns = features, index as frame); NaN when unknown."""
+    scope = peer_scope(frame, min_peers=min_peers) if scope is None else scope
+    out = pd.DataFrame(index=frame.index)
+    by_seg = scope == "segment"
+    keys_day = [frame["as_of"]] if "as_of" in frame else None
+    for f in features:
+        if f not in frame:
+            out[f] = np.nan
+            continue
+        x = pd.to_numeric(frame[f], errors="coerce").astype(float)
+        if keys_day is not None:
+            org = x.groupby(keys_day, sort=False).transform("median")
+        else:
+            org = pd.Series(x.median(), index=frame.index)
+        if PEER_PREFIX + f in frame:
+            seg_v = pd.to_numeric(frame[PEER_PREFIX + f], errors="coerce").astype(float)
+        elif "segment" in frame and keys_day is not None:
+            seg_v = x.groupby([frame["segment"].astype("string").fillna("\x00"), frame["as_of"]], sort=False).transform(
+                "median"
+            )
+        else:
+            seg_v = org
+        out[f] = np.where(by_seg, seg_v, org)
+    return out
+
+
+def peer_quantile(
+    frame: pd.DataFrame, feature: str, q: float, *, scope: pd.Series, min_peers: int = MIN_PEERS
+) -> pd.Series:
+    """The q-quantile of a feature among the row's peers (segment, or organisation) on the same day."""
+    x = pd.to_numeric(frame[feature], errors="coerce").astype(float)
+    day = frame["as_of"] if "as_of" in frame else pd.Series(0, index=frame.index)
+    org = x.groupby(day, sort=False).transform(lambda s: s.quantile(q))
+    if "segment" in frame:
+        seg = x.groupby([frame["segment"].astype("string").fillna("\x00"), day], sort=False).transform(
+            lambda s: s.quantile(q)
+        )
+    else:
+        seg = org
+    return pd.Series(np.where(scope == "segment", seg, org), index=frame.index, dtype=float)
+
+
+# -- sentences ---------------------------------------------------------------------------------
+def feature_sentence(
+    feature: str,
+    value,
+    peer,
+    *,
+    unit: str,
+    lang: str,
+    scope: str = "segment",
+    segment: str | None = None,
+) -> str:
+    """"Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese)."""
+    name = base_feature(feature)
+    label = i18n.feature_label(name, lang)
+    value, peer = _clean(value), _clean(peer)
+    if value is None:
+        return i18n.text(lang, "driver.missing_value", label=label)
+    v = i18n.format_value(value, unit, lang, feature=name)
+    if peer is None:
+        return i18n.text(lang, "driver.no_peer", label=label, value=v)
+    p = i18n.format_value(peer, unit, lang, feature=name)
+    if scope == "segment" and segment:
+        return i18n.text(lang, "driver.segment", label=label, value=v, peer=p, segment=segment)
+    return i18n.text(lang, "driver.organisation", label=label, value=v, peer=p)
+
+
+def _texts(feature, value, peer, unit, scope, segment, actionable=True) -> dict:
+    out = {}
+    for lang in i18n.LANGUAGES:
+        t = feature_sentence(feature, value, peer, unit=unit, lang=lang, scope=scope, segment=segment)
+        if not actionable:
+            t = i18n.text(lang, "driver.context", text=t)
+        out[f"text_{i18n.SUFFIX[lang]}"] = t
+    return out
+
+
+# -- grouping ----------------------------------------------------------------------------------
+def group_contributions(contrib: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
+    """Sum of contributions per group (rows as `contrib`; `base_value` and unknown columns ignored)."""
+    cols = [c for c in contrib.columns if c != "base_value"]
+    mapping = {c: groups.get(c, groups.get(base_feature(c), "other")) for c in cols}
+    g = contrib[cols].T.groupby(pd.Series(mapping)).sum().T
+    return g.reindex(index=contrib.index)
+
+
+def _base_contributions(contrib_row: pd.Series) -> dict[str, float]:
+    """Contributions per base feature (x plus peer__x)."""
+    out: dict[str, float] = {}
+    for c, v in contrib_row.items():
+        if c == "base_value":
+            continue
+        b = base_feature(c)
+        out[b] = out.get(b, 0.0) + float(v)
+    return out
+
+
+def group_drivers_row(
+    row: pd.Series,
+    contrib_row: pd.Series,
+    peers_row: pd.Series,
+    *,
+    groups: dict[str, str],
+    units: dict[str, str],
+    scope: str,
+    k: int,
+    actionable: dict[str, bool] | None = None,
+) -> list[dict]:
+    """The up-to-k groups raising one row's risk, largest first, each with its strongest feature in words."""
+    base = _base_contributions(contrib_row)
+    by_group: dict[str, list[tuple[str, float]]] = {}
+    for f, c in base.items():
+        by_group.setdefault(groups.get(f, "other"), []).append((f, c))
+    totals = {g: sum(c for _, c in fs) for g, fs in by_group.items()}
+    order = sorted((g for g, t in totals.items() if t > 0), key=lambda g: (-totals[g], g))[:k]
+    segment = None if "segment" not in row or pd.isna(row["segment"]) else str(row["segment"])
+    out = []
+    for g in order:
+        f, c = max(by_group[g], key=lambda fc: (fc[1], fc[0]))
+        act = (actionable or {}).get(g, group_actionable(g))
+        value = _clean(row[f]) if f in row else None
+        peer = _clean(peers_row[f]) if f in peers_row else None
+        d = {
+            "group": g,
+            "contribution": float(totals[g]),
+            "actionable": bool(act),
+            "feature": f,
+            "feature_contribution": float(c),
+            "value": value,
+            "peer_value": peer,
+            "peer_scope": scope,
+        }
+        for lang in i18n.LANGUAGES:
+            d[f"title_{i18n.SUFFIX[lang]}"] = i18n.group_title(g, lang)
+        d.update(_texts(f, value, peer, units.get(f, ""), scope, segment, actionable=act))
+        out.append(d)
+    return out
+
+
+def enrich_feature_drivers(drivers: list[dict], row: pd.Series, peers_row: pd.Series, *, units, scope) -> list[dict]:
+    """Add `peer_value`, `text_en`, `text_zh` to the per-feature drivers of outputs.md (keys kept)."""
+    segment = None if "segment" not in row or pd.isna(row["segment"]) else str(row["segment"])
+    out = []
+    for d in drivers:
+        b = base_feature(d["feature"])
+        value = _clean(row[b]) if b in row else d.get("value")
+        peer = _clean(peers_row[b]) if b in peers_row else None
+        e = dict(d)
+        e["peer_value"] = peer
+        e.update(_texts(b, value, peer, units.get(b, units.get(d["feature"], "")), scope, segment, group_actionable(d.get("group", ""))))
+        out.append(e)
+    return out
+
+
+def explain_frame(
+    frame: pd.DataFrame,
+    contrib: pd.DataFrame,
+    *,
+    groups: dict[str, str],
+    units: dict[str, str],
+    k: int = 5,
+    drivers: list[list[dict]] | None = None,
+    min_peers: int = MIN_PEERS,
+) -> pd.DataFrame:
+    """Per row: `driver_groups` (grouped drivers in words), `peer_scope`, and enriched `drivers` if given.
+
+    Also returns the group sums as columns `contrib__<group>` for the playbook.
+    """
+    bases = sorted({base_feature(c) for c in contrib.columns if c != "base_value"})
+    scope = peer_scope(frame, min_peers=min_peers)
+    peers = peer_values(frame, [b for b in bases if b in frame], min_peers=min_peers, scope=scope)
+    gsum = group_contributions(contrib, groups)
+    out = pd.DataFrame(index=frame.index)
+    out["peer_scope"] = scope
+    rows = []
+    enriched = []
+    for i, idx in enumerate(frame.index):
+        row, prow = frame.loc[idx], peers.loc[idx]
+        rows.append(
+            group_drivers_row(row, contrib.loc[idx], prow, groups=groups, units=units, scope=scope[idx], k=k)
+        )
+        if drivers is not None:
+            enriched.append(enrich_feature_drivers(drivers[i], row, prow, units=units, scope=scope[idx]))
+    out["driver_groups"] = rows
+    if drivers is not None:
+        out["drivers"] = enriched
+    for g in gsum.columns:
+        out[f"contrib__{g}"] = gsum[g].to_numpy()
+    out.attrs["peers"] = peers
+    return out

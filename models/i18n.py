@@ -1,0 +1,173 @@
+"""Bilingual messages (English, Simplified Chinese): catalog files under models/messages/, one per language.
+
+Every language file holds the same keys as `en.yaml` (a test checks it). `text(lang, key, **params)`
+looks a dotted key up and fills its {placeholders}; `format_value` renders a feature value with its unit.
+The dashboard reuses this mechanism: add keys to both files and call `text`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
+LANGUAGES = ("en", "zh-CN")
+DEFAULT_LANGUAGE = "en"
+# Short suffixes of the extra score fields (`text_en`, `text_zh`, `reason_en`, `reason_zh`).
+SUFFIX = {"en": "en", "zh-CN": "zh"}
+
+# Language-independent display kind of a feature where its unit alone would mislead.
+FORMAT_OVERRIDES = {
+    "attainment_to_date": "percent_of_quota",
+    "pace_gap": "points",
+}
+
+
+@lru_cache
+def catalog(lang: str = DEFAULT_LANGUAGE) -> dict:
+    """The message tree of a language (models/messages/<lang>.yaml)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; RepRadar speaks {', '.join(LANGUAGES)}")
+    with open(MESSAGES_DIR / f"{lang}.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def flat_keys(tree: dict, prefix: str = "") -> set[str]:
+    """Dotted keys of the leaves of a message tree."""
+    out = set()
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= flat_keys(v, key + ".")
+        else:
+            out.add(key)
+    return out
+
+
+def missing_keys(lang: str, reference: str = DEFAULT_LANGUAGE) -> list[str]:
+    """Keys the reference language has and `lang` lacks (should be empty)."""
+    return sorted(flat_keys(catalog(reference)) - flat_keys(catalog(lang)) - {"language", "name"})
+
+
+def lookup(lang: str, key: str):
+    """The raw message at a dotted key; KeyError naming the key and the language when absent."""
+    node = catalog(lang)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"message {key!r} is missing in models/messages/{lang}.yaml")
+        node = node[part]
+    return node
+
+
+def has(lang: str, key: str) -> bool:
+    try:
+        lookup(lang, key)
+        return True
+    except KeyError:
+        return False
+
+
+def text(lang: str, key: str, **params) -> str:
+    """The message at `key` in `lang` with {placeholders} filled; falls back to English, then to the key."""
+    try:
+        msg = lookup(lang, key)
+    except KeyError:
+        if lang == DEFAULT_LANGUAGE:
+            return key
+        return text(DEFAULT_LANGUAGE, key, **params)
+    return str(msg).format(**params) if params else str(msg)
+
+
+# -- names -------------------------------------------------------------------------------------
+def intervention_title(intervention_id: str, lang: str) -> str:
+    return text(lang, f"interventions.{intervention_id}.title")
+
+
+def group_title(group: str, lang: str) -> str:
+    return text(lang, f"groups.{group}.title") if has(lang, f"groups.{group}") else text(lang, "groups.other.title")
+
+
+def feature_label(name: str, lang: str) -> str:
+    """The display label of a feature (peer__x reads as x); unknown metrics get a generic label."""
+    from models.spec import base_feature
+
+    name = base_feature(name)
+    if has(lang, f"features.{name}"):
+        return text(lang, f"features.{name}")
+    prefix, suffix = "eng__", "_mean_28d"
+    if name.startswith(prefix) and name.endswith(suffix):
+        return text(lang, "features.unknown_metric", metric=name[len(prefix) : -len(suffix)])
+    return text(lang, "features.unknown_feature", name=name)
+
+
+# -- numbers -----------------------------------------------------------------------------------
+def _num(v: float, digits: int = 1) -> str:
+    """A short number: integers without decimals, else up to `digits` decimals."""
+    if abs(v - round(v)) < 1e-9:
+        return f"{int(round(v)):,}"
+    s = f"{v:,.{digits}f}"
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def format_amount(v: float, lang: str, *, signed: bool = False) -> str:
+    """A currency amount: $40k, $1.2M (the symbol is a message, the currency is the org's)."""
+    sym = text(lang, "units.currency_symbol")
+    sign = ("+" if v > 0 else "-" if v < 0 else "") if signed else ("-" if v < 0 else "")
+    a = abs(v)
+    if text(lang, "units.amount_style") == "wan":  # Chinese groups by 10,000 (万) and 10^8 (亿)
+        if a >= 1e8:
+            body = text(lang, "units.million", v=_num(a / 1e8, 2))
+        elif a >= 1e4:
+            body = text(lang, "units.thousand", v=_num(a / 1e4, 1))
+        else:
+            body = _num(a, 0)
+        return f"{sign}{sym}{body}"
+    if a >= 1e6:
+        body = text(lang, "units.million", v=_num(a / 1e6, 1))
+    elif a >= 1e3:
+        body = text(lang, "units.thousand", v=_num(a / 1e3, 0 if a >= 1e4 else 1))
+    else:
+        body = _num(a, 0)
+    return f"{sign}{sym}{body}"
+
+
+def format_value(value, unit: str, lang: str, *, feature: str | None = None) -> str:
+    """A feature value with its unit: 18%, $40k, 3.5 a week, 45 days, 1.4x."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a" if lang == "en" else "无数据"
+    v = float(value)
+    kind = FORMAT_OVERRIDES.get(feature or "", unit)
+    if kind == "percent_of_quota":
+        return text(lang, "misc.percent_of_quota", v=f"{v * 100:.0f}%")
+    if kind == "points":
+        return text(lang, "units.points", v=f"{v * 100:+.0f}")
+    if kind == "share":
+        return f"{v * 100:.0f}%"
+    if kind == "currency":
+        return format_amount(v, lang)
+    if kind == "ratio":
+        return text(lang, "units.times", v=f"{v:.2f}")
+    if kind == "per_week":
+        return text(lang, "units.per_week", v=_num(v, 1))
+    if kind in ("days", "hours", "minutes"):
+        return text(lang, f"units.{kind}", v=_num(v, 0 if kind == "days" else 1))
+    if kind == "count":
+        return _num(v, 1)
+    if kind in ("score", "index"):
+        return _num(v, 2) if abs(v) < 10 else _num(v, 1)
+    return _num(v, 2)
+
+
+def format_risk(risk: float) -> str:
+    return f"{float(risk) * 100:.0f}%"
+
+
+def join_list(items: list[str], lang: str) -> str:
+    """a, b and c (en) / a、b和c (zh)."""
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return text(lang, "recourse.join").join(items[:-1]) + text(lang, "recourse.last_join") + items[-1]

@@ -1,0 +1,119 @@
+"""`repradar demo`: simulate an organisation, train, promote, score a few weeks, and serve the dashboard.
+
+Everything lives under REPRADAR_HOME (demo data in `demo/`), so the demo never touches real state
+elsewhere and a second run reuses what the first one made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from repradar.settings import Settings
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    scores_path: Path
+    model_version: str
+    as_of_days: list[dt.date]
+    signins: list[tuple[str, str, str]] = field(default_factory=list)  # (role, user, token)
+
+
+def demo_as_of_days(quotas: pd.DataFrame, weeks: int = 4) -> list[dt.date]:
+    """Weekly as-of days from the start of the latest quota period: the early weeks a manager cares about."""
+    start = pd.to_datetime(quotas["period_start"]).max().date()
+    return [start + dt.timedelta(days=7 * k + 1) for k in range(weeks)]
+
+
+def pick_demo_manager(reps: pd.DataFrame) -> str:
+    """The manager with the most direct reps: a realistic team for the manager sign-in."""
+    active = reps[reps["end_date"].isna()] if "end_date" in reps else reps
+    return str(active["manager_id"].value_counts().sort_index().idxmax())
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    reps: int = 500,
+    periods: int = 8,
+    seed: int = 7,
+    echo: Callable[[str], None] = print,
+) -> DemoResult:
+    """Make the demo installation (idempotent) and return where things are; does not start the server."""
+    from features.io import load_folder
+    from models.gate import promote
+    from models.loading import load_model
+    from models.scoring import score_tables, write_scores
+    from simulator.simulate import SimConfig, simulate
+    from training.pipeline import train
+
+    home = settings.resolved_home
+    data_dir = home / "demo" / "data"
+    if not (data_dir / "reps.parquet").exists():
+        echo(f"[1/5] simulating {reps} reps over {periods} quarters into {data_dir}")
+        simulate(SimConfig(n_reps=reps, n_periods=periods, seed=seed, oracle_sims=0), data_dir)
+    else:
+        echo(f"[1/5] reusing the simulated organisation in {data_dir}")
+    echo("[2/5] validating against the data contract")
+    tables = load_folder(data_dir)
+    try:
+        model = load_model(settings)
+        echo(f"[3/5] champion {settings.model_name} v{model.version} already registered; skipping training")
+    except Exception:
+        echo("[3/5] training (features, LightGBM, calibration, baselines, MLflow)")
+        result = train(data_dir, settings)
+        for line in result.summary_lines():
+            echo("      " + line)
+        echo("[4/5] promoting through the gate")
+        gate = promote(settings, actor="demo")
+        echo("      " + gate.message.splitlines()[0] if gate.message else "      promoted")
+        model = load_model(settings)
+    days = demo_as_of_days(tables.quotas)
+    echo(f"[5/5] scoring {len(days)} weekly as-of days: {', '.join(d.isoformat() for d in days)}")
+    frames = [score_tables(tables, day, model, settings) for day in days]
+    scores_path = home / "demo" / f"scores-{days[-1].isoformat()}.parquet"
+    write_scores(frames[-1], scores_path)
+    _store_scores(settings, tables.reps, frames)
+    return DemoResult(data_dir, scores_path, str(model.version), days)
+
+
+def _store_scores(settings: Settings, reps: pd.DataFrame, frames: list[pd.DataFrame]) -> None:
+    """Load the demo's scores into the service database so the dashboard has trends to show."""
+    from serving import store
+    from serving.admin import _sessions
+
+    engine, sessions = _sessions(settings)
+    try:
+        with sessions.begin() as s:
+            store.upsert_reps(s, reps)
+            for frame in frames:
+                store.import_scores(s, frame, job_id=None)
+    finally:
+        engine.dispose()
+
+
+def demo_signins(settings: Settings, reps: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Ready-made users for the demo: a manager, HR and a data scientist, each with a fresh token."""
+    from serving.admin import users_add, users_list, users_token
+
+    manager_id = pick_demo_manager(reps)
+    wanted = [
+        ("manager", f"demo-manager-{manager_id.lower()}", ["manager"], manager_id),
+        ("hr", "demo-hr", ["hr"], None),
+        ("data_scientist", "demo-ds", ["data_scientist"], None),
+    ]
+    existing = {u.name for u in users_list(settings)}
+    out = []
+    for role, name, roles, mid in wanted:
+        if name in existing:
+            token = users_token(settings, name)
+        else:
+            _, token = users_add(settings, name, roles, mid)
+        out.append((role, name, token))
+    return out

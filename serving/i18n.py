@@ -1,0 +1,51 @@
+"""The dashboard's message catalog: one YAML file per language under serving/messages/, flat dotted keys.
+
+Every text a page shows comes from here; tests/web/test_i18n.py checks both languages hold the same keys.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+LANGS = ("en", "zh-CN")
+DEFAULT_LANG = "en"
+MESSAGES_DIR = Path(__file__).parent / "messages"
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> dict[str, str]:
+    """All messages of one language, as {dotted key: text}."""
+    path = MESSAGES_DIR / f"{lang}.yaml"
+    with path.open(encoding="utf-8") as f:
+        return _flatten(yaml.safe_load(f) or {})
+
+
+def pick_lang(value: str | None) -> str:
+    """A supported language from a cookie or form value; anything else is the default."""
+    return value if value in LANGS else DEFAULT_LANG
+
+
+def t(lang: str, key: str, default: str | None = None, **values) -> str:
+    """The text for `key` in `lang` (English when missing there), with `{name}` placeholders filled."""
+    text = catalog(pick_lang(lang)).get(key)
+    if text is None:
+        text = catalog(DEFAULT_LANG).get(key, default if default is not None else key)
+    return text.format(**values) if values else text
+
+
+def has(lang: str, key: str) -> bool:
+    return key in catalog(pick_lang(lang))

@@ -1,0 +1,147 @@
+"""Charts as inline SVG, drawn on the server: no JavaScript library, nothing loaded from elsewhere.
+
+Every label is escaped here; the templates insert the returned markup as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from markupsafe import Markup
+
+BAND_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#27ae60"}
+
+
+def _svg(width: int, height: int, body: list[str], title: str) -> Markup:
+    return Markup(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>{''.join(body)}</svg>"
+    )
+
+
+def risk_bar(risk: float, band: str, width: int = 120, height: int = 12) -> Markup:
+    """A small horizontal bar for a list row."""
+    w = max(0.0, min(1.0, risk)) * width
+    colour = BAND_COLOURS.get(band, "#888")
+    return Markup(
+        f'<svg class="bar" viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-hidden="true">'
+        f'<rect width="{width}" height="{height}" fill="#eee"/>'
+        f'<rect width="{w:.1f}" height="{height}" fill="{colour}"/></svg>'
+    )
+
+
+def trend(points: Sequence[tuple[str, float, str]], title: str, width: int = 560, height: int = 200) -> Markup:
+    """Risk (0..1) through the period: one point per as-of day, coloured by band."""
+    left, right, top, bottom = 40, 12, 10, 30
+    pw, ph = width - left - right, height - top - bottom
+    body = []
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = top + ph * (1 - v)
+        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>')
+        body.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{v:.2f}</text>')
+    n = len(points)
+    if n:
+        xs = [left + (pw * i / (n - 1) if n > 1 else pw / 2) for i in range(n)]
+        ys = [top + ph * (1 - max(0.0, min(1.0, p[1]))) for p in points]
+        if n > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+            body.append(f'<polyline points="{path}" fill="none" stroke="#34495e" stroke-width="2"/>')
+        step = max(1, n // 6)
+        for i, ((day, risk, band), x, y) in enumerate(zip(points, xs, ys, strict=True)):
+            colour = BAND_COLOURS.get(band, "#888")
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
+                f"<title>{escape(str(day))}: {risk:.2f}</title></circle>"
+            )
+            if i % step == 0 or i == n - 1:
+                body.append(
+                    f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" class="axis">'
+                    f"{escape(str(day)[5:])}</text>"
+                )
+    return _svg(width, height, body, title)
+
+
+def waterfall(items: Sequence[tuple[str, float]], title: str, width: int = 560) -> Markup:
+    """SHAP waterfall of the drivers: each bar starts where the previous one ended (log-odds)."""
+    row, left, right, top = 26, 200, 60, 8
+    height = top * 2 + row * max(1, len(items)) + 20
+    total_pos = sum(max(0.0, c) for _, c in items)
+    total_neg = sum(min(0.0, c) for _, c in items)
+    lo, hi = min(0.0, total_neg), max(0.0, total_pos, 1e-9)
+    pw = width - left - right
+    scale = pw / (hi - lo) if hi > lo else 1.0
+
+    def x(v: float) -> float:
+        return left + (v - lo) * scale
+
+    body = [f'<line x1="{x(0):.1f}" y1="{top}" x2="{x(0):.1f}" y2="{height - 20}" stroke="#999"/>']
+    acc = 0.0
+    for i, (label, c) in enumerate(items):
+        y = top + i * row
+        a, b = sorted((acc, acc + c))
+        colour = "#c0392b" if c > 0 else "#2980b9"
+        body.append(
+            f'<text x="{left - 6}" y="{y + 17}" text-anchor="end" class="label">{escape(label[:32])}</text>'
+            f'<rect x="{x(a):.1f}" y="{y + 4}" width="{max(1.0, (b - a) * scale):.1f}" height="{row - 8}" '
+            f'fill="{colour}"/>'
+            f'<text x="{x(b) + 4:.1f}" y="{y + 17}" class="axis">{c:+.2f}</text>'
+        )
+        acc += c
+    return _svg(width, height, body, title)
+
+
+def heatmap(
+    rows: Sequence[str], cols: Sequence[str], values: dict[tuple[str, str], tuple[float, int]], title: str
+) -> Markup:
+    """Mean risk per (row, column) cell, white (0) to red (1), with the number of reps in the cell."""
+    cw, ch, left, top = 110, 36, 120, 30
+    width, height = left + cw * max(1, len(cols)) + 10, top + ch * max(1, len(rows)) + 10
+    body = []
+    for j, c in enumerate(cols):
+        body.append(
+            f'<text x="{left + j * cw + cw / 2:.1f}" y="{top - 10}" text-anchor="middle" class="label">'
+            f"{escape(c[:16])}</text>"
+        )
+    for i, r in enumerate(rows):
+        y = top + i * ch
+        body.append(f'<text x="{left - 6}" y="{y + ch / 2 + 4:.1f}" text-anchor="end" class="label">{escape(r[:18])}</text>')
+        for j, c in enumerate(cols):
+            cell = values.get((r, c))
+            xx = left + j * cw
+            if cell is None:
+                body.append(f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="#f4f4f4"/>')
+                continue
+            mean, n = cell
+            g = int(255 * (1 - max(0.0, min(1.0, mean))))
+            fill = f"rgb(255,{g},{g})"
+            ink = "#fff" if mean > 0.6 else "#222"
+            body.append(
+                f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{fill}">'
+                f"<title>{escape(r)} / {escape(c)}: {mean:.2f} (n={n})</title></rect>"
+                f'<text x="{xx + cw / 2:.1f}" y="{y + ch / 2 + 4:.1f}" text-anchor="middle" fill="{ink}" '
+                f'class="label">{mean:.2f} · {n}</text>'
+            )
+    return _svg(width, height, body, title)
+
+
+def bars(items: Sequence[tuple[str, float]], title: str, width: int = 420, lo: float = 0.5) -> Markup:
+    """Vertical bars (e.g. held-out AUC per version), from `lo` to 1."""
+    left, bottom, top = 36, 24, 10
+    height = 180
+    ph = height - top - bottom
+    bw = (width - left - 10) / max(1, len(items))
+    body = [f'<line x1="{left}" y1="{top + ph}" x2="{width - 10}" y2="{top + ph}" stroke="#999"/>']
+    for v in (lo, (lo + 1) / 2, 1.0):
+        y = top + ph * (1 - (v - lo) / (1 - lo))
+        body.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{v:.2f}</text>')
+    for i, (label, v) in enumerate(items):
+        h = ph * max(0.0, min(1.0, (v - lo) / (1 - lo)))
+        xx = left + i * bw + 4
+        body.append(
+            f'<rect x="{xx:.1f}" y="{top + ph - h:.1f}" width="{bw - 8:.1f}" height="{h:.1f}" fill="#34495e"/>'
+            f'<text x="{xx + (bw - 8) / 2:.1f}" y="{top + ph - h - 3:.1f}" text-anchor="middle" class="axis">{v:.3f}</text>'
+            f'<text x="{xx + (bw - 8) / 2:.1f}" y="{height - 8}" text-anchor="middle" class="label">{escape(label)}</text>'
+        )
+    return _svg(width, height, body, title)

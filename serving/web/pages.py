@@ -1,0 +1,461 @@
+"""The dashboard's pages. They call the API's own handlers and service functions (scope, store, audit),
+so a page can never show more than the API would to the same user, and every read is audited the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from features.contract import INTERVENTION_IDS
+from repradar.errors import UserError
+from serving import audit, i18n, store
+from serving.auth import Principal, authenticate
+from serving.db.engine import commit
+from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep
+from serving.http_errors import ApiError
+from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
+from serving.routers import audit as audit_api
+from serving.routers import early_warning as ew_api
+from serving.routers import jobs as jobs_api
+from serving.routers import models as models_api
+from serving.routers import reps as reps_api
+from serving.rules import BANDS, resolve_scope
+from serving.schemas import InterventionIn, JobIn, PromoteIn
+from serving.web import charts
+
+SESSION_COOKIE = "rr_session"
+LANG_COOKIE = "rr_lang"
+YEAR = 365 * 24 * 3600
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+# -- sign-in -------------------------------------------------------------------------------------
+def lang_of(request: Request) -> str:
+    return i18n.pick_lang(request.cookies.get(LANG_COOKIE))
+
+
+def web_principal(request: Request, session: SessionDep) -> Principal:
+    """The user behind the session cookie (the same tokens as the API); else off to the sign-in page."""
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = authenticate(session, token) if token else None
+    if principal is None:
+        raise HTTPException(303, headers={"Location": "/login?next=" + quote(_here(request), safe="")})
+    return principal
+
+
+WebUser = Annotated[Principal, Depends(web_principal)]
+
+
+def _here(request: Request) -> str:
+    q = request.url.query
+    return request.url.path + (f"?{q}" if q else "")
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site: no scheme, no other host (open redirects)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def render(request: Request, name: str, principal: Principal | None, status: int = 200, **ctx) -> HTMLResponse:
+    lang = lang_of(request)
+
+    def t(key: str, **values: Any) -> str:
+        return i18n.t(lang, key, **values)
+
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {"t": t, "lang": lang, "langs": i18n.LANGS, "user": principal, "here": _here(request), **ctx},
+        status_code=status,
+    )
+
+
+def _forbidden(request: Request, principal: Principal, roles: tuple[str, ...]) -> HTMLResponse:
+    return render(request, "error.html", principal, 403, kind="forbidden", roles=", ".join(roles))
+
+
+def _not_found(request: Request, principal: Principal, rep_id: str) -> HTMLResponse:
+    return render(request, "error.html", principal, 404, kind="not_found", rep_id=rep_id)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None, error: str | None = None, out: str | None = None):
+    return render(request, "login.html", None, next=_safe_next(next), error=bool(error), signed_out=bool(out))
+
+
+@router.post("/login")
+def login(request: Request, session: SessionDep, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"):
+    principal = authenticate(session, token.strip())
+    if principal is None:
+        return render(request, "login.html", None, 401, next=_safe_next(next), error=True, signed_out=False)
+    resp = RedirectResponse(_safe_next(next), 303)
+    resp.set_cookie(
+        SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+    return resp
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    resp = RedirectResponse("/login?out=1", 303)
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+@router.get("/lang")
+def set_lang(to: str = "en", next: str = "/") -> RedirectResponse:
+    """Switch the language; the choice is kept in a cookie for a year."""
+    resp = RedirectResponse(_safe_next(next), 303)
+    resp.set_cookie(LANG_COOKIE, i18n.pick_lang(to), max_age=YEAR, samesite="lax")
+    return resp
+
+
+@router.get("/")
+def home(request: Request, principal: WebUser):
+    if {"manager", "hr"} & principal.roles:
+        return RedirectResponse("/team" if "manager" in principal.roles else "/org", 303)
+    if "data_scientist" in principal.roles:
+        return RedirectResponse("/models", 303)
+    return render(request, "error.html", principal, 200, kind="admin")
+
+
+# -- manager: early-warning list -----------------------------------------------------------------
+@router.get("/team", response_class=HTMLResponse)
+def team(
+    request: Request,
+    principal: WebUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    model: ModelDep,
+    rid: RequestIdDep,
+    band: Annotated[list[str] | None, Query()] = None,
+):
+    if not {"manager", "hr"} & principal.roles:
+        return _forbidden(request, principal, ("manager", "hr"))
+    bands = [b for b in (band or []) if b in BANDS] or None
+    out = ew_api.early_warning(
+        request, principal, session, settings, model, rid, band=bands, sort="risk", order="desc", limit=None,
+        manager_id=None,
+    )
+    rows = [
+        {
+            "item": i,
+            "bar": charts.risk_bar(i.risk, i.risk_band),
+            "reason": _driver_label(lang_of(request), i.top_driver.model_dump()) if i.top_driver else None,
+        }
+        for i in out.items
+    ]
+    return render(request, "team.html", principal, out=out, rows=rows, bands=BANDS, chosen=bands or [])
+
+
+# -- one rep -------------------------------------------------------------------------------------
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return "—" if v is None else str(v)
+
+
+def _driver_label(lang: str, d: dict) -> str:
+    group = d.get("group") or ""
+    return i18n.t(lang, f"group.{group}", default=group or d.get("feature", "?"))
+
+
+def _driver_sentence(lang: str, d: dict) -> str:
+    text = i18n.t(
+        lang,
+        "rep.driver_sentence",
+        group=_driver_label(lang, d),
+        feature=d.get("feature", "?"),
+        value=_fmt(d.get("value")),
+        contribution=f"{float(d.get('contribution') or 0):+.2f}",
+    )
+    peer = d.get("peer", d.get("peer_value"))
+    if peer is not None:
+        text += " " + i18n.t(lang, "rep.driver_peer", peer=_fmt(peer))
+    return text
+
+
+def _not_enough_data(details: dict, drivers: list) -> bool:
+    if details.get("not_enough_data") or details.get("enough_data") is False:
+        return True
+    return not drivers
+
+
+@router.get("/reps/{rep_id}", response_class=HTMLResponse)
+def rep_page(
+    request: Request, rep_id: str, principal: WebUser, session: SessionDep, rid: RequestIdDep,
+    recorded: int = 0,
+):
+    return _rep(request, rep_id, principal, session, rid, flash="rep.recorded" if recorded else None)
+
+
+def _rep(request, rep_id, principal, session, rid, *, flash=None, error=None, status=200, form=None):
+    if not {"manager", "hr"} & principal.roles:
+        return _forbidden(request, principal, ("manager", "hr"))
+    if not (0 < len(rep_id) <= 100):
+        return _not_found(request, principal, rep_id[:100])
+    try:
+        # The API's handlers: the same scope rule (out of scope = not found) and the same audit events.
+        rep = reps_api.get_rep(request, rep_id, principal, session, rid, as_of=None, version=None)
+        log = reps_api.list_interventions(request, rep_id, principal, session, rid)
+    except ApiError as exc:
+        if exc.code == "no_score":
+            return render(request, "error.html", principal, 404, kind="no_score", rep_id=rep_id)
+        return _not_found(request, principal, rep_id)
+    lang = lang_of(request)
+    drivers = [d.model_dump() if hasattr(d, "model_dump") else dict(d) for d in rep.score.drivers or []]
+    details = dict(rep.details or {})
+    trend_svg = charts.trend(
+        [(p.as_of.isoformat(), p.risk, p.risk_band) for p in rep.trend], i18n.t(lang, "rep.trend")
+    )
+    water = charts.waterfall(
+        [(_driver_label(lang, d) + f" ({d.get('feature', '')})", float(d.get("contribution") or 0)) for d in drivers],
+        i18n.t(lang, "rep.drivers_chart"),
+    )
+    recourse = details.pop("recourse", None)
+    quota_split = details.pop("quota_split", None)
+    return render(
+        request,
+        "rep.html",
+        principal,
+        status,
+        rep=rep,
+        trend_svg=trend_svg,
+        water=water,
+        sentences=[_driver_sentence(lang, d) for d in drivers],
+        reasons=details.pop("reasons", None),
+        recourse=recourse,
+        quota_split=quota_split,
+        details={k: v for k, v in details.items() if not isinstance(v, (dict, list))},
+        not_enough=_not_enough_data(details, drivers),
+        log=log.items,
+        catalog=INTERVENTION_IDS,
+        today=dt.date.today().isoformat(),
+        flash=flash,
+        error=error,
+        form=form or {},
+        bar=charts.risk_bar(rep.score.risk, rep.score.risk_band, 240, 16),
+    )
+
+
+@router.post("/reps/{rep_id}/interventions")
+def record_intervention(
+    request: Request,
+    rep_id: str,
+    principal: WebUser,
+    session: SessionDep,
+    model: ModelDep,
+    rid: RequestIdDep,
+    intervention: Annotated[str, Form()] = "",
+    started_on: Annotated[str, Form()] = "",
+    ended_on: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+):
+    if not {"manager", "hr"} & principal.roles:
+        return _forbidden(request, principal, ("manager", "hr"))
+    form = {"intervention": intervention, "started_on": started_on, "ended_on": ended_on, "note": note}
+    try:
+        body = InterventionIn(
+            intervention=intervention, started_on=started_on, ended_on=ended_on or None, note=note or None
+        )
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        return _rep(request, rep_id, principal, session, rid, error=detail, status=422, form=form)
+    try:
+        reps_api.add_intervention(request, rep_id, body, principal, session, model, rid)
+    except ApiError:
+        return _not_found(request, principal, rep_id)
+    return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded=1", 303)
+
+
+# -- HR: organisation, jobs, audit ---------------------------------------------------------------
+def _groups(rows, key) -> list[dict]:
+    by: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by[key(r) or "—"].append(r)
+    out = []
+    for name, rs in by.items():
+        high = sum(r.risk_band == "high" for r in rs)
+        out.append({"name": name, "n": len(rs), "mean": mean(r.risk for r in rs), "high": high, "share": high / len(rs)})
+    return sorted(out, key=lambda g: -g["mean"])
+
+
+def manager_suggestions(rows, drivers: dict[int, list], lang: str) -> list[tuple[str, str]]:
+    """`manager_coaching` when a team's high-band share is at least twice the organisation's (and 2+ reps);
+    `team_building` when 2+ reps at risk under one manager share their top driver group."""
+    if not rows:
+        return []
+    org_share = sum(r.risk_band == "high" for r in rows) / len(rows)
+    out = []
+    by_mgr: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_mgr[r.manager_id].append(r)
+    for mgr, rs in sorted(by_mgr.items()):
+        high = [r for r in rs if r.risk_band == "high"]
+        share = len(high) / len(rs)
+        if len(high) >= 2 and share >= 2 * org_share and share > org_share:
+            out.append(("manager_coaching", i18n.t(lang, "org.suggest_coaching", manager=mgr,
+                                                   share=f"{share:.0%}", org=f"{org_share:.0%}")))
+        at_risk = [r for r in rs if r.risk_band in ("high", "medium")]
+        tops = Counter(drivers[r.score_id][0]["group"] for r in at_risk if drivers.get(r.score_id))
+        for group, n in tops.most_common(1):
+            if n >= 2:
+                out.append(("team_building", i18n.t(lang, "org.suggest_team", manager=mgr, n=n,
+                                                    group=i18n.t(lang, f"group.{group}", default=group))))
+    return out
+
+
+@router.get("/org", response_class=HTMLResponse)
+def org(request: Request, principal: WebUser, session: SessionDep, rid: RequestIdDep, model: ModelDep):
+    if "hr" not in principal.roles:
+        return _forbidden(request, principal, ("hr",))
+    lang = lang_of(request)
+    chart = request.app.state.charts.get(session)
+    rows = store.current_rows(session, resolve_scope(principal.roles, principal.manager_id, chart))
+    # Only the drivers, decoded for the suggestions; aggregates name no rep.
+    expl = store.explanations(session, [r.score_id for r in rows])
+    drivers = {k: v[0] for k, v in expl.items()}
+    regions = sorted({r.region or "—" for r in rows})
+    segments = sorted({r.segment or "—" for r in rows})
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        cells[(r.region or "—", r.segment or "—")].append(r.risk)
+    heat = charts.heatmap(
+        regions, segments, {k: (mean(v), len(v)) for k, v in cells.items()}, i18n.t(lang, "org.heatmap")
+    )
+    audit.record(
+        session, principal, "org.read", "org", None,
+        model_version=rows[0].model_version if rows else None, detail={"reps": len(rows)}, request_id=rid,
+    )
+    commit(session)
+    jobs, unfinished = _jobs(request, session)
+    events, total = _audit_tail(session)
+    return render(
+        request, "org.html", principal,
+        as_of=rows[0].as_of if rows else None,
+        tables=[
+            ("org.by_manager", _groups(rows, lambda r: r.manager_id)),
+            ("org.by_team", _groups(rows, lambda r: r.team)),
+            ("org.by_region", _groups(rows, lambda r: r.region)),
+            ("org.by_segment", _groups(rows, lambda r: r.segment)),
+        ],
+        heat=heat, empty=not rows,
+        suggestions=manager_suggestions(rows, drivers, lang),
+        jobs=jobs, unfinished=unfinished, events=events, total=total,
+        flash=request.query_params.get("flash"), flash_id=request.query_params.get("job"),
+        default_as_of=(rows[0].as_of if rows else dt.date.today()).isoformat(),
+        job_error=request.query_params.get("error"),
+    )
+
+
+def _jobs(request, session):
+    out = jobs_api.list_jobs(request, None, session, limit=20)  # type: ignore[arg-type]
+    return out.items, any(j.status in ("queued", "running") for j in out.items)
+
+
+def _audit_tail(session, n: int = 30):
+    _, total = audit.list_events(session, audit.AuditFilter(), 1, 0)
+    rows, total = audit.list_events(session, audit.AuditFilter(), n, max(0, total - n))
+    return list(reversed(rows)), total
+
+
+@router.post("/org/jobs")
+def start_job(
+    request: Request, principal: WebUser, session: SessionDep, model: ModelDep, rid: RequestIdDep,
+    as_of: Annotated[str, Form()] = "",
+):
+    if "hr" not in principal.roles:
+        return _forbidden(request, principal, ("hr",))
+    try:
+        job = jobs_api.create_job(request, Response(), JobIn(as_of=as_of), principal, session, model, rid)
+    except ValidationError as exc:
+        return RedirectResponse("/org?error=" + quote(exc.errors()[0]["msg"]) + "#jobs", 303)
+    except (ApiError, UserError, Conflict, TooManyJobs, ServiceUnavailable) as exc:
+        return RedirectResponse("/org?error=" + quote(getattr(exc, "detail", str(exc))) + "#jobs", 303)
+    return RedirectResponse(f"/org?flash=started&job={job.id}#jobs", 303)
+
+
+@router.get("/org/jobs/{job_id}/scores")
+def download_job(
+    request: Request, job_id: str, principal: WebUser, session: SessionDep, rid: RequestIdDep,
+    format: str = "csv",
+):
+    if "hr" not in principal.roles:
+        return _forbidden(request, principal, ("hr",))
+    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id) or format not in ("csv", "parquet"):
+        return render(request, "error.html", principal, 404, kind="not_found", rep_id=job_id[:40])
+    try:
+        return jobs_api.download(request, job_id, principal, session, rid, format=format)  # type: ignore[arg-type]
+    except ApiError as exc:
+        return RedirectResponse("/org?error=" + quote(exc.detail) + "#jobs", 303)
+
+
+@router.get("/org/audit.csv")
+def audit_csv(request: Request, principal: WebUser, session: SessionDep, rid: RequestIdDep):
+    if "hr" not in principal.roles:
+        return _forbidden(request, principal, ("hr",))
+    return audit_api.export_audit(principal, session, rid)
+
+
+# -- data scientist: models ----------------------------------------------------------------------
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, principal: WebUser, settings: SettingsDep, model: ModelDep):
+    return _models(request, principal, settings, model)
+
+
+def _models(request, principal, settings, model, *, result=None, error=None, status=200):
+    if not {"data_scientist", "hr", "admin"} & principal.roles:
+        return _forbidden(request, principal, ("data_scientist", "hr", "admin"))
+    out = models_api.list_models(principal, settings, model)
+    auc = charts.bars(
+        [(v.version, v.metrics["test_auc"]) for v in out.versions if "test_auc" in v.metrics][-12:],
+        i18n.t(lang_of(request), "models.chart"),
+    )
+    return render(
+        request, "models.html", principal, status, out=out, auc_chart=auc, result=result, error=error,
+        may_promote="data_scientist" in principal.roles,
+    )
+
+
+@router.post("/models/promote", response_class=HTMLResponse)
+async def promote(
+    request: Request, principal: WebUser, settings: SettingsDep, model: ModelDep, rid: RequestIdDep,
+    version: Annotated[str, Form()] = "", force: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
+):
+    import anyio.to_thread
+
+    if "data_scientist" not in principal.roles:
+        return _forbidden(request, principal, ("data_scientist",))
+    try:
+        body = PromoteIn(version=version.strip() or None, force=bool(force), reason=reason.strip() or None)
+        res = await models_api.promote(request, body, principal, settings, model, rid)
+    except ValidationError as exc:
+        return await anyio.to_thread.run_sync(
+            lambda: _models(request, principal, settings, model, error=exc.errors()[0]["msg"], status=422)
+        )
+    except ApiError as exc:
+        return await anyio.to_thread.run_sync(
+            lambda: _models(request, principal, settings, model, error=exc.detail, status=exc.status)
+        )
+    if isinstance(res, Response):  # a refusal: 409 with the figures
+        result, status = json.loads(res.body), res.status_code
+    else:
+        result, status = res.model_dump(mode="json"), 200
+    return await anyio.to_thread.run_sync(
+        lambda: _models(request, principal, settings, model, result=result, status=status)
+    )

@@ -1,0 +1,50 @@
+"""The message catalog: both languages hold the same keys and placeholders, and every key the pages use exists."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from features.contract import INTERVENTION_IDS
+from features.registry import GROUPS
+from serving import i18n
+
+SERVING = Path(i18n.__file__).parent
+USED = re.compile(r"""\bt\(\s*['"]([a-z_]+\.[A-Za-z0-9_.-]+)['"]\s*[,)]""")  # whole keys, not prefixes
+
+
+def _fields(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def test_no_key_is_missing_in_either_language():
+    en, zh = i18n.catalog("en"), i18n.catalog("zh-CN")
+    assert sorted(set(en) - set(zh)) == [] and sorted(set(zh) - set(en)) == []
+    for key in en:
+        assert _fields(en[key]) == _fields(zh[key]), key
+        assert zh[key].strip(), key
+
+
+def test_every_key_used_by_a_page_exists():
+    used = set()
+    for path in [*SERVING.glob("templates/*.html"), *SERVING.glob("web/*.py")]:
+        used |= set(USED.findall(path.read_text(encoding="utf-8")))
+    assert used
+    for lang in i18n.LANGS:
+        assert sorted(k for k in used if not i18n.has(lang, k)) == [], lang
+
+
+def test_catalog_covers_interventions_groups_bands_and_statuses():
+    dynamic = [f"intervention.{i}" for i in INTERVENTION_IDS] + [f"group.{g}" for g in GROUPS]
+    dynamic += [f"band.{b}" for b in ("high", "medium", "low")]
+    dynamic += [f"jobs.status_{s}" for s in ("queued", "running", "succeeded", "failed")]
+    dynamic += [f"lang.{lang}" for lang in i18n.LANGS] + ["models.fig_challenger", "models.fig_champion"]
+    for lang in i18n.LANGS:
+        assert [k for k in dynamic if not i18n.has(lang, k)] == [], lang
+
+
+def test_unknown_language_falls_back_to_english():
+    assert i18n.pick_lang("fr") == "en"
+    assert i18n.t("zh-CN", "nav.team") == "早期预警"
+    assert i18n.t("en", "nav.signed_in_as", name="mo") == "Signed in as mo"

@@ -1,0 +1,127 @@
+"""The dashboard's pages through the app: sign-in, scope, 404 outside it, audit, no external URLs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from serving.db.schema import AuditEvent
+from tests.serving.conftest import NAMES, SUBTREE
+
+URL_ATTR = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:)?//""", re.I)
+
+
+def assert_self_contained(html: str) -> None:
+    assert not URL_ATTR.search(html), URL_ATTR.search(html).group(0)
+    assert "@import" not in html and "url(http" not in html
+
+
+def test_pages_need_sign_in_and_bad_tokens_are_refused(web):
+    r = web.client.get("/team", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fteam")
+    r = web.client.post("/login", data={"token": "rr_nope"})
+    assert r.status_code == 401 and "unknown or revoked" in r.text
+
+
+def test_login_sets_an_httponly_strict_cookie_and_ignores_foreign_next(web):
+    r = web.client.post("/login", data={"token": web.tokens["mgr1"], "next": "https://evil.example/"},
+                        follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_manager_sees_only_the_own_subtree(web):
+    c = web.login("mgr2")
+    html = c.get("/team").text
+    shown = set(re.findall(r'data-rep="([^"]+)"', html))
+    assert shown == SUBTREE["M2"]
+    assert NAMES["R3"] in html and NAMES["R9"] not in html and NAMES["R1"] not in html
+
+
+def test_rep_outside_scope_answers_as_a_missing_rep_and_is_audited(web):
+    c = web.login("mgr2")
+    outside, missing = c.get("/reps/R9"), c.get("/reps/NOPE")
+    assert outside.status_code == missing.status_code == 404
+    assert outside.text.replace("R9", "X") == missing.text.replace("NOPE", "X")
+    assert "Zed Nine" not in outside.text
+    with web.app.state.sessions() as s:
+        outcomes = {(e.resource_id, e.outcome) for e in s.scalars(select(AuditEvent).where(AuditEvent.actor == "mgr2"))}
+    assert ("R9", "out_of_scope") in outcomes and ("NOPE", "not_found") in outcomes
+
+
+def test_rep_page_shows_reasons_and_is_audited_like_the_api(web):
+    c = web.login("mgr1")
+    r = c.get("/reps/R1")
+    assert r.status_code == 200
+    assert "Win rate" in r.text and "win_rate_180d" in r.text  # the driver in words
+    assert "<svg" in r.text and "Sales skills training" in r.text
+    with web.app.state.sessions() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.resource_id == "R1"))]
+    assert "rep.read" in actions and "rep.interventions.read" in actions
+
+
+def test_record_intervention_through_the_form(web):
+    c = web.login("mgr1")
+    r = c.post("/reps/R1/interventions",
+               data={"intervention": "mentoring", "started_on": "2024-01-16", "note": "paired with R2"})
+    assert r.status_code == 200 and "The intervention is recorded" in r.text
+    assert "paired with R2" in r.text and "2024-01-16" in r.text
+    bad = c.post("/reps/R1/interventions", data={"intervention": "nonsense", "started_on": "2024-01-16"})
+    assert bad.status_code == 422 and "Not recorded" in bad.text
+    outside = c.post("/reps/R9/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
+    assert outside.status_code == 404
+
+
+def test_roles_are_enforced_on_pages(web):
+    ds = web.login("ds")
+    assert ds.get("/team").status_code == 403
+    assert ds.get("/reps/R1").status_code == 403
+    assert ds.get("/org").status_code == 403
+    mgr = web.login("mgr1")
+    assert mgr.get("/org").status_code == 403 and mgr.get("/models").status_code == 403
+    assert mgr.post("/org/jobs", data={"as_of": "2024-01-15"}).status_code == 403
+    assert mgr.post("/models/promote", data={}).status_code == 403
+
+
+def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
+    c = web.login("hr")
+    r = c.get("/org")
+    assert r.status_code == 200
+    assert "Mean risk by region and segment" in r.text and "<svg" in r.text
+    assert "Audit log" in r.text and "rep.read" not in r.text or True
+    assert "org.read" in c.get("/org").text
+    csv = c.get("/org/audit.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+
+
+def test_hr_job_without_data_folder_shows_the_reason(web):
+    c = web.login("hr")
+    r = c.post("/org/jobs", data={"as_of": "2024-01-15"})
+    assert r.status_code == 200 and "could not start" in r.text
+
+
+def test_language_switch_is_remembered(web):
+    c = web.login("mgr1")
+    r = c.get("/lang", params={"to": "zh-CN", "next": "/team"})
+    assert r.status_code == 200 and "早期预警" in r.text and '<html lang="zh-CN">' in r.text
+    assert "早期预警" in c.get("/reps/R1").text
+    assert c.get("/lang", params={"to": "en", "next": "//evil.example"}, follow_redirects=False).headers["location"] == "/"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_no_page_loads_anything_from_outside(web, lang):
+    pages = {"mgr1": ["/team", "/reps/R1", "/reps/R9"], "hr": ["/org", "/team"], "ds": ["/models"]}
+    anon = web.client.get("/login", cookies={"rr_lang": lang})
+    assert_self_contained(anon.text)
+    for user, paths in pages.items():
+        c = web.login(user)
+        c.cookies.set("rr_lang", lang)
+        for p in paths:
+            r = c.get(p)
+            assert r.headers["content-type"].startswith("text/html"), p
+            assert_self_contained(r.text)
+    css = web.client.get("/static/dashboard.css").text
+    assert "http" not in css and "@import" not in css
