@@ -60,6 +60,8 @@ class DuckDBEngine:
 
         con = duckdb.connect(":memory:")
         con.execute(f"SET threads = {int(self.threads)}")
+        # Progress bars would flood the stderr of `train` and `score`.
+        con.execute("SET enable_progress_bar = false")
         if self.memory_limit:
             con.execute(f"SET memory_limit = '{self.memory_limit}'")
         # Keep insertion order irrelevant: results are always sorted explicitly.

@@ -109,4 +109,14 @@ def truncate_at(tables: Tables, cutoff: dt.date) -> Tables:
         iv = iv[_before(iv["started_on"], cut)].copy()
         iv = _null_from(iv, "ended_on", cut).reset_index(drop=True)
     out["interventions"] = iv
+    # A rep hired after the cutoff is not in that day's export, and neither is anything they own:
+    # without this the truncated folder would break the contract's references.
+    known = set(reps["rep_id"])
+    for name, frame in out.items():
+        if frame is not None and name != "reps" and "rep_id" in frame.columns:
+            out[name] = frame[frame["rep_id"].isin(known)].reset_index(drop=True)
+    if out["opportunity_history"] is not None:
+        h = out["opportunity_history"]
+        kept = set(out["opportunities"]["opportunity_id"])
+        out["opportunity_history"] = h[h["opportunity_id"].isin(kept)].reset_index(drop=True)
     return Tables(**out)

@@ -189,3 +189,26 @@ def test_without_history_only_the_documented_columns_differ(org_tables):
     assert a.frame["close_date_slips_91d"].notna().all()
     # labels never depend on history
     pd.testing.assert_series_equal(a.frame["attainment"], b.frame["attainment"])
+
+
+def test_truncated_export_passes_validation(tmp_path):
+    """An export cut at any day is itself a valid contract folder (no rows of reps not yet hired)."""
+    import datetime as dt
+
+    from features.io import load_folder, write_table
+    from features.pit import truncate_at
+    from features.validation import validate_folder
+    from simulator.simulate import SimConfig, simulate
+
+    src = tmp_path / "org"
+    simulate(SimConfig(n_reps=30, n_periods=3, seed=5, oracle_sims=0), src)
+    tables = load_folder(src)
+    start = tables.quotas["period_start"].min().date()
+    for days in (10, 100, 200):
+        cut = truncate_at(tables, start + dt.timedelta(days=days))
+        out = tmp_path / f"cut{days}"
+        for name, frame in cut.items():
+            if frame is not None:
+                write_table(frame, out / f"{name}.parquet")
+        report = validate_folder(out)
+        assert report.ok, report.render()

@@ -39,8 +39,14 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     arts = {a.path for a in client.list_artifacts(mv.run_id)} | {
         a.path for d in ("plots", "heldout", "evaluation") for a in client.list_artifacts(mv.run_id, d)
     }
-    for a in ("model_card.md", "plots/calibration.png", "plots/lead_time.png", "plots/shap_summary.png",
-              "heldout/heldout_features.parquet", "evaluation/metrics.csv"):
+    for a in (
+        "model_card.md",
+        "plots/calibration.png",
+        "plots/lead_time.png",
+        "plots/shap_summary.png",
+        "heldout/heldout_features.parquet",
+        "evaluation/metrics.csv",
+    ):
         assert a in arts, a
     for k in ("test_auc", "test_brier", "test_auc_week3", "data_window", "run_id"):
         assert mv.tags.get(k), k
@@ -50,7 +56,9 @@ def test_the_model_bundle_holds_text_booster_json_calibrator_spec_and_signature(
     import mlflow.artifacts
     import yaml
 
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/1", dst_path=str(tmp_path)))
+    local = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/1", dst_path=str(tmp_path))
+    )
     files = {p.name for p in local.rglob("*")}
     assert {"booster.txt", "calibrator.json", "feature_spec.json", "playbook.json", "MLmodel"} <= files
     booster = next(local.rglob("booster.txt")).read_text()
@@ -70,15 +78,30 @@ def test_card_reports_model_against_baselines(settings, tmp_path):
 
     client = registry.configure(settings)
     run_id = client.get_model_version(settings.model_name, "1").run_id
-    card = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model_card.md", dst_path=str(tmp_path))).read_text()
-    for needle in ("training periods", "held-out", "history fallback used: **no**", "| pacing |", "| logistic |",
-                   "At week 3", "oracle", "Known limits", "`pipeline_coverage`"):
+    card = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="model_card.md", dst_path=str(tmp_path)
+        )
+    ).read_text()
+    for needle in (
+        "training periods",
+        "held-out",
+        "history fallback used: **no**",
+        "| pacing |",
+        "| logistic |",
+        "At week 3",
+        "oracle",
+        "Known limits",
+        "`pipeline_coverage`",
+    ):
         assert needle in card, needle
 
 
 def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
     out = tmp_path / "scores.csv"
-    result = run_cli(trained, "score", "--data", str(sim_org), "--as-of", AS_OF.isoformat(), "--out", str(out))
+    result = run_cli(
+        trained, "score", "--data", str(sim_org), "--as-of", AS_OF.isoformat(), "--out", str(out)
+    )
     assert result.exit_code == 0, result.stdout + result.stderr
     from models.scoring import SCORE_COLUMNS, read_scores
 
@@ -88,7 +111,9 @@ def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
     assert ((df["risk"] > 0) & (df["risk"] < 1)).all()
     assert sorted(df["rank"]) == list(range(1, len(df) + 1))
     assert set(df["risk_band"]) <= {"high", "medium", "low"}
-    assert (df["as_of"] == pd.Timestamp(AS_OF)).all() and (df["period_start"] == pd.Timestamp("2024-04-01")).all()
+    assert (df["as_of"] == pd.Timestamp(AS_OF)).all() and (
+        df["period_start"] == pd.Timestamp("2024-04-01")
+    ).all()
     assert (df["model_version"].astype(str) == "1").all()
     assert all(v == [] for v in df["interventions"])
     d = df["drivers"].iloc[0]
@@ -105,15 +130,13 @@ def test_scoring_twice_gives_byte_identical_files(sim_tables, model_v1, settings
         assert a.read_bytes() == b.read_bytes(), suffix
 
 
-def test_leak_scoring_from_an_export_cut_at_as_of_gives_the_same_risks(sim_org, sim_tables, model_v1, settings, tmp_path):
+def test_leak_scoring_from_an_export_cut_at_as_of_gives_the_same_risks(
+    sim_org, sim_tables, model_v1, settings, tmp_path
+):
     from features.pit import truncate_at
     from models.scoring import score_folder
 
     cut_tables = truncate_at(sim_tables, AS_OF)
-    # truncate_at keeps the quotas of reps hired after the cut; an export would not have them
-    # (their rep row does not exist yet), and validation rightly refuses them.
-    q = cut_tables.quotas
-    cut_tables = cut_tables.replace(quotas=q[q["rep_id"].isin(cut_tables.reps["rep_id"])])
     cut = write_tables(cut_tables, tmp_path / "cut")
     full = score_folder(sim_org, AS_OF, settings, model=model_v1).set_index("rep_id")
     early = score_folder(cut, AS_OF, settings, model=model_v1).set_index("rep_id")
@@ -125,7 +148,11 @@ def test_attributes_never_reach_the_model(sim_org, sim_tables, model_v1, setting
     from models.scoring import score_tables
 
     reps = sim_tables.reps
-    attributes = [c for c in reps.columns if c not in ("rep_id", "manager_id", "hire_date", "end_date", "team", "region", "segment")]
+    attributes = [
+        c
+        for c in reps.columns
+        if c not in ("rep_id", "manager_id", "hire_date", "end_date", "team", "region", "segment")
+    ]
     assert {"name", "gender"} <= set(attributes)
     names = set(model_v1.pyfunc.feature_names)
     assert not any(a in n for a in attributes for n in names)
@@ -135,7 +162,9 @@ def test_attributes_never_reach_the_model(sim_org, sim_tables, model_v1, setting
         shuffled[a] = rng.permutation(shuffled[a].to_numpy())
     shuffled["name"] = "Somebody Else"
     base = score_tables(sim_tables, AS_OF, model_v1, settings).set_index("rep_id")["risk"]
-    other = score_tables(sim_tables.replace(reps=shuffled), AS_OF, model_v1, settings).set_index("rep_id")["risk"]
+    other = score_tables(sim_tables.replace(reps=shuffled), AS_OF, model_v1, settings).set_index("rep_id")[
+        "risk"
+    ]
     pd.testing.assert_series_equal(base.sort_index(), other.sort_index())
 
 
