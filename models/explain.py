@@ -41,5 +41,7 @@ def top_drivers(
         c = float(contributions[j])
         if c <= 0:
             break
-        drivers.append({"feature": names[j], "group": groups[j], "value": _clean(values[j]), "contribution": c})
+        drivers.append(
+            {"feature": names[j], "group": groups[j], "value": _clean(values[j]), "contribution": c}
+        )
     return drivers

@@ -102,7 +102,9 @@ def gate_decision(
 
 def render_figures(challenger: Figures, champion: Figures | None) -> str:
     """The two versions' figures side by side."""
-    rows = [("", f"challenger v{challenger.version}", f"champion v{champion.version}" if champion else "champion")]
+    rows = [
+        ("", f"challenger v{challenger.version}", f"champion v{champion.version}" if champion else "champion")
+    ]
 
     def fmt(f, attr, spec):
         return "-" if f is None else format(getattr(f, attr), spec)
@@ -133,11 +135,16 @@ def heldout_frame(settings, mv) -> pd.DataFrame:
     import mlflow.artifacts
 
     if not mv.run_id:
-        raise UserError(f"version {mv.version} has no training run, so there is no held-out set to compare on")
+        raise UserError(
+            f"version {mv.version} has no training run, so there is no held-out set to compare on"
+        )
     with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
-                run_id=mv.run_id, artifact_path=HELDOUT_ARTIFACT, dst_path=tmp, tracking_uri=settings.tracking_uri
+                run_id=mv.run_id,
+                artifact_path=HELDOUT_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=settings.tracking_uri,
             )
         except Exception as exc:
             raise UserError(
@@ -163,15 +170,24 @@ def _evaluate(settings, version: str, frame: pd.DataFrame) -> Figures:
 
 
 def _history(mv) -> list[dict]:
-    try:
-        return json.loads((mv.tags or {}).get(HISTORY_TAG, "[]"))
-    except ValueError:
-        return []
+    """Every gate attempt recorded on the version, oldest first."""
+    tags = mv.tags or {}
+    out = []
+    for key in sorted(k for k in tags if k.startswith(HISTORY_TAG + ".")):
+        try:
+            out.append(json.loads(tags[key]))
+        except ValueError:
+            continue
+    return out
 
 
 def _record(client, name: str, mv, entry: dict) -> None:
-    history = _history(mv) + [entry]
-    client.set_model_version_tag(name, mv.version, HISTORY_TAG, json.dumps(history, separators=(",", ":")))
+    # One tag per attempt (promotion_history.001, ...): a single growing tag would hit MLflow's
+    # limit on tag value length after a dozen attempts.
+    n = len([k for k in (mv.tags or {}) if k.startswith(HISTORY_TAG + ".")]) + 1
+    client.set_model_version_tag(
+        name, mv.version, f"{HISTORY_TAG}.{n:03d}", json.dumps(entry, separators=(",", ":"))
+    )
 
 
 def promote(
@@ -216,7 +232,9 @@ def promote(
     if champ is not None:
         champion_figs = _evaluate(settings, champ_version, frame)
         figures["champion"] = champion_figs
-    passes, reasons = gate_decision(challenger_figs, champion_figs, settings.gate_tol_auc, settings.gate_tol_brier)
+    passes, reasons = gate_decision(
+        challenger_figs, champion_figs, settings.gate_tol_auc, settings.gate_tol_brier
+    )
 
     if champ is None:
         decision = "first"
@@ -267,8 +285,12 @@ def promote(
     if champ is not None:
         client.set_model_version_tag(name, champ.version, "replaced_at", now)
         client.set_model_version_tag(name, champ.version, "replaced_by", str(mv.version))
-    verb = {"first": "first champion", "passed": "passed the gate", "forced": "forced past the gate"}[decision]
-    message = f"version {mv.version} is now champion ({verb}):\n{table}\n" + "\n".join(f"  - {r}" for r in reasons)
+    verb = {"first": "first champion", "passed": "passed the gate", "forced": "forced past the gate"}[
+        decision
+    ]
+    message = f"version {mv.version} is now champion ({verb}):\n{table}\n" + "\n".join(
+        f"  - {r}" for r in reasons
+    )
     if decision == "forced":
         message += f"\n  reason recorded: {reason}"
     return GateResult(True, decision, str(mv.version), champ_version, figures, reasons, message)
@@ -287,7 +309,9 @@ def describe_versions(settings) -> list[dict]:
         out.append(
             {
                 "version": str(mv.version),
-                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).isoformat(timespec="seconds"),
+                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).isoformat(
+                    timespec="seconds"
+                ),
                 "aliases": aliases.get(str(mv.version), []),
                 "run_id": mv.run_id,
                 "test_auc": _num(tags.get("test_auc")),

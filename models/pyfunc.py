@@ -99,7 +99,9 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
         return 1 if n <= _SMALL_BATCH else self.num_threads
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster_.predict(X, raw_score=True, num_threads=self._threads(len(X))), dtype=float)
+        return np.asarray(
+            self.booster_.predict(X, raw_score=True, num_threads=self._threads(len(X))), dtype=float
+        )
 
     def risk_from_raw(self, raw: np.ndarray) -> np.ndarray:
         return self.calibrator_.predict(raw)
@@ -127,7 +129,9 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
             k = self.spec_.max_drivers if max_drivers is None else max_drivers
             contrib, base = tree_contributions(self.booster_, X, num_threads=self._threads(len(X)))
             names = self.spec_.feature_names
-            groups = [self.spec_.groups.get(n, self.spec_.groups.get(base_feature(n), "other")) for n in names]
+            groups = [
+                self.spec_.groups.get(n, self.spec_.groups.get(base_feature(n), "other")) for n in names
+            ]
             out["base_value"] = base
             out["drivers"] = [top_drivers(contrib[i], X[i], names, groups, k) for i in range(len(X))]
         return out
@@ -137,7 +141,9 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
         return self.predict_frame(frame)[["risk", "raw_score"]].reset_index(drop=True)
 
 
-def write_artifacts(folder: Path, spec: FeatureSpec, booster, calibrator, playbook: dict | None = None) -> dict[str, str]:
+def write_artifacts(
+    folder: Path, spec: FeatureSpec, booster, calibrator, playbook: dict | None = None
+) -> dict[str, str]:
     """Write the model's artifact files into `folder`; returns {key: path} for `log_model(artifacts=...)`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,9 @@ def scores_from_features(frame: pd.DataFrame, model, settings) -> pd.DataFrame:
     out["base_value"] = pred["base_value"].astype(float)
     out["model_name"] = str(model.name)
     for c in ("team", "region", "segment"):
-        out[c] = frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+        out[c] = (
+            frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+        )
     out = out.sort_values("rank").reset_index(drop=True)
     return out[SCORE_COLUMNS + EXTRA_COLUMNS]
 
@@ -117,7 +119,12 @@ def _arrow_table(df: pd.DataFrame):
     import pyarrow as pa
 
     driver = pa.struct(
-        [("feature", pa.string()), ("group", pa.string()), ("value", pa.float64()), ("contribution", pa.float64())]
+        [
+            ("feature", pa.string()),
+            ("group", pa.string()),
+            ("value", pa.float64()),
+            ("contribution", pa.float64()),
+        ]
     )
     fields, arrays = [], []
     for c in df.columns:

@@ -61,7 +61,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Write a synthetic sales organisation in the input contract, with its hidden truth in truth/."""
-    from simulator.simulate import SimConfig, simulate as run
+    from simulator.simulate import SimConfig
+    from simulator.simulate import simulate as run
 
     cfg = SimConfig(
         n_reps=reps,

@@ -58,14 +58,24 @@ class LogisticBaseline:
     gets early stopping on the same fold, so the baseline gets the same chance to be tuned).
     """
 
-    def __init__(self, feature_names: list[str], Cs: tuple[float, ...] = (0.003, 0.03, 0.3, 3.0), max_iter: int = 2000, seed: int = 0):
+    def __init__(
+        self,
+        feature_names: list[str],
+        Cs: tuple[float, ...] = (0.003, 0.03, 0.3, 3.0),
+        max_iter: int = 2000,
+        seed: int = 0,
+    ):
         self.feature_names = feature_names
         self.Cs = Cs
         self.max_iter = max_iter
         self.seed = seed
 
     def _X(self, frame: pd.DataFrame) -> np.ndarray:
-        return frame[self.feature_names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return (
+            frame[self.feature_names]
+            .apply(pd.to_numeric, errors="coerce")
+            .to_numpy(dtype=float, na_value=np.nan)
+        )
 
     def _pipeline(self, C: float):
         from sklearn.impute import SimpleImputer
@@ -80,7 +90,9 @@ class LogisticBaseline:
             LogisticRegression(C=C, max_iter=self.max_iter, random_state=self.seed),
         )
 
-    def fit(self, frame: pd.DataFrame, y, valid: pd.DataFrame | None = None, y_valid=None) -> LogisticBaseline:
+    def fit(
+        self, frame: pd.DataFrame, y, valid: pd.DataFrame | None = None, y_valid=None
+    ) -> LogisticBaseline:
         from sklearn.metrics import log_loss
 
         X, y = self._X(frame), np.asarray(y, dtype=int)

@@ -86,9 +86,16 @@ class RiskBooster:
         evals: dict = {}
         callbacks = [lgb.record_evaluation(evals)]
         if self.early_stopping_rounds:
-            callbacks.append(lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False))
+            callbacks.append(
+                lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)
+            )
         booster = lgb.train(
-            params, dtrain, num_boost_round=num_round, valid_sets=[dvalid], valid_names=["valid"], callbacks=callbacks
+            params,
+            dtrain,
+            num_boost_round=num_round,
+            valid_sets=[dvalid],
+            valid_names=["valid"],
+            callbacks=callbacks,
         )
         best = booster.best_iteration or booster.current_iteration()
         # Keep only the trees up to the best iteration, so the text model *is* the model evaluated.

@@ -36,18 +36,33 @@ def render_card(
         f"- held-out test: {split['test_window']} ({split['test_rows']} snapshots); nothing of it reached training or calibration",
         f"- rows dropped because their period overlapped a later split: {split['dropped_overlap_rows']}",
         f"- opportunity history fallback used: **{'yes' if history_fallback else 'no'}**"
-        + (" (no opportunity_history: deals are assumed open from creation to final close date with their final amount; slipped close dates leak a little)" if history_fallback else ""),
+        + (
+            " (no opportunity_history: deals are assumed open from creation to final close date with their final amount; slipped close dates leak a little)"
+            if history_fallback
+            else ""
+        ),
         f"- code: git commit `{git_commit or 'unknown'}`; MLflow run `{run_id}`",
     ]
     if notes:
         lines += ["", "Feature-build notes:"] + [f"- {n}" for n in notes]
     lines += ["", "## Model", f"- LightGBM, {best_iteration} trees (early-stopped on validation log-loss)"]
-    keep = ["learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction", "bagging_fraction", "lambda_l2", "seed"]
+    keep = [
+        "learning_rate",
+        "num_leaves",
+        "min_data_in_leaf",
+        "feature_fraction",
+        "bagging_fraction",
+        "lambda_l2",
+        "seed",
+    ]
     lines.append("- " + ", ".join(f"{k}={params[k]}" for k in keep if k in params))
     cal = calibration
     lines.append(
         f"- calibrator: **{cal['chosen']}** (cross-fitted on the validation fold by rep: "
-        + ", ".join(f"{k} Brier {cal[k]['brier']:.4f} / log-loss {cal[k]['log_loss']:.4f}" for k in ("platt", "isotonic"))
+        + ", ".join(
+            f"{k} Brier {cal[k]['brier']:.4f} / log-loss {cal[k]['log_loss']:.4f}"
+            for k in ("platt", "isotonic")
+        )
         + ")"
     )
     mono = [n for n in spec.feature_names if spec.monotone.get(n, 0) != 0]
@@ -66,9 +81,18 @@ def render_card(
             to_markdown(comparison_table(metrics, rows="oracle_rows")),
             "",
         ]
-    seg = metrics[(metrics["rows"] == "heldout") & (metrics["scope"] == "segment") & (metrics["model"] == "model")]
+    seg = metrics[
+        (metrics["rows"] == "heldout") & (metrics["scope"] == "segment") & (metrics["model"] == "model")
+    ]
     if not seg.empty:
-        lines += ["Per segment (model):", "", to_markdown(seg.set_index("group")[["n", "n_missed", "auc", "brier", "ece"]]).replace("| model |", "| segment |"), ""]
+        lines += [
+            "Per segment (model):",
+            "",
+            to_markdown(seg.set_index("group")[["n", "n_missed", "auc", "brier", "ece"]]).replace(
+                "| model |", "| segment |"
+            ),
+            "",
+        ]
     lines += [
         "The lead-time curve (plots/lead_time.png) and calibration curve (plots/calibration.png) are logged with the run.",
         "",
@@ -78,7 +102,9 @@ def render_card(
         "|---|---|---|---|",
     ]
     for n in spec.feature_names:
-        lines.append(f"| `{n}` | {spec.groups.get(n, 'other')} | {spec.units.get(n, '')} | {spec.monotone.get(n, 0):+d} |")
+        lines.append(
+            f"| `{n}` | {spec.groups.get(n, 'other')} | {spec.units.get(n, '')} | {spec.monotone.get(n, 0):+d} |"
+        )
     lines += [
         "",
         "## Known limits",
@@ -90,5 +116,7 @@ def render_card(
         "- Rep attributes (name and any extra reps column such as gender) are never features; a fairness audit is separate.",
     ]
     if history_fallback:
-        lines.append("- Trained without opportunity_history: pipeline features use final deal states, optimistic for slipped deals.")
+        lines.append(
+            "- Trained without opportunity_history: pipeline features use final deal states, optimistic for slipped deals."
+        )
     return "\n".join(lines) + "\n"

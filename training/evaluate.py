@@ -58,7 +58,9 @@ def metric_row(y, p) -> dict:
     }
 
 
-def evaluate(frame: pd.DataFrame, preds: dict[str, np.ndarray], label: str = "missed", rows: str = "heldout") -> pd.DataFrame:
+def evaluate(
+    frame: pd.DataFrame, preds: dict[str, np.ndarray], label: str = "missed", rows: str = "heldout"
+) -> pd.DataFrame:
     """Tidy metrics: one line per (rows, scope, group, model)."""
     y = frame[label].astype(int).to_numpy()
     scopes: list[tuple[str, str, np.ndarray]] = [("overall", "all", np.ones(len(frame), bool))]
@@ -74,11 +76,15 @@ def evaluate(frame: pd.DataFrame, preds: dict[str, np.ndarray], label: str = "mi
     for scope, group, m in scopes:
         for name, p in preds.items():
             p = np.asarray(p, float)
-            lines.append({"rows": rows, "scope": scope, "group": group, "model": name, **metric_row(y[m], p[m])})
+            lines.append(
+                {"rows": rows, "scope": scope, "group": group, "model": name, **metric_row(y[m], p[m])}
+            )
     return pd.DataFrame(lines)
 
 
-def headline(metrics: pd.DataFrame, model: str = "model", rows: str = "heldout", week: int | None = None) -> dict:
+def headline(
+    metrics: pd.DataFrame, model: str = "model", rows: str = "heldout", week: int | None = None
+) -> dict:
     """One model's figures overall (or at one week)."""
     m = metrics[(metrics["rows"] == rows) & (metrics["model"] == model)]
     if week is None:
@@ -120,7 +126,9 @@ def attach_oracle(frame: pd.DataFrame, oracle: pd.DataFrame) -> np.ndarray:
     return merged["oracle_risk"].to_numpy(dtype=float)
 
 
-def comparison_table(metrics: pd.DataFrame, rows: str = "heldout", scope: str = "overall", group: str = "all") -> pd.DataFrame:
+def comparison_table(
+    metrics: pd.DataFrame, rows: str = "heldout", scope: str = "overall", group: str = "all"
+) -> pd.DataFrame:
     """Models as rows, metrics as columns, for one slice."""
     m = metrics[(metrics["rows"] == rows) & (metrics["scope"] == scope) & (metrics["group"] == group)]
     return m.set_index("model")[["n", "n_missed"] + METRICS]

@@ -94,7 +94,9 @@ class Fitted:
     logistic: LogisticBaseline
 
 
-def fit_all(frame: pd.DataFrame, split: TimeSplit, names: list[str], settings, *, params=None, seed=None) -> Fitted:
+def fit_all(
+    frame: pd.DataFrame, split: TimeSplit, names: list[str], settings, *, params=None, seed=None
+) -> Fitted:
     """Fit booster (train, early-stopped on valid), calibrator (valid) and both baselines (train)."""
     seed = settings.seed if seed is None else seed
     tr, va = frame[split.train], frame[split.valid]
@@ -117,7 +119,11 @@ def git_commit() -> str | None:
     root = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -151,7 +157,10 @@ class TrainResult:
             f"train {self.split['train_window']} | validation {self.split['valid_window']} | held-out {self.split['test_window']}",
             f"{self.best_iteration} trees; calibrator {self.calibration['chosen']}; history fallback: {'yes' if self.history_fallback else 'no'}",
         ]
-        for title, kw in (("held-out, overall", {}), (f"held-out, week {REPORT_WEEK}", {"scope": "week", "group": str(REPORT_WEEK)})):
+        for title, kw in (
+            ("held-out, overall", {}),
+            (f"held-out, week {REPORT_WEEK}", {"scope": "week", "group": str(REPORT_WEEK)}),
+        ):
             t = comparison_table(self.metrics, **kw)
             if t.empty:
                 continue
@@ -166,29 +175,49 @@ class TrainResult:
 
 
 # -- the command -------------------------------------------------------------------------------
-def train(data_dir, settings, *, params: dict | None = None, every_days: int | None = None, seed: int | None = None) -> TrainResult:
+def train(
+    data_dir, settings, *, params: dict | None = None, every_days: int | None = None, seed: int | None = None
+) -> TrainResult:
     """Train, evaluate, log and register one challenger from a contract folder."""
     from features.build import build_training_set
     from features.io import load_folder
 
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise UserError(f"data folder {str(data_dir)!r} does not exist; pass --data with a folder of contract tables")
+        raise UserError(
+            f"data folder {str(data_dir)!r} does not exist; pass --data with a folder of contract tables"
+        )
     tables = load_folder(data_dir)
     every = every_days or settings.snapshot_every_days
     fs = build_training_set(tables, every_days=every, miss_threshold=settings.miss_threshold)
-    return train_feature_set(fs, settings, source=data_dir, oracle=load_oracle(data_dir), params=params, seed=seed, every_days=every)
+    return train_feature_set(
+        fs,
+        settings,
+        source=data_dir,
+        oracle=load_oracle(data_dir),
+        params=params,
+        seed=seed,
+        every_days=every,
+    )
 
 
 def train_feature_set(
-    fs, settings, *, source, oracle: pd.DataFrame | None = None, params: dict | None = None,
-    seed: int | None = None, every_days: int | None = None,
+    fs,
+    settings,
+    *,
+    source,
+    oracle: pd.DataFrame | None = None,
+    params: dict | None = None,
+    seed: int | None = None,
+    every_days: int | None = None,
 ) -> TrainResult:
     """Everything after the feature build: split, fit, evaluate, log, register."""
     source = Path(source)
     frame = fs.frame.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
     if frame.empty:
-        raise UserError("no finished quota period with an active rep: nothing to train on; export more history")
+        raise UserError(
+            "no finished quota period with an active rep: nothing to train on; export more history"
+        )
     names = model_features(fs)
     split = time_split(frame, n_test=settings.test_periods, n_valid=1)
     check_outcomes(frame, split, settings.min_misses)
@@ -228,14 +257,44 @@ def train_feature_set(
                 has_oracle = True
                 sub = {k: v[known] for k, v in preds.items()}
                 sub["oracle"] = o[known]
-                metrics = pd.concat([metrics, evaluate(test[known].reset_index(drop=True), sub, rows="oracle_rows")])
+                metrics = pd.concat(
+                    [metrics, evaluate(test[known].reset_index(drop=True), sub, rows="oracle_rows")]
+                )
         metrics = metrics.reset_index(drop=True)
         return _log_and_register(
-            settings, source, fs, frame, split, split_info, fitted, shipped, paths, test, preds, metrics, has_oracle, tmp
+            settings,
+            source,
+            fs,
+            frame,
+            split,
+            split_info,
+            fitted,
+            shipped,
+            paths,
+            test,
+            preds,
+            metrics,
+            has_oracle,
+            tmp,
         )
 
 
-def _log_and_register(settings, data_dir, fs, frame, split, split_info, fitted, shipped, paths, test, preds, metrics, has_oracle, tmp):
+def _log_and_register(
+    settings,
+    data_dir,
+    fs,
+    frame,
+    split,
+    split_info,
+    fitted,
+    shipped,
+    paths,
+    test,
+    preds,
+    metrics,
+    has_oracle,
+    tmp,
+):
     import mlflow
     from mlflow.entities import Metric
     from mlflow.models import infer_signature
@@ -276,11 +335,15 @@ def _log_and_register(settings, data_dir, fs, frame, split, split_info, fitted, 
                 **{f"split.{k}": v for k, v in split_info.items()},
             }
         )
-        mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in params.items()})
+        mlflow.log_params(
+            {k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in params.items()}
+        )
 
         source = str(data_dir.resolve())
         for ctx, mask in (("training", split.train), ("validation", split.valid), ("test", split.test)):
-            ds = mlflow.data.from_pandas(frame[mask].reset_index(drop=True), source=source, name=f"snapshots-{ctx}", targets=LABEL)
+            ds = mlflow.data.from_pandas(
+                frame[mask].reset_index(drop=True), source=source, name=f"snapshots-{ctx}", targets=LABEL
+            )
             mlflow.log_input(ds, context=ctx)
 
         # Metrics: headline figures flat; lead-time curve as steps (step = week of period).
@@ -322,9 +385,11 @@ def _log_and_register(settings, data_dir, fs, frame, split, split_info, fitted, 
         lead_time_plot(metrics, art / "plots" / "lead_time.png")
         sample = test.sample(n=min(2000, len(test)), random_state=settings.seed) if len(test) > 2000 else test
         contrib = shipped.contributions(sample)
-        shap_summary_plot(contrib[names].to_numpy(), matrix(sample, names), names, art / "plots" / "shap_summary.png")
+        shap_summary_plot(
+            contrib[names].to_numpy(), matrix(sample, names), names, art / "plots" / "shap_summary.png"
+        )
         test.to_parquet(art / "heldout" / "heldout_features.parquet", index=False)
-        (art / "feature_build.txt").write_text("\n".join(list(fs.summary_lines()) + list(fs.notes or [])) + "\n")
+        (art / "feature_build.txt").write_text("\n".join(fs.summary_lines()) + "\n")
         card = render_card(
             model_name=settings.model_name,
             run_id=run_id,

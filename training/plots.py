@@ -64,7 +64,9 @@ def lead_time_plot(metrics: pd.DataFrame, path: Path, rows: str = "heldout") -> 
     return Path(path)
 
 
-def shap_summary_plot(contributions: np.ndarray, X: np.ndarray, feature_names: list[str], path: Path, max_display: int = 20) -> Path:
+def shap_summary_plot(
+    contributions: np.ndarray, X: np.ndarray, feature_names: list[str], path: Path, max_display: int = 20
+) -> Path:
     """SHAP beeswarm of the booster's TreeSHAP values on a sample of held-out rows."""
     plt = _plt()
     import warnings

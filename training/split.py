@@ -86,15 +86,24 @@ def time_split(frame: pd.DataFrame, n_test: int = 1, n_valid: int = 1) -> TimeSp
         return [pd.Timestamp(e) for e in sorted(ends[mask].unique())]
 
     return TimeSplit(
-        train, valid, test, distinct(train), distinct(valid), distinct(test),
-        pd.Timestamp(valid_start), pd.Timestamp(test_start), dropped,
+        train,
+        valid,
+        test,
+        distinct(train),
+        distinct(valid),
+        distinct(test),
+        pd.Timestamp(valid_start),
+        pd.Timestamp(test_start),
+        dropped,
     )
 
 
 def check_outcomes(frame: pd.DataFrame, split: TimeSplit, min_misses: int, label: str = "missed") -> None:
     """Each split needs at least `min_misses` missed and as many met rep-periods."""
     for name, mask in (("training", split.train), ("validation", split.valid), ("held-out", split.test)):
-        periods = frame.loc[mask, ["rep_id", "period_start", label]].drop_duplicates(["rep_id", "period_start"])
+        periods = frame.loc[mask, ["rep_id", "period_start", label]].drop_duplicates(
+            ["rep_id", "period_start"]
+        )
         missed = int(periods[label].astype(bool).sum())
         met = int(len(periods) - missed)
         if missed < min_misses or met < min_misses:

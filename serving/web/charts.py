@@ -65,7 +65,7 @@ def trend(points: Sequence[tuple[str, float, str]], title: str, width: int = 560
 
 def waterfall(items: Sequence[tuple[str, float]], title: str, width: int = 560) -> Markup:
     """SHAP waterfall of the drivers: each bar starts where the previous one ended (log-odds)."""
-    row, left, right, top = 26, 200, 60, 8
+    row, left, right, top = 26, 270, 60, 8
     height = top * 2 + row * max(1, len(items)) + 20
     total_pos = sum(max(0.0, c) for _, c in items)
     total_neg = sum(min(0.0, c) for _, c in items)

@@ -9,7 +9,6 @@ import threading
 import time
 
 import httpx
-import pandas as pd
 import pytest
 
 from repradar.settings import Settings
@@ -19,30 +18,6 @@ from serving.auth import add_user
 from .conftest import LiveServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """A small simulated org, one trained model (version 1, champion) and version 2 registered from the
-    same run (a second training would only cost time here: the test is about the swap, not the model)."""
-    from models import registry
-    from models.gate import promote
-    from simulator.simulate import SimConfig, simulate
-    from training.pipeline import train
-
-    root = tmp_path_factory.mktemp("trained")
-    data = root / "data"
-    simulate(SimConfig(n_reps=60, n_periods=5, seed=1, oracle_sims=0), data)
-    home = root / "home"
-    settings = Settings(home=home)
-    train(data, settings, seed=1)
-    assert promote(settings).promoted
-    client = registry.configure(settings)
-    v1 = client.get_model_version(settings.model_name, "1")
-    client.create_model_version(settings.model_name, v1.source, run_id=v1.run_id)
-    quotas = pd.read_parquet(data / "quotas.parquet")
-    as_of = (quotas["period_start"].max() + pd.Timedelta(days=20)).date()
-    return data, home, as_of
 
 
 def _wait_job(c, h, job_id, timeout=180):

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-FEATURES = ["attainment_to_date", "elapsed_share", "pipeline_coverage", "won_amount", "win_rate", "calls_per_week", "pulse_score"]
+FEATURES = [
+    "attainment_to_date",
+    "elapsed_share",
+    "pipeline_coverage",
+    "won_amount",
+    "win_rate",
+    "calls_per_week",
+    "pulse_score",
+]
 
 
 @dataclass
@@ -25,7 +33,9 @@ class SyntheticFeatureSet:
         return [f"{len(self.frame)} snapshots (synthetic)"]
 
 
-def synthetic_feature_set(n_reps: int = 80, n_periods: int = 6, seed: int = 0, weeks: int = 13) -> SyntheticFeatureSet:
+def synthetic_feature_set(
+    n_reps: int = 80, n_periods: int = 6, seed: int = 0, weeks: int = 13
+) -> SyntheticFeatureSet:
     rng = np.random.default_rng(seed)
     skill = rng.normal(0, 1, n_reps)
     rows = []
@@ -61,7 +71,9 @@ def synthetic_feature_set(n_reps: int = 80, n_periods: int = 6, seed: int = 0, w
                         "pipeline_coverage": max(0.0, pipe0 * (1 - share) + rng.normal(0, 0.2)),
                         "won_amount": att * quota,
                         "win_rate": float(np.clip(0.3 + 0.05 * form + rng.normal(0, 0.05), 0, 1)),
-                        "calls_per_week": float(max(0, rng.normal(20 + 3 * form, 5))) if rng.random() > 0.05 else np.nan,
+                        "calls_per_week": float(max(0, rng.normal(20 + 3 * form, 5)))
+                        if rng.random() > 0.05
+                        else np.nan,
                         "pulse_score": float(np.clip(rng.normal(6 + 0.3 * form, 1.5), 0, 10)),
                         "attainment": final,
                         "missed": final < 1.0,

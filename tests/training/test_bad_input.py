@@ -8,7 +8,16 @@ from tests.training.conftest import AS_OF, run_cli
 
 
 def test_score_and_promote_without_any_model(tmp_path, sim_org):
-    r = run_cli(tmp_path / "home", "score", "--data", str(sim_org), "--as-of", AS_OF.isoformat(), "--out", str(tmp_path / "s.csv"))
+    r = run_cli(
+        tmp_path / "home",
+        "score",
+        "--data",
+        str(sim_org),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--out",
+        str(tmp_path / "s.csv"),
+    )
     assert r.exit_code == 2 and "repradar promote" in r.stderr
     assert not (tmp_path / "s.csv").exists()
     r = run_cli(tmp_path / "home", "promote")
@@ -18,13 +27,24 @@ def test_score_and_promote_without_any_model(tmp_path, sim_org):
 
 
 def test_scores_file_needs_a_known_suffix(tmp_path, sim_org):
-    r = run_cli(tmp_path, "score", "--data", str(sim_org), "--as-of", AS_OF.isoformat(), "--out", str(tmp_path / "s.xlsx"))
+    r = run_cli(
+        tmp_path,
+        "score",
+        "--data",
+        str(sim_org),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--out",
+        str(tmp_path / "s.xlsx"),
+    )
     assert r.exit_code == 2 and ".parquet or .csv" in r.stderr
 
 
 @pytest.mark.slow
 def test_as_of_outside_every_period(trained, sim_org, tmp_path):
-    r = run_cli(trained, "score", "--data", str(sim_org), "--as-of", "2031-01-01", "--out", str(tmp_path / "s.csv"))
+    r = run_cli(
+        trained, "score", "--data", str(sim_org), "--as-of", "2031-01-01", "--out", str(tmp_path / "s.csv")
+    )
     assert r.exit_code == 2 and "outside every quota period" in r.stderr
 
 
@@ -32,8 +52,10 @@ def test_folder_failing_validation(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "reps.csv").write_text("rep_id,manager_id,hire_date\nr1,m1,2024-01-01\nr1,m1,not-a-date\n")
-    for cmd in (["train", "--data", str(bad)],
-                ["score", "--data", str(bad), "--as-of", "2024-01-10", "--out", str(tmp_path / "s.csv")]):
+    for cmd in (
+        ["train", "--data", str(bad)],
+        ["score", "--data", str(bad), "--as-of", "2024-01-10", "--out", str(tmp_path / "s.csv")],
+    ):
         r = run_cli(tmp_path / "home", *cmd)
         assert r.exit_code == 2, r.stdout + r.stderr
         assert "error:" in r.stderr and "Traceback" not in r.stderr

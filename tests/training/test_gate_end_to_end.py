@@ -16,7 +16,9 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     from models import registry
 
     # A deliberately crippled challenger: one stump.
-    r = run_cli(trained, "train", "--data", str(sim_org), "--param", "num_iterations=1", "--param", "num_leaves=2")
+    r = run_cli(
+        trained, "train", "--data", str(sim_org), "--param", "num_iterations=1", "--param", "num_leaves=2"
+    )
     assert r.exit_code == 0, r.stdout + r.stderr
     client = registry.configure(settings)
     v = str(registry.version_by_alias(client, settings.model_name, "challenger").version)
@@ -31,13 +33,15 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     r = run_cli(trained, "promote", "--force")
     assert r.exit_code == 2 and "--reason" in r.stderr
 
-    r = run_cli(trained, "promote", "--force", "--reason", "testing the override", env={"REPRADAR_OPERATOR": "alice"})
+    r = run_cli(
+        trained, "promote", "--force", "--reason", "testing the override", env={"REPRADAR_OPERATOR": "alice"}
+    )
     assert r.exit_code == 0, r.stdout + r.stderr
     mv = client.get_model_version(settings.model_name, str(v))
     assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == str(v)
     assert mv.tags["promotion_reason"] == "testing the override"
     assert mv.tags["promotion_forced"] == "true" and mv.tags["promoted_by"] == "alice"
-    history = json.loads(mv.tags["promotion_history"])
+    history = [json.loads(mv.tags[k]) for k in sorted(mv.tags) if k.startswith("promotion_history.")]
     assert [h["decision"] for h in history] == ["refused", "forced"]
     assert history[1]["figures"]["champion"]["version"] == "1"
     assert history[1]["figures"]["challenger"]["auc"] < history[1]["figures"]["champion"]["auc"]

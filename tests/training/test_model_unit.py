@@ -1,7 +1,6 @@
 """The model without MLflow: determinism, monotonicity, exact TreeSHAP, the pyfunc's own files."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from models.loading import LoadedModel
@@ -50,6 +49,7 @@ def test_shipped_files_reproduce_the_fitted_model(fitted):
     np.testing.assert_allclose(out["risk"], fit.calibrator.predict(raw), rtol=0, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_lightgbm_treeshap_equals_shap_tree_explainer_and_sums_to_raw_score(fitted):
     shap = pytest.importorskip("shap")
     fs, _, split, names, _, model = fitted

@@ -1,0 +1,1057 @@
+"""The intervention playbook: a YAML file of rules from risk drivers to catalog interventions.
+
+The default playbook (`models/playbook.yaml`) ships with the package and is bundled into every
+trained model; HR may edit a copy and pass it at scoring (`REPRADAR_PLAYBOOK=FILE`). Loading
+validates everything (unknown intervention ids, features, groups, placeholders; conditions that do
+not parse) and refuses a broken file with the file name and line. Conditions use a small grammar
+parsed here (no `eval`); see docs/playbook.md.
+
+`recommend_frame` (the pure end of it all) turns a scored frame into the extra score columns:
+`interventions` (best first), `intervention_reasons`, `driver_groups`, `quota_share`,
+`insufficient_data`, `recourse`, `notes`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from models import i18n
+from models.spec import base_feature
+from repradar.errors import UserError
+
+DEFAULT_PLAYBOOK = Path(__file__).resolve().parent / "playbook.yaml"
+PLAYBOOK_ENV = "REPRADAR_PLAYBOOK"
+
+
+class PlaybookError(UserError):
+    """A playbook file that cannot be used; the message names the file and the line."""
+
+
+def catalog_ids() -> tuple[str, ...]:
+    """The intervention catalog (shared/spec/interventions.md), as the data contract lists it."""
+    from features.contract import INTERVENTION_IDS
+
+    return tuple(INTERVENTION_IDS)
+
+
+def known_groups() -> dict[str, bool]:
+    """Registry groups -> actionable, plus `other` (features the registry does not know: context)."""
+    from features.registry import GROUPS
+
+    out = {g: bool(v.actionable) for g, v in GROUPS.items()}
+    out.setdefault("other", False)
+    return out
+
+
+def known_features() -> list[str]:
+    from features.registry import feature_names
+
+    return list(feature_names())
+
+
+def _is_feature(name: str) -> bool:
+    from features.registry import is_unknown_metric_feature
+
+    return name in set(known_features()) or is_unknown_metric_feature(name)
+
+
+# ==============================================================================================
+# the condition grammar
+#
+#   expr    := or
+#   or      := and ("or" and)*
+#   and     := not ("and" not)*
+#   not     := "not" not | cmp
+#   cmp     := sum (("<" | "<=" | ">" | ">=" | "==" | "!=") sum)?
+#   sum     := prod (("+" | "-") prod)*
+#   prod    := unary (("*" | "/") unary)*
+#   unary   := "-" unary | primary
+#   primary := NUMBER | NAME | "missing" "(" NAME ")" | "present" "(" NAME ")" | "(" expr ")"
+#   NAME    := word ("." word)?       e.g. win_rate_180d, peer.win_rate_180d, contribution.pipeline
+#
+# Values are numbers; a missing value (NaN) makes a comparison unknown, and unknown follows
+# three-valued logic (false and unknown = false, true or unknown = true); a rule fires only when
+# its condition is true.
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)"
+    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|\(|\)))"
+)
+_KEYWORDS = {"and", "or", "not", "missing", "present"}
+_CMP = {"<", "<=", ">", ">=", "==", "!="}
+
+
+class ConditionError(ValueError):
+    """A condition that does not parse; `pos` is the 0-based column in the condition text."""
+
+    def __init__(self, message: str, pos: int):
+        super().__init__(message)
+        self.pos = pos
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str  # num, name, missing, neg, arith, cmp, and, or, not
+    value: object = None
+    args: tuple = ()
+    pos: int = 0
+
+    @property
+    def type(self) -> str:
+        return "bool" if self.kind in ("missing", "cmp", "and", "or", "not") else "num"
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    out, i = [], 0
+    while i < len(text):
+        if text[i:].strip() == "":
+            break
+        m = _TOKEN.match(text, i)
+        if not m or m.end() == i:
+            j = i + (len(text[i:]) - len(text[i:].lstrip()))
+            raise ConditionError(f"unexpected character {text[j]!r}", j)
+        kind = m.lastgroup
+        tok = m.group(kind)
+        start = m.start(kind)
+        if kind == "name" and tok in _KEYWORDS:
+            kind = "kw"
+        out.append((kind, tok, start))
+        i = m.end()
+    out.append(("end", "", len(text)))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self):
+        return self.toks[self.i]
+
+    def take(self):
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def expect(self, kind, value=None):
+        t = self.take()
+        if t[0] != kind or (value is not None and t[1] != value):
+            want = value or kind
+            got = t[1] or "the end of the condition"
+            raise ConditionError(f"expected {want!r} but found {got!r}", t[2])
+        return t
+
+    def parse(self) -> Node:
+        if self.peek()[0] == "end":
+            raise ConditionError("the condition is empty", 0)
+        node = self.or_()
+        t = self.peek()
+        if t[0] != "end":
+            raise ConditionError(f"unexpected {t[1]!r} (missing 'and'/'or' or an operator?)", t[2])
+        _check(node, "bool")
+        return node
+
+    def or_(self):
+        node = self.and_()
+        while self.peek()[:2] == ("kw", "or"):
+            t = self.take()
+            node = Node("or", args=(node, self.and_()), pos=t[2])
+        return node
+
+    def and_(self):
+        node = self.not_()
+        while self.peek()[:2] == ("kw", "and"):
+            t = self.take()
+            node = Node("and", args=(node, self.not_()), pos=t[2])
+        return node
+
+    def not_(self):
+        if self.peek()[:2] == ("kw", "not"):
+            t = self.take()
+            return Node("not", args=(self.not_(),), pos=t[2])
+        return self.cmp()
+
+    def cmp(self):
+        left = self.sum()
+        t = self.peek()
+        if t[0] == "op" and t[1] in _CMP:
+            self.take()
+            right = self.sum()
+            node = Node("cmp", value=t[1], args=(left, right), pos=t[2])
+            nt = self.peek()
+            if nt[0] == "op" and nt[1] in _CMP:
+                raise ConditionError("chained comparisons are not supported; join them with 'and'", nt[2])
+            return node
+        return left
+
+    def sum(self):
+        node = self.prod()
+        while self.peek()[0] == "op" and self.peek()[1] in ("+", "-"):
+            t = self.take()
+            node = Node("arith", value=t[1], args=(node, self.prod()), pos=t[2])
+        return node
+
+    def prod(self):
+        node = self.unary()
+        while self.peek()[0] == "op" and self.peek()[1] in ("*", "/"):
+            t = self.take()
+            node = Node("arith", value=t[1], args=(node, self.unary()), pos=t[2])
+        return node
+
+    def unary(self):
+        if self.peek()[:2] == ("op", "-"):
+            t = self.take()
+            return Node("neg", args=(self.unary(),), pos=t[2])
+        return self.primary()
+
+    def primary(self):
+        t = self.take()
+        kind, tok, pos = t
+        if kind == "num":
+            return Node("num", value=float(tok), pos=pos)
+        if kind == "name":
+            return Node("name", value=tok, pos=pos)
+        if kind == "kw" and tok in ("missing", "present"):
+            self.expect("op", "(")
+            n = self.expect("name")
+            self.expect("op", ")")
+            node = Node("missing", value=n[1], pos=n[2])
+            return node if tok == "missing" else Node("not", args=(node,), pos=pos)
+        if kind == "op" and tok == "(":
+            node = self.or_()
+            self.expect("op", ")")
+            return node
+        got = tok or "the end of the condition"
+        raise ConditionError(f"expected a number, a name or '(' but found {got!r}", pos)
+
+
+def _check(node: Node, want: str) -> None:
+    """Type check: and/or/not take conditions, comparisons and arithmetic take numbers."""
+    if node.kind in ("and", "or", "not"):
+        for a in node.args:
+            _check(a, "bool")
+    elif node.kind in ("cmp", "arith", "neg"):
+        for a in node.args:
+            _check(a, "num")
+    if node.type != want:
+        if want == "bool":
+            raise ConditionError("this is a number, not a condition (compare it with <, >, == ...)", node.pos)
+        raise ConditionError("a condition cannot be used as a number", node.pos)
+
+
+def parse_condition(text: str) -> Node:
+    """Parse a condition; ConditionError (with the column) if it does not parse."""
+    return _Parser(str(text)).parse()
+
+
+def condition_names(node: Node) -> set[str]:
+    if node.kind in ("name", "missing"):
+        return {node.value}
+    out = set()
+    for a in node.args:
+        out |= condition_names(a)
+    return out
+
+
+def evaluate(node: Node, env) -> np.ndarray:
+    """Evaluate over `env` (name -> array); conditions give 1.0 true, 0.0 false, NaN unknown."""
+    k = node.kind
+    if k == "num":
+        return np.float64(node.value)
+    if k == "name":
+        return np.asarray(env[node.value], dtype=float)
+    if k == "missing":
+        return np.isnan(np.asarray(env[node.value], dtype=float)).astype(float)
+    if k == "neg":
+        return -evaluate(node.args[0], env)
+    if k == "arith":
+        a, b = (evaluate(x, env) for x in node.args)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if node.value == "+":
+                r = a + b
+            elif node.value == "-":
+                r = a - b
+            elif node.value == "*":
+                r = a * b
+            else:
+                r = np.where(b == 0, np.nan, a / np.where(b == 0, 1.0, b))
+        return np.where(np.isinf(r), np.nan, r)
+    if k == "cmp":
+        a, b = (np.asarray(evaluate(x, env), dtype=float) for x in node.args)
+        op = node.value
+        with np.errstate(invalid="ignore"):
+            r = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
+        return np.where(np.isnan(a) | np.isnan(b), np.nan, r.astype(float))
+    if k == "not":
+        return 1.0 - evaluate(node.args[0], env)
+    a, b = (np.asarray(evaluate(x, env), dtype=float) for x in node.args)
+    if k == "and":
+        return np.where((a == 0) | (b == 0), 0.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 1.0))
+    return np.where((a == 1) | (b == 1), 1.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 0.0))
+
+
+# ==============================================================================================
+# variables a condition or a reason may name
+
+BUILTINS = {
+    "risk": "calibrated risk of the row (0..1)",
+    "quota_share": "share of the rep-side risk that comes from the quota group (0..1)",
+    "insufficient_data": "1 when the rep's history is too short for the features that matter, else 0",
+    "team.risk": "mean risk of the reps of the same manager scored on the same day",
+    "team.high_share": "share of the same manager's reps in the high band on the same day",
+    "team.size": "reps of the same manager scored on the same day",
+    "org.risk": "mean risk of every rep scored on the same day",
+    "org.high_share": "share of every rep scored on the same day in the high band",
+}
+PREFIXED = {
+    "peer": "the peers' value of a feature (segment median on the same day; organisation-wide without segment peers)",
+    "contribution": "the sum of a group's SHAP contributions for the row (log-odds; > 0 raises risk)",
+    "rank": "the rank of a group among the row's risk-raising groups (1 = strongest; missing if it lowers risk)",
+}
+# names a reason template may use besides the variables
+TEMPLATE_EXTRAS = {"segment", "peers"}
+
+
+def check_name(name: str) -> str | None:
+    """None if `name` is a known variable, else a message saying what is wrong."""
+    if name in BUILTINS or _is_feature(name):
+        return None
+    if "." in name:
+        prefix, rest = name.split(".", 1)
+        if prefix == "peer":
+            return None if _is_feature(rest) else f"unknown feature {rest!r} in {name!r}"
+        if prefix in ("contribution", "rank"):
+            return None if rest in known_groups() else f"unknown group {rest!r} in {name!r}"
+        if prefix in ("team", "org"):
+            return f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)})"
+        return f"unknown prefix {prefix!r} in {name!r} (known: {', '.join(PREFIXED)}, team, org)"
+    return f"unknown feature or name {name!r}" + _suggest(name)
+
+
+def _suggest(name: str) -> str:
+    import difflib
+
+    pool = known_features() + list(BUILTINS)
+    close = difflib.get_close_matches(name, pool, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ==============================================================================================
+# loading with line numbers
+
+
+class _Map(dict):
+    line: int = 0
+    lines: dict
+
+
+class _Seq(list):
+    line: int = 0
+    lines: list
+
+
+def _from_node(node):
+    """YAML node -> plain Python, with 1-based line numbers on mappings and sequences."""
+    if isinstance(node, yaml.MappingNode):
+        out = _Map()
+        out.line, out.lines = node.start_mark.line + 1, {}
+        for k, v in node.value:
+            key = _from_node(k)
+            out[key] = _from_node(v)
+            out.lines[key] = v.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        out = _Seq(_from_node(v) for v in node.value)
+        out.line = node.start_mark.line + 1
+        out.lines = [v.start_mark.line + 1 for v in node.value]
+        return out
+    return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+
+
+@dataclass
+class Rule:
+    name: str
+    suggest: list[str]
+    groups: list[str] = field(default_factory=list)
+    when: str | None = None
+    condition: Node | None = None
+    weight: float = 1.0
+    reason: dict[str, str] = field(default_factory=dict)  # lang -> template
+    line: int = 0
+
+
+SETTING_DEFAULTS = {
+    "max_interventions": 3,
+    "min_contribution": 0.02,
+    "secondary_weight": 0.5,
+    "quota_share_high": 0.5,
+    "quota_groups": ["quota"],
+    "fallback": "regular_checkins",
+    "insufficient_data": ["mentoring", "regular_checkins"],
+    "min_history_days": 90,
+    "recourse_quantile": 0.75,
+}
+
+
+@dataclass
+class Playbook:
+    rules: list[Rule]
+    settings: dict
+    source: str = "<playbook>"
+    text: str = ""
+    version: int = 1
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version,
+            "settings": dict(self.settings),
+            "rules": [
+                {
+                    "name": r.name,
+                    **({"group": r.groups[0] if len(r.groups) == 1 else list(r.groups)} if r.groups else {}),
+                    **({"when": r.when} if r.when else {}),
+                    "suggest": list(r.suggest),
+                    "weight": r.weight,
+                    "reason": {("zh" if k == "zh-CN" else k): v for k, v in r.reason.items()},
+                }
+                for r in self.rules
+            ],
+        }
+
+    def names(self) -> set[str]:
+        out = set()
+        for r in self.rules:
+            if r.condition is not None:
+                out |= condition_names(r.condition)
+            for t in r.reason.values():
+                out |= {f for _, f, _, _ in string.Formatter().parse(t) if f}
+        return out - TEMPLATE_EXTRAS
+
+
+def _fail(source: str, line: int, message: str):
+    raise PlaybookError(f"playbook {source}, line {line}: {message}")
+
+
+def _langs(reason, source, line, where) -> dict[str, str]:
+    if not isinstance(reason, dict):
+        _fail(source, line, f"{where}: 'reason' must map languages to texts, e.g. en: ... and zh: ...")
+    out = {}
+    for key, lang in (("en", "en"), ("zh", "zh-CN"), ("zh-CN", "zh-CN")):
+        if key in reason:
+            if not isinstance(reason[key], str) or not reason[key].strip():
+                _fail(
+                    source, reason.lines.get(key, line), f"{where}: reason {key!r} must be a non-empty text"
+                )
+            out[lang] = reason[key]
+    unknown = set(reason) - {"en", "zh", "zh-CN"}
+    if unknown:
+        k = sorted(unknown)[0]
+        _fail(
+            source, reason.lines.get(k, line), f"{where}: unknown language {k!r} in 'reason' (use en and zh)"
+        )
+    for lang in i18n.LANGUAGES:
+        if lang not in out:
+            _fail(
+                source,
+                line,
+                f"{where}: the reason needs a text in both languages; {i18n.SUFFIX[lang]!r} is missing",
+            )
+    return out
+
+
+def _check_template(template: str, source: str, line: int, where: str) -> None:
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        _fail(
+            source,
+            line,
+            f"{where}: the reason text is malformed ({exc}); write a literal brace as {{{{ or }}}}",
+        )
+    for f in fields:
+        if f == "":
+            _fail(
+                source,
+                line,
+                f"{where}: empty placeholder {{}} in the reason; name a feature, e.g. {{win_rate_180d}}",
+            )
+        if f in TEMPLATE_EXTRAS:
+            continue
+        problem = check_name(f)
+        if problem:
+            _fail(source, line, f"{where}: the reason's placeholder {{{f}}}: {problem}")
+
+
+def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
+    """Parse and validate a playbook text; PlaybookError naming `source` and the line otherwise."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        _fail(source, line, f"not valid YAML: {exc.problem or exc}")
+    if node is None:
+        _fail(source, 1, "the file is empty; it needs a 'rules:' list")
+    doc = _from_node(node)
+    if not isinstance(doc, dict):
+        _fail(source, 1, "the file must be a mapping with 'version', 'settings' and 'rules'")
+    unknown = set(doc) - {"version", "settings", "rules", "note"}
+    if unknown:
+        k = sorted(unknown)[0]
+        _fail(source, doc.lines[k], f"unknown key {k!r} (the file holds version, settings, rules)")
+    ids = set(catalog_ids())
+    groups = known_groups()
+
+    settings = dict(SETTING_DEFAULTS)
+    raw = doc.get("settings") or _Map()
+    if "settings" in doc and not isinstance(raw, dict):
+        _fail(source, doc.lines["settings"], "'settings' must be a mapping")
+    for k, v in raw.items():
+        line = raw.lines.get(k, 1) if isinstance(raw, _Map) else 1
+        if k not in SETTING_DEFAULTS:
+            _fail(source, line, f"unknown setting {k!r} (known: {', '.join(SETTING_DEFAULTS)})")
+        settings[k] = _check_setting(k, v, source, line, ids, groups)
+
+    rules_raw = doc.get("rules")
+    if not isinstance(rules_raw, list):
+        _fail(source, doc.lines.get("rules", 1), "'rules' must be a list of rules")
+    rules, seen = [], set()
+    for i, r in enumerate(rules_raw):
+        line = rules_raw.lines[i]
+        if not isinstance(r, dict):
+            _fail(
+                source,
+                line,
+                "each rule must be a mapping with name, suggest, reason (and group, when, weight)",
+            )
+        name = r.get("name")
+        where = f"rule {name!r}" if name else f"rule #{i + 1}"
+        bad = set(r) - {"name", "group", "when", "suggest", "weight", "reason"}
+        if bad:
+            k = sorted(bad)[0]
+            _fail(
+                source,
+                r.lines[k],
+                f"{where}: unknown key {k!r} (a rule has name, group, when, suggest, weight, reason)",
+            )
+        if not isinstance(name, str) or not name:
+            _fail(source, line, f"{where}: every rule needs a 'name'")
+        if name in seen:
+            _fail(source, r.lines["name"], f"{where}: the name is used twice; names must be unique")
+        seen.add(name)
+        sug = r.get("suggest")
+        if isinstance(sug, str):
+            sug = _Seq([sug])
+            sug.lines = [r.lines["suggest"]]
+        if not isinstance(sug, list) or not sug:
+            _fail(
+                source,
+                r.lines.get("suggest", line),
+                f"{where}: 'suggest' must list one or more intervention ids",
+            )
+        for j, s in enumerate(sug):
+            if s not in ids:
+                import difflib
+
+                close = difflib.get_close_matches(str(s), sorted(ids), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                _fail(
+                    source,
+                    sug.lines[j],
+                    f"{where}: unknown intervention id {s!r}{hint}; the catalog holds {', '.join(sorted(ids))}",
+                )
+        grp = r.get("group", [])
+        grp = [grp] if isinstance(grp, str) else grp
+        if not isinstance(grp, list):
+            _fail(source, r.lines["group"], f"{where}: 'group' must be a group name or a list of them")
+        for g in grp:
+            gl = r.lines["group"]
+            if g not in groups:
+                _fail(source, gl, f"{where}: unknown group {g!r} (known: {', '.join(sorted(groups))})")
+            if not groups[g]:
+                _fail(
+                    source,
+                    gl,
+                    f"{where}: group {g!r} is context (no manager can act on it) and cannot drive an intervention; use it in 'when' instead",
+                )
+        when = r.get("when")
+        cond = None
+        if when is not None:
+            wl = r.lines["when"]
+            if not isinstance(when, str):
+                _fail(
+                    source,
+                    wl,
+                    f"{where}: 'when' must be a condition text, e.g. \"win_rate_180d < peer.win_rate_180d\"",
+                )
+            try:
+                cond = parse_condition(when)
+            except ConditionError as exc:
+                _fail(
+                    source,
+                    wl,
+                    f"{where}: the condition does not parse at column {exc.pos + 1}: {exc}\n    {when}\n    {' ' * exc.pos}^",
+                )
+            for n in sorted(condition_names(cond)):
+                problem = check_name(n)
+                if problem:
+                    _fail(source, wl, f"{where}: in the condition, {problem}")
+        if not grp and cond is None:
+            _fail(
+                source,
+                line,
+                f"{where}: a rule needs a 'group' (the driver it answers), a 'when' condition, or both",
+            )
+        weight = r.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+            _fail(source, r.lines.get("weight", line), f"{where}: 'weight' must be a positive number")
+        if "reason" not in r:
+            _fail(source, line, f"{where}: a rule needs a 'reason' with en and zh texts")
+        reason = _langs(r["reason"], source, r.lines["reason"], where)
+        for lang, t in reason.items():
+            rl = r["reason"].lines.get(
+                "zh" if lang == "zh-CN" and "zh" in r["reason"] else lang, r.lines["reason"]
+            )
+            _check_template(t, source, rl, where)
+        rules.append(Rule(name, list(sug), list(grp), when, cond, float(weight), reason, line))
+    if not rules:
+        _fail(source, doc.lines.get("rules", 1), "the playbook has no rules")
+    return Playbook(
+        rules=rules, settings=settings, source=source, text=text, version=int(doc.get("version", 1) or 1)
+    )
+
+
+def _check_setting(k, v, source, line, ids, groups):
+    if k in ("max_interventions", "min_history_days"):
+        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if k == "max_interventions" else 0):
+            _fail(
+                source,
+                line,
+                f"setting {k!r} must be a whole number"
+                + (" of at least 1" if k == "max_interventions" else ""),
+            )
+    elif k in ("min_contribution", "secondary_weight"):
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            _fail(source, line, f"setting {k!r} must be a number >= 0")
+        v = float(v)
+    elif k in ("quota_share_high", "recourse_quantile"):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+            _fail(source, line, f"setting {k!r} must be a number in (0, 1]")
+        v = float(v)
+    elif k == "quota_groups":
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list) or not all(g in groups for g in v):
+            _fail(
+                source, line, f"setting 'quota_groups' must list known groups ({', '.join(sorted(groups))})"
+            )
+        v = list(v)
+    elif k == "fallback":
+        if v not in ids:
+            _fail(source, line, f"setting 'fallback': unknown intervention id {v!r}")
+    elif k == "insufficient_data":
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list) or not v:
+            _fail(source, line, "setting 'insufficient_data' must list intervention ids")
+        for s in v:
+            if s not in ids:
+                _fail(source, line, f"setting 'insufficient_data': unknown intervention id {s!r}")
+        v = list(v)
+    return v
+
+
+def load_playbook(path: str | Path | None = None) -> Playbook:
+    """Load and validate a playbook file (default: the one shipped with the package)."""
+    path = Path(path) if path is not None else DEFAULT_PLAYBOOK
+    if not path.is_file():
+        raise PlaybookError(
+            f"playbook file {str(path)!r} does not exist; pass a YAML file (docs/playbook.md)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlaybookError(f"cannot read playbook {str(path)!r}: {exc}") from None
+    return parse_playbook(text, source=path.name if path == DEFAULT_PLAYBOOK else str(path))
+
+
+def default_playbook() -> Playbook:
+    return load_playbook(DEFAULT_PLAYBOOK)
+
+
+def playbook_override(settings=None) -> Path | None:
+    """The playbook file the operator chose: the `playbook` setting, else $REPRADAR_PLAYBOOK, else None."""
+    value = getattr(settings, "playbook", None) if settings is not None else None
+    value = value or os.environ.get(PLAYBOOK_ENV)
+    return Path(value) if value else None
+
+
+def option(settings, name: str, default):
+    """A knob from the settings object if it has it, else $REPRADAR_<NAME>, else `default`."""
+    v = getattr(settings, name, None) if settings is not None else None
+    if v is not None:
+        return v
+    env = os.environ.get(f"REPRADAR_{name.upper()}")
+    if env:
+        try:
+            return type(default)(env)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"REPRADAR_{name.upper()}={env!r} is not a valid {type(default).__name__}"
+            ) from None
+    return default
+
+
+# ==============================================================================================
+# applying the rules
+
+
+def variables(frame: pd.DataFrame, peers: pd.DataFrame, group_contrib: pd.DataFrame, extra: dict) -> dict:
+    """Name -> array for every variable a condition may use (rows as `frame`)."""
+    n = len(frame)
+    env: dict[str, np.ndarray] = {}
+    for f in known_features():
+        env[f] = (
+            pd.to_numeric(frame[f], errors="coerce").to_numpy(dtype=float)
+            if f in frame
+            else np.full(n, np.nan)
+        )
+    for c in frame.columns:
+        if c.startswith("eng__"):
+            env[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
+    for f in peers.columns:
+        env[f"peer.{f}"] = peers[f].to_numpy(dtype=float)
+    groups = known_groups()
+    g = group_contrib.reindex(columns=sorted(set(groups) | set(group_contrib.columns)), fill_value=0.0)
+    for c in g.columns:
+        env[f"contribution.{c}"] = g[c].to_numpy(dtype=float)
+    vals = g.to_numpy(dtype=float)
+    ranks = np.full(vals.shape, np.nan)
+    for i in range(n):
+        order = [j for j in np.argsort(-vals[i], kind="stable") if vals[i, j] > 0]
+        for r, j in enumerate(order, start=1):
+            ranks[i, j] = r
+    for j, c in enumerate(g.columns):
+        env[f"rank.{c}"] = ranks[:, j]
+    for k, v in extra.items():
+        env[k] = np.asarray(v, dtype=float)
+    return _Env(env, n)
+
+
+class _Env(dict):
+    """Variables; a feature the data lacks reads as missing rather than failing."""
+
+    def __init__(self, data, n):
+        super().__init__(data)
+        self.n = n
+
+    def __missing__(self, key):
+        if "." in key and key.split(".", 1)[0] == "peer":
+            return np.full(self.n, np.nan)
+        if check_name(key) is None:
+            return np.full(self.n, np.nan)
+        raise KeyError(key)
+
+
+def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a" if lang == "en" else "无数据"
+    if name in ("risk", "quota_share", "team.risk", "team.high_share", "org.risk", "org.high_share"):
+        return f"{value * 100:.0f}%"
+    if name.startswith("contribution."):
+        return f"{value:+.2f}"
+    if name.startswith("rank.") or name in ("team.size", "insufficient_data"):
+        return f"{value:.0f}"
+    f = base_feature(name.split(".", 1)[1] if name.startswith("peer.") else name)
+    unit = units.get(f)
+    if unit is None:
+        try:
+            from features.registry import get
+
+            unit = get(f).unit
+        except KeyError:
+            unit = ""
+    return i18n.format_value(value, unit, lang, feature=f)
+
+
+def render_reason(template: str, env, i: int, lang: str, units: dict, segment: str | None, scope: str) -> str:
+    """Fill a rule's reason template for row i."""
+    params = {}
+    for _, f, _, _ in string.Formatter().parse(template):
+        if not f or f in params:
+            continue
+        if f == "segment":
+            params[f] = segment or ("—")
+        elif f == "peers":
+            params[f] = (
+                i18n.text(lang, "recourse.scope_segment", segment=segment)
+                if scope == "segment" and segment
+                else i18n.text(lang, "recourse.scope_organisation")
+            )
+        else:
+            params[f] = _format_var(
+                f, float(np.asarray(env[f])[i]) if np.ndim(env[f]) else float(env[f]), lang, units
+            )
+    return template.format(**params)
+
+
+def rank_interventions(playbook: Playbook, env, n: int) -> list[list[tuple[str, float, Rule]]]:
+    """Per row, (intervention id, score, rule) for every id a firing rule suggests, best first.
+
+    A rule fires when its groups' summed contribution is at least `min_contribution` (if it names
+    groups) and its condition is true (if it has one). Its score is weight x that contribution
+    (weight alone without groups); the first id of a rule gets the score, the next ones
+    score x `secondary_weight`. An id takes the best score any rule gives it; ties keep file order.
+    """
+    s = playbook.settings
+    best: list[dict[str, tuple[float, int, Rule]]] = [{} for _ in range(n)]
+    for order, rule in enumerate(playbook.rules):
+        if rule.groups:
+            strength = np.zeros(n)
+            for g in rule.groups:
+                strength = strength + np.asarray(env[f"contribution.{g}"], dtype=float)
+            fires = strength >= s["min_contribution"]
+            score = rule.weight * strength
+        else:
+            fires = np.ones(n, dtype=bool)
+            score = np.full(n, rule.weight)
+        if rule.condition is not None:
+            c = np.broadcast_to(evaluate(rule.condition, env), (n,))
+            fires = fires & (c == 1.0)
+        for i in np.flatnonzero(fires):
+            for j, iid in enumerate(rule.suggest):
+                sc = float(score[i]) * (1.0 if j == 0 else s["secondary_weight"])
+                cur = best[i].get(iid)
+                if cur is None or sc > cur[0]:
+                    best[i][iid] = (sc, order * 100 + j, rule)
+    return [
+        [(iid, v[0], v[2]) for iid, v in sorted(b.items(), key=lambda kv: (-kv[1][0], kv[1][1]))]
+        for b in best
+    ]
+
+
+# ==============================================================================================
+# the whole step: from a scored frame to the extra columns
+
+
+def _batch_context(frame: pd.DataFrame, risk: np.ndarray, high: float) -> dict[str, np.ndarray]:
+    n = len(frame)
+    day = frame["as_of"].to_numpy() if "as_of" in frame else np.zeros(n)
+    mgr = (
+        frame["manager_id"].astype("string").fillna("\x00").to_numpy()
+        if "manager_id" in frame
+        else np.zeros(n)
+    )
+    r = pd.Series(risk, index=frame.index)
+    hi = (r >= high).astype(float)
+    team_keys = [pd.Series(mgr, index=frame.index), pd.Series(day, index=frame.index)]
+    org_keys = [pd.Series(day, index=frame.index)]
+    return {
+        "team.risk": r.groupby(team_keys, sort=False).transform("mean").to_numpy(),
+        "team.high_share": hi.groupby(team_keys, sort=False).transform("mean").to_numpy(),
+        "team.size": r.groupby(team_keys, sort=False).transform("size").to_numpy(dtype=float),
+        "org.risk": r.groupby(org_keys, sort=False).transform("mean").to_numpy(),
+        "org.high_share": hi.groupby(org_keys, sort=False).transform("mean").to_numpy(),
+    }
+
+
+def insufficient_data_flags(frame: pd.DataFrame, min_history_days: int) -> np.ndarray:
+    """True where the rep's history (`history_days`, else `tenure_days`) is shorter than the threshold."""
+    col = "history_days" if "history_days" in frame else "tenure_days" if "tenure_days" in frame else None
+    if col is None:
+        return np.zeros(len(frame), dtype=bool)
+    h = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+    if col == "history_days" and "tenure_days" in frame:
+        t = pd.to_numeric(frame["tenure_days"], errors="coerce").to_numpy(dtype=float)
+        h = np.fmin(h, t)
+    return np.isnan(h) | (h < min_history_days)
+
+
+ENGAGEMENT_FEATURES = (
+    "pulse_mean_91d",
+    "one_on_ones_91d",
+    "pto_days_91d",
+    "training_hours_91d",
+    "crm_logins_per_week_91d",
+    "csat_mean_91d",
+    "after_hours_mean_91d",
+    "peer_sessions_91d",
+)
+
+
+def _note(code: str, **params) -> dict:
+    return {
+        "code": code,
+        **{
+            f"text_{i18n.SUFFIX[lang]}": i18n.text(lang, f"notes.{code}", **params) for lang in i18n.LANGUAGES
+        },
+    }
+
+
+def choose(
+    playbook: Playbook,
+    ranked: list[tuple[str, float, Rule]],
+    *,
+    quota_share: float,
+    insufficient: bool,
+    reason_of,
+) -> tuple[list[str], list[dict]]:
+    """Final ordered ids and their reasons for one row (pure): insufficient data and quota first, then rules.
+
+    `reason_of(rule, lang)` renders a rule's reason for the row.
+    """
+    s = playbook.settings
+    picked: list[tuple[str, dict]] = []
+
+    def add(iid, reason):
+        if iid not in [p[0] for p in picked]:
+            picked.append((iid, reason))
+
+    if insufficient:
+        for iid in s["insufficient_data"]:
+            add(
+                iid,
+                {
+                    "reason_en": reason_of(None, "en", "insufficient_data"),
+                    "reason_zh": reason_of(None, "zh-CN", "insufficient_data"),
+                },
+            )
+    if quota_share >= s["quota_share_high"]:
+        add(
+            "smart_goals",
+            {
+                "reason_en": reason_of(None, "en", "quota_first"),
+                "reason_zh": reason_of(None, "zh-CN", "quota_first"),
+            },
+        )
+    for iid, _, rule in ranked:
+        add(iid, {"reason_en": reason_of(rule, "en"), "reason_zh": reason_of(rule, "zh-CN")})
+    if not picked:
+        add(
+            s["fallback"],
+            {
+                "reason_en": reason_of(None, "en", "fallback_intervention"),
+                "reason_zh": reason_of(None, "zh-CN", "fallback_intervention"),
+            },
+        )
+    picked = picked[: s["max_interventions"]]
+    return [p[0] for p in picked], [{"id": p[0], **p[1]} for p in picked]
+
+
+def recommend_frame(
+    frame: pd.DataFrame,
+    risk: np.ndarray,
+    contrib: pd.DataFrame,
+    *,
+    spec,
+    playbook: Playbook,
+    band_high: float,
+    min_history_days: int | None = None,
+    drivers: list[list[dict]] | None = None,
+    k: int | None = None,
+    model=None,
+    recourse: bool = True,
+) -> pd.DataFrame:
+    """The action columns for scored rows (index as `frame`).
+
+    `contrib` holds per-feature contributions (columns = model features); `model` (a RepRadarModel)
+    is needed for recourse only.
+    """
+    from models.drivers import explain_frame
+    from models.quota_split import quota_shares
+
+    s = playbook.settings
+    k = k or getattr(spec, "max_drivers", 5)
+    min_hist = s["min_history_days"] if min_history_days is None else int(min_history_days)
+    ex = explain_frame(frame, contrib, groups=spec.groups, units=spec.units, k=k, drivers=drivers)
+    peers = ex.attrs["peers"]
+    gcols = [c for c in ex.columns if c.startswith("contrib__")]
+    gsum = ex[gcols].rename(columns=lambda c: c[len("contrib__") :])
+    qshare = quota_shares(gsum, quota_groups=s["quota_groups"])
+    insufficient = insufficient_data_flags(frame, min_hist)
+    ctx = _batch_context(frame, np.asarray(risk, dtype=float), band_high)
+    env = variables(
+        frame,
+        peers,
+        gsum,
+        {"risk": risk, "quota_share": qshare, "insufficient_data": insufficient.astype(float), **ctx},
+    )
+    n = len(frame)
+    ranked = rank_interventions(playbook, env, n)
+    segs = frame["segment"].astype("string") if "segment" in frame else pd.Series(pd.NA, index=frame.index)
+    scope = ex["peer_scope"].to_numpy()
+    hist = pd.to_numeric(
+        frame.get("history_days", pd.Series(np.nan, index=frame.index)), errors="coerce"
+    ).to_numpy()
+    ten = pd.to_numeric(
+        frame.get("tenure_days", pd.Series(np.nan, index=frame.index)), errors="coerce"
+    ).to_numpy()
+    eng_missing = np.ones(n, dtype=bool)
+    for f in ENGAGEMENT_FEATURES:
+        if f in frame:
+            eng_missing &= pd.to_numeric(frame[f], errors="coerce").isna().to_numpy()
+
+    ids_col, reasons_col, notes_col = [], [], []
+    for i in range(n):
+        seg = None if pd.isna(segs.iat[i]) else str(segs.iat[i])
+
+        def reason_of(rule, lang, note=None, i=i, seg=seg):
+            if rule is not None:
+                return render_reason(rule.reason[lang], env, i, lang, spec.units, seg, scope[i])
+            if note == "insufficient_data":
+                return i18n.text(lang, "notes.insufficient_data", days=_days(hist[i]), tenure=_days(ten[i]))
+            if note == "quota_first":
+                return i18n.text(lang, "notes.quota_first", share=f"{qshare[i] * 100:.0f}%")
+            return i18n.text(lang, f"notes.{note}")
+
+        ids, reasons = choose(
+            playbook,
+            ranked[i],
+            quota_share=float(qshare[i]),
+            insufficient=bool(insufficient[i]),
+            reason_of=reason_of,
+        )
+        ids_col.append(ids)
+        reasons_col.append(reasons)
+        notes = []
+        if insufficient[i]:
+            notes.append(_note("insufficient_data", days=_days(hist[i]), tenure=_days(ten[i])))
+        if scope[i] == "organisation":
+            notes.append(_note("org_peers", segment=seg or "—"))
+        if eng_missing[i]:
+            notes.append(_note("no_engagement"))
+        notes_col.append(notes)
+
+    out = pd.DataFrame(index=frame.index)
+    out["interventions"] = ids_col
+    out["intervention_reasons"] = reasons_col
+    if drivers is not None:
+        out["drivers"] = ex["drivers"]
+    out["driver_groups"] = ex["driver_groups"]
+    out["quota_share"] = qshare
+    out["insufficient_data"] = insufficient
+    out["peer_scope"] = ex["peer_scope"]
+    out["notes"] = notes_col
+    if recourse and model is not None:
+        from models.recourse import recourse_frame
+
+        out["recourse"] = recourse_frame(
+            model, frame, np.asarray(risk, dtype=float), band_high=band_high, quantile=s["recourse_quantile"]
+        )
+    elif recourse:
+        out["recourse"] = [None] * n
+    return out
+
+
+def _days(v) -> str:
+    return "?" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0f}"

@@ -1,0 +1,339 @@
+"""Fairness audit: who lands in the high band, per group of each attribute the data declares.
+
+Pure functions on frames. The audit reads attributes (reps columns beyond the contract's, e.g.
+`gender`, `age_band`) and controls (`region`); they are never model features. For each it gives
+the share of reps in the high band per group, the impact ratio against a reference group (the
+four-fifths rule: by default the most-flagged group, so a ratio below 0.8 means that group is
+flagged 1.25x or more as often), a two-proportion z-test beside it, and calibration per group on
+the held-out periods of the model's training run (mean predicted risk vs realised miss rate).
+Groups smaller than a minimum are merged into one "other (merged)" group, and said so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# reps columns the contract defines: everything else is an attribute
+CONTRACT_REPS_COLUMNS = ("rep_id", "manager_id", "hire_date", "end_date", "team", "region", "segment", "name")
+OTHER = "other (merged)"
+MISSING = "(missing)"
+
+
+@dataclass
+class AttributeAudit:
+    """The audit of one column."""
+
+    column: str
+    kind: str  # "attribute" or "control"
+    selection: pd.DataFrame  # group, n, n_high, rate, judged, ratio, reference, out_of_bounds, p_value, significant
+    calibration: pd.DataFrame | None  # group, n_rows, n_reps, mean_risk, miss_rate, gap
+    merged: list[str] = field(default_factory=list)  # original groups merged into OTHER
+    reference: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def out_of_bounds(self) -> list[str]:
+        s = self.selection
+        return [str(g) for g in s.loc[s["out_of_bounds"], "group"]]
+
+
+@dataclass
+class Callout:
+    """A disparity outside the bounds: `over` is flagged more often than `under`."""
+
+    column: str
+    kind: str
+    over: str
+    under: str
+    ratio: float  # the impact ratio that broke the bounds
+    rate_over: float
+    rate_under: float
+    n_over: int
+    n_under: int
+    p_value: float
+    significant: bool
+
+    def text(self, low: float, high: float) -> str:
+        times = self.rate_over / self.rate_under if self.rate_under > 0 else math.inf
+        sig = (
+            f"statistically significant (p = {self.p_value:.3g})"
+            if self.significant
+            else f"not statistically significant at this size (p = {self.p_value:.2g})"
+        )
+        what = "control" if self.kind == "control" else "attribute"
+        return (
+            f"{self.column} ({what}): '{self.over}' is in the high band {_times(times)} as often as "
+            f"'{self.under}' ({self.rate_over:.1%} of {self.n_over} vs {self.rate_under:.1%} of {self.n_under} reps); "
+            f"impact ratio {self.ratio:.2f} is outside [{low:g}, {high:g}]; {sig}."
+        )
+
+
+def _times(x: float) -> str:
+    return "infinitely more" if math.isinf(x) else f"{x:.2f}x"
+
+
+@dataclass
+class FairnessAudit:
+    attributes: list[AttributeAudit]
+    callouts: list[Callout]
+    low: float
+    high: float
+    min_group_size: int
+    reference: str
+    notes: list[str] = field(default_factory=list)
+
+    def flagged(self, column: str) -> list[str]:
+        """Groups of `column` called out as flagged more often than another group."""
+        return sorted({c.over for c in self.callouts if c.column == column})
+
+    def get(self, column: str) -> AttributeAudit:
+        for a in self.attributes:
+            if a.column == column:
+                return a
+        raise KeyError(column)
+
+    def to_dict(self) -> dict:
+        return {
+            "bounds": [self.low, self.high],
+            "min_group_size": self.min_group_size,
+            "reference": self.reference,
+            "callouts": [c.__dict__ | {"text": c.text(self.low, self.high)} for c in self.callouts],
+            "attributes": [
+                {
+                    "column": a.column,
+                    "kind": a.kind,
+                    "reference": a.reference,
+                    "merged": a.merged,
+                    "notes": a.notes,
+                    "selection": _records(a.selection),
+                    "calibration": None if a.calibration is None else _records(a.calibration),
+                }
+                for a in self.attributes
+            ],
+            "notes": self.notes,
+        }
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for row in df.to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in row.items()})
+    return out
+
+
+def _plain(v):
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+def audit_columns(reps: pd.DataFrame, controls=("region",)) -> list[tuple[str, str]]:
+    """(column, kind) to audit: every attribute column of `reps`, then the controls present."""
+    attrs = [c for c in reps.columns if c not in CONTRACT_REPS_COLUMNS]
+    ctrl = [c for c in controls if c in reps.columns and c not in attrs]
+    return [(c, "attribute") for c in attrs] + [(c, "control") for c in ctrl]
+
+
+def group_labels(values: pd.Series) -> pd.Series:
+    """Values as group labels (strings), missing values as their own group."""
+    s = values.astype("string")
+    s = s.str.strip()
+    s = s.mask(s.isna() | (s == ""), MISSING)
+    return s.astype(object)
+
+
+def merge_small_groups(groups: pd.Series, min_size: int) -> tuple[pd.Series, list[str]]:
+    """Groups with fewer than `min_size` members become OTHER; returns (groups, merged names)."""
+    counts = groups.value_counts()
+    small = sorted(str(g) for g in counts[counts < min_size].index)
+    if len(small) < 1:
+        return groups, []
+    return groups.where(~groups.isin(small), OTHER), small
+
+
+def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test (1.0 when undefined)."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    p = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = (x1 / n1 - x2 / n2) / se
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def selection_table(groups: pd.Series, selected: pd.Series, min_size: int) -> pd.DataFrame:
+    """Per group: n, n_high, rate, and whether the group is large enough to be judged."""
+    df = pd.DataFrame({"group": groups.to_numpy(), "sel": np.asarray(selected, dtype=bool)})
+    t = df.groupby("group", sort=True)["sel"].agg(n="size", n_high="sum").reset_index()
+    t["n"] = t["n"].astype(int)
+    t["n_high"] = t["n_high"].astype(int)
+    t["rate"] = t["n_high"] / t["n"]
+    t["judged"] = t["n"] >= min_size
+    return t
+
+
+def impact_ratios(
+    table: pd.DataFrame, *, low: float = 0.8, high: float = 1.25, reference: str = "most_flagged", alpha: float = 0.05
+) -> tuple[pd.DataFrame, str | None]:
+    """Add ratio (rate / reference rate), out_of_bounds, p_value and significant; returns (table, reference).
+
+    Only judged groups (large enough) take part; the reference is the judged group with the
+    highest rate ("most_flagged", the four-fifths rule) or the most reps ("largest").
+    """
+    t = table.copy()
+    t["reference"] = False
+    t["ratio"] = np.nan
+    t["out_of_bounds"] = False
+    t["p_value"] = np.nan
+    t["significant"] = False
+    judged = t[t["judged"]]
+    if len(judged) < 2:
+        return t, None
+    if reference == "largest":
+        ref_idx = judged.sort_values(["n", "group"], ascending=[False, True]).index[0]
+    else:
+        ref_idx = judged.sort_values(["rate", "n"], ascending=[False, False]).index[0]
+    ref = t.loc[ref_idx]
+    t.loc[ref_idx, "reference"] = True
+    if ref["rate"] == 0:
+        # nobody of the reference group is flagged; ratios are undefined unless others are
+        if (judged["rate"] == 0).all():
+            t.loc[judged.index, "ratio"] = 1.0
+            t.loc[judged.index, "p_value"] = 1.0
+            return t, str(ref["group"])
+    for i in judged.index:
+        r = t.loc[i]
+        if ref["rate"] > 0:
+            ratio = r["rate"] / ref["rate"]
+        else:
+            ratio = 1.0 if r["rate"] == 0 else math.inf
+        p = 1.0 if i == ref_idx else two_proportion_p(int(r["n_high"]), int(r["n"]), int(ref["n_high"]), int(ref["n"]))
+        t.loc[i, "ratio"] = ratio
+        t.loc[i, "p_value"] = p
+        t.loc[i, "out_of_bounds"] = bool(ratio < low or ratio > high)
+        t.loc[i, "significant"] = bool(p < alpha)
+    return t, str(ref["group"])
+
+
+def calibration_table(groups: pd.Series, risk, missed, rep_ids) -> pd.DataFrame:
+    """Per group: rows, reps, mean predicted risk, realised miss rate and the gap (risk - miss rate)."""
+    df = pd.DataFrame(
+        {
+            "group": np.asarray(groups, dtype=object),
+            "risk": np.asarray(risk, dtype=float),
+            "missed": np.asarray(missed, dtype=float),
+            "rep_id": np.asarray(rep_ids, dtype=object),
+        }
+    ).dropna(subset=["risk", "missed"])
+    t = df.groupby("group", sort=True).agg(
+        n_rows=("risk", "size"), n_reps=("rep_id", "nunique"), mean_risk=("risk", "mean"), miss_rate=("missed", "mean")
+    )
+    t = t.reset_index()
+    t["gap"] = t["mean_risk"] - t["miss_rate"]
+    return t
+
+
+def _callouts(audit: AttributeAudit) -> list[Callout]:
+    s = audit.selection
+    if audit.reference is None:
+        return []
+    ref = s[s["reference"]].iloc[0]
+    out = []
+    for _, r in s[s["out_of_bounds"]].iterrows():
+        if r["rate"] >= ref["rate"]:
+            over, under = r, ref
+        else:
+            over, under = ref, r
+        out.append(
+            Callout(
+                column=audit.column,
+                kind=audit.kind,
+                over=str(over["group"]),
+                under=str(under["group"]),
+                ratio=float(r["ratio"]),
+                rate_over=float(over["rate"]),
+                rate_under=float(under["rate"]),
+                n_over=int(over["n"]),
+                n_under=int(under["n"]),
+                p_value=float(r["p_value"]),
+                significant=bool(r["significant"]),
+            )
+        )
+    return out
+
+
+def fairness_audit(
+    scores: pd.DataFrame,
+    reps: pd.DataFrame,
+    *,
+    heldout: pd.DataFrame | None = None,
+    low: float = 0.8,
+    high: float = 1.25,
+    min_group_size: int = 50,
+    reference: str = "most_flagged",
+    alpha: float = 0.05,
+    controls=("region",),
+    model_features=(),
+) -> FairnessAudit:
+    """The audit of every attribute and control of `reps` for the scored reps.
+
+    `scores`: rep_id and risk_band (high = selected). `heldout`: rep_id, risk, missed (the model's
+    held-out rows with predicted risk); None skips calibration.
+    """
+    if not 0 < low <= 1 <= high:
+        raise ValueError("impact bounds must satisfy 0 < low <= 1 <= high")
+    notes: list[str] = []
+    cols = audit_columns(reps, controls)
+    leaked = sorted(set(c for c, _ in cols if c in set(model_features)))
+    if leaked:
+        notes.append(f"WARNING: attribute column(s) {', '.join(leaked)} are model features; they must not be.")
+    if not [c for c, k in cols if k == "attribute"]:
+        notes.append("The reps table declares no attribute columns (beyond the contract's), so only controls are audited.")
+    r = reps.drop_duplicates("rep_id").copy()
+    r["rep_id"] = r["rep_id"].astype(str)
+    r = r.set_index("rep_id")
+    sc = scores[["rep_id", "risk_band"]].copy()
+    sc["rep_id"] = sc["rep_id"].astype(str)
+    unknown = int((~sc["rep_id"].isin(r.index)).sum())
+    if unknown:
+        notes.append(f"{unknown} scored rep(s) are missing from the reps table; they count as '{MISSING}'.")
+    selected = (sc["risk_band"].astype(str) == "high").to_numpy()
+    audits, callouts = [], []
+    for col, kind in cols:
+        raw = group_labels(sc["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=sc.index))
+        groups, merged = merge_small_groups(raw, min_size=min_group_size)
+        table = selection_table(groups, selected, min_group_size)
+        table, ref = impact_ratios(table, low=low, high=high, reference=reference, alpha=alpha)
+        a = AttributeAudit(column=col, kind=kind, selection=table, calibration=None, merged=merged, reference=ref)
+        if merged:
+            a.notes.append(
+                f"groups with fewer than {min_group_size} scored reps merged into '{OTHER}': {', '.join(merged)}"
+            )
+        small = table.loc[~table["judged"], "group"].tolist()
+        if small:
+            a.notes.append(f"too small to judge (fewer than {min_group_size} reps): {', '.join(map(str, small))}")
+        if ref is None:
+            a.notes.append("fewer than two groups large enough to compare: no impact ratio")
+        if heldout is not None and len(heldout):
+            h = heldout.copy()
+            h["rep_id"] = h["rep_id"].astype(str)
+            hg = group_labels(h["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=h.index))
+            kept = set(groups.unique())
+            hg = hg.where(hg.isin(kept), OTHER)
+            a.calibration = calibration_table(hg, h["risk"], h["missed"].astype(float), h["rep_id"])
+        audits.append(a)
+        callouts.extend(_callouts(a))
+    # attributes first, then controls; the largest disparities first within each
+    callouts.sort(key=lambda c: (c.kind != "attribute", not c.significant, c.ratio if c.ratio <= 1 else 1 / c.ratio))
+    return FairnessAudit(audits, callouts, low, high, min_group_size, reference, notes)

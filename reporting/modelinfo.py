@@ -1,0 +1,117 @@
+"""What the report needs from MLflow about the model that scored: its run's card, held-out metrics,
+held-out feature set and the training set's binned summary (for drift)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from repradar.errors import UserError
+
+CARD = "model_card.md"
+METRICS = "evaluation/metrics.csv"
+HELDOUT = "heldout/heldout_features.parquet"
+DRIFT_REFERENCE = "drift/reference.json"
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    version: str
+    run_id: str | None
+    model: object  # models.loading.LoadedModel
+    tags: dict = field(default_factory=dict)
+    card: str | None = None
+    metrics: pd.DataFrame | None = None
+    heldout: pd.DataFrame | None = None
+    reference: dict | None = None
+    aliases: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.model.pyfunc.feature_names)
+
+    def heldout_metrics(self) -> pd.DataFrame | None:
+        """Held-out metrics, overall: model and baselines as rows."""
+        m = self.metrics
+        if m is None or m.empty:
+            return None
+        sel = m[(m["rows"] == "heldout") & (m["scope"] == "overall")]
+        cols = [c for c in ("model", "n", "n_missed", "auc", "pr_auc", "brier", "ece", "top10_precision") if c in sel.columns]
+        return sel[cols].reset_index(drop=True)
+
+
+def _download(run_id: str, path: str, dst: str, settings) -> Path | None:
+    import mlflow.artifacts
+
+    try:
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=dst, tracking_uri=settings.tracking_uri
+            )
+        )
+    except Exception:  # absent artifact: the report says what it could not show
+        return None
+
+
+def load_model_info(settings, version: str, model=None) -> ModelInfo:
+    """The registered version `version` with what its training run logged."""
+    from models import registry
+    from models.loading import load_version
+
+    if not registry.store_exists(settings):
+        raise UserError(
+            f"the scores were made by model version {version}, but this installation ({settings.resolved_home}) "
+            "has no model registry; set REPRADAR_HOME to the installation that scored them"
+        )
+    client = registry.configure(settings)
+    mv = registry.get_version(client, settings.model_name, str(version))
+    if mv is None:
+        raise UserError(
+            f"model {settings.model_name!r} has no version {version} (the scores' model_version); "
+            "set REPRADAR_HOME to the installation that scored them"
+        )
+    model = model or load_version(settings, str(version))
+    info = ModelInfo(
+        name=settings.model_name,
+        version=str(version),
+        run_id=mv.run_id,
+        model=model,
+        tags=dict(mv.tags or {}),
+        aliases=registry.aliases_by_version(client, settings.model_name).get(str(version), []),
+    )
+    if not mv.run_id:
+        info.notes.append("the version has no training run: no model card, held-out metrics or drift reference")
+        return info
+    with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
+        p = _download(mv.run_id, CARD, tmp, settings)
+        info.card = p.read_text() if p else None
+        p = _download(mv.run_id, METRICS, tmp, settings)
+        info.metrics = pd.read_csv(p) if p else None
+        p = _download(mv.run_id, HELDOUT, tmp, settings)
+        info.heldout = pd.read_parquet(p) if p else None
+        p = _download(mv.run_id, DRIFT_REFERENCE, tmp, settings)
+        info.reference = json.loads(p.read_text()) if p else None
+    for what, value in (("model card", info.card), ("held-out metrics", info.metrics), ("held-out feature set", info.heldout)):
+        if value is None:
+            info.notes.append(f"the training run {mv.run_id} has no {what}")
+    return info
+
+
+def heldout_predictions(info: ModelInfo) -> pd.DataFrame | None:
+    """rep_id, risk, missed of the held-out rows, scored by the model itself."""
+    h = info.heldout
+    if h is None or h.empty or "missed" not in h.columns:
+        return None
+    risk = info.model.pyfunc.predict_frame(h)["risk"].to_numpy()
+    out = pd.DataFrame({"rep_id": h["rep_id"].astype(str).to_numpy(), "risk": risk})
+    out["missed"] = pd.to_numeric(h["missed"].astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=float("nan"))
+    for c in ("period_start", "as_of", "week_of_period"):
+        if c in h.columns:
+            out[c] = h[c].to_numpy()
+    return out.dropna(subset=["missed"]).reset_index(drop=True)

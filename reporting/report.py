@@ -1,0 +1,488 @@
+"""The quarterly report: one self-contained HTML file (charts inline) and a PDF of it.
+
+`build_report(scores, tables, settings, out=...)` is what the CLI (`repradar report`) and the
+service's HR page call. `assemble` gathers the figures (usable without rendering); `render_html`
+and `print_pdf` write the files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from markupsafe import Markup
+
+from reporting import charts
+from reporting.drift import DriftResult, drift_report, reference_summary
+from reporting.effects import OBSERVATIONAL_NOTE, EffectsResult, match_effects, normalise_interventions, snapshot_risks
+from reporting.fairness import FairnessAudit, fairness_audit
+from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
+from reporting.settings import ReportSettings
+from reporting.summary import band_table, manager_suggestions, org_summary, with_context
+from repradar.errors import UserError
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class ReportData:
+    """Every figure the report shows."""
+
+    summary: dict
+    bands: dict[str, pd.DataFrame]
+    suggestions: pd.DataFrame
+    suggestion_source: str
+    model: ModelInfo
+    fairness: FairnessAudit
+    drift: DriftResult | None
+    effects: EffectsResult | None
+    settings: object
+    report_settings: ReportSettings
+    drift_missing: str = ""
+    effects_missing: str = ""
+    notes: list[str] = field(default_factory=list)
+    generated_at: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "generated_at": self.generated_at,
+            "summary": self.summary,
+            "model": {"name": self.model.name, "version": self.model.version, "run_id": self.model.run_id},
+            "fairness": self.fairness.to_dict(),
+            "drift": None if self.drift is None else self.drift.to_dict(),
+            "effects": None if self.effects is None else self.effects.to_dict(),
+            "suggestions": self.suggestions.to_dict("records"),
+            "suggestion_source": self.suggestion_source,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class ReportFiles:
+    html: Path
+    pdf: Path | None
+    json: Path
+    pdf_error: str | None
+    data: ReportData
+
+
+# ---------------------------------------------------------------------------------------------
+def _most_common(values) -> str:
+    return Counter(str(v) for v in values).most_common(1)[0][0]
+
+
+def _scored_frame(tables, scores: pd.DataFrame, settings, as_of: dt.date) -> pd.DataFrame:
+    """The scored snapshot's features, recomputed for the scores' as-of day (the reps in the file)."""
+    from features.build import build_scoring_set
+
+    fs = build_scoring_set(tables, as_of, miss_threshold=settings.miss_threshold)
+    f = fs.frame
+    keep = set(scores["rep_id"].astype(str))
+    return f[f["rep_id"].astype(str).isin(keep)].reset_index(drop=True)
+
+
+def _reference_from_data(tables, info: ModelInfo, settings, rs: ReportSettings) -> dict | None:
+    """Fallback for runs that logged no drift reference: rebuild its training window from the data."""
+    from features.build import build_training_set
+
+    run_params = {}
+    try:
+        from models import registry
+
+        client = registry.configure(settings)
+        run_params = client.get_run(info.run_id).data.params if info.run_id else {}
+    except Exception:
+        return None
+    window = run_params.get("split.train_window")
+    if not window or ".." not in window:
+        return None
+    lo, hi = (pd.Timestamp(x) for x in window.split(".."))
+    every = int(run_params.get("every_days", settings.snapshot_every_days))
+    fs = build_training_set(tables, every_days=every, miss_threshold=settings.miss_threshold)
+    f = fs.frame
+    f = f[(f["period_start"] >= lo) & (f["period_end"] <= hi)]
+    if f.empty:
+        return None
+    return reference_summary(f, info.feature_names, bins=rs.psi_bins)
+
+
+def assemble(
+    scores: pd.DataFrame,
+    tables,
+    settings,
+    *,
+    report_settings: ReportSettings | None = None,
+    interventions: pd.DataFrame | None = None,
+    model_info: ModelInfo | None = None,
+    scored_frame: pd.DataFrame | None = None,
+) -> ReportData:
+    """Gather the report's figures for one scores frame and its data folder's tables."""
+    rs = report_settings or ReportSettings()
+    notes: list[str] = []
+    if scores is None or len(scores) == 0:
+        raise UserError("the scores file has no rows: score first (`repradar score --data DIR --as-of DATE --out FILE`)")
+    missing = [c for c in ("rep_id", "manager_id", "risk", "risk_band", "as_of", "model_version") if c not in scores.columns]
+    if missing:
+        raise UserError(f"the scores file lacks column(s) {', '.join(missing)}: pass a file written by `repradar score`")
+    scores = with_context(scores, tables.reps)
+    version = _most_common(scores["model_version"])
+    if scores["model_version"].astype(str).nunique() > 1:
+        notes.append(f"the scores come from several model versions; the report describes version {version}")
+    as_ofs = sorted({pd.Timestamp(a).date() for a in scores["as_of"].dropna()})
+    as_of = as_ofs[-1]
+    if len(as_ofs) > 1:
+        notes.append(f"the scores hold several as-of days; drift is computed for the latest, {as_of}")
+
+    info = model_info or load_model_info(settings, version)
+    notes += info.notes
+
+    summary = org_summary(scores)
+    bands = {by: band_table(scores, by) for by in ("manager_id", "team", "region", "segment")}
+    suggestions, source = manager_suggestions(scores, settings, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
+
+    # fairness
+    held = heldout_predictions(info)
+    fair = fairness_audit(
+        scores,
+        tables.reps,
+        heldout=held,
+        low=rs.impact_low,
+        high=rs.impact_high,
+        min_group_size=rs.min_group_size,
+        reference=rs.impact_reference,
+        alpha=rs.alpha,
+        controls=rs.control_attributes,
+        model_features=info.feature_names,
+    )
+    if held is None:
+        fair.notes.append("the model's run has no held-out set: calibration per group is not shown")
+
+    # drift
+    drift, drift_missing = None, ""
+    reference = info.reference
+    if reference is None:
+        reference = _reference_from_data(tables, info, settings, rs)
+        if reference is not None:
+            notes.append("the model's run logged no drift reference; it was rebuilt from the data folder's training window")
+    if reference is None:
+        drift_missing = "the model's training run logged no drift reference and its training window could not be rebuilt; retrain to log one"
+    else:
+        frame = scored_frame if scored_frame is not None else _scored_frame(tables, scores, settings, as_of)
+        drift = drift_report(
+            reference,
+            frame,
+            threshold=rs.psi_threshold,
+            watch=rs.psi_watch,
+            missing_shift=rs.missing_shift,
+            week_window=rs.drift_week_window,
+            exclude=rs.drift_exclude,
+            drivers=scores["drivers"] if "drivers" in scores.columns else None,
+            driver_depth=rs.driver_depth,
+        )
+
+    # interventions
+    effects, effects_missing = None, ""
+    log = interventions if interventions is not None else tables.interventions
+    if log is None or len(log) == 0:
+        effects_missing = "No intervention log: the data folder has no interventions table and none was passed in."
+    else:
+        norm = normalise_interventions(log)
+        snaps = snapshot_risks(tables, info.model, norm, settings=settings, horizon_days=rs.effect_horizon_days)
+        if snaps.empty:
+            effects_missing = (
+                f"None of the {len(norm)} logged interventions started in a finished period with weekly snapshots, "
+                "so no outcome is known yet."
+            )
+        else:
+            effects = match_effects(
+                snaps,
+                norm,
+                k=rs.effect_neighbours,
+                caliper=rs.effect_caliper,
+                horizon_days=rs.effect_horizon_days,
+                min_reps=rs.effect_min_reps,
+                confidence=rs.effect_confidence,
+            )
+    return ReportData(
+        summary=summary,
+        bands=bands,
+        suggestions=suggestions,
+        suggestion_source=source,
+        model=info,
+        fairness=fair,
+        drift=drift,
+        effects=effects,
+        settings=settings,
+        report_settings=rs,
+        drift_missing=drift_missing,
+        effects_missing=effects_missing,
+        notes=notes,
+        generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+def _num(v, digits=2) -> str:
+    if v is None or (isinstance(v, float) and (math.isnan(v))):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}"
+
+
+def _pct(v, digits=1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{100 * v:.{digits}f}%"
+
+
+def _signed(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:+.{digits}f}"
+
+
+def _signed_pct(v, digits=1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{100 * v:+.{digits}f} pt"
+
+
+def _band_table(t: pd.DataFrame, by: str, title: str, max_rows: int = 40) -> Markup:
+    rows = [
+        f'<table class="bands" data-by="{html.escape(by)}"><tr><th class="l">{html.escape(title)}</th>'
+        "<th>reps</th><th>high</th><th>medium</th><th>low</th><th>high share</th><th>mean risk</th></tr>"
+    ]
+    for r in t.head(max_rows).to_dict("records"):
+        rows.append(
+            f'<tr><td class="l">{html.escape(str(r[by]))}</td><td>{r["reps"]}</td><td class="high">{r["high"]}</td>'
+            f'<td>{r["medium"]}</td><td>{r["low"]}</td><td>{_pct(r["high_share"])}</td><td>{_pct(r["mean_risk"])}</td></tr>'
+        )
+    rows.append("</table>")
+    if len(t) > max_rows:
+        rows.append(f'<p class="note">{len(t) - max_rows} more, with lower high-band shares, not shown.</p>')
+    return Markup("".join(rows))
+
+
+def _card_html(card: str | None) -> str | None:
+    if not card:
+        return None
+    try:
+        from markdown_it import MarkdownIt
+
+        # html=False: the card's text is shown, never run
+        return MarkdownIt("commonmark", {"html": False}).enable("table").render(card)
+    except ImportError:  # pragma: no cover - markdown-it-py ships with the project
+        return f"<pre>{html.escape(card)}</pre>"
+
+
+def _charts(data: ReportData, scores_risk, band_high: float, band_medium: float) -> dict:
+    c = {"histogram": charts.risk_histogram(scores_risk, band_high, band_medium)}
+    for by in ("team", "region", "segment"):
+        t = data.bands[by]
+        c[f"bands_{by}"] = charts.band_bars(t, by) if len(t) > 1 else None
+    for i, a in enumerate(data.fairness.attributes):
+        c[f"fair_{i}"] = charts.fairness_bars(a.selection, data.fairness.low)
+        if a.calibration is not None and len(a.calibration):
+            c[f"cal_{i}"] = charts.calibration_dots(a.calibration)
+    if data.drift is not None and len(data.drift.table):
+        c["psi"] = charts.psi_bars(data.drift.table, data.drift.threshold, data.drift.watch)
+    if data.effects is not None and data.effects.table["enough"].any():
+        c["effects"] = charts.effect_forest(data.effects.table)
+    else:
+        c["effects"] = None
+    return c
+
+
+def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
+    """Write the self-contained HTML report."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    app_version = _app_version()
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]))
+    tmpl = env.get_template("report.html.j2")
+    s = data.settings
+    d = data.drift
+    drift_callout = None
+    if d is not None and d.retrain_advised:
+        share = "" if d.share_on_drifted is None else f"; {d.share_on_drifted:.0%} of scores rest on them"
+        drift_callout = (
+            f"retrain advised: {len(d.drifted)} feature(s) drifted beyond PSI {d.threshold:g} "
+            f"({', '.join(d.drifted[:5])}{'...' if len(d.drifted) > 5 else ''}){share}."
+        )
+    hm = data.model.heldout_metrics()
+    text = tmpl.render(
+        s=data.summary,
+        m=data.model,
+        f=data.fairness,
+        d=d,
+        e=data.effects,
+        rs=data.report_settings,
+        bands=data.bands,
+        suggestions=data.suggestions.to_dict("records"),
+        suggestion_source=data.suggestion_source,
+        callouts=data.fairness.callouts,
+        drift_callout=drift_callout,
+        drift_missing=data.drift_missing,
+        effects_missing=data.effects_missing,
+        observational=OBSERVATIONAL_NOTE,
+        heldout_metrics=None if hm is None else hm.to_dict("records"),
+        card_html=_card_html(data.model.card),
+        charts=_charts(data, scores["risk"], s.band_high, s.band_medium),
+        band_high=s.band_high,
+        band_medium=s.band_medium,
+        notes=data.notes,
+        generated_at=data.generated_at,
+        app_version=app_version,
+        pct=_pct,
+        num=_num,
+        signed=_signed,
+        signed_pct=_signed_pct,
+        band_table=_band_table,
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def _app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("repradar")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "dev"
+
+
+def find_chromium(configured: Path | None = None) -> Path | None:
+    """The Chromium binary: the configured path, else chromium on PATH."""
+    if configured and Path(configured).exists():
+        return Path(configured)
+    for name in ("chromium", "chromium-browser"):
+        p = shutil.which(name)
+        if p:
+            return Path(p)
+    return None
+
+
+def print_pdf(html_path: Path, pdf_path: Path, *, chromium: Path | None = None, timeout_s: float = 120.0) -> str | None:
+    """Print the HTML to PDF with headless Chromium; returns None on success, else why it failed."""
+    exe = find_chromium(chromium)
+    if exe is None:
+        return (
+            f"PDF not written: Chromium was not found at {chromium} nor on PATH "
+            "(install the Debian package `chromium`, or set REPRADAR_REPORT_CHROMIUM)"
+        )
+    pdf_path = Path(pdf_path)
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.tmp")
+    with tempfile.TemporaryDirectory(prefix="repradar-chromium-") as profile:
+        cmd = [
+            str(exe),
+            "--headless",
+            "--no-sandbox",  # runs as root in containers and CI
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={tmp_pdf}",
+            Path(html_path).resolve().as_uri(),
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            tmp_pdf.unlink(missing_ok=True)
+            return f"PDF not written: Chromium did not finish within {timeout_s:g} s"
+        except OSError as exc:
+            return f"PDF not written: Chromium could not start ({exc})"
+    if proc.returncode != 0 or not tmp_pdf.exists() or tmp_pdf.stat().st_size == 0:
+        tmp_pdf.unlink(missing_ok=True)
+        tail = " ".join((proc.stderr or "").strip().splitlines()[-2:])[:300]
+        return f"PDF not written: Chromium exited with status {proc.returncode} ({tail})"
+    tmp_pdf.replace(pdf_path)
+    return None
+
+
+def _json_default(o):
+    if isinstance(o, pd.Timestamp | dt.date):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def make_report(
+    scores: pd.DataFrame,
+    tables,
+    settings,
+    *,
+    out: Path,
+    report_settings: ReportSettings | None = None,
+    interventions: pd.DataFrame | None = None,
+    pdf: bool = True,
+    model_info: ModelInfo | None = None,
+) -> ReportFiles:
+    """Assemble and write `out` (HTML), the PDF beside it (same name, .pdf) and a JSON of the figures."""
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
+    rs = report_settings or ReportSettings()
+    data = assemble(scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info)
+    html_path = render_html(data, with_context(scores, tables.reps), out)
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps(_clean(data.to_dict()), indent=1, default=_json_default))
+    pdf_path, pdf_error = None, None
+    if pdf:
+        pdf_path = out.with_suffix(".pdf")
+        pdf_error = print_pdf(html_path, pdf_path, chromium=rs.chromium, timeout_s=rs.pdf_timeout_s)
+        if pdf_error:
+            pdf_path = None
+    return ReportFiles(html=html_path, pdf=pdf_path, json=json_path, pdf_error=pdf_error, data=data)
+
+
+def _clean(o):
+    """NaN and infinities as null, so the JSON is strict."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if hasattr(o, "item") and not isinstance(o, str):
+        try:
+            return _clean(o.item())
+        except (ValueError, AttributeError):
+            return o
+    return o
+
+
+def build_report(
+    scores: pd.DataFrame,
+    tables,
+    settings,
+    *,
+    out: Path,
+    report_settings: ReportSettings | None = None,
+    interventions: pd.DataFrame | None = None,
+    pdf: bool = True,
+) -> Path:
+    """Write the report (HTML, PDF beside it when Chromium is there, JSON of the figures); returns the HTML path."""
+    return make_report(
+        scores, tables, settings, out=out, report_settings=report_settings, interventions=interventions, pdf=pdf
+    ).html
