@@ -18,14 +18,9 @@ RUN apt-get update \
 WORKDIR /app
 # Dependencies first, so code changes do not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --locked --no-dev --no-install-project --extra postgres
-COPY repradar ./repradar
-COPY features ./features
-COPY models ./models
-COPY serving ./serving
-COPY training ./training
-COPY simulator ./simulator
-RUN uv sync --locked --no-dev --extra postgres
+RUN uv sync --locked --no-dev --no-install-project
+COPY . .
+RUN uv sync --locked --no-dev
 
 USER repradar
 EXPOSE 8000

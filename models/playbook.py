@@ -85,9 +85,12 @@ def _is_feature(name: str) -> bool:
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)"
-    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|\(|\)))"
+    r"|(?P<op><=|>=|==|!=|<|>|\+|-|\*|/|\(|\)|,))"
 )
-_KEYWORDS = {"and", "or", "not", "missing", "present"}
+_KEYWORDS = {"and", "or", "not", "missing", "present", "rel", "nz", "min", "max"}
+# rel(x): the rep's (or team.x: the team's) value against the peers' as a relative gap, x / peer.x - 1,
+# clipped to [REL_LOW, REL_HIGH]; 0 when either is missing (no evidence either way).
+REL_LOW, REL_HIGH = -1.0, 2.0
 _CMP = {"<", "<=", ">", ">=", "==", "!="}
 
 
@@ -153,14 +156,14 @@ class _Parser:
             raise ConditionError(f"expected {want!r} but found {got!r}", t[2])
         return t
 
-    def parse(self) -> Node:
+    def parse(self, want: str = "bool") -> Node:
         if self.peek()[0] == "end":
-            raise ConditionError("the condition is empty", 0)
+            raise ConditionError("the expression is empty", 0)
         node = self.or_()
         t = self.peek()
         if t[0] != "end":
             raise ConditionError(f"unexpected {t[1]!r} (missing 'and'/'or' or an operator?)", t[2])
-        _check(node, "bool")
+        _check(node, want)
         return node
 
     def or_(self):
@@ -223,12 +226,24 @@ class _Parser:
             return Node("num", value=float(tok), pos=pos)
         if kind == "name":
             return Node("name", value=tok, pos=pos)
-        if kind == "kw" and tok in ("missing", "present"):
+        if kind == "kw" and tok in ("missing", "present", "rel"):
             self.expect("op", "(")
             n = self.expect("name")
             self.expect("op", ")")
+            if tok == "rel":
+                return Node("rel", value=n[1], pos=n[2])
             node = Node("missing", value=n[1], pos=n[2])
             return node if tok == "missing" else Node("not", args=(node,), pos=pos)
+        if kind == "kw" and tok in ("nz", "min", "max"):
+            self.expect("op", "(")
+            args = [self.or_()]
+            while tok != "nz" and self.peek()[:2] == ("op", ","):
+                self.take()
+                args.append(self.or_())
+            self.expect("op", ")")
+            if tok != "nz" and len(args) < 2:
+                raise ConditionError(f"{tok}() takes two or more numbers", pos)
+            return Node("func", value=tok, args=tuple(args), pos=pos)
         if kind == "op" and tok == "(":
             node = self.or_()
             self.expect("op", ")")
@@ -242,7 +257,7 @@ def _check(node: Node, want: str) -> None:
     if node.kind in ("and", "or", "not"):
         for a in node.args:
             _check(a, "bool")
-    elif node.kind in ("cmp", "arith", "neg"):
+    elif node.kind in ("cmp", "arith", "neg", "func"):
         for a in node.args:
             _check(a, "num")
     if node.type != want:
@@ -256,9 +271,17 @@ def parse_condition(text: str) -> Node:
     return _Parser(str(text)).parse()
 
 
+def parse_expression(text: str) -> Node:
+    """Parse a numeric expression (a rule's strength); ConditionError if it does not parse."""
+    return _Parser(str(text)).parse(want="num")
+
+
 def condition_names(node: Node) -> set[str]:
     if node.kind in ("name", "missing"):
         return {node.value}
+    if node.kind == "rel":
+        rest = node.value.split(".", 1)[1] if node.value.startswith("team.") else node.value
+        return {node.value, f"peer.{rest}"}
     out = set()
     for a in node.args:
         out |= condition_names(a)
@@ -276,6 +299,18 @@ def evaluate(node: Node, env) -> np.ndarray:
         return np.isnan(np.asarray(env[node.value], dtype=float)).astype(float)
     if k == "neg":
         return -evaluate(node.args[0], env)
+    if k == "rel":
+        rest = node.value.split(".", 1)[1] if node.value.startswith("team.") else node.value
+        x = np.asarray(env[node.value], dtype=float)
+        p = np.asarray(env[f"peer.{rest}"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where((p != 0) & ~np.isnan(p) & ~np.isnan(x), x / np.where(p != 0, p, 1.0) - 1.0, 0.0)
+        return np.clip(np.nan_to_num(r, nan=0.0), REL_LOW, REL_HIGH)
+    if k == "func":
+        vals = [np.asarray(evaluate(a, env), dtype=float) for a in node.args]
+        if node.value == "nz":
+            return np.nan_to_num(vals[0], nan=0.0)
+        return np.fmin.reduce(np.broadcast_arrays(*vals)) if node.value == "min" else np.fmax.reduce(np.broadcast_arrays(*vals))
     if k == "arith":
         a, b = (evaluate(x, env) for x in node.args)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -319,6 +354,7 @@ PREFIXED = {
     "peer": "the peers' value of a feature (segment median on the same day; organisation-wide without segment peers)",
     "contribution": "the sum of a group's SHAP contributions for the row (log-odds; > 0 raises risk)",
     "rank": "the rank of a group among the row's risk-raising groups (1 = strongest; missing if it lowers risk)",
+    "team": "the median of a feature over the reps of the same manager scored on the same day",
 }
 # names a reason template may use besides the variables
 TEMPLATE_EXTRAS = {"segment", "peers"}
@@ -334,8 +370,10 @@ def check_name(name: str) -> str | None:
             return None if _is_feature(rest) else f"unknown feature {rest!r} in {name!r}"
         if prefix in ("contribution", "rank"):
             return None if rest in known_groups() else f"unknown group {rest!r} in {name!r}"
+        if prefix == "team" and _is_feature(rest):
+            return None
         if prefix in ("team", "org"):
-            return f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)})"
+            return f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)}, team.<feature>)"
         return f"unknown prefix {prefix!r} in {name!r} (known: {', '.join(PREFIXED)}, team, org)"
     return f"unknown feature or name {name!r}" + _suggest(name)
 
@@ -370,7 +408,7 @@ def _from_node(node):
         for k, v in node.value:
             key = _from_node(k)
             out[key] = _from_node(v)
-            out.lines[key] = v.start_mark.line + 1
+            out.lines[key] = k.start_mark.line + 1  # the key's line: where a reader looks
         return out
     if isinstance(node, yaml.SequenceNode):
         out = _Seq(_from_node(v) for v in node.value)
@@ -390,6 +428,8 @@ class Rule:
     weight: float = 1.0
     reason: dict[str, str] = field(default_factory=dict)  # lang -> template
     line: int = 0
+    strength: str | None = None
+    strength_expr: Node | None = None
 
 
 SETTING_DEFAULTS = {
@@ -422,6 +462,7 @@ class Playbook:
                     "name": r.name,
                     **({"group": r.groups[0] if len(r.groups) == 1 else list(r.groups)} if r.groups else {}),
                     **({"when": r.when} if r.when else {}),
+                    **({"strength": r.strength} if r.strength else {}),
                     "suggest": list(r.suggest),
                     "weight": r.weight,
                     "reason": {("zh" if k == "zh-CN" else k): v for k, v in r.reason.items()},
@@ -435,6 +476,8 @@ class Playbook:
         for r in self.rules:
             if r.condition is not None:
                 out |= condition_names(r.condition)
+            if r.strength_expr is not None:
+                out |= condition_names(r.strength_expr)
             for t in r.reason.values():
                 out |= {f for _, f, _, _ in string.Formatter().parse(t) if f}
         return out - TEMPLATE_EXTRAS
@@ -538,13 +581,13 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
             )
         name = r.get("name")
         where = f"rule {name!r}" if name else f"rule #{i + 1}"
-        bad = set(r) - {"name", "group", "when", "suggest", "weight", "reason"}
+        bad = set(r) - {"name", "group", "when", "strength", "suggest", "weight", "reason"}
         if bad:
             k = sorted(bad)[0]
             _fail(
                 source,
                 r.lines[k],
-                f"{where}: unknown key {k!r} (a rule has name, group, when, suggest, weight, reason)",
+                f"{where}: unknown key {k!r} (a rule has name, group, when, strength, suggest, weight, reason)",
             )
         if not isinstance(name, str) or not name:
             _fail(source, line, f"{where}: every rule needs a 'name'")
@@ -608,6 +651,20 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
                 problem = check_name(n)
                 if problem:
                     _fail(source, wl, f"{where}: in the condition, {problem}")
+        strength = r.get("strength")
+        sexpr = None
+        if strength is not None:
+            sl = r.lines["strength"]
+            if isinstance(strength, bool) or not isinstance(strength, str | int | float):
+                _fail(source, sl, f"{where}: 'strength' must be a number or an expression, e.g. \"1 - win_rate_180d / peer.win_rate_180d\"")
+            try:
+                sexpr = parse_expression(str(strength))
+            except ConditionError as exc:
+                _fail(source, sl, f"{where}: the strength does not parse at column {exc.pos + 1}: {exc}\n    {strength}\n    {' ' * exc.pos}^")
+            for nm in sorted(condition_names(sexpr)):
+                problem = check_name(nm)
+                if problem:
+                    _fail(source, sl, f"{where}: in the strength, {problem}")
         if not grp and cond is None:
             _fail(
                 source,
@@ -625,7 +682,9 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
                 "zh" if lang == "zh-CN" and "zh" in r["reason"] else lang, r.lines["reason"]
             )
             _check_template(t, source, rl, where)
-        rules.append(Rule(name, list(sug), list(grp), when, cond, float(weight), reason, line))
+        rules.append(
+            Rule(name, list(sug), list(grp), when, cond, float(weight), reason, line, None if strength is None else str(strength), sexpr)
+        )
     if not rules:
         _fail(source, doc.lines.get("rules", 1), "the playbook has no rules")
     return Playbook(
@@ -745,19 +804,28 @@ def variables(frame: pd.DataFrame, peers: pd.DataFrame, group_contrib: pd.DataFr
         env[f"rank.{c}"] = ranks[:, j]
     for k, v in extra.items():
         env[k] = np.asarray(v, dtype=float)
-    return _Env(env, n)
+    return _Env(env, n, frame)
 
 
 class _Env(dict):
-    """Variables; a feature the data lacks reads as missing rather than failing."""
+    """Variables; team medians are computed on first use; a feature the data lacks reads as missing."""
 
-    def __init__(self, data, n):
+    def __init__(self, data, n, frame=None):
         super().__init__(data)
         self.n = n
+        self.frame = frame
 
     def __missing__(self, key):
-        if "." in key and key.split(".", 1)[0] == "peer":
-            return np.full(self.n, np.nan)
+        prefix, _, rest = key.partition(".")
+        f = self.frame
+        if prefix == "team" and f is not None and rest in f and "manager_id" in f:
+            x = pd.to_numeric(f[rest], errors="coerce").astype(float)
+            keys = [f["manager_id"].astype("string").fillna("\x00")]
+            if "as_of" in f:
+                keys.append(f["as_of"])
+            v = x.groupby(keys, sort=False).transform("median").to_numpy(dtype=float)
+            self[key] = v
+            return v
         if check_name(key) is None:
             return np.full(self.n, np.nan)
         raise KeyError(key)
@@ -772,7 +840,7 @@ def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> st
         return f"{value:+.2f}"
     if name.startswith("rank.") or name in ("team.size", "insufficient_data"):
         return f"{value:.0f}"
-    f = base_feature(name.split(".", 1)[1] if name.startswith("peer.") else name)
+    f = base_feature(name.split(".", 1)[1] if name.startswith(("peer.", "team.")) else name)
     unit = units.get(f)
     if unit is None:
         try:
@@ -802,16 +870,27 @@ def render_reason(template: str, env, i: int, lang: str, units: dict, segment: s
             params[f] = _format_var(
                 f, float(np.asarray(env[f])[i]) if np.ndim(env[f]) else float(env[f]), lang, units
             )
-    return template.format(**params)
+    return fill(template, params)
+
+
+def fill(template: str, params: dict) -> str:
+    """`template` with each {name} replaced by params[name] (dotted names are plain keys, not attributes)."""
+    out = []
+    for literal, f, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if f is not None:
+            out.append(str(params[f]))
+    return "".join(out)
 
 
 def rank_interventions(playbook: Playbook, env, n: int) -> list[list[tuple[str, float, Rule]]]:
     """Per row, (intervention id, score, rule) for every id a firing rule suggests, best first.
 
     A rule fires when its groups' summed contribution is at least `min_contribution` (if it names
-    groups) and its condition is true (if it has one). Its score is weight x that contribution
-    (weight alone without groups); the first id of a rule gets the score, the next ones
-    score x `secondary_weight`. An id takes the best score any rule gives it; ties keep file order.
+    groups) and its condition is true (if it has one). Its score is weight x strength: the value of
+    its `strength` expression (clipped at 0; a missing value does not fire), else the groups'
+    contribution, else 1. The first id of a rule gets the score, the next ones score x
+    `secondary_weight`. An id takes the best score any rule gives it; ties keep file order.
     """
     s = playbook.settings
     best: list[dict[str, tuple[float, int, Rule]]] = [{} for _ in range(n)]
@@ -825,6 +904,10 @@ def rank_interventions(playbook: Playbook, env, n: int) -> list[list[tuple[str, 
         else:
             fires = np.ones(n, dtype=bool)
             score = np.full(n, rule.weight)
+        if rule.strength_expr is not None:
+            st = np.broadcast_to(np.asarray(evaluate(rule.strength_expr, env), dtype=float), (n,))
+            fires = fires & ~np.isnan(st) & (st > 0)
+            score = rule.weight * np.where(np.isnan(st), 0.0, np.maximum(st, 0.0))
         if rule.condition is not None:
             c = np.broadcast_to(evaluate(rule.condition, env), (n,))
             fires = fires & (c == 1.0)
@@ -919,13 +1002,7 @@ def choose(
 
     if insufficient:
         for iid in s["insufficient_data"]:
-            add(
-                iid,
-                {
-                    "reason_en": reason_of(None, "en", "insufficient_data"),
-                    "reason_zh": reason_of(None, "zh-CN", "insufficient_data"),
-                },
-            )
+            add(iid, {"reason_en": reason_of(None, "en", "onboarding", iid), "reason_zh": reason_of(None, "zh-CN", "onboarding", iid)})
     if quota_share >= s["quota_share_high"]:
         add(
             "smart_goals",
@@ -1005,9 +1082,12 @@ def recommend_frame(
     for i in range(n):
         seg = None if pd.isna(segs.iat[i]) else str(segs.iat[i])
 
-        def reason_of(rule, lang, note=None, i=i, seg=seg):
+        def reason_of(rule, lang, note=None, iid=None, i=i, seg=seg):
             if rule is not None:
                 return render_reason(rule.reason[lang], env, i, lang, spec.units, seg, scope[i])
+            if note == "onboarding":
+                action = i18n.text(lang, f"interventions.{iid}.action")
+                return i18n.text(lang, "notes.onboarding", days=_days(np.fmin(hist[i], ten[i])), action=action)
             if note == "insufficient_data":
                 return i18n.text(lang, "notes.insufficient_data", days=_days(hist[i]), tenure=_days(ten[i]))
             if note == "quota_first":

@@ -4,7 +4,8 @@ Artifacts (plain files, no pickled estimators):
 - `spec`: FeatureSpec JSON (feature names and order, groups, units, monotone, band cut points)
 - `booster`: LightGBM text model (`booster.save_model`)
 - `calibrator`: calibrator JSON (isotonic thresholds or Platt coefficients)
-- `playbook`: the intervention playbook (a placeholder until the playbook issue fills it)
+- `playbook`: the intervention playbook as JSON, and `playbook_yaml`: the same file as HR wrote it
+  (models/playbook.py; a model without one uses the playbook shipped with the package)
 
 Serving loads it with `models.loading.load_model` and never imports `training/`.
 """
@@ -27,6 +28,7 @@ ARTIFACT_FILES = {
     "booster": "booster.txt",
     "calibrator": "calibrator.json",
     "playbook": "playbook.json",
+    "playbook_yaml": "playbook.yaml",
 }
 
 PLACEHOLDER_PLAYBOOK = {
@@ -56,6 +58,7 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
         self.booster_ = None
         self.calibrator_ = None
         self.playbook_: dict | None = None
+        self.playbook_obj_ = None  # models.playbook.Playbook, parsed at load
 
     # -- loading -------------------------------------------------------------------------------
     def load_context(self, context) -> None:
@@ -76,6 +79,7 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
         self.calibrator_ = load_calibrator(paths["calibrator"])
         playbook = paths.get("playbook") if hasattr(paths, "get") else None
         self.playbook_ = json.loads(Path(playbook).read_text()) if playbook else dict(PLACEHOLDER_PLAYBOOK)
+        self.playbook_obj_ = _bundled_playbook(paths, self.playbook_)
         booster_names = self.booster_.feature_name()
         if list(booster_names) != list(self.spec_.feature_names):
             raise ValueError("feature spec and booster disagree on the feature list")
@@ -115,13 +119,27 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
         return out
 
     def predict_frame(
-        self, frame: pd.DataFrame, *, explain: bool = False, max_drivers: int | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        explain: bool = False,
+        max_drivers: int | None = None,
+        actions: bool = False,
+        playbook=None,
+        band_high: float | None = None,
+        min_history_days: int | None = None,
+        recourse: bool = True,
     ) -> pd.DataFrame:
         """`risk` and `raw_score` for each row of `frame` (same index).
 
         With explain=True, also `base_value` and `drivers`: the features raising the risk most,
         each `{feature, group, value, contribution}`, largest first.
+        With actions=True (implies explain), also the playbook's columns (models.playbook.recommend_frame):
+        `interventions`, `intervention_reasons`, `driver_groups`, `quota_share`, `insufficient_data`,
+        `peer_scope`, `notes`, `recourse`; `drivers` gain `peer_value`, `text_en`, `text_zh`.
+        `playbook` overrides the bundled one; `band_high` the spec's cut point.
         """
+        explain = explain or actions
         X = self.feature_matrix(frame)
         raw = self.raw_score(X)
         out = pd.DataFrame({"risk": self.risk_from_raw(raw), "raw_score": raw}, index=frame.index)
@@ -134,6 +152,24 @@ class RepRadarModel(mlflow.pyfunc.PythonModel):
             ]
             out["base_value"] = base
             out["drivers"] = [top_drivers(contrib[i], X[i], names, groups, k) for i in range(len(X))]
+            if actions:
+                from models.playbook import recommend_frame
+
+                acts = recommend_frame(
+                    frame,
+                    out["risk"].to_numpy(),
+                    pd.DataFrame(contrib, columns=names, index=frame.index),
+                    spec=self.spec_,
+                    playbook=playbook or self.playbook_obj_,
+                    band_high=self.spec_.band_high if band_high is None else band_high,
+                    min_history_days=min_history_days,
+                    drivers=list(out["drivers"]),
+                    k=k,
+                    model=self,
+                    recourse=recourse,
+                )
+                for c in acts.columns:
+                    out[c] = acts[c]
         return out
 
     def predict(self, context, model_input, params=None):
@@ -151,5 +187,25 @@ def write_artifacts(
     spec.save(paths["spec"])
     booster.save_model(paths["booster"])
     Path(paths["calibrator"]).write_text(json.dumps(calibrator.to_dict(), indent=1))
-    Path(paths["playbook"]).write_text(json.dumps(playbook or PLACEHOLDER_PLAYBOOK, indent=1))
+    from models.playbook import Playbook
+
+    if isinstance(playbook, Playbook):
+        # the JSON form for machines, the YAML text (with HR's comments) to edit and to load
+        Path(paths["playbook"]).write_text(json.dumps(playbook.to_dict(), indent=1, ensure_ascii=False))
+        Path(paths["playbook_yaml"]).write_text(playbook.text, encoding="utf-8")
+    else:
+        Path(paths["playbook"]).write_text(json.dumps(playbook or PLACEHOLDER_PLAYBOOK, indent=1))
+        del paths["playbook_yaml"]
     return paths
+
+
+def _bundled_playbook(paths, as_json: dict):
+    """The model's playbook: its YAML file, else its JSON form, else (placeholder) the package default."""
+    from models.playbook import default_playbook, parse_playbook
+
+    yaml_path = paths.get("playbook_yaml") if hasattr(paths, "get") else None
+    if yaml_path and Path(yaml_path).is_file():
+        return parse_playbook(Path(yaml_path).read_text(encoding="utf-8"), source="playbook.yaml (bundled)")
+    if as_json.get("rules"):
+        return parse_playbook(json.dumps(as_json), source="playbook.json (bundled)")
+    return default_playbook()

@@ -15,13 +15,8 @@ import numpy as np
 import pandas as pd
 
 
-def quota_shares(
-    group_contrib: pd.DataFrame,
-    *,
-    quota_groups=("quota",),
-    actionable: dict[str, bool] | None = None,
-) -> np.ndarray:
-    """Per row, the quota side's share of the positive contributions of quota + rep-side groups (0..1)."""
+def _sides(group_contrib: pd.DataFrame, quota_groups, actionable) -> tuple[np.ndarray, np.ndarray]:
+    """(quota side, rep side): sums of the positive contributions of each side's groups."""
     from models.drivers import group_actionable
 
     quota_groups = set(quota_groups)
@@ -32,14 +27,23 @@ def quota_shares(
     pos = group_contrib.clip(lower=0.0).fillna(0.0)
     q = pos[q_cols].sum(axis=1).to_numpy(dtype=float) if q_cols else np.zeros(len(pos))
     r = pos[r_cols].sum(axis=1).to_numpy(dtype=float) if r_cols else np.zeros(len(pos))
+    return q, r
+
+
+def quota_shares(
+    group_contrib: pd.DataFrame,
+    *,
+    quota_groups=("quota",),
+    actionable: dict[str, bool] | None = None,
+) -> np.ndarray:
+    """Per row, the quota side's share of the positive contributions of quota + rep-side groups (0..1)."""
+    q, r = _sides(group_contrib, quota_groups, actionable)
     tot = q + r
     return np.where(tot > 0, q / np.where(tot > 0, tot, 1.0), 0.0)
 
 
 def split_frame(group_contrib: pd.DataFrame, *, quota_groups=("quota",)) -> pd.DataFrame:
-    """`quota_share` and `rep_share` (= 1 - quota_share where anything raises the risk) per row."""
-    q = quota_shares(group_contrib, quota_groups=quota_groups)
-    pos = group_contrib.clip(lower=0.0).fillna(0.0).sum(axis=1).to_numpy() > 0
-    return pd.DataFrame(
-        {"quota_share": q, "rep_share": np.where(pos, 1.0 - q, 0.0)}, index=group_contrib.index
-    )
+    """`quota_share` and `rep_share` per row (both 0 when neither side raises the risk)."""
+    q, r = _sides(group_contrib, quota_groups, None)
+    tot = np.where(q + r > 0, q + r, 1.0)
+    return pd.DataFrame({"quota_share": q / tot, "rep_share": r / tot}, index=group_contrib.index)

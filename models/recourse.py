@@ -276,6 +276,8 @@ def plan_levers(model, X: np.ndarray, col: dict[str, int], bounds: np.ndarray, *
         still = []
         for i in active:
             m = np.flatnonzero(c_rows == i)
+            if len(m) == 0:  # every lever already at its bound
+                continue
             if np.any(below[m]):
                 # reaching the target: the cheapest such move
                 k = m[below[m]][np.argmin(cost(c_rows[m[below[m]]], c_levels[m[below[m]]]))]

@@ -27,6 +27,17 @@ SCORE_COLUMNS = [
     "model_version",
 ]
 EXTRA_COLUMNS = ["raw_score", "base_value", "model_name", "team", "region", "segment"]
+# From the playbook (models/playbook.py, docs/playbook.md); `drivers` also gain peer_value, text_en, text_zh.
+ACTION_COLUMNS = [
+    "intervention_reasons",
+    "driver_groups",
+    "quota_share",
+    "insufficient_data",
+    "peer_scope",
+    "recourse",
+    "notes",
+]
+NESTED_COLUMNS = ["drivers", "interventions", "intervention_reasons", "driver_groups", "recourse", "notes"]
 DATE_COLUMNS = ["period_start", "period_end", "as_of"]
 
 
@@ -43,14 +54,38 @@ def _as_date(value) -> dt.date:
         raise UserError(f"as-of date {value!r} is not a date; write it as YYYY-MM-DD") from exc
 
 
-def scores_from_features(frame: pd.DataFrame, model, settings) -> pd.DataFrame:
-    """Score a feature frame (KEY + META + features, one row per rep) into the scores frame."""
+def _playbook(settings, playbook=None):
+    """The playbook to score with: the argument, else the operator's file (setting or
+    $REPRADAR_PLAYBOOK), else None (the one bundled with the model)."""
+    from models.playbook import Playbook, load_playbook, playbook_override
+
+    if isinstance(playbook, Playbook):
+        return playbook
+    path = playbook if playbook is not None else playbook_override(settings)
+    return load_playbook(path) if path is not None else None
+
+
+def scores_from_features(frame: pd.DataFrame, model, settings, *, playbook=None) -> pd.DataFrame:
+    """Score a feature frame (KEY + META + features, one row per rep) into the scores frame.
+
+    `playbook`: a Playbook or a YAML file overriding the one bundled with the model.
+    """
+    from models.playbook import option
     from models.pyfunc import MissingFeaturesError
 
     if frame.empty:
         raise UserError("no rep to score: nobody is employed with a quota period on that day")
+    pb = _playbook(settings, playbook)
     try:
-        pred = model.pyfunc.predict_frame(frame, explain=True, max_drivers=settings.max_drivers)
+        pred = model.pyfunc.predict_frame(
+            frame,
+            explain=True,
+            max_drivers=settings.max_drivers,
+            actions=True,
+            playbook=pb,
+            band_high=settings.band_high,
+            min_history_days=option(settings, "min_history_days", 0) or None,
+        )
     except MissingFeaturesError as exc:
         raise UserError(
             f"{exc}. The model version {model.version} was trained on other features than this "
@@ -74,8 +109,7 @@ def scores_from_features(frame: pd.DataFrame, model, settings) -> pd.DataFrame:
         else np.nan
     )
     out["drivers"] = pred["drivers"]
-    # Interventions come from the playbook (next issue); until then the list is empty.
-    out["interventions"] = [[] for _ in range(len(out))]
+    out["interventions"] = pred["interventions"]
     out["model_version"] = str(model.version)
     out["raw_score"] = pred["raw_score"].astype(float)
     out["base_value"] = pred["base_value"].astype(float)
@@ -84,11 +118,13 @@ def scores_from_features(frame: pd.DataFrame, model, settings) -> pd.DataFrame:
         out[c] = (
             frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
         )
+    for c in ACTION_COLUMNS:
+        out[c] = pred[c]
     out = out.sort_values("rank").reset_index(drop=True)
-    return out[SCORE_COLUMNS + EXTRA_COLUMNS]
+    return out[SCORE_COLUMNS + EXTRA_COLUMNS + ACTION_COLUMNS]
 
 
-def score_tables(tables, as_of, model, settings) -> pd.DataFrame:
+def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFrame:
     """Scores of every rep employed on `as_of` for the period containing it, with `model`."""
     from features.build import build_scoring_set
 
@@ -99,12 +135,12 @@ def score_tables(tables, as_of, model, settings) -> pd.DataFrame:
             f"no rep to score on {as_of}: nobody is employed with a quota period containing that day; "
             "check the reps' hire and end dates and the quotas"
         )
-    out = scores_from_features(fs.frame, model, settings)
+    out = scores_from_features(fs.frame, model, settings, playbook=playbook)
     out.attrs["notes"] = list(fs.notes or [])
     return out
 
 
-def score_folder(data_dir, as_of, settings, model=None) -> pd.DataFrame:
+def score_folder(data_dir, as_of, settings, model=None, *, playbook=None) -> pd.DataFrame:
     """Validate and load `data_dir`, then score it with `model` (default: the champion)."""
     from features.io import load_folder
     from models.loading import load_model
@@ -112,32 +148,77 @@ def score_folder(data_dir, as_of, settings, model=None) -> pd.DataFrame:
     as_of = _as_date(as_of)
     tables = load_folder(data_dir)
     model = model or load_model(settings)
-    return score_tables(tables, as_of, model, settings)
+    return score_tables(tables, as_of, model, settings, playbook=playbook)
+
+
+def _nested_types(df: pd.DataFrame) -> dict:
+    """Arrow types of the nested columns (stable, so other tools can rely on them)."""
+    import pyarrow as pa
+
+    f64, txt = pa.float64(), pa.string()
+    driver_fields = [("feature", txt), ("group", txt), ("value", f64), ("contribution", f64)]
+    has_text = "drivers" in df and any(len(v) and "text_en" in v[0] for v in df["drivers"])
+    if has_text:  # drivers in words (the playbook's extra keys)
+        driver_fields += [("peer_value", f64), ("text_en", txt), ("text_zh", txt)]
+    texts = [("text_en", txt), ("text_zh", txt)]
+    return {
+        "drivers": pa.list_(pa.struct(driver_fields)),
+        "interventions": pa.list_(txt),
+        "intervention_reasons": pa.list_(pa.struct([("id", txt), ("reason_en", txt), ("reason_zh", txt)])),
+        "driver_groups": pa.list_(
+            pa.struct(
+                [
+                    ("group", txt),
+                    ("contribution", f64),
+                    ("actionable", pa.bool_()),
+                    ("feature", txt),
+                    ("feature_contribution", f64),
+                    ("value", f64),
+                    ("peer_value", f64),
+                    ("peer_scope", txt),
+                    ("title_en", txt),
+                    ("title_zh", txt),
+                    *texts,
+                ]
+            )
+        ),
+        "recourse": pa.struct(
+            [
+                ("feasible", pa.bool_()),
+                ("changes", pa.list_(pa.struct([("feature", txt), ("from", f64), ("to", f64)]))),
+                (
+                    "levers",
+                    pa.list_(
+                        pa.struct(
+                            [("lever", txt), ("feature", txt), ("delta", f64), ("from", f64), ("to", f64), ("bound", f64)]
+                        )
+                    ),
+                ),
+                ("risk_before", f64),
+                ("risk_after", f64),
+                ("bound_quantile", f64),
+                ("peer_scope", txt),
+                *texts,
+            ]
+        ),
+        "notes": pa.list_(pa.struct([("code", txt), *texts])),
+        "insufficient_data": pa.bool_(),
+    }
 
 
 def _arrow_table(df: pd.DataFrame):
     import pyarrow as pa
 
-    driver = pa.struct(
-        [
-            ("feature", pa.string()),
-            ("group", pa.string()),
-            ("value", pa.float64()),
-            ("contribution", pa.float64()),
-        ]
-    )
+    nested = _nested_types(df)
     fields, arrays = [], []
     for c in df.columns:
         s = df[c]
         if c in DATE_COLUMNS:
             typ = pa.date32()
             arr = pa.array([None if pd.isna(v) else pd.Timestamp(v).date() for v in s], type=typ)
-        elif c == "drivers":
-            typ = pa.list_(driver)
-            arr = pa.array(list(s), type=typ)
-        elif c == "interventions":
-            typ = pa.list_(pa.string())
-            arr = pa.array(list(s), type=typ)
+        elif c in nested:
+            typ = nested[c]
+            arr = pa.array(list(s), type=typ, from_pandas=True)
         elif c == "rank":
             typ, arr = pa.int64(), pa.array(s.to_numpy(dtype="int64"), type=pa.int64())
         elif pd.api.types.is_float_dtype(s):
@@ -155,10 +236,25 @@ def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     for c in DATE_COLUMNS:
         if c in out:
             out[c] = [None if pd.isna(v) else pd.Timestamp(v).date().isoformat() for v in out[c]]
-    for c in ("drivers", "interventions"):
+    for c in NESTED_COLUMNS:
         if c in out:
-            out[c] = [json.dumps(v, separators=(",", ":")) for v in out[c]]
+            out[c] = [json.dumps(_plain(v), separators=(",", ":"), ensure_ascii=False) for v in out[c]]
     return out
+
+
+def _plain(v):
+    """Nested values as plain Python (lists, dicts, floats; NaN as None) for JSON and for readers."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | np.ndarray):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return None if np.isnan(v) else float(v)
+    return v
 
 
 def write_scores(df: pd.DataFrame, path) -> Path:
@@ -188,12 +284,14 @@ def read_scores(path) -> pd.DataFrame:
     path = Path(path)
     if path.suffix.lower() == ".parquet":
         df = pd.read_parquet(path)
-        for c in ("drivers", "interventions"):
-            df[c] = [[dict(d) if isinstance(d, dict) else d for d in list(v)] for v in df[c]]
+        for c in NESTED_COLUMNS:
+            if c in df:
+                df[c] = [_plain(v) for v in df[c]]
     else:
         df = pd.read_csv(path, dtype={"rep_id": str, "manager_id": str, "model_version": str})
-        for c in ("drivers", "interventions"):
-            df[c] = [json.loads(v) for v in df[c]]
+        for c in NESTED_COLUMNS:
+            if c in df:
+                df[c] = [json.loads(v) if isinstance(v, str) else None for v in df[c]]
     for c in DATE_COLUMNS:
         df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
     return df

@@ -3,7 +3,9 @@
 Observational, not an experiment: managers chose whom to help. Each treated rep is compared with
 reps of the same segment, in the same period, on the same weekly snapshot day (the last one on or
 before the intervention started), whose model risk that day was closest (the `k` nearest within
-a caliper), and who received no intervention that period. Outcomes: the period's attainment, whether
+a caliper), and who had received no intervention that period by that day (risk-set matching: a
+rep helped later in the period was still a comparable rep then; excluding them would compare the
+treated with reps known, in hindsight, to have stayed fine). Outcomes: the period's attainment, whether
 the rep missed, and the change in model risk over the next `horizon_days`. The estimate per
 intervention type is the mean of (treated outcome - mean of its matches) over treated reps: the
 effect on those who received it, if risk and segment capture why they were chosen. The interval
@@ -27,7 +29,7 @@ OUTCOMES = ("attainment", "missed", "risk_change")
 OBSERVATIONAL_NOTE = (
     "These are observational comparisons, not experiments: managers chose whom to help and when. "
     "Reps who received an intervention are compared with reps of the same segment who had a similar "
-    "model risk on the same day and received none that period. If managers acted on something the "
+    "model risk on the same day and had received none that period by then. If managers acted on something the "
     "risk score does not see, the difference reflects that too. Read them as indications, with their "
     "intervals, not as proof."
 )
@@ -104,14 +106,20 @@ def treated_snapshots(snaps: pd.DataFrame, log: pd.DataFrame) -> tuple[pd.DataFr
     return m.reset_index(drop=True), left_out
 
 
-def _busy(log: pd.DataFrame, snaps: pd.DataFrame) -> set[tuple[str, pd.Timestamp]]:
-    """(rep, period_start) pairs where the rep had any intervention in force during the period."""
-    periods = snaps[["rep_id", "period_start", "period_end"]].drop_duplicates().copy()
-    periods["rep_id"] = periods["rep_id"].astype(str)
-    m = log.merge(periods, on="rep_id", how="inner")
+def treated_by(log: pd.DataFrame, snaps: pd.DataFrame) -> np.ndarray:
+    """For each snapshot row: True when the rep already had an intervention that period by its as-of
+    day, or one in force that day. Those rows cannot be controls; a rep helped only later in the
+    period still can (risk-set matching: who was comparable *then*, not who stayed untreated)."""
+    s = snaps[["rep_id", "period_start", "as_of"]].reset_index(drop=True).copy()
+    s["rep_id"] = s["rep_id"].astype(str)
+    s["row"] = np.arange(len(s))
+    m = s.merge(log[["rep_id", "started_on", "ended_on"]], on="rep_id", how="inner")
     end = m["ended_on"].fillna(pd.Timestamp.max.normalize())
-    hit = (m["started_on"] <= m["period_end"]) & (end >= m["period_start"])
-    return set(zip(m.loc[hit, "rep_id"], m.loc[hit, "period_start"], strict=True))
+    in_force = (m["started_on"] <= m["as_of"]) & (end >= m["as_of"])
+    earlier = (m["started_on"] >= m["period_start"]) & (m["started_on"] <= m["as_of"])
+    out = np.zeros(len(s), dtype=bool)
+    out[m.loc[in_force | earlier, "row"].to_numpy()] = True
+    return out
 
 
 def match_effects(
@@ -151,9 +159,7 @@ def match_effects(
     if unlabelled.any():
         left_out["period not finished (no outcome yet)"] = int(unlabelled.sum())
         treated = treated[~unlabelled]
-    busy = _busy(log, s)
-    is_busy = np.array([(r, p) in busy for r, p in zip(s["rep_id"], s["period_start"], strict=True)], dtype=bool)
-    pool = s[~is_busy & s["attainment"].notna()]
+    pool = s[~treated_by(log, s) & s["attainment"].notna()]
     cells = {key: g for key, g in pool.groupby(["period_start", "as_of", "segment"], sort=False)}
 
     rows = []

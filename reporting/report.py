@@ -23,7 +23,13 @@ from markupsafe import Markup
 
 from reporting import charts
 from reporting.drift import DriftResult, drift_report, reference_summary
-from reporting.effects import OBSERVATIONAL_NOTE, EffectsResult, match_effects, normalise_interventions, snapshot_risks
+from reporting.effects import (
+    OBSERVATIONAL_NOTE,
+    EffectsResult,
+    match_effects,
+    normalise_interventions,
+    snapshot_risks,
+)
 from reporting.fairness import FairnessAudit, fairness_audit
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings

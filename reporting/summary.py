@@ -108,7 +108,9 @@ def _from_team_module(scores: pd.DataFrame, settings) -> pd.DataFrame | None:
         out = fn(scores, settings)
     except TypeError:
         out = fn(scores)
-    df = pd.DataFrame(out if not isinstance(out, pd.DataFrame) else out)
+    df = pd.DataFrame(out)
+    if "intervention" not in df.columns and "suggestion" in df.columns:
+        df = df.rename(columns={"suggestion": "intervention"})
     if "manager_id" not in df.columns or "intervention" not in df.columns:
         return None
     if "reason" not in df.columns:

@@ -358,6 +358,108 @@ def demo(
         raise typer.Exit(run(settings, host, port, None))
 
 
+def _read_log(path: Path):
+    """An intervention log file (CSV or Parquet) as a frame."""
+    import pandas as pd
+
+    if not path.exists():
+        raise UserError(f"--interventions {path}: no such file")
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path, dtype=str)
+
+
+def _read_scores_file(path: Path, flag: str):
+    from models.scoring import read_scores
+
+    if not path.exists():
+        raise UserError(f"{flag} {path}: no such file; write one with `repradar score`")
+    try:
+        return read_scores(path)
+    except (KeyError, ValueError, OSError) as exc:
+        raise UserError(f"{flag} {path} is not a scores file written by `repradar score` ({exc})") from None
+
+
+@app.command()
+@_user_errors
+def report(
+    scores: Annotated[Path, typer.Option("--scores", help="Scores file from `repradar score` (.parquet or .csv).")],
+    data: DataDir,
+    out: Annotated[Path, typer.Option("--out", help="Report to write (.html); the PDF and a JSON of the figures go beside it.")],
+    interventions: Annotated[
+        Path | None, typer.Option("--interventions", help="Intervention log (CSV/Parquet) instead of the folder's table.")
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print the report to PDF with Chromium.")] = True,
+) -> None:
+    """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects, model card."""
+    from features.io import load_folder
+    from reporting.report import make_report
+    from repradar.settings import get_settings
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
+    frame = _read_scores_file(scores, "--scores")
+    log = _read_log(interventions) if interventions else None
+    res = make_report(frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf)
+    d = res.data
+    typer.echo(f"wrote {res.html}")
+    if res.pdf:
+        typer.echo(f"wrote {res.pdf}")
+    elif pdf:
+        typer.echo(res.pdf_error, err=True)
+    typer.echo(f"wrote {res.json}")
+    s = d.summary
+    typer.echo(f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})")
+    if d.fairness.callouts:
+        for c in d.fairness.callouts:
+            typer.echo(f"fairness: {c.text(d.fairness.low, d.fairness.high)}")
+    else:
+        typer.echo(f"fairness: every judged group within [{d.fairness.low:g}, {d.fairness.high:g}]")
+    if d.drift is not None and d.drift.retrain_advised:
+        typer.echo(f"drift: retrain advised ({', '.join(d.drift.drifted[:5])})")
+    elif d.drift is not None:
+        typer.echo(f"drift: no feature beyond PSI {d.drift.threshold:g}")
+
+
+@app.command()
+@_user_errors
+def alerts(
+    scores: Annotated[Path, typer.Option("--scores", help="This batch's scores file.")],
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="The previous batch's scores file (default: the last one alerted on).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write the digests to --out instead of sending them.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for --dry-run digests.", file_okay=False)] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data folder, for rep names in the digests.", file_okay=False)
+    ] = None,
+) -> None:
+    """Send each manager a digest of their reps newly in the high band (webhook and/or e-mail)."""
+    from reporting.alerts import remember, remembered, send_alerts
+    from reporting.settings import AlertSettings
+    from repradar.settings import get_settings
+
+    if dry_run and out is None:
+        raise UserError("--dry-run needs --out DIR for the digest files")
+    settings = get_settings()
+    now = _read_scores_file(scores, "--scores")
+    prev = _read_scores_file(previous, "--previous") if previous else remembered(settings)
+    if prev is None:
+        typer.echo("no previous batch: every rep in the high band counts as new")
+    names = None
+    if data is not None:
+        from features.io import load_folder
+
+        reps = load_folder(data).reps
+        if "name" in reps.columns:
+            names = {str(r): str(n) for r, n in zip(reps["rep_id"], reps["name"], strict=True) if n == n and n is not None}
+    result = send_alerts(now, previous=prev, alert_settings=AlertSettings(), dry_run_dir=out if dry_run else None, names=names)
+    for line in result.lines():
+        typer.echo(line)
+    if result.errors:
+        raise typer.Exit(1)
+    if not dry_run:
+        remember(now, settings)
+
+
 def main() -> None:  # pragma: no cover - entry point
     try:
         app()

@@ -240,7 +240,13 @@ def train_feature_set(
 
     with tempfile.TemporaryDirectory(dir=scratch_dir(settings)) as tmp:
         tmp = Path(tmp)
-        paths = write_artifacts(tmp / "model", fitted.spec, fitted.booster.booster_, fitted.calibrator)
+        from models.playbook import load_playbook, playbook_override
+
+        # The playbook ships inside the model: the operator's file if set, else the package default.
+        playbook = load_playbook(playbook_override(settings))
+        paths = write_artifacts(
+            tmp / "model", fitted.spec, fitted.booster.booster_, fitted.calibrator, playbook=playbook
+        )
         # Evaluate exactly what is shipped: the model as loaded back from its files.
         shipped = RepRadarModel.from_paths(paths, num_threads=settings.train_num_threads)
         preds = {
@@ -390,6 +396,11 @@ def _log_and_register(
         )
         test.to_parquet(art / "heldout" / "heldout_features.parquet", index=False)
         (art / "feature_build.txt").write_text("\n".join(fs.summary_lines()) + "\n")
+        # Binned summary of the training rows: the quarterly report's drift reference (reporting/drift.py).
+        from reporting.drift import reference_summary
+
+        (art / "drift").mkdir(parents=True, exist_ok=True)
+        (art / "drift" / "reference.json").write_text(json.dumps(reference_summary(frame[split.train], names)))
         card = render_card(
             model_name=settings.model_name,
             run_id=run_id,
@@ -407,9 +418,13 @@ def _log_and_register(
             week=REPORT_WEEK,
         )
         (art / "model_card.md").write_text(card)
+        # Do the playbook's suggestions answer the simulator's hidden causes? (only with truth/)
+        from training.cause_match import log_run
+
+        log_run(data_dir, test, shipped, settings, art / "evaluation")
         mlflow.log_artifacts(str(art))
 
-        # The model: one pyfunc with spec, booster text, calibrator JSON and playbook placeholder.
+        # The model: one pyfunc with spec, booster text, calibrator JSON and the playbook.
         X_example = test[names].head(5).apply(pd.to_numeric, errors="coerce").astype("float64")
         signature = infer_signature(X_example, shipped.predict(None, X_example))
         info = mlflow.pyfunc.log_model(

@@ -1,0 +1,327 @@
+"""Manager digests after a batch: reps newly in the high band, by webhook (JSON POST) and/or e-mail.
+
+"Newly" means in the high band now and not in the previous batch (absent from it, or in another
+band). The previous batch is a scores file named by the caller, else the one the last alert run
+remembered (`$REPRADAR_HOME/alerts/last_scores.parquet`), else none (every high-band rep is new,
+and the digests say so). A dry run writes each digest to files instead of sending it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import smtplib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pandas as pd
+
+from reporting.settings import AlertSettings
+from repradar.errors import UserError
+
+STATE_FILE = "last_scores.parquet"
+
+
+@dataclass
+class Digest:
+    manager_id: str
+    as_of: str
+    model_version: str
+    reps: list[dict]  # rep_id, name, risk, rank, previous_band, drivers, interventions
+    team_size: int
+    high_total: int
+    first_batch: bool
+    more: int = 0  # new high-band reps not listed (beyond max_reps)
+
+    def to_json(self) -> dict:
+        return {
+            "type": "repradar.high_band_digest",
+            "manager_id": self.manager_id,
+            "as_of": self.as_of,
+            "model_version": self.model_version,
+            "new_high_band": len(self.reps) + self.more,
+            "high_band_total": self.high_total,
+            "team_size": self.team_size,
+            "first_batch": self.first_batch,
+            "reps": self.reps,
+            "not_listed": self.more,
+        }
+
+    def subject(self) -> str:
+        n = len(self.reps) + self.more
+        return f"RepRadar: {n} rep(s) newly at high risk in your team (as of {self.as_of})"
+
+    def text(self) -> str:
+        n = len(self.reps) + self.more
+        lines = [
+            f"Manager {self.manager_id}: {n} rep(s) of your team moved into the high-risk band as of {self.as_of}",
+            f"({self.high_total} of {self.team_size} now in the high band; model version {self.model_version}).",
+        ]
+        if self.first_batch:
+            lines.append("There is no earlier batch to compare with, so every high-band rep is listed.")
+        lines.append("")
+        for r in self.reps:
+            who = f"{r['rep_id']}" + (f" ({r['name']})" if r.get("name") else "")
+            prev = r["previous_band"] or "not scored before"
+            lines.append(f"- {who}: risk {r['risk']:.0%} (rank {r['rank']}), previously {prev}")
+            if r["drivers"]:
+                lines.append("    why: " + "; ".join(r["drivers"]))
+            if r["interventions"]:
+                lines.append("    suggested: " + ", ".join(r["interventions"]))
+        if self.more:
+            lines.append(f"... and {self.more} more (see the full list in RepRadar).")
+        lines += ["", "Risk is the calibrated probability of missing this period's target. Talk to the rep before acting."]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class AlertResult:
+    digests: list[Digest]
+    sent_webhook: list[str] = field(default_factory=list)
+    sent_email: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{len(self.digests)} manager digest(s)"]
+        if self.written:
+            out.append(f"dry run: wrote {len(self.written)} file(s) to {self.written[0].parent}")
+        if self.sent_webhook:
+            out.append(f"webhook: sent {len(self.sent_webhook)}")
+        if self.sent_email:
+            out.append(f"e-mail: sent {len(self.sent_email)}")
+        out += [f"skipped: {s}" for s in self.skipped]
+        out += [f"error: {e}" for e in self.errors]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+def _driver_text(d) -> str:
+    if not isinstance(d, dict):
+        return str(d)
+    feature = str(d.get("feature", "?"))
+    value = d.get("value")
+    try:
+        v = f"{float(value):.3g}"
+    except (TypeError, ValueError):
+        v = "missing" if value is None else str(value)
+    return f"{feature} = {v}"
+
+
+def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of `scores` in the high band whose rep was not in the high band in `previous`."""
+    now = scores[scores["risk_band"].astype(str) == "high"].copy()
+    now["rep_id"] = now["rep_id"].astype(str)
+    if previous is None or previous.empty:
+        now["previous_band"] = None
+        return now
+    prev = previous.copy()
+    prev["rep_id"] = prev["rep_id"].astype(str)
+    # the latest row per rep in the previous batch
+    if "as_of" in prev.columns:
+        prev = prev.sort_values("as_of", kind="stable")
+    band = prev.drop_duplicates("rep_id", keep="last").set_index("rep_id")["risk_band"].astype(str)
+    now["previous_band"] = now["rep_id"].map(band)
+    new = now[now["previous_band"] != "high"].copy()
+    new["previous_band"] = new["previous_band"].where(new["previous_band"].notna(), None)
+    return new
+
+
+def build_digests(
+    scores: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    *,
+    names: dict[str, str] | None = None,
+    max_reps: int = 20,
+    n_drivers: int = 3,
+) -> list[Digest]:
+    """One digest per manager with at least one rep newly in the high band."""
+    new = newly_high(scores, previous)
+    if new.empty:
+        return []
+    first = previous is None or previous.empty
+    scores = scores.copy()
+    scores["manager_id"] = scores["manager_id"].astype(str)
+    digests = []
+    for mgr, g in new.groupby(new["manager_id"].astype(str), sort=True):
+        g = g.sort_values(["risk", "rep_id"], ascending=[False, True], kind="stable")
+        team = scores[scores["manager_id"] == mgr]
+        reps = []
+        for r in g.head(max_reps).itertuples(index=False):
+            drivers = list(getattr(r, "drivers", []) or [])[:n_drivers]
+            ivs = list(getattr(r, "interventions", []) or [])
+            reps.append(
+                {
+                    "rep_id": str(r.rep_id),
+                    "name": (names or {}).get(str(r.rep_id)),
+                    "risk": round(float(r.risk), 4),
+                    "rank": int(r.rank) if hasattr(r, "rank") and pd.notna(r.rank) else None,
+                    "previous_band": r.previous_band,
+                    "drivers": [_driver_text(d) for d in drivers],
+                    "interventions": [str(i) for i in ivs],
+                }
+            )
+        as_of = pd.Timestamp(g["as_of"].iloc[0]).date().isoformat() if "as_of" in g.columns else ""
+        digests.append(
+            Digest(
+                manager_id=mgr,
+                as_of=as_of,
+                model_version=str(g["model_version"].iloc[0]) if "model_version" in g.columns else "",
+                reps=reps,
+                team_size=int(len(team)),
+                high_total=int((team["risk_band"].astype(str) == "high").sum()),
+                first_batch=first,
+                more=max(0, len(g) - max_reps),
+            )
+        )
+    return digests
+
+
+# ---------------------------------------------------------------------------------------------
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "manager"
+
+
+def write_digests(digests: list[Digest], folder: Path) -> list[Path]:
+    """Dry run: each digest as JSON (the webhook body) and as text (the e-mail body)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for d in digests:
+        base = folder / f"digest_{_safe(d.manager_id)}"
+        j = base.with_suffix(".json")
+        t = base.with_suffix(".txt")
+        j.write_text(json.dumps(d.to_json(), indent=1) + "\n")
+        t.write_text(f"Subject: {d.subject()}\n\n{d.text()}")
+        paths += [j, t]
+    return paths
+
+
+def post_webhook(d: Digest, settings: AlertSettings) -> None:
+    """POST the digest as JSON; raises on a non-2xx answer or a network failure."""
+    body = json.dumps(d.to_json()).encode("utf-8")
+    req = urllib.request.Request(settings.webhook_url, data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("User-Agent", "repradar-alerts")
+    if settings.webhook_token is not None:
+        req.add_header("Authorization", f"Bearer {settings.webhook_token.get_secret_value()}")
+    with urllib.request.urlopen(req, timeout=settings.webhook_timeout_s) as resp:  # noqa: S310 - configured URL
+        if not 200 <= resp.status < 300:
+            raise RuntimeError(f"webhook answered {resp.status}")
+
+
+def load_email_map(path: Path | None) -> dict[str, str]:
+    """manager_id -> address from a CSV with columns manager_id,email."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"REPRADAR_ALERTS_EMAIL_MAP {path} does not exist; write a CSV with columns manager_id,email")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"manager_id", "email"} <= set(reader.fieldnames):
+            raise UserError(f"{path.name} needs the columns manager_id,email (it has {reader.fieldnames})")
+        return {row["manager_id"].strip(): row["email"].strip() for row in reader if row.get("email", "").strip()}
+
+
+def email_message(d: Digest, to: str, settings: AlertSettings) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = d.subject()
+    msg["From"] = settings.smtp_from
+    msg["To"] = to
+    msg["Date"] = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    msg.set_content(d.text())
+    msg.add_attachment(
+        json.dumps(d.to_json(), indent=1).encode("utf-8"),
+        maintype="application",
+        subtype="json",
+        filename=f"digest_{_safe(d.manager_id)}.json",
+    )
+    return msg
+
+
+def send_emails(pairs: list[tuple[Digest, str]], settings: AlertSettings) -> None:
+    """Send each (digest, address) over one SMTP connection."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_user:
+            pw = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+            smtp.login(settings.smtp_user, pw)
+        for d, to in pairs:
+            smtp.send_message(email_message(d, to, settings))
+
+
+def state_path(settings) -> Path:
+    return Path(settings.resolved_home) / "alerts" / STATE_FILE
+
+
+def send_alerts(
+    scores: pd.DataFrame,
+    *,
+    previous: pd.DataFrame | None = None,
+    alert_settings: AlertSettings | None = None,
+    dry_run_dir: Path | None = None,
+    names: dict[str, str] | None = None,
+) -> AlertResult:
+    """Build the digests and deliver them (or write them, with `dry_run_dir`)."""
+    a = alert_settings or AlertSettings()
+    digests = build_digests(scores, previous, names=names, max_reps=a.max_reps, n_drivers=a.drivers)
+    result = AlertResult(digests=digests)
+    if not digests:
+        return result
+    if dry_run_dir is not None:
+        result.written = write_digests(digests, dry_run_dir)
+        return result
+    if not a.webhook_url and not a.smtp_host:
+        raise UserError(
+            "no alert channel is configured: set REPRADAR_ALERTS_WEBHOOK_URL and/or REPRADAR_ALERTS_SMTP_HOST "
+            "(with REPRADAR_ALERTS_SMTP_FROM and REPRADAR_ALERTS_EMAIL_MAP), or use --dry-run --out DIR"
+        )
+    if a.webhook_url:
+        for d in digests:
+            try:
+                post_webhook(d, a)
+                result.sent_webhook.append(d.manager_id)
+            except (urllib.error.URLError, OSError, RuntimeError) as exc:
+                result.errors.append(f"webhook for manager {d.manager_id}: {exc}")
+    if a.smtp_host:
+        if not a.smtp_from:
+            raise UserError("REPRADAR_ALERTS_SMTP_FROM is not set: e-mail needs a sender address")
+        book = load_email_map(a.email_map)
+        pairs = []
+        for d in digests:
+            to = book.get(d.manager_id) or a.email_default
+            if to:
+                pairs.append((d, to))
+            else:
+                result.skipped.append(f"no e-mail address for manager {d.manager_id}")
+        if pairs:
+            try:
+                send_emails(pairs, a)
+                result.sent_email += [d.manager_id for d, _ in pairs]
+            except (smtplib.SMTPException, OSError) as exc:
+                result.errors.append(f"e-mail: {exc}")
+    return result
+
+
+def remember(scores: pd.DataFrame, settings) -> Path:
+    """Keep this batch as the next alert run's previous batch."""
+    from models.scoring import write_scores
+
+    path = state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_scores(scores, path)
+
+
+def remembered(settings) -> pd.DataFrame | None:
+    from models.scoring import read_scores
+
+    path = state_path(settings)
+    return read_scores(path) if path.exists() else None

@@ -1,0 +1,129 @@
+"""Drivers in words: grouping, peers (with the organisation-wide fallback), sentences, and sums."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.drivers import (
+    explain_frame,
+    feature_sentence,
+    group_contributions,
+    group_drivers_row,
+    peer_scope,
+    peer_values,
+)
+
+GROUPS = {
+    "win_rate_180d": "conversion",
+    "peer__win_rate_180d": "conversion",
+    "calls_per_week_28d": "activity",
+    "tenure_days": "tenure",
+    "attainment_to_date": "attainment",
+}
+UNITS = {"win_rate_180d": "share", "calls_per_week_28d": "per_week", "tenure_days": "days", "attainment_to_date": "ratio"}
+
+
+def _frame():
+    day = pd.Timestamp("2024-04-22")
+    return pd.DataFrame(
+        {
+            "rep_id": ["a", "b", "c", "d"],
+            "manager_id": ["m", "m", "m", "n"],
+            "as_of": [day] * 4,
+            "segment": ["Mid-Market", "Mid-Market", "Mid-Market", "Enterprise"],
+            "win_rate_180d": [0.18, 0.31, 0.40, 0.25],
+            "peer__win_rate_180d": [0.31, 0.31, 0.31, 0.25],
+            "calls_per_week_28d": [10.0, 20.0, 30.0, np.nan],
+            "tenure_days": [100.0, 400.0, 800.0, 50.0],
+            "attainment_to_date": [0.1, 0.2, 0.3, 0.0],
+        }
+    )
+
+
+def _contrib():
+    return pd.DataFrame(
+        {
+            "win_rate_180d": [0.5, -0.1, -0.2, 0.0],
+            "peer__win_rate_180d": [0.1, 0.0, 0.0, 0.0],
+            "calls_per_week_28d": [0.3, 0.0, -0.1, 0.2],
+            "tenure_days": [0.4, 0.0, 0.0, 0.9],
+            "attainment_to_date": [-0.2, 0.1, 0.0, 0.3],
+            "base_value": [-1.0] * 4,
+        }
+    )
+
+
+def test_the_example_sentence_in_both_languages():
+    en = feature_sentence("win_rate_180d", 0.18, 0.31, unit="share", lang="en", segment="Mid-Market")
+    assert en == "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers"
+    zh = feature_sentence("win_rate_180d", 0.18, 0.31, unit="share", lang="zh-CN", segment="Mid-Market")
+    assert zh == "近180天赢单率为18%,Mid-Market同类销售为31%"
+    org = feature_sentence("win_rate_180d", 0.18, 0.31, unit="share", lang="en", scope="organisation")
+    assert org.endswith("against 31% across the organisation")
+    missing = feature_sentence("calls_per_week_28d", None, 12, unit="per_week", lang="en")
+    assert missing == "Call rate (last 28 days): no data for this rep"
+
+
+def test_group_contributions_sum_features_and_their_peer_columns():
+    g = group_contributions(_contrib(), GROUPS)
+    assert g.loc[0, "conversion"] == pytest.approx(0.6)
+    assert g.loc[0, "activity"] == pytest.approx(0.3)
+    assert "base_value" not in g.columns
+
+
+def test_group_drivers_largest_first_with_context_flagged():
+    f, c = _frame(), _contrib()
+    peers = peer_values(f, ["win_rate_180d", "calls_per_week_28d", "tenure_days", "attainment_to_date"])
+    d = group_drivers_row(f.loc[0], c.loc[0], peers.loc[0], groups=GROUPS, units=UNITS, scope="segment", k=5)
+    assert [x["group"] for x in d] == ["conversion", "tenure", "activity"]  # attainment lowers the risk here
+    top = d[0]
+    assert top["feature"] == "win_rate_180d" and top["value"] == 0.18 and top["peer_value"] == 0.31
+    assert top["actionable"] and top["text_en"].startswith("Win rate over the last 180 days is 18%")
+    tenure = d[1]
+    assert not tenure["actionable"] and "context" in tenure["text_en"] and "背景" in tenure["text_zh"]
+    assert all(x["contribution"] > 0 for x in d)
+
+
+def test_a_rep_alone_in_the_segment_is_compared_with_the_organisation():
+    f = _frame()
+    scope = peer_scope(f)
+    assert scope.tolist() == ["segment", "segment", "segment", "organisation"]
+    peers = peer_values(f, ["win_rate_180d", "calls_per_week_28d"], scope=scope)
+    # the Enterprise rep's peer value is the median over everybody on that day, not their own value
+    assert peers.loc[3, "win_rate_180d"] == pytest.approx(np.median([0.18, 0.31, 0.40, 0.25]))
+    # without a peer__ column the segment median is computed over the frame
+    assert peers.loc[0, "calls_per_week_28d"] == pytest.approx(20.0)
+    ex = explain_frame(f, _contrib(), groups=GROUPS, units=UNITS, k=3)
+    d = ex.loc[3, "driver_groups"]
+    assert ex.loc[3, "peer_scope"] == "organisation"
+    assert any("across the organisation" in x["text_en"] or "no data" in x["text_en"] for x in d)
+
+
+def test_no_segment_at_all_falls_back_to_the_organisation():
+    f = _frame().drop(columns=["segment"])
+    assert set(peer_scope(f)) == {"organisation"}
+    ex = explain_frame(f, _contrib(), groups=GROUPS, units=UNITS)
+    assert len(ex) == 4 and all(isinstance(v, list) for v in ex["driver_groups"])
+
+
+def test_enriched_feature_drivers_keep_the_contract_keys():
+    f, c = _frame(), _contrib()
+    drivers = [[{"feature": "peer__win_rate_180d", "group": "conversion", "value": 0.31, "contribution": 0.1}]] + [[]] * 3
+    ex = explain_frame(f, c, groups=GROUPS, units=UNITS, drivers=drivers)
+    d = ex.loc[0, "drivers"][0]
+    assert {"feature", "group", "value", "contribution"} <= set(d)
+    assert d["value"] == 0.31 and d["peer_value"] == 0.31  # the contract's value is kept as it was
+    assert "18%" in d["text_en"] and "31%" in d["text_en"]
+
+
+def test_explanations_add_up_to_the_raw_score():
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    model = shared_tiny_model()
+    rows = tiny_frame(200, seed=3)
+    contrib = model.contributions(rows)
+    raw = model.predict_frame(rows)["raw_score"].to_numpy()
+    names = model.feature_names
+    np.testing.assert_allclose(contrib[names].sum(axis=1) + contrib["base_value"], raw, rtol=0, atol=1e-6)
+    groups = group_contributions(contrib, model.spec_.groups)
+    np.testing.assert_allclose(groups.sum(axis=1) + contrib["base_value"], raw, rtol=0, atol=1e-6)

@@ -1,0 +1,65 @@
+"""Bilingual texts: every catalog id, driver group and feature has English and Chinese text."""
+
+import pytest
+
+from features.contract import INTERVENTION_IDS
+from features.registry import FEATURES, GROUPS
+from models import i18n
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_catalog_id_has_a_title_and_an_action(lang):
+    for iid in INTERVENTION_IDS:
+        for key in ("title", "action"):
+            text = i18n.lookup(lang, f"interventions.{iid}.{key}")
+            assert isinstance(text, str) and text.strip(), f"{lang}: interventions.{iid}.{key} is missing"
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_driver_group_and_feature_has_a_text(lang):
+    for g in [*GROUPS, "other"]:
+        assert i18n.lookup(lang, f"groups.{g}.title").strip(), f"{lang}: group {g} has no title"
+    for f in FEATURES:
+        assert i18n.lookup(lang, f"features.{f.name}").strip(), f"{lang}: feature {f.name} has no label"
+
+
+def test_the_languages_hold_the_same_keys_and_placeholders():
+    import string
+
+    assert i18n.missing_keys("zh-CN") == []
+    assert i18n.missing_keys("en", reference="zh-CN") == []
+    for key in sorted(i18n.flat_keys(i18n.catalog("en")) - {"language", "name"}):
+        fields = [{f for _, f, _, _ in string.Formatter().parse(str(i18n.lookup(lang, key))) if f} for lang in i18n.LANGUAGES]
+        assert fields[0] == fields[1], f"{key}: placeholders differ between languages"
+
+
+def test_the_catalog_in_the_spec_matches_the_chinese_titles():
+    # shared/spec/interventions.md: the zh-CN titles are the spec's
+    assert i18n.intervention_title("smart_goals", "zh-CN") == "设定SMART目标,明确期望"
+    assert i18n.intervention_title("manager_coaching", "en").startswith("Coach the manager")
+
+
+@pytest.mark.parametrize(
+    "value,unit,feature,lang,expected",
+    [
+        (0.18, "share", None, "en", "18%"),
+        (41234.0, "currency", None, "en", "$41k"),
+        (41234.0, "currency", None, "zh-CN", "$4.1万"),
+        (1_250_000.0, "currency", None, "en", "$1.2M"),
+        (3.0, "per_week", None, "en", "3 a week"),
+        (3.5, "per_week", None, "zh-CN", "每周3.5次"),
+        (45.0, "days", None, "en", "45 days"),
+        (1.4, "ratio", "quota_vs_segment", "en", "1.40x"),
+        (0.12, "ratio", "attainment_to_date", "en", "12% of quota"),
+        (float("nan"), "share", None, "en", "n/a"),
+    ],
+)
+def test_values_are_written_with_their_units(value, unit, feature, lang, expected):
+    assert i18n.format_value(value, unit, lang, feature=feature) == expected
+
+
+def test_unknown_metric_features_get_a_generic_label():
+    assert "focus_score" in i18n.feature_label("eng__focus_score_mean_28d", "en")
+    assert i18n.feature_label("peer__win_rate_180d", "zh-CN") == i18n.feature_label("win_rate_180d", "zh-CN")
+    with pytest.raises(ValueError, match="unknown language"):
+        i18n.catalog("fr")

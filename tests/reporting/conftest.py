@@ -1,0 +1,116 @@
+"""Simulated organisations and one trained, promoted model for the reporting tests (built once).
+
+- `home`: a small organisation (300 reps, 4 quarters of 2023) trained and promoted through the
+  command line: its run logs the drift reference, the held-out set and the model card.
+- `fair_org` / `biased_org`: a larger organisation (1200 reps, same quarters, same seed) without and
+  with `bias_quota_against="F"`, scored with that model in the last quarter. Fairness needs the
+  size: with about 450 reps per gender and a fifth of them in the high band, an impact ratio of
+  0.8 is about two standard errors from 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from repradar.settings import Settings, get_settings
+
+TRAIN = dict(n_reps=300, n_periods=4, seed=41)
+ORG = dict(n_reps=1200, n_periods=4, seed=42)
+AS_OF = dt.date(2023, 11, 13)  # week 7 of 2023-Q4, the quarter held out from training
+TRAIN_AS_OF = dt.date(2023, 5, 13)  # a training snapshot day (week 7 of 2023-Q2), inside the training window
+
+
+def run_cli(home: Path, *args: str, env: dict | None = None):
+    from repradar.cli import app
+
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(home), **(env or {})})
+    finally:
+        get_settings.cache_clear()
+
+
+def _simulate(tmp_path_factory, name, **kw) -> Path:
+    from simulator.simulate import SimConfig, simulate
+
+    out = tmp_path_factory.mktemp(name) / "data"
+    simulate(SimConfig(oracle_sims=0, **kw), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def train_org(tmp_path_factory) -> Path:
+    return _simulate(tmp_path_factory, "rep_train", **TRAIN)
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory, train_org) -> Path:
+    home = tmp_path_factory.mktemp("rep_home")
+    r = run_cli(home, "train", "--data", str(train_org))
+    assert r.exit_code == 0, r.stdout + r.stderr
+    r = run_cli(home, "promote")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return home
+
+
+@pytest.fixture(scope="session")
+def settings(home) -> Settings:
+    return Settings(home=home)
+
+
+@pytest.fixture(scope="session")
+def model(settings):
+    from models.loading import load_version
+
+    return load_version(settings, "1")
+
+
+@pytest.fixture(scope="session")
+def model_info(settings, model):
+    from reporting.modelinfo import load_model_info
+
+    return load_model_info(settings, "1", model=model)
+
+
+@pytest.fixture(scope="session")
+def train_tables(train_org):
+    from features.io import load_folder
+
+    return load_folder(train_org, validate=False)
+
+
+@pytest.fixture(scope="session")
+def fair_org(tmp_path_factory) -> Path:
+    return _simulate(tmp_path_factory, "rep_fair", **ORG)
+
+
+@pytest.fixture(scope="session")
+def biased_org(tmp_path_factory) -> Path:
+    return _simulate(tmp_path_factory, "rep_biased", bias_quota_against="F", **ORG)
+
+
+@pytest.fixture(scope="session")
+def fair_tables(fair_org):
+    from features.io import load_folder
+
+    return load_folder(fair_org, validate=False)
+
+
+@pytest.fixture(scope="session")
+def fair_scores(fair_tables, model, settings):
+    from models.scoring import score_tables
+
+    return score_tables(fair_tables, AS_OF, model, settings)
+
+
+@pytest.fixture(scope="session")
+def fair_report(tmp_path_factory, fair_scores, fair_tables, settings, model_info):
+    """The whole report on the fair organisation: HTML, PDF and JSON."""
+    from reporting.report import make_report
+
+    out = tmp_path_factory.mktemp("rep_report") / "report.html"
+    return make_report(fair_scores, fair_tables, settings, out=out, model_info=model_info)

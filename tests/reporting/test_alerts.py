@@ -1,0 +1,172 @@
+"""Manager digests: who is newly in the high band, the dry run, a webhook to a local receiver and
+e-mail through a local SMTP server (aiosmtpd). Everything listens on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from reporting.alerts import build_digests, newly_high, send_alerts
+from reporting.settings import AlertSettings
+from repradar.errors import UserError
+
+
+def _scores(bands: dict[str, str], managers: dict[str, str], as_of="2024-05-13") -> pd.DataFrame:
+    reps = sorted(bands)
+    risk = {"high": 0.8, "medium": 0.4, "low": 0.1}
+    return pd.DataFrame(
+        {
+            "rep_id": reps,
+            "manager_id": [managers[r] for r in reps],
+            "period_start": pd.Timestamp("2024-04-01"),
+            "period_end": pd.Timestamp("2024-06-30"),
+            "as_of": pd.Timestamp(as_of),
+            "risk": [risk[bands[r]] + 0.01 * i for i, r in enumerate(reps)],
+            "risk_band": [bands[r] for r in reps],
+            "rank": range(1, len(reps) + 1),
+            "attainment_to_date": 0.2,
+            "drivers": [[{"feature": "pipeline_coverage", "group": "pipeline", "value": 0.4, "contribution": 0.9}]] * len(reps),
+            "interventions": [["pipeline_generation"]] * len(reps),
+            "model_version": "3",
+        }
+    )
+
+
+MANAGERS = {"a": "m1", "b": "m1", "c": "m1", "d": "m2", "e": "m2", "f": "m3"}
+
+
+@pytest.fixture
+def batches():
+    prev = _scores({"a": "high", "b": "medium", "c": "low", "d": "low", "e": "low", "f": "high"}, MANAGERS, "2024-05-06")
+    now = _scores({"a": "high", "b": "high", "c": "high", "d": "medium", "e": "high", "f": "high"}, MANAGERS)
+    return prev, now
+
+
+def test_newly_high_compares_with_the_previous_batch(batches):
+    prev, now = batches
+    new = newly_high(now, prev)
+    assert sorted(new["rep_id"]) == ["b", "c", "e"]  # a and f were already high
+    assert dict(zip(new["rep_id"], new["previous_band"], strict=True)) == {"b": "medium", "c": "low", "e": "low"}
+    assert sorted(newly_high(now, None)["rep_id"]) == ["a", "b", "c", "e", "f"]
+
+
+def test_one_digest_per_manager_with_new_high_band_reps(batches):
+    prev, now = batches
+    ds = build_digests(now, prev, names={"b": "Bea"}, max_reps=1)
+    assert [d.manager_id for d in ds] == ["m1", "m2"]  # m3's only rep was already high
+    m1 = ds[0]
+    assert len(m1.reps) == 1 and m1.more == 1 and m1.high_total == 3 and m1.team_size == 3
+    j = m1.to_json()
+    assert j["new_high_band"] == 2 and j["reps"][0]["drivers"] == ["pipeline_coverage = 0.4"]
+    assert "Bea" in m1.text() or "c" in m1.text()
+    assert not m1.first_batch and build_digests(now, None)[0].first_batch
+
+
+def test_dry_run_writes_json_and_text_per_manager(batches, tmp_path):
+    prev, now = batches
+    r = send_alerts(now, previous=prev, dry_run_dir=tmp_path / "digests")
+    names = sorted(p.name for p in r.written)
+    assert names == ["digest_m1.json", "digest_m1.txt", "digest_m2.json", "digest_m2.txt"]
+    body = json.loads((tmp_path / "digests" / "digest_m2.json").read_text())
+    assert body["manager_id"] == "m2" and [x["rep_id"] for x in body["reps"]] == ["e"]
+    assert (tmp_path / "digests" / "digest_m1.txt").read_text().startswith("Subject: RepRadar: 2 rep(s)")
+
+
+def test_no_channel_configured_is_a_user_error(batches):
+    prev, now = batches
+    with pytest.raises(UserError, match="REPRADAR_ALERTS_WEBHOOK_URL"):
+        send_alerts(now, previous=prev, alert_settings=AlertSettings())
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.path, dict(self.headers), json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_posts_each_digest_as_json_to_a_local_receiver(batches):
+    prev, now = batches
+    _Receiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/repradar"
+        a = AlertSettings(webhook_url=url, webhook_token="s3cret", webhook_timeout_s=5)
+        r = send_alerts(now, previous=prev, alert_settings=a)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.errors == [] and r.sent_webhook == ["m1", "m2"]
+    got = {body["manager_id"]: (path, headers, body) for path, headers, body in _Receiver.received}
+    path, headers, body = got["m1"]
+    assert path == "/hooks/repradar" and headers["Content-Type"] == "application/json"
+    assert headers["Authorization"] == "Bearer s3cret"
+    assert body["type"] == "repradar.high_band_digest" and body["as_of"] == "2024-05-13" and body["model_version"] == "3"
+    assert [x["rep_id"] for x in body["reps"]] == ["c", "b"]  # riskiest first
+    assert body["reps"][0]["previous_band"] == "low" and body["reps"][0]["interventions"] == ["pipeline_generation"]
+    assert got["m2"][2]["new_high_band"] == 1
+
+
+def test_webhook_failure_is_reported_not_raised(batches):
+    prev, now = batches
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    port = server.server_address[1]
+    server.server_close()  # nobody listens there any more
+    r = send_alerts(now, previous=prev, alert_settings=AlertSettings(webhook_url=f"http://127.0.0.1:{port}/x", webhook_timeout_s=2))
+    assert r.sent_webhook == [] and len(r.errors) == 2
+
+
+def test_email_goes_through_a_local_smtp_server(batches, tmp_path):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    inbox = []
+
+    class Keep(Message):
+        def handle_message(self, message):
+            inbox.append(message)
+
+    import socket
+
+    with socket.socket() as s:  # a free port on the loopback interface
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        book = tmp_path / "managers.csv"
+        book.write_text("manager_id,email\nm1,ann@example.com\n")
+        a = AlertSettings(
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_from="repradar@example.com",
+            email_map=book,
+        )
+        prev, now = batches
+        r = send_alerts(now, previous=prev, alert_settings=a)
+    finally:
+        controller.stop()
+    assert r.sent_email == ["m1"] and r.errors == []
+    assert r.skipped == ["no e-mail address for manager m2"]
+    assert len(inbox) == 1
+    msg = inbox[0]
+    assert msg["To"] == "ann@example.com" and msg["From"] == "repradar@example.com"
+    assert msg["Subject"].startswith("RepRadar: 2 rep(s) newly at high risk")
+    parts = {p.get_content_type(): p for p in email.message_from_string(msg.as_string()).walk()}
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    assert "- c:" in text and "previously low" in text and "pipeline_coverage" in text
+    body = json.loads(parts["application/json"].get_payload(decode=True))
+    assert body["manager_id"] == "m1"

@@ -1,0 +1,117 @@
+"""Drift's pure parts: bins, PSI, the binned training summary and the report against it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reporting.drift import (
+    bin_counts,
+    drift_report,
+    psi,
+    psi_of_values,
+    quantile_edges,
+    reference_summary,
+    share_on_drifted,
+)
+
+
+def _frame(rng, n_per_week, weeks=(1, 2, 3), periods=("2024-01-01", "2024-04-01", "2024-07-01"), shift=0.0):
+    rows = []
+    for p in periods:
+        for w in weeks:
+            x = rng.normal(shift + 0.1 * w, 1.0, n_per_week)  # drifts a little within the period
+            y = rng.exponential(1.0, n_per_week)
+            y[rng.random(n_per_week) < 0.1] = np.nan
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "period_start": pd.Timestamp(p),
+                        "week_of_period": w,
+                        "x": x,
+                        "y": y,
+                        "elapsed_share": w / 13,
+                        "peer__x": 0.0,
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
+    assert psi([10, 20, 30], [10, 20, 30]) == pytest.approx(0.0)
+    assert psi([10, 20, 30], [30, 20, 10]) > 0.5
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 20_000)
+    assert psi_of_values(base, rng.normal(0, 1, 20_000)) < 0.01
+    assert 0.2 < psi_of_values(base, rng.normal(0.5, 1, 20_000)) < 0.35  # the textbook ~0.25 for half an sd
+    assert psi_of_values(base, rng.normal(1.0, 1, 20_000)) > 0.8
+
+
+def test_bins_are_right_closed_quantiles_and_ties_share_a_bin():
+    edges = quantile_edges(np.array([0, 0, 0, 0, 1, 2, 3, np.nan]), 4)
+    assert list(edges) == sorted(set(edges))
+    counts, missing = bin_counts(np.array([0.0, 0.0, 5.0, np.nan]), edges)
+    assert counts.sum() == 3 and missing == 1 and counts[0] == 2
+
+
+def test_summary_drops_peer_and_calendar_columns_and_is_json_ready():
+    import json
+
+    f = _frame(np.random.default_rng(1), 50)
+    s = reference_summary(f, ["x", "y", "elapsed_share", "peer__x"])
+    assert set(s["features"]) == {"x", "y"}
+    json.dumps(s)
+    assert len(s["cells"]) == 9 and len(s["features"]["x"]["counts"]) == 9
+
+
+def test_same_distribution_is_stable_and_a_shift_is_drifted():
+    rng = np.random.default_rng(2)
+    ref = reference_summary(_frame(rng, 400), ["x", "y"])
+    same = _frame(rng, 300, weeks=(2,), periods=("2024-10-01",))
+    r = drift_report(ref, same)
+    assert not r.retrain_advised and r.drifted == []
+    assert r.reference_periods == ["2024-04-01", "2024-07-01"]  # the earliest period is left out
+    shifted = _frame(rng, 300, weeks=(2,), periods=("2024-10-01",), shift=1.0)
+    r = drift_report(ref, shifted, drivers=[[{"feature": "x"}], [{"feature": "y"}], [{"feature": "peer__x"}], []])
+    assert r.retrain_advised and r.drifted == ["x"]
+    assert r.table.iloc[0]["feature"] == "x" and r.table.iloc[0]["psi"] > 0.5
+    assert r.share_on_drifted == pytest.approx(0.5)  # x itself and its peer comparison
+
+
+def test_same_point_of_the_period_is_compared():
+    # x grows through the period (as attainment to date does); week 3 against all weeks looks drifted
+    rng = np.random.default_rng(3)
+    rows = []
+    for p in ("2024-01-01", "2024-04-01"):
+        for w in range(1, 14):
+            rows.append(pd.DataFrame({"period_start": pd.Timestamp(p), "week_of_period": w, "x": rng.normal(0.1 * w, 0.3, 400)}))
+    ref = reference_summary(pd.concat(rows, ignore_index=True), ["x"])
+    scored = pd.DataFrame({"week_of_period": 3, "x": rng.normal(0.3, 0.3, 300)})
+    assert not drift_report(ref, scored).retrain_advised
+    assert drift_report(ref, scored.drop(columns=["week_of_period"])).retrain_advised
+
+
+def test_a_feature_missing_much_more_often_is_drifted():
+    rng = np.random.default_rng(4)
+    ref = reference_summary(_frame(rng, 300), ["x", "y"])
+    scored = _frame(rng, 300, weeks=(2,), periods=("2024-10-01",))
+    scored.loc[scored.index[:150], "y"] = np.nan
+    r = drift_report(ref, scored)
+    row = r.table.set_index("feature").loc["y"]
+    assert row["more_missing"] and row["status"] == "drifted"
+
+
+def test_excluded_features_are_not_compared():
+    rng = np.random.default_rng(5)
+    ref = reference_summary(_frame(rng, 300), ["x", "y"])
+    shifted = _frame(rng, 300, weeks=(2,), periods=("2024-10-01",), shift=3.0)
+    assert "x" not in set(drift_report(ref, shifted, exclude=("x",)).table["feature"])
+
+
+def test_share_on_drifted_reads_the_first_drivers_only():
+    drivers = [[{"feature": "a"}, {"feature": "b"}, {"feature": "c"}, {"feature": "x"}], [{"feature": "x"}]]
+    assert share_on_drifted(drivers, ["x"], depth=3) == 0.5
+    assert share_on_drifted(drivers, ["x"], depth=4) == 1.0
+    assert share_on_drifted([], ["x"]) is None

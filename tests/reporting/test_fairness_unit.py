@@ -1,0 +1,128 @@
+"""The fairness audit's pure parts: attribute columns, merging small groups, impact ratios, calibration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reporting.fairness import (
+    MISSING,
+    OTHER,
+    audit_columns,
+    calibration_table,
+    fairness_audit,
+    impact_ratios,
+    merge_small_groups,
+    selection_table,
+    two_proportion_p,
+)
+
+
+def _reps(n_f, n_m, n_x=0):
+    g = ["F"] * n_f + ["M"] * n_m + ["X"] * n_x
+    n = len(g)
+    return pd.DataFrame(
+        {
+            "rep_id": [f"r{i}" for i in range(n)],
+            "manager_id": ["m1"] * n,
+            "hire_date": pd.Timestamp("2020-01-01"),
+            "team": "t",
+            "region": ["north", "south"] * (n // 2) + ["north"] * (n % 2),
+            "segment": "SMB",
+            "name": "x",
+            "gender": g,
+        }
+    )
+
+
+def _scores(reps, high):
+    return pd.DataFrame({"rep_id": reps["rep_id"], "risk_band": np.where(high, "high", "low")})
+
+
+def test_attributes_are_the_columns_beyond_the_contract_and_region_is_a_control():
+    reps = _reps(2, 2).assign(age_band="20-29")
+    assert audit_columns(reps) == [("gender", "attribute"), ("age_band", "attribute"), ("region", "control")]
+    assert audit_columns(reps.drop(columns=["region"])) == [("gender", "attribute"), ("age_band", "attribute")]
+
+
+def test_small_groups_are_merged_and_named():
+    s = pd.Series(["a"] * 10 + ["b"] * 3 + ["c"] * 2)
+    merged, names = merge_small_groups(s, 5)
+    assert names == ["b", "c"]
+    assert (merged == OTHER).sum() == 5 and (merged == "a").sum() == 10
+    same, none = merge_small_groups(s, 2)
+    assert none == [] and same.equals(s)
+
+
+def test_four_fifths_rule_against_the_most_flagged_group():
+    t = selection_table(pd.Series(["F"] * 100 + ["M"] * 100), [True] * 30 + [False] * 70 + [True] * 20 + [False] * 80, 50)
+    t, ref = impact_ratios(t, low=0.8, high=1.25)
+    assert ref == "F"
+    row = t.set_index("group")
+    assert row.loc["F", "ratio"] == 1.0 and row.loc["F", "reference"]
+    assert row.loc["M", "ratio"] == pytest.approx(20 / 30)
+    assert row.loc["M", "out_of_bounds"] and not row.loc["F", "out_of_bounds"]
+    assert 0 < row.loc["M", "p_value"] < 0.2
+
+
+def test_bounds_are_settings_and_the_largest_reference_uses_both_bounds():
+    groups = pd.Series(["A"] * 200 + ["B"] * 60)
+    sel = [True] * 40 + [False] * 160 + [True] * 18 + [False] * 42  # A 20%, B 30%: B/A = 1.5
+    t, ref = impact_ratios(selection_table(groups, sel, 50), reference="largest", low=0.8, high=1.25)
+    assert ref == "A" and t.set_index("group").loc["B", "out_of_bounds"]
+    t, _ = impact_ratios(selection_table(groups, sel, 50), reference="largest", low=0.5, high=1.6)
+    assert not t["out_of_bounds"].any()
+
+
+def test_groups_too_small_are_shown_but_never_judged():
+    t = selection_table(pd.Series(["A"] * 100 + ["B"] * 100 + ["C"] * 5), [False] * 80 + [True] * 20 + [False] * 80 + [True] * 20 + [True] * 5, 50)
+    t, ref = impact_ratios(t)
+    c = t.set_index("group").loc["C"]
+    assert not c["judged"] and math.isnan(c["ratio"]) and not c["out_of_bounds"]
+    assert ref in ("A", "B")
+
+
+def test_nobody_flagged_gives_ratio_one():
+    t, _ = impact_ratios(selection_table(pd.Series(["A"] * 60 + ["B"] * 60), [False] * 120, 50))
+    assert (t["ratio"] == 1.0).all() and not t["out_of_bounds"].any()
+
+
+def test_two_proportion_p_matches_known_values():
+    assert two_proportion_p(50, 100, 50, 100) == pytest.approx(1.0)
+    # z = (0.6 - 0.4) / sqrt(0.5 * 0.5 * 2 / 100) = 2.828...
+    assert two_proportion_p(60, 100, 40, 100) == pytest.approx(0.00468, rel=1e-2)
+    assert two_proportion_p(0, 0, 1, 10) == 1.0
+
+
+def test_calibration_per_group():
+    t = calibration_table(["a", "a", "b", "b"], [0.2, 0.4, 0.5, 0.7], [0, 1, 1, 1], ["r1", "r1", "r2", "r3"])
+    a, b = t.set_index("group").loc["a"], t.set_index("group").loc["b"]
+    assert a["mean_risk"] == pytest.approx(0.3) and a["miss_rate"] == 0.5 and a["n_reps"] == 1 and a["gap"] == pytest.approx(-0.2)
+    assert b["n_rows"] == 2 and b["miss_rate"] == 1.0
+
+
+def test_audit_calls_out_the_over_flagged_group_with_merging_and_calibration():
+    reps = _reps(100, 100, 6)
+    high = np.r_[np.arange(100) < 40, np.arange(100) < 20, [True] * 6]  # F 40%, M 20%, X tiny
+    held = pd.DataFrame({"rep_id": reps["rep_id"], "risk": 0.3, "missed": np.r_[np.zeros(150), np.ones(56)]})
+    a = fairness_audit(_scores(reps, high), reps, heldout=held, min_group_size=50)
+    g = a.get("gender")
+    assert g.merged == ["X"] and OTHER in set(g.selection["group"])
+    assert a.flagged("gender") == ["F"]
+    c = [c for c in a.callouts if c.column == "gender"][0]
+    assert (c.over, c.under) == ("F", "M") and c.significant
+    assert "F" in c.text(0.8, 1.25) and "2.00x" in c.text(0.8, 1.25)
+    assert set(g.calibration["group"]) == {"F", "M", OTHER}
+    assert a.get("region").kind == "control"
+    assert a.to_dict()["callouts"][0]["over"] == "F"
+
+
+def test_audit_notes_attributes_that_leak_into_the_model_and_missing_values():
+    reps = _reps(60, 60)
+    reps.loc[:9, "gender"] = None
+    a = fairness_audit(_scores(reps, [False] * 120), reps, model_features=["gender", "x"])
+    assert any("gender" in n and "must not" in n for n in a.notes)
+    assert MISSING in set(a.get("gender").selection["group"]) or OTHER in set(a.get("gender").selection["group"])
