@@ -136,7 +136,8 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
             "check the reps' hire and end dates and the quotas"
         )
     out = scores_from_features(fs.frame, model, settings, playbook=playbook)
-    out.attrs["notes"] = list(fs.notes or [])
+    caveats = (getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}).get("caveats", [])
+    out.attrs["notes"] = list(fs.notes or []) + [f"caveat from training: {c}" for c in caveats]
     return out
 
 

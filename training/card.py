@@ -6,6 +6,32 @@ import pandas as pd
 
 from training.evaluate import comparison_table, to_markdown
 
+# Below these the held-out figures are too noisy to trust; the list is still produced, with the caveat.
+THIN_REPS = 50
+THIN_TRAIN_PERIODS = 3
+THIN_TEST_MISSES = 20
+
+
+def data_caveats(split: dict) -> list[str]:
+    """Plain-language warnings when the data is too thin for a trustworthy model (pure; from the split)."""
+    out = []
+    reps, periods, misses = split.get("reps"), split.get("train_periods"), split.get("test_missed_rep_periods")
+    if reps is not None and reps < THIN_REPS:
+        out.append(f"only {reps} reps (fewer than {THIN_REPS}): every figure rests on few people")
+    if periods is not None and periods < THIN_TRAIN_PERIODS:
+        out.append(
+            f"only {periods} training period(s) (fewer than {THIN_TRAIN_PERIODS}): the model has seen little "
+            "of how quarters differ"
+        )
+    if misses is not None and misses < THIN_TEST_MISSES:
+        out.append(
+            f"only {misses} missed rep-periods in the held-out period (fewer than {THIN_TEST_MISSES}): "
+            "the held-out metrics are uncertain"
+        )
+    if out:
+        out.append("treat the risk list as a starting point for conversations, not a ranking to act on alone")
+    return out
+
 
 def render_card(
     *,
@@ -25,6 +51,9 @@ def render_card(
     week: int = 3,
 ) -> str:
     lines = [f"# Model card: {model_name}", ""]
+    caveats = data_caveats(split)
+    if caveats:
+        lines += ["> **Thin data.** " + "; ".join(caveats) + ".", ""]
     lines += [
         "Predicts, for each sales rep and quota period, the calibrated probability that the rep misses",
         "target, from what was known before the as-of day. Explanations are TreeSHAP contributions in log-odds.",

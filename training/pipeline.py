@@ -148,6 +148,7 @@ class TrainResult:
     card: str
     has_oracle: bool
     notes: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
         from training.evaluate import comparison_table
@@ -170,6 +171,7 @@ class TrainResult:
                 lines.append(
                     f"  {name:10s} {r['auc']:7.4f} {r['pr_auc']:7.4f} {r['brier']:7.4f} {r['ece']:7.4f} {r['top10_precision']:7.4f}"
                 )
+        lines += [f"caveat: {c}" for c in self.caveats]
         lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
         return lines
 
@@ -225,6 +227,12 @@ def train_feature_set(
 
     fitted = fit_all(frame, split, names, settings, params=params, seed=seed)
     split_info = split.describe(frame)
+    split_info["reps"] = int(frame["rep_id"].nunique())
+    held = frame.loc[split.test].drop_duplicates(["rep_id", "period_start"])
+    split_info["test_missed_rep_periods"] = int(held["missed"].astype(bool).sum())
+    from training.card import data_caveats
+
+    caveats = data_caveats(split_info)
     fitted.spec.meta = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data_window": f"{split_info['train_window'].split('..')[0]}..{split_info['test_window'].split('..')[-1]}",
@@ -232,6 +240,7 @@ def train_feature_set(
         "every_days": every_days or settings.snapshot_every_days,
         "calibrator": fitted.calibration["chosen"],
         "history_fallback": bool(fs.history_fallback),
+        "caveats": caveats,
         "seed": seed,
     }
 
@@ -312,6 +321,7 @@ def _log_and_register(
     client = registry.configure(settings)
     exp_id = registry.ensure_experiment(client, settings)
     commit = git_commit()
+    caveats = list(fitted.spec.meta.get("caveats", []))
     names = fitted.names
     model_head = headline(metrics)
     week_head = headline(metrics, week=REPORT_WEEK)
@@ -323,6 +333,7 @@ def _log_and_register(
             "repradar.history_fallback": str(bool(fs.history_fallback)).lower(),
             "repradar.calibrator": fitted.calibration["chosen"],
             "git_commit": commit or "unknown",
+        **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
             tags["mlflow.source.git.commit"] = commit
@@ -445,6 +456,7 @@ def _log_and_register(
         "calibrator": fitted.calibration["chosen"],
         "history_fallback": str(bool(fs.history_fallback)).lower(),
         "git_commit": commit or "unknown",
+        **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
         **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},
     }
@@ -463,4 +475,5 @@ def _log_and_register(
         card=card,
         has_oracle=has_oracle,
         notes=list(fs.notes or []),
+        caveats=caveats,
     )

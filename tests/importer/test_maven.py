@@ -111,12 +111,17 @@ def test_from_four_csv_files_to_an_early_warning_list(tmp_path, monkeypatch):
             ["promote"],
             ["score", "--data", str(data), "--as-of", "2017-11-15", "--out", str(scores)],
         ]
+        outputs = {}
         for args in steps:
             result = runner.invoke(app, args)
             assert result.exit_code == 0, f"repradar {' '.join(args)}:\n{result.output}"
+            outputs[args[0]] = result.output
     finally:
         get_settings.cache_clear()
 
+    # 35 agents and three quarters are thin: the training report and the scoring run both say so.
+    assert "caveat: only 35 reps" in outputs["train"]
+    assert "caveat from training: only 35 reps" in outputs["score"]
     df = read_scores(scores)
     teams = pd.read_csv(src / "sales_teams.csv")
     assert len(df) == len(teams) and df["rep_id"].is_unique  # every agent is active in Q4 2017
