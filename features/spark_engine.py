@@ -71,6 +71,7 @@ class SparkEngine:
         self._spark = spark
         self.master = master
         self.timings_: list[tuple[str, float]] = []  # (step, wall seconds) of the last run
+        self._staged: list = []
 
     @property
     def spark(self):
@@ -86,6 +87,11 @@ class SparkEngine:
                 df = self.spark.createDataFrame(table)
             except TypeError:  # an older PySpark without pyarrow.Table input
                 df = self.spark.createDataFrame(table.to_pandas())
+            # Cached, the view is an in-memory relation: a bare local relation would be folded by
+            # the optimizer and evaluated row by row on the driver (very slow, heap-hungry).
+            df = df.cache()
+            df.count()
+            self._staged.append(df)
             df.createOrReplaceTempView(name)
 
     def run(
@@ -119,5 +125,6 @@ class SparkEngine:
                 result[name] = frame.reset_index(drop=True)
             return result
         finally:
-            for df in cached.values():
+            for df in list(cached.values()) + self._staged:
                 df.unpersist()
+            self._staged = []

@@ -76,9 +76,9 @@ def peer_values(
         if PEER_PREFIX + f in frame:
             seg_v = pd.to_numeric(frame[PEER_PREFIX + f], errors="coerce").astype(float)
         elif "segment" in frame and keys_day is not None:
-            seg_v = x.groupby([frame["segment"].astype("string").fillna("\x00"), frame["as_of"]], sort=False).transform(
-                "median"
-            )
+            seg_v = x.groupby(
+                [frame["segment"].astype("string").fillna("\x00"), frame["as_of"]], sort=False
+            ).transform("median")
         else:
             seg_v = org
         out[f] = np.where(by_seg, seg_v, org)
@@ -112,7 +112,7 @@ def feature_sentence(
     scope: str = "segment",
     segment: str | None = None,
 ) -> str:
-    """"Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese)."""
+    """ "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese)."""
     name = base_feature(feature)
     label = i18n.feature_label(name, lang)
     value, peer = _clean(value), _clean(peer)
@@ -199,7 +199,9 @@ def group_drivers_row(
     return out
 
 
-def enrich_feature_drivers(drivers: list[dict], row: pd.Series, peers_row: pd.Series, *, units, scope) -> list[dict]:
+def enrich_feature_drivers(
+    drivers: list[dict], row: pd.Series, peers_row: pd.Series, *, units, scope
+) -> list[dict]:
     """Add `peer_value`, `text_en`, `text_zh` to the per-feature drivers of outputs.md (keys kept)."""
     segment = None if "segment" not in row or pd.isna(row["segment"]) else str(row["segment"])
     out = []
@@ -209,7 +211,17 @@ def enrich_feature_drivers(drivers: list[dict], row: pd.Series, peers_row: pd.Se
         peer = _clean(peers_row[b]) if b in peers_row else None
         e = dict(d)
         e["peer_value"] = peer
-        e.update(_texts(b, value, peer, units.get(b, units.get(d["feature"], "")), scope, segment, group_actionable(d.get("group", ""))))
+        e.update(
+            _texts(
+                b,
+                value,
+                peer,
+                units.get(b, units.get(d["feature"], "")),
+                scope,
+                segment,
+                group_actionable(d.get("group", "")),
+            )
+        )
         out.append(e)
     return out
 

@@ -87,7 +87,11 @@ def intervention_title(intervention_id: str, lang: str) -> str:
 
 
 def group_title(group: str, lang: str) -> str:
-    return text(lang, f"groups.{group}.title") if has(lang, f"groups.{group}") else text(lang, "groups.other.title")
+    return (
+        text(lang, f"groups.{group}.title")
+        if has(lang, f"groups.{group}")
+        else text(lang, "groups.other.title")
+    )
 
 
 def feature_label(name: str, lang: str) -> str:

@@ -310,7 +310,11 @@ def evaluate(node: Node, env) -> np.ndarray:
         vals = [np.asarray(evaluate(a, env), dtype=float) for a in node.args]
         if node.value == "nz":
             return np.nan_to_num(vals[0], nan=0.0)
-        return np.fmin.reduce(np.broadcast_arrays(*vals)) if node.value == "min" else np.fmax.reduce(np.broadcast_arrays(*vals))
+        return (
+            np.fmin.reduce(np.broadcast_arrays(*vals))
+            if node.value == "min"
+            else np.fmax.reduce(np.broadcast_arrays(*vals))
+        )
     if k == "arith":
         a, b = (evaluate(x, env) for x in node.args)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -373,7 +377,9 @@ def check_name(name: str) -> str | None:
         if prefix == "team" and _is_feature(rest):
             return None
         if prefix in ("team", "org"):
-            return f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)}, team.<feature>)"
+            return (
+                f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)}, team.<feature>)"
+            )
         return f"unknown prefix {prefix!r} in {name!r} (known: {', '.join(PREFIXED)}, team, org)"
     return f"unknown feature or name {name!r}" + _suggest(name)
 
@@ -656,20 +662,28 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
         if strength is not None:
             sl = r.lines["strength"]
             if isinstance(strength, bool) or not isinstance(strength, str | int | float):
-                _fail(source, sl, f"{where}: 'strength' must be a number or an expression, e.g. \"1 - win_rate_180d / peer.win_rate_180d\"")
+                _fail(
+                    source,
+                    sl,
+                    f"{where}: 'strength' must be a number or an expression, e.g. \"1 - win_rate_180d / peer.win_rate_180d\"",
+                )
             try:
                 sexpr = parse_expression(str(strength))
             except ConditionError as exc:
-                _fail(source, sl, f"{where}: the strength does not parse at column {exc.pos + 1}: {exc}\n    {strength}\n    {' ' * exc.pos}^")
+                _fail(
+                    source,
+                    sl,
+                    f"{where}: the strength does not parse at column {exc.pos + 1}: {exc}\n    {strength}\n    {' ' * exc.pos}^",
+                )
             for nm in sorted(condition_names(sexpr)):
                 problem = check_name(nm)
                 if problem:
                     _fail(source, sl, f"{where}: in the strength, {problem}")
-        if not grp and cond is None:
+        if not grp and cond is None and sexpr is None:
             _fail(
                 source,
                 line,
-                f"{where}: a rule needs a 'group' (the driver it answers), a 'when' condition, or both",
+                f"{where}: a rule needs a 'group' (the driver it answers), a 'when' condition or a 'strength'",
             )
         weight = r.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
@@ -683,7 +697,18 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
             )
             _check_template(t, source, rl, where)
         rules.append(
-            Rule(name, list(sug), list(grp), when, cond, float(weight), reason, line, None if strength is None else str(strength), sexpr)
+            Rule(
+                name,
+                list(sug),
+                list(grp),
+                when,
+                cond,
+                float(weight),
+                reason,
+                line,
+                None if strength is None else str(strength),
+                sexpr,
+            )
         )
     if not rules:
         _fail(source, doc.lines.get("rules", 1), "the playbook has no rules")
@@ -1002,7 +1027,13 @@ def choose(
 
     if insufficient:
         for iid in s["insufficient_data"]:
-            add(iid, {"reason_en": reason_of(None, "en", "onboarding", iid), "reason_zh": reason_of(None, "zh-CN", "onboarding", iid)})
+            add(
+                iid,
+                {
+                    "reason_en": reason_of(None, "en", "onboarding", iid),
+                    "reason_zh": reason_of(None, "zh-CN", "onboarding", iid),
+                },
+            )
     if quota_share >= s["quota_share_high"]:
         add(
             "smart_goals",
@@ -1087,7 +1118,9 @@ def recommend_frame(
                 return render_reason(rule.reason[lang], env, i, lang, spec.units, seg, scope[i])
             if note == "onboarding":
                 action = i18n.text(lang, f"interventions.{iid}.action")
-                return i18n.text(lang, "notes.onboarding", days=_days(np.fmin(hist[i], ten[i])), action=action)
+                return i18n.text(
+                    lang, "notes.onboarding", days=_days(np.fmin(hist[i], ten[i])), action=action
+                )
             if note == "insufficient_data":
                 return i18n.text(lang, "notes.insufficient_data", days=_days(hist[i]), tenure=_days(ten[i]))
             if note == "quota_first":

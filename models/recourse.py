@@ -90,7 +90,11 @@ def apply_lever_array(X: np.ndarray, col: dict[str, int], lever: str, delta) -> 
             X[:, j] = X[:, j] + dd  # NaN + d stays NaN
 
     if lever == "new_pipeline":
-        n_open, old_open, won = get("open_deals_in_period"), get("open_pipeline_in_period"), get("avg_won_deal_size_180d")
+        n_open, old_open, won = (
+            get("open_deals_in_period"),
+            get("open_pipeline_in_period"),
+            get("avg_won_deal_size_180d"),
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             size = np.where((n_open > 0) & (old_open > 0), old_open / n_open, np.nan)
         size = np.where(size > 0, size, np.where(won > 0, won, np.where(d > 0, d, 1.0)))
@@ -128,7 +132,9 @@ def apply_lever_array(X: np.ndarray, col: dict[str, int], lever: str, delta) -> 
         add("crm_logins_per_week_28d", d)
         add("crm_logins_per_week_91d", d * W91)
     elif lever in ("one_on_ones", "training", "peer_sessions"):
-        stem = {"one_on_ones": "one_on_ones", "training": "training_hours", "peer_sessions": "peer_sessions"}[lever]
+        stem = {"one_on_ones": "one_on_ones", "training": "training_hours", "peer_sessions": "peer_sessions"}[
+            lever
+        ]
         add(f"{stem}_28d", d)
         add(f"{stem}_91d", d)
     else:
@@ -195,7 +201,9 @@ def lever_grid(lever: Lever, room: float) -> np.ndarray:
 
 
 # -- the search --------------------------------------------------------------------------------
-def plan_levers(model, X: np.ndarray, col: dict[str, int], bounds: np.ndarray, *, threshold: float) -> list[dict]:
+def plan_levers(
+    model, X: np.ndarray, col: dict[str, int], bounds: np.ndarray, *, threshold: float
+) -> list[dict]:
     """Greedy search for each row of X (columns named by `col`, holding at least the model's features).
 
     `bounds[i, l]` is the upper bound of lever l's principal feature (LEVERS order) for row i.
@@ -314,7 +322,9 @@ def plan_levers(model, X: np.ndarray, col: dict[str, int], bounds: np.ndarray, *
                     changed = True
     out = []
     for i in range(n):
-        d = {lv.name: float(grids[i][li][level[i, li] - 1]) for li, lv in enumerate(LEVERS) if level[i, li] > 0}
+        d = {
+            lv.name: float(grids[i][li][level[i, li] - 1]) for li, lv in enumerate(LEVERS) if level[i, li] > 0
+        }
         out.append(
             {
                 "deltas": d,
@@ -376,14 +386,18 @@ def plan_text(
 
 
 # -- the frame-level step ----------------------------------------------------------------------
-def lever_bounds(frame: pd.DataFrame, *, quantile: float = 0.75, scope: pd.Series | None = None) -> pd.DataFrame:
+def lever_bounds(
+    frame: pd.DataFrame, *, quantile: float = 0.75, scope: pd.Series | None = None
+) -> pd.DataFrame:
     """Upper bound of each lever's principal feature per row: the peers' `quantile` on the same day."""
     from models.drivers import peer_quantile, peer_scope
 
     scope = peer_scope(frame) if scope is None else scope
     out = pd.DataFrame(index=frame.index)
     for lv in LEVERS:
-        out[lv.name] = peer_quantile(frame, lv.principal, quantile, scope=scope) if lv.principal in frame else np.nan
+        out[lv.name] = (
+            peer_quantile(frame, lv.principal, quantile, scope=scope) if lv.principal in frame else np.nan
+        )
     return out
 
 
@@ -420,7 +434,12 @@ def recourse_frame(
     col = {c: k for k, c in enumerate(cols)}
     sub = frame.iloc[high]
     X = np.column_stack(
-        [pd.to_numeric(sub[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) if c in sub else np.full(len(sub), np.nan) for c in cols]
+        [
+            pd.to_numeric(sub[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if c in sub
+            else np.full(len(sub), np.nan)
+            for c in cols
+        ]
     )
     B = bounds.iloc[high][[lv.name for lv in LEVERS]].to_numpy(dtype=float)
     plans = plan_levers(model, X, col, B, threshold=band_high)

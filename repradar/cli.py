@@ -43,6 +43,28 @@ DataDir = Annotated[
     typer.Option("--data", help="Folder of contract tables (CSV or Parquet).", file_okay=False),
 ]
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Feature engine: duckdb (in process) or spark (active session, SPARK_MASTER, else local[2]).",
+    ),
+]
+
+
+def _engine(name: str):
+    """The feature engine for --engine (None: the default DuckDB engine)."""
+    name = name.strip().lower()
+    if name == "duckdb":
+        return None
+    if name == "spark":
+        try:
+            from features.spark_engine import SparkEngine
+        except ImportError as exc:  # pyspark is the optional extra `spark`
+            raise UserError(f"--engine spark needs pyspark: `uv sync --extra spark` ({exc})") from None
+        return SparkEngine()
+    raise UserError(f"--engine {name!r}: choose duckdb or spark")
+
 
 @app.command()
 @_user_errors
@@ -117,13 +139,15 @@ def build_training_set(
     data: DataDir,
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
     every_days: Annotated[int, typer.Option(min=1, help="Days between snapshots.")] = 7,
+    engine: EngineOpt = "duckdb",
 ) -> None:
     """Build snapshots at regular points of every finished period, with features and labels."""
     from features.build import build_training_set as build
     from features.io import load_folder, write_table
 
+    eng = _engine(engine)
     tables = load_folder(data)
-    ts = build(tables, every_days=every_days)
+    ts = build(tables, every_days=every_days, engine=eng)
     write_table(ts.frame, out)
     for line in ts.summary_lines():
         typer.echo(line)
@@ -157,14 +181,37 @@ def train(
     param: Annotated[
         list[str] | None, typer.Option("--param", help="LightGBM parameter override KEY=VALUE (repeatable).")
     ] = None,
+    engine: EngineOpt = "duckdb",
 ) -> None:
     """Train on all finished periods, evaluate on the newest, log to MLflow, register a challenger."""
     from repradar.settings import get_settings
     from training.pipeline import train as run
 
-    result = run(data, get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
+    eng = _engine(engine)
+    if eng is None:
+        result = run(data, get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
+    else:
+        result = _train_with_engine(data, eng, _parse_params(param), every_days, seed)
     for line in result.summary_lines():
         typer.echo(line)
+
+
+def _train_with_engine(data: Path, engine, params: dict, every_days: int | None, seed: int | None):
+    """`training.pipeline.train` with the training set built by `engine`."""
+    from features.build import build_training_set as build
+    from features.io import load_folder
+    from repradar.settings import get_settings
+    from training.evaluate import load_oracle
+    from training.pipeline import train_feature_set
+
+    if not data.is_dir():
+        raise UserError(f"data folder {str(data)!r} does not exist; pass --data with a folder of contract tables")
+    settings = get_settings()
+    every = every_days or settings.snapshot_every_days
+    fs = build(load_folder(data), every_days=every, miss_threshold=settings.miss_threshold, engine=engine)
+    return train_feature_set(
+        fs, settings, source=data, oracle=load_oracle(data), params=params, seed=seed, every_days=every
+    )
 
 
 @app.command()
@@ -191,6 +238,7 @@ def score(
     data: DataDir,
     as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day.")],
     out: Annotated[Path, typer.Option("--out", help="Scores file to write (.parquet or .csv).")],
+    engine: EngineOpt = "duckdb",
 ) -> None:
     """Score every active rep's period containing the as-of day with the champion."""
     from models.scoring import score_folder, write_scores
@@ -199,7 +247,16 @@ def score(
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise UserError(f"--out {out}: name the file .parquet or .csv")
     settings = get_settings()
-    df = score_folder(data, as_of.date(), settings)
+    eng = _engine(engine)
+    if eng is None:
+        df = score_folder(data, as_of.date(), settings)
+    else:
+        # Features on Spark, then the champion over the Spark frame (mapInPandas per partition).
+        from features.io import load_folder
+        from models.loading import load_model
+        from models.spark_scoring import score_tables_spark
+
+        df = score_tables_spark(load_folder(data), as_of.date(), load_model(settings), settings, eng.spark)
     write_scores(df, out)
     for note in df.attrs.get("notes", []):
         typer.echo(f"note: {note}")

@@ -46,7 +46,9 @@ def random_pair_share(n_answering: int, n_ids: int, top: int = TOP) -> float:
     return 1.0 - comb(n_ids - n_answering, top) / comb(n_ids, top)
 
 
-def match_rows(frame: pd.DataFrame, interventions: list[list[str]], truth: pd.DataFrame, weeks=WEEKS) -> pd.DataFrame:
+def match_rows(
+    frame: pd.DataFrame, interventions: list[list[str]], truth: pd.DataFrame, weeks=WEEKS
+) -> pd.DataFrame:
     """One row per scored snapshot of a rep who missed with a dominant cause, at the given weeks.
 
     `frame` holds rep_id, period_start, week_of_period (the snapshots); `interventions` the
@@ -81,8 +83,14 @@ def summarise(rows: pd.DataFrame, all_tops: pd.DataFrame, catalog: tuple[str, ..
         frequent = sorted(counts.index, key=lambda i: (-counts[i], i))[:TOP] if len(counts) else []
         wk = rows[rows["week"] == week]
         for cause, sub in [("all", wk), *sorted(wk.groupby("cause"))]:
-            rnd = np.mean([random_pair_share(len(answers(c)), len(catalog)) for c in sub["cause"]]) if len(sub) else np.nan
-            freq = np.mean([bool(set(frequent) & set(answers(c))) for c in sub["cause"]]) if len(sub) else np.nan
+            rnd = (
+                np.mean([random_pair_share(len(answers(c)), len(catalog)) for c in sub["cause"]])
+                if len(sub)
+                else np.nan
+            )
+            freq = (
+                np.mean([bool(set(frequent) & set(answers(c))) for c in sub["cause"]]) if len(sub) else np.nan
+            )
             out.append(
                 {
                     "week": int(week),
@@ -97,7 +105,9 @@ def summarise(rows: pd.DataFrame, all_tops: pd.DataFrame, catalog: tuple[str, ..
     return pd.DataFrame(out)
 
 
-def cause_match(frame: pd.DataFrame, model, truth: pd.DataFrame, *, playbook=None, settings=None, weeks=WEEKS) -> pd.DataFrame:
+def cause_match(
+    frame: pd.DataFrame, model, truth: pd.DataFrame, *, playbook=None, settings=None, weeks=WEEKS
+) -> pd.DataFrame:
     """Score `frame` (snapshots with features) with `model` and its playbook; the summary of `summarise`.
 
     Every snapshot of the weeks asked is scored (the playbook compares reps with their peers of the
@@ -109,7 +119,9 @@ def cause_match(frame: pd.DataFrame, model, truth: pd.DataFrame, *, playbook=Non
     if sub.empty:
         return pd.DataFrame(columns=["week", "cause", "n", "playbook", "random", "frequent", "frequent_ids"])
     band_high = getattr(settings, "band_high", None)
-    pred = model.predict_frame(sub, explain=True, actions=True, playbook=playbook, band_high=band_high, recourse=False)
+    pred = model.predict_frame(
+        sub, explain=True, actions=True, playbook=playbook, band_high=band_high, recourse=False
+    )
     ids = list(pred["interventions"])
     rows = match_rows(sub, ids, truth, weeks)
     all_tops = pd.DataFrame({"week": sub["week_of_period"].to_numpy(), "top": [list(x)[:TOP] for x in ids]})

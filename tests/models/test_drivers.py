@@ -20,7 +20,12 @@ GROUPS = {
     "tenure_days": "tenure",
     "attainment_to_date": "attainment",
 }
-UNITS = {"win_rate_180d": "share", "calls_per_week_28d": "per_week", "tenure_days": "days", "attainment_to_date": "ratio"}
+UNITS = {
+    "win_rate_180d": "share",
+    "calls_per_week_28d": "per_week",
+    "tenure_days": "days",
+    "attainment_to_date": "ratio",
+}
 
 
 def _frame():
@@ -108,7 +113,9 @@ def test_no_segment_at_all_falls_back_to_the_organisation():
 
 def test_enriched_feature_drivers_keep_the_contract_keys():
     f, c = _frame(), _contrib()
-    drivers = [[{"feature": "peer__win_rate_180d", "group": "conversion", "value": 0.31, "contribution": 0.1}]] + [[]] * 3
+    drivers = [
+        [{"feature": "peer__win_rate_180d", "group": "conversion", "value": 0.31, "contribution": 0.1}]
+    ] + [[]] * 3
     ex = explain_frame(f, c, groups=GROUPS, units=UNITS, drivers=drivers)
     d = ex.loc[0, "drivers"][0]
     assert {"feature", "group", "value", "contribution"} <= set(d)

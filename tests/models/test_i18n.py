@@ -29,7 +29,10 @@ def test_the_languages_hold_the_same_keys_and_placeholders():
     assert i18n.missing_keys("zh-CN") == []
     assert i18n.missing_keys("en", reference="zh-CN") == []
     for key in sorted(i18n.flat_keys(i18n.catalog("en")) - {"language", "name"}):
-        fields = [{f for _, f, _, _ in string.Formatter().parse(str(i18n.lookup(lang, key))) if f} for lang in i18n.LANGUAGES]
+        fields = [
+            {f for _, f, _, _ in string.Formatter().parse(str(i18n.lookup(lang, key))) if f}
+            for lang in i18n.LANGUAGES
+        ]
         assert fields[0] == fields[1], f"{key}: placeholders differ between languages"
 
 

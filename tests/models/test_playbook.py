@@ -2,7 +2,6 @@
 ranking, and the bad inputs (no rule firing, no engagement data, too little history)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from models.playbook import (
@@ -64,20 +63,40 @@ def test_the_shipped_playbook_loads_and_names_only_catalog_ids():
 @pytest.mark.parametrize(
     "old,new,needle,message",
     [
-        ("[skills_training, development_plan]", "[skills_training, skill_training]", "suggest: [skills_training", "unknown intervention id 'skill_training'"),
+        (
+            "[skills_training, development_plan]",
+            "[skills_training, skill_training]",
+            "suggest: [skills_training",
+            "unknown intervention id 'skill_training'",
+        ),
         ("win_rate_180d < 0.8", "win_rate_18d < 0.8", "when:", "unknown feature or name 'win_rate_18d'"),
-        ("* peer.win_rate_180d\"", "* peer.wins\"", "when:", "unknown feature 'wins'"),
+        ('* peer.win_rate_180d"', '* peer.wins"', "when:", "unknown feature 'wins'"),
         ("< 0.8 *", "< < 0.8 *", "when:", "does not parse at column 17"),
         ("win_rate_180d < 0.8 * peer.win_rate_180d", "win_rate_180d + 1", "when:", "not a condition"),
-        ("win_rate_180d < 0.8 * peer.win_rate_180d", "__import__('os').system('x')", "when:", "does not parse"),
+        (
+            "win_rate_180d < 0.8 * peer.win_rate_180d",
+            "__import__('os').system('x')",
+            "when:",
+            "does not parse",
+        ),
         ("group: conversion", "group: tenure", "group:", "context"),
         ("group: conversion", "group: conversions", "group:", "unknown group 'conversions'"),
         ("weight: 5", "weight: -1", "weight:", "positive number"),
-        ("      zh: \"指标为同类的{quota_vs_segment}\"\n", "", "reason:\n      en: \"Quota", "'zh' is missing"),
-        ("Quota {quota_vs_segment}", "Quota {quota_vs_segmnt}", "Quota {quota_vs_segmnt}", "placeholder {quota_vs_segmnt}"),
+        ('      zh: "指标为同类的{quota_vs_segment}"\n', "", 'reason:\n      en: "Quota', "'zh' is missing"),
+        (
+            "Quota {quota_vs_segment}",
+            "Quota {quota_vs_segmnt}",
+            "Quota {quota_vs_segmnt}",
+            "placeholder {quota_vs_segmnt}",
+        ),
         ("    weight: 5\n", "    weight: 5\n    priority: 2\n", "priority:", "unknown key 'priority'"),
         ("  max_interventions: 2", "  max_interventions: 0", "max_interventions", "at least 1"),
-        ("  - name: quota\n", "  - name: low_win_rate\n", "- name: low_win_rate\n    when: \"quota", "used twice"),
+        (
+            "  - name: quota\n",
+            "  - name: low_win_rate\n",
+            '- name: low_win_rate\n    when: "quota',
+            "used twice",
+        ),
     ],
 )
 def test_a_broken_playbook_is_refused_with_the_line_that_is_wrong(old, new, needle, message):
@@ -87,7 +106,11 @@ def test_a_broken_playbook_is_refused_with_the_line_that_is_wrong(old, new, need
         parse_playbook(text, source="hr.yaml")
     msg = str(err.value)
     assert message in msg
-    line = _line_of(text, needle.split("\n")[-1]) if "\n" not in needle else text[: text.index(needle)].count("\n") + 1
+    line = (
+        _line_of(text, needle.split("\n")[-1])
+        if "\n" not in needle
+        else text[: text.index(needle)].count("\n") + 1
+    )
     assert f"playbook hr.yaml, line {line}:" in msg, msg
 
 
@@ -112,7 +135,9 @@ def test_the_grammar_is_three_valued_and_never_evaluates_python():
     assert evaluate(parse_condition("a < peer.a"), env).tolist()[::2] == [1.0, 0.0]
     assert np.isnan(evaluate(parse_condition("a < peer.a"), env)[1])
     # false and unknown = false; true or unknown = true
-    assert evaluate(parse_condition("a > 5 and b > 0"), env)[1] == 0.0 or np.isnan(evaluate(parse_condition("a > 5 and b > 0"), env)[1])
+    assert evaluate(parse_condition("a > 5 and b > 0"), env)[1] == 0.0 or np.isnan(
+        evaluate(parse_condition("a > 5 and b > 0"), env)[1]
+    )
     assert evaluate(parse_condition("b > 0 or a < 1"), env)[1] == 1.0
     assert evaluate(parse_condition("missing(a)"), env).tolist() == [0.0, 1.0, 0.0]
     assert evaluate(parse_condition("not (a >= 2) and present(b)"), env).tolist()[0] == 1.0
@@ -120,10 +145,6 @@ def test_the_grammar_is_three_valued_and_never_evaluates_python():
     for bad in ("a <", "a < 1 < 2", "(a < 1", "a << 1", "a < 1 and", "exec('x') > 1", "a.b.c > 1", ""):
         with pytest.raises(ConditionError):
             parse_condition(bad)
-
-
-def _env(n, **cols):
-    return {k: np.asarray(v, dtype=float) for k, v in cols.items()} | {"_n": n}
 
 
 def test_rules_rank_best_score_first_and_secondary_ids_count_less():
@@ -150,7 +171,11 @@ def test_choose_puts_onboarding_and_quota_first_and_never_returns_nothing():
     ranked = [("skills_training", 1.0, rule), ("development_plan", 0.5, rule)]
     ids, reasons = choose(pb, ranked, quota_share=0.1, insufficient=False, reason_of=_reason)
     assert ids == ["skills_training", "development_plan"]
-    assert reasons[0] == {"id": "skills_training", "reason_en": "low_win_rate:en", "reason_zh": "low_win_rate:zh-CN"}
+    assert reasons[0] == {
+        "id": "skills_training",
+        "reason_en": "low_win_rate:en",
+        "reason_zh": "low_win_rate:zh-CN",
+    }
     ids, _ = choose(pb, ranked, quota_share=0.7, insufficient=False, reason_of=_reason)
     assert ids == ["smart_goals", "skills_training"]  # quota first, rather than training
     ids, reasons = choose(pb, ranked, quota_share=0.0, insufficient=True, reason_of=_reason)
@@ -173,7 +198,9 @@ def test_every_scored_rep_gets_interventions_with_reasons_in_both_languages():
     for ids, reasons in zip(out["interventions"], out["intervention_reasons"], strict=True):
         assert set(ids) <= set(INTERVENTION_IDS) and len(ids) == len(set(ids))
         assert [r["id"] for r in reasons] == ids
-        assert all(r["reason_en"] and r["reason_zh"] and "{" not in r["reason_en"] + r["reason_zh"] for r in reasons)
+        assert all(
+            r["reason_en"] and r["reason_zh"] and "{" not in r["reason_en"] + r["reason_zh"] for r in reasons
+        )
     for groups in out["driver_groups"]:
         assert all(g["text_en"] and g["text_zh"] for g in groups)
     assert out["quota_share"].between(0, 1).all()
@@ -215,5 +242,8 @@ def test_an_operator_playbook_overrides_the_bundled_one(tmp_path, monkeypatch):
     pb = _playbook(None)
     assert [r.name for r in pb.rules] == ["low_win_rate", "quota"]
     path.write_text(GOOD.replace("smart_goals", "smart_goal"))
-    with pytest.raises(PlaybookError, match="hr.yaml, line 15: rule 'quota': unknown intervention id 'smart_goal' \\(did you mean 'smart_goals'\\?\\)"):
+    with pytest.raises(
+        PlaybookError,
+        match="hr.yaml, line 15: rule 'quota': unknown intervention id 'smart_goal' \\(did you mean 'smart_goals'\\?\\)",
+    ):
         _playbook(None)

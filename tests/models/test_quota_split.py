@@ -51,6 +51,8 @@ def test_quota_share_on_scored_rows_follows_the_quota_drivers():
     hard = f["quota_vs_segment"] > 1.5
     assert out.loc[hard, "quota_share"].mean() > out.loc[~hard, "quota_share"].mean()
     first = out["interventions"].str[0]
-    quota_first = (out["quota_share"] >= 0.5) & ~out["insufficient_data"]  # onboarding comes first for new reps
+    quota_first = (out["quota_share"] >= 0.5) & ~out[
+        "insufficient_data"
+    ]  # onboarding comes first for new reps
     assert quota_first.any() and (first[quota_first] == "smart_goals").all()
     assert np.isfinite(out["quota_share"]).all()

@@ -66,7 +66,15 @@ def test_plans_are_small_removing_any_step_breaks_them():
     for idx, plan in zip(frame.index, plans, strict=True):
         if not plan or not plan["feasible"]:
             continue
-        row = frame.loc[idx, model.feature_names + [c for c in ("quota_amount", "attainment_to_date") if c not in model.feature_names]].astype(float).to_dict()
+        row = (
+            frame.loc[
+                idx,
+                model.feature_names
+                + [c for c in ("quota_amount", "attainment_to_date") if c not in model.feature_names],
+            ]
+            .astype(float)
+            .to_dict()
+        )
         deltas = {lv["lever"]: lv["delta"] for lv in plan["levers"]}
         for lv in plan["levers"]:
             grid = lever_grid(LEVER_BY_NAME[lv["lever"]], lv["bound"] - lv["from"])

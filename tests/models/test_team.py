@@ -45,7 +45,17 @@ def test_shared_driver_and_team_far_above_the_org():
 
 
 def test_context_groups_never_count_and_an_empty_frame_is_fine():
-    assert top_group({"driver_groups": [{"group": "tenure", "actionable": False}, {"group": "quota", "actionable": True}]}) == "quota"
+    assert (
+        top_group(
+            {
+                "driver_groups": [
+                    {"group": "tenure", "actionable": False},
+                    {"group": "quota", "actionable": True},
+                ]
+            }
+        )
+        == "quota"
+    )
     assert top_group({"drivers": [{"group": "calendar"}, {"group": "activity"}]}) == "activity"
     assert top_group({"driver_groups": [{"group": "tenure", "actionable": False}]}) is None
     assert team_suggestions(pd.DataFrame()).empty

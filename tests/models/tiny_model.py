@@ -108,8 +108,17 @@ def tiny_model(folder: Path, seed: int = 0):
     X = f[FEATURES].to_numpy(float)
     y = f["missed"].to_numpy(int)
     mono = [feature_monotone(n) for n in FEATURES]
-    params = dict(objective="binary", learning_rate=0.1, num_leaves=7, min_data_in_leaf=20, verbose=-1,
-                  seed=seed, deterministic=True, num_threads=1, monotone_constraints=mono)
+    params = dict(
+        objective="binary",
+        learning_rate=0.1,
+        num_leaves=7,
+        min_data_in_leaf=20,
+        verbose=-1,
+        seed=seed,
+        deterministic=True,
+        num_threads=1,
+        monotone_constraints=mono,
+    )
     booster = lgb.train(params, lgb.Dataset(X, y, feature_name=FEATURES), num_boost_round=60)
     cal = PlattCalibrator().fit(booster.predict(X, raw_score=True), y)
     from features.registry import get

@@ -107,7 +107,14 @@ def score_rows(as_of: dt.date, version: str = "1", shift: float = 0.0) -> list[d
                 ],
                 "interventions": ["skills_training", "regular_checkins"],
                 "model_version": version,
-                "recourse": "+3 meetings a week",
+                "recourse": {
+                    "feasible": True,
+                    "changes": [],
+                    "risk_before": risk,
+                    "risk_after": 0.5,
+                    "text_en": "+3 meetings a week",
+                    "text_zh": "每周多3次会议",
+                },
             }
         )
     return rows

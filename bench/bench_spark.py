@@ -1,0 +1,102 @@
+"""Benchmark: the training-set build of the 1,500-rep organisation on DuckDB and on Spark local[2].
+
+    .venv/bin/python bench/bench_spark.py [--reps 1500] [--periods 13] [--runs 3] [--master local[2]]
+
+Reuses the organisation cached by bench/bench_features.py under bench/data/ (simulated once if
+absent). Each run is a fresh child process (a cold JVM for Spark, as a batch job would have);
+prints each run and the median wall time per engine, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+
+def child(folder: Path, engine: str, master: str) -> None:
+    import resource
+
+    t0 = time.perf_counter()
+    from features.build import build_training_set
+    from features.io import load_folder
+
+    tables = load_folder(folder)
+    t1 = time.perf_counter()
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+
+        from features.spark_engine import SparkEngine
+
+        spark = (
+            SparkSession.builder.master(master)
+            .config("spark.driver.memory", "4g")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+        spark.sparkContext.setLogLevel("ERROR")
+        eng = SparkEngine(spark)
+    else:
+        from features.engine import DuckDBEngine
+
+        eng = DuckDBEngine(threads=2)
+    t2 = time.perf_counter()
+    fs = build_training_set(tables, engine=eng)
+    t3 = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "engine": engine,
+                "rows": len(fs.frame),
+                "load_s": t1 - t0,
+                "session_s": t2 - t1,
+                "build_s": t3 - t2,
+                "steps": {k: round(v, 2) for k, v in eng.timings_},
+                "peak_rss_mib_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        ),
+        flush=True,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=1500)
+    ap.add_argument("--periods", type=int, default=13)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--engines", default="duckdb,spark")
+    ap.add_argument("--child", nargs=2, metavar=("FOLDER", "ENGINE"))
+    args = ap.parse_args()
+    if args.child:
+        child(Path(args.child[0]), args.child[1], args.master)
+        return
+    from bench_features import ensure_data
+
+    folder = ensure_data(args.reps, args.periods, args.seed)
+    results: dict[str, list[float]] = {}
+    for engine in args.engines.split(","):
+        for i in range(args.runs):
+            cmd = [sys.executable, __file__, "--child", str(folder), engine, "--master", args.master]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+            rec = json.loads(out.strip().splitlines()[-1])
+            print(f"{engine} run {i + 1}: {json.dumps(rec)}", flush=True)
+            results.setdefault(engine, []).append(rec["build_s"])
+    print("\nengine   median build (s)   runs")
+    for engine, times in results.items():
+        print(f"{engine:8} {statistics.median(times):16.1f}   {', '.join(f'{t:.1f}' for t in times)}")
+
+
+if __name__ == "__main__":
+    main()
