@@ -46,7 +46,8 @@ def test_rep_detail_trend_and_replay(service):
     assert body["rep"]["name"] == NAMES["R3"] and body["rep"]["manager_id"] == "M2"
     assert body["score"]["as_of"] == AS_OF_2.isoformat() and body["score"]["risk"] == RISK["R3"]
     assert body["score"]["model_version"] == "1" and len(body["score"]["drivers"]) == 2
-    assert body["details"] == {"recourse": "+3 meetings a week"}
+    assert body["details"]["recourse"]["text_en"] == "+3 meetings a week"
+    assert set(body["details"]) == {"recourse"}
     assert [p["as_of"] for p in body["trend"]] == [AS_OF_1.isoformat(), AS_OF_2.isoformat()]
     replay = c.get("/api/v1/reps/R3", params={"as_of": AS_OF_1.isoformat()}, headers=h).json()
     assert replay["score"]["as_of"] == AS_OF_1.isoformat()
