@@ -16,7 +16,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from repradar.errors import UserError
-from serving.db.schema import CurrentScore, Rep, Score, ServiceMeta, utcnow
+from serving.db.schema import CurrentScore, Rep, Score, ServiceMeta, User, utcnow
+from serving.i18n import LANGS
 from serving.rules import OrgChart, Scope
 
 SPEC_COLUMNS = (
@@ -383,3 +384,16 @@ def rep_history(session: Session, rep_id: str, limit: int = 500) -> list[Score]:
             .limit(limit)
         )
     )
+
+
+# -- users' preferences --------------------------------------------------------------------------
+def user_lang(session: Session, user_id: int) -> str | None:
+    """The dashboard language the user chose last, or None when they never chose."""
+    return session.scalar(select(User.lang).where(User.id == user_id))
+
+
+def set_user_lang(session: Session, user_id: int, lang: str) -> None:
+    """Remember the user's language (the caller commits); `lang` must be a supported one."""
+    if lang not in LANGS:
+        raise UserError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
+    session.execute(update(User).where(User.id == user_id).values(lang=lang))

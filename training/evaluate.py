@@ -147,3 +147,27 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
                 cells.append("-" if pd.isna(v) else f"{v:.{digits}f}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def calibration_bins(y, preds: dict[str, np.ndarray], n_bins: int = 10) -> dict:
+    """The calibration plot as data (the same equal-width risk bins): per model, each non-empty bin's
+    mean predicted risk, observed miss rate and rows. Logged as JSON so the dashboard can draw it."""
+    y = np.asarray(y, float)
+    out: dict[str, list[dict]] = {}
+    for name, p in preds.items():
+        p = np.asarray(p, float)
+        ok = ~np.isnan(p)
+        bins = np.minimum((p[ok] * n_bins).astype(int), n_bins - 1)
+        rows = []
+        for b in np.unique(bins):
+            m = bins == b
+            rows.append(
+                {
+                    "bin": int(b),
+                    "mean_risk": float(p[ok][m].mean()),
+                    "observed": float(y[ok][m].mean()),
+                    "n": int(m.sum()),
+                }
+            )
+        out[name] = rows
+    return {"n_bins": n_bins, "rows": int(len(y)), "models": out}

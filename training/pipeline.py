@@ -22,7 +22,7 @@ from repradar.errors import UserError
 from training.baselines import LogisticBaseline, PacingBaseline
 from training.booster import RiskBooster
 from training.calibrate import choose_calibrator
-from training.evaluate import attach_oracle, evaluate, headline, load_oracle
+from training.evaluate import attach_oracle, calibration_bins, evaluate, headline, load_oracle
 from training.split import TimeSplit, check_outcomes, time_split
 
 LABEL = "missed"
@@ -399,6 +399,11 @@ def _log_and_register(
         metrics.to_csv(art / "evaluation" / "metrics.csv", index=False)
         (art / "evaluation" / "calibration.json").write_text(json.dumps(fitted.calibration, indent=1))
         calibration_plot(test[LABEL].to_numpy(), preds, art / "plots" / "calibration.png")
+        # The same bins as data, for the dashboard's calibration chart (the lead-time curve is the
+        # `lead_*` step metrics above).
+        (art / "evaluation" / "calibration_bins.json").write_text(
+            json.dumps(calibration_bins(test[LABEL].to_numpy(), preds))
+        )
         lead_time_plot(metrics, art / "plots" / "lead_time.png")
         sample = test.sample(n=min(2000, len(test)), random_state=settings.seed) if len(test) > 2000 else test
         contrib = shipped.contributions(sample)

@@ -74,6 +74,8 @@ class User(Base):
     manager_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The dashboard language the user chose last (serving/i18n.py LANGS); None: not chosen yet.
+    lang: Mapped[str | None] = mapped_column(String(16))
 
 
 class Token(Base):

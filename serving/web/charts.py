@@ -145,3 +145,87 @@ def bars(items: Sequence[tuple[str, float]], title: str, width: int = 420, lo: f
             f'<text x="{xx + (bw - 8) / 2:.1f}" y="{height - 8}" text-anchor="middle" class="label">{escape(label)}</text>'
         )
     return _svg(width, height, body, title)
+
+
+SERIES_COLOURS = ("#2c5d8f", "#e67e22", "#8e44ad", "#16a085", "#7f8c8d")
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+
+
+def lines(
+    series: Sequence[tuple[str, str, Sequence[tuple[float, float, str]]]],
+    title: str,
+    *,
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    x_ticks: Sequence[float] | None = None,
+    diagonal: str | None = None,
+    width: int = 460,
+    height: int = 280,
+) -> Markup:
+    """Lines with points, one per series (key, legend label, [(x, y, tooltip)]), a legend below, axis
+    labels, and optionally the y = x diagonal (a calibration plot's "perfect" line, legend `diagonal`).
+    Each line carries `data-series` (its key) and each point `data-x`/`data-y`, for tests and readers."""
+    left, right, top = 48, 12, 10
+    per_row = max(1, min(3, (width - left - right) // 140))  # legend entries side by side
+    legend_rows = -(-(len(series) + (1 if diagonal else 0)) // per_row)
+    bottom = 42 + 18 * legend_rows
+    pw, ph = width - left - right, height - top - bottom
+    (x0, x1), (y0, y1) = x_range, y_range
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+
+    def sx(v: float) -> float:
+        return left + pw * (min(max(v, x0), x1) - x0) / (x1 - x0)
+
+    def sy(v: float) -> float:
+        return top + ph * (1 - (min(max(v, y0), y1) - y0) / (y1 - y0))
+
+    body = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
+    for v in _ticks(y0, y1):
+        body.append(f'<line x1="{left}" y1="{sy(v):.1f}" x2="{left + pw}" y2="{sy(v):.1f}" stroke="#eee"/>')
+        body.append(f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" class="axis">{v:.2f}</text>')
+    for v in x_ticks if x_ticks is not None else _ticks(x0, x1):
+        label = f"{v:g}" if float(v).is_integer() else f"{v:.2f}"
+        body.append(
+            f'<text x="{sx(v):.1f}" y="{top + ph + 14}" text-anchor="middle" class="axis">{label}</text>'
+        )
+    body.append(
+        f'<text x="{left + pw / 2:.1f}" y="{top + ph + 30}" text-anchor="middle" class="label">{escape(x_label)}</text>'
+        f'<text x="12" y="{top + ph / 2:.1f}" text-anchor="middle" class="label" '
+        f'transform="rotate(-90 12 {top + ph / 2:.1f})">{escape(y_label)}</text>'
+    )
+    legend: list[tuple[str, str, str]] = []
+    if diagonal:
+        body.append(
+            f'<line x1="{sx(max(x0, y0)):.1f}" y1="{sy(max(x0, y0)):.1f}" x2="{sx(min(x1, y1)):.1f}" '
+            f'y2="{sy(min(x1, y1)):.1f}" stroke="#999" stroke-dasharray="4 3" data-series="perfect"/>'
+        )
+        legend.append(("#999", diagonal, "4 3"))
+    for i, (key, label, points) in enumerate(series):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        legend.append((colour, label, ""))
+        pts = [(sx(x), sy(y), x, y, tip) for x, y, tip in points]
+        if len(pts) > 1:
+            path = " ".join(f"{a:.1f},{b:.1f}" for a, b, *_ in pts)
+            body.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" '
+                f'data-series="{escape(key)}"/>'
+            )
+        for a, b, x, y, tip in pts:
+            body.append(
+                f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{colour}" data-series="{escape(key)}" '
+                f'data-x="{x:.6g}" data-y="{y:.6g}"><title>{escape(label)}: {escape(tip)}</title></circle>'
+            )
+    for i, (colour, label, dash) in enumerate(legend):
+        lx = left + (i % per_row) * (pw / per_row)
+        ly = top + ph + 46 + 18 * (i // per_row)
+        body.append(
+            f'<line x1="{lx:.1f}" y1="{ly - 4}" x2="{lx + 18:.1f}" y2="{ly - 4}" stroke="{colour}" stroke-width="3"'
+            + (f' stroke-dasharray="{dash}"' if dash else "")
+            + f'/><text x="{lx + 24:.1f}" y="{ly}" class="label">{escape(label[:28])}</text>'
+        )
+    return _svg(width, height, body, title)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import mean
@@ -33,7 +34,7 @@ from serving.routers import models as models_api
 from serving.routers import reps as reps_api
 from serving.rules import BANDS, resolve_scope
 from serving.schemas import InterventionIn, JobIn, PromoteIn
-from serving.web import charts
+from serving.web import charts, runs
 
 SESSION_COOKIE = "rr_session"
 LANG_COOKIE = "rr_lang"
@@ -44,7 +45,8 @@ router = APIRouter(include_in_schema=False)
 
 # -- sign-in -------------------------------------------------------------------------------------
 def lang_of(request: Request) -> str:
-    return i18n.pick_lang(request.cookies.get(LANG_COOKIE))
+    """The signed-in user's language (kept with the user), else the browser's cookie, else English."""
+    return i18n.pick_lang(getattr(request.state, "user_lang", None) or request.cookies.get(LANG_COOKIE))
 
 
 def web_principal(request: Request, session: SessionDep) -> Principal:
@@ -53,6 +55,7 @@ def web_principal(request: Request, session: SessionDep) -> Principal:
     principal = authenticate(session, token) if token else None
     if principal is None:
         raise HTTPException(303, headers={"Location": "/login?next=" + quote(_here(request), safe="")})
+    request.state.user_lang = store.user_lang(session, principal.user_id)
     return principal
 
 
@@ -60,6 +63,10 @@ WebUser = Annotated[Principal, Depends(web_principal)]
 
 
 def _here(request: Request) -> str:
+    """This page's address, to come back to (language switch, sign-in). A form's POST answers on the
+    form's action, which a GET cannot open: the page holding the form (its parent path) instead."""
+    if request.method != "GET":
+        return request.url.path.rsplit("/", 1)[0] or request.url.path
     q = request.url.query
     return request.url.path + (f"?{q}" if q else "")
 
@@ -107,6 +114,15 @@ def login(request: Request, session: SessionDep, token: Annotated[str, Form()] =
     resp.set_cookie(
         SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https"
     )
+    lang = store.user_lang(session, principal.user_id)
+    chosen = request.cookies.get(LANG_COOKIE)
+    if lang is None and chosen in i18n.LANGS:
+        # A language picked on the sign-in page, by a user who never chose one: keep it with the user.
+        store.set_user_lang(session, principal.user_id, chosen)
+        commit(session)
+    elif lang is not None:
+        # The user's own choice wins over this browser's; the cookie follows it for the signed-out pages.
+        resp.set_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="lax")
     return resp
 
 
@@ -118,10 +134,17 @@ def logout() -> RedirectResponse:
 
 
 @router.get("/lang")
-def set_lang(to: str = "en", next: str = "/") -> RedirectResponse:
-    """Switch the language; the choice is kept in a cookie for a year."""
+def set_lang(request: Request, session: SessionDep, to: str = "en", next: str = "/") -> RedirectResponse:
+    """Switch the language: kept with the signed-in user (so it follows them to another browser), and
+    in a cookie for a year (the sign-in page, signed out)."""
+    lang = i18n.pick_lang(to)
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = authenticate(session, token) if token else None
+    if principal is not None:
+        store.set_user_lang(session, principal.user_id, lang)
+        commit(session)
     resp = RedirectResponse(_safe_next(next), 303)
-    resp.set_cookie(LANG_COOKIE, i18n.pick_lang(to), max_age=YEAR, samesite="lax")
+    resp.set_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="lax")
     return resp
 
 
@@ -414,21 +437,92 @@ def audit_csv(request: Request, principal: WebUser, session: SessionDep, rid: Re
 
 # -- data scientist: models ----------------------------------------------------------------------
 @router.get("/models", response_class=HTMLResponse)
-def models_page(request: Request, principal: WebUser, settings: SettingsDep, model: ModelDep):
-    return _models(request, principal, settings, model)
+def models_page(
+    request: Request, principal: WebUser, settings: SettingsDep, model: ModelDep, version: str | None = None
+):
+    return _models(request, principal, settings, model, show=version)
 
 
-def _models(request, principal, settings, model, *, result=None, error=None, status=200):
+def _series_label(lang: str, name: str) -> str:
+    return i18n.t(lang, f"models.series_{name}", default=name)
+
+
+def _series_order(names) -> list[str]:
+    """The model first, then the baselines (and the oracle) by name."""
+    return sorted(names, key=lambda n: (n != "model", n))
+
+
+def lead_chart(lead: dict | None, measure: str, lang: str):
+    """AUC or Brier by week of the period, one line per model (the model and its baselines)."""
+    data = (lead or {}).get(measure)
+    if not data:
+        return None
+    weeks = sorted({w for pts in data.values() for w, _ in pts})
+    values = [v for pts in data.values() for _, v in pts]
+    if measure == "auc":
+        y_range = (min(0.4, math.floor(min(values) * 10) / 10), 1.0)
+    else:
+        y_range = (0.0, max(0.05, math.ceil(max(values) * 1.1 * 20) / 20))
+    series = [
+        (name, _series_label(lang, name),
+         [(w, v, i18n.t(lang, "models.point_week", week=w, value=f"{v:.3f}")) for w, v in data[name]])
+        for name in _series_order(data)
+    ]
+    step = max(1, math.ceil(len(weeks) / 13))
+    return charts.lines(
+        series, i18n.t(lang, f"models.lead_{measure}"), x_label=i18n.t(lang, "models.week"),
+        y_label=measure.upper() if measure == "auc" else "Brier", x_range=(weeks[0], weeks[-1]),
+        y_range=y_range, x_ticks=weeks[::step],
+    )
+
+
+def calibration_chart(bins: dict | None, lang: str):
+    """Observed miss rate against mean predicted risk per risk bin, one line per model, and the diagonal."""
+    if not bins:
+        return None
+    series = [
+        (name, _series_label(lang, name),
+         [(p, o, i18n.t(lang, "models.point_bin", predicted=f"{p:.2f}", observed=f"{o:.2f}", n=n))
+          for p, o, n in bins[name]])
+        for name in _series_order(bins)
+    ]
+    return charts.lines(
+        series, i18n.t(lang, "models.calibration"), x_label=i18n.t(lang, "models.predicted"),
+        y_label=i18n.t(lang, "models.observed"), x_range=(0.0, 1.0), y_range=(0.0, 1.0),
+        diagonal=i18n.t(lang, "models.perfect"), width=380, height=400,
+    )
+
+
+def _shown_version(out, wanted: str | None):
+    """The version whose curves the page draws: the one asked for, else the champion, else the newest."""
+    by = {v.version: v for v in out.versions}
+    for v in (wanted, out.champion):
+        if v in by:
+            return by[v]
+    return out.versions[0] if out.versions else None
+
+
+def _models(request, principal, settings, model, *, result=None, error=None, status=200, show=None):
     if not {"data_scientist", "hr", "admin"} & principal.roles:
         return _forbidden(request, principal, ("data_scientist", "hr", "admin"))
+    lang = lang_of(request)
     out = models_api.list_models(principal, settings, model)
     auc = charts.bars(
         [(v.version, v.metrics["test_auc"]) for v in out.versions if "test_auc" in v.metrics][-12:],
-        i18n.t(lang_of(request), "models.chart"),
+        i18n.t(lang, "models.chart"),
     )
+    shown = _shown_version(out, show)
+    curves = None
+    if shown is not None:
+        logged = runs.curves(settings, shown.run_id)
+        curves = {
+            "version": shown.version,
+            "lead": [c for c in (lead_chart(logged.lead, m, lang) for m in runs.MEASURES) if c is not None],
+            "calibration": calibration_chart(logged.calibration, lang),
+        }
     return render(
         request, "models.html", principal, status, out=out, auc_chart=auc, result=result, error=error,
-        may_promote="data_scientist" in principal.roles,
+        may_promote="data_scientist" in principal.roles, curves=curves,
     )
 
 
@@ -441,21 +535,26 @@ async def promote(
 
     if "data_scientist" not in principal.roles:
         return _forbidden(request, principal, ("data_scientist",))
+    failed: tuple[str, int] | None = None
     try:
         body = PromoteIn(version=version.strip() or None, force=bool(force), reason=reason.strip() or None)
         res = await models_api.promote(request, body, principal, settings, model, rid)
     except ValidationError as exc:
-        return await anyio.to_thread.run_sync(
-            lambda: _models(request, principal, settings, model, error=exc.errors()[0]["msg"], status=422)
-        )
+        failed = (exc.errors()[0]["msg"], 422)
     except ApiError as exc:
+        failed = (exc.detail, exc.status)
+    if failed is not None:
+        error, code = failed
         return await anyio.to_thread.run_sync(
-            lambda: _models(request, principal, settings, model, error=exc.detail, status=exc.status)
+            lambda: _models(request, principal, settings, model, error=error, status=code)
         )
     if isinstance(res, Response):  # a refusal: 409 with the figures
         result, status = json.loads(res.body), res.status_code
     else:
         result, status = res.model_dump(mode="json"), 200
+    # The page then draws the curves of the version the gate judged.
     return await anyio.to_thread.run_sync(
-        lambda: _models(request, principal, settings, model, result=result, status=status)
+        lambda: _models(
+            request, principal, settings, model, result=result, status=status, show=result.get("version")
+        )
     )

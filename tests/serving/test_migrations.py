@@ -34,3 +34,50 @@ def test_default_database_lives_under_home(tmp_path):
     upgrade(engine)
     assert (tmp_path / "h" / "repradar.db").exists()
     engine.dispose()
+
+
+def test_user_language_migration_keeps_users_and_tokens_both_ways(tmp_path, db_url):
+    """0002 adds `users.lang` to a database with users in it, and takes it away again without losing them."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from serving.auth import authenticate, hash_token, new_token
+    from serving.db.engine import make_sessionmaker
+    from serving.store import set_user_lang, user_lang
+
+    engine = make_engine(Settings(home=tmp_path, database_url=db_url))
+    upgrade(engine, "0001")
+    assert "lang" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    sessions = make_sessionmaker(engine)
+    token = new_token()
+    with engine.begin() as conn:  # written as 0001 knows them (the code's User has the new column)
+        now = dt.datetime.now(dt.UTC)
+        conn.execute(
+            text("INSERT INTO users (name, roles, manager_id, created_at) VALUES ('mo', 'manager', 'M1', :now)"),
+            {"now": now},
+        )
+        uid = conn.execute(text("SELECT id FROM users WHERE name = 'mo'")).scalar_one()
+        conn.execute(
+            text("INSERT INTO tokens (user_id, token_hash, prefix, created_at) VALUES (:u, :h, :p, :now)"),
+            {"u": uid, "h": hash_token(token), "p": token[:8], "now": now},
+        )
+    upgrade(engine)
+    assert is_current(engine)
+    with sessions.begin() as s:
+        who = authenticate(s, token)
+        assert who is not None and user_lang(s, who.user_id) is None  # existing users have not chosen
+        set_user_lang(s, who.user_id, "zh-CN")
+    with sessions() as s:
+        assert user_lang(s, who.user_id) == "zh-CN"
+    engine.dispose()  # PostgreSQL: no pooled connection may hold the table during ALTER
+    downgrade(engine, "0001")
+    assert "lang" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM users")).scalars().all() == ["mo"]
+    with sessions() as s:
+        assert authenticate(s, token) is not None  # the token still works on the old schema
+    upgrade(engine)
+    with sessions() as s:
+        assert user_lang(s, who.user_id) is None
+    engine.dispose()

@@ -1,7 +1,10 @@
 """End to end in a real browser: Debian's Chromium driven by Playwright against uvicorn on 127.0.0.1,
-a real SQLite database, and the service tests' trained model (a real batch job, a real gate).
+a real SQLite database, and the service tests' trained model (a real batch job, a real gate judging a
+genuinely worse challenger: `worse_registry` in conftest.py).
 
 Screenshots of each page go to tests/artifacts/screenshots/ (git-ignored) for a reviewer to look at.
+The models page's curves are also checked through the app (no browser) against what MLflow holds;
+they live here because they share the registry fixture, which `--dist loadfile` builds once per file's worker.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ def browser():
 
 
 @pytest.fixture
-def site(trained, tmp_path, monkeypatch):  # noqa: F811
-    data, home0, as_of = trained
+def site(worse_registry, tmp_path):
+    home0, data, as_of, _ = worse_registry
     home = tmp_path / "home"
     shutil.copytree(home0, home)  # the registry changes with promotions: work on a copy
     settings = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'dash.db'}", data_dir=data,
@@ -140,29 +143,190 @@ def test_hr_manager_and_chinese_in_a_browser(site, browser, tmp_path):
     page.goto(base + "/team")
     _shot(page, "manager_early_warning_zh")
     ctx.close()
+
+    # the language is the user's, not only this browser's: a fresh browser signs in to Chinese pages
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
+    page.goto(base + "/login")
+    assert page.get_attribute("html", "lang") == "en"  # signed out, no cookie: the default
+    page.fill("#token", mgr_token)
+    page.click("#sign-in")
+    page.wait_for_url(re.compile(r".*/team$"))
+    assert page.get_attribute("html", "lang") == "zh-CN" and "早期预警" in page.inner_text("h1")
+    _shot(page, "manager_signed_in_elsewhere_zh")
+    # and back to English there: the next fresh browser follows
+    page.click("#lang-en")
+    page.wait_for_selector("html[lang=en]")
+    ctx.close()
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    _sign_in(page, base, mgr_token)
+    page.wait_for_url(re.compile(r".*/team$"))
+    assert page.get_attribute("html", "lang") == "en" and "Early warning" in page.inner_text("h1")
+    ctx.close()
     assert outside == []
 
 
-def test_data_scientist_sees_the_gate_refuse_a_worse_model(site, browser, monkeypatch):
+def _figures(page) -> dict[str, dict[str, str]]:
+    rows = page.eval_on_selector_all(
+        "#gate-figures tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
+    cols = ["role", "version", "auc", "brier", "rows", "misses"]
+    return {r[0]: dict(zip(cols, r, strict=True)) for r in rows}
+
+
+def test_data_scientist_sees_the_gate_refuse_a_worse_model(site, browser, worse_registry):
     app, server, _ = site
     base = server.url
-    # Version 2 is registered from version 1's run; make the gate judge it worse (as tests/serving do).
-    monkeypatch.setattr("models.gate.gate_decision", lambda *a, **k: (False, ["AUC below the champion's"]))
+    worse = worse_registry[3]
     with app.state.sessions.begin() as s:
         token = add_user(s, "dana", ["data_scientist"])[1]
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
     _sign_in(page, base, token)
     page.wait_for_url(re.compile(r".*/models$"))
     assert "Champion: version 1" in page.content()
+    # the champion's lead-time curve (AUC and Brier) and calibration plot, drawn from its MLflow run
+    assert page.get_attribute("#curves", "data-version") == "1"
+    assert page.locator("#lead-time svg").count() == 2 and page.locator("#calibration svg").count() == 1
+    for chart in ("#lead-time", "#calibration"):
+        for series in ("model", "pacing", "logistic"):
+            assert page.locator(f"{chart} circle[data-series={series}]").count() >= 2, (chart, series)
     _shot(page, "data_scientist_models")
-    page.select_option("#version", "2")
+
+    # the worse challenger's own curves, then the gate
+    page.select_option("#curves-version", worse)
+    page.click("#curves-show")
+    page.wait_for_selector(f"#curves[data-version='{worse}']")
+    page.select_option("#version", worse)
     page.click("#promote")
     page.wait_for_selector("#promotion-result")
     result = page.inner_text("#promotion-result")
-    assert "The gate refused version 2" in result
-    figures = page.inner_text("#gate-figures")
-    assert "challenger" in figures and "champion" in figures and re.search(r"0\.\d{4}", figures)
+    assert f"The gate refused version {worse}" in result
+    assert "is below the champion's" in result or "is above the champion's" in result  # the gate's reasons
+    figures = _figures(page)
+    assert set(figures) == {"challenger", "champion"}
+    chal, champ = figures["challenger"], figures["champion"]
+    assert (chal["version"], champ["version"]) == (worse, "1")
+    assert chal["rows"] == champ["rows"] and chal["misses"] == champ["misses"]  # judged on the same rows
+    tol = app.state.settings.gate_tol_auc, app.state.settings.gate_tol_brier
+    assert float(chal["auc"]) < float(champ["auc"]) - tol[0] or float(chal["brier"]) > float(champ["brier"]) + tol[1]
+    assert page.get_attribute("#curves", "data-version") == worse
     assert "Champion: version 1" in page.content()  # nothing changed
     _shot(page, "data_scientist_gate_refused")
+    # the same page in Chinese (the switch leads back to the page, not to the form's action)
+    page.click("#lang-zh-CN")
+    page.wait_for_selector("html[lang=zh-CN]")
+    assert page.url.endswith("/models") and "留出集曲线" in page.inner_text("#curves")
+    assert page.locator("#lead-time svg").count() == 2 and "完美校准" in page.inner_text("#calibration")
+    _shot(page, "data_scientist_models_zh")
     ctx.close()
+    assert outside == []
+
+    # what the page showed is what the gate recorded on the version in the registry
+    from models.gate import describe_versions
+
+    last = next(v for v in describe_versions(app.state.settings) if v["version"] == worse)["history"][-1]
+    assert last["decision"] == "refused" and last["via"] == "api:dana"
+    assert f"{last['figures']['challenger']['auc']:.4f}" == chal["auc"]
+    assert f"{last['figures']['champion']['brier']:.4f}" == champ["brier"]
+
+
+# -- the models page's curves, through the app (no browser), against what MLflow holds -------------
+@pytest.fixture
+def models_app(worse_registry, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tests.serving.conftest import StubSource
+
+    home0, _, _, worse = worse_registry
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    settings = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'models.db'}")
+    app = create_app(settings, model_source=StubSource("1"))
+    with TestClient(app) as client:
+        with app.state.sessions.begin() as s:
+            token = add_user(s, "dana", ["data_scientist"])[1]
+        r = client.post("/login", data={"token": token, "next": "/models"}, follow_redirects=False)
+        assert r.status_code == 303
+        yield client, settings, worse
+
+
+def _points(html: str, chart_id: str, series: str, chart: int | None = None) -> list[tuple[float, float]]:
+    """(x, y) of one series' points in a section's charts (all of them, or the `chart`-th only)."""
+    section = html.split(f'id="{chart_id}"', 1)[1].split("</div>", 1)[0]
+    if chart is not None:
+        section = section.split("<svg")[1 + chart]
+    return [
+        (float(x), float(y))
+        for x, y in re.findall(rf'<circle [^>]*data-series="{series}" data-x="([^"]+)" data-y="([^"]+)"', section)
+    ]
+
+
+def test_models_page_draws_the_lead_time_curve_and_calibration_logged_with_the_run(models_app):
+    import json
+
+    from models import registry
+
+    client, settings, worse = models_app
+    mlflow_client = registry.configure(settings)
+    for version in ("1", worse):
+        run_id = mlflow_client.get_model_version(settings.model_name, version).run_id
+        html = client.get(f"/models?version={version}").text
+        assert f'data-version="{version}"' in html and "Not recorded for this version" not in html
+        # the lead-time curve: one point per week of the period, the values MLflow holds for the run
+        for series in ("model", "pacing", "logistic"):
+            logged = [  # the AUC chart comes first, then the Brier chart
+                (float(m.step), m.value)
+                for measure in ("auc", "brier")
+                for m in sorted(mlflow_client.get_metric_history(run_id, f"lead_{series}_{measure}"),
+                                key=lambda m: m.step)
+            ]
+            drawn = _points(html, "lead-time", series)
+            assert len(logged) >= 6 and len(drawn) == len(logged), series
+            assert all(w == v and abs(a - b) < 1e-5 for (w, a), (v, b) in zip(drawn, logged, strict=True)), series
+        # the calibration plot: the bins logged as evaluation/calibration_bins.json
+        local = mlflow_client.download_artifacts(run_id, "evaluation/calibration_bins.json", str(settings.home))
+        bins = json.loads(open(local, encoding="utf-8").read())["models"]
+        for series in ("model", "pacing", "logistic"):
+            drawn = _points(html, "calibration", series)
+            assert [round(x, 4) for x, _ in drawn] == [round(b["mean_risk"], 4) for b in bins[series]], series
+            assert [round(y, 4) for _, y in drawn] == [round(b["observed"], 4) for b in bins[series]], series
+    # the worse challenger's lead-time AUC trails the champion's (it learnt from shuffled outcomes)
+    champion = _points(client.get("/models?version=1").text, "lead-time", "model", chart=0)
+    challenger = _points(client.get(f"/models?version={worse}").text, "lead-time", "model", chart=0)
+    assert sum(y for _, y in challenger) / len(challenger) < sum(y for _, y in champion) / len(champion)
+
+
+def test_models_page_says_plainly_when_a_version_did_not_record_its_curves(models_app):
+    from models import registry
+
+    client, settings, _ = models_app
+    mlflow_client = registry.configure(settings)
+    source = mlflow_client.get_model_version(settings.model_name, "1").source
+    # an older kind of version: its run logged neither the weekly metrics nor the calibration bins
+    exp = mlflow_client.get_experiment_by_name(settings.experiment_name)
+    bare = mlflow_client.create_run(exp.experiment_id)
+    mlflow_client.log_metric(bare.info.run_id, "test_auc", 0.7)
+    mlflow_client.set_terminated(bare.info.run_id)
+    old = mlflow_client.create_model_version(settings.model_name, source, run_id=bare.info.run_id).version
+    # and one registered by hand from a folder, without any run
+    loose = settings.home / "loose-model"
+    loose.mkdir()
+    orphan_mv = mlflow_client.create_model_version(settings.model_name, loose.as_uri())
+    assert orphan_mv.run_id is None
+    orphan = orphan_mv.version
+    for version in (old, orphan):
+        r = client.get(f"/models?version={version}")
+        assert r.status_code == 200
+        assert f'data-version="{version}"' in r.text
+        assert r.text.count("Not recorded for this version") == 2, version
+        assert "<circle" not in r.text.split('id="curves"', 1)[1]
+    client.cookies.set("rr_lang", "zh-CN")
+    zh = client.get(f"/models?version={old}").text
+    assert zh.count("该版本未记录") == 2
+    # an unknown version falls back to the champion's curves
+    assert 'data-version="1"' in client.get("/models?version=999").text

@@ -40,6 +40,8 @@ def test_catalog_covers_interventions_groups_bands_and_statuses():
     dynamic += [f"band.{b}" for b in ("high", "medium", "low")]
     dynamic += [f"jobs.status_{s}" for s in ("queued", "running", "succeeded", "failed")]
     dynamic += [f"lang.{lang}" for lang in i18n.LANGS] + ["models.fig_challenger", "models.fig_champion"]
+    dynamic += [f"models.lead_{m}" for m in ("auc", "brier")]  # serving/web/pages.py lead_chart
+    dynamic += [f"models.series_{m}" for m in ("model", "pacing", "logistic", "oracle")]  # the run's models
     for lang in i18n.LANGS:
         assert [k for k in dynamic if not i18n.has(lang, k)] == [], lang
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from serving.db.schema import AuditEvent
+from serving.db.schema import AuditEvent, User
 from tests.serving.conftest import NAMES, SUBTREE
 
 URL_ATTR = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:)?//""", re.I)
@@ -71,6 +71,7 @@ def test_record_intervention_through_the_form(web):
     assert "paired with R2" in r.text and "2024-01-16" in r.text
     bad = c.post("/reps/R1/interventions", data={"intervention": "nonsense", "started_on": "2024-01-16"})
     assert bad.status_code == 422 and "Not recorded" in bad.text
+    assert 'next=/reps/R1"' in bad.text.replace("%2F", "/")  # the language switch leads back to the page
     outside = c.post("/reps/R9/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
     assert outside.status_code == 404
 
@@ -109,6 +110,55 @@ def test_language_switch_is_remembered(web):
     assert r.status_code == 200 and "早期预警" in r.text and '<html lang="zh-CN">' in r.text
     assert "早期预警" in c.get("/reps/R1").text
     assert c.get("/lang", params={"to": "en", "next": "//evil.example"}, follow_redirects=False).headers["location"] == "/"
+
+
+def test_promote_form_shows_why_nothing_was_promoted(web):
+    ds = web.login("ds")
+    page = ds.get("/models")
+    assert page.status_code == 200 and "No model is registered yet" in page.text and 'id="curves"' not in page.text
+    forced = ds.post("/models/promote", data={"force": "1"})
+    assert forced.status_code == 422 and "Not promoted" in forced.text
+    nothing = ds.post("/models/promote", data={})
+    assert nothing.status_code == 409 and "no model has been trained yet" in nothing.text
+
+
+def _stored_lang(web, user: str) -> str | None:
+    with web.app.state.sessions() as s:
+        return s.scalar(select(User.lang).where(User.name == user))
+
+
+def test_language_is_kept_with_the_user_not_only_the_browser(web):
+    assert _stored_lang(web, "mgr1") is None
+    other = web.login("mgr1")  # a second browser, signed in before the switch, with no language cookie
+    first = web.login("mgr1")
+    first.get("/lang", params={"to": "zh-CN", "next": "/team"})
+    assert _stored_lang(web, "mgr1") == "zh-CN"
+    assert '<html lang="zh-CN">' in other.get("/team").text  # no cookie there: the user's choice
+    fresh = web.login("mgr1")  # a third browser signing in later gets it too, cookie included
+    assert fresh.cookies.get("rr_lang") == "zh-CN" and "早期预警" in fresh.get("/team").text
+    # switching back in one browser wins over the other browser's cookie
+    other.get("/lang", params={"to": "en", "next": "/team"})
+    assert first.cookies.get("rr_lang") == "zh-CN" and '<html lang="en">' in first.get("/team").text
+    # other users are not affected; signed out, the sign-in page follows the browser's cookie only
+    assert _stored_lang(web, "mgr2") is None and '<html lang="en">' in web.login("mgr2").get("/team").text
+    assert '<html lang="en">' in web.client.get("/login").text
+
+
+def test_a_language_picked_before_signing_in_is_kept_for_a_user_without_one(web):
+    c = web.login("hr")
+    c.get("/lang", params={"to": "en"})
+    assert _stored_lang(web, "hr") == "en"
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(web.app, base_url="http://testserver")
+    browser.get("/lang", params={"to": "zh-CN", "next": "/login"})  # signed out: the cookie only
+    assert _stored_lang(web, "mgr2") is None and "登录" in browser.get("/login").text
+    browser.post("/login", data={"token": web.tokens["mgr2"]})
+    assert _stored_lang(web, "mgr2") == "zh-CN"
+    # a user who chose already keeps their choice, and this browser's cookie follows it
+    r = browser.post("/login", data={"token": web.tokens["hr"], "next": "/org"})
+    assert '<html lang="en">' in r.text and browser.cookies.get("rr_lang") == "en"
+    assert _stored_lang(web, "hr") == "en"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])

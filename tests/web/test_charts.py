@@ -1,0 +1,49 @@
+"""The models page's line charts and how it reads the curves of a run, without MLflow."""
+
+from __future__ import annotations
+
+import re
+
+from serving.web import charts, runs
+from serving.web.pages import calibration_chart, lead_chart
+
+
+def test_lines_draws_each_series_with_its_points_and_escapes_labels():
+    svg = str(
+        charts.lines(
+            [("model", "<model>", [(1, 0.6, "w1"), (2, 0.8, "w2")]), ("pacing", "pace", [(1, 0.5, "a"), (2, 0.55, "b")])],
+            "AUC & weeks", x_label="week", y_label="AUC", x_range=(1, 2), y_range=(0.4, 1.0), diagonal="perfect",
+        )
+    )
+    assert svg.startswith("<svg") and "<model>" not in svg and "&lt;model&gt;" in svg and "AUC &amp; weeks" in svg
+    assert len(re.findall(r'<circle [^>]*data-series="model"', svg)) == 2
+    assert len(re.findall(r'<polyline [^>]*data-series="pacing"', svg)) == 1
+    assert 'data-series="perfect"' in svg and "http" not in svg.replace("http://www.w3.org", "")
+    # a higher value is drawn higher up (smaller y)
+    ys = [float(y) for y in re.findall(r'<circle cx="[^"]+" cy="([^"]+)"[^>]*data-series="model"', svg)]
+    assert ys[1] < ys[0]
+
+
+def test_lead_and_calibration_charts_put_the_model_first_and_are_absent_without_data():
+    lead = {"auc": {"pacing": [(1, 0.55), (2, 0.6)], "model": [(1, 0.7), (2, 0.8)]}, "brier": {"model": [(1, 0.2)]}}
+    svg = str(lead_chart(lead, "auc", "en"))
+    assert svg.index('data-series="model"') < svg.index('data-series="pacing"')
+    assert "pacing baseline" in svg and "AUC by week of the period" in svg
+    assert "按周期内周次的 Brier" in str(lead_chart(lead, "brier", "zh-CN"))
+    assert lead_chart(None, "auc", "en") is None and lead_chart({"auc": {}}, "brier", "en") is None
+    cal = str(calibration_chart({"model": [(0.1, 0.05, 40), (0.7, 0.8, 12)]}, "en"))
+    assert "predicted 0.70, observed 0.80 (12 rows)" in cal and "perfect calibration" in cal
+    assert calibration_chart(None, "en") is None and calibration_chart({}, "en") is None
+
+
+def test_only_lead_time_metrics_are_read_as_the_curve():
+    assert runs.lead_key("lead_model_auc") == ("model", "auc")
+    assert runs.lead_key("lead_some_baseline_brier") == ("some_baseline", "brier")
+    assert runs.lead_key("test_auc") is None and runs.lead_key("lead_model_ece") is None
+    assert runs.lead_key("lead_auc") is None
+
+
+def test_a_version_without_a_run_has_nothing_recorded(tmp_path):
+    from repradar.settings import Settings
+
+    assert runs.curves(Settings(home=tmp_path), None) == runs.EMPTY
