@@ -301,6 +301,41 @@ class ModelsOut(Response):
     promotions: list[PromotionEventOut]
 
 
+class LeadPointOut(Response):
+    week: int = Field(description="Week of the period (the MLflow step of the metric).")
+    value: float
+
+
+class LeadCurveOut(Response):
+    model: str = Field(description="`model` (the registered model) or a baseline, e.g. `pacing`, `logistic`.")
+    measure: Literal["auc", "brier"]
+    metric: str = Field(description="The MLflow step metric the points come from, e.g. `lead_model_auc`.")
+    points: list[LeadPointOut] = Field(description="One point per week with a finite value, by week.")
+
+
+class CalibrationBinOut(Response):
+    mean_risk: float = Field(description="Mean predicted risk of the bin's held-out rows.")
+    observed: float = Field(description="Observed miss rate of those rows.")
+    n: int = Field(description="Held-out rows in the bin.")
+
+
+class CalibrationOut(Response):
+    model: str
+    bins: list[CalibrationBinOut] = Field(description="Non-empty equal-width risk bins, lowest risk first.")
+
+
+class ModelCurvesOut(Response):
+    name: str
+    version: str
+    run_id: str | None = Field(description="The training run the figures were logged with (None: no run).")
+    recorded: bool = Field(
+        description="False when the run recorded neither figure (older version, no run, or the "
+        "tracking store could not be read): both lists are then empty."
+    )
+    lead: list[LeadCurveOut] = Field(description="The lead-time curves: held-out AUC and Brier by week.")
+    calibration: list[CalibrationOut] = Field(description="The calibration plot's bins, per model.")
+
+
 class PromotionOut(Response):
     promoted: bool
     version: str | None

@@ -1,4 +1,5 @@
-"""Models (data scientists): registered versions with metrics and promotion history; promotion through the gate."""
+"""Models (data scientists): registered versions with metrics and promotion history, the curves a
+version's training run logged, promotion through the gate."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from repradar.errors import UserError
@@ -17,8 +18,13 @@ from serving.db.engine import begin_write
 from serving.deps import ModelDep, PrincipalDep, RequestIdDep, SettingsDep, model_version, require
 from serving.http_errors import AUTHED, ApiError, responses
 from serving.schemas import (
+    CalibrationBinOut,
+    CalibrationOut,
     CurrentModelOut,
     ErrorOut,
+    LeadCurveOut,
+    LeadPointOut,
+    ModelCurvesOut,
     ModelsOut,
     ModelVersionOut,
     PromoteIn,
@@ -103,6 +109,52 @@ def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> Mo
     )
 
 
+@router.get(
+    "/models/{version}/curves",
+    response_model=ModelCurvesOut,
+    summary="The lead-time curves (AUC and Brier by week) and calibration bins logged by a version's training run",
+    responses=responses(*AUTHED, 404, 422),
+)
+def curves(
+    principal: Viewer,
+    settings: SettingsDep,
+    version: Annotated[str, Path(min_length=1, max_length=64, description="A registered version, e.g. 3.")],
+) -> ModelCurvesOut:
+    from serving import runs
+
+    mv = _version(settings, version)
+    if mv is None:
+        raise ApiError(
+            404,
+            f"model {settings.model_name!r} has no version {version!r}; GET /api/v1/models lists them",
+        )
+    logged = runs.curves(settings, mv.run_id)
+    lead = [
+        LeadCurveOut(
+            model=model,
+            measure=measure,
+            metric=f"{runs.LEAD_PREFIX}{model}_{measure}",
+            points=[LeadPointOut(week=w, value=v) for w, v in points],
+        )
+        for measure in runs.MEASURES
+        for model, points in sorted((logged.lead or {}).get(measure, {}).items())
+    ]
+    calibration = [
+        CalibrationOut(
+            model=model, bins=[CalibrationBinOut(mean_risk=p, observed=o, n=n) for p, o, n in bins]
+        )
+        for model, bins in sorted((logged.calibration or {}).items())
+    ]
+    return ModelCurvesOut(
+        name=settings.model_name,
+        version=str(mv.version),
+        run_id=mv.run_id or None,
+        recorded=bool(lead or calibration),
+        lead=lead,
+        calibration=calibration,
+    )
+
+
 @router.post(
     "/models/promote",
     response_model=PromotionOut,
@@ -170,8 +222,17 @@ async def promote(
 
 
 def _registered(settings, version: str) -> bool:
+    return _version(settings, version) is not None
+
+
+def _version(settings, version: str):
+    """The registered ModelVersion, or None when there is no such version (or nothing registered yet)."""
     from models import registry
 
+    # Registered versions are positive integers; anything else (and a number too large for the store's
+    # integer column, which it answers with an internal error) cannot be one.
+    if not (version.isascii() and version.isdigit() and len(version) <= 18):
+        return None
     if not registry.store_exists(settings):
-        return False
-    return registry.get_version(registry.configure(settings), settings.model_name, version) is not None
+        return None
+    return registry.get_version(registry.configure(settings), settings.model_name, version)

@@ -34,7 +34,8 @@ from serving.routers import models as models_api
 from serving.routers import reps as reps_api
 from serving.rules import BANDS, resolve_scope
 from serving.schemas import InterventionIn, JobIn, PromoteIn
-from serving.web import charts, runs
+from serving import runs
+from serving.web import charts
 
 SESSION_COOKIE = "rr_session"
 LANG_COOKIE = "rr_lang"
@@ -78,7 +79,9 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def render(request: Request, name: str, principal: Principal | None, status: int = 200, **ctx) -> HTMLResponse:
+def render(
+    request: Request, name: str, principal: Principal | None, status: int = 200, **ctx
+) -> HTMLResponse:
     lang = lang_of(request)
 
     def t(key: str, **values: Any) -> str:
@@ -106,7 +109,12 @@ def login_page(request: Request, next: str | None = None, error: str | None = No
 
 
 @router.post("/login")
-def login(request: Request, session: SessionDep, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"):
+def login(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+):
     principal = authenticate(session, token.strip())
     if principal is None:
         return render(request, "login.html", None, 401, next=_safe_next(next), error=True, signed_out=False)
@@ -172,7 +180,16 @@ def team(
         return _forbidden(request, principal, ("manager", "hr"))
     bands = [b for b in (band or []) if b in BANDS] or None
     out = ew_api.early_warning(
-        request, principal, session, settings, model, rid, band=bands, sort="risk", order="desc", limit=None,
+        request,
+        principal,
+        session,
+        settings,
+        model,
+        rid,
+        band=bands,
+        sort="risk",
+        order="desc",
+        limit=None,
         manager_id=None,
     )
     rows = [
@@ -221,7 +238,11 @@ def _not_enough_data(details: dict, drivers: list) -> bool:
 
 @router.get("/reps/{rep_id}", response_class=HTMLResponse)
 def rep_page(
-    request: Request, rep_id: str, principal: WebUser, session: SessionDep, rid: RequestIdDep,
+    request: Request,
+    rep_id: str,
+    principal: WebUser,
+    session: SessionDep,
+    rid: RequestIdDep,
     recorded: int = 0,
 ):
     return _rep(request, rep_id, principal, session, rid, flash="rep.recorded" if recorded else None)
@@ -247,7 +268,10 @@ def _rep(request, rep_id, principal, session, rid, *, flash=None, error=None, st
         [(p.as_of.isoformat(), p.risk, p.risk_band) for p in rep.trend], i18n.t(lang, "rep.trend")
     )
     water = charts.waterfall(
-        [(_driver_label(lang, d) + f" ({d.get('feature', '')})", float(d.get("contribution") or 0)) for d in drivers],
+        [
+            (_driver_label(lang, d) + f" ({d.get('feature', '')})", float(d.get("contribution") or 0))
+            for d in drivers
+        ],
         i18n.t(lang, "rep.drivers_chart"),
     )
     recourse = details.pop("recourse", None)
@@ -314,7 +338,15 @@ def _groups(rows, key) -> list[dict]:
     out = []
     for name, rs in by.items():
         high = sum(r.risk_band == "high" for r in rs)
-        out.append({"name": name, "n": len(rs), "mean": mean(r.risk for r in rs), "high": high, "share": high / len(rs)})
+        out.append(
+            {
+                "name": name,
+                "n": len(rs),
+                "mean": mean(r.risk for r in rs),
+                "high": high,
+                "share": high / len(rs),
+            }
+        )
     return sorted(out, key=lambda g: -g["mean"])
 
 
@@ -332,14 +364,34 @@ def manager_suggestions(rows, drivers: dict[int, list], lang: str) -> list[tuple
         high = [r for r in rs if r.risk_band == "high"]
         share = len(high) / len(rs)
         if len(high) >= 2 and share >= 2 * org_share and share > org_share:
-            out.append(("manager_coaching", i18n.t(lang, "org.suggest_coaching", manager=mgr,
-                                                   share=f"{share:.0%}", org=f"{org_share:.0%}")))
+            out.append(
+                (
+                    "manager_coaching",
+                    i18n.t(
+                        lang,
+                        "org.suggest_coaching",
+                        manager=mgr,
+                        share=f"{share:.0%}",
+                        org=f"{org_share:.0%}",
+                    ),
+                )
+            )
         at_risk = [r for r in rs if r.risk_band in ("high", "medium")]
         tops = Counter(drivers[r.score_id][0]["group"] for r in at_risk if drivers.get(r.score_id))
         for group, n in tops.most_common(1):
             if n >= 2:
-                out.append(("team_building", i18n.t(lang, "org.suggest_team", manager=mgr, n=n,
-                                                    group=i18n.t(lang, f"group.{group}", default=group))))
+                out.append(
+                    (
+                        "team_building",
+                        i18n.t(
+                            lang,
+                            "org.suggest_team",
+                            manager=mgr,
+                            n=n,
+                            group=i18n.t(lang, f"group.{group}", default=group),
+                        ),
+                    )
+                )
     return out
 
 
@@ -362,14 +414,22 @@ def org(request: Request, principal: WebUser, session: SessionDep, rid: RequestI
         regions, segments, {k: (mean(v), len(v)) for k, v in cells.items()}, i18n.t(lang, "org.heatmap")
     )
     audit.record(
-        session, principal, "org.read", "org", None,
-        model_version=rows[0].model_version if rows else None, detail={"reps": len(rows)}, request_id=rid,
+        session,
+        principal,
+        "org.read",
+        "org",
+        None,
+        model_version=rows[0].model_version if rows else None,
+        detail={"reps": len(rows)},
+        request_id=rid,
     )
     commit(session)
     jobs, unfinished = _jobs(request, session)
     events, total = _audit_tail(session)
     return render(
-        request, "org.html", principal,
+        request,
+        "org.html",
+        principal,
         as_of=rows[0].as_of if rows else None,
         tables=[
             ("org.by_manager", _groups(rows, lambda r: r.manager_id)),
@@ -377,10 +437,15 @@ def org(request: Request, principal: WebUser, session: SessionDep, rid: RequestI
             ("org.by_region", _groups(rows, lambda r: r.region)),
             ("org.by_segment", _groups(rows, lambda r: r.segment)),
         ],
-        heat=heat, empty=not rows,
+        heat=heat,
+        empty=not rows,
         suggestions=manager_suggestions(rows, drivers, lang),
-        jobs=jobs, unfinished=unfinished, events=events, total=total,
-        flash=request.query_params.get("flash"), flash_id=request.query_params.get("job"),
+        jobs=jobs,
+        unfinished=unfinished,
+        events=events,
+        total=total,
+        flash=request.query_params.get("flash"),
+        flash_id=request.query_params.get("job"),
         default_as_of=(rows[0].as_of if rows else dt.date.today()).isoformat(),
         job_error=request.query_params.get("error"),
     )
@@ -399,7 +464,11 @@ def _audit_tail(session, n: int = 30):
 
 @router.post("/org/jobs")
 def start_job(
-    request: Request, principal: WebUser, session: SessionDep, model: ModelDep, rid: RequestIdDep,
+    request: Request,
+    principal: WebUser,
+    session: SessionDep,
+    model: ModelDep,
+    rid: RequestIdDep,
     as_of: Annotated[str, Form()] = "",
 ):
     if "hr" not in principal.roles:
@@ -415,12 +484,20 @@ def start_job(
 
 @router.get("/org/jobs/{job_id}/scores")
 def download_job(
-    request: Request, job_id: str, principal: WebUser, session: SessionDep, rid: RequestIdDep,
+    request: Request,
+    job_id: str,
+    principal: WebUser,
+    session: SessionDep,
+    rid: RequestIdDep,
     format: str = "csv",
 ):
     if "hr" not in principal.roles:
         return _forbidden(request, principal, ("hr",))
-    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id) or format not in ("csv", "parquet"):
+    if (
+        len(job_id) != 32
+        or any(c not in "0123456789abcdef" for c in job_id)
+        or format not in ("csv", "parquet")
+    ):
         return render(request, "error.html", principal, 404, kind="not_found", rep_id=job_id[:40])
     try:
         return jobs_api.download(request, job_id, principal, session, rid, format=format)  # type: ignore[arg-type]
@@ -464,15 +541,22 @@ def lead_chart(lead: dict | None, measure: str, lang: str):
     else:
         y_range = (0.0, max(0.05, math.ceil(max(values) * 1.1 * 20) / 20))
     series = [
-        (name, _series_label(lang, name),
-         [(w, v, i18n.t(lang, "models.point_week", week=w, value=f"{v:.3f}")) for w, v in data[name]])
+        (
+            name,
+            _series_label(lang, name),
+            [(w, v, i18n.t(lang, "models.point_week", week=w, value=f"{v:.3f}")) for w, v in data[name]],
+        )
         for name in _series_order(data)
     ]
     step = max(1, math.ceil(len(weeks) / 13))
     return charts.lines(
-        series, i18n.t(lang, f"models.lead_{measure}"), x_label=i18n.t(lang, "models.week"),
-        y_label=measure.upper() if measure == "auc" else "Brier", x_range=(weeks[0], weeks[-1]),
-        y_range=y_range, x_ticks=weeks[::step],
+        series,
+        i18n.t(lang, f"models.lead_{measure}"),
+        x_label=i18n.t(lang, "models.week"),
+        y_label=measure.upper() if measure == "auc" else "Brier",
+        x_range=(weeks[0], weeks[-1]),
+        y_range=y_range,
+        x_ticks=weeks[::step],
     )
 
 
@@ -481,15 +565,26 @@ def calibration_chart(bins: dict | None, lang: str):
     if not bins:
         return None
     series = [
-        (name, _series_label(lang, name),
-         [(p, o, i18n.t(lang, "models.point_bin", predicted=f"{p:.2f}", observed=f"{o:.2f}", n=n))
-          for p, o, n in bins[name]])
+        (
+            name,
+            _series_label(lang, name),
+            [
+                (p, o, i18n.t(lang, "models.point_bin", predicted=f"{p:.2f}", observed=f"{o:.2f}", n=n))
+                for p, o, n in bins[name]
+            ],
+        )
         for name in _series_order(bins)
     ]
     return charts.lines(
-        series, i18n.t(lang, "models.calibration"), x_label=i18n.t(lang, "models.predicted"),
-        y_label=i18n.t(lang, "models.observed"), x_range=(0.0, 1.0), y_range=(0.0, 1.0),
-        diagonal=i18n.t(lang, "models.perfect"), width=380, height=400,
+        series,
+        i18n.t(lang, "models.calibration"),
+        x_label=i18n.t(lang, "models.predicted"),
+        y_label=i18n.t(lang, "models.observed"),
+        x_range=(0.0, 1.0),
+        y_range=(0.0, 1.0),
+        diagonal=i18n.t(lang, "models.perfect"),
+        width=380,
+        height=400,
     )
 
 
@@ -521,15 +616,29 @@ def _models(request, principal, settings, model, *, result=None, error=None, sta
             "calibration": calibration_chart(logged.calibration, lang),
         }
     return render(
-        request, "models.html", principal, status, out=out, auc_chart=auc, result=result, error=error,
-        may_promote="data_scientist" in principal.roles, curves=curves,
+        request,
+        "models.html",
+        principal,
+        status,
+        out=out,
+        auc_chart=auc,
+        result=result,
+        error=error,
+        may_promote="data_scientist" in principal.roles,
+        curves=curves,
     )
 
 
 @router.post("/models/promote", response_class=HTMLResponse)
 async def promote(
-    request: Request, principal: WebUser, settings: SettingsDep, model: ModelDep, rid: RequestIdDep,
-    version: Annotated[str, Form()] = "", force: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
+    request: Request,
+    principal: WebUser,
+    settings: SettingsDep,
+    model: ModelDep,
+    rid: RequestIdDep,
+    version: Annotated[str, Form()] = "",
+    force: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
 ):
     import anyio.to_thread
 

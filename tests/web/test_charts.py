@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import re
 
-from serving.web import charts, runs
+from serving import runs
+from serving.web import charts
 from serving.web.pages import calibration_chart, lead_chart
 
 
 def test_lines_draws_each_series_with_its_points_and_escapes_labels():
     svg = str(
         charts.lines(
-            [("model", "<model>", [(1, 0.6, "w1"), (2, 0.8, "w2")]), ("pacing", "pace", [(1, 0.5, "a"), (2, 0.55, "b")])],
-            "AUC & weeks", x_label="week", y_label="AUC", x_range=(1, 2), y_range=(0.4, 1.0), diagonal="perfect",
+            [
+                ("model", "<model>", [(1, 0.6, "w1"), (2, 0.8, "w2")]),
+                ("pacing", "pace", [(1, 0.5, "a"), (2, 0.55, "b")]),
+            ],
+            "AUC & weeks",
+            x_label="week",
+            y_label="AUC",
+            x_range=(1, 2),
+            y_range=(0.4, 1.0),
+            diagonal="perfect",
         )
     )
-    assert svg.startswith("<svg") and "<model>" not in svg and "&lt;model&gt;" in svg and "AUC &amp; weeks" in svg
+    assert (
+        svg.startswith("<svg")
+        and "<model>" not in svg
+        and "&lt;model&gt;" in svg
+        and "AUC &amp; weeks" in svg
+    )
     assert len(re.findall(r'<circle [^>]*data-series="model"', svg)) == 2
     assert len(re.findall(r'<polyline [^>]*data-series="pacing"', svg)) == 1
     assert 'data-series="perfect"' in svg and "http" not in svg.replace("http://www.w3.org", "")
@@ -25,7 +39,10 @@ def test_lines_draws_each_series_with_its_points_and_escapes_labels():
 
 
 def test_lead_and_calibration_charts_put_the_model_first_and_are_absent_without_data():
-    lead = {"auc": {"pacing": [(1, 0.55), (2, 0.6)], "model": [(1, 0.7), (2, 0.8)]}, "brier": {"model": [(1, 0.2)]}}
+    lead = {
+        "auc": {"pacing": [(1, 0.55), (2, 0.6)], "model": [(1, 0.7), (2, 0.8)]},
+        "brier": {"model": [(1, 0.2)]},
+    }
     svg = str(lead_chart(lead, "auc", "en"))
     assert svg.index('data-series="model"') < svg.index('data-series="pacing"')
     assert "pacing baseline" in svg and "AUC by week of the period" in svg

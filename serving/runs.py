@@ -1,9 +1,10 @@
-"""What the training run behind a registered version logged for the models page: the lead-time curve
-(the `lead_{model}_{auc|brier}` step metrics, step = week of the period) and the calibration bins
-(`evaluation/calibration_bins.json`). Read from MLflow, never from `training/`.
+"""What the training run behind a registered version logged, for the dashboard's models page and
+`GET /api/v1/models/{version}/curves`: the lead-time curve (the `lead_{model}_{auc|brier}` step
+metrics, step = week of the period) and the calibration bins (`evaluation/calibration_bins.json`).
+Read from MLflow, never from `training/`.
 
 A finished run does not change, so answers are kept per run id. A version without a run, or whose
-run predates these records, gives `None` for what is missing; the page says so plainly.
+run predates these records, gives `None` for what is missing; the page and the API say so plainly.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def curves(settings, run_id: str | None) -> RunCurves:
         return EMPTY
     errors: list[Exception] = []
     found = RunCurves(
-        _safely(errors, run_id, _lead, client, run), _safely(errors, run_id, _calibration, client, settings, run_id)
+        _safely(errors, run_id, _lead, client, run),
+        _safely(errors, run_id, _calibration, client, settings, run_id),
     )
     if not errors and run.info.status in ("FINISHED", "FAILED", "KILLED"):  # a finished run does not change
         with _LOCK:
@@ -117,4 +119,3 @@ def _safely(errors: list, run_id: str, fn, *args):
         log.warning("could not read %s of run %s: %s", fn.__name__.strip("_"), run_id, exc)
         errors.append(exc)
         return None
-

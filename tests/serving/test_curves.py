@@ -1,0 +1,143 @@
+"""`GET /api/v1/models/{version}/curves`: what a version's training run logged (the lead-time step
+metrics and the calibration bins), read back from a small MLflow store built by hand (no training).
+
+The route reads MLflow only, so SQLite is enough for the service's own database here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import scratch_dir
+from serving.app import create_app
+
+from .conftest import StubSource, make_settings, seed
+
+WEEKS = range(1, 7)
+
+
+@pytest.fixture(scope="module")
+def registry_app(tmp_path_factory):
+    """Version 1: a run with `lead_*` step metrics and the calibration bins; version 2: a run that
+    logged neither; version 3: registered from a folder, without a run."""
+    from models import registry
+    from training.evaluate import calibration_bins
+
+    tmp = tmp_path_factory.mktemp("curves")
+    settings = make_settings(tmp, f"sqlite:///{tmp / 'service.db'}")
+    client = registry.configure(settings)
+    exp = registry.ensure_experiment(client, settings)
+
+    run = client.create_run(exp).info.run_id
+    for w in WEEKS:
+        client.log_metric(run, "lead_model_auc", 0.6 + 0.03 * w, step=w)
+        client.log_metric(run, "lead_model_brier", 0.2 - 0.01 * w, step=w)
+        client.log_metric(run, "lead_pacing_auc", 0.55 + 0.02 * w, step=w)
+    client.log_metric(run, "lead_pacing_auc", float("nan"), step=7)  # undefined that week: not a point
+    client.log_metric(run, "lead_model_ece", 0.05, step=1)  # not a measure the curve shows
+    client.log_metric(run, "test_auc", 0.8)
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 40)
+    gaps = np.arange(40) % 5 == 0  # 8 rows the baseline could not score
+    preds = {"model": rng.uniform(0, 1, 40), "pacing": np.where(gaps, np.nan, rng.uniform(0, 1, 40))}
+    client.log_text(run, json.dumps(calibration_bins(y, preds)), "evaluation/calibration_bins.json")
+    client.set_terminated(run)
+
+    bare = client.create_run(exp).info.run_id
+    client.log_metric(bare, "test_auc", 0.7)
+    client.set_terminated(bare)
+
+    client.create_registered_model(settings.model_name)
+    folder = settings.home / "model-folder"
+    folder.mkdir(parents=True)
+    versions = {  # as text, as the API names them
+        kind: str(client.create_model_version(settings.model_name, folder.as_uri(), run_id=run_id).version)
+        for kind, run_id in (("full", run), ("bare", bare), ("loose", None))
+    }
+    app = create_app(settings, model_source=StubSource("1"))
+    with TestClient(app) as http:
+        yield http, seed(app, with_scores=False), client, run, versions, settings
+
+
+def _h(tokens, user):
+    return {"Authorization": f"Bearer {tokens[user]}"}
+
+
+def test_curves_are_what_mlflow_holds(registry_app):
+    http, tokens, client, run, versions, settings = registry_app
+    r = http.get(f"/api/v1/models/{versions['full']}/curves", headers=_h(tokens, "ds"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == versions["full"] and body["run_id"] == run and body["recorded"] is True
+
+    # the lead-time curves: every lead_{model}_{auc|brier} step metric, its finite points by week
+    expected = {}
+    for key in client.get_run(run).data.metrics:
+        model, _, measure = key.removeprefix("lead_").rpartition("_")
+        if key.startswith("lead_") and measure in ("auc", "brier"):
+            history = client.get_metric_history(run, key)
+            expected[key] = sorted((m.step, m.value) for m in history if math.isfinite(m.value))
+    got = {c["metric"]: [(p["week"], p["value"]) for p in c["points"]] for c in body["lead"]}
+    assert got == expected
+    assert set(got) == {"lead_model_auc", "lead_model_brier", "lead_pacing_auc"}
+    assert [w for w, _ in got["lead_pacing_auc"]] == list(WEEKS)  # the NaN of week 7 is left out
+    assert [(c["measure"], c["model"]) for c in body["lead"]] == [
+        ("auc", "model"),
+        ("auc", "pacing"),
+        ("brier", "model"),
+    ]
+
+    # the calibration bins: the logged artifact, as logged
+    local = client.download_artifacts(run, "evaluation/calibration_bins.json", scratch_dir(settings))
+    with open(local, encoding="utf-8") as f:
+        logged = json.load(f)["models"]
+    got = {
+        c["model"]: [(b["mean_risk"], b["observed"], b["n"]) for b in c["bins"]] for c in body["calibration"]
+    }
+    assert got == {m: [(b["mean_risk"], b["observed"], b["n"]) for b in bins] for m, bins in logged.items()}
+    assert sum(n for _, _, n in got["model"]) == 40 and sum(n for _, _, n in got["pacing"]) == 32
+
+    for user in ("hr", "admin", "dshr"):  # the same roles as GET /api/v1/models
+        assert http.get(f"/api/v1/models/{versions['full']}/curves", headers=_h(tokens, user)).json() == body
+    r = http.get(f"/api/v1/models/{versions['full']}/curves", headers=_h(tokens, "mgr1"))
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    assert http.get(f"/api/v1/models/{versions['full']}/curves").status_code == 401
+
+
+def test_a_version_without_records_answers_empty_lists(registry_app):
+    http, tokens, _, _, versions, _ = registry_app
+    for kind in ("bare", "loose"):
+        r = http.get(f"/api/v1/models/{versions[kind]}/curves", headers=_h(tokens, "ds"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["recorded"] is False and body["lead"] == [] and body["calibration"] == [], kind
+        assert body["version"] == versions[kind]
+    assert (
+        http.get(f"/api/v1/models/{versions['loose']}/curves", headers=_h(tokens, "ds")).json()["run_id"]
+        is None
+    )
+
+
+@pytest.mark.parametrize("version", ["999", "abc", "1.0", "-1", "99999999999999999999"])
+def test_an_unknown_version_is_404(registry_app, version):
+    http, tokens, *_ = registry_app
+    r = http.get(f"/api/v1/models/{version}/curves", headers=_h(tokens, "ds"))
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "not_found"
+    assert f"no version {version!r}" in r.json()["detail"] and "GET /api/v1/models" in r.json()["detail"]
+    r = http.get(f"/api/v1/models/{'9' * 65}/curves", headers=_h(tokens, "ds"))
+    assert r.status_code == 422
+
+
+def test_nothing_registered_yet_is_404(tmp_path):
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'service.db'}")
+    app = create_app(settings, model_source=StubSource(None))
+    with TestClient(app) as http:
+        tokens = seed(app, with_scores=False)
+        r = http.get("/api/v1/models/1/curves", headers=_h(tokens, "ds"))
+    assert r.status_code == 404 and "no version '1'" in r.json()["detail"]
+    assert not (settings.home / "mlflow.db").exists()  # a read does not create the store
