@@ -5,7 +5,7 @@ reps of the same segment, in the same period, on the same weekly snapshot day (t
 before the intervention started), whose model risk that day was closest (the `k` nearest within
 a caliper), and who had received no intervention that period by that day (risk-set matching: a
 rep helped later in the period was still a comparable rep then; excluding them would compare the
-treated with reps known, in hindsight, to have stayed fine). Outcomes: the period's attainment, whether
+treated with reps known, in hindsight, to have stayed fine), other than the treated rep itself. Outcomes: the period's attainment, whether
 the rep missed, and the change in model risk over the next `horizon_days`. The estimate per
 intervention type is the mean of (treated outcome - mean of its matches) over treated reps: the
 effect on those who received it, if risk and segment capture why they were chosen. The interval
@@ -170,7 +170,8 @@ def match_effects(
             unmatched += 1
             continue
         dist = np.abs(g["risk"].to_numpy() - t.risk)
-        ok = np.flatnonzero(dist <= caliper)
+        # the treated rep's own snapshot precedes its start, so it is in the pool: never its own match
+        ok = np.flatnonzero((dist <= caliper) & (g["rep_id"].to_numpy() != t.rep_id))
         if len(ok) == 0:
             unmatched += 1
             continue

@@ -108,3 +108,14 @@ def test_service_log_columns_are_accepted():
 def test_mean_interval():
     m, se, lo, hi = mean_interval(np.array([1.0, 2.0, 3.0, np.nan]), 1.96)
     assert m == 2.0 and se == pytest.approx(1 / np.sqrt(3)) and lo < m < hi
+
+
+def test_a_treated_rep_is_never_its_own_match():
+    # its snapshot before the start is in the pool (not yet helped then), but it cannot be its own control
+    snaps, log = _world(n_reps=300)
+    r = match_effects(snaps, log, k=5, caliper=0.05, min_reps=1)
+    assert len(r.pairs) > 0
+    solo = snaps[snaps["rep_id"] == r.pairs["rep_id"].iloc[0]].copy()
+    solo_log = log[log["rep_id"] == r.pairs["rep_id"].iloc[0]]
+    alone = match_effects(solo, solo_log, k=5, caliper=1.0, min_reps=1)
+    assert alone.pairs.empty  # the only candidate in its cell is itself
