@@ -22,7 +22,7 @@ system-deps:
 
 python-deps:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --locked --quiet
+	@$(UV) sync --locked --extra spark --quiet
 
 demo: setup
 	.venv/bin/repradar demo

@@ -32,19 +32,10 @@ def child(folder: Path, engine: str, master: str) -> None:
     tables = load_folder(folder)
     t1 = time.perf_counter()
     if engine == "spark":
-        from pyspark.sql import SparkSession
+        from features.spark_engine import SparkEngine, spark_session
 
-        from features.spark_engine import SparkEngine
-
-        spark = (
-            SparkSession.builder.master(master)
-            .config("spark.driver.memory", "4g")
-            .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate()
-        )
-        spark.sparkContext.setLogLevel("ERROR")
+        # RepRadar's own local session (features.spark_engine.LOCAL_CONF), with a bigger driver.
+        spark = spark_session(master, app_name="repradar-bench", conf={"spark.driver.memory": "6g"})
         eng = SparkEngine(spark)
     else:
         from features.engine import DuckDBEngine
@@ -86,8 +77,9 @@ def main() -> None:
 
     folder = ensure_data(args.reps, args.periods, args.seed)
     results: dict[str, list[float]] = {}
-    for engine in args.engines.split(","):
-        for i in range(args.runs):
+    # Engines alternate within each round, so a noisy spell on the machine hits both alike.
+    for i in range(args.runs):
+        for engine in args.engines.split(","):
             cmd = [sys.executable, __file__, "--child", str(folder), engine, "--master", args.master]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
             rec = json.loads(out.strip().splitlines()[-1])
@@ -96,6 +88,9 @@ def main() -> None:
     print("\nengine   median build (s)   runs")
     for engine, times in results.items():
         print(f"{engine:8} {statistics.median(times):16.1f}   {', '.join(f'{t:.1f}' for t in times)}")
+    if {"duckdb", "spark"} <= set(results):
+        ratio = statistics.median(results["spark"]) / statistics.median(results["duckdb"])
+        print(f"spark / duckdb: {ratio:.1f}x")
 
 
 if __name__ == "__main__":

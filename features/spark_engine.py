@@ -2,7 +2,7 @@
 
 Same interface as `features.engine.DuckDBEngine` (`run(staged, outputs, steps)`, `timings_`), so
 `features.build` takes either through `engine=`. Each staged frame becomes a temp view, each SQL
-file a cached temp view named after it (materialised in PIPELINE order, so each step's time is its
+file a checkpointed temp view named after it (materialised in PIPELINE order, so each step's time is its
 own), and the outputs come back as pandas frames sorted like DuckDB's.
 
 The session is `SparkSession.builder.getOrCreate()`: an existing session (spark-submit, Databricks,
@@ -13,11 +13,12 @@ spark-submit configuration says otherwise.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pandas as pd
 
-from features.engine import PIPELINE, _last_use, sql_text
+from features.engine import PIPELINE, sql_text
 
 DEFAULT_MASTER = "local[2]"
 
@@ -25,30 +26,69 @@ DEFAULT_MASTER = "local[2]"
 _ORDER = {"deal_states": ["opp_key", "ord"], "engagement_unknown": ["snap_id", "metric_name"]}
 
 
-def spark_session(master: str | None = None, app_name: str = "repradar"):
-    """The active Spark session, or a new one (master: argument, else SPARK_MASTER, else local[2])."""
+# A local session (tests, one machine) runs many small queries: per-query compilation and the JIT,
+# not the data, dominate. Interpreted stages, no adaptive re-planning and the client JIT (C1) cut
+# the 30-rep parity run several-fold on two cores. Only applied to sessions RepRadar creates itself;
+# spark-submit / Databricks sessions keep their own configuration.
+LOCAL_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.driver.memory": "2g",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+def spark_session(master: str | None = None, app_name: str = "repradar", conf: dict | None = None):
+    """The active Spark session, or a new one (master: argument, else SPARK_MASTER, else local[2]).
+
+    A new local session gets LOCAL_CONF unless the caller's `conf` or spark-submit's configuration
+    sets the key; every session gets SESSION_CONF (UTC, Arrow), which the feature SQL relies on.
+    """
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        for key, value in SESSION_CONF.items():
+            active.conf.set(key, value)
         return active
     builder = SparkSession.builder.appName(app_name)
-    # spark-submit sets spark.master in the driver's conf; only fall back to local[2] without one.
-    from pyspark import SparkConf
-
-    conf = SparkConf()
-    if master or not conf.contains("spark.master"):
+    submitted = SparkConf()  # what spark-submit / spark-defaults.conf already set
+    if master or not submitted.contains("spark.master"):
         builder = builder.master(master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER)
-    if not conf.contains("spark.sql.shuffle.partitions"):
-        # The default 200 shuffle partitions cost more than they bring on small inputs.
-        builder = builder.config("spark.sql.shuffle.partitions", "8")
-    builder = builder.config("spark.sql.session.timeZone", "UTC")
-    builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
-    return builder.getOrCreate()
+    chosen = master or os.environ.get("SPARK_MASTER") or submitted.get("spark.master", DEFAULT_MASTER)
+    defaults = {}
+    if str(chosen).startswith("local"):
+        defaults = LOCAL_CONF
+        # Python workers of a local session must run this interpreter (its LightGBM, MLflow):
+        # PySpark reads the worker's interpreter from PYSPARK_PYTHON only, default `python3`.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in {**defaults, **(conf or {}), **SESSION_CONF}.items():
+        if key in (conf or {}) or key in SESSION_CONF or not submitted.contains(key):
+            builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(os.environ.get("REPRADAR_SPARK_LOG_LEVEL", "ERROR"))
+    return session
 
 
-def _arrow(frame: pd.DataFrame):
-    """A staged frame as an Arrow table Spark accepts (plain strings; typed empty columns)."""
+def to_spark_frame(spark, frame: pd.DataFrame, null_type: str = "int32"):
+    """A pandas frame as a Spark DataFrame via Arrow (plain strings; all-null columns typed)."""
+    table = _arrow(frame, null_type)
+    try:
+        return spark.createDataFrame(table)
+    except TypeError:  # an older PySpark without pyarrow.Table input
+        return spark.createDataFrame(table.to_pandas())
+
+
+def _arrow(frame: pd.DataFrame, null_type: str = "int32"):
+    """A frame as an Arrow table Spark accepts (plain strings; all-null columns get `null_type`)."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -58,8 +98,8 @@ def _arrow(frame: pd.DataFrame):
         if pa.types.is_large_string(t):
             t = pa.string()
         elif pa.types.is_null(t):
-            # An empty object column (an absent optional table): integers are what the SQL expects.
-            t = pa.int32()
+            # An all-null column (e.g. an absent optional table's): Spark has no null type to hold.
+            t = getattr(pa, null_type)()
         fields.append(pa.field(f.name, t))
     return table.cast(pa.schema(fields))
 
@@ -82,14 +122,9 @@ class SparkEngine:
     def register(self, staged: dict[str, pd.DataFrame]) -> None:
         """Register the staged pandas frames as temp views (via Arrow)."""
         for name, frame in staged.items():
-            table = _arrow(frame)
-            try:
-                df = self.spark.createDataFrame(table)
-            except TypeError:  # an older PySpark without pyarrow.Table input
-                df = self.spark.createDataFrame(table.to_pandas())
             # Cached, the view is an in-memory relation: a bare local relation would be folded by
             # the optimizer and evaluated row by row on the driver (very slow, heap-hungry).
-            df = df.cache()
+            df = to_spark_frame(self.spark, frame).cache()
             df.count()
             self._staged.append(df)
             df.createOrReplaceTempView(name)
@@ -101,30 +136,28 @@ class SparkEngine:
         steps: tuple[str, ...] = PIPELINE,
     ) -> dict[str, pd.DataFrame]:
         """Register the staged frames (None: the stg_* views already exist, e.g. read from Parquet),
-        materialise `steps` in order as cached views, return `outputs` as pandas frames."""
+        materialise `steps` in order as checkpointed views, return `outputs` as pandas frames."""
         spark = self.spark
         if staged is not None:
             self.register(staged)
-        last_use = _last_use(steps)
-        cached = {}
         self.timings_ = []
         try:
-            for i, name in enumerate(steps):
+            for name in steps:
                 t0 = time.perf_counter()
-                df = spark.sql(sql_text(name)).cache()
-                df.count()  # materialise now, so later steps read the cache and timings are per step
+                # Checkpointed, not cached: a view over a cached query keeps the query's whole plan,
+                # so every later step re-planned (and often re-ran) all earlier ones, quadratic in
+                # the pipeline's length. The checkpoint cuts the lineage: later steps read rows.
+                df = spark.sql(sql_text(name)).localCheckpoint(eager=True)
                 df.createOrReplaceTempView(name)
-                cached[name] = df
                 self.timings_.append((name, time.perf_counter() - t0))
-                for done in [t for t, j in last_use.items() if j == i and t not in outputs]:
-                    cached.pop(done).unpersist()
-                    spark.catalog.dropTempView(done)
             result = {}
             for name in outputs:
                 frame = spark.table(name).orderBy(*_ORDER.get(name, ["snap_id"])).toPandas()
                 result[name] = frame.reset_index(drop=True)
             return result
         finally:
-            for df in list(cached.values()) + self._staged:
+            for name in steps:
+                spark.catalog.dropTempView(name)
+            for df in self._staged:
                 df.unpersist()
             self._staged = []

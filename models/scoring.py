@@ -136,9 +136,14 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
             "check the reps' hire and end dates and the quotas"
         )
     out = scores_from_features(fs.frame, model, settings, playbook=playbook)
-    caveats = (getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}).get("caveats", [])
-    out.attrs["notes"] = list(fs.notes or []) + [f"caveat from training: {c}" for c in caveats]
+    out.attrs["notes"] = score_notes(fs, model)
     return out
+
+
+def score_notes(fs, model) -> list[str]:
+    """Notes printed with a scores file: the feature build's, then the model's training caveats."""
+    caveats = (getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}).get("caveats", [])
+    return list(fs.notes or []) + [f"caveat from training: {c}" for c in caveats]
 
 
 def score_folder(data_dir, as_of, settings, model=None, *, playbook=None) -> pd.DataFrame:
@@ -191,7 +196,14 @@ def _nested_types(df: pd.DataFrame) -> dict:
                     "levers",
                     pa.list_(
                         pa.struct(
-                            [("lever", txt), ("feature", txt), ("delta", f64), ("from", f64), ("to", f64), ("bound", f64)]
+                            [
+                                ("lever", txt),
+                                ("feature", txt),
+                                ("delta", f64),
+                                ("from", f64),
+                                ("to", f64),
+                                ("bound", f64),
+                            ]
                         )
                     ),
                 ),

@@ -1,7 +1,12 @@
-"""The training set built on Spark equals the DuckDB one; Spark scoring equals embedded scoring."""
+"""The training set built on Spark equals the DuckDB one; Spark scoring equals embedded scoring.
+
+Runs on a local Spark session (local[2]) over the shared small trained organisation. Needs Java 17+;
+without Java the tests are skipped, except under CI=true where a missing Java is a failure.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 
@@ -11,42 +16,33 @@ import pytest
 
 pytestmark = pytest.mark.spark
 
+TOL = 1e-9
 
-@pytest.fixture(scope="session")
+
+@pytest.fixture(scope="module")
 def spark():
-    """One local Spark session for the test session (skipped without Java, unless CI=true)."""
+    """One local Spark session, configured as RepRadar configures its own local sessions."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         if os.environ.get("CI") == "true":
             pytest.fail("Java 17+ is needed for the Spark tests (packages.apt: openjdk-17-jre-headless)")
         pytest.skip("no Java runtime: Spark tests skipped")
-    pyspark = pytest.importorskip("pyspark")
-    session = (
-        pyspark.sql.SparkSession.builder.master("local[2]")
-        .appName("repradar-tests")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "2g")
-        .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    pytest.importorskip("pyspark")
+    from features.spark_engine import spark_session
+
+    session = spark_session("local[2]", app_name="repradar-tests")
     yield session
     session.stop()
 
 
-@pytest.fixture(scope="session")
-def small_org(tmp_path_factory):
+@pytest.fixture(scope="module")
+def org(trained):
     from features.io import load_folder
-    from simulator.simulate import SimConfig, simulate
 
-    out = tmp_path_factory.mktemp("spark-org") / "data"
-    simulate(SimConfig(n_reps=30, n_periods=4, seed=3, oracle_sims=0), out)
-    return load_folder(out)
+    data, home, as_of = trained
+    return load_folder(data), home, as_of
 
 
-def assert_frames_match(a: pd.DataFrame, b: pd.DataFrame, tol: float = 1e-9) -> None:
+def assert_frames_match(a: pd.DataFrame, b: pd.DataFrame, tol: float = TOL) -> None:
     assert list(a.columns) == list(b.columns)
     assert len(a) == len(b)
     for c in a.columns:
@@ -59,12 +55,79 @@ def assert_frames_match(a: pd.DataFrame, b: pd.DataFrame, tol: float = 1e-9) -> 
             assert x.astype("string").fillna("<NA>").tolist() == y.astype("string").fillna("<NA>").tolist(), c
 
 
-def test_training_set_on_spark_equals_duckdb(spark, small_org):
+def assert_nested_equal(a, b, where: str, tol: float = TOL) -> None:
+    """Nested values (lists, dicts, numbers, text) equal, numbers within `tol`."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            assert_nested_equal(a[k], b[k], f"{where}.{k}", tol)
+    elif isinstance(a, list | tuple | np.ndarray) and isinstance(b, list | tuple | np.ndarray):
+        assert len(a) == len(b), f"{where}: {len(a)} items != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_nested_equal(x, y, f"{where}[{i}]", tol)
+    elif isinstance(a, float | np.floating) or isinstance(b, float | np.floating):
+        if a is None or b is None:
+            assert a is None and b is None, f"{where}: {a!r} != {b!r}"
+        elif math.isnan(float(a)) or math.isnan(float(b)):
+            assert math.isnan(float(a)) and math.isnan(float(b)), f"{where}: {a!r} != {b!r}"
+        else:
+            assert abs(float(a) - float(b)) <= tol, f"{where}: {a!r} != {b!r}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_training_set_on_spark_equals_duckdb(spark, org):
     from features.build import build_training_set
     from features.spark_engine import SparkEngine
 
-    duck = build_training_set(small_org)
-    on_spark = build_training_set(small_org, engine=SparkEngine(spark))
+    tables, _, _ = org
+    duck = build_training_set(tables)
+    engine = SparkEngine(spark)
+    on_spark = build_training_set(tables, engine=engine)
+    assert [s for s, _ in engine.timings_]  # every step ran on Spark
+    assert len(duck.frame) > 1000 and duck.frame["missed"].nunique() == 2
     assert on_spark.feature_names == duck.feature_names
     assert_frames_match(duck.frame, on_spark.frame)
     assert on_spark.frame["missed"].tolist() == duck.frame["missed"].tolist()
+
+
+def test_spark_scores_equal_embedded_scores(spark, org, tmp_path):
+    from models.loading import load_model
+    from models.scoring import NESTED_COLUMNS, read_scores, score_tables, write_scores
+    from models.spark_scoring import score_tables_spark
+    from repradar.settings import Settings
+
+    tables, home, as_of = org
+    settings = Settings(home=home)
+    model = load_model(settings)
+    embedded = score_tables(tables, as_of, model, settings)
+    on_spark = score_tables_spark(tables, as_of, model, settings, spark)
+
+    assert len(embedded) >= 40 and (embedded["risk_band"] == "high").any()
+    assert list(on_spark.columns) == list(embedded.columns)
+    flat = [c for c in embedded.columns if c not in NESTED_COLUMNS]
+    assert_frames_match(embedded[flat], on_spark[flat])
+    for c in NESTED_COLUMNS:
+        for i, (x, y) in enumerate(zip(embedded[c], on_spark[c], strict=True)):
+            assert_nested_equal(x, y, f"{c}[{embedded['rep_id'].iat[i]}]")
+    assert on_spark.attrs["notes"] == embedded.attrs["notes"]
+    # The files written from either frame read back the same (types of nested columns included).
+    write_scores(embedded, tmp_path / "embedded.parquet")
+    write_scores(on_spark, tmp_path / "spark.parquet")
+    a, b = read_scores(tmp_path / "embedded.parquet"), read_scores(tmp_path / "spark.parquet")
+    assert_frames_match(a[flat], b[flat])
+    for c in NESTED_COLUMNS:
+        for i, (x, y) in enumerate(zip(a[c], b[c], strict=True)):
+            assert_nested_equal(x, y, f"file {c}[{i}]")
+
+
+def test_spark_scoring_refuses_a_day_outside_the_quota_periods(spark, org):
+    from models.loading import load_model
+    from models.spark_scoring import score_tables_spark
+    from repradar.errors import UserError
+    from repradar.settings import Settings
+
+    tables, home, _ = org
+    settings = Settings(home=home)
+    with pytest.raises(UserError, match="as-of date 1990-01-01 is outside every quota period"):
+        score_tables_spark(tables, "1990-01-01", load_model(settings), settings, spark)
