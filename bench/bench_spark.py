@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 
-def child(folder: Path, engine: str, master: str) -> None:
+def child(folder: Path, engine: str, master: str, spark_conf: dict) -> None:
     import resource
 
     t0 = time.perf_counter()
@@ -35,7 +35,7 @@ def child(folder: Path, engine: str, master: str) -> None:
         from features.spark_engine import SparkEngine, spark_session
 
         # RepRadar's own local session (features.spark_engine.LOCAL_CONF), with a bigger driver.
-        spark = spark_session(master, app_name="repradar-bench", conf={"spark.driver.memory": "6g"})
+        spark = spark_session(master, app_name="repradar-bench", conf={"spark.driver.memory": "6g", **spark_conf})
         eng = SparkEngine(spark)
     else:
         from features.engine import DuckDBEngine
@@ -68,10 +68,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--engines", default="duckdb,spark")
+    ap.add_argument("--spark-conf", default="{}", help='JSON of Spark settings, e.g. {"spark.sql.codegen.wholeStage": "true"}')
     ap.add_argument("--child", nargs=2, metavar=("FOLDER", "ENGINE"))
     args = ap.parse_args()
     if args.child:
-        child(Path(args.child[0]), args.child[1], args.master)
+        child(Path(args.child[0]), args.child[1], args.master, json.loads(args.spark_conf))
         return
     from bench_features import ensure_data
 
@@ -81,6 +82,7 @@ def main() -> None:
     for i in range(args.runs):
         for engine in args.engines.split(","):
             cmd = [sys.executable, __file__, "--child", str(folder), engine, "--master", args.master]
+            cmd += ["--spark-conf", args.spark_conf]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
             rec = json.loads(out.strip().splitlines()[-1])
             print(f"{engine} run {i + 1}: {json.dumps(rec)}", flush=True)

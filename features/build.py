@@ -35,17 +35,23 @@ FALLBACK_COLUMNS = [
     "open_pipeline_total",
     "new_pipeline_amount_28d",
     "new_pipeline_amount_91d",
+    "avg_new_deal_size_182d",
     "overdue_open_deals",
     "overdue_open_share",
     "close_date_slips_91d",
     "late_stage_reach_rate_180d",
     "late_stage_loss_share_180d",
+    "early_stage_progress_rate_180d",
+    "stage_progress_rate_364d",
+    "late_stage_progress_rate_180d",
+    "stage_days_91d",
+    "open_deal_stage_age_days",
 ]
 FALLBACK_NOTE = (
     "opportunity_history is absent: a deal counts as open from created_date to its final close_date "
     "with its final amount, and won/lost from close_date on, so slipped close dates and changed amounts "
-    "leak a little into " + ", ".join(FALLBACK_COLUMNS[:8]) + "; close_date_slips_91d and the "
-    "late-stage features are NaN."
+    "leak a little into " + ", ".join(FALLBACK_COLUMNS[:9]) + "; close_date_slips_91d and the "
+    "late-stage and stage-by-stage features are NaN."
 )
 
 

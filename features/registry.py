@@ -100,6 +100,19 @@ FEATURES: list[Feature] = [
         "attainment_to_date minus elapsed_share: below 0 means behind a straight-line pace",
         monotone=-1,
     ),
+    _f(
+        "prev_period_attainment",
+        "attainment",
+        "ratio",
+        "attainment of the rep's previous quota period (won amount with close date in it, as known the "
+        "day after it ended, over its quota); NaN without an earlier period",
+    ),
+    _f(
+        "attainment_mean_4p",
+        "attainment",
+        "ratio",
+        "mean attainment of the rep's last (up to) 4 quota periods, each as known the day after it ended",
+    ),
     # calendar
     _f("elapsed_share", "calendar", "share", "share of the period's days before the as-of day"),
     _f("quarter_of_year", "calendar", "index", "calendar quarter (1-4) of the period's first day"),
@@ -148,6 +161,21 @@ FEATURES: list[Feature] = [
         "amount (at creation) of deals created in the last 91 days",
         peer=True,
     ),
+    _f(
+        "new_deals_per_100_activities_91d",
+        "pipeline",
+        "ratio",
+        "deals created per 100 activities in the last 91 days: deal flow for the effort put in (a thin "
+        "territory yields few deals for normal activity)",
+        peer=True,
+    ),
+    _f(
+        "new_deals_per_100_activities_182d",
+        "pipeline",
+        "ratio",
+        "deals created per 100 activities in the last 182 days (the territory's yield over half a year)",
+        peer=True,
+    ),
     # conversion
     _f(
         "win_rate_180d",
@@ -164,12 +192,35 @@ FEATURES: list[Feature] = [
         "share of deals closed in the last 180 days that were won or lost only after reaching a late "
         "stage (proposal, negotiation ...); needs the stages of lost deals (opportunity_history)",
     ),
+    _f(
+        "early_stage_progress_rate_180d",
+        "conversion",
+        "share",
+        "of the deals that left an early stage (before proposal) in the last 180 days, the share that "
+        "moved on to a later stage or were won rather than lost; needs opportunity_history",
+        peer=True,
+    ),
+    _f(
+        "stage_progress_rate_364d",
+        "conversion",
+        "share",
+        "of the deals that left any open stage in the last 364 days, the share that moved on or were won "
+        "rather than lost (a year of stage-to-stage conversion); needs opportunity_history",
+        peer=True,
+    ),
     # deal size
     _f(
         "avg_won_deal_size_180d",
         "deal_size",
         "currency",
         "mean amount of deals won in the last 180 days",
+        peer=True,
+    ),
+    _f(
+        "avg_new_deal_size_182d",
+        "deal_size",
+        "currency",
+        "mean amount at creation of the deals created in the last 182 days",
         peer=True,
     ),
     _f(
@@ -192,6 +243,14 @@ FEATURES: list[Feature] = [
         "count",
         "times an open deal's expected close date was pushed later in the last 91 days; needs opportunity_history",
     ),
+    _f(
+        "stage_days_91d",
+        "cycle",
+        "days",
+        "mean days a deal spent in a stage, over the deals that left a stage (moved on, won or lost) in "
+        "the last 91 days; needs opportunity_history",
+        peer=True,
+    ),
     # CRM hygiene
     _f(
         "overdue_open_deals",
@@ -205,6 +264,14 @@ FEATURES: list[Feature] = [
         "crm_hygiene",
         "share",
         "share of the open pipeline amount whose expected close date is already past",
+    ),
+    _f(
+        "open_deal_stage_age_days",
+        "crm_hygiene",
+        "days",
+        "mean days the open deals have sat in their current stage on the as-of day (stale deals); "
+        "needs opportunity_history",
+        peer=True,
     ),
     _f(
         "crm_logins_per_week_28d",
@@ -260,6 +327,14 @@ FEATURES: list[Feature] = [
         "share",
         "share of deals lost in the last 180 days that were lost after reaching a late stage; "
         "needs opportunity_history",
+        peer=True,
+    ),
+    _f(
+        "late_stage_progress_rate_180d",
+        "customer",
+        "share",
+        "of the deals that left a late stage (proposal, negotiation ...) in the last 180 days, the share "
+        "that moved on or were won rather than lost; needs opportunity_history",
         peer=True,
     ),
     # wellbeing

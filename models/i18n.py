@@ -23,6 +23,8 @@ SUFFIX = {"en": "en", "zh-CN": "zh"}
 FORMAT_OVERRIDES = {
     "attainment_to_date": "percent_of_quota",
     "pace_gap": "points",
+    "prev_period_attainment": "percent_of_quota",
+    "attainment_mean_4p": "percent_of_quota",
 }
 
 

@@ -1,7 +1,8 @@
 """The intervention playbook: a YAML file of rules from risk drivers to catalog interventions.
 
 The default playbook (`models/playbook.yaml`) ships with the package and is bundled into every
-trained model; HR may edit a copy and pass it at scoring (`REPRADAR_PLAYBOOK=FILE`). Loading
+trained model; HR may edit a copy and pass it at scoring (`repradar score --playbook FILE`, or the
+`playbook` setting: REPRADAR_PLAYBOOK=FILE). Loading
 validates everything (unknown intervention ids, features, groups, placeholders; conditions that do
 not parse) and refuses a broken file with the file name and line. Conditions use a small grammar
 parsed here (no `eval`); see docs/playbook.md.
@@ -14,7 +15,6 @@ parsed here (no `eval`); see docs/playbook.md.
 from __future__ import annotations
 
 import math
-import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ from models.spec import base_feature
 from repradar.errors import UserError
 
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent / "playbook.yaml"
-PLAYBOOK_ENV = "REPRADAR_PLAYBOOK"
+PLAYBOOK_ENV = "REPRADAR_PLAYBOOK"  # read by repradar.settings.Settings.playbook
 
 
 class PlaybookError(UserError):
@@ -773,27 +773,25 @@ def default_playbook() -> Playbook:
     return load_playbook(DEFAULT_PLAYBOOK)
 
 
+def _settings(settings=None):
+    """`settings`, or the installation's settings read afresh from the environment (REPRADAR_*)."""
+    if settings is not None:
+        return settings
+    from repradar.settings import Settings
+
+    return Settings()
+
+
 def playbook_override(settings=None) -> Path | None:
-    """The playbook file the operator chose: the `playbook` setting, else $REPRADAR_PLAYBOOK, else None."""
-    value = getattr(settings, "playbook", None) if settings is not None else None
-    value = value or os.environ.get(PLAYBOOK_ENV)
+    """The playbook file the operator chose: the `playbook` setting (REPRADAR_PLAYBOOK), else None."""
+    value = getattr(_settings(settings), "playbook", None)
     return Path(value) if value else None
 
 
 def option(settings, name: str, default):
-    """A knob from the settings object if it has it, else $REPRADAR_<NAME>, else `default`."""
-    v = getattr(settings, name, None) if settings is not None else None
-    if v is not None:
-        return v
-    env = os.environ.get(f"REPRADAR_{name.upper()}")
-    if env:
-        try:
-            return type(default)(env)
-        except (TypeError, ValueError):
-            raise UserError(
-                f"REPRADAR_{name.upper()}={env!r} is not a valid {type(default).__name__}"
-            ) from None
-    return default
+    """A knob of the settings (REPRADAR_<NAME>) when set, else `default`."""
+    v = getattr(_settings(settings), name, None)
+    return default if v is None else v
 
 
 # ==============================================================================================

@@ -239,6 +239,14 @@ def score(
     as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day.")],
     out: Annotated[Path, typer.Option("--out", help="Scores file to write (.parquet or .csv).")],
     engine: EngineOpt = "duckdb",
+    playbook: Annotated[
+        Path | None,
+        typer.Option(
+            "--playbook",
+            help="Playbook YAML to suggest interventions with instead of the model's own (docs/playbook.md).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Score every active rep's period containing the as-of day with the champion."""
     from models.scoring import score_folder, write_scores
@@ -247,6 +255,11 @@ def score(
     if out.suffix.lower() not in (".parquet", ".csv"):
         raise UserError(f"--out {out}: name the file .parquet or .csv")
     settings = get_settings()
+    if playbook is not None:
+        from models.playbook import load_playbook
+
+        load_playbook(playbook)  # refuse a broken file (with its line) before any scoring work
+        settings = settings.model_copy(update={"playbook": playbook})
     eng = _engine(engine)
     if eng is None:
         df = score_folder(data, as_of.date(), settings)

@@ -33,6 +33,17 @@ class Settings(BaseSettings):
         default=None, description="Artifact root for a new experiment; default: under home when embedded."
     )
     max_drivers: int = Field(default=5, ge=1, description="Drivers listed per scored row.")
+    playbook: Path | None = Field(
+        default=None,
+        description="Playbook YAML to suggest interventions with when scoring (training bundles it into the "
+        "model); default: the playbook bundled with the model (docs/playbook.md).",
+    )
+    min_history_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Fewer days of data than this flag a rep as 'not enough data' when scoring; default: "
+        "the playbook's min_history_days.",
+    )
     test_periods: int = Field(default=1, ge=1, description="Latest finished periods held out for evaluation.")
     min_misses: int = Field(
         default=5, ge=1, description="Fewest missed and met rep-periods each split needs to train."

@@ -5,7 +5,7 @@ Every text a page shows comes from here; tests/web/test_i18n.py checks both lang
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -26,7 +26,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     """All messages of one language, as {dotted key: text}."""
     path = MESSAGES_DIR / f"{lang}.yaml"

@@ -141,7 +141,8 @@ def render_card(
         "- The held-out figures are from one (or a few) quota periods: expect period-to-period variation.",
         "- Snapshots of the same rep and period are correlated; figures count snapshots, not independent cases.",
         "- Drivers explain the model, not the world: a driver is a pattern associated with missing, not a proven cause.",
-        "- Interventions are not suggested yet (the playbook is a placeholder): the `interventions` column is empty.",
+        "- Interventions come from the bundled playbook (`playbook.yaml`, docs/playbook.md): rules from observable "
+        "signals and SHAP driver groups to catalog ids, a starting point for HR to edit, not a proven diagnosis.",
         "- Rep attributes (name and any extra reps column such as gender) are never features; a fairness audit is separate.",
     ]
     if history_fallback:

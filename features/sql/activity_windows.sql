@@ -1,4 +1,4 @@
--- activity_windows: activities by type over the last 7 / 28 / 56 / 91 days of every snapshot
+-- activity_windows: activities by type over the last 7 / 28 / 56 / 91 days (all types: 182 too) of every snapshot
 -- (same union-and-RANGE-frame technique as deal_windows). An activity counts on its UTC day.
 WITH per_type AS (
     SELECT rep_key, d, type_code, COUNT(*) AS n
@@ -33,6 +33,7 @@ w AS (
         SUM(n_act) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 27 PRECEDING AND CURRENT ROW) AS n_act_28,
         SUM(n_act) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 55 PRECEDING AND CURRENT ROW) AS n_act_56,
         SUM(n_act) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 90 PRECEDING AND CURRENT ROW) AS n_act_91,
+        SUM(n_act) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 181 PRECEDING AND CURRENT ROW) AS n_act_182,
         SUM(n_call) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 27 PRECEDING AND CURRENT ROW) AS n_call_28,
         SUM(n_call) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 90 PRECEDING AND CURRENT ROW) AS n_call_91,
         SUM(n_email) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 27 PRECEDING AND CURRENT ROW) AS n_email_28,

@@ -17,7 +17,9 @@ created_w AS (
         SUM(n_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 27 PRECEDING AND CURRENT ROW) AS n_new_28,
         SUM(n_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 90 PRECEDING AND CURRENT ROW) AS n_new_91,
         SUM(amt_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 27 PRECEDING AND CURRENT ROW) AS amt_new_28,
-        SUM(amt_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 90 PRECEDING AND CURRENT ROW) AS amt_new_91
+        SUM(amt_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 90 PRECEDING AND CURRENT ROW) AS amt_new_91,
+        SUM(n_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 181 PRECEDING AND CURRENT ROW) AS n_new_182,
+        SUM(amt_new) OVER (PARTITION BY rep_key ORDER BY k RANGE BETWEEN 181 PRECEDING AND CURRENT ROW) AS amt_new_182
     FROM created
 ),
 closed AS (
@@ -59,7 +61,7 @@ slips_w AS (
 )
 SELECT
     c.snap_id,
-    c.n_new_28, c.n_new_91, c.amt_new_28, c.amt_new_91,
+    c.n_new_28, c.n_new_91, c.amt_new_28, c.amt_new_91, c.n_new_182, c.amt_new_182,
     w.n_won_180, w.n_lost_180, w.amt_won_180, w.cycle_won_180, w.n_lost_late_180, w.n_lost_known_180,
     s.n_slip_91
 FROM created_w c

@@ -40,6 +40,7 @@ base AS (
         pa.overdue_amt / 100 AS overdue_amt,
         pa.overdue_n,
         aw.n_act_7 AS act_7, aw.n_act_28 AS act_28, aw.n_act_56 AS act_56, aw.n_act_91 AS act_91,
+        aw.n_act_182 AS act_182, dw.n_new_182 AS new_n_182, dw.amt_new_182 / 100 AS new_amt_182,
         aw.n_call_28 AS call_28, aw.n_call_91 AS call_91, aw.n_email_28 AS email_28, aw.n_email_91 AS email_91,
         aw.n_meeting_28 AS meeting_28, aw.n_meeting_91 AS meeting_91, aw.n_demo_28 AS demo_28,
         aw.n_demo_91 AS demo_91,
@@ -51,7 +52,10 @@ base AS (
         dw.cycle_won_180, dw.n_lost_late_180 AS lost_late_180, dw.n_lost_known_180 AS lost_known_180,
         dw.n_slip_91 AS slips_91,
         sw.seg_won_n_180,
-        sw.seg_won_amt_180 / 100 AS seg_won_amt_180
+        sw.seg_won_amt_180 / 100 AS seg_won_amt_180,
+        stw.n_exit_early_180, stw.n_on_early_180, stw.n_exit_late_180, stw.n_on_late_180,
+        stw.n_exit_91, stw.run_days_91, stw.n_open_staged, stw.open_run_start_sum, stw.n_exit_364, stw.n_on_364,
+        ph.prev_att, ph.att_mean_4
     FROM stg_snapshots s
     CROSS JOIN stg_params par
     CROSS JOIN bounds b
@@ -62,6 +66,8 @@ base AS (
     LEFT JOIN deal_windows dw ON dw.snap_id = s.snap_id
     LEFT JOIN activity_windows aw ON aw.snap_id = s.snap_id
     LEFT JOIN segment_windows sw ON sw.segment_key = COALESCE(r.segment, '') AND sw.as_of = s.as_of
+    LEFT JOIN stage_windows stw ON stw.snap_id = s.snap_id
+    LEFT JOIN period_history ph ON ph.rep_key = s.rep_key AND ph.ps = s.ps
 ),
 rates AS (
     -- activity exposure: days of each window since hire and since the first activity in the data
@@ -81,6 +87,8 @@ SELECT
     -- attainment and pace
     attainment AS attainment_to_date,
     attainment - CAST(as_of - ps AS DOUBLE) / period_days AS pace_gap,
+    prev_att AS prev_period_attainment,
+    att_mean_4 AS attainment_mean_4p,
     -- calendar
     CAST(as_of - ps AS DOUBLE) / period_days AS elapsed_share,
     CAST(quarter_of_year AS DOUBLE) AS quarter_of_year,
@@ -94,6 +102,10 @@ SELECT
     CAST(new_n_91 AS DOUBLE) AS new_deals_91d,
     new_amt_28 AS new_pipeline_amount_28d,
     new_amt_91 AS new_pipeline_amount_91d,
+    CASE WHEN exp_91 IS NOT NULL AND act_91 > 0 THEN 100 * CAST(new_n_91 AS DOUBLE) / act_91 END
+        AS new_deals_per_100_activities_91d,
+    CASE WHEN exp_91 IS NOT NULL AND act_182 > 0 THEN 100 * CAST(new_n_182 AS DOUBLE) / act_182 END
+        AS new_deals_per_100_activities_182d,
     -- conversion
     CASE WHEN won_n_180 + lost_n_180 > 0 THEN CAST(won_n_180 AS DOUBLE) / (won_n_180 + lost_n_180) END
         AS win_rate_180d,
@@ -101,13 +113,21 @@ SELECT
     CASE WHEN won_n_180 + lost_n_180 > 0 AND lost_known_180 = lost_n_180
          THEN CAST(won_n_180 + lost_late_180 AS DOUBLE) / (won_n_180 + lost_n_180) END
         AS late_stage_reach_rate_180d,
+    CASE WHEN has_history = 1 AND n_exit_early_180 > 0 THEN n_on_early_180 / n_exit_early_180 END
+        AS early_stage_progress_rate_180d,
+    CASE WHEN has_history = 1 AND n_exit_364 > 0 THEN n_on_364 / n_exit_364 END AS stage_progress_rate_364d,
     -- deal size
     CASE WHEN won_n_180 > 0 THEN won_amt_180 / won_n_180 END AS avg_won_deal_size_180d,
+    CASE WHEN new_n_182 > 0 THEN new_amt_182 / new_n_182 END AS avg_new_deal_size_182d,
     CASE WHEN won_n_180 > 0 AND seg_won_n_180 > 0 AND seg_won_amt_180 > 0
          THEN (won_amt_180 / won_n_180) / (seg_won_amt_180 / seg_won_n_180) END AS won_deal_size_vs_segment,
     -- cycle
     CASE WHEN won_n_180 > 0 THEN CAST(cycle_won_180 AS DOUBLE) / won_n_180 END AS won_cycle_days_180d,
     CASE WHEN has_history = 1 THEN CAST(slips_91 AS DOUBLE) END AS close_date_slips_91d,
+    CASE WHEN has_history = 1 AND n_exit_91 > 0 THEN run_days_91 / n_exit_91 END AS stage_days_91d,
+    -- a run starting on valid_from began on the day before: days since the stage change
+    CASE WHEN has_history = 1 AND n_open_staged > 0 THEN as_of + 1 - open_run_start_sum / n_open_staged END
+        AS open_deal_stage_age_days,
     -- CRM hygiene
     CAST(overdue_n AS DOUBLE) AS overdue_open_deals,
     CASE WHEN open_total > 0 THEN overdue_amt / open_total END AS overdue_open_share,
@@ -131,6 +151,8 @@ SELECT
     -- customer
     CASE WHEN lost_known_180 > 0 THEN CAST(lost_late_180 AS DOUBLE) / lost_known_180 END
         AS late_stage_loss_share_180d,
+    CASE WHEN has_history = 1 AND n_exit_late_180 > 0 THEN n_on_late_180 / n_exit_late_180 END
+        AS late_stage_progress_rate_180d,
     -- quota
     CAST(quota_amount AS DOUBLE) AS quota_amount,
     CASE WHEN own_mean > 0 THEN quota_amount / own_mean END AS quota_vs_own_history,

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from features.contract import INTERVENTION_IDS
 from repradar.errors import UserError
-from serving import audit, i18n, store
+from serving import audit, i18n, runs, store
 from serving.auth import Principal, authenticate
 from serving.db.engine import commit
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep
@@ -34,7 +34,6 @@ from serving.routers import models as models_api
 from serving.routers import reps as reps_api
 from serving.rules import BANDS, resolve_scope
 from serving.schemas import InterventionIn, JobIn, PromoteIn
-from serving import runs
 from serving.web import charts
 
 SESSION_COOKIE = "rr_session"

@@ -247,3 +247,57 @@ def test_an_operator_playbook_overrides_the_bundled_one(tmp_path, monkeypatch):
         match="hr.yaml, line 15: rule 'quota': unknown intervention id 'smart_goal' \\(did you mean 'smart_goals'\\?\\)",
     ):
         _playbook(None)
+
+
+def test_playbook_and_min_history_days_are_settings(tmp_path, monkeypatch):
+    from models.playbook import option, playbook_override
+    from repradar.settings import Settings
+
+    path = tmp_path / "hr.yaml"
+    path.write_text(GOOD)
+    assert playbook_override(Settings(playbook=path)) == path
+    assert playbook_override(Settings()) is None
+    assert option(Settings(min_history_days=30), "min_history_days", 0) == 30
+    assert option(Settings(), "min_history_days", 0) == 0
+    # the environment reaches them through Settings (REPRADAR_ prefix)
+    monkeypatch.setenv("REPRADAR_MIN_HISTORY_DAYS", "45")
+    monkeypatch.setenv("REPRADAR_PLAYBOOK", str(path))
+    assert Settings().min_history_days == 45
+    assert option(None, "min_history_days", 0) == 45
+    assert playbook_override(Settings()) == path
+    monkeypatch.setenv("REPRADAR_MIN_HISTORY_DAYS", "soon")
+    with pytest.raises(ValueError, match="min_history_days"):
+        Settings()
+
+
+def test_score_playbook_option(tmp_path, monkeypatch):
+    """`repradar score --playbook FILE` scores with that file; a broken one is refused (exit 2, its line)."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    import models.scoring
+    from repradar.cli import app
+
+    seen = {}
+
+    def fake_score_folder(data_dir, as_of, settings, model=None, *, playbook=None):
+        seen["playbook"] = settings.playbook
+        return pd.DataFrame({"risk_band": ["high"], "model_version": ["1"]})
+
+    monkeypatch.setattr(models.scoring, "score_folder", fake_score_folder)
+    monkeypatch.setattr(models.scoring, "write_scores", lambda df, out: None)
+    data = tmp_path / "data"
+    data.mkdir()
+    good = tmp_path / "hr.yaml"
+    good.write_text(GOOD)
+    args = ["score", "--data", str(data), "--as-of", "2024-02-01", "--out", str(tmp_path / "s.parquet")]
+    res = CliRunner().invoke(app, [*args, "--playbook", str(good)])
+    assert res.exit_code == 0, res.output
+    assert seen["playbook"] == good
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("smart_goals", "smart_goal"))
+    seen.clear()
+    res = CliRunner().invoke(app, [*args, "--playbook", str(bad)])
+    assert res.exit_code == 2
+    assert "bad.yaml, line 15" in res.output and "smart_goal" in res.output
+    assert not seen  # refused before any scoring work

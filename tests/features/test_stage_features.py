@@ -1,0 +1,90 @@
+"""Stage-by-stage conversion, time in stage, deal flow per activity and the rep's earlier periods,
+on tiny hand-made organisations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.features.test_build import Q2, lost, open_deal, org, snap, won
+
+
+def _stage_org(with_history=True):
+    history = [
+        # o1: Prospecting 3 days, Qualification 7 days, Proposal 8 days (a slipped close date on the
+        # way is not a new stage), then lost from a late stage
+        ("o1", "2024-01-02T09:00:00Z", "Prospecting", 10.0, "2024-02-01"),
+        ("o1", "2024-01-05T09:00:00Z", "Qualification", 10.0, "2024-02-01"),
+        ("o1", "2024-01-12T09:00:00Z", "Proposal", 12.0, "2024-02-01"),
+        ("o1", "2024-01-15T09:00:00Z", "Proposal", 12.0, "2024-02-20"),
+        ("o1", "2024-01-20T09:00:00Z", "Closed Lost", 12.0, "2024-01-20"),
+        # o2: lost from Prospecting after 2 days
+        ("o2", "2024-01-02T09:00:00Z", "Prospecting", 20.0, "2024-02-01"),
+        ("o2", "2024-01-04T09:00:00Z", "Closed Lost", 20.0, "2024-01-04"),
+        # o3: Prospecting 3 days, then Negotiation since 2024-01-06 (still open)
+        ("o3", "2024-01-03T09:00:00Z", "Prospecting", 30.0, "2024-03-01"),
+        ("o3", "2024-01-06T09:00:00Z", "Negotiation", 30.0, "2024-03-01"),
+    ]
+    deals = [
+        lost("o1", "2024-01-02", "2024-01-20", 12),
+        lost("o2", "2024-01-02", "2024-01-04", 20),
+        open_deal("o3", "2024-01-03", "2024-03-01", 30, stage="Negotiation"),
+    ]
+    acts = [(f"a{i}", "r1", f"2024-01-{10 + i:02d}T10:00:00Z", "call") for i in range(10)]
+    return org(deals, history=history if with_history else None, activities=acts)
+
+
+def test_stage_conversion_time_in_stage_and_stale_deals():
+    f = snap(_stage_org(), "2024-02-01")
+    # early exits: o1 Prospecting -> Qualification -> Proposal, o2 lost, o3 -> Negotiation
+    assert f["early_stage_progress_rate_180d"] == pytest.approx(3 / 4)
+    # late exits: o1 lost from Proposal
+    assert f["late_stage_progress_rate_180d"] == pytest.approx(0.0)
+    assert f["stage_progress_rate_364d"] == pytest.approx(3 / 5)
+    assert f["stage_days_91d"] == pytest.approx((3 + 7 + 8 + 2 + 3) / 5)
+    # o3 has sat in Negotiation since 2024-01-06: 26 days on 2024-02-01
+    assert f["open_deal_stage_age_days"] == pytest.approx(26.0)
+    # 3 deals created, 10 activities; amounts at creation 10, 20, 30
+    assert f["new_deals_per_100_activities_91d"] == pytest.approx(30.0)
+    assert f["new_deals_per_100_activities_182d"] == pytest.approx(30.0)
+    assert f["avg_new_deal_size_182d"] == pytest.approx(20.0)
+
+
+def test_stage_features_know_only_changes_before_the_as_of_day():
+    t = _stage_org()
+    f = snap(t, "2024-01-06")  # o3's move to Negotiation on 01-06 is not known yet
+    assert f["early_stage_progress_rate_180d"] == pytest.approx(1 / 2)  # o1 -> Qualification, o2 lost
+    assert f["open_deal_stage_age_days"] == pytest.approx(((6 - 5) + (6 - 3)) / 2)  # o1, o3
+    assert math.isnan(f["late_stage_progress_rate_180d"])  # no late exit yet
+
+
+def test_stage_features_need_history():
+    f = snap(_stage_org(with_history=False), "2024-02-01")
+    for c in (
+        "early_stage_progress_rate_180d",
+        "late_stage_progress_rate_180d",
+        "stage_progress_rate_364d",
+        "stage_days_91d",
+        "open_deal_stage_age_days",
+    ):
+        assert math.isnan(f[c]), c
+    assert f["new_deals_per_100_activities_91d"] == pytest.approx(30.0)
+
+
+def test_previous_periods_attainment_as_known_when_they_ended():
+    deals = [
+        won("o1", "2024-01-05", "2024-02-01", 50),
+        won("o2", "2024-01-05", "2024-03-31", 30),  # the last day of Q1 counts
+        won("o3", "2024-04-02", "2024-04-20", 40),
+        won("o4", "2024-01-05", "2024-03-01", 70, rep="r2"),
+    ]
+    t = org(deals)
+    q1 = snap(t, "2024-03-15")
+    assert math.isnan(q1["prev_period_attainment"])  # no earlier period
+    assert math.isnan(q1["attainment_mean_4p"])
+    q2 = snap(t, "2024-05-01", period=Q2)
+    assert q2["prev_period_attainment"] == pytest.approx(0.8)
+    assert q2["attainment_mean_4p"] == pytest.approx(0.8)
+    assert q2["attainment_to_date"] == pytest.approx(0.4)
+    assert snap(t, "2024-04-01", rep="r2", period=Q2)["prev_period_attainment"] == pytest.approx(0.7)
