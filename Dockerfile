@@ -7,9 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_COMPILE_BYTECODE=1 \
     REPRADAR_HOME=/var/lib/repradar
 
-# libgomp1: LightGBM's OpenMP runtime.
+# libgomp1: LightGBM's OpenMP runtime. Chromium and the fonts: HR's report as PDF (reporting/report.py),
+# Chinese included. (Not Java: the Spark engine runs where Spark is, not in the service; docs/spark.md.)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 chromium fonts-dejavu-core fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/* \
     && pip install --no-cache-dir uv \
     && useradd --create-home --uid 10001 repradar \
