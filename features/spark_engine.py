@@ -26,6 +26,15 @@ DEFAULT_MASTER = "local[2]"
 _ORDER = {"deal_states": ["opp_key", "ord"], "engagement_unknown": ["snap_id", "metric_name"]}
 
 
+def _driver_memory() -> str:
+    """A quarter of this machine's memory, 2 to 8 GiB: a local session's driver is its only executor."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2g"
+    return f"{max(2, min(8, total // 4 // 2**30))}g"
+
+
 # A local session (tests, one machine) runs many small queries: per-query compilation and the JIT,
 # not the data, dominate. Interpreted stages, no adaptive re-planning and the client JIT (C1) cut
 # the 30-rep parity run several-fold on two cores. Only applied to sessions RepRadar creates itself;
@@ -35,7 +44,7 @@ LOCAL_CONF = {
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-    "spark.driver.memory": "2g",
+    "spark.driver.memory": _driver_memory(),
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }

@@ -131,3 +131,52 @@ def test_spark_scoring_refuses_a_day_outside_the_quota_periods(spark, org):
     settings = Settings(home=home)
     with pytest.raises(UserError, match="as-of date 1990-01-01 is outside every quota period"):
         score_tables_spark(tables, "1990-01-01", load_model(settings), settings, spark)
+
+
+def _cli(home, *args):
+    from typer.testing import CliRunner
+
+    from repradar.cli import app
+    from repradar.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(home)})
+    finally:
+        get_settings.cache_clear()
+
+
+def test_cli_engine_spark_writes_the_same_files(spark, trained, tmp_path):
+    """`--engine spark` on build-training-set and score (the active session is picked up) writes
+    what the default engine writes."""
+    from models.scoring import NESTED_COLUMNS, read_scores
+
+    data, home, as_of = trained
+    files = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / f"train-{engine}.parquet"
+        r = _cli(home, "build-training-set", "--data", str(data), "--out", str(out), "--engine", engine)
+        assert r.exit_code == 0, r.output
+        scores = tmp_path / f"scores-{engine}.parquet"
+        r = _cli(
+            home,
+            "score",
+            "--data",
+            str(data),
+            "--as-of",
+            as_of.isoformat(),
+            "--out",
+            str(scores),
+            "--engine",
+            engine,
+        )
+        assert r.exit_code == 0, r.output
+        assert f"wrote {scores}" in r.output
+        files[engine] = (pd.read_parquet(out), read_scores(scores))
+    assert_frames_match(files["duckdb"][0], files["spark"][0])
+    a, b = files["duckdb"][1], files["spark"][1]
+    flat = [c for c in a.columns if c not in NESTED_COLUMNS]
+    assert_frames_match(a[flat], b[flat])
+    for c in NESTED_COLUMNS:
+        for i, (x, y) in enumerate(zip(a[c], b[c], strict=True)):
+            assert_nested_equal(x, y, f"cli {c}[{i}]")
