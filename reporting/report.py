@@ -46,7 +46,6 @@ class ReportData:
     summary: dict
     bands: dict[str, pd.DataFrame]
     suggestions: pd.DataFrame
-    suggestion_source: str
     model: ModelInfo
     fairness: FairnessAudit
     drift: DriftResult | None
@@ -67,7 +66,6 @@ class ReportData:
             "drift": None if self.drift is None else self.drift.to_dict(),
             "effects": None if self.effects is None else self.effects.to_dict(),
             "suggestions": self.suggestions.to_dict("records"),
-            "suggestion_source": self.suggestion_source,
             "notes": self.notes,
         }
 
@@ -135,10 +133,18 @@ def assemble(
     rs = report_settings or ReportSettings()
     notes: list[str] = []
     if scores is None or len(scores) == 0:
-        raise UserError("the scores file has no rows: score first (`repradar score --data DIR --as-of DATE --out FILE`)")
-    missing = [c for c in ("rep_id", "manager_id", "risk", "risk_band", "as_of", "model_version") if c not in scores.columns]
+        raise UserError(
+            "the scores file has no rows: score first (`repradar score --data DIR --as-of DATE --out FILE`)"
+        )
+    missing = [
+        c
+        for c in ("rep_id", "manager_id", "risk", "risk_band", "as_of", "model_version")
+        if c not in scores.columns
+    ]
     if missing:
-        raise UserError(f"the scores file lacks column(s) {', '.join(missing)}: pass a file written by `repradar score`")
+        raise UserError(
+            f"the scores file lacks column(s) {', '.join(missing)}: pass a file written by `repradar score`"
+        )
     scores = with_context(scores, tables.reps)
     version = _most_common(scores["model_version"])
     if scores["model_version"].astype(str).nunique() > 1:
@@ -153,7 +159,7 @@ def assemble(
 
     summary = org_summary(scores)
     bands = {by: band_table(scores, by) for by in ("manager_id", "team", "region", "segment")}
-    suggestions, source = manager_suggestions(scores, settings, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
+    suggestions = manager_suggestions(scores, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
 
     # fairness
     held = heldout_predictions(info)
@@ -178,7 +184,9 @@ def assemble(
     if reference is None:
         reference = _reference_from_data(tables, info, settings, rs)
         if reference is not None:
-            notes.append("the model's run logged no drift reference; it was rebuilt from the data folder's training window")
+            notes.append(
+                "the model's run logged no drift reference; it was rebuilt from the data folder's training window"
+            )
     if reference is None:
         drift_missing = "the model's training run logged no drift reference and its training window could not be rebuilt; retrain to log one"
     else:
@@ -199,10 +207,14 @@ def assemble(
     effects, effects_missing = None, ""
     log = interventions if interventions is not None else tables.interventions
     if log is None or len(log) == 0:
-        effects_missing = "No intervention log: the data folder has no interventions table and none was passed in."
+        effects_missing = (
+            "No intervention log: the data folder has no interventions table and none was passed in."
+        )
     else:
         norm = normalise_interventions(log)
-        snaps = snapshot_risks(tables, info.model, norm, settings=settings, horizon_days=rs.effect_horizon_days)
+        snaps = snapshot_risks(
+            tables, info.model, norm, settings=settings, horizon_days=rs.effect_horizon_days
+        )
         if snaps.empty:
             effects_missing = (
                 f"None of the {len(norm)} logged interventions started in a finished period with weekly snapshots, "
@@ -222,7 +234,6 @@ def assemble(
         summary=summary,
         bands=bands,
         suggestions=suggestions,
-        suggestion_source=source,
         model=info,
         fairness=fair,
         drift=drift,
@@ -271,7 +282,7 @@ def _band_table(t: pd.DataFrame, by: str, title: str, max_rows: int = 40) -> Mar
     for r in t.head(max_rows).to_dict("records"):
         rows.append(
             f'<tr><td class="l">{html.escape(str(r[by]))}</td><td>{r["reps"]}</td><td class="high">{r["high"]}</td>'
-            f'<td>{r["medium"]}</td><td>{r["low"]}</td><td>{_pct(r["high_share"])}</td><td>{_pct(r["mean_risk"])}</td></tr>'
+            f"<td>{r['medium']}</td><td>{r['low']}</td><td>{_pct(r['high_share'])}</td><td>{_pct(r['mean_risk'])}</td></tr>"
         )
     rows.append("</table>")
     if len(t) > max_rows:
@@ -336,7 +347,6 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         rs=data.report_settings,
         bands=data.bands,
         suggestions=data.suggestions.to_dict("records"),
-        suggestion_source=data.suggestion_source,
         callouts=data.fairness.callouts,
         drift_callout=drift_callout,
         drift_missing=data.drift_missing,
@@ -384,7 +394,9 @@ def find_chromium(configured: Path | None = None) -> Path | None:
     return None
 
 
-def print_pdf(html_path: Path, pdf_path: Path, *, chromium: Path | None = None, timeout_s: float = 120.0) -> str | None:
+def print_pdf(
+    html_path: Path, pdf_path: Path, *, chromium: Path | None = None, timeout_s: float = 120.0
+) -> str | None:
     """Print the HTML to PDF with headless Chromium; returns None on success, else why it failed."""
     exe = find_chromium(chromium)
     if exe is None:
@@ -449,7 +461,9 @@ def make_report(
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
     rs = report_settings or ReportSettings()
-    data = assemble(scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info)
+    data = assemble(
+        scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info
+    )
     html_path = render_html(data, with_context(scores, tables.reps), out)
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(_clean(data.to_dict()), indent=1, default=_json_default))
@@ -490,5 +504,11 @@ def build_report(
 ) -> Path:
     """Write the report (HTML, PDF beside it when Chromium is there, JSON of the figures); returns the HTML path."""
     return make_report(
-        scores, tables, settings, out=out, report_settings=report_settings, interventions=interventions, pdf=pdf
+        scores,
+        tables,
+        settings,
+        out=out,
+        report_settings=report_settings,
+        interventions=interventions,
+        pdf=pdf,
     ).html

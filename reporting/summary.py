@@ -3,9 +3,6 @@ and manager-level suggestions (from `models.team` when it exists, else a simple 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import numpy as np
 import pandas as pd
 
@@ -46,7 +43,9 @@ def org_summary(scores: pd.DataFrame) -> dict:
         "low": int(bands.get("low", 0)),
         "high_share": float(bands.get("high", 0) / n) if n else float("nan"),
         "mean_risk": float(scores["risk"].mean()) if n else float("nan"),
-        "median_attainment": float(pd.to_numeric(scores["attainment_to_date"], errors="coerce").median()) if n else float("nan"),
+        "median_attainment": float(pd.to_numeric(scores["attainment_to_date"], errors="coerce").median())
+        if n
+        else float("nan"),
         "as_of": sorted({d.date().isoformat() for d in as_of.dropna()}),
         "periods": sorted({f"{a.date()}..{b.date()}" for a, b in zip(ps, pe, strict=True)}),
         "model_versions": sorted({str(v) for v in scores["model_version"].dropna()}),
@@ -69,68 +68,21 @@ def band_table(scores: pd.DataFrame, by: str) -> pd.DataFrame:
     return t.reset_index(drop=True)
 
 
-def rule_suggestions(scores: pd.DataFrame, *, ratio: float = 2.0, min_reps: int = 4) -> pd.DataFrame:
-    """manager_coaching where a manager's team is in the high band far above the organisation's rate."""
-    org_rate = float((scores["risk_band"] == "high").mean()) if len(scores) else 0.0
-    rows = []
-    for mgr, g in scores.groupby(scores["manager_id"].astype(str), sort=True):
-        n = len(g)
-        high = int((g["risk_band"] == "high").sum())
-        rate = high / n if n else 0.0
-        if n >= min_reps and high >= 2 and rate >= ratio * max(org_rate, 1e-9):
-            rows.append(
-                {
-                    "manager_id": mgr,
-                    "intervention": "manager_coaching",
-                    "reps": n,
-                    "high": high,
-                    "reason": (
-                        f"{high} of {n} reps in the high band ({rate:.0%}), "
-                        f"{rate / org_rate if org_rate else float('inf'):.1f}x the organisation's {org_rate:.0%}"
-                    ),
-                }
-            )
-    return pd.DataFrame(rows, columns=["manager_id", "intervention", "reps", "high", "reason"])
+def manager_suggestions(scores: pd.DataFrame, *, ratio: float = 2.0, min_reps: int = 4) -> pd.DataFrame:
+    """Manager-level suggestions for the report: `models.team`'s rules (the dashboard's too), with HR's
+    coaching thresholds, in the report's columns."""
+    from models.team import team_suggestions
 
-
-def _from_team_module(scores: pd.DataFrame, settings) -> pd.DataFrame | None:
-    """Manager-level suggestions from `models.team` when that module exists (None otherwise)."""
-    if importlib.util.find_spec("models.team") is None:
-        return None
-    team = importlib.import_module("models.team")
-    for name in ("manager_suggestions", "team_suggestions", "suggest"):
-        fn = getattr(team, name, None)
-        if callable(fn):
-            break
-    else:
-        return None
-    try:
-        out = fn(scores, settings)
-    except TypeError:
-        out = fn(scores)
-    df = pd.DataFrame(out)
-    if "intervention" not in df.columns and "suggestion" in df.columns:
-        df = df.rename(columns={"suggestion": "intervention"})
-    if "manager_id" not in df.columns or "intervention" not in df.columns:
-        return None
-    if "reason" not in df.columns:
-        text = [c for c in ("reasons", "why", "explanation") if c in df.columns]
-        df["reason"] = df[text[0]].astype(str) if text else ""
-    return df
-
-
-def manager_suggestions(scores: pd.DataFrame, settings=None, *, ratio: float = 2.0, min_reps: int = 4) -> tuple[pd.DataFrame, str]:
-    """(suggestions, source): models.team's when available, else the coaching rule."""
-    try:
-        df = _from_team_module(scores, settings)
-    except Exception as exc:  # a bug there must not stop HR's report; say so instead
-        df = None
-        source = f"rule (models.team failed: {type(exc).__name__}: {exc})"
-    else:
-        source = "models.team" if df is not None else "rule"
-    if df is None:
-        df = rule_suggestions(scores, ratio=ratio, min_reps=min_reps)
-    return df.reset_index(drop=True), source
+    t = team_suggestions(scores, rate_ratio=ratio, min_team=min_reps)
+    return pd.DataFrame(
+        {
+            "manager_id": t["manager_id"].astype(str),
+            "intervention": t["suggestion"],
+            "reps": t["team_size"],
+            "n_reps": t["n_reps"],
+            "reason": t["reason"],
+        }
+    )
 
 
 def risk_histogram_counts(risk, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -350,48 +351,24 @@ def _groups(rows, key) -> list[dict]:
 
 
 def manager_suggestions(rows, drivers: dict[int, list], lang: str) -> list[tuple[str, str]]:
-    """`manager_coaching` when a team's high-band share is at least twice the organisation's (and 2+ reps);
-    `team_building` when 2+ reps at risk under one manager share their top driver group."""
-    if not rows:
-        return []
-    org_share = sum(r.risk_band == "high" for r in rows) / len(rows)
-    out = []
-    by_mgr: dict[str, list] = defaultdict(list)
-    for r in rows:
-        by_mgr[r.manager_id].append(r)
-    for mgr, rs in sorted(by_mgr.items()):
-        high = [r for r in rs if r.risk_band == "high"]
-        share = len(high) / len(rs)
-        if len(high) >= 2 and share >= 2 * org_share and share > org_share:
-            out.append(
-                (
-                    "manager_coaching",
-                    i18n.t(
-                        lang,
-                        "org.suggest_coaching",
-                        manager=mgr,
-                        share=f"{share:.0%}",
-                        org=f"{org_share:.0%}",
-                    ),
-                )
-            )
-        at_risk = [r for r in rs if r.risk_band in ("high", "medium")]
-        tops = Counter(drivers[r.score_id][0]["group"] for r in at_risk if drivers.get(r.score_id))
-        for group, n in tops.most_common(1):
-            if n >= 2:
-                out.append(
-                    (
-                        "team_building",
-                        i18n.t(
-                            lang,
-                            "org.suggest_team",
-                            manager=mgr,
-                            n=n,
-                            group=i18n.t(lang, f"group.{group}", default=group),
-                        ),
-                    )
-                )
-    return out
+    """(intervention, reason) per manager-level suggestion: `models.team`'s rules, as in HR's report."""
+    from models.team import team_suggestions
+
+    frame = pd.DataFrame(
+        {
+            "manager_id": [r.manager_id for r in rows],
+            "rep_id": [r.rep_id for r in rows],
+            "as_of": [r.as_of for r in rows],
+            "risk_band": [r.risk_band for r in rows],
+            "drivers": [drivers.get(r.score_id) or [] for r in rows],
+        }
+    )
+    out = team_suggestions(frame)
+    reason = "reason_zh" if lang == "zh-CN" else "reason_en"
+    return [
+        (kind, i18n.t(lang, "org.suggest_for", manager=mgr, reason=text))
+        for kind, mgr, text in zip(out["suggestion"], out["manager_id"], out[reason], strict=True)
+    ]
 
 
 @router.get("/org", response_class=HTMLResponse)
