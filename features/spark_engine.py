@@ -44,7 +44,6 @@ LOCAL_CONF = {
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-    "spark.driver.memory": _driver_memory(),
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
@@ -57,8 +56,9 @@ SESSION_CONF = {
 def spark_session(master: str | None = None, app_name: str = "repradar", conf: dict | None = None):
     """The active Spark session, or a new one (master: argument, else SPARK_MASTER, else local[2]).
 
-    A new local session gets LOCAL_CONF unless the caller's `conf` or spark-submit's configuration
-    sets the key; every session gets SESSION_CONF (UTC, Arrow), which the feature SQL relies on.
+    A new local session gets LOCAL_CONF and a driver memory from the machine's, unless the caller's
+    `conf` or spark-submit's configuration sets the key; every session gets SESSION_CONF (UTC, Arrow),
+    which the feature SQL relies on.
     """
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
@@ -70,18 +70,20 @@ def spark_session(master: str | None = None, app_name: str = "repradar", conf: d
         return active
     builder = SparkSession.builder.appName(app_name)
     submitted = SparkConf()  # what spark-submit / spark-defaults.conf already set
-    if master or not submitted.contains("spark.master"):
-        builder = builder.master(master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER)
-    chosen = master or os.environ.get("SPARK_MASTER") or submitted.get("spark.master", DEFAULT_MASTER)
-    defaults = {}
-    if str(chosen).startswith("local"):
-        defaults = LOCAL_CONF
+    if master is None and submitted.contains("spark.master"):
+        master = submitted.get("spark.master")
+    else:
+        master = master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
+        builder = builder.master(master)
+    settings = {}
+    if master.startswith("local"):
+        defaults = {**LOCAL_CONF, "spark.driver.memory": _driver_memory()}
+        settings = {k: v for k, v in defaults.items() if not submitted.contains(k)}
         # Python workers of a local session must run this interpreter (its LightGBM, MLflow):
         # PySpark reads the worker's interpreter from PYSPARK_PYTHON only, default `python3`.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in {**defaults, **(conf or {}), **SESSION_CONF}.items():
-        if key in (conf or {}) or key in SESSION_CONF or not submitted.contains(key):
-            builder = builder.config(key, value)
+    for key, value in {**settings, **(conf or {}), **SESSION_CONF}.items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("REPRADAR_SPARK_LOG_LEVEL", "ERROR"))
     return session
