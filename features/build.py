@@ -254,8 +254,19 @@ def compute_features(
         reference_day = default_reference_day(tables)
     ref = None if reference_day is None else day_number(reference_day)
 
-    staged = stage(tables, snaps, reference_day=ref, miss_threshold=miss_threshold)
     n = len(snaps)
+    if getattr(tables, "spark", None) is not None:
+        # features.spark_io.SparkTables: the large tables are staged on Spark, not collected here.
+        from features.spark_engine import SparkEngine
+        from features.spark_staging import stage_spark
+
+        if engine is None:
+            engine = SparkEngine(tables.spark)
+        if not isinstance(engine, SparkEngine):
+            raise UserError("tables read on Spark are built with the Spark engine: pass --engine spark")
+        staged = stage_spark(tables, snaps, engine, reference_day=ref, miss_threshold=miss_threshold)
+    else:
+        staged = stage(tables, snaps, reference_day=ref, miss_threshold=miss_threshold)
     if n:
         results = (engine or DuckDBEngine()).run(staged.frames)
         ft = results["feature_table"]
@@ -273,6 +284,8 @@ def compute_features(
             {"attainment": pd.Series([], dtype="float64"), "missed": pd.Series([], dtype="float64")}
         )
         unknown = pd.DataFrame(index=pd.RangeIndex(0))
+        if hasattr(engine, "release"):
+            engine.release()  # views staged on Spark for nothing to compute
 
     frame = snaps
     reps = tables.reps.copy()

@@ -45,6 +45,16 @@ class Tables:
         return Tables(**data)
 
 
+CATALOG_PREFIX = "catalog:"
+
+
+def is_uri(source) -> bool:
+    """True for a source only Spark reads: a URI with a scheme (s3a://, hdfs://, file://, dbfs:/)
+    or `catalog:<database>` (features.spark_io)."""
+    s = str(source)
+    return s.startswith(CATALOG_PREFIX) or "://" in s or s.startswith("dbfs:")
+
+
 def table_path(folder: Path, name: str) -> Path | None:
     """The file holding table `name` in `folder` (Parquet preferred over CSV), or None."""
     for suffix in TABLE_SUFFIXES:

@@ -140,13 +140,28 @@ class SparkEngine:
             self._staged.append(df)
             df.createOrReplaceTempView(name)
 
+    def register_views(self, views: dict) -> None:
+        """Register Spark DataFrames (staged on Spark) as temp views, materialised once."""
+        for name, df in views.items():
+            # Checkpointed like the pipeline's steps: each staged table is read by several steps.
+            df = df.localCheckpoint(eager=True)
+            self._staged.append(df)
+            df.createOrReplaceTempView(name)
+
+    def release(self) -> None:
+        """Unpersist what `register` and `register_views` materialised."""
+        for df in self._staged:
+            df.unpersist()
+        self._staged = []
+
     def run(
         self,
         staged: dict[str, pd.DataFrame] | None,
         outputs: tuple[str, ...] = ("feature_table", "engagement_unknown", "labels"),
         steps: tuple[str, ...] = PIPELINE,
     ) -> dict[str, pd.DataFrame]:
-        """Register the staged frames (None: the stg_* views already exist, e.g. read from Parquet),
+        """Register the staged frames (None: the stg_* views already exist, e.g. staged on Spark by
+        `features.spark_staging`),
         materialise `steps` in order as checkpointed views, return `outputs` as pandas frames."""
         spark = self.spark
         if staged is not None:
@@ -169,6 +184,4 @@ class SparkEngine:
         finally:
             for name in steps:
                 spark.catalog.dropTempView(name)
-            for df in self._staged:
-                df.unpersist()
-            self._staged = []
+            self.release()

@@ -128,6 +128,8 @@ class Staged:
 
 def latest_data_day(tables: Tables) -> int | None:
     """The latest day any event in the data happened (not quotas, not expected close dates, not hires)."""
+    if hasattr(tables, "latest_data_day"):  # features.spark_io.SparkTables: computed on Spark
+        return tables.latest_data_day()
     days: list[int] = []
 
     def add(s: pd.Series, timestamp: bool = False) -> None:

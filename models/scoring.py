@@ -219,7 +219,8 @@ def _nested_types(df: pd.DataFrame) -> dict:
     }
 
 
-def _arrow_table(df: pd.DataFrame):
+def scores_arrow(df: pd.DataFrame):
+    """The scores as an Arrow table with the file's column types (what `write_scores` writes as Parquet)."""
     import pyarrow as pa
 
     nested = _nested_types(df)
@@ -282,7 +283,7 @@ def write_scores(df: pd.DataFrame, path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         if suffix == ".parquet":
-            pq.write_table(_arrow_table(df), tmp)
+            pq.write_table(scores_arrow(df), tmp)
         else:
             _csv_frame(df).to_csv(tmp, index=False, float_format="%.17g", lineterminator="\n")
         tmp.replace(path)

@@ -43,6 +43,16 @@ DataDir = Annotated[
     typer.Option("--data", help="Folder of contract tables (CSV or Parquet).", file_okay=False),
 ]
 
+# Commands that can run on Spark also read URIs and catalog databases there (docs/spark.md).
+DataSource = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Folder of contract tables (CSV or Parquet); with --engine spark also a URI "
+        "(s3a://, hdfs://, abfss://, file://) or catalog:<database>.",
+    ),
+]
+
 EngineOpt = Annotated[
     str,
     typer.Option(
@@ -64,6 +74,38 @@ def _engine(name: str):
             raise UserError(f"--engine spark needs pyspark: `uv sync --extra spark` ({exc})") from None
         return SparkEngine()
     raise UserError(f"--engine {name!r}: choose duckdb or spark")
+
+
+def _tables(data: str, engine):
+    """The source's tables, checked against the contract: pandas for DuckDB, read on Spark for Spark."""
+    from features.io import is_uri, load_folder
+
+    if engine is None:
+        if is_uri(data):
+            raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
+        return load_folder(Path(data))
+    from features.spark_io import load_spark_tables
+
+    return load_spark_tables(engine.spark, data)
+
+
+def _check_out(out: str, engine, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output the command cannot write before any work is done."""
+    from features.io import is_uri
+
+    if is_uri(out):
+        if engine is None:
+            raise UserError(f"--out {out}: URIs are written with --engine spark")
+        if out.startswith("catalog:"):
+            raise UserError(f"--out {out}: write a Parquet path or URI; catalog tables are not written")
+        return
+    if Path(out).suffix.lower() not in suffixes:
+        raise UserError(f"--out {out}: name the file {' or '.join(suffixes)}")
+
+
+def _write_uri(engine, table, out: str) -> None:
+    """An Arrow table written by Spark as a Parquet dataset at `out` (replaced whole)."""
+    engine.spark.createDataFrame(table).write.mode("overwrite").parquet(out)
 
 
 @app.command()
@@ -101,11 +143,20 @@ def simulate(
 
 @app.command()
 @_user_errors
-def validate(data: DataDir) -> None:
+def validate(data: DataSource, engine: EngineOpt = "duckdb") -> None:
     """Check a folder against every rule of the data contract; exit 2 if any is broken."""
+    from features.io import is_uri
     from features.validation import validate_folder
 
-    report = validate_folder(data)
+    eng = _engine(engine)
+    if eng is not None:
+        from features.spark_io import validate_source
+
+        report = validate_source(eng.spark, data)
+    elif is_uri(data):
+        raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
+    else:
+        report = validate_folder(Path(data))
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(2)
@@ -136,19 +187,26 @@ def import_(
 @app.command("build-training-set")
 @_user_errors
 def build_training_set(
-    data: DataDir,
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    data: DataSource,
+    out: Annotated[
+        str, typer.Option("--out", help="Parquet (or CSV) file to write; with --engine spark also a URI.")
+    ],
     every_days: Annotated[int, typer.Option(min=1, help="Days between snapshots.")] = 7,
     engine: EngineOpt = "duckdb",
 ) -> None:
     """Build snapshots at regular points of every finished period, with features and labels."""
+    import pyarrow as pa
+
     from features.build import build_training_set as build
-    from features.io import load_folder, write_table
+    from features.io import is_uri, write_table
 
     eng = _engine(engine)
-    tables = load_folder(data)
-    ts = build(tables, every_days=every_days, engine=eng)
-    write_table(ts.frame, out)
+    _check_out(out, eng, (".parquet", ".csv"))
+    ts = build(_tables(data, eng), every_days=every_days, engine=eng)
+    if is_uri(out):
+        _write_uri(eng, pa.Table.from_pandas(ts.frame, preserve_index=False), out)
+    else:
+        write_table(ts.frame, Path(out))
     for line in ts.summary_lines():
         typer.echo(line)
     typer.echo(f"wrote {out}")
@@ -173,7 +231,7 @@ def _parse_params(items: list[str] | None) -> dict:
 @app.command()
 @_user_errors
 def train(
-    data: DataDir,
+    data: DataSource,
     every_days: Annotated[
         int | None, typer.Option(min=1, help="Days between training snapshots (default: setting).")
     ] = None,
@@ -184,34 +242,34 @@ def train(
     engine: EngineOpt = "duckdb",
 ) -> None:
     """Train on all finished periods, evaluate on the newest, log to MLflow, register a challenger."""
+    from features.io import is_uri
     from repradar.settings import get_settings
     from training.pipeline import train as run
 
     eng = _engine(engine)
     if eng is None:
-        result = run(data, get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
+        if is_uri(data):
+            raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
+        result = run(Path(data), get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
     else:
         result = _train_with_engine(data, eng, _parse_params(param), every_days, seed)
     for line in result.summary_lines():
         typer.echo(line)
 
 
-def _train_with_engine(data: Path, engine, params: dict, every_days: int | None, seed: int | None):
-    """`training.pipeline.train` with the training set built by `engine`."""
+def _train_with_engine(data: str, engine, params: dict, every_days: int | None, seed: int | None):
+    """`training.pipeline.train` with the tables read and the training set built by `engine`."""
     from features.build import build_training_set as build
-    from features.io import load_folder
+    from features.io import is_uri
     from repradar.settings import get_settings
     from training.evaluate import load_oracle
     from training.pipeline import train_feature_set
 
-    if not data.is_dir():
-        raise UserError(f"data folder {str(data)!r} does not exist; pass --data with a folder of contract tables")
     settings = get_settings()
     every = every_days or settings.snapshot_every_days
-    fs = build(load_folder(data), every_days=every, miss_threshold=settings.miss_threshold, engine=engine)
-    return train_feature_set(
-        fs, settings, source=data, oracle=load_oracle(data), params=params, seed=seed, every_days=every
-    )
+    fs = build(_tables(data, engine), every_days=every, miss_threshold=settings.miss_threshold, engine=engine)
+    oracle = None if is_uri(data) else load_oracle(data)  # the simulator's truth/ folder, local only
+    return train_feature_set(fs, settings, source=data, oracle=oracle, params=params, seed=seed, every_days=every)
 
 
 @app.command()
@@ -235,9 +293,11 @@ def promote(
 @app.command()
 @_user_errors
 def score(
-    data: DataDir,
+    data: DataSource,
     as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day.")],
-    out: Annotated[Path, typer.Option("--out", help="Scores file to write (.parquet or .csv).")],
+    out: Annotated[
+        str, typer.Option("--out", help="Scores file to write (.parquet or .csv); with --engine spark also a URI.")
+    ],
     engine: EngineOpt = "duckdb",
     playbook: Annotated[
         Path | None,
@@ -249,28 +309,34 @@ def score(
     ] = None,
 ) -> None:
     """Score every active rep's period containing the as-of day with the champion."""
+    from features.io import is_uri
     from models.scoring import score_folder, write_scores
     from repradar.settings import get_settings
 
-    if out.suffix.lower() not in (".parquet", ".csv"):
-        raise UserError(f"--out {out}: name the file .parquet or .csv")
+    eng = _engine(engine)
+    _check_out(out, eng, (".parquet", ".csv"))
     settings = get_settings()
     if playbook is not None:
         from models.playbook import load_playbook
 
         load_playbook(playbook)  # refuse a broken file (with its line) before any scoring work
         settings = settings.model_copy(update={"playbook": playbook})
-    eng = _engine(engine)
     if eng is None:
-        df = score_folder(data, as_of.date(), settings)
+        if is_uri(data):
+            raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
+        df = score_folder(Path(data), as_of.date(), settings)
     else:
-        # Features on Spark, then the champion over the Spark frame (mapInPandas per partition).
-        from features.io import load_folder
+        # Tables read and features built on Spark, then the champion over the Spark frame.
         from models.loading import load_model
         from models.spark_scoring import score_tables_spark
 
-        df = score_tables_spark(load_folder(data), as_of.date(), load_model(settings), settings, eng.spark)
-    write_scores(df, out)
+        df = score_tables_spark(_tables(data, eng), as_of.date(), load_model(settings), settings, eng.spark)
+    if is_uri(out):
+        from models.scoring import scores_arrow
+
+        _write_uri(eng, scores_arrow(df), out)
+    else:
+        write_scores(df, Path(out))
     for note in df.attrs.get("notes", []):
         typer.echo(f"note: {note}")
     bands = df["risk_band"].value_counts()

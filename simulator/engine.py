@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator import params as P
-from simulator.channels import channels
+from simulator.channels import channels, neutral_traits
 from simulator.expect import REMAINING_FACTOR, backward
 from simulator.org import Org
 from simulator.timeline import Calendar
@@ -328,11 +328,22 @@ class Engine:
         self.check_week[:, p] = np.where(eligible, first_week + r.integers(2, 9, n), -1)
 
     # ---- interventions -------------------------------------------------------------------------
-    def _expected_final(self, reps: np.ndarray, d: int, p: int) -> np.ndarray:
-        """Expected won amount at period end from the state at the start of day d, traits frozen."""
+    def _judged_traits(self, reps: np.ndarray) -> np.ndarray:
+        """The traits a manager's projection at a check rests on (`SimConfig.manager_view`): the reps'
+        true traits ("informed"), or those of a neutral rep at the rep's ramp ("observed": ramp shows
+        in tenure and mentoring, nothing else of the latent state shows in the data)."""
+        if self.cfg.manager_view == "informed":
+            return self.x[reps]
+        x = neutral_traits(len(reps))
+        x[:, P.RAMP] = self.x[reps, P.RAMP]
+        return x
+
+    def _expected_final(self, reps: np.ndarray, d: int, p: int, x: np.ndarray | None = None) -> np.ndarray:
+        """Expected won amount at period end from the state at the start of day d, traits frozen
+        (at the reps' true traits, or at `x`): won so far, open deals by stage and amount, new deals."""
         cal = self.cal
         pe = int(cal.period_end_day[p])
-        ch = channels(self.org.seg[reps], self.x[reps])
+        ch = channels(self.org.seg[reps], self.x[reps] if x is None else x)
         V, acc = backward(cal, ch, d, pe)
         exp_won = self.won[reps, p].copy()
         dl = self.deals
@@ -349,6 +360,10 @@ class Engine:
         return exp_won
 
     def _checks(self, w: int) -> None:
+        """Each rep's check week of the period: the manager projects the period's result (from what
+        `manager_view` lets them see, with noise), judges the rep at risk or not, and, at random
+        among the at-risk (CHECK_ACT_PROB), picks an intervention for the cause they perceive; a
+        few reps not at risk get a routine one."""
         cal, org = self.cal, self.org
         d = 7 * w
         p = cal.period_of_day[min(d, cal.n_days - 1)]
@@ -358,9 +373,9 @@ class Engine:
         reps = np.flatnonzero((self.check_week[:, p] == w) & (self.end_day > d) & (org.hire_day <= d))
         if len(reps) == 0:
             return
-        exp_won = self._expected_final(reps, d, p)
-        ratio = exp_won / self.quota[reps, p] * np.exp(r.normal(0, 0.15, len(reps)))
-        at_risk = ratio < 0.95
+        exp_won = self._expected_final(reps, d, p, self._judged_traits(reps))
+        ratio = exp_won / self.quota[reps, p] * np.exp(r.normal(0, P.CHECK_NOISE_SD, len(reps)))
+        at_risk = ratio < P.CHECK_AT_RISK_RATIO
         u_act = r.random(len(reps))
         for i, rep in enumerate(reps):
             if at_risk[i]:

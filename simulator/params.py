@@ -109,6 +109,17 @@ PTO_MEAN_DAYS = 3.0
 EXPECTED_PTO_SHARE = 0.045  # used for the neutral rep behind standard quotas
 
 # --- interventions ----------------------------------------------------------------------------
+# at a check (one week per rep-period, weeks 2-8 of it) the manager projects the rep's won amount
+# at period end and judges the rep at risk when projection / quota x exp(N(0, CHECK_NOISE_SD)) is
+# below CHECK_AT_RISK_RATIO. What the projection rests on is `SimConfig.manager_view`:
+#   "informed": the rep's true latent traits this week (private information no table shows: a fresh
+#               episode, a burnout building up), so among reps with the same data the helped ones
+#               are truly worse off (hidden confounding for any observational effect estimate);
+#   "observed": only what the CRM shows: won so far, the open deals with their stages and amounts,
+#               and the new business of a neutral rep of the segment at the rep's ramp (tenure).
+MANAGER_VIEWS = ("informed", "observed")
+CHECK_NOISE_SD = 0.15
+CHECK_AT_RISK_RATIO = 0.95
 CHECK_ACT_PROB = 0.27  # a manager who sees a rep at risk acts with this probability
 CHECK_RIGHT_PROB = 0.75  # ... choosing an intervention that answers the perceived cause
 BACKGROUND_INTERVENTION_PROB = 0.02  # routine interventions for reps not at risk

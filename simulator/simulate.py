@@ -4,7 +4,9 @@
 
 Same config and seed give byte-identical files. Contract tables go to `out/<table>.<fmt>`;
 `out/truth/` (always Parquet, plus causes.md and summary.json) must never be read by training or
-scoring.
+scoring. `SimConfig.manager_view` sets what managers judge a rep's risk from at their check: the
+true latent state ("informed", the default: hidden confounding for any observational estimate of
+what interventions do) or the CRM data only ("observed").
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class SimConfig:
     bias_quota_against: str | None = None  # a gender value whose reps get ~25% harder quotas
     with_history: bool = True  # write opportunity_history
     oracle_sims: int = 64  # Monte-Carlo continuations for oracle risk (0 = skip)
+    # what a manager's at-risk judgement at a check rests on (params.MANAGER_VIEWS): "informed" =
+    # the rep's true latent traits, which no table shows (helped reps are worse off than their data
+    # say: hidden confounding); "observed" = only what the CRM shows (won so far, open deals, and a
+    # neutral rep's new business at the rep's ramp), so whom managers help depends on the data alone
+    manager_view: str = "informed"
 
     def check(self) -> None:
         if self.fmt not in ("parquet", "csv"):
@@ -59,6 +66,10 @@ class SimConfig:
             raise UserError(f"n_reps is {self.n_reps}: simulate at least 4 reps")
         if self.n_periods < 1:
             raise UserError(f"n_periods is {self.n_periods}: simulate at least 1 period")
+        if self.manager_view not in P.MANAGER_VIEWS:
+            raise UserError(
+                f"manager_view={self.manager_view!r} is not known; use one of {', '.join(P.MANAGER_VIEWS)}"
+            )
         if self.oracle_sims < 0:
             raise UserError("oracle_sims must be >= 0 (0 skips the oracle)")
         if self.bias_quota_against is not None and self.bias_quota_against not in P.GENDERS:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.io import is_uri
 from models.pyfunc import RepRadarModel, write_artifacts
 from models.spec import FeatureSpec, base_feature
 from repradar.errors import UserError
@@ -214,7 +215,7 @@ def train_feature_set(
     every_days: int | None = None,
 ) -> TrainResult:
     """Everything after the feature build: split, fit, evaluate, log, register."""
-    source = Path(source)
+    source = str(source) if is_uri(source) else Path(source)  # a Spark source stays as written
     frame = fs.frame.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
     if frame.empty:
         raise UserError(
@@ -294,6 +295,11 @@ def train_feature_set(
         )
 
 
+def _label(source) -> str:
+    """Where the data came from, as logged: a local folder resolved, a Spark URI or catalog as given."""
+    return source if isinstance(source, str) else str(Path(source).resolve())
+
+
 def _log_and_register(
     settings,
     data_dir,
@@ -329,7 +335,7 @@ def _log_and_register(
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run:
         run_id = run.info.run_id
         tags = {
-            "repradar.data_dir": str(data_dir.resolve()),
+            "repradar.data_dir": _label(data_dir),
             "repradar.history_fallback": str(bool(fs.history_fallback)).lower(),
             "repradar.calibrator": fitted.calibration["chosen"],
             "git_commit": commit or "unknown",
@@ -356,7 +362,7 @@ def _log_and_register(
             {k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in params.items()}
         )
 
-        source = str(data_dir.resolve())
+        source = _label(data_dir)
         for ctx, mask in (("training", split.train), ("validation", split.valid), ("test", split.test)):
             ds = mlflow.data.from_pandas(
                 frame[mask].reset_index(drop=True), source=source, name=f"snapshots-{ctx}", targets=LABEL

@@ -1,14 +1,12 @@
 """The training set built on Spark equals the DuckDB one; Spark scoring equals embedded scoring.
 
-Runs on a local Spark session (local[2]) over the shared small trained organisation. Needs Java 17+;
-without Java the tests are skipped, except under CI=true where a missing Java is a failure.
+Runs on a local Spark session (local[2], tests/features/conftest.py) over the shared small trained
+organisation. Through the command line, the tables are read, checked and staged on Spark too.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,21 +15,6 @@ import pytest
 pytestmark = pytest.mark.spark
 
 TOL = 1e-9
-
-
-@pytest.fixture(scope="module")
-def spark():
-    """One local Spark session, configured as RepRadar configures its own local sessions."""
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Java 17+ is needed for the Spark tests (packages.apt: openjdk-17-jre-headless)")
-        pytest.skip("no Java runtime: Spark tests skipped")
-    pytest.importorskip("pyspark")
-    from features.spark_engine import spark_session
-
-    session = spark_session("local[2]", app_name="repradar-tests")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")
@@ -147,34 +130,32 @@ def _cli(home, *args):
 
 
 def test_cli_engine_spark_writes_the_same_files(spark, trained, tmp_path):
-    """`--engine spark` on build-training-set and score (the active session is picked up) writes
-    what the default engine writes."""
+    """`--engine spark` on build-training-set and score (the active session is picked up; the
+    folder is read, checked and staged on Spark) writes what the default engine writes; here to a
+    URI, where Spark writes Parquet datasets."""
     from models.scoring import NESTED_COLUMNS, read_scores
 
     data, home, as_of = trained
+    lake = (tmp_path / "lake").as_uri()
     files = {}
     for engine in ("duckdb", "spark"):
-        out = tmp_path / f"train-{engine}.parquet"
-        r = _cli(home, "build-training-set", "--data", str(data), "--out", str(out), "--engine", engine)
+        where = {"duckdb": str(tmp_path), "spark": lake}[engine]
+        out, scores = f"{where}/train-{engine}.parquet", f"{where}/scores-{engine}.parquet"
+        r = _cli(home, "build-training-set", "--data", str(data), "--out", out, "--engine", engine)
         assert r.exit_code == 0, r.output
-        scores = tmp_path / f"scores-{engine}.parquet"
-        r = _cli(
-            home,
-            "score",
-            "--data",
-            str(data),
-            "--as-of",
-            as_of.isoformat(),
-            "--out",
-            str(scores),
-            "--engine",
-            engine,
-        )
+        args = ["--data", str(data), "--as-of", as_of.isoformat(), "--out", scores, "--engine", engine]
+        r = _cli(home, "score", *args)
         assert r.exit_code == 0, r.output
         assert f"wrote {scores}" in r.output
-        files[engine] = (pd.read_parquet(out), read_scores(scores))
+        base = tmp_path if engine == "duckdb" else tmp_path / "lake"
+        files[engine] = (
+            pd.read_parquet(base / f"train-{engine}.parquet").reset_index(drop=True),
+            read_scores(base / f"scores-{engine}.parquet").sort_values("rank").reset_index(drop=True),
+        )
+    assert (tmp_path / "lake" / "scores-spark.parquet").is_dir()  # a dataset, as Spark writes them
     assert_frames_match(files["duckdb"][0], files["spark"][0])
     a, b = files["duckdb"][1], files["spark"][1]
+    assert list(a.columns) == list(b.columns)
     flat = [c for c in a.columns if c not in NESTED_COLUMNS]
     assert_frames_match(a[flat], b[flat])
     for c in NESTED_COLUMNS:

@@ -52,7 +52,14 @@ def test_without_history_and_oracle(tmp_path):
 
 @pytest.mark.parametrize(
     "kw",
-    [dict(fmt="xlsx"), dict(n_reps=2), dict(n_periods=0), dict(oracle_sims=-1), dict(bias_quota_against="Q")],
+    [
+        dict(fmt="xlsx"),
+        dict(n_reps=2),
+        dict(n_periods=0),
+        dict(oracle_sims=-1),
+        dict(bias_quota_against="Q"),
+        dict(manager_view="omniscient"),
+    ],
 )
 def test_bad_configs_are_user_errors(tmp_path, kw):
     with pytest.raises(UserError):

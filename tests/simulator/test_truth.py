@@ -134,3 +134,27 @@ def test_truth_side_files(small_org):
     assert parents.isin(managers.loc[managers["level"] == 2, "manager_id"]).all()
     weekly = truth(folder, "weekly_traits")
     assert weekly["rep_id"].nunique() == pd.read_parquet(folder / "reps.parquet")["rep_id"].nunique()
+
+
+def test_managers_judge_risk_from_what_their_view_shows():
+    """Managers "informed" project a rep's period from the true traits; "observed" ones only from the
+    CRM (won, open deals, an average rep's new business at the rep's ramp): other traits change nothing."""
+    from simulator.engine import Engine
+    from simulator.org import build_org
+    from simulator.simulate import STREAMS, SimConfig, standard_quotas
+    from simulator.timeline import build_calendar
+
+    def projections(view, shift):
+        cfg = SimConfig(n_reps=24, n_periods=1, seed=3, oracle_sims=0, manager_view=view)
+        seeds = np.random.SeedSequence(cfg.seed).spawn(len(STREAMS))
+        rng = {k: np.random.Generator(np.random.PCG64(s)) for k, s in zip(STREAMS, seeds, strict=True)}
+        cal = build_calendar(cfg.start, cfg.n_periods)
+        eng = Engine(cfg, cal, build_org(cfg.n_reps, cal, rng["org"]), rng, standard_quotas(cal))
+        eng.run()
+        reps = np.flatnonzero(eng.quota[:, 0] > 0)
+        eng.x[:, [P.SKILL, P.TERRITORY, P.BURNOUT]] += shift  # hidden state only
+        d = int(cal.period_end_day[0]) - 30
+        return eng._expected_final(reps, d, 0, eng._judged_traits(reps))
+
+    assert np.allclose(projections("observed", 0.0), projections("observed", -0.8))
+    assert (projections("informed", -0.8) < projections("informed", 0.0)).all()
