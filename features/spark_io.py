@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from features.contract import KNOWN_METRICS, TABLES, Column, Implies, NoOverlap, NotBefore, RangeBy, Table
+from features.contract import TABLES, Column, Implies, NoOverlap, NotBefore, RangeBy, Table
 from features.io import CATALOG_PREFIX, DATETIME_UNIT, TABLE_SUFFIXES, is_uri  # noqa: F401 - re-exported
 from features.validation import (
     MAX_EXAMPLES,
@@ -48,6 +48,7 @@ from features.validation import (
     _missing_column_detail,
     rule_range,
     rule_references,
+    unknown_metrics_warning,
 )
 from repradar.errors import UserError
 
@@ -125,11 +126,6 @@ class SparkTables:
                 days.append(int(d.max()))
         return max(days) if days else None
 
-    def unpersist(self) -> None:
-        for _, frame in self.items():
-            if frame is not None and not isinstance(frame, pd.DataFrame):
-                frame.unpersist()
-
 
 def load_spark_tables(spark, source: str | Path, *, validate: bool = True) -> SparkTables:
     """Read `source` on Spark, check it against the contract and return its typed tables.
@@ -140,9 +136,6 @@ def load_spark_tables(spark, source: str | Path, *, validate: bool = True) -> Sp
     report, typed = validate_and_load_spark(spark, source, want_frames=True, check=validate)
     report.raise_if_failed()
     small = {name: _to_pandas(TABLES[name], typed[name]) for name in SMALL_TABLES}
-    for name in SMALL_TABLES:
-        if typed[name] is not None:
-            typed[name].unpersist()
     return SparkTables(
         reps=small["reps"],
         quotas=small["quotas"],
@@ -167,7 +160,6 @@ def validate_and_load_spark(spark, source, *, want_frames: bool, check: bool = T
     source = str(source)
     report = ValidationReport(folder=PurePosixPath(source))
     frames: dict = dict.fromkeys(TABLES)
-    checked: dict[str, _SparkChecked] = {}
     try:
         checked = _check_source(spark, source, report, check)
         if want_frames and report.ok:
@@ -175,10 +167,6 @@ def validate_and_load_spark(spark, source, *, want_frames: bool, check: bool = T
                 frames[name] = _finish(TABLES[name], c)
     except Exception as exc:  # a bug must not reach the user as a traceback about their data
         report.failures.append(Failure("", None, RULE_CHECKED, 0, [], f"the checks could not run: {exc!r}"))
-    finally:
-        for c in checked.values():
-            if not want_frames or not report.ok:
-                c.frame.unpersist()
     return report, frames
 
 
@@ -410,7 +398,6 @@ def _check_source(spark, source: str, report: ValidationReport, check: bool) -> 
 
 
 def _check_table(spark, spec: Table, how, where, report, failures, check: bool) -> _SparkChecked | None:
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     name = spec.name
@@ -454,7 +441,9 @@ def _check_table(spark, spec: Table, how, where, report, failures, check: bool) 
         if col.name in present:
             value, bad = _parse(col, F.col(f"`{col.name}`"), types[col.name])
             exprs += [value.alias(_TYPED + col.name), bad.alias(_BAD + col.name)]
-    frame = frame.select("*", *exprs).persist(StorageLevel.MEMORY_AND_DISK)
+    # Not persisted: each check re-reads the source, which for Parquet is cheaper than building an
+    # in-memory copy (measured on the 1,500-rep organisation: 111 s against 197 s, docs/spark.md).
+    frame = frame.select("*", *exprs)
     checked = _SparkChecked(frame, columns, present, n)
     if n == 0:
         report.warnings.append(f"{name}: {where.rstrip('/').rsplit('/', 1)[-1]} has no data rows")
@@ -670,18 +659,11 @@ def _warn_unknown_metrics(frame, report: ValidationReport) -> None:
     from pyspark.sql import functions as F
 
     t = _TYPED + "metric"
-    seen = [r[t] for r in frame.select(t).filter(F.col(t).isNotNull()).distinct().collect()]
-    unknown = sorted(str(m) for m in seen if m not in KNOWN_METRICS)
-    if not unknown:
-        return
-    shown = ", ".join(unknown[:10]) + (f" (+{len(unknown) - 10} more)" if len(unknown) > 10 else "")
-    text = f"engagement: metric(s) outside the known list, used as features as they are: {shown}"
-    lookalikes = [
-        f"{m!r} looks like {m.strip().lower()!r}" for m in unknown if m.strip().lower() in KNOWN_METRICS
-    ]
-    if lookalikes:
-        text += f" ({'; '.join(lookalikes[:5])}: metric names are exact)"
-    report.warnings.append(text)
+    text = unknown_metrics_warning(
+        r[t] for r in frame.select(t).filter(F.col(t).isNotNull()).distinct().collect()
+    )
+    if text:
+        report.warnings.append(text)
 
 
 # --------------------------------------------------------------------------------------------

@@ -383,10 +383,16 @@ def _check_table(
 
 
 def _warn_unknown_metrics(metric: pd.Series, report: ValidationReport) -> None:
-    seen = metric.dropna().unique()
+    text = unknown_metrics_warning(metric.dropna().unique())
+    if text:
+        report.warnings.append(text)
+
+
+def unknown_metrics_warning(seen: Iterable) -> str | None:
+    """The warning for engagement metrics outside the known list (None when all are known)."""
     unknown = sorted(str(m) for m in seen if m not in KNOWN_METRICS)
     if not unknown:
-        return
+        return None
     shown = ", ".join(unknown[:10]) + (f" (+{len(unknown) - 10} more)" if len(unknown) > 10 else "")
     text = f"engagement: metric(s) outside the known list, used as features as they are: {shown}"
     lookalikes = [
@@ -394,7 +400,7 @@ def _warn_unknown_metrics(metric: pd.Series, report: ValidationReport) -> None:
     ]
     if lookalikes:
         text += f" ({'; '.join(lookalikes[:5])}: metric names are exact)"
-    report.warnings.append(text)
+    return text
 
 
 # --------------------------------------------------------------------------------------------

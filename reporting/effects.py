@@ -6,10 +6,22 @@ before the intervention started), whose model risk that day was closest (the `k`
 a caliper), and who had received no intervention that period by that day (risk-set matching: a
 rep helped later in the period was still a comparable rep then; excluding them would compare the
 treated with reps known, in hindsight, to have stayed fine), other than the treated rep itself. Outcomes: the period's attainment, whether
-the rep missed, and the change in model risk over the next `horizon_days`. The estimate per
-intervention type is the mean of (treated outcome - mean of its matches) over treated reps: the
-effect on those who received it, if risk and segment capture why they were chosen. The interval
-is the normal approximation (mean +- z * sd / sqrt(n)).
+the rep missed, and the change in model risk over the next `horizon_days`.
+
+Matching on risk alone leaves the treated and their matches apart on what the snapshot shows
+(managers do not pick reps by the model's risk: the treated have less open pipeline and a better
+last period than their matches, for example). So each matched difference is **bias-corrected**
+(Abadie & Imbens 2011, "Bias-corrected matching estimators for average treatment effects"):
+minus beta . (x_treated - mean x_matches), where x are the snapshot's covariates (the registry's
+model features, open pipeline in the period per quota and the risk: all known on the snapshot
+day) and beta is the slope of the outcome on them among the untreated, fitted by least squares
+within (period, snapshot day, segment) cells (the differences are always within one cell). The
+estimate per intervention type is the mean of the corrected differences over treated reps: the
+effect on those who received it, if what the snapshot shows captures why they were chosen. The
+interval is the normal approximation, mean +- z * se with se^2 = var(d) / n + dbar' V dbar: the
+spread of the corrected differences plus the uncertainty of beta (V: its covariance, clustered by
+rep; dbar: the type's mean covariate gap). Without covariates (or too few untreated snapshots to
+fit them) it is the plain matched mean difference.
 
 `match_effects` is pure (frames in, frames out); `snapshot_risks` builds its input from the
 contract tables and a loaded model.
@@ -19,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
@@ -29,10 +42,16 @@ OUTCOMES = ("attainment", "missed", "risk_change")
 OBSERVATIONAL_NOTE = (
     "These are observational comparisons, not experiments: managers chose whom to help and when. "
     "Reps who received an intervention are compared with reps of the same segment who had a similar "
-    "model risk on the same day and had received none that period by then. If managers acted on something the "
-    "risk score does not see, the difference reflects that too. Read them as indications, with their "
-    "intervals, not as proof."
+    "model risk on the same day and had received none that period by then, and the differences are corrected for "
+    "what still set them apart in the data that day (won so far, open pipeline, last period, activity, ...). "
+    "If managers acted on something the data do not show, the difference reflects that too. Read them as "
+    "indications, with their intervals, not as proof."
 )
+# Derived covariate (snapshot_risks adds it): open pipeline in the period per quota. `pipeline_coverage`
+# is relative to the quota still to win and missing once it is met.
+PIPELINE_PER_QUOTA = "pipeline_per_quota"
+CLIP_QUANTILE = 0.01  # covariates are clipped to their [1%, 99%] range among the untreated (long tails)
+ROWS_PER_COVARIATE = 10  # fewer untreated snapshots than this per covariate: no adjustment
 
 
 @dataclass
@@ -42,6 +61,7 @@ class EffectsResult:
     confidence: float
     min_reps: int
     notes: list[str] = field(default_factory=list)
+    adjusted_for: list[str] = field(default_factory=list)  # covariates of the bias correction
 
     def to_dict(self) -> dict:
         t = self.table.astype(object).where(self.table.notna(), None)
@@ -49,6 +69,7 @@ class EffectsResult:
             "confidence": self.confidence,
             "min_reps": self.min_reps,
             "notes": self.notes,
+            "adjusted_for": self.adjusted_for,
             "observational": OBSERVATIONAL_NOTE,
             "table": t.to_dict("records"),
         }
@@ -131,27 +152,34 @@ def match_effects(
     horizon_days: int = 28,
     min_reps: int = 20,
     confidence: float = 0.95,
+    adjust: Sequence[str] | None = None,
 ) -> EffectsResult:
-    """Matched estimates per intervention type (see the module docstring).
+    """Matched, bias-corrected estimates per intervention type (see the module docstring).
 
     `snaps`: weekly snapshots with rep_id, period_start, period_end, as_of, segment, risk,
-    attainment, missed (attainment NaN for unfinished periods). `log`: normalise_interventions().
+    attainment, missed (attainment NaN for unfinished periods), and any snapshot covariates.
+    `log`: normalise_interventions(). `adjust`: the covariates of the bias correction; None: those
+    of `adjustment_columns` present in `snaps`, and the risk; empty: none (plain matching). The
+    pairs hold each outcome's correction as `<outcome>_adjustment` (subtracted from the difference).
     """
     notes: list[str] = []
+    covariates = adjustment_columns(snaps.columns) + ["risk"] if adjust is None else list(adjust)
     s = snaps.copy()
     s["rep_id"] = s["rep_id"].astype(str)
     s["segment"] = s["segment"].astype("string").fillna("(none)").astype(str)
     s["missed"] = pd.to_numeric(s["missed"].astype("Float64"), errors="coerce").astype(float)
     s = s.reset_index(drop=True)
+    s["snap_row"] = np.arange(len(s))
     # risk `horizon_days` later in the same rep-period, for the risk-change outcome
     later = s[["rep_id", "period_start", "as_of", "risk"]].copy()
     later["as_of"] = later["as_of"] - pd.Timedelta(days=horizon_days)
     s = s.merge(later.rename(columns={"risk": "risk_later"}), on=["rep_id", "period_start", "as_of"], how="left")
     s["risk_change"] = s["risk_later"] - s["risk"]
+    s = s.sort_values("snap_row").reset_index(drop=True)  # row i is snapshot i (the merge kept all rows)
 
     treated, left_out = treated_snapshots(s, log)
     treated = treated.merge(
-        s[["rep_id", "period_start", "as_of", "segment", "risk", "attainment", "missed", "risk_change"]],
+        s[["rep_id", "period_start", "as_of", "segment", "risk", "attainment", "missed", "risk_change", "snap_row"]],
         on=["rep_id", "period_start", "as_of"],
         how="left",
     )
@@ -162,7 +190,7 @@ def match_effects(
     pool = s[~treated_by(log, s) & s["attainment"].notna()]
     cells = {key: g for key, g in pool.groupby(["period_start", "as_of", "segment"], sort=False)}
 
-    rows = []
+    rows, members = [], []
     unmatched = 0
     for t in treated.itertuples(index=False):
         g = cells.get((t.period_start, t.as_of, t.segment))
@@ -177,6 +205,7 @@ def match_effects(
             continue
         pick = ok[np.argsort(dist[ok], kind="stable")[:k]]
         c = g.iloc[pick]
+        members.append((int(t.snap_row), c["snap_row"].to_numpy()))
         rc = c["risk_change"].dropna()
         rows.append(
             {
@@ -200,31 +229,152 @@ def match_effects(
     if unmatched:
         left_out[f"no comparable rep within risk {caliper:g} in the same segment and week"] = unmatched
     pairs = pd.DataFrame(rows)
+    corrections: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    adjusted_for: list[str] = []
+    if covariates and members:
+        # the outcome model is fitted on the comparison pool less the treated reps' own snapshots (a
+        # rep helped within the week is in the pool as a candidate for others, but its outcome holds the
+        # effect: fitting on it would flatten the slopes by the very selection being corrected for)
+        fit_rows = np.setdiff1d(pool.index.to_numpy(), treated["snap_row"].to_numpy())
+        design = covariate_design(s, fit_rows, covariates)
+        if design.shape[1] == 0:
+            notes.append("no snapshot covariate varies among comparable reps: differences not adjusted")
+        else:
+            cell = s.groupby(["period_start", "as_of", "segment"], sort=False).ngroup().to_numpy()
+            x = design.to_numpy()
+            for o in OUTCOMES:
+                y = s[o].to_numpy(dtype=float)
+                fit = bias_correction(x, y, fit_rows, cell, s["rep_id"].to_numpy())
+                if fit is None:
+                    continue
+                beta, cov = fit
+                # each pair's covariate gap: treated minus the mean of its matches with this outcome known
+                gaps = np.full((len(members), x.shape[1]), np.nan)
+                for i, (t_row, c_rows) in enumerate(members):
+                    c_rows = c_rows[np.isfinite(y[c_rows])]
+                    if len(c_rows):
+                        gaps[i] = x[t_row] - x[c_rows].mean(axis=0)
+                pairs[f"{o}_adjustment"] = gaps @ beta
+                corrections[o] = (gaps, cov)
+            if corrections:
+                adjusted_for = list(design.columns)
+            else:
+                notes.append(
+                    f"too few untreated snapshots to fit {design.shape[1]} covariates: differences not adjusted"
+                )
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    table = summarise(pairs, z=z, min_reps=min_reps)
+    table = summarise(pairs, z=z, min_reps=min_reps, corrections=corrections)
     for reason, n in left_out.items():
         if n:
             notes.append(f"{n} intervention(s) left out: {reason}")
-    return EffectsResult(table=table, pairs=pairs, confidence=confidence, min_reps=min_reps, notes=notes)
+    return EffectsResult(
+        table=table, pairs=pairs, confidence=confidence, min_reps=min_reps, notes=notes, adjusted_for=adjusted_for
+    )
 
 
-def mean_interval(d: np.ndarray, z: float) -> tuple[float, float, float, float]:
-    """(mean, standard error, low, high) of the differences `d` (normal approximation)."""
+def adjustment_columns(columns) -> list[str]:
+    """The snapshot covariates of the bias correction found in `columns`: the registry's model features
+    (each computed from what was known before the snapshot day) and open pipeline in the period per quota."""
+    from features.registry import FEATURES
+
+    names = [f.name for f in FEATURES] + [PIPELINE_PER_QUOTA]
+    present = set(columns)
+    return [c for c in names if c in present]
+
+
+def covariate_design(s: pd.DataFrame, fit_rows: np.ndarray, covariates: Sequence[str]) -> pd.DataFrame:
+    """The covariates of every snapshot as the regression uses them, with bounds taken from the
+    untreated `fit_rows`: clipped to their 1%-99% range, a missing value set to the median and
+    flagged (`<name>__missing`, one flag per pattern), then standardised. Covariates constant within
+    every cell (period, day, segment: calendar, a segment-wide quota) say nothing about a within-cell
+    gap and are dropped."""
+    cell = s.groupby(["period_start", "as_of", "segment"], sort=False).ngroup().to_numpy()
+    cols: dict[str, np.ndarray] = {}
+    flags: set[bytes] = set()
+    for c in covariates:
+        if c not in s.columns:
+            continue
+        x = pd.to_numeric(s[c], errors="coerce").astype(float).to_numpy()
+        ref = x[fit_rows]
+        ref = ref[np.isfinite(ref)]
+        if len(ref) == 0:
+            continue
+        lo, hi = np.quantile(ref, [CLIP_QUANTILE, 1 - CLIP_QUANTILE])
+        missing = ~np.isfinite(x)
+        cols[c] = np.where(missing, float(np.median(ref)), np.clip(x, lo, hi))
+        # one flag per pattern: the history features are all missing in a rep's first period
+        if missing[fit_rows].any() and missing.tobytes() not in flags:
+            flags.add(missing.tobytes())
+            cols[f"{c}__missing"] = missing.astype(float)
+    out = {}
+    for c, x in cols.items():
+        xf = x[fit_rows]
+        within = xf - _cell_means(xf, cell[fit_rows])
+        sd = float(within.std())
+        if sd > 1e-9 * max(1.0, float(np.abs(xf).max())):
+            out[c] = (x - xf.mean()) / sd
+    return pd.DataFrame(out, index=s.index)
+
+
+def _cell_means(x: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Each row's cell mean of `x` (a vector, or the columns of a matrix)."""
+    return pd.DataFrame(x).groupby(cell, sort=False).transform("mean").to_numpy().reshape(x.shape)
+
+
+def bias_correction(
+    x: np.ndarray, y: np.ndarray, pool_rows: np.ndarray, cell: np.ndarray, rep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(beta, its covariance) of the outcome `y` on the covariates among the untreated `pool_rows`
+    with a finite outcome, within cells (both sides minus their cell means: only within-cell gaps are
+    ever corrected). The covariance is clustered by rep (a rep's snapshots share its outcome). None
+    when there are fewer than ROWS_PER_COVARIATE rows per covariate."""
+    rows = pool_rows[np.isfinite(y[pool_rows])]
+    p = x.shape[1]
+    if len(rows) < ROWS_PER_COVARIATE * max(p, 1) or len(np.unique(rep[rows])) < 2:
+        return None
+    X = x[rows]
+    X = X - _cell_means(X, cell[rows])
+    yy = y[rows] - _cell_means(y[rows], cell[rows])
+    bread = np.linalg.pinv(X.T @ X, rcond=1e-10, hermitian=True)  # least squares; pinv: collinear columns
+    beta = bread @ (X.T @ yy)
+    resid = yy - X @ beta
+    scores = pd.DataFrame(X * resid[:, None]).groupby(rep[rows], sort=False).sum().to_numpy()
+    n_g = len(scores)
+    cov = bread @ (scores.T @ scores) @ bread * n_g / (n_g - 1)
+    return beta, cov
+
+
+def mean_interval(d: np.ndarray, z: float, extra_var: float = 0.0) -> tuple[float, float, float, float]:
+    """(mean, standard error, low, high) of the differences `d` (normal approximation); `extra_var` is
+    added to the variance of the mean (the bias correction's own uncertainty)."""
     d = np.asarray(d, dtype=float)
     d = d[np.isfinite(d)]
     n = len(d)
     if n == 0:
         return (math.nan,) * 4
     m = float(d.mean())
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    se = float(math.sqrt(d.var(ddof=1) / n + max(extra_var, 0.0))) if n > 1 else math.nan
     return m, se, m - z * se, m + z * se
 
 
-def summarise(pairs: pd.DataFrame, *, z: float, min_reps: int) -> pd.DataFrame:
-    """Per intervention type: N, mean outcomes of treated and matches, the difference and its interval."""
+def summarise(
+    pairs: pd.DataFrame,
+    *,
+    z: float,
+    min_reps: int,
+    corrections: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> pd.DataFrame:
+    """Per intervention type: N, mean outcomes of treated and matches, the (bias-corrected) difference
+    and its interval, and the plain matched difference (`<outcome>_matched_only`).
+
+    `corrections`: per outcome, (each pair's covariate gap, the covariance of beta); the pairs then
+    hold `<outcome>_adjustment` (gap . beta), subtracted from each difference, and the interval adds
+    the uncertainty of beta, dbar' V dbar, to the variance of the mean."""
+    corrections = corrections or {}
     cols = ["intervention", "n_treated", "n_reps", "enough", "risk_treated", "risk_matched"]
     for o in OUTCOMES:
         cols += [f"{o}_treated", f"{o}_matched", f"{o}_effect", f"{o}_se", f"{o}_low", f"{o}_high", f"{o}_n"]
+        cols += [f"{o}_matched_only"]
     if pairs.empty:
         return pd.DataFrame(columns=cols)
     out = []
@@ -238,8 +388,17 @@ def summarise(pairs: pd.DataFrame, *, z: float, min_reps: int) -> pd.DataFrame:
             "risk_matched": float(g["control_risk"].mean()),
         }
         for o in OUTCOMES:
-            d = (g[o].astype(float) - g[f"control_{o}"].astype(float)).to_numpy()
-            m, se, lo, hi = mean_interval(d, z)
+            raw = (g[o].astype(float) - g[f"control_{o}"].astype(float)).to_numpy()
+            d = raw
+            extra = 0.0
+            if o in corrections and f"{o}_adjustment" in g.columns:
+                d = raw - g[f"{o}_adjustment"].to_numpy(dtype=float)
+                gaps, cov = corrections[o]
+                ok = np.isfinite(d)
+                if ok.any():
+                    dbar = gaps[g.index.to_numpy()[ok]].mean(axis=0)
+                    extra = float(dbar @ cov @ dbar)
+            m, se, lo, hi = mean_interval(d, z, extra_var=extra)
             ok = np.isfinite(d)
             row.update(
                 {
@@ -250,6 +409,7 @@ def summarise(pairs: pd.DataFrame, *, z: float, min_reps: int) -> pd.DataFrame:
                     f"{o}_low": lo,
                     f"{o}_high": hi,
                     f"{o}_n": int(ok.sum()),
+                    f"{o}_matched_only": float(np.nanmean(raw)) if np.isfinite(raw).any() else math.nan,
                 }
             )
         out.append(row)
@@ -277,7 +437,8 @@ def needed_snapshots(tables, log: pd.DataFrame, *, every_days: int = 7, horizon_
 
 
 def snapshot_risks(tables, model, log: pd.DataFrame, *, settings, horizon_days: int = 28) -> pd.DataFrame:
-    """The matching's input: risk (from `model`), segment and outcomes of the needed snapshots."""
+    """The matching's input: risk (from `model`), segment and outcomes of the needed snapshots, and
+    the covariates of the bias correction (`adjustment_columns`: the snapshot's features)."""
     from features.build import compute_features
 
     snaps = needed_snapshots(
@@ -291,7 +452,11 @@ def snapshot_risks(tables, model, log: pd.DataFrame, *, settings, horizon_days: 
     pred = model.pyfunc.predict_frame(f)
     out = f[["rep_id", "period_start", "period_end", "as_of", "segment", "attainment", "missed"]].copy()
     out["risk"] = pred["risk"].to_numpy()
-    return out[cols]
+    quota = pd.to_numeric(f["quota_amount"], errors="coerce").astype(float).where(lambda q: q > 0)
+    pipeline = pd.to_numeric(f["open_pipeline_in_period"], errors="coerce").astype(float)
+    f = f.assign(**{PIPELINE_PER_QUOTA: pipeline / quota})
+    extra = adjustment_columns(f.columns)
+    return pd.concat([out[cols], f[extra]], axis=1)
 
 
 def as_date(value) -> dt.date:

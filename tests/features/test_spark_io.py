@@ -203,7 +203,6 @@ def test_a_good_source_loads_the_same_tables_on_spark(spark, good, fmt):
 
         assert latest_data_day(got) == latest_data_day(expected)
     finally:
-        got.unpersist()
         if fmt == "catalog":
             for name, _ in expected.items():
                 spark.catalog.dropGlobalTempView(name)

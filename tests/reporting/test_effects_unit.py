@@ -1,5 +1,7 @@
-"""The matched comparison on synthetic snapshots where the true effect is known and assignment
-depends only on what the method matches on (risk and segment): it must recover the effect."""
+"""The matched comparison on synthetic snapshots where the true effect is known: when assignment
+depends only on what the method matches on (risk and segment) it must recover the effect, and when
+managers also pick on something else the snapshot shows, the bias correction must remove the bias
+matching on risk leaves."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pandas as pd
 import pytest
 
 from reporting.effects import (
+    covariate_design,
     match_effects,
     mean_interval,
     normalise_interventions,
@@ -119,3 +122,77 @@ def test_a_treated_rep_is_never_its_own_match():
     solo_log = log[log["rep_id"] == r.pairs["rep_id"].iloc[0]]
     alone = match_effects(solo, solo_log, k=5, caliper=1.0, min_reps=1)
     assert alone.pairs.empty  # the only candidate in its cell is itself
+
+
+def _picked_on_won_so_far(seed=0, n_reps=2000, effect=0.1):
+    """Managers help reps who have won little so far, whatever their risk; won so far also drives the
+    final attainment. The risk does not see it: matching on risk alone compares the treated with
+    reps who had won more, and underestimates the effect."""
+    rng = np.random.default_rng(seed)
+    ps, pe = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-31")
+    risk = rng.beta(2, 3, n_reps)
+    won = rng.uniform(0.1, 0.6, n_reps)  # attainment to date on the snapshot day
+    treated = rng.random(n_reps) < np.where(won < 0.3, 0.3, 0.03)
+    att = 0.5 + 1.0 * won - 0.5 * risk + rng.normal(0, 0.1, n_reps) + effect * treated
+    snaps = pd.DataFrame(
+        {
+            "rep_id": [f"r{i}" for i in range(n_reps)],
+            "period_start": ps,
+            "period_end": pe,
+            "as_of": ps + pd.Timedelta(days=28),
+            "segment": "SMB",
+            "risk": risk,
+            "attainment": att,
+            "missed": att < 1,
+            "attainment_to_date": won,
+        }
+    )
+    log = pd.DataFrame(
+        {
+            "rep_id": snaps["rep_id"][treated],
+            "intervention": "coaching",
+            "started_on": ps + pd.Timedelta(days=28),  # on the snapshot day: out of the pool
+            "ended_on": pd.NaT,
+        }
+    )
+    return snaps, normalise_interventions(log), effect
+
+
+def test_bias_correction_removes_the_bias_of_a_covariate_the_risk_does_not_see():
+    snaps, log, effect = _picked_on_won_so_far()
+    plain = match_effects(snaps, log, k=5, caliper=0.05, min_reps=20, adjust=())
+    fixed = match_effects(snaps, log, k=5, caliper=0.05, min_reps=20)  # default: the snapshot's features, risk
+    p = plain.table.set_index("intervention").loc["coaching"]
+    f = fixed.table.set_index("intervention").loc["coaching"]
+    assert plain.adjusted_for == [] and "attainment_adjustment" not in plain.pairs
+    assert p["attainment_effect"] == pytest.approx(p["attainment_matched_only"])
+    # premise: the treated had won ~0.2 less than their risk-matched controls, and ended ~0.2 lower for it
+    assert p["attainment_effect"] < effect - 0.1 and not p["attainment_low"] <= effect <= p["attainment_high"]
+    assert set(fixed.adjusted_for) == {"attainment_to_date", "risk"}
+    assert f["attainment_matched_only"] == pytest.approx(p["attainment_effect"])  # same matches
+    assert abs(f["attainment_effect"] - effect) < 0.03
+    assert f["attainment_low"] <= effect <= f["attainment_high"]
+    assert f["attainment_high"] - f["attainment_low"] < p["attainment_high"] - p["attainment_low"]  # less noise too
+
+
+def test_the_correction_uses_only_within_cell_gaps_and_flags_missing_values():
+    snaps = pd.DataFrame(
+        {
+            "period_start": pd.Timestamp("2024-01-01"),
+            "as_of": pd.to_datetime(["2024-01-01"] * 3 + ["2024-01-08"] * 3),
+            "segment": "SMB",
+            "elapsed_share": [0.0] * 3 + [0.1] * 3,  # one value per day: says nothing within a cell
+            "won": [0.1, np.nan, 0.3, 0.2, 0.4, 0.6],
+        }
+    )
+    d = covariate_design(snaps, np.arange(6), ["elapsed_share", "won", "absent"])
+    assert list(d.columns) == ["won", "won__missing"]
+    assert d.loc[1, "won__missing"] > d.loc[0, "won__missing"]
+    assert d["won"].iloc[1] == pytest.approx(d["won"].iloc[[0, 2, 3, 4, 5]].median())  # imputed at the median
+
+
+def test_the_interval_adds_the_corrections_uncertainty():
+    d = np.array([1.0, 2.0, 3.0])
+    _, se0, lo0, hi0 = mean_interval(d, 1.96)
+    _, se1, lo1, hi1 = mean_interval(d, 1.96, extra_var=0.25)
+    assert se1 == pytest.approx(np.sqrt(se0**2 + 0.25)) and lo1 < lo0 and hi1 > hi0
