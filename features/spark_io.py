@@ -46,6 +46,7 @@ from features.validation import (
     Failure,
     ValidationReport,
     _missing_column_detail,
+    extra_columns_warning,
     rule_range,
     rule_references,
     unknown_metrics_warning,
@@ -424,14 +425,7 @@ def _check_table(spark, spec: Table, how, where, report, failures, check: bool) 
         return None
     extras = [c for c in columns if c not in spec.column_names]
     if extras:
-        listed = ", ".join(extras)
-        if spec.open_columns:
-            report.warnings.append(
-                f"{name}: extra column(s) {listed} kept as attributes: never features, "
-                "may be named in the fairness audit"
-            )
-        else:
-            report.warnings.append(f"{name}: ignored extra column(s) {listed} (not in the contract)")
+        report.warnings.append(extra_columns_warning(spec, extras))
 
     frame, n = _with_position(raw)
     types = dict(frame.dtypes)

@@ -337,14 +337,7 @@ def _check_table(
 
     extras = [c for c in raw.columns if c not in spec.column_names]
     if extras:
-        listed = ", ".join(extras)
-        if spec.open_columns:
-            report.warnings.append(
-                f"{name}: extra column(s) {listed} kept as attributes: never features, "
-                "may be named in the fairness audit"
-            )
-        else:
-            report.warnings.append(f"{name}: ignored extra column(s) {listed} (not in the contract)")
+        report.warnings.append(extra_columns_warning(spec, extras))
 
     typed, unparsed = _coerce(spec, raw)
     checked = _Checked(raw, typed, unparsed)
@@ -380,6 +373,17 @@ def _check_table(
     if name == "engagement" and "metric" in typed.columns:
         _warn_unknown_metrics(typed["metric"], report)
     return checked
+
+
+def extra_columns_warning(spec: Table, extras: list[str]) -> str:
+    """The warning for columns outside the contract: attributes in `reps`, ignored elsewhere."""
+    listed = ", ".join(extras)
+    if spec.open_columns:
+        return (
+            f"{spec.name}: extra column(s) {listed} kept as attributes: never features, "
+            "may be named in the fairness audit"
+        )
+    return f"{spec.name}: ignored extra column(s) {listed} (not in the contract)"
 
 
 def _warn_unknown_metrics(metric: pd.Series, report: ValidationReport) -> None:

@@ -74,6 +74,17 @@ def test_drift_warns_on_a_shifted_copy_only(shift, train_tables, model, settings
         assert r.table["psi"].max() < 0.1
 
 
+def _pairs_with_truth(effects, org) -> pd.DataFrame:
+    """The report's matched pairs with the simulator's true effect of each intervention."""
+    truth = pd.read_parquet(org / "truth" / "interventions_applied.parquet")
+    truth["rep_id"] = truth["rep_id"].astype(str)
+    return effects.pairs.merge(
+        truth[["rep_id", "intervention", "started_on", "delta_expected_attainment"]],
+        on=["rep_id", "intervention", "started_on"],
+        how="left",
+    )
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -87,13 +98,7 @@ def test_drift_warns_on_a_shifted_copy_only(shift, train_tables, model, settings
 )
 def test_intervention_estimates_cover_the_simulators_true_effect(fair_report, fair_org):
     e = fair_report.data.effects
-    truth = pd.read_parquet(fair_org / "truth" / "interventions_applied.parquet")
-    truth["rep_id"] = truth["rep_id"].astype(str)
-    pairs = e.pairs.merge(
-        truth[["rep_id", "intervention", "started_on", "delta_expected_attainment"]],
-        on=["rep_id", "intervention", "started_on"],
-        how="left",
-    )
+    pairs = _pairs_with_truth(e, fair_org)
     assert pairs["delta_expected_attainment"].notna().all()
     true_att = pairs.groupby("intervention")["delta_expected_attainment"].mean()
     t = e.table[e.table["enough"]].set_index("intervention")
@@ -115,13 +120,7 @@ def test_intervention_estimates_are_reported_with_n_and_intervals(fair_report, f
 def test_the_bias_correction_brings_the_estimate_closer_to_the_truth(fair_report, fair_org):
     # pooled over all matched interventions: matching on risk alone runs ~0.16 low here, corrected ~0.07
     e = fair_report.data.effects
-    truth = pd.read_parquet(fair_org / "truth" / "interventions_applied.parquet")
-    truth["rep_id"] = truth["rep_id"].astype(str)
-    pairs = e.pairs.merge(
-        truth[["rep_id", "intervention", "started_on", "delta_expected_attainment"]],
-        on=["rep_id", "intervention", "started_on"],
-        how="left",
-    )
+    pairs = _pairs_with_truth(e, fair_org)
     assert len(e.adjusted_for) > 50 and {"attainment_to_date", "pipeline_per_quota", "risk"} <= set(e.adjusted_for)
     alone = pairs["attainment"] - pairs["control_attainment"] - pairs["delta_expected_attainment"]
     corrected = alone - pairs["attainment_adjustment"]
