@@ -22,6 +22,7 @@ one CSV or Parquet file that is the file's data row (blank CSV lines are skipped
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
@@ -29,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from features.contract import TABLES, Column, Implies, NoOverlap, NotBefore, RangeBy, Table
-from features.io import CATALOG_PREFIX, DATETIME_UNIT, TABLE_SUFFIXES, is_uri  # noqa: F401 - re-exported
+from features.io import CATALOG_PREFIX, DATETIME_UNIT, TABLE_SUFFIXES
 from features.validation import (
     MAX_EXAMPLES,
     RULE_CATALOG,
@@ -100,7 +101,13 @@ class SparkTables:
                 yield f.name, getattr(self, f.name)
 
     def latest_data_day(self) -> int | None:
-        """The latest day (days since 1970-01-01) any event happened, as `staging.latest_data_day`."""
+        """The latest day (days since 1970-01-01) any event happened, as `staging.latest_data_day`.
+
+        Scans every large table, so it is computed once: the tables do not change once read."""
+        return self._latest_data_day
+
+    @functools.cached_property
+    def _latest_data_day(self) -> int | None:
         from pyspark.sql import functions as F
 
         days: list[int] = []
@@ -152,8 +159,7 @@ def load_spark_tables(spark, source: str | Path, *, validate: bool = True) -> Sp
 
 def validate_source(spark, source: str | Path) -> ValidationReport:
     """Check every table of `source` against the contract on Spark; never raises on bad input."""
-    report, typed = validate_and_load_spark(spark, source, want_frames=False)
-    return report
+    return validate_and_load_spark(spark, source, want_frames=False)[0]
 
 
 def validate_and_load_spark(spark, source, *, want_frames: bool, check: bool = True):
@@ -182,7 +188,6 @@ class _Locator:
         self.spark = spark
         self.source = source
         self.catalog = source[len(CATALOG_PREFIX) :] if source.startswith(CATALOG_PREFIX) else None
-        self._fs = None
         self._entries: dict[str, str] | None = None
 
     def check(self) -> str | None:

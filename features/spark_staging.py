@@ -19,17 +19,6 @@ from features.spark_io import POS, SparkTables
 from features.staging import Staged, stage
 
 
-def _empty_opportunities() -> pd.DataFrame:
-    kinds = {
-        "string": "str",
-        "number": "float64",
-        "boolean": "bool",
-        "date": "datetime64[us]",
-        "timestamp": "datetime64[us, UTC]",
-    }
-    return pd.DataFrame({c.name: pd.Series([], dtype=kinds[c.kind]) for c in OPPORTUNITIES.columns})
-
-
 def stage_spark(
     tables: SparkTables,
     snapshots: pd.DataFrame,
@@ -155,8 +144,12 @@ def stage_spark(
 def _small_tables(tables: SparkTables):
     """The pandas half: reps and quotas as they are, no deals or events (staged on Spark)."""
     from features.io import Tables
+    from features.validation import coerce_table
 
-    return Tables(reps=tables.reps, quotas=tables.quotas, opportunities=_empty_opportunities())
+    # The contract's opportunities with no rows (every column typed): no deal is staged in pandas.
+    return Tables(
+        reps=tables.reps, quotas=tables.quotas, opportunities=coerce_table(OPPORTUNITIES, pd.DataFrame())
+    )
 
 
 def _codes(names, code: str, name: str):

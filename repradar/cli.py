@@ -76,14 +76,21 @@ def _engine(name: str):
     raise UserError(f"--engine {name!r}: choose duckdb or spark")
 
 
+def _local_folder(data: str) -> Path:
+    """--data for the default engine: a local folder (URIs and catalogs only Spark reads)."""
+    from features.io import is_uri
+
+    if is_uri(data):
+        raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
+    return Path(data)
+
+
 def _tables(data: str, engine):
     """The source's tables, checked against the contract: pandas for DuckDB, read on Spark for Spark."""
-    from features.io import is_uri, load_folder
+    from features.io import load_folder
 
     if engine is None:
-        if is_uri(data):
-            raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
-        return load_folder(Path(data))
+        return load_folder(_local_folder(data))
     from features.spark_io import load_spark_tables
 
     return load_spark_tables(engine.spark, data)
@@ -145,7 +152,6 @@ def simulate(
 @_user_errors
 def validate(data: DataSource, engine: EngineOpt = "duckdb") -> None:
     """Check a folder against every rule of the data contract; exit 2 if any is broken."""
-    from features.io import is_uri
     from features.validation import validate_folder
 
     eng = _engine(engine)
@@ -153,10 +159,8 @@ def validate(data: DataSource, engine: EngineOpt = "duckdb") -> None:
         from features.spark_io import validate_source
 
         report = validate_source(eng.spark, data)
-    elif is_uri(data):
-        raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
     else:
-        report = validate_folder(Path(data))
+        report = validate_folder(_local_folder(data))
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(2)
@@ -242,15 +246,12 @@ def train(
     engine: EngineOpt = "duckdb",
 ) -> None:
     """Train on all finished periods, evaluate on the newest, log to MLflow, register a challenger."""
-    from features.io import is_uri
     from repradar.settings import get_settings
     from training.pipeline import train as run
 
     eng = _engine(engine)
     if eng is None:
-        if is_uri(data):
-            raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
-        result = run(Path(data), get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
+        result = run(_local_folder(data), get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
     else:
         result = _train_with_engine(data, eng, _parse_params(param), every_days, seed)
     for line in result.summary_lines():
@@ -322,9 +323,7 @@ def score(
         load_playbook(playbook)  # refuse a broken file (with its line) before any scoring work
         settings = settings.model_copy(update={"playbook": playbook})
     if eng is None:
-        if is_uri(data):
-            raise UserError(f"--data {data}: URIs and catalog databases are read with --engine spark")
-        df = score_folder(Path(data), as_of.date(), settings)
+        df = score_folder(_local_folder(data), as_of.date(), settings)
     else:
         # Tables read and features built on Spark, then the champion over the Spark frame.
         from models.loading import load_model

@@ -59,6 +59,18 @@ def assert_nested_equal(a, b, where: str, tol: float = TOL) -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
+def assert_scores_match(a: pd.DataFrame, b: pd.DataFrame, where: str) -> None:
+    """Same columns; flat ones within TOL; nested ones (drivers, interventions ...) equal item by item."""
+    from models.scoring import NESTED_COLUMNS
+
+    assert list(a.columns) == list(b.columns)
+    flat = [c for c in a.columns if c not in NESTED_COLUMNS]
+    assert_frames_match(a[flat], b[flat])
+    for c in NESTED_COLUMNS:
+        for i, (x, y) in enumerate(zip(a[c], b[c], strict=True)):
+            assert_nested_equal(x, y, f"{where} {c}[{a['rep_id'].iat[i]}]")
+
+
 def test_training_set_on_spark_equals_duckdb(spark, org):
     from features.build import build_training_set
     from features.spark_engine import SparkEngine
@@ -76,7 +88,7 @@ def test_training_set_on_spark_equals_duckdb(spark, org):
 
 def test_spark_scores_equal_embedded_scores(spark, org, tmp_path):
     from models.loading import load_model
-    from models.scoring import NESTED_COLUMNS, read_scores, score_tables, write_scores
+    from models.scoring import read_scores, score_tables, write_scores
     from models.spark_scoring import score_tables_spark
     from repradar.settings import Settings
 
@@ -87,21 +99,13 @@ def test_spark_scores_equal_embedded_scores(spark, org, tmp_path):
     on_spark = score_tables_spark(tables, as_of, model, settings, spark)
 
     assert len(embedded) >= 40 and (embedded["risk_band"] == "high").any()
-    assert list(on_spark.columns) == list(embedded.columns)
-    flat = [c for c in embedded.columns if c not in NESTED_COLUMNS]
-    assert_frames_match(embedded[flat], on_spark[flat])
-    for c in NESTED_COLUMNS:
-        for i, (x, y) in enumerate(zip(embedded[c], on_spark[c], strict=True)):
-            assert_nested_equal(x, y, f"{c}[{embedded['rep_id'].iat[i]}]")
+    assert_scores_match(embedded, on_spark, "frame")
     assert on_spark.attrs["notes"] == embedded.attrs["notes"]
     # The files written from either frame read back the same (types of nested columns included).
     write_scores(embedded, tmp_path / "embedded.parquet")
     write_scores(on_spark, tmp_path / "spark.parquet")
     a, b = read_scores(tmp_path / "embedded.parquet"), read_scores(tmp_path / "spark.parquet")
-    assert_frames_match(a[flat], b[flat])
-    for c in NESTED_COLUMNS:
-        for i, (x, y) in enumerate(zip(a[c], b[c], strict=True)):
-            assert_nested_equal(x, y, f"file {c}[{i}]")
+    assert_scores_match(a, b, "file")
 
 
 def test_spark_scoring_refuses_a_day_outside_the_quota_periods(spark, org):
@@ -133,7 +137,7 @@ def test_cli_engine_spark_writes_the_same_files(spark, trained, tmp_path):
     """`--engine spark` on build-training-set and score (the active session is picked up; the
     folder is read, checked and staged on Spark) writes what the default engine writes; here to a
     URI, where Spark writes Parquet datasets."""
-    from models.scoring import NESTED_COLUMNS, read_scores
+    from models.scoring import read_scores
 
     data, home, as_of = trained
     lake = (tmp_path / "lake").as_uri()
@@ -154,10 +158,4 @@ def test_cli_engine_spark_writes_the_same_files(spark, trained, tmp_path):
         )
     assert (tmp_path / "lake" / "scores-spark.parquet").is_dir()  # a dataset, as Spark writes them
     assert_frames_match(files["duckdb"][0], files["spark"][0])
-    a, b = files["duckdb"][1], files["spark"][1]
-    assert list(a.columns) == list(b.columns)
-    flat = [c for c in a.columns if c not in NESTED_COLUMNS]
-    assert_frames_match(a[flat], b[flat])
-    for c in NESTED_COLUMNS:
-        for i, (x, y) in enumerate(zip(a[c], b[c], strict=True)):
-            assert_nested_equal(x, y, f"cli {c}[{i}]")
+    assert_scores_match(files["duckdb"][1], files["spark"][1], "cli")
