@@ -6,6 +6,9 @@
   with `bias_quota_against="F"`, scored with that model in the last quarter. Fairness needs the
   size: with about 450 reps per gender and a fifth of them in the high band, an impact ratio of
   0.8 is about two standard errors from 1.
+- `observed_org`: the fair organisation's size and seed with `manager_view="observed"`: managers
+  decide whom to help from what the CRM shows, the setting in which an observational estimate can
+  be right (docs/report.md); `observed_report` is its report's figures (no HTML).
 """
 
 from __future__ import annotations
@@ -91,6 +94,22 @@ def fair_org(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def biased_org(tmp_path_factory) -> Path:
     return _simulate(tmp_path_factory, "rep_biased", bias_quota_against="F", **ORG)
+
+
+@pytest.fixture(scope="session")
+def observed_org(tmp_path_factory) -> Path:
+    return _simulate(tmp_path_factory, "rep_observed", manager_view="observed", **ORG)
+
+
+@pytest.fixture(scope="session")
+def observed_report(observed_org, model, settings, model_info):
+    from features.io import load_folder
+    from models.scoring import score_tables
+    from reporting.report import assemble
+
+    tables = load_folder(observed_org, validate=False)
+    scores = score_tables(tables, AS_OF, model, settings)
+    return assemble(scores, tables, settings, model_info=model_info)
 
 
 @pytest.fixture(scope="session")

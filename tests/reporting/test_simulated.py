@@ -85,6 +85,29 @@ def _pairs_with_truth(effects, org) -> pd.DataFrame:
     )
 
 
+def _types_missing_the_truth(effects, org) -> tuple[list[str], int]:
+    """Types with enough reps whose interval misses the simulator's true effect on the treated, and
+    how many types had enough reps."""
+    pairs = _pairs_with_truth(effects, org)
+    assert pairs["delta_expected_attainment"].notna().all()
+    true_att = pairs.groupby("intervention")["delta_expected_attainment"].mean()
+    t = effects.table[effects.table["enough"]].set_index("intervention")
+    missed = [iv for iv, r in t.iterrows() if not r["attainment_low"] <= true_att[iv] <= r["attainment_high"]]
+    return missed, len(t)
+
+
+def test_estimates_cover_the_true_effect_when_managers_decide_on_the_data(observed_report, observed_org):
+    # manager_view="observed": whom to help follows what the CRM shows, the estimate's assumption;
+    # measured at seeds 42 / 7 / 11: 0 of 3, 0 of 3 and 0 of 2 types missed (matching alone: 0, 0, 1)
+    e = observed_report.effects
+    missed, n_types = _types_missing_the_truth(e, observed_org)
+    assert n_types >= 2
+    assert missed == []
+    # and not by being vague: widths were 0.29 to 1.30 attainment at seeds 42 / 7 / 11
+    t = e.table[e.table["enough"]]
+    assert (t["attainment_high"] - t["attainment_low"] < 1.5).all(), t
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -96,14 +119,9 @@ def _pairs_with_truth(effects, org) -> pd.DataFrame:
         "3, 2, 3); here (seed 42) smart_goals, -0.23 against +0.04"
     ),
 )
-def test_intervention_estimates_cover_the_simulators_true_effect(fair_report, fair_org):
-    e = fair_report.data.effects
-    pairs = _pairs_with_truth(e, fair_org)
-    assert pairs["delta_expected_attainment"].notna().all()
-    true_att = pairs.groupby("intervention")["delta_expected_attainment"].mean()
-    t = e.table[e.table["enough"]].set_index("intervention")
-    assert len(t) >= 3
-    missed = [iv for iv, r in t.iterrows() if not r["attainment_low"] <= true_att[iv] <= r["attainment_high"]]
+def test_estimates_cover_the_true_effect_when_managers_know_more_than_the_data(fair_report, fair_org):
+    missed, n_types = _types_missing_the_truth(fair_report.data.effects, fair_org)
+    assert n_types >= 3
     assert missed == []
 
 
