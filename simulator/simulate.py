@@ -189,7 +189,9 @@ def _with_traits(cal, res, truth: pd.DataFrame) -> pd.DataFrame:
 
 def _truth_frame(cal, org, res, truth: pd.DataFrame) -> pd.DataFrame:
     r, p = truth["rep"].to_numpy(), truth["period"].to_numpy()
-    week = cal.period_start_day[p] // 7
+    # the period's first week is the first that starts in it (as for the managers' checks): the week
+    # holding the period's first day may start in the previous period, before January's territory redraw
+    week = np.minimum((cal.period_start_day[p] + 6) // 7, res.X.shape[0] - 1)
     X = res.X[week, r]
     df = pd.DataFrame(
         {

@@ -73,6 +73,24 @@ def test_dominant_cause_only_for_missed_at_risk_rep_periods(medium_org):
         assert rp[col].notna().all()
 
 
+def test_trait_columns_are_the_periods_first_week(medium_org):
+    # the first week that starts in the period: the week holding a period's first day may start in the
+    # previous one, before January's territory redraw, which would show the old territory
+    rp = truth(medium_org[0], "rep_periods")
+    weekly = truth(medium_org[0], "weekly_traits")
+    first = weekly.merge(rp[["rep_id", "period_start"]], on="rep_id")
+    first = first[first["week_start"] >= first["period_start"]]
+    first = first.sort_values("week_start").groupby(["rep_id", "period_start"], as_index=False).first()
+    both = rp.merge(first, on=["rep_id", "period_start"], suffixes=("", "_weekly"))
+    both = both[(both["week_start"] - both["period_start"]).dt.days <= 6]  # hired later: no such week
+    assert len(both) > 0.9 * len(rp)
+    for col in ("trait_territory", "trait_skill", "trait_manager_quality"):
+        assert np.allclose(both[col], both[f"{col}_weekly"]), col
+    # and January's redraw shows in the first quarter's territory
+    jan = both[both["period_start"].dt.month == 1]
+    assert len(jan) and (jan["trait_territory"] != jan["trait_territory_weekly"]).sum() == 0
+
+
 def test_miss_rate_is_realistic(medium_org):
     rp = truth(medium_org[0], "rep_periods")
     assert len(rp) > 500
