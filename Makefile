@@ -32,6 +32,7 @@ test: setup
 
 lint: python-deps
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 bench: python-deps
 	.venv/bin/python bench/bench_features.py

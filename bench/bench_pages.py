@@ -37,8 +37,14 @@ class Source:
 def org(n: int, rng: random.Random):
     n_mgr = max(1, n // 10)
     reps = [
-        {"rep_id": f"R{i:04d}", "manager_id": f"M{i % n_mgr:03d}", "name": f"Rep {i}", "team": f"T{i % n_mgr:03d}",
-         "region": ["EU", "US", "APAC", "LATAM"][i % 4], "segment": ["SMB", "MM", "ENT"][i % 3]}
+        {
+            "rep_id": f"R{i:04d}",
+            "manager_id": f"M{i % n_mgr:03d}",
+            "name": f"Rep {i}",
+            "team": f"T{i % n_mgr:03d}",
+            "region": ["EU", "US", "APAC", "LATAM"][i % 4],
+            "segment": ["SMB", "MM", "ENT"][i % 3],
+        }
         for i in range(n)
     ]
     batches = []
@@ -48,15 +54,25 @@ def org(n: int, rng: random.Random):
         rows = []
         for k, r in enumerate(sorted(reps, key=lambda r: -base[r["rep_id"]])):
             risk = min(0.99, max(0.01, base[r["rep_id"]] + rng.uniform(-0.05, 0.05)))
-            rows.append({
-                "rep_id": r["rep_id"], "manager_id": r["manager_id"], "period_start": dt.date(2024, 1, 1),
-                "period_end": dt.date(2024, 3, 31), "as_of": as_of, "risk": risk,
-                "risk_band": "high" if risk >= 0.6 else "medium" if risk >= 0.3 else "low", "rank": k + 1,
-                "attainment_to_date": rng.random() * 0.5,
-                "drivers": [{"feature": f"f_{g}", "group": g, "value": rng.random(), "contribution": rng.random()}
-                            for g in rng.sample(GROUPS, 4)],
-                "interventions": rng.sample(IDS, 2), "model_version": "1",
-            })
+            rows.append(
+                {
+                    "rep_id": r["rep_id"],
+                    "manager_id": r["manager_id"],
+                    "period_start": dt.date(2024, 1, 1),
+                    "period_end": dt.date(2024, 3, 31),
+                    "as_of": as_of,
+                    "risk": risk,
+                    "risk_band": "high" if risk >= 0.6 else "medium" if risk >= 0.3 else "low",
+                    "rank": k + 1,
+                    "attainment_to_date": rng.random() * 0.5,
+                    "drivers": [
+                        {"feature": f"f_{g}", "group": g, "value": rng.random(), "contribution": rng.random()}
+                        for g in rng.sample(GROUPS, 4)
+                    ],
+                    "interventions": rng.sample(IDS, 2),
+                    "model_version": "1",
+                }
+            )
         batches.append(rows)
     return reps, batches
 
@@ -81,12 +97,20 @@ def main() -> None:
         app = create_app(settings, model_source=Source())
         with TestClient(app) as c:
             with app.state.sessions.begin() as s:
-                tokens = {"hr": add_user(s, "hr", ["hr"])[1], "mgr": add_user(s, "mgr", ["manager"], "M001")[1]}
+                tokens = {
+                    "hr": add_user(s, "hr", ["hr"])[1],
+                    "mgr": add_user(s, "mgr", ["manager"], "M001")[1],
+                }
                 store.upsert_reps(s, reps)
                 for rows in batches:
                     store.import_scores(s, rows)
-            pages = [("mgr", "/team"), ("mgr", "/reps/R0001"), ("hr", "/team"), ("hr", "/org"),
-                     ("hr", "/reps/R0002")]
+            pages = [
+                ("mgr", "/team"),
+                ("mgr", "/reps/R0001"),
+                ("hr", "/team"),
+                ("hr", "/org"),
+                ("hr", "/reps/R0002"),
+            ]
             print(f"{args.reps} reps, {args.rounds} rounds; ms per page (p50 / max), target < 300 ms")
             for user, path in pages:
                 c.cookies.clear()

@@ -38,7 +38,9 @@ def child(folder: Path, engine: str, master: str, spark_conf: dict, load_only: b
         from features.spark_engine import SparkEngine, spark_session
 
         # RepRadar's own local session (features.spark_engine.LOCAL_CONF), with a bigger driver.
-        spark = spark_session(master, app_name="repradar-bench", conf={"spark.driver.memory": "6g", **spark_conf})
+        spark = spark_session(
+            master, app_name="repradar-bench", conf={"spark.driver.memory": "6g", **spark_conf}
+        )
         eng = SparkEngine(spark)
     else:
         from features.engine import DuckDBEngine
@@ -80,7 +82,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--engines", default="duckdb,spark")
-    ap.add_argument("--spark-conf", default="{}", help='JSON of Spark settings, e.g. {"spark.sql.codegen.wholeStage": "true"}')
+    ap.add_argument(
+        "--spark-conf",
+        default="{}",
+        help='JSON of Spark settings, e.g. {"spark.sql.codegen.wholeStage": "true"}',
+    )
     ap.add_argument("--load-only", action="store_true", help="only read and check the tables")
     ap.add_argument("--child", nargs=2, metavar=("FOLDER", "ENGINE"))
     args = ap.parse_args()

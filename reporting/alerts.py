@@ -75,7 +75,10 @@ class Digest:
                 lines.append("    suggested: " + ", ".join(r["interventions"]))
         if self.more:
             lines.append(f"... and {self.more} more (see the full list in RepRadar).")
-        lines += ["", "Risk is the calibrated probability of missing this period's target. Talk to the rep before acting."]
+        lines += [
+            "",
+            "Risk is the calibrated probability of missing this period's target. Talk to the rep before acting.",
+        ]
         return "\n".join(lines) + "\n"
 
 
@@ -222,12 +225,16 @@ def load_email_map(path: Path | None) -> dict[str, str]:
         return {}
     path = Path(path)
     if not path.exists():
-        raise UserError(f"REPRADAR_ALERTS_EMAIL_MAP {path} does not exist; write a CSV with columns manager_id,email")
+        raise UserError(
+            f"REPRADAR_ALERTS_EMAIL_MAP {path} does not exist; write a CSV with columns manager_id,email"
+        )
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"manager_id", "email"} <= set(reader.fieldnames):
             raise UserError(f"{path.name} needs the columns manager_id,email (it has {reader.fieldnames})")
-        return {row["manager_id"].strip(): row["email"].strip() for row in reader if row.get("email", "").strip()}
+        return {
+            row["manager_id"].strip(): row["email"].strip() for row in reader if row.get("email", "").strip()
+        }
 
 
 def email_message(d: Digest, to: str, settings: AlertSettings) -> EmailMessage:

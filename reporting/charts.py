@@ -44,7 +44,11 @@ def risk_histogram(risk, band_high: float, band_medium: float) -> str:
     counts, _ = np.histogram(r, bins=edges)
     mids = (edges[:-1] + edges[1:]) / 2
     colours = [
-        BAND_COLOURS["high"] if m >= band_high else BAND_COLOURS["medium"] if m >= band_medium else BAND_COLOURS["low"]
+        BAND_COLOURS["high"]
+        if m >= band_high
+        else BAND_COLOURS["medium"]
+        if m >= band_medium
+        else BAND_COLOURS["low"]
         for m in mids
     ]
     ax.bar(mids, counts, width=edges[1] - edges[0], color=colours, edgecolor="white", linewidth=0.4)
@@ -74,7 +78,10 @@ def fairness_bars(selection: pd.DataFrame, low: float) -> str:
     t = selection.sort_values("group")
     fig, ax = plt.subplots(figsize=(5.2, 0.32 * len(t) + 0.9))
     labels = t["group"].astype(str).tolist()
-    colours = ["#c0392b" if o else ("#7f8c8d" if not j else "#2c6e9b") for o, j in zip(t["out_of_bounds"], t["judged"], strict=True)]
+    colours = [
+        "#c0392b" if o else ("#7f8c8d" if not j else "#2c6e9b")
+        for o, j in zip(t["out_of_bounds"], t["judged"], strict=True)
+    ]
     ax.barh(labels, t["rate"].to_numpy(dtype=float), color=colours, height=0.6)
     ref = t[t["reference"]]
     if len(ref):

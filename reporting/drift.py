@@ -75,7 +75,9 @@ def reference_summary(frame: pd.DataFrame, names, *, bins: int = 10) -> dict:
     week = frame["week_of_period"].to_numpy(dtype=int)
     cells = sorted(set(zip(ps.tolist(), week.tolist(), strict=True)))
     cell_index = {c: i for i, c in enumerate(cells)}
-    row_cell = np.array([cell_index[(p, w)] for p, w in zip(ps.tolist(), week.tolist(), strict=True)], dtype=int)
+    row_cell = np.array(
+        [cell_index[(p, w)] for p, w in zip(ps.tolist(), week.tolist(), strict=True)], dtype=int
+    )
     n_cells = len(cells)
     feats = {}
     for name in keep:
@@ -104,7 +106,9 @@ def reference_summary(frame: pd.DataFrame, names, *, bins: int = 10) -> dict:
 
 @dataclass
 class DriftResult:
-    table: pd.DataFrame  # feature, psi, missing_train, missing_scored, mean_train, mean_scored, n_train, n_scored, status
+    table: (
+        pd.DataFrame
+    )  # feature, psi, missing_train, missing_scored, mean_train, mean_scored, n_train, n_scored, status
     threshold: float
     watch: float
     drifted: list[str]
@@ -131,7 +135,9 @@ class DriftResult:
         }
 
 
-def _reference_cells(summary: dict, scored_weeks: dict[int, float], week_window: int, drop_first_period: bool):
+def _reference_cells(
+    summary: dict, scored_weeks: dict[int, float], week_window: int, drop_first_period: bool
+):
     cells = [(str(p), int(w)) for p, w in summary["cells"]]
     periods = sorted({p for p, _ in cells})
     if drop_first_period and len(periods) > 1:
@@ -219,7 +225,16 @@ def drift_report(
         )
     t = pd.DataFrame(
         rows,
-        columns=["feature", "psi", "missing_train", "missing_scored", "mean_train", "mean_scored", "n_train", "n_scored"],
+        columns=[
+            "feature",
+            "psi",
+            "missing_train",
+            "missing_scored",
+            "mean_train",
+            "mean_scored",
+            "n_train",
+            "n_scored",
+        ],
     )
     more_missing = (t["missing_scored"] - t["missing_train"]) >= missing_shift
     status = np.where(
@@ -233,7 +248,9 @@ def drift_report(
     if drivers is not None:
         share = share_on_drifted(drivers, drifted, depth=driver_depth)
     if drop_first_period and len({str(p) for p, _ in summary["cells"]}) > 1:
-        notes.append("the earliest training period is left out of the reference (history features start there)")
+        notes.append(
+            "the earliest training period is left out of the reference (history features start there)"
+        )
     return DriftResult(
         table=t,
         threshold=threshold,

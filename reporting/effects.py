@@ -113,7 +113,11 @@ def treated_snapshots(snaps: pd.DataFrame, log: pd.DataFrame) -> tuple[pd.DataFr
     s = snaps[["rep_id", "period_start", "period_end", "as_of"]].copy()
     s["rep_id"] = s["rep_id"].astype(str)
     m = log.merge(s, on="rep_id", how="inner")
-    inside = (m["period_start"] <= m["started_on"]) & (m["started_on"] <= m["period_end"]) & (m["as_of"] <= m["started_on"])
+    inside = (
+        (m["period_start"] <= m["started_on"])
+        & (m["started_on"] <= m["period_end"])
+        & (m["as_of"] <= m["started_on"])
+    )
     m = m[inside]
     m = m.sort_values(["rep_id", "intervention", "started_on", "as_of"], kind="stable")
     m = m.groupby(["rep_id", "intervention", "started_on"], sort=False).tail(1)
@@ -173,13 +177,27 @@ def match_effects(
     # risk `horizon_days` later in the same rep-period, for the risk-change outcome
     later = s[["rep_id", "period_start", "as_of", "risk"]].copy()
     later["as_of"] = later["as_of"] - pd.Timedelta(days=horizon_days)
-    s = s.merge(later.rename(columns={"risk": "risk_later"}), on=["rep_id", "period_start", "as_of"], how="left")
+    s = s.merge(
+        later.rename(columns={"risk": "risk_later"}), on=["rep_id", "period_start", "as_of"], how="left"
+    )
     s["risk_change"] = s["risk_later"] - s["risk"]
     s = s.sort_values("snap_row").reset_index(drop=True)  # row i is snapshot i (the merge kept all rows)
 
     treated, left_out = treated_snapshots(s, log)
     treated = treated.merge(
-        s[["rep_id", "period_start", "as_of", "segment", "risk", "attainment", "missed", "risk_change", "snap_row"]],
+        s[
+            [
+                "rep_id",
+                "period_start",
+                "as_of",
+                "segment",
+                "risk",
+                "attainment",
+                "missed",
+                "risk_change",
+                "snap_row",
+            ]
+        ],
         on=["rep_id", "period_start", "as_of"],
         how="left",
     )
@@ -268,7 +286,12 @@ def match_effects(
         if n:
             notes.append(f"{n} intervention(s) left out: {reason}")
     return EffectsResult(
-        table=table, pairs=pairs, confidence=confidence, min_reps=min_reps, notes=notes, adjusted_for=adjusted_for
+        table=table,
+        pairs=pairs,
+        confidence=confidence,
+        min_reps=min_reps,
+        notes=notes,
+        adjusted_for=adjusted_for,
     )
 
 
@@ -403,7 +426,9 @@ def summarise(
             row.update(
                 {
                     f"{o}_treated": float(g.loc[ok, o].astype(float).mean()) if ok.any() else math.nan,
-                    f"{o}_matched": float(g.loc[ok, f"control_{o}"].astype(float).mean()) if ok.any() else math.nan,
+                    f"{o}_matched": float(g.loc[ok, f"control_{o}"].astype(float).mean())
+                    if ok.any()
+                    else math.nan,
                     f"{o}_effect": m,
                     f"{o}_se": se,
                     f"{o}_low": lo,
@@ -414,11 +439,15 @@ def summarise(
             )
         out.append(row)
     t = pd.DataFrame(out, columns=cols)
-    return t.sort_values(["enough", "n_treated", "intervention"], ascending=[False, False, True]).reset_index(drop=True)
+    return t.sort_values(["enough", "n_treated", "intervention"], ascending=[False, False, True]).reset_index(
+        drop=True
+    )
 
 
 # ---------------------------------------------------------------------------------------------
-def needed_snapshots(tables, log: pd.DataFrame, *, every_days: int = 7, horizon_days: int = 28, reference_day=None):
+def needed_snapshots(
+    tables, log: pd.DataFrame, *, every_days: int = 7, horizon_days: int = 28, reference_day=None
+):
     """Weekly snapshots of finished periods that hold an intervention start, on the days the matching
     reads (the snapshot day before each start, and `horizon_days` after it), for every employed rep."""
     from features.build import default_reference_day, snapshot_frame
@@ -432,7 +461,9 @@ def needed_snapshots(tables, log: pd.DataFrame, *, every_days: int = 7, horizon_
         return snaps.iloc[0:0]
     days = set(zip(treated["period_start"], treated["as_of"], strict=True))
     days |= {(p, a + pd.Timedelta(days=horizon_days)) for p, a in days}
-    keep = np.array([(p, a) in days for p, a in zip(snaps["period_start"], snaps["as_of"], strict=True)], dtype=bool)
+    keep = np.array(
+        [(p, a) in days for p, a in zip(snaps["period_start"], snaps["as_of"], strict=True)], dtype=bool
+    )
     return snaps[keep].reset_index(drop=True)
 
 
@@ -441,9 +472,7 @@ def snapshot_risks(tables, model, log: pd.DataFrame, *, settings, horizon_days: 
     the covariates of the bias correction (`adjustment_columns`: the snapshot's features)."""
     from features.build import compute_features
 
-    snaps = needed_snapshots(
-        tables, log, every_days=settings.snapshot_every_days, horizon_days=horizon_days
-    )
+    snaps = needed_snapshots(tables, log, every_days=settings.snapshot_every_days, horizon_days=horizon_days)
     cols = ["rep_id", "period_start", "period_end", "as_of", "segment", "risk", "attainment", "missed"]
     if snaps.empty:
         return pd.DataFrame(columns=cols)

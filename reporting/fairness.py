@@ -29,7 +29,9 @@ class AttributeAudit:
 
     column: str
     kind: str  # "attribute" or "control"
-    selection: pd.DataFrame  # group, n, n_high, rate, judged, ratio, reference, out_of_bounds, p_value, significant
+    selection: (
+        pd.DataFrame
+    )  # group, n, n_high, rate, judged, ratio, reference, out_of_bounds, p_value, significant
     calibration: pd.DataFrame | None  # group, n_rows, n_reps, mean_risk, miss_rate, gap
     merged: list[str] = field(default_factory=list)  # original groups merged into OTHER
     reference: str | None = None
@@ -121,7 +123,9 @@ class FairnessAudit:
 def _records(df: pd.DataFrame) -> list[dict]:
     out = []
     for row in df.to_dict("records"):
-        out.append({k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in row.items()})
+        out.append(
+            {k: (None if isinstance(v, float) and math.isnan(v) else _plain(v)) for k, v in row.items()}
+        )
     return out
 
 
@@ -184,7 +188,12 @@ def selection_table(groups: pd.Series, selected: pd.Series, min_size: int) -> pd
 
 
 def impact_ratios(
-    table: pd.DataFrame, *, low: float = 0.8, high: float = 1.25, reference: str = "most_flagged", alpha: float = 0.05
+    table: pd.DataFrame,
+    *,
+    low: float = 0.8,
+    high: float = 1.25,
+    reference: str = "most_flagged",
+    alpha: float = 0.05,
 ) -> tuple[pd.DataFrame, str | None]:
     """Add ratio (rate / reference rate), out_of_bounds, p_value and significant; returns (table, reference).
 
@@ -218,7 +227,11 @@ def impact_ratios(
             ratio = r["rate"] / ref["rate"]
         else:
             ratio = 1.0 if r["rate"] == 0 else math.inf
-        p = 1.0 if i == ref_idx else two_proportion_p(int(r["n_high"]), int(r["n"]), int(ref["n_high"]), int(ref["n"]))
+        p = (
+            1.0
+            if i == ref_idx
+            else two_proportion_p(int(r["n_high"]), int(r["n"]), int(ref["n_high"]), int(ref["n"]))
+        )
         t.loc[i, "ratio"] = ratio
         t.loc[i, "p_value"] = p
         t.loc[i, "out_of_bounds"] = bool(ratio < low or ratio > high)
@@ -237,7 +250,10 @@ def calibration_table(groups: pd.Series, risk, missed, rep_ids) -> pd.DataFrame:
         }
     ).dropna(subset=["risk", "missed"])
     t = df.groupby("group", sort=True).agg(
-        n_rows=("risk", "size"), n_reps=("rep_id", "nunique"), mean_risk=("risk", "mean"), miss_rate=("missed", "mean")
+        n_rows=("risk", "size"),
+        n_reps=("rep_id", "nunique"),
+        mean_risk=("risk", "mean"),
+        miss_rate=("missed", "mean"),
     )
     t = t.reset_index()
     t["gap"] = t["mean_risk"] - t["miss_rate"]
@@ -297,9 +313,13 @@ def fairness_audit(
     cols = audit_columns(reps, controls)
     leaked = sorted(set(c for c, _ in cols if c in set(model_features)))
     if leaked:
-        notes.append(f"WARNING: attribute column(s) {', '.join(leaked)} are model features; they must not be.")
+        notes.append(
+            f"WARNING: attribute column(s) {', '.join(leaked)} are model features; they must not be."
+        )
     if not [c for c, k in cols if k == "attribute"]:
-        notes.append("The reps table declares no attribute columns (beyond the contract's), so only controls are audited.")
+        notes.append(
+            "The reps table declares no attribute columns (beyond the contract's), so only controls are audited."
+        )
     r = reps.drop_duplicates("rep_id").copy()
     r["rep_id"] = r["rep_id"].astype(str)
     r = r.set_index("rep_id")
@@ -315,14 +335,18 @@ def fairness_audit(
         groups, merged = merge_small_groups(raw, min_size=min_group_size)
         table = selection_table(groups, selected, min_group_size)
         table, ref = impact_ratios(table, low=low, high=high, reference=reference, alpha=alpha)
-        a = AttributeAudit(column=col, kind=kind, selection=table, calibration=None, merged=merged, reference=ref)
+        a = AttributeAudit(
+            column=col, kind=kind, selection=table, calibration=None, merged=merged, reference=ref
+        )
         if merged:
             a.notes.append(
                 f"groups with fewer than {min_group_size} scored reps merged into '{OTHER}': {', '.join(merged)}"
             )
         small = table.loc[~table["judged"], "group"].tolist()
         if small:
-            a.notes.append(f"too small to judge (fewer than {min_group_size} reps): {', '.join(map(str, small))}")
+            a.notes.append(
+                f"too small to judge (fewer than {min_group_size} reps): {', '.join(map(str, small))}"
+            )
         if ref is None:
             a.notes.append("fewer than two groups large enough to compare: no impact ratio")
         if heldout is not None and len(heldout):
@@ -335,5 +359,7 @@ def fairness_audit(
         audits.append(a)
         callouts.extend(_callouts(a))
     # attributes first, then controls; the largest disparities first within each
-    callouts.sort(key=lambda c: (c.kind != "attribute", not c.significant, c.ratio if c.ratio <= 1 else 1 / c.ratio))
+    callouts.sort(
+        key=lambda c: (c.kind != "attribute", not c.significant, c.ratio if c.ratio <= 1 else 1 / c.ratio)
+    )
     return FairnessAudit(audits, callouts, low, high, min_group_size, reference, notes)

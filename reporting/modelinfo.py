@@ -42,7 +42,11 @@ class ModelInfo:
         if m is None or m.empty:
             return None
         sel = m[(m["rows"] == "heldout") & (m["scope"] == "overall")]
-        cols = [c for c in ("model", "n", "n_missed", "auc", "pr_auc", "brier", "ece", "top10_precision") if c in sel.columns]
+        cols = [
+            c
+            for c in ("model", "n", "n_missed", "auc", "pr_auc", "brier", "ece", "top10_precision")
+            if c in sel.columns
+        ]
         return sel[cols].reset_index(drop=True)
 
 
@@ -86,7 +90,9 @@ def load_model_info(settings, version: str, model=None) -> ModelInfo:
         aliases=registry.aliases_by_version(client, settings.model_name).get(str(version), []),
     )
     if not mv.run_id:
-        info.notes.append("the version has no training run: no model card, held-out metrics or drift reference")
+        info.notes.append(
+            "the version has no training run: no model card, held-out metrics or drift reference"
+        )
         return info
     with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
         p = _download(mv.run_id, CARD, tmp, settings)
@@ -97,7 +103,11 @@ def load_model_info(settings, version: str, model=None) -> ModelInfo:
         info.heldout = pd.read_parquet(p) if p else None
         p = _download(mv.run_id, DRIFT_REFERENCE, tmp, settings)
         info.reference = json.loads(p.read_text()) if p else None
-    for what, value in (("model card", info.card), ("held-out metrics", info.metrics), ("held-out feature set", info.heldout)):
+    for what, value in (
+        ("model card", info.card),
+        ("held-out metrics", info.metrics),
+        ("held-out feature set", info.heldout),
+    ):
         if value is None:
             info.notes.append(f"the training run {mv.run_id} has no {what}")
     return info
@@ -110,7 +120,9 @@ def heldout_predictions(info: ModelInfo) -> pd.DataFrame | None:
         return None
     risk = info.model.pyfunc.predict_frame(h)["risk"].to_numpy()
     out = pd.DataFrame({"rep_id": h["rep_id"].astype(str).to_numpy(), "risk": risk})
-    out["missed"] = pd.to_numeric(h["missed"].astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=float("nan"))
+    out["missed"] = pd.to_numeric(h["missed"].astype("Float64"), errors="coerce").to_numpy(
+        dtype=float, na_value=float("nan")
+    )
     for c in ("period_start", "as_of", "week_of_period"):
         if c in h.columns:
             out[c] = h[c].to_numpy()

@@ -38,19 +38,33 @@ class ReportSettings(BaseSettings):
     psi_watch: float = Field(default=0.1, gt=0, description="PSI above this: watch.")
     psi_bins: int = Field(default=10, ge=2, le=50, description="Quantile bins of the training values.")
     missing_shift: float = Field(
-        default=0.2, gt=0, le=1, description="A feature missing this much more often than in training is drifted."
+        default=0.2,
+        gt=0,
+        le=1,
+        description="A feature missing this much more often than in training is drifted.",
     )
     drift_week_window: int = Field(
-        default=1, ge=0, description="Training snapshots within this many weeks of the scored week are compared."
+        default=1,
+        ge=0,
+        description="Training snapshots within this many weeks of the scored week are compared.",
     )
     drift_exclude: tuple[str, ...] = Field(
-        default=("history_days",), description="Features left out of drift (they grow with the export's span)."
+        default=("history_days",),
+        description="Features left out of drift (they grow with the export's span).",
     )
-    driver_depth: int = Field(default=3, ge=1, description="A score rests on a drifted feature if one of its first k drivers is.")
+    driver_depth: int = Field(
+        default=3, ge=1, description="A score rests on a drifted feature if one of its first k drivers is."
+    )
     # Interventions: matched comparison.
-    effect_neighbours: int = Field(default=5, ge=1, description="Comparable reps matched to each treated rep.")
-    effect_min_reps: int = Field(default=20, ge=2, description="Fewest treated reps for an estimate to be shown.")
-    effect_horizon_days: int = Field(default=28, ge=7, description="Risk change is measured over this many days.")
+    effect_neighbours: int = Field(
+        default=5, ge=1, description="Comparable reps matched to each treated rep."
+    )
+    effect_min_reps: int = Field(
+        default=20, ge=2, description="Fewest treated reps for an estimate to be shown."
+    )
+    effect_horizon_days: int = Field(
+        default=28, ge=7, description="Risk change is measured over this many days."
+    )
     effect_caliper: float = Field(
         default=0.1, gt=0, le=1, description="Largest risk difference between a treated rep and a match."
     )

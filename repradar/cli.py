@@ -172,14 +172,20 @@ def import_(
     mapping: Annotated[
         str, typer.Option("--mapping", help="Mapping YAML file, or a shipped one: salesforce, maven_crm.")
     ],
-    source: Annotated[Path, typer.Option("--source", help="Folder holding the export's files.", file_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="Contract folder to write (absent or empty unless --force).")],
+    source: Annotated[
+        Path, typer.Option("--source", help="Folder holding the export's files.", file_okay=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Contract folder to write (absent or empty unless --force).")
+    ],
     quota_policy: Annotated[
         str | None,
         typer.Option(help="Derive quotas, e.g. fixed,amount=100000,period=quarter (docs/import.md)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
-    force: Annotated[bool, typer.Option("--force", help="Replace --out once the new folder is valid.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out once the new folder is valid.")
+    ] = False,
 ) -> None:
     """Map a CRM export onto the data contract with a mapping file; write it atomically and validate it."""
     from importer.run import import_command
@@ -251,7 +257,9 @@ def train(
 
     eng = _engine(engine)
     if eng is None:
-        result = run(_local_folder(data), get_settings(), params=_parse_params(param), every_days=every_days, seed=seed)
+        result = run(
+            _local_folder(data), get_settings(), params=_parse_params(param), every_days=every_days, seed=seed
+        )
     else:
         result = _train_with_engine(data, eng, _parse_params(param), every_days, seed)
     for line in result.summary_lines():
@@ -270,14 +278,20 @@ def _train_with_engine(data: str, engine, params: dict, every_days: int | None, 
     every = every_days or settings.snapshot_every_days
     fs = build(_tables(data, engine), every_days=every, miss_threshold=settings.miss_threshold, engine=engine)
     oracle = None if is_uri(data) else load_oracle(data)  # the simulator's truth/ folder, local only
-    return train_feature_set(fs, settings, source=data, oracle=oracle, params=params, seed=seed, every_days=every)
+    return train_feature_set(
+        fs, settings, source=data, oracle=oracle, params=params, seed=seed, every_days=every
+    )
 
 
 @app.command()
 @_user_errors
 def promote(
-    version: Annotated[str | None, typer.Option("--version", help="Version to promote (default: the challenger).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Promote even if the gate refuses (needs --reason).")] = False,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version to promote (default: the challenger).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if the gate refuses (needs --reason).")
+    ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded on the version.")] = None,
 ) -> None:
     """Make a version the champion if the promotion gate passes (exit 2 with the figures if not)."""
@@ -295,9 +309,14 @@ def promote(
 @_user_errors
 def score(
     data: DataSource,
-    as_of: Annotated[dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day.")],
+    as_of: Annotated[
+        dt.datetime, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Score as of this day.")
+    ],
     out: Annotated[
-        str, typer.Option("--out", help="Scores file to write (.parquet or .csv); with --engine spark also a URI.")
+        str,
+        typer.Option(
+            "--out", help="Scores file to write (.parquet or .csv); with --engine spark also a URI."
+        ),
     ],
     engine: EngineOpt = "duckdb",
     playbook: Annotated[
@@ -371,7 +390,9 @@ def models_(
         return "-" if v is None else f"{v:.4f}"
 
     typer.echo(f"{settings.model_name} ({settings.tracking_uri})")
-    typer.echo(f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  data window")
+    typer.echo(
+        f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  data window"
+    )
     for v in versions:
         typer.echo(
             f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
@@ -380,9 +401,7 @@ def models_(
         for h in v["history"]:
             figs = h.get("figures", {})
             ch, cp = figs.get("challenger", {}), figs.get("champion")
-            vs = (
-                f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}" if cp else ""
-            )
+            vs = f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}" if cp else ""
             why = f"; reason: {h['reason']}" if h.get("reason") else ""
             typer.echo(
                 f"{'':9}{h['at']} {h['decision']} by {h['by']} via {h['via']}: "
@@ -393,9 +412,15 @@ def models_(
 @app.command()
 @_user_errors
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: setting api_host).")] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: setting api_port).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Server processes (SO_REUSEPORT).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: setting api_host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: setting api_port).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes (SO_REUSEPORT).")
+    ] = None,
 ) -> None:
     """Start the HTTP service (API under /api/v1); SIGTERM lets in-flight requests finish."""
     from repradar.settings import get_settings
@@ -404,7 +429,9 @@ def serve(
     raise typer.Exit(run(get_settings(), host, port, workers))
 
 
-users_app = typer.Typer(help="Service users and their bearer tokens (only hashes are stored).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Service users and their bearer tokens (only hashes are stored).", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 
 
@@ -416,7 +443,8 @@ def users_add(
         list[str], typer.Option("--role", help="manager, hr, data_scientist or admin; repeat for several.")
     ],
     manager_id: Annotated[
-        str | None, typer.Option("--manager-id", help="For managers: the id their reps carry in reps.manager_id.")
+        str | None,
+        typer.Option("--manager-id", help="For managers: the id their reps carry in reps.manager_id."),
     ] = None,
 ) -> None:
     """Create a user and print their token (shown once)."""
@@ -461,14 +489,19 @@ def users_token(name: Annotated[str, typer.Argument(help="The user to issue a fu
 
     typer.echo(issue(get_settings(), name))
 
+
 @app.command()
 @_user_errors
 def demo(
     reps: Annotated[int, typer.Option(min=20, help="Reps in the demo organisation.")] = 500,
     periods: Annotated[int, typer.Option(min=4, help="Quarterly periods simulated.")] = 8,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
-    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the dashboard at the end.")] = True,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: setting api_port).")] = None,
+    serve_: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the dashboard at the end.")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: setting api_port).")
+    ] = None,
 ) -> None:
     """Simulate, validate, train, promote, score and serve, in one go, on embedded defaults."""
     from features.io import load_folder
@@ -516,13 +549,23 @@ def _read_scores_file(path: Path, flag: str):
 @app.command()
 @_user_errors
 def report(
-    scores: Annotated[Path, typer.Option("--scores", help="Scores file from `repradar score` (.parquet or .csv).")],
+    scores: Annotated[
+        Path, typer.Option("--scores", help="Scores file from `repradar score` (.parquet or .csv).")
+    ],
     data: DataDir,
-    out: Annotated[Path, typer.Option("--out", help="Report to write (.html); the PDF and a JSON of the figures go beside it.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Report to write (.html); the PDF and a JSON of the figures go beside it."
+        ),
+    ],
     interventions: Annotated[
-        Path | None, typer.Option("--interventions", help="Intervention log (CSV/Parquet) instead of the folder's table.")
+        Path | None,
+        typer.Option("--interventions", help="Intervention log (CSV/Parquet) instead of the folder's table."),
     ] = None,
-    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print the report to PDF with Chromium.")] = True,
+    pdf: Annotated[
+        bool, typer.Option("--pdf/--no-pdf", help="Also print the report to PDF with Chromium.")
+    ] = True,
 ) -> None:
     """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects, model card."""
     from features.io import load_folder
@@ -542,7 +585,9 @@ def report(
         typer.echo(res.pdf_error, err=True)
     typer.echo(f"wrote {res.json}")
     s = d.summary
-    typer.echo(f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})")
+    typer.echo(
+        f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})"
+    )
     if d.fairness.callouts:
         for c in d.fairness.callouts:
             typer.echo(f"fairness: {c.text(d.fairness.low, d.fairness.high)}")
@@ -559,12 +604,20 @@ def report(
 def alerts(
     scores: Annotated[Path, typer.Option("--scores", help="This batch's scores file.")],
     previous: Annotated[
-        Path | None, typer.Option("--previous", help="The previous batch's scores file (default: the last one alerted on).")
+        Path | None,
+        typer.Option(
+            "--previous", help="The previous batch's scores file (default: the last one alerted on)."
+        ),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write the digests to --out instead of sending them.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for --dry-run digests.", file_okay=False)] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write the digests to --out instead of sending them.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for --dry-run digests.", file_okay=False)
+    ] = None,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Data folder, for rep names in the digests.", file_okay=False)
+        Path | None,
+        typer.Option("--data", help="Data folder, for rep names in the digests.", file_okay=False),
     ] = None,
 ) -> None:
     """Send each manager a digest of their reps newly in the high band (webhook and/or e-mail)."""
@@ -585,8 +638,14 @@ def alerts(
 
         reps = load_folder(data).reps
         if "name" in reps.columns:
-            names = {str(r): str(n) for r, n in zip(reps["rep_id"], reps["name"], strict=True) if n == n and n is not None}
-    result = send_alerts(now, previous=prev, alert_settings=AlertSettings(), dry_run_dir=out if dry_run else None, names=names)
+            names = {
+                str(r): str(n)
+                for r, n in zip(reps["rep_id"], reps["name"], strict=True)
+                if n == n and n is not None
+            }
+    result = send_alerts(
+        now, previous=prev, alert_settings=AlertSettings(), dry_run_dir=out if dry_run else None, names=names
+    )
     for line in result.lines():
         typer.echo(line)
     if result.errors:

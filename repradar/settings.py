@@ -49,11 +49,19 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Fewest missed and met rep-periods each split needs to train."
     )
     train_num_threads: int = Field(
-        default=1, ge=1, description="LightGBM threads for training and batch SHAP (1: fastest on shared small machines)."
+        default=1,
+        ge=1,
+        description="LightGBM threads for training and batch SHAP (1: fastest on shared small machines).",
     )
-    gate_tol_auc: float = Field(default=0.01, ge=0, description="Challenger AUC may trail the champion by this.")
-    gate_tol_brier: float = Field(default=0.005, ge=0, description="Challenger Brier may exceed the champion by this.")
-    operator: str | None = Field(default=None, description="Who is acting (promotion records); default $USER.")
+    gate_tol_auc: float = Field(
+        default=0.01, ge=0, description="Challenger AUC may trail the champion by this."
+    )
+    gate_tol_brier: float = Field(
+        default=0.005, ge=0, description="Challenger Brier may exceed the champion by this."
+    )
+    operator: str | None = Field(
+        default=None, description="Who is acting (promotion records); default $USER."
+    )
 
     # --- the HTTP service (serving/) ---
     api_host: str = Field(default="127.0.0.1", description="Address `repradar serve` listens on.")
@@ -65,15 +73,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64_000, ge=1024, description="Request bodies above this get 413.")
     max_in_flight: int = Field(default=64, ge=1, description="Requests handled at once per process.")
     max_waiting: int = Field(default=256, ge=0, description="Requests queued beyond that; more get 503.")
-    queue_timeout_s: float = Field(default=2.0, gt=0, description="A queued request waits this long, then 503.")
-    model_poll_s: float = Field(default=5.0, gt=0, description="How often the service checks the champion alias.")
+    queue_timeout_s: float = Field(
+        default=2.0, gt=0, description="A queued request waits this long, then 503."
+    )
+    model_poll_s: float = Field(
+        default=5.0, gt=0, description="How often the service checks the champion alias."
+    )
     job_workers: int = Field(default=1, ge=1, le=8, description="Batch jobs run at once per process.")
     max_queued_jobs: int = Field(default=4, ge=1, description="Unfinished batch jobs allowed; more get 429.")
     job_heartbeat_s: float = Field(default=5.0, gt=0, description="A running job's liveness beat.")
     job_stale_after_s: float = Field(
         default=60.0, gt=0, description="A job without a beat for this long is reported failed."
     )
-    graceful_timeout_s: int = Field(default=30, ge=1, description="SIGTERM: in-flight requests get this long.")
+    graceful_timeout_s: int = Field(
+        default=30, ge=1, description="SIGTERM: in-flight requests get this long."
+    )
     db_timeout_s: float = Field(default=15.0, gt=0, description="Database connect, lock and pool timeouts.")
     db_auto_migrate: bool = Field(default=True, description="The service upgrades its database at start.")
 

@@ -32,6 +32,7 @@ def test_demo_scores_weeks_and_signs_in_each_role(trained, tmp_path):
     from serving.app import create_app
 
     with TestClient(create_app(settings.model_copy(update={"data_dir": result.data_dir}))) as client:
+
         def get(path, role):
             return client.get(path, headers={"Authorization": f"Bearer {tokens[role]}"})
 

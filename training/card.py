@@ -15,7 +15,11 @@ THIN_TEST_MISSES = 20
 def data_caveats(split: dict) -> list[str]:
     """Plain-language warnings when the data is too thin for a trustworthy model (pure; from the split)."""
     out = []
-    reps, periods, misses = split.get("reps"), split.get("train_periods"), split.get("test_missed_rep_periods")
+    reps, periods, misses = (
+        split.get("reps"),
+        split.get("train_periods"),
+        split.get("test_missed_rep_periods"),
+    )
     if reps is not None and reps < THIN_REPS:
         out.append(f"only {reps} reps (fewer than {THIN_REPS}): every figure rests on few people")
     if periods is not None and periods < THIN_TRAIN_PERIODS:

@@ -137,6 +137,23 @@ def _metric_key(*parts) -> str:
 
 
 @dataclass
+class Evaluated:
+    """A fitted challenger and its held-out evaluation: what the MLflow run logs."""
+
+    fs: object  # features.build.FeatureSet
+    frame: pd.DataFrame
+    split: TimeSplit
+    split_info: dict
+    fitted: Fitted
+    shipped: RepRadarModel
+    paths: dict
+    test: pd.DataFrame
+    preds: dict
+    metrics: pd.DataFrame
+    has_oracle: bool
+
+
+@dataclass
 class TrainResult:
     run_id: str
     version: str
@@ -277,22 +294,20 @@ def train_feature_set(
                     [metrics, evaluate(test[known].reset_index(drop=True), sub, rows="oracle_rows")]
                 )
         metrics = metrics.reset_index(drop=True)
-        return _log_and_register(
-            settings,
-            source,
-            fs,
-            frame,
-            split,
-            split_info,
-            fitted,
-            shipped,
-            paths,
-            test,
-            preds,
-            metrics,
-            has_oracle,
-            tmp,
+        evaluated = Evaluated(
+            fs=fs,
+            frame=frame,
+            split=split,
+            split_info=split_info,
+            fitted=fitted,
+            shipped=shipped,
+            paths=paths,
+            test=test,
+            preds=preds,
+            metrics=metrics,
+            has_oracle=has_oracle,
         )
+        return _log_and_register(settings, source, evaluated, tmp)
 
 
 def _label(source) -> str:
@@ -300,22 +315,18 @@ def _label(source) -> str:
     return source if isinstance(source, str) else str(Path(source).resolve())
 
 
-def _log_and_register(
-    settings,
-    data_dir,
-    fs,
-    frame,
-    split,
-    split_info,
-    fitted,
-    shipped,
-    paths,
-    test,
-    preds,
-    metrics,
-    has_oracle,
-    tmp,
-):
+def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> TrainResult:
+    """Log the evaluated challenger's run to MLflow (params, metrics, artifacts, the pyfunc) and register it."""
+    e = evaluated
+    fs, frame, split, split_info, fitted = e.fs, e.frame, e.split, e.split_info, e.fitted
+    shipped, paths, test, preds, metrics, has_oracle = (
+        e.shipped,
+        e.paths,
+        e.test,
+        e.preds,
+        e.metrics,
+        e.has_oracle,
+    )
     import mlflow
     from mlflow.entities import Metric
     from mlflow.models import infer_signature
@@ -339,7 +350,7 @@ def _log_and_register(
             "repradar.history_fallback": str(bool(fs.history_fallback)).lower(),
             "repradar.calibrator": fitted.calibration["chosen"],
             "git_commit": commit or "unknown",
-        **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
+            **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
             tags["mlflow.source.git.commit"] = commit
@@ -422,7 +433,9 @@ def _log_and_register(
         from reporting.drift import reference_summary
 
         (art / "drift").mkdir(parents=True, exist_ok=True)
-        (art / "drift" / "reference.json").write_text(json.dumps(reference_summary(frame[split.train], names)))
+        (art / "drift" / "reference.json").write_text(
+            json.dumps(reference_summary(frame[split.train], names))
+        )
         card = render_card(
             model_name=settings.model_name,
             run_id=run_id,

@@ -32,7 +32,9 @@ def risk_bar(risk: float, band: str, width: int = 120, height: int = 12) -> Mark
     )
 
 
-def trend(points: Sequence[tuple[str, float, str]], title: str, width: int = 560, height: int = 200) -> Markup:
+def trend(
+    points: Sequence[tuple[str, float, str]], title: str, width: int = 560, height: int = 200
+) -> Markup:
     """Risk (0..1) through the period: one point per as-of day, coloured by band."""
     left, right, top, bottom = 40, 12, 10, 30
     pw, ph = width - left - right, height - top - bottom
@@ -106,7 +108,9 @@ def heatmap(
         )
     for i, r in enumerate(rows):
         y = top + i * ch
-        body.append(f'<text x="{left - 6}" y="{y + ch / 2 + 4:.1f}" text-anchor="end" class="label">{escape(r[:18])}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + ch / 2 + 4:.1f}" text-anchor="end" class="label">{escape(r[:18])}</text>'
+        )
         for j, c in enumerate(cols):
             cell = values.get((r, c))
             xx = left + j * cw

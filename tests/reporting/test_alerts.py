@@ -30,7 +30,10 @@ def _scores(bands: dict[str, str], managers: dict[str, str], as_of="2024-05-13")
             "risk_band": [bands[r] for r in reps],
             "rank": range(1, len(reps) + 1),
             "attainment_to_date": 0.2,
-            "drivers": [[{"feature": "pipeline_coverage", "group": "pipeline", "value": 0.4, "contribution": 0.9}]] * len(reps),
+            "drivers": [
+                [{"feature": "pipeline_coverage", "group": "pipeline", "value": 0.4, "contribution": 0.9}]
+            ]
+            * len(reps),
             "interventions": [["pipeline_generation"]] * len(reps),
             "model_version": "3",
         }
@@ -42,7 +45,9 @@ MANAGERS = {"a": "m1", "b": "m1", "c": "m1", "d": "m2", "e": "m2", "f": "m3"}
 
 @pytest.fixture
 def batches():
-    prev = _scores({"a": "high", "b": "medium", "c": "low", "d": "low", "e": "low", "f": "high"}, MANAGERS, "2024-05-06")
+    prev = _scores(
+        {"a": "high", "b": "medium", "c": "low", "d": "low", "e": "low", "f": "high"}, MANAGERS, "2024-05-06"
+    )
     now = _scores({"a": "high", "b": "high", "c": "high", "d": "medium", "e": "high", "f": "high"}, MANAGERS)
     return prev, now
 
@@ -51,7 +56,11 @@ def test_newly_high_compares_with_the_previous_batch(batches):
     prev, now = batches
     new = newly_high(now, prev)
     assert sorted(new["rep_id"]) == ["b", "c", "e"]  # a and f were already high
-    assert dict(zip(new["rep_id"], new["previous_band"], strict=True)) == {"b": "medium", "c": "low", "e": "low"}
+    assert dict(zip(new["rep_id"], new["previous_band"], strict=True)) == {
+        "b": "medium",
+        "c": "low",
+        "e": "low",
+    }
     assert sorted(newly_high(now, None)["rep_id"]) == ["a", "b", "c", "e", "f"]
 
 
@@ -114,9 +123,15 @@ def test_webhook_posts_each_digest_as_json_to_a_local_receiver(batches):
     path, headers, body = got["m1"]
     assert path == "/hooks/repradar" and headers["Content-Type"] == "application/json"
     assert headers["Authorization"] == "Bearer s3cret"
-    assert body["type"] == "repradar.high_band_digest" and body["as_of"] == "2024-05-13" and body["model_version"] == "3"
+    assert (
+        body["type"] == "repradar.high_band_digest"
+        and body["as_of"] == "2024-05-13"
+        and body["model_version"] == "3"
+    )
     assert [x["rep_id"] for x in body["reps"]] == ["c", "b"]  # riskiest first
-    assert body["reps"][0]["previous_band"] == "low" and body["reps"][0]["interventions"] == ["pipeline_generation"]
+    assert body["reps"][0]["previous_band"] == "low" and body["reps"][0]["interventions"] == [
+        "pipeline_generation"
+    ]
     assert got["m2"][2]["new_high_band"] == 1
 
 
@@ -125,7 +140,11 @@ def test_webhook_failure_is_reported_not_raised(batches):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     port = server.server_address[1]
     server.server_close()  # nobody listens there any more
-    r = send_alerts(now, previous=prev, alert_settings=AlertSettings(webhook_url=f"http://127.0.0.1:{port}/x", webhook_timeout_s=2))
+    r = send_alerts(
+        now,
+        previous=prev,
+        alert_settings=AlertSettings(webhook_url=f"http://127.0.0.1:{port}/x", webhook_timeout_s=2),
+    )
     assert r.sent_webhook == [] and len(r.errors) == 2
 
 

@@ -74,7 +74,9 @@ def test_same_distribution_is_stable_and_a_shift_is_drifted():
     assert not r.retrain_advised and r.drifted == []
     assert r.reference_periods == ["2024-04-01", "2024-07-01"]  # the earliest period is left out
     shifted = _frame(rng, 300, weeks=(2,), periods=("2024-10-01",), shift=1.0)
-    r = drift_report(ref, shifted, drivers=[[{"feature": "x"}], [{"feature": "y"}], [{"feature": "peer__x"}], []])
+    r = drift_report(
+        ref, shifted, drivers=[[{"feature": "x"}], [{"feature": "y"}], [{"feature": "peer__x"}], []]
+    )
     assert r.retrain_advised and r.drifted == ["x"]
     assert r.table.iloc[0]["feature"] == "x" and r.table.iloc[0]["psi"] > 0.5
     assert r.share_on_drifted == pytest.approx(0.5)  # x itself and its peer comparison
@@ -86,7 +88,11 @@ def test_same_point_of_the_period_is_compared():
     rows = []
     for p in ("2024-01-01", "2024-04-01"):
         for w in range(1, 14):
-            rows.append(pd.DataFrame({"period_start": pd.Timestamp(p), "week_of_period": w, "x": rng.normal(0.1 * w, 0.3, 400)}))
+            rows.append(
+                pd.DataFrame(
+                    {"period_start": pd.Timestamp(p), "week_of_period": w, "x": rng.normal(0.1 * w, 0.3, 400)}
+                )
+            )
     ref = reference_summary(pd.concat(rows, ignore_index=True), ["x"])
     scored = pd.DataFrame({"week_of_period": 3, "x": rng.normal(0.3, 0.3, 300)})
     assert not drift_report(ref, scored).retrain_advised

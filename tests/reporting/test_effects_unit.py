@@ -86,7 +86,9 @@ def test_controls_are_reps_not_yet_helped_on_that_day():
             "as_of": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-01-01", "2024-01-15"]),
         }
     )
-    log = normalise_interventions(pd.DataFrame({"rep_id": ["a"], "intervention": ["x"], "started_on": ["2024-01-10"]}))
+    log = normalise_interventions(
+        pd.DataFrame({"rep_id": ["a"], "intervention": ["x"], "started_on": ["2024-01-10"]})
+    )
     # a is a control on Jan 1 (helped only later), not on Jan 15; b always is
     assert treated_by(log, snaps).tolist() == [False, True, False, False]
 
@@ -100,7 +102,9 @@ def test_small_types_are_counted_not_estimated_and_unfinished_periods_left_out()
 
 def test_service_log_columns_are_accepted():
     log = normalise_interventions(
-        pd.DataFrame({"rep_id": [1], "intervention": ["mentoring"], "started_on": ["2024-02-03"], "note": ["x"]})
+        pd.DataFrame(
+            {"rep_id": [1], "intervention": ["mentoring"], "started_on": ["2024-02-03"], "note": ["x"]}
+        )
     )
     assert list(log.columns) == ["rep_id", "intervention", "started_on", "ended_on"]
     assert log["rep_id"].iloc[0] == "1" and log["started_on"].iloc[0] == pd.Timestamp("2024-02-03")
@@ -161,7 +165,9 @@ def _picked_on_won_so_far(seed=0, n_reps=2000, effect=0.1):
 def test_bias_correction_removes_the_bias_of_a_covariate_the_risk_does_not_see():
     snaps, log, effect = _picked_on_won_so_far()
     plain = match_effects(snaps, log, k=5, caliper=0.05, min_reps=20, adjust=())
-    fixed = match_effects(snaps, log, k=5, caliper=0.05, min_reps=20)  # default: the snapshot's features, risk
+    fixed = match_effects(
+        snaps, log, k=5, caliper=0.05, min_reps=20
+    )  # default: the snapshot's features, risk
     p = plain.table.set_index("intervention").loc["coaching"]
     f = fixed.table.set_index("intervention").loc["coaching"]
     assert plain.adjusted_for == [] and "attainment_adjustment" not in plain.pairs
@@ -172,7 +178,9 @@ def test_bias_correction_removes_the_bias_of_a_covariate_the_risk_does_not_see()
     assert f["attainment_matched_only"] == pytest.approx(p["attainment_effect"])  # same matches
     assert abs(f["attainment_effect"] - effect) < 0.03
     assert f["attainment_low"] <= effect <= f["attainment_high"]
-    assert f["attainment_high"] - f["attainment_low"] < p["attainment_high"] - p["attainment_low"]  # less noise too
+    assert (
+        f["attainment_high"] - f["attainment_low"] < p["attainment_high"] - p["attainment_low"]
+    )  # less noise too
 
 
 def test_the_correction_uses_only_within_cell_gaps_and_flags_missing_values():

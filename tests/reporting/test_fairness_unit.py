@@ -45,7 +45,10 @@ def _scores(reps, high):
 def test_attributes_are_the_columns_beyond_the_contract_and_region_is_a_control():
     reps = _reps(2, 2).assign(age_band="20-29")
     assert audit_columns(reps) == [("gender", "attribute"), ("age_band", "attribute"), ("region", "control")]
-    assert audit_columns(reps.drop(columns=["region"])) == [("gender", "attribute"), ("age_band", "attribute")]
+    assert audit_columns(reps.drop(columns=["region"])) == [
+        ("gender", "attribute"),
+        ("age_band", "attribute"),
+    ]
 
 
 def test_small_groups_are_merged_and_named():
@@ -58,7 +61,9 @@ def test_small_groups_are_merged_and_named():
 
 
 def test_four_fifths_rule_against_the_most_flagged_group():
-    t = selection_table(pd.Series(["F"] * 100 + ["M"] * 100), [True] * 30 + [False] * 70 + [True] * 20 + [False] * 80, 50)
+    t = selection_table(
+        pd.Series(["F"] * 100 + ["M"] * 100), [True] * 30 + [False] * 70 + [True] * 20 + [False] * 80, 50
+    )
     t, ref = impact_ratios(t, low=0.8, high=1.25)
     assert ref == "F"
     row = t.set_index("group")
@@ -78,7 +83,11 @@ def test_bounds_are_settings_and_the_largest_reference_uses_both_bounds():
 
 
 def test_groups_too_small_are_shown_but_never_judged():
-    t = selection_table(pd.Series(["A"] * 100 + ["B"] * 100 + ["C"] * 5), [False] * 80 + [True] * 20 + [False] * 80 + [True] * 20 + [True] * 5, 50)
+    t = selection_table(
+        pd.Series(["A"] * 100 + ["B"] * 100 + ["C"] * 5),
+        [False] * 80 + [True] * 20 + [False] * 80 + [True] * 20 + [True] * 5,
+        50,
+    )
     t, ref = impact_ratios(t)
     c = t.set_index("group").loc["C"]
     assert not c["judged"] and math.isnan(c["ratio"]) and not c["out_of_bounds"]
@@ -100,7 +109,12 @@ def test_two_proportion_p_matches_known_values():
 def test_calibration_per_group():
     t = calibration_table(["a", "a", "b", "b"], [0.2, 0.4, 0.5, 0.7], [0, 1, 1, 1], ["r1", "r1", "r2", "r3"])
     a, b = t.set_index("group").loc["a"], t.set_index("group").loc["b"]
-    assert a["mean_risk"] == pytest.approx(0.3) and a["miss_rate"] == 0.5 and a["n_reps"] == 1 and a["gap"] == pytest.approx(-0.2)
+    assert (
+        a["mean_risk"] == pytest.approx(0.3)
+        and a["miss_rate"] == 0.5
+        and a["n_reps"] == 1
+        and a["gap"] == pytest.approx(-0.2)
+    )
     assert b["n_rows"] == 2 and b["miss_rate"] == 1.0
 
 
@@ -125,4 +139,6 @@ def test_audit_notes_attributes_that_leak_into_the_model_and_missing_values():
     reps.loc[:9, "gender"] = None
     a = fairness_audit(_scores(reps, [False] * 120), reps, model_features=["gender", "x"])
     assert any("gender" in n and "must not" in n for n in a.notes)
-    assert MISSING in set(a.get("gender").selection["group"]) or OTHER in set(a.get("gender").selection["group"])
+    assert MISSING in set(a.get("gender").selection["group"]) or OTHER in set(
+        a.get("gender").selection["group"]
+    )

@@ -45,11 +45,17 @@ def test_pdf_renders(fair_report):
     if shutil.which("pdftoppm"):
         out = ARTIFACTS / "report_page"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "2", str(fair_report.pdf), str(out)], check=True, timeout=60)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "2", str(fair_report.pdf), str(out)],
+            check=True,
+            timeout=60,
+        )
         pages = sorted(ARTIFACTS.glob("report_page*.png"))
         assert pages and all(p.stat().st_size > 5000 for p in pages)
     if shutil.which("pdfinfo"):
-        info = subprocess.run(["pdfinfo", str(fair_report.pdf)], capture_output=True, text=True, check=True).stdout
+        info = subprocess.run(
+            ["pdfinfo", str(fair_report.pdf)], capture_output=True, text=True, check=True
+        ).stdout
         assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 4
 
 
@@ -71,7 +77,9 @@ def test_html_opens_in_chromium_and_is_screenshotted(fair_report):
             assert page.title().startswith("RepRadar quarterly report")
             assert page.locator("#callouts").is_visible()
             # every chart decoded to a real picture
-            sizes = page.eval_on_selector_all("img.chart", "imgs => imgs.map(i => [i.complete, i.naturalWidth])")
+            sizes = page.eval_on_selector_all(
+                "img.chart", "imgs => imgs.map(i => [i.complete, i.naturalWidth])"
+            )
             assert sizes and all(done and w > 100 for done, w in sizes)
             assert page.locator("table.fairness").count() == 3
             page.screenshot(path=str(shot), full_page=True)
@@ -85,14 +93,45 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
     from models.scoring import score_tables, write_scores
 
     fair_org = train_org  # the small organisation keeps this end-to-end run short
-    scores = write_scores(score_tables(train_tables, TRAIN_AS_OF, model, settings), tmp_path / "scores.parquet")
-    r = run_cli(home, "report", "--scores", str(scores), "--data", str(fair_org), "--out", str(tmp_path / "q.html"), "--no-pdf")
+    scores = write_scores(
+        score_tables(train_tables, TRAIN_AS_OF, model, settings), tmp_path / "scores.parquet"
+    )
+    r = run_cli(
+        home,
+        "report",
+        "--scores",
+        str(scores),
+        "--data",
+        str(fair_org),
+        "--out",
+        str(tmp_path / "q.html"),
+        "--no-pdf",
+    )
     assert r.exit_code == 0, r.stdout + r.stderr
-    assert (tmp_path / "q.html").exists() and (tmp_path / "q.json").exists() and not (tmp_path / "q.pdf").exists()
-    assert "wrote" in r.stdout and "fairness" in r.stdout.lower() and "drift: no feature beyond PSI 0.2" in r.stdout
-    bad = run_cli(home, "report", "--scores", str(scores), "--data", str(fair_org), "--out", str(tmp_path / "q.txt"))
+    assert (
+        (tmp_path / "q.html").exists()
+        and (tmp_path / "q.json").exists()
+        and not (tmp_path / "q.pdf").exists()
+    )
+    assert (
+        "wrote" in r.stdout
+        and "fairness" in r.stdout.lower()
+        and "drift: no feature beyond PSI 0.2" in r.stdout
+    )
+    bad = run_cli(
+        home, "report", "--scores", str(scores), "--data", str(fair_org), "--out", str(tmp_path / "q.txt")
+    )
     assert bad.exit_code == 2 and ".html" in bad.stderr
-    missing = run_cli(home, "report", "--scores", str(tmp_path / "nope.parquet"), "--data", str(fair_org), "--out", str(tmp_path / "x.html"))
+    missing = run_cli(
+        home,
+        "report",
+        "--scores",
+        str(tmp_path / "nope.parquet"),
+        "--data",
+        str(fair_org),
+        "--out",
+        str(tmp_path / "x.html"),
+    )
     assert missing.exit_code == 2 and "nope.parquet" in missing.stderr
 
 
@@ -103,11 +142,24 @@ def test_alerts_command_dry_run_then_remembers_the_batch(home, fair_scores, tmp_
     prev_frame = fair_scores.copy()
     prev_frame["risk_band"] = "low"
     prev = write_scores(prev_frame, tmp_path / "prev.parquet")
-    r = run_cli(home, "alerts", "--scores", str(now), "--previous", str(prev), "--dry-run", "--out", str(tmp_path / "d"))
+    r = run_cli(
+        home,
+        "alerts",
+        "--scores",
+        str(now),
+        "--previous",
+        str(prev),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "d"),
+    )
     assert r.exit_code == 0, r.stdout + r.stderr
     n_high_managers = fair_scores.loc[fair_scores["risk_band"] == "high", "manager_id"].nunique()
     assert len(list((tmp_path / "d").glob("digest_*.json"))) == n_high_managers
     # a real run needs a channel
     r = run_cli(home, "alerts", "--scores", str(now), "--previous", str(prev))
     assert r.exit_code == 2 and "REPRADAR_ALERTS_WEBHOOK_URL" in r.stderr
-    assert str(AS_OF) in (tmp_path / "d" / sorted(p.name for p in (tmp_path / "d").glob("*.json"))[0]).read_text()
+    assert (
+        str(AS_OF)
+        in (tmp_path / "d" / sorted(p.name for p in (tmp_path / "d").glob("*.json"))[0]).read_text()
+    )

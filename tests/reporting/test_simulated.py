@@ -49,7 +49,9 @@ def _shifted(tables):
     """Deals 2.5 times larger and two in three activities gone: a different world."""
     return tables.replace(
         opportunities=tables.opportunities.assign(amount=tables.opportunities["amount"] * 2.5),
-        opportunity_history=tables.opportunity_history.assign(amount=tables.opportunity_history["amount"] * 2.5),
+        opportunity_history=tables.opportunity_history.assign(
+            amount=tables.opportunity_history["amount"] * 2.5
+        ),
         activities=tables.activities.iloc[::3].reset_index(drop=True),
     )
 
@@ -131,7 +133,9 @@ def test_intervention_estimates_are_reported_with_n_and_intervals(fair_report, f
     assert e is not None and e.table["n_treated"].sum() > 0.8 * len(applied)
     t = e.table[e.table["enough"]]
     assert len(t) >= 3 and (t["n_treated"] >= e.min_reps).all()
-    assert (t["attainment_low"] < t["attainment_effect"]).all() and (t["attainment_effect"] < t["attainment_high"]).all()
+    assert (t["attainment_low"] < t["attainment_effect"]).all() and (
+        t["attainment_effect"] < t["attainment_high"]
+    ).all()
     assert ((t["risk_treated"] - t["risk_matched"]).abs() < 0.02).all()  # matched on risk
 
 
@@ -139,7 +143,9 @@ def test_the_bias_correction_brings_the_estimate_closer_to_the_truth(fair_report
     # pooled over all matched interventions: matching on risk alone runs ~0.16 low here, corrected ~0.07
     e = fair_report.data.effects
     pairs = _pairs_with_truth(e, fair_org)
-    assert len(e.adjusted_for) > 50 and {"attainment_to_date", "pipeline_per_quota", "risk"} <= set(e.adjusted_for)
+    assert len(e.adjusted_for) > 50 and {"attainment_to_date", "pipeline_per_quota", "risk"} <= set(
+        e.adjusted_for
+    )
     alone = pairs["attainment"] - pairs["control_attainment"] - pairs["delta_expected_attainment"]
     corrected = alone - pairs["attainment_adjustment"]
     assert abs(corrected.mean()) < 0.6 * abs(alone.mean())

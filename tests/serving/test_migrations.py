@@ -54,7 +54,9 @@ def test_user_language_migration_keeps_users_and_tokens_both_ways(tmp_path, db_u
     with engine.begin() as conn:  # written as 0001 knows them (the code's User has the new column)
         now = dt.datetime.now(dt.UTC)
         conn.execute(
-            text("INSERT INTO users (name, roles, manager_id, created_at) VALUES ('mo', 'manager', 'M1', :now)"),
+            text(
+                "INSERT INTO users (name, roles, manager_id, created_at) VALUES ('mo', 'manager', 'M1', :now)"
+            ),
             {"now": now},
         )
         uid = conn.execute(text("SELECT id FROM users WHERE name = 'mo'")).scalar_one()

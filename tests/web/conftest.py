@@ -23,7 +23,9 @@ class Web:
 
 @pytest.fixture
 def web(tmp_path):
-    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}"), model_source=StubSource("1"))
+    app = create_app(
+        make_settings(tmp_path, f"sqlite:///{tmp_path / 'web.db'}"), model_source=StubSource("1")
+    )
     with TestClient(app) as client:
         yield Web(app, client, seed(app))
 

@@ -27,8 +27,14 @@ from tests.serving.conftest import LiveServer
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).parent.parent / "artifacts" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +56,13 @@ def site(worse_registry, tmp_path):
     home0, data, as_of, _ = worse_registry
     home = tmp_path / "home"
     shutil.copytree(home0, home)  # the registry changes with promotions: work on a copy
-    settings = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'dash.db'}", data_dir=data,
-                        model_poll_s=0.5, job_heartbeat_s=0.5)
+    settings = Settings(
+        home=home,
+        database_url=f"sqlite:///{tmp_path / 'dash.db'}",
+        data_dir=data,
+        model_poll_s=0.5,
+        job_heartbeat_s=0.5,
+    )
     app = create_app(settings)
     with LiveServer(app) as server:
         yield app, server, as_of
@@ -75,7 +86,10 @@ def test_hr_manager_and_chinese_in_a_browser(site, browser, tmp_path):
     ctx = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     outside = []
-    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url),
+    )
 
     # HR: start a batch job for the as-of day, watch it finish, download its file
     _sign_in(page, base, hr_token)
@@ -104,7 +118,10 @@ def test_hr_manager_and_chinese_in_a_browser(site, browser, tmp_path):
         mgr_token = add_user(s, "mo", ["manager"], manager_id)[1]
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
-    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url),
+    )
     _sign_in(page, base, mgr_token)
     page.wait_for_url(re.compile(r".*/team$"))
     shown = page.eval_on_selector_all("tr[data-rep]", "rows => rows.map(r => r.dataset.rep)")
@@ -147,7 +164,10 @@ def test_hr_manager_and_chinese_in_a_browser(site, browser, tmp_path):
     # the language is the user's, not only this browser's: a fresh browser signs in to Chinese pages
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
-    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url),
+    )
     page.goto(base + "/login")
     assert page.get_attribute("html", "lang") == "en"  # signed out, no cookie: the default
     page.fill("#token", mgr_token)
@@ -185,7 +205,10 @@ def test_data_scientist_sees_the_gate_refuse_a_worse_model(site, browser, worse_
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     outside = []
-    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url),
+    )
     _sign_in(page, base, token)
     page.wait_for_url(re.compile(r".*/models$"))
     assert "Champion: version 1" in page.content()
@@ -213,7 +236,10 @@ def test_data_scientist_sees_the_gate_refuse_a_worse_model(site, browser, worse_
     assert (chal["version"], champ["version"]) == (worse, "1")
     assert chal["rows"] == champ["rows"] and chal["misses"] == champ["misses"]  # judged on the same rows
     tol = app.state.settings.gate_tol_auc, app.state.settings.gate_tol_brier
-    assert float(chal["auc"]) < float(champ["auc"]) - tol[0] or float(chal["brier"]) > float(champ["brier"]) + tol[1]
+    assert (
+        float(chal["auc"]) < float(champ["auc"]) - tol[0]
+        or float(chal["brier"]) > float(champ["brier"]) + tol[1]
+    )
     assert page.get_attribute("#curves", "data-version") == worse
     assert "Champion: version 1" in page.content()  # nothing changed
     _shot(page, "data_scientist_gate_refused")
@@ -262,7 +288,9 @@ def _points(html: str, chart_id: str, series: str, chart: int | None = None) -> 
         section = section.split("<svg")[1 + chart]
     return [
         (float(x), float(y))
-        for x, y in re.findall(rf'<circle [^>]*data-series="{series}" data-x="([^"]+)" data-y="([^"]+)"', section)
+        for x, y in re.findall(
+            rf'<circle [^>]*data-series="{series}" data-x="([^"]+)" data-y="([^"]+)"', section
+        )
     ]
 
 
@@ -282,14 +310,19 @@ def test_models_page_draws_the_lead_time_curve_and_calibration_logged_with_the_r
             logged = [  # the AUC chart comes first, then the Brier chart
                 (float(m.step), m.value)
                 for measure in ("auc", "brier")
-                for m in sorted(mlflow_client.get_metric_history(run_id, f"lead_{series}_{measure}"),
-                                key=lambda m: m.step)
+                for m in sorted(
+                    mlflow_client.get_metric_history(run_id, f"lead_{series}_{measure}"), key=lambda m: m.step
+                )
             ]
             drawn = _points(html, "lead-time", series)
             assert len(logged) >= 6 and len(drawn) == len(logged), series
-            assert all(w == v and abs(a - b) < 1e-5 for (w, a), (v, b) in zip(drawn, logged, strict=True)), series
+            assert all(w == v and abs(a - b) < 1e-5 for (w, a), (v, b) in zip(drawn, logged, strict=True)), (
+                series
+            )
         # the calibration plot: the bins logged as evaluation/calibration_bins.json
-        local = mlflow_client.download_artifacts(run_id, "evaluation/calibration_bins.json", str(settings.home))
+        local = mlflow_client.download_artifacts(
+            run_id, "evaluation/calibration_bins.json", str(settings.home)
+        )
         bins = json.loads(open(local, encoding="utf-8").read())["models"]
         for series in ("model", "pacing", "logistic"):
             drawn = _points(html, "calibration", series)
