@@ -916,7 +916,12 @@ def rank_interventions(playbook: Playbook, env, n: int) -> list[list[tuple[str, 
     `secondary_weight`. An id takes the best score any rule gives it; ties keep file order.
     """
     s = playbook.settings
-    best: list[dict[str, tuple[float, int, Rule]]] = [{} for _ in range(n)]
+    # one column per suggested id: its best score so far and the (file order, position) that gave it
+    ids = list(dict.fromkeys(iid for rule in playbook.rules for iid in rule.suggest))
+    col = {iid: j for j, iid in enumerate(ids)}
+    best = np.full((n, len(ids)), -np.inf)
+    tie = np.full((n, len(ids)), np.iinfo(np.int64).max, dtype=np.int64)
+    giver = np.full((n, len(ids)), -1, dtype=np.int64)
     for order, rule in enumerate(playbook.rules):
         if rule.groups:
             strength = np.zeros(n)
@@ -934,16 +939,28 @@ def rank_interventions(playbook: Playbook, env, n: int) -> list[list[tuple[str, 
         if rule.condition is not None:
             c = np.broadcast_to(evaluate(rule.condition, env), (n,))
             fires = fires & (c == 1.0)
-        for i in np.flatnonzero(fires):
-            for j, iid in enumerate(rule.suggest):
-                sc = float(score[i]) * (1.0 if j == 0 else s["secondary_weight"])
-                cur = best[i].get(iid)
-                if cur is None or sc > cur[0]:
-                    best[i][iid] = (sc, order * 100 + j, rule)
-    return [
-        [(iid, v[0], v[2]) for iid, v in sorted(b.items(), key=lambda kv: (-kv[1][0], kv[1][1]))]
-        for b in best
-    ]
+        for j, iid in enumerate(rule.suggest):
+            k = col[iid]
+            sc = np.asarray(score, dtype=float) * (1.0 if j == 0 else s["secondary_weight"])
+            # an earlier rule keeps an id on a tie
+            better = fires & (sc > best[:, k])
+            best[better, k] = sc[better]
+            tie[better, k] = order * 100 + j
+            giver[better, k] = order
+    # best score first, ties in file order
+    by_tie = np.argsort(tie, axis=1, kind="stable")
+    by_score = np.argsort(-np.take_along_axis(best, by_tie, axis=1), axis=1, kind="stable")
+    ranked_cols = np.take_along_axis(by_tie, by_score, axis=1)
+    rules = playbook.rules
+    out = []
+    for i in range(n):
+        row = []
+        for k in ranked_cols[i]:
+            if giver[i, k] < 0:
+                break  # the rest never fired: their score is -inf, sorted last
+            row.append((ids[k], float(best[i, k]), rules[giver[i, k]]))
+        out.append(row)
+    return out
 
 
 # ==============================================================================================
@@ -1054,6 +1071,60 @@ def choose(
     return [p[0] for p in picked], [{"id": p[0], **p[1]} for p in picked]
 
 
+@dataclass
+class PlaybookInputs:
+    """What the rules read for a batch of scored rows (rows as the frame)."""
+
+    explained: pd.DataFrame  # models.drivers.explain_frame: driver groups, peer scope, group sums
+    env: dict  # variable name -> array: features, peer.*, team.*, contribution.*, risk, ...
+    quota_share: np.ndarray
+    insufficient: np.ndarray
+
+    def take(self, rows: np.ndarray, playbook: Playbook) -> PlaybookInputs:
+        """The inputs of some rows only, with peers and team medians still those of the whole batch."""
+        rank_interventions(playbook, self.env, len(self.quota_share))  # builds the team medians it reads
+        env = _Env({k: np.asarray(v)[rows] for k, v in self.env.items()}, len(rows))
+        return PlaybookInputs(
+            explained=self.explained.iloc[rows],
+            env=env,
+            quota_share=np.asarray(self.quota_share)[rows],
+            insufficient=np.asarray(self.insufficient)[rows],
+        )
+
+
+def playbook_inputs(
+    frame: pd.DataFrame,
+    risk: np.ndarray,
+    contrib: pd.DataFrame,
+    *,
+    spec,
+    playbook: Playbook,
+    band_high: float,
+    min_history_days: int | None = None,
+    drivers: list[list[dict]] | None = None,
+    k: int = 5,
+) -> PlaybookInputs:
+    """Group the contributions, find the peers and build the rules' variables, once per batch."""
+    from models.drivers import explain_frame
+    from models.quota_split import quota_shares
+
+    s = playbook.settings
+    min_hist = s["min_history_days"] if min_history_days is None else int(min_history_days)
+    ex = explain_frame(frame, contrib, groups=spec.groups, units=spec.units, k=k, drivers=drivers)
+    gcols = [c for c in ex.columns if c.startswith("contrib__")]
+    gsum = ex[gcols].rename(columns=lambda c: c[len("contrib__") :])
+    qshare = quota_shares(gsum, quota_groups=s["quota_groups"])
+    insufficient = insufficient_data_flags(frame, min_hist)
+    ctx = _batch_context(frame, np.asarray(risk, dtype=float), band_high)
+    env = variables(
+        frame,
+        ex.attrs["peers"],
+        gsum,
+        {"risk": risk, "quota_share": qshare, "insufficient_data": insufficient.astype(float), **ctx},
+    )
+    return PlaybookInputs(explained=ex, env=env, quota_share=qshare, insufficient=insufficient)
+
+
 def recommend_frame(
     frame: pd.DataFrame,
     risk: np.ndarray,
@@ -1073,25 +1144,20 @@ def recommend_frame(
     `contrib` holds per-feature contributions (columns = model features); `model` (a RepRadarModel)
     is needed for recourse only.
     """
-    from models.drivers import explain_frame
-    from models.quota_split import quota_shares
-
     s = playbook.settings
     k = k or getattr(spec, "max_drivers", 5)
-    min_hist = s["min_history_days"] if min_history_days is None else int(min_history_days)
-    ex = explain_frame(frame, contrib, groups=spec.groups, units=spec.units, k=k, drivers=drivers)
-    peers = ex.attrs["peers"]
-    gcols = [c for c in ex.columns if c.startswith("contrib__")]
-    gsum = ex[gcols].rename(columns=lambda c: c[len("contrib__") :])
-    qshare = quota_shares(gsum, quota_groups=s["quota_groups"])
-    insufficient = insufficient_data_flags(frame, min_hist)
-    ctx = _batch_context(frame, np.asarray(risk, dtype=float), band_high)
-    env = variables(
+    inp = playbook_inputs(
         frame,
-        peers,
-        gsum,
-        {"risk": risk, "quota_share": qshare, "insufficient_data": insufficient.astype(float), **ctx},
+        risk,
+        contrib,
+        spec=spec,
+        playbook=playbook,
+        band_high=band_high,
+        min_history_days=min_history_days,
+        drivers=drivers,
+        k=k,
     )
+    ex, env, qshare, insufficient = inp.explained, inp.env, inp.quota_share, inp.insufficient
     n = len(frame)
     ranked = rank_interventions(playbook, env, n)
     segs = frame["segment"].astype("string") if "segment" in frame else pd.Series(pd.NA, index=frame.index)

@@ -366,6 +366,69 @@ def score(
     typer.echo(f"wrote {out}")
 
 
+@app.command("tune-playbook")
+@_user_errors
+def tune_playbook(
+    data: DataDir,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the tuned playbook (YAML).", dir_okay=False)
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Model version whose scores the rules read (default: champion)."),
+    ] = None,
+    playbook: Annotated[
+        Path | None,
+        typer.Option(
+            "--playbook", help="Playbook to start from (default: the one the model bundles).", dir_okay=False
+        ),
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="Rounds of the coordinate search.")] = 3,
+) -> None:
+    """Tune the playbook's strength weights on known causes of misses (a simulated organisation's truth/)."""
+    from features.build import build_training_set
+    from features.io import load_folder
+    from models.loading import load_model, load_version
+    from models.playbook import default_playbook
+    from repradar.settings import get_settings
+    from training.cause_match import load_truth
+    from training.playbook_tuning import tune_on_data
+
+    settings = get_settings()
+    folder = _local_folder(str(data))
+    truth = load_truth(folder)
+    if truth is None:
+        raise UserError(
+            f"{folder / 'truth' / 'rep_periods.parquet'} not found: tuning needs known causes of misses "
+            "(rep_id, period_start, missed, dominant_cause), as the simulator writes them"
+        )
+    if playbook is not None and not playbook.is_file():
+        raise UserError(f"playbook file {str(playbook)!r} does not exist")
+    model = (load_version(settings, version) if version else load_model(settings)).pyfunc
+    text = (
+        playbook.read_text(encoding="utf-8") if playbook else (model.playbook_obj_ or default_playbook()).text
+    )
+    typer.echo("building snapshots ...")
+    fs = build_training_set(
+        load_folder(folder), every_days=settings.snapshot_every_days, miss_threshold=settings.miss_threshold
+    )
+    report = tune_on_data(
+        fs.frame,
+        model,
+        truth,
+        text=text,
+        band_high=settings.band_high,
+        rounds=rounds,
+        source=str(playbook or "bundled playbook"),
+        progress=typer.echo,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.result.text, encoding="utf-8")
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"wrote {out}; score with it: REPRADAR_PLAYBOOK={out} repradar score ...")
+
+
 @app.command("models")
 @_user_errors
 def models_(

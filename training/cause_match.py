@@ -52,7 +52,8 @@ def match_rows(
     """One row per scored snapshot of a rep who missed with a dominant cause, at the given weeks.
 
     `frame` holds rep_id, period_start, week_of_period (the snapshots); `interventions` the
-    suggested ids per frame row, best first. Adds `cause`, `top` (first two ids) and `hit`.
+    suggested ids per frame row, best first. Adds `cause`, `top` (first two ids), `hit` and `row`
+    (the position in `frame`).
     """
     df = pd.DataFrame(
         {
@@ -60,6 +61,7 @@ def match_rows(
             "period_start": pd.to_datetime(frame["period_start"]).astype("datetime64[ns]").to_numpy(),
             "week": frame["week_of_period"].to_numpy(),
             "top": [list(x)[:TOP] for x in interventions],
+            "row": np.arange(len(frame)),
         }
     )
     df = df[df["week"].isin(list(weeks))]

@@ -161,6 +161,47 @@ def test_rules_rank_best_score_first_and_secondary_ids_count_less():
     assert ranked[1] == [] and ranked[2] == []  # a missing win rate never fires the rule
 
 
+TIES = """\
+version: 1
+settings:
+  secondary_weight: 0.5
+rules:
+  - name: first
+    strength: "2"
+    suggest: [incentives, recognition]
+    reason: {en: "a", zh: "a"}
+  - name: second
+    strength: "2"
+    suggest: [pipeline_generation]
+    reason: {en: "b", zh: "b"}
+  - name: third
+    strength: "win_rate_180d"
+    suggest: [recognition, incentives]
+    reason: {en: "c", zh: "c"}
+"""
+
+
+def test_ranking_ties_keep_file_order_and_an_id_keeps_its_best_rule():
+    pb = parse_playbook(TIES)
+    ranked = rank_interventions(pb, {"win_rate_180d": np.array([0.5, 3.0, 1.0, np.nan])}, 4)
+    view = [[(i, s, r.name) for i, s, r in row] for row in ranked]
+    # equal scores: the earlier rule first; recognition's best is first's 2 x 0.5 over third's 0.5
+    assert view[0] == [
+        ("incentives", 2.0, "first"),
+        ("pipeline_generation", 2.0, "second"),
+        ("recognition", 1.0, "first"),
+    ]
+    # third's 3 beats first's secondary 1 for recognition, and its own secondary 1.5 < first's 2 for incentives
+    assert view[1] == [
+        ("recognition", 3.0, "third"),
+        ("incentives", 2.0, "first"),
+        ("pipeline_generation", 2.0, "second"),
+    ]
+    # a tie between an id's two givers keeps the earlier rule (first: 1.0 = third: 1.0)
+    assert view[2][2] == ("recognition", 1.0, "first")
+    assert view[3] == view[0]  # a missing strength does not fire
+
+
 def _reason(rule, lang, note=None, iid=None):
     return f"{note or rule.name}:{lang}"
 
