@@ -389,25 +389,28 @@ def tune_playbook(
     from features.build import build_training_set
     from features.io import load_folder
     from models.loading import load_model, load_version
-    from models.playbook import default_playbook
+    from models.playbook import default_playbook, load_playbook
     from repradar.settings import get_settings
     from training.cause_match import load_truth
     from training.playbook_tuning import tune_on_data
 
     settings = get_settings()
     folder = _local_folder(str(data))
+    if not folder.is_dir():
+        raise UserError(
+            f"data folder {str(folder)!r} does not exist; pass --data with a simulated organisation"
+        )
     truth = load_truth(folder)
     if truth is None:
         raise UserError(
             f"{folder / 'truth' / 'rep_periods.parquet'} not found: tuning needs known causes of misses "
             "(rep_id, period_start, missed, dominant_cause), as the simulator writes them"
         )
-    if playbook is not None and not playbook.is_file():
-        raise UserError(f"playbook file {str(playbook)!r} does not exist")
+    if playbook is not None:
+        text = load_playbook(playbook).text  # refused here, with its line, before any work
     model = (load_version(settings, version) if version else load_model(settings)).pyfunc
-    text = (
-        playbook.read_text(encoding="utf-8") if playbook else (model.playbook_obj_ or default_playbook()).text
-    )
+    if playbook is None:
+        text = (model.playbook_obj_ or default_playbook()).text
     typer.echo("building snapshots ...")
     fs = build_training_set(
         load_folder(folder), every_days=settings.snapshot_every_days, miss_threshold=settings.miss_threshold

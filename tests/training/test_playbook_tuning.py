@@ -108,3 +108,42 @@ def test_tune_playbook_needs_known_causes(tmp_path):
     )
     assert r.exit_code == 2 and "tuning needs known causes" in r.stderr
     assert not (tmp_path / "x.yaml").exists()
+    r = run_cli(
+        tmp_path / "home",
+        "tune-playbook",
+        "--data",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "x.yaml"),
+    )
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+
+
+def test_tune_playbook_refuses_a_broken_playbook_before_any_work(tmp_path):
+    data = tmp_path / "data"
+    (data / "truth").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "rep_id": ["R1"],
+            "period_start": [pd.Timestamp("2024-01-01")],
+            "missed": [True],
+            "dominant_cause": ["skill"],
+        }
+    ).to_parquet(data / "truth" / "rep_periods.parquet")
+    bad = tmp_path / "bad.yaml"
+    text = RULES.replace("suggest: [incentives]", "suggest: [free_lunch]")
+    bad.write_text(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), start=1) if "free_lunch" in ln)
+    r = run_cli(
+        tmp_path / "home",
+        "tune-playbook",
+        "--data",
+        str(data),
+        "--playbook",
+        str(bad),
+        "--out",
+        str(tmp_path / "x.yaml"),
+    )
+    # the file's line is named; no model was needed (this home has none) and nothing was written
+    assert r.exit_code == 2 and f"line {line}:" in r.stderr and "free_lunch" in r.stderr, r.stderr
+    assert not (tmp_path / "x.yaml").exists()
