@@ -1082,7 +1082,8 @@ class PlaybookInputs:
 
     def take(self, rows: np.ndarray, playbook: Playbook) -> PlaybookInputs:
         """The inputs of some rows only, with peers and team medians still those of the whole batch."""
-        rank_interventions(playbook, self.env, len(self.quota_share))  # builds the team medians it reads
+        for name in playbook.names():
+            self.env[name]  # team medians are built on first use, from the whole batch
         env = _Env({k: np.asarray(v)[rows] for k, v in self.env.items()}, len(rows))
         return PlaybookInputs(
             explained=self.explained.iloc[rows],

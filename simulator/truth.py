@@ -73,8 +73,8 @@ Misses without a material cause (largest contribution < 0.05) are bad luck: `dom
 | quota | quota difficulty | quota far above the rep's history and peers | smart_goals (halves next period's excess) |
 | manager | manager quality | rare 1:1s, low pulse, the whole team under-performing | manager_coaching, regular_checkins |
 
-Trait columns (`trait_*`) are the values in the period's first week (the first that starts in it, after January's territory redraw): skill, effort, territory,
-customer and manager quality in standard units (0 = average, negative = worse); process friction and
+Trait columns (`trait_*`) are the values in the period's first week (the first that starts in it,
+after January's territory redraw): skill, effort, territory, customer and manager quality in standard units (0 = average, negative = worse); process friction and
 burnout are oriented so that higher is worse; ramp is the share of full productivity (1 = ramped);
 quota difficulty is quota / the standard quota for the rep's segment, period, tenure and start date.
 Gender and age band have no effect on anything unless the organisation was simulated with

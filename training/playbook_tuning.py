@@ -54,17 +54,12 @@ def tuning_set(
     """Score `frame`'s snapshots of `weeks` with `model` (a RepRadarModel) once, and keep the rows of
     reps who missed with a dominant cause in `truth` (cause_match.load_truth). Peers and team medians
     are those of every scored row of the day, as when scoring."""
-    from models.explain import tree_contributions
-
     sub = frame[frame["week_of_period"].isin(list(weeks))].reset_index(drop=True)
-    X = model.feature_matrix(sub)
-    risk = model.risk_from_raw(model.raw_score(X))
-    contrib, _ = tree_contributions(model.booster_, X, num_threads=model._threads(len(X)))
     spec = model.spec_
     inputs = playbook_inputs(
         sub,
-        risk,
-        pd.DataFrame(contrib, columns=spec.feature_names, index=sub.index),
+        model.predict_frame(sub)["risk"].to_numpy(),
+        model.contributions(sub).drop(columns="base_value"),
         spec=spec,
         playbook=playbook,
         band_high=band_high,
