@@ -342,3 +342,20 @@ def test_score_playbook_option(tmp_path, monkeypatch):
     assert res.exit_code == 2
     assert "bad.yaml, line 15" in res.output and "smart_goal" in res.output
     assert not seen  # refused before any scoring work
+
+
+def test_a_team_without_any_logged_one_on_one_is_no_evidence_of_weak_coaching():
+    """Many managers never log 1:1s: a team median of zero says nothing about coaching, so the
+    shipped weak_coaching rule ignores the 1:1 gaps there and weighs them where the team logs some."""
+    rule = next(r for r in default_playbook().rules if r.name == "weak_coaching")
+    names = ["one_on_ones_91d", "team.one_on_ones_91d", "pulse_mean_91d", "team.pulse_mean_91d"]
+    env = {n: np.array([0.0, 0.0, 0.0]) for n in names}
+    env["team.one_on_ones_91d"] = np.array([0.0, 4.0, 5.0])  # none logged / logged, rep has none / normal
+    env["one_on_ones_91d"] = np.array([0.0, 0.0, 5.0])
+    env["pulse_mean_91d"] = env["team.pulse_mean_91d"] = np.full(3, 7.0)
+    for n in list(env):
+        env[f"peer.{n.removeprefix('team.')}"] = np.array([5.0, 5.0, 5.0]) if "one_on" in n else np.full(3, 7.0)
+    env["contribution.coaching"] = np.zeros(3)
+    s = evaluate(rule.strength_expr, env)
+    assert s[0] == pytest.approx(s[2])  # no 1:1 records in the team: as if the rep were at the norm
+    assert s[1] > s[0] + 1.0  # the team logs 1:1s and this rep gets none: real evidence
