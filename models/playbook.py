@@ -1092,6 +1092,27 @@ class PlaybookInputs:
             insufficient=np.asarray(self.insufficient)[rows],
         )
 
+    @staticmethod
+    def concat(parts: list[PlaybookInputs], playbook: Playbook) -> PlaybookInputs:
+        """Several batches' inputs as one, each row keeping the peers and team medians of its own batch."""
+        for part in parts:
+            for name in playbook.names():
+                part.env[name]  # team medians are built on first use, from each batch's own rows
+        keys = set.intersection(*(set(p.env) for p in parts))
+        n = sum(len(p.quota_share) for p in parts)
+        frames = [p.explained.reset_index(drop=True) for p in parts]
+        for f in frames:
+            f.attrs = {}  # per-batch peer tables do not carry over to a pooled frame
+        explained = pd.concat(frames, ignore_index=True)
+        return PlaybookInputs(
+            explained=explained,
+            env=_Env(
+                {k: np.concatenate([np.asarray(p.env[k], dtype=float) for p in parts]) for k in keys}, n
+            ),
+            quota_share=np.concatenate([np.asarray(p.quota_share) for p in parts]),
+            insufficient=np.concatenate([np.asarray(p.insufficient) for p in parts]),
+        )
+
 
 def playbook_inputs(
     frame: pd.DataFrame,

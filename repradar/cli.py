@@ -369,13 +369,26 @@ def score(
 @app.command("tune-playbook")
 @_user_errors
 def tune_playbook(
-    data: DataDir,
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            help="Folder of a simulated organisation with truth/ (repeat to tune on several at once).",
+            file_okay=False,
+            metavar="DIR",
+        ),
+    ],
     out: Annotated[
         Path, typer.Option("--out", help="Where to write the tuned playbook (YAML).", dir_okay=False)
     ],
     version: Annotated[
-        str | None,
-        typer.Option("--version", help="Model version whose scores the rules read (default: champion)."),
+        list[str] | None,
+        typer.Option(
+            "--version",
+            help="Model version whose scores the rules read (default: champion); once for every --data, "
+            "or once per --data in the same order.",
+            metavar="V",
+        ),
     ] = None,
     playbook: Annotated[
         Path | None,
@@ -385,40 +398,57 @@ def tune_playbook(
     ] = None,
     rounds: Annotated[int, typer.Option(min=1, max=20, help="Rounds of the coordinate search.")] = 3,
 ) -> None:
-    """Tune the playbook's strength weights on known causes of misses (a simulated organisation's truth/)."""
+    """Tune the playbook's strength weights on known causes of misses (simulated organisations' truth/)."""
     from features.build import build_training_set
     from features.io import load_folder
     from models.loading import load_model, load_version
     from models.playbook import default_playbook, load_playbook
     from repradar.settings import get_settings
     from training.cause_match import load_truth
-    from training.playbook_tuning import tune_on_data
+    from training.playbook_tuning import Organisation, tune_on_data
 
     settings = get_settings()
-    folder = _local_folder(str(data))
-    if not folder.is_dir():
+    versions = list(version or [])
+    if len(versions) not in (0, 1, len(data)):
         raise UserError(
-            f"data folder {str(folder)!r} does not exist; pass --data with a simulated organisation"
+            f"--version was given {len(versions)} times for {len(data)} --data folders: "
+            "give it once (the same model for every folder) or once per --data, in the same order"
         )
-    truth = load_truth(folder)
-    if truth is None:
-        raise UserError(
-            f"{folder / 'truth' / 'rep_periods.parquet'} not found: tuning needs known causes of misses "
-            "(rep_id, period_start, missed, dominant_cause), as the simulator writes them"
-        )
+    folders, truths = [], []
+    for d in data:
+        folder = _local_folder(str(d))
+        if not folder.is_dir():
+            raise UserError(
+                f"data folder {str(folder)!r} does not exist; pass --data with a simulated organisation"
+            )
+        truth = load_truth(folder)
+        if truth is None:
+            raise UserError(
+                f"{folder / 'truth' / 'rep_periods.parquet'} not found: tuning needs known causes of misses "
+                "(rep_id, period_start, missed, dominant_cause), as the simulator writes them"
+            )
+        folders.append(folder)
+        truths.append(truth)
     if playbook is not None:
         text = load_playbook(playbook).text  # refused here, with its line, before any work
-    model = (load_version(settings, version) if version else load_model(settings)).pyfunc
+    pairs = versions * len(data) if len(versions) == 1 else versions or [None] * len(data)
+    models = {
+        v: (load_version(settings, v) if v else load_model(settings)).pyfunc for v in dict.fromkeys(pairs)
+    }
     if playbook is None:
-        text = (model.playbook_obj_ or default_playbook()).text
-    typer.echo("building snapshots ...")
-    fs = build_training_set(
-        load_folder(folder), every_days=settings.snapshot_every_days, miss_threshold=settings.miss_threshold
-    )
+        first = models[pairs[0]]
+        text = (first.playbook_obj_ or default_playbook()).text
+    orgs = []
+    for folder, truth, v in zip(folders, truths, pairs, strict=True):
+        typer.echo(f"building snapshots of {folder} ...")
+        fs = build_training_set(
+            load_folder(folder),
+            every_days=settings.snapshot_every_days,
+            miss_threshold=settings.miss_threshold,
+        )
+        orgs.append(Organisation(name=str(folder), frame=fs.frame, model=models[v], truth=truth))
     report = tune_on_data(
-        fs.frame,
-        model,
-        truth,
+        orgs,
         text=text,
         band_high=settings.band_high,
         rounds=rounds,

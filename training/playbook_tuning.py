@@ -186,21 +186,51 @@ def tune(
     return result
 
 
+def pooled(sets: list[TuningSet], playbook: Playbook) -> TuningSet:
+    """Several organisations' tuning rows as one set, so that weights are chosen on all of them at
+    once rather than fitted to one."""
+    if len(sets) == 1:
+        return sets[0]
+    return TuningSet(
+        inputs=PlaybookInputs.concat([ts.inputs for ts in sets], playbook),
+        causes=np.concatenate([ts.causes for ts in sets]),
+        weeks=np.concatenate([ts.weeks for ts in sets]),
+    )
+
+
+@dataclass
+class Organisation:
+    """One organisation to tune on: its snapshots, the model that scores them, its known causes."""
+
+    name: str
+    frame: pd.DataFrame
+    model: object
+    truth: pd.DataFrame
+
+
+@dataclass
+class HeldOut:
+    """An organisation's held-out window: shares before and after, for information only."""
+
+    name: str
+    n: int
+    before: dict[int, float]  # week -> share
+    after: dict[int, float]
+
+
 @dataclass
 class TuningReport:
-    """A tuning run on an organisation: the search's result and the held-out window's shares."""
+    """A tuning run on one or more organisations: the search's result and the held-out windows' shares."""
 
     result: TuneResult
     n_tuning: int
-    tuning_window: str
-    heldout_before: dict[int, float]  # week -> share, for information only: never used to choose
-    heldout_after: dict[int, float]
-    n_heldout: int
+    tuning_windows: list[str]  # "name: first..last day" per organisation
+    heldout: list[HeldOut] = field(default_factory=list)  # never used to choose
 
     def lines(self) -> list[str]:
         r = self.result
         out = [
-            f"tuned on {self.n_tuning} snapshots of reps who missed with a known cause ({self.tuning_window}, "
+            f"tuned on {self.n_tuning} snapshots of reps who missed with a known cause ({'; '.join(self.tuning_windows)}; "
             f"weeks {', '.join(map(str, WEEKS))}): top-two cause match {r.share_before:.3f} -> {r.share_after:.3f} "
             f"in {r.rounds} round(s)",
         ]
@@ -212,15 +242,16 @@ class TuningReport:
             out.append(
                 "  no change raised the share: the playbook is already at a local optimum on these rows"
             )
-        if self.n_heldout:
 
-            def fmt(d):
-                return " / ".join(f"{d[w]:.2f}" for w in sorted(d))
+        def fmt(d):
+            return " / ".join(f"{d[w]:.2f}" for w in sorted(d))
 
-            out.append(
-                f"held-out period, for information (never used to choose; {self.n_heldout} snapshots, weeks "
-                f"{' / '.join(map(str, sorted(self.heldout_before)))}): {fmt(self.heldout_before)} -> {fmt(self.heldout_after)}"
-            )
+        for h in self.heldout:
+            if h.n:
+                out.append(
+                    f"held-out period of {h.name}, for information (never used to choose; {h.n} snapshots, weeks "
+                    f"{' / '.join(map(str, sorted(h.before)))}): {fmt(h.before)} -> {fmt(h.after)}"
+                )
         return out
 
 
@@ -228,10 +259,23 @@ def _by_week(h: np.ndarray, weeks: np.ndarray) -> dict[int, float]:
     return {int(w): float(h[weeks == w].mean()) for w in np.unique(weeks)}
 
 
+def _split(org: Organisation) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The organisation's snapshots before its model's held-out window, those in it, and the first's span."""
+    test_window = str(org.model.spec_.meta.get("test_window", ""))
+    frame = org.frame
+    if not test_window:
+        return frame, frame.iloc[0:0], f"{org.name}: all periods"
+    start = pd.Timestamp(test_window.split("..")[0])
+    ps = pd.to_datetime(frame["period_start"])
+    before = frame[ps < start]
+    span = (
+        f"{ps[ps < start].min():%Y-%m-%d}..{start - pd.Timedelta(days=1):%Y-%m-%d}" if len(before) else "none"
+    )
+    return before, frame[ps >= start], f"{org.name}: {span}"
+
+
 def tune_on_data(
-    frame: pd.DataFrame,
-    model,
-    truth: pd.DataFrame,
+    orgs: list[Organisation],
     *,
     text: str,
     band_high: float,
@@ -239,42 +283,47 @@ def tune_on_data(
     source: str = "<playbook>",
     progress: Callable[[str], None] | None = None,
 ) -> TuningReport:
-    """Tune on the model's training periods (before its held-out window); report the held-out ones apart."""
+    """Tune on each organisation's training periods (before its model's held-out window), pooled;
+    report each held-out window apart."""
     from repradar.errors import UserError
 
     playbook = parse_playbook(text, source)
-    test_window = str(model.spec_.meta.get("test_window", ""))
-    start = pd.Timestamp(test_window.split("..")[0]) if test_window else None
-    ps = pd.to_datetime(frame["period_start"])
-    before = frame[ps < start] if start is not None else frame
-    ts = tuning_set(before, model, truth, playbook=playbook, band_high=band_high)
-    if len(ts) == 0:
+    parts = [(org, *_split(org)) for org in orgs]
+    sets = [
+        tuning_set(before, org.model, org.truth, playbook=playbook, band_high=band_high)
+        for org, before, _, _ in parts
+        if len(before)
+    ]
+    sets = [ts for ts in sets if len(ts)]
+    ts = pooled(sets, playbook) if sets else None
+    if ts is None:
         raise UserError(
-            "no snapshot at weeks 3, 6 or 9 of a rep who missed with a known cause before the model's held-out "
-            f"window ({test_window or 'unknown'}): nothing to tune on"
+            "no snapshot at weeks 3, 6 or 9 of a rep who missed with a known cause before the models' held-out "
+            f"windows ({'; '.join(w for *_, w in parts)}): nothing to tune on"
         )
     if progress:
         progress(
             f"{len(ts)} snapshots to tune on; {len(numbers(text))} weights, {len(FACTORS)} trials each per round"
         )
     result = tune(text, ts, rounds=rounds, source=source, progress=progress)
-    heldout_before, heldout_after, n_held = {}, {}, 0
-    if start is not None:
-        held = tuning_set(frame[ps >= start], model, truth, playbook=playbook, band_high=band_high)
-        n_held = len(held)
-        if n_held:
-            heldout_before = _by_week(hits(playbook, held), held.weeks)
-            heldout_after = _by_week(hits(parse_playbook(result.text, source), held), held.weeks)
-    window = (
-        f"{ps[ps < start].min():%Y-%m-%d}..{start - pd.Timedelta(days=1):%Y-%m-%d}"
-        if start is not None
-        else "all periods"
-    )
+    tuned = parse_playbook(result.text, source)
+    heldout = []
+    for org, _, held_frame, _ in parts:
+        if len(held_frame) == 0:
+            continue
+        held = tuning_set(held_frame, org.model, org.truth, playbook=playbook, band_high=band_high)
+        if len(held):
+            heldout.append(
+                HeldOut(
+                    name=org.name,
+                    n=len(held),
+                    before=_by_week(hits(playbook, held), held.weeks),
+                    after=_by_week(hits(tuned, held), held.weeks),
+                )
+            )
     return TuningReport(
         result=result,
         n_tuning=len(ts),
-        tuning_window=window,
-        heldout_before=heldout_before,
-        heldout_after=heldout_after,
-        n_heldout=n_held,
+        tuning_windows=[w for *_, w in parts],
+        heldout=heldout,
     )

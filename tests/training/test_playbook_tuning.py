@@ -93,11 +93,35 @@ def test_the_fast_path_ranks_as_scoring_does(sim_org, model_v1, heldout, setting
 
 
 @pytest.mark.slow
+def test_pooled_organisations_keep_their_own_peers_and_team_medians(model_v1, heldout, sim_org, settings):
+    from training.cause_match import load_truth
+    from training.playbook_tuning import pooled, tuning_set
+
+    model, truth = model_v1.pyfunc, load_truth(sim_org)
+    pb = model.playbook_obj_
+    managers = sorted(heldout["manager_id"].dropna().unique())
+    half = heldout[heldout["manager_id"].isin(managers[: len(managers) // 2])]
+    a = tuning_set(heldout, model, truth, playbook=pb, band_high=settings.band_high)
+    b = tuning_set(half, model, truth, playbook=pb, band_high=settings.band_high)
+    both = pooled([a, b], pb)
+    assert len(both) == len(a) + len(b) and len(b) > 0
+    assert hits(pb, both).tolist() == hits(pb, a).tolist() + hits(pb, b).tolist()
+    assert top_ids(pb, both.inputs) == top_ids(pb, a.inputs) + top_ids(pb, b.inputs)
+    for name in ("peer.win_rate_180d", "team.one_on_ones_91d"):
+        np.testing.assert_array_equal(both.inputs.env[name][: len(a)], a.inputs.env[name])
+        np.testing.assert_array_equal(both.inputs.env[name][len(a) :], b.inputs.env[name])
+
+
+@pytest.mark.slow
 def test_tune_playbook_command_writes_a_loadable_playbook(trained, sim_org, tmp_path):
     out = tmp_path / "tuned.yaml"
-    r = run_cli(trained, "tune-playbook", "--data", str(sim_org), "--out", str(out), "--rounds", "1")
+    # the same organisation twice stands for two: their rows are pooled, their held-out windows kept apart
+    args = ["--data", str(sim_org), "--data", str(sim_org), "--version", "1"]
+    r = run_cli(trained, "tune-playbook", *args, "--out", str(out), "--rounds", "1")
     assert r.exit_code == 0, r.stdout + r.stderr
-    assert "tuned on" in r.stdout and "held-out period, for information" in r.stdout
+    assert r.stdout.count(f"held-out period of {sim_org}, for information") == 2
+    tuned_on = next(ln for ln in r.stdout.splitlines() if ln.startswith("tuned on"))
+    assert tuned_on.count(f"{sim_org}: ") == 2
     tuned = load_playbook(out)
     assert [x.name for x in tuned.rules] == [x.name for x in load_playbook(None).rules]
 
@@ -117,6 +141,14 @@ def test_tune_playbook_needs_known_causes(tmp_path):
         str(tmp_path / "x.yaml"),
     )
     assert r.exit_code == 2 and "does not exist" in r.stderr
+    r = run_cli(
+        tmp_path / "home",
+        "tune-playbook",
+        *["--data", str(tmp_path), "--data", str(tmp_path), "--data", str(tmp_path)],
+        *["--version", "1", "--version", "2", "--out", str(tmp_path / "x.yaml")],
+    )
+    assert r.exit_code == 2 and "--version was given 2 times for 3 --data folders" in r.stderr, r.stderr
+    assert not (tmp_path / "x.yaml").exists()
 
 
 def test_tune_playbook_refuses_a_broken_playbook_before_any_work(tmp_path):
