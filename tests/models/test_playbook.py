@@ -354,7 +354,9 @@ def test_a_team_without_any_logged_one_on_one_is_no_evidence_of_weak_coaching():
     env["one_on_ones_91d"] = np.array([0.0, 0.0, 5.0])
     env["pulse_mean_91d"] = env["team.pulse_mean_91d"] = np.full(3, 7.0)
     for n in list(env):
-        env[f"peer.{n.removeprefix('team.')}"] = np.array([5.0, 5.0, 5.0]) if "one_on" in n else np.full(3, 7.0)
+        env[f"peer.{n.removeprefix('team.')}"] = (
+            np.array([5.0, 5.0, 5.0]) if "one_on" in n else np.full(3, 7.0)
+        )
     env["contribution.coaching"] = np.zeros(3)
     s = evaluate(rule.strength_expr, env)
     assert s[0] == pytest.approx(s[2])  # no 1:1 records in the team: as if the rep were at the norm
