@@ -7,6 +7,9 @@ cause, next to two baselines:
 - `random`: two distinct catalog ids drawn at random (the exact expected share, not a draw);
 - `frequent`: the same two ids for everybody, the two the playbook puts in its top two most often
   over all scored rows of that week (what "always suggest the usual" would give).
+Rows `clear` and `mixed` split the misses by how far the dominant cause leads: `clear` when its
+contribution is at least CLEAR_RATIO times the next cause's (`contrib_<cause>` in the truth), `mixed`
+otherwise, where two causes of similar size compete for the top two.
 Logged to MLflow with each training run when the data folder has a simulator `truth/`.
 """
 
@@ -20,6 +23,7 @@ import pandas as pd
 
 WEEKS = (3, 6, 9)
 TOP = 2
+CLEAR_RATIO = 2.0  # a dominant cause at least this many times the next one is a clear cause
 
 
 def load_truth(data_dir) -> pd.DataFrame | None:
@@ -27,7 +31,16 @@ def load_truth(data_dir) -> pd.DataFrame | None:
     path = Path(data_dir) / "truth" / "rep_periods.parquet"
     if not path.is_file():
         return None
-    t = pd.read_parquet(path, columns=["rep_id", "period_start", "missed", "dominant_cause"])
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    contrib = [c for c in names if c.startswith("contrib_")]
+    t = pd.read_parquet(path, columns=["rep_id", "period_start", "missed", "dominant_cause", *contrib])
+    if len(contrib) >= 2:
+        c = np.sort(t[contrib].to_numpy(dtype=float), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t["cause_lead"] = np.where(c[:, -2] > 0, c[:, -1] / c[:, -2], np.inf)
+        t = t.drop(columns=contrib)
     t["rep_id"] = t["rep_id"].astype(str)
     t["period_start"] = pd.to_datetime(t["period_start"]).astype("datetime64[ns]")
     return t
@@ -52,8 +65,9 @@ def match_rows(
     """One row per scored snapshot of a rep who missed with a dominant cause, at the given weeks.
 
     `frame` holds rep_id, period_start, week_of_period (the snapshots); `interventions` the
-    suggested ids per frame row, best first. Adds `cause`, `top` (first two ids), `hit` and `row`
-    (the position in `frame`).
+    suggested ids per frame row, best first. Adds `cause`, `top` (first two ids), `hit`, `row`
+    (the position in `frame`) and, when the truth has it, `cause_lead` (the dominant cause's
+    contribution over the next one's).
     """
     df = pd.DataFrame(
         {
@@ -67,7 +81,8 @@ def match_rows(
     df = df[df["week"].isin(list(weeks))]
     t = truth[truth["missed"].fillna(False).astype(bool) & truth["dominant_cause"].notna()]
     t = t[t["dominant_cause"].astype(str) != ""]
-    df = df.merge(t[["rep_id", "period_start", "dominant_cause"]], on=["rep_id", "period_start"], how="inner")
+    keep = ["rep_id", "period_start", "dominant_cause"] + (["cause_lead"] if "cause_lead" in t else [])
+    df = df.merge(t[keep], on=["rep_id", "period_start"], how="inner")
     df = df.rename(columns={"dominant_cause": "cause"})
     df["hit"] = [bool(set(top) & set(answers(c))) for top, c in zip(df["top"], df["cause"], strict=True)]
     return df.reset_index(drop=True)
@@ -84,7 +99,11 @@ def summarise(rows: pd.DataFrame, all_tops: pd.DataFrame, catalog: tuple[str, ..
         counts = pd.Series([i for t in pool for i in t]).value_counts()
         frequent = sorted(counts.index, key=lambda i: (-counts[i], i))[:TOP] if len(counts) else []
         wk = rows[rows["week"] == week]
-        for cause, sub in [("all", wk), *sorted(wk.groupby("cause"))]:
+        split = []
+        if "cause_lead" in wk:
+            clear = wk["cause_lead"].to_numpy(dtype=float) >= CLEAR_RATIO
+            split = [("clear", wk[clear]), ("mixed", wk[~clear])]
+        for cause, sub in [("all", wk), *split, *sorted(wk.groupby("cause"))]:
             rnd = (
                 np.mean([random_pair_share(len(answers(c)), len(catalog)) for c in sub["cause"]])
                 if len(sub)
@@ -140,6 +159,7 @@ def metrics(summary: pd.DataFrame) -> dict[str, float]:
         if r["cause"] == "all":
             out[stem + "_random"] = float(r["random"])
             out[stem + "_frequent"] = float(r["frequent"])
+        if r["cause"] in ("all", "clear", "mixed"):
             out[stem + "_n"] = float(r["n"])
     return out
 
@@ -148,8 +168,9 @@ def table(summary: pd.DataFrame) -> str:
     """A Markdown table: week x cause, playbook share (n) with both baselines."""
     lines = ["| week | cause | n | playbook | random two | two most frequent |", "|---|---|---|---|---|---|"]
     for _, r in summary.iterrows():
+        share = "n/a" if pd.isna(r["playbook"]) else f"{r['playbook']:.2f}"
         lines.append(
-            f"| {r['week']} | {r['cause']} | {r['n']} | {r['playbook']:.2f} | {r['random']:.2f} | {r['frequent']:.2f} |"
+            f"| {r['week']} | {r['cause']} | {r['n']} | {share} | {r['random']:.2f} | {r['frequent']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 

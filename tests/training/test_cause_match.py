@@ -60,6 +60,41 @@ def test_match_rows_and_summary_on_a_tiny_frame():
     assert "| 3 | all | 3 |" in table(s)
 
 
+def test_misses_split_into_clear_and_mixed_causes_by_how_far_the_cause_leads(tmp_path):
+    frame, tops, truth = _tiny()
+    # a: skill 0.4 against 0.1 (clear); b: quota 0.3 against 0.2 (mixed); c: customer alone (clear)
+    truth["contrib_skill"] = [0.4, 0.0, 0.0, 0.0]
+    truth["contrib_quota"] = [0.1, 0.3, 0.0, 0.0]
+    truth["contrib_customer"] = [0.0, 0.2, 0.25, 0.0]
+    (tmp_path / "truth").mkdir()
+    truth.to_parquet(tmp_path / "truth" / "rep_periods.parquet")
+    from features.contract import INTERVENTION_IDS
+    from training.cause_match import load_truth
+
+    loaded = load_truth(tmp_path)
+    assert not any(c.startswith("contrib_") for c in loaded.columns)
+    rows = match_rows(frame, tops, loaded)
+    assert rows["cause_lead"].tolist()[:3] == pytest.approx([4.0, 1.5, np.inf])
+    s = summarise(rows, pd.DataFrame({"week": frame["week_of_period"], "top": tops}), tuple(INTERVENTION_IDS))
+    w3 = s[s["week"] == 3].set_index("cause")
+    assert w3.loc["clear", "n"] == 2 and w3.loc["clear", "playbook"] == pytest.approx(
+        1 / 2
+    )  # a hit, c missed
+    assert w3.loc["mixed", "n"] == 1 and w3.loc["mixed", "playbook"] == pytest.approx(1.0)  # b hit
+    w6 = s[s["week"] == 6].set_index("cause")
+    assert w6.loc["clear", "n"] == 1 and w6.loc["clear", "playbook"] == pytest.approx(0.0)
+    m = metrics(s)
+    assert m["cause_match_week3_clear"] == pytest.approx(0.5) and m["cause_match_week3_mixed_n"] == 1
+    # without contributions in the truth (a company's own recorded reasons) there is no split
+    assert "clear" not in set(
+        summarise(
+            match_rows(frame, tops, truth.drop(columns=[c for c in truth if c.startswith("contrib_")])),
+            pd.DataFrame({"week": frame["week_of_period"], "top": tops}),
+            tuple(INTERVENTION_IDS),
+        )["cause"]
+    )
+
+
 def test_training_logs_cause_match_to_mlflow(settings, trained):
     from mlflow.tracking import MlflowClient
 
@@ -72,6 +107,7 @@ def test_training_logs_cause_match_to_mlflow(settings, trained):
         assert f"cause_match_week{w}" in run.data.metrics
         assert f"cause_match_week{w}_random" in run.data.metrics
         assert f"cause_match_week{w}_frequent" in run.data.metrics
+        assert f"cause_match_week{w}_clear_n" in run.data.metrics  # the simulator's truth has contributions
     arts = {a.path for a in client.list_artifacts(mv.run_id, "evaluation")}
     assert "evaluation/cause_match.csv" in arts
 
