@@ -73,31 +73,32 @@ def figures_for(version: str, y: np.ndarray, risk: np.ndarray) -> Figures:
     return Figures(str(version), roc_auc(y, risk), brier(y, risk), int(len(y)), int(y.sum()))
 
 
+def measure_checks(
+    challenger: Figures, champion: Figures, tol_auc: float, tol_brier: float
+) -> list[tuple[str, bool]]:
+    """(measure, within tolerance) for AUC and Brier: the challenger's AUC at least the champion's minus
+    tol_auc, its Brier at most the champion's plus tol_brier (NaN never is)."""
+    auc_ok = not math.isnan(challenger.auc) and challenger.auc >= champion.auc - tol_auc
+    brier_ok = not math.isnan(challenger.brier) and challenger.brier <= champion.brier + tol_brier
+    return [("auc", auc_ok), ("brier", brier_ok)]
+
+
 def gate_decision(
     challenger: Figures, champion: Figures | None, tol_auc: float, tol_brier: float
 ) -> tuple[bool, list[str]]:
-    """(passes, reasons). Passes when there is no champion, or the challenger's AUC is at least
-    the champion's minus tol_auc and its Brier at most the champion's plus tol_brier."""
+    """(passes, reasons). Passes when there is no champion, or both `measure_checks` hold."""
     if champion is None:
         return True, ["no champion yet: the first model becomes champion"]
-    ok, reasons = True, []
-    if math.isnan(challenger.auc) or challenger.auc < champion.auc - tol_auc:
-        ok = False
-        reasons.append(
-            f"AUC {challenger.auc:.4f} is below the champion's {champion.auc:.4f} by more than {tol_auc:g}"
-        )
-    else:
-        reasons.append(f"AUC {challenger.auc:.4f} vs champion {champion.auc:.4f} (tolerance {tol_auc:g}): ok")
-    if math.isnan(challenger.brier) or challenger.brier > champion.brier + tol_brier:
-        ok = False
-        reasons.append(
-            f"Brier {challenger.brier:.4f} is above the champion's {champion.brier:.4f} by more than {tol_brier:g}"
-        )
-    else:
-        reasons.append(
-            f"Brier {challenger.brier:.4f} vs champion {champion.brier:.4f} (tolerance {tol_brier:g}): ok"
-        )
-    return ok, reasons
+    checks = dict(measure_checks(challenger, champion, tol_auc, tol_brier))
+    reasons = [
+        f"AUC {challenger.auc:.4f} vs champion {champion.auc:.4f} (tolerance {tol_auc:g}): ok"
+        if checks["auc"]
+        else f"AUC {challenger.auc:.4f} is below the champion's {champion.auc:.4f} by more than {tol_auc:g}",
+        f"Brier {challenger.brier:.4f} vs champion {champion.brier:.4f} (tolerance {tol_brier:g}): ok"
+        if checks["brier"]
+        else f"Brier {challenger.brier:.4f} is above the champion's {champion.brier:.4f} by more than {tol_brier:g}",
+    ]
+    return all(checks.values()), reasons
 
 
 def render_figures(challenger: Figures, champion: Figures | None) -> str:

@@ -138,12 +138,18 @@ class ServiceMiddleware:
         )
         scope["repradar.request_id"] = rid
         extra = [(b"x-model-version", version.encode("latin-1")), (b"x-request-id", rid.encode())]
+        # Pages and answers name people and their risk: no browser or proxy may keep them (the Back
+        # button after signing out must not show a rep's page). Static files may be cached.
+        private = not scope["path"].startswith("/static/")
         status = [500]
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = [*message.get("headers", []), *extra]
+                if private and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
             await send(message)
 
         metrics = rt.metrics

@@ -6,6 +6,7 @@ tests/serving/test_rules.py checks them directly.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -129,3 +130,26 @@ def select_alerts(
         budget=budget,
         truncated=len(matching) > len(top),
     )
+
+
+INTERVENTION_HORIZON_DAYS = 366  # an intervention may be recorded when planned, at most a year ahead
+DUPLICATE_WINDOW_S = 60  # the same entry by the same user again within this is a double submit
+
+
+def intervention_date_problem(
+    started_on: dt.date,
+    hire_date: dt.date | None,
+    today: dt.date,
+    horizon_days: int = INTERVENTION_HORIZON_DAYS,
+) -> str | None:
+    """Why `started_on` cannot be a real intervention's start, or None: not before the rep was hired,
+    not more than `horizon_days` after today (a typo such as 2031 for 2021)."""
+    if hire_date is not None and started_on < hire_date:
+        return f"started_on {started_on.isoformat()} is before the rep was hired ({hire_date.isoformat()})"
+    latest = today + dt.timedelta(days=horizon_days)
+    if started_on > latest:
+        return (
+            f"started_on {started_on.isoformat()} is more than {horizon_days} days ahead (latest "
+            f"{latest.isoformat()}); record an intervention once it is planned within the year"
+        )
+    return None

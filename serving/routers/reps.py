@@ -6,19 +6,21 @@ still records the attempt (visible to HR only).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from serving import audit, store
 from serving.auth import Principal
 from serving.db.engine import commit, write_lock
-from serving.db.schema import InterventionLog, Score
+from serving.db.schema import InterventionLog, Rep, Score, utcnow
 from serving.deps import ModelDep, RequestIdDep, SessionDep, model_version, require
 from serving.http_errors import AUTHED, ApiError, responses
-from serving.rules import may_see_names, resolve_scope
+from serving.rules import DUPLICATE_WINDOW_S, intervention_date_problem, may_see_names, resolve_scope
 from serving.schemas import (
     HistoryItemOut,
     HistoryOut,
@@ -223,12 +225,37 @@ def list_interventions(
     return InterventionListOut(rep_id=rep_id, items=[_intervention_out(r) for r in rows])
 
 
+def _recent_same_entry(
+    session: Session, rep_id: str, body: InterventionIn, user: str
+) -> InterventionLog | None:
+    """The same entry recorded by the same user within DUPLICATE_WINDOW_S (a double click), or None."""
+    since = utcnow() - dt.timedelta(seconds=DUPLICATE_WINDOW_S)
+    rows = session.scalars(
+        select(InterventionLog).where(
+            InterventionLog.rep_id == rep_id,
+            InterventionLog.intervention == body.intervention,
+            InterventionLog.started_on == body.started_on,
+            InterventionLog.recorded_by == user,
+            InterventionLog.recorded_at >= since,
+        )
+    ).all()
+    return next(
+        (r for r in rows if r.ended_on == body.ended_on and (r.note or None) == (body.note or None)), None
+    )
+
+
 @router.post(
     "/reps/{rep_id}/interventions",
     response_model=InterventionOut,
     status_code=201,
     summary="Record an intervention given to a rep (catalog id, dates, note)",
-    responses=responses(*AUTHED, 400, 404, 413, 422),
+    description="The start may not be before the rep was hired nor more than a year ahead (422). The same "
+    f"entry from the same user again within {DUPLICATE_WINDOW_S} s is taken for a double submit: the answer "
+    "is the entry already stored, with status 200, and nothing new is stored.",
+    responses={
+        **responses(*AUTHED, 400, 404, 413, 422),
+        200: {"model": InterventionOut, "description": "A double submit: the entry already stored."},
+    },
 )
 def add_intervention(
     request: Request,
@@ -238,8 +265,17 @@ def add_intervention(
     session: SessionDep,
     model: ModelDep,
     rid: RequestIdDep,
+    response: Response,
 ) -> InterventionOut:
     _check_visible(request, session, principal, rep_id, "intervention.create", rid)
+    rep = session.get(Rep, rep_id)
+    problem = intervention_date_problem(body.started_on, rep.hire_date if rep else None, dt.date.today())
+    if problem:
+        raise RequestValidationError([{"loc": ("body", "started_on"), "msg": problem, "type": "value_error"}])
+    same = _recent_same_entry(session, rep_id, body, principal.name)
+    if same is not None:
+        response.status_code = 200
+        return _intervention_out(same)
     current = store.rep_score(session, rep_id)
     version = current.model_version if current else model_version(model)
     row = InterventionLog(

@@ -42,7 +42,9 @@ def trend(
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = top + ph * (1 - v)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>')
-        body.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{v:.2f}</text>')
+        body.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{v * 100:.0f}%</text>'
+        )
     n = len(points)
     if n:
         xs = [left + (pw * i / (n - 1) if n > 1 else pw / 2) for i in range(n)]
@@ -55,14 +57,36 @@ def trend(
             colour = BAND_COLOURS.get(band, "#888")
             body.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
-                f"<title>{escape(str(day))}: {risk:.2f}</title></circle>"
+                f"<title>{escape(str(day))}: {risk * 100:.0f}%</title></circle>"
             )
             if i % step == 0 or i == n - 1:
+                # the first and last labels are anchored inside the chart so they are never clipped
+                anchor = "end" if i == n - 1 and n > 1 else "start" if i == 0 and n > 1 else "middle"
                 body.append(
-                    f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" class="axis">'
+                    f'<text x="{x:.1f}" y="{height - 10}" text-anchor="{anchor}" class="axis">'
                     f"{escape(str(day)[5:])}</text>"
                 )
     return _svg(width, height, body, title)
+
+
+def _fit(label: str, px: float) -> str:
+    """`label` cut at a word (with an ellipsis) to about `px` pixels of 11px text: wide (CJK) characters
+    count double; the full label stays in the element's tooltip."""
+
+    def width(text: str) -> float:
+        return sum(11.0 if ord(ch) > 0x2E80 else 6.0 for ch in text)
+
+    if width(label) <= px:
+        return label
+    out = ""
+    for ch in label:
+        if width(out + ch + "…") > px:
+            break
+        out += ch
+    cut = out.rstrip()
+    if " " in cut and not any(ord(ch) > 0x2E80 for ch in cut):
+        cut = cut[: cut.rfind(" ")].rstrip(" ,;(")
+    return cut + "…"
 
 
 def waterfall(items: Sequence[tuple[str, float]], title: str, width: int = 560) -> Markup:
@@ -85,7 +109,8 @@ def waterfall(items: Sequence[tuple[str, float]], title: str, width: int = 560) 
         a, b = sorted((acc, acc + c))
         colour = "#c0392b" if c > 0 else "#2980b9"
         body.append(
-            f'<text x="{left - 6}" y="{y + 17}" text-anchor="end" class="label">{escape(label[:32])}</text>'
+            f'<text x="{left - 6}" y="{y + 17}" text-anchor="end" class="label">'
+            f"<title>{escape(label)}</title>{escape(_fit(label, left - 10))}</text>"
             f'<rect x="{x(a):.1f}" y="{y + 4}" width="{max(1.0, (b - a) * scale):.1f}" height="{row - 8}" '
             f'fill="{colour}"/>'
             f'<text x="{x(b) + 4:.1f}" y="{y + 17}" class="axis">{c:+.2f}</text>'
@@ -125,7 +150,7 @@ def heatmap(
                 f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{fill}">'
                 f"<title>{escape(r)} / {escape(c)}: {mean:.2f} (n={n})</title></rect>"
                 f'<text x="{xx + cw / 2:.1f}" y="{y + ch / 2 + 4:.1f}" text-anchor="middle" fill="{ink}" '
-                f'class="label">{mean:.2f} · {n}</text>'
+                f'class="label">{mean * 100:.0f}% · {n}</text>'
             )
     return _svg(width, height, body, title)
 
@@ -139,7 +164,9 @@ def bars(items: Sequence[tuple[str, float]], title: str, width: int = 420, lo: f
     body = [f'<line x1="{left}" y1="{top + ph}" x2="{width - 10}" y2="{top + ph}" stroke="#999"/>']
     for v in (lo, (lo + 1) / 2, 1.0):
         y = top + ph * (1 - (v - lo) / (1 - lo))
-        body.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{v:.2f}</text>')
+        body.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{v * 100:.0f}%</text>'
+        )
     for i, (label, v) in enumerate(items):
         h = ph * max(0.0, min(1.0, (v - lo) / (1 - lo)))
         xx = left + i * bw + 4
@@ -191,7 +218,9 @@ def lines(
     body = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
     for v in _ticks(y0, y1):
         body.append(f'<line x1="{left}" y1="{sy(v):.1f}" x2="{left + pw}" y2="{sy(v):.1f}" stroke="#eee"/>')
-        body.append(f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" class="axis">{v:.2f}</text>')
+        body.append(
+            f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" class="axis">{v * 100:.0f}%</text>'
+        )
     for v in x_ticks if x_ticks is not None else _ticks(x0, x1):
         label = f"{v:g}" if float(v).is_integer() else f"{v:.2f}"
         body.append(

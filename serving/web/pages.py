@@ -15,12 +15,15 @@ from urllib.parse import quote
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from features.contract import INTERVENTION_IDS
+from models import i18n as model_i18n
+from models.drivers import group_actionable
 from repradar.errors import UserError
 from serving import audit, i18n, runs, store
 from serving.auth import Principal, authenticate
@@ -197,10 +200,20 @@ def team(
             "item": i,
             "bar": charts.risk_bar(i.risk, i.risk_band),
             "reason": _driver_label(lang_of(request), i.top_driver.model_dump()) if i.top_driver else None,
+            "risk": model_i18n.format_risk(i.risk),
+            "change": _points(lang_of(request), i.risk_change),
         }
         for i in out.items
     ]
     return render(request, "team.html", principal, out=out, rows=rows, bands=BANDS, chosen=bands or [])
+
+
+def _points(lang: str, change: float | None) -> str:
+    """A change of risk in percentage points ("+3 pts"); "0" when it rounds to nothing."""
+    if change is None or math.isnan(change):
+        return "—"
+    pts = round(float(change) * 100)
+    return i18n.t(lang, "team.points", pts=f"{pts:+d}") if pts else "0"
 
 
 # -- one rep -------------------------------------------------------------------------------------
@@ -215,25 +228,109 @@ def _driver_label(lang: str, d: dict) -> str:
     return i18n.t(lang, f"group.{group}", default=group or d.get("feature", "?"))
 
 
+def _in_lang(d: dict, lang: str, stem: str) -> str | None:
+    """A model-provided text in the page's language (`text_en`/`text_zh`, `reason_en`/...), else English."""
+    return d.get(f"{stem}_{model_i18n.SUFFIX.get(lang, 'en')}") or d.get(f"{stem}_en")
+
+
 def _driver_sentence(lang: str, d: dict) -> str:
+    """A driver in words: the model's own sentence when the score carries one, else label, value and peers."""
+    text = _in_lang(d, lang, "text")
+    if text:
+        return text
+    name = str(d.get("feature", "?"))
     text = i18n.t(
         lang,
         "rep.driver_sentence",
-        group=_driver_label(lang, d),
-        feature=d.get("feature", "?"),
-        value=_fmt(d.get("value")),
-        contribution=f"{float(d.get('contribution') or 0):+.2f}",
+        feature=model_i18n.feature_label(name, lang),
+        value=_value(lang, name, d.get("value")),
     )
     peer = d.get("peer", d.get("peer_value"))
     if peer is not None:
-        text += " " + i18n.t(lang, "rep.driver_peer", peer=_fmt(peer))
+        text += " " + i18n.t(lang, "rep.driver_peer", peer=_value(lang, name, peer))
     return text
 
 
+def _value(lang: str, feature: str, v: Any) -> str:
+    """A feature's value with its registry unit (18%, $40k, 3.5 a week); unknown features as plain numbers."""
+    from features.registry import get
+
+    try:
+        unit = get(feature).unit
+    except KeyError:
+        return _fmt(v)
+    return model_i18n.format_value(v, unit, lang, feature=feature) if isinstance(v, (int, float)) else _fmt(v)
+
+
+def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
+    """What raises the risk, by driver group, largest first: title, sentence and whether it is context.
+
+    The scores' `driver_groups` (models/drivers.py) when present; otherwise one entry per driver.
+    """
+    groups = details.get("driver_groups")
+    if isinstance(groups, list) and groups:
+        return [
+            {
+                "title": _in_lang(g, lang, "title") or _driver_label(lang, g),
+                "text": _in_lang(g, lang, "text") or _driver_sentence(lang, g),
+                "context": g.get("actionable") is False,
+            }
+            for g in groups
+            if isinstance(g, dict)
+        ]
+    return [
+        {
+            "title": _driver_label(lang, d),
+            "text": _driver_sentence(lang, d),
+            "context": not group_actionable(str(d.get("group") or "")),
+        }
+        for d in drivers
+        if float(d.get("contribution") or 0) > 0
+    ]
+
+
+def _suggestions(lang: str, ids: list[str], details: dict) -> list[dict]:
+    """The suggested interventions, best first, each with the playbook's reason for it when scored with one."""
+    reasons = {
+        r.get("id"): _in_lang(r, lang, "reason")
+        for r in details.get("intervention_reasons") or []
+        if isinstance(r, dict)
+    }
+    return [{"id": i, "title": i18n.t(lang, f"intervention.{i}"), "reason": reasons.get(i)} for i in ids]
+
+
+def _notes(lang: str, details: dict) -> list[str]:
+    """The model's notes on this row (peers from the whole organisation, no engagement data ...)."""
+    return [
+        _in_lang(n, lang, "text") or str(n.get("code"))
+        for n in details.get("notes") or []
+        if isinstance(n, dict) and n.get("code") != "insufficient_data"
+    ]
+
+
 def _not_enough_data(details: dict, drivers: list) -> bool:
-    if details.get("not_enough_data") or details.get("enough_data") is False:
+    if (
+        details.get("insufficient_data")
+        or details.get("not_enough_data")
+        or details.get("enough_data") is False
+    ):
         return True
     return not drivers
+
+
+def _insufficient_text(lang: str, details: dict) -> str:
+    for n in details.get("notes") or []:
+        if isinstance(n, dict) and n.get("code") == "insufficient_data" and _in_lang(n, lang, "text"):
+            return _in_lang(n, lang, "text")
+    return i18n.t(lang, "rep.not_enough_data")
+
+
+def _quota_split(lang: str, details: dict) -> str | None:
+    share = details.get("quota_share")
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or math.isnan(share):
+        return None
+    quota = round(float(share) * 100)
+    return i18n.t(lang, "rep.quota_split_text", quota=quota, rep=100 - quota)
 
 
 @router.get("/reps/{rep_id}", response_class=HTMLResponse)
@@ -245,10 +342,10 @@ def rep_page(
     rid: RequestIdDep,
     recorded: int = 0,
 ):
-    return _rep(request, rep_id, principal, session, rid, flash="rep.recorded" if recorded else None)
+    return _rep(request, rep_id, principal, session, rid, recorded=recorded)
 
 
-def _rep(request, rep_id, principal, session, rid, *, flash=None, error=None, status=200, form=None):
+def _rep(request, rep_id, principal, session, rid, *, recorded=0, error=None, status=200, form=None):
     if not {"manager", "hr"} & principal.roles:
         return _forbidden(request, principal, ("manager", "hr"))
     if not (0 < len(rep_id) <= 100):
@@ -269,31 +366,33 @@ def _rep(request, rep_id, principal, session, rid, *, flash=None, error=None, st
     )
     water = charts.waterfall(
         [
-            (_driver_label(lang, d) + f" ({d.get('feature', '')})", float(d.get("contribution") or 0))
+            (model_i18n.feature_label(str(d.get("feature", "?")), lang), float(d.get("contribution") or 0))
             for d in drivers
         ],
         i18n.t(lang, "rep.drivers_chart"),
     )
-    recourse = details.pop("recourse", None)
-    quota_split = details.pop("quota_split", None)
+    recourse = details.get("recourse")
     return render(
         request,
         "rep.html",
         principal,
         status,
         rep=rep,
+        risk=model_i18n.format_risk(rep.score.risk),
         trend_svg=trend_svg,
         water=water,
-        sentences=[_driver_sentence(lang, d) for d in drivers],
-        reasons=details.pop("reasons", None),
-        recourse=recourse,
-        quota_split=quota_split,
-        details={k: v for k, v in details.items() if not isinstance(v, (dict, list))},
+        groups=_driver_groups(lang, details, drivers),
+        suggestions=_suggestions(lang, list(rep.score.interventions or []), details),
+        notes=_notes(lang, details),
+        recourse=_in_lang(recourse, lang, "text") if isinstance(recourse, dict) else recourse,
+        quota_split=_quota_split(lang, details),
         not_enough=_not_enough_data(details, drivers),
+        not_enough_text=_insufficient_text(lang, details),
         log=log.items,
         catalog=INTERVENTION_IDS,
         today=dt.date.today().isoformat(),
-        flash=flash,
+        # the confirmation only for an entry that is really in this rep's log (not any ?recorded= link)
+        flash="rep.recorded" if recorded and any(e.id == recorded for e in log.items) else None,
         error=error,
         form=form or {},
         bar=charts.risk_bar(rep.score.risk, rep.score.risk_band, 240, 16),
@@ -320,14 +419,22 @@ def record_intervention(
         body = InterventionIn(
             intervention=intervention, started_on=started_on, ended_on=ended_on or None, note=note or None
         )
-    except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        entry = reps_api.add_intervention(request, rep_id, body, principal, session, model, rid, Response())
+    except (ValidationError, RequestValidationError) as exc:
+        lang = lang_of(request)
+        detail = "; ".join(_field_error(lang, e) for e in exc.errors()[:3])
         return _rep(request, rep_id, principal, session, rid, error=detail, status=422, form=form)
-    try:
-        reps_api.add_intervention(request, rep_id, body, principal, session, model, rid)
     except ApiError:
         return _not_found(request, principal, rep_id)
-    return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded=1", 303)
+    return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded={entry.id}", 303)
+
+
+def _field_error(lang: str, e: dict) -> str:
+    """One form error as a person reads it: the field's label and the rule, without pydantic's prefixes."""
+    fields = [x for x in e.get("loc", ()) if isinstance(x, str) and x != "body"]
+    msg = str(e.get("msg", "")).removeprefix("Value error, ")
+    label = i18n.t(lang, f"rep.field_{fields[-1]}", default="") if fields else ""
+    return f"{label}: {msg}" if label else msg
 
 
 # -- HR: organisation, jobs, audit ---------------------------------------------------------------
@@ -449,13 +556,17 @@ def start_job(
 ):
     if "hr" not in principal.roles:
         return _forbidden(request, principal, ("hr",))
+    answer = Response(status_code=201)  # the API sets 200 when it reuses a job
     try:
-        job = jobs_api.create_job(request, Response(), JobIn(as_of=as_of), principal, session, model, rid)
+        job = jobs_api.create_job(request, answer, JobIn(as_of=as_of), principal, session, model, rid)
     except ValidationError as exc:
-        return RedirectResponse("/org?error=" + quote(exc.errors()[0]["msg"]) + "#jobs", 303)
+        detail = _field_error(lang_of(request), exc.errors()[0])
+        return RedirectResponse("/org?error=" + quote(detail) + "#jobs", 303)
     except (ApiError, UserError, Conflict, TooManyJobs, ServiceUnavailable) as exc:
         return RedirectResponse("/org?error=" + quote(getattr(exc, "detail", str(exc))) + "#jobs", 303)
-    return RedirectResponse(f"/org?flash=started&job={job.id}#jobs", 303)
+    # 200 from the API: the same job (as-of day and model) exists already and is reused
+    flash = "reused" if answer.status_code == 200 else "started"
+    return RedirectResponse(f"/org?flash={flash}&job={job.id}#jobs", 303)
 
 
 @router.get("/org/jobs/{job_id}/scores")
@@ -599,10 +710,35 @@ def _models(request, principal, settings, model, *, result=None, error=None, sta
         out=out,
         auc_chart=auc,
         result=result,
+        verdicts=_verdicts(lang, (result or {}).get("figures") or {}, settings),
         error=error,
         may_promote="data_scientist" in principal.roles,
         curves=curves,
     )
+
+
+def _verdicts(lang: str, figures: dict, settings) -> list[str]:
+    """The gate's judgement per measure in the page's language (models.gate.measure_checks)."""
+    from models.gate import Figures, measure_checks
+
+    ch, cp = figures.get("challenger"), figures.get("champion")
+    if not isinstance(ch, dict) or not isinstance(cp, dict):
+        return []
+    try:
+        a, b = Figures(**ch), Figures(**cp)
+    except TypeError:
+        return []
+    tol = {"auc": settings.gate_tol_auc, "brier": settings.gate_tol_brier}
+    return [
+        i18n.t(
+            lang,
+            f"models.verdict_{m}_{'ok' if ok else 'bad'}",
+            challenger=f"{getattr(a, m):.4f}",
+            champion=f"{getattr(b, m):.4f}",
+            tol=f"{tol[m]:g}",
+        )
+        for m, ok in measure_checks(a, b, tol["auc"], tol["brier"])
+    ]
 
 
 @router.post("/models/promote", response_class=HTMLResponse)
@@ -625,7 +761,7 @@ async def promote(
         body = PromoteIn(version=version.strip() or None, force=bool(force), reason=reason.strip() or None)
         res = await models_api.promote(request, body, principal, settings, model, rid)
     except ValidationError as exc:
-        failed = (exc.errors()[0]["msg"], 422)
+        failed = (_field_error(lang_of(request), exc.errors()[0]), 422)
     except ApiError as exc:
         failed = (exc.detail, exc.status)
     if failed is not None:

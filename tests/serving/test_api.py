@@ -95,6 +95,45 @@ def test_intervention_log(service):
     assert r.status_code == 422
 
 
+def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_entry(service):
+    import datetime as dt
+
+    from serving import store
+    from serving.db.schema import InterventionLog
+
+    with service.app.state.sessions.begin() as s:
+        store.upsert_reps(
+            s, [{"rep_id": "R1", "manager_id": "M1", "name": NAMES["R1"], "hire_date": "2023-05-02"}]
+        )
+    c, h = service.client, service.h("mgr1")
+    url = "/api/v1/reps/R1/interventions"
+    before_hire = c.post(url, json={"intervention": "mentoring", "started_on": "2023-05-01"}, headers=h)
+    assert before_hire.status_code == 422, before_hire.text
+    assert before_hire.json()["errors"][0]["loc"] == ["body", "started_on"]
+    assert "before the rep was hired (2023-05-02)" in before_hire.json()["detail"]
+    ahead = (dt.date.today() + dt.timedelta(days=400)).isoformat()
+    far = c.post(url, json={"intervention": "mentoring", "started_on": ahead}, headers=h)
+    assert far.status_code == 422 and "more than 366 days ahead" in far.json()["detail"]
+    with service.session() as s:
+        assert s.query(InterventionLog).count() == 0  # nothing stored by a refusal
+    body = {"intervention": "mentoring", "started_on": "2023-05-02", "note": "paired with R2"}
+    first = c.post(url, json=body, headers=h)
+    again = c.post(url, json=body, headers=h)
+    assert first.status_code == 201 and again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    other = c.post(url, json={**body, "note": "a second session"}, headers=h)  # a different entry is stored
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    with service.session() as s:
+        assert s.query(InterventionLog).count() == 2
+
+
+def test_answers_are_never_cached_but_static_files_may_be(service):
+    c, h = service.client, service.h("mgr1")
+    assert c.get("/api/v1/reps/R1", headers=h).headers["cache-control"] == "no-store"
+    assert c.get("/api/v1/reps/R9", headers=h).headers["cache-control"] == "no-store"  # errors too
+    assert "no-store" not in c.get("/static/dashboard.css").headers.get("cache-control", "")
+
+
 def test_tokens_are_required_and_revocable(service):
     c = service.client
     assert c.get("/api/v1/me").status_code == 401

@@ -114,3 +114,20 @@ def test_empty_and_bad_arguments():
         select_alerts(ROWS, budget=0)
     with pytest.raises(ValueError):
         select_alerts(ROWS, budget=3, sort="salary")
+
+
+def test_intervention_dates_are_refused_before_hire_and_beyond_a_year():
+    import datetime as dt
+
+    from serving.rules import intervention_date_problem
+
+    hired, today = dt.date(2023, 5, 2), dt.date(2026, 11, 29)
+    assert intervention_date_problem(hired, hired, today) is None  # the hire day itself is fine
+    assert "before the rep was hired (2023-05-02)" in intervention_date_problem(
+        dt.date(2023, 5, 1), hired, today
+    )
+    assert intervention_date_problem(dt.date(1990, 1, 1), None, today) is None  # no hire date: no lower bound
+    assert intervention_date_problem(today + dt.timedelta(days=366), hired, today) is None
+    late = intervention_date_problem(today + dt.timedelta(days=367), hired, today)
+    assert "more than 366 days ahead (latest 2027-11-30)" in late
+    assert intervention_date_problem(today, hired, today, horizon_days=0) is None

@@ -363,3 +363,45 @@ def test_models_page_says_plainly_when_a_version_did_not_record_its_curves(model
     assert zh.count("该版本未记录") == 2
     # an unknown version falls back to the champion's curves
     assert 'data-version="1"' in client.get("/models?version=999").text
+
+
+@pytest.fixture
+def small_site(tmp_path):
+    """The service tests' small organisation (stub model, no training) under uvicorn, with its tokens."""
+    from tests.serving.conftest import StubSource, make_settings, seed
+
+    app = create_app(
+        make_settings(tmp_path, f"sqlite:///{tmp_path / 'small.db'}"), model_source=StubSource("1")
+    )
+    with LiveServer(app) as server:
+        yield server.url, seed(app)
+
+
+@pytest.mark.parametrize("width", [375, 1440])
+def test_pages_fit_the_screen_from_a_phone_to_a_desktop(small_site, browser, width):
+    """No page scrolls sideways (wide tables scroll inside their card), the header keeps "Sign out"
+    on its dark background, chart labels are not cut, and no page logs a console error."""
+    base, tokens = small_site
+    ctx = browser.new_context(viewport={"width": width, "height": 800})
+    page = ctx.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for user, paths in (("mgr1", ["/team", "/reps/R1"]), ("hr", ["/org"]), ("ds", ["/models"])):
+        _sign_in(page, base, tokens[user])
+        page.wait_for_selector("main")
+        for path in paths:
+            page.goto(base + path)
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, (path, wide)
+            header = page.locator("header.top").bounding_box()
+            out = page.locator("header.top form.inline button").bounding_box()
+            assert header["y"] <= out["y"] and out["y"] + out["height"] <= header["y"] + header["height"], (
+                path
+            )
+            assert out["x"] + out["width"] <= width, path
+            _shot(page, f"fit_{width}_{path.strip('/').replace('/', '_')}")
+        page.click("header.top form.inline button")
+        page.wait_for_url(re.compile(r".*/login.*"))
+    assert errors == []
+    ctx.close()

@@ -42,6 +42,14 @@ def test_catalog_covers_interventions_groups_bands_and_statuses():
     dynamic += [f"lang.{lang}" for lang in i18n.LANGS] + ["models.fig_challenger", "models.fig_champion"]
     dynamic += [f"models.lead_{m}" for m in ("auc", "brier")]  # serving/web/pages.py lead_chart
     dynamic += [f"models.series_{m}" for m in ("model", "pacing", "logistic", "oracle")]  # the run's models
+    dynamic += [
+        "rep.drivers_intro_low",
+        "rep.drivers_intro_other",
+        "team.intro",
+        "team.intro_org",
+    ]  # rep/team.html
+    dynamic += [f"rep.field_{f}" for f in ("intervention", "started_on", "ended_on", "note")]  # form errors
+    dynamic += [f"models.verdict_{m}_{v}" for m in ("auc", "brier") for v in ("ok", "bad")]  # _verdicts
     for lang in i18n.LANGS:
         assert [k for k in dynamic if not i18n.has(lang, k)] == [], lang
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from serving import store
 from serving.db.schema import AuditEvent, User
-from tests.serving.conftest import NAMES, SUBTREE
+from tests.serving.conftest import AS_OF_2, NAMES, SUBTREE
 
 URL_ATTR = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:)?//""", re.I)
 
@@ -61,11 +63,122 @@ def test_rep_page_shows_reasons_and_is_audited_like_the_api(web):
     c = web.login("mgr1")
     r = c.get("/reps/R1")
     assert r.status_code == 200
-    assert "Win rate" in r.text and "win_rate_180d" in r.text  # the driver in words
-    assert "<svg" in r.text and "Sales skills training" in r.text
+    # a score without the playbook's texts: the feature's label and its value with its unit
+    assert "Win rate over the last 180 days is 18%" in r.text
+    assert "<svg" in r.text and "Sales skills training" in r.text and "81%" in r.text
     with web.app.state.sessions() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.resource_id == "R1"))]
     assert "rep.read" in actions and "rep.interventions.read" in actions
+
+
+def _worded_score(rep_id: str, manager_id: str, risk: float, band: str, **extra) -> dict:
+    """A score row shaped as `repradar score` writes it: drivers, groups, reasons and notes in both languages."""
+    return {
+        "rep_id": rep_id,
+        "manager_id": manager_id,
+        "period_start": AS_OF_2.replace(day=1),
+        "period_end": AS_OF_2.replace(month=3, day=31),
+        "as_of": AS_OF_2 + dt.timedelta(days=7),
+        "risk": risk,
+        "risk_band": band,
+        "rank": 1,
+        "attainment_to_date": 0.1,
+        "drivers": [
+            {"feature": "pipeline_coverage", "group": "pipeline", "value": 0.55, "contribution": 1.6},
+            {"feature": "pace_gap", "group": "attainment", "value": -0.49, "contribution": 1.1},
+        ],
+        "interventions": ["pipeline_generation", "regular_checkins"],
+        "model_version": "1",
+        "driver_groups": [
+            {
+                "group": "pipeline",
+                "contribution": 1.7,
+                "actionable": True,
+                "title_en": "Pipeline",
+                "title_zh": "销售管道",
+                "text_en": "Coverage of the remaining quota by open pipeline is 0.55x, against 2.08x for SMB peers",
+                "text_zh": "在途商机对剩余指标的覆盖倍数为0.55倍,SMB同类销售为2.08倍",
+            },
+            {
+                "group": "attainment",
+                "contribution": 1.3,
+                "actionable": False,
+                "title_en": "Attainment and pace",
+                "title_zh": "业绩完成与进度",
+                "text_en": "Attainment against a straight-line pace is -49 points",
+                "text_zh": "业绩完成率与线性进度之差为-49个百分点",
+            },
+        ],
+        "intervention_reasons": [
+            {
+                "id": "pipeline_generation",
+                "reason_en": "4 new deals per 100 activities, against 9",
+                "reason_zh": "每100次活动新建商机4个,同类为9个",
+            },
+            {
+                "id": "regular_checkins",
+                "reason_en": "1 1:1 in 91 days, against 7",
+                "reason_zh": "近91天一对一沟通1次,同类为7次",
+            },
+        ],
+        "quota_share": 0.3,
+        "insufficient_data": False,
+        "notes": [
+            {
+                "code": "org_peers",
+                "text_en": "No peers in segment SMB: compared with the organisation",
+                "text_zh": "细分市场SMB没有同类销售:与全组织比较",
+            }
+        ],
+        "raw_score": 2.38,
+        "base_value": -1.97,
+        **extra,
+    }
+
+
+def test_rep_page_speaks_the_models_words_in_both_languages(web):
+    """Drivers by group in the playbook's sentences (context marked), each suggestion with its reason,
+    the quota-versus-rep split and the notes, in English and Chinese; no internals such as log-odds scores."""
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [_worded_score("R1", "M1", 0.91, "high")])
+    c = web.login("mgr1")
+    page = c.get("/reps/R1").text
+    drivers = page[page.index('id="drivers"') : page.index('id="interventions"')]
+    assert "Coverage of the remaining quota by open pipeline is 0.55x, against 2.08x for SMB peers" in drivers
+    assert re.search(r"Attainment and pace</strong> <span class=\"muted\">\(context", drivers)
+    assert not re.search(r"Pipeline</strong> <span class=\"muted\">\(context", drivers)
+    assert "30% of what raises the risk comes from the quota and territory, 70% from the rep" in drivers
+    assert "No peers in segment SMB" in drivers
+    suggestions = page[page.index('id="interventions"') : page.index('id="log"')]
+    assert "4 new deals per 100 activities, against 9" in suggestions and "1 1:1 in 91 days" in suggestions
+    assert suggestions.index("4 new deals") < suggestions.index("1 1:1")  # best first
+    assert "91%" in page and "raw_score" not in page and "base_value" not in page and "2.38" not in page
+    c.get("/lang", params={"to": "zh-CN", "next": "/reps/R1"})
+    zh = c.get("/reps/R1").text
+    assert "在途商机对剩余指标的覆盖倍数为0.55倍" in zh and "每100次活动新建商机4个" in zh
+    assert "推高风险的因素中,30%来自指标与区域" in zh and "Coverage of the remaining" not in zh
+
+
+def test_rep_page_flags_not_enough_data_and_words_a_low_risk(web):
+    note = {
+        "code": "insufficient_data",
+        "text_en": "Only 40 days of data: too little to judge",
+        "text_zh": "仅有40天数据",
+    }
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(
+            s,
+            [
+                _worded_score("R2", "M1", 0.2, "low", insufficient_data=True, notes=[note]),
+                _worded_score("R4", "M2", 0.05, "low"),
+            ],
+        )
+    c = web.login("mgr1")
+    r2 = c.get("/reps/R2").text
+    assert 'id="not-enough-data"' in r2 and "Only 40 days of data: too little to judge" in r2
+    r4 = c.get("/reps/R4").text
+    assert 'id="not-enough-data"' not in r4
+    assert "The risk is low; these raise it the most" in r4 and "What raises the risk the most" not in r4
 
 
 def test_record_intervention_through_the_form(web):
@@ -81,6 +194,20 @@ def test_record_intervention_through_the_form(web):
     assert 'next=/reps/R1"' in bad.text.replace("%2F", "/")  # the language switch leads back to the page
     outside = c.post("/reps/R9/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
     assert outside.status_code == 404
+    backwards = c.post(
+        "/reps/R1/interventions",
+        data={"intervention": "mentoring", "started_on": "2024-02-01", "ended_on": "2024-01-01"},
+    )
+    assert backwards.status_code == 422 and "ended_on must not be before started_on" in backwards.text
+    assert "Value error" not in backwards.text and ": :" not in backwards.text
+    assert 'value="2024-02-01"' in backwards.text  # what was typed is kept
+    # a double click posts the form twice: one entry
+    twice = {"intervention": "recognition", "started_on": "2024-01-17", "note": "shout-out"}
+    assert c.post("/reps/R1/interventions", data=twice).status_code == 200
+    page = c.post("/reps/R1/interventions", data=twice).text
+    assert page.count("shout-out") == 1
+    # the confirmation belongs to an entry of this rep's log, not to any link carrying ?recorded=
+    assert "The intervention is recorded" not in c.get("/reps/R2?recorded=1").text
 
 
 def test_roles_are_enforced_on_pages(web):
@@ -133,7 +260,8 @@ def test_promote_form_shows_why_nothing_was_promoted(web):
         and 'id="curves"' not in page.text
     )
     forced = ds.post("/models/promote", data={"force": "1"})
-    assert forced.status_code == 422 and "Not promoted" in forced.text
+    assert forced.status_code == 422 and "Not promoted: force needs a reason" in forced.text
+    assert "Value error" not in forced.text
     nothing = ds.post("/models/promote", data={})
     assert nothing.status_code == 409 and "no model has been trained yet" in nothing.text
 
