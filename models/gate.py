@@ -192,12 +192,18 @@ def _record(client, name: str, mv, entry: dict) -> None:
 
 
 def promote(
-    settings, version: str | None = None, force: bool = False, reason: str | None = None, actor: str = "cli"
+    settings,
+    version: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    actor: str = "cli",
+    by: str | None = None,
 ) -> GateResult:
     """Run the gate for `version` (default: the challenger) and move the `champion` alias if it passes.
 
     `force=True` skips the verdict (not the evaluation) and needs a `reason`. Every attempt, refused
-    or not, is appended to the version's `promotion_history` tag with who, when, why and the figures.
+    or not, is appended to the version's `promotion_history` tag with who (`by`: the service's signed-in
+    user; else the operator, `who`), when, why and the figures.
     """
     if force and not (reason and reason.strip()):
         raise UserError("--force needs --reason TEXT saying why the gate is overridden")
@@ -250,7 +256,7 @@ def promote(
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     entry = {
         "at": now,
-        "by": who(settings),
+        "by": by or who(settings),
         "via": actor,
         "decision": decision,
         "forced": bool(force and not passes),
@@ -320,6 +326,8 @@ def describe_versions(settings) -> list[dict]:
                 "test_auc_week3": _num(tags.get("test_auc_week3")),
                 "data_window": tags.get("data_window", ""),
                 "history": _history(mv),
+                "replaced_at": tags.get("replaced_at"),
+                "replaced_by": tags.get("replaced_by"),
             }
         )
     return out

@@ -21,7 +21,7 @@ from serving.deps import reject_unknown_query
 from serving.jobs import JobRunner
 from serving.middleware import Limiter, Metrics, Runtime, ServiceMiddleware
 from serving.modelholder import ModelHolder, ModelSource, RegistrySource
-from serving.routers import audit, early_warning, health, jobs, me, models, reps, users
+from serving.routers import audit, early_warning, health, interventions, jobs, me, models, reps, users
 from serving.store import ChartCache
 
 log = logging.getLogger("repradar.serving")
@@ -39,7 +39,7 @@ that served it, and `X-Request-ID`.
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
-    for module in (me, early_warning, reps, jobs, models, audit, users):
+    for module in (me, early_warning, reps, interventions, jobs, models, audit, users):
         api.include_router(module.router)
     return api
 

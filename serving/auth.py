@@ -107,8 +107,21 @@ def add_user(
         raise UserError("a manager needs --manager-id: the id their reps carry in reps.manager_id")
     if manager_id is not None and not (0 < len(manager_id) <= 100):
         raise UserError("manager id must be 1-100 characters")
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise UserError(f"user {name!r} exists already; revoke it or issue a new token with `users token`")
+    if manager_id is not None and "manager" not in roles:
+        raise UserError(
+            "--manager-id is only for the manager role (it names the reps they see); "
+            f"roles {', '.join(sorted(roles))} need none"
+        )
+    existing = session.scalar(select(User).where(User.name == name))
+    if existing is not None and existing.disabled_at is not None:
+        raise UserError(
+            f"user {name!r} was revoked, and a name stays with its audit trail: "
+            "add the person under another name"
+        )
+    if existing is not None:
+        raise UserError(
+            f"user {name!r} exists already; give them a new token with `repradar users token {name}`"
+        )
     user = User(name=name, roles=",".join(roles), manager_id=manager_id)
     session.add(user)
     session.flush()
@@ -134,7 +147,10 @@ def issue_token(session: Session, name: str) -> str:
     """A further token for an active user (e.g. to rotate: issue, switch, revoke the old ones)."""
     user = _get(session, name)
     if user.disabled_at is not None:
-        raise UserError(f"user {name!r} is revoked; add a new user instead")
+        raise UserError(
+            f"user {name!r} is revoked, and a name stays with its audit trail: "
+            "add the person under another name with `repradar users add`"
+        )
     return _issue(session, user)
 
 

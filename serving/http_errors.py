@@ -94,6 +94,11 @@ def allowed_methods(request: Request) -> list[str]:
 def _summary(errors: list[dict]) -> str:
     parts = []
     for e in errors[:5]:
+        if e.get("type") == "json_invalid":  # loc is ("body", offset): say what it means
+            at = next((x for x in e.get("loc", ()) if isinstance(x, int)), None)
+            where = f" at character {at}" if at is not None else ""
+            parts.append(f"the body is not valid JSON (error{where}); send a JSON object")
+            continue
         loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body",)) or "request"
         parts.append(f"{loc}: {e.get('msg', 'invalid')}")
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""

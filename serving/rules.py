@@ -141,15 +141,26 @@ def intervention_date_problem(
     hire_date: dt.date | None,
     today: dt.date,
     horizon_days: int = INTERVENTION_HORIZON_DAYS,
-) -> str | None:
-    """Why `started_on` cannot be a real intervention's start, or None: not before the rep was hired,
-    not more than `horizon_days` after today (a typo such as 2031 for 2021)."""
+    ended_on: dt.date | None = None,
+) -> tuple[str, str] | None:
+    """(field, why) when the dates cannot be a real intervention's, else None: the start not before the
+    rep was hired, not more than `horizon_days` after today (a typo such as 2031 for 2021); the end not
+    more than twice that ahead (a year-long plan may start next quarter)."""
     if hire_date is not None and started_on < hire_date:
-        return f"started_on {started_on.isoformat()} is before the rep was hired ({hire_date.isoformat()})"
+        return (
+            "started_on",
+            f"started_on {started_on.isoformat()} is before the rep was hired ({hire_date.isoformat()})",
+        )
     latest = today + dt.timedelta(days=horizon_days)
     if started_on > latest:
-        return (
+        return "started_on", (
             f"started_on {started_on.isoformat()} is more than {horizon_days} days ahead (latest "
             f"{latest.isoformat()}); record an intervention once it is planned within the year"
+        )
+    last_end = today + dt.timedelta(days=2 * horizon_days)
+    if ended_on is not None and ended_on > last_end:
+        return (
+            "ended_on",
+            f"ended_on {ended_on.isoformat()} is more than {2 * horizon_days} days ahead (latest {last_end.isoformat()})",
         )
     return None

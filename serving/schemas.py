@@ -8,7 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from features.contract import INTERVENTION_IDS
 
@@ -67,6 +76,14 @@ class InterventionIn(Request):
         if self.ended_on is not None and self.ended_on < self.started_on:
             raise ValueError("ended_on must not be before started_on")
         return self
+
+    @field_validator("note")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        # control characters (NUL ...) break CSV exports and some databases; line breaks and tabs are text
+        if v is not None and any(ord(ch) < 32 and ch not in "\n\r\t" or ord(ch) == 127 for ch in v):
+            raise ValueError("the note holds a control character; only text, line breaks and tabs")
+        return v
 
 
 class JobIn(Request):

@@ -76,12 +76,21 @@ def early_warning(
         for r in sel.rows
     ]
     # Reading the list is reading named reps' risk: one event naming every rep shown.
+    # a manager asking for a manager outside their subtree sees an empty list (nothing leaks), and HR
+    # sees the attempt for what it is
+    outside = (
+        manager_id is not None
+        and "hr" not in principal.roles
+        and manager_id != principal.manager_id
+        and manager_id not in chart.subtree(principal.manager_id or "")
+    )
     audit.record(
         session,
         principal,
         "early_warning.read",
         "rep_list",
         manager_id,
+        outcome="out_of_scope" if outside else "ok",
         model_version=items[0].model_version if items else model_version(model),
         detail={"rep_ids": [i.rep_id for i in items], "bands": band or [], "sort": sort},
         request_id=rid,

@@ -185,7 +185,7 @@ async def promote(
     # The gate scores held-out data: seconds of CPU, so off the event loop.
     try:
         result = await asyncio.to_thread(
-            run_gate, settings, body.version, body.force, body.reason, f"api:{principal.name}"
+            run_gate, settings, body.version, body.force, body.reason, f"api:{principal.name}", principal.name
         )
     except UserError as exc:  # nothing trained, no challenger, incomparable versions: the registry's state
         raise ApiError(409, str(exc)) from None

@@ -99,7 +99,20 @@ def get_rep(
     score = store.rep_score(session, rep_id, as_of=as_of, model_version=version)
     if score is None:
         when = f" on or before {as_of}" if as_of else ""
-        raise ApiError(404, f"rep {rep_id!r} has no score{when} yet", "no_score")
+        which = f" from model version {version}" if version else ""
+        # a look that found nothing is still a look at a named rep: audited
+        audit.record(
+            session,
+            principal,
+            "rep.read",
+            "rep",
+            rep_id,
+            outcome="no_score",
+            detail={"as_of": as_of.isoformat() if as_of else None, "version": version},
+            request_id=rid,
+        )
+        commit(session)
+        raise ApiError(404, f"rep {rep_id!r} has no score{which}{when}", "no_score")
     d = store.rep_directory_row(session, rep_id)
     names = may_see_names(principal.roles)
     info = RepInfoOut(
@@ -269,9 +282,12 @@ def add_intervention(
 ) -> InterventionOut:
     _check_visible(request, session, principal, rep_id, "intervention.create", rid)
     rep = session.get(Rep, rep_id)
-    problem = intervention_date_problem(body.started_on, rep.hire_date if rep else None, dt.date.today())
+    problem = intervention_date_problem(
+        body.started_on, rep.hire_date if rep else None, dt.date.today(), ended_on=body.ended_on
+    )
     if problem:
-        raise RequestValidationError([{"loc": ("body", "started_on"), "msg": problem, "type": "value_error"}])
+        field, why = problem
+        raise RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}])
     same = _recent_same_entry(session, rep_id, body, principal.name)
     if same is not None:
         response.status_code = 200

@@ -76,10 +76,16 @@ def _known(session, name: str) -> None:
     "/users/{name}/revoke",
     response_model=UserOut,
     summary="Disable a user and revoke all their tokens",
-    responses=responses(*AUTHED, 404, 422),
+    description="An admin cannot revoke themselves here (409): that would lock the service's last admin "
+    "out as easily as anyone; another admin, or `repradar users revoke` on the server, can.",
+    responses=responses(*AUTHED, 404, 409, 422),
 )
 def revoke(name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserOut:
     _known(session, name)
+    if name == principal.name:
+        raise ApiError(
+            409, "you cannot revoke yourself; ask another admin, or run `repradar users revoke` on the server"
+        )
     with write_lock(session.get_bind()):
         info = revoke_user(session, name)
         audit.record(session, principal, "user.revoke", "user", name, request_id=rid)

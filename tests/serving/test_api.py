@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 from .conftest import AS_OF_1, AS_OF_2, NAMES, RISK
+
+CONTRACT_VALID = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "valid"
 
 
 def test_early_warning_for_a_manager_of_managers(service):
@@ -92,7 +96,10 @@ def test_intervention_log(service):
         content=b"{not json",
         headers={**h, "content-type": "application/json"},
     )
-    assert r.status_code == 422
+    assert (
+        r.status_code == 422
+        and r.json()["detail"] == "the body is not valid JSON (error at character 1); send a JSON object"
+    )
 
 
 def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_entry(service):
@@ -114,6 +121,16 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
     ahead = (dt.date.today() + dt.timedelta(days=400)).isoformat()
     far = c.post(url, json={"intervention": "mentoring", "started_on": ahead}, headers=h)
     assert far.status_code == 422 and "more than 366 days ahead" in far.json()["detail"]
+    forever = c.post(
+        url,
+        json={"intervention": "mentoring", "started_on": "2024-01-02", "ended_on": "9999-12-31"},
+        headers=h,
+    )
+    assert forever.status_code == 422 and forever.json()["errors"][0]["loc"] == ["body", "ended_on"]
+    nul = c.post(
+        url, json={"intervention": "mentoring", "started_on": "2024-01-02", "note": "a\x00b"}, headers=h
+    )
+    assert nul.status_code == 422 and "control character" in nul.json()["detail"]
     with service.session() as s:
         assert s.query(InterventionLog).count() == 0  # nothing stored by a refusal
     body = {"intervention": "mentoring", "started_on": "2023-05-02", "note": "paired with R2"}
@@ -125,6 +142,38 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     with service.session() as s:
         assert s.query(InterventionLog).count() == 2
+
+
+def test_the_intervention_log_exports_in_the_contracts_table_for_the_report(service, tmp_path):
+    """HR's export is a valid `interventions` table of the input contract (checked by the contract's own
+    validator), holding every entry, and the export is audited."""
+    from features.validation import validate_folder
+    from serving.db.schema import AuditEvent
+
+    c = service.client
+    for rep, body in (
+        ("R1", {"intervention": "mentoring", "started_on": "2024-01-16", "note": 'a, "quoted" note'}),
+        ("R3", {"intervention": "skills_training", "started_on": "2024-01-10", "ended_on": "2024-02-10"}),
+    ):
+        assert (
+            c.post(f"/api/v1/reps/{rep}/interventions", json=body, headers=service.h("hr")).status_code == 201
+        )
+    r = c.get("/api/v1/interventions/export", headers=service.h("hr"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.splitlines()
+    assert lines == [
+        "rep_id,intervention,started_on,ended_on",
+        "R3,skills_training,2024-01-10,2024-02-10",
+        "R1,mentoring,2024-01-16,",
+    ]
+    folder = tmp_path / "org"
+    shutil.copytree(CONTRACT_VALID, folder)
+    (folder / "interventions.csv").write_text(r.text.replace("R3", "r2").replace("R1", "r2"))  # its reps
+    report = validate_folder(folder)
+    assert report.ok, report.render()
+    with service.session() as s:
+        assert s.query(AuditEvent).filter_by(actor="hr", action="interventions.export").count() == 1
+    assert c.get("/api/v1/interventions/export", headers=service.h("mgr1")).status_code == 403
 
 
 def test_answers_are_never_cached_but_static_files_may_be(service):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from .conftest import NAMES, RISK
+from .conftest import NAMES, RISK, ROLE_USERS
 
 IN, OUT, NONE = "R3", "R9", "NOPE"  # R3 reports to M2 who reports to M1: in mgr1's scope via a manager
 JOB = "0" * 32
@@ -37,6 +37,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/models/promote", "promote", "promote"),
     ("GET", "/api/v1/audit", None, "audit"),
     ("GET", "/api/v1/audit/export", None, "audit"),
+    ("GET", "/api/v1/interventions/export", None, "audit"),
     ("GET", "/api/v1/users", None, "users"),
     ("POST", "/api/v1/users", "user", "user_create"),
     ("POST", "/api/v1/users/{user}/revoke", None, "user_item"),
@@ -160,6 +161,36 @@ def test_lists_never_leak_outside_the_subtree(service):
     a = c.get("/api/v1/early-warning", params={"manager_id": "M1"}, headers=service.h("mgr2")).json()
     b = c.get("/api/v1/early-warning", params={"manager_id": "NOPE"}, headers=service.h("mgr2")).json()
     assert a == b and a["items"] == [] and a["in_scope"] == 0
+    # ... and HR sees those two attempts in the audit trail for what they are
+    from serving.db.schema import AuditEvent
+
+    with service.session() as s:
+        seen = [
+            (e.resource_id, e.outcome)
+            for e in s.query(AuditEvent).filter_by(actor="mgr2", action="early_warning.read")
+        ]
+    assert ("M1", "out_of_scope") in seen and ("NOPE", "out_of_scope") in seen and (None, "ok") in seen
+
+
+def test_a_look_that_finds_no_score_is_audited_and_says_what_was_asked(service):
+    from serving.db.schema import AuditEvent
+
+    c = service.client
+    r = c.get("/api/v1/reps/R3", params={"version": "99"}, headers=service.h("mgr2"))
+    assert r.status_code == 404 and r.json()["detail"] == "rep 'R3' has no score from model version 99"
+    r = c.get("/api/v1/reps/R3", params={"as_of": "2020-01-01"}, headers=service.h("mgr2"))
+    assert r.status_code == 404 and "on or before 2020-01-01" in r.json()["detail"]
+    with service.session() as s:
+        outcomes = [e.outcome for e in s.query(AuditEvent).filter_by(actor="mgr2", resource_id="R3")]
+    assert outcomes.count("no_score") == 2
+
+
+def test_an_admin_cannot_revoke_themselves_over_http(service):
+    c = service.client
+    admin = next(n for n, (roles, _) in ROLE_USERS.items() if roles == ["admin"])
+    r = c.post(f"/api/v1/users/{admin}/revoke", headers=service.h(admin))
+    assert r.status_code == 409 and "cannot revoke yourself" in r.json()["detail"]
+    assert c.get("/api/v1/me", headers=service.h(admin)).status_code == 200
 
 
 def test_data_scientist_sees_no_names_anywhere(service):

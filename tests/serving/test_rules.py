@@ -123,11 +123,13 @@ def test_intervention_dates_are_refused_before_hire_and_beyond_a_year():
 
     hired, today = dt.date(2023, 5, 2), dt.date(2026, 11, 29)
     assert intervention_date_problem(hired, hired, today) is None  # the hire day itself is fine
-    assert "before the rep was hired (2023-05-02)" in intervention_date_problem(
-        dt.date(2023, 5, 1), hired, today
-    )
+    field, why = intervention_date_problem(dt.date(2023, 5, 1), hired, today)
+    assert field == "started_on" and "before the rep was hired (2023-05-02)" in why
     assert intervention_date_problem(dt.date(1990, 1, 1), None, today) is None  # no hire date: no lower bound
     assert intervention_date_problem(today + dt.timedelta(days=366), hired, today) is None
-    late = intervention_date_problem(today + dt.timedelta(days=367), hired, today)
-    assert "more than 366 days ahead (latest 2027-11-30)" in late
+    field, why = intervention_date_problem(today + dt.timedelta(days=367), hired, today)
+    assert field == "started_on" and "more than 366 days ahead (latest 2027-11-30)" in why
     assert intervention_date_problem(today, hired, today, horizon_days=0) is None
+    assert intervention_date_problem(today, hired, today, ended_on=today + dt.timedelta(days=732)) is None
+    field, why = intervention_date_problem(today, hired, today, ended_on=dt.date(9999, 12, 31))
+    assert field == "ended_on" and "more than 732 days ahead" in why

@@ -256,7 +256,7 @@ def test_data_scientist_sees_the_gate_refuse_a_worse_model(site, browser, worse_
     from models.gate import describe_versions
 
     last = next(v for v in describe_versions(app.state.settings) if v["version"] == worse)["history"][-1]
-    assert last["decision"] == "refused" and last["via"] == "api:dana"
+    assert last["decision"] == "refused" and last["via"] == "api:dana" and last["by"] == "dana"
     assert f"{last['figures']['challenger']['auc']:.4f}" == chal["auc"]
     assert f"{last['figures']['champion']['brier']:.4f}" == champ["brier"]
 
