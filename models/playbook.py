@@ -875,9 +875,16 @@ def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> st
     return i18n.format_value(value, unit, lang, feature=f)
 
 
+_CLAUSES = re.compile(r"(; |;|\uff1b)")  # "a; b" in English, "a;b" in Chinese
+
+
 def render_reason(template: str, env, i: int, lang: str, units: dict, segment: str | None, scope: str) -> str:
-    """Fill a rule's reason template for row i."""
-    params = {}
+    """Fill a rule's reason template for row i.
+
+    A clause (the text between semicolons) naming a figure that is missing for this row is left out
+    rather than shown as "n/a"; when no clause is left, a plain sentence says the figures are missing.
+    """
+    params, missing = {}, set()
     for _, f, _, _ in string.Formatter().parse(template):
         if not f or f in params:
             continue
@@ -890,10 +897,23 @@ def render_reason(template: str, env, i: int, lang: str, units: dict, segment: s
                 else i18n.text(lang, "recourse.scope_organisation")
             )
         else:
-            params[f] = _format_var(
-                f, float(np.asarray(env[f])[i]) if np.ndim(env[f]) else float(env[f]), lang, units
-            )
-    return fill(template, params)
+            value = float(np.asarray(env[f])[i]) if np.ndim(env[f]) else float(env[f])
+            if math.isnan(value):
+                missing.add(f)
+            params[f] = _format_var(f, value, lang, units)
+    if not missing:
+        return fill(template, params)
+    parts = _CLAUSES.split(template)
+    clauses, seps = parts[0::2], parts[1::2]
+    keep = [
+        j for j, c in enumerate(clauses) if not {f for _, f, _, _ in string.Formatter().parse(c) if f} & missing
+    ]
+    if not keep:
+        return i18n.text(lang, "notes.reason_without_figures")
+    out = fill(clauses[keep[0]], params)
+    for j in keep[1:]:
+        out += seps[j - 1] + fill(clauses[j], params)
+    return out[:1].upper() + out[1:] if lang == "en" else out
 
 
 def fill(template: str, params: dict) -> str:
@@ -1226,7 +1246,8 @@ def recommend_frame(
         if insufficient[i]:
             notes.append(_note("insufficient_data", days=_days(hist[i]), tenure=_days(ten[i])))
         if scope[i] == "organisation":
-            notes.append(_note("org_peers", segment=seg or "—"))
+            # without a segment column there is no segment to speak of, only the organisation
+            notes.append(_note("org_peers", segment=seg) if seg else _note("no_segment"))
         if eng_missing[i]:
             notes.append(_note("no_engagement"))
         notes_col.append(notes)

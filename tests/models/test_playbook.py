@@ -255,9 +255,13 @@ def test_bad_reps_no_engagement_no_peers_little_history_get_a_note_not_a_crash()
     f.loc[0, ["one_on_ones_91d", "csat_mean_91d", "crm_logins_per_week_28d"]] = np.nan  # no engagement at all
     f.loc[1, "segment"] = "Partners"  # alone in its segment
     f.loc[2, ["tenure_days", "history_days"]] = [20.0, 20.0]  # hired three weeks ago
+    f.loc[3, "segment"] = None  # no segment in the data for this rep
     out = _scored(model, f)
     codes = [[n["code"] for n in notes] for notes in out["notes"]]
     assert "org_peers" in codes[1] and out.loc[1, "peer_scope"] == "organisation"
+    assert "Partners" in out.loc[1, "notes"][codes[1].index("org_peers")]["text_en"]
+    assert "no_segment" in codes[3] and "org_peers" not in codes[3]
+    assert "—" not in str(out.loc[3, "notes"])  # no placeholder for a segment that does not exist
     assert out.loc[2, "insufficient_data"] and out.loc[2, "interventions"][0] == "mentoring"
     assert "insufficient_data" in codes[2]
     assert out.loc[2, "risk"] == out.loc[2, "risk"]  # the risk is still given, flagged, not hidden
@@ -361,3 +365,27 @@ def test_a_team_without_any_logged_one_on_one_is_no_evidence_of_weak_coaching():
     s = evaluate(rule.strength_expr, env)
     assert s[0] == pytest.approx(s[2])  # no 1:1 records in the team: as if the rep were at the norm
     assert s[1] > s[0] + 1.0  # the team logs 1:1s and this rep gets none: real evidence
+
+
+def test_a_reason_leaves_out_the_clauses_whose_figures_are_missing():
+    """A rep without activities or closed deals: no "n/a" in the reason; the clauses with figures stay,
+    and a reason with none left says plainly that the figures are missing."""
+    from models import i18n
+    from models.playbook import render_reason
+
+    env = {
+        "win_rate_180d": np.array([np.nan, 0.2, np.nan]),
+        "peer.win_rate_180d": np.array([0.3, 0.3, 0.3]),
+        "activities_per_week_28d": np.array([12.0, 14.0, np.nan]),
+    }
+    en = "Win rate {win_rate_180d} against {peer.win_rate_180d} for {peers}; activity {activities_per_week_28d}"
+    zh = "赢单率{win_rate_180d},{peers}为{peer.win_rate_180d};销售活动{activities_per_week_28d}"
+
+    def r(template, i, lang="en"):
+        return render_reason(template, env, i, lang, {}, "SMB", "segment")
+
+    assert r(en, 1) == "Win rate 20% against 30% for SMB peers; activity 14 a week"
+    assert r(en, 0) == "Activity 12 a week"
+    assert r(zh, 0, "zh-CN") == "销售活动每周12次"
+    assert r(en, 2) == i18n.text("en", "notes.reason_without_figures")
+    assert all("n/a" not in r(en, i) and "无数据" not in r(zh, i, "zh-CN") for i in range(3))
