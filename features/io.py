@@ -8,10 +8,12 @@ Parsing problems are not handled here: `features.validation.validate_folder` rep
 
 from __future__ import annotations
 
+import csv
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.contract import TABLES
@@ -21,6 +23,7 @@ from repradar.errors import UserError
 # also keeps far-future sentinels such as 9999-12-31 representable).
 DATETIME_UNIT = "us"
 TABLE_SUFFIXES = (".parquet", ".csv")  # preference order when a table has both files
+PROVENANCE_FILE = "_import.json"  # written by `repradar import` beside the tables; not a table
 
 
 @dataclass
@@ -68,8 +71,9 @@ def read_raw(path: Path) -> pd.DataFrame:
     """The file as stored: CSV cells as strings (so validation sees what the user wrote).
 
     Only empty CSV cells are missing ("NA" or "null" stay text). Blank rows are dropped but the
-    index keeps the file's numbering: label i is data row i + 1 (row 1 is the line after the
-    header). Raises `UserError` saying what is wrong when the file cannot be read as a table.
+    index keeps the file's record numbering: label i is the i-th record after the header, counting
+    from 0 and counting blank lines (`row_numbers` turns labels into the numbers reported to users).
+    Raises `UserError` saying what is wrong when the file cannot be read as a table.
     """
     path = Path(path)
     if path.suffix == ".parquet":
@@ -101,6 +105,55 @@ def read_raw(path: Path) -> pd.DataFrame:
         raw = _read_csv_c(path)
     blank = raw.isna().all(axis=1)
     return raw[~blank] if blank.any() else raw
+
+
+def row_numbers(path: Path, labels, *, delimiter: str = ",", encoding: str = "utf-8-sig") -> list[int]:
+    """The row numbers reported to users for the records at index `labels` of `read_raw(path)`.
+
+    One convention everywhere (validation and import): the row a person finds the record on.
+    - CSV: the line number in the file, as editors and spreadsheets show it: the header is line 1,
+      the first record line 2; blank lines count; a record whose quoted cell spans several lines
+      is numbered by its first line.
+    - Parquet (no lines): the record's position plus 1, i.e. the row a spreadsheet shows when the
+      table is opened with its column names in row 1: the first record is row 2.
+    """
+    positions = np.asarray(list(labels), dtype="int64")
+    if Path(path).suffix != ".csv" or len(positions) == 0:
+        return [int(i) + 2 for i in positions]
+    lines = csv_record_lines(path, int(positions.max()) + 1, delimiter=delimiter, encoding=encoding)
+    return [int(lines[i]) for i in positions]
+
+
+def csv_record_lines(path: Path, n: int, *, delimiter: str = ",", encoding: str = "utf-8-sig") -> np.ndarray:
+    """The line (header = line 1) on which each of the first `n` records of a CSV file starts.
+
+    Records are counted as pandas reads them with `skip_blank_lines=False`: a blank line is a
+    record. Without a quote character in the file every record is one line; otherwise the file is
+    walked with the csv module (only as far as record `n`), since quoted cells may span lines.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if b'"' not in data:
+        return np.arange(n, dtype="int64") + 2
+    lines = []
+    try:
+        with open(path, newline="", encoding=encoding, errors="replace") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            if next(reader, None) is not None:
+                end = reader.line_num
+                for _ in reader:
+                    lines.append(end + 1)
+                    end = reader.line_num
+                    if len(lines) >= n:
+                        break
+    except csv.Error:  # a cell the csv module refuses (e.g. over its size limit): number the rest by line
+        pass
+    nxt = lines[-1] + 1 if lines else 2
+    while len(lines) < n:  # the readers disagree on the record count: number the rest one per line
+        lines.append(nxt)
+        nxt += 1
+    return np.asarray(lines, dtype="int64")
 
 
 def _read_csv_c(path: Path) -> pd.DataFrame:

@@ -15,8 +15,10 @@ small tables (reps, quotas, interventions) collected as the pandas frames `featu
 returns, the large ones (opportunities, history, activities, engagement) as typed Spark DataFrames
 that `features.spark_staging` stages without leaving the cluster.
 
-Rows are numbered as Spark reads them (partition by partition, in file order within a file): for
-one CSV or Parquet file that is the file's data row (blank CSV lines are skipped, not counted).
+Rows are numbered as Spark reads them (partition by partition, in file order within a file), as a
+spreadsheet shows them: the header is row 1, so a file's first record is row 2 (`ROW_OFFSET`). For one
+Parquet file, or a CSV file without blank lines or cells spanning lines, that is the pandas validator's
+number (its CSV numbers are line numbers: Spark skips blank lines and cannot count them).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from features.validation import (
     Failure,
     ValidationReport,
     _missing_column_detail,
+    _separator,
     extra_columns_warning,
     rule_range,
     rule_references,
@@ -54,7 +57,8 @@ from features.validation import (
 )
 from repradar.errors import UserError
 
-POS = "_pos"  # 0-based position of a row as read; row numbers in messages are POS + 1
+POS = "_pos"  # 0-based position of a row as read; row numbers in messages are POS + ROW_OFFSET
+ROW_OFFSET = 2  # the header is row 1: the first record is row 2, as features.io.row_numbers counts
 _TYPED = "__t_"  # typed copy of a contract column, beside the raw one
 _BAD = "__bad_"  # the cell is present but does not parse as its contract type
 
@@ -429,7 +433,7 @@ def _check_table(spark, spec: Table, how, where, report, failures, check: bool) 
             )
         return None
     extras = [c for c in columns if c not in spec.column_names]
-    if extras:
+    if extras and _separator(pd.DataFrame(columns=columns)) is None:  # as the pandas validator: one message
         report.warnings.append(extra_columns_warning(spec, extras))
 
     frame, n = _with_position(raw)
@@ -521,7 +525,9 @@ def _row_rule_failures(spec: Table, frame, present: list[str], index: dict) -> l
         first = _first_rows(frame, {i: flags[i][3] for i in broken})
         for i in broken:
             key, column, rule, _, shown, detail = flags[i]
-            examples = [{"row": r[POS] + 1, **{c: _plain(r[c]) for c in shown}} for r in first.get(i, [])]
+            examples = [
+                {"row": r[POS] + ROW_OFFSET, **{c: _plain(r[c]) for c in shown}} for r in first.get(i, [])
+            ]
             found.append((key, Failure(name, column, rule, int(counts[f"f{i}"]), examples, detail)))
     for col in spec.columns:
         if col.unique and col.name in present:
@@ -557,7 +563,7 @@ def _first_rows(frame, flags: dict[int, object], n: int = MAX_EXAMPLES) -> dict[
 def _examples(rows, shown: list[str], n: int = MAX_EXAMPLES) -> list[dict]:
     """The first `n` rows (by position) as {"row": number, column: value as read, ...}."""
     picked = rows.orderBy(POS).select(POS, *[f"`{c}`" for c in shown]).limit(n).collect()
-    return [{"row": int(r[POS]) + 1, **{c: _plain(r[c]) for c in shown}} for r in picked]
+    return [{"row": int(r[POS]) + ROW_OFFSET, **{c: _plain(r[c]) for c in shown}} for r in picked]
 
 
 def _plain(v):
@@ -608,9 +614,9 @@ def _overlap_failure(spec: Table, rule: NoOverlap, frame) -> Failure | None:
     examples = []
     for r in picked:
         other = frame.filter(F.col(POS) == r["__prev_holder"]).select(rule.start, rule.end).first()
-        ex = {"row": int(r[POS]) + 1, **{c: _plain(r[c]) for c in shown}}
+        ex = {"row": int(r[POS]) + ROW_OFFSET, **{c: _plain(r[c]) for c in shown}}
         ex["overlaps"] = {
-            "row": int(r["__prev_holder"]) + 1,
+            "row": int(r["__prev_holder"]) + ROW_OFFSET,
             **{c: _plain(other[c]) for c in (rule.start, rule.end)},
         }
         examples.append(ex)

@@ -33,10 +33,22 @@ from features.contract import (
     RangeBy,
     Table,
 )
-from features.io import DATETIME_UNIT, TABLE_SUFFIXES, read_raw
+from features.io import (
+    DATETIME_UNIT,
+    PROVENANCE_FILE,
+    TABLE_SUFFIXES,
+    csv_record_lines,
+    read_raw,
+    row_numbers,
+)
 from repradar.errors import ContractError, UserError
 
 MAX_EXAMPLES = 5
+ROWS_NOTE = (
+    "Row numbers are as in the file: in a CSV file the line number (the header is line 1, the first "
+    "data row line 2); in a Parquet file the record's position + 1 (the first record is row 2, as "
+    "in a spreadsheet with the column names in row 1)."
+)
 
 # Rule names shared by every table (column and table rules are named from the contract specs).
 RULE_FOLDER = "folder exists"
@@ -78,9 +90,12 @@ def rule_range(metric: str, lo: float | None, hi: float | None) -> str:
 class Failure:
     """One broken rule: where, which rule, how many rows, and the first few of them.
 
-    `examples` are dicts {"row": n, column: value as written in the file, ...}; rows count from
-    1 at the first data row (the line after the header). Structural failures (a missing file
-    or column) have n_rows == 0 and say what is wrong in `detail`.
+    `examples` are dicts {"row": n, column: value as written in the file, ...}; `row` is the row
+    as a person finds it (`ROWS_NOTE`, `features.io.row_numbers`): in a CSV file its line number
+    (the header is line 1), in Parquet the record's position + 1. `records` holds the examples'
+    0-based record positions, `overlap_records` those of the rows named under "overlaps" (for
+    callers that map rows back to another file, e.g. the importer). Structural
+    failures (a missing file or column) have n_rows == 0 and say what is wrong in `detail`.
     """
 
     table: str
@@ -89,6 +104,8 @@ class Failure:
     n_rows: int
     examples: list = field(default_factory=list)
     detail: str = ""
+    records: tuple = field(default=(), compare=False, repr=False)
+    overlap_records: tuple = field(default=(), compare=False, repr=False)  # each example's "overlaps" row
 
     def __str__(self) -> str:
         where = self.table if self.column is None else f"{self.table}.{self.column}"
@@ -134,7 +151,7 @@ class ValidationReport:
         else:
             lines.append(f"FAILED: {len(self.failures)} contract violation(s):")
             lines += [f"  - {f}" for f in self.failures]
-            lines.append("Rows are numbered from 1 at the first data row (the line after the header).")
+            lines.append(ROWS_NOTE)
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
@@ -175,7 +192,7 @@ def _run(folder: Path, want_frames: bool) -> tuple[ValidationReport, dict[str, p
     return report, frames
 
 
-def _check_folder(folder: Path, report: ValidationReport) -> dict[str, _Checked]:
+def _check_folder(folder: Path, report: ValidationReport) -> dict[str, CheckedTable]:
     try:
         entries = _list_folder(folder)
     except OSError as exc:
@@ -183,14 +200,14 @@ def _check_folder(folder: Path, report: ValidationReport) -> dict[str, _Checked]
         return {}
 
     per_table: dict[str, list[Failure]] = {name: [] for name in TABLES}
-    checked: dict[str, _Checked] = {}
+    checked: dict[str, CheckedTable] = {}
     for name, spec in TABLES.items():
         path = _locate(spec, folder, entries, report, per_table[name])
         if path is None:
             continue
         report.files[name] = path
         try:
-            result = _check_table(spec, path, report, per_table[name])
+            result = check_table(spec, path, report, per_table[name])
         except Exception as exc:  # one table's surprise must not hide the other tables' results
             per_table[name].append(
                 Failure(name, None, RULE_CHECKED, 0, [], f"the checks could not run on {path.name}: {exc!r}")
@@ -202,7 +219,7 @@ def _check_folder(folder: Path, report: ValidationReport) -> dict[str, _Checked]
 
     for name, spec in TABLES.items():
         if name in checked:
-            per_table[name] += _cross_table_failures(spec, checked)
+            per_table[name] += cross_table_failures(spec, checked)
     _warn_unknown_files(entries, report)
     for name in TABLES:
         report.failures += per_table[name]
@@ -277,7 +294,7 @@ def _locate(
 
 
 def _warn_unknown_files(entries: dict[str, Path], report: ValidationReport) -> None:
-    known = {f"{t}{s}" for t in TABLES for s in TABLE_SUFFIXES}
+    known = {f"{t}{s}" for t in TABLES for s in TABLE_SUFFIXES} | {PROVENANCE_FILE}  # the importer's record
     data_like = (".csv", ".parquet", ".pq", ".tsv", ".xlsx", ".xls", ".json")
     ignored = sorted(n for n in entries if n not in known and n.lower().endswith(data_like))
     if ignored:
@@ -297,15 +314,32 @@ def _csv_header(path: Path) -> list[str]:
 
 
 @dataclass
-class _Checked:
-    raw: pd.DataFrame  # as read; index label i is data row i + 1
+class CheckedTable:
+    """One table as read and checked from its file (what `cross_table_failures` compares)."""
+
+    raw: pd.DataFrame  # as read; index label i is the file's record i (0-based)
     typed: pd.DataFrame  # contract columns present in the file, same index; bad cells missing
     unparsed: dict[str, pd.Series]  # column -> mask of cells that are present but do not parse
+    path: Path | None = None  # the file read: rows are numbered as in it
+    _lines: np.ndarray | None = None  # CSV: the line each record starts on, read when first needed
+
+    def rows(self, labels: list[int]) -> list[int]:
+        """The reported row numbers of the records at `labels` (see `features.io.row_numbers`)."""
+        if self.path is None or self.path.suffix != ".csv" or not labels:
+            return row_numbers(Path("x.parquet"), labels)
+        need = max(labels) + 1
+        if self._lines is None or len(self._lines) < need:  # once per file: every record's line
+            n = max(need, int(self.raw.index.max()) + 1 if len(self.raw) else 0)
+            self._lines = csv_record_lines(self.path, n)
+        return [int(self._lines[i]) for i in labels]
 
 
-def _check_table(
+def check_table(
     spec: Table, path: Path, report: ValidationReport, failures: list[Failure]
-) -> _Checked | None:
+) -> CheckedTable | None:
+    """Read one table's file and check its own rules: failures appended to `failures`, warnings to
+    `report`; None when it cannot be read. `repradar validate` runs it per table; `report --interventions`
+    on one file."""
     name = spec.name
     try:
         raw = read_raw(path)
@@ -336,17 +370,17 @@ def _check_table(
         report.warnings.append(f"{name}: {path.name} has no data rows")
 
     extras = [c for c in raw.columns if c not in spec.column_names]
-    if extras:
+    if extras and _separator(raw) is None:  # a header split on another character: one failure says it
         report.warnings.append(extra_columns_warning(spec, extras))
 
     typed, unparsed = _coerce(spec, raw)
-    checked = _Checked(raw, typed, unparsed)
+    checked = CheckedTable(raw, typed, unparsed, path)
 
     # Types: a present cell that does not parse.
     for col in spec.columns:
         if col.name in unparsed:
             failures.append(
-                _row_failure(name, col.name, RULE_TYPE[col.kind], unparsed[col.name], raw, [col.name])
+                _row_failure(name, col.name, RULE_TYPE[col.kind], unparsed[col.name], checked, [col.name])
             )
 
     # Column rules (presence, nulls, blanks, ranges, uniqueness, catalogs) through pandera.
@@ -724,7 +758,7 @@ def _run_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame
     return None
 
 
-def _column_failures(spec: Table, fc: pd.DataFrame, checked: _Checked) -> list[Failure]:
+def _column_failures(spec: Table, fc: pd.DataFrame, checked: CheckedTable) -> list[Failure]:
     name = spec.name
     failures = []
     missing = fc[fc["check"] == "column_in_dataframe"]
@@ -768,23 +802,31 @@ def _missing_column_detail(column: str, raw: pd.DataFrame) -> str:
     near = [c for c in raw.columns if c.strip().lower().replace(" ", "_").replace("-", "_") == column]
     if near:
         return f"column missing; found {near[0]!r}: column names are exact and lower-case"
-    if len(raw.columns) == 1:
-        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-            if sep in raw.columns[0]:
-                return f"column missing; the header is separated by {name}: save the file with commas"
+    sep = _separator(raw)
+    if sep is not None:
+        return f"column missing; the header is separated by {sep}: save the file with commas"
     have = ", ".join(list(raw.columns)[:15]) or "none"
     return f"column missing (the file has: {have})"
 
 
+def _separator(raw: pd.DataFrame) -> str | None:
+    """The name of the character a one-column header is split on ("semicolons", ...), or None."""
+    if len(raw.columns) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if sep in str(raw.columns[0]):
+                return name
+    return None
+
+
 def _failure_from_cases(
-    table: str, column: str, rule: str, cases: pd.DataFrame, checked: _Checked, show: list[str]
+    table: str, column: str, rule: str, cases: pd.DataFrame, checked: CheckedTable, show: list[str]
 ) -> Failure:
     idx = cases["index"].dropna()
     if idx.empty:  # the check itself failed to run: pandera puts the error in failure_case
         detail = "; ".join(sorted({str(v) for v in cases["failure_case"]}))[:300]
         return Failure(table, column, RULE_CHECKED, 0, [], f"rule '{rule}' could not be checked: {detail}")
     labels = np.unique(idx.astype("int64").to_numpy())
-    return _row_failure(table, column, rule, labels, checked.raw, show)
+    return _row_failure(table, column, rule, labels, checked, show)
 
 
 def _row_failure(
@@ -792,7 +834,7 @@ def _row_failure(
     column: str | None,
     rule: str,
     rows: pd.Series | np.ndarray,
-    raw: pd.DataFrame,
+    checked: CheckedTable,
     show: list[str],
     detail: str = "",
 ) -> Failure:
@@ -801,14 +843,25 @@ def _row_failure(
         labels = rows.index[rows.to_numpy(dtype=bool)].to_numpy()
     else:
         labels = np.sort(np.asarray(rows))
-    return Failure(table, column, rule, int(len(labels)), _examples(raw, labels[:MAX_EXAMPLES], show), detail)
+    first = labels[:MAX_EXAMPLES]
+    return Failure(
+        table,
+        column,
+        rule,
+        int(len(labels)),
+        _examples(checked, first, show),
+        detail,
+        records=tuple(int(i) for i in first),
+    )
 
 
-def _examples(raw: pd.DataFrame, labels: Iterable, show: list[str]) -> list[dict]:
+def _examples(checked: CheckedTable, labels: Iterable, show: list[str]) -> list[dict]:
+    raw = checked.raw
+    labels = [int(i) for i in labels]
     cols = [c for c in show if c in raw.columns]
     out = []
-    for label in labels:
-        row = {"row": int(label) + 1}
+    for label, number in zip(labels, checked.rows(labels), strict=True):
+        row = {"row": number}
         for c in cols:
             row[c] = _py(raw.at[label, c])
         out.append(row)
@@ -819,7 +872,8 @@ def _examples(raw: pd.DataFrame, labels: Iterable, show: list[str]) -> list[dict
 # Rules across rows and tables
 
 
-def _cross_table_failures(spec: Table, checked: dict[str, _Checked]) -> list[Failure]:
+def cross_table_failures(spec: Table, checked: dict[str, CheckedTable]) -> list[Failure]:
+    """The rules of `spec` that look at other tables (references such as `exists in reps.rep_id`)."""
     failures = []
     mine = checked[spec.name]
     for col in spec.columns:
@@ -841,7 +895,7 @@ def _cross_table_failures(spec: Table, checked: dict[str, _Checked]) -> list[Fai
                     col.name,
                     rule_references(target, target_col),
                     dangling,
-                    mine.raw,
+                    mine,
                     [col.name],
                     f"{len(unknown)} unknown value(s): {shown}",
                 )
@@ -849,7 +903,7 @@ def _cross_table_failures(spec: Table, checked: dict[str, _Checked]) -> list[Fai
     return failures
 
 
-def _overlap_failure(spec: Table, rule: NoOverlap, checked: _Checked) -> Failure | None:
+def _overlap_failure(spec: Table, rule: NoOverlap, checked: CheckedTable) -> Failure | None:
     """Rows whose [start, end] meets an earlier-starting row of the same key (ends inclusive)."""
     d = checked.typed[[rule.key, rule.start, rule.end]]
     d = d[d.notna().all(axis=1) & (d[rule.end] >= d[rule.start])]
@@ -872,11 +926,19 @@ def _overlap_failure(spec: Table, rule: NoOverlap, checked: _Checked) -> Failure
     others = prev_holder.to_numpy()[hit]
     order = np.argsort(rows, kind="stable")
     rows, others = rows[order], others[order]
-    raw = checked.raw
-    examples = _examples(raw, rows[:MAX_EXAMPLES], [rule.key, rule.start, rule.end])
+    first = [int(i) for i in rows[:MAX_EXAMPLES]]
+    examples = _examples(checked, first, [rule.key, rule.start, rule.end])
     for ex, other in zip(examples, others[:MAX_EXAMPLES], strict=True):
-        ex["overlaps"] = _examples(raw, [int(other)], [rule.start, rule.end])[0]
-    return Failure(spec.name, rule.start, rule.name, int(len(rows)), examples)
+        ex["overlaps"] = _examples(checked, [int(other)], [rule.start, rule.end])[0]
+    return Failure(
+        spec.name,
+        rule.start,
+        rule.name,
+        int(len(rows)),
+        examples,
+        records=tuple(first),
+        overlap_records=tuple(int(o) for o in others[:MAX_EXAMPLES]),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Every problem is reported in the source's terms (file, column, spreadsheet row).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
@@ -21,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import TABLES
+from features.io import PROVENANCE_FILE, csv_record_lines
 from importer.mapping import ColumnSpec, Loc, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
 from importer.quotas import derive_quotas
 from importer.transforms import (
@@ -35,7 +37,6 @@ from importer.transforms import (
 )
 from repradar.errors import UserError
 
-PROVENANCE_FILE = "_import.json"
 MAX_ROWS_SHOWN = 5
 
 
@@ -43,7 +44,8 @@ MAX_ROWS_SHOWN = 5
 
 
 def spreadsheet_row(index_label) -> int:
-    """Row number as a spreadsheet shows it: the header is row 1, the first record row 2."""
+    """Row number of a record by position, as a spreadsheet shows it: the header is row 1, the first
+    record row 2 (what `Sources.rows` gives for Parquet and for CSV files with one line per record)."""
     return int(index_label) + 2
 
 
@@ -132,6 +134,7 @@ class Sources:
         self.folder = Path(folder)
         self.mapping = mapping
         self._frames: dict[str, pd.DataFrame] = {}
+        self._lines: dict[str, list[int]] = {}  # per file, the row number of each frame row
         self.used: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -160,17 +163,36 @@ class Sources:
                         na_values=[""],
                         sep=self.mapping.csv.delimiter,
                         encoding=self.mapping.csv.encoding,
+                        skip_blank_lines=False,  # blank lines count, so rows keep the file's numbering
                     )
             except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
                 raise ImportFailed(
                     [SourceProblem(f"cannot be read: {exc}; check csv.delimiter / csv.encoding", file=name)],
                     "the export could not be read",
                 ) from None
+            if p.suffix == ".parquet":
+                lines = [spreadsheet_row(i) for i in range(len(df))]
+            else:
+                lines = csv_record_lines(
+                    p, len(df), delimiter=self.mapping.csv.delimiter, encoding=self.mapping.csv.encoding
+                ).tolist()
+                blank = df.isna().all(axis=1).to_numpy()
+                if blank.any():
+                    lines = [n for n, b in zip(lines, blank, strict=True) if not b]
+                    df = df[~blank]
             df = df.reset_index(drop=True)
             self._frames[name] = df
+            self._lines[name] = lines
             if name not in self.used:
                 self.used.append(name)
         return self._frames[name]
+
+    def rows(self, name: str, labels) -> list[int]:
+        """The row numbers of `read(name)`'s rows at index `labels`, as a person finds them in the file:
+        for CSV the line number (header = line 1; a record spanning lines by its first line), for
+        Parquet the record's position + 1 (the first record is row 2, as in a spreadsheet)."""
+        lines = self._lines[name]
+        return [int(lines[int(i)]) for i in labels]
 
     def digests(self) -> dict[str, dict]:
         out = {}
@@ -186,13 +208,37 @@ class Sources:
 
 # ---------------------------------------------------------------- building one table
 
+_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
+
+
+def other_delimiter(frame: pd.DataFrame, delimiter: str) -> str | None:
+    """The character a one-column header is really split on (`;`, tab, `|`, `,`), or None."""
+    if len(frame.columns) != 1:
+        return None
+    header = str(frame.columns[0])
+    for sep in _DELIMITERS:
+        if sep != delimiter and sep in header:
+            return sep
+    return None
+
+
+def delimiter_problem(file: str, sep: str, delimiter: str) -> SourceProblem:
+    yaml_sep = "\\t" if sep == "\t" else sep  # as written inside YAML double quotes
+    return SourceProblem(
+        f"the header is one column separated by {_DELIMITERS[sep]}, but the mapping reads CSV files "
+        f"split on {_DELIMITERS.get(delimiter, repr(delimiter))}: set the delimiter in the mapping with "
+        f'`csv: {{delimiter: "{yaml_sep}"}}` (in a copy of a shipped mapping; it applies to every CSV '
+        f"file of the export), or save {file} with {_DELIMITERS.get(delimiter, repr(delimiter))}",
+        file=file,
+    )
+
 
 @dataclass
 class Built:
     """One contract table, typed, with the source row behind each of its rows."""
 
     frame: pd.DataFrame
-    origin: pd.DataFrame  # columns: file, row (spreadsheet row), aligned with frame
+    origin: pd.DataFrame  # columns: file, row (as numbered in that file: `Sources.rows`), aligned with frame
     columns_from: dict[str, dict[str, str]]  # source file -> contract column -> source column
     fills: list[str] = field(default_factory=list)
 
@@ -203,6 +249,7 @@ class _Builder:
         self.sources = sources
         self.problems: list[SourceProblem] = []
         self.table = ""
+        self.delimiter_flagged: set[str] = set()
 
     # -- structure checks: files and columns exist before any cell is read
 
@@ -214,6 +261,12 @@ class _Builder:
             nonlocal ok
             if column not in frame.columns:
                 ok = False
+                sep = other_delimiter(frame, self.mapping.csv.delimiter)
+                if sep is not None:  # one problem per file, not one per column the mapping reads from it
+                    if file not in self.delimiter_flagged:
+                        self.delimiter_flagged.add(file)
+                        self.problems.append(delimiter_problem(file, sep, self.mapping.csv.delimiter))
+                    return
                 cols = [str(c) for c in frame.columns]
                 hint = difflib.get_close_matches(column, cols, n=1)
                 tip = f"did you mean '{hint[0]}'? " if hint else ""
@@ -275,7 +328,7 @@ class _Builder:
                     e.message,
                     file=f,
                     column=c,
-                    rows=[spreadsheet_row(i) for i in e.index],
+                    rows=self.sources.rows(f, e.index),
                     values=list(e.values),
                     mapping=spec.loc,
                     purpose=what,
@@ -303,7 +356,7 @@ class _Builder:
                             e.message,
                             file=lk.file,
                             column=lk.column,
-                            rows=[spreadsheet_row(i) for i in e.index],
+                            rows=self.sources.rows(lk.file, e.index),
                             values=list(e.values),
                             mapping=lk.loc,
                             purpose=f"looked up {what}",
@@ -372,7 +425,7 @@ class _Builder:
         for aname, aspec in smap.attributes.items():
             data[aname] = self.evaluate(aspec, sub, smap.file, fills)
         out = pd.DataFrame(data, index=sub.index)
-        origin = pd.DataFrame({"file": smap.file, "row": [spreadsheet_row(i) for i in sub.index]})
+        origin = pd.DataFrame({"file": smap.file, "row": self.sources.rows(smap.file, sub.index)})
         columns_from = {
             smap.file: {
                 c: (s.source or (s.lookup.match if s.lookup else None) or "")
@@ -620,29 +673,46 @@ def _validate(folder: Path, origins: dict, mapping: Mapping):
 
 
 def translate_failure(failure, origins: dict[str, pd.DataFrame], mapping: Mapping) -> str:
-    """A validation failure about a written table, followed by the source file, column and rows behind it.
+    """A validation failure about a written table, said with the source file, column and rows behind it.
 
-    Validation numbers rows from 1 at the first data row; `origins[table]` holds, for each
-    written row, the source file and spreadsheet row it came from.
+    `failure.records` (and `overlap_records`) are the 0-based positions of its example rows in the
+    written table; `origins[table]` holds, for each written row, the source file and the row it came
+    from, numbered as in that file (`Sources.rows`). The examples are shown with those source row
+    numbers, so one message uses one numbering: the source file's (the written table is discarded).
     """
     table = getattr(failure, "table", None)
     column = getattr(failure, "column", None)
-    text = f"contract rule broken: {failure}"
     if table not in origins:
-        return text
+        return f"contract rule broken: {failure}"
     origin = origins[table]
+
+    def source_row(pos) -> tuple[str, int] | None:
+        if not isinstance(pos, int) or not 0 <= pos < len(origin):
+            return None
+        f, src_row = origin.iloc[pos]["file"], origin.iloc[pos]["row"]
+        return (f, int(src_row)) if isinstance(f, str) else None
+
     by_file: dict[str, list[int]] = {}
-    for example in getattr(failure, "examples", None) or []:
-        row = example.get("row") if isinstance(example, dict) else None
-        if not isinstance(row, int) or not 1 <= row <= len(origin):
-            continue
-        f, src_row = origin.iloc[row - 1]["file"], origin.iloc[row - 1]["row"]
-        if isinstance(f, str):
-            by_file.setdefault(f, []).append(int(src_row))
+    examples = []
+    records = list(getattr(failure, "records", None) or ())
+    others = list(getattr(failure, "overlap_records", None) or ())
+    for i, example in enumerate(getattr(failure, "examples", None) or []):
+        example = dict(example) if isinstance(example, dict) else example
+        src = source_row(records[i]) if i < len(records) else None
+        if src is not None and isinstance(example, dict):
+            by_file.setdefault(src[0], []).append(src[1])
+            example["row"] = src[1]
+            other = source_row(others[i]) if i < len(others) else None
+            if other is not None and isinstance(example.get("overlaps"), dict):
+                example["overlaps"] = {**example["overlaps"], "row": other[1]}
+        examples.append(example)
     if not by_file:
+        text = f"contract rule broken: {failure}"
         if len(origin) and origin["file"].isna().all():
             return f"{text} (these quotas were derived by the quota policy: change the policy)"
         return text
+    shown = dataclasses.replace(failure, examples=examples) if dataclasses.is_dataclass(failure) else failure
+    text = f"contract rule broken: {shown}"
     where = []
     tmap = mapping.tables.get(table)
     for f, rows in by_file.items():

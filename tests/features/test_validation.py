@@ -51,16 +51,17 @@ def write_csv(folder: Path, table: str, df: pd.DataFrame) -> None:
     df.to_csv(folder / f"{table}.csv", index=False)
 
 
-def set_cell(folder: Path, table: str, row: int, column: str, value: str) -> None:
-    """Set one cell; `row` is the 1-based data row, as validation reports it."""
+def set_cell(folder: Path, table: str, line: int, column: str, value: str) -> None:
+    """Set one cell; `line` is its line in the file (the header is line 1), as validation reports it."""
     df = read_csv(folder, table)
-    df.loc[row - 1, column] = value
+    df.loc[line - 2, column] = value
     write_csv(folder, table, df)
 
 
-def append_copy(folder: Path, table: str, row: int, **changes: str) -> None:
+def append_copy(folder: Path, table: str, line: int, **changes: str) -> None:
+    """Append a copy of the row on `line` (the header is line 1), with `changes`."""
     df = read_csv(folder, table)
-    new = df.iloc[[row - 1]].copy()
+    new = df.iloc[[line - 2]].copy()
     for k, v in changes.items():
         new[k] = v
     write_csv(folder, table, pd.concat([df, new], ignore_index=True))
@@ -203,87 +204,87 @@ def test_parquet_written_by_other_tools_passes(tmp_path):
 
 
 def _dup_rep(f):
-    append_copy(f, "reps", 1, name="Another Ada")  # row 6 repeats r1
+    append_copy(f, "reps", 2, name="Another Ada")  # line 7 repeats r1
 
 
 def _dup_opportunity(f):
-    append_copy(f, "opportunities", 1)  # row 9 repeats o1
+    append_copy(f, "opportunities", 2)  # line 10 repeats o1
 
 
 # fmt: off
 ROW_RULES = [
     # id, break, table, column, rule, n_rows, first example
-    ("reps-hire-date-null", lambda f: set_cell(f, "reps", 2, "hire_date", ""),
-     "reps", "hire_date", "not null", 1, {"row": 2, "hire_date": None}),
-    ("reps-manager-blank", lambda f: set_cell(f, "reps", 3, "manager_id", "   "),
-     "reps", "manager_id", "non-empty", 1, {"row": 3, "manager_id": "   "}),
+    ("reps-hire-date-null", lambda f: set_cell(f, "reps", 3, "hire_date", ""),
+     "reps", "hire_date", "not null", 1, {"row": 3, "hire_date": None}),
+    ("reps-manager-blank", lambda f: set_cell(f, "reps", 4, "manager_id", "   "),
+     "reps", "manager_id", "non-empty", 1, {"row": 4, "manager_id": "   "}),
     ("reps-rep-id-unique", _dup_rep,
-     "reps", "rep_id", "unique", 2, {"row": 1, "rep_id": "r1"}),
-    ("reps-end-before-hire", lambda f: set_cell(f, "reps", 5, "end_date", "2019-01-31"),
-     "reps", "end_date", "end_date >= hire_date", 1, {"row": 5, "hire_date": "2019-09-30", "end_date": "2019-01-31"}),
-    ("reps-end-date-type", lambda f: set_cell(f, "reps", 5, "end_date", "soon"),
-     "reps", "end_date", "parses as date (YYYY-MM-DD)", 1, {"row": 5, "end_date": "soon"}),
-    ("quotas-dangling-rep", lambda f: set_cell(f, "quotas", 3, "rep_id", "r99"),
-     "quotas", "rep_id", "exists in reps.rep_id", 1, {"row": 3, "rep_id": "r99"}),
-    ("quotas-end-before-start", lambda f: set_cell(f, "quotas", 1, "period_end", "2023-12-31"),
+     "reps", "rep_id", "unique", 2, {"row": 2, "rep_id": "r1"}),
+    ("reps-end-before-hire", lambda f: set_cell(f, "reps", 6, "end_date", "2019-01-31"),
+     "reps", "end_date", "end_date >= hire_date", 1, {"row": 6, "hire_date": "2019-09-30", "end_date": "2019-01-31"}),
+    ("reps-end-date-type", lambda f: set_cell(f, "reps", 6, "end_date", "soon"),
+     "reps", "end_date", "parses as date (YYYY-MM-DD)", 1, {"row": 6, "end_date": "soon"}),
+    ("quotas-dangling-rep", lambda f: set_cell(f, "quotas", 4, "rep_id", "r99"),
+     "quotas", "rep_id", "exists in reps.rep_id", 1, {"row": 4, "rep_id": "r99"}),
+    ("quotas-end-before-start", lambda f: set_cell(f, "quotas", 2, "period_end", "2023-12-31"),
      "quotas", "period_end", "period_end >= period_start", 1,
-     {"row": 1, "period_start": "2024-01-01", "period_end": "2023-12-31"}),
-    ("quotas-amount-zero", lambda f: set_cell(f, "quotas", 4, "quota_amount", "0"),
-     "quotas", "quota_amount", "quota_amount > 0", 1, {"row": 4, "quota_amount": "0"}),
-    ("quotas-amount-negative", lambda f: set_cell(f, "quotas", 4, "quota_amount", "-10"),
-     "quotas", "quota_amount", "quota_amount > 0", 1, {"row": 4, "quota_amount": "-10"}),
-    ("quotas-amount-type", lambda f: set_cell(f, "quotas", 2, "quota_amount", "lots"),
-     "quotas", "quota_amount", "parses as number", 1, {"row": 2, "quota_amount": "lots"}),
+     {"row": 2, "period_start": "2024-01-01", "period_end": "2023-12-31"}),
+    ("quotas-amount-zero", lambda f: set_cell(f, "quotas", 5, "quota_amount", "0"),
+     "quotas", "quota_amount", "quota_amount > 0", 1, {"row": 5, "quota_amount": "0"}),
+    ("quotas-amount-negative", lambda f: set_cell(f, "quotas", 5, "quota_amount", "-10"),
+     "quotas", "quota_amount", "quota_amount > 0", 1, {"row": 5, "quota_amount": "-10"}),
+    ("quotas-amount-type", lambda f: set_cell(f, "quotas", 3, "quota_amount", "lots"),
+     "quotas", "quota_amount", "parses as number", 1, {"row": 3, "quota_amount": "lots"}),
     ("opps-id-unique", _dup_opportunity,
-     "opportunities", "opportunity_id", "unique", 2, {"row": 1, "opportunity_id": "o1"}),
-    ("opps-dangling-rep", lambda f: set_cell(f, "opportunities", 2, "rep_id", "nobody"),
-     "opportunities", "rep_id", "exists in reps.rep_id", 1, {"row": 2, "rep_id": "nobody"}),
+     "opportunities", "opportunity_id", "unique", 2, {"row": 2, "opportunity_id": "o1"}),
+    ("opps-dangling-rep", lambda f: set_cell(f, "opportunities", 3, "rep_id", "nobody"),
+     "opportunities", "rep_id", "exists in reps.rep_id", 1, {"row": 3, "rep_id": "nobody"}),
     ("opps-amount-negative", lambda f: set_cell(f, "opportunities", 7, "amount", "-5.0"),
      "opportunities", "amount", "amount >= 0", 1, {"row": 7, "amount": "-5.0"}),
-    ("opps-amount-thousands", lambda f: set_cell(f, "opportunities", 1, "amount", "60,000"),
-     "opportunities", "amount", "parses as number", 1, {"row": 1, "amount": "60,000"}),
-    ("opps-won-not-closed", lambda f: set_cell(f, "opportunities", 2, "is_won", "true"),
-     "opportunities", "is_won", "is_won implies is_closed", 1, {"row": 2, "is_won": "true", "is_closed": "false"}),
-    ("opps-boolean-type", lambda f: set_cell(f, "opportunities", 3, "is_closed", "maybe"),
-     "opportunities", "is_closed", "parses as boolean (true/false, 1/0, yes/no)", 1, {"row": 3, "is_closed": "maybe"}),
-    ("opps-close-date-month-13", lambda f: set_cell(f, "opportunities", 4, "close_date", "2024-13-01"),
-     "opportunities", "close_date", "parses as date (YYYY-MM-DD)", 1, {"row": 4, "close_date": "2024-13-01"}),
-    ("opps-close-date-us-format", lambda f: set_cell(f, "opportunities", 4, "close_date", "06/10/2024"),
-     "opportunities", "close_date", "parses as date (YYYY-MM-DD)", 1, {"row": 4, "close_date": "06/10/2024"}),
-    ("opps-stage-null", lambda f: set_cell(f, "opportunities", 8, "stage", ""),
-     "opportunities", "stage", "not null", 1, {"row": 8, "stage": None}),
-    ("history-dangling-opp", lambda f: set_cell(f, "opportunity_history", 6, "opportunity_id", "o404"),
+    ("opps-amount-thousands", lambda f: set_cell(f, "opportunities", 2, "amount", "60,000"),
+     "opportunities", "amount", "parses as number", 1, {"row": 2, "amount": "60,000"}),
+    ("opps-won-not-closed", lambda f: set_cell(f, "opportunities", 3, "is_won", "true"),
+     "opportunities", "is_won", "is_won implies is_closed", 1, {"row": 3, "is_won": "true", "is_closed": "false"}),
+    ("opps-boolean-type", lambda f: set_cell(f, "opportunities", 4, "is_closed", "maybe"),
+     "opportunities", "is_closed", "parses as boolean (true/false, 1/0, yes/no)", 1, {"row": 4, "is_closed": "maybe"}),
+    ("opps-close-date-month-13", lambda f: set_cell(f, "opportunities", 5, "close_date", "2024-13-01"),
+     "opportunities", "close_date", "parses as date (YYYY-MM-DD)", 1, {"row": 5, "close_date": "2024-13-01"}),
+    ("opps-close-date-us-format", lambda f: set_cell(f, "opportunities", 5, "close_date", "06/10/2024"),
+     "opportunities", "close_date", "parses as date (YYYY-MM-DD)", 1, {"row": 5, "close_date": "06/10/2024"}),
+    ("opps-stage-null", lambda f: set_cell(f, "opportunities", 9, "stage", ""),
+     "opportunities", "stage", "not null", 1, {"row": 9, "stage": None}),
+    ("history-dangling-opp", lambda f: set_cell(f, "opportunity_history", 7, "opportunity_id", "o404"),
      "opportunity_history", "opportunity_id", "exists in opportunities.opportunity_id", 1,
-     {"row": 6, "opportunity_id": "o404"}),
-    ("history-amount-negative", lambda f: set_cell(f, "opportunity_history", 2, "amount", "-1"),
-     "opportunity_history", "amount", "amount >= 0", 1, {"row": 2, "amount": "-1"}),
-    ("history-timestamp-type", lambda f: set_cell(f, "opportunity_history", 3, "changed_at", "yesterday"),
-     "opportunity_history", "changed_at", "parses as timestamp (ISO 8601)", 1, {"row": 3, "changed_at": "yesterday"}),
-    ("activities-id-unique", lambda f: set_cell(f, "activities", 4, "activity_id", "a2"),
-     "activities", "activity_id", "unique", 2, {"row": 2, "activity_id": "a2"}),
-    ("activities-dangling-rep", lambda f: set_cell(f, "activities", 1, "rep_id", "r6"),
-     "activities", "rep_id", "exists in reps.rep_id", 1, {"row": 1, "rep_id": "r6"}),
-    ("activities-duration-negative", lambda f: set_cell(f, "activities", 5, "duration_minutes", "-3"),
-     "activities", "duration_minutes", "duration_minutes >= 0", 1, {"row": 5, "duration_minutes": "-3"}),
-    ("activities-hour-25", lambda f: set_cell(f, "activities", 5, "occurred_at", "2024-02-02T25:00:00Z"),
-     "activities", "occurred_at", "parses as timestamp (ISO 8601)", 1, {"row": 5, "occurred_at": "2024-02-02T25:00:00Z"}),
-    ("engagement-dangling-rep", lambda f: set_cell(f, "engagement", 9, "rep_id", "R5"),
-     "engagement", "rep_id", "exists in reps.rep_id", 1, {"row": 9, "rep_id": "R5"}),
-    ("engagement-pulse-range", lambda f: set_cell(f, "engagement", 1, "value", "11"),
-     "engagement", "value", "pulse_score value in [0, 10]", 1, {"row": 1, "metric": "pulse_score", "value": "11"}),
-    ("engagement-csat-range", lambda f: set_cell(f, "engagement", 4, "value", "0"),
-     "engagement", "value", "csat value in [1, 5]", 1, {"row": 4, "metric": "csat", "value": "0"}),
-    ("engagement-pto-negative", lambda f: set_cell(f, "engagement", 6, "value", "-1"),
-     "engagement", "value", "pto_days value >= 0", 1, {"row": 6, "metric": "pto_days", "value": "-1"}),
-    ("engagement-metric-blank", lambda f: set_cell(f, "engagement", 2, "metric", " "),
-     "engagement", "metric", "non-empty", 1, {"row": 2, "metric": " "}),
-    ("interventions-dangling-rep", lambda f: set_cell(f, "interventions", 2, "rep_id", "r404"),
-     "interventions", "rep_id", "exists in reps.rep_id", 1, {"row": 2, "rep_id": "r404"}),
-    ("interventions-catalog", lambda f: set_cell(f, "interventions", 2, "intervention", "yoga"),
-     "interventions", "intervention", "is a catalog id", 1, {"row": 2, "intervention": "yoga"}),
-    ("interventions-ended-before-start", lambda f: set_cell(f, "interventions", 1, "ended_on", "2024-01-31"),
+     {"row": 7, "opportunity_id": "o404"}),
+    ("history-amount-negative", lambda f: set_cell(f, "opportunity_history", 3, "amount", "-1"),
+     "opportunity_history", "amount", "amount >= 0", 1, {"row": 3, "amount": "-1"}),
+    ("history-timestamp-type", lambda f: set_cell(f, "opportunity_history", 4, "changed_at", "yesterday"),
+     "opportunity_history", "changed_at", "parses as timestamp (ISO 8601)", 1, {"row": 4, "changed_at": "yesterday"}),
+    ("activities-id-unique", lambda f: set_cell(f, "activities", 5, "activity_id", "a2"),
+     "activities", "activity_id", "unique", 2, {"row": 3, "activity_id": "a2"}),
+    ("activities-dangling-rep", lambda f: set_cell(f, "activities", 2, "rep_id", "r6"),
+     "activities", "rep_id", "exists in reps.rep_id", 1, {"row": 2, "rep_id": "r6"}),
+    ("activities-duration-negative", lambda f: set_cell(f, "activities", 6, "duration_minutes", "-3"),
+     "activities", "duration_minutes", "duration_minutes >= 0", 1, {"row": 6, "duration_minutes": "-3"}),
+    ("activities-hour-25", lambda f: set_cell(f, "activities", 6, "occurred_at", "2024-02-02T25:00:00Z"),
+     "activities", "occurred_at", "parses as timestamp (ISO 8601)", 1, {"row": 6, "occurred_at": "2024-02-02T25:00:00Z"}),
+    ("engagement-dangling-rep", lambda f: set_cell(f, "engagement", 10, "rep_id", "R5"),
+     "engagement", "rep_id", "exists in reps.rep_id", 1, {"row": 10, "rep_id": "R5"}),
+    ("engagement-pulse-range", lambda f: set_cell(f, "engagement", 2, "value", "11"),
+     "engagement", "value", "pulse_score value in [0, 10]", 1, {"row": 2, "metric": "pulse_score", "value": "11"}),
+    ("engagement-csat-range", lambda f: set_cell(f, "engagement", 5, "value", "0"),
+     "engagement", "value", "csat value in [1, 5]", 1, {"row": 5, "metric": "csat", "value": "0"}),
+    ("engagement-pto-negative", lambda f: set_cell(f, "engagement", 7, "value", "-1"),
+     "engagement", "value", "pto_days value >= 0", 1, {"row": 7, "metric": "pto_days", "value": "-1"}),
+    ("engagement-metric-blank", lambda f: set_cell(f, "engagement", 3, "metric", " "),
+     "engagement", "metric", "non-empty", 1, {"row": 3, "metric": " "}),
+    ("interventions-dangling-rep", lambda f: set_cell(f, "interventions", 3, "rep_id", "r404"),
+     "interventions", "rep_id", "exists in reps.rep_id", 1, {"row": 3, "rep_id": "r404"}),
+    ("interventions-catalog", lambda f: set_cell(f, "interventions", 3, "intervention", "yoga"),
+     "interventions", "intervention", "is a catalog id", 1, {"row": 3, "intervention": "yoga"}),
+    ("interventions-ended-before-start", lambda f: set_cell(f, "interventions", 2, "ended_on", "2024-01-31"),
      "interventions", "ended_on", "ended_on >= started_on", 1,
-     {"row": 1, "started_on": "2024-02-01", "ended_on": "2024-01-31"}),
+     {"row": 2, "started_on": "2024-02-01", "ended_on": "2024-01-31"}),
 ]
 # fmt: on
 
@@ -309,31 +310,31 @@ def test_each_row_rule_is_reported_with_table_column_rule_and_rows(
 
 def test_overlapping_quota_periods_name_both_rows(tmp_path):
     folder = copy_valid(tmp_path)
-    set_cell(folder, "quotas", 2, "period_start", "2024-03-15")  # r1: Jan-Mar, then Mar 15-Jun
+    set_cell(folder, "quotas", 3, "period_start", "2024-03-15")  # r1: Jan-Mar, then Mar 15-Jun
     f = the_failure(check(folder), "periods of one rep_id do not overlap")
     assert (f.table, f.n_rows) == ("quotas", 1)
     assert f.examples == [
         {
-            "row": 2,
+            "row": 3,
             "rep_id": "r1",
             "period_start": "2024-03-15",
             "period_end": "2024-06-30",
-            "overlaps": {"row": 1, "period_start": "2024-01-01", "period_end": "2024-03-31"},
+            "overlaps": {"row": 2, "period_start": "2024-01-01", "period_end": "2024-03-31"},
         }
     ]
-    assert "row 2 (rep_id=r1, period_start=2024-03-15, period_end=2024-06-30) overlaps row 1" in str(f)
+    assert "row 3 (rep_id=r1, period_start=2024-03-15, period_end=2024-06-30) overlaps row 2" in str(f)
 
 
 def test_periods_meeting_on_one_day_overlap_and_a_long_period_is_named(tmp_path):
     """Periods are inclusive; a later row is compared with the longest earlier one, not just its neighbour."""
     folder = copy_valid(tmp_path)
     q = read_csv(folder, "quotas")
-    q.loc[0, "period_end"] = "2024-12-31"  # r1 row 1 now covers the year, so row 2 overlaps it
-    q.loc[4, "period_end"] = "2024-04-01"  # r3 row 5 ends on the day row 6 starts
+    q.loc[0, "period_end"] = "2024-12-31"  # r1 on line 2 now covers the year, so line 3 overlaps it
+    q.loc[4, "period_end"] = "2024-04-01"  # r3 on line 6 ends on the day line 7 starts
     write_csv(folder, "quotas", q)
     f = the_failure(check(folder), "periods of one rep_id do not overlap")
     assert f.n_rows == 2
-    assert [(e["row"], e["overlaps"]["row"]) for e in f.examples] == [(2, 1), (6, 5)]
+    assert [(e["row"], e["overlaps"]["row"]) for e in f.examples] == [(3, 2), (7, 6)]
 
 
 def test_count_is_exact_and_examples_are_the_first_few(tmp_path):
@@ -343,16 +344,18 @@ def test_count_is_exact_and_examples_are_the_first_few(tmp_path):
     write_csv(folder, "quotas", q)
     f = the_failure(check(folder), "quota_amount > 0")
     assert f.n_rows == 10
-    assert [e["row"] for e in f.examples] == list(range(1, MAX_EXAMPLES + 1))
+    assert [e["row"] for e in f.examples] == list(
+        range(2, MAX_EXAMPLES + 2)
+    )  # lines 2.. (line 1 is the header)
     assert "broken by 10 rows" in str(f)
 
 
 def test_all_failures_are_reported_at_once(tmp_path):
     folder = copy_valid(tmp_path)
-    set_cell(folder, "opportunities", 1, "amount", "-5")
-    set_cell(folder, "opportunities", 2, "rep_id", "ghost")
-    set_cell(folder, "activities", 3, "duration_minutes", "-1")
-    set_cell(folder, "reps", 1, "hire_date", "2021-02-30")
+    set_cell(folder, "opportunities", 2, "amount", "-5")
+    set_cell(folder, "opportunities", 3, "rep_id", "ghost")
+    set_cell(folder, "activities", 4, "duration_minutes", "-1")
+    set_cell(folder, "reps", 2, "hire_date", "2021-02-30")
     report = check(folder)
     assert sorted(f.rule for f in report.failures) == [
         "amount >= 0",
@@ -366,19 +369,19 @@ def test_all_failures_are_reported_at_once(tmp_path):
 
 def test_a_cell_that_does_not_parse_is_not_also_reported_as_null(tmp_path):
     folder = copy_valid(tmp_path)
-    set_cell(folder, "reps", 1, "hire_date", "2021/03/01")
-    set_cell(folder, "reps", 2, "hire_date", "")
+    set_cell(folder, "reps", 2, "hire_date", "2021/03/01")
+    set_cell(folder, "reps", 3, "hire_date", "")
     report = check(folder)
     assert sorted((f.rule, f.examples[0]["row"]) for f in report.failures) == [
-        ("not null", 2),
-        ("parses as date (YYYY-MM-DD)", 1),
+        ("not null", 3),
+        ("parses as date (YYYY-MM-DD)", 2),
     ]
 
 
 def test_unknown_engagement_metrics_are_allowed_and_reported_once(tmp_path):
     folder = copy_valid(tmp_path)
-    append_copy(folder, "engagement", 9, metric="team_nps", value="1000")
-    append_copy(folder, "engagement", 1, metric="Pulse_Score", value="50")
+    append_copy(folder, "engagement", 10, metric="team_nps", value="1000")
+    append_copy(folder, "engagement", 2, metric="Pulse_Score", value="50")
     report = check(folder)
     assert report.ok, report.render()
     [w] = [w for w in report.warnings if "metric" in w]
@@ -577,16 +580,47 @@ def test_header_only_table_passes_with_a_warning(tmp_path):
     assert "interventions: interventions.csv has no data rows" in report.warnings
 
 
-def test_row_numbers_skip_nothing_when_the_file_has_blank_lines(tmp_path):
+def test_a_value_planted_on_line_7_is_reported_as_row_7(tmp_path):
+    """The README's example, as the acceptance tester did it: line 1 is the header."""
+    folder = copy_valid(tmp_path)
+    path = folder / "opportunities.csv"
+    lines = path.read_text().splitlines()
+    lines[6] = ",".join(
+        "-5.0" if i == lines[0].split(",").index("amount") else v for i, v in enumerate(lines[6].split(","))
+    )
+    path.write_text("\n".join(lines) + "\n")
+    report = check(folder)
+    f = the_failure(report, "amount >= 0")
+    assert str(f) == "opportunities.amount: rule 'amount >= 0' broken by 1 row, first: row 7 (amount=-5.0)"
+    assert "in a CSV file the line number (the header is line 1" in report.render()
+
+
+def test_row_numbers_are_line_numbers_when_the_file_has_blank_lines(tmp_path):
     folder = copy_valid(tmp_path)
     path = folder / "quotas.csv"
     lines = path.read_text().splitlines()
-    lines.insert(3, "")  # a blank line where data row 3 was
+    lines.insert(3, "")  # a blank line 4
     assert lines[6].startswith("r3,2024-01-01")
-    lines[6] = lines[6].replace("250000", "-250000")  # file line 7: data row 6, as an editor shows it
+    lines[6] = lines[6].replace("250000", "-250000")  # file line 7, as an editor shows it
     path.write_text("\n".join(lines) + "\n")
     f = the_failure(check(folder), "quota_amount > 0")
-    assert f.examples[0]["row"] == 6
+    assert f.examples[0]["row"] == 7
+
+
+def test_row_numbers_are_line_numbers_after_a_cell_that_spans_lines(tmp_path):
+    """A quoted cell with line breaks (a note, an address) shifts every later record's line."""
+    folder = copy_valid(tmp_path)
+    opp = read_csv(folder, "opportunities")
+    opp["note"] = ""
+    opp.loc[0, "note"] = "call back\nafter\nthe audit"  # record 1 spans lines 2-4
+    opp.loc[3, "amount"] = "-5"  # record 4 starts on line 7
+    write_csv(folder, "opportunities", opp)
+    assert (folder / "opportunities.csv").read_text().splitlines()[6].split(",")[0] == opp.loc[
+        3, "opportunity_id"
+    ]
+    report = check(folder)
+    f = the_failure(report, "amount >= 0")
+    assert f.examples[0]["row"] == 7 and f.records == (3,)
 
 
 def test_parquet_date_with_a_time_of_day_is_a_type_failure(tmp_path):
@@ -600,7 +634,7 @@ def test_parquet_date_with_a_time_of_day_is_a_type_failure(tmp_path):
     )
     pq.write_table(t, folder / "quotas.parquet")
     f = the_failure(check(folder), "parses as date (YYYY-MM-DD)")
-    assert (f.table, f.column, f.n_rows, f.examples[0]["row"]) == ("quotas", "period_end", 1, 3)
+    assert (f.table, f.column, f.n_rows, f.examples[0]["row"]) == ("quotas", "period_end", 1, 4)
 
 
 def test_parquet_negative_amount_reports_the_typed_value(tmp_path):
@@ -613,7 +647,8 @@ def test_parquet_negative_amount_reports_the_typed_value(tmp_path):
         folder / "opportunities.parquet",
     )
     f = the_failure(check(folder), "amount >= 0")
-    assert str(f) == "opportunities.amount: rule 'amount >= 0' broken by 1 row, first: row 7 (amount=-5.0)"
+    # Parquet has no lines: the 7th record is row 8, as in a spreadsheet with the column names in row 1
+    assert str(f) == "opportunities.amount: rule 'amount >= 0' broken by 1 row, first: row 8 (amount=-5.0)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -788,3 +823,20 @@ def test_semicolon_separated_file_says_so(tmp_path):
     assert {f.rule for f in report.failures} == {"required column present"}
     assert all("separated by semicolons" in f.detail for f in report.failures)
     assert [f.column for f in report.failures] == TABLES["quotas"].column_names
+
+
+def test_semicolon_separated_reps_is_one_message_not_also_an_attribute_column(tmp_path):
+    folder = copy_valid(tmp_path)
+    read_csv(folder, "reps").to_csv(folder / "reps.csv", index=False, sep=";")
+    report = validate_folder(folder)
+    assert any("separated by semicolons" in f.detail for f in report.failures)
+    assert not [w for w in report.warnings if "rep_id;manager_id" in w], report.warnings
+
+
+def test_the_importers_provenance_file_is_not_warned_about(tmp_path):
+    folder = copy_valid(tmp_path)
+    (folder / "_import.json").write_text("{}\n")
+    (folder / "notes.json").write_text("{}\n")
+    report = check(folder)
+    [w] = [w for w in report.warnings if w.startswith("ignored file(s)")]
+    assert "notes.json" in w and "_import.json" not in w

@@ -341,3 +341,44 @@ def test_mapping_files_are_reported_with_lines_before_any_source_is_read(tmp_pat
     bad.write_text(textwrap.dedent(MAPPING).replace("stage: stage", "stage: {frm: stage}"))
     with pytest.raises(UserError, match=r"bad.yaml line 18 \(tables.opportunities.columns.stage.frm\)"):
         run_import(bad, tmp_path / "nowhere", tmp_path / "out")
+
+
+def test_source_rows_are_the_files_line_numbers(export, tmp_path):
+    """A blank line and a quoted cell spanning two lines: the bad value on line 7 is reported as row 7."""
+    mapping, src = export
+    (src / "deals.csv").write_text(
+        "id,owner,opened,closed,stage,value,item\n"
+        'd1,Ann Lee,2023-01-05,2023-02-10,Won,900,"GTX\nPro"\n'  # lines 2-3
+        "\n"  # line 4
+        "d2,Ann Lee,2023-01-06,2023-03-01,Lost,0,GTX Pro\n"
+        "d3,Bo Chan,2023-02-20,2023-05-01,Won,1200,MG Basic\n"
+        "d4,Bo Chan,2023-04-02,2023-06-30,Negotiation,,GTXPro\n"  # line 7
+    )
+    msg = failure(mapping, src, tmp_path / "out")
+    assert "deals.csv, column stage, row 7: value 'Negotiation'" in msg
+
+
+def test_contract_violations_use_the_source_row_numbers_only(export, tmp_path):
+    """The validation part and the source part of one message name the same row: the source file's."""
+    mapping, src = export
+    edit(
+        src / "deals.csv",
+        "d3,Bo Chan,2023-02-20,2023-05-01,Won,1200",
+        "d3,Bo Chan,2023-02-20,2023-05-01,Won,-500",
+    )
+    edit(
+        src / "deals.csv",
+        "id,owner,opened,closed,stage,value,item\n",
+        "id,owner,opened,closed,stage,value,item\n\n",
+    )
+    msg = failure(mapping, src, tmp_path / "out")  # d3 is now on line 5 (line 2 is blank)
+    assert "first: row 5 (amount=-500.0); in the source: deals.csv, column value, row 5" in msg
+
+
+def test_a_source_saved_with_semicolons_points_to_the_delimiter_option(export, tmp_path):
+    mapping, src = export
+    (src / "teams.csv").write_text(TEAMS.replace(",", ";"))
+    msg = failure(mapping, src, tmp_path / "out")
+    assert "teams.csv: the header is one column separated by semicolons" in msg
+    assert '`csv: {delimiter: ";"}`' in msg
+    assert "did you mean" not in msg and "(1 problem(s))" in msg
