@@ -906,7 +906,9 @@ def render_reason(template: str, env, i: int, lang: str, units: dict, segment: s
     parts = _CLAUSES.split(template)
     clauses, seps = parts[0::2], parts[1::2]
     keep = [
-        j for j, c in enumerate(clauses) if not {f for _, f, _, _ in string.Formatter().parse(c) if f} & missing
+        j
+        for j, c in enumerate(clauses)
+        if not {f for _, f, _, _ in string.Formatter().parse(c) if f} & missing
     ]
     if not keep:
         return i18n.text(lang, "notes.reason_without_figures")

@@ -32,7 +32,7 @@ class Digest:
     manager_id: str
     as_of: str
     model_version: str
-    reps: list[dict]  # rep_id, name, risk, rank, previous_band, drivers, interventions
+    reps: list[dict]  # rep_id, name, risk, rank, previous_band, drivers, drivers_zh, interventions
     team_size: int
     high_total: int
     first_batch: bool
@@ -67,8 +67,13 @@ class Digest:
         lines.append("")
         for r in self.reps:
             who = f"{r['rep_id']}" + (f" ({r['name']})" if r.get("name") else "")
-            prev = r["previous_band"] or "not scored before"
-            lines.append(f"- {who}: risk {r['risk']:.0%} (rank {r['rank']}), previously {prev}")
+            if r["previous_band"]:
+                before = f", previously {r['previous_band']}"
+            elif self.first_batch:
+                before = ""
+            else:
+                before = ", not in the previous batch"
+            lines.append(f"- {who}: risk {r['risk']:.0%} (rank {r['rank']}){before}")
             if r["drivers"]:
                 lines.append("    why: " + "; ".join(r["drivers"]))
             if r["interventions"]:
@@ -88,13 +93,15 @@ class AlertResult:
     sent_webhook: list[str] = field(default_factory=list)
     sent_email: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    folder: Path | None = None  # the dry run's folder (created even when there is no digest)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"{len(self.digests)} manager digest(s)"]
-        if self.written:
-            out.append(f"dry run: wrote {len(self.written)} file(s) to {self.written[0].parent}")
+        n = len(self.digests)
+        out = [f"{n} digest{'' if n == 1 else 's'} (one per manager with reps newly in the high band)"]
+        if self.folder is not None:
+            out.append(f"dry run: wrote {len(self.written)} file(s) to {self.folder}")
         if self.sent_webhook:
             out.append(f"webhook: sent {len(self.sent_webhook)}")
         if self.sent_email:
@@ -105,16 +112,80 @@ class AlertResult:
 
 
 # ---------------------------------------------------------------------------------------------
-def _driver_text(d) -> str:
+LANGS = {"en": "en", "zh": "zh-CN"}  # suffix of the scores' text fields -> models.i18n language
+
+
+def _sentence(d, suffix: str) -> str | None:
+    t = d.get(f"text_{suffix}") if isinstance(d, dict) else None
+    return t.strip() if isinstance(t, str) and t.strip() else None
+
+
+def _driver_text(d, suffix: str = "en") -> str:
+    """A driver in words: the scores' prepared sentence (`text_en` / `text_zh`) when it has one,
+    else the feature's display label and its value ("Coverage of the remaining quota by open
+    pipeline: 0.4x"), never the raw column name."""
+    text = _sentence(d, suffix)
+    if text:
+        return text
     if not isinstance(d, dict):
         return str(d)
-    feature = str(d.get("feature", "?"))
+    from models import i18n
+
+    lang = LANGS[suffix]
+    feature = str(d.get("feature") or "")
+    if not feature:
+        return i18n.text(lang, "features.unknown_feature", name="?")
+    label = i18n.feature_label(feature, lang)
     value = d.get("value")
     try:
-        v = f"{float(value):.3g}"
+        from features.registry import get
+        from models.spec import base_feature
+
+        unit = get(base_feature(feature)).unit
+    except (KeyError, ImportError):
+        unit = ""
+    try:
+        shown = i18n.format_value(None if value is None else float(value), unit, lang, feature=feature)
     except (TypeError, ValueError):
-        v = "missing" if value is None else str(value)
-    return f"{feature} = {v}"
+        shown = str(value)
+    return f"{label}: {shown}"
+
+
+def rep_drivers(row, n: int, suffix: str = "en") -> list[str]:
+    """Why a rep is at risk, in words, at most `n`: the `driver_groups` sentences (the risk-raising
+    groups, as the dashboard shows them), else the per-feature `drivers` (their sentences, else
+    readable labels)."""
+    groups = [g for g in (_get(row, "driver_groups") or []) if _sentence(g, suffix)]
+    if groups:
+        return [_driver_text(g, suffix) for g in groups[:n]]
+    return [_driver_text(d, suffix) for d in list(_get(row, "drivers") or [])[:n]]
+
+
+def _get(row, name: str):
+    v = getattr(row, name, None)
+    if hasattr(v, "tolist") and not isinstance(v, str):  # numpy arrays from an in-memory frame
+        v = v.tolist()
+    return v if isinstance(v, list | tuple) else None
+
+
+def check_previous(
+    scores: pd.DataFrame, previous: pd.DataFrame | None, *, source: str = "the previous batch", hint: str = ""
+) -> None:
+    """Refuse a previous batch that shares no rep with this one: almost surely another
+    organisation's file (or the wrong file), and compared with it every high-band rep would look new."""
+    if previous is None or previous.empty or scores is None or scores.empty:
+        return
+    if "rep_id" not in previous.columns:
+        raise UserError(f"{source} has no rep_id column: pass a scores file written by `repradar score`")
+    now = set(scores["rep_id"].astype(str))
+    before = set(previous["rep_id"].astype(str))
+    if now & before:
+        return
+    raise UserError(
+        f"{source} shares no rep with this batch ({len(now)} reps now, {len(before)} then, none in common): "
+        "it is from another organisation or not a batch of this one, and every high-band rep would be "
+        f"reported as new. {hint or 'Pass the previous batch of the same organisation.'}"
+    )
 
 
 def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
@@ -157,7 +228,6 @@ def build_digests(
         team = scores[scores["manager_id"] == mgr]
         reps = []
         for r in g.head(max_reps).itertuples(index=False):
-            drivers = list(getattr(r, "drivers", []) or [])[:n_drivers]
             ivs = list(getattr(r, "interventions", []) or [])
             reps.append(
                 {
@@ -165,8 +235,9 @@ def build_digests(
                     "name": (names or {}).get(str(r.rep_id)),
                     "risk": round(float(r.risk), 4),
                     "rank": int(r.rank) if hasattr(r, "rank") and pd.notna(r.rank) else None,
-                    "previous_band": r.previous_band,
-                    "drivers": [_driver_text(d) for d in drivers],
+                    "previous_band": None if pd.isna(r.previous_band) else str(r.previous_band),
+                    "drivers": rep_drivers(r, n_drivers, "en"),
+                    "drivers_zh": rep_drivers(r, n_drivers, "zh"),
                     "interventions": [str(i) for i in ivs],
                 }
             )
@@ -279,12 +350,14 @@ def send_alerts(
 ) -> AlertResult:
     """Build the digests and deliver them (or write them, with `dry_run_dir`)."""
     a = alert_settings or AlertSettings()
+    check_previous(scores, previous)
     digests = build_digests(scores, previous, names=names, max_reps=a.max_reps, n_drivers=a.drivers)
     result = AlertResult(digests=digests)
-    if not digests:
-        return result
-    if dry_run_dir is not None:
+    if dry_run_dir is not None:  # the folder exists afterwards, even empty: scripts can rely on it
         result.written = write_digests(digests, dry_run_dir)
+        result.folder = Path(dry_run_dir)
+        return result
+    if not digests:
         return result
     if not a.webhook_url and not a.smtp_host:
         raise UserError(

@@ -14,7 +14,6 @@ import math
 import shutil
 import subprocess
 import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from reporting.effects import (
     snapshot_risks,
 )
 from reporting.fairness import FairnessAudit, fairness_audit
+from reporting.inputs import InterventionLog, as_intervention_log, check_model_versions
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
@@ -80,10 +80,6 @@ class ReportFiles:
 
 
 # ---------------------------------------------------------------------------------------------
-def _most_common(values) -> str:
-    return Counter(str(v) for v in values).most_common(1)[0][0]
-
-
 def _scored_frame(tables, scores: pd.DataFrame, settings, as_of: dt.date) -> pd.DataFrame:
     """The scored snapshot's features, recomputed for the scores' as-of day (the reps in the file)."""
     from features.build import build_scoring_set
@@ -125,7 +121,7 @@ def assemble(
     settings,
     *,
     report_settings: ReportSettings | None = None,
-    interventions: pd.DataFrame | None = None,
+    interventions: pd.DataFrame | InterventionLog | None = None,
     model_info: ModelInfo | None = None,
     scored_frame: pd.DataFrame | None = None,
 ) -> ReportData:
@@ -145,10 +141,12 @@ def assemble(
         raise UserError(
             f"the scores file lacks column(s) {', '.join(missing)}: pass a file written by `repradar score`"
         )
+    version = check_model_versions(scores)
+    # a log passed in is checked by the contract's validator before any slow work (reporting.inputs)
+    log_in = as_intervention_log(interventions)
+    if log_in is not None:
+        log_in.check_reps(tables.reps)
     scores = with_context(scores, tables.reps)
-    version = _most_common(scores["model_version"])
-    if scores["model_version"].astype(str).nunique() > 1:
-        notes.append(f"the scores come from several model versions; the report describes version {version}")
     as_ofs = sorted({pd.Timestamp(a).date() for a in scores["as_of"].dropna()})
     as_of = as_ofs[-1]
     if len(as_ofs) > 1:
@@ -205,7 +203,7 @@ def assemble(
 
     # interventions
     effects, effects_missing = None, ""
-    log = interventions if interventions is not None else tables.interventions
+    log = log_in.frame if log_in is not None else tables.interventions
     if log is None or len(log) == 0:
         effects_missing = (
             "No intervention log: the data folder has no interventions table and none was passed in."
@@ -452,7 +450,7 @@ def make_report(
     *,
     out: Path,
     report_settings: ReportSettings | None = None,
-    interventions: pd.DataFrame | None = None,
+    interventions: pd.DataFrame | InterventionLog | None = None,
     pdf: bool = True,
     model_info: ModelInfo | None = None,
 ) -> ReportFiles:
@@ -499,7 +497,7 @@ def build_report(
     *,
     out: Path,
     report_settings: ReportSettings | None = None,
-    interventions: pd.DataFrame | None = None,
+    interventions: pd.DataFrame | InterventionLog | None = None,
     pdf: bool = True,
 ) -> Path:
     """Write the report (HTML, PDF beside it when Chromium is there, JSON of the figures); returns the HTML path."""

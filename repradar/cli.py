@@ -123,8 +123,9 @@ def simulate(
     periods: Annotated[int, typer.Option(min=2, help="Number of quarterly quota periods.")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 0,
     start: Annotated[
-        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the first period.")
-    ] = dt.datetime(2023, 1, 1),
+        dt.datetime,
+        typer.Option(formats=["%Y-%m-%d"], help="First day of the first period (YYYY-MM-DD)."),
+    ] = "2023-01-01",  # type: ignore[assignment] - parsed like the option; --help shows this date
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     bias_quota_against: Annotated[
         str | None,
@@ -503,6 +504,8 @@ def models_(
                 f"{'':9}{h['at']} {h['decision']} by {h['by']} via {h['via']}: "
                 f"AUC {ch.get('auc', float('nan')):.4f} Brier {ch.get('brier', float('nan')):.4f}{vs}{why}"
             )
+        if v.get("replaced_at"):
+            typer.echo(f"{'':9}{v['replaced_at']} replaced as champion by v{v['replaced_by']}")
 
 
 @app.command()
@@ -545,11 +548,16 @@ def users_add(
 ) -> None:
     """Create a user and print their token (shown once)."""
     from repradar.settings import get_settings
+    from serving.admin import unknown_manager_note
     from serving.admin import users_add as add
 
-    info, token = add(get_settings(), name, role, manager_id)
+    settings = get_settings()
+    info, token = add(settings, name, role, manager_id)
     typer.echo(f"user {info.name} ({', '.join(info.roles)}) created; token (shown once, keep it secret):")
     typer.echo(token)
+    note = unknown_manager_note(settings, manager_id)
+    if note:
+        typer.echo(note, err=True)
 
 
 @users_app.command("list")
@@ -622,15 +630,6 @@ def demo(
         raise typer.Exit(run(settings, host, port, None))
 
 
-def _read_log(path: Path):
-    """An intervention log file (CSV or Parquet) as a frame."""
-    import pandas as pd
-
-    if not path.exists():
-        raise UserError(f"--interventions {path}: no such file")
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path, dtype=str)
-
-
 def _read_scores_file(path: Path, flag: str):
     from models.scoring import read_scores
 
@@ -665,14 +664,22 @@ def report(
 ) -> None:
     """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects, model card."""
     from features.io import load_folder
+    from reporting.inputs import check_model_versions, read_intervention_log
     from reporting.report import make_report
     from repradar.settings import get_settings
 
+    # every check of the inputs runs before the slow part (features, snapshots, the model)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
     frame = _read_scores_file(scores, "--scores")
-    log = _read_log(interventions) if interventions else None
-    res = make_report(frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf)
+    check_model_versions(frame)
+    log = read_intervention_log(interventions) if interventions else None
+    for w in log.warnings if log else []:
+        typer.echo(f"warning: {w}", err=True)
+    tables = load_folder(data)
+    if log is not None:
+        log.check_reps(tables.reps)
+    res = make_report(frame, tables, get_settings(), out=out, interventions=log, pdf=pdf)
     d = res.data
     typer.echo(f"wrote {res.html}")
     if res.pdf:
@@ -717,7 +724,7 @@ def alerts(
     ] = None,
 ) -> None:
     """Send each manager a digest of their reps newly in the high band (webhook and/or e-mail)."""
-    from reporting.alerts import remember, remembered, send_alerts
+    from reporting.alerts import check_previous, remember, remembered, send_alerts, state_path
     from reporting.settings import AlertSettings
     from repradar.settings import get_settings
 
@@ -725,7 +732,18 @@ def alerts(
         raise UserError("--dry-run needs --out DIR for the digest files")
     settings = get_settings()
     now = _read_scores_file(scores, "--scores")
-    prev = _read_scores_file(previous, "--previous") if previous else remembered(settings)
+    if previous:
+        prev = _read_scores_file(previous, "--previous")
+        check_previous(now, prev, source=f"--previous {previous}")
+    else:
+        prev = remembered(settings)
+        check_previous(
+            now,
+            prev,
+            source=f"the remembered batch {state_path(settings)}",
+            hint="Pass the previous batch with --previous FILE, or delete that file to start afresh "
+            "(every high-band rep then counts as new).",
+        )
     if prev is None:
         typer.echo("no previous batch: every rep in the high band counts as new")
     names = None
@@ -750,7 +768,19 @@ def alerts(
         remember(now, settings)
 
 
+def quiet_known_warnings() -> None:
+    """Keep stderr for RepRadar's own messages: pandera imports pyspark.pandas whenever PySpark is
+    installed (the `spark` extra), and that import warns about pandas 3 on every command, even on the
+    default DuckDB engine. RepRadar never uses pyspark.pandas; only that warning is silenced."""
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+
+
 def main() -> None:  # pragma: no cover - entry point
+    quiet_known_warnings()
     try:
         app()
     except SystemExit:

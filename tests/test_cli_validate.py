@@ -31,6 +31,7 @@ def copy_valid(tmp_path: Path) -> Path:
 
 
 def edit(folder: Path, table: str, row: int, column: str, value: str) -> None:
+    """Set `column` of the `row`-th record (1-based; it sits on line row + 1 of the file, under the header)."""
     path = folder / f"{table}.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     df.loc[row - 1, column] = value
@@ -90,20 +91,20 @@ BROKEN = [
     ("missing-column", _drop_column,
      "reps.hire_date: rule 'required column present' broken: column missing"),
     ("wrong-type", lambda f: edit(f, "quotas", 3, "quota_amount", "80k"),
-     "quotas.quota_amount: rule 'parses as number' broken by 1 row, first: row 3 (quota_amount=80k)"),
+     "quotas.quota_amount: rule 'parses as number' broken by 1 row, first: row 4 (quota_amount=80k)"),
     ("duplicate-ids", _duplicate_id,
-     "opportunities.opportunity_id: rule 'unique' broken by 2 rows, first: row 1 (opportunity_id=o1), "
-     "row 2 (opportunity_id=o1)"),
+     "opportunities.opportunity_id: rule 'unique' broken by 2 rows, first: row 2 (opportunity_id=o1), "
+     "row 3 (opportunity_id=o1)"),
     ("dangling-reference", lambda f: edit(f, "activities", 2, "rep_id", "r42"),
-     "activities.rep_id: rule 'exists in reps.rep_id' broken by 1 row, first: row 2 (rep_id=r42)"),
+     "activities.rep_id: rule 'exists in reps.rep_id' broken by 1 row, first: row 3 (rep_id=r42)"),
     ("overlapping-periods", lambda f: edit(f, "quotas", 4, "period_start", "2024-03-01"),
      "quotas.period_start: rule 'periods of one rep_id do not overlap' broken by 1 row, first: "
-     "row 4 (rep_id=r2, period_start=2024-03-01, period_end=2024-06-30) overlaps "
-     "row 3 (period_start=2024-01-01, period_end=2024-03-31)"),
+     "row 5 (rep_id=r2, period_start=2024-03-01, period_end=2024-06-30) overlaps "
+     "row 4 (period_start=2024-01-01, period_end=2024-03-31)"),
     ("negative-amount", lambda f: edit(f, "opportunities", 5, "amount", "-180000"),
-     "opportunities.amount: rule 'amount >= 0' broken by 1 row, first: row 5 (amount=-180000)"),
+     "opportunities.amount: rule 'amount >= 0' broken by 1 row, first: row 6 (amount=-180000)"),
     ("unparseable-date", lambda f: edit(f, "reps", 4, "hire_date", "1 Feb 2023"),
-     "reps.hire_date: rule 'parses as date (YYYY-MM-DD)' broken by 1 row, first: row 4 (hire_date='1 Feb 2023')"),
+     "reps.hire_date: rule 'parses as date (YYYY-MM-DD)' broken by 1 row, first: row 5 (hire_date='1 Feb 2023')"),
     ("binary-file", _binary,
      "engagement: rule 'file readable' broken: engagement.csv is a binary file, not CSV text"),
 ]
@@ -124,3 +125,25 @@ def test_missing_folder_exits_2_with_a_message(tmp_path):
     result = validate(tmp_path / "nope")
     assert result.exit_code == 2
     assert "rule 'folder exists' broken" in result.output and "does not exist" in result.output
+
+
+def test_the_console_script_keeps_stderr_for_its_own_messages():
+    """The installed script on a valid folder: nothing on stderr (PySpark's pandas-3 warning, raised when
+    pandera imports pyspark.pandas, is silenced by the script), the report on stdout."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "repradar"
+    done = subprocess.run([str(script), "validate", "--data", str(VALID)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "Data contract check" in done.stdout
+
+
+def test_simulate_help_shows_the_start_default_as_a_date():
+    from typer.testing import CliRunner
+
+    from repradar.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "2023-01-01" in result.output and "00:00:00" not in result.output

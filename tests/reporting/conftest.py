@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -25,6 +26,33 @@ TRAIN = dict(n_reps=300, n_periods=4, seed=41)
 ORG = dict(n_reps=1200, n_periods=4, seed=42)
 AS_OF = dt.date(2023, 11, 13)  # week 7 of 2023-Q4, the quarter held out from training
 TRAIN_AS_OF = dt.date(2023, 5, 13)  # a training snapshot day (week 7 of 2023-Q2), inside the training window
+
+
+def small_scores(
+    bands: dict[str, str], managers: dict[str, str], as_of="2024-05-13", version="3"
+) -> pd.DataFrame:
+    """A tiny scores frame (rep -> band, rep -> manager) for the tests that need no model."""
+    reps = sorted(bands)
+    risk = {"high": 0.8, "medium": 0.4, "low": 0.1}
+    return pd.DataFrame(
+        {
+            "rep_id": reps,
+            "manager_id": [managers[r] for r in reps],
+            "period_start": pd.Timestamp("2024-04-01"),
+            "period_end": pd.Timestamp("2024-06-30"),
+            "as_of": pd.Timestamp(as_of),
+            "risk": [risk[bands[r]] + 0.01 * i for i, r in enumerate(reps)],
+            "risk_band": [bands[r] for r in reps],
+            "rank": range(1, len(reps) + 1),
+            "attainment_to_date": 0.2,
+            "drivers": [
+                [{"feature": "pipeline_coverage", "group": "pipeline", "value": 0.4, "contribution": 0.9}]
+            ]
+            * len(reps),
+            "interventions": [["pipeline_generation"]] * len(reps),
+            "model_version": version,
+        }
+    )
 
 
 def run_cli(home: Path, *args: str, env: dict | None = None):

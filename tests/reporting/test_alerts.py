@@ -14,30 +14,9 @@ import pytest
 from reporting.alerts import build_digests, newly_high, send_alerts
 from reporting.settings import AlertSettings
 from repradar.errors import UserError
+from tests.reporting.conftest import run_cli, small_scores
 
-
-def _scores(bands: dict[str, str], managers: dict[str, str], as_of="2024-05-13") -> pd.DataFrame:
-    reps = sorted(bands)
-    risk = {"high": 0.8, "medium": 0.4, "low": 0.1}
-    return pd.DataFrame(
-        {
-            "rep_id": reps,
-            "manager_id": [managers[r] for r in reps],
-            "period_start": pd.Timestamp("2024-04-01"),
-            "period_end": pd.Timestamp("2024-06-30"),
-            "as_of": pd.Timestamp(as_of),
-            "risk": [risk[bands[r]] + 0.01 * i for i, r in enumerate(reps)],
-            "risk_band": [bands[r] for r in reps],
-            "rank": range(1, len(reps) + 1),
-            "attainment_to_date": 0.2,
-            "drivers": [
-                [{"feature": "pipeline_coverage", "group": "pipeline", "value": 0.4, "contribution": 0.9}]
-            ]
-            * len(reps),
-            "interventions": [["pipeline_generation"]] * len(reps),
-            "model_version": "3",
-        }
-    )
+_scores = small_scores
 
 
 MANAGERS = {"a": "m1", "b": "m1", "c": "m1", "d": "m2", "e": "m2", "f": "m3"}
@@ -71,7 +50,10 @@ def test_one_digest_per_manager_with_new_high_band_reps(batches):
     m1 = ds[0]
     assert len(m1.reps) == 1 and m1.more == 1 and m1.high_total == 3 and m1.team_size == 3
     j = m1.to_json()
-    assert j["new_high_band"] == 2 and j["reps"][0]["drivers"] == ["pipeline_coverage = 0.4"]
+    assert j["new_high_band"] == 2
+    # no sentence in the scores: the feature's label and value, not its column name
+    assert j["reps"][0]["drivers"] == ["Coverage of the remaining quota by open pipeline: 0.40x"]
+    assert j["reps"][0]["drivers_zh"][0].startswith("在途商机对剩余指标的覆盖倍数")
     assert "Bea" in m1.text() or "c" in m1.text()
     assert not m1.first_batch and build_digests(now, None)[0].first_batch
 
@@ -186,6 +168,87 @@ def test_email_goes_through_a_local_smtp_server(batches, tmp_path):
     assert msg["Subject"].startswith("RepRadar: 2 rep(s) newly at high risk")
     parts = {p.get_content_type(): p for p in email.message_from_string(msg.as_string()).walk()}
     text = parts["text/plain"].get_payload(decode=True).decode()
-    assert "- c:" in text and "previously low" in text and "pipeline_coverage" in text
+    assert "- c:" in text and "previously low" in text and "Coverage of the remaining quota" in text
     body = json.loads(parts["application/json"].get_payload(decode=True))
     assert body["manager_id"] == "m1"
+
+
+def test_digests_use_the_scores_sentences_and_say_who_was_not_in_the_previous_batch(batches):
+    prev, now = batches
+    now = now.copy()
+    sentence = "Coverage of the remaining quota by open pipeline is 0.4x, against 2.1x for SMB peers"
+    now["drivers"] = [
+        [
+            {
+                "feature": "pipeline_coverage",
+                "value": 0.4,
+                "contribution": 0.9,
+                "text_en": "feature sentence",
+            },
+            {"feature": "win_rate_180d", "value": 0.1, "contribution": 0.2, "text_en": "second feature"},
+        ]
+    ] * len(now)
+    groups = [{"group": "pipeline", "feature": "pipeline_coverage", "text_en": sentence, "text_zh": "句子"}]
+    now["driver_groups"] = [groups if r == "b" else [] for r in now["rep_id"]]
+    prev = prev[prev["rep_id"] != "c"]  # c was not scored in the previous batch
+    m1 = build_digests(now, prev)[0]
+    by_rep = {r["rep_id"]: r for r in m1.reps}
+    assert by_rep["b"]["drivers"] == [sentence] and by_rep["b"]["drivers_zh"] == ["句子"]
+    assert by_rep["c"]["drivers"] == ["feature sentence", "second feature"]  # no group sentence: drivers'
+    text = m1.text()
+    assert sentence in text and "pipeline_coverage" not in text
+    assert "- c: risk" in text and "not in the previous batch" in text
+    assert "not scored before" not in text and "previously not" not in text
+    assert "not in the previous batch" not in build_digests(now, None)[0].text()  # first batch: said once
+
+
+def test_a_previous_batch_without_a_rep_in_common_is_refused(batches, tmp_path):
+    _, now = batches
+    other = _scores({"x1": "high", "x2": "low"}, {"x1": "z", "x2": "z"}, "2024-05-06")
+    with pytest.raises(UserError, match="shares no rep with this batch"):
+        send_alerts(now, previous=other, dry_run_dir=tmp_path / "d")
+    assert not (tmp_path / "d").exists()  # refused: nothing written
+    send_alerts(now, previous=pd.concat([other, now.head(1)]), dry_run_dir=tmp_path / "d")  # one in common
+
+
+def test_alerts_command_refuses_another_organisations_previous_batch(batches, tmp_path):
+    from models.scoring import write_scores
+
+    _, now = batches
+    other = _scores({"x1": "high", "x2": "low"}, {"x1": "z", "x2": "z"}, "2024-05-06")
+    n, p = write_scores(now, tmp_path / "now.parquet"), write_scores(other, tmp_path / "other.parquet")
+    r = run_cli(
+        tmp_path,
+        "alerts",
+        "--scores",
+        str(n),
+        "--previous",
+        str(p),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "d"),
+    )
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "--previous" in r.stderr and "shares no rep" in r.stderr and "internal error" not in r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_dry_run_without_digests_still_creates_the_folder(batches, tmp_path):
+    from models.scoring import write_scores
+
+    _, now = batches
+    n = write_scores(now, tmp_path / "now.parquet")  # compared with itself: nobody is newly high
+    r = run_cli(
+        tmp_path,
+        "alerts",
+        "--scores",
+        str(n),
+        "--previous",
+        str(n),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "d"),
+    )
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert (tmp_path / "d").is_dir() and list((tmp_path / "d").iterdir()) == []
+    assert "0 digests" in r.stdout

@@ -245,6 +245,9 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
     scores = write_scores(
         score_tables(train_tables, TRAIN_AS_OF, model, settings), tmp_path / "scores.parquet"
     )
+    # the log passed in as the service exports it (CSV, the contract's interventions columns)
+    log = tmp_path / "interventions_export.csv"
+    train_tables.interventions.to_csv(log, index=False, date_format="%Y-%m-%d")
     r = run_cli(
         home,
         "report",
@@ -255,8 +258,11 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         "--out",
         str(tmp_path / "q.html"),
         "--no-pdf",
+        "--interventions",
+        str(log),
     )
     assert r.exit_code == 0, r.stdout + r.stderr
+    assert json.loads((tmp_path / "q.json").read_text())["effects"]["table"]  # the log was used
     assert (
         (tmp_path / "q.html").exists()
         and (tmp_path / "q.json").exists()

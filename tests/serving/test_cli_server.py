@@ -45,6 +45,25 @@ def test_users_add_list_revoke(tmp_path, monkeypatch):
         assert r.exit_code == 2 and "no user named" in r.output
         r = runner.invoke(app, ["users", "list"])
         assert "revoked" in r.output
+        # a revoked name stays with its audit trail: both ways point to another name, not to each other
+        for args in (["users", "add", "ann", "--role", "hr"], ["users", "token", "ann"]):
+            r = runner.invoke(app, args)
+            assert r.exit_code == 2 and "add the person under another name" in r.output, r.output
+        r = runner.invoke(app, ["users", "add", "bob", "--role", "hr"])
+        assert r.exit_code == 2 and "repradar users token bob" in r.output
+        r = runner.invoke(app, ["users", "add", "eve", "--role", "hr", "--manager-id", "M42"])
+        assert r.exit_code == 2 and "only for the manager role" in r.output
+        # a manager id no rep reports to: created, with a note (once the rep directory is filled)
+        from serving import admin, store
+
+        engine, sessions = admin._sessions(get_settings())
+        with sessions.begin() as s:
+            store.upsert_reps(s, [{"rep_id": "R1", "manager_id": "M42"}])
+        engine.dispose()
+        r = runner.invoke(app, ["users", "add", "fay", "--role", "manager", "--manager-id", "M999"])
+        assert r.exit_code == 0 and "no rep in the service's rep directory reports to 'M999'" in r.output
+        r = runner.invoke(app, ["users", "add", "gus", "--role", "manager", "--manager-id", "M42"])
+        assert r.exit_code == 0 and "note:" not in r.output
     finally:
         get_settings.cache_clear()
 

@@ -54,6 +54,8 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert r.exit_code == 0, r.stdout + r.stderr
     assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
     assert client.get_model_version(settings.model_name, "1").tags["replaced_by"] == str(v)
+    listed = run_cli(trained, "models").stdout
+    assert f"replaced as champion by v{v}" in listed  # version 1's line: replaced, then back
 
     r = run_cli(trained, "promote", "--version", "1")
     assert r.exit_code == 0 and "already the champion" in r.stdout
