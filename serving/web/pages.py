@@ -58,7 +58,16 @@ def web_principal(request: Request, session: SessionDep) -> Principal:
     token = request.cookies.get(SESSION_COOKIE)
     principal = authenticate(session, token) if token else None
     if principal is None:
-        raise HTTPException(303, headers={"Location": "/login?next=" + quote(_here(request), safe="")})
+        to = "/login?next=" + quote(_here(request), safe="")
+        if token:  # signed in before, but the token was revoked or replaced since: say so, drop the cookie
+            raise HTTPException(
+                303,
+                headers={
+                    "Location": to + "&expired=1",
+                    "Set-Cookie": f"{SESSION_COOKIE}=; Max-Age=0; Path=/",
+                },
+            )
+        raise HTTPException(303, headers={"Location": to})
     request.state.user_lang = store.user_lang(session, principal.user_id)
     return principal
 
@@ -107,8 +116,22 @@ def _not_found(request: Request, principal: Principal, rep_id: str) -> HTMLRespo
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None, error: str | None = None, out: str | None = None):
-    return render(request, "login.html", None, next=_safe_next(next), error=bool(error), signed_out=bool(out))
+def login_page(
+    request: Request,
+    next: str | None = None,
+    error: str | None = None,
+    out: str | None = None,
+    expired: str | None = None,
+):
+    return render(
+        request,
+        "login.html",
+        None,
+        next=_safe_next(next),
+        error=bool(error),
+        signed_out=bool(out),
+        expired=bool(expired),
+    )
 
 
 @router.post("/login")
@@ -529,7 +552,8 @@ def org(request: Request, principal: WebUser, session: SessionDep, rid: RequestI
         total=total,
         flash=request.query_params.get("flash"),
         flash_id=request.query_params.get("job"),
-        default_as_of=(rows[0].as_of if rows else dt.date.today()).isoformat(),
+        # the newest batch's day; before the first batch no guess (today is rarely inside an export)
+        default_as_of=rows[0].as_of.isoformat() if rows else "",
         job_error=request.query_params.get("error"),
     )
 

@@ -28,6 +28,20 @@ def test_pages_need_sign_in_and_bad_tokens_are_refused(web):
     assert r.status_code == 401 and "unknown or revoked" in r.text
 
 
+def test_a_revoked_sign_in_is_told_why_and_its_cookie_dropped(web):
+    from serving.auth import revoke_user
+
+    c = web.login("mgr1")
+    assert c.get("/team").status_code == 200
+    with web.app.state.sessions.begin() as s:
+        revoke_user(s, "mgr1")
+    r = c.get("/team", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("&expired=1")
+    assert "Max-Age=0" in r.headers["set-cookie"]
+    page = c.get(r.headers["location"])
+    assert "no longer valid: the token was revoked or replaced" in page.text
+
+
 def test_login_sets_an_httponly_strict_cookie_and_ignores_foreign_next(web):
     r = web.client.post(
         "/login", data={"token": web.tokens["mgr1"], "next": "https://evil.example/"}, follow_redirects=False
@@ -230,6 +244,25 @@ def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
     assert "org.read" in c.get("/org").text
     csv = c.get("/org/audit.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    # the job form proposes the newest batch's day, every group is listed (none cut), risk in percent
+    assert f'type="date" value="{AS_OF_2.isoformat()}"' in r.text
+    assert "3 groups, highest mean risk first" in r.text and "93%" in r.text
+
+
+def test_before_the_first_batch_the_job_form_guesses_no_day(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from tests.serving.conftest import StubSource, make_settings, seed
+
+    app = create_app(
+        make_settings(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}"), model_source=StubSource("1")
+    )
+    with TestClient(app) as c:
+        token = seed(app, with_scores=False)["hr"]
+        c.post("/login", data={"token": token, "next": "/org"})
+        page = c.get("/org").text
+    assert 'id="as_of" name="as_of" type="date" value=""' in page and "pick a day inside your export" in page
 
 
 def test_hr_job_without_data_folder_shows_the_reason(web):
