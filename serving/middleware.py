@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 EXEMPT = frozenset({"/health/live", "/health/ready", "/metrics"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+HTML_HINT = "Go back and try again (shorter, or in a moment). 请返回重试(缩短内容,或稍后再试)。"
 
 
 class Metrics:
@@ -106,15 +108,31 @@ class ServiceMiddleware:
         self.rt = runtime
 
     async def _reply(
-        self, send, status: int, detail: str, code: str, headers: list[tuple[bytes, bytes]]
+        self,
+        send,
+        status: int,
+        detail: str,
+        code: str,
+        headers: list[tuple[bytes, bytes]],
+        html: bool = False,
     ) -> None:
-        body = json.dumps({"detail": detail, "code": code}).encode()
+        if html:  # a browser's form or page: a page, in both languages, not JSON
+            text = escape(detail)
+            body = (
+                f'<!doctype html><html><head><meta charset="utf-8"><title>{status}</title></head><body>'
+                f'<h1>{status}</h1><p>{text}</p><p>{escape(HTML_HINT)}</p><p><a href="/">RepRadar</a></p>'
+                "</body></html>"
+            ).encode()
+            kind = b"text/html; charset=utf-8"
+        else:
+            body = json.dumps({"detail": detail, "code": code}).encode()
+            kind = b"application/json"
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", kind),
                     (b"content-length", str(len(body)).encode()),
                     *headers,
                 ],
@@ -137,6 +155,9 @@ class ServiceMiddleware:
             else uuid.uuid4().hex[:16]
         )
         scope["repradar.request_id"] = rid
+        # the dashboard's pages and forms (not the API, not the probes) get their refusals as a page
+        accept = _header(scope, b"accept") or b""
+        html = not scope["path"].startswith(("/api/", "/health/", "/metrics")) and b"text/html" in accept
         extra = [(b"x-model-version", version.encode("latin-1")), (b"x-request-id", rid.encode())]
         # Pages and answers name people and their risk: no browser or proxy may keep them (the Back
         # button after signing out must not show a rep's page). Static files may be cached.
@@ -173,6 +194,7 @@ class ServiceMiddleware:
                     f"request body over {cap} bytes",
                     "body_too_large",
                     [(b"connection", b"close")],
+                    html,
                 )
                 return
         elif method in BODY_METHODS:  # chunked: read it here, within the cap, then hand it on
@@ -191,6 +213,7 @@ class ServiceMiddleware:
                         f"request body over {cap} bytes",
                         "body_too_large",
                         [(b"connection", b"close")],
+                        html,
                     )
                     return
                 if not message.get("more_body", False):
@@ -217,6 +240,7 @@ class ServiceMiddleware:
                     "the service is overloaded; retry shortly",
                     "overloaded",
                     [(b"retry-after", b"1")],
+                    html,
                 )
                 return
         metrics.in_flight.inc()

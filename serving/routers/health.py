@@ -13,8 +13,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health/live", response_model=HealthOut, summary="The process answers")
-def live() -> HealthOut:
-    return HealthOut(status="ok")
+def live(request: Request) -> HealthOut:
+    # the champion in use, as the X-Model-Version header says (None before one is loaded)
+    return HealthOut(status="ok", model_version=request.app.state.holder.version)
 
 
 @router.get(

@@ -252,14 +252,17 @@ def test_health_and_metrics(service_factory):
 
     svc = service_factory()
     c = svc.client
-    assert c.get("/health/live").json() == {"status": "ok", "model_version": None, "detail": None}
+    live = c.get("/health/live")
+    assert live.json() == {"status": "ok", "model_version": "1", "detail": None}
+    assert live.headers["X-Model-Version"] == "1"  # body and header agree
     assert c.get("/health/ready").json()["status"] == "ready"
     text = c.get("/metrics").text
     assert "repradar_http_requests_total" in text and "repradar_model_info" in text
     empty = service_factory(source=StubSource(None))
     r = empty.client.get("/health/ready")
     assert r.status_code == 503 and r.json()["status"] == "not_ready"
-    assert empty.client.get("/health/live").status_code == 200
+    live = empty.client.get("/health/live")
+    assert live.status_code == 200 and live.json()["model_version"] is None  # alive without a model
     assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
 
 

@@ -28,6 +28,15 @@ def test_pages_need_sign_in_and_bad_tokens_are_refused(web):
     assert r.status_code == 401 and "unknown or revoked" in r.text
 
 
+def test_an_oversized_form_gets_a_page_and_the_api_json(web):
+    big = {"token": "rr_" + "x" * 70_000}
+    page = web.client.post("/login", data=big, headers={"accept": "text/html"})
+    assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+    assert "request body over" in page.text and "请返回重试" in page.text and '{"detail"' not in page.text
+    api = web.client.post("/api/v1/jobs", json={"as_of": "x" * 70_000}, headers={"accept": "text/html"})
+    assert api.status_code == 413 and api.json()["code"] == "body_too_large"
+
+
 def test_a_revoked_sign_in_is_told_why_and_its_cookie_dropped(web):
     from serving.auth import revoke_user
 
