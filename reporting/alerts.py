@@ -170,22 +170,29 @@ def _get(row, name: str):
 
 def check_previous(
     scores: pd.DataFrame, previous: pd.DataFrame | None, *, source: str = "the previous batch", hint: str = ""
-) -> None:
+) -> str | None:
     """Refuse a previous batch that shares no rep with this one: almost surely another
-    organisation's file (or the wrong file), and compared with it every high-band rep would look new."""
+    organisation's file (or the wrong file), and compared with it every high-band rep would look new.
+    A note (returned, for the caller to show) when it holds fewer than half of this batch's reps."""
     if previous is None or previous.empty or scores is None or scores.empty:
-        return
+        return None
     if "rep_id" not in previous.columns:
         raise UserError(f"{source} has no rep_id column: pass a scores file written by `repradar score`")
     now = set(scores["rep_id"].astype(str))
     before = set(previous["rep_id"].astype(str))
-    if now & before:
-        return
-    raise UserError(
-        f"{source} shares no rep with this batch ({len(now)} reps now, {len(before)} then, none in common): "
-        "it is from another organisation or not a batch of this one, and every high-band rep would be "
-        f"reported as new. {hint or 'Pass the previous batch of the same organisation.'}"
-    )
+    common = now & before
+    if not common:
+        raise UserError(
+            f"{source} shares no rep with this batch ({len(now)} reps now, {len(before)} then, none in common): "
+            "it is from another organisation or not a batch of this one, and every high-band rep would be "
+            f"reported as new. {hint or 'Pass the previous batch of the same organisation.'}"
+        )
+    if len(common) < len(now) / 2:
+        return (
+            f"note: {source} holds only {len(common)} of this batch's {len(now)} reps; the others count "
+            "as new if they are in the high band (is it a batch of the same organisation and scope?)"
+        )
+    return None
 
 
 def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:

@@ -734,16 +734,18 @@ def alerts(
     now = _read_scores_file(scores, "--scores")
     if previous:
         prev = _read_scores_file(previous, "--previous")
-        check_previous(now, prev, source=f"--previous {previous}")
+        note = check_previous(now, prev, source=f"--previous {previous}")
     else:
         prev = remembered(settings)
-        check_previous(
+        note = check_previous(
             now,
             prev,
             source=f"the remembered batch {state_path(settings)}",
             hint="Pass the previous batch with --previous FILE, or delete that file to start afresh "
             "(every high-band rep then counts as new).",
         )
+    if note:
+        typer.echo(note, err=True)
     if prev is None:
         typer.echo("no previous batch: every rep in the high band counts as new")
     names = None

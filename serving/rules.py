@@ -133,6 +133,7 @@ def select_alerts(
 
 
 INTERVENTION_HORIZON_DAYS = 366  # an intervention may be recorded when planned, at most a year ahead
+INTERVENTION_PAST_DAYS = 3653  # without a hire date, a start at most ten years back
 DUPLICATE_WINDOW_S = 60  # the same entry by the same user again within this is a double submit
 
 
@@ -144,12 +145,19 @@ def intervention_date_problem(
     ended_on: dt.date | None = None,
 ) -> tuple[str, str] | None:
     """(field, why) when the dates cannot be a real intervention's, else None: the start not before the
-    rep was hired, not more than `horizon_days` after today (a typo such as 2031 for 2021); the end not
+    rep was hired (at most ten years back when the hire date is unknown), not more than `horizon_days` after today (a typo such as 2031 for 2021); the end not
     more than twice that ahead (a year-long plan may start next quarter)."""
     if hire_date is not None and started_on < hire_date:
         return (
             "started_on",
             f"started_on {started_on.isoformat()} is before the rep was hired ({hire_date.isoformat()})",
+        )
+    earliest = today - dt.timedelta(days=INTERVENTION_PAST_DAYS)
+    if hire_date is None and started_on < earliest:
+        # without a hire date, a start ten years back is a typo (0001-01-01, 1924 for 2024), not a record
+        return "started_on", (
+            f"started_on {started_on.isoformat()} is more than {INTERVENTION_PAST_DAYS} days ago (earliest "
+            f"{earliest.isoformat()}) and the rep's hire date is unknown"
         )
     latest = today + dt.timedelta(days=horizon_days)
     if started_on > latest:

@@ -209,6 +209,11 @@ def test_a_previous_batch_without_a_rep_in_common_is_refused(batches, tmp_path):
         send_alerts(now, previous=other, dry_run_dir=tmp_path / "d")
     assert not (tmp_path / "d").exists()  # refused: nothing written
     send_alerts(now, previous=pd.concat([other, now.head(1)]), dry_run_dir=tmp_path / "d")  # one in common
+    from reporting.alerts import check_previous
+
+    few = check_previous(now, pd.concat([other, now.head(1)]), source="--previous p.parquet")
+    assert few.startswith("note: --previous p.parquet holds only 1 of this batch's")
+    assert check_previous(now, now) is None  # the same reps: nothing to say
 
 
 def test_alerts_command_refuses_another_organisations_previous_batch(batches, tmp_path):

@@ -125,7 +125,9 @@ def test_intervention_dates_are_refused_before_hire_and_beyond_a_year():
     assert intervention_date_problem(hired, hired, today) is None  # the hire day itself is fine
     field, why = intervention_date_problem(dt.date(2023, 5, 1), hired, today)
     assert field == "started_on" and "before the rep was hired (2023-05-02)" in why
-    assert intervention_date_problem(dt.date(1990, 1, 1), None, today) is None  # no hire date: no lower bound
+    assert intervention_date_problem(dt.date(2017, 1, 1), None, today) is None  # no hire date: ten years back
+    field, why = intervention_date_problem(dt.date(1, 1, 1), None, today)
+    assert field == "started_on" and "more than 3653 days ago (earliest 2016-11-28)" in why
     assert intervention_date_problem(today + dt.timedelta(days=366), hired, today) is None
     field, why = intervention_date_problem(today + dt.timedelta(days=367), hired, today)
     assert field == "started_on" and "more than 366 days ahead (latest 2027-11-30)" in why
