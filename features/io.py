@@ -23,6 +23,7 @@ from repradar.errors import UserError
 # also keeps far-future sentinels such as 9999-12-31 representable).
 DATETIME_UNIT = "us"
 TABLE_SUFFIXES = (".parquet", ".csv")  # preference order when a table has both files
+FIRST_RECORD_ROW = 2  # the header is row 1, so a table's first record is row 2
 PROVENANCE_FILE = "_import.json"  # written by `repradar import` beside the tables; not a table
 
 
@@ -72,7 +73,7 @@ def read_raw(path: Path) -> pd.DataFrame:
 
     Only empty CSV cells are missing ("NA" or "null" stay text). Blank rows are dropped but the
     index keeps the file's record numbering: label i is the i-th record after the header, counting
-    from 0 and counting blank lines (`row_numbers` turns labels into the numbers reported to users).
+    from 0 and counting blank lines (`csv_record_lines` and `spreadsheet_row` turn labels into the numbers reported to users).
     Raises `UserError` saying what is wrong when the file cannot be read as a table.
     """
     path = Path(path)
@@ -107,21 +108,33 @@ def read_raw(path: Path) -> pd.DataFrame:
     return raw[~blank] if blank.any() else raw
 
 
-def row_numbers(path: Path, labels, *, delimiter: str = ",", encoding: str = "utf-8-sig") -> list[int]:
-    """The row numbers reported to users for the records at index `labels` of `read_raw(path)`.
+DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
 
-    One convention everywhere (validation and import): the row a person finds the record on.
-    - CSV: the line number in the file, as editors and spreadsheets show it: the header is line 1,
-      the first record line 2; blank lines count; a record whose quoted cell spans several lines
-      is numbered by its first line.
-    - Parquet (no lines): the record's position plus 1, i.e. the row a spreadsheet shows when the
-      table is opened with its column names in row 1: the first record is row 2.
-    """
-    positions = np.asarray(list(labels), dtype="int64")
-    if Path(path).suffix != ".csv" or len(positions) == 0:
-        return [int(i) + 2 for i in positions]
-    lines = csv_record_lines(path, int(positions.max()) + 1, delimiter=delimiter, encoding=encoding)
-    return [int(lines[i]) for i in positions]
+
+def header_delimiter(columns, delimiter: str = ",") -> str | None:
+    """The character a one-column header is really split on (`;`, tab, `|` or `,`, other than the
+    `delimiter` it was read with), or None: the usual sign of a file saved with another separator."""
+    columns = list(columns)
+    if len(columns) != 1:
+        return None
+    return next((sep for sep in DELIMITER_NAMES if sep != delimiter and sep in str(columns[0])), None)
+
+
+def spreadsheet_row(position: int) -> int:
+    """A record's row by its 0-based position, as a spreadsheet shows it (the header is row 1): the
+    number reported for Parquet, and for a CSV file with one line per record. One convention everywhere
+    (validation, import, Spark): the row a person finds the record on; in a CSV file that is its line
+    (`csv_record_lines`: blank lines count, a cell spanning lines numbers its record by the first)."""
+    return int(position) + FIRST_RECORD_ROW
+
+
+def _has_quote(path: Path, chunk: int = 1 << 20) -> bool:
+    """Whether the file holds a double quote, read a megabyte at a time (exports run to gigabytes)."""
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            if b'"' in block:
+                return True
+    return False
 
 
 def csv_record_lines(path: Path, n: int, *, delimiter: str = ",", encoding: str = "utf-8-sig") -> np.ndarray:
@@ -132,10 +145,8 @@ def csv_record_lines(path: Path, n: int, *, delimiter: str = ",", encoding: str 
     walked with the csv module (only as far as record `n`), since quoted cells may span lines.
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if b'"' not in data:
-        return np.arange(n, dtype="int64") + 2
+    if not _has_quote(path):
+        return np.arange(n, dtype="int64") + FIRST_RECORD_ROW
     lines = []
     try:
         with open(path, newline="", encoding=encoding, errors="replace") as fh:
@@ -149,7 +160,7 @@ def csv_record_lines(path: Path, n: int, *, delimiter: str = ",", encoding: str 
                         break
     except csv.Error:  # a cell the csv module refuses (e.g. over its size limit): number the rest by line
         pass
-    nxt = lines[-1] + 1 if lines else 2
+    nxt = lines[-1] + 1 if lines else FIRST_RECORD_ROW
     while len(lines) < n:  # the readers disagree on the record count: number the rest one per line
         lines.append(nxt)
         nxt += 1

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from features.contract import TABLES, Column, Implies, NoOverlap, NotBefore, RangeBy, Table
-from features.io import CATALOG_PREFIX, DATETIME_UNIT, TABLE_SUFFIXES
+from features.io import CATALOG_PREFIX, DATETIME_UNIT, FIRST_RECORD_ROW, TABLE_SUFFIXES, header_delimiter
 from features.validation import (
     MAX_EXAMPLES,
     RULE_CATALOG,
@@ -49,7 +49,6 @@ from features.validation import (
     Failure,
     ValidationReport,
     _missing_column_detail,
-    _separator,
     extra_columns_warning,
     rule_range,
     rule_references,
@@ -58,7 +57,7 @@ from features.validation import (
 from repradar.errors import UserError
 
 POS = "_pos"  # 0-based position of a row as read; row numbers in messages are POS + ROW_OFFSET
-ROW_OFFSET = 2  # the header is row 1: the first record is row 2, as features.io.row_numbers counts
+ROW_OFFSET = FIRST_RECORD_ROW  # the header is row 1: the first record is row 2, as features.io counts
 _TYPED = "__t_"  # typed copy of a contract column, beside the raw one
 _BAD = "__bad_"  # the cell is present but does not parse as its contract type
 
@@ -433,7 +432,7 @@ def _check_table(spark, spec: Table, how, where, report, failures, check: bool) 
             )
         return None
     extras = [c for c in columns if c not in spec.column_names]
-    if extras and _separator(pd.DataFrame(columns=columns)) is None:  # as the pandas validator: one message
+    if extras and header_delimiter(columns) is None:  # as the pandas validator: one message
         report.warnings.append(extra_columns_warning(spec, extras))
 
     frame, n = _with_position(raw)

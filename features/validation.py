@@ -35,11 +35,13 @@ from features.contract import (
 )
 from features.io import (
     DATETIME_UNIT,
+    DELIMITER_NAMES,
     PROVENANCE_FILE,
     TABLE_SUFFIXES,
     csv_record_lines,
+    header_delimiter,
     read_raw,
-    row_numbers,
+    spreadsheet_row,
 )
 from repradar.errors import ContractError, UserError
 
@@ -91,7 +93,7 @@ class Failure:
     """One broken rule: where, which rule, how many rows, and the first few of them.
 
     `examples` are dicts {"row": n, column: value as written in the file, ...}; `row` is the row
-    as a person finds it (`ROWS_NOTE`, `features.io.row_numbers`): in a CSV file its line number
+    as a person finds it (`ROWS_NOTE`, `CheckedTable.rows`): in a CSV file its line number
     (the header is line 1), in Parquet the record's position + 1. `records` holds the examples'
     0-based record positions, `overlap_records` those of the rows named under "overlaps" (for
     callers that map rows back to another file, e.g. the importer). Structural
@@ -324,9 +326,9 @@ class CheckedTable:
     _lines: np.ndarray | None = None  # CSV: the line each record starts on, read when first needed
 
     def rows(self, labels: list[int]) -> list[int]:
-        """The reported row numbers of the records at `labels` (see `features.io.row_numbers`)."""
+        """The reported row numbers of the records at `labels`: CSV lines, else `spreadsheet_row`."""
         if self.path is None or self.path.suffix != ".csv" or not labels:
-            return row_numbers(Path("x.parquet"), labels)
+            return [spreadsheet_row(i) for i in labels]
         need = max(labels) + 1
         if self._lines is None or len(self._lines) < need:  # once per file: every record's line
             n = max(need, int(self.raw.index.max()) + 1 if len(self.raw) else 0)
@@ -370,7 +372,9 @@ def check_table(
         report.warnings.append(f"{name}: {path.name} has no data rows")
 
     extras = [c for c in raw.columns if c not in spec.column_names]
-    if extras and _separator(raw) is None:  # a header split on another character: one failure says it
+    if (
+        extras and header_delimiter(raw.columns) is None
+    ):  # a header split on another character: one failure says it
         report.warnings.append(extra_columns_warning(spec, extras))
 
     typed, unparsed = _coerce(spec, raw)
@@ -802,20 +806,11 @@ def _missing_column_detail(column: str, raw: pd.DataFrame) -> str:
     near = [c for c in raw.columns if c.strip().lower().replace(" ", "_").replace("-", "_") == column]
     if near:
         return f"column missing; found {near[0]!r}: column names are exact and lower-case"
-    sep = _separator(raw)
+    sep = header_delimiter(raw.columns)
     if sep is not None:
-        return f"column missing; the header is separated by {sep}: save the file with commas"
+        return f"column missing; the header is separated by {DELIMITER_NAMES[sep]}: save the file with commas"
     have = ", ".join(list(raw.columns)[:15]) or "none"
     return f"column missing (the file has: {have})"
-
-
-def _separator(raw: pd.DataFrame) -> str | None:
-    """The name of the character a one-column header is split on ("semicolons", ...), or None."""
-    if len(raw.columns) == 1:
-        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-            if sep in str(raw.columns[0]):
-                return name
-    return None
 
 
 def _failure_from_cases(

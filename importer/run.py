@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import TABLES
-from features.io import PROVENANCE_FILE, csv_record_lines
+from features.io import DELIMITER_NAMES, PROVENANCE_FILE, csv_record_lines, header_delimiter, spreadsheet_row
 from importer.mapping import ColumnSpec, Loc, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
 from importer.quotas import derive_quotas
 from importer.transforms import (
@@ -41,12 +41,6 @@ MAX_ROWS_SHOWN = 5
 
 
 # ---------------------------------------------------------------- problems in the source's terms
-
-
-def spreadsheet_row(index_label) -> int:
-    """Row number of a record by position, as a spreadsheet shows it: the header is row 1, the first
-    record row 2 (what `Sources.rows` gives for Parquet and for CSV files with one line per record)."""
-    return int(index_label) + 2
 
 
 @dataclass
@@ -208,27 +202,14 @@ class Sources:
 
 # ---------------------------------------------------------------- building one table
 
-_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
-
-
-def other_delimiter(frame: pd.DataFrame, delimiter: str) -> str | None:
-    """The character a one-column header is really split on (`;`, tab, `|`, `,`), or None."""
-    if len(frame.columns) != 1:
-        return None
-    header = str(frame.columns[0])
-    for sep in _DELIMITERS:
-        if sep != delimiter and sep in header:
-            return sep
-    return None
-
 
 def delimiter_problem(file: str, sep: str, delimiter: str) -> SourceProblem:
     yaml_sep = "\\t" if sep == "\t" else sep  # as written inside YAML double quotes
     return SourceProblem(
-        f"the header is one column separated by {_DELIMITERS[sep]}, but the mapping reads CSV files "
-        f"split on {_DELIMITERS.get(delimiter, repr(delimiter))}: set the delimiter in the mapping with "
+        f"the header is one column separated by {DELIMITER_NAMES[sep]}, but the mapping reads CSV files "
+        f"split on {DELIMITER_NAMES.get(delimiter, repr(delimiter))}: set the delimiter in the mapping with "
         f'`csv: {{delimiter: "{yaml_sep}"}}` (in a copy of a shipped mapping; it applies to every CSV '
-        f"file of the export), or save {file} with {_DELIMITERS.get(delimiter, repr(delimiter))}",
+        f"file of the export), or save {file} with {DELIMITER_NAMES.get(delimiter, repr(delimiter))}",
         file=file,
     )
 
@@ -261,7 +242,7 @@ class _Builder:
             nonlocal ok
             if column not in frame.columns:
                 ok = False
-                sep = other_delimiter(frame, self.mapping.csv.delimiter)
+                sep = header_delimiter(frame.columns, self.mapping.csv.delimiter)
                 if sep is not None:  # one problem per file, not one per column the mapping reads from it
                     if file not in self.delimiter_flagged:
                         self.delimiter_flagged.add(file)

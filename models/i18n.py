@@ -109,6 +109,17 @@ def feature_label(name: str, lang: str) -> str:
     return text(lang, "features.unknown_feature", name=name)
 
 
+def feature_unit(name: str) -> str:
+    """The registry unit of a feature (peer__x reads as x); "" for a feature the registry does not know."""
+    from features.registry import get
+    from models.spec import base_feature
+
+    try:
+        return get(base_feature(name)).unit
+    except KeyError:
+        return ""
+
+
 # -- numbers -----------------------------------------------------------------------------------
 def _num(v: float, digits: int = 1) -> str:
     """A short number: integers without decimals, else up to `digits` decimals."""

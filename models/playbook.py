@@ -865,14 +865,7 @@ def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> st
         return f"{value:.0f}"
     f = base_feature(name.split(".", 1)[1] if name.startswith(("peer.", "team.")) else name)
     unit = units.get(f)
-    if unit is None:
-        try:
-            from features.registry import get
-
-            unit = get(f).unit
-        except KeyError:
-            unit = ""
-    return i18n.format_value(value, unit, lang, feature=f)
+    return i18n.format_value(value, i18n.feature_unit(f) if unit is None else unit, lang, feature=f)
 
 
 _CLAUSES = re.compile(r"(; |;|\uff1b)")  # "a; b" in English, "a;b" in Chinese

@@ -138,14 +138,9 @@ def _driver_text(d, suffix: str = "en") -> str:
     label = i18n.feature_label(feature, lang)
     value = d.get("value")
     try:
-        from features.registry import get
-        from models.spec import base_feature
-
-        unit = get(base_feature(feature)).unit
-    except (KeyError, ImportError):
-        unit = ""
-    try:
-        shown = i18n.format_value(None if value is None else float(value), unit, lang, feature=feature)
+        shown = i18n.format_value(
+            None if value is None else float(value), i18n.feature_unit(feature), lang, feature=feature
+        )
     except (TypeError, ValueError):
         shown = str(value)
     return f"{label}: {shown}"

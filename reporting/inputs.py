@@ -58,7 +58,7 @@ def _rows_note() -> str:
     """How the validator numbers rows (its own note, so the two never disagree)."""
     from features import validation as v
 
-    return getattr(v, "ROWS_NOTE", "Row numbers are as in the file.")
+    return v.ROWS_NOTE
 
 
 def _validate(path: Path, source: str) -> InterventionLog:

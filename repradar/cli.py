@@ -676,10 +676,8 @@ def report(
     log = read_intervention_log(interventions) if interventions else None
     for w in log.warnings if log else []:
         typer.echo(f"warning: {w}", err=True)
-    tables = load_folder(data)
-    if log is not None:
-        log.check_reps(tables.reps)
-    res = make_report(frame, tables, get_settings(), out=out, interventions=log, pdf=pdf)
+    # the log's rep ids are checked against the folder's reps first thing in the report (assemble)
+    res = make_report(frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf)
     d = res.data
     typer.echo(f"wrote {res.html}")
     if res.pdf:

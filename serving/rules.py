@@ -70,9 +70,20 @@ def resolve_scope(
         own = chart.subtree(own_manager_id)
         if requested_manager_id is None or requested_manager_id == own_manager_id:
             return Scope(False, own)
-        if requested_manager_id in own:
+        if may_narrow_to(roles, own_manager_id, chart, requested_manager_id):
             return Scope(False, chart.subtree(requested_manager_id) & own)
     return NOBODY
+
+
+def may_narrow_to(roles: Iterable[str], own_manager_id: str | None, chart: OrgChart, requested: str) -> bool:
+    """Whether a caller may narrow a list to manager `requested`: HR anyone, a manager themself or a
+    manager inside their subtree. The answer for anyone else is an empty list, audited as out of scope."""
+    roles = set(roles)
+    if "hr" in roles:
+        return True
+    if "manager" not in roles or not own_manager_id:
+        return False
+    return requested == own_manager_id or requested in chart.subtree(own_manager_id)
 
 
 def may_read_reps(roles: Iterable[str]) -> bool:

@@ -11,7 +11,7 @@ from serving.auth import Principal
 from serving.db.engine import commit
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, model_version, require
 from serving.http_errors import AUTHED, responses
-from serving.rules import may_see_names, resolve_scope, select_alerts
+from serving.rules import may_narrow_to, may_see_names, resolve_scope, select_alerts
 from serving.schemas import AlertOut, Band, DriverOut, EarlyWarningOut
 
 router = APIRouter(tags=["early-warning"])
@@ -78,11 +78,8 @@ def early_warning(
     # Reading the list is reading named reps' risk: one event naming every rep shown.
     # a manager asking for a manager outside their subtree sees an empty list (nothing leaks), and HR
     # sees the attempt for what it is
-    outside = (
-        manager_id is not None
-        and "hr" not in principal.roles
-        and manager_id != principal.manager_id
-        and manager_id not in chart.subtree(principal.manager_id or "")
+    outside = manager_id is not None and not may_narrow_to(
+        principal.roles, principal.manager_id, chart, manager_id
     )
     audit.record(
         session,

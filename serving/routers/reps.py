@@ -288,10 +288,6 @@ def add_intervention(
     if problem:
         field, why = problem
         raise RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}])
-    same = _recent_same_entry(session, rep_id, body, principal.name)
-    if same is not None:
-        response.status_code = 200
-        return _intervention_out(same)
     current = store.rep_score(session, rep_id)
     version = current.model_version if current else model_version(model)
     row = InterventionLog(
@@ -305,6 +301,11 @@ def add_intervention(
         risk_at_record=current.risk if current else None,
     )
     with write_lock(session.get_bind()):  # the flush for the row's id writes: under the lock
+        # under the same lock, so two clicks arriving together cannot both pass the check
+        same = _recent_same_entry(session, rep_id, body, principal.name)
+        if same is not None:
+            response.status_code = 200
+            return _intervention_out(same)
         session.add(row)
         session.flush()
         audit.record(

@@ -275,14 +275,10 @@ def _driver_sentence(lang: str, d: dict) -> str:
 
 
 def _value(lang: str, feature: str, v: Any) -> str:
-    """A feature's value with its registry unit (18%, $40k, 3.5 a week); unknown features as plain numbers."""
-    from features.registry import get
-
-    try:
-        unit = get(feature).unit
-    except KeyError:
+    """A feature's value with its registry unit (18%, $40k, 3.5 a week)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
         return _fmt(v)
-    return model_i18n.format_value(v, unit, lang, feature=feature) if isinstance(v, (int, float)) else _fmt(v)
+    return model_i18n.format_value(v, model_i18n.feature_unit(feature), lang, feature=feature)
 
 
 def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
@@ -332,13 +328,8 @@ def _notes(lang: str, details: dict) -> list[str]:
 
 
 def _not_enough_data(details: dict, drivers: list) -> bool:
-    if (
-        details.get("insufficient_data")
-        or details.get("not_enough_data")
-        or details.get("enough_data") is False
-    ):
-        return True
-    return not drivers
+    """The model's `insufficient_data` flag, or no driver at all to explain the risk."""
+    return bool(details.get("insufficient_data")) or not drivers
 
 
 def _insufficient_text(lang: str, details: dict) -> str:

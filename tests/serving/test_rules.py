@@ -135,3 +135,15 @@ def test_intervention_dates_are_refused_before_hire_and_beyond_a_year():
     assert intervention_date_problem(today, hired, today, ended_on=today + dt.timedelta(days=732)) is None
     field, why = intervention_date_problem(today, hired, today, ended_on=dt.date(9999, 12, 31))
     assert field == "ended_on" and "more than 732 days ahead" in why
+
+
+def test_who_may_narrow_a_list_to_a_manager():
+    from serving.rules import may_narrow_to
+
+    assert may_narrow_to({"hr"}, None, CHART, "M9")
+    assert may_narrow_to({"manager"}, "M1", CHART, "M1") and may_narrow_to({"manager"}, "M1", CHART, "M3")
+    assert not may_narrow_to({"manager"}, "M2", CHART, "M1")  # their own manager: above them
+    assert not may_narrow_to({"manager"}, "M1", CHART, "M9") and not may_narrow_to(
+        {"manager"}, None, CHART, "M1"
+    )
+    assert not may_narrow_to({"data_scientist"}, None, CHART, "M1")
