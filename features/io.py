@@ -9,6 +9,7 @@ Parsing problems are not handled here: `features.validation.validate_folder` rep
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -210,6 +211,30 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
     else:
         df.to_csv(tmp, index=False)
     tmp.replace(path)
+
+
+def quota_span(folder: str | Path) -> tuple[dt.date, dt.date] | None:
+    """First `period_start` and last `period_end` of the folder's quotas, read cheaply.
+
+    For checks made before the slow work (a batch job's as-of day); None when the quotas cannot
+    be read or hold no valid period, in which case validation says why later.
+    """
+    path = table_path(Path(folder), "quotas")
+    cols = ["period_start", "period_end"]
+    try:
+        if path is None:
+            return None
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path, columns=cols)
+        else:
+            df = pd.read_csv(path, usecols=cols, dtype=str, encoding="utf-8-sig")
+    except (OSError, ValueError, KeyError):
+        return None
+    start = pd.to_datetime(df["period_start"], errors="coerce", format="mixed").min()
+    end = pd.to_datetime(df["period_end"], errors="coerce", format="mixed").max()
+    if pd.isna(start) or pd.isna(end):
+        return None
+    return pd.Timestamp(start).date(), pd.Timestamp(end).date()
 
 
 def load_folder(folder: str | Path, *, validate: bool = True) -> Tables:

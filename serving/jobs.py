@@ -34,16 +34,45 @@ UNFINISHED = ("queued", "running")
 DATA_SUFFIXES = (".csv", ".parquet")
 
 
-class ServiceUnavailable(Exception):
+# Why a job request was refused (messages `jobs.refused.<code>`) or a job failed (`jobs.failure.<code>`,
+# stored in `jobs.error_code` beside the English text).
+REFUSAL_CODES = (
+    "as_of_outside",
+    "no_data_dir",
+    "data_dir_missing",
+    "no_tables",
+    "no_model",
+    "no_runner",
+    "too_many",
+)
+FAILURE_CODES = ("stopped", "worker_lost", "data", "internal")
+
+
+class JobRefused(Exception):
+    """A job request the service refuses; `code` and `params` let the dashboard say it in the page's language."""
+
+    def __init__(self, message: str, code: str, **params: Any):
+        if code not in REFUSAL_CODES:
+            raise ValueError(f"unknown refusal code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.params = {k: str(v) for k, v in params.items()}
+
+
+class ServiceUnavailable(JobRefused):
     """The service cannot do this now (no model loaded yet); the caller may retry: HTTP 503."""
 
 
-class TooManyJobs(Exception):
+class TooManyJobs(JobRefused):
     """Too many unfinished jobs: HTTP 429."""
 
 
-class Conflict(Exception):
+class Conflict(JobRefused):
     """The request cannot be served in the service's configuration: HTTP 409."""
+
+
+class OutsideData(JobRefused, UserError):
+    """The as-of day lies outside every quota period of the data: HTTP 400, before any work."""
 
 
 def data_digest(folder: Path) -> str:
@@ -51,7 +80,9 @@ def data_digest(folder: Path) -> str:
     h = hashlib.sha256()
     files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
     if not files:
-        raise Conflict(f"the data folder {folder} holds no .csv or .parquet tables")
+        raise Conflict(
+            f"the data folder {folder} holds no .csv or .parquet tables", "no_tables", folder=folder
+        )
     for p in files:
         h.update(p.name.encode() + b"\0")
         with p.open("rb") as fh:
@@ -59,6 +90,25 @@ def data_digest(folder: Path) -> str:
                 h.update(block)
         h.update(b"\0")
     return h.hexdigest()
+
+
+def check_as_of(folder: Path, as_of: dt.date) -> None:
+    """Refuse, before any work, an as-of day outside every quota period of the data."""
+    from features.io import quota_span
+
+    span = quota_span(folder)
+    if span is None:  # unreadable quotas: validation names the problem when the job runs
+        return
+    first, last = span
+    if not first <= as_of <= last:
+        raise OutsideData(
+            f"as_of {as_of.isoformat()} is outside the data: its quota periods run from "
+            f"{first.isoformat()} to {last.isoformat()}; pick a day in that range",
+            "as_of_outside",
+            as_of=as_of.isoformat(),
+            first=first.isoformat(),
+            last=last.isoformat(),
+        )
 
 
 def instance_id() -> str:
@@ -101,7 +151,7 @@ class JobRunner:
             self._pool.shutdown(wait=False, cancel_futures=True)
         with begin_write(self.sessions) as s:
             for job in s.scalars(select(Job).where(Job.worker == self.instance, Job.status.in_(UNFINISHED))):
-                self._fail(s, job, "the service stopped before the job finished; start it again")
+                self._fail(s, job, "the service stopped before the job finished; start it again", "stopped")
 
     def beat(self) -> None:
         with begin_write(self.sessions) as s:
@@ -121,14 +171,20 @@ class JobRunner:
         ):
             stale = job.heartbeat_at is None or job.heartbeat_at < limit
             if stale or _pid_dead_here(job.worker):
-                self._fail(session, job, "the worker running this job stopped (service restarted or crashed)")
+                self._fail(
+                    session,
+                    job,
+                    "the worker running this job stopped (service restarted or crashed)",
+                    "worker_lost",
+                )
                 n += 1
         return n
 
     @staticmethod
-    def _fail(session: Session, job: Job, message: str) -> None:
+    def _fail(session: Session, job: Job, message: str, code: str) -> None:
         job.status = "failed"
         job.error = message
+        job.error_code = code
         job.active_key = None  # a new request for the same work starts a new job
         job.finished_at = utcnow()
         audit.record(
@@ -148,12 +204,19 @@ class JobRunner:
     ) -> tuple[Job, bool]:
         """The job for (data, as-of, model version): the existing one if any, else a new queued one."""
         if self.settings.data_dir is None:
-            raise Conflict("no data folder is configured: set REPRADAR_DATA_DIR and restart the service")
+            raise Conflict(
+                "no data folder is configured: set REPRADAR_DATA_DIR and restart the service", "no_data_dir"
+            )
         folder = Path(self.settings.data_dir).expanduser().resolve()
         if not folder.is_dir():
-            raise Conflict(f"the configured data folder {folder} does not exist")
+            raise Conflict(
+                f"the configured data folder {folder} does not exist", "data_dir_missing", folder=folder
+            )
         if model is None:
-            raise ServiceUnavailable("no champion model is loaded yet: promote one, or wait for the service")
+            raise ServiceUnavailable(
+                "no champion model is loaded yet: promote one, or wait for the service", "no_model"
+            )
+        check_as_of(folder, as_of)
         digest = data_digest(folder)
         version = str(model.version)
         key = hashlib.sha256(f"{digest}|{as_of.isoformat()}|{version}".encode()).hexdigest()
@@ -166,7 +229,10 @@ class JobRunner:
         if (unfinished or 0) >= self.settings.max_queued_jobs:
             raise TooManyJobs(
                 f"{unfinished} batch jobs are unfinished (the limit is {self.settings.max_queued_jobs}); "
-                "retry when one has finished"
+                "retry when one has finished",
+                "too_many",
+                n=unfinished,
+                limit=self.settings.max_queued_jobs,
             )
         now = utcnow()
         job = Job(
@@ -203,7 +269,7 @@ class JobRunner:
                 raise
             return found, False
         if self._pool is None:
-            raise ServiceUnavailable("the job runner is not started")
+            raise ServiceUnavailable("the job runner is not started", "no_runner")
         self._pool.submit(self._run, job.id, model)
         return job, True
 
@@ -250,10 +316,10 @@ class JobRunner:
                     detail={"rows": len(frame)},
                 )
         except UserError as exc:
-            self._finish_failed(job_id, str(exc))
+            self._finish_failed(job_id, str(exc), "data")
         except Exception as exc:  # a bug or an environment problem: recorded, never 'running' forever
             log.exception("batch job %s failed", job_id)
-            self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}")
+            self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
 
     def _score(self, folder: Path, as_of: dt.date, model: Any):
         from features.contract import TABLES
@@ -265,8 +331,8 @@ class JobRunner:
         reps = coerce_table(TABLES["reps"], read_raw(table_path(folder, "reps")))
         return frame, reps
 
-    def _finish_failed(self, job_id: str, message: str) -> None:
+    def _finish_failed(self, job_id: str, message: str, code: str) -> None:
         with begin_write(self.sessions) as s:
             job = s.get(Job, job_id)
             if job is not None and job.status in UNFINISHED:
-                self._fail(s, job, message)
+                self._fail(s, job, message, code)

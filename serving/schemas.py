@@ -276,6 +276,11 @@ class JobOut(Response):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     error: str | None
+    error_code: Literal["stopped", "worker_lost", "data", "internal"] | None = Field(
+        default=None,
+        description="Why the job failed: the service stopped, its worker was lost, the data could not be "
+        "scored (see `error`), or an internal error (see the service log).",
+    )
     rows: int | None
     download: str | None = Field(description="Path of the scores file once the job succeeded.")
 

@@ -132,6 +132,8 @@ class Job(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
+    # why it failed, as a code pages translate (serving.jobs.FAILURE_CODES); `error` keeps the details
+    error_code: Mapped[str | None] = mapped_column(String(32))
     output_path: Mapped[str | None] = mapped_column(Text)
     n_rows: Mapped[int | None] = mapped_column(Integer)
 

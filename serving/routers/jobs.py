@@ -35,6 +35,7 @@ def job_out(job: Job) -> JobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         error=job.error,
+        error_code=job.error_code,
         rows=job.n_rows,
         download=f"/api/v1/jobs/{job.id}/scores" if job.status == "succeeded" else None,
     )

@@ -30,7 +30,7 @@ from serving.auth import Principal, authenticate
 from serving.db.engine import commit
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep
 from serving.http_errors import ApiError
-from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
+from serving.jobs import JobRefused
 from serving.routers import audit as audit_api
 from serving.routers import early_warning as ew_api
 from serving.routers import jobs as jobs_api
@@ -577,7 +577,12 @@ def start_job(
     except ValidationError as exc:
         detail = _field_error(lang_of(request), exc.errors()[0])
         return RedirectResponse("/org?error=" + quote(detail) + "#jobs", 303)
-    except (ApiError, UserError, Conflict, TooManyJobs, ServiceUnavailable) as exc:
+    except JobRefused as exc:  # said in the page's language; the API keeps the English text
+        key = f"jobs.refused.{exc.code}"
+        lang = lang_of(request)
+        detail = i18n.t(lang, key, **exc.params) if i18n.has(lang, key) else str(exc)
+        return RedirectResponse("/org?error=" + quote(detail) + "#jobs", 303)
+    except (ApiError, UserError) as exc:
         return RedirectResponse("/org?error=" + quote(getattr(exc, "detail", str(exc))) + "#jobs", 303)
     # 200 from the API: the same job (as-of day and model) exists already and is reused
     flash = "reused" if answer.status_code == 200 else "started"

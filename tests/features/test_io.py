@@ -179,3 +179,35 @@ def test_read_raw_parquet_with_a_stored_pandas_index(tmp_path):
     df.set_index("rep_id").to_parquet(tmp_path / "indexed.parquet")  # the id stored as the index
     raw = read_raw(tmp_path / "indexed.parquet")
     assert list(raw.columns) == ["rep_id", "x"] and raw["rep_id"].tolist() == ["r1", "r2", "r3"]
+
+
+def test_quota_span_reads_the_first_start_and_last_end(tmp_path):
+    import datetime as dt
+
+    from features.io import quota_span
+
+    q = pd.DataFrame(
+        {
+            "rep_id": ["a", "b", "c"],
+            "period_start": ["2024-04-01", "2024-01-01", "not a date"],
+            "period_end": ["2024-06-30", "2024-03-31", ""],
+            "quota_amount": [1, 1, 1],
+        }
+    )
+    q.to_csv(tmp_path / "quotas.csv", index=False)
+    assert quota_span(tmp_path) == (dt.date(2024, 1, 1), dt.date(2024, 6, 30))
+    q.iloc[:2].assign(
+        period_start=lambda d: pd.to_datetime(d["period_start"]),
+        period_end=lambda d: pd.to_datetime(d["period_end"]),
+    ).to_parquet(tmp_path / "quotas.parquet")
+    assert quota_span(tmp_path) == (dt.date(2024, 1, 1), dt.date(2024, 6, 30))  # Parquet is preferred
+
+
+def test_quota_span_is_none_when_it_cannot_tell(tmp_path):
+    from features.io import quota_span
+
+    assert quota_span(tmp_path) is None  # no quotas table
+    (tmp_path / "quotas.csv").write_text("rep_id,start,end\na,2024-01-01,2024-03-31\n")
+    assert quota_span(tmp_path) is None  # columns misnamed: validation explains it later
+    (tmp_path / "quotas.csv").write_text("rep_id,period_start,period_end,quota_amount\na,x,y,1\n")
+    assert quota_span(tmp_path) is None

@@ -101,10 +101,45 @@ def test_failed_job_reports_why_and_can_be_asked_again(service_factory, data_dir
     job = c.post("/api/v1/jobs", json={"as_of": "2030-01-01"}, headers=h).json()
     failed = _wait(c, h, job["id"])
     assert failed["status"] == "failed" and "outside every quota period" in failed["error"]
+    assert failed["error_code"] == "data"
     assert c.get(f"/api/v1/jobs/{job['id']}/scores", headers=h).status_code == 409
     stub_scoring["error"] = None
     retry = c.post("/api/v1/jobs", json={"as_of": "2030-01-01"}, headers=h)
     assert retry.status_code == 201 and retry.json()["id"] != job["id"]
+
+
+def test_a_bug_while_scoring_is_an_internal_failure(service_factory, data_dir, stub_scoring):
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    stub_scoring["error"] = RuntimeError("disk on fire")
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    failed = _wait(c, h, job["id"])
+    assert failed["error_code"] == "internal" and "RuntimeError: disk on fire" in failed["error"]
+
+
+def test_as_of_outside_the_quota_periods_is_refused_before_any_work(service_factory, data_dir, stub_scoring):
+    pd.DataFrame(
+        {
+            "rep_id": ["R1", "R2"],
+            "period_start": ["2024-01-01", "2024-04-01"],
+            "period_end": ["2024-03-31", "2024-06-30"],
+            "quota_amount": [100, 100],
+        }
+    ).to_csv(data_dir / "quotas.csv", index=False)
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    for day in ("2023-12-31", "2024-07-01"):
+        r = c.post("/api/v1/jobs", json={"as_of": day}, headers=h)
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"] == (
+            f"as_of {day} is outside the data: its quota periods run from 2024-01-01 to 2024-06-30; "
+            "pick a day in that range"
+        )
+    assert c.get("/api/v1/jobs", headers=h).json()["items"] == [] and stub_scoring["calls"] == 0
+    for day in ("2024-01-01", "2024-06-30"):  # both ends are inside
+        r = c.post("/api/v1/jobs", json={"as_of": day}, headers=h)
+        assert r.status_code == 201, r.text
+        _wait(c, h, r.json()["id"])
 
 
 def test_too_many_unfinished_jobs_get_429(service_factory, data_dir, stub_scoring):
@@ -175,8 +210,8 @@ def test_jobs_of_a_dead_worker_are_failed_after_restart(service_factory, data_di
     a = svc2.client.get(f"/api/v1/jobs/{'a' * 32}", headers=h).json()
     b = svc2.client.get(f"/api/v1/jobs/{'b' * 32}", headers=h).json()
     c = svc2.client.get(f"/api/v1/jobs/{'c' * 32}", headers=h).json()
-    assert a["status"] == "failed" and "stopped" in a["error"]
-    assert b["status"] == "failed"
+    assert a["status"] == "failed" and "stopped" in a["error"] and a["error_code"] == "worker_lost"
+    assert b["status"] == "failed" and b["error_code"] == "worker_lost"
     assert c["status"] == "queued"  # its worker still beats
 
 
@@ -189,3 +224,4 @@ def test_stopping_the_service_fails_its_unfinished_jobs(service_factory, data_di
     with svc.app.state.sessions() as s:
         row = s.get(Job, job["id"])
         assert row.status == "failed" and "service stopped" in row.error and row.active_key is None
+        assert row.error_code == "stopped"

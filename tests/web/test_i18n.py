@@ -58,3 +58,18 @@ def test_unknown_language_falls_back_to_english():
     assert i18n.pick_lang("fr") == "en"
     assert i18n.t("zh-CN", "nav.team") == "早期预警"
     assert i18n.t("en", "nav.signed_in_as", name="mo") == "Signed in as mo"
+
+
+def test_every_job_refusal_and_failure_code_is_said_in_both_languages():
+    from serving.jobs import FAILURE_CODES, REFUSAL_CODES
+
+    for lang in i18n.LANGS:
+        for code in REFUSAL_CODES:
+            assert i18n.has(lang, f"jobs.refused.{code}"), (lang, code)
+        for code in FAILURE_CODES:
+            assert i18n.has(lang, f"jobs.failure.{code}"), (lang, code)
+    from typing import get_args
+
+    from serving.schemas import JobOut
+
+    assert set(get_args(get_args(JobOut.model_fields["error_code"].annotation)[0])) == set(FAILURE_CODES)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from serving import store
-from serving.db.schema import AuditEvent, User
+from serving.db.schema import AuditEvent, Job, User
 from tests.serving.conftest import AS_OF_2, NAMES, SUBTREE
 
 URL_ATTR = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:)?//""", re.I)
@@ -278,6 +278,48 @@ def test_hr_job_without_data_folder_shows_the_reason(web):
     c = web.login("hr")
     r = c.post("/org/jobs", data={"as_of": "2024-01-15"})
     assert r.status_code == 200 and "could not start" in r.text
+
+
+def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
+    c = web.login("hr")
+    c.get("/lang", params={"to": "zh-CN", "next": "/org"})
+    r = c.post("/org/jobs", data={"as_of": "2024-01-15"})
+    assert (
+        r.status_code == 200
+        and "任务无法启动:尚未配置数据文件夹" in r.text
+        and "could not start" not in r.text
+    )
+    now = dt.datetime.now(dt.UTC)
+    with web.app.state.sessions.begin() as s:
+        for i, (code, error) in enumerate(
+            [
+                ("data", "quotas.csv: column quota_amount: must be > 0 (rows 3)"),
+                ("stopped", "the service stopped before the job finished; start it again"),
+                (None, "an old failure without a code"),
+            ]
+        ):
+            s.add(
+                Job(
+                    id=f"{i}" * 32,
+                    dedupe_key=f"{i}" * 64,
+                    data_dir="/data",
+                    data_digest="0" * 64,
+                    as_of=dt.date(2024, 1, 22),
+                    model_version="1",
+                    status="failed",
+                    created_by="hr",
+                    created_at=now,
+                    error=error,
+                    error_code=code,
+                )
+            )
+    page = c.get("/org").text
+    assert (
+        '数据无法评分: <span lang="en">quotas.csv: column quota_amount: must be &gt; 0 (rows 3)</span>'
+        in page
+    )
+    assert "任务完成前服务已停止" in page and "the service stopped" not in page
+    assert "an old failure without a code" in page
 
 
 def test_language_switch_is_remembered(web):
