@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from features.contract import INTERVENTION_IDS
+from features.io import quota_span
 from models import i18n as model_i18n
 from models.drivers import group_actionable
 from repradar.errors import UserError
@@ -493,7 +494,14 @@ def manager_suggestions(rows, drivers: dict[int, list], lang: str) -> list[tuple
 
 
 @router.get("/org", response_class=HTMLResponse)
-def org(request: Request, principal: WebUser, session: SessionDep, rid: RequestIdDep, model: ModelDep):
+def org(
+    request: Request,
+    principal: WebUser,
+    session: SessionDep,
+    rid: RequestIdDep,
+    model: ModelDep,
+    settings: SettingsDep,
+):
     if "hr" not in principal.roles:
         return _forbidden(request, principal, ("hr",))
     lang = lang_of(request)
@@ -545,6 +553,8 @@ def org(request: Request, principal: WebUser, session: SessionDep, rid: RequestI
         flash_id=request.query_params.get("job"),
         # the newest batch's day; before the first batch no guess (today is rarely inside an export)
         default_as_of=rows[0].as_of.isoformat() if rows else "",
+        # the browser keeps the day inside the data's quota periods (the API refuses others anyway)
+        as_of_span=quota_span(settings.data_dir) if settings.data_dir else None,
         job_error=request.query_params.get("error"),
     )
 

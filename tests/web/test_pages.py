@@ -274,6 +274,38 @@ def test_before_the_first_batch_the_job_form_guesses_no_day(tmp_path):
     assert 'id="as_of" name="as_of" type="date" value=""' in page and "pick a day inside your export" in page
 
 
+def test_the_job_form_keeps_the_day_inside_the_datas_quota_periods(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from tests.serving.conftest import StubSource, make_settings, seed
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1"],
+            "period_start": ["2024-01-01", "2024-04-01"],
+            "period_end": ["2024-03-31", "2024-06-30"],
+            "quota_amount": [1, 1],
+        }
+    ).to_csv(data / "quotas.csv", index=False)
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'span.db'}", data_dir=data)
+    app = create_app(settings, model_source=StubSource("1"))
+    with TestClient(app) as c:
+        token = seed(app, with_scores=False)["hr"]
+        c.post("/login", data={"token": token, "next": "/org"})
+        page = c.get("/org").text
+        assert 'min="2024-01-01" max="2024-06-30" required' in page
+        assert "quota periods run from 2024-01-01 to 2024-06-30." in page
+        c.get("/lang", params={"to": "zh-CN", "next": "/org"})
+        refused = c.post("/org/jobs", data={"as_of": "2025-01-01"})
+        assert (
+            "任务无法启动:2025-01-01 不在数据范围内:数据中的考核期从 2024-01-01 到 2024-06-30。"
+            in refused.text
+        )
+
+
 def test_hr_job_without_data_folder_shows_the_reason(web):
     c = web.login("hr")
     r = c.post("/org/jobs", data={"as_of": "2024-01-15"})
