@@ -594,6 +594,77 @@ def users_token(name: Annotated[str, typer.Argument(help="The user to issue a fu
     typer.echo(issue(get_settings(), name))
 
 
+def _erased_lines(out, verb: str) -> list[str]:
+    return [
+        f"{verb} {out.scores} stored score(s) ({out.current} of them the rep's current one), "
+        f"{out.interventions} intervention entr{'y' if out.interventions == 1 else 'ies'}, "
+        f"{out.directory} directory row(s), {len(out.job_files)} batch file(s)"
+    ]
+
+
+@app.command()
+@_user_errors
+def purge(
+    before: Annotated[
+        dt.datetime,
+        typer.Option(
+            "--before",
+            formats=["%Y-%m-%d"],
+            help="Delete scores of as-of days before this day, their batch files, and intervention entries "
+            "that ended before it.",
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Retention: delete what the service stores about reps before a day (the audit trail is kept)."""
+    from repradar.settings import get_settings
+    from serving.admin import purge as run
+
+    settings = get_settings()
+    day = before.date()
+    if day > dt.date.today():
+        raise UserError(f"--before {day} is in the future: that would delete every score; give a past day")
+    if not dry_run:
+        preview = run(settings, day, dry_run=True)
+        if preview.total == 0:
+            typer.echo(f"nothing is stored before {day}")
+            return
+        if not yes:
+            typer.confirm(_erased_lines(preview, f"Delete, before {day},")[0] + "?", abort=True)
+    out = run(settings, day, dry_run=dry_run)
+    for line in _erased_lines(out, "would delete" if dry_run else "deleted"):
+        typer.echo(line)
+
+
+@app.command()
+@_user_errors
+def forget(
+    rep_id: Annotated[str, typer.Argument(help="The rep whose stored data to erase.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erasure: delete everything the service stores about one rep (scores, interventions, directory,
+    their rows in batch files); the audit trail keeps the rep id and records the erasure."""
+    from repradar.settings import get_settings
+    from serving.admin import forget as run
+    from serving.retention import reps_in
+
+    settings = get_settings()
+    if not dry_run and not yes:
+        preview = run(settings, rep_id, dry_run=True)
+        typer.confirm(_erased_lines(preview, f"Delete, for rep {rep_id},")[0] + "?", abort=True)
+    out = run(settings, rep_id, dry_run=dry_run)
+    for line in _erased_lines(out, "would delete" if dry_run else "deleted"):
+        typer.echo(line)
+    if reps_in(settings.data_dir, rep_id):
+        typer.echo(
+            f"note: rep {rep_id} is still in the reps table of {settings.data_dir}; the next batch job scores "
+            "them again unless they are removed from that export",
+            err=True,
+        )
+
+
 @app.command()
 @_user_errors
 def demo(

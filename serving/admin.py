@@ -101,3 +101,37 @@ def unknown_manager_note(settings: Settings, manager_id: str | None) -> str | No
         f"note: no rep in the service's rep directory reports to {manager_id!r}; check the id against "
         "reps.manager_id (the user sees nobody until one does)"
     )
+
+
+def purge(settings: Settings, before, dry_run: bool):
+    """`repradar purge`: scores, batch files and ended intervention entries before a day (see serving.retention)."""
+    from serving import retention
+    from serving.db.engine import begin_write
+
+    engine, sessions = _sessions(settings)
+    try:
+        with begin_write(sessions) as s:
+            out = retention.purge_before(s, _actor(), before, dry_run=dry_run)
+        if not dry_run:
+            retention.delete_files(out.job_files)
+        return out
+    finally:
+        engine.dispose()
+
+
+def forget(settings: Settings, rep_id: str, dry_run: bool):
+    """`repradar forget`: everything the service stores about one rep (see serving.retention)."""
+    from serving import retention
+    from serving.db.engine import begin_write
+
+    engine, sessions = _sessions(settings)
+    try:
+        with begin_write(sessions) as s:
+            out = retention.forget_rep(s, _actor(), rep_id, settings.resolved_home / "jobs", dry_run=dry_run)
+        if not dry_run and out.job_files:
+            left = retention.rewrite_files(out.job_files, rep_id)
+            with begin_write(sessions) as s:
+                retention.set_job_rows(s, left)
+        return out
+    finally:
+        engine.dispose()

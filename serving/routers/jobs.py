@@ -15,6 +15,7 @@ from serving.db.engine import commit
 from serving.db.schema import Job
 from serving.deps import ModelDep, RequestIdDep, SessionDep, require
 from serving.http_errors import AUTHED, ApiError, responses
+from serving.retention import is_purged
 from serving.schemas import JobIn, JobListOut, JobOut
 
 router = APIRouter(tags=["jobs"])
@@ -37,7 +38,7 @@ def job_out(job: Job) -> JobOut:
         error=job.error,
         error_code=job.error_code,
         rows=job.n_rows,
-        download=f"/api/v1/jobs/{job.id}/scores" if job.status == "succeeded" else None,
+        download=f"/api/v1/jobs/{job.id}/scores" if job.status == "succeeded" and job.output_path else None,
     )
 
 
@@ -116,7 +117,7 @@ def get_job(request: Request, job_id: JobId, principal: HR, session: SessionDep)
                 "text/csv": {"schema": {"type": "string"}},
             },
         },
-        **responses(*AUTHED, 404, 409, 422),
+        **responses(*AUTHED, 404, 409, 410, 422),
     },
 )
 def download(
@@ -128,6 +129,11 @@ def download(
     format: Annotated[Literal["parquet", "csv"], Query()] = "parquet",
 ):
     job = _get_job(request, session, job_id)
+    if is_purged(job):
+        raise ApiError(
+            410,
+            f"the file of job {job_id} was deleted by a retention purge (repradar purge); run the job again",
+        )
     if job.status != "succeeded" or not job.output_path:
         raise ApiError(409, f"job {job_id} is {job.status}; its file exists once it has succeeded")
     path = FsPath(job.output_path)

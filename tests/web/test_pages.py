@@ -328,6 +328,7 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
                 ("data", "quotas.csv: column quota_amount: must be > 0 (rows 3)"),
                 ("stopped", "the service stopped before the job finished; start it again"),
                 (None, "an old failure without a code"),
+                ("purged", None),  # a job that succeeded, whose file a retention purge deleted
             ]
         ):
             s.add(
@@ -338,11 +339,11 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
                     data_digest="0" * 64,
                     as_of=dt.date(2024, 1, 22),
                     model_version="1",
-                    status="failed",
+                    status="succeeded" if code == "purged" else "failed",
                     created_by="hr",
                     created_at=now,
                     error=error,
-                    error_code=code,
+                    error_code=None if code == "purged" else code,
                 )
             )
     page = c.get("/org").text
@@ -352,6 +353,7 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
     )
     assert "任务完成前服务已停止" in page and "the service stopped" not in page
     assert "an old failure without a code" in page
+    assert "文件已按保留期限清除" in page and f"/org/jobs/{'3' * 32}/scores" not in page
 
 
 def test_language_switch_is_remembered(web):

@@ -1,0 +1,199 @@
+"""Retention and erasure of what the service stores about named reps (`repradar purge`, `repradar forget`).
+
+Risk scores about employees should not be kept longer than they are useful, and a person who leaves
+may ask to be forgotten. Both act on the service's database and its batch files under
+`REPRADAR_HOME/jobs/`; neither touches the input data folder (the company's own export) nor the audit
+trail, which is append-only: it keeps rep ids (never names) as the record of who looked at what, and
+records each purge and erasure itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from repradar.errors import UserError
+from serving import audit, store
+from serving.auth import Principal
+from serving.db.schema import CurrentScore, InterventionLog, Job, Rep, Score
+
+
+@dataclass
+class Erased:
+    """What a purge or an erasure removed (or would remove, in a dry run)."""
+
+    scores: int = 0
+    current: int = 0
+    interventions: int = 0
+    directory: int = 0
+    job_files: list[Path] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.scores + self.interventions + self.directory + len(self.job_files)
+
+    def as_detail(self) -> dict[str, int]:
+        return {
+            "scores": self.scores,
+            "current": self.current,
+            "interventions": self.interventions,
+            "directory": self.directory,
+            "job_files": len(self.job_files),
+        }
+
+
+def _job_files(job: Job) -> list[Path]:
+    """The scores file of a job and the CSV copy the download makes beside it, as far as they exist."""
+    if not job.output_path:
+        return []
+    main = Path(job.output_path)
+    return [p for p in (main, main.with_suffix(".csv")) if p.exists()]
+
+
+def purge_before(session: Session, actor: Principal, before: dt.date, *, dry_run: bool = False) -> Erased:
+    """Delete the scores of every as-of day before `before`, the batch files of those days' jobs, and
+    intervention entries that ended before it (open-ended ones are kept: they are still going on).
+
+    The job rows stay (the trail names them) with no file; their download answers 410. Files are
+    listed here and deleted by `delete_files` once the caller has committed.
+    """
+    old = select(Score.id).where(Score.as_of < before)
+    out = Erased(
+        scores=session.scalar(select(func.count()).select_from(Score).where(Score.as_of < before)) or 0,
+        current=session.scalar(
+            select(func.count()).select_from(CurrentScore).where(CurrentScore.score_id.in_(old))
+        )
+        or 0,
+        interventions=session.scalar(
+            select(func.count()).select_from(InterventionLog).where(InterventionLog.ended_on < before)
+        )
+        or 0,
+    )
+    jobs = session.scalars(select(Job).where(Job.as_of < before, Job.output_path.is_not(None))).all()
+    for job in jobs:
+        out.job_files.extend(_job_files(job))
+    if dry_run:
+        return out
+    session.execute(delete(CurrentScore).where(CurrentScore.score_id.in_(old)))
+    session.execute(delete(Score).where(Score.as_of < before))
+    session.execute(delete(InterventionLog).where(InterventionLog.ended_on < before))
+    if jobs:
+        session.execute(update(Job).where(Job.id.in_([j.id for j in jobs])).values(output_path=None))
+    store.bump_directory(session)
+    audit.record(
+        session,
+        actor,
+        "data.purge",
+        "service",
+        None,
+        detail={"before": before.isoformat(), **out.as_detail()},
+    )
+    return out
+
+
+def forget_rep(
+    session: Session, actor: Principal, rep_id: str, jobs_dir: Path, *, dry_run: bool = False
+) -> Erased:
+    """Delete everything stored about one rep: scores, the current pointer, intervention entries, the
+    directory row; their rows in batch files are listed for `rewrite_files`, run after the commit (a
+    second run finds any file a failed rewrite left).
+
+    Raises UserError when the service holds nothing about the rep.
+    """
+    out = Erased(
+        scores=session.scalar(select(func.count()).select_from(Score).where(Score.rep_id == rep_id)) or 0,
+        current=session.scalar(
+            select(func.count()).select_from(CurrentScore).where(CurrentScore.rep_id == rep_id)
+        )
+        or 0,
+        interventions=session.scalar(
+            select(func.count()).select_from(InterventionLog).where(InterventionLog.rep_id == rep_id)
+        )
+        or 0,
+        directory=session.scalar(select(func.count()).select_from(Rep).where(Rep.rep_id == rep_id)) or 0,
+        job_files=files_naming(jobs_dir, rep_id),
+    )
+    if out.total == 0:
+        raise UserError(
+            f"the service stores nothing about rep {rep_id!r} (no score, intervention entry, directory row "
+            "or batch file names them); check the id"
+        )
+    if dry_run:
+        return out
+    session.execute(delete(CurrentScore).where(CurrentScore.rep_id == rep_id))
+    session.execute(delete(Score).where(Score.rep_id == rep_id))
+    session.execute(delete(InterventionLog).where(InterventionLog.rep_id == rep_id))
+    session.execute(delete(Rep).where(Rep.rep_id == rep_id))
+    store.bump_directory(session)
+    audit.record(session, actor, "rep.forget", "rep", rep_id, detail=out.as_detail())
+    return out
+
+
+def files_naming(jobs_dir: Path, rep_id: str) -> list[Path]:
+    """Batch scores files (Parquet; their CSV copies are remade on demand) holding rows of `rep_id`."""
+    if not jobs_dir.is_dir():
+        return []
+    return [p for p in sorted(jobs_dir.glob("*/scores.parquet")) if _rows_of(p, rep_id)]
+
+
+def _rows_of(path: Path, rep_id: str) -> int:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ids = pq.read_table(path, columns=["rep_id"]).column("rep_id")
+    return int(pc.sum(pc.equal(ids, rep_id)).as_py() or 0)
+
+
+def rewrite_files(paths: list[Path], rep_id: str) -> dict[str, int]:
+    """Each batch file without the rep's rows, replaced whole (beside, then renamed); CSV copies dropped.
+
+    Returns {job id: rows left} for the jobs' row counts.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    left = {}
+    for path in paths:
+        table = pq.read_table(path)
+        kept = table.filter(pc.invert(pc.equal(table.column("rep_id"), rep_id)))
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(kept, tmp)
+        tmp.replace(path)
+        path.with_suffix(".csv").unlink(missing_ok=True)
+        left[path.parent.name] = kept.num_rows
+    return left
+
+
+def set_job_rows(session: Session, rows: dict[str, int]) -> None:
+    for job_id, n in rows.items():
+        session.execute(update(Job).where(Job.id == job_id).values(n_rows=n))
+
+
+def delete_files(paths: list[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def is_purged(job: Job) -> bool:
+    """A job that succeeded but whose file a purge removed."""
+    return job.status == "succeeded" and not job.output_path
+
+
+def reps_in(folder: Path | None, rep_id: str) -> bool:
+    """True when the configured data folder's `reps` table still lists the rep (the next batch brings them back)."""
+    if folder is None:
+        return False
+    from features.io import read_raw, table_path
+
+    path = table_path(Path(folder), "reps")
+    if path is None:
+        return False
+    try:
+        ids = read_raw(path)["rep_id"]
+    except (UserError, KeyError):
+        return False
+    return bool((ids.astype("string") == rep_id).any())

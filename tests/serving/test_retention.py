@@ -1,0 +1,188 @@
+"""Retention (`repradar purge`) and erasure (`repradar forget`) on a real database and real batch files.
+
+Scoring inside the batch job is a stub (as in test_jobs.py); the database, the files, the API and the
+audit trail are real.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from repradar.errors import UserError
+from serving import admin
+from serving.db.schema import AuditEvent, Job
+from serving.jobs import JobRunner
+
+from .conftest import AS_OF_2, REPS, score_rows
+
+JOB_DAY = "2024-01-22"
+
+
+@pytest.fixture
+def svc(service_factory, tmp_path, monkeypatch):
+    """A service with two seeded batches (AS_OF_1, AS_OF_2) and a finished job on JOB_DAY with its file."""
+
+    def fake(self, folder, as_of, model):
+        return pd.DataFrame(score_rows(as_of, version=str(model.version))), pd.DataFrame(REPS)
+
+    monkeypatch.setattr(JobRunner, "_score", fake)
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame(REPS).to_csv(data / "reps.csv", index=False)
+    s = service_factory(data_dir=data)
+    h = s.h("hr")
+    job = s.client.post("/api/v1/jobs", json={"as_of": JOB_DAY}, headers=h).json()
+    deadline = time.time() + 20
+    while (body := s.client.get(f"/api/v1/jobs/{job['id']}", headers=h).json())["status"] != "succeeded":
+        assert body["status"] != "failed" and time.time() < deadline, body
+        time.sleep(0.05)
+    s.job_id = job["id"]
+    return s
+
+
+def _log(s, rep, started, ended=None):
+    body = {"intervention": "mentoring", "started_on": started, "ended_on": ended, "note": f"{started}"}
+    r = s.client.post(f"/api/v1/reps/{rep}/interventions", json=body, headers=s.h("mgr1"))
+    assert r.status_code == 201, r.text
+
+
+def _audit(s):
+    with s.session() as session:
+        return session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+
+
+def test_purge_deletes_old_scores_files_and_ended_entries_and_keeps_the_trail(svc):
+    c, h = svc.client, svc.h("hr")
+    _log(svc, "R1", "2024-01-02", "2024-01-10")
+    _log(svc, "R1", "2024-01-05")  # open-ended: still going on, never purged
+    _log(svc, "R2", "2024-01-03", "2024-02-01")
+    trail_before = len(_audit(svc))
+
+    preview = admin.purge(svc.settings, AS_OF_2, dry_run=True)
+    assert (preview.scores, preview.current, preview.interventions, len(preview.job_files)) == (6, 0, 1, 0)
+    assert len(c.get("/api/v1/reps/R1/history", headers=h).json()["items"]) == 3  # a dry run changes nothing
+
+    out = admin.purge(svc.settings, AS_OF_2, dry_run=False)
+    assert (out.scores, out.current, out.interventions) == (6, 0, 1)
+    days = [i["as_of"] for i in c.get("/api/v1/reps/R1/history", headers=h).json()["items"]]
+    assert days == [JOB_DAY, AS_OF_2.isoformat()]
+    entries = c.get("/api/v1/reps/R1/interventions", headers=h).json()["items"]
+    assert [e["started_on"] for e in entries] == ["2024-01-05"]
+    assert (
+        len(c.get("/api/v1/early-warning", headers=h).json()["items"]) == 6
+    )  # the newest batch is untouched
+
+    # everything before the job's day: its rows were everyone's current score, and its file goes too
+    files = list((svc.settings.resolved_home / "jobs" / svc.job_id).glob("scores.*"))
+    assert files
+    out = admin.purge(svc.settings, pd.Timestamp("2024-01-23").date(), dry_run=False)
+    assert (out.scores, out.current, out.interventions, len(out.job_files)) == (12, 6, 0, 1)
+    assert not any(p.exists() for p in files)
+    assert c.get("/api/v1/early-warning", headers=h).json()["items"] == []
+    assert c.get("/api/v1/reps/R1", headers=h).status_code == 404
+    job = c.get(f"/api/v1/jobs/{svc.job_id}", headers=h).json()
+    assert job["status"] == "succeeded" and job["download"] is None
+    gone = c.get(f"/api/v1/jobs/{svc.job_id}/scores", headers=h)
+    assert gone.status_code == 410 and "retention purge" in gone.json()["detail"]
+    assert [e["started_on"] for e in c.get("/api/v1/reps/R2/interventions", headers=h).json()["items"]] == [
+        "2024-01-03"  # ended 2024-02-01: not before the day
+    ]
+
+    trail = _audit(svc)
+    assert len(trail) > trail_before  # nothing of the trail was deleted, and the purges are in it
+    purges = [e for e in trail if e.action == "data.purge"]
+    assert [p.detail["before"] for p in purges] == [AS_OF_2.isoformat(), "2024-01-23"]
+    assert purges[1].detail["scores"] == 12 and purges[1].actor.startswith("cli:")
+
+
+def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
+    c, h = svc.client, svc.h("hr")
+    _log(svc, "R1", "2024-01-05")
+    assert c.get(f"/api/v1/jobs/{svc.job_id}/scores", params={"format": "csv"}, headers=h).status_code == 200
+    folder = svc.settings.resolved_home / "jobs" / svc.job_id
+    assert (folder / "scores.csv").exists()
+
+    preview = admin.forget(svc.settings, "R1", dry_run=True)
+    assert (preview.scores, preview.current, preview.interventions, preview.directory) == (3, 1, 1, 1)
+    assert preview.job_files == [folder / "scores.parquet"]
+    assert c.get("/api/v1/reps/R1", headers=h).status_code == 200
+
+    admin.forget(svc.settings, "R1", dry_run=False)
+    assert c.get("/api/v1/reps/R1", headers=h).status_code == 404
+    assert c.get("/api/v1/reps/R1/history", headers=h).status_code == 404
+    assert "R1" not in [i["rep_id"] for i in c.get("/api/v1/early-warning", headers=h).json()["items"]]
+    assert "R1" not in [
+        i["rep_id"] for i in c.get("/api/v1/early-warning", headers=svc.h("mgr1")).json()["items"]
+    ]
+    table = pq.read_table(folder / "scores.parquet")
+    assert table.num_rows == 5 and "R1" not in table.column("rep_id").to_pylist()
+    assert not (folder / "scores.csv").exists()  # remade without R1 on the next download
+    assert c.get(f"/api/v1/jobs/{svc.job_id}", headers=h).json()["rows"] == 5
+    csv = c.get(f"/api/v1/jobs/{svc.job_id}/scores", params={"format": "csv"}, headers=h)
+    assert csv.status_code == 200 and "\nR1," not in csv.text and "\nR2," in csv.text
+    assert len(c.get("/api/v1/reps/R2/history", headers=h).json()["items"]) == 3  # others untouched
+
+    trail = _audit(svc)
+    forgot = [e for e in trail if e.action == "rep.forget"]
+    assert len(forgot) == 1 and forgot[0].resource_id == "R1" and forgot[0].detail["scores"] == 3
+    assert any(
+        e.action == "intervention.create" and e.resource_id == "R1" for e in trail
+    )  # the trail keeps it
+
+    with pytest.raises(UserError, match="stores nothing about rep 'R1'"):
+        admin.forget(svc.settings, "R1", dry_run=False)
+
+
+def test_forget_finishes_a_file_a_failed_rewrite_left(svc, monkeypatch):
+    from serving import retention
+
+    def broken(paths, rep_id):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(retention, "rewrite_files", broken)
+    with pytest.raises(OSError):
+        admin.forget(svc.settings, "R2", dry_run=False)
+    monkeypatch.undo()
+    out = admin.forget(
+        svc.settings, "R2", dry_run=False
+    )  # the database part is done; the file is found again
+    assert (out.scores, out.directory, len(out.job_files)) == (0, 0, 1)
+    path = svc.settings.resolved_home / "jobs" / svc.job_id / "scores.parquet"
+    assert "R2" not in pq.read_table(path).column("rep_id").to_pylist()
+    with svc.session() as s:
+        assert s.get(Job, svc.job_id).n_rows == 5
+
+
+def test_the_commands_confirm_refuse_and_report(svc, monkeypatch):
+    from repradar.cli import app
+    from repradar.settings import get_settings
+
+    monkeypatch.setenv("REPRADAR_HOME", str(svc.settings.home))
+    monkeypatch.setenv("REPRADAR_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("REPRADAR_DATA_DIR", str(svc.settings.data_dir))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        r = runner.invoke(app, ["purge", "--before", "2999-01-01"])
+        assert r.exit_code == 2 and "in the future" in r.output
+        r = runner.invoke(app, ["purge", "--before", "2024-01-09"], input="n\n")
+        assert r.exit_code == 1 and "Delete, before 2024-01-09, 6 stored score(s)" in r.output
+        r = runner.invoke(app, ["purge", "--before", "2024-01-09", "--dry-run"])
+        assert r.exit_code == 0 and "would delete 6 stored score(s)" in r.output
+        r = runner.invoke(app, ["purge", "--before", "2024-01-09", "--yes"])
+        assert r.exit_code == 0 and "deleted 6 stored score(s)" in r.output
+        r = runner.invoke(app, ["purge", "--before", "2024-01-09", "--yes"])
+        assert r.exit_code == 0 and "nothing is stored before 2024-01-09" in r.output
+        r = runner.invoke(app, ["forget", "NOBODY", "--yes"])
+        assert r.exit_code == 2 and "stores nothing about rep 'NOBODY'" in r.output
+        r = runner.invoke(app, ["forget", "R9", "--yes"])
+        assert r.exit_code == 0 and "deleted 2 stored score(s)" in r.output
+        assert "still in the reps table" in r.output  # the export would bring R9 back
+    finally:
+        get_settings.cache_clear()
