@@ -330,6 +330,19 @@ def describe_versions(settings) -> list[dict]:
                 "replaced_by": tags.get("replaced_by"),
             }
         )
+    # Every time a version stopped being champion, from the promotions that replaced it (each
+    # successful entry names its previous champion): the `replaced_*` tags keep only the last time.
+    for v in out:
+        v["replaced"] = sorted(
+            (
+                {"at": h.get("at"), "by_version": w["version"]}
+                for w in out
+                for h in w["history"]
+                if h.get("decision") in ("first", "passed", "forced")
+                and str(h.get("previous_champion") or "") == v["version"]
+            ),
+            key=lambda r: r["at"] or "",
+        )
     return out
 
 

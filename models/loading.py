@@ -16,6 +16,7 @@ class LoadedModel:
     name: str
     version: str
     pyfunc: object  # models.pyfunc.RepRadarModel
+    run_id: str | None = None  # the MLflow run that trained it: written with every score
 
 
 def current_version(settings, alias: str = CHAMPION) -> str | None:
@@ -37,7 +38,12 @@ def load_version(settings, version: str) -> LoadedModel:
             f"model {settings.model_name!r} has no version {version}; `repradar models` lists the versions"
         )
     pm = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
-    return LoadedModel(name=settings.model_name, version=str(version), pyfunc=pm.unwrap_python_model())
+    return LoadedModel(
+        name=settings.model_name,
+        version=str(version),
+        pyfunc=pm.unwrap_python_model(),
+        run_id=getattr(pm.metadata, "run_id", None),
+    )
 
 
 def load_model(settings, alias: str = CHAMPION) -> LoadedModel:

@@ -1270,3 +1270,28 @@ def recommend_frame(
 
 def _days(v) -> str:
     return "?" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0f}"
+
+
+def check_main(argv: list[str] | None = None) -> int:
+    """`python -m models.playbook FILE`: check a playbook file as scoring would load it. Prints
+    "ok" with the number of rules (exit 0), or the refusal's message alone on stderr (exit 2)."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print(
+            "usage: python -m models.playbook FILE (checks a playbook file; docs/playbook.md)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        pb = load_playbook(args[0])
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args[0]}: ok, {len(pb.rules)} rule(s)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in the tests
+    raise SystemExit(check_main())

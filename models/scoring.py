@@ -26,7 +26,10 @@ SCORE_COLUMNS = [
     "interventions",
     "model_version",
 ]
-EXTRA_COLUMNS = ["raw_score", "base_value", "model_name", "team", "region", "segment"]
+# `model_run_id`: the MLflow run that trained the version (the registry's version numbers are per
+# installation; the run id tells two installations' "version 1" apart, see reporting/inputs.py).
+RUN_ID_COLUMN = "model_run_id"
+EXTRA_COLUMNS = ["raw_score", "base_value", "model_name", RUN_ID_COLUMN, "team", "region", "segment"]
 # From the playbook (models/playbook.py, docs/playbook.md); `drivers` also gain peer_value, text_en, text_zh.
 ACTION_COLUMNS = [
     "intervention_reasons",
@@ -63,6 +66,27 @@ def _playbook(settings, playbook=None):
         return playbook
     path = playbook if playbook is not None else playbook_override(settings)
     return load_playbook(path) if path is not None else None
+
+
+def model_run_id(model, settings) -> str | None:
+    """The MLflow run that trained `model`: its own `run_id` when it carries one, else the run of its
+    registered version (`model.name`, `model.version`) in this installation's registry, the one it was
+    loaded from (a version's run never changes). None when that cannot be told: a model that was not
+    loaded from a registry (tests), or no registry."""
+    rid = getattr(model, "run_id", None)
+    if rid:
+        return str(rid)
+    from mlflow.exceptions import MlflowException
+
+    from models import registry
+
+    try:
+        if not registry.store_exists(settings):
+            return None
+        mv = registry.get_version(registry.configure(settings), str(model.name), str(model.version))
+    except (MlflowException, OSError):
+        return None
+    return str(mv.run_id) if mv is not None and mv.run_id else None
 
 
 def scores_from_features(frame: pd.DataFrame, model, settings, *, playbook=None) -> pd.DataFrame:
@@ -114,6 +138,7 @@ def scores_from_features(frame: pd.DataFrame, model, settings, *, playbook=None)
     out["raw_score"] = pred["raw_score"].astype(float)
     out["base_value"] = pred["base_value"].astype(float)
     out["model_name"] = str(model.name)
+    out[RUN_ID_COLUMN] = model_run_id(model, settings)
     for c in ("team", "region", "segment"):
         out[c] = (
             frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
@@ -306,6 +331,9 @@ def read_scores(path) -> pd.DataFrame:
         for c in NESTED_COLUMNS:
             if c in df:
                 df[c] = [json.loads(v) if isinstance(v, str) else None for v in df[c]]
+    missing = [c for c in SCORE_COLUMNS if c not in df.columns]
+    if missing:  # another file (a data table, a report's JSON as CSV ...): say which columns it lacks
+        raise ValueError(f"it lacks the scores column(s) {', '.join(missing)}")
     for c in DATE_COLUMNS:
         df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
     return df

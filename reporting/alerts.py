@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reporting.labels import intervention_titles
 from reporting.settings import AlertSettings
 from repradar.errors import UserError
 
@@ -32,7 +33,9 @@ class Digest:
     manager_id: str
     as_of: str
     model_version: str
-    reps: list[dict]  # rep_id, name, risk, rank, previous_band, drivers, drivers_zh, interventions
+    reps: list[
+        dict
+    ]  # rep_id, name, risk, rank, previous_band, drivers(_zh), interventions, intervention_titles(_zh)
     team_size: int
     high_total: int
     first_batch: bool
@@ -77,7 +80,8 @@ class Digest:
             if r["drivers"]:
                 lines.append("    why: " + "; ".join(r["drivers"]))
             if r["interventions"]:
-                lines.append("    suggested: " + ", ".join(r["interventions"]))
+                titles = r.get("intervention_titles") or intervention_titles(r["interventions"])
+                lines.append("    suggested: " + "; ".join(titles))
         if self.more:
             lines.append(f"... and {self.more} more (see the full list in RepRadar).")
         lines += [
@@ -163,6 +167,37 @@ def _get(row, name: str):
     return v if isinstance(v, list | tuple) else None
 
 
+def check_batch(scores: pd.DataFrame, *, source: str = "the scores") -> None:
+    """Refuse a batch the digests would misreport: one mixing model versions (or runs), as `report`
+    refuses it (reporting.inputs), or one holding a rep more than once (two batches concatenated,
+    several as-of days): each rep would be listed twice and the team sizes doubled."""
+    from reporting.inputs import check_model_versions, scores_run_id
+
+    if scores is None or scores.empty:
+        return
+    why = (
+        "The digests would list each rep once per version, with risks of models that are not one "
+        "scale, and count the team sizes double"
+    )
+    try:
+        check_model_versions(scores, why=why)
+        scores_run_id(scores)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    if "rep_id" not in scores.columns:
+        raise UserError(f"{source} has no rep_id column: pass a scores file written by `repradar score`")
+    reps = scores["rep_id"].astype(str)
+    dup = reps[reps.duplicated()].unique().tolist()
+    if dup:
+        as_ofs = scores["as_of"].nunique() if "as_of" in scores.columns else 1
+        days = f" over {as_ofs} as-of days" if as_ofs > 1 else ""
+        raise UserError(
+            f"{source} holds {len(dup)} rep(s) more than once{days} (e.g. {', '.join(sorted(dup)[:5])}): "
+            "each would be listed twice and team sizes counted double. Alert on one batch: the file "
+            "`repradar score --data DIR --as-of DATE --out FILE` writes."
+        )
+
+
 def check_previous(
     scores: pd.DataFrame, previous: pd.DataFrame | None, *, source: str = "the previous batch", hint: str = ""
 ) -> str | None:
@@ -240,7 +275,9 @@ def build_digests(
                     "previous_band": None if pd.isna(r.previous_band) else str(r.previous_band),
                     "drivers": rep_drivers(r, n_drivers, "en"),
                     "drivers_zh": rep_drivers(r, n_drivers, "zh"),
-                    "interventions": [str(i) for i in ivs],
+                    "interventions": [str(i) for i in ivs],  # catalog ids, for machines
+                    "intervention_titles": intervention_titles(ivs, "en"),  # for people
+                    "intervention_titles_zh": intervention_titles(ivs, "zh-CN"),
                 }
             )
         as_of = pd.Timestamp(g["as_of"].iloc[0]).date().isoformat() if "as_of" in g.columns else ""
@@ -352,6 +389,7 @@ def send_alerts(
 ) -> AlertResult:
     """Build the digests and deliver them (or write them, with `dry_run_dir`)."""
     a = alert_settings or AlertSettings()
+    check_batch(scores)
     check_previous(scores, previous)
     digests = build_digests(scores, previous, names=names, max_reps=a.max_reps, n_drivers=a.drivers)
     result = AlertResult(digests=digests)

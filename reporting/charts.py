@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from reporting import labels  # noqa: E402
+
 BAND_COLOURS = {"high": "#c0392b", "medium": "#e6a23c", "low": "#5b8c5a"}
 INK = "#333333"
 
@@ -112,7 +114,8 @@ def psi_bars(table: pd.DataFrame, threshold: float, watch: float, n: int = 15) -
     t = table.dropna(subset=["psi"]).head(n).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7.0, 0.26 * len(t) + 0.9))
     colours = ["#c0392b" if s == "drifted" else "#e6a23c" if s == "watch" else "#5b8c5a" for s in t["status"]]
-    ax.barh(t["feature"].astype(str).tolist(), t["psi"].to_numpy(dtype=float), color=colours, height=0.7)
+    names = [labels.feature_label(f) for f in t["feature"].astype(str)]
+    ax.barh(names, t["psi"].to_numpy(dtype=float), color=colours, height=0.7)
     ax.axvline(threshold, color=INK, linestyle="--", linewidth=0.8)
     ax.axvline(watch, color="#999999", linestyle=":", linewidth=0.8)
     ax.set_xlabel(f"population stability index (dashed: {threshold:g}, retrain advised)")
@@ -128,7 +131,11 @@ def effect_forest(table: pd.DataFrame, outcome: str = "attainment") -> str:
         lo = t[f"{outcome}_low"].to_numpy(dtype=float)
         hi = t[f"{outcome}_high"].to_numpy(dtype=float)
         ax.errorbar(eff, y, xerr=[eff - lo, hi - eff], fmt="o", color="#2c6e9b", ecolor="#7f8c8d", capsize=3)
-        ax.set_yticks(y, [f"{a} (n={n})" for a, n in zip(t["intervention"], t["n_treated"], strict=True)])
+        ticks = [
+            f"{labels.intervention_title(a)} (n={n})"
+            for a, n in zip(t["intervention"], t["n_treated"], strict=True)
+        ]
+        ax.set_yticks(y, ticks)
     ax.axvline(0, color=INK, linewidth=0.8)
     ax.set_xlabel(f"difference in {outcome.replace('_', ' ')} vs matched reps (with interval)")
     return to_data_uri(fig)

@@ -3,13 +3,20 @@
 The training run logs a binned summary of its training feature frame (`reference_summary`,
 artifact `drift/reference.json`): per feature, quantile edges of the training values and, per
 (period, week of period), the counts in each bin, the missing count and the sum. Scoring happens
-on one day of a period, so the scored rows are compared with training rows from the same point
-of the period (within `week_window` weeks): risk features such as attainment to date move
-through every period and would otherwise always look drifted.
+on one day of a period, so the scored rows are compared with training rows from the same week of
+the period (`week_window` 0, the default; more widens it to neighbouring weeks): risk features
+such as attainment to date move through every period, and pooling weeks compares a week-4
+snapshot with a mixture of weeks 3 to 5 (in week 1 every rep has won nothing yet, in week 2 many
+have), which looks drifted though nothing changed.
 
-Not compared, by design: calendar features (the scored day is one point of one quarter), peer
-columns (segment medians: one value per segment and day), and features listed in the settings
-(`history_days` grows with the span of the export). The earliest training period is left out of
+Not compared, by design: calendar features (the scored day is one point of one quarter), features
+that are a compared feature minus a calendar one (`CALENDAR_DERIVED`: `pace_gap` is
+`attainment_to_date - elapsed_share`; the reps with nothing won sit on one value, minus the share
+of the period elapsed, which differs by day and by the quarter's length, -21/90, -21/91, -21/92,
+so a quantile edge between those values puts a whole week's mass in a bin the scored day can never
+reach; the non-calendar part, attainment to date, is compared), peer columns (segment medians: one
+value per segment and day), and features listed in the settings (`history_days` grows with the
+span of the export). The earliest training period is left out of
 the reference when training had more than one: features that look back over the rep's history
 (quota vs own history, days since leave) are cut short there by the start of the export, not by
 the world.
@@ -29,6 +36,8 @@ import pandas as pd
 
 PEER_PREFIX = "peer__"
 CALENDAR_FEATURES = ("elapsed_share", "quarter_of_year")
+# feature -> the compared feature it is, net of the calendar (see the module's docstring)
+CALENDAR_DERIVED = {"pace_gap": "attainment_to_date"}
 SUMMARY_VERSION = 1
 
 
@@ -64,8 +73,12 @@ def psi(expected: np.ndarray, actual: np.ndarray, smoothing: float = 0.5) -> flo
 
 
 def drift_candidates(names) -> list[str]:
-    """Features the summary keeps: no peer columns, no calendar features."""
-    return [n for n in names if not n.startswith(PEER_PREFIX) and n not in CALENDAR_FEATURES]
+    """Features the summary keeps: no peer columns, no calendar features or features derived from them."""
+    return [
+        n
+        for n in names
+        if not n.startswith(PEER_PREFIX) and n not in CALENDAR_FEATURES and n not in CALENDAR_DERIVED
+    ]
 
 
 def reference_summary(frame: pd.DataFrame, names, *, bins: int = 10) -> dict:
@@ -162,7 +175,7 @@ def drift_report(
     threshold: float = 0.2,
     watch: float = 0.1,
     missing_shift: float = 0.2,
-    week_window: int = 1,
+    week_window: int = 0,
     exclude=("history_days",),
     drop_first_period: bool = True,
     drivers=None,
@@ -185,8 +198,8 @@ def drift_report(
         periods = sorted({str(p) for p, _ in summary["cells"]})
         chosen = {0: (list(range(len(summary["cells"]))), 1.0)}
     rows = []
-    for name, f in summary["features"].items():
-        if name in exclude or name not in scored.columns:
+    for name, f in summary["features"].items():  # CALENDAR_DERIVED: still in references logged before
+        if name in exclude or name in CALENDAR_DERIVED or name not in scored.columns:
             continue
         edges = np.asarray(f["edges"], dtype=float)
         counts = np.asarray(f["counts"], dtype=float)

@@ -68,14 +68,38 @@ class Callout:
         )
         what = "control" if self.kind == "control" else "attribute"
         return (
-            f"{self.column} ({what}): '{self.over}' is in the high band {_times(times)} as often as "
+            f"{self.column} ({what}): '{self.over}' is in the high band {_times(times, low, high)} as often as "
             f"'{self.under}' ({self.rate_over:.1%} of {self.n_over} vs {self.rate_under:.1%} of {self.n_under} reps); "
-            f"impact ratio {self.ratio:.2f} is outside [{low:g}, {high:g}]; {sig}."
+            f"impact ratio {ratio_text(self.ratio, low, high)} is outside [{low:g}, {high:g}]; {sig}."
         )
 
 
-def _times(x: float) -> str:
-    return "infinitely more" if math.isinf(x) else f"{x:.2f}x"
+def _digits(x: float, bounds, least: int = 2, most: int = 6) -> int:
+    """The fewest decimals (at least `least`) at which `x` rounds to a figure on the same side of
+    every bound as `x` itself: a ratio of 0.797 against the bound 0.8 reads 0.797, not 0.80."""
+    for d in range(least, most + 1):
+        r = round(x, d)
+        if all((r > b) == (x > b) and (r < b) == (x < b) for b in bounds):
+            return d
+    return most
+
+
+def ratio_text(ratio, low: float, high: float) -> str:
+    """An impact ratio with the digits that show which side of [low, high] it is on ("-" if none)."""
+    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+        return "-"
+    x = float(ratio)
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.{_digits(x, (low, high))}f}"
+
+
+def _times(x: float, low: float = 0.8, high: float = 1.25) -> str:
+    """How many times as often: 1.254x, not 1.25x, when 1.25 (= 1/0.8, or the upper bound) is the line."""
+    if math.isinf(x):
+        return "infinitely more"
+    bounds = [b for b in (low, high, 1 / low, 1 / high) if b > 0]
+    return f"{x:.{_digits(x, bounds)}f}x"
 
 
 @dataclass

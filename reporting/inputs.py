@@ -3,11 +3,15 @@
 - An intervention log passed in (`repradar report --interventions FILE`, or a frame given to
   `build_report`) is checked by the data contract's own validator for the `interventions` table
   (`features.validation`, the code `repradar validate` runs): required columns, catalog ids,
-  dates that parse, `ended_on >= started_on`, and, once the data folder is loaded, that every
-  `rep_id` is a rep of it. A log breaking a rule is refused (`ContractError`, a `UserError`: exit 2)
+  dates that parse, `ended_on >= started_on`, and that every `rep_id` is a rep of the data folder
+  (checked in the same pass when the folder's reps are given, so one refusal names every broken
+  rule). A log breaking a rule is refused (`ContractError`, a `UserError`: exit 2)
   with the table, the column, the rule and the first rows, numbered as in the file.
 - A scores file must come from one model version: the report describes one model (see
-  `check_model_versions`).
+  `check_model_versions`); `alerts` refuses such a file too (reporting.alerts.check_batch).
+- ... and from this installation's model: its `model_name` and the MLflow run it names
+  (`model_run_id`) must be those of the registered version (see `check_model_run`); an older file
+  without the run id is described with a note that it could not be verified.
 """
 
 from __future__ import annotations
@@ -31,19 +35,31 @@ class InterventionLog:
     source: str
     warnings: list[str] = field(default_factory=list)
     _checked: object = None  # the validator's view of the file, for the check against reps
+    reps_checked: bool = False  # its rep ids were checked against the data folder's reps already
 
     def check_reps(self, reps: pd.DataFrame) -> None:
         """Refuse rep ids that are not reps of the data folder (rule 'exists in reps.rep_id')."""
-        from features import validation as v
-        from features.contract import TABLES
-
-        if self._checked is None or reps is None or "rep_id" not in reps.columns:
+        if self.reps_checked:
             return
-        spec = TABLES["interventions"]
-        known = v.CheckedTable(raw=reps, typed=reps[["rep_id"]].astype({"rep_id": "str"}), unparsed={})
-        failures = v.cross_table_failures(spec, {spec.name: self._checked, "reps": known})
+        failures = _rep_failures(self._checked, reps)
         if failures:
-            raise _refusal(self.source, failures, "pass the log of this data folder's organisation")
+            raise _refusal(self.source, failures, REPS_HINT)
+        self.reps_checked = reps is not None
+
+
+REPS_HINT = "pass the log of this data folder's organisation"
+
+
+def _rep_failures(checked, reps: pd.DataFrame | None) -> list:
+    """The log's rep ids that are not reps of the data folder (the validator's cross-table rule)."""
+    from features import validation as v
+    from features.contract import TABLES
+
+    if checked is None or reps is None or "rep_id" not in reps.columns:
+        return []
+    spec = TABLES["interventions"]
+    known = v.CheckedTable(raw=reps, typed=reps[["rep_id"]].astype({"rep_id": "str"}), unparsed={})
+    return v.cross_table_failures(spec, {spec.name: checked, "reps": known})
 
 
 def _refusal(source: str, failures: list, hint: str = "fix the file") -> ContractError:
@@ -61,8 +77,12 @@ def _rows_note() -> str:
     return v.ROWS_NOTE
 
 
-def _validate(path: Path, source: str) -> InterventionLog:
-    """The contract validator on one file (never a traceback: its failures become a refusal)."""
+def _validate(path: Path, source: str, reps: pd.DataFrame | None = None) -> InterventionLog:
+    """The contract validator on one file (never a traceback: its failures become a refusal).
+
+    With `reps` (the data folder's), the rep ids are checked in the same pass, so a refusal names
+    every broken rule at once: the file's own rules and, on the rows that could be read, unknown reps.
+    """
     from features import validation as v
     from features.contract import TABLES
 
@@ -76,14 +96,48 @@ def _validate(path: Path, source: str) -> InterventionLog:
         failures.append(
             v.Failure(spec.name, None, v.RULE_CHECKED, 0, [], f"the checks could not run: {exc!r}")
         )
+    own = len(failures)
+    try:
+        failures += _rep_failures(checked, reps)
+    except Exception as exc:  # as above
+        failures.append(
+            v.Failure(spec.name, "rep_id", v.RULE_CHECKED, 0, [], f"the rep check could not run: {exc!r}")
+        )
     if failures or checked is None:
-        raise _refusal(source, failures)
+        raise _refusal(source, failures, REPS_HINT if not own and failures else "fix the file")
     frame = v.coerce_table(spec, checked.raw)
-    return InterventionLog(frame=frame, source=source, warnings=list(report.warnings), _checked=checked)
+    return InterventionLog(
+        frame=frame,
+        source=source,
+        warnings=list(report.warnings),
+        _checked=checked,
+        reps_checked=reps is not None,
+    )
 
 
-def read_intervention_log(path: Path, *, flag: str = "--interventions") -> InterventionLog:
-    """Read and check an intervention log file (CSV or Parquet, the contract's `interventions` columns)."""
+def folder_reps(folder) -> pd.DataFrame | None:
+    """A data folder's reps table read alone (no contract check: that is `load_folder`'s), for the
+    log's rep check; None when there is none to read (the folder's own check says why, later)."""
+    from features.io import read_raw, table_path
+
+    try:
+        path = table_path(Path(folder), "reps")
+        raw = read_raw(path) if path is not None else None
+    except Exception:  # an unreadable folder is reported by the folder's check, not here
+        return None
+    return raw if raw is not None and "rep_id" in raw.columns else None
+
+
+def read_intervention_log(
+    path: Path,
+    *,
+    flag: str = "--interventions",
+    reps: pd.DataFrame | None = None,
+    data_dir: Path | None = None,
+) -> InterventionLog:
+    """Read and check an intervention log file (CSV or Parquet, the contract's `interventions` columns);
+    with `reps` (or the reps table of `data_dir`), also that its rep ids are reps of the data folder,
+    in the same pass: one refusal names every broken rule."""
     path = Path(path)
     source = f"{flag} {path}"
     if not path.exists():
@@ -95,10 +149,14 @@ def read_intervention_log(path: Path, *, flag: str = "--interventions") -> Inter
             f"{source}: name the log .csv or .parquet (the contract's interventions table: "
             "rep_id, intervention, started_on, ended_on)"
         )
-    return _validate(path, source)
+    if reps is None and data_dir is not None:
+        reps = folder_reps(data_dir)
+    return _validate(path, source, reps)
 
 
-def check_intervention_frame(log: pd.DataFrame, *, source: str = "the intervention log") -> InterventionLog:
+def check_intervention_frame(
+    log: pd.DataFrame, *, source: str = "the intervention log", reps: pd.DataFrame | None = None
+) -> InterventionLog:
     """Check a log given as a frame (`build_report(..., interventions=frame)`): the same validator,
     on the frame written to a temporary Parquet file (rows numbered as the validator numbers Parquet)."""
     import pyarrow as pa
@@ -114,19 +172,30 @@ def check_intervention_frame(log: pd.DataFrame, *, source: str = "the interventi
                 f"{source} cannot be checked: a column mixes types ({exc}); give each column one type "
                 "(text ids, dates as dates or YYYY-MM-DD text)"
             ) from None
-        return _validate(path, source)
+        return _validate(path, source, reps)
 
 
-def as_intervention_log(log, *, source: str = "the intervention log") -> InterventionLog | None:
-    """A checked log from a checked log, a frame or None."""
-    if log is None or isinstance(log, InterventionLog):
+def as_intervention_log(
+    log, *, source: str = "the intervention log", reps: pd.DataFrame | None = None
+) -> InterventionLog | None:
+    """A checked log from a checked log, a frame or None (with `reps`: its rep ids checked too)."""
+    if log is None:
+        return None
+    if isinstance(log, InterventionLog):
+        log.check_reps(reps)
         return log
     if isinstance(log, pd.DataFrame):
-        return check_intervention_frame(log, source=source)
+        return check_intervention_frame(log, source=source, reps=reps)
     raise UserError(f"{source}: pass a pandas DataFrame with the columns rep_id, intervention, started_on")
 
 
-def check_model_versions(scores: pd.DataFrame) -> str:
+REPORT_ONE_MODEL = (
+    "The report describes one model (its drift reference, its held-out calibration, effects scored with "
+    "it, its card), and risks of different models are not one scale"
+)
+
+
+def check_model_versions(scores: pd.DataFrame, *, why: str = REPORT_ONE_MODEL) -> str:
     """The one model version of the scores, or a refusal.
 
     The report describes one model: drift compares the scores' features with *its* training data,
@@ -146,8 +215,57 @@ def check_model_versions(scores: pd.DataFrame) -> str:
     if missing:
         parts.append(f"no version: {missing} row(s)")
     raise UserError(
-        f"the scores file mixes model versions ({'; '.join(parts)}). The report describes one model "
-        "(its drift reference, its held-out calibration, effects scored with it, its card), and risks "
-        "of different models are not one scale: score the organisation with one version "
-        "(`repradar score --data DIR --as-of DATE --out FILE` uses the champion) and report on that file."
+        f"the scores file mixes model versions ({'; '.join(parts)}). {why}: score the organisation with "
+        "one version (`repradar score --data DIR --as-of DATE --out FILE` uses the champion) and use that file."
     )
+
+
+def scores_run_id(scores: pd.DataFrame) -> str | None:
+    """The MLflow run id the scores carry (column `model_run_id`), or None when the file cannot tell
+    (written before the column existed, or by a model that was not loaded from a registry).
+    A file naming several runs mixes models and is refused, as a file mixing versions is."""
+    from models.scoring import RUN_ID_COLUMN
+
+    if RUN_ID_COLUMN not in scores.columns:
+        return None
+    runs = sorted({str(r) for r in scores[RUN_ID_COLUMN].dropna() if str(r).strip()})
+    if len(runs) > 1:
+        raise UserError(
+            f"the scores file mixes models of {len(runs)} MLflow runs ({', '.join(runs)}): score the "
+            "organisation with one version (`repradar score --data DIR --as-of DATE --out FILE`) and "
+            "report on that file."
+        )
+    return runs[0] if runs else None
+
+
+def check_model_run(scores: pd.DataFrame, *, name: str, version: str, run_id: str | None, home) -> str | None:
+    """Refuse scores made by another model than this installation's version `version` of `name`.
+
+    Version numbers are per installation: two installations both have a "version 1", different
+    models. The scores file names the model (`model_name`) and the MLflow run that trained it
+    (`model_run_id`); when either differs from this installation's, the report would describe another
+    model (its card, drift reference, calibration, effects), so the file is refused. A file without
+    the run id (older files) cannot be checked: the returned note says so, for stderr and the report.
+    """
+    names = sorted({str(n) for n in scores["model_name"].dropna()}) if "model_name" in scores.columns else []
+    if names and names != [str(name)]:
+        raise UserError(
+            f"the scores were made by model {' and '.join(repr(n) for n in names)}, but this installation "
+            f"({home}) reports on model {name!r}: set REPRADAR_HOME to the installation that scored them"
+        )
+    scored_by = scores_run_id(scores)
+    if scored_by is None:
+        return (
+            f"the scores file does not name the MLflow run of its model (written before RepRadar recorded "
+            f"it, column model_run_id), so it could not be verified that {name!r} version {version} of "
+            f"this installation ({home}) made it; score again to have it checked"
+        )
+    if scored_by != (str(run_id) if run_id else None):
+        ours = f"run {run_id}" if run_id else "a version with no training run"
+        raise UserError(
+            f"the scores were made by {name!r} version {version} of MLflow run {scored_by}, but version "
+            f"{version} in this installation ({home}) is {ours}: another model with the same "
+            "number, from another installation. Set REPRADAR_HOME to the installation that scored the "
+            "file, or score the data here (`repradar score --data DIR --as-of DATE --out FILE`)."
+        )
+    return None

@@ -31,6 +31,7 @@ class ModelInfo:
     reference: dict | None = None
     aliases: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unverified: str | None = None  # why the scores could not be matched with this version's run
 
     @property
     def feature_names(self) -> list[str]:
@@ -63,10 +64,16 @@ def _download(run_id: str, path: str, dst: str, settings) -> Path | None:
         return None
 
 
-def load_model_info(settings, version: str, model=None) -> ModelInfo:
-    """The registered version `version` with what its training run logged."""
+def load_model_info(settings, version: str, model=None, *, scores: pd.DataFrame | None = None) -> ModelInfo:
+    """The registered version `version` with what its training run logged.
+
+    `scores`: the scores to describe; refused (UserError) when they name another model or another
+    training run than this installation's version (reporting.inputs.check_model_run), before
+    anything is downloaded; a file that cannot be checked gets a note.
+    """
     from models import registry
     from models.loading import load_version
+    from reporting.inputs import check_model_run
 
     if not registry.store_exists(settings):
         raise UserError(
@@ -80,6 +87,15 @@ def load_model_info(settings, version: str, model=None) -> ModelInfo:
             f"model {settings.model_name!r} has no version {version} (the scores' model_version); "
             "set REPRADAR_HOME to the installation that scored them"
         )
+    unverified = None
+    if scores is not None:
+        unverified = check_model_run(
+            scores,
+            name=settings.model_name,
+            version=str(version),
+            run_id=mv.run_id,
+            home=settings.resolved_home,
+        )
     model = model or load_version(settings, str(version))
     info = ModelInfo(
         name=settings.model_name,
@@ -89,6 +105,9 @@ def load_model_info(settings, version: str, model=None) -> ModelInfo:
         tags=dict(mv.tags or {}),
         aliases=registry.aliases_by_version(client, settings.model_name).get(str(version), []),
     )
+    if unverified:
+        info.unverified = unverified
+        info.notes.append(unverified)
     if not mv.run_id:
         info.notes.append(
             "the version has no training run: no model card, held-out metrics or drift reference"

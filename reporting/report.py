@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
-from reporting import charts
+from reporting import charts, labels
 from reporting.drift import DriftResult, drift_report, reference_summary
 from reporting.effects import (
     OBSERVATIONAL_NOTE,
@@ -29,8 +29,8 @@ from reporting.effects import (
     normalise_interventions,
     snapshot_risks,
 )
-from reporting.fairness import FairnessAudit, fairness_audit
-from reporting.inputs import InterventionLog, as_intervention_log, check_model_versions
+from reporting.fairness import FairnessAudit, fairness_audit, ratio_text
+from reporting.inputs import InterventionLog, as_intervention_log, check_model_run, check_model_versions
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
@@ -56,12 +56,18 @@ class ReportData:
     effects_missing: str = ""
     notes: list[str] = field(default_factory=list)
     generated_at: str = ""
+    unverified: str | None = None  # the scores could not be matched with the model's run (older file)
 
     def to_dict(self) -> dict:
         return {
             "generated_at": self.generated_at,
             "summary": self.summary,
-            "model": {"name": self.model.name, "version": self.model.version, "run_id": self.model.run_id},
+            "model": {
+                "name": self.model.name,
+                "version": self.model.version,
+                "run_id": self.model.run_id,
+                "scores_verified": self.unverified is None,  # the scores name this run (model_run_id)
+            },
             "fairness": self.fairness.to_dict(),
             "drift": None if self.drift is None else self.drift.to_dict(),
             "effects": None if self.effects is None else self.effects.to_dict(),
@@ -143,16 +149,23 @@ def assemble(
         )
     version = check_model_versions(scores)
     # a log passed in is checked by the contract's validator before any slow work (reporting.inputs)
-    log_in = as_intervention_log(interventions)
-    if log_in is not None:
-        log_in.check_reps(tables.reps)
+    log_in = as_intervention_log(interventions, reps=None if tables is None else tables.reps)
     scores = with_context(scores, tables.reps)
     as_ofs = sorted({pd.Timestamp(a).date() for a in scores["as_of"].dropna()})
     as_of = as_ofs[-1]
     if len(as_ofs) > 1:
         notes.append(f"the scores hold several as-of days; drift is computed for the latest, {as_of}")
 
-    info = model_info or load_model_info(settings, version)
+    if model_info is None:  # refuses scores of another model before anything is downloaded
+        info = load_model_info(settings, version, scores=scores)
+        unverified = info.unverified
+    else:
+        info = model_info
+        unverified = check_model_run(
+            scores, name=info.name, version=info.version, run_id=info.run_id, home=settings.resolved_home
+        )
+        if unverified:
+            notes.append(unverified)
     notes += info.notes
 
     summary = org_summary(scores)
@@ -242,6 +255,7 @@ def assemble(
         effects_missing=effects_missing,
         notes=notes,
         generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        unverified=unverified,
     )
 
 
@@ -333,7 +347,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         share = "" if d.share_on_drifted is None else f"; {d.share_on_drifted:.0%} of scores rest on them"
         drift_callout = (
             f"retrain advised: {len(d.drifted)} feature(s) drifted beyond PSI {d.threshold:g} "
-            f"({', '.join(d.drifted[:5])}{'...' if len(d.drifted) > 5 else ''}){share}."
+            f"({', '.join(labels.feature_label(x) for x in d.drifted[:5])}{'...' if len(d.drifted) > 5 else ''}){share}."
         )
     hm = data.model.heldout_metrics()
     text = tmpl.render(
@@ -363,6 +377,10 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         signed=_signed,
         signed_pct=_signed_pct,
         band_table=_band_table,
+        title=labels.intervention_title,
+        label=labels.feature_label,
+        value=labels.feature_value,
+        ratio=lambda r: ratio_text(r, data.fairness.low, data.fairness.high),
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

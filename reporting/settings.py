@@ -44,9 +44,10 @@ class ReportSettings(BaseSettings):
         description="A feature missing this much more often than in training is drifted.",
     )
     drift_week_window: int = Field(
-        default=1,
+        default=0,
         ge=0,
-        description="Training snapshots within this many weeks of the scored week are compared.",
+        description="Training snapshots within this many weeks of the scored week are compared "
+        "(0: the same week of the period only).",
     )
     drift_exclude: tuple[str, ...] = Field(
         default=("history_days",),

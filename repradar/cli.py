@@ -298,8 +298,21 @@ def promote(
     """Make a version the champion if the promotion gate passes (exit 2 with the figures if not)."""
     from models.gate import promote as run
     from repradar.settings import get_settings
+    from serving.admin import audited_promotion
+    from serving.schemas import text_problem
 
-    result = run(get_settings(), version=version, force=force, reason=reason, actor="cli")
+    if force and not (reason and reason.strip()):
+        raise UserError("--force needs --reason TEXT saying why the gate is overridden")
+    if reason and (why := text_problem(reason, multiline=True)):
+        raise UserError(f"--reason {why}")
+    settings = get_settings()
+    result = audited_promotion(
+        settings,
+        version,
+        force,
+        reason,
+        lambda: run(settings, version=version, force=force, reason=reason, actor="cli"),
+    )
     if result.decision == "refused":
         typer.echo(result.message, err=True)
         raise typer.Exit(2)
@@ -495,17 +508,27 @@ def models_(
             f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
             f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {v['data_window']}"
         )
+        # the version's gate attempts and the times it was replaced, in the order they happened
+        lines = []
         for h in v["history"]:
             figs = h.get("figures", {})
             ch, cp = figs.get("challenger", {}), figs.get("champion")
             vs = f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}" if cp else ""
             why = f"; reason: {h['reason']}" if h.get("reason") else ""
-            typer.echo(
-                f"{'':9}{h['at']} {h['decision']} by {h['by']} via {h['via']}: "
-                f"AUC {ch.get('auc', float('nan')):.4f} Brier {ch.get('brier', float('nan')):.4f}{vs}{why}"
+            lines.append(
+                (
+                    h.get("at") or "",
+                    f"{h['at']} {h['decision']} by {h['by']} via {h['via']}: "
+                    f"AUC {ch.get('auc', float('nan')):.4f} Brier {ch.get('brier', float('nan')):.4f}{vs}{why}",
+                )
             )
-        if v.get("replaced_at"):
-            typer.echo(f"{'':9}{v['replaced_at']} replaced as champion by v{v['replaced_by']}")
+        replaced = v.get("replaced") or (
+            [{"at": v["replaced_at"], "by_version": v["replaced_by"]}] if v.get("replaced_at") else []
+        )
+        for r in replaced:
+            lines.append((r["at"] or "", f"{r['at']} replaced as champion by v{r['by_version']}"))
+        for _, line in sorted(lines, key=lambda x: x[0]):
+            typer.echo(f"{'':9}{line}")
 
 
 @app.command()
@@ -594,6 +617,23 @@ def users_token(name: Annotated[str, typer.Argument(help="The user to issue a fu
     typer.echo(issue(get_settings(), name))
 
 
+@users_app.command("revoke-token")
+@_user_errors
+def users_revoke_token(
+    name: Annotated[str, typer.Argument(help="The user holding the token.")],
+    prefix: Annotated[
+        str,
+        typer.Argument(help="The token's first 10 characters (rr_ and 7 more), as `users token` printed it."),
+    ],
+) -> None:
+    """Revoke one token (and end the dashboard sessions signed in with it); the user and other tokens stay."""
+    from repradar.settings import get_settings
+    from serving.admin import users_revoke_token as revoke
+
+    info, revoked = revoke(get_settings(), name, prefix)
+    typer.echo(f"token {revoked}… of {name} revoked; {info.active_tokens} live token(s) left")
+
+
 def _erased_lines(out, verb: str) -> list[str]:
     return [
         f"{verb} {out.scores} stored score(s) ({out.current} of them the rep's current one), "
@@ -663,6 +703,37 @@ def forget(
             "them again unless they are removed from that export",
             err=True,
         )
+
+
+db_app = typer.Typer(help="The service's database: its schema revision and upgrades.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("status")
+@_user_errors
+def db_status() -> None:
+    """Say the database's schema revision and the one this version needs."""
+    from repradar.settings import get_settings
+    from serving.admin import db_status as status
+
+    current, head = status(get_settings())
+    state = "current" if current == head else "needs `repradar db upgrade`"
+    typer.echo(f"database revision {current or 'none (empty)'}; this version needs {head}: {state}")
+
+
+@db_app.command("upgrade")
+@_user_errors
+def db_upgrade() -> None:
+    """Upgrade the database's schema to this version (what the service does at start unless
+    REPRADAR_DB_AUTO_MIGRATE=false). Back the database up first."""
+    from repradar.settings import get_settings
+    from serving.admin import db_upgrade as upgrade
+
+    before, head = upgrade(get_settings())
+    if before == head:
+        typer.echo(f"database already at revision {head}")
+    else:
+        typer.echo(f"database upgraded from revision {before or 'none (empty)'} to {head}")
 
 
 @app.command()
@@ -744,10 +815,10 @@ def report(
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
     frame = _read_scores_file(scores, "--scores")
     check_model_versions(frame)
-    log = read_intervention_log(interventions) if interventions else None
+    # the log's own rules and its rep ids against the folder's reps table, in one pass: one refusal names all
+    log = read_intervention_log(interventions, data_dir=data) if interventions else None
     for w in log.warnings if log else []:
         typer.echo(f"warning: {w}", err=True)
-    # the log's rep ids are checked against the folder's reps first thing in the report (assemble)
     res = make_report(frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf)
     d = res.data
     typer.echo(f"wrote {res.html}")
@@ -756,6 +827,8 @@ def report(
     elif pdf:
         typer.echo(res.pdf_error, err=True)
     typer.echo(f"wrote {res.json}")
+    if d.unverified:
+        typer.echo(f"note: {d.unverified}", err=True)
     s = d.summary
     typer.echo(
         f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})"
@@ -793,7 +866,7 @@ def alerts(
     ] = None,
 ) -> None:
     """Send each manager a digest of their reps newly in the high band (webhook and/or e-mail)."""
-    from reporting.alerts import check_previous, remember, remembered, send_alerts, state_path
+    from reporting.alerts import check_batch, check_previous, remember, remembered, send_alerts, state_path
     from reporting.settings import AlertSettings
     from repradar.settings import get_settings
 
@@ -801,6 +874,7 @@ def alerts(
         raise UserError("--dry-run needs --out DIR for the digest files")
     settings = get_settings()
     now = _read_scores_file(scores, "--scores")
+    check_batch(now, source=f"--scores {scores}")  # one model version, each rep once: nothing sent otherwise
     if previous:
         prev = _read_scores_file(previous, "--previous")
         note = check_previous(now, prev, source=f"--previous {previous}")
@@ -816,7 +890,7 @@ def alerts(
     if note:
         typer.echo(note, err=True)
     if prev is None:
-        typer.echo("no previous batch: every rep in the high band counts as new")
+        typer.echo("note: no previous batch: every rep in the high band counts as new", err=True)
     names = None
     if data is not None:
         from features.io import load_folder

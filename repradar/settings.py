@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +92,60 @@ class Settings(BaseSettings):
     )
     db_timeout_s: float = Field(default=15.0, gt=0, description="Database connect, lock and pool timeouts.")
     db_auto_migrate: bool = Field(default=True, description="The service upgrades its database at start.")
+    # --- dashboard sign-in and the proxy in front (docs/service.md, "Sessions and browser security") ---
+    session_idle_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60, description="A dashboard session unused this long ends."
+    )
+    session_max_hours: int = Field(
+        default=12,
+        ge=1,
+        le=30 * 24,
+        description="A dashboard session ends this long after sign-in, used or not.",
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="The sign-in cookie's Secure flag: auto (default) follows the request's scheme; true always "
+        "sets it (HTTPS behind a proxy whose scheme the service cannot see); false never does.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="Proxies trusted for X-Forwarded-Proto/-For (comma-separated addresses or networks, or *); "
+        "passed to uvicorn by `repradar serve`.",
+    )
+
+    @field_validator("cookie_secure", mode="before")
+    @classmethod
+    def _auto_is_none(cls, value: Any) -> Any:
+        """`auto` (or empty) means: follow the request's scheme."""
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        """Every entry an IP address or network (uvicorn would silently treat a typo as a name never matched)."""
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        if items == ["*"]:
+            return "*"
+        if not items:
+            raise ValueError("give at least one address (e.g. 127.0.0.1), network (10.0.0.0/8) or *")
+        out = []
+        for item in items:
+            try:  # written as uvicorn parses them: a network with host bits set would be a dead literal there
+                out.append(
+                    str(
+                        ipaddress.ip_network(item, strict=False)
+                        if "/" in item
+                        else ipaddress.ip_address(item)
+                    )
+                )
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network; give addresses or networks "
+                    "separated by commas (e.g. 127.0.0.1,10.0.0.0/8), or * to trust every client"
+                ) from None
+        return ",".join(out)
 
     @property
     def resolved_home(self) -> Path:

@@ -13,11 +13,41 @@ from serving.auth import Principal, UserInfo, add_user, issue_token, list_users,
 
 def _sessions(settings: Settings):
     from serving.db.engine import make_engine, make_sessionmaker
-    from serving.db.migrate import upgrade
+    from serving.db.migrate import ensure_current
 
     engine = make_engine(settings)
-    upgrade(engine)
+    try:
+        ensure_current(engine, settings.db_auto_migrate)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine, make_sessionmaker(engine)
+
+
+def db_upgrade(settings: Settings) -> tuple[str | None, str]:
+    """`repradar db upgrade`: bring the service's database to this code's revision; (before, after)."""
+    from serving.db.engine import make_engine
+    from serving.db.migrate import revisions, upgrade
+
+    engine = make_engine(settings)
+    try:
+        before, head = revisions(engine)
+        upgrade(engine)
+        return before, head
+    finally:
+        engine.dispose()
+
+
+def db_status(settings: Settings) -> tuple[str | None, str]:
+    """`repradar db status`: (the database's revision, this code's)."""
+    from serving.db.engine import make_engine
+    from serving.db.migrate import revisions
+
+    engine = make_engine(settings)
+    try:
+        return revisions(engine)
+    finally:
+        engine.dispose()
 
 
 def _actor() -> Principal:
@@ -133,5 +163,55 @@ def forget(settings: Settings, rep_id: str, dry_run: bool):
             with begin_write(sessions) as s:
                 retention.set_job_rows(s, left)
         return out
+    finally:
+        engine.dispose()
+
+
+def audited_promotion(settings: Settings, version: str | None, force: bool, reason: str | None, promote):
+    """`repradar promote` in the service's audit trail, as over HTTP: the request is written before the
+    gate runs (the registry and the trail share no transaction), the outcome after it."""
+    from models.gate import who
+    from serving.db.engine import begin_write
+
+    actor = Principal(0, f"cli:{who(settings)}", frozenset({"cli"}), None)
+    engine, sessions = _sessions(settings)
+    try:
+        with begin_write(sessions) as s:
+            audit.record(
+                s,
+                actor,
+                "model.promote_request",
+                "model",
+                version,
+                outcome="requested",
+                detail={"forced": force, "reason": reason},
+            )
+        result = promote()
+        with begin_write(sessions) as s:
+            audit.record(
+                s,
+                actor,
+                "model.promote",
+                "model",
+                result.challenger_version,
+                model_version=result.challenger_version,
+                outcome="ok" if result.promoted or result.decision == "already" else "refused",
+                detail={"decision": result.decision, "forced": force, "reason": reason},
+            )
+        return result
+    finally:
+        engine.dispose()
+
+
+def users_revoke_token(settings: Settings, name: str, prefix: str) -> tuple[UserInfo, str]:
+    """`repradar users revoke-token`: one token of a user (by its prefix), and the dashboard sessions it opened."""
+    from serving.auth import revoke_token
+
+    engine, sessions = _sessions(settings)
+    try:
+        with sessions.begin() as s:
+            info, revoked = revoke_token(s, name, prefix)
+            audit.record(s, _actor(), "user.token_revoke", "user", name, detail={"prefix": revoked})
+        return info, revoked
     finally:
         engine.dispose()

@@ -17,16 +17,16 @@ from fastapi import APIRouter, Depends, FastAPI
 from repradar.settings import Settings
 from serving import http_errors
 from serving.db.engine import make_engine, make_sessionmaker
-from serving.deps import reject_unknown_query
+from serving.deps import reject_nul, reject_unknown_query
 from serving.jobs import JobRunner
-from serving.middleware import Limiter, Metrics, Runtime, ServiceMiddleware
+from serving.middleware import API_PREFIX, Limiter, Metrics, Runtime, ServiceMiddleware
 from serving.modelholder import ModelHolder, ModelSource, RegistrySource
 from serving.routers import audit, early_warning, health, interventions, jobs, me, models, reps, users
 from serving.store import ChartCache
 
 log = logging.getLogger("repradar.serving")
-API_PREFIX = "/api/v1"
 WORKER_THREADS = 8
+FIRST_LOAD_WAIT_S = 2.0  # a quick first load is waited for (no 503 at start); a slow one goes on behind
 
 DESCRIPTION = """Early warning for sales reps drifting off target: risk, reasons, interventions.
 
@@ -59,18 +59,20 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if settings.db_auto_migrate:
-            from serving.db.migrate import upgrade
+        from serving.db.migrate import ensure_current
 
-            await asyncio.to_thread(upgrade, engine)
+        await asyncio.to_thread(ensure_current, engine, settings.db_auto_migrate)
         runtime.limiter = Limiter(settings.max_in_flight, settings.max_waiting, settings.queue_timeout_s)
         # Sync endpoints share one GIL: a few threads give the same throughput as many, with less
         # contention (requests beyond them wait in order, bounded by the limiter above).
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         await asyncio.to_thread(runner.start)
-        if await holder.refresh():
-            metrics.model_swaps.inc()
+        # The first load takes seconds to a minute (registry, artifacts, SHAP): serve meanwhile, so
+        # that /health/live answers and /health/ready says 503 until the champion is in.
+        first = asyncio.create_task(_load(holder, metrics))
+        await asyncio.wait({first}, timeout=FIRST_LOAD_WAIT_S)
         tasks = [
+            first,
             asyncio.create_task(_watch_model(holder, metrics, settings.model_poll_s)),
             asyncio.create_task(_beat(runner, settings.job_heartbeat_s)),
         ]
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -108,11 +111,15 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
     return app
 
 
+async def _load(holder: ModelHolder, metrics: Metrics) -> None:
+    if await holder.refresh():
+        metrics.model_swaps.inc()
+
+
 async def _watch_model(holder: ModelHolder, metrics: Metrics, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        if await holder.refresh():
-            metrics.model_swaps.inc()
+        await _load(holder, metrics)
 
 
 async def _beat(runner: JobRunner, interval: float) -> None:

@@ -49,6 +49,8 @@ def record(
     request_id: str | None = None,
 ) -> None:
     # Added to the session, written by the caller's commit (under the write lock), with the action.
+    if actor.token_prefix:
+        detail = {**(detail or {}), "token": actor.token_prefix}
     session.add(
         AuditEvent(
             at=utcnow(),
@@ -95,6 +97,18 @@ def list_events(session: Session, f: AuditFilter, limit: int, offset: int) -> tu
     return list(rows), int(total or 0)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe.
+
+    The trail holds what callers typed (a filter value, a request id), so an export opened in a
+    spreadsheet must not run `=HYPERLINK(...)`.
+    """
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def export_csv(session: Session, f: AuditFilter, batch: int = 1000) -> Iterator[str]:
     """The filtered trail as CSV text, oldest first, read in batches (keyset paging on id)."""
     buf = io.StringIO()
@@ -110,14 +124,14 @@ def export_csv(session: Session, f: AuditFilter, batch: int = 1000) -> Iterator[
                 [
                     e.id,
                     e.at.isoformat(),
-                    e.actor,
+                    csv_safe(e.actor),
                     e.actor_roles,
                     e.action,
                     e.resource_type,
-                    e.resource_id or "",
-                    e.model_version or "",
+                    csv_safe(e.resource_id or ""),
+                    csv_safe(e.model_version or ""),
                     e.outcome,
-                    e.request_id or "",
+                    csv_safe(e.request_id or ""),
                     json.dumps(e.detail, sort_keys=True),
                 ]
             )

@@ -1,6 +1,8 @@
-"""Bearer tokens and users: tokens are random, shown once, and stored only as SHA-256 hashes.
+"""Bearer tokens, users and dashboard sessions: tokens and session secrets are random, and stored only as
+SHA-256 hashes.
 
-The functions here are shared by the HTTP API (`/api/v1/users`) and the `repradar users` commands.
+The functions here are shared by the HTTP API (`/api/v1/users`), the dashboard's sign-in and the
+`repradar users` commands.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from repradar.errors import UserError
-from serving.db.schema import Token, User, utcnow
+from serving.db.engine import commit, write_lock
+from serving.db.schema import Token, User, WebSession, utcnow
 from serving.rules import ROLES
+from serving.schemas import text_problem
 
 TOKEN_PREFIX = "rr_"
+SESSION_PREFIX = "rs_"  # a dashboard session's secret: never accepted as an API token, nor a token as one
+PREFIX_LEN = 10  # the stored, shown start of a token (`tokens.prefix`): names it without revealing it
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 
 
@@ -40,6 +46,9 @@ class Principal:
     name: str
     roles: frozenset[str]
     manager_id: str | None
+    # the prefix of the token the caller used (directly, or to sign in to the dashboard): the audit
+    # trail names it, so a read with a token an admin issued for someone else can be told apart
+    token_prefix: str | None = None
 
     @property
     def roles_text(self) -> str:
@@ -67,18 +76,149 @@ def parse_roles(roles: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def authenticate(session: Session, token: str) -> Principal | None:
-    """The user behind a token, or None when the token is unknown, revoked, or its user disabled."""
+def _live_token(session: Session, token: str):
+    """(token id, Principal) for a live token of an active user, else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.execute(
-        select(User.id, User.name, User.roles, User.manager_id)
+        select(Token.id.label("token_id"), Token.prefix, User.id, User.name, User.roles, User.manager_id)
         .join(Token, Token.user_id == User.id)
         .where(Token.token_hash == hash_token(token), Token.revoked_at.is_(None), User.disabled_at.is_(None))
     ).first()
     if row is None:
         return None
-    return Principal(row.id, row.name, frozenset(row.roles.split(",")), row.manager_id)
+    return row.token_id, Principal(
+        row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix
+    )
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """The user behind a token, or None when the token is unknown, revoked, or its user disabled."""
+    found = _live_token(session, token)
+    return None if found is None else found[1]
+
+
+# -- dashboard sessions ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SessionLimits:
+    """How long a dashboard session lives: `idle` without a request, `lifetime` in all."""
+
+    idle: dt.timedelta
+    lifetime: dt.timedelta
+
+    @classmethod
+    def of(cls, settings) -> SessionLimits:
+        return cls(
+            dt.timedelta(minutes=settings.session_idle_minutes),
+            dt.timedelta(hours=settings.session_max_hours),
+        )
+
+    @property
+    def touch_after(self) -> dt.timedelta:
+        """Requests closer together than this leave `last_seen_at` alone: no database write per page view
+        (the idle timeout is then exact to within this)."""
+        return min(dt.timedelta(minutes=1), self.idle / 10)
+
+    def ended(self, created_at: dt.datetime, last_seen_at: dt.datetime, now: dt.datetime) -> bool:
+        return now >= created_at + self.lifetime or now >= last_seen_at + self.idle
+
+
+def new_session_secret() -> str:
+    """256 bits, like a token; only its SHA-256 is stored."""
+    return SESSION_PREFIX + secrets.token_urlsafe(32)
+
+
+def start_session(
+    session: Session, token: str, limits: SessionLimits, now: dt.datetime | None = None
+) -> tuple[Principal, str] | None:
+    """Sign in with an API token: a new session for its user, returned with its secret (for the cookie, never
+    stored); None when the token does not authenticate. Ended sessions of anyone are removed on the way.
+    Flushes; the caller commits under the write lock."""
+    found = _live_token(session, token)
+    if found is None:
+        return None
+    token_id, principal = found
+    now = now or utcnow()
+    session.execute(
+        delete(WebSession).where(
+            or_(WebSession.created_at <= now - limits.lifetime, WebSession.last_seen_at <= now - limits.idle)
+        )
+    )
+    secret = new_session_secret()
+    session.add(
+        WebSession(
+            secret_hash=hash_token(secret),
+            user_id=principal.user_id,
+            token_id=token_id,
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    session.flush()
+    return principal, secret
+
+
+def resume_session(
+    session: Session, secret: str, limits: SessionLimits, now: dt.datetime | None = None
+) -> Principal | None:
+    """The user of a live session, else None (unknown or ended secret; its token revoked; its user disabled).
+
+    Keeps the session alive (`last_seen_at`, at most once per `limits.touch_after`) and deletes an ended
+    one: that small write is committed here, under the write lock, so call it before the request writes
+    anything of its own."""
+    if not secret.startswith(SESSION_PREFIX) or len(secret) > 200:
+        return None
+    now = now or utcnow()
+    row = session.execute(
+        select(
+            WebSession.id.label("session_id"),
+            WebSession.created_at,
+            WebSession.last_seen_at,
+            Token.revoked_at,
+            Token.prefix,
+            User.id,
+            User.name,
+            User.roles,
+            User.manager_id,
+            User.disabled_at,
+        )
+        .join(User, User.id == WebSession.user_id)
+        .join(Token, Token.id == WebSession.token_id)
+        .where(WebSession.secret_hash == hash_token(secret))
+    ).first()
+    if row is None:
+        return None
+    live = (
+        row.revoked_at is None
+        and row.disabled_at is None
+        and not limits.ended(row.created_at, row.last_seen_at, now)
+    )
+    if live and now - row.last_seen_at < limits.touch_after:
+        return Principal(
+            row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix
+        )
+    with write_lock(session.get_bind()):
+        if live:
+            session.execute(
+                update(WebSession).where(WebSession.id == row.session_id).values(last_seen_at=now)
+            )
+        else:
+            session.execute(delete(WebSession).where(WebSession.id == row.session_id))
+        commit(session)
+    return (
+        Principal(row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix)
+        if live
+        else None
+    )
+
+
+def end_session(session: Session, secret: str) -> bool:
+    """Sign out: delete the session row (a copied cookie is then worthless). Flushes; the caller commits."""
+    if not secret.startswith(SESSION_PREFIX) or len(secret) > 200:
+        return False
+    gone = session.execute(delete(WebSession).where(WebSession.secret_hash == hash_token(secret)))
+    session.flush()
+    return bool(gone.rowcount)
 
 
 def _info(session: Session, user: User) -> UserInfo:
@@ -107,6 +247,8 @@ def add_user(
         raise UserError("a manager needs --manager-id: the id their reps carry in reps.manager_id")
     if manager_id is not None and not (0 < len(manager_id) <= 100):
         raise UserError("manager id must be 1-100 characters")
+    if manager_id is not None and (why := text_problem(manager_id, multiline=False)):
+        raise UserError(f"the manager id {why}")
     if manager_id is not None and "manager" not in roles:
         raise UserError(
             "--manager-id is only for the manager role (it names the reps they see); "
@@ -163,8 +305,56 @@ def revoke_user(session: Session, name: str) -> UserInfo:
     session.execute(
         update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))  # signed out everywhere
     session.flush()
     return _info(session, user)
+
+
+def live_prefixes(session: Session, user_id: int) -> list[str]:
+    """The prefixes of a user's live tokens, oldest first (what an admin names a token by)."""
+    return list(
+        session.scalars(
+            select(Token.prefix)
+            .where(Token.user_id == user_id, Token.revoked_at.is_(None))
+            .order_by(Token.created_at, Token.id)
+        )
+    )
+
+
+def revoke_token(session: Session, name: str, prefix: str) -> tuple[UserInfo, str]:
+    """Revoke one token of a user, named by its prefix (its first 10 characters), and end the dashboard
+    sessions signed in with it; the user and their other tokens stay. Returns the user and the prefix.
+    Flushes; the caller commits."""
+    user = _get(session, name)
+    given = (prefix or "").strip()
+    live = live_prefixes(session, user.id)
+    shown = ", ".join(live) if live else "none"
+    if len(given) < PREFIX_LEN or not given.startswith(TOKEN_PREFIX):
+        raise UserError(
+            f"name the token by its first {PREFIX_LEN} characters (its prefix, like rr_AbC1234); "
+            f"{name}'s live tokens: {shown}"
+        )
+    rows = session.scalars(
+        select(Token).where(
+            Token.user_id == user.id, Token.revoked_at.is_(None), Token.prefix == given[:PREFIX_LEN]
+        )
+    ).all()
+    if len(given) > PREFIX_LEN:  # a whole token was given: that one exactly
+        rows = [t for t in rows if t.token_hash == hash_token(given)]
+    if not rows:
+        raise UserError(
+            f"{name} holds no live token starting {given[:PREFIX_LEN]!r}; their live tokens: {shown}"
+        )
+    if len(rows) > 1:
+        raise UserError(
+            f"{name} holds {len(rows)} live tokens starting {given[:PREFIX_LEN]!r}; revoke the user, or give "
+            "the whole token to pick one"
+        )
+    token = rows[0]
+    token.revoked_at = utcnow()
+    session.execute(delete(WebSession).where(WebSession.token_id == token.id))
+    session.flush()
+    return _info(session, user), token.prefix
 
 
 def get_user(session: Session, user_id: int) -> UserInfo | None:

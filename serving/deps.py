@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 from repradar.settings import Settings
 from serving.auth import Principal, authenticate
 from serving.http_errors import ApiError
+
+log = logging.getLogger("repradar.serving.auth")
 
 # Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the thread pool, one hop each.
 bearer = HTTPBearer(
@@ -29,11 +32,20 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def request_id_of(request: Request) -> str:
+    return request.scope.get("repradar.request_id", "")
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_principal(
+    request: Request,
     session: SessionDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -42,6 +54,8 @@ def get_principal(
         raise ApiError(401, "send a bearer token: Authorization: Bearer <token>", headers=challenge)
     principal = authenticate(session, creds.credentials)
     if principal is None:
+        # for incident work: who tried, never the token itself
+        log.warning("API token refused from %s (request %s)", client_address(request), request_id_of(request))
         raise ApiError(401, "the token is unknown or revoked; ask an admin for a new one", headers=challenge)
     return principal
 
@@ -78,6 +92,21 @@ def model_version(model: Any) -> str | None:
 
 
 _QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+async def reject_nul(request: Request) -> None:
+    """A NUL in the path or the query is a 422: no id or filter holds one, and PostgreSQL refuses it in text."""
+    where = [("path",)] if "\x00" in request.url.path else []
+    where += [("query", k) for k, v in request.query_params.multi_items() if "\x00" in k or "\x00" in v]
+    if where:
+        from fastapi.exceptions import RequestValidationError
+
+        raise RequestValidationError(
+            [
+                {"loc": loc, "msg": "holds a NUL character (%00); remove it", "type": "value_error"}
+                for loc in where
+            ]
+        )
 
 
 async def reject_unknown_query(request: Request) -> None:

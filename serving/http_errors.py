@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repradar.errors import UserError
@@ -107,6 +109,11 @@ def _summary(errors: list[dict]) -> str:
     return "; ".join(parts) + more
 
 
+def _path(request: Request) -> str:
+    """The path for a log line, with control characters escaped (a NUL must not reach the log raw)."""
+    return request.url.path.encode("unicode_escape").decode("ascii")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -149,10 +156,28 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(error_body(exc.status_code, detail), exc.status_code, headers=headers or None)
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_down(request: Request, exc: Exception):
+        # the database cannot be reached or is busy: the caller may retry (/health/ready says the same)
+        rid = request.scope.get("repradar.request_id", "")
+        log.error(
+            "database unavailable on %s %s (request %s): %s",
+            request.method,
+            _path(request),
+            rid,
+            getattr(exc, "orig", exc),
+        )
+        return JSONResponse(
+            error_body(503, f"the database is unavailable (request {rid}); retry in a moment"),
+            503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
         rid = request.scope.get("repradar.request_id", "")
+        log.exception("unhandled error on %s %s (request %s)", request.method, _path(request), rid)
         return JSONResponse(
             error_body(500, f"internal error (request {rid}); the service log has details"), 500
         )

@@ -182,6 +182,7 @@ class JobRunner:
 
     @staticmethod
     def _fail(session: Session, job: Job, message: str, code: str) -> None:
+        log.warning("batch job %s failed (%s): %s", job.id, code, message)
         job.status = "failed"
         job.error = message
         job.error_code = code

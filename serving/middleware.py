@@ -1,5 +1,6 @@
-"""One pure-ASGI middleware for every request: model snapshot, request id, body cap, bounded concurrency,
-and Prometheus metrics. Pure ASGI (not BaseHTTPMiddleware) to keep the per-request cost small."""
+"""One pure-ASGI middleware for every request: model snapshot, request id, security headers, the dashboard's
+same-origin check, body cap, bounded concurrency, and Prometheus metrics. Pure ASGI (not BaseHTTPMiddleware)
+to keep the per-request cost small."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -18,6 +20,79 @@ EXEMPT = frozenset({"/health/live", "/health/ready", "/metrics"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HTML_HINT = "Go back and try again (shorter, or in a moment). 请返回重试(缩短内容,或稍后再试)。"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Sent with every response: no MIME sniffing, no Referer to other sites, never framed (clickjacking).
+COMMON_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+# The dashboard is self-contained (tests/web/test_pages.py): its own CSS, inline SVG charts, no script at all.
+DASHBOARD_CSP = (
+    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"  # JSON, CSV, files: nothing to run or load
+# FastAPI's Swagger UI and ReDoc load their scripts and styles from a CDN: only framing is forbidden there.
+DOCS_CSP = b"frame-ancestors 'none'"
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+def content_security_policy(path: str) -> bytes:
+    """The CSP for a path: the API docs pages, the machine-facing routes, or the dashboard."""
+    if path in DOCS_PATHS or path.startswith("/docs/"):
+        return DOCS_CSP
+    if path.startswith(("/api/", "/health/", "/metrics", "/openapi.json")):
+        return API_CSP
+    return DASHBOARD_CSP
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, default port filled in; None for anything else ("null", junk)."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, a bad IPv6 literal
+        return None
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    return scheme, host.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def own_origin(scope: dict) -> tuple[str, str, int] | None:
+    """This request's own origin: its scheme (after uvicorn's trusted-proxy rewrite) and its Host header."""
+    scheme = scope.get("scheme", "http")
+    host = _header(scope, b"host")
+    if host:
+        return _origin(f"{scheme}://{host.decode('latin-1')}")
+    server = scope.get("server")
+    return (scheme, str(server[0]).lower(), int(server[1])) if server and server[1] else None
+
+
+def foreign_origin(scope: dict) -> str | None:
+    """For a state-changing request to the dashboard (not the API, whose bearer tokens no browser sends by
+    itself): the other site it came from, by its Origin header, else by its Referer; None when it came from
+    this site or says nothing (non-browser clients, privacy settings)."""
+    if scope["method"] not in UNSAFE_METHODS or scope["path"].startswith("/api/"):
+        return None
+    own = own_origin(scope)
+    origin = _header(scope, b"origin")
+    if origin is not None:
+        text = origin.decode("latin-1")
+        return None if own is not None and _origin(text) == own else text or "(empty)"
+    referer = _header(scope, b"referer")
+    if referer is not None:
+        text = referer.decode("latin-1")
+        theirs = _origin(text)
+        if own is not None and theirs == own:
+            return None
+        if theirs is None:
+            return "(unreadable Referer)"
+        scheme, host, port = theirs  # the site only: the page's path is none of our business
+        return f"{scheme}://{host}" + ("" if DEFAULT_PORTS[scheme] == port else f":{port}")
+    return None
 
 
 class Metrics:
@@ -95,6 +170,20 @@ class Runtime:
         return self.limiter
 
 
+API_PREFIX = "/api/v1"
+
+
+def route_label(scope: dict) -> str:
+    """The route's path template for metrics. FastAPI hands over the route as declared in its router,
+    without the prefix it was included under, so the API's prefix is put back (API and pages differ)."""
+    path = getattr(scope.get("route"), "path", None)
+    if not path:
+        return "unmatched"
+    if scope.get("path", "").startswith(API_PREFIX + "/") and not path.startswith(API_PREFIX + "/"):
+        return API_PREFIX + path
+    return path
+
+
 def _header(scope: dict, name: bytes) -> bytes | None:
     for k, v in scope.get("headers", ()):
         if k == name:
@@ -162,6 +251,7 @@ class ServiceMiddleware:
         # Pages and answers name people and their risk: no browser or proxy may keep them (the Back
         # button after signing out must not show a rep's page). Static files may be cached.
         private = not scope["path"].startswith("/static/")
+        extra += [*COMMON_HEADERS, (b"content-security-policy", content_security_policy(scope["path"]))]
         status = [500]
 
         async def send_with_headers(message):
@@ -176,6 +266,18 @@ class ServiceMiddleware:
         metrics = rt.metrics
         method = scope["method"]
         start = time.perf_counter()
+        foreign = foreign_origin(scope)
+        if (
+            foreign is not None
+        ):  # login CSRF and the like: refused before the body is read or any handler runs
+            metrics.rejected.labels("cross_origin").inc()
+            from serving.web.pages import (
+                cross_origin_page,
+            )  # the dashboard's own page, in the user's language
+
+            page = await asyncio.to_thread(cross_origin_page, scope, foreign)
+            await page(scope, receive, send_with_headers)
+            return
         cap = rt.settings.max_body_bytes
         length = _header(scope, b"content-length")
         if length is not None:
@@ -250,7 +352,6 @@ class ServiceMiddleware:
             metrics.in_flight.dec()
             if limiter is not None:
                 limiter.release()
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
+            label = route_label(scope)
             metrics.requests.labels(method, label, str(status[0])).inc()
             metrics.latency.labels(label).observe(time.perf_counter() - start)

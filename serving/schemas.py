@@ -9,13 +9,14 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictStr,
-    field_validator,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -30,6 +31,47 @@ def _iso_text(value: Any) -> Any:
         raise ValueError("give an ISO 8601 date, e.g. 2024-01-31")
     return value
 
+
+# Characters no stored text may hold: C0 and C1 controls (NUL breaks PostgreSQL text and CSV), DEL,
+# and the bidirectional overrides and isolates, which reorder what a reader sees on a page.
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def text_problem(value: str, *, multiline: bool) -> str | None:
+    """Why `value` may not be stored as text, or None. Line breaks and tabs only in multi-line text."""
+    for ch in value:
+        o = ord(ch)
+        if multiline and ch in "\n\r\t":
+            continue
+        if o < 32 or 127 <= o < 160:
+            return "holds a control character" + ("; only text, line breaks and tabs" if multiline else "")
+        if o in _BIDI:
+            return "holds a bidirectional override character, which would reorder the text on screen"
+    return None
+
+
+def _line(value: Any) -> Any:
+    if isinstance(value, str) and (why := text_problem(value, multiline=False)):
+        raise ValueError(f"the text {why}")
+    return value
+
+
+def _lines(value: Any) -> Any:
+    if isinstance(value, str) and (why := text_problem(value, multiline=True)):
+        raise ValueError(f"the text {why}")
+    return value
+
+
+# The same rules as JSON Schema patterns, so that the OpenAPI document says what is accepted (the
+# validators above give the clearer message).
+_LINE_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$"
+_LINES_PATTERN = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$"
+Line = Annotated[  # one line of plain text
+    StrictStr, AfterValidator(_line), WithJsonSchema({"type": "string", "pattern": _LINE_PATTERN})
+]
+Lines = Annotated[  # free text: line breaks and tabs allowed
+    StrictStr, AfterValidator(_lines), WithJsonSchema({"type": "string", "pattern": _LINES_PATTERN})
+]
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
 IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
@@ -69,21 +111,13 @@ class InterventionIn(Request):
     intervention: InterventionId = Field(description="An id from the intervention catalog.")
     started_on: IsoDate
     ended_on: IsoDate | None = None
-    note: StrictStr | None = Field(default=None, max_length=2000)
+    note: Lines | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _order(self) -> InterventionIn:
         if self.ended_on is not None and self.ended_on < self.started_on:
             raise ValueError("ended_on must not be before started_on")
         return self
-
-    @field_validator("note")
-    @classmethod
-    def _printable(cls, v: str | None) -> str | None:
-        # control characters (NUL ...) break CSV exports and some databases; line breaks and tabs are text
-        if v is not None and any(ord(ch) < 32 and ch not in "\n\r\t" or ord(ch) == 127 for ch in v):
-            raise ValueError("the note holds a control character; only text, line breaks and tabs")
-        return v
 
 
 class JobIn(Request):
@@ -99,11 +133,11 @@ class PromoteIn(Request):
             "then": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
         },
     )
-    version: StrictStr | None = Field(
+    version: Line | None = Field(
         default=None, min_length=1, max_length=64, description="Default: the current challenger."
     )
     force: StrictBool = Field(default=False, description="Promote even if the gate refuses; needs a reason.")
-    reason: StrictStr | None = Field(default=None, min_length=1, max_length=500)
+    reason: Lines | None = Field(default=None, min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _reason(self) -> PromoteIn:
@@ -123,7 +157,7 @@ class UserIn(Request):
     )
     name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
     roles: list[Role] = Field(min_length=1, max_length=4)
-    manager_id: StrictStr | None = Field(default=None, min_length=1, max_length=100)
+    manager_id: Line | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _manager(self) -> UserIn:

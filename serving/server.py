@@ -19,6 +19,26 @@ from repradar.settings import Settings
 
 log = logging.getLogger("repradar.serving")
 
+# One format for uvicorn's and the service's own lines, with the time (UTC offset included): the
+# service's INFO lines (model swaps, jobs) and warnings (refused sign-ins) reach the log too.
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        }
+    },
+    "handlers": {
+        "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "repradar": {"handlers": ["default"], "level": "INFO", "propagate": False},
+    },
+}
+
 
 def _config(settings: Settings, host: str, port: int):
     import uvicorn
@@ -37,10 +57,15 @@ def _config(settings: Settings, host: str, port: int):
         http="httptools",
         lifespan="on",
         access_log=False,
+        log_config=LOG_CONFIG,
         log_level="info",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=settings.graceful_timeout_s,  # SIGTERM: in-flight requests finish
         server_header=False,
+        # X-Forwarded-Proto/-For count only from these proxies: the scheme decides the cookie's Secure flag
+        # (unless REPRADAR_COOKIE_SECURE says) and the dashboard's same-origin check.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
@@ -64,13 +89,14 @@ def _worker(settings_data: dict, host: str, port: int) -> None:
 
 
 def prepare(settings: Settings) -> None:
-    """Migrate the database once, before any worker starts (workers then find it current)."""
+    """Migrate the database once, before any worker starts (workers then find it current); with
+    REPRADAR_DB_AUTO_MIGRATE=false refuse (exit 2) a database that is not current."""
     from serving.db.engine import make_engine
-    from serving.db.migrate import upgrade
+    from serving.db.migrate import ensure_current
 
     engine = make_engine(settings)
     try:
-        upgrade(engine)
+        ensure_current(engine, settings.db_auto_migrate)
     finally:
         engine.dispose()
 

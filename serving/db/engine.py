@@ -6,7 +6,7 @@ import contextlib
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +75,26 @@ def write_lock(engine: Engine):
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     return _WRITE_LOCKS.setdefault(id(engine), threading.RLock())
+
+
+def hold_lock(session: Session, name: str) -> None:
+    """Hold a lock named `name` until the session's transaction ends, across every process using the
+    database: for check-then-write sequences that no unique constraint can express.
+
+    PostgreSQL: a transaction-level advisory lock per name. SQLite: a write to one `service_meta` row,
+    which takes the database's single write lock (so one lock serves every name; other processes wait
+    for it in the busy handler); the caller holds `write_lock` too, as for any write.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    else:
+        session.execute(
+            text(
+                "INSERT INTO service_meta (key, value) VALUES (:key, '') "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            {"key": "write_lock"},
+        )
 
 
 def commit(session: Session) -> None:

@@ -34,3 +34,26 @@ def is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() == head
+
+
+def revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's revision, or None when it has none yet; the newest this code knows)."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head
+
+
+def ensure_current(engine: Engine, auto_migrate: bool) -> None:
+    """Upgrade when allowed (`REPRADAR_DB_AUTO_MIGRATE`, default true); otherwise refuse a database that
+    is not at this code's revision, rather than fail on its first query."""
+    if auto_migrate:
+        upgrade(engine)
+        return
+    current, head = revisions(engine)
+    if current != head:
+        from repradar.errors import UserError
+
+        raise UserError(
+            f"the service's database is at revision {current or 'none (empty)'} and this version needs {head}; "
+            "REPRADAR_DB_AUTO_MIGRATE is false, so run `repradar db upgrade` (after a backup) first"
+        )

@@ -90,6 +90,21 @@ class Token(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class WebSession(Base):
+    """A dashboard sign-in: its cookie holds a random secret of its own (never the API token), stored only as
+    a SHA-256; it ends at sign-out, after `session_idle_minutes` unused or `session_max_hours` in all, and
+    with its token or its user (serving/auth.py)."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # the token signed in with: revoking it ends the sessions it opened
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Rep(Base):
     """The rep directory (names, reporting line) as of the latest batch job; scope is resolved from it."""
 

@@ -182,6 +182,23 @@ async def promote(
             404,
             f"model {settings.model_name!r} has no version {body.version!r}; GET /api/v1/models lists them",
         )
+
+    def _audit_request() -> None:
+        # Written before the gate runs: MLflow's registry and this database share no transaction, so
+        # a promotion must never happen without an event already in the trail.
+        with begin_write(request.app.state.sessions) as s:
+            audit.record(
+                s,
+                principal,
+                "model.promote_request",
+                "model",
+                body.version,
+                outcome="requested",
+                detail={"forced": body.force, "reason": body.reason},
+                request_id=rid,
+            )
+
+    await asyncio.to_thread(_audit_request)
     # The gate scores held-out data: seconds of CPU, so off the event loop.
     try:
         result = await asyncio.to_thread(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from serving import audit, store
 from serving.auth import Principal
-from serving.db.engine import commit, write_lock
+from serving.db.engine import commit, hold_lock, write_lock
 from serving.db.schema import InterventionLog, Rep, Score, utcnow
 from serving.deps import ModelDep, RequestIdDep, SessionDep, model_version, require
 from serving.http_errors import AUTHED, ApiError, responses
@@ -301,11 +301,14 @@ def add_intervention(
         risk_at_record=current.risk if current else None,
     )
     with write_lock(session.get_bind()):  # the flush for the row's id writes: under the lock
-        # under the same lock, so two clicks arriving together cannot both pass the check
+        # two clicks arriving together, on one process or several, cannot both pass the check
+        hold_lock(session, f"intervention:{principal.name}:{rep_id}")
         same = _recent_same_entry(session, rep_id, body, principal.name)
         if same is not None:
             response.status_code = 200
-            return _intervention_out(same)
+            out = _intervention_out(same)
+            session.rollback()  # ends the transaction, and with it the lock, now
+            return out
         session.add(row)
         session.flush()
         audit.record(

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Path
 
 from repradar.errors import UserError
 from serving import audit
-from serving.auth import Principal, UserInfo, add_user, issue_token, list_users, revoke_user
+from serving.auth import (
+    Principal,
+    UserInfo,
+    add_user,
+    issue_token,
+    list_users,
+    live_prefixes,
+    revoke_token,
+    revoke_user,
+)
 from serving.db.engine import commit, write_lock
 from serving.deps import RequestIdDep, SessionDep, require
 from serving.http_errors import AUTHED, ApiError, responses
@@ -17,6 +26,16 @@ from serving.schemas import UserCreatedOut, UserIn, UserListOut, UserOut
 router = APIRouter(tags=["users"])
 Admin = Annotated[Principal, Depends(require("admin"))]
 UserName = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")]
+# A token's stored prefix (its first 10 characters), never the whole token: URLs end up in logs.
+TokenPrefix = Annotated[
+    str,
+    Path(
+        min_length=10,
+        max_length=10,
+        pattern=r"^rr_[A-Za-z0-9_-]{7}$",
+        description="The token's first 10 characters (`rr_` and 7 more), as `repradar users token` printed it.",
+    ),
+]
 
 
 def user_out(u: UserInfo) -> UserOut:
@@ -112,3 +131,35 @@ def new_token(name: UserName, principal: Admin, session: SessionDep, rid: Reques
         commit(session)
     info = next(u for u in list_users(session) if u.name == name)
     return UserCreatedOut(user=user_out(info), token=token)
+
+
+@router.post(
+    "/users/{name}/tokens/{prefix}/revoke",
+    response_model=UserOut,
+    summary="Revoke one token of a user (the user and their other tokens stay)",
+    description="The token is named by its first 10 characters. Dashboard sessions signed in with it end "
+    "too. 404 names the user's live tokens when none starts so; an admin cannot revoke their own last live "
+    "token here (409).",
+    responses=responses(*AUTHED, 404, 409, 422),
+)
+def revoke_one_token(
+    name: UserName, prefix: TokenPrefix, principal: Admin, session: SessionDep, rid: RequestIdDep
+) -> UserOut:
+    _known(session, name)
+    with write_lock(session.get_bind()):
+        if name == principal.name and live_prefixes(session, principal.user_id) == [prefix]:
+            raise ApiError(
+                409,
+                "that is your last live token: you would lock yourself out; issue yourself a new one first "
+                f"(POST /api/v1/users/{name}/tokens)",
+            )
+        try:
+            info, revoked = revoke_token(session, name, prefix)
+        except UserError as exc:
+            session.rollback()
+            raise ApiError(404, str(exc)) from None
+        audit.record(
+            session, principal, "user.token_revoke", "user", name, detail={"prefix": revoked}, request_id=rid
+        )
+        commit(session)
+    return user_out(info)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from features.contract import INTERVENTION_IDS
@@ -27,9 +30,10 @@ from models import i18n as model_i18n
 from models.drivers import group_actionable
 from repradar.errors import UserError
 from serving import audit, i18n, runs, store
-from serving.auth import Principal, authenticate
-from serving.db.engine import commit
-from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep
+from serving.auth import Principal, SessionLimits, end_session, hash_token, resume_session, start_session
+from serving.db.engine import commit, write_lock
+from serving.db.schema import User, WebSession
+from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
 from serving.http_errors import ApiError
 from serving.jobs import JobRefused
 from serving.routers import audit as audit_api
@@ -47,6 +51,8 @@ YEAR = 365 * 24 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
+log = logging.getLogger("repradar.serving.web")
+
 
 # -- sign-in -------------------------------------------------------------------------------------
 def lang_of(request: Request) -> str:
@@ -54,18 +60,30 @@ def lang_of(request: Request) -> str:
     return i18n.pick_lang(getattr(request.state, "user_lang", None) or request.cookies.get(LANG_COOKIE))
 
 
-def web_principal(request: Request, session: SessionDep) -> Principal:
-    """The user behind the session cookie (the same tokens as the API); else off to the sign-in page."""
-    token = request.cookies.get(SESSION_COOKIE)
-    principal = authenticate(session, token) if token else None
+def _secure(request: Request, settings) -> bool:
+    """The cookies' Secure flag: the setting when given, else whether this request came over HTTPS."""
+    return request.url.scheme == "https" if settings.cookie_secure is None else settings.cookie_secure
+
+
+def _signed_in(request: Request, session, settings) -> Principal | None:
+    """The user of this browser's live session (kept alive by this request), else None."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    return resume_session(session, secret, SessionLimits.of(settings)) if secret else None
+
+
+def web_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    """The user behind the session cookie (a server-side session opened by signing in with a token); else
+    off to the sign-in page, saying so when the session has ended (signed out, expired, token revoked)."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    principal = _signed_in(request, session, settings)
     if principal is None:
         to = "/login?next=" + quote(_here(request), safe="")
-        if token:  # signed in before, but the token was revoked or replaced since: say so, drop the cookie
+        if secret:  # signed in before, but the session ended since: say so, drop the cookie
             raise HTTPException(
                 303,
                 headers={
                     "Location": to + "&expired=1",
-                    "Set-Cookie": f"{SESSION_COOKIE}=; Max-Age=0; Path=/",
+                    "Set-Cookie": f"{SESSION_COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict",
                 },
             )
         raise HTTPException(303, headers={"Location": to})
@@ -139,16 +157,37 @@ def login_page(
 def login(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ):
-    principal = authenticate(session, token.strip())
-    if principal is None:
+    """Sign in with an API token: a new server-side session, whose secret (not the token) goes in the cookie.
+    On success the session this browser held before is ended, not left behind the new cookie's back."""
+    with write_lock(session.get_bind()):
+        started = start_session(session, token.strip(), SessionLimits.of(settings))
+        old = request.cookies.get(SESSION_COOKIE)
+        if started is not None and old:
+            end_session(session, old)
+        if started is not None:
+            audit.record(
+                session,
+                started[0],
+                "session.start",
+                "user",
+                started[0].name,
+                request_id=request_id_of(request),
+            )
+        commit(session)
+    if started is None:
+        log.warning(
+            "dashboard sign-in refused from %s (request %s)", client_address(request), request_id_of(request)
+        )
         return render(request, "login.html", None, 401, next=_safe_next(next), error=True, signed_out=False)
+    principal, secret = started
+    secure = _secure(request, settings)
     resp = RedirectResponse(_safe_next(next), 303)
-    resp.set_cookie(
-        SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https"
-    )
+    # No Max-Age: the browser forgets it when closed; the server ends it anyway (idle, lifetime, sign-out).
+    resp.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="strict", secure=secure)
     lang = store.user_lang(session, principal.user_id)
     chosen = request.cookies.get(LANG_COOKIE)
     if lang is None and chosen in i18n.LANGS:
@@ -157,30 +196,63 @@ def login(
         commit(session)
     elif lang is not None:
         # The user's own choice wins over this browser's; the cookie follows it for the signed-out pages.
-        resp.set_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="lax")
+        resp.set_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="lax", secure=secure)
     return resp
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
+    """Sign out: the session is deleted on the server, so a copy of the cookie stops working too."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        who = _signed_in(request, session, settings)
+        with write_lock(session.get_bind()):
+            if end_session(session, secret) and who is not None:
+                audit.record(session, who, "session.end", "user", who.name, request_id=request_id_of(request))
+            commit(session)
     resp = RedirectResponse("/login?out=1", 303)
-    resp.delete_cookie(SESSION_COOKIE)
+    resp.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=_secure(request, settings))
     return resp
 
 
 @router.get("/lang")
-def set_lang(request: Request, session: SessionDep, to: str = "en", next: str = "/") -> RedirectResponse:
+def set_lang(
+    request: Request, session: SessionDep, settings: SettingsDep, to: str | None = None, next: str = "/"
+):
     """Switch the language: kept with the signed-in user (so it follows them to another browser), and
-    in a cookie for a year (the sign-in page, signed out)."""
-    lang = i18n.pick_lang(to)
-    token = request.cookies.get(SESSION_COOKIE)
-    principal = authenticate(session, token) if token else None
+    in a cookie for a year (the sign-in page, signed out). An unknown language is a 400 page; nothing is
+    stored then."""
+    principal = _signed_in(request, session, settings)
     if principal is not None:
-        store.set_user_lang(session, principal.user_id, lang)
+        request.state.user_lang = store.user_lang(session, principal.user_id)
+    if to not in i18n.LANGS:
+        shown = (to or "")[:40]
+        return render(request, "error.html", principal, 400, kind="bad_lang", given=shown)
+    if principal is not None:
+        store.set_user_lang(session, principal.user_id, to)
         commit(session)
     resp = RedirectResponse(_safe_next(next), 303)
-    resp.set_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="lax")
+    resp.set_cookie(LANG_COOKIE, to, max_age=YEAR, samesite="lax", secure=_secure(request, settings))
     return resp
+
+
+def cross_origin_page(scope: dict, sent_from: str) -> Response:
+    """The 403 page for a dashboard form sent from another site (serving/middleware.py refuses it before
+    any handler runs), in the user's language when their session cookie came along, else the browser's.
+    Reads only: a refused request neither keeps a session alive nor ends one."""
+    request = Request(scope)
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret and len(secret) <= 200:
+        try:
+            with request.app.state.sessions() as session:
+                request.state.user_lang = session.scalar(
+                    select(User.lang)
+                    .join(WebSession, WebSession.user_id == User.id)
+                    .where(WebSession.secret_hash == hash_token(secret))
+                )
+        except SQLAlchemyError:  # the refusal stands without the database; only the language falls back
+            pass
+    return render(request, "error.html", None, 403, kind="cross_origin", origin=sent_from[:100])
 
 
 @router.get("/")

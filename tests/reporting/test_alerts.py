@@ -257,3 +257,47 @@ def test_dry_run_without_digests_still_creates_the_folder(batches, tmp_path):
     assert r.exit_code == 0, r.stdout + r.stderr
     assert (tmp_path / "d").is_dir() and list((tmp_path / "d").iterdir()) == []
     assert "0 digests" in r.stdout
+
+
+def test_a_batch_mixing_model_versions_or_repeating_reps_is_refused_before_anything_is_sent(
+    batches, tmp_path
+):
+    from models.scoring import write_scores
+
+    prev, now = batches
+    mixed = pd.concat([now, now.assign(model_version="2")])  # two batches concatenated
+    with pytest.raises(UserError, match=r"mixes model versions \(version 2: 6 row\(s\); version 3: 6 row"):
+        send_alerts(mixed, previous=prev, dry_run_dir=tmp_path / "d0")
+    twice = pd.concat([now, now.assign(as_of=pd.Timestamp("2024-05-20"))])  # one version, two days
+    with pytest.raises(UserError, match=r"holds 6 rep\(s\) more than once over 2 as-of days"):
+        send_alerts(twice, previous=prev, dry_run_dir=tmp_path / "d0")
+    assert not (tmp_path / "d0").exists()
+    m = write_scores(mixed, tmp_path / "mix.parquet")
+    r = run_cli(tmp_path, "alerts", "--scores", str(m), "--dry-run", "--out", str(tmp_path / "d"))
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "mixes model versions" in r.stderr and "--scores" in r.stderr and "digest" not in r.stdout
+    assert not (tmp_path / "d").exists()
+
+
+def test_stdout_starts_with_the_digest_count_and_notes_go_to_stderr(batches, tmp_path):
+    from models.scoring import write_scores
+
+    _, now = batches
+    n = write_scores(now, tmp_path / "now.parquet")
+    r = run_cli(tmp_path, "alerts", "--scores", str(n), "--dry-run", "--out", str(tmp_path / "d"))
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0].startswith("3 digests"), r.stdout  # no remembered batch: all high are new
+    assert "no previous batch" in r.stderr and "no previous batch" not in r.stdout
+
+
+def test_the_digest_suggests_interventions_by_their_titles(batches):
+    prev, now = batches
+    now = now.assign(interventions=[["customer_service_training", "skills_training"]] * len(now))
+    m1 = build_digests(now, prev)[0]
+    text = m1.text()
+    assert "suggested: Customer-service and relationship training; " in text, text
+    assert "customer_service_training" not in text and "skills_training" not in text
+    rep = m1.to_json()["reps"][0]
+    assert rep["interventions"] == ["customer_service_training", "skills_training"]  # ids for machines
+    assert rep["intervention_titles"][0] == "Customer-service and relationship training"
+    assert rep["intervention_titles_zh"][0] != rep["intervention_titles"][0]

@@ -121,3 +121,56 @@ def test_share_on_drifted_reads_the_first_drivers_only():
     assert share_on_drifted(drivers, ["x"], depth=3) == 0.5
     assert share_on_drifted(drivers, ["x"], depth=4) == 1.0
     assert share_on_drifted([], ["x"]) is None
+
+
+def _quarters_with_nothing_won(rng, n=400):
+    """Weekly snapshots (day 0, 7, ...) of three quarters of 90, 91 and 92 days, as the feature build
+    makes them: attainment to date grows through the quarter, a third of the reps have won nothing,
+    and pace_gap = attainment - elapsed share puts those on one value per day and quarter length."""
+    rows = []
+    for start, days in (("2023-01-01", 90), ("2023-04-01", 91), ("2023-07-01", 92)):
+        for w in range(1, 14):
+            elapsed = 7 * (w - 1) / days
+            att = rng.gamma(2.0, 0.5 * elapsed + 1e-9, n)
+            att[rng.random(n) < 1 / 3] = 0.0
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "period_start": pd.Timestamp(start),
+                        "week_of_period": w,
+                        "attainment_to_date": att,
+                        "pace_gap": att - elapsed,
+                        "elapsed_share": elapsed,
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_training_snapshot_day_is_not_drifted_whatever_the_quarter_length():
+    # The acceptance walkthrough's false alarm: a training period scored on a training snapshot day
+    # had pace_gap "drifted" (PSI 0.47-0.74): the reference pooled weeks 3-5, and a bin edge sat between
+    # -21/91 and -21/92, the values of the reps with nothing won in week 4. With this seed the old code
+    # gives pace_gap PSI 0.3-0.7 in weeks 3 and 5 (pooling) and 1.17 in week 4 of the 92-day quarter
+    # (the edge); a week-exact reference alone still gives 1.04 there, so pace_gap is not compared.
+    frame = _quarters_with_nothing_won(np.random.default_rng(10))
+    ref = reference_summary(frame, ["attainment_to_date", "pace_gap", "elapsed_share"])
+    assert set(ref["features"]) == {"attainment_to_date"}
+    # a reference logged before pace_gap was left out (the walkthrough's models) still holds it
+    old = reference_summary(frame, ["attainment_to_date"])
+    binned = reference_summary(frame.assign(attainment_to_date=frame["pace_gap"]), ["attainment_to_date"])
+    old["features"]["pace_gap"] = binned["features"]["attainment_to_date"]
+    edges = np.asarray(old["features"]["pace_gap"]["edges"])
+    assert ((edges > -21 / 91) & (edges < -21 / 92)).any() or np.isclose(edges, -21 / 91).any()
+    for start in ("2023-04-01", "2023-07-01"):  # the 91- and the 92-day training quarter
+        for week in (3, 4, 5):
+            scored = frame[(frame["period_start"] == pd.Timestamp(start)) & (frame["week_of_period"] == week)]
+            for summary in (ref, old):
+                r = drift_report(summary, scored)
+                assert not r.retrain_advised, (start, week, r.table)
+                assert set(r.table["feature"]) == {"attainment_to_date"}
+                assert r.table["psi"].max() < 0.05
+    # pooling neighbouring weeks is what gave attainment to date a false alarm early in the period
+    w2 = frame[(frame["period_start"] == pd.Timestamp("2023-04-01")) & (frame["week_of_period"] == 2)]
+    assert drift_report(ref, w2, week_window=1).retrain_advised
+    assert not drift_report(ref, w2).retrain_advised

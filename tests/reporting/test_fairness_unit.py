@@ -142,3 +142,17 @@ def test_audit_notes_attributes_that_leak_into_the_model_and_missing_values():
     assert MISSING in set(a.get("gender").selection["group"]) or OTHER in set(
         a.get("gender").selection["group"]
     )
+
+
+def test_a_ratio_just_outside_a_bound_is_shown_with_the_digits_that_say_so():
+    from reporting.fairness import Callout, ratio_text
+
+    assert ratio_text(0.7974, 0.8, 1.25) == "0.797"  # not "0.80", which is the bound
+    assert ratio_text(0.58, 0.8, 1.25) == "0.58" and ratio_text(1.0, 0.8, 1.25) == "1.00"
+    assert ratio_text(0.80004, 0.8, 1.25) == "0.80004" and ratio_text(1.2504, 0.8, 1.25) == "1.2504"
+    assert ratio_text(float("nan"), 0.8, 1.25) == "-"
+    c = Callout(
+        "gender", "attribute", "F", "M", (32 / 133) / (35 / 116), 35 / 116, 32 / 133, 116, 133, 0.1, False
+    )
+    text = c.text(0.8, 1.25)
+    assert "1.254x as often" in text and "impact ratio 0.797 is outside [0.8, 1.25]" in text, text

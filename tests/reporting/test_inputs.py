@@ -103,3 +103,63 @@ def test_assemble_refuses_mixed_versions_and_bad_log_frames_before_reading_the_m
     bad = pd.DataFrame({"rep_id": ["a"], "started_on": ["2024-04-02"]})
     with pytest.raises(ContractError, match="required column present"):
         assemble(small_scores(BANDS, MANAGERS), None, None, interventions=bad)
+
+
+def test_a_log_breaking_several_rules_is_refused_with_all_of_them_at_once(tmp_path):
+    # an unknown rep on row 3 and a bad date and catalog id on row 4: one refusal names all three
+    (tmp_path / "iv.csv").write_text(
+        "rep_id,intervention,started_on,ended_on\n"
+        "a,pipeline_generation,2024-10-23,\n"
+        "R9999,smart_goals,2024-10-01,\n"
+        "b,smart_goal,2024-13-01,2024-01-01\n"
+    )
+    reps = pd.DataFrame({"rep_id": ["a", "b"]})
+    with pytest.raises(ContractError) as e:
+        read_intervention_log(tmp_path / "iv.csv", reps=reps)
+    msg = str(e.value)
+    assert "3 violation(s)" in msg, msg
+    assert "rule 'exists in reps.rep_id' broken by 1 row, first: row 3 (rep_id=R9999)" in msg
+    assert "'parses as date (YYYY-MM-DD)' broken by 1 row, first: row 4" in msg and "'is a catalog id'" in msg
+    # the data folder's reps table is read for the check when only the folder is named (the CLI)
+    data = tmp_path / "data"
+    data.mkdir()
+    reps.to_csv(data / "reps.csv", index=False)
+    with pytest.raises(ContractError, match=r"3 violation\(s\)"):
+        read_intervention_log(tmp_path / "iv.csv", data_dir=data)
+    with pytest.raises(ContractError, match=r"2 violation\(s\)"):  # no reps to read: the file's own rules
+        read_intervention_log(tmp_path / "iv.csv", data_dir=tmp_path / "nowhere")
+
+
+def test_scores_of_another_installations_model_are_refused():
+    from reporting.inputs import check_model_run, scores_run_id
+
+    s = small_scores(BANDS, MANAGERS, version="1").assign(model_name="repradar-risk", model_run_id="run-a")
+    kw = dict(name="repradar-risk", version="1", home="/h")
+    assert check_model_run(s, run_id="run-a", **kw) is None
+    with pytest.raises(
+        UserError, match=r"MLflow run run-a, but version 1 in this installation \(/h\) is run run-b"
+    ):
+        check_model_run(s, run_id="run-b", **kw)
+    with pytest.raises(UserError, match="made by model 'other'"):
+        check_model_run(s.assign(model_name="other"), run_id="run-a", **kw)
+    # a file from before the run id was written: kept, with a note that it could not be verified
+    note = check_model_run(s.drop(columns=["model_run_id"]), run_id="run-a", **kw)
+    assert note and "could not be verified" in note
+    assert scores_run_id(s.drop(columns=["model_run_id"])) is None
+    with pytest.raises(UserError, match="mixes models of 2 MLflow runs"):
+        scores_run_id(pd.concat([s, s.assign(model_run_id="run-b")]))
+
+
+def test_a_file_that_is_not_a_scores_file_names_the_missing_columns(tmp_path):
+    from models.scoring import read_scores
+
+    reps = tmp_path / "reps.parquet"
+    pd.DataFrame({"rep_id": ["a"], "manager_id": ["m"], "team": ["t"]}).to_parquet(reps)
+    with pytest.raises(ValueError, match="lacks the scores column"):
+        read_scores(reps)
+    r = run_cli(
+        tmp_path, "report", "--scores", str(reps), "--data", str(tmp_path), "--out", str(tmp_path / "r.html")
+    )
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "lacks the scores column(s) period_start, period_end, as_of, risk" in r.stderr
+    assert "('" not in r.stderr and "Traceback" not in r.stderr

@@ -92,6 +92,43 @@ def test_drift_warns_on_a_shifted_copy_only(shift, train_tables, model, settings
         assert r.table["psi"].max() < 0.1
 
 
+@pytest.mark.parametrize("day", ["2023-04-08", "2023-04-15"], ids=["week2", "week3"])
+def test_a_training_snapshot_day_early_in_the_period_is_not_drifted(day, train_tables, model_info):
+    # The acceptance walkthrough's false alarm, on the small organisation: 2023-Q2 is a training
+    # period of the model and these are its snapshot days. Pooling weeks w-1..w+1 of the reference
+    # gave pace_gap PSI 1.5 (week 2) and 0.8 (week 3), "retrain advised", with nothing changed.
+    from features.build import build_scoring_set
+    from reporting.drift import drift_report
+
+    frame = build_scoring_set(train_tables, pd.Timestamp(day).date()).frame
+    r = drift_report(model_info.reference, frame)
+    assert not r.retrain_advised, r.table.head()
+    assert r.table["psi"].max() < 0.1, r.table.head()
+    assert "attainment_to_date" in set(r.table["feature"]) and "pace_gap" not in set(r.table["feature"])
+
+
+def test_scores_name_the_models_run_and_another_models_scores_are_refused(
+    home, train_org, fair_scores, model, model_info, settings, tmp_path
+):
+    from models.scoring import write_scores
+    from reporting.modelinfo import load_model_info
+
+    assert model_info.run_id and set(fair_scores["model_run_id"]) == {model_info.run_id}
+    # another installation's "version 1": same name and number, another run
+    other = write_scores(fair_scores.assign(model_run_id="0" * 32), tmp_path / "other.parquet")
+    r = run_cli(
+        home, "report", "--scores", str(other), "--data", str(train_org), "--out", str(tmp_path / "o.html")
+    )
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert f"MLflow run {'0' * 32}, but version 1 in this installation" in r.stderr
+    assert f"is run {model_info.run_id}" in r.stderr and "REPRADAR_HOME" in r.stderr
+    assert not any(tmp_path.glob("o.*"))
+    # a file from before the run id was written is described, with a note that it could not be verified
+    info = load_model_info(settings, "1", model=model, scores=fair_scores.drop(columns=["model_run_id"]))
+    assert info.unverified and "could not be verified" in info.unverified and info.unverified in info.notes
+    assert load_model_info(settings, "1", model=model, scores=fair_scores).unverified is None
+
+
 def _pairs_with_truth(effects, org) -> pd.DataFrame:
     """The report's matched pairs with the simulator's true effect of each intervention."""
     truth = pd.read_parquet(org / "truth" / "interventions_applied.parquet")
@@ -185,6 +222,32 @@ def test_html_is_self_contained_with_every_section(fair_report):
     assert {a["column"] for a in figures["fairness"]["attributes"]} == {"gender", "age_band", "region"}
 
 
+def test_html_speaks_in_titles_labels_and_percentages(fair_report):
+    from markupsafe import escape
+
+    from reporting.labels import feature_label, intervention_title
+
+    html = fair_report.html.read_text()
+    data = fair_report.data
+    median = re.search(r'<div class="v">([^<]*)</div><div class="k">median attainment', html).group(1)
+    assert median == f"{100 * data.summary['median_attainment']:.1f}%", median
+    ids = set(data.suggestions["intervention"]) | set(data.effects.table["intervention"])
+    assert ids  # the fair organisation has both
+    people = html[html.index('id="suggestions"') : html.index('id="fairness"')]
+    people += html[html.index('id="effects"') : html.index('id="model"')]
+    for i in ids:
+        assert f'data-id="{i}">{escape(intervention_title(i))}</td>' in people
+        assert f"<code>{i}</code>" not in people and f">{i}<" not in people
+    drift = html[html.index('id="drift-table"') : html.index("</table>", html.index('id="drift-table"'))]
+    first = data.drift.table["feature"].iloc[0]
+    assert f'data-feature="{first}">{escape(feature_label(first))}</td>' in drift
+    assert not re.search(r"<td>-?\d{4,}\.\d+</td>", drift)  # money and counts rounded for reading
+    ratios = [r for a in data.fairness.attributes for r in a.selection["ratio"].dropna()]
+    assert ratios and all(
+        f"<td>{x:.2f}" in html or f"<td>{x:.3f}" in html or f"<td>{x:.4f}" in html for x in ratios
+    )
+
+
 def test_pdf_renders(fair_report):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (packages.apt lists it)")
@@ -262,7 +325,10 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         str(log),
     )
     assert r.exit_code == 0, r.stdout + r.stderr
-    assert json.loads((tmp_path / "q.json").read_text())["effects"]["table"]  # the log was used
+    assert "could not be verified" not in r.stderr  # the file names the run that made it
+    figures = json.loads((tmp_path / "q.json").read_text())
+    assert figures["effects"]["table"]  # the log was used
+    assert figures["model"]["scores_verified"] is True
     assert (
         (tmp_path / "q.html").exists()
         and (tmp_path / "q.json").exists()

@@ -144,6 +144,35 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
         assert s.query(InterventionLog).count() == 2
 
 
+def test_a_double_submit_stores_one_entry_across_processes(service_factory):
+    """Ten identical clicks at once, through two services on one database (two engines, two write
+    locks: as two processes): exactly one entry is stored, and every answer names it."""
+    import threading
+
+    from serving.db.schema import InterventionLog
+
+    first = service_factory()
+    second = service_factory()  # the same database, another engine and lock registry
+    h = first.h("mgr1")
+    body = {"intervention": "mentoring", "started_on": "2024-01-16", "note": "same click"}
+    barrier = threading.Barrier(10)
+    answers = []
+
+    def click(client):
+        barrier.wait()
+        answers.append(client.post("/api/v1/reps/R1/interventions", json=body, headers=h))
+
+    threads = [threading.Thread(target=click, args=((first, second)[i % 2].client,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200] * 9 + [201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    with first.session() as s:
+        assert s.query(InterventionLog).count() == 1
+
+
 def test_the_intervention_log_exports_in_the_contracts_table_for_the_report(service, tmp_path):
     """HR's export is a valid `interventions` table of the input contract (checked by the contract's own
     validator), holding every entry, and the export is audited."""
@@ -256,14 +285,47 @@ def test_health_and_metrics(service_factory):
     assert live.json() == {"status": "ok", "model_version": "1", "detail": None}
     assert live.headers["X-Model-Version"] == "1"  # body and header agree
     assert c.get("/health/ready").json()["status"] == "ready"
+    c.get("/api/v1/reps/R1", headers=svc.h("hr"))
     text = c.get("/metrics").text
     assert "repradar_http_requests_total" in text and "repradar_model_info" in text
+    # API routes and dashboard pages of the same name are told apart
+    assert 'route="/api/v1/reps/{rep_id}",status="200"' in text and 'route="/health/live"' in text
     empty = service_factory(source=StubSource(None))
     r = empty.client.get("/health/ready")
     assert r.status_code == 503 and r.json()["status"] == "not_ready"
     live = empty.client.get("/health/live")
     assert live.status_code == 200 and live.json()["model_version"] is None  # alive without a model
     assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
+
+
+def test_a_slow_first_model_load_does_not_hold_the_service_up(service_factory):
+    """The champion can take a minute to load: meanwhile the service is live (a probe must not
+    restart it), not ready, and ready once the model is in."""
+    import threading
+    import time
+
+    from .conftest import StubSource
+
+    gate = threading.Event()
+
+    class SlowSource(StubSource):
+        def load(self):
+            gate.wait(30)
+            return super().load()
+
+    started = time.monotonic()
+    svc = service_factory(source=SlowSource("1"))
+    assert time.monotonic() - started < 15  # the lifespan waited a little, not for the load
+    c = svc.client
+    live = c.get("/health/live")
+    assert live.status_code == 200 and live.json()["model_version"] is None
+    assert c.get("/health/ready").status_code == 503
+    gate.set()
+    deadline = time.monotonic() + 10
+    while c.get("/health/ready").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert c.get("/health/live").json()["model_version"] == "1"
 
 
 def test_openapi_declares_every_response(service):

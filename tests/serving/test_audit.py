@@ -77,6 +77,26 @@ def test_hr_lists_and_exports_the_trail(service):
     assert [row["resource_id"] for row in rows] == ["R1", "R3", "R9"]
     assert rows[0]["actor"] == "hr" and rows[0]["model_version"] == "1"
     assert _events(service, action="audit.export")  # exporting the trail is itself recorded
+    # what a caller typed (here a manager's filter, audited as out of scope) is text in a spreadsheet
+    formula = '=HYPERLINK("http://evil.example","x")'
+    c.get("/api/v1/early-warning", params={"manager_id": formula}, headers=service.h("mgr1"))
+    r = c.get("/api/v1/audit/export", params={"action": "early_warning.read"}, headers=service.h("hr"))
+    cells = [cell for row in csv.reader(io.StringIO(r.text)) for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells), cells
+    assert "'" + formula in cells
     assert c.get("/api/v1/audit", headers=service.h("mgr1")).status_code == 403
     r = c.get("/api/v1/audit", params={"since": "not-a-time"}, headers=service.h("hr"))
     assert r.status_code == 422
+
+
+def test_each_event_names_the_token_used(service):
+    """An admin may issue a further token for a user; reads with it are told apart in the trail."""
+    c = service.client
+    issued = c.post("/api/v1/users/hr/tokens", headers=service.h("admin"))
+    assert issued.status_code == 201, issued.text
+    other = issued.json()["token"]
+    c.get("/api/v1/reps/R1", headers=service.h("hr"))
+    c.get("/api/v1/reps/R1", headers={"Authorization": f"Bearer {other}"})
+    reads = _events(service, action="rep.read", resource_id="R1")
+    assert [e.actor for e in reads] == ["hr", "hr"]
+    assert [e.detail["token"] for e in reads] == [service.tokens["hr"][:10], other[:10]]

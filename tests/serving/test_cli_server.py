@@ -37,6 +37,8 @@ def test_users_add_list_revoke(tmp_path, monkeypatch):
         assert token not in r.output
         r = runner.invoke(app, ["users", "add", "cy", "--role", "manager"])
         assert r.exit_code == 2 and "--manager-id" in r.output
+        r = runner.invoke(app, ["users", "add", "cy", "--role", "manager", "--manager-id", "M\x01"])
+        assert r.exit_code == 2 and "control character" in r.output
         r = runner.invoke(app, ["users", "add", "dee", "--role", "boss"])
         assert r.exit_code == 2 and "unknown role" in r.output
         r = runner.invoke(app, ["users", "revoke", "ann"])
@@ -111,6 +113,10 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path):
         me = httpx.get(f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.json()["name"] == "hr1" and me.headers["x-model-version"] == "none"
         assert httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 503  # nothing trained
+        refused = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": "Bearer rr_wrong"}
+        )
+        assert refused.status_code == 401
         proc.send_signal(signal.SIGTERM)
         # uvicorn drains, runs the lifespan shutdown, then re-raises the signal (status -15)
         assert proc.wait(30) in (0, -signal.SIGTERM)
@@ -120,6 +126,15 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path):
             and "Application shutdown complete" in out
             and "Finished server process" in out
         )
+        # every line has its time; the service's own warnings reach the log, the token never does
+        import re
+
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ", line) for line in lines), lines
+        assert any(
+            "repradar.serving.auth" in line and "API token refused from 127.0.0.1" in line for line in lines
+        )
+        assert "rr_wrong" not in out and token not in out
     finally:
         if proc.poll() is None:
             proc.kill()

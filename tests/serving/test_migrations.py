@@ -83,3 +83,49 @@ def test_user_language_migration_keeps_users_and_tokens_both_ways(tmp_path, db_u
     with sessions() as s:
         assert user_lang(s, who.user_id) is None
     engine.dispose()
+
+
+def test_without_auto_migrate_nothing_upgrades_the_database_by_itself(tmp_path, db_url, monkeypatch):
+    """REPRADAR_DB_AUTO_MIGRATE=false: the service and the commands refuse an old database (and leave it
+    as it is) until `repradar db upgrade` is run."""
+    import pytest
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from repradar.cli import app as cli
+    from repradar.errors import UserError
+    from repradar.settings import get_settings
+    from serving.admin import users_list
+    from serving.app import create_app
+    from serving.db.migrate import revisions
+
+    settings = Settings(home=tmp_path, database_url=db_url, db_auto_migrate=False)
+    engine = make_engine(settings)
+    upgrade(engine, "0001")
+    head = revisions(engine)[1]
+    with pytest.raises(UserError, match="repradar db upgrade"):
+        users_list(settings)
+    with pytest.raises(UserError, match="at revision 0001"), TestClient(create_app(settings)):
+        pass
+    assert revisions(engine)[0] == "0001"
+
+    monkeypatch.setenv("REPRADAR_HOME", str(tmp_path))
+    monkeypatch.setenv("REPRADAR_DATABASE_URL", db_url)
+    monkeypatch.setenv("REPRADAR_DB_AUTO_MIGRATE", "false")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        r = runner.invoke(cli, ["users", "list"])
+        assert r.exit_code == 2 and "repradar db upgrade" in r.output
+        r = runner.invoke(cli, ["db", "status"])
+        assert r.exit_code == 0 and f"revision 0001; this version needs {head}: needs" in r.output
+        engine.dispose()  # PostgreSQL: no pooled connection may hold a table during ALTER
+        r = runner.invoke(cli, ["db", "upgrade"])
+        assert r.exit_code == 0 and f"from revision 0001 to {head}" in r.output
+        r = runner.invoke(cli, ["users", "list"])
+        assert r.exit_code == 0
+        assert "already at revision" in runner.invoke(cli, ["db", "upgrade"]).output
+    finally:
+        get_settings.cache_clear()
+    assert is_current(engine)
+    engine.dispose()

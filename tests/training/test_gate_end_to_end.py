@@ -49,6 +49,22 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     r = run_cli(trained, "models")
     assert r.exit_code == 0 and "testing the override" in r.stdout and "refused" in r.stdout
 
+    # the command line's promotions are in the service's audit trail, each request before its outcome
+    import sqlite3
+
+    with sqlite3.connect(trained / "repradar.db") as db:
+        events = db.execute(
+            "SELECT action, actor, outcome, resource_id FROM audit_log WHERE action LIKE 'model.%' ORDER BY id"
+        ).fetchall()
+    assert events[-4:] == [
+        ("model.promote_request", events[-4][1], "requested", None),
+        ("model.promote", events[-4][1], "refused", str(v)),
+        ("model.promote_request", "cli:alice", "requested", None),
+        ("model.promote", "cli:alice", "ok", str(v)),
+    ]
+    r = run_cli(trained, "promote", "--force", "--reason", "bad\x00reason")
+    assert r.exit_code == 2 and "control character" in r.stderr
+
     # Rolling back to the better version passes the gate on its own.
     r = run_cli(trained, "promote", "--version", "1")
     assert r.exit_code == 0, r.stdout + r.stderr
@@ -56,6 +72,16 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert client.get_model_version(settings.model_name, "1").tags["replaced_by"] == str(v)
     listed = run_cli(trained, "models").stdout
     assert f"replaced as champion by v{v}" in listed  # version 1's line: replaced, then back
+    lines = listed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{'1':>7}  "))
+    block = [line.strip() for line in lines[start + 1 :]]
+    events = [
+        "replaced" if "replaced as champion" in line else line.split()[1]
+        for line in block
+        if line[:4].isdigit()
+    ]
+    assert events[-2:] == ["replaced", "passed"], block  # in the order they happened, the rollback last
+    assert "replaced as champion by v1" in listed  # the forced version's replacement by the rollback
 
     r = run_cli(trained, "promote", "--version", "1")
     assert r.exit_code == 0 and "already the champion" in r.stdout

@@ -1,0 +1,107 @@
+"""Requests an acceptance review found answered with 500 or stored as given: NUL and other invisible
+characters, a promotion with a broken reason, a busy database. Each must be a clear 4xx (or 503 for the
+database) with nothing stored."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import func, select
+
+from serving.db.schema import AuditEvent, InterventionLog, User
+
+
+def _count(svc, model, **where):
+    with svc.session() as s:
+        q = select(func.count()).select_from(model)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return s.scalar(q)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/reps/R%00x",
+        "/api/v1/reps/R1/history?as_of=%00",
+        "/api/v1/early-warning?manager_id=M%001",
+        "/api/v1/audit?actor=a%00b",
+        "/reps/R%00",
+    ],
+)
+def test_a_nul_in_the_path_or_query_is_a_422(service, url):
+    r = service.client.get(url, headers=service.h("hr"))
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["detail"]
+    # the connection is still good: the next request on it is answered
+    assert service.client.get("/api/v1/me", headers=service.h("hr")).status_code == 200
+
+
+def test_invisible_characters_in_stored_text_are_refused(service):
+    c, before = service.client, _count(service, InterventionLog)
+    url = "/api/v1/reps/R1/interventions"
+    for note in ("left \u202eright", "next\u0085line", "nul\u0000", "bell\u0007"):
+        r = c.post(
+            url,
+            json={"intervention": "mentoring", "started_on": "2024-01-16", "note": note},
+            headers=service.h("hr"),
+        )
+        assert r.status_code == 422, (note, r.text)
+    assert _count(service, InterventionLog) == before
+    ok = c.post(
+        url,
+        json={"intervention": "mentoring", "started_on": "2024-01-16", "note": "two\nlines\tand 中文 é"},
+        headers=service.h("hr"),
+    )
+    assert ok.status_code == 201, ok.text
+    r = c.post(
+        "/api/v1/users",
+        json={"name": "mo", "roles": ["manager"], "manager_id": "M\u0000\n13"},
+        headers=service.h("admin"),
+    )
+    assert r.status_code == 422 and "control character" in r.json()["detail"]
+    assert _count(service, User, name="mo") == 0
+
+
+def test_a_promotion_with_a_broken_reason_is_refused_before_anything_happens(service):
+    c = service.client
+    before = _count(service, AuditEvent)
+    r = c.post(
+        "/api/v1/models/promote",
+        json={"version": "2", "force": True, "reason": "urgent\u0000fix"},
+        headers=service.h("ds"),
+    )
+    assert r.status_code == 422 and "control character" in r.json()["detail"]
+    assert _count(service, AuditEvent) == before  # refused by validation: no request, no promotion
+
+
+def test_every_promotion_request_is_in_the_trail_before_the_gate_runs(service):
+    r = service.client.post("/api/v1/models/promote", json={"version": "7"}, headers=service.h("ds"))
+    assert r.status_code in (404, 409)  # nothing registered in this stub service
+    r = service.client.post("/api/v1/models/promote", json={}, headers=service.h("ds"))
+    assert r.status_code == 409
+    with service.session() as s:
+        asked = s.scalars(select(AuditEvent).where(AuditEvent.action == "model.promote_request")).all()
+    assert [(e.actor, e.outcome) for e in asked] == [("ds", "requested")]  # the 404 checks before asking
+
+
+def test_a_locked_database_is_a_503_and_nothing_half_written(service_factory, db_url, tmp_path):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a lock held by another SQLite connection; PostgreSQL's outage is the same handler")
+    svc = service_factory(db_timeout_s=0.3)
+    path = db_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, timeout=0.1)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        r = svc.client.post(
+            "/api/v1/reps/R1/interventions",
+            json={"intervention": "mentoring", "started_on": "2024-01-16"},
+            headers=svc.h("hr"),
+        )
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] and "database is unavailable" in r.json()["detail"]
+    finally:
+        other.rollback()
+        other.close()
+    assert _count(svc, InterventionLog) == 0
