@@ -87,12 +87,17 @@ def test_every_promotion_request_is_in_the_trail_before_the_gate_runs(service):
 
 
 def test_a_locked_database_is_a_503_and_nothing_half_written(service_factory, db_url, tmp_path):
-    if not db_url.startswith("sqlite"):
-        pytest.skip("a lock held by another SQLite connection; PostgreSQL's outage is the same handler")
-    svc = service_factory(db_timeout_s=0.3)
-    path = db_url.removeprefix("sqlite:///")
-    other = sqlite3.connect(path, timeout=0.1)
-    other.execute("BEGIN EXCLUSIVE")
+    """Another connection holds the table beyond DB_TIMEOUT_S: SQLite's busy timeout, PostgreSQL's
+    statement timeout. The caller gets 503 with Retry-After, not 500, and nothing is stored."""
+    svc = service_factory(db_timeout_s=1.0)
+    if db_url.startswith("sqlite"):
+        other = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0.1)
+        other.execute("BEGIN EXCLUSIVE")
+    else:
+        import psycopg
+
+        other = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"))
+        other.execute("LOCK TABLE intervention_log IN ACCESS EXCLUSIVE MODE")
     try:
         r = svc.client.post(
             "/api/v1/reps/R1/interventions",
