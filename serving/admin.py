@@ -177,27 +177,10 @@ def audited_promotion(settings: Settings, version: str | None, force: bool, reas
     engine, sessions = _sessions(settings)
     try:
         with begin_write(sessions) as s:
-            audit.record(
-                s,
-                actor,
-                "model.promote_request",
-                "model",
-                version,
-                outcome="requested",
-                detail={"forced": force, "reason": reason},
-            )
+            audit.promotion_requested(s, actor, version, force, reason)
         result = promote()
         with begin_write(sessions) as s:
-            audit.record(
-                s,
-                actor,
-                "model.promote",
-                "model",
-                result.challenger_version,
-                model_version=result.challenger_version,
-                outcome="ok" if result.promoted or result.decision == "already" else "refused",
-                detail={"decision": result.decision, "forced": force, "reason": reason},
-            )
+            audit.promotion_outcome(s, actor, result, force, reason)
         return result
     finally:
         engine.dispose()

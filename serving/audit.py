@@ -97,6 +97,40 @@ def list_events(session: Session, f: AuditFilter, limit: int, offset: int) -> tu
     return list(rows), int(total or 0)
 
 
+def promotion_requested(
+    session: Session, actor: Principal, version, force: bool, reason, request_id=None
+) -> None:
+    """A promotion asked for: written (and committed by the caller) before the gate runs, since MLflow's
+    registry and this trail share no transaction and no promotion may happen without an event."""
+    record(
+        session,
+        actor,
+        "model.promote_request",
+        "model",
+        version,
+        outcome="requested",
+        detail={"forced": force, "reason": reason},
+        request_id=request_id,
+    )
+
+
+def promotion_outcome(
+    session: Session, actor: Principal, result, force: bool, reason, request_id=None
+) -> None:
+    """What the gate decided (`models.gate.GateResult`)."""
+    record(
+        session,
+        actor,
+        "model.promote",
+        "model",
+        result.challenger_version,
+        model_version=result.challenger_version,
+        outcome="ok" if result.promoted or result.decision == "already" else "refused",
+        detail={"decision": result.decision, "forced": force, "reason": reason},
+        request_id=request_id,
+    )
+
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

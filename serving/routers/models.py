@@ -184,19 +184,8 @@ async def promote(
         )
 
     def _audit_request() -> None:
-        # Written before the gate runs: MLflow's registry and this database share no transaction, so
-        # a promotion must never happen without an event already in the trail.
         with begin_write(request.app.state.sessions) as s:
-            audit.record(
-                s,
-                principal,
-                "model.promote_request",
-                "model",
-                body.version,
-                outcome="requested",
-                detail={"forced": body.force, "reason": body.reason},
-                request_id=rid,
-            )
+            audit.promotion_requested(s, principal, body.version, body.force, body.reason, rid)
 
     await asyncio.to_thread(_audit_request)
     # The gate scores held-out data: seconds of CPU, so off the event loop.
@@ -217,17 +206,7 @@ async def promote(
 
     def _audit() -> None:
         with begin_write(request.app.state.sessions) as s:
-            audit.record(
-                s,
-                principal,
-                "model.promote",
-                "model",
-                result.challenger_version,
-                model_version=result.challenger_version,
-                outcome="ok" if result.promoted or result.decision == "already" else "refused",
-                detail={"decision": result.decision, "forced": body.force, "reason": body.reason},
-                request_id=rid,
-            )
+            audit.promotion_outcome(s, principal, result, body.force, body.reason, rid)
 
     await asyncio.to_thread(_audit)
     if result.promoted:
