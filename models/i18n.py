@@ -85,7 +85,10 @@ def text(lang: str, key: str, **params) -> str:
 
 # -- names -------------------------------------------------------------------------------------
 def intervention_title(intervention_id: str, lang: str) -> str:
-    return text(lang, f"interventions.{intervention_id}.title")
+    """The catalog title ("Team building and collaboration"); the id itself when no catalog text has
+    one (an id from a newer catalog), never the message key."""
+    key = f"interventions.{intervention_id}.title"
+    return text(lang, key) if has(lang, key) or has(DEFAULT_LANGUAGE, key) else str(intervention_id)
 
 
 def group_title(group: str, lang: str) -> str:

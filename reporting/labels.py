@@ -9,13 +9,10 @@ LANG = "en"
 
 
 def intervention_title(intervention_id, lang: str = LANG) -> str:
-    """The catalog title ("Team building and collaboration"); the id itself only when the catalog
-    has no title for it (an id from a newer catalog)."""
+    """The catalog title in the report's language (the id when the catalog has none)."""
     from models import i18n
 
-    iid = str(intervention_id)
-    key = f"interventions.{iid}.title"
-    return i18n.text(lang, key) if i18n.has(lang, key) or i18n.has(i18n.DEFAULT_LANGUAGE, key) else iid
+    return i18n.intervention_title(str(intervention_id), lang)
 
 
 def intervention_titles(ids, lang: str = LANG) -> list[str]:

@@ -76,6 +76,13 @@ def parse_roles(roles: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _principal(row) -> Principal:
+    """The caller from a row holding the user's id, name, roles and manager id and the token's prefix."""
+    return Principal(
+        row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix
+    )
+
+
 def _live_token(session: Session, token: str):
     """(token id, Principal) for a live token of an active user, else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
@@ -87,9 +94,7 @@ def _live_token(session: Session, token: str):
     ).first()
     if row is None:
         return None
-    return row.token_id, Principal(
-        row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix
-    )
+    return row.token_id, _principal(row)
 
 
 def authenticate(session: Session, token: str) -> Principal | None:
@@ -194,9 +199,7 @@ def resume_session(
         and not limits.ended(row.created_at, row.last_seen_at, now)
     )
     if live and now - row.last_seen_at < limits.touch_after:
-        return Principal(
-            row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix
-        )
+        return _principal(row)
     with write_lock(session.get_bind()):
         if live:
             session.execute(
@@ -205,11 +208,7 @@ def resume_session(
         else:
             session.execute(delete(WebSession).where(WebSession.id == row.session_id))
         commit(session)
-    return (
-        Principal(row.id, row.name, frozenset(row.roles.split(",")), row.manager_id, token_prefix=row.prefix)
-        if live
-        else None
-    )
+    return _principal(row) if live else None
 
 
 def end_session(session: Session, secret: str) -> bool:

@@ -20,6 +20,7 @@ EXEMPT = frozenset({"/health/live", "/health/ready", "/metrics"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HTML_HINT = "Go back and try again (shorter, or in a moment). 请返回重试(缩短内容,或稍后再试)。"
+API_PREFIX = "/api/v1"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -168,9 +169,6 @@ class Runtime:
             s = self.settings
             self.limiter = Limiter(s.max_in_flight, s.max_waiting, s.queue_timeout_s)
         return self.limiter
-
-
-API_PREFIX = "/api/v1"
 
 
 def route_label(scope: dict) -> str:
