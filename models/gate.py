@@ -253,7 +253,9 @@ def promote(
         decision = "refused"
     promoted = decision != "refused"
 
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    # milliseconds: a rollback can follow a promotion within the same second, and the history
+    # is ordered by this stamp
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     entry = {
         "at": now,
         "by": by or who(settings),
