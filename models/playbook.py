@@ -871,11 +871,67 @@ def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> st
 _CLAUSES = re.compile(r"(; |;|\uff1b)")  # "a; b" in English, "a;b" in Chinese
 
 
-def render_reason(template: str, env, i: int, lang: str, units: dict, segment: str | None, scope: str) -> str:
+def _base(name: str) -> str:
+    """The feature a variable is about: peer.x and team.x are about x."""
+    prefix, _, rest = name.partition(".")
+    return rest if rest and prefix in ("peer", "team") else name
+
+
+def _or_terms(node: Node | None) -> list[Node]:
+    """The alternatives of a condition joined by `or` at its top level (none for any other condition)."""
+    if node is None or node.kind != "or":
+        return []
+    out = []
+    for a in node.args:
+        out += _or_terms(a) if a.kind == "or" else [a]
+    return out
+
+
+def _terms_holding(condition: Node | None, env, i: int) -> list[tuple[set[str], bool]]:
+    """For each `or` alternative of the condition: the features it is about, and whether it holds for row i."""
+    terms = _or_terms(condition)
+    if len(terms) < 2:
+        return []
+    # one evaluation per batch and alternative, not per row: the reasons of a batch share env
+    cache = env.__dict__.setdefault("_term_cache", {}) if hasattr(env, "__dict__") else {}
+    out = []
+    for t in terms:
+        key = id(t)
+        if key not in cache:
+            cache[key] = (
+                t,
+                np.broadcast_to(np.asarray(evaluate(t, env), dtype=float), (max(_env_len(env), 1),)),
+            )
+        truth = cache[key][1]
+        out.append(({_base(n) for n in condition_names(t)}, bool(truth[i if len(truth) > 1 else 0] == 1.0)))
+    return out
+
+
+def _env_len(env) -> int:
+    n = getattr(env, "n", None)
+    if n is not None:
+        return int(n)
+    return max((len(v) for v in env.values() if np.ndim(v)), default=1)
+
+
+def render_reason(
+    template: str,
+    env,
+    i: int,
+    lang: str,
+    units: dict,
+    segment: str | None,
+    scope: str,
+    condition: Node | None = None,
+) -> str:
     """Fill a rule's reason template for row i.
 
-    A clause (the text between semicolons) naming a figure that is missing for this row is left out
-    rather than shown as "n/a"; when no clause is left, a plain sentence says the figures are missing.
+    A reason is split into clauses at semicolons. A clause naming a figure that is missing for this
+    row is left out rather than shown as "n/a"; when no clause is left, a plain sentence says the
+    figures are missing. When the rule's `condition` is alternatives joined by `or`, a clause whose
+    figures appear only in alternatives that do not hold for the row is left out too, so the reason
+    cites the evidence that made the rule fire and not a figure where the rep is level with or better
+    than the peers (unless that would leave no clause about the condition at all).
     """
     params, missing = {}, set()
     for _, f, _, _ in string.Formatter().parse(template):
@@ -894,20 +950,24 @@ def render_reason(template: str, env, i: int, lang: str, units: dict, segment: s
             if math.isnan(value):
                 missing.add(f)
             params[f] = _format_var(f, value, lang, units)
-    if not missing:
-        return fill(template, params)
     parts = _CLAUSES.split(template)
     clauses, seps = parts[0::2], parts[1::2]
-    keep = [
-        j
-        for j, c in enumerate(clauses)
-        if not {f for _, f, _, _ in string.Formatter().parse(c) if f} & missing
-    ]
+    names = [{f for _, f, _, _ in string.Formatter().parse(c) if f} for c in clauses]
+    keep = [j for j, fs in enumerate(names) if not fs & missing]
+    terms = _terms_holding(condition, env, i)
+    if terms:
+        about = [[held for feats, held in terms if {_base(f) for f in names[j]} & feats] for j in keep]
+        evidence = [j for j, a in zip(keep, about, strict=True) if a and any(a)]
+        if evidence:
+            keep = [j for j, a in zip(keep, about, strict=True) if not a or any(a)]
     if not keep:
         return i18n.text(lang, "notes.reason_without_figures")
-    out = fill(clauses[keep[0]], params)
-    for j in keep[1:]:
-        out += seps[j - 1] + fill(clauses[j], params)
+    out = ""
+    for k, j in enumerate(keep):
+        out += (seps[j - 1] if k else "") + fill(clauses[j], params)
+        if "peers" in names[j]:
+            # the peers are named in full once ("SMB peers"), then plainly ("peers")
+            params["peers"] = i18n.text(lang, "recourse.scope_again")
     return out[:1].upper() + out[1:] if lang == "en" else out
 
 
@@ -1216,7 +1276,9 @@ def recommend_frame(
 
         def reason_of(rule, lang, note=None, iid=None, i=i, seg=seg):
             if rule is not None:
-                return render_reason(rule.reason[lang], env, i, lang, spec.units, seg, scope[i])
+                return render_reason(
+                    rule.reason[lang], env, i, lang, spec.units, seg, scope[i], rule.condition
+                )
             if note == "onboarding":
                 action = i18n.text(lang, f"interventions.{iid}.action")
                 return i18n.text(

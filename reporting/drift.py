@@ -134,6 +134,21 @@ class DriftResult:
     def top(self, n: int = 10) -> pd.DataFrame:
         return self.table.head(n)
 
+    def summary_line(self, n: int = 5) -> str:
+        """One line for the command line: the advice, and the drifted features by label with their PSI."""
+        from reporting.labels import feature_label
+
+        if not self.retrain_advised:
+            return f"no feature beyond PSI {self.threshold:g}"
+        t = self.table.set_index("feature")
+        shown = []
+        for f in self.drifted[:n]:
+            v = t.at[f, "psi"]
+            why = f"PSI {v:.2f}" if v > self.threshold else "more often missing than in training"
+            shown.append(f"{feature_label(f)} ({f}, {why})")
+        more = len(self.drifted) - len(shown)
+        return "retrain advised; " + "; ".join(shown) + (f"; {more} more in the report" if more else "")
+
     def to_dict(self) -> dict:
         t = self.table.replace({np.nan: None})
         return {

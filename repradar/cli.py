@@ -586,12 +586,17 @@ def users_add(
 @users_app.command("list")
 @_user_errors
 def users_list() -> None:
-    """List users, their roles and how many live tokens they hold."""
+    """List users, their roles and their live tokens (by prefix, as revoke-token names them)."""
     from repradar.settings import get_settings
     from serving.admin import users_list as list_
 
     for u in list_(get_settings()):
-        state = "revoked" if u.disabled else f"{u.active_tokens} token(s)"
+        state = (
+            "revoked"
+            if u.disabled
+            else f"{u.active_tokens} token(s)"
+            + (f" ({', '.join(u.token_prefixes)})" if u.token_prefixes else "")
+        )
         manager = f" manager_id={u.manager_id}" if u.manager_id else ""
         typer.echo(f"{u.name:20} {','.join(u.roles):28} {state}{manager}")
 
@@ -838,10 +843,8 @@ def report(
             typer.echo(f"fairness: {c.text(d.fairness.low, d.fairness.high)}")
     else:
         typer.echo(f"fairness: every judged group within [{d.fairness.low:g}, {d.fairness.high:g}]")
-    if d.drift is not None and d.drift.retrain_advised:
-        typer.echo(f"drift: retrain advised ({', '.join(d.drift.drifted[:5])})")
-    elif d.drift is not None:
-        typer.echo(f"drift: no feature beyond PSI {d.drift.threshold:g}")
+    if d.drift is not None:
+        typer.echo(f"drift: {d.drift.summary_line()}")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from serving.deps import reject_nul, reject_unknown_query
 from serving.jobs import JobRunner
 from serving.middleware import API_PREFIX, Limiter, Metrics, Runtime, ServiceMiddleware
 from serving.modelholder import ModelHolder, ModelSource, RegistrySource
-from serving.routers import audit, early_warning, health, interventions, jobs, me, models, reps, users
+from serving.routers import audit, docs, early_warning, health, interventions, jobs, me, models, reps, users
 from serving.store import ChartCache
 
 log = logging.getLogger("repradar.serving")
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(reject_nul)],
+        docs_url=None,  # served by serving.routers.docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
     app.state.charts = ChartCache()
     http_errors.install(app)
     app.include_router(health.router)
+    docs.mount(app)
     app.include_router(api_router())
     from serving import web  # the HTML dashboard: pages at `/`, static files at `/static`
 

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from repradar.errors import UserError
@@ -64,6 +64,7 @@ class UserInfo:
     created_at: dt.datetime
     disabled: bool
     active_tokens: int
+    token_prefixes: tuple[str, ...] = ()  # the live tokens' prefixes, oldest first
 
 
 def parse_roles(roles: Iterable[str]) -> tuple[str, ...]:
@@ -221,9 +222,7 @@ def end_session(session: Session, secret: str) -> bool:
 
 
 def _info(session: Session, user: User) -> UserInfo:
-    n = session.scalar(
-        select(func.count()).select_from(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
-    )
+    live = live_prefixes(session, user.id)
     return UserInfo(
         user.id,
         user.name,
@@ -231,7 +230,8 @@ def _info(session: Session, user: User) -> UserInfo:
         user.manager_id,
         user.created_at,
         user.disabled_at is not None,
-        int(n or 0),
+        len(live),
+        tuple(live),
     )
 
 

@@ -36,15 +36,15 @@ DASHBOARD_CSP = (
     b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"  # JSON, CSV, files: nothing to run or load
-# FastAPI's Swagger UI and ReDoc load their scripts and styles from a CDN: only framing is forbidden there.
-DOCS_CSP = b"frame-ancestors 'none'"
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = ("/docs", "/redoc")  # Swagger UI and ReDoc: their CSP allows their own inline script
 
 
 def content_security_policy(path: str) -> bytes:
     """The CSP for a path: the API docs pages, the machine-facing routes, or the dashboard."""
     if path in DOCS_PATHS or path.startswith("/docs/"):
-        return DOCS_CSP
+        from serving.routers import docs
+
+        return docs.content_security_policy()
     if path.startswith(("/api/", "/health/", "/metrics", "/openapi.json")):
         return API_CSP
     return DASHBOARD_CSP
@@ -248,7 +248,7 @@ class ServiceMiddleware:
         extra = [(b"x-model-version", version.encode("latin-1")), (b"x-request-id", rid.encode())]
         # Pages and answers name people and their risk: no browser or proxy may keep them (the Back
         # button after signing out must not show a rep's page). Static files may be cached.
-        private = not scope["path"].startswith("/static/")
+        private = not scope["path"].startswith(("/static/", "/docs/assets/"))
         extra += [*COMMON_HEADERS, (b"content-security-policy", content_security_policy(scope["path"]))]
         status = [500]
 

@@ -429,6 +429,9 @@ class UserOut(Response):
     created_at: dt.datetime
     disabled: bool
     active_tokens: int
+    token_prefixes: list[str] = Field(
+        description="The live tokens' first 10 characters, oldest first: what revoke-token names a token by."
+    )
 
 
 class UserCreatedOut(Response):

@@ -47,6 +47,7 @@ def user_out(u: UserInfo) -> UserOut:
         created_at=u.created_at,
         disabled=u.disabled,
         active_tokens=u.active_tokens,
+        token_prefixes=list(u.token_prefixes),
     )
 
 

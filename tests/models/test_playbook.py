@@ -1,6 +1,8 @@
 """The playbook: loading and validation (with the line that is wrong), the condition grammar,
 ranking, and the bad inputs (no rule firing, no engagement data, too little history)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -389,3 +391,96 @@ def test_a_reason_leaves_out_the_clauses_whose_figures_are_missing():
     assert r(zh, 0, "zh-CN") == "销售活动每周12次"
     assert r(en, 2) == i18n.text("en", "notes.reason_without_figures")
     assert all("n/a" not in r(en, i) and "无数据" not in r(zh, i, "zh-CN") for i in range(3))
+
+
+def test_a_reason_cites_only_the_alternatives_of_its_condition_that_hold():
+    """A rule that fires on "low win rate or low activity": a rep with a better win rate than the peers
+    is not told their win rate as a reason; a clause naming no figure of the condition stays; when no
+    alternative the reason speaks of holds, the whole reason is shown rather than none."""
+    from models.playbook import parse_condition, render_reason
+
+    env = {
+        "win_rate_180d": np.array([0.2, 0.4, 0.2, 0.4]),
+        "peer.win_rate_180d": np.array([0.3, 0.3, 0.3, 0.3]),
+        "activities_per_week_28d": np.array([10.0, 10.0, 14.0, 14.0]),
+        "peer.activities_per_week_28d": np.array([12.0, 12.0, 12.0, 12.0]),
+        "tenure_days": np.array([400.0, 400.0, 400.0, 400.0]),
+        "contribution.conversion": np.array([0.0, 0.0, 0.0, 0.5]),
+    }
+    cond = parse_condition(
+        "win_rate_180d < peer.win_rate_180d or activities_per_week_28d < peer.activities_per_week_28d"
+        " or contribution.conversion > 0.1"
+    )
+    en = (
+        "Win rate {win_rate_180d}, against {peer.win_rate_180d} for {peers}; "
+        "activity {activities_per_week_28d}, against {peer.activities_per_week_28d} for {peers}; "
+        "in the job for {tenure_days}"
+    )
+    zh = "赢单率{win_rate_180d},{peers}为{peer.win_rate_180d};销售活动{activities_per_week_28d},{peers}为{peer.activities_per_week_28d}"
+
+    def r(template, i, lang="en", c=cond):
+        return render_reason(template, env, i, lang, {}, "SMB", "segment", c)
+
+    assert r(en, 0) == (
+        "Win rate 20%, against 30% for SMB peers; activity 10 a week, against 12 a week for peers; "
+        "in the job for 400 days"
+    )
+    assert r(en, 1) == "Activity 10 a week, against 12 a week for SMB peers; in the job for 400 days"
+    assert r(en, 2) == "Win rate 20%, against 30% for SMB peers; in the job for 400 days"
+    assert r(zh, 1, "zh-CN") == "销售活动每周10次,SMB同类销售为每周12次"
+    # fired on the contribution alone: neither comparison holds, so both stay rather than none
+    assert r(en, 3).startswith("Win rate 40%, against 30% for SMB peers; activity 14 a week")
+    # without a condition (a group rule) or with a single comparison nothing is left out
+    assert r(en, 1, c=None).startswith("Win rate 40%")
+    assert r(en, 1, c=parse_condition("activities_per_week_28d < peer.activities_per_week_28d")).startswith(
+        "Win rate 40%"
+    )
+
+
+def test_the_default_playbook_never_cites_a_comparison_that_does_not_hold():
+    """On a simulated batch, every reason of an evidence rule whose condition is `a < peer.a or ...`
+    leaves out the alternatives where the rep is level with or better than the peers (unless none holds)."""
+    from models.playbook import _base, _or_terms, condition_names, default_playbook, evaluate, render_reason
+
+    rng = np.random.default_rng(3)
+    pb = default_playbook()
+    n = 200
+    names = set()
+    for rule in pb.rules:
+        for t in _or_terms(rule.condition):
+            names |= {_base(x) for x in condition_names(t)}
+    env = {}
+    for f in names:
+        if f.startswith(("contribution.", "rank.")):
+            continue
+        env[f] = rng.lognormal(0, 0.5, n)
+        env[f"peer.{f}"] = np.ones(n)
+        env[f"team.{f}"] = rng.lognormal(0, 0.5, n)
+    env["pulse_trend_28d"] = rng.normal(0, 1, n)
+
+    def plain(text):
+        return text.lower().replace("smb peers", "peers")
+
+    checked = 0
+    for rule in pb.rules:
+        terms = _or_terms(rule.condition)
+        if len(terms) < 2:
+            continue
+        truth = [np.broadcast_to(evaluate(t, env), (n,)) for t in terms]
+        for i in range(n):
+            holding = [t for t, v in zip(terms, truth, strict=True) if v[i] == 1.0]
+            if not holding:
+                continue
+            text = render_reason(rule.reason["en"], env, i, "en", {}, "SMB", "segment", rule.condition)
+            for t, v in zip(terms, truth, strict=True):
+                feats = {_base(x) for x in condition_names(t)}
+                if v[i] == 1.0 or any(feats & {_base(x) for x in condition_names(h)} for h in holding):
+                    continue
+                # a comparison that does not hold: the clauses naming only its figures are not in the text
+                for clause in rule.reason["en"].split("; "):
+                    fields = {_base(f) for f in re.findall(r"\{([^}]+)\}", clause)} - {"peers"}
+                    if fields and fields <= feats:
+                        alone = render_reason(clause, env, i, "en", {}, "SMB", "segment")
+                        assert plain(alone) not in plain(text), (rule.name, i, text)
+                        checked += 1
+    assert checked > 100

@@ -174,3 +174,25 @@ def test_a_training_snapshot_day_is_not_drifted_whatever_the_quarter_length():
     w2 = frame[(frame["period_start"] == pd.Timestamp("2023-04-01")) & (frame["week_of_period"] == 2)]
     assert drift_report(ref, w2, week_window=1).retrain_advised
     assert not drift_report(ref, w2).retrain_advised
+
+
+def test_the_command_line_names_drifted_features_by_label_and_psi():
+    from reporting.drift import DriftResult
+    from reporting.labels import feature_label
+
+    table = pd.DataFrame(
+        {
+            "feature": ["win_rate_180d", "csat_mean_91d", "tenure_days"],
+            "psi": [0.61, 0.05, 0.01],
+            "status": ["drifted", "drifted", "stable"],
+        }
+    )
+    r = DriftResult(table, 0.2, 0.1, ["win_rate_180d", "csat_mean_91d"], True, None)
+    line = r.summary_line()
+    assert line.startswith("retrain advised; ")
+    assert f"{feature_label('win_rate_180d')} (win_rate_180d, PSI 0.61)" in line
+    assert "(csat_mean_91d, more often missing than in training)" in line
+    assert "tenure_days" not in line
+    assert r.summary_line(n=1).endswith("; 1 more in the report")
+    calm = DriftResult(table.assign(status="stable"), 0.2, 0.1, [], False, None)
+    assert calm.summary_line() == "no feature beyond PSI 0.2"

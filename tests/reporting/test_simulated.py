@@ -238,6 +238,14 @@ def test_html_speaks_in_titles_labels_and_percentages(fair_report):
     for i in ids:
         assert f'data-id="{i}">{escape(intervention_title(i))}</td>' in people
         assert f"<code>{i}</code>" not in people and f">{i}<" not in people
+    # effects: attainment as a percentage of quota, every effect in percentage points
+    effects = html[
+        html.index('id="effects-table"') : html.index("</table>", html.index('id="effects-table"'))
+    ]
+    row = data.effects.table[data.effects.table["enough"]].iloc[0]
+    assert f"{100 * row['attainment_treated']:.1f}% / {100 * row['attainment_matched']:.1f}%" in effects
+    assert f"{100 * row['attainment_effect']:+.1f} pt [" in effects
+    assert f"{100 * row['risk_change_effect']:+.1f} pt [" in effects
     drift = html[html.index('id="drift-table"') : html.index("</table>", html.index('id="drift-table"'))]
     first = data.drift.table["feature"].iloc[0]
     assert f'data-feature="{first}">{escape(feature_label(first))}</td>' in drift

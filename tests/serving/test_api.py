@@ -239,6 +239,9 @@ def test_tokens_are_required_and_revocable(service):
     assert c.get("/api/v1/me", headers=eve).status_code == 401
     listed = c.get("/api/v1/users", headers=service.h("admin")).json()["items"]
     assert {u["name"] for u in listed} >= {"eve", "mgr1", "hr"}
+    by_name = {u["name"]: u for u in listed}
+    assert by_name["mgr1"]["token_prefixes"] == [service.tokens["mgr1"][:10]]
+    assert by_name["eve"]["token_prefixes"] == [] and by_name["eve"]["active_tokens"] == 0
 
 
 def test_limits_body_size_and_strict_schemas(service_factory):

@@ -156,6 +156,7 @@ def test_revoking_one_token_over_the_api(service):
     r = service.client.post(f"/api/v1/users/mgr1/tokens/{first[:10]}/revoke", headers=service.h("admin"))
     assert r.status_code == 200, r.text
     assert r.json()["active_tokens"] == 1 and r.json()["disabled"] is False
+    assert r.json()["token_prefixes"] == [second[:10]]
     assert service.client.get("/api/v1/me", headers={"Authorization": f"Bearer {first}"}).status_code == 401
     assert service.client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
     assert_ended(by_first)  # the session signed in with it ends; the one with the other token stays
@@ -218,7 +219,8 @@ def test_revoke_token_on_the_command_line(tmp_path, monkeypatch):
         r = runner.invoke(app, ["users", "revoke-token", "nobody", second[:10]])
         assert r.exit_code == 2 and "no user named" in r.output
         r = runner.invoke(app, ["users", "list"])
-        assert "1 token(s)" in r.output and "revoked" not in r.output  # the user stays
+        assert "revoked" not in r.output  # the user stays, with the token left named by its prefix
+        assert f"1 token(s) ({second[:10]})" in r.output and first[:10] not in r.output
         from serving import admin
 
         engine, sessions = admin._sessions(get_settings())
