@@ -154,6 +154,13 @@ def snapshot_frame(
     return _employed(tables, snaps)
 
 
+def _employed_without_quota(tables: Tables, day: np.datetime64, scored: set[str]) -> list[str]:
+    """Reps employed on `day` (hired, not yet gone) who are not among `scored`, sorted."""
+    emp = _employment(tables)
+    ok = (emp["hire"] <= day) & (emp["end"].isna() | (day <= emp["end"]))
+    return sorted(set(emp.loc[ok, "rep_id"].astype(str)) - scored)
+
+
 def _employed(tables: Tables, snaps: pd.DataFrame) -> pd.DataFrame:
     emp = _employment(tables)
     snaps = snaps.merge(emp, on="rep_id", how="inner")
@@ -383,7 +390,14 @@ def build_scoring_set(
     ).drop_duplicates(["rep_id", "ps", "pe"])
     snaps["as_of"] = day
     snaps = _employed(tables, snaps)
+    unquoted = _employed_without_quota(tables, day, set(snaps["rep_id"].astype(str)))
     fs = compute_features(tables, snaps, miss_threshold=miss_threshold, engine=engine)
+    if unquoted:
+        shown = ", ".join(unquoted[:10]) + (f" and {len(unquoted) - 10} more" if len(unquoted) > 10 else "")
+        fs.notes.append(
+            f"{len(unquoted)} rep(s) employed on {as_of} are not scored: no quota period of theirs contains "
+            f"that day ({shown}); add their quotas to score them"
+        )
     latest = latest_data_day(tables)
     if latest is not None and day_number(as_of) > latest + 1:
         fs.notes.append(

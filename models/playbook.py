@@ -850,7 +850,9 @@ class _Env(dict):
             self[key] = v
             return v
         if check_name(key) is None:
-            return np.full(self.n, np.nan)
+            v = np.full(self.n, np.nan)
+            self[key] = v  # asked again for every row's reason
+            return v
         raise KeyError(key)
 
 

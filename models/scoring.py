@@ -11,6 +11,7 @@ import pandas as pd
 
 from models.bands import risk_band
 from repradar.errors import UserError
+from repradar.progress import step
 
 SCORE_COLUMNS = [
     "rep_id",
@@ -154,12 +155,14 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
     from features.build import build_scoring_set
 
     as_of = _as_date(as_of)
+    step(f"building features as of {as_of}")
     fs = build_scoring_set(tables, as_of, miss_threshold=settings.miss_threshold)
     if fs.frame.empty:
         raise UserError(
             f"no rep to score on {as_of}: nobody is employed with a quota period containing that day; "
             "check the reps' hire and end dates and the quotas"
         )
+    step(f"scoring and explaining {len(fs.frame):,} reps (SHAP, playbook, recourse)")
     out = scores_from_features(fs.frame, model, settings, playbook=playbook)
     out.attrs["notes"] = score_notes(fs, model)
     return out
@@ -177,7 +180,10 @@ def score_folder(data_dir, as_of, settings, model=None, *, playbook=None) -> pd.
     from models.loading import load_model
 
     as_of = _as_date(as_of)
+    step(f"reading and validating {data_dir}")
     tables = load_folder(data_dir)
+    if model is None:
+        step("loading the champion model")
     model = model or load_model(settings)
     return score_tables(tables, as_of, model, settings, playbook=playbook)
 

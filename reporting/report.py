@@ -35,6 +35,7 @@ from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
 from repradar.errors import UserError
+from repradar.progress import step
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -157,6 +158,7 @@ def assemble(
         notes.append(f"the scores hold several as-of days; drift is computed for the latest, {as_of}")
 
     if model_info is None:  # refuses scores of another model before anything is downloaded
+        step(f"loading model version {version} and its training run from MLflow")
         info = load_model_info(settings, version, scores=scores)
         unverified = info.unverified
     else:
@@ -168,11 +170,13 @@ def assemble(
             notes.append(unverified)
     notes += info.notes
 
+    step("summary, bands and manager-level suggestions")
     summary = org_summary(scores)
     bands = {by: band_table(scores, by) for by in ("manager_id", "team", "region", "segment")}
     suggestions = manager_suggestions(scores, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
 
     # fairness
+    step("fairness audit")
     held = heldout_predictions(info)
     fair = fairness_audit(
         scores,
@@ -201,6 +205,7 @@ def assemble(
     if reference is None:
         drift_missing = "the model's training run logged no drift reference and its training window could not be rebuilt; retrain to log one"
     else:
+        step(f"drift against the training data (features as of {as_of})")
         frame = scored_frame if scored_frame is not None else _scored_frame(tables, scores, settings, as_of)
         drift = drift_report(
             reference,
@@ -223,6 +228,7 @@ def assemble(
         )
     else:
         norm = normalise_interventions(log)
+        step(f"intervention effects: {len(norm):,} logged interventions, weekly risks of their periods")
         snaps = snapshot_risks(
             tables, info.model, norm, settings=settings, horizon_days=rs.effect_horizon_days
         )
@@ -480,12 +486,14 @@ def make_report(
     data = assemble(
         scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info
     )
+    step(f"writing {out}")
     html_path = render_html(data, with_context(scores, tables.reps), out)
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(_clean(data.to_dict()), indent=1, default=_json_default))
     pdf_path, pdf_error = None, None
     if pdf:
         pdf_path = out.with_suffix(".pdf")
+        step(f"printing {pdf_path} with Chromium")
         pdf_error = print_pdf(html_path, pdf_path, chromium=rs.chromium, timeout_s=rs.pdf_timeout_s)
         if pdf_error:
             pdf_path = None

@@ -38,6 +38,19 @@ def _user_errors(fn):
     return wrapper
 
 
+def _progress(fn):
+    """Show the stages of a long command on stderr as they start (repradar.progress)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from repradar.progress import shown
+
+        with shown():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 DataDir = Annotated[
     Path,
     typer.Option("--data", help="Folder of contract tables (CSV or Parquet).", file_okay=False),
@@ -241,6 +254,7 @@ def _parse_params(items: list[str] | None) -> dict:
 
 @app.command()
 @_user_errors
+@_progress
 def train(
     data: DataSource,
     every_days: Annotated[
@@ -321,6 +335,7 @@ def promote(
 
 @app.command()
 @_user_errors
+@_progress
 def score(
     data: DataSource,
     as_of: Annotated[
@@ -382,6 +397,7 @@ def score(
 
 @app.command("tune-playbook")
 @_user_errors
+@_progress
 def tune_playbook(
     data: Annotated[
         list[Path],
@@ -760,7 +776,10 @@ def demo(
     from repradar.settings import get_settings
 
     settings = get_settings()
-    result = run_demo(settings, reps=reps, periods=periods, seed=seed, echo=typer.echo)
+    from repradar.progress import shown
+
+    with shown():  # the stages of training and scoring, not the server's life after
+        result = run_demo(settings, reps=reps, periods=periods, seed=seed, echo=typer.echo)
     typer.echo(f"scores: {result.scores_path} (model version {result.model_version})")
     signins = demo_signins(settings, load_folder(result.data_dir, validate=False).reps)
     if settings.data_dir is None:
@@ -790,6 +809,7 @@ def _read_scores_file(path: Path, flag: str):
 
 @app.command()
 @_user_errors
+@_progress
 def report(
     scores: Annotated[
         Path, typer.Option("--scores", help="Scores file from `repradar score` (.parquet or .csv).")

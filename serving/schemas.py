@@ -120,6 +120,10 @@ class InterventionIn(Request):
         return self
 
 
+class InterventionEndIn(Request):
+    ended_on: IsoDate = Field(description="The intervention's last day: not before its start.")
+
+
 class JobIn(Request):
     as_of: IsoDate = Field(description="Score every active rep's period containing this day.")
 

@@ -182,6 +182,9 @@ def log_run(data_dir, test: pd.DataFrame, model, settings, out_dir) -> pd.DataFr
     truth = load_truth(data_dir)
     if truth is None or test.empty:
         return None
+    from repradar.progress import step
+
+    step("checking the suggestions against the simulator's known causes of misses")
     summary = cause_match(test, model, truth, settings=settings)
     if summary.empty:
         return None

@@ -20,6 +20,7 @@ from features.io import is_uri
 from models.pyfunc import RepRadarModel, write_artifacts
 from models.spec import FeatureSpec, base_feature
 from repradar.errors import UserError
+from repradar.progress import step
 from training.baselines import LogisticBaseline, PacingBaseline
 from training.booster import RiskBooster
 from training.calibrate import choose_calibrator
@@ -207,8 +208,10 @@ def train(
         raise UserError(
             f"data folder {str(data_dir)!r} does not exist; pass --data with a folder of contract tables"
         )
+    step(f"reading and validating {data_dir}")
     tables = load_folder(data_dir)
     every = every_days or settings.snapshot_every_days
+    step(f"building training snapshots (every {every} days, as of each day)")
     fs = build_training_set(tables, every_days=every, miss_threshold=settings.miss_threshold)
     return train_feature_set(
         fs,
@@ -243,6 +246,10 @@ def train_feature_set(
     check_outcomes(frame, split, settings.min_misses)
     seed = settings.seed if seed is None else seed
 
+    step(
+        f"fitting the model and its baselines on {int(split.train.sum()):,} snapshot rows "
+        f"({len(names)} features), calibrating on {int(split.valid.sum()):,}"
+    )
     fitted = fit_all(frame, split, names, settings, params=params, seed=seed)
     split_info = split.describe(frame)
     split_info["reps"] = int(frame["rep_id"].nunique())
@@ -274,6 +281,7 @@ def train_feature_set(
         paths = write_artifacts(
             tmp / "model", fitted.spec, fitted.booster.booster_, fitted.calibrator, playbook=playbook
         )
+        step(f"evaluating the shipped model on the held-out period(s): {int(split.test.sum()):,} rows")
         # Evaluate exactly what is shipped: the model as loaded back from its files.
         shipped = RepRadarModel.from_paths(paths, num_threads=settings.train_num_threads)
         preds = {
@@ -343,6 +351,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     model_head = headline(metrics)
     week_head = headline(metrics, week=REPORT_WEEK)
 
+    step(f"logging the run to MLflow ({settings.tracking_uri})")
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run:
         run_id = run.info.run_id
         tags = {
@@ -422,6 +431,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             json.dumps(calibration_bins(test[LABEL].to_numpy(), preds))
         )
         lead_time_plot(metrics, art / "plots" / "lead_time.png")
+        step("explaining held-out rows with SHAP for the run's plots")
         sample = test.sample(n=min(2000, len(test)), random_state=settings.seed) if len(test) > 2000 else test
         contrib = shipped.contributions(sample)
         shap_summary_plot(
@@ -459,6 +469,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         log_run(data_dir, test, shipped, settings, art / "evaluation")
         mlflow.log_artifacts(str(art))
 
+        step("logging and registering the model")
         # The model: one pyfunc with spec, booster text, calibrator JSON and the playbook.
         X_example = test[names].head(5).apply(pd.to_numeric, errors="coerce").astype("float64")
         signature = infer_signature(X_example, shipped.predict(None, X_example))

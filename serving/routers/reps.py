@@ -24,6 +24,7 @@ from serving.rules import DUPLICATE_WINDOW_S, intervention_date_problem, may_see
 from serving.schemas import (
     HistoryItemOut,
     HistoryOut,
+    InterventionEndIn,
     InterventionIn,
     InterventionListOut,
     InterventionOut,
@@ -326,4 +327,68 @@ def add_intervention(
             request_id=rid,
         )
         commit(session)
+    return _intervention_out(row)
+
+
+@router.patch(
+    "/reps/{rep_id}/interventions/{entry_id}",
+    response_model=InterventionOut,
+    summary="End a recorded intervention (or correct its end day)",
+    description="Sets `ended_on` of one entry of the rep's log: not before the entry's start, and not more "
+    "than two years ahead (422). The entry's other fields stay as recorded; the change and the end day it "
+    "replaced go into the audit trail. Setting the day it already has changes nothing and records nothing.",
+    responses=responses(*AUTHED, 400, 404, 413, 422),
+)
+def end_intervention(
+    request: Request,
+    rep_id: RepId,
+    entry_id: Annotated[int, Path(ge=1, le=2**62, description="The entry's `id`.")],
+    body: InterventionEndIn,
+    principal: Reader,
+    session: SessionDep,
+    rid: RequestIdDep,
+) -> InterventionOut:
+    _check_visible(request, session, principal, rep_id, "intervention.end", rid)
+    row = session.get(InterventionLog, entry_id)
+    if row is None or row.rep_id != rep_id:
+        raise ApiError(404, f"no intervention entry {entry_id} in the log of rep {rep_id!r}")
+    if body.ended_on < row.started_on:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "ended_on"),
+                    "msg": f"ended_on {body.ended_on.isoformat()} is before the intervention started "
+                    f"({row.started_on.isoformat()})",
+                    "type": "value_error",
+                }
+            ]
+        )
+    rep = session.get(Rep, rep_id)
+    problem = intervention_date_problem(
+        row.started_on, rep.hire_date if rep else None, dt.date.today(), ended_on=body.ended_on
+    )
+    if problem and problem[0] == "ended_on":  # the start was accepted when it was recorded
+        raise RequestValidationError(
+            [{"loc": ("body", "ended_on"), "msg": problem[1], "type": "value_error"}]
+        )
+    if row.ended_on == body.ended_on:
+        return _intervention_out(row)
+    previous = row.ended_on
+    row.ended_on = body.ended_on
+    audit.record(
+        session,
+        principal,
+        "intervention.end",
+        "rep",
+        rep_id,
+        model_version=row.model_version,
+        detail={
+            "id": row.id,
+            "intervention": row.intervention,
+            "ended_on": body.ended_on.isoformat(),
+            "previous_ended_on": previous.isoformat() if previous else None,
+        },
+        request_id=rid,
+    )
+    commit(session)
     return _intervention_out(row)

@@ -89,10 +89,14 @@ def tiny_frame(n: int = 400, seed: int = 0, as_of: str = "2024-04-22") -> pd.Dat
 
 @lru_cache
 def shared_tiny_model(seed: int = 0):
-    """One tiny model per test session (its files live in a temporary folder)."""
+    """One tiny model per test session (its files live in a temporary folder, removed at exit)."""
+    import atexit
+    import shutil
     import tempfile
 
-    return tiny_model(Path(tempfile.mkdtemp(prefix="repradar-tiny-")), seed)
+    folder = Path(tempfile.mkdtemp(prefix="repradar-tiny-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return tiny_model(folder, seed)
 
 
 def tiny_model(folder: Path, seed: int = 0):

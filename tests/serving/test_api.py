@@ -102,6 +102,71 @@ def test_intervention_log(service):
     )
 
 
+def test_an_intervention_is_ended_later_and_the_change_is_audited(service):
+    """A manager records a coaching that goes on, then ends it: only `ended_on` changes, the trail keeps
+    the day it replaced; an end before the start, another rep's entry or an unknown entry change nothing."""
+    from serving.db.schema import AuditEvent
+
+    c, h = service.client, service.h("mgr1")
+    rec = c.post(
+        "/api/v1/reps/R1/interventions",
+        json={"intervention": "mentoring", "started_on": "2024-01-16", "note": "pairing"},
+        headers=h,
+    ).json()
+    url = f"/api/v1/reps/R1/interventions/{rec['id']}"
+    assert rec["ended_on"] is None
+    for body, status, word in (
+        ({"ended_on": "2024-01-15"}, 422, "before the intervention started (2024-01-16)"),
+        ({"ended_on": "2099-01-01"}, 422, "days ahead"),
+        ({"ended_on": "2024-02-30"}, 422, "ended_on"),
+        ({}, 422, "ended_on"),
+        ({"ended_on": "2024-02-01", "note": "x"}, 422, "note"),
+    ):
+        r = c.patch(url, json=body, headers=h)
+        assert r.status_code == status and word in r.json()["detail"], (body, r.text)
+    assert (
+        c.patch(
+            f"/api/v1/reps/R2/interventions/{rec['id']}", json={"ended_on": "2024-02-01"}, headers=h
+        ).status_code
+        == 404
+    )
+    assert (
+        c.patch(
+            "/api/v1/reps/R1/interventions/999999", json={"ended_on": "2024-02-01"}, headers=h
+        ).status_code
+        == 404
+    )
+    r = c.patch(url, json={"ended_on": "2024-02-29"}, headers=h)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["ended_on"] == "2024-02-29" and out["note"] == "pairing" and out["recorded_by"] == "mgr1"
+    assert out["started_on"] == "2024-01-16" and out["intervention"] == "mentoring"
+    # HR corrects the day; the same day again changes nothing and records nothing
+    assert (
+        c.patch(url, json={"ended_on": "2024-03-01"}, headers=service.h("hr")).json()["ended_on"]
+        == "2024-03-01"
+    )
+    assert c.patch(url, json={"ended_on": "2024-03-01"}, headers=service.h("hr")).status_code == 200
+    items = c.get("/api/v1/reps/R1/interventions", headers=h).json()["items"]
+    assert [(i["id"], i["ended_on"]) for i in items] == [(rec["id"], "2024-03-01")]
+    with service.session() as s:
+        events = s.query(AuditEvent).filter_by(action="intervention.end").order_by(AuditEvent.id).all()
+        assert [
+            (e.actor, e.outcome, e.detail["ended_on"], e.detail["previous_ended_on"]) for e in events
+        ] == [
+            ("mgr1", "ok", "2024-02-29", None),
+            ("hr", "ok", "2024-03-01", "2024-02-29"),
+        ]
+    # a manager outside the rep's line sees the same 404 as for an unknown rep, and the attempt is audited
+    r = c.patch(url, json={"ended_on": "2024-03-05"}, headers=service.h("mgr2"))
+    assert r.status_code == 404 and r.json()["detail"] == "rep 'R1' not found"
+    with service.session() as s:
+        (e,) = s.query(AuditEvent).filter_by(action="intervention.end", actor="mgr2").all()
+        assert e.outcome == "out_of_scope"
+    export = c.get("/api/v1/interventions/export", headers=service.h("hr")).text
+    assert "R1,mentoring,2024-01-16,2024-03-01" in export
+
+
 def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_entry(service):
     import datetime as dt
 

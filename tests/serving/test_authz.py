@@ -16,6 +16,7 @@ BODY = {
     "intervention": {"intervention": "mentoring", "started_on": "2024-01-16", "note": "pairing with R1"},
     "job": {"as_of": "2024-01-15"},
     "promote": {},
+    "end": {"ended_on": "2024-02-01"},
 }
 # (method, path, body, kind)
 ENDPOINTS = [
@@ -28,6 +29,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/reps/{rep}/history", None, "rep"),
     ("GET", "/api/v1/reps/{rep}/interventions", None, "rep"),
     ("POST", "/api/v1/reps/{rep}/interventions", "intervention", "rep_write"),
+    ("PATCH", "/api/v1/reps/{rep}/interventions/999999", "end", "rep_end"),
     ("GET", "/api/v1/jobs", None, "jobs"),
     ("POST", "/api/v1/jobs", "job", "job_create"),
     ("GET", f"/api/v1/jobs/{JOB}", None, "job_item"),
@@ -63,7 +65,7 @@ def expected(caller: str, kind: str, rep: str | None) -> int:
     roles = ROLES[caller]
     if kind == "me":
         return 200
-    if kind in ("list", "rep", "rep_write"):
+    if kind in ("list", "rep", "rep_write", "rep_end"):
         if not roles & {"manager", "hr"}:
             return 403
         if kind == "list":
@@ -71,7 +73,8 @@ def expected(caller: str, kind: str, rep: str | None) -> int:
         visible = rep != NONE and ("hr" in roles or rep in SCOPE[caller])
         if not visible:
             return 404
-        return 201 if kind == "rep_write" else 200
+        # rep_end: a visible rep, but no entry 999999 in their log
+        return {"rep_write": 201, "rep_end": 404}.get(kind, 200)
     if kind in ("jobs", "job_create", "job_item", "audit"):
         if "hr" not in roles:
             return 403

@@ -63,6 +63,18 @@ def trained(tmp_path_factory, sim_org):
     home = tmp_path_factory.mktemp("home")
     result = run_cli(home, "train", "--data", str(sim_org))
     assert result.exit_code == 0, result.stdout + result.stderr
+    # `train` says each stage on stderr as it starts (repradar.progress), the simulator's truth included
+    for stage in (
+        "reading and validating",
+        "building training snapshots",
+        "fitting the model",
+        "evaluating",
+        "logging the run to MLflow",
+        "explaining held-out rows",
+        "known causes",
+        "registering",
+    ):
+        assert stage in result.stderr, (stage, result.stderr)
     result = run_cli(home, "promote")
     assert result.exit_code == 0, result.stdout + result.stderr
     return home

@@ -121,6 +121,28 @@ def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
     assert any(v for v in df["interventions"]), "the playbook suggests something for someone"
     d = df["drivers"].iloc[0]
     assert d and {"feature", "group", "value", "contribution"} <= set(d[0])
+    # the stages on stderr as they start, in order; stdout keeps the results only
+    stages = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if line.startswith("[")]
+    assert [s.split(" ")[0] for s in stages] == ["reading", "loading", "building", "scoring"], stages
+    assert f"scoring and explaining {len(df)} reps" in stages[-1]
+    assert "[" not in result.stdout
+
+
+def test_an_employed_rep_without_a_quota_is_named_not_silently_left_out(trained, sim_tables, tmp_path):
+    reps, quotas = sim_tables.reps, sim_tables.quotas
+    ends = reps["end_date"] if "end_date" in reps else pd.Series(pd.NaT, index=reps.index)
+    employed = reps[(pd.to_datetime(reps["hire_date"]) <= pd.Timestamp(AS_OF)) & ends.isna()]
+    gone = str(employed["rep_id"].iloc[0])
+    tables = sim_tables.replace(quotas=quotas[quotas["rep_id"].astype(str) != gone])
+    folder = write_tables(tables, tmp_path / "data")
+    out = tmp_path / "scores.csv"
+    result = run_cli(trained, "score", "--data", str(folder), "--as-of", AS_OF.isoformat(), "--out", str(out))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert (
+        f"note: 1 rep(s) employed on {AS_OF} are not scored: no quota period of theirs contains"
+        in result.stdout
+    )
+    assert f"({gone})" in result.stdout
 
 
 def test_scoring_twice_gives_byte_identical_files(sim_tables, model_v1, settings, tmp_path):
