@@ -8,8 +8,10 @@ Parsing problems are not handled here: `features.validation.validate_folder` rep
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import re
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -86,7 +88,7 @@ def read_raw(path: Path) -> pd.DataFrame:
         if not df.index.equals(pd.RangeIndex(len(df))):
             # pandas restores an index it wrote; rows are numbered by position, a named index is data
             df = df.reset_index(drop=all(n is None for n in df.index.names))
-        return df
+        return decategorize(df)
     try:
         with open(path, "rb") as fh:
             head = fh.read(64 * 1024)
@@ -96,20 +98,106 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise UserError(
             f"{path.name} is a binary file, not CSV text; export the table as UTF-8 CSV or Parquet"
         )
-    if not head.strip():
+    if not head.removeprefix(UTF8_BOM).strip():
         raise UserError(f"{path.name} is empty; it needs at least a header line with the column names")
+    sep = excel_sep_line(path)
     try:
         # pyarrow's reader is several times faster; the C reader decides when it refuses a file.
         raw = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow", skip_blank_lines=False
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            engine="pyarrow",
+            skip_blank_lines=False,
+            sep=sep or ",",
+            skiprows=1 if sep else None,
         )
     except Exception:
-        raw = _read_csv_c(path)
+        raw = _read_csv_c(path, sep)
     blank = raw.isna().all(axis=1)
     return raw[~blank] if blank.any() else raw
 
 
 DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
+UTF8_BOM = codecs.BOM_UTF8
+_SEP_LINE = re.compile(rb"^sep=(.)[ \t]*\r?\n")
+
+
+def decategorize(df: pd.DataFrame) -> pd.DataFrame:
+    """Parquet dictionary ("category") columns as plain columns of their values (text stays text),
+    so a column is judged by what it holds, not by how it was stored."""
+    for c in df.columns:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            try:
+                df[c] = s.astype(s.cat.categories.dtype)
+            except (TypeError, ValueError):  # e.g. integer categories with missing cells
+                df[c] = s.astype(object).where(s.notna(), None)
+    return df
+
+
+def excel_sep_line(path: Path) -> str | None:
+    """The delimiter named by Excel's `sep=;` first line (after a byte-order mark), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64).removeprefix(UTF8_BOM)
+    except OSError:
+        return None
+    m = _SEP_LINE.match(head)
+    return m.group(1).decode("latin-1") if m else None
+
+
+def decode_problem(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> str | None:
+    """Where a file stops being `encoding` text: "line 7, column amount (byte 0x96)", or None.
+
+    Lines are counted as an editor shows them (the header is line 1); the column is the header's
+    name of the field holding the bad byte (quotes are not followed across lines).
+    """
+    path = Path(path)
+    header: list[str] | None = None
+    try:
+        with open(path, "rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if number == 1:
+                    line = line.removeprefix(UTF8_BOM)
+                try:
+                    text = line.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    prefix = line[: exc.start].decode(encoding, errors="replace")
+                    field = len(next(csv.reader([prefix], delimiter=delimiter), [""])) - 1
+                    where = f"line {number}"
+                    if header is not None and number > 1 and 0 <= field < len(header):
+                        where += f", column {header[field]}"
+                    return f"{where} (byte 0x{line[exc.start]:02x})"
+                except LookupError:
+                    return None
+                if header is None and not (number == 1 and _SEP_LINE.match(line)):
+                    header = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])
+    except OSError:
+        return None
+    return None
+
+
+def long_row_line(path: Path, delimiter: str = ",", encoding: str = "utf-8-sig") -> int | None:
+    """The first line whose record has more fields than the header (header = line 1), or None."""
+    skip = 1 if excel_sep_line(path) else 0
+    try:
+        with open(path, newline="", encoding=encoding, errors="replace") as fh:
+            if skip:
+                fh.readline()
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                return None
+            start = reader.line_num + 1
+            for row in reader:
+                if len(row) > len(header):
+                    return start + skip
+                start = reader.line_num + 1
+    except (OSError, csv.Error):
+        return None
+    return None
 
 
 def header_delimiter(columns, delimiter: str = ",") -> str | None:
@@ -146,29 +234,32 @@ def csv_record_lines(path: Path, n: int, *, delimiter: str = ",", encoding: str 
     walked with the csv module (only as far as record `n`), since quoted cells may span lines.
     """
     path = Path(path)
+    skip = 1 if excel_sep_line(path) else 0  # Excel's `sep=` line comes before the header
     if not _has_quote(path):
-        return np.arange(n, dtype="int64") + FIRST_RECORD_ROW
+        return np.arange(n, dtype="int64") + FIRST_RECORD_ROW + skip
     lines = []
     try:
         with open(path, newline="", encoding=encoding, errors="replace") as fh:
+            if skip:
+                fh.readline()
             reader = csv.reader(fh, delimiter=delimiter)
             if next(reader, None) is not None:
                 end = reader.line_num
                 for _ in reader:
-                    lines.append(end + 1)
+                    lines.append(end + 1 + skip)
                     end = reader.line_num
                     if len(lines) >= n:
                         break
     except csv.Error:  # a cell the csv module refuses (e.g. over its size limit): number the rest by line
         pass
-    nxt = lines[-1] + 1 if lines else FIRST_RECORD_ROW
+    nxt = lines[-1] + 1 if lines else FIRST_RECORD_ROW + skip
     while len(lines) < n:  # the readers disagree on the record count: number the rest one per line
         lines.append(nxt)
         nxt += 1
     return np.asarray(lines, dtype="int64")
 
 
-def _read_csv_c(path: Path) -> pd.DataFrame:
+def _read_csv_c(path: Path, sep: str | None = None) -> pd.DataFrame:
     try:
         with warnings.catch_warnings():
             # pandas only warns when every row has more fields than the header, then drops some
@@ -181,13 +272,18 @@ def _read_csv_c(path: Path) -> pd.DataFrame:
                 encoding="utf-8-sig",  # tolerate the byte-order mark Excel writes
                 skip_blank_lines=False,  # keep row numbers equal to the file's data rows
                 index_col=False,  # a row with an extra field is an error, not an index
+                sep=sep or ",",
+                skiprows=1 if sep else None,  # Excel's `sep=` line
             )
     except pd.errors.ParserWarning as exc:
-        raise UserError(
-            f"{path.name} is not well-formed CSV (rows have more fields than the header)"
-        ) from exc
+        line = long_row_line(path, sep or ",")
+        at = f"line {line} has" if line else "rows have"
+        raise UserError(f"{path.name} is not well-formed CSV ({at} more fields than the header)") from exc
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
+        where = decode_problem(path, "utf-8", sep or ",") or f"byte {exc.start}"
+        raise UserError(
+            f"{path.name} is not UTF-8 text ({where}); save it as UTF-8 CSV (in Excel: CSV UTF-8)"
+        ) from exc
     except pd.errors.EmptyDataError as exc:
         raise UserError(
             f"{path.name} is empty; it needs at least a header line with the column names"
@@ -227,7 +323,15 @@ def quota_span(folder: str | Path) -> tuple[dt.date, dt.date] | None:
         if path.suffix == ".parquet":
             df = pd.read_parquet(path, columns=cols)
         else:
-            df = pd.read_csv(path, usecols=cols, dtype=str, encoding="utf-8-sig")
+            sep = excel_sep_line(path)
+            df = pd.read_csv(
+                path,
+                usecols=cols,
+                dtype=str,
+                encoding="utf-8-sig",
+                sep=sep or ",",
+                skiprows=1 if sep else None,
+            )
     except (OSError, ValueError, KeyError):
         return None
     start = pd.to_datetime(df["period_start"], errors="coerce", format="mixed").min()

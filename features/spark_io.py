@@ -34,6 +34,7 @@ import pandas as pd
 from features.contract import TABLES, Column, Implies, NoOverlap, NotBefore, RangeBy, Table
 from features.io import CATALOG_PREFIX, DATETIME_UNIT, FIRST_RECORD_ROW, TABLE_SUFFIXES, header_delimiter
 from features.validation import (
+    ABSENT_EFFECT,
     MAX_EXAMPLES,
     RULE_CATALOG,
     RULE_CHECKED,
@@ -277,7 +278,8 @@ class _Locator:
             failures.append(Failure(spec.name, None, RULE_TABLE, 0, [], f"{required}{hint}"))
         else:
             report.warnings.append(
-                f"{spec.name}: optional table absent ({missing}){hint}; the features it feeds will be missing"
+                f"{spec.name}: optional table absent ({missing}){hint}; "
+                f"{ABSENT_EFFECT.get(spec.name, 'the features it feeds will be missing')}"
             )
         return None
 

@@ -39,6 +39,7 @@ from features.io import (
     PROVENANCE_FILE,
     TABLE_SUFFIXES,
     csv_record_lines,
+    excel_sep_line,
     header_delimiter,
     read_raw,
     spreadsheet_row,
@@ -69,6 +70,15 @@ RULE_TYPE = {
     "timestamp": "parses as timestamp (ISO 8601)",
     "number": "parses as number",
     "boolean": "parses as boolean (true/false, 1/0, yes/no)",
+}
+
+
+# What an absent optional table costs, when it is not "the features it feeds".
+ABSENT_EFFECT = {
+    "interventions": (
+        "no feature is built from it; only the intervention effects of `repradar report` use it "
+        "(or a log given with `report --interventions FILE`)"
+    ),
 }
 
 
@@ -290,7 +300,7 @@ def _locate(
     else:
         report.warnings.append(
             f"{spec.name}: optional table absent (no {spec.name}.csv or {spec.name}.parquet){hint}; "
-            "the features it feeds will be missing"
+            f"{ABSENT_EFFECT.get(spec.name, 'the features it feeds will be missing')}"
         )
     return None
 
@@ -307,8 +317,11 @@ def _warn_unknown_files(entries: dict[str, Path], report: ValidationReport) -> N
 
 
 def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        return next(csv.reader(fh), [])
+    sep = excel_sep_line(path)
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        if sep:
+            fh.readline()
+        return next(csv.reader(fh, delimiter=sep or ","), [])
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,6 +381,12 @@ def check_table(
             )
         return None
     raw.columns = [str(c) for c in raw.columns]
+    sep = excel_sep_line(path) if path.suffix == ".csv" else None
+    if sep:
+        report.warnings.append(
+            f"{name}: line 1 of {path.name} is Excel's `sep={sep}` line; skipped, the header is line 2 "
+            "(rows are numbered as in the file)"
+        )
     if len(raw) == 0:
         report.warnings.append(f"{name}: {path.name} has no data rows")
 
@@ -571,9 +590,8 @@ def _as_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     if s.dtype == object and not _is_texty(s):
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind in ("date", "datetime", "datetime64"):
-            out = pd.to_datetime(s, errors="coerce")
-            if getattr(out.dt, "tz", None) is not None:
-                out = out.dt.tz_localize(None)
+            # Each stamp's own wall clock (its local calendar day), also when offsets differ by row.
+            out = pd.to_datetime(s.map(_wall_clock), errors="coerce")
             out = out.astype(f"datetime64[{DATETIME_UNIT}]")
             has_time = out.notna() & (out != out.dt.normalize())
             out = out.where(~has_time)
@@ -589,6 +607,15 @@ def _as_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         f"datetime64[{DATETIME_UNIT}]"
     )
     return out, t.notna() & out.isna()
+
+
+def _wall_clock(v):
+    """A date/datetime cell as naive local time: the day and hour its own clock showed."""
+    try:
+        ts = pd.Timestamp(v)
+    except (TypeError, ValueError):
+        return pd.NaT
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def _as_timestamp(s: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -19,14 +19,39 @@ import yaml
 
 from features.contract import TABLES
 from importer import shipped_mappings
-from importer.transforms import AGGREGATES, ID_METHODS, NORMALIZE_STEPS, PERIOD_MONTHS, UNMAPPED, parse_kind
+from importer.transforms import (
+    AGGREGATES,
+    CURRENCY_OPTIONS,
+    DECIMAL_OPTIONS,
+    ID_METHODS,
+    NORMALIZE_STEPS,
+    NUMBER_KEYS,
+    PERIOD_MONTHS,
+    THOUSANDS_OPTIONS,
+    UNMAPPED,
+    NumberFormat,
+    normalize_keys,
+    parse_kind,
+)
 from repradar.errors import UserError
 
 MAPPING_VERSION = 1
 TOP_KEYS = ("version", "name", "description", "notes", "csv", "tables", "quota_policy")
 TABLE_KEYS = ("source", "sources", "columns", "attributes", "where", "optional", "only_known_reps")
 SOURCE_KEYS = ("file", "columns", "attributes", "where", "optional")
-SPEC_KEYS = ("from", "value", "lookup", "values", "unmapped", "format", "id", "default", "end_of_period")
+SPEC_KEYS = (
+    "from",
+    "value",
+    "lookup",
+    "values",
+    "normalize",
+    "unmapped",
+    "format",
+    "number",
+    "id",
+    "default",
+    "end_of_period",
+)
 LOOKUP_KEYS = ("file", "key", "match", "column", "normalize", "agg", "missing", "format")
 WHERE_KEYS = ("column", "in", "not_in", "in_file")
 CSV_KEYS = ("delimiter", "encoding")
@@ -110,8 +135,10 @@ class ColumnSpec:
     value: Any = None
     lookup: Lookup | None = None
     values: dict[str, Any] | None = None
+    normalize: tuple[str, ...] = ()  # value-map keys and cells compared after these steps
     unmapped: str = "error"
     format: str | None = None
+    number: NumberFormat | None = None
     id: str | None = None
     default: ColumnSpec | None = None
     end_of_period: str | None = None
@@ -570,6 +597,12 @@ class _Checker:
                 )
             else:
                 kw["values"] = {str(k): v for k, v in vals.items()}
+        if "normalize" in cdef:
+            kw["normalize"] = self.normalize_steps(cdef["normalize"], (*path, "normalize"))
+            if "values" not in cdef:
+                self.err((*path, "normalize"), "normalize (on a column) only makes sense with `values`")
+            elif isinstance(kw.get("values"), dict):
+                self.clashing_keys(kw["values"], kw["normalize"], (*path, "values"))
         if "unmapped" in cdef:
             kw["unmapped"] = (
                 self.choice(cdef["unmapped"], (*path, "unmapped"), UNMAPPED, "unmapped") or "error"
@@ -580,6 +613,10 @@ class _Checker:
             if kind not in ("date", "timestamp"):
                 self.err((*path, "format"), f"format is for date and timestamp columns; {target} is a {kind}")
             kw["format"] = self.text_at(cdef["format"], (*path, "format"), "format (a strptime format)")
+        if "number" in cdef:
+            if kind != "number":
+                self.err((*path, "number"), f"number is for number columns; {target} is a {kind}")
+            kw["number"] = self.number_format(cdef["number"], (*path, "number"))
         if "id" in cdef:
             if kind != "string":
                 self.err((*path, "id"), f"id is for text columns; {target} is a {kind}")
@@ -623,14 +660,7 @@ class _Checker:
             self.err(path, "lookup.match needs lookup.key (the column of the look-up file to match against)")
         if key is None and agg is None and "agg" not in ldef:
             self.err(path, "a lookup without `key` takes one value from the whole column: it needs `agg`")
-        norm = ldef.get("normalize", [])
-        if isinstance(norm, str):
-            norm = [norm]
-        if not isinstance(norm, list):
-            self.err((*path, "normalize"), f"normalize must be a list of: {', '.join(NORMALIZE_STEPS)}")
-            norm = []
-        for i, step in enumerate(norm):
-            self.choice(step, (*path, "normalize", i), NORMALIZE_STEPS, "a normalize step")
+        norm = self.normalize_steps(ldef.get("normalize", []), (*path, "normalize"))
         missing = self.choice(ldef.get("missing", "error"), (*path, "missing"), ("error", "empty"), "missing")
         fmt = self.text_at(ldef.get("format"), (*path, "format"), "lookup.format", optional=True)
         if file is None or column is None:
@@ -640,12 +670,61 @@ class _Checker:
             column=column,
             key=key,
             match=(match or key) if key is not None else None,
-            normalize=tuple(s for s in norm if s in NORMALIZE_STEPS),
+            normalize=norm,
             agg=agg,
             missing=missing or "error",
             format=fmt,
             loc=self.loc(path),
         )
+
+    def normalize_steps(self, norm, path: tuple) -> tuple[str, ...]:
+        """`normalize: [strip, lower]` (or one step as text), for look-ups and value maps."""
+        if isinstance(norm, str):
+            norm = [norm]
+        if not isinstance(norm, list):
+            self.err(path, f"normalize must be a list of: {', '.join(NORMALIZE_STEPS)}")
+            return ()
+        for i, step in enumerate(norm):
+            self.choice(step, (*path, i), NORMALIZE_STEPS, "a normalize step")
+        return tuple(s for s in norm if s in NORMALIZE_STEPS)
+
+    def clashing_keys(self, values: dict, steps: tuple[str, ...], path: tuple) -> None:
+        """Two value-map keys that normalise to one key must map to the same value."""
+        seen: dict[str, tuple[str, Any]] = {}
+        for k, v in values.items():
+            n = normalize_keys(pd.Series([k], dtype=object), steps).iloc[0]
+            if n in seen and seen[n][1] != v:
+                self.err(
+                    path,
+                    f"keys {seen[n][0]!r} and {k!r} are the same after normalize ({', '.join(steps)}) "
+                    f"but map to {seen[n][1]!r} and {v!r}; keep one",
+                )
+            seen.setdefault(n, (k, v))
+
+    def number_format(self, ndef, path: tuple) -> NumberFormat | None:
+        """`number: {currency: strip, thousands: ",", decimal: "."}`: how amounts are written."""
+        if not self.mapping_at(ndef, path, "number"):
+            return None
+        self.keys(ndef, path, NUMBER_KEYS, "number")
+        currency = self.choice(
+            ndef.get("currency", "none"), (*path, "currency"), CURRENCY_OPTIONS, "currency"
+        )
+        thousands = ndef.get("thousands", "")
+        thousands = "" if thousands is None else thousands
+        if thousands not in THOUSANDS_OPTIONS:
+            shown = ", ".join(repr(o) for o in THOUSANDS_OPTIONS)
+            self.err((*path, "thousands"), f"thousands must be one of {shown} (quoted), not {thousands!r}")
+            thousands = None
+        decimal = ndef.get("decimal", ".")
+        if decimal not in DECIMAL_OPTIONS:
+            self.err((*path, "decimal"), f'decimal must be "." or "," (quoted), not {decimal!r}')
+            decimal = None
+        if thousands is not None and decimal is not None and thousands == decimal:
+            self.err(path, f"thousands and decimal are both {decimal!r}; they must differ")
+            return None
+        if currency is None or thousands is None or decimal is None:
+            return None
+        return NumberFormat(currency=currency, thousands=thousands, decimal=decimal)
 
     def where(self, wdef, path: tuple) -> Where | None:
         if not self.mapping_at(wdef, path, "a where condition"):

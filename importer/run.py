@@ -7,6 +7,7 @@ Every problem is reported in the source's terms (file, column, spreadsheet row).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
 import difflib
@@ -22,7 +23,17 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import TABLES
-from features.io import DELIMITER_NAMES, PROVENANCE_FILE, csv_record_lines, header_delimiter, spreadsheet_row
+from features.io import (
+    DELIMITER_NAMES,
+    PROVENANCE_FILE,
+    UTF8_BOM,
+    csv_record_lines,
+    decategorize,
+    decode_problem,
+    excel_sep_line,
+    header_delimiter,
+    spreadsheet_row,
+)
 from importer.mapping import ColumnSpec, Loc, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
 from importer.quotas import derive_quotas
 from importer.transforms import (
@@ -102,6 +113,11 @@ def merge_problems(problems: list[SourceProblem]) -> list[SourceProblem]:
     return list(out.values())
 
 
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _show(v) -> str:
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
@@ -129,7 +145,9 @@ class Sources:
         self.mapping = mapping
         self._frames: dict[str, pd.DataFrame] = {}
         self._lines: dict[str, list[int]] = {}  # per file, the row number of each frame row
+        self._aliases: dict[str, dict[str, str]] = {}  # per file: mapped column -> the file's column
         self.used: list[str] = []
+        self.notes: list[str] = []  # how files were read (byte-order mark, `sep=` line)
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -143,37 +161,101 @@ class Sources:
         tip = f"; did you mean {hint[0]}?" if hint else f"; files there: {', '.join(present) or 'none'}"
         return SourceProblem(f"{what} {name} is not in {self.folder}{tip}", mapping=loc)
 
+    def is_empty(self, name: str) -> bool:
+        """A file with nothing in it (0 bytes, or only a byte-order mark and white space)."""
+        p = self.path(name)
+        if p.suffix == ".parquet" or p.stat().st_size > 4096:
+            return False
+        return not p.read_bytes().removeprefix(UTF8_BOM).strip()
+
+    def alias(self, name: str, column: str, actual: str) -> None:
+        """Read `column` from the file's `actual` column (same name but for case), noted once per file."""
+        frame = self._frames[name]
+        if column not in frame.columns:
+            frame[column] = frame[actual]
+            self._aliases.setdefault(name, {})[column] = actual
+
+    def alias_notes(self) -> list[str]:
+        return [
+            f"{name}: column names matched ignoring case: "
+            + ", ".join(f"{want} <- {have}" for want, have in pairs.items())
+            for name, pairs in self._aliases.items()
+        ]
+
+    def _fail(self, name: str, message: str) -> ImportFailed:
+        return ImportFailed([SourceProblem(message, file=name)], "the export could not be read")
+
+    def _read_csv(self, name: str) -> tuple[pd.DataFrame, list[int]]:
+        p = self.path(name)
+        delimiter, encoding = self.mapping.csv.delimiter, self.mapping.csv.encoding
+        with open(p, "rb") as fh:
+            head = fh.read(64 * 1024)
+        if not head.removeprefix(UTF8_BOM).strip():
+            raise self._fail(name, "the file is empty; it needs at least a header line with the column names")
+        offset = 0
+        if head.startswith(UTF8_BOM) and codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+            # A UTF-8 byte-order mark: the file is UTF-8 whatever csv.encoding says, if it decodes so.
+            try:
+                codecs.getincrementaldecoder("utf-8")().decode(head[3:], final=False)
+                self.notes.append(
+                    f"{name} starts with a UTF-8 byte-order mark: read as UTF-8, not {encoding}"
+                )
+                encoding = "utf-8-sig"
+            except UnicodeDecodeError:
+                offset = len(UTF8_BOM)  # not UTF-8 after all: drop the mark, keep the encoding
+        sep = excel_sep_line(p)
+        if sep is not None:
+            honoured = "" if sep == delimiter else f"; its cells are split on {sep!r}, as that line says"
+            self.notes.append(f"{name}: line 1 is Excel's `sep={sep}` line; skipped{honoured}")
+            delimiter = sep
+        try:
+            with open(p, "rb") as fh:
+                fh.seek(offset)
+                df = pd.read_csv(
+                    fh,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[""],
+                    sep=delimiter,
+                    encoding=encoding,
+                    skip_blank_lines=False,  # blank lines count, so rows keep the file's numbering
+                    skiprows=1 if sep is not None else None,
+                )
+        except UnicodeDecodeError:
+            where = decode_problem(p, encoding, delimiter) or "a byte"
+            utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+            shown, other = ("UTF-8", "cp1252") if utf8 else (encoding, "utf-8")
+            raise self._fail(
+                name,
+                f"is not {shown} text ({where}); set `csv: {{encoding: {other}}}` in the mapping "
+                "(or the file's real encoding), or save the file as UTF-8",
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise self._fail(
+                name, "the file is empty; it needs at least a header line with the column names"
+            ) from None
+        except (pd.errors.ParserError, ValueError, OSError) as exc:
+            raise self._fail(
+                name, f"cannot be read: {_short(exc)}; check csv.delimiter / csv.encoding"
+            ) from None
+        lines = csv_record_lines(p, len(df), delimiter=delimiter, encoding=encoding).tolist()
+        blank = df.isna().all(axis=1).to_numpy()
+        if blank.any():
+            lines = [n for n, b in zip(lines, blank, strict=True) if not b]
+            df = df[~blank]
+        return df, lines
+
     def read(self, name: str) -> pd.DataFrame:
         if name not in self._frames:
             p = self.path(name)
-            try:
-                if p.suffix == ".parquet":
-                    df = pd.read_parquet(p).astype(object)
-                else:
-                    df = pd.read_csv(
-                        p,
-                        dtype=str,
-                        keep_default_na=False,
-                        na_values=[""],
-                        sep=self.mapping.csv.delimiter,
-                        encoding=self.mapping.csv.encoding,
-                        skip_blank_lines=False,  # blank lines count, so rows keep the file's numbering
-                    )
-            except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
-                raise ImportFailed(
-                    [SourceProblem(f"cannot be read: {exc}; check csv.delimiter / csv.encoding", file=name)],
-                    "the export could not be read",
-                ) from None
             if p.suffix == ".parquet":
+                try:
+                    df = decategorize(pd.read_parquet(p)).astype(object)
+                except (ValueError, OSError) as exc:
+                    raise self._fail(name, f"is not a readable Parquet file ({_short(exc)})") from None
                 lines = [spreadsheet_row(i) for i in range(len(df))]
             else:
-                lines = csv_record_lines(
-                    p, len(df), delimiter=self.mapping.csv.delimiter, encoding=self.mapping.csv.encoding
-                ).tolist()
-                blank = df.isna().all(axis=1).to_numpy()
-                if blank.any():
-                    lines = [n for n, b in zip(lines, blank, strict=True) if not b]
-                    df = df[~blank]
+                df, lines = self._read_csv(name)
             df = df.reset_index(drop=True)
             self._frames[name] = df
             self._lines[name] = lines
@@ -201,6 +283,11 @@ class Sources:
 
 
 # ---------------------------------------------------------------- building one table
+
+
+def _loose(name: str) -> str:
+    """A column name compared loosely: case and outer spaces ignored."""
+    return name.strip().casefold()
 
 
 def delimiter_problem(file: str, sep: str, delimiter: str) -> SourceProblem:
@@ -231,6 +318,7 @@ class _Builder:
         self.problems: list[SourceProblem] = []
         self.table = ""
         self.delimiter_flagged: set[str] = set()
+        self.skipped: list[str] = []  # optional source files present but empty
 
     # -- structure checks: files and columns exist before any cell is read
 
@@ -241,7 +329,24 @@ class _Builder:
         def need(file: str, frame: pd.DataFrame, column: str, loc: Loc, what: str):
             nonlocal ok
             if column not in frame.columns:
+                alike = [str(c) for c in frame.columns if _loose(str(c)) == _loose(column)]
+                if len(alike) == 1:  # `ID` for `Id`: take it, and say so in the notes
+                    self.sources.alias(file, column, alike[0])
+                    return
                 ok = False
+                if alike:
+                    shown = ", ".join(repr(c) for c in alike)
+                    self.problems.append(
+                        SourceProblem(
+                            f"does not exist; the file has {shown}, which differ from it only in case: "
+                            "name one of them exactly in the mapping",
+                            file=file,
+                            column=column,
+                            mapping=loc,
+                            purpose=what,
+                        )
+                    )
+                    return
                 sep = header_delimiter(frame.columns, self.mapping.csv.delimiter)
                 if sep is not None:  # one problem per file, not one per column the mapping reads from it
                     if file not in self.delimiter_flagged:
@@ -330,7 +435,9 @@ class _Builder:
             table = self.sources.read(lk.file)
             if lk.agg in ("min", "max", "sum", "mean"):
                 # Aggregate typed values (dates by date, not by text) in the look-up file's own terms.
-                typed_take, errs = parse_kind(table[lk.column], spec.kind, lk.format or spec.format)
+                typed_take, errs = parse_kind(
+                    table[lk.column], spec.kind, lk.format or spec.format, spec.number
+                )
                 for e in errs:
                     self.problems.append(
                         SourceProblem(
@@ -358,12 +465,12 @@ class _Builder:
             column = lk.match
             self.cell_problems(errs, file, column, spec, f"look-up in {lk.file} {what}")
         if spec.values is not None:
-            raw, errs = map_values(raw, spec.values, spec.unmapped)
+            raw, errs = map_values(raw, spec.values, spec.unmapped, spec.normalize)
             self.cell_problems(errs, file, column, spec, what)
         if spec.id is not None:
             raw, errs = derive_ids(raw, spec.id)
             self.cell_problems(errs, file, column, spec, f"making ids {what}")
-        typed, errs = parse_kind(raw, spec.kind, spec.format)
+        typed, errs = parse_kind(raw, spec.kind, spec.format, spec.number)
         self.cell_problems(errs, file, column, spec, what)
         if spec.end_of_period is not None:
             typed = end_of_period(typed, spec.end_of_period)
@@ -385,6 +492,19 @@ class _Builder:
             if not smap.optional:
                 self.problems.append(
                     self.sources.missing_problem(smap.file, smap.loc, f"source file of {tmap.name}")
+                )
+            return None
+        if self.sources.is_empty(smap.file):
+            if smap.optional:
+                self.skipped.append(f"{smap.file} is empty (no header, no rows), read as absent")
+            else:
+                self.problems.append(
+                    SourceProblem(
+                        f"the file is empty; it needs at least a header line with the column names "
+                        f"(source file of {tmap.name})",
+                        file=smap.file,
+                        mapping=smap.loc,
+                    )
                 )
             return None
         if not self.check_source(smap):
@@ -467,16 +587,20 @@ def build_tables(
         if name == "quotas" and quota_policy is not None:
             info["notes"].append("the quota policy given on the command line replaces the mapped quotas")
             continue
+        builder.skipped = []
         built = builder.build_table(tmap)
         if built is None:
             if tmap.optional and not builder.problems:
-                info["notes"].append(
-                    f"{name}: no source file present ({', '.join(s.file for s in tmap.sources)}); skipped"
+                why = "; ".join(builder.skipped) or (
+                    f"no source file present ({', '.join(s.file for s in tmap.sources)})"
                 )
+                info["notes"].append(f"{name}: {why}; skipped")
             continue
+        info["notes"] += [f"{name}: {n}" for n in builder.skipped]
         frames[name], origins[name] = built.frame, built.origin
         info["tables"][name] = {"rows": len(built.frame), "from": built.columns_from}
         info["notes"] += built.fills
+    info["notes"] = sources.notes + sources.alias_notes() + info["notes"]
     if builder.problems:
         raise ImportFailed(
             merge_problems(builder.problems), f"the export in {source} does not map onto the contract"

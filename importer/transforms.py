@@ -22,6 +22,30 @@ ID_METHODS = ("slug", "hash")
 AGGREGATES = ("first", "last", "min", "max", "sum", "count", "mean")
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
 UNMAPPED = ("error", "keep", "empty")
+NUMBER_KEYS = ("currency", "thousands", "decimal")
+CURRENCY_OPTIONS = ("strip", "none")
+THOUSANDS_OPTIONS = (",", ".", " ", "'", "")
+DECIMAL_OPTIONS = (".", ",")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a number column's text is written: `currency: strip` drops currency symbols and codes
+    (`$`, `€`, `USD`), `thousands` is the grouping character (removed; groups must be 3 digits),
+    `decimal` the decimal mark. `$12,595.96` is {strip, ",", "."}; `1.234,56 €` is {strip, ".", ","}."""
+
+    currency: str = "none"
+    thousands: str = ""
+    decimal: str = "."
+
+    def describe(self) -> str:
+        parts = []
+        if self.currency == "strip":
+            parts.append("currency stripped")
+        parts.append(f"thousands {self.thousands!r}" if self.thousands else "no thousands separator")
+        parts.append(f"decimal {self.decimal!r}")
+        return ", ".join(parts)
+
 
 _TRUE = {"true", "t", "1", "1.0", "yes", "y"}
 _FALSE = {"false", "f", "0", "0.0", "no", "n"}
@@ -126,18 +150,25 @@ def derive_ids(values: pd.Series, method: str) -> tuple[pd.Series, list[CellErro
 
 
 def map_values(
-    values: pd.Series, mapping: Mapping[str, object], unmapped: str = "error"
+    values: pd.Series, mapping: Mapping[str, object], unmapped: str = "error", normalize: Iterable[str] = ()
 ) -> tuple[pd.Series, list[CellErrors]]:
-    """Replace each non-empty cell by `mapping[cell]`; keys are compared as text, exactly.
+    """Replace each non-empty cell by `mapping[cell]`; keys are compared as text, exactly unless
+    `normalize` steps (as for look-ups: strip, lower, ...) are applied to both the keys and the cells.
 
     `unmapped`: `error` (default) reports every value the map lacks, `keep` leaves it as it is,
     `empty` blanks it (e.g. for a later `default`).
     """
     if unmapped not in UNMAPPED:
         raise ValueError(f"unknown unmapped policy {unmapped!r}")
+    steps = tuple(normalize)
     keys = {str(k): v for k, v in mapping.items()}
+    if steps:
+        norm = normalize_keys(pd.Series(list(keys), dtype=object), steps)
+        keys = dict(zip(norm, keys.values(), strict=True))
     empty = is_empty(values)
     text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else _text(v))
+    if steps:
+        text = normalize_keys(text.astype(object), steps)
     known = text.isin(list(keys)) & ~empty
     out = _nones(values.index)
     out[known] = text[known].map(keys)
@@ -149,7 +180,10 @@ def map_values(
         elif unmapped == "error":
             errors.append(
                 CellErrors(
-                    "is not in the value map; add it under `values`",
+                    "is not in the value map"
+                    + (" after normalising" if steps else "")
+                    + "; add it under `values`"
+                    + ("" if steps else " (or compare loosely with `normalize: [strip, lower]`)"),
                     list(values.index[missing]),
                     list(values[missing]),
                 )
@@ -274,12 +308,16 @@ def _is_missing(v) -> bool:  # one value; `is_empty` is the vectorised form
     return isinstance(v, str) and not v.strip()
 
 
-def parse_kind(values: pd.Series, kind: str, fmt: str | None = None) -> tuple[pd.Series, list[CellErrors]]:
+def parse_kind(
+    values: pd.Series, kind: str, fmt: str | None = None, number: NumberFormat | None = None
+) -> tuple[pd.Series, list[CellErrors]]:
     """Convert cells to a contract kind (string, number, boolean, date, timestamp).
 
-    Text is parsed (dates with `fmt`, a `strptime` format, or ISO 8601 when absent); values
-    already of the right type pass through. Dates are naive midnight `datetime64`; a date
-    read from a timestamp is its UTC date. Timestamps are UTC; no offset means UTC.
+    Text is parsed (dates with `fmt`, a `strptime` format, or ISO 8601 when absent; numbers as
+    `number` says, else plain `1234.5`); values already of the right type pass through. Dates
+    are naive midnight `datetime64`; a date read from a timestamp is its local calendar day (the
+    day written, whatever the offset: `2023-10-01T00:00+02:00` is 2023-10-01). Timestamps are
+    UTC; no offset means UTC.
     """
     missing = is_empty(values)
     if kind == "string":
@@ -288,13 +326,21 @@ def parse_kind(values: pd.Series, kind: str, fmt: str | None = None) -> tuple[pd
         return out, []
     if kind == "number":
         out = pd.Series(np.nan, index=values.index, dtype="float64")
-        vals = values[~missing]
-        num = pd.to_numeric(vals.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
-        isbool = vals.map(lambda v: isinstance(v, bool | np.bool_)).astype(bool)
+        vals = values[~missing].astype(object)
+        clean = vals.map(lambda v: _number_text(v, number) if isinstance(v, str) else v)
+        num = pd.to_numeric(clean, errors="coerce")
+        isbool = pd.Series([isinstance(v, bool | np.bool_) for v in vals], index=vals.index, dtype=bool)
         num[isbool] = np.nan
         out[~missing] = num.astype("float64")
         bad = ~missing & out.isna()
-        return out, _errs("is not a number", values, bad)
+        if number is not None:
+            message = f"is not a number written as the mapping's `number` says ({number.describe()})"
+        else:
+            message = (
+                "is not a number; for formatted amounts set `number` in the mapping, "
+                'e.g. `number: {currency: strip, thousands: ",", decimal: "."}`'
+            )
+        return out, _errs(message, values, bad)
     if kind == "boolean":
         out = _nones(values.index)
 
@@ -319,9 +365,84 @@ def parse_kind(values: pd.Series, kind: str, fmt: str | None = None) -> tuple[pd
         expected = f"format {fmt}" if fmt else "ISO 8601, e.g. 2026-07-01"
         what = "date" if kind == "date" else "timestamp"
         if kind == "date":
-            ts = ts.dt.tz_convert(None).dt.normalize()
+            # The calendar day where the stamp was made (its wall clock), not the UTC day.
+            local = ts.dt.tz_convert(None) + _utc_offsets(values, ~missing & ~bad, fmt)
+            ts = local.dt.normalize()
         return ts, _errs(f"is not a {what} in {expected}; set `format` in the mapping", values, bad)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+_CURRENCY_RE = re.compile(r"^\s*(?:[A-Z]{3}\s*)?(.*?)(?:\s*[A-Z]{3})?\s*$")
+
+
+def _number_text(v: str, number: NumberFormat | None) -> str | None:
+    """A formatted amount as plain `1234.5` text, or None when it is not written as `number` says
+    (a thousands group that is not 3 digits, e.g. `1,5` read with thousands `,`)."""
+    t = v.strip()
+    if number is None:
+        return t
+    if number.currency == "strip":
+        t = "".join(ch for ch in t if unicodedata.category(ch) != "Sc")
+        t = _CURRENCY_RE.match(t).group(1)
+    t = t.replace("\u00a0", " ").replace("\u202f", " ").strip()
+    sign = ""
+    if t[:1] in ("+", "-"):
+        sign, t = ("-" if t[0] == "-" else ""), t[1:].strip()
+    d = re.escape(number.decimal)
+    if number.thousands:
+        th = re.escape(number.thousands)
+        pattern = rf"(?:\d{{1,3}}(?:{th}\d{{3}})+|\d+)(?:{d}\d+)?|{d}\d+"
+    else:
+        pattern = rf"\d+(?:{d}\d+)?|{d}\d+"
+    if not re.fullmatch(pattern, t):
+        return None
+    if number.thousands:
+        t = t.replace(number.thousands, "")
+    return sign + t.replace(number.decimal, ".")
+
+
+def _utc_offsets(values: pd.Series, ok: pd.Series, fmt: str | None) -> pd.Series:
+    """Per cell, the UTC offset it was stamped with (0 when it has none), so a date read from a
+    timestamp is the day its own clock showed."""
+    out = pd.Series(pd.Timedelta(0), index=values.index, dtype="timedelta64[us]")
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        tz = getattr(values.dt, "tz", None)
+        if tz is not None and ok.any():
+            wall = values[ok].dt.tz_localize(None)
+            utc = values[ok].dt.tz_convert("UTC").dt.tz_localize(None)
+            out[ok] = (wall - utc).astype("timedelta64[us]")
+        return out
+    sub = values[ok].astype(object)
+    is_str = pd.Series([isinstance(v, str) for v in sub], index=sub.index, dtype=bool)
+    if fmt is None or "%z" in fmt:  # text without an offset has none to apply
+        strs = sub[is_str].astype(str).str.strip()
+        has = strs.str.contains(r"[+-][0-9]{2}:?[0-9]{2}$", regex=True)
+        zero = strs.str.endswith(("+0000", "+00:00", "-0000", "-00:00"))  # UTC already: skip the parse
+        with_offset = strs[(has & ~zero).fillna(False).astype(bool)]
+    else:
+        with_offset = sub.iloc[0:0]
+    cells = pd.concat([with_offset, sub[~is_str]])
+    if len(cells):
+        cache: dict = {}
+        offs = [
+            cache.setdefault(v, _offset_of(v, fmt)) if isinstance(v, str) else _offset_of(v, fmt)
+            for v in cells
+        ]
+        out[cells.index] = pd.Series(offs, index=cells.index, dtype="timedelta64[us]")
+    return out
+
+
+def _offset_of(v, fmt: str | None) -> pd.Timedelta:
+    try:
+        if isinstance(v, str):
+            s = v.strip()
+            parsed = dt.datetime.strptime(s, fmt) if fmt else dt.datetime.fromisoformat(s)
+        else:
+            parsed = pd.Timestamp(v)
+        off = parsed.utcoffset()
+    except (ValueError, TypeError):
+        off = None
+    return pd.Timedelta(off) if off else pd.Timedelta(0)
 
 
 def _parse_datetimes(values: pd.Series, missing: pd.Series, fmt: str | None) -> pd.Series:
@@ -330,7 +451,10 @@ def _parse_datetimes(values: pd.Series, missing: pd.Series, fmt: str | None) -> 
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         typed = ~missing
     else:
-        typed = values.map(type).isin([pd.Timestamp, dt.date, dt.datetime, np.datetime64]) & ~missing
+        # By element: `Series.map(type)` on an empty text column keeps its string dtype and then
+        # cannot be compared with classes.
+        is_dt = [isinstance(v, dt.date | np.datetime64) for v in values]
+        typed = pd.Series(is_dt, index=values.index, dtype=bool) & ~missing
     if typed.any():
         out[typed] = pd.to_datetime(
             values[typed].map(lambda v: pd.Timestamp(v)), utc=True, errors="coerce"

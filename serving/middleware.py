@@ -19,7 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 EXEMPT = frozenset({"/health/live", "/health/ready", "/metrics"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-HTML_HINT = "Go back and try again (shorter, or in a moment). 请返回重试(缩短内容,或稍后再试)。"
+HTML_HINT_EN = "Go back and try again (shorter, or in a moment)."
+HTML_HINT_ZH = "请返回重试(缩短内容,或稍后再试)。"
 API_PREFIX = "/api/v1"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -206,9 +207,10 @@ class ServiceMiddleware:
         if html:  # a browser's form or page: a page, in both languages, not JSON
             text = escape(detail)
             body = (
-                f'<!doctype html><html><head><meta charset="utf-8"><title>{status}</title></head><body>'
-                f'<h1>{status}</h1><p>{text}</p><p>{escape(HTML_HINT)}</p><p><a href="/">RepRadar</a></p>'
-                "</body></html>"
+                # answered before any page language is known: English, with the hint also in Chinese
+                f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} · RepRadar</title>'
+                f"</head><body><main><h1>{status}</h1><p>{text}</p><p>{escape(HTML_HINT_EN)}</p>"
+                f'<p lang="zh-CN">{escape(HTML_HINT_ZH)}</p><p><a href="/">RepRadar</a></p></main></body></html>'
             ).encode()
             kind = b"text/html; charset=utf-8"
         else:

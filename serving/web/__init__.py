@@ -15,6 +15,7 @@ __all__ = ["mount", "router"]
 
 
 def mount(app: FastAPI) -> None:
-    """Add the dashboard's pages and its static files to `app`."""
-    app.include_router(router)
+    """Add the dashboard's static files and its pages to `app` (the pages end with a catch-all for
+    mistyped dashboard addresses, so they come after every other route)."""
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(router)

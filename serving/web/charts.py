@@ -1,24 +1,79 @@
 """Charts as inline SVG, drawn on the server: no JavaScript library, nothing loaded from elsewhere.
 
-Every label is escaped here; the templates insert the returned markup as it is.
+Every label is escaped here; the templates insert the returned markup as it is. Each chart is an image
+with a title; its numbers are also given as a table (`data_table`), the text alternative a screen reader
+or a keyboard user reads. A chart is never drawn below 85% of its size (`min-width`): its text stays
+at least 10 px on a phone, and the chart scrolls inside its box instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
-BAND_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#27ae60"}
+BAND_COLOURS = {"high": "#c0392b", "medium": "#a85300", "low": "#1e7b45"}  # as the CSS badges
+
+
+MIN_SCALE = 0.85  # the smallest a chart is drawn: 12 px axis text stays above 10 px
 
 
 def _svg(width: int, height: int, body: list[str], title: str) -> Markup:
     return Markup(
         f'<svg class="chart" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+        f'width="{width}" height="{height}" style="min-width:{int(width * MIN_SCALE)}px" '
+        f'role="img" aria-label="{escape(title)}">'
         f"<title>{escape(title)}</title>{''.join(body)}</svg>"
     )
+
+
+def data_table(summary: str, caption: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Markup:
+    """A chart's numbers as a table behind a disclosure: the chart's text alternative. The first column
+    heads its row; every cell is escaped."""
+    head = "".join(f'<th scope="col">{escape(str(h))}</th>' for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<th scope="row">{escape(str(c))}</th>' if i == 0 else f"<td>{escape(str(c))}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return Markup(
+        f'<details class="chart-data"><summary>{escape(summary)}</summary>'
+        f'<div class="scroll" role="region" tabindex="0" aria-label="{escape(caption)}">'
+        f'<table class="list"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div></details>"
+    )
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    def lin(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG 2.1 contrast ratio of two sRGB colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def heat_fill(mean: float) -> tuple[int, int, int]:
+    g = int(255 * (1 - max(0.0, min(1.0, mean))))
+    return (255, g, g)
+
+
+def heat_ink(mean: float) -> str:
+    """Black or white text, whichever contrasts more with the cell (at least 4.5:1 on every cell)."""
+    fill = heat_fill(mean)
+    return "#000" if contrast(fill, (0, 0, 0)) >= contrast(fill, (255, 255, 255)) else "#fff"
 
 
 def risk_bar(risk: float, band: str, width: int = 120, height: int = 12) -> Markup:
@@ -70,11 +125,11 @@ def trend(
 
 
 def _fit(label: str, px: float) -> str:
-    """`label` cut at a word (with an ellipsis) to about `px` pixels of 11px text: wide (CJK) characters
-    count double; the full label stays in the element's tooltip."""
+    """`label` cut at a word (with an ellipsis) to about `px` pixels of 13px text: wide (CJK) characters
+    count double; the full label stays in the element's tooltip and in the chart's data table."""
 
     def width(text: str) -> float:
-        return sum(11.0 if ord(ch) > 0x2E80 else 6.0 for ch in text)
+        return sum(13.0 if ord(ch) > 0x2E80 else 7.0 for ch in text)
 
     if width(label) <= px:
         return label
@@ -143,9 +198,8 @@ def heatmap(
                 body.append(f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="#f4f4f4"/>')
                 continue
             mean, n = cell
-            g = int(255 * (1 - max(0.0, min(1.0, mean))))
-            fill = f"rgb(255,{g},{g})"
-            ink = "#fff" if mean > 0.6 else "#222"
+            fill = "rgb({},{},{})".format(*heat_fill(mean))
+            ink = heat_ink(mean)
             body.append(
                 f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{fill}">'
                 f"<title>{escape(r)} / {escape(c)}: {mean:.2f} (n={n})</title></rect>"

@@ -8,6 +8,8 @@ import datetime as dt
 import json
 import logging
 import math
+import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
@@ -19,9 +21,11 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from features.contract import INTERVENTION_IDS
@@ -42,7 +46,7 @@ from serving.routers import jobs as jobs_api
 from serving.routers import models as models_api
 from serving.routers import reps as reps_api
 from serving.rules import BANDS, resolve_scope
-from serving.schemas import InterventionIn, JobIn, PromoteIn
+from serving.schemas import InterventionEndIn, InterventionIn, JobIn, PromoteIn
 from serving.web import charts
 
 SESSION_COOKIE = "rr_session"
@@ -78,6 +82,8 @@ def web_principal(request: Request, session: SessionDep, settings: SettingsDep) 
     principal = _signed_in(request, session, settings)
     if principal is None:
         to = "/login?next=" + quote(_here(request), safe="")
+        if request.method == "POST":  # what the form carried is not stored: the sign-in page says so
+            to += "&lost=1"
         if secret:  # signed in before, but the session ended since: say so, drop the cookie
             raise HTTPException(
                 303,
@@ -88,7 +94,25 @@ def web_principal(request: Request, session: SessionDep, settings: SettingsDep) 
             )
         raise HTTPException(303, headers={"Location": to})
     request.state.user_lang = store.user_lang(session, principal.user_id)
+    request.state.session_ends = _session_ends(session, secret or "", SessionLimits.of(settings))
     return principal
+
+
+def _session_ends(session, secret: str, limits: SessionLimits) -> dt.datetime | None:
+    """When this session ends if left idle from now on (UTC): its last use plus the idle limit, or its
+    lifetime's end when that comes first. Shown on the pages, so a long entry is not typed in vain."""
+    row = session.execute(
+        select(WebSession.created_at, WebSession.last_seen_at).where(
+            WebSession.secret_hash == hash_token(secret)
+        )
+    ).first()
+    if row is None:
+        return None
+
+    def utc(t: dt.datetime) -> dt.datetime:
+        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+    return min(utc(row.last_seen_at) + limits.idle, utc(row.created_at) + limits.lifetime)
 
 
 WebUser = Annotated[Principal, Depends(web_principal)]
@@ -118,16 +142,24 @@ def render(
     def t(key: str, **values: Any) -> str:
         return i18n.t(lang, key, **values)
 
-    return TEMPLATES.TemplateResponse(
-        request,
-        name,
-        {"t": t, "lang": lang, "langs": i18n.LANGS, "user": principal, "here": _here(request), **ctx},
-        status_code=status,
-    )
+    ends = getattr(request.state, "session_ends", None) if principal is not None else None
+    base = {
+        "t": t,
+        "lang": lang,
+        "langs": i18n.LANGS,
+        "user": principal,
+        "here": _here(request),
+        "path": request.url.path,
+        "session_ends": ends.strftime("%H:%M") if ends else None,
+        "page_error": status >= 400,
+    }
+    return TEMPLATES.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
 
 
 def _forbidden(request: Request, principal: Principal, roles: tuple[str, ...]) -> HTMLResponse:
-    return render(request, "error.html", principal, 403, kind="forbidden", roles=", ".join(roles))
+    lang = lang_of(request)
+    names = i18n.t(lang, "error.role_sep").join(i18n.t(lang, f"role.{r}") for r in roles)
+    return render(request, "error.html", principal, 403, kind="forbidden", roles=names)
 
 
 def _not_found(request: Request, principal: Principal, rep_id: str) -> HTMLResponse:
@@ -141,6 +173,7 @@ def login_page(
     error: str | None = None,
     out: str | None = None,
     expired: str | None = None,
+    lost: str | None = None,
 ):
     return render(
         request,
@@ -150,6 +183,7 @@ def login_page(
         error=bool(error),
         signed_out=bool(out),
         expired=bool(expired),
+        lost=bool(lost),
     )
 
 
@@ -259,7 +293,7 @@ def cross_origin_page(scope: dict, sent_from: str) -> Response:
 def home(request: Request, principal: WebUser):
     if {"manager", "hr"} & principal.roles:
         return RedirectResponse("/team" if "manager" in principal.roles else "/org", 303)
-    if "data_scientist" in principal.roles:
+    if {"data_scientist", "admin"} & principal.roles:  # admin: the models page is the one they may read
         return RedirectResponse("/models", 303)
     return render(request, "error.html", principal, 200, kind="admin")
 
@@ -428,11 +462,14 @@ def rep_page(
     session: SessionDep,
     rid: RequestIdDep,
     recorded: int = 0,
+    ended: int = 0,
 ):
-    return _rep(request, rep_id, principal, session, rid, recorded=recorded)
+    return _rep(request, rep_id, principal, session, rid, recorded=recorded, ended=ended)
 
 
-def _rep(request, rep_id, principal, session, rid, *, recorded=0, error=None, status=200, form=None):
+def _rep(
+    request, rep_id, principal, session, rid, *, recorded=0, ended=0, errors=None, status=200, form=None
+):
     if not {"manager", "hr"} & principal.roles:
         return _forbidden(request, principal, ("manager", "hr"))
     if not (0 < len(rep_id) <= 100):
@@ -451,12 +488,30 @@ def _rep(request, rep_id, principal, session, rid, *, recorded=0, error=None, st
     trend_svg = charts.trend(
         [(p.as_of.isoformat(), p.risk, p.risk_band) for p in rep.trend], i18n.t(lang, "rep.trend")
     )
-    water = charts.waterfall(
+    water_items = [
+        (model_i18n.feature_label(str(d.get("feature", "?")), lang), float(d.get("contribution") or 0))
+        for d in drivers
+    ]
+    water = charts.waterfall(water_items, i18n.t(lang, "rep.drivers_chart"))
+
+    def col(name: str) -> str:
+        return i18n.t(lang, f"chart.col_{name}")
+
+    trend_table = charts.data_table(
+        i18n.t(lang, "chart.data"),
+        i18n.t(lang, "rep.trend"),
+        [col("day"), col("risk"), col("band")],
         [
-            (model_i18n.feature_label(str(d.get("feature", "?")), lang), float(d.get("contribution") or 0))
-            for d in drivers
+            (p.as_of.isoformat(), model_i18n.format_risk(p.risk), i18n.t(lang, f"band.{p.risk_band}"))
+            for p in rep.trend
         ],
+    )
+    # the full feature names (the chart may shorten a long one)
+    water_table = charts.data_table(
+        i18n.t(lang, "chart.data"),
         i18n.t(lang, "rep.drivers_chart"),
+        [col("feature"), col("contribution")],
+        [(name, f"{c:+.2f}") for name, c in water_items],
     )
     recourse = details.get("recourse")
     return render(
@@ -467,7 +522,9 @@ def _rep(request, rep_id, principal, session, rid, *, recorded=0, error=None, st
         rep=rep,
         risk=model_i18n.format_risk(rep.score.risk),
         trend_svg=trend_svg,
+        trend_table=trend_table,
         water=water,
+        water_table=water_table,
         groups=_driver_groups(lang, details, drivers),
         suggestions=_suggestions(lang, list(rep.score.interventions or []), details),
         notes=_notes(lang, details),
@@ -479,8 +536,14 @@ def _rep(request, rep_id, principal, session, rid, *, recorded=0, error=None, st
         catalog=INTERVENTION_IDS,
         today=dt.date.today().isoformat(),
         # the confirmation only for an entry that is really in this rep's log (not any ?recorded= link)
-        flash="rep.recorded" if recorded and any(e.id == recorded for e in log.items) else None,
-        error=error,
+        flash=(
+            "rep.recorded"
+            if recorded and any(e.id == recorded for e in log.items)
+            else "rep.ended"
+            if ended and any(e.id == ended and e.ended_on for e in log.items)
+            else None
+        ),
+        errors=errors or {},
         form=form or {},
         bar=charts.risk_bar(rep.score.risk, rep.score.risk_band, 240, 16),
     )
@@ -508,20 +571,94 @@ def record_intervention(
         )
         entry = reps_api.add_intervention(request, rep_id, body, principal, session, model, rid, Response())
     except (ValidationError, RequestValidationError) as exc:
-        lang = lang_of(request)
-        detail = "; ".join(_field_error(lang, e) for e in exc.errors()[:3])
-        return _rep(request, rep_id, principal, session, rid, error=detail, status=422, form=form)
+        errors = field_errors(lang_of(request), list(exc.errors()))
+        return _rep(request, rep_id, principal, session, rid, errors=errors, status=422, form=form)
     except ApiError:
         return _not_found(request, principal, rep_id)
     return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded={entry.id}", 303)
 
 
-def _field_error(lang: str, e: dict) -> str:
-    """One form error as a person reads it: the field's label and the rule, without pydantic's prefixes."""
+@router.post("/reps/{rep_id}/interventions/{entry_id}/end")
+def end_intervention(
+    request: Request,
+    rep_id: str,
+    entry_id: int,
+    principal: WebUser,
+    session: SessionDep,
+    rid: RequestIdDep,
+    ended_on: Annotated[str, Form()] = "",
+):
+    """End an ongoing intervention from the rep's log (the API's PATCH, with its checks and audit)."""
+    if not {"manager", "hr"} & principal.roles:
+        return _forbidden(request, principal, ("manager", "hr"))
+    field = f"end-{entry_id}"
+    try:
+        body = InterventionEndIn(ended_on=ended_on)
+        reps_api.end_intervention(request, rep_id, entry_id, body, principal, session, rid)
+    except (ValidationError, RequestValidationError) as exc:
+        found = field_errors(lang_of(request), list(exc.errors()))
+        text = next(iter(found.values()), "")
+        return _rep(
+            request, rep_id, principal, session, rid, errors={field: text}, status=422, form={field: ended_on}
+        )
+    except ApiError:
+        return _not_found(request, principal, rep_id)
+    return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?ended={entry_id}#log", 303)
+
+
+# The rules of the API's schemas and `serving.rules` whose (English) message names the field or the day:
+# (pattern in the message, the field it is about, the message key saying it in the page's language).
+_RULES = (
+    (re.compile(r"ended_on must not be before started_on"), "ended_on", "form.err_end_before_start"),
+    (re.compile(r"before the intervention started \((?P<date>[0-9-]+)\)"), None, "form.err_end_before"),
+    (re.compile(r"^ended_on .* days ahead \(latest (?P<date>[0-9-]+)\)"), "ended_on", "form.err_end_too_far"),
+    (re.compile(r"force needs a reason"), "reason", "form.err_force_reason"),
+    (re.compile(r"before the rep was hired \((?P<date>[0-9-]+)\)"), None, "form.err_before_hire"),
+    (re.compile(r"days ago \(earliest (?P<date>[0-9-]+)\)"), None, "form.err_too_old"),
+    (re.compile(r"days ahead \(latest (?P<date>[0-9-]+)\)"), None, "form.err_too_far"),
+    (re.compile(r"control character|direction"), None, "form.err_text"),
+)
+_DATE_FIELDS = ("started_on", "ended_on", "as_of")
+
+
+def field_label(lang: str, field: str) -> str:
+    return i18n.t(lang, f"form.field_{field}", default=field)
+
+
+def field_error(lang: str, e: dict) -> tuple[str, str]:
+    """One refused form field as a person reads it, in the page's language: (field, "Label: the rule").
+    Never pydantic's English nor an id list (an unknown intervention says to pick one from the list)."""
     fields = [x for x in e.get("loc", ()) if isinstance(x, str) and x != "body"]
-    msg = str(e.get("msg", "")).removeprefix("Value error, ")
-    label = i18n.t(lang, f"rep.field_{fields[-1]}", default="") if fields else ""
-    return f"{label}: {msg}" if label else msg
+    field = fields[-1] if fields else ""
+    kind = str(e.get("type", ""))
+    msg = str(e.get("msg", ""))
+    ctx = e.get("ctx") or {}
+    key, values = "form.err_invalid", {}
+    for pattern, about, rule in _RULES:
+        if m := pattern.search(msg):
+            field, key, values = about or field, rule, m.groupdict()
+            break
+    else:
+        if kind == "missing" or (kind.startswith("string_too_short") and field != "note"):
+            key = "form.err_missing"
+        elif field == "intervention":
+            key = "form.err_intervention"
+        elif field in _DATE_FIELDS:
+            key = "form.err_date"
+        elif kind in ("too_long", "string_too_long"):
+            key, values = "form.err_too_long", {"max": ctx.get("max_length", "?")}
+    label = field_label(lang, field) if field else ""
+    text = i18n.t(lang, key, **values)
+    return field, i18n.t(lang, "form.field_problem", field=label, problem=text) if label else text
+
+
+def field_errors(lang: str, errors: list[dict]) -> dict[str, str]:
+    """{field: message} for a refused form, one message per field (the first), in the form's order."""
+    out: dict[str, str] = {}
+    for e in errors:
+        field, text = field_error(lang, e)
+        out.setdefault(field, text)
+    return out
 
 
 # -- HR: organisation, jobs, audit ---------------------------------------------------------------
@@ -587,8 +724,18 @@ def org(
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in rows:
         cells[(r.region or "—", r.segment or "—")].append(r.risk)
-    heat = charts.heatmap(
-        regions, segments, {k: (mean(v), len(v)) for k, v in cells.items()}, i18n.t(lang, "org.heatmap")
+    means = {k: (mean(v), len(v)) for k, v in cells.items()}
+    heat = charts.heatmap(regions, segments, means, i18n.t(lang, "org.heatmap"))
+    heat_table = charts.data_table(
+        i18n.t(lang, "chart.data"),
+        i18n.t(lang, "org.heatmap"),
+        [i18n.t(lang, f"chart.col_{c}") for c in ("region", "segment", "mean", "reps")],
+        [
+            (r, c, f"{means[(r, c)][0] * 100:.0f}%", means[(r, c)][1])
+            for r in regions
+            for c in segments
+            if (r, c) in means
+        ],
     )
     audit.record(
         session,
@@ -615,10 +762,13 @@ def org(
             ("org.by_segment", _groups(rows, lambda r: r.segment)),
         ],
         heat=heat,
+        heat_table=heat_table,
         empty=not rows,
         suggestions=manager_suggestions(rows, drivers, lang),
         jobs=jobs,
         unfinished=unfinished,
+        # a new address each time: a link to the page's own address (same fragment) only scrolls
+        refresh_mark=time.time_ns(),
         events=events,
         total=total,
         flash=request.query_params.get("flash"),
@@ -628,6 +778,9 @@ def org(
         # the browser keeps the day inside the data's quota periods (the API refuses others anyway)
         as_of_span=quota_span(settings.data_dir) if settings.data_dir else None,
         job_error=request.query_params.get("error"),
+        job_error_field=request.query_params.get("field") == "as_of",
+        typed_as_of=request.query_params.get("as_of", "")[:40],
+        page_error=bool(request.query_params.get("error")),
     )
 
 
@@ -657,8 +810,10 @@ def start_job(
     try:
         job = jobs_api.create_job(request, answer, JobIn(as_of=as_of), principal, session, model, rid)
     except ValidationError as exc:
-        detail = _field_error(lang_of(request), exc.errors()[0])
-        return RedirectResponse("/org?error=" + quote(detail) + "#jobs", 303)
+        # said beside the field; the day typed comes back in the field (a redirect, so no form re-post)
+        _, detail = field_error(lang_of(request), exc.errors()[0])
+        typed = quote(as_of[:40], safe="")
+        return RedirectResponse(f"/org?error={quote(detail)}&field=as_of&as_of={typed}#jobs", 303)
     except JobRefused as exc:  # said in the page's language; the API keeps the English text
         key = f"jobs.refused.{exc.code}"
         lang = lang_of(request)
@@ -738,14 +893,26 @@ def lead_chart(lead: dict | None, measure: str, lang: str):
         for name in _series_order(data)
     ]
     step = max(1, math.ceil(len(weeks) / 13))
-    return charts.lines(
-        series,
-        i18n.t(lang, f"models.lead_{measure}"),
-        x_label=i18n.t(lang, "models.week"),
-        y_label=measure.upper() if measure == "auc" else "Brier",
-        x_range=(weeks[0], weeks[-1]),
-        y_range=y_range,
-        x_ticks=weeks[::step],
+    title = i18n.t(lang, f"models.lead_{measure}")
+    table = charts.data_table(
+        i18n.t(lang, "chart.data"),
+        title,
+        [i18n.t(lang, f"chart.col_{c}") for c in ("series", "week", "value")],
+        [(_series_label(lang, name), w, f"{v:.3f}") for name in _series_order(data) for w, v in data[name]],
+    )
+    return (
+        _boxed(title)
+        + charts.lines(
+            series,
+            i18n.t(lang, f"models.lead_{measure}"),
+            x_label=i18n.t(lang, "models.week"),
+            y_label=measure.upper() if measure == "auc" else "Brier",
+            x_range=(weeks[0], weeks[-1]),
+            y_range=y_range,
+            x_ticks=weeks[::step],
+        )
+        + Markup("</div>")
+        + table
     )
 
 
@@ -764,17 +931,38 @@ def calibration_chart(bins: dict | None, lang: str):
         )
         for name in _series_order(bins)
     ]
-    return charts.lines(
-        series,
-        i18n.t(lang, "models.calibration"),
-        x_label=i18n.t(lang, "models.predicted"),
-        y_label=i18n.t(lang, "models.observed"),
-        x_range=(0.0, 1.0),
-        y_range=(0.0, 1.0),
-        diagonal=i18n.t(lang, "models.perfect"),
-        width=380,
-        height=400,
+    title = i18n.t(lang, "models.calibration")
+    table = charts.data_table(
+        i18n.t(lang, "chart.data"),
+        title,
+        [i18n.t(lang, f"chart.col_{c}") for c in ("series", "predicted", "observed", "rows")],
+        [
+            (_series_label(lang, name), f"{p:.2f}", f"{o:.2f}", n)
+            for name in _series_order(bins)
+            for p, o, n in bins[name]
+        ],
     )
+    return (
+        _boxed(title)
+        + charts.lines(
+            series,
+            title,
+            x_label=i18n.t(lang, "models.predicted"),
+            y_label=i18n.t(lang, "models.observed"),
+            x_range=(0.0, 1.0),
+            y_range=(0.0, 1.0),
+            diagonal=i18n.t(lang, "models.perfect"),
+            width=380,
+            height=400,
+        )
+        + Markup("</div>")
+        + table
+    )
+
+
+def _boxed(label: str) -> Markup:
+    """The opening of a chart's box: it scrolls sideways on a narrow screen, so the keyboard reaches it."""
+    return Markup('<div class="scroll chart-box" role="region" tabindex="0" aria-label="{}">').format(label)
 
 
 def _shown_version(out, wanted: str | None):
@@ -786,14 +974,30 @@ def _shown_version(out, wanted: str | None):
     return out.versions[0] if out.versions else None
 
 
-def _models(request, principal, settings, model, *, result=None, error=None, status=200, show=None):
+def _models(
+    request,
+    principal,
+    settings,
+    model,
+    *,
+    result=None,
+    error=None,
+    status=200,
+    show=None,
+    error_field=None,
+    form=None,
+):
     if not {"data_scientist", "hr", "admin"} & principal.roles:
         return _forbidden(request, principal, ("data_scientist", "hr", "admin"))
     lang = lang_of(request)
     out = models_api.list_models(principal, settings, model)
-    auc = charts.bars(
-        [(v.version, v.metrics["test_auc"]) for v in out.versions if "test_auc" in v.metrics][-12:],
+    auc_items = [(v.version, v.metrics["test_auc"]) for v in out.versions if "test_auc" in v.metrics][-12:]
+    auc = charts.bars(auc_items, i18n.t(lang, "models.chart"))
+    auc_table = charts.data_table(
+        i18n.t(lang, "chart.data"),
         i18n.t(lang, "models.chart"),
+        [i18n.t(lang, "chart.col_version"), i18n.t(lang, "chart.col_auc")],
+        [(v, f"{a:.3f}") for v, a in auc_items],
     )
     shown = _shown_version(out, show)
     curves = None
@@ -811,9 +1015,12 @@ def _models(request, principal, settings, model, *, result=None, error=None, sta
         status,
         out=out,
         auc_chart=auc,
+        auc_table=auc_table,
         result=result,
         verdicts=_verdicts(lang, (result or {}).get("figures") or {}, settings),
         error=error,
+        error_field=error_field,
+        form=form or {},
         may_promote="data_scientist" in principal.roles,
         curves=curves,
     )
@@ -859,17 +1066,28 @@ async def promote(
     if "data_scientist" not in principal.roles:
         return _forbidden(request, principal, ("data_scientist",))
     failed: tuple[str, int] | None = None
+    error_field = None
     try:
         body = PromoteIn(version=version.strip() or None, force=bool(force), reason=reason.strip() or None)
         res = await models_api.promote(request, body, principal, settings, model, rid)
     except ValidationError as exc:
-        failed = (_field_error(lang_of(request), exc.errors()[0]), 422)
+        field, text = field_error(lang_of(request), exc.errors()[0])
+        failed, error_field = (text, 422), field
     except ApiError as exc:
         failed = (exc.detail, exc.status)
     if failed is not None:
         error, code = failed
         return await anyio.to_thread.run_sync(
-            lambda: _models(request, principal, settings, model, error=error, status=code)
+            lambda: _models(
+                request,
+                principal,
+                settings,
+                model,
+                error=error,
+                status=code,
+                error_field=error_field,
+                form={"version": version, "force": bool(force), "reason": reason},
+            )
         )
     if isinstance(res, Response):  # a refusal: 409 with the figures
         result, status = json.loads(res.body), res.status_code
@@ -881,3 +1099,45 @@ async def promote(
             request, principal, settings, model, result=result, status=status, show=result.get("version")
         )
     )
+
+
+# -- any other address -----------------------------------------------------------------------------
+class _DashboardPath(Convertor):
+    """Any path outside the API, health, metrics, documents and static files: the dashboard's own."""
+
+    regex = r"(?!(?:api|health|static|docs|redoc)(?:/|$)|metrics(?:/|$)|openapi\.json$).+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("dashboard_path", _DashboardPath())
+
+
+@router.get("/{path:dashboard_path}", response_class=HTMLResponse)
+def unknown_page(request: Request, path: str, session: SessionDep, settings: SettingsDep):
+    """A mistyped dashboard address: the dashboard's 404 page for a browser (signed in or not, nothing is
+    named); a client not asking for HTML gets the API's JSON 404, and a path another method serves its 405."""
+    from starlette.routing import Match
+
+    allowed = set()
+    for route in router.routes:  # a dashboard path is served by this router or by none
+        if getattr(route, "endpoint", None) is unknown_page:
+            continue
+        match, _ = route.matches({**request.scope, "method": "\0"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            allowed |= set(route.methods)
+    if allowed:
+        raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
+    if "text/html" not in request.headers.get("accept", ""):
+        raise HTTPException(404, "Not Found")
+    principal = _signed_in(request, session, settings)
+    if principal is not None:
+        request.state.user_lang = store.user_lang(session, principal.user_id)
+        request.state.session_ends = _session_ends(
+            session, request.cookies.get(SESSION_COOKIE, ""), SessionLimits.of(settings)
+        )
+    return render(request, "error.html", principal, 404, kind="no_page")

@@ -162,3 +162,38 @@ def test_parse_quota_policy_forms():
         parse_quota_policy("fixed,amout=1")
     with pytest.raises(UserError, match="kind must be one of"):
         parse_quota_policy("generous")
+
+
+def test_number_format_option_is_checked(tmp_path):
+    amount = "amount: {from: value, default: 0}"
+    ok = GOOD.replace(
+        amount, 'amount: {from: value, number: {currency: strip, thousands: ",", decimal: "."}}'
+    )
+    spec = load_mapping(write(tmp_path, ok)).tables["opportunities"].sources[0].columns["amount"]
+    assert (spec.number.currency, spec.number.thousands, spec.number.decimal) == ("strip", ",", ".")
+    bad = [
+        ('{from: value, number: {thousands: ",", decimal: ","}}', "they must differ"),
+        ('{from: value, number: {thousands: "_"}}', "thousands must be one of"),
+        ('{from: value, number: {decimal: ";"}}', 'decimal must be "." or ","'),
+        ("{from: value, number: {currency: keep}}", "currency must be one of strip, none"),
+        ('{from: value, number: {thousand: ","}}', "did you mean 'thousands'?"),
+        ("{from: value, number: strip}", "number must be a mapping"),
+    ]
+    for spec_text, says in bad:
+        found = problems(tmp_path, GOOD.replace(amount, f"amount: {spec_text}"))
+        assert any(says in p and "columns.amount.number" in p for p in found), (spec_text, found)
+    text = GOOD.replace("stage: stage\n", 'stage: {from: stage, number: {thousands: ","}}\n')
+    assert any("number is for number columns" in p for p in problems(tmp_path, text))
+
+
+def test_normalize_on_a_value_map_is_checked(tmp_path):
+    values = "values: {Won: true, Lost: true, Open: false, Yes: false, No: false}"
+    ok = GOOD.replace(values, f"normalize: [strip, lower]\n        {values}")
+    spec = load_mapping(write(tmp_path, ok)).tables["opportunities"].sources[0].columns["is_closed"]
+    assert spec.normalize == ("strip", "lower")
+    text = GOOD.replace(values, f"normalize: [upper]\n        {values}")
+    assert any("a normalize step must be one of" in p for p in problems(tmp_path, text))
+    text = GOOD.replace(values, "normalize: lower\n        values: {Won: true, WON: false}")
+    assert any("'Won' and 'WON' are the same after normalize" in p for p in problems(tmp_path, text))
+    text = GOOD.replace("manager_id: boss", "manager_id: {from: boss, normalize: [lower]}")
+    assert any("only makes sense with `values`" in p for p in problems(tmp_path, text))

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from importer.transforms import (
+    NumberFormat,
     derive_ids,
     end_of_period,
     fill_empty,
@@ -140,11 +141,56 @@ def test_parse_dates_iso_and_with_a_format():
     assert out[0] == pd.Timestamp("2017-03-01") and errors == []
 
 
-def test_a_date_from_a_salesforce_timestamp_is_its_utc_date():
+def test_a_date_from_a_timestamp_is_the_day_its_own_clock_showed():
+    # One rule with `repradar validate`: the local calendar day, not the UTC day.
     out, errors = parse_kind(s("2023-01-15T23:30:00.000+0000", "2023-01-15T23:30:00.000-0200"), "date")
     assert errors == []
-    assert out.tolist() == [pd.Timestamp("2023-01-15"), pd.Timestamp("2023-01-16")]
+    assert out.tolist() == [pd.Timestamp("2023-01-15"), pd.Timestamp("2023-01-15")]
     assert out.dt.tz is None
+    berlin = pd.Series(pd.to_datetime(["2023-10-01 00:00"]).tz_localize("Europe/Berlin"))
+    for cells in (berlin, berlin.astype(object)):  # a tz-aware Parquet column, and as the importer reads it
+        out, errors = parse_kind(cells, "date")
+        assert errors == [] and out.tolist() == [pd.Timestamp("2023-10-01")]
+    out, _ = parse_kind(s("01.10.2023 00:00 +0200"), "date", "%d.%m.%Y %H:%M %z")
+    assert out.tolist() == [pd.Timestamp("2023-10-01")]
+
+
+def test_an_empty_text_column_parses_to_every_kind():
+    # A header-only export file: no cells, but the column's dtype is text.
+    empty = pd.Series([], dtype="str")
+    for kind in ("string", "number", "boolean", "date", "timestamp"):
+        out, errors = parse_kind(empty, kind)
+        assert len(out) == 0 and errors == []
+    assert str(parse_kind(empty, "date")[0].dtype).startswith("datetime64")
+
+
+def test_formatted_amounts_with_a_number_format():
+    us = NumberFormat(currency="strip", thousands=",", decimal=".")
+    out, errors = parse_kind(s("$12,595.96", "€100,000", " -$3.50 ", "USD 7", None), "number", number=us)
+    assert errors == [] and out.tolist()[:4] == [12595.96, 100000.0, -3.5, 7.0] and pd.isna(out[4])
+    eu = NumberFormat(currency="strip", thousands=".", decimal=",")
+    out, errors = parse_kind(s("1.234,56", "12 €", "0,5"), "number", number=eu)
+    assert errors == [] and out.tolist() == [1234.56, 12.0, 0.5]
+    # A decimal comma read with thousands "," must not become 15: groups are 3 digits.
+    out, errors = parse_kind(s("1,5", "12,34,567", "$1.2.3"), "number", number=us)
+    assert out.isna().all() and errors[0].index == [0, 1, 2] and "thousands ','" in errors[0].message
+
+
+def test_a_formatted_amount_without_a_number_format_says_how_to_read_it():
+    out, errors = parse_kind(s("$12,595.96"), "number")
+    assert pd.isna(out[0]) and "`number`" in errors[0].message and "currency: strip" in errors[0].message
+
+
+def test_value_maps_with_normalize_ignore_case_and_spaces():
+    out, errors = map_values(
+        s("CLOSEDWON", " Closed Lost ", "closedwon", "Open"),
+        {"closedwon": True, "Closed Lost": False},
+        normalize=("strip", "lower"),
+    )
+    assert out.tolist()[:3] == [True, False, True]
+    assert errors[0].index == [3] and "after normalising" in errors[0].message
+    _, errors = map_values(s("CLOSEDWON"), {"closedwon": True})  # exact without normalize
+    assert errors and "normalize" in errors[0].message
 
 
 def test_parse_timestamps_are_utc():

@@ -221,7 +221,9 @@ def test_record_intervention_through_the_form(web):
         "/reps/R1/interventions",
         data={"intervention": "mentoring", "started_on": "2024-02-01", "ended_on": "2024-01-01"},
     )
-    assert backwards.status_code == 422 and "ended_on must not be before started_on" in backwards.text
+    assert (
+        backwards.status_code == 422 and "Ended on: the end must not be before the start." in backwards.text
+    )
     assert "Value error" not in backwards.text and ": :" not in backwards.text
     assert 'value="2024-02-01"' in backwards.text  # what was typed is kept
     # a double click posts the form twice: one entry
@@ -231,6 +233,35 @@ def test_record_intervention_through_the_form(web):
     assert page.count("shout-out") == 1
     # the confirmation belongs to an entry of this rep's log, not to any link carrying ?recorded=
     assert "The intervention is recorded" not in c.get("/reps/R2?recorded=1").text
+
+
+def test_a_manager_ends_an_intervention_from_the_log(web):
+    """An ongoing entry has an "End" date field in the log; a bad day is refused next to that field in
+    the page's language and nothing changes; a good one ends it (the API's PATCH, audited)."""
+    import re
+
+    c = web.login("mgr1")
+    c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
+    page = c.get("/reps/R1").text
+    entry = int(re.search(r'action="/reps/R1/interventions/(\d+)/end"', page).group(1))
+    assert f'<label for="end-{entry}" class="visually-hidden">End ' in page
+    bad = c.post(f"/reps/R1/interventions/{entry}/end", data={"ended_on": "2024-01-10"})
+    assert bad.status_code == 422
+    assert f'id="end-{entry}"' in bad.text and 'aria-invalid="true" aria-describedby="err-end-' in bad.text
+    assert "the end is before the intervention started (2024-01-16)" in bad.text
+    assert bad.text.startswith("<!doctype html>") and "<title>Error: " in bad.text
+    c.cookies.set("rr_lang", "zh-CN")
+    zh = c.post(f"/reps/R1/interventions/{entry}/end", data={"ended_on": "2024-02-30"})
+    assert zh.status_code == 422 and "日历上没有这一天" in zh.text and "Input should" not in zh.text
+    c.cookies.set("rr_lang", "en")
+    ok = c.post(f"/reps/R1/interventions/{entry}/end", data={"ended_on": "2024-03-01"})
+    assert ok.status_code == 200 and "The intervention is marked as ended." in ok.text
+    assert f'/interventions/{entry}/end"' not in ok.text and "2024-03-01" in ok.text
+    # another manager's rep, or an entry of another rep: the same not-found page
+    assert c.post(f"/reps/R9/interventions/{entry}/end", data={"ended_on": "2024-03-01"}).status_code == 404
+    assert c.post(f"/reps/R2/interventions/{entry}/end", data={"ended_on": "2024-03-01"}).status_code == 404
+    items = c.get("/api/v1/reps/R1/interventions", headers={"Authorization": f"Bearer {web.tokens['mgr1']}"})
+    assert [i["ended_on"] for i in items.json()["items"]] == ["2024-03-01"]
 
 
 def test_roles_are_enforced_on_pages(web):
@@ -378,7 +409,8 @@ def test_promote_form_shows_why_nothing_was_promoted(web):
         and 'id="curves"' not in page.text
     )
     forced = ds.post("/models/promote", data={"force": "1"})
-    assert forced.status_code == 422 and "Not promoted: force needs a reason" in forced.text
+    assert forced.status_code == 422 and "forcing a promotion needs a reason" in forced.text
+    assert 'id="reason"' in forced.text and 'aria-describedby="err-reason"' in forced.text
     assert "Value error" not in forced.text
     nothing = ds.post("/models/promote", data={})
     assert nothing.status_code == 409 and "no model has been trained yet" in nothing.text

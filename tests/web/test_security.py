@@ -131,6 +131,12 @@ def test_every_response_carries_the_security_headers(web):
         "redoc": web.client.get("/redoc"),
         "probe": web.client.get("/health/live"),
     }
+    too_big = answers["too big"]
+    assert (
+        too_big.status_code == 413
+        and '<html lang="en">' in too_big.text
+        and '<p lang="zh-CN">' in too_big.text
+    )
     for name, r in answers.items():
         h = r.headers
         assert h["x-content-type-options"] == "nosniff", name
