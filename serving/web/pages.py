@@ -578,11 +578,11 @@ def record_intervention(
     return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded={entry.id}", 303)
 
 
-@router.post("/reps/{rep_id}/interventions/{entry_id}/end")
+@router.post("/reps/{rep_id}/interventions/{entry}/end")
 def end_intervention(
     request: Request,
     rep_id: str,
-    entry_id: int,
+    entry: str,
     principal: WebUser,
     session: SessionDep,
     rid: RequestIdDep,
@@ -591,6 +591,9 @@ def end_intervention(
     """End an ongoing intervention from the rep's log (the API's PATCH, with its checks and audit)."""
     if not {"manager", "hr"} & principal.roles:
         return _forbidden(request, principal, ("manager", "hr"))
+    if not (entry.isascii() and entry.isdigit() and 0 < len(entry) <= 18):  # not an entry's id: no such page
+        return _not_found(request, principal, rep_id[:100])
+    entry_id = int(entry)
     field = f"end-{entry_id}"
     try:
         body = InterventionEndIn(ended_on=ended_on)

@@ -260,6 +260,8 @@ def test_a_manager_ends_an_intervention_from_the_log(web):
     # another manager's rep, or an entry of another rep: the same not-found page
     assert c.post(f"/reps/R9/interventions/{entry}/end", data={"ended_on": "2024-03-01"}).status_code == 404
     assert c.post(f"/reps/R2/interventions/{entry}/end", data={"ended_on": "2024-03-01"}).status_code == 404
+    junk = c.post("/reps/R1/interventions/abc/end", data={"ended_on": "2024-03-01"})
+    assert junk.status_code == 404 and junk.headers["content-type"].startswith("text/html")
     items = c.get("/api/v1/reps/R1/interventions", headers={"Authorization": f"Bearer {web.tokens['mgr1']}"})
     assert [i["ended_on"] for i in items.json()["items"]] == ["2024-03-01"]
 
