@@ -898,22 +898,11 @@ def _terms_holding(condition: Node | None, env, i: int) -> list[tuple[set[str], 
     cache = env.__dict__.setdefault("_term_cache", {}) if hasattr(env, "__dict__") else {}
     out = []
     for t in terms:
-        key = id(t)
-        if key not in cache:
-            cache[key] = (
-                t,
-                np.broadcast_to(np.asarray(evaluate(t, env), dtype=float), (max(_env_len(env), 1),)),
-            )
-        truth = cache[key][1]
-        out.append(({_base(n) for n in condition_names(t)}, bool(truth[i if len(truth) > 1 else 0] == 1.0)))
+        if id(t) not in cache:
+            cache[id(t)] = (t, np.atleast_1d(np.asarray(evaluate(t, env), dtype=float)))
+        truth = cache[id(t)][1]
+        out.append(({_base(n) for n in condition_names(t)}, bool(truth[i if truth.size > 1 else 0] == 1.0)))
     return out
-
-
-def _env_len(env) -> int:
-    n = getattr(env, "n", None)
-    if n is not None:
-        return int(n)
-    return max((len(v) for v in env.values() if np.ndim(v)), default=1)
 
 
 def render_reason(

@@ -45,6 +45,11 @@ def _not_found(rep_id: str) -> ApiError:
     return ApiError(404, f"rep {rep_id!r} not found")
 
 
+def _refused(field: str, why: str) -> RequestValidationError:
+    """A 422 naming one body field, as the schema's own refusals do."""
+    return RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}])
+
+
 def _check_visible(
     request: Request, session: Session, principal: Principal, rep_id: str, action: str, rid: str | None
 ) -> None:
@@ -287,8 +292,7 @@ def add_intervention(
         body.started_on, rep.hire_date if rep else None, dt.date.today(), ended_on=body.ended_on
     )
     if problem:
-        field, why = problem
-        raise RequestValidationError([{"loc": ("body", field), "msg": why, "type": "value_error"}])
+        raise _refused(*problem)
     current = store.rep_score(session, rep_id)
     version = current.model_version if current else model_version(model)
     row = InterventionLog(
@@ -353,24 +357,17 @@ def end_intervention(
     if row is None or row.rep_id != rep_id:
         raise ApiError(404, f"no intervention entry {entry_id} in the log of rep {rep_id!r}")
     if body.ended_on < row.started_on:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "ended_on"),
-                    "msg": f"ended_on {body.ended_on.isoformat()} is before the intervention started "
-                    f"({row.started_on.isoformat()})",
-                    "type": "value_error",
-                }
-            ]
+        raise _refused(
+            "ended_on",
+            f"ended_on {body.ended_on.isoformat()} is before the intervention started "
+            f"({row.started_on.isoformat()})",
         )
     rep = session.get(Rep, rep_id)
     problem = intervention_date_problem(
         row.started_on, rep.hire_date if rep else None, dt.date.today(), ended_on=body.ended_on
     )
     if problem and problem[0] == "ended_on":  # the start was accepted when it was recorded
-        raise RequestValidationError(
-            [{"loc": ("body", "ended_on"), "msg": problem[1], "type": "value_error"}]
-        )
+        raise _refused(*problem)
     if row.ended_on == body.ended_on:
         return _intervention_out(row)
     previous = row.ended_on

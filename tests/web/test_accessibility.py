@@ -269,22 +269,27 @@ def test_login_help_and_error_are_tied_to_the_token_field(site):
     assert page.title.startswith("Error: ")
 
 
-# -- 5: no self-refreshing page -----------------------------------------------------------------------
-def test_org_page_does_not_refresh_itself_and_keeps_the_confirmation(site):
+def _add_job(site, mark: str, status: str) -> None:
+    """A batch job row with id `mark` x 32 in `status`, as the job runner would have written it."""
     with site.app.state.sessions.begin() as s:
         s.add(
             Job(
-                id="a" * 32,
-                dedupe_key="a" * 64,
+                id=mark * 32,
+                dedupe_key=mark * 64,
                 data_dir="/data",
                 data_digest="0" * 64,
                 as_of=dt.date(2024, 1, 22),
                 model_version="1",
-                status="running",
+                status=status,
                 created_by="hr",
                 created_at=dt.datetime.now(dt.UTC),
             )
         )
+
+
+# -- 5: no self-refreshing page -----------------------------------------------------------------------
+def test_org_page_does_not_refresh_itself_and_keeps_the_confirmation(site):
+    _add_job(site, "a", "running")
     c = en(site, "hr")
     r = c.get("/org", params={"flash": "started", "job": "a" * 32})
     assert 'http-equiv="refresh"' not in r.text.lower()
@@ -293,6 +298,8 @@ def test_org_page_does_not_refresh_itself_and_keeps_the_confirmation(site):
     again = c.get(refresh)
     assert again.status_code == 200 and "Job " + "a" * 32 + " started." in again.text
     assert 'data-status="running"' in again.text
+    # the refreshed page's link is a new address: a link to the page's own address only scrolls
+    assert Tags(again.text).by_id("refresh-jobs")["href"] != refresh
 
 
 # -- 6, 14: charts ----------------------------------------------------------------------------------
@@ -363,20 +370,7 @@ def test_scroll_areas_are_reachable_and_tables_have_distinct_captions(site, monk
     fake_models(monkeypatch)
     c = en(site, "mgr1")
     c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
-    with site.app.state.sessions.begin() as s:
-        s.add(
-            Job(
-                id="b" * 32,
-                dedupe_key="b" * 64,
-                data_dir="/data",
-                data_digest="0" * 64,
-                as_of=dt.date(2024, 1, 22),
-                model_version="1",
-                status="succeeded",
-                created_by="hr",
-                created_at=dt.datetime.now(dt.UTC),
-            )
-        )
+    _add_job(site, "b", "succeeded")
     pages = {
         "/reps/R1": (c, ["intervention-log"]),
         "/org": (en(site, "hr"), ["job-list", "audit-log"]),
