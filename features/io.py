@@ -63,12 +63,33 @@ def is_uri(source) -> bool:
 
 
 def table_path(folder: Path, name: str) -> Path | None:
-    """The file holding table `name` in `folder` (Parquet preferred over CSV), or None."""
+    """The file holding table `name` in `folder` (Parquet preferred over CSV), or None.
+
+    An optional table's blank file counts as absent: that is what an export of "nothing" writes."""
     for suffix in TABLE_SUFFIXES:
         p = Path(folder) / f"{name}{suffix}"
         if p.exists():
+            if empty_optional(name, p):
+                continue
             return p
     return None
+
+
+def blank_file(path: Path) -> bool:
+    """A file with nothing in it: 0 bytes, or only a byte-order mark and white space (never Parquet)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet" or path.stat().st_size > 4096:
+            return False
+        return not path.read_bytes().removeprefix(UTF8_BOM).strip()
+    except OSError:
+        return False
+
+
+def empty_optional(name: str, path: Path) -> bool:
+    """Whether `path` is a blank file (`blank_file`) of an optional table: read as absent, with a warning."""
+    spec = TABLES.get(name)
+    return spec is not None and not spec.required and blank_file(path)
 
 
 def read_raw(path: Path) -> pd.DataFrame:

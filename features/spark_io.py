@@ -50,6 +50,7 @@ from features.validation import (
     Failure,
     ValidationReport,
     _missing_column_detail,
+    empty_optional_warning,
     extra_columns_warning,
     rule_range,
     rule_references,
@@ -193,6 +194,7 @@ class _Locator:
         self.source = source
         self.catalog = source[len(CATALOG_PREFIX) :] if source.startswith(CATALOG_PREFIX) else None
         self._entries: dict[str, str] | None = None
+        self._empty: set[str] = set()  # names of 0-byte files (known only with file system access)
 
     def check(self) -> str | None:
         """A problem with the source itself (missing folder or database), or None."""
@@ -236,6 +238,8 @@ class _Locator:
                     name = st.getPath().getName()
                     if not name.startswith((".", "_")):
                         out[name] = st.getPath().toString()
+                        if st.isFile() and self._blank(st.getPath().toString(), name, st.getLen()):
+                            self._empty.add(name)
             else:
                 for name in TABLES:
                     for suffix in TABLE_SUFFIXES:
@@ -244,6 +248,15 @@ class _Locator:
                             out[f"{name}{suffix}"] = p
         self._entries = out
         return out
+
+    def _blank(self, where: str, name: str, size: int) -> bool:
+        """`features.io.blank_file` on Spark: 0 bytes, or a small CSV of only white space."""
+        if size == 0:
+            return True
+        if size > 4096 or not name.endswith(".csv"):
+            return False
+        lines = [r[0] for r in self.spark.read.text(where).collect()]
+        return not "".join(lines).lstrip("\ufeff").strip()
 
     def locate(
         self, spec: Table, report: ValidationReport, failures: list[Failure]
@@ -258,7 +271,11 @@ class _Locator:
             missing, hint = f"no table {self.catalog}.{spec.name}", ""
             required = f"{missing} in the Spark catalog"
         else:
-            found = [f"{spec.name}{s}" for s in TABLE_SUFFIXES if f"{spec.name}{s}" in entries]
+            present = [f"{spec.name}{s}" for s in TABLE_SUFFIXES if f"{spec.name}{s}" in entries]
+            found = [n for n in present if spec.required or n not in self._empty]
+            for n in present:
+                if n not in found:
+                    report.warnings.append(empty_optional_warning(spec, n))
             if len(found) > 1:
                 report.warnings.append(
                     f"{spec.name}: both {' and '.join(found)} found; using {found[0]} "
@@ -266,6 +283,8 @@ class _Locator:
                 )
             if found:
                 return found[0].rsplit(".", 1)[1], entries[found[0]]
+            if present:
+                return None  # only 0-byte files of an optional table, already noted as absent
             near = [n for n in entries if n.split(".")[0].strip().lower() == spec.name]
             hint = (
                 f"; found {', '.join(sorted(near))}: names are exact and lower-case, and only .csv or .parquet is read"

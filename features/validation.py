@@ -39,6 +39,7 @@ from features.io import (
     PROVENANCE_FILE,
     TABLE_SUFFIXES,
     csv_record_lines,
+    empty_optional,
     excel_sep_line,
     header_delimiter,
     read_raw,
@@ -274,7 +275,8 @@ def _folder_problem(folder: Path, exc: OSError) -> str:
 def _locate(
     spec: Table, folder: Path, entries: dict[str, Path], report: ValidationReport, failures: list[Failure]
 ) -> Path | None:
-    found = [entries[f"{spec.name}{s}"] for s in TABLE_SUFFIXES if f"{spec.name}{s}" in entries]
+    present = [entries[f"{spec.name}{s}"] for s in TABLE_SUFFIXES if f"{spec.name}{s}" in entries]
+    found = [p for p in present if not _empty_optional_noted(spec, p, report)]
     if len(found) > 1:
         report.warnings.append(
             f"{spec.name}: both {' and '.join(p.name for p in found)} found; using {found[0].name} "
@@ -282,6 +284,8 @@ def _locate(
         )
     if found:
         return found[0]
+    if present:
+        return None  # only 0-byte files of an optional table, already noted as absent
     near = [n for n in entries if n.split(".")[0].strip().lower() == spec.name]
     hint = ""
     if near:
@@ -303,6 +307,19 @@ def _locate(
             f"{ABSENT_EFFECT.get(spec.name, 'the features it feeds will be missing')}"
         )
     return None
+
+
+def empty_optional_warning(spec: Table, file: str) -> str:
+    """The warning for an optional table whose file is blank (no header, no rows): it is read as absent."""
+    effect = ABSENT_EFFECT.get(spec.name, "the features it feeds will be missing")
+    return f"{spec.name}: {file} is empty (no header, no rows), read as absent; {effect}"
+
+
+def _empty_optional_noted(spec: Table, path: Path, report: ValidationReport) -> bool:
+    if not empty_optional(spec.name, path):
+        return False
+    report.warnings.append(empty_optional_warning(spec, path.name))
+    return True
 
 
 def _warn_unknown_files(entries: dict[str, Path], report: ValidationReport) -> None:

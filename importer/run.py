@@ -27,6 +27,7 @@ from features.io import (
     DELIMITER_NAMES,
     PROVENANCE_FILE,
     UTF8_BOM,
+    blank_file,
     csv_record_lines,
     decategorize,
     decode_problem,
@@ -163,10 +164,7 @@ class Sources:
 
     def is_empty(self, name: str) -> bool:
         """A file with nothing in it (0 bytes, or only a byte-order mark and white space)."""
-        p = self.path(name)
-        if p.suffix == ".parquet" or p.stat().st_size > 4096:
-            return False
-        return not p.read_bytes().removeprefix(UTF8_BOM).strip()
+        return blank_file(self.path(name))
 
     def alias(self, name: str, column: str, actual: str) -> None:
         """Read `column` from the file's `actual` column (same name but for case), noted once per file."""

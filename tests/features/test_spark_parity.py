@@ -84,12 +84,15 @@ BAD = {
 }
 
 
-# A required table misnamed, a header in semicolons, a repeated column, an empty optional table.
+# A required table misnamed, a header in semicolons, a repeated column, an empty optional table,
+# optional tables whose files are blank (0 bytes; a byte-order mark and white space).
 THIN = {
     "Reps.csv": "rep_id,manager_id,hire_date\nR1,M1,2024-01-01\n",
     "quotas.csv": "rep_id;period_start;period_end;quota_amount\nR1;2024-01-01;2024-03-31;5\n",
     "opportunities.csv": "opportunity_id,rep_id,created_date,created_date\nO1,R1,2024-01-01,2024-01-01\n",
     "activities.csv": "activity_id,rep_id,occurred_at,type\n",
+    "engagement.csv": "",
+    "interventions.csv": "\ufeff\n  \n",
 }
 
 
@@ -113,6 +116,10 @@ def test_missing_source_tables_and_columns_read_the_same(spark, tmp_path):
     folder = _write(tmp_path / "thin", THIN)
     p, s = validate_folder(folder), validate_source(spark, str(folder))
     assert not p.ok and _verdicts(s) == _verdicts(p)
+    assert any(
+        w.startswith("engagement: engagement.csv is empty (no header, no rows), read as absent")
+        for w in p.warnings
+    )
 
 
 @pytest.fixture(scope="module")

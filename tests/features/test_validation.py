@@ -580,6 +580,25 @@ def test_header_only_table_passes_with_a_warning(tmp_path):
     assert "interventions: interventions.csv has no data rows" in report.warnings
 
 
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf\r\n  \n"], ids=["0-bytes", "bom-and-blanks"])
+def test_a_blank_optional_file_is_read_as_absent_with_a_warning(tmp_path, content):
+    """What an export of "nothing" writes is no data, not an unreadable table (as in `import`)."""
+    from features.io import load_folder
+
+    folder = copy_valid(tmp_path)
+    (folder / "activities.csv").write_bytes(content)
+    report = check(folder)
+    assert report.ok, report.render()
+    assert "activities" not in report.tables and "activities" not in report.files
+    (warning,) = [w for w in report.warnings if w.startswith("activities:")]
+    assert warning.startswith("activities: activities.csv is empty (no header, no rows), read as absent; ")
+    assert load_folder(folder).activities is None
+    assert load_folder(folder, validate=False).activities is None
+    # a required table's blank file stays a failure
+    (folder / "quotas.csv").write_bytes(content)
+    assert "is empty" in str(the_failure(check(folder), "file readable"))
+
+
 def test_a_value_planted_on_line_7_is_reported_as_row_7(tmp_path):
     """The README's example, as the acceptance tester did it: line 1 is the header."""
     folder = copy_valid(tmp_path)
