@@ -83,16 +83,21 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTHED = (401, 403, 503)
 
 
+ALLOW_KEY = "repradar.allow"  # scope key: a route that knows the whole Allow list puts it here
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route offers for this request's path."""
+    """Every method some route offers for this request's path.
+
+    Each method is tried against the app's routes: included routers are opaque route groups
+    (FastAPI >= 0.165), so their routes' `methods` cannot be read from the top-level list."""
     from starlette.routing import Match
 
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\0"})
-        if match is not Match.NONE and getattr(route, "methods", None):
-            methods |= set(route.methods)
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
+    ]
 
 
 def _summary(errors: list[dict]) -> str:
@@ -153,7 +158,7 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
-            headers["Allow"] = ", ".join(allowed_methods(request))
+            headers["Allow"] = request.scope.get(ALLOW_KEY) or ", ".join(allowed_methods(request))
         return JSONResponse(error_body(exc.status_code, detail), exc.status_code, headers=headers or None)
 
     @app.exception_handler(OperationalError)

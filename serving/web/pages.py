@@ -38,7 +38,7 @@ from serving.auth import Principal, SessionLimits, end_session, hash_token, resu
 from serving.db.engine import commit, write_lock
 from serving.db.schema import User, WebSession
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
-from serving.http_errors import ApiError
+from serving.http_errors import ALLOW_KEY, ApiError
 from serving.jobs import JobRefused
 from serving.routers import audit as audit_api
 from serving.routers import early_warning as ew_api
@@ -1134,7 +1134,8 @@ def unknown_page(request: Request, path: str, session: SessionDep, settings: Set
         if match is not Match.NONE and getattr(route, "methods", None):
             allowed |= set(route.methods)
     if allowed:
-        raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
+        request.scope[ALLOW_KEY] = ", ".join(sorted(allowed))  # the probe would count this route's GET
+        raise HTTPException(405)
     if "text/html" not in request.headers.get("accept", ""):
         raise HTTPException(404, "Not Found")
     principal = _signed_in(request, session, settings)

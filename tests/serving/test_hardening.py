@@ -38,6 +38,21 @@ def test_a_nul_in_the_path_or_query_is_a_422(service, url):
     assert service.client.get("/api/v1/me", headers=service.h("hr")).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "method, url, allow",
+    [
+        ("put", "/api/v1/reps/R1/interventions", "GET, POST"),  # two routes on one path
+        ("delete", "/api/v1/reps/R1/interventions/1", "PATCH"),
+        ("post", "/api/v1/reps/R1", "GET"),
+    ],
+)
+def test_a_405_names_every_method_of_the_path(service, method, url, allow):
+    """RFC 9110 15.5.6: Allow lists the methods the resource supports (Starlette names one route's)."""
+    r = service.client.request(method.upper(), url, headers=service.h("hr"))
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+    assert r.headers["allow"] == allow
+
+
 def test_invisible_characters_in_stored_text_are_refused(service):
     c, before = service.client, _count(service, InterventionLog)
     url = "/api/v1/reps/R1/interventions"

@@ -427,6 +427,7 @@ def test_a_mistyped_address_gets_the_dashboards_404_page(site):
     assert c.get("/static/nothing.css", headers={"accept": "text/html"}).status_code == 404
     wrong = c.get("/reps/R1/interventions", headers={"accept": "text/html"})
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "POST"  # the dashboard's form route, not an empty list
 
 
 def test_admin_gets_a_page_and_refusals_name_roles_in_the_pages_language(site):
