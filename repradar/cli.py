@@ -24,6 +24,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"repradar {version('repradar')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Say the installed version."),
+    ] = False,
+) -> None:
+    """RepRadar: early warning for sales reps drifting off target."""
+
+
 def _user_errors(fn):
     """Turn UserError into exit status 2 with the message on stderr."""
 

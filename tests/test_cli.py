@@ -14,6 +14,15 @@ def test_help_lists_every_stage():
         assert command in result.output
 
 
+def test_version_is_the_projects():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"repradar {project['version']}\n"
+
+
 def test_missing_data_folder_is_a_user_error(tmp_path):
     result = runner.invoke(app, ["validate", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
