@@ -67,6 +67,26 @@ def record(
     )
 
 
+def refusal(sessions, actor: Principal, path: str, needs: tuple[str, ...], request_id: str | None) -> None:
+    """A signed-in caller refused for their role (403): who tried which address, in its own transaction
+    (the refused request writes nothing else). Anonymous refusals (no or bad token) go to the log only,
+    since strangers could otherwise fill the trail."""
+    from serving.db.engine import commit
+
+    with sessions() as session:
+        record(
+            session,
+            actor,
+            "access.denied",
+            "route",
+            path[:200],
+            outcome="forbidden",
+            detail={"needs": sorted(needs)},
+            request_id=request_id,
+        )
+        commit(session)
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     actor: str | None = None

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from repradar.settings import Settings
+from serving import audit
 from serving.auth import Principal, authenticate
 from serving.http_errors import ApiError
 
@@ -66,8 +68,17 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency that lets callers holding any of `roles` through, and answers 403 to the others."""
 
-    async def check(principal: PrincipalDep) -> Principal:
+    async def check(request: Request, principal: PrincipalDep) -> Principal:
         if not set(roles) & principal.roles:
+            # a refused attempt by a known user is in the trail (who, when, which address)
+            await run_in_threadpool(
+                audit.refusal,
+                request.app.state.sessions,
+                principal,
+                request.url.path,
+                roles,
+                request_id_of(request),
+            )
             raise ApiError(403, f"this needs one of the roles: {', '.join(roles)}")
         return principal
 

@@ -157,6 +157,8 @@ def render(
 
 
 def _forbidden(request: Request, principal: Principal, roles: tuple[str, ...]) -> HTMLResponse:
+    """The 403 page; the attempt is in the audit trail, as the API's refusals are."""
+    audit.refusal(request.app.state.sessions, principal, request.url.path, roles, request_id_of(request))
     lang = lang_of(request)
     names = i18n.t(lang, "error.role_sep").join(i18n.t(lang, f"role.{r}") for r in roles)
     return render(request, "error.html", principal, 403, kind="forbidden", roles=names)
@@ -1066,8 +1068,8 @@ async def promote(
 ):
     import anyio.to_thread
 
-    if "data_scientist" not in principal.roles:
-        return _forbidden(request, principal, ("data_scientist",))
+    if "data_scientist" not in principal.roles:  # the refusal is audited: off the event loop
+        return await anyio.to_thread.run_sync(_forbidden, request, principal, ("data_scientist",))
     failed: tuple[str, int] | None = None
     error_field = None
     try:

@@ -100,3 +100,19 @@ def test_each_event_names_the_token_used(service):
     reads = _events(service, action="rep.read", resource_id="R1")
     assert [e.actor for e in reads] == ["hr", "hr"]
     assert [e.detail["token"] for e in reads] == [service.tokens["hr"][:10], other[:10]]
+
+
+def test_refusals_by_role_are_audited(service):
+    """A signed-in caller refused for their role (403) is in the trail: who, which address, which roles."""
+    c = service.client
+    assert c.get("/api/v1/audit/export", headers=service.h("mgr1")).status_code == 403
+    assert c.get("/api/v1/reps/R1", headers=service.h("ds")).status_code == 403
+    denied = _events(service, action="access.denied")
+    assert [(e.actor, e.resource_id, e.outcome) for e in denied] == [
+        ("mgr1", "/api/v1/audit/export", "forbidden"),
+        ("ds", "/api/v1/reps/R1", "forbidden"),
+    ]
+    assert denied[0].detail["needs"] == ["hr"] and denied[0].request_id
+    # a bad token is a stranger: the log has it, the trail does not
+    assert c.get("/api/v1/audit", headers={"Authorization": "Bearer rr_nope"}).status_code == 401
+    assert len(_events(service, action="access.denied")) == 2

@@ -275,6 +275,21 @@ def test_roles_are_enforced_on_pages(web):
     assert mgr.get("/org").status_code == 403 and mgr.get("/models").status_code == 403
     assert mgr.post("/org/jobs", data={"as_of": "2024-01-15"}).status_code == 403
     assert mgr.post("/models/promote", data={}).status_code == 403
+    # every refusal is in the trail: who, which page
+    with web.app.state.sessions() as s:
+        denied = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "access.denied").order_by(AuditEvent.id)
+        ).all()
+    assert [(e.actor, e.resource_id) for e in denied] == [
+        ("ds", "/team"),
+        ("ds", "/reps/R1"),
+        ("ds", "/org"),
+        ("mgr1", "/org"),
+        ("mgr1", "/models"),
+        ("mgr1", "/org/jobs"),
+        ("mgr1", "/models/promote"),
+    ]
+    assert all(e.outcome == "forbidden" for e in denied)
 
 
 def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
