@@ -276,8 +276,25 @@ def scores_arrow(df: pd.DataFrame):
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+# A CSV cell starting like this is a formula to a spreadsheet (`=HYPERLINK(...)` in a team name from the
+# data): such text is written with a leading apostrophe, as is text already starting with one, so that
+# `read_scores` takes exactly one off and gets the value back.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _csv_text(v):
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+
+def _csv_untext(v):
+    return v[1:] if isinstance(v, str) and v.startswith("'") else v
+
+
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
+    for c in out.columns:
+        if c not in DATE_COLUMNS and c not in NESTED_COLUMNS and not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = [_csv_text(v) for v in out[c]]
     for c in DATE_COLUMNS:
         if c in out:
             out[c] = [None if pd.isna(v) else pd.Timestamp(v).date().isoformat() for v in out[c]]
@@ -334,6 +351,9 @@ def read_scores(path) -> pd.DataFrame:
                 df[c] = [_plain(v) for v in df[c]]
     else:
         df = pd.read_csv(path, dtype={"rep_id": str, "manager_id": str, "model_version": str})
+        for c in df.columns:
+            if c not in NESTED_COLUMNS and not pd.api.types.is_numeric_dtype(df[c]):
+                df[c] = [_csv_untext(v) for v in df[c]]
         for c in NESTED_COLUMNS:
             if c in df:
                 df[c] = [json.loads(v) if isinstance(v, str) else None for v in df[c]]

@@ -56,6 +56,23 @@ def test_csv_holds_json_text_and_iso_dates(tmp_path):
     assert raw["interventions"].iloc[0] == "[]"
 
 
+def test_csv_text_never_starts_like_a_formula_and_reads_back(tmp_path):
+    """Team, region and ids come from the customer's data: a spreadsheet must not run them as formulas."""
+    df = _scores()
+    df["team"] = ['=HYPERLINK("http://evil.example","x")', "'quoted"]
+    df["region"] = ["@SUM(1)", "-East"]
+    df["rep_id"] = pd.array(["+1", "b"], dtype="string")
+    p = tmp_path / "s.csv"
+    write_scores(df, p)
+    raw = pd.read_csv(p, dtype=str, keep_default_na=False)
+    cells = [v for c in ("team", "region", "rep_id", "manager_id", "risk_band") for v in raw[c]]
+    assert not [v for v in cells if v.startswith(("=", "+", "-", "@"))]
+    assert raw["team"].iloc[0] == '\'=HYPERLINK("http://evil.example","x")'
+    back = read_scores(p)
+    assert list(back["team"]) == list(df["team"]) and list(back["region"]) == ["@SUM(1)", "-East"]
+    assert list(back["rep_id"]) == ["+1", "b"] and back["raw_score"].iloc[1] == -2.0
+
+
 def test_unknown_suffix_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match=".parquet or .csv"):
         write_scores(_scores(), tmp_path / "s.xlsx")
