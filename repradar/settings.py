@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         le=30 * 24,
         description="A dashboard session ends this long after sign-in, used or not.",
     )
+    signin_max_failures: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Refused dashboard sign-ins from one address within SIGNIN_WINDOW_S before it is turned "
+        "away (429) until the oldest leaves the window; per process.",
+    )
+    signin_window_s: int = Field(
+        default=300, ge=1, le=24 * 3600, description="The window of SIGNIN_MAX_FAILURES, in seconds."
+    )
     cookie_secure: bool | None = Field(
         default=None,
         description="The sign-in cookie's Secure flag: auto (default) follows the request's scheme; true always "

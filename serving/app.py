@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from repradar.settings import Settings
 from serving import http_errors
+from serving.auth import FailureLimit
 from serving.db.engine import make_engine, make_sessionmaker
 from serving.deps import reject_nul, reject_unknown_query
 from serving.jobs import JobRunner
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
     app.state.runner = runner
     app.state.metrics = metrics
     app.state.charts = ChartCache()
+    app.state.signin_limit = FailureLimit(settings.signin_max_failures, settings.signin_window_s)
     http_errors.install(app)
     app.include_router(health.router)
     docs.mount(app)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -102,6 +106,47 @@ def authenticate(session: Session, token: str) -> Principal | None:
     """The user behind a token, or None when the token is unknown, revoked, or its user disabled."""
     found = _live_token(session, token)
     return None if found is None else found[1]
+
+
+class FailureLimit:
+    """Refused sign-ins per client address in a sliding window, kept in memory (per process). Beyond
+    `max_failures` the address is turned away, before any token is looked at, until its oldest failure leaves
+    the window; a good sign-in does not clear the count (an attacker holding one token could reset it)."""
+
+    MAX_ADDRESSES = 10_000  # beyond this, addresses whose failures all left the window are forgotten
+
+    def __init__(self, max_failures: int, window_s: float, clock=time.monotonic):
+        self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        q = self._failures.get(key)
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        return q
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until `key` may try again; 0 when it may now."""
+        with self._lock:
+            now = self.clock()
+            q = self._recent(key, now)
+            if not q or len(q) < self.max_failures:
+                return 0
+            return max(1, math.ceil(q[-self.max_failures] + self.window_s - now))
+
+    def fail(self, key: str) -> None:
+        with self._lock:
+            now = self.clock()
+            if len(self._failures) >= self.MAX_ADDRESSES:
+                for k in [k for k in self._failures if not self._recent(k, now)]:
+                    del self._failures[k]
+            q = self._recent(key, now)
+            if q is None:
+                q = self._failures[key] = deque()
+            q.append(now)
+            while len(q) > self.max_failures:
+                q.popleft()
 
 
 # -- dashboard sessions ---------------------------------------------------------------------------

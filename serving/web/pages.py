@@ -198,7 +198,20 @@ def login(
     next: Annotated[str, Form()] = "/",
 ):
     """Sign in with an API token: a new server-side session, whose secret (not the token) goes in the cookie.
-    On success the session this browser held before is ended, not left behind the new cookie's back."""
+    On success the session this browser held before is ended, not left behind the new cookie's back. An
+    address with too many refused sign-ins is turned away (429) before the token is looked at."""
+    limit = request.app.state.signin_limit
+    address = client_address(request)
+    wait = limit.retry_after(address)
+    if wait:
+        log.warning(
+            "dashboard sign-in turned away from %s: too many refused sign-ins (request %s)",
+            address,
+            request_id_of(request),
+        )
+        resp = render(request, "login.html", None, 429, next=_safe_next(next), throttled=math.ceil(wait / 60))
+        resp.headers["Retry-After"] = str(wait)
+        return resp
     with write_lock(session.get_bind()):
         started = start_session(session, token.strip(), SessionLimits.of(settings))
         old = request.cookies.get(SESSION_COOKIE)
@@ -215,6 +228,7 @@ def login(
             )
         commit(session)
     if started is None:
+        limit.fail(address)
         log.warning(
             "dashboard sign-in refused from %s (request %s)", client_address(request), request_id_of(request)
         )

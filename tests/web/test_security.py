@@ -256,3 +256,25 @@ def test_a_mistyped_proxy_address_is_refused_at_start(value):
 def test_cookie_secure_reads_auto_true_and_false(monkeypatch, value, secure):
     monkeypatch.setenv("REPRADAR_COOKIE_SECURE", value)
     assert Settings().cookie_secure is secure
+
+
+def test_repeated_refused_sign_ins_turn_the_address_away(web):
+    """Guessing tokens through the sign-in form: after SIGNIN_MAX_FAILURES refusals from one address within
+    the window, that address gets 429 before any token is looked at (a good token included), until the
+    oldest refusal leaves the window; other addresses are not affected."""
+    now = [1000.0]
+    web.app.state.signin_limit.clock = lambda: now[0]
+    limit = web.app.state.settings.signin_max_failures
+    for _ in range(limit):
+        assert web.client.post("/login", data={"token": "rr_guess"}).status_code == 401
+    r = web.client.post("/login", data={"token": web.tokens["hr"]}, follow_redirects=False)
+    assert r.status_code == 429 and SESSION_COOKIE not in r.cookies
+    assert int(r.headers["retry-after"]) == web.app.state.settings.signin_window_s
+    assert 'id="throttled"' in r.text and "Nothing was checked" in r.text
+    assert _sessions(web) == 0
+    other = TestClient(web.app, client=("10.1.2.3", 5000))
+    assert other.post("/login", data={"token": web.tokens["hr"]}, follow_redirects=False).status_code == 303
+    now[0] += web.app.state.settings.signin_window_s + 1  # the refusals have left the window
+    assert (
+        web.client.post("/login", data={"token": web.tokens["hr"]}, follow_redirects=False).status_code == 303
+    )
