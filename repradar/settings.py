@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         le=30 * 24,
         description="A dashboard session ends this long after sign-in, used or not.",
     )
+    token_max_days: int = Field(
+        default=90,
+        ge=0,
+        le=3650,
+        description="An API token stops working this many days after it was issued (0: never); `repradar "
+        "users token NAME` issues a fresh one.",
+    )
     signin_max_failures: int = Field(
         default=10,
         ge=1,

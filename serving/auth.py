@@ -88,23 +88,27 @@ def _principal(row) -> Principal:
     )
 
 
-def _live_token(session: Session, token: str):
-    """(token id, Principal) for a live token of an active user, else None."""
+def _live_token(session: Session, token: str, max_age: dt.timedelta | None = None):
+    """(token id, Principal) for a live token of an active user (issued less than `max_age` ago), else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.execute(
+    q = (
         select(Token.id.label("token_id"), Token.prefix, User.id, User.name, User.roles, User.manager_id)
         .join(Token, Token.user_id == User.id)
         .where(Token.token_hash == hash_token(token), Token.revoked_at.is_(None), User.disabled_at.is_(None))
-    ).first()
+    )
+    if max_age is not None:
+        q = q.where(Token.created_at > utcnow() - max_age)
+    row = session.execute(q).first()
     if row is None:
         return None
     return row.token_id, _principal(row)
 
 
-def authenticate(session: Session, token: str) -> Principal | None:
-    """The user behind a token, or None when the token is unknown, revoked, or its user disabled."""
-    found = _live_token(session, token)
+def authenticate(session: Session, token: str, max_age: dt.timedelta | None = None) -> Principal | None:
+    """The user behind a token, or None when the token is unknown, revoked, expired (older than `max_age`),
+    or its user disabled."""
+    found = _live_token(session, token, max_age)
     return None if found is None else found[1]
 
 
@@ -149,6 +153,12 @@ class FailureLimit:
                 q.popleft()
 
 
+def token_lifetime(settings) -> dt.timedelta | None:
+    """How long an API token works after it was issued (`REPRADAR_TOKEN_MAX_DAYS`; 0: for ever)."""
+    days = getattr(settings, "token_max_days", 0)
+    return dt.timedelta(days=days) if days else None
+
+
 # -- dashboard sessions ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SessionLimits:
@@ -156,12 +166,14 @@ class SessionLimits:
 
     idle: dt.timedelta
     lifetime: dt.timedelta
+    token_lifetime: dt.timedelta | None = None  # the API token signed in with expires: its sessions end
 
     @classmethod
     def of(cls, settings) -> SessionLimits:
         return cls(
             dt.timedelta(minutes=settings.session_idle_minutes),
             dt.timedelta(hours=settings.session_max_hours),
+            token_lifetime(settings),
         )
 
     @property
@@ -172,6 +184,10 @@ class SessionLimits:
 
     def ended(self, created_at: dt.datetime, last_seen_at: dt.datetime, now: dt.datetime) -> bool:
         return now >= created_at + self.lifetime or now >= last_seen_at + self.idle
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def new_session_secret() -> str:
@@ -185,7 +201,7 @@ def start_session(
     """Sign in with an API token: a new session for its user, returned with its secret (for the cookie, never
     stored); None when the token does not authenticate. Ended sessions of anyone are removed on the way.
     Flushes; the caller commits under the write lock."""
-    found = _live_token(session, token)
+    found = _live_token(session, token, limits.token_lifetime)
     if found is None:
         return None
     token_id, principal = found
@@ -226,6 +242,7 @@ def resume_session(
             WebSession.created_at,
             WebSession.last_seen_at,
             Token.revoked_at,
+            Token.created_at.label("token_created_at"),
             Token.prefix,
             User.id,
             User.name,
@@ -241,6 +258,7 @@ def resume_session(
         return None
     live = (
         row.revoked_at is None
+        and (limits.token_lifetime is None or now < _utc(row.token_created_at) + limits.token_lifetime)
         and row.disabled_at is None
         and not limits.ended(row.created_at, row.last_seen_at, now)
     )

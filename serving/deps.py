@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from repradar.settings import Settings
 from serving import audit
-from serving.auth import Principal, authenticate
+from serving.auth import Principal, authenticate, token_lifetime
 from serving.http_errors import ApiError
 
 log = logging.getLogger("repradar.serving.auth")
@@ -54,11 +54,13 @@ def get_principal(
     challenge = {"WWW-Authenticate": "Bearer"}
     if creds is None:
         raise ApiError(401, "send a bearer token: Authorization: Bearer <token>", headers=challenge)
-    principal = authenticate(session, creds.credentials)
+    principal = authenticate(session, creds.credentials, token_lifetime(request.app.state.settings))
     if principal is None:
         # for incident work: who tried, never the token itself
         log.warning("API token refused from %s (request %s)", client_address(request), request_id_of(request))
-        raise ApiError(401, "the token is unknown or revoked; ask an admin for a new one", headers=challenge)
+        raise ApiError(
+            401, "the token is unknown, revoked or expired; ask an admin for a new one", headers=challenge
+        )
     return principal
 
 

@@ -40,7 +40,7 @@ CODES = {
 }
 DESCRIPTIONS = {
     400: "The request cannot be read (e.g. a body that is not JSON) or carried out as asked.",
-    401: "No bearer token, or a token that is unknown or revoked.",
+    401: "No bearer token, or a token that is unknown, revoked or expired.",
     403: "The caller's role may not use this endpoint.",
     404: "Not found; for a rep outside the caller's scope the same answer as for one that does not exist.",
     409: "Conflicts with the service's state or configuration.",

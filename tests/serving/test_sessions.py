@@ -126,6 +126,40 @@ def test_a_session_ends_after_its_lifetime_even_in_use(service_factory):
     assert_ended(c)
 
 
+def _age_token(service, user: str, days: float) -> None:
+    """Move a user's tokens' issue time back."""
+    with service.session() as s, s.begin():
+        uid = s.scalar(select(User.id).where(User.name == user))
+        s.execute(
+            update(Token)
+            .where(Token.user_id == uid)
+            .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
+        )
+
+
+def test_tokens_expire_after_token_max_days(service_factory):
+    """An API token works TOKEN_MAX_DAYS after it was issued, then neither the API, nor a sign-in, nor a
+    session signed in with it accepts it; 0 keeps tokens for ever."""
+    service = service_factory(token_max_days=30)
+    h = service.h("mgr1")
+    c = sign_in(service, service.tokens["mgr1"])
+    _age_token(service, "mgr1", 29.9)
+    assert service.client.get("/api/v1/me", headers=h).status_code == 200
+    assert c.get("/team").status_code == 200
+    _age_token(service, "mgr1", 30.1)
+    r = service.client.get("/api/v1/me", headers=h)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert_ended(c)
+    late = TestClient(service.app).post("/login", data={"token": service.tokens["mgr1"]})
+    assert late.status_code == 401 and "expired" in late.text
+
+
+def test_token_max_days_0_keeps_tokens_for_ever(service_factory):
+    service = service_factory(token_max_days=0)
+    _age_token(service, "mgr1", 3000)
+    assert service.client.get("/api/v1/me", headers=service.h("mgr1")).status_code == 200
+
+
 def test_ended_sessions_of_anyone_are_cleared_at_the_next_sign_in(service):
     stale = sign_in(service, service.tokens["mgr2"])
     age(service, stale.cookies.get(SESSION_COOKIE), last_seen_at=dt.timedelta(hours=2))

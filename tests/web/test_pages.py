@@ -25,7 +25,7 @@ def test_pages_need_sign_in_and_bad_tokens_are_refused(web):
     r = web.client.get("/team", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fteam")
     r = web.client.post("/login", data={"token": "rr_nope"})
-    assert r.status_code == 401 and "unknown or revoked" in r.text
+    assert r.status_code == 401 and "unknown, revoked or expired" in r.text
 
 
 def test_an_oversized_form_gets_a_page_and_the_api_json(web):
