@@ -31,6 +31,7 @@ TOKEN_PREFIX = "rr_"
 SESSION_PREFIX = "rs_"  # a dashboard session's secret: never accepted as an API token, nor a token as one
 PREFIX_LEN = 10  # the stored, shown start of a token (`tokens.prefix`): names it without revealing it
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
+RESERVED_NAMES = frozenset({"system"})  # serving.audit.SYSTEM: a user so named could pass for the service
 
 
 def new_token() -> str:
@@ -304,6 +305,10 @@ def add_user(
     """Create a user and their first token; the token is returned once and never stored."""
     if not NAME_RE.match(name or ""):
         raise UserError("a user name is 1-100 letters, digits, '.', '_', '@' or '-'")
+    if name.lower() in RESERVED_NAMES:
+        raise UserError(
+            f"the name {name!r} is reserved: the audit trail names the service's own actions so; choose another"
+        )
     roles = parse_roles(roles)
     if "manager" in roles and not manager_id:
         raise UserError("a manager needs --manager-id: the id their reps carry in reps.manager_id")

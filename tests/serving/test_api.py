@@ -300,6 +300,10 @@ def test_tokens_are_required_and_revocable(service):
     assert r.status_code == 409 and "exists" in r.json()["detail"]
     r = c.post("/api/v1/users", json={"name": "mo", "roles": ["manager"]}, headers=service.h("admin"))
     assert r.status_code == 422 and "manager_id" in r.json()["detail"]
+    # the trail's own actor name cannot be taken by a person
+    for name in ("system", "System"):
+        r = c.post("/api/v1/users", json={"name": name, "roles": ["hr"]}, headers=service.h("admin"))
+        assert r.status_code == 409 and "reserved" in r.json()["detail"]
     assert c.post("/api/v1/users/eve/revoke", headers=service.h("admin")).json()["disabled"] is True
     assert c.get("/api/v1/me", headers=eve).status_code == 401
     listed = c.get("/api/v1/users", headers=service.h("admin")).json()["items"]
