@@ -49,6 +49,7 @@ from features.validation import (
     RULE_UNIQUE,
     Failure,
     ValidationReport,
+    _format_value,
     _missing_column_detail,
     empty_optional_warning,
     extra_columns_warning,
@@ -666,7 +667,7 @@ def _reference_failures(spec: Table, checked: dict[str, _SparkChecked]) -> list[
         unknown = dangling.groupBy(t).agg(F.min(POS).alias("first")).orderBy("first")
         n_unknown = unknown.count()
         values = [r[t] for r in unknown.limit(5).collect()]
-        shown = ", ".join(map(str, values)) + (" ..." if n_unknown > 5 else "")
+        shown = ", ".join(_format_value(v) for v in values) + (" ..." if n_unknown > 5 else "")
         out.append(
             Failure(
                 spec.name,

@@ -927,7 +927,8 @@ def cross_table_failures(spec: Table, checked: dict[str, CheckedTable]) -> list[
         dangling = values.notna() & ~values.isin(known)
         if bool(dangling.any()):
             unknown = values[dangling].unique()
-            shown = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+            # as the examples are: quoted when they hold a line break or the like (the message reaches logs)
+            shown = ", ".join(_format_value(v) for v in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
             failures.append(
                 _row_failure(
                     spec.name,
@@ -1006,7 +1007,9 @@ def _format_value(v: Any) -> str:
     if isinstance(v, str):
         if len(v) > 40:
             v = v[:37] + "..."
-        if v == "" or v != v.strip() or any(ch in v for ch in " ,()="):
+        # quoted (escaped) when not plainly readable: a line break in a value must not forge a line of the
+        # report or of the service's log, nor a bidirectional override reorder it
+        if v == "" or v != v.strip() or any(ch in v for ch in " ,()=") or not v.isprintable():
             return repr(v)
         return v
     return str(v)

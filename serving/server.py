@@ -19,14 +19,32 @@ from repradar.settings import Settings
 
 log = logging.getLogger("repradar.serving")
 
+
 # One format for uvicorn's and the service's own lines, with the time (UTC offset included): the
 # service's INFO lines (model swaps, jobs) and warnings (refused sign-ins) reach the log too.
+def one_line(text: str) -> str:
+    """`text` with its control characters (line breaks above all) escaped, `\\n` for a line break."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """One line per event: a message's control characters are escaped, so that text from outside (a value
+    of the data in a failed job's reason, a path) cannot forge a line of the log; a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+
 LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "default": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+            "()": "serving.server.OneLineFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
         }
     },

@@ -859,3 +859,14 @@ def test_the_importers_provenance_file_is_not_warned_about(tmp_path):
     report = check(folder)
     [w] = [w for w in report.warnings if w.startswith("ignored file(s)")]
     assert "notes.json" in w and "_import.json" not in w
+
+
+def test_unknown_values_with_a_line_break_are_quoted_not_printed_raw(tmp_path):
+    """A dangling reference's value is shown as the examples are: a line break in it (data from outside)
+    must not start a line of its own in the report, nor in the service's log, where a job's reason goes."""
+    folder = copy_valid(tmp_path)
+    forged = "X\n2026-01-01T00:00:00+0000 CRITICAL forged"
+    set_cell(folder, "opportunity_history", 2, "opportunity_id", forged)
+    f = the_failure(check(folder), "exists in opportunities.opportunity_id")
+    text = str(f)
+    assert "\n" not in text and "unknown value(s): 'X\\n2026" in text

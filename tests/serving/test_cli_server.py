@@ -138,3 +138,31 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_log_keeps_one_line_per_event():
+    """Text from outside in a message (a data value in a failed job's reason) cannot forge a log line; the
+    configuration `serve` gives uvicorn uses this formatter."""
+    import logging
+
+    from serving.server import LOG_CONFIG, OneLineFormatter
+
+    conf = dict(LOG_CONFIG["formatters"]["default"])
+    assert conf.pop("()") == "serving.server.OneLineFormatter"
+    formatter = OneLineFormatter(**conf)
+    record = logging.LogRecord(
+        "repradar.serving.jobs",
+        logging.WARNING,
+        __file__,
+        1,
+        "job failed: %s",
+        ("Y\r\n2026 CRITICAL x",),
+        None,
+    )
+    line = formatter.format(record)
+    assert "\n" not in line and "\r" not in line
+    assert line.endswith(
+        f"WARNING repradar.serving.jobs [{record.process}] job failed: Y\\r\\n2026 CRITICAL x"
+    )
+    chinese = logging.LogRecord("repradar", logging.INFO, __file__, 1, "模型 %s", ("已加载",), None)
+    assert formatter.format(chinese).endswith("模型 已加载")
