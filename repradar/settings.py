@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         description="Refused dashboard sign-ins from one address within SIGNIN_WINDOW_S before it is turned "
         "away (429) until the oldest leaves the window; per process.",
     )
+    api_max_token_failures: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="API requests with an unknown, revoked or expired token from one address within "
+        "SIGNIN_WINDOW_S before its bearer requests get 429 until the oldest leaves the window; per process.",
+    )
     signin_window_s: int = Field(
         default=300, ge=1, le=24 * 3600, description="The window of SIGNIN_MAX_FAILURES, in seconds."
     )

@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
     app.state.metrics = metrics
     app.state.charts = ChartCache()
     app.state.signin_limit = FailureLimit(settings.signin_max_failures, settings.signin_window_s)
+    app.state.token_limit = FailureLimit(settings.api_max_token_failures, settings.signin_window_s)
     http_errors.install(app)
     app.include_router(health.router)
     docs.mount(app)

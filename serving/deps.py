@@ -54,8 +54,21 @@ def get_principal(
     challenge = {"WWW-Authenticate": "Bearer"}
     if creds is None:
         raise ApiError(401, "send a bearer token: Authorization: Bearer <token>", headers=challenge)
+    # guessing tokens: an address with too many bad ones is turned away before the next is looked at
+    limit, address = request.app.state.token_limit, client_address(request)
+    wait = limit.retry_after(address)
+    if wait:
+        log.warning(
+            "API tokens from %s turned away: too many bad ones (request %s)", address, request_id_of(request)
+        )
+        raise ApiError(
+            429,
+            f"too many unknown, revoked or expired tokens from this address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     principal = authenticate(session, creds.credentials, token_lifetime(request.app.state.settings))
     if principal is None:
+        limit.fail(address)
         # for incident work: who tried, never the token itself
         log.warning("API token refused from %s (request %s)", client_address(request), request_id_of(request))
         raise ApiError(

@@ -46,7 +46,7 @@ DESCRIPTIONS = {
     409: "Conflicts with the service's state or configuration.",
     410: "Deleted by a retention purge; it will not come back.",
     413: "The request body is larger than the service accepts.",
-    429: "Too many unfinished batch jobs; retry later.",
+    429: "Too many unfinished batch jobs, or too many bad tokens from this address; retry after Retry-After.",
     503: "Overloaded (retry after the Retry-After header) or not ready.",
 }
 
@@ -79,8 +79,8 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-# Every authenticated API route: auth, overload.
-AUTHED = (401, 403, 503)
+# Every authenticated API route: auth, bad tokens from this address (429), overload.
+AUTHED = (401, 403, 429, 503)
 
 
 ALLOW_KEY = "repradar.allow"  # scope key: a route that knows the whole Allow list puts it here

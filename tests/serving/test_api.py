@@ -418,3 +418,26 @@ def test_openapi_declares_every_response(service):
                     assert spec["components"]["schemas"][body_schema]["additionalProperties"] is False
             for code, resp in op["responses"].items():
                 assert resp.get("content") or code in ("204",), (method, path, code)
+
+
+def test_an_address_sending_bad_tokens_is_turned_away(service_factory):
+    """Guessing tokens over the API: after API_MAX_TOKEN_FAILURES unknown tokens from one address within the
+    window, its bearer requests get 429 with Retry-After before any token is looked at, a good one included;
+    other addresses go on; requests without a token are not counted."""
+    from fastapi.testclient import TestClient
+
+    service = service_factory(api_max_token_failures=3, signin_window_s=60)
+    now = [0.0]
+    service.app.state.token_limit.clock = lambda: now[0]
+    c = service.client
+    for _ in range(5):
+        assert c.get("/api/v1/me").status_code == 401  # no token: not a guess
+    for _ in range(3):
+        assert c.get("/api/v1/me", headers={"Authorization": "Bearer rr_guess"}).status_code == 401
+    r = c.get("/api/v1/me", headers=service.h("hr"))
+    assert r.status_code == 429 and r.json()["code"] == "too_many_requests"
+    assert r.headers["retry-after"] == "60"
+    other = TestClient(service.app, client=("10.9.8.7", 4000))
+    assert other.get("/api/v1/me", headers=service.h("hr")).status_code == 200
+    now[0] += 61
+    assert c.get("/api/v1/me", headers=service.h("hr")).status_code == 200
