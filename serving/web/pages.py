@@ -127,6 +127,22 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{q}" if q else "")
 
 
+# Query parameters by which a page says what a form just did (a job refused and why, a job started). After a
+# sign-in they are dropped from the page to go back to: a link from anywhere (another site's link always
+# passes through the sign-in, the cookie being SameSite=Strict) must not put its own text on a page.
+PAGE_MESSAGES = frozenset({"error", "field", "as_of", "flash", "job"})
+
+
+def _after_sign_in(path: str) -> str:
+    """The page to go to after signing in: `path` without the page-message parameters."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    query, hash_, fragment = query.partition("#")
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in PAGE_MESSAGES]
+    return base + ("?" + "&".join(kept) if kept else "") + hash_ + fragment
+
+
 def _safe_next(value: str | None) -> str:
     """Only a path on this site: no scheme, no other host (open redirects)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
@@ -235,7 +251,7 @@ def login(
         return render(request, "login.html", None, 401, next=_safe_next(next), error=True, signed_out=False)
     principal, secret = started
     secure = _secure(request, settings)
-    resp = RedirectResponse(_safe_next(next), 303)
+    resp = RedirectResponse(_after_sign_in(_safe_next(next)), 303)
     # No Max-Age: the browser forgets it when closed; the server ends it anyway (idle, lifetime, sign-out).
     resp.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="strict", secure=secure)
     lang = store.user_lang(session, principal.user_id)

@@ -278,3 +278,22 @@ def test_repeated_refused_sign_ins_turn_the_address_away(web):
     assert (
         web.client.post("/login", data={"token": web.tokens["hr"]}, follow_redirects=False).status_code == 303
     )
+
+
+def test_a_link_cannot_put_its_own_text_on_a_page_through_the_sign_in(web):
+    """/org shows why a job was refused from its address (the form's redirect). A link from elsewhere always
+    passes through the sign-in (SameSite=Strict), which drops those page-message parameters."""
+    spoof = "/org?error=Send%20your%20token%20to%20it@evil.example&field=as_of&flash=started&job=x#jobs"
+    anon = TestClient(web.app)
+    to_login = anon.get(spoof.split("#")[0], follow_redirects=False)
+    assert to_login.status_code == 303 and to_login.headers["location"].startswith("/login?next=")
+    nxt = to_login.headers["location"].split("next=", 1)[1]
+    from urllib.parse import unquote
+
+    r = anon.post("/login", data={"token": web.tokens["hr"], "next": unquote(nxt)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/org"
+    kept = anon.post(
+        "/login", data={"token": web.tokens["hr"], "next": "/team?band=high&error=x"}, follow_redirects=False
+    )
+    assert kept.headers["location"] == "/team?band=high"
+    assert "evil.example" not in anon.get("/org").text
