@@ -727,7 +727,7 @@ def forget(
     their rows in batch files); the audit trail keeps the rep id and records the erasure."""
     from repradar.settings import get_settings
     from serving.admin import forget as run
-    from serving.retention import reps_in
+    from serving.retention import reps_in, training_runs_holding
 
     settings = get_settings()
     if not dry_run and not yes:
@@ -740,6 +740,14 @@ def forget(
         typer.echo(
             f"note: rep {rep_id} is still in the reps table of {settings.data_dir}; the next batch job scores "
             "them again unless they are removed from that export",
+            err=True,
+        )
+    runs = training_runs_holding(settings, rep_id)
+    if runs:
+        typer.echo(
+            f"note: rep {rep_id} is still in the held-out feature set of {len(runs)} MLflow training run(s) "
+            f"({', '.join(runs[:5])}{' ...' if len(runs) > 5 else ''}): the rows the promotion gate compares "
+            "versions on, kept as trained; delete those runs (`mlflow runs delete`, then `mlflow gc`) once no version needs them",
             err=True,
         )
 

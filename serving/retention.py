@@ -197,3 +197,40 @@ def reps_in(folder: Path | None, rep_id: str) -> bool:
     except (UserError, KeyError):
         return False
     return bool((ids.astype("string") == rep_id).any())
+
+
+def training_runs_holding(settings, rep_id: str) -> list[str]:
+    """The MLflow training runs whose held-out feature set (`heldout/heldout_features.parquet`: the rows the
+    promotion gate compares versions on, keyed by rep id) holds the rep. `forget` does not rewrite MLflow's
+    artifacts (the gate needs them as trained), so it names these runs instead of claiming a full erasure."""
+    import tempfile
+
+    import mlflow.artifacts
+    import pandas as pd
+
+    from models import registry
+    from models.gate import HELDOUT_ARTIFACT
+
+    if not registry.store_exists(settings):
+        return []
+    client = registry.configure(settings)
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    if exp is None:
+        return []
+    found = []
+    for run in client.search_runs([exp.experiment_id], max_results=10_000):
+        run_id = run.info.run_id
+        with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id,
+                    artifact_path=HELDOUT_ARTIFACT,
+                    dst_path=tmp,
+                    tracking_uri=settings.tracking_uri,
+                )
+                ids = pd.read_parquet(local, columns=["rep_id"])["rep_id"]
+            except Exception:  # a run without the artifact (or the column) holds no rep rows there
+                continue
+        if bool((ids.astype("string") == rep_id).any()):
+            found.append(run_id)
+    return found

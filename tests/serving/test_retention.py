@@ -186,3 +186,38 @@ def test_the_commands_confirm_refuse_and_report(svc, monkeypatch):
         assert "still in the reps table" in r.output  # the export would bring R9 back
     finally:
         get_settings.cache_clear()
+
+
+def test_forget_names_the_training_runs_still_holding_the_rep(svc, monkeypatch, tmp_path):
+    """MLflow keeps each training run's held-out feature set (rows keyed by rep id, for the promotion
+    gate); `forget` does not rewrite it, so it says which runs still hold the rep rather than claim more."""
+    from models import registry
+    from repradar.cli import app
+    from repradar.settings import get_settings
+    from serving.retention import training_runs_holding
+
+    client = registry.configure(svc.settings)
+    exp = registry.ensure_experiment(client, svc.settings)
+    runs = {}
+    for name, reps in (("with", ["R1", "R9"]), ("without", ["R1"])):
+        run = client.create_run(exp).info.run_id
+        folder = tmp_path / name
+        folder.mkdir()
+        pd.DataFrame({"rep_id": reps, "x": range(len(reps))}).to_parquet(folder / "heldout_features.parquet")
+        client.log_artifact(run, str(folder / "heldout_features.parquet"), "heldout")
+        client.set_terminated(run)
+        runs[name] = run
+    client.set_terminated(client.create_run(exp).info.run_id)  # a run without the artifact
+    assert training_runs_holding(svc.settings, "R9") == [runs["with"]]
+
+    monkeypatch.setenv("REPRADAR_HOME", str(svc.settings.home))
+    monkeypatch.setenv("REPRADAR_DATABASE_URL", svc.settings.database_url)
+    monkeypatch.setenv("REPRADAR_DATA_DIR", str(svc.settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        r = CliRunner().invoke(app, ["forget", "R9", "--yes"])
+    finally:
+        get_settings.cache_clear()
+    assert (
+        r.exit_code == 0 and f"held-out feature set of 1 MLflow training run(s) ({runs['with']})" in r.output
+    )
