@@ -302,6 +302,7 @@ def test_engagement_missing_measurements_stay_nan():
         ("r1", "2024-02-28", "one_on_one", 1.0),
         ("r1", "2024-02-10", "team_spirit", 3.0),
         ("r1", "2024-02-12", "team_spirit", 5.0),
+        ("r2", "2023-10-01", "csat", 4.0),  # r2 is in the export, with no pulse, leave or 1:1 recorded
     ]
     t = org(engagement=eng)
     fs = compute_features(
@@ -330,6 +331,44 @@ def test_engagement_missing_measurements_stay_nan():
     assert "eng__team_spirit_mean_28d" in fs.feature_names
     assert f1["eng__team_spirit_mean_28d"] == pytest.approx(4.0)
     assert math.isnan(f2["eng__team_spirit_mean_28d"])
+
+
+def test_a_rep_without_any_engagement_row_is_unknown_not_zero():
+    # r2 has no engagement row of any metric: the HR/LMS export does not cover them, so "0 1:1s"
+    # or "0 CRM logins" would be claims about them the data do not make (reasons cite these values)
+    eng = [
+        ("r1", "2024-01-10", "pto_days", 2.0),
+        ("r1", "2024-02-28", "one_on_one", 1.0),
+        ("r1", "2024-02-20", "crm_logins", 3.0),
+        ("r1", "2024-02-21", "training_hours", 1.0),
+        ("r1", "2024-02-22", "peer_sessions", 1.0),
+    ]
+    snaps = pd.DataFrame(
+        [dict(rep_id=r, period_start=Q1[0], period_end=Q1[1], as_of="2024-03-01") for r in ("r1", "r2")]
+    )
+    fs = compute_features(org(engagement=eng), snaps)
+    f1, f2 = fs.frame.iloc[0], fs.frame.iloc[1]
+    totals = (
+        "pto_days_91d",
+        "days_since_pto",
+        "one_on_ones_28d",
+        "one_on_ones_91d",
+        "crm_logins_per_week_28d",
+        "crm_logins_per_week_91d",
+        "training_hours_28d",
+        "training_hours_91d",
+        "peer_sessions_28d",
+        "peer_sessions_91d",
+    )
+    for c in totals:
+        assert not math.isnan(f1[c]), c
+        assert math.isnan(f2[c]), c
+    # point in time: covered only from the day after the rep's first measurement
+    later = eng + [("r2", "2024-03-05", "pulse_score", 7.0)]
+    fs = compute_features(org(engagement=later), snaps)
+    assert math.isnan(fs.frame.iloc[1]["one_on_ones_91d"])
+    snaps2 = snaps.assign(as_of="2024-03-06")
+    assert compute_features(org(engagement=later), snaps2).frame.iloc[1]["one_on_ones_91d"] == 0.0
 
 
 def test_engagement_absent_gives_nan():
