@@ -6,7 +6,12 @@ the share of reps in the high band per group, the impact ratio against a referen
 four-fifths rule: by default the most-flagged group, so a ratio below 0.8 means that group is
 flagged 1.25x or more as often), a two-proportion z-test beside it, and calibration per group on
 the held-out periods of the model's training run (mean predicted risk vs realised miss rate).
-Groups smaller than a minimum are merged into one "other (merged)" group, and said so.
+Groups smaller than a minimum are merged into one "other (merged)" group, and said so; a group
+smaller than `min_cell` reps has its counts and rates suppressed, so nobody can be singled out.
+Beside the model's flags, the outcome itself: per group, how often its reps missed target in the
+data's finished periods and how hard their quotas were against their segment's, so that a call-out
+says whether the disparity is already in the outcome (e.g. quotas set harder for one group) or
+comes from the model.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class AttributeAudit:
     merged: list[str] = field(default_factory=list)  # original groups merged into OTHER
     reference: str | None = None
     notes: list[str] = field(default_factory=list)
+    # group, n_reps, n_periods, miss_rate, quota_vs_segment, suppressed: finished periods in the data
+    outcomes: pd.DataFrame | None = None
 
     @property
     def out_of_bounds(self) -> list[str]:
@@ -58,6 +65,7 @@ class Callout:
     n_under: int
     p_value: float
     significant: bool
+    source: str = ""  # what the finished periods say: is the disparity already in the outcome?
 
     def text(self, low: float, high: float) -> str:
         times = self.rate_over / self.rate_under if self.rate_under > 0 else math.inf
@@ -71,6 +79,7 @@ class Callout:
             f"{self.column} ({what}): '{self.over}' is in the high band {_times(times, low, high)} as often as "
             f"'{self.under}' ({self.rate_over:.1%} of {self.n_over} vs {self.rate_under:.1%} of {self.n_under} reps); "
             f"impact ratio {ratio_text(self.ratio, low, high)} is outside [{low:g}, {high:g}]; {sig}."
+            + (f" {self.source}" if self.source else "")
         )
 
 
@@ -111,6 +120,7 @@ class FairnessAudit:
     min_group_size: int
     reference: str
     notes: list[str] = field(default_factory=list)
+    min_cell: int = 0
 
     def flagged(self, column: str) -> list[str]:
         """Groups of `column` called out as flagged more often than another group."""
@@ -126,6 +136,7 @@ class FairnessAudit:
         return {
             "bounds": [self.low, self.high],
             "min_group_size": self.min_group_size,
+            "min_cell": self.min_cell,
             "reference": self.reference,
             "callouts": [c.__dict__ | {"text": c.text(self.low, self.high)} for c in self.callouts],
             "attributes": [
@@ -137,6 +148,7 @@ class FairnessAudit:
                     "notes": a.notes,
                     "selection": _records(a.selection),
                     "calibration": None if a.calibration is None else _records(a.calibration),
+                    "outcomes": None if a.outcomes is None else _records(a.outcomes),
                 }
                 for a in self.attributes
             ],
@@ -284,7 +296,126 @@ def calibration_table(groups: pd.Series, risk, missed, rep_ids) -> pd.DataFrame:
     return t
 
 
-def _callouts(audit: AttributeAudit) -> list[Callout]:
+def suppress_small(table: pd.DataFrame, size_col: str, cols, min_cell: int) -> pd.DataFrame:
+    """Rows of groups with fewer than `min_cell` reps lose `cols` (NaN) and get suppressed=True: with a
+    handful of reps, a count or a rate says something about each of them."""
+    t = table.copy()
+    small = t[size_col] < min_cell
+    t["suppressed"] = small
+    for c in cols:
+        if c in t:
+            t[c] = t[c].astype(float).mask(small)
+    return t
+
+
+def finished_outcomes(
+    quotas: pd.DataFrame,
+    opportunities: pd.DataFrame,
+    reps: pd.DataFrame,
+    as_of,
+    *,
+    miss_threshold: float = 1.0,
+    lookback_days: int = 365,
+) -> pd.DataFrame:
+    """Per rep and quota period that ended before `as_of` (within `lookback_days`): attainment,
+    missed (attainment < `miss_threshold`, the contract's label) and quota_vs_segment (the quota
+    over the median quota of the same segment and period start)."""
+    cols = ["rep_id", "period_start", "attainment", "missed", "quota_vs_segment"]
+    if quotas is None or not len(quotas) or opportunities is None:
+        return pd.DataFrame(columns=cols)
+    day = pd.Timestamp(as_of)
+    q = quotas[["rep_id", "period_start", "period_end", "quota_amount"]].copy()
+    q["rep_id"] = q["rep_id"].astype(str)
+    q["period_start"] = pd.to_datetime(q["period_start"])
+    q["period_end"] = pd.to_datetime(q["period_end"])
+    q = q[(q["period_end"] < day) & (q["period_end"] >= day - pd.Timedelta(days=lookback_days))]
+    if not len(q):
+        return pd.DataFrame(columns=cols)
+    q = q.reset_index(drop=True)
+    seg = reps.assign(rep_id=reps["rep_id"].astype(str)).drop_duplicates("rep_id").set_index("rep_id")
+    q["segment"] = q["rep_id"].map(seg["segment"]) if "segment" in seg else None
+    q["segment"] = q["segment"].astype(object).where(q["segment"].notna(), MISSING)
+    o = opportunities
+    won = o[o["is_won"].fillna(False).astype(bool)][["rep_id", "close_date", "amount"]].copy()
+    won["rep_id"] = won["rep_id"].astype(str)
+    won["close_date"] = pd.to_datetime(won["close_date"])
+    m = q[["rep_id", "period_start", "period_end"]].reset_index().merge(won, on="rep_id")
+    m = m[(m["close_date"] >= m["period_start"]) & (m["close_date"] <= m["period_end"])]
+    q["won"] = m.groupby("index")["amount"].sum().reindex(q.index).fillna(0.0)
+    q["attainment"] = q["won"] / q["quota_amount"].astype(float)
+    q["missed"] = q["attainment"] < miss_threshold
+    median = q.groupby(["segment", "period_start"])["quota_amount"].transform("median")
+    q["quota_vs_segment"] = q["quota_amount"].astype(float) / median.astype(float)
+    return q[cols]
+
+
+def outcome_table(groups: pd.Series, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per group: reps, rep-periods, realised miss rate and median quota against the segment's."""
+    df = pd.DataFrame(
+        {
+            "group": np.asarray(groups, dtype=object),
+            "rep_id": outcomes["rep_id"].to_numpy(),
+            "missed": outcomes["missed"].astype(float).to_numpy(),
+            "quota_vs_segment": outcomes["quota_vs_segment"].astype(float).to_numpy(),
+        }
+    )
+    t = df.groupby("group", sort=True).agg(
+        n_reps=("rep_id", "nunique"),
+        n_periods=("missed", "size"),
+        miss_rate=("missed", "mean"),
+        quota_vs_segment=("quota_vs_segment", "median"),
+    )
+    return t.reset_index()
+
+
+# quotas this much harder (median quota against the segment's) for the more-flagged group are named
+QUOTA_GAP = 0.05
+
+
+def outcome_source(outcomes: pd.DataFrame | None, over: str, under: str, alpha: float) -> str:
+    """Whether the finished periods show the same disparity in the outcome itself (and in the quotas)."""
+    if outcomes is None or not len(outcomes):
+        return "No finished period in the data's last year to compare the realised outcome with."
+    t = outcomes.set_index("group")
+    if over not in t.index or under not in t.index or t.loc[[over, under], "suppressed"].any():
+        return ""
+    o, u = t.loc[over], t.loc[under]
+    # tested on reps, not rep-periods (a rep's periods are not independent): conservative
+    p = two_proportion_p(
+        round(o["miss_rate"] * o["n_reps"]),
+        int(o["n_reps"]),
+        round(u["miss_rate"] * u["n_reps"]),
+        int(u["n_reps"]),
+    )
+    facts = (
+        f"In the finished periods of the last year '{over}' missed target in {o['miss_rate']:.1%} of "
+        f"{int(o['n_periods'])} rep-periods vs {u['miss_rate']:.1%} of {int(u['n_periods'])} for '{under}' "
+        f"(p = {p:.2g}), with quotas a median {o['quota_vs_segment']:.2f}x their segment's vs "
+        f"{u['quota_vs_segment']:.2f}x"
+    )
+    harder = o["quota_vs_segment"] >= u["quota_vs_segment"] * (1 + QUOTA_GAP)
+    if o["miss_rate"] > u["miss_rate"] and p < alpha:
+        if harder:
+            return (
+                f"{facts}: the outcome itself differs and '{over}' carries harder quotas, so the disparity comes "
+                "from the outcome (look at how quotas are set), not from the model alone."
+            )
+        return (
+            f"{facts}: the outcome itself differs, so the model's flags follow it; check the calibration "
+            "per group for what the model adds."
+        )
+    if harder:
+        return (
+            f"{facts}: '{over}' carries harder quotas, though the realised misses do not differ significantly; "
+            "look at how quotas are set and at the calibration per group."
+        )
+    return (
+        f"{facts}: the realised outcome does not differ significantly, so the disparity may come from the "
+        "model; check the calibration per group and the drivers of that group's high-band reps."
+    )
+
+
+def _callouts(audit: AttributeAudit, alpha: float = 0.05) -> list[Callout]:
     s = audit.selection
     if audit.reference is None:
         return []
@@ -308,6 +439,9 @@ def _callouts(audit: AttributeAudit) -> list[Callout]:
                 n_under=int(under["n"]),
                 p_value=float(r["p_value"]),
                 significant=bool(r["significant"]),
+                source=outcome_source(audit.outcomes, str(over["group"]), str(under["group"]), alpha)
+                if audit.outcomes is not None
+                else "",
             )
         )
     return out
@@ -325,11 +459,15 @@ def fairness_audit(
     alpha: float = 0.05,
     controls=("region",),
     model_features=(),
+    outcomes: pd.DataFrame | None = None,
+    min_cell: int = 10,
 ) -> FairnessAudit:
     """The audit of every attribute and control of `reps` for the scored reps.
 
     `scores`: rep_id and risk_band (high = selected). `heldout`: rep_id, risk, missed (the model's
-    held-out rows with predicted risk); None skips calibration.
+    held-out rows with predicted risk); None skips calibration. `outcomes`: `finished_outcomes` of
+    the data folder (None skips the outcome comparison). Groups with fewer than `min_cell` reps have
+    their counts and rates suppressed.
     """
     if not 0 < low <= 1 <= high:
         raise ValueError("impact bounds must satisfy 0 < low <= 1 <= high")
@@ -359,6 +497,7 @@ def fairness_audit(
         groups, merged = merge_small_groups(raw, min_size=min_group_size)
         table = selection_table(groups, selected, min_group_size)
         table, ref = impact_ratios(table, low=low, high=high, reference=reference, alpha=alpha)
+        table = suppress_small(table, "n", ("n_high", "rate"), min_cell)
         a = AttributeAudit(
             column=col, kind=kind, selection=table, calibration=None, merged=merged, reference=ref
         )
@@ -379,11 +518,32 @@ def fairness_audit(
             hg = group_labels(h["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=h.index))
             kept = set(groups.unique())
             hg = hg.where(hg.isin(kept), OTHER)
-            a.calibration = calibration_table(hg, h["risk"], h["missed"].astype(float), h["rep_id"])
+            cal = calibration_table(hg, h["risk"], h["missed"].astype(float), h["rep_id"])
+            a.calibration = suppress_small(
+                cal, "n_reps", ("n_rows", "mean_risk", "miss_rate", "gap"), min_cell
+            )
+        if outcomes is not None:
+            og = group_labels(
+                outcomes["rep_id"].astype(str).map(r[col])
+                if col in r
+                else pd.Series(pd.NA, index=outcomes.index)
+            )
+            og = og.where(og.isin(set(groups.unique())), OTHER)
+            a.outcomes = suppress_small(
+                outcome_table(og, outcomes),
+                "n_reps",
+                ("n_periods", "miss_rate", "quota_vs_segment"),
+                min_cell,
+            )
+        if table["suppressed"].any():
+            a.notes.append(
+                f"fewer than {min_cell} reps: counts and rates not shown, so that nobody can be singled out: "
+                + ", ".join(map(str, table.loc[table["suppressed"], "group"]))
+            )
         audits.append(a)
-        callouts.extend(_callouts(a))
+        callouts.extend(_callouts(a, alpha))
     # attributes first, then controls; the largest disparities first within each
     callouts.sort(
         key=lambda c: (c.kind != "attribute", not c.significant, c.ratio if c.ratio <= 1 else 1 / c.ratio)
     )
-    return FairnessAudit(audits, callouts, low, high, min_group_size, reference, notes)
+    return FairnessAudit(audits, callouts, low, high, min_group_size, reference, notes, min_cell=min_cell)

@@ -29,7 +29,7 @@ from reporting.effects import (
     normalise_interventions,
     snapshot_risks,
 )
-from reporting.fairness import FairnessAudit, fairness_audit, ratio_text
+from reporting.fairness import FairnessAudit, fairness_audit, finished_outcomes, ratio_text
 from reporting.inputs import InterventionLog, as_intervention_log, check_model_run, check_model_versions
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
@@ -189,6 +189,15 @@ def assemble(
         alpha=rs.alpha,
         controls=rs.control_attributes,
         model_features=info.feature_names,
+        outcomes=finished_outcomes(
+            tables.quotas,
+            tables.opportunities,
+            tables.reps,
+            as_of,
+            miss_threshold=settings.miss_threshold,
+            lookback_days=rs.outcome_lookback_days,
+        ),
+        min_cell=rs.min_cell,
     )
     if held is None:
         fair.notes.append("the model's run has no held-out set: calibration per group is not shown")

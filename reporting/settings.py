@@ -30,6 +30,17 @@ class ReportSettings(BaseSettings):
         default=50, ge=1, description="Groups with fewer reps are merged into 'other (merged)'."
     )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level shown beside each ratio.")
+    min_cell: int = Field(
+        default=10,
+        ge=1,
+        description="Groups with fewer reps show no counts or rates (nobody can be singled out).",
+    )
+    outcome_lookback_days: int = Field(
+        default=365,
+        ge=1,
+        description="Finished periods ending this many days before the as-of day are the fairness "
+        "audit's realised outcomes (miss rate, quota against the segment's).",
+    )
     control_attributes: tuple[str, ...] = Field(
         default=("region",), description="Context columns audited as controls beside the attributes."
     )

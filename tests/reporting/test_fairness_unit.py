@@ -14,6 +14,7 @@ from reporting.fairness import (
     audit_columns,
     calibration_table,
     fairness_audit,
+    finished_outcomes,
     impact_ratios,
     merge_small_groups,
     selection_table,
@@ -156,3 +157,80 @@ def test_a_ratio_just_outside_a_bound_is_shown_with_the_digits_that_say_so():
     )
     text = c.text(0.8, 1.25)
     assert "1.254x as often" in text and "impact ratio 0.797 is outside [0.8, 1.25]" in text, text
+
+
+def test_groups_of_a_handful_of_reps_show_no_counts_or_rates():
+    # 4 reps of gender X, one of them in the high band: with the merged group being X alone, a
+    # count or rate would tell HR something about each of the four
+    reps = _reps(60, 60, 4)
+    high = np.array(
+        [i % 5 == 0 for i in range(60)] + [i % 5 == 0 for i in range(60)] + [True, False, False, False]
+    )
+    audit = fairness_audit(_scores(reps, high), reps, min_group_size=50, min_cell=10)
+    sel = audit.get("gender").selection.set_index("group")
+    assert sel.loc[OTHER, "n"] == 4 and sel.loc[OTHER, "suppressed"]
+    assert math.isnan(sel.loc[OTHER, "n_high"]) and math.isnan(sel.loc[OTHER, "rate"])
+    assert not sel.loc["F", "suppressed"] and sel.loc["F", "n_high"] == 12
+    assert any("nobody can be singled out" in n for n in audit.get("gender").notes)
+    rec = {r["group"]: r for r in audit.to_dict()["attributes"][0]["selection"]}
+    assert rec[OTHER]["n_high"] is None and rec[OTHER]["rate"] is None
+
+
+def _outcomes(reps, miss_f, miss_m, quota_f, quota_m):
+    rows = []
+    for rid, g in zip(reps["rep_id"], reps["gender"], strict=True):
+        for k, start in enumerate(["2023-01-01", "2023-04-01"]):
+            i = int(rid[1:])
+            rate = miss_f if g == "F" else miss_m
+            rows.append(
+                {
+                    "rep_id": rid,
+                    "period_start": pd.Timestamp(start),
+                    "attainment": 0.5,
+                    "missed": (i + k) % 100 < rate * 100,
+                    "quota_vs_segment": quota_f if g == "F" else quota_m,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_callout_says_whether_the_disparity_is_already_in_the_outcome_and_the_quotas():
+    reps = _reps(200, 200)
+    high = np.array([i % 10 < 3 for i in range(200)] + [i % 10 < 1 for i in range(200)])  # F 30%, M 10%
+    # F missed far more often in the finished periods, with quotas 25% above the segment's
+    biased = fairness_audit(_scores(reps, high), reps, outcomes=_outcomes(reps, 0.6, 0.2, 1.25, 0.9))
+    (c,) = [c for c in biased.callouts if c.column == "gender"]
+    assert c.over == "F" and "harder quotas" in c.source and "not from the model alone" in c.source
+    assert "1.25x their segment's vs 0.90x" in c.text(0.8, 1.25)
+    out = biased.get("gender").outcomes.set_index("group")
+    assert out.loc["F", "miss_rate"] == pytest.approx(0.6) and out.loc["F", "n_periods"] == 400
+    # same flags, but the outcome and the quotas do not differ: the model is the suspect
+    fair = fairness_audit(_scores(reps, high), reps, outcomes=_outcomes(reps, 0.3, 0.3, 1.0, 1.0))
+    (c,) = [c for c in fair.callouts if c.column == "gender"]
+    assert "may come from the model" in c.source and "harder quotas" not in c.source
+
+
+def test_finished_outcomes_are_the_contract_labels_with_quotas_against_the_segment():
+    reps = pd.DataFrame({"rep_id": ["a", "b", "c"], "segment": ["SMB", "SMB", "SMB"]})
+    quotas = pd.DataFrame(
+        {
+            "rep_id": ["a", "b", "c", "a"],
+            "period_start": pd.to_datetime(["2024-01-01"] * 3 + ["2024-04-01"]),
+            "period_end": pd.to_datetime(["2024-03-31"] * 3 + ["2024-06-30"]),
+            "quota_amount": [100.0, 200.0, 300.0, 100.0],
+        }
+    )
+    opps = pd.DataFrame(
+        {
+            "rep_id": ["a", "b", "b", "a"],
+            "close_date": pd.to_datetime(["2024-02-01", "2024-03-31", "2024-04-01", "2024-04-05"]),
+            "amount": [150.0, 100.0, 500.0, 1.0],
+            "is_won": [True, True, True, True],
+        }
+    )
+    o = finished_outcomes(quotas, opps, reps, "2024-04-22").set_index("rep_id")
+    assert len(o) == 3  # the running period is not an outcome yet
+    assert o.loc["a", "attainment"] == pytest.approx(1.5) and not o.loc["a", "missed"]
+    assert o.loc["b", "attainment"] == pytest.approx(0.5) and o.loc["b", "missed"]
+    assert o.loc["c", "attainment"] == 0 and o.loc["c", "missed"]
+    assert o.loc["a", "quota_vs_segment"] == pytest.approx(0.5) and o.loc["c", "quota_vs_segment"] == 1.5

@@ -50,15 +50,21 @@ def test_no_attribute_effect_keeps_gender_within_the_bounds(fair_org, fair_score
 def test_quotas_biased_against_a_group_get_it_flagged(biased_org, model, settings):
     from features.io import load_folder
     from models.scoring import score_tables
-    from reporting.fairness import fairness_audit
+    from reporting.fairness import fairness_audit, finished_outcomes
 
     truth = _miss_prob_by_gender(biased_org)
     assert truth["F"] - truth["M"] > 0.05  # premise: harder quotas make F reps miss more
     tables = load_folder(biased_org, validate=False)
-    audit = fairness_audit(score_tables(tables, AS_OF, model, settings), tables.reps)
+    outcomes = finished_outcomes(tables.quotas, tables.opportunities, tables.reps, AS_OF)
+    audit = fairness_audit(score_tables(tables, AS_OF, model, settings), tables.reps, outcomes=outcomes)
     assert audit.flagged("gender") == ["F"]
     c = [c for c in audit.callouts if c.column == "gender"][0]
     assert (c.over, c.under) == ("F", "M") and c.ratio < 0.8 and c.significant
+    # the call-out says where the disparity comes from: the outcome, driven by harder quotas
+    out = audit.get("gender").outcomes.set_index("group")
+    assert out.loc["F", "quota_vs_segment"] > 1.1 * out.loc["M", "quota_vs_segment"]
+    assert out.loc["F", "miss_rate"] > out.loc["M", "miss_rate"]
+    assert "carries harder quotas" in c.source and "from the outcome" in c.source
 
 
 def _shifted(tables):
