@@ -275,8 +275,13 @@ def impact_ratios(
     return t, str(ref["group"])
 
 
-def calibration_table(groups: pd.Series, risk, missed, rep_ids) -> pd.DataFrame:
-    """Per group: rows, reps, mean predicted risk, realised miss rate and the gap (risk - miss rate)."""
+def calibration_table(
+    groups: pd.Series, risk, missed, rep_ids, high_cut: float | None = None
+) -> pd.DataFrame:
+    """Per group: rows, reps, mean predicted risk, realised miss rate and the gap (risk - miss rate);
+    with `high_cut` (the high band's cut point) also the error rates of the high band once outcomes
+    are known: fnr (share of the missed rows not in the high band) and fpr (share of the met rows in
+    it)."""
     df = pd.DataFrame(
         {
             "group": np.asarray(groups, dtype=object),
@@ -293,6 +298,13 @@ def calibration_table(groups: pd.Series, risk, missed, rep_ids) -> pd.DataFrame:
     )
     t = t.reset_index()
     t["gap"] = t["mean_risk"] - t["miss_rate"]
+    if high_cut is not None:
+        df["high"] = df["risk"] >= high_cut
+        miss, met = df[df["missed"] == 1], df[df["missed"] == 0]
+        fnr = (~miss["high"]).groupby(miss["group"]).mean()
+        fpr = met["high"].groupby(met["group"]).mean()
+        t["fnr"] = t["group"].map(fnr).astype(float)
+        t["fpr"] = t["group"].map(fpr).astype(float)
     return t
 
 
@@ -461,13 +473,15 @@ def fairness_audit(
     model_features=(),
     outcomes: pd.DataFrame | None = None,
     min_cell: int = 10,
+    high_cut: float | None = None,
 ) -> FairnessAudit:
     """The audit of every attribute and control of `reps` for the scored reps.
 
     `scores`: rep_id and risk_band (high = selected). `heldout`: rep_id, risk, missed (the model's
     held-out rows with predicted risk); None skips calibration. `outcomes`: `finished_outcomes` of
     the data folder (None skips the outcome comparison). Groups with fewer than `min_cell` reps have
-    their counts and rates suppressed.
+    their counts and rates suppressed. `high_cut`: the high band's cut point, for the error rates
+    per group on the held-out rows (None: not computed).
     """
     if not 0 < low <= 1 <= high:
         raise ValueError("impact bounds must satisfy 0 < low <= 1 <= high")
@@ -518,9 +532,9 @@ def fairness_audit(
             hg = group_labels(h["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=h.index))
             kept = set(groups.unique())
             hg = hg.where(hg.isin(kept), OTHER)
-            cal = calibration_table(hg, h["risk"], h["missed"].astype(float), h["rep_id"])
+            cal = calibration_table(hg, h["risk"], h["missed"].astype(float), h["rep_id"], high_cut=high_cut)
             a.calibration = suppress_small(
-                cal, "n_reps", ("n_rows", "mean_risk", "miss_rate", "gap"), min_cell
+                cal, "n_reps", ("n_rows", "mean_risk", "miss_rate", "gap", "fnr", "fpr"), min_cell
             )
         if outcomes is not None:
             og = group_labels(

@@ -198,6 +198,7 @@ def assemble(
             lookback_days=rs.outcome_lookback_days,
         ),
         min_cell=rs.min_cell,
+        high_cut=settings.band_high,
     )
     if held is None:
         fair.notes.append("the model's run has no held-out set: calibration per group is not shown")

@@ -234,3 +234,19 @@ def test_finished_outcomes_are_the_contract_labels_with_quotas_against_the_segme
     assert o.loc["b", "attainment"] == pytest.approx(0.5) and o.loc["b", "missed"]
     assert o.loc["c", "attainment"] == 0 and o.loc["c", "missed"]
     assert o.loc["a", "quota_vs_segment"] == pytest.approx(0.5) and o.loc["c", "quota_vs_segment"] == 1.5
+
+
+def test_error_rates_of_the_high_band_per_group_once_outcomes_are_known():
+    # group A: 4 missed (3 flagged high), 4 met (1 flagged); group B: 2 missed (none flagged), 2 met
+    groups = pd.Series(["A"] * 8 + ["B"] * 4)
+    risk = [0.9, 0.7, 0.65, 0.2, 0.61, 0.1, 0.2, 0.3] + [0.5, 0.4, 0.1, 0.2]
+    missed = [1, 1, 1, 1, 0, 0, 0, 0] + [1, 1, 0, 0]
+    t = calibration_table(groups, risk, missed, [f"r{i}" for i in range(12)], high_cut=0.6).set_index("group")
+    assert t.loc["A", "fnr"] == pytest.approx(0.25) and t.loc["A", "fpr"] == pytest.approx(0.25)
+    assert t.loc["B", "fnr"] == 1.0 and t.loc["B", "fpr"] == 0.0
+    # through the audit: computed on the held-out rows at the high band's cut point
+    reps = _reps(60, 60)
+    held = pd.DataFrame({"rep_id": reps["rep_id"], "risk": [0.7, 0.2] * 60, "missed": [1.0, 1.0] * 60})
+    audit = fairness_audit(_scores(reps, [False] * 120), reps, heldout=held, high_cut=0.6)
+    cal = audit.get("gender").calibration.set_index("group")
+    assert cal.loc["F", "fnr"] == pytest.approx(0.5) and math.isnan(cal.loc["F", "fpr"])  # nobody met
