@@ -365,10 +365,9 @@ def build_training_set(
     return fs
 
 
-def build_scoring_set(
-    tables: Tables, as_of: dt.date, *, miss_threshold: float = 1.0, engine: DuckDBEngine | None = None
-) -> FeatureSet:
-    """One snapshot per rep employed on `as_of` whose quota period contains it."""
+def check_as_of_inside(tables, as_of) -> np.ndarray:
+    """The quota rows whose period contains `as_of` (a boolean mask); UserError naming the covered
+    range when there is none. Cheap: callers run it before loading a model or building features."""
     as_of = _as_date(as_of)
     q = tables.quotas
     ps = _day_series(q["period_start"])
@@ -385,6 +384,19 @@ def build_scoring_set(
             f"as-of date {as_of} is outside every quota period ({covered}); "
             "pick a date inside a period or add the quotas of the period you want scored"
         )
+    return inside
+
+
+def build_scoring_set(
+    tables: Tables, as_of: dt.date, *, miss_threshold: float = 1.0, engine: DuckDBEngine | None = None
+) -> FeatureSet:
+    """One snapshot per rep employed on `as_of` whose quota period contains it."""
+    as_of = _as_date(as_of)
+    q = tables.quotas
+    ps = _day_series(q["period_start"])
+    pe = _day_series(q["period_end"])
+    day = np.datetime64(as_of, "D")
+    inside = check_as_of_inside(tables, as_of)
     snaps = pd.DataFrame(
         {"rep_id": q["rep_id"].astype("string").to_numpy()[inside], "ps": ps[inside], "pe": pe[inside]}
     ).drop_duplicates(["rep_id", "ps", "pe"])

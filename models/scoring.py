@@ -176,12 +176,14 @@ def score_notes(fs, model) -> list[str]:
 
 def score_folder(data_dir, as_of, settings, model=None, *, playbook=None) -> pd.DataFrame:
     """Validate and load `data_dir`, then score it with `model` (default: the champion)."""
+    from features.build import check_as_of_inside
     from features.io import load_folder
     from models.loading import load_model
 
     as_of = _as_date(as_of)
     step(f"reading and validating {data_dir}")
     tables = load_folder(data_dir)
+    check_as_of_inside(tables, as_of)  # a day outside the data is said before the model loads
     if model is None:
         step("loading the champion model")
     model = model or load_model(settings)

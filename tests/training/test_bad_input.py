@@ -48,6 +48,23 @@ def test_as_of_outside_every_period(trained, sim_org, tmp_path):
     assert r.exit_code == 2 and "outside every quota period" in r.stderr
 
 
+def test_as_of_outside_every_period_is_said_before_the_model_loads(tmp_path, sim_org):
+    # no model in this home: the day is refused first (loading a champion takes a minute), with the
+    # range the quotas cover, not "run `repradar promote`"
+    r = run_cli(
+        tmp_path / "home",
+        "score",
+        "--data",
+        str(sim_org),
+        "--as-of",
+        "2031-01-01",
+        "--out",
+        str(tmp_path / "s.csv"),
+    )
+    assert r.exit_code == 2 and "outside every quota period" in r.stderr and "quota periods cover" in r.stderr
+    assert "loading the champion model" not in r.stderr and not (tmp_path / "s.csv").exists()
+
+
 def test_folder_failing_validation(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
