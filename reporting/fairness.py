@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -223,6 +224,30 @@ def selection_table(groups: pd.Series, selected: pd.Series, min_size: int) -> pd
     return t
 
 
+def wilson_interval(x: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of a proportion x/n at confidence 1 - alpha ((nan, nan) for n = 0)."""
+    if n <= 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    p = x / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def ratio_interval(x1: int, n1: int, x0: int, n0: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Interval of the ratio of proportions (x1/n1) / (x0/n0) at confidence 1 - alpha: Katz's log
+    method, with 0.5 added to every cell when a count is 0 or equals its total."""
+    if min(n1, n0) <= 0:
+        return math.nan, math.nan
+    if min(x1, x0) == 0 or x1 == n1 or x0 == n0:
+        x1, n1, x0, n0 = x1 + 0.5, n1 + 1, x0 + 0.5, n0 + 1
+    r = (x1 / n1) / (x0 / n0)
+    se = math.sqrt(1 / x1 - 1 / n1 + 1 / x0 - 1 / n0)
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    return r * math.exp(-z * se), r * math.exp(z * se)
+
+
 def impact_ratios(
     table: pd.DataFrame,
     *,
@@ -242,6 +267,11 @@ def impact_ratios(
     t["out_of_bounds"] = False
     t["p_value"] = np.nan
     t["significant"] = False
+    ci = [wilson_interval(int(x), int(n), alpha) for x, n in zip(t["n_high"], t["n"], strict=True)]
+    t["rate_low"] = [c[0] for c in ci]
+    t["rate_high"] = [c[1] for c in ci]
+    t["ratio_low"] = np.nan
+    t["ratio_high"] = np.nan
     judged = t[t["judged"]]
     if len(judged) < 2:
         return t, None
@@ -270,6 +300,9 @@ def impact_ratios(
         )
         t.loc[i, "ratio"] = ratio
         t.loc[i, "p_value"] = p
+        if i != ref_idx:
+            lo, hi = ratio_interval(int(r["n_high"]), int(r["n"]), int(ref["n_high"]), int(ref["n"]), alpha)
+            t.loc[i, "ratio_low"], t.loc[i, "ratio_high"] = lo, hi
         t.loc[i, "out_of_bounds"] = bool(ratio < low or ratio > high)
         t.loc[i, "significant"] = bool(p < alpha)
     return t, str(ref["group"])
@@ -511,7 +544,9 @@ def fairness_audit(
         groups, merged = merge_small_groups(raw, min_size=min_group_size)
         table = selection_table(groups, selected, min_group_size)
         table, ref = impact_ratios(table, low=low, high=high, reference=reference, alpha=alpha)
-        table = suppress_small(table, "n", ("n_high", "rate"), min_cell)
+        table = suppress_small(
+            table, "n", ("n_high", "rate", "rate_low", "rate_high", "ratio_low", "ratio_high"), min_cell
+        )
         a = AttributeAudit(
             column=col, kind=kind, selection=table, calibration=None, merged=merged, reference=ref
         )

@@ -17,8 +17,10 @@ from reporting.fairness import (
     finished_outcomes,
     impact_ratios,
     merge_small_groups,
+    ratio_interval,
     selection_table,
     two_proportion_p,
+    wilson_interval,
 )
 
 
@@ -250,3 +252,20 @@ def test_error_rates_of_the_high_band_per_group_once_outcomes_are_known():
     audit = fairness_audit(_scores(reps, [False] * 120), reps, heldout=held, high_cut=0.6)
     cal = audit.get("gender").calibration.set_index("group")
     assert cal.loc["F", "fnr"] == pytest.approx(0.5) and math.isnan(cal.loc["F", "fpr"])  # nobody met
+
+
+def test_shares_and_ratios_carry_confidence_intervals():
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    # Katz: (20/100) / (30/100) = 0.667, interval exp(+-1.96 * sqrt(1/20 - 1/100 + 1/30 - 1/100))
+    assert ratio_interval(20, 100, 30, 100) == pytest.approx((0.4071, 1.0917), abs=1e-4)
+    lo, hi = ratio_interval(0, 60, 10, 60)  # no one flagged: still an interval, with 0.5 added
+    assert lo > 0 and hi < 1
+    t = selection_table(
+        pd.Series(["F"] * 100 + ["M"] * 100), [True] * 30 + [False] * 70 + [True] * 20 + [False] * 80, 50
+    )
+    t, _ = impact_ratios(t)
+    row = t.set_index("group")
+    assert row.loc["M", "rate_low"] < 0.2 < row.loc["M", "rate_high"]
+    assert row.loc["M", "ratio_low"] < row.loc["M", "ratio"] < row.loc["M", "ratio_high"]
+    assert math.isnan(row.loc["F", "ratio_low"])  # the reference against itself: no interval
