@@ -492,6 +492,39 @@ def _callouts(audit: AttributeAudit, alpha: float = 0.05) -> list[Callout]:
     return out
 
 
+# below this share of held-out reps found in `reps` with the same segment, they are other people
+HELDOUT_MATCH_MIN = 0.5
+
+
+def _heldout_of_these_reps(heldout: pd.DataFrame | None, reps: pd.DataFrame, notes: list[str]):
+    """The held-out rows, or None (with a note) when they are not of this reps table's people.
+
+    Calibration per group reads each held-out row's attribute from `reps` by rep_id. A model trained
+    on another export (another organisation, a test set-up) has held-out rep ids that name other
+    people here, or nobody: its rows would be grouped by strangers' attributes. Checked on the
+    segment the held-out rows carry: most reps keep theirs from one quarter to the next."""
+    if heldout is None or not len(heldout):
+        return heldout
+    h = heldout.drop_duplicates("rep_id").copy()
+    h["rep_id"] = h["rep_id"].astype(str)
+    known = h["rep_id"].isin(reps.index)
+    if "segment" in h and "segment" in reps:
+        here = h["rep_id"].map(reps["segment"]).astype(object)
+        same = known & ((here == h["segment"].astype(object)) | (here.isna() & h["segment"].isna()))
+    else:
+        same = known
+    share = float(same.mean())
+    if share < HELDOUT_MATCH_MIN:
+        notes.append(
+            f"calibration per group is not shown: only {share:.0%} of the {len(h)} reps of the model's "
+            "held-out period are reps of this data folder with the same segment, so the model was trained "
+            "on another export and its rows would be grouped by other people's attributes; score and "
+            "report with a model trained on this organisation's data"
+        )
+        return None
+    return heldout
+
+
 def fairness_audit(
     scores: pd.DataFrame,
     reps: pd.DataFrame,
@@ -538,6 +571,7 @@ def fairness_audit(
     if unknown:
         notes.append(f"{unknown} scored rep(s) are missing from the reps table; they count as '{MISSING}'.")
     selected = (sc["risk_band"].astype(str) == "high").to_numpy()
+    heldout = _heldout_of_these_reps(heldout, r, notes)
     audits, callouts = [], []
     for col, kind in cols:
         raw = group_labels(sc["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=sc.index))

@@ -142,7 +142,7 @@ def heldout_predictions(info: ModelInfo) -> pd.DataFrame | None:
     out["missed"] = pd.to_numeric(h["missed"].astype("Float64"), errors="coerce").to_numpy(
         dtype=float, na_value=float("nan")
     )
-    for c in ("period_start", "as_of", "week_of_period"):
+    for c in ("period_start", "as_of", "week_of_period", "segment"):
         if c in h.columns:
             out[c] = h[c].to_numpy()
     return out.dropna(subset=["missed"]).reset_index(drop=True)

@@ -269,3 +269,17 @@ def test_shares_and_ratios_carry_confidence_intervals():
     assert row.loc["M", "rate_low"] < 0.2 < row.loc["M", "rate_high"]
     assert row.loc["M", "ratio_low"] < row.loc["M", "ratio"] < row.loc["M", "ratio_high"]
     assert math.isnan(row.loc["F", "ratio_low"])  # the reference against itself: no interval
+
+
+def test_calibration_per_group_needs_held_out_rows_of_this_organisation():
+    reps = _reps(60, 60)
+    rows = {"rep_id": reps["rep_id"], "risk": [0.5] * 120, "missed": [1.0, 0.0] * 60}
+    ours = pd.DataFrame(rows | {"segment": "SMB"})
+    audit = fairness_audit(_scores(reps, [False] * 120), reps, heldout=ours)
+    assert audit.get("gender").calibration is not None
+    # the same rep ids in another organisation (a model trained on another export): mostly other
+    # segments, so these are other people and their rows must not be grouped by our reps' gender
+    theirs = pd.DataFrame(rows | {"segment": ["Enterprise", "Enterprise", "SMB"] * 40})
+    audit = fairness_audit(_scores(reps, [False] * 120), reps, heldout=theirs)
+    assert audit.get("gender").calibration is None
+    assert any("trained on another export" in n and "33%" in n for n in audit.notes)
