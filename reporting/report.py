@@ -348,6 +348,19 @@ def _charts(data: ReportData, scores_risk, band_high: float, band_medium: float)
     return c
 
 
+def drift_callout_text(d) -> str | None:
+    """The drift call-out at the top, None unless retraining is advised. The share of scores resting
+    on drifted features is written as in the drift section (one decimal: 1.4%, not "1%")."""
+    if d is None or not d.retrain_advised:
+        return None
+    share = "" if d.share_on_drifted is None else f"; {_pct(d.share_on_drifted)} of scores rest on them"
+    more = "..." if len(d.drifted) > 5 else ""
+    return (
+        f"retrain advised: {len(d.drifted)} feature(s) drifted beyond PSI {d.threshold:g} "
+        f"({', '.join(labels.feature_label(x) for x in d.drifted[:5])}{more}){share}."
+    )
+
+
 def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
     """Write the self-contained HTML report."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -358,13 +371,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
     tmpl = env.get_template("report.html.j2")
     s = data.settings
     d = data.drift
-    drift_callout = None
-    if d is not None and d.retrain_advised:
-        share = "" if d.share_on_drifted is None else f"; {d.share_on_drifted:.0%} of scores rest on them"
-        drift_callout = (
-            f"retrain advised: {len(d.drifted)} feature(s) drifted beyond PSI {d.threshold:g} "
-            f"({', '.join(labels.feature_label(x) for x in d.drifted[:5])}{'...' if len(d.drifted) > 5 else ''}){share}."
-        )
+    drift_callout = drift_callout_text(d)
     hm = data.model.heldout_metrics()
     text = tmpl.render(
         s=data.summary,

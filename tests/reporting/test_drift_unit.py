@@ -196,3 +196,16 @@ def test_the_command_line_names_drifted_features_by_label_and_psi():
     assert r.summary_line(n=1).endswith("; 1 more in the report")
     calm = DriftResult(table.assign(status="stable"), 0.2, 0.1, [], False, None)
     assert calm.summary_line() == "no feature beyond PSI 0.2"
+
+
+def test_the_drift_callout_writes_the_share_as_the_drift_section_does():
+    from types import SimpleNamespace
+
+    from reporting.report import _pct, drift_callout_text
+
+    d = SimpleNamespace(
+        retrain_advised=True, drifted=["win_rate_180d"], threshold=0.2, share_on_drifted=0.01364
+    )
+    text = drift_callout_text(d)
+    assert "1.4% of scores rest on them" in text and _pct(0.01364) == "1.4%"  # the section's figure
+    assert drift_callout_text(SimpleNamespace(retrain_advised=False)) is None
