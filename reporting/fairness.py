@@ -417,8 +417,11 @@ def outcome_table(groups: pd.Series, outcomes: pd.DataFrame) -> pd.DataFrame:
 QUOTA_GAP = 0.05
 
 
-def outcome_source(outcomes: pd.DataFrame | None, over: str, under: str, alpha: float) -> str:
-    """Whether the finished periods show the same disparity in the outcome itself (and in the quotas)."""
+def outcome_source(
+    outcomes: pd.DataFrame | None, over: str, under: str, alpha: float, significant: bool = True
+) -> str:
+    """Whether the finished periods show the same disparity in the outcome itself (and in the quotas).
+    `significant`: whether the flags' disparity itself is; if not, nothing is pinned on the model."""
     if outcomes is None or not len(outcomes):
         return "No finished period in the data's last year to compare the realised outcome with."
     t = outcomes.set_index("group")
@@ -454,6 +457,11 @@ def outcome_source(outcomes: pd.DataFrame | None, over: str, under: str, alpha: 
             f"{facts}: '{over}' carries harder quotas, though the realised misses do not differ significantly; "
             "look at how quotas are set and at the calibration per group."
         )
+    if not significant:
+        return (
+            f"{facts}: the realised outcome does not differ significantly either; with a difference in the "
+            "flags that may be chance at this size, watch whether it persists next quarter."
+        )
     return (
         f"{facts}: the realised outcome does not differ significantly, so the disparity may come from the "
         "model; check the calibration per group and the drivers of that group's high-band reps."
@@ -484,7 +492,9 @@ def _callouts(audit: AttributeAudit, alpha: float = 0.05) -> list[Callout]:
                 n_under=int(under["n"]),
                 p_value=float(r["p_value"]),
                 significant=bool(r["significant"]),
-                source=outcome_source(audit.outcomes, str(over["group"]), str(under["group"]), alpha)
+                source=outcome_source(
+                    audit.outcomes, str(over["group"]), str(under["group"]), alpha, bool(r["significant"])
+                )
                 if audit.outcomes is not None
                 else "",
             )
