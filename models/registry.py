@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from repradar.errors import UserError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -42,6 +46,54 @@ def quiet_mlflow() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, message=".*pip version.*")
 
 
+_REACHED: set[tuple[str, int]] = set()
+# The store URI schemes MLflow accepts for tracking and the registry (a SQLAlchemy driver after '+').
+_SCHEMES = {
+    "",
+    "file",
+    "http",
+    "https",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+    "databricks-uc",
+    "uc",
+}
+
+
+def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
+    """UserError at once when an http(s) MLflow server cannot be reached, instead of MLflow's
+    minutes of retries ending in a connection traceback. Only a first success is remembered (the
+    service polls the alias every few seconds), so a server that later goes away is MLflow's to retry."""
+    parts = urlsplit(uri)
+    if parts.scheme.split("+")[0] not in _SCHEMES:
+        raise UserError(
+            f"{setting}={uri!r} is not an MLflow store address; use http(s)://HOST:PORT for a server "
+            "(or sqlite:///PATH, postgresql://...), or unset it to use the embedded store under REPRADAR_HOME"
+        )
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # a port that is not a number
+        raise UserError(f"{setting}={uri!r} is not a valid address ({exc})") from None
+    if not host:
+        raise UserError(f"{setting}={uri!r} names no host; use e.g. http://mlflow.internal:5000")
+    if (host, port) in _REACHED:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot reach the MLflow server at {uri} ({exc.strerror or exc}); check {setting} "
+            "(unset it to use the embedded store under REPRADAR_HOME) and that the server is running"
+        ) from None
+    _REACHED.add((host, port))
+
+
 def configure(settings):
     """Point the mlflow module at this installation; returns an MlflowClient for it."""
     quiet_mlflow()
@@ -50,6 +102,9 @@ def configure(settings):
 
     if is_embedded(settings):
         Path(settings.resolved_home).mkdir(parents=True, exist_ok=True)
+    check_reachable(settings.tracking_uri, "REPRADAR_MLFLOW_TRACKING_URI")
+    if settings.mlflow_registry_uri:
+        check_reachable(settings.mlflow_registry_uri, "REPRADAR_MLFLOW_REGISTRY_URI")
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(registry_uri(settings))
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri(settings))

@@ -1,0 +1,51 @@
+"""MLflow plumbing: a wrong tracking or registry address is a user error at once, not minutes of retries."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from repradar.cli import app
+from repradar.settings import get_settings
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(tmp_path, *args, **env):
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(tmp_path), **env})
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        (f"http://127.0.0.1:{_closed_port()}", "cannot reach the MLflow server"),
+        ("http://no-such-host.invalid:5000", "cannot reach the MLflow server"),
+        ("http://127.0.0.1:port", "not a valid address"),
+        ("mlflow.internal:5000", "not an MLflow store address"),
+    ],
+)
+@pytest.mark.parametrize("command", [["models"], ["promote"], ["promote", "--version", "1"]])
+def test_wrong_tracking_uri_is_a_user_error(tmp_path, uri, says, command):
+    r = _run(tmp_path, *command, REPRADAR_MLFLOW_TRACKING_URI=uri)
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
+    assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr
+
+
+def test_wrong_registry_uri_names_its_setting(tmp_path):
+    r = _run(
+        tmp_path,
+        "models",
+        REPRADAR_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        REPRADAR_MLFLOW_REGISTRY_URI=f"http://127.0.0.1:{_closed_port()}",
+    )
+    assert r.exit_code == 2 and "REPRADAR_MLFLOW_REGISTRY_URI" in r.stderr, (r.stdout, r.stderr)
