@@ -52,6 +52,8 @@ def render_card(
     data_source: str,
     git_commit: str | None,
     has_oracle: bool,
+    git_dirty: bool | None = None,
+    data_sha256: str | None = None,
     week: int = 3,
 ) -> str:
     lines = [f"# Model card: {model_name}", ""]
@@ -74,7 +76,16 @@ def render_card(
             if history_fallback
             else ""
         ),
-        f"- code: git commit `{git_commit or 'unknown'}`; MLflow run `{run_id}`",
+        f"- data fingerprint: sha256 `{data_sha256}` of the folder's tables (names and bytes)"
+        if data_sha256
+        else "- data fingerprint: none (not a local folder)",
+        f"- code: git commit `{git_commit or 'unknown'}`"
+        + (
+            " **with uncommitted changes** (the commit alone does not reproduce this model)"
+            if git_dirty
+            else ""
+        )
+        + f"; MLflow run `{run_id}`",
     ]
     if notes:
         lines += ["", "Feature-build notes:"] + [f"- {n}" for n in notes]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -116,21 +117,47 @@ def fit_all(
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def git_commit() -> str | None:
+def git_commit(root: Path | None = None) -> str | None:
     """The commit of the code that trains, or None (no git, no commits, not a checkout)."""
-    root = Path(__file__).resolve().parents[1]
+    sha = _git(root, "rev-parse", "HEAD")
+    return sha if sha is not None and re.fullmatch(r"[0-9a-f]{40}", sha) else None
+
+
+def git_dirty(root: Path | None = None) -> bool | None:
+    """True when tracked files differ from the commit (the run's code is not what the commit holds);
+    None outside a git checkout."""
+    out = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out)
+
+
+def _git(root: Path | None, *args: str) -> str | None:
+    root = root or Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+DATA_SUFFIXES = (".csv", ".parquet")
+
+
+def data_fingerprint(source) -> str | None:
+    """SHA-256 over a data folder's contract files (names and bytes; the service's batch jobs compute
+    the same `data_digest`), or None for a Spark URI or catalog. MLflow's dataset digest hashes only
+    the first 10,000 snapshot rows, so it can miss a change in a larger organisation."""
+    if isinstance(source, str) or not Path(source).is_dir():
+        return None
+    h = hashlib.sha256()
+    for p in sorted(p for p in Path(source).iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES):
+        h.update(p.name.encode() + b"\0")
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def _metric_key(*parts) -> str:
@@ -346,6 +373,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     client = registry.configure(settings)
     exp_id = registry.ensure_experiment(client, settings)
     commit = git_commit()
+    dirty = git_dirty() if commit else None
+    fingerprint = data_fingerprint(data_dir)
     caveats = list(fitted.spec.meta.get("caveats", []))
     names = fitted.names
     model_head = headline(metrics)
@@ -359,6 +388,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             "repradar.history_fallback": str(bool(fs.history_fallback)).lower(),
             "repradar.calibrator": fitted.calibration["chosen"],
             "git_commit": commit or "unknown",
+            "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
+            "repradar.data_sha256": fingerprint or "unknown",
             **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
@@ -459,6 +490,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             notes=list(fs.notes or []),
             data_source=source,
             git_commit=commit,
+            git_dirty=dirty,
+            data_sha256=fingerprint,
             has_oracle=has_oracle,
             week=REPORT_WEEK,
         )
@@ -491,6 +524,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         "calibrator": fitted.calibration["chosen"],
         "history_fallback": str(bool(fs.history_fallback)).lower(),
         "git_commit": commit or "unknown",
+        "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
+        "data_sha256": fingerprint or "unknown",
         **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
         **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},

@@ -30,6 +30,12 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     assert "oracle_rows_oracle_auc" in m  # the simulator's truth/ was found and scored
     assert p["calibrator"] in ("platt", "isotonic") and int(p["best_iteration"]) > 0
     assert t["git_commit"]  # a sha, or "unknown" outside a git checkout
+    assert t["git_dirty"] in ("true", "false", "unknown")
+    from training.pipeline import data_fingerprint
+
+    assert (
+        t["repradar.data_sha256"] == mv.tags["data_sha256"] == data_fingerprint(Path(t["repradar.data_dir"]))
+    )
     assert t["repradar.history_fallback"] == "false"
     contexts = {d.tags[0].value for d in run.inputs.dataset_inputs}
     assert contexts == {"training", "validation", "test"}
