@@ -37,7 +37,19 @@ def load_version(settings, version: str) -> LoadedModel:
         raise UserError(
             f"model {settings.model_name!r} has no version {version}; `repradar models` lists the versions"
         )
-    pm = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    from mlflow.exceptions import MlflowException
+
+    uri = f"models:/{settings.model_name}/{version}"
+    try:
+        pm = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        # The registry knows the version but its files are gone or unreadable (artifact store moved,
+        # cleaned or not mounted here): say which version and what to do, not MLflow's bare message.
+        raise UserError(
+            f"version {version} of {settings.model_name!r} is registered but its model files cannot be "
+            f"loaded ({type(exc).__name__}: {exc}); check that its artifact store is reachable from "
+            "here, or promote another version (`repradar models` lists them) or retrain"
+        ) from None
     return LoadedModel(
         name=settings.model_name,
         version=str(version),

@@ -49,3 +49,20 @@ def test_wrong_registry_uri_names_its_setting(tmp_path):
         REPRADAR_MLFLOW_REGISTRY_URI=f"http://127.0.0.1:{_closed_port()}",
     )
     assert r.exit_code == 2 and "REPRADAR_MLFLOW_REGISTRY_URI" in r.stderr, (r.stdout, r.stderr)
+
+
+def test_a_version_whose_files_are_gone_is_a_user_error(tmp_path):
+    """The registry knows the champion but its artifact store was moved or cleaned."""
+    from models import registry
+    from models.loading import load_model
+    from repradar.errors import UserError
+    from repradar.settings import Settings
+
+    settings = Settings(home=tmp_path / "home")
+    client = registry.configure(settings)
+    client.create_registered_model(settings.model_name)
+    gone = tmp_path / "gone" / "model"
+    mv = client.create_model_version(settings.model_name, source=gone.as_uri())
+    client.set_registered_model_alias(settings.model_name, registry.CHAMPION, mv.version)
+    with pytest.raises(UserError, match=r"version 1 of 'repradar-risk' is registered but its model files"):
+        load_model(settings)
