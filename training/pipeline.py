@@ -364,7 +364,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     )
     import mlflow
     from mlflow.entities import Metric
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
     from models import registry
     from training.card import render_card
@@ -375,6 +376,12 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     commit = git_commit()
     dirty = git_dirty() if commit else None
     fingerprint = data_fingerprint(data_dir)
+    from models.playbook import playbook_override
+
+    # Which playbook the model bundles (a retrain with REPRADAR_PLAYBOOK is otherwise indistinguishable).
+    pb_file = playbook_override(settings)
+    pb_yaml = Path(paths.get("playbook_yaml") or "")
+    pb_sha = hashlib.sha256(pb_yaml.read_bytes()).hexdigest() if pb_yaml.is_file() else "unknown"
     caveats = list(fitted.spec.meta.get("caveats", []))
     names = fitted.names
     model_head = headline(metrics)
@@ -390,6 +397,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             "git_commit": commit or "unknown",
             "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
             "repradar.data_sha256": fingerprint or "unknown",
+            "repradar.playbook": str(pb_file.resolve()) if pb_file else "default (models/playbook.yaml)",
+            "repradar.playbook_sha256": pb_sha,
             **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
@@ -505,7 +514,12 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         step("logging and registering the model")
         # The model: one pyfunc with spec, booster text, calibrator JSON and the playbook.
         X_example = test[names].head(5).apply(pd.to_numeric, errors="coerce").astype("float64")
-        signature = infer_signature(X_example, shipped.predict(None, X_example))
+        # Every input is required (the model refuses a frame without one), whether or not the example
+        # rows happen to hold a NaN in it (infer_signature would then call the column optional).
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("double", n) for n in names]),
+            outputs=infer_signature(X_example, shipped.predict(None, X_example)).outputs,
+        )
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=RepRadarModel(num_threads=settings.train_num_threads),
@@ -526,6 +540,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         "git_commit": commit or "unknown",
         "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
         "data_sha256": fingerprint or "unknown",
+        "playbook_sha256": pb_sha,
         **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
         **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},

@@ -36,6 +36,13 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     assert (
         t["repradar.data_sha256"] == mv.tags["data_sha256"] == data_fingerprint(Path(t["repradar.data_dir"]))
     )
+    import hashlib
+
+    import models
+
+    shipped = hashlib.sha256((Path(models.__file__).parent / "playbook.yaml").read_bytes()).hexdigest()
+    assert t["repradar.playbook"].startswith("default") and t["repradar.playbook_sha256"] == shipped
+    assert mv.tags["playbook_sha256"] == shipped
     assert t["repradar.history_fallback"] == "false"
     contexts = {d.tags[0].value for d in run.inputs.dataset_inputs}
     assert contexts == {"training", "validation", "test"}
@@ -74,6 +81,10 @@ def test_the_model_bundle_holds_text_booster_json_calibrator_spec_and_signature(
     assert spec["groups"]["pipeline_coverage"] == "pipeline" and spec["monotone"]["pipeline_coverage"] == -1
     mlmodel = yaml.safe_load((local / "MLmodel").read_text())
     assert "signature" in mlmodel and "saved_input_example_info" in mlmodel
+    from mlflow.models import Model
+
+    inputs = Model.load(str(local)).signature.inputs
+    assert inputs.input_names() == spec["feature_names"] and all(c.required for c in inputs.inputs)
     assert (local / "requirements.txt").read_text().count("lightgbm") == 1
 
 
