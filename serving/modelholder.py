@@ -64,6 +64,13 @@ class ModelHolder:
         async with self._lock:  # one load at a time; the old model serves meanwhile
             try:
                 wanted = await asyncio.to_thread(self.source.current_version)
+                if wanted is None and self.current is not None:
+                    # The alias was removed (or its version deleted): keep answering with what we have.
+                    self.last_error = (
+                        f"the registry has no champion now (alias removed or its version deleted); "
+                        f"still serving version {self.version}"
+                    )
+                    return False
                 if wanted is None or wanted == self.version:
                     self.last_error = None if wanted else "no champion model in the registry yet"
                     return False
