@@ -535,12 +535,16 @@ def models_(
 
     typer.echo(f"{settings.model_name} ({settings.tracking_uri})")
     typer.echo(
-        f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  data window"
+        f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  "
+        f"{'data':8}  {'seed':>5}  data window"
     )
     for v in versions:
+        # the data fingerprint's first 8 hex digits: equal figures are comparable only on equal data
+        data = (v.get("data_sha256") or "-")[:8] if v.get("data_sha256") != "unknown" else "?"
         typer.echo(
             f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
-            f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {v['data_window']}"
+            f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {data:8}  {v.get('seed') or '-':>5}  "
+            f"{v['data_window']}"
         )
         # the version's gate attempts and the times it was replaced, in the order they happened
         lines = []

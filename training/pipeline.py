@@ -408,6 +408,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         params.update(
             {
                 "best_iteration": fitted.booster.best_iteration_,
+                "seed": fitted.spec.meta["seed"],
                 "n_features": len(names),
                 "n_monotone": sum(1 for n in names if fitted.spec.monotone[n] != 0),
                 "calibrator": fitted.calibration["chosen"],
@@ -541,6 +542,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
         "data_sha256": fingerprint or "unknown",
         "playbook_sha256": pb_sha,
+        "seed": str(fitted.spec.meta["seed"]),
         **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
         **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},

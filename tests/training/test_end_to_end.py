@@ -43,6 +43,11 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     shipped = hashlib.sha256((Path(models.__file__).parent / "playbook.yaml").read_bytes()).hexdigest()
     assert t["repradar.playbook"].startswith("default") and t["repradar.playbook_sha256"] == shipped
     assert mv.tags["playbook_sha256"] == shipped
+    # what tells two versions apart, in the run, on the version and in `repradar models`
+    assert p["seed"] == mv.tags["seed"] == str(settings.seed)
+    listing = run_cli(settings.home, "models")
+    row = next(line for line in listing.stdout.splitlines() if line.strip().startswith("1 "))
+    assert mv.tags["data_sha256"][:8] in row and f" {settings.seed} " in row, listing.stdout
     assert t["repradar.history_fallback"] == "false"
     contexts = {d.tags[0].value for d in run.inputs.dataset_inputs}
     assert contexts == {"training", "validation", "test"}
