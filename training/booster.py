@@ -28,6 +28,57 @@ NUM_BOOST_ROUND = 2000
 EARLY_STOPPING_ROUNDS = 100
 
 
+# What `--param` may not change: the model is a binary classifier whose raw score is log-odds (the
+# calibrator, SHAP drivers and the playbook read it so), constrained as the feature registry says.
+# The rest are set by RepRadar after the overrides, so a --param for them would be silently ignored.
+FIXED_PARAMS = {
+    "objective": "fixed: the raw score must be binary log-odds",
+    "monotone_constraints": "fixed: the feature registry's monotone directions",
+    "seed": "use --seed",
+    "num_threads": "set REPRADAR_TRAIN_NUM_THREADS",
+    "deterministic": "fixed: same data and seed give the same model",
+    "force_col_wise": "fixed",
+    "verbosity": "fixed",
+    "first_metric_only": "fixed: early stopping on the first metric",
+}
+
+
+def check_params(params: dict | None) -> None:
+    """UserError, before any work, for a parameter LightGBM does not know (a typo would be silently
+    ignored), one the product fixes, or a value LightGBM refuses (tried on a tiny data set)."""
+    if not params:
+        return
+    import difflib
+
+    import lightgbm as lgb
+    from lightgbm.basic import _ConfigAliases
+
+    from repradar.errors import UserError
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    canonical = {a: name for name, names in aliases.items() for a in (name, *names)}
+    canonical.update({"n_estimators": "num_iterations"})
+    for key in params:
+        if key not in canonical:
+            near = difflib.get_close_matches(key, list(canonical), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise UserError(
+                f"--param {key}: LightGBM has no parameter {key!r}{hint}; see "
+                "https://lightgbm.readthedocs.io/en/stable/Parameters.html"
+            )
+        if canonical[key] in FIXED_PARAMS:
+            raise UserError(f"--param {key}: not a training override ({FIXED_PARAMS[canonical[key]]})")
+    trial = {k: v for k, v in params.items() if v != "auto"}
+    trial.update({"objective": "binary", "verbosity": -1, "num_threads": 1})
+    rng = np.random.default_rng(0)
+    try:
+        data = lgb.Dataset(rng.random((40, 2)), label=np.arange(40) % 2, params={"verbosity": -1})
+        lgb.train(trial, data, num_boost_round=1)
+    except (lgb.basic.LightGBMError, ValueError, TypeError) as exc:
+        msg = str(exc).split(" at /")[0].strip()
+        raise UserError(f"--param: LightGBM refuses {params}: {msg}") from None
+
+
 def auto_min_data_in_leaf(n_rows: int) -> int:
     """0.4% of the training rows, at least 20 and at most 500."""
     return int(np.clip(round(0.004 * n_rows), 20, 500))

@@ -229,7 +229,9 @@ def train(
     """Train, evaluate, log and register one challenger from a contract folder."""
     from features.build import build_training_set
     from features.io import load_folder
+    from training.booster import check_params
 
+    check_params(params)  # before minutes of feature building
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UserError(
@@ -262,6 +264,9 @@ def train_feature_set(
     every_days: int | None = None,
 ) -> TrainResult:
     """Everything after the feature build: split, fit, evaluate, log, register."""
+    from training.booster import check_params
+
+    check_params(params)
     source = str(source) if is_uri(source) else Path(source)  # a Spark source stays as written
     frame = fs.frame.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
     if frame.empty:

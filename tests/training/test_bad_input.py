@@ -92,3 +92,28 @@ def test_too_few_finished_periods(tmp_path):
 def test_too_few_misses(sim_org, tmp_path):
     r = run_cli(tmp_path / "home", "train", "--data", str(sim_org), env={"REPRADAR_MISS_THRESHOLD": "0.001"})
     assert r.exit_code == 2 and "missed" in r.stderr and "REPRADAR_MIN_MISSES" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("param", "says"),
+    [
+        ("num_leave=7", "did you mean 'num_leaves'?"),  # a typo would be silently ignored by LightGBM
+        ("num_leaves=abc", "should be of type int"),
+        ("learning_rate=-1", "learning_rate"),
+        ("objective=regression", "binary log-odds"),
+        ("seed=7", "use --seed"),  # set after the overrides: would be silently ignored
+        ("num_threads=2", "REPRADAR_TRAIN_NUM_THREADS"),
+    ],
+)
+def test_bad_lightgbm_param_is_refused_before_any_work(tmp_path, param, says):
+    # the data folder does not exist: the parameter is refused before the data is even looked at
+    r = run_cli(tmp_path / "home", "train", "--data", str(tmp_path / "nope"), "--param", param)
+    assert r.exit_code == 2, (r.stdout, r.stderr, r.exception)
+    assert says in r.stderr and "--param" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_good_lightgbm_params_pass_the_check():
+    from training.booster import check_params
+
+    check_params({"num_leaves": 7, "min_data_in_leaf": "auto", "n_estimators": 50, "lambda_l1": 0.5})
+    check_params({"num_iterations": 1, "num_leaves": 2})
