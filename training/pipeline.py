@@ -232,6 +232,9 @@ def train(
     from training.booster import check_params
 
     check_params(params)  # before minutes of feature building
+    from models.playbook import load_playbook, playbook_override
+
+    load_playbook(playbook_override(settings))  # a broken REPRADAR_PLAYBOOK too
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UserError(
@@ -267,6 +270,11 @@ def train_feature_set(
     from training.booster import check_params
 
     check_params(params)
+    from models.playbook import load_playbook, playbook_override
+
+    # The playbook ships inside the model: the operator's file if set, else the package default.
+    # Read (and checked) before fitting, not after.
+    playbook = load_playbook(playbook_override(settings))
     source = str(source) if is_uri(source) else Path(source)  # a Spark source stays as written
     frame = fs.frame.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
     if frame.empty:
@@ -306,10 +314,6 @@ def train_feature_set(
 
     with tempfile.TemporaryDirectory(dir=scratch_dir(settings)) as tmp:
         tmp = Path(tmp)
-        from models.playbook import load_playbook, playbook_override
-
-        # The playbook ships inside the model: the operator's file if set, else the package default.
-        playbook = load_playbook(playbook_override(settings))
         paths = write_artifacts(
             tmp / "model", fitted.spec, fitted.booster.booster_, fitted.calibrator, playbook=playbook
         )

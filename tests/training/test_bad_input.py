@@ -117,3 +117,18 @@ def test_good_lightgbm_params_pass_the_check():
 
     check_params({"num_leaves": 7, "min_data_in_leaf": "auto", "n_estimators": 50, "lambda_l1": 0.5})
     check_params({"num_iterations": 1, "num_leaves": 2})
+
+
+def test_broken_playbook_setting_is_refused_before_any_work(tmp_path):
+    bad = tmp_path / "playbook.yaml"
+    bad.write_text("rules: [\n")
+    for playbook, says in ((bad, "line"), (tmp_path / "missing.yaml", "does not exist")):
+        # the data folder does not exist either: the playbook is refused before the data is looked at
+        r = run_cli(
+            tmp_path / "home",
+            "train",
+            "--data",
+            str(tmp_path / "nope"),
+            env={"REPRADAR_PLAYBOOK": str(playbook)},
+        )
+        assert r.exit_code == 2 and "playbook" in r.stderr and says in r.stderr, (r.stderr, r.exception)
