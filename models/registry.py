@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import urllib.request
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -83,6 +84,8 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
         raise UserError(f"{setting}={uri!r} names no host; use e.g. http://mlflow.internal:5000")
     if (host, port) in _REACHED:
         return
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host):
+        return  # reached through a proxy (HTTP(S)_PROXY): a direct connection proves nothing
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass

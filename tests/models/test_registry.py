@@ -66,3 +66,12 @@ def test_a_version_whose_files_are_gone_is_a_user_error(tmp_path):
     client.set_registered_model_alias(settings.model_name, registry.CHAMPION, mv.version)
     with pytest.raises(UserError, match=r"version 1 of 'repradar-risk' is registered but its model files"):
         load_model(settings)
+
+
+def test_a_server_behind_a_proxy_is_left_to_mlflow(monkeypatch):
+    from models.registry import check_reachable
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    check_reachable("http://mlflow.behind-proxy.invalid:5000", "REPRADAR_MLFLOW_TRACKING_URI")  # no error
