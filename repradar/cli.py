@@ -507,7 +507,10 @@ def tune_playbook(
     out.write_text(report.result.text, encoding="utf-8")
     for line in report.lines():
         typer.echo(line)
-    typer.echo(f"wrote {out}; score with it: REPRADAR_PLAYBOOK={out} repradar score ...")
+    if report.worse_heldout():
+        typer.echo(f"wrote {out}; it did worse on held-out rows (above): compare before scoring with it")
+    else:
+        typer.echo(f"wrote {out}; score with it: REPRADAR_PLAYBOOK={out} repradar score ...")
 
 
 @app.command("models")

@@ -482,7 +482,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         )
         lead_time_plot(metrics, art / "plots" / "lead_time.png")
         step("explaining held-out rows with SHAP for the run's plots")
-        sample = test.sample(n=min(2000, len(test)), random_state=settings.seed) if len(test) > 2000 else test
+        seed = fitted.spec.meta["seed"]  # the run's own seed (`train --seed`), as its other draws
+        sample = test.sample(n=2000, random_state=seed) if len(test) > 2000 else test
         contrib = shipped.contributions(sample)
         shap_summary_plot(
             contrib[names].to_numpy(), matrix(sample, names), names, art / "plots" / "shap_summary.png"

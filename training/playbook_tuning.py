@@ -252,7 +252,21 @@ class TuningReport:
                     f"held-out period of {h.name}, for information (never used to choose; {h.n} snapshots, weeks "
                     f"{' / '.join(map(str, sorted(h.before)))}): {fmt(h.before)} -> {fmt(h.after)}"
                 )
+        for h in self.worse_heldout():
+            out.append(
+                f"warning: the match fell on the held-out period of {h.name} ({_mean(h.before):.3f} -> "
+                f"{_mean(h.after):.3f}, mean of the weeks): the new weights may fit the tuning rows' noise "
+                "(a small organisation, few periods); keep the old file unless the rows it gained are the ones you trust"
+            )
         return out
+
+    def worse_heldout(self) -> list[HeldOut]:
+        """The held-out windows whose mean weekly match the tuned file lowers: a sign of overfitting."""
+        return [h for h in self.heldout if h.n and _mean(h.after) < _mean(h.before) - 1e-9]
+
+
+def _mean(d: dict[int, float]) -> float:
+    return float(np.mean(list(d.values()))) if d else float("nan")
 
 
 def _by_week(h: np.ndarray, weeks: np.ndarray) -> dict[int, float]:

@@ -75,6 +75,19 @@ def test_the_search_stops_when_nothing_helps():
     assert r.share_before == r.share_after == 1.0 and r.changes == [] and r.rounds == 1 and r.text == RULES
 
 
+def test_a_tuned_file_that_does_worse_on_held_out_rows_is_flagged():
+    from training.playbook_tuning import HeldOut, TuneResult, TuningReport
+
+    result = TuneResult(text=RULES, share_before=0.69, share_after=0.76, rounds=1)
+    better = HeldOut("org-a", 40, before={3: 0.60, 6: 0.70}, after={3: 0.65, 6: 0.70})
+    worse = HeldOut("org-b", 40, before={3: 0.62, 6: 0.75}, after={3: 0.56, 6: 0.62})
+    report = TuningReport(result, 100, ["org-a", "org-b"], heldout=[better, worse])
+    assert report.worse_heldout() == [worse]
+    (warning,) = [line for line in report.lines() if line.startswith("warning:")]
+    assert "held-out period of org-b (0.685 -> 0.590" in warning
+    assert TuningReport(result, 100, ["org-a"], heldout=[better]).worse_heldout() == []
+
+
 @pytest.mark.slow
 def test_the_fast_path_ranks_as_scoring_does(sim_org, model_v1, heldout, settings):
     from training.cause_match import load_truth, match_rows
