@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import hashlib
 import re
 import warnings
 from dataclasses import dataclass, fields
@@ -84,6 +85,22 @@ def blank_file(path: Path) -> bool:
         return not path.read_bytes().removeprefix(UTF8_BOM).strip()
     except OSError:
         return False
+
+
+def folder_digest(folder: Path) -> str | None:
+    """SHA-256 over a folder's table files (.csv, .parquet: names and bytes), so "same data" means the
+    same bytes (batch jobs' `data_digest`, training runs' `data_sha256`); None when it holds none."""
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in TABLE_SUFFIXES)
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode() + b"\0")
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def empty_optional(name: str, path: Path) -> bool:

@@ -31,7 +31,6 @@ from serving.db.schema import Job, utcnow
 log = logging.getLogger("repradar.serving.jobs")
 
 UNFINISHED = ("queued", "running")
-DATA_SUFFIXES = (".csv", ".parquet")
 
 
 # Why a job request was refused (messages `jobs.refused.<code>`) or a job failed (`jobs.failure.<code>`,
@@ -77,19 +76,14 @@ class OutsideData(JobRefused, UserError):
 
 def data_digest(folder: Path) -> str:
     """SHA-256 over the contract files of a folder (names and contents), so 'same data' means same bytes."""
-    h = hashlib.sha256()
-    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES)
-    if not files:
+    from features.io import folder_digest
+
+    digest = folder_digest(folder)
+    if digest is None:
         raise Conflict(
             f"the data folder {folder} holds no .csv or .parquet tables", "no_tables", folder=folder
         )
-    for p in files:
-        h.update(p.name.encode() + b"\0")
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        h.update(b"\0")
-    return h.hexdigest()
+    return digest
 
 
 def check_as_of(folder: Path, as_of: dt.date) -> None:

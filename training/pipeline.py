@@ -141,23 +141,15 @@ def _git(root: Path | None, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-DATA_SUFFIXES = (".csv", ".parquet")
-
-
 def data_fingerprint(source) -> str | None:
     """SHA-256 over a data folder's contract files (names and bytes; the service's batch jobs compute
     the same `data_digest`), or None for a Spark URI or catalog. MLflow's dataset digest hashes only
     the first 10,000 snapshot rows, so it can miss a change in a larger organisation."""
+    from features.io import folder_digest
+
     if isinstance(source, str) or not Path(source).is_dir():
         return None
-    h = hashlib.sha256()
-    for p in sorted(p for p in Path(source).iterdir() if p.is_file() and p.suffix in DATA_SUFFIXES):
-        h.update(p.name.encode() + b"\0")
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        h.update(b"\0")
-    return h.hexdigest()
+    return folder_digest(source)
 
 
 def _metric_key(*parts) -> str:

@@ -36,6 +36,9 @@ def test_fingerprint_reads_only_the_tables_and_is_none_for_a_uri(tmp_path):
     (tmp_path / "notes.txt").write_text("not a table")
     assert data_fingerprint(tmp_path) == before
     assert data_fingerprint("s3a://bucket/org") is None
+    from serving.jobs import data_digest
+
+    assert data_digest(tmp_path) == before  # a batch job on this folder names the same data
 
 
 def test_git_dirty_says_when_the_commit_is_not_the_code(tmp_path):
