@@ -28,7 +28,7 @@ def _run(tmp_path, *args, **env):
 @pytest.mark.parametrize(
     ("uri", "says"),
     [
-        (f"http://127.0.0.1:{_closed_port()}", "cannot reach the MLflow server"),
+        ("http://127.0.0.1:{closed}", "cannot reach the MLflow server"),  # a closed port, found in the test
         ("http://no-such-host.invalid:5000", "cannot reach the MLflow server"),
         ("http://127.0.0.1:port", "not a valid address"),
         ("mlflow.internal:5000", "not an MLflow store address"),
@@ -36,6 +36,8 @@ def _run(tmp_path, *args, **env):
 )
 @pytest.mark.parametrize("command", [["models"], ["promote"], ["promote", "--version", "1"]])
 def test_wrong_tracking_uri_is_a_user_error(tmp_path, uri, says, command):
+    # found here, not at collection: xdist's workers must collect the same test ids
+    uri = uri.replace("{closed}", str(_closed_port()))
     r = _run(tmp_path, *command, REPRADAR_MLFLOW_TRACKING_URI=uri)
     assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
     assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr
