@@ -627,16 +627,22 @@ def users_add(
 @users_app.command("list")
 @_user_errors
 def users_list() -> None:
-    """List users, their roles and their live tokens (by prefix, as revoke-token names them)."""
+    """List users, their roles and their live tokens (by prefix, as revoke-token names them), each with
+    the day it stops working (REPRADAR_TOKEN_MAX_DAYS)."""
+    import datetime as dt
+
     from repradar.settings import get_settings
     from serving.admin import users_list as list_
+    from serving.auth import token_lifetime
 
-    for u in list_(get_settings()):
+    settings = get_settings()
+    lifetime, now = token_lifetime(settings), dt.datetime.now(dt.UTC)
+    for u in list_(settings):
+        tokens = u.token_states(lifetime, now)
         state = (
             "revoked"
             if u.disabled
-            else f"{u.active_tokens} token(s)"
-            + (f" ({', '.join(u.token_prefixes)})" if u.token_prefixes else "")
+            else f"{u.active_tokens} token(s)" + (f" ({', '.join(tokens)})" if tokens else "")
         )
         manager = f" manager_id={u.manager_id}" if u.manager_id else ""
         typer.echo(f"{u.name:20} {','.join(u.roles):28} {state}{manager}")

@@ -70,6 +70,19 @@ class UserInfo:
     disabled: bool
     active_tokens: int
     token_prefixes: tuple[str, ...] = ()  # the live tokens' prefixes, oldest first
+    token_issued: tuple[dt.datetime, ...] = ()  # when each of them was issued (same order)
+
+    def token_states(self, lifetime: dt.timedelta | None, now: dt.datetime) -> list[str]:
+        """Each live token as an admin reads it: its prefix, and the (UTC) day it stops or stopped working."""
+        out = []
+        for prefix, issued in zip(self.token_prefixes, self.token_issued, strict=True):
+            if lifetime is None:
+                out.append(prefix)
+                continue
+            # SQLite gives back naive UTC stamps, PostgreSQL aware ones
+            ends = (issued if issued.tzinfo else issued.replace(tzinfo=dt.UTC)) + lifetime
+            out.append(f"{prefix} expired {ends.date()}" if ends <= now else f"{prefix} until {ends.date()}")
+        return out
 
 
 def parse_roles(roles: Iterable[str]) -> tuple[str, ...]:
@@ -286,7 +299,11 @@ def end_session(session: Session, secret: str) -> bool:
 
 
 def _info(session: Session, user: User) -> UserInfo:
-    live = live_prefixes(session, user.id)
+    live = session.execute(
+        select(Token.prefix, Token.created_at)
+        .where(Token.user_id == user.id, Token.revoked_at.is_(None))
+        .order_by(Token.created_at, Token.id)
+    ).all()
     return UserInfo(
         user.id,
         user.name,
@@ -295,7 +312,8 @@ def _info(session: Session, user: User) -> UserInfo:
         user.created_at,
         user.disabled_at is not None,
         len(live),
-        tuple(live),
+        tuple(r.prefix for r in live),
+        tuple(r.created_at for r in live),
     )
 
 

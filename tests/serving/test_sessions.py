@@ -154,6 +154,29 @@ def test_tokens_expire_after_token_max_days(service_factory):
     assert late.status_code == 401 and "expired" in late.text
 
 
+def test_users_list_says_until_when_each_token_works():
+    from serving.auth import UserInfo
+
+    issued = dt.datetime(2026, 1, 1, 9, 0)  # naive, as SQLite gives it back: UTC
+    u = UserInfo(
+        1,
+        "ann",
+        ("hr",),
+        None,
+        issued,
+        False,
+        2,
+        ("rr_old0000", "rr_new0000"),
+        (issued, issued.replace(month=3, tzinfo=dt.UTC)),
+    )
+    now = dt.datetime(2026, 4, 1, 12, 0, tzinfo=dt.UTC)
+    assert u.token_states(dt.timedelta(days=90), now) == [
+        "rr_old0000 expired 2026-04-01",
+        "rr_new0000 until 2026-05-30",
+    ]
+    assert u.token_states(None, now) == ["rr_old0000", "rr_new0000"]
+
+
 def test_token_max_days_0_keeps_tokens_for_ever(service_factory):
     service = service_factory(token_max_days=0)
     _age_token(service, "mgr1", 3000)
@@ -254,7 +277,8 @@ def test_revoke_token_on_the_command_line(tmp_path, monkeypatch):
         assert r.exit_code == 2 and "no user named" in r.output
         r = runner.invoke(app, ["users", "list"])
         assert "revoked" not in r.output  # the user stays, with the token left named by its prefix
-        assert f"1 token(s) ({second[:10]})" in r.output and first[:10] not in r.output
+        until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=90)).date()  # REPRADAR_TOKEN_MAX_DAYS's default
+        assert f"1 token(s) ({second[:10]} until {until})" in r.output and first[:10] not in r.output
         from serving import admin
 
         engine, sessions = admin._sessions(get_settings())
