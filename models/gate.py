@@ -269,6 +269,8 @@ def promote(
     }
     _record(client, name, mv, entry)
     table = render_figures(challenger_figs, champion_figs)
+    if note := _other_data_note(mv, champ):
+        table += "\n" + note
     if not promoted:
         message = (
             f"promotion of version {mv.version} refused by the gate:\n{table}\n"
@@ -303,6 +305,20 @@ def promote(
     if decision == "forced":
         message += f"\n  reason recorded: {reason}"
     return GateResult(True, decision, str(mv.version), champ_version, figures, reasons, message)
+
+
+def _other_data_note(mv, champ) -> str | None:
+    """A line saying the two versions were trained on different data (their `data_sha256` tags), so the
+    gate's like-for-like figures are not what their own runs reported."""
+    ours = mv.tags.get("data_sha256") if mv.tags else None
+    theirs = champ.tags.get("data_sha256") if champ is not None and champ.tags else None
+    if not ours or not theirs or ours == theirs:
+        return None
+    return (
+        f"  note: v{mv.version} and champion v{champ.version} were trained on different data (data_sha256 "
+        f"{ours[:12]} against {theirs[:12]}); both are measured above on v{mv.version}'s held-out rows, "
+        "so these figures, not their runs' own, compare them"
+    )
 
 
 def describe_versions(settings) -> list[dict]:

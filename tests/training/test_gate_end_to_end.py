@@ -27,6 +27,7 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     r = run_cli(trained, "promote")
     assert r.exit_code == 2
     assert "refused" in r.stderr and f"challenger v{v}" in r.stderr and "champion v1" in r.stderr
+    assert "different data" not in r.stderr  # both trained on sim_org
     assert "ROC-AUC" in r.stderr and "Brier" in r.stderr
     assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
 
@@ -65,9 +66,14 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     r = run_cli(trained, "promote", "--force", "--reason", "bad\x00reason")
     assert r.exit_code == 2 and "control character" in r.stderr
 
-    # Rolling back to the better version passes the gate on its own.
+    # Rolling back to the better version passes the gate on its own. (Version 1 is recorded as trained
+    # on other data: the gate says its figures are measured on version 1's held-out rows.)
+    recorded = client.get_model_version(settings.model_name, "1").tags["data_sha256"]
+    client.set_model_version_tag(settings.model_name, "1", "data_sha256", "0" * 64)
     r = run_cli(trained, "promote", "--version", "1")
+    client.set_model_version_tag(settings.model_name, "1", "data_sha256", recorded)
     assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"v1 and champion v{v} were trained on different data (data_sha256 000000000000" in r.stdout
     assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
     assert client.get_model_version(settings.model_name, "1").tags["replaced_by"] == str(v)
     listed = run_cli(trained, "models").stdout
