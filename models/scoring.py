@@ -279,13 +279,13 @@ def scores_arrow(df: pd.DataFrame):
 
 
 # A CSV cell starting like this is a formula to a spreadsheet (`=HYPERLINK(...)` in a team name from the
-# data): such text is written with a leading apostrophe, as is text already starting with one, so that
-# `read_scores` takes exactly one off and gets the value back.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+# data): such text is written with a leading apostrophe (the audit export too, `serving.audit.csv_safe`).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_text(v):
-    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+    # text already starting with an apostrophe gets one more, so that `read_scores` takes exactly one off
+    return "'" + v if isinstance(v, str) and v.startswith((*FORMULA_START, "'")) else v
 
 
 def _csv_untext(v):

@@ -305,14 +305,22 @@ def _train_with_engine(data: str, engine, params: dict, every_days: int | None, 
     from features.io import is_uri
     from repradar.settings import get_settings
     from training.evaluate import load_oracle
-    from training.pipeline import train_feature_set
+    from training.pipeline import preflight, train_feature_set
 
     settings = get_settings()
+    playbook = preflight(settings, params)  # before the build, as `train` does
     every = every_days or settings.snapshot_every_days
     fs = build(_tables(data, engine), every_days=every, miss_threshold=settings.miss_threshold, engine=engine)
     oracle = None if is_uri(data) else load_oracle(data)  # the simulator's truth/ folder, local only
     return train_feature_set(
-        fs, settings, source=data, oracle=oracle, params=params, seed=seed, every_days=every
+        fs,
+        settings,
+        source=data,
+        oracle=oracle,
+        params=params,
+        seed=seed,
+        every_days=every,
+        playbook=playbook,
     )
 
 

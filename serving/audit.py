@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from models.scoring import FORMULA_START
 from serving.auth import Principal
 from serving.db.schema import AuditEvent, utcnow
 
@@ -149,9 +150,6 @@ def promotion_outcome(
         detail={"decision": result.decision, "forced": force, "reason": reason},
         request_id=request_id,
     )
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(text: str) -> str:

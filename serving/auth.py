@@ -79,8 +79,7 @@ class UserInfo:
             if lifetime is None:
                 out.append(prefix)
                 continue
-            # SQLite gives back naive UTC stamps, PostgreSQL aware ones
-            ends = (issued if issued.tzinfo else issued.replace(tzinfo=dt.UTC)) + lifetime
+            ends = _utc(issued) + lifetime
             out.append(f"{prefix} expired {ends.date()}" if ends <= now else f"{prefix} until {ends.date()}")
         return out
 
@@ -201,6 +200,7 @@ class SessionLimits:
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive UTC stamps, PostgreSQL aware ones: both as aware UTC."""
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 

@@ -221,12 +221,8 @@ def train(
     """Train, evaluate, log and register one challenger from a contract folder."""
     from features.build import build_training_set
     from features.io import load_folder
-    from training.booster import check_params
 
-    check_params(params)  # before minutes of feature building
-    from models.playbook import load_playbook, playbook_override
-
-    load_playbook(playbook_override(settings))  # a broken REPRADAR_PLAYBOOK too
+    playbook = preflight(settings, params)  # before minutes of feature building
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UserError(
@@ -245,7 +241,18 @@ def train(
         params=params,
         seed=seed,
         every_days=every,
+        playbook=playbook,
     )
+
+
+def preflight(settings, params: dict | None = None):
+    """What training can refuse before reading any data: the `--param` overrides and the playbook
+    (`REPRADAR_PLAYBOOK` or the default), which is returned: the model bundles it."""
+    from models.playbook import load_playbook, playbook_override
+    from training.booster import check_params
+
+    check_params(params)
+    return load_playbook(playbook_override(settings))
 
 
 def train_feature_set(
@@ -257,16 +264,12 @@ def train_feature_set(
     params: dict | None = None,
     seed: int | None = None,
     every_days: int | None = None,
+    playbook=None,
 ) -> TrainResult:
-    """Everything after the feature build: split, fit, evaluate, log, register."""
-    from training.booster import check_params
-
-    check_params(params)
-    from models.playbook import load_playbook, playbook_override
-
-    # The playbook ships inside the model: the operator's file if set, else the package default.
-    # Read (and checked) before fitting, not after.
-    playbook = load_playbook(playbook_override(settings))
+    """Everything after the feature build: split, fit, evaluate, log, register. `playbook`: what
+    `preflight` returned, when the caller ran it before the build (else it runs here, before fitting)."""
+    if playbook is None:
+        playbook = preflight(settings, params)
     source = str(source) if is_uri(source) else Path(source)  # a Spark source stays as written
     frame = fs.frame.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
     if frame.empty:
