@@ -365,6 +365,56 @@ def build_training_set(
     return fs
 
 
+def period_outcomes(
+    tables: Tables,
+    reference_day: dt.date,
+    *,
+    since: dt.date | None = None,
+    miss_threshold: float = 1.0,
+    engine: DuckDBEngine | None = None,
+) -> pd.DataFrame:
+    """Each rep's outcome of every quota period ending before `reference_day` (and on or after
+    `since`): the training label (attainment, missed) and the quota against the segment's, computed by
+    the feature SQL on one snapshot per rep and period, the period's last day the rep was employed.
+
+    One definition of the label for training and for the fairness audit's outcomes.
+    """
+    cols = ["rep_id", "period_start", "period_end", "attainment", "missed", "quota_vs_segment"]
+    ref = np.datetime64(_as_date(reference_day), "D")
+    q = tables.quotas
+    periods = pd.DataFrame(
+        {
+            "rep_id": q["rep_id"].astype("string").to_numpy(),
+            "ps": _day_series(q["period_start"]),
+            "pe": _day_series(q["period_end"]),
+        }
+    ).dropna()
+    periods = periods[(periods["pe"] < ref) & (periods["pe"] >= periods["ps"])]
+    if since is not None:
+        periods = periods[periods["pe"] >= np.datetime64(_as_date(since), "D")]
+    periods = periods.drop_duplicates(["rep_id", "ps", "pe"]).merge(_employment(tables), on="rep_id")
+    # a leaver's outcome is read on their last day; the label itself counts the whole period
+    last = periods["pe"].where(periods["end"].isna() | (periods["end"] >= periods["pe"]), periods["end"])
+    employed = last >= np.maximum(periods["ps"], periods["hire"])
+    periods = periods.assign(as_of=last)[employed]
+    if periods.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}).astype(
+            {"rep_id": "string", "period_start": "datetime64[ns]", "period_end": "datetime64[ns]"}
+        )
+    snaps = pd.DataFrame(
+        {
+            "rep_id": periods["rep_id"].astype("string").to_numpy(),
+            "period_start": periods["ps"].to_numpy().astype("datetime64[ns]"),
+            "period_end": periods["pe"].to_numpy().astype("datetime64[ns]"),
+            "as_of": periods["as_of"].to_numpy().astype("datetime64[ns]"),
+        }
+    )
+    fs = compute_features(
+        tables, snaps, miss_threshold=miss_threshold, reference_day=_as_date(reference_day), engine=engine
+    )
+    return fs.frame[cols].reset_index(drop=True)
+
+
 def check_as_of_inside(tables, as_of) -> np.ndarray:
     """The quota rows whose period contains `as_of` (a boolean mask); UserError naming the covered
     range when there is none. Cheap: callers run it before loading a model or building features."""

@@ -16,6 +16,7 @@ comes from the model.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -354,44 +355,24 @@ def suppress_small(table: pd.DataFrame, size_col: str, cols, min_cell: int) -> p
 
 
 def finished_outcomes(
-    quotas: pd.DataFrame,
-    opportunities: pd.DataFrame,
-    reps: pd.DataFrame,
+    tables,
     as_of,
     *,
     miss_threshold: float = 1.0,
     lookback_days: int = 365,
 ) -> pd.DataFrame:
     """Per rep and quota period that ended before `as_of` (within `lookback_days`): attainment,
-    missed (attainment < `miss_threshold`, the contract's label) and quota_vs_segment (the quota
-    over the median quota of the same segment and period start)."""
-    cols = ["rep_id", "period_start", "attainment", "missed", "quota_vs_segment"]
-    if quotas is None or not len(quotas) or opportunities is None:
-        return pd.DataFrame(columns=cols)
-    day = pd.Timestamp(as_of)
-    q = quotas[["rep_id", "period_start", "period_end", "quota_amount"]].copy()
-    q["rep_id"] = q["rep_id"].astype(str)
-    q["period_start"] = pd.to_datetime(q["period_start"])
-    q["period_end"] = pd.to_datetime(q["period_end"])
-    q = q[(q["period_end"] < day) & (q["period_end"] >= day - pd.Timedelta(days=lookback_days))]
-    if not len(q):
-        return pd.DataFrame(columns=cols)
-    q = q.reset_index(drop=True)
-    seg = reps.assign(rep_id=reps["rep_id"].astype(str)).drop_duplicates("rep_id").set_index("rep_id")
-    q["segment"] = q["rep_id"].map(seg["segment"]) if "segment" in seg else None
-    q["segment"] = q["segment"].astype(object).where(q["segment"].notna(), MISSING)
-    o = opportunities
-    won = o[o["is_won"].fillna(False).astype(bool)][["rep_id", "close_date", "amount"]].copy()
-    won["rep_id"] = won["rep_id"].astype(str)
-    won["close_date"] = pd.to_datetime(won["close_date"])
-    m = q[["rep_id", "period_start", "period_end"]].reset_index().merge(won, on="rep_id")
-    m = m[(m["close_date"] >= m["period_start"]) & (m["close_date"] <= m["period_end"])]
-    q["won"] = m.groupby("index")["amount"].sum().reindex(q.index).fillna(0.0)
-    q["attainment"] = q["won"] / q["quota_amount"].astype(float)
-    q["missed"] = q["attainment"] < miss_threshold
-    median = q.groupby(["segment", "period_start"])["quota_amount"].transform("median")
-    q["quota_vs_segment"] = q["quota_amount"].astype(float) / median.astype(float)
-    return q[cols]
+    missed (the training label, from the feature SQL: `features.build.period_outcomes`) and
+    quota_vs_segment (the quota over the median quota of the same segment and period)."""
+    from features.build import period_outcomes
+
+    day = pd.Timestamp(as_of).date()
+    return period_outcomes(
+        tables,
+        day,
+        since=day - dt.timedelta(days=lookback_days),
+        miss_threshold=miss_threshold,
+    )
 
 
 def outcome_table(groups: pd.Series, outcomes: pd.DataFrame) -> pd.DataFrame:

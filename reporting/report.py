@@ -190,9 +190,7 @@ def assemble(
         controls=rs.control_attributes,
         model_features=info.feature_names,
         outcomes=finished_outcomes(
-            tables.quotas,
-            tables.opportunities,
-            tables.reps,
+            tables,
             as_of,
             miss_threshold=settings.miss_threshold,
             lookback_days=rs.outcome_lookback_days,

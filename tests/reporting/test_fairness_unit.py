@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -22,6 +23,7 @@ from reporting.fairness import (
     two_proportion_p,
     wilson_interval,
 )
+from tests.conftest import typed
 
 
 def _reps(n_f, n_m, n_x=0):
@@ -212,30 +214,59 @@ def test_a_callout_says_whether_the_disparity_is_already_in_the_outcome_and_the_
     assert "may come from the model" in c.source and "harder quotas" not in c.source
 
 
-def test_finished_outcomes_are_the_contract_labels_with_quotas_against_the_segment():
-    reps = pd.DataFrame({"rep_id": ["a", "b", "c"], "segment": ["SMB", "SMB", "SMB"]})
+def _outcome_tables():
+    """Three SMB reps (c leaves on 2024-03-15), one finished quarter each, a's second one running."""
+    reps = pd.DataFrame(
+        {
+            "rep_id": ["a", "b", "c"],
+            "manager_id": "m",
+            "hire_date": ["2023-01-01"] * 3,
+            "end_date": [None, None, "2024-03-15"],
+            "segment": "SMB",
+        }
+    )
     quotas = pd.DataFrame(
         {
             "rep_id": ["a", "b", "c", "a"],
-            "period_start": pd.to_datetime(["2024-01-01"] * 3 + ["2024-04-01"]),
-            "period_end": pd.to_datetime(["2024-03-31"] * 3 + ["2024-06-30"]),
+            "period_start": ["2024-01-01"] * 3 + ["2024-04-01"],
+            "period_end": ["2024-03-31"] * 3 + ["2024-06-30"],
             "quota_amount": [100.0, 200.0, 300.0, 100.0],
         }
     )
     opps = pd.DataFrame(
         {
-            "rep_id": ["a", "b", "b", "a"],
-            "close_date": pd.to_datetime(["2024-02-01", "2024-03-31", "2024-04-01", "2024-04-05"]),
-            "amount": [150.0, 100.0, 500.0, 1.0],
-            "is_won": [True, True, True, True],
+            "opportunity_id": ["o1", "o2", "o3", "o4", "o5"],
+            "rep_id": ["a", "b", "b", "a", "b"],
+            "created_date": ["2024-01-02"] * 5,
+            "close_date": ["2024-02-01", "2024-03-31", "2024-04-01", "2024-04-05", "2024-03-01"],
+            "stage": ["Closed Won"] * 4 + ["Closed Lost"],
+            "amount": [150.0, 100.0, 500.0, 1.0, 900.0],
+            "is_closed": True,
+            "is_won": [True, True, True, True, False],
         }
     )
-    o = finished_outcomes(quotas, opps, reps, "2024-04-22").set_index("rep_id")
+    return typed(reps=reps, quotas=quotas, opportunities=opps)
+
+
+def test_finished_outcomes_are_the_training_labels_with_quotas_against_the_segment():
+    tables = _outcome_tables()
+    o = finished_outcomes(tables, "2024-04-22").set_index("rep_id")
     assert len(o) == 3  # the running period is not an outcome yet
     assert o.loc["a", "attainment"] == pytest.approx(1.5) and not o.loc["a", "missed"]
-    assert o.loc["b", "attainment"] == pytest.approx(0.5) and o.loc["b", "missed"]
-    assert o.loc["c", "attainment"] == 0 and o.loc["c", "missed"]
+    assert o.loc["b", "attainment"] == pytest.approx(0.5) and o.loc["b", "missed"]  # lost deal: nothing
+    assert o.loc["c", "attainment"] == 0 and o.loc["c", "missed"]  # the leaver's period still counts
     assert o.loc["a", "quota_vs_segment"] == pytest.approx(0.5) and o.loc["c", "quota_vs_segment"] == 1.5
+    # the same definition as training's labels: the training set's label for each finished period
+    from features.build import build_training_set
+
+    train = build_training_set(tables, reference_day=dt.date(2024, 4, 22)).frame
+    label = train.groupby("rep_id")["missed"].last()
+    assert {r: bool(label[r]) for r in label.index} == {r: bool(o.loc[r, "missed"]) for r in o.index}
+    # a threshold and a look-back change what counts
+    assert (
+        not finished_outcomes(tables, "2024-04-22", miss_threshold=0.5).set_index("rep_id").loc["b", "missed"]
+    )
+    assert finished_outcomes(tables, "2024-04-22", lookback_days=10).empty
 
 
 def test_error_rates_of_the_high_band_per_group_once_outcomes_are_known():

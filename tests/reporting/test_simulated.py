@@ -56,7 +56,7 @@ def test_quotas_biased_against_a_group_get_it_flagged(biased_org, model, setting
     truth = _miss_prob_by_gender(biased_org)
     assert truth["F"] - truth["M"] > 0.05  # premise: harder quotas make F reps miss more
     tables = load_folder(biased_org, validate=False)
-    outcomes = finished_outcomes(tables.quotas, tables.opportunities, tables.reps, AS_OF)
+    outcomes = finished_outcomes(tables, AS_OF)
     audit = fairness_audit(score_tables(tables, AS_OF, model, settings), tables.reps, outcomes=outcomes)
     assert audit.flagged("gender") == ["F"]
     c = [c for c in audit.callouts if c.column == "gender"][0]
