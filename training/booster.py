@@ -3,6 +3,10 @@ on the out-of-time validation fold."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import numpy as np
 
 # Chosen on a separate tuning organisation (simulated, seed 1, 1,000 reps) by held-out Brier and
@@ -72,11 +76,32 @@ def check_params(params: dict | None) -> None:
     trial.update({"objective": "binary", "verbosity": -1, "num_threads": 1})
     rng = np.random.default_rng(0)
     try:
-        data = lgb.Dataset(rng.random((40, 2)), label=np.arange(40) % 2, params={"verbosity": -1})
-        lgb.train(trial, data, num_boost_round=1)
+        with _native_stderr_silenced():
+            data = lgb.Dataset(rng.random((40, 2)), label=np.arange(40) % 2, params={"verbosity": -1})
+            lgb.train(trial, data, num_boost_round=1)
     except (lgb.basic.LightGBMError, ValueError, TypeError) as exc:
         msg = str(exc).split(" at /")[0].strip()
         raise UserError(f"--param: LightGBM refuses {params}: {msg}") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """LightGBM's C++ side writes "[LightGBM] [Fatal] ..." straight to file descriptor 2 before it
+    raises; the exception carries the same text, which the UserError says in words."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capture, notebooks)
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def auto_min_data_in_leaf(n_rows: int) -> int:

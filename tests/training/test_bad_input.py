@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.training.conftest import AS_OF, run_cli
@@ -132,3 +134,21 @@ def test_broken_playbook_setting_is_refused_before_any_work(tmp_path):
             env={"REPRADAR_PLAYBOOK": str(playbook)},
         )
         assert r.exit_code == 2 and "playbook" in r.stderr and says in r.stderr, (r.stderr, r.exception)
+
+
+def test_a_refused_param_says_it_once_without_lightgbm_s_own_fatal_line(tmp_path):
+    # LightGBM's C++ side writes "[LightGBM] [Fatal] ... at /__w/..." to file descriptor 2 before it
+    # raises: a real process is needed to see it (the in-process runner only captures sys.stderr)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "repradar"
+    done = subprocess.run(
+        [str(script), "train", "--data", str(tmp_path / "nope"), "--param", "num_leaves=-3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "REPRADAR_HOME": str(tmp_path / "home")},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "num_leaves" in done.stderr and "[Fatal]" not in done.stderr and "/__w/" not in done.stderr
