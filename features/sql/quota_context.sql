@@ -1,6 +1,7 @@
 -- quota_context: per snapshot, its quota, the mean of the rep's earlier quotas (periods starting
 -- before this one) and the median quota of the segment's reps hired by the as-of day for the
--- same period.
+-- same period, and the quota over each (the features quota_vs_own_history, quota_vs_segment; the
+-- fairness audit's outcomes read them here too).
 WITH quotas AS (
     SELECT rep_key, ps, pe, MAX(quota_amount) AS quota_amount
     FROM stg_quotas
@@ -36,8 +37,8 @@ seg AS (
 SELECT
     cur.snap_id,
     cur.quota_amount,
-    own.own_mean,
-    CAST(seg.seg_median AS DOUBLE) AS seg_median
+    CASE WHEN own.own_mean > 0 THEN cur.quota_amount / own.own_mean END AS quota_vs_own_history,
+    CASE WHEN seg.seg_median > 0 THEN cur.quota_amount / CAST(seg.seg_median AS DOUBLE) END AS quota_vs_segment
 FROM cur
 LEFT JOIN own ON own.rep_key = cur.rep_key AND own.ps = cur.ps
 LEFT JOIN seg ON seg.segment_key = cur.segment_key AND seg.ps = cur.ps AND seg.pe = cur.pe

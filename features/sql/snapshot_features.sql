@@ -26,8 +26,8 @@ base AS (
         r.hire_d,
         CAST(s.pe - s.ps + 1 AS DOUBLE) AS period_days,
         qc.quota_amount,
-        qc.own_mean,
-        qc.seg_median,
+        qc.quota_vs_own_history,
+        qc.quota_vs_segment,
         c.quarter_of_year,
         par.has_history,
         par.has_activities,
@@ -155,8 +155,8 @@ SELECT
         AS late_stage_progress_rate_180d,
     -- quota
     CAST(quota_amount AS DOUBLE) AS quota_amount,
-    CASE WHEN own_mean > 0 THEN quota_amount / own_mean END AS quota_vs_own_history,
-    CASE WHEN seg_median > 0 THEN quota_amount / seg_median END AS quota_vs_segment,
+    quota_vs_own_history,
+    quota_vs_segment,
     -- tenure
     CAST(as_of - hire_d AS DOUBLE) AS tenure_days,
     CASE WHEN data_start IS NULL THEN CAST(0 AS DOUBLE)

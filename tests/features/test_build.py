@@ -518,3 +518,24 @@ def test_frame_is_typed():
         assert pd.api.types.is_datetime64_dtype(f[c]) and (f[c] == f[c].dt.normalize()).all()
     assert all(f[c].dtype == np.float64 for c in fs.feature_names)
     assert f["day_of_period"].tolist() == [51, 51] and f["week_of_period"].tolist() == [8, 8]
+
+
+def test_period_outcomes_are_the_full_builds_labels_and_quota_against_segment(tiny_tables):
+    # the lean path (two SQL relations, four tables) must give what the whole feature build gives
+    from features.build import compute_features, default_reference_day, period_outcomes
+
+    ref = default_reference_day(tiny_tables)
+    o = period_outcomes(tiny_tables, ref)
+    assert len(o) and o["missed"].notna().all() and o["missed"].any() and not o["missed"].all()
+    end = tiny_tables.reps.set_index(tiny_tables.reps["rep_id"].astype(str))["end_date"]
+    last = o["rep_id"].astype(str).map(end)
+    snaps = o[["rep_id", "period_start", "period_end"]].assign(
+        as_of=o["period_end"].where(last.isna() | (last >= o["period_end"]), last)
+    )
+    full = compute_features(tiny_tables, snaps, reference_day=ref).frame
+    pd.testing.assert_series_equal(o["attainment"], full["attainment"], check_names=False)
+    assert o["missed"].tolist() == full["missed"].tolist()
+    pd.testing.assert_series_equal(o["quota_vs_segment"], full["quota_vs_segment"], check_names=False)
+    # the leaver's period is read on their last day; the running period is not an outcome yet
+    assert "r2" in set(o["rep_id"]) and (o["period_end"] < pd.Timestamp(ref)).all()
+    assert o.groupby("rep_id").size().max() <= tiny_tables.quotas.groupby("rep_id").size().max()
