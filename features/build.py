@@ -121,6 +121,19 @@ def _employment(tables: Tables) -> pd.DataFrame:
     )
 
 
+def _quota_periods(tables: Tables) -> pd.DataFrame:
+    """Each rep's distinct quota periods as (rep_id, ps, pe) day numbers."""
+    q = tables.quotas
+    periods = pd.DataFrame(
+        {
+            "rep_id": q["rep_id"].astype("string").to_numpy(),
+            "ps": _day_series(q["period_start"]),
+            "pe": _day_series(q["period_end"]),
+        }
+    ).dropna()
+    return periods.drop_duplicates(["rep_id", "ps", "pe"])
+
+
 def snapshot_frame(
     tables: Tables,
     *,
@@ -133,15 +146,7 @@ def snapshot_frame(
     """
     if every_days < 1:
         raise UserError("every_days must be at least 1")
-    q = tables.quotas
-    periods = pd.DataFrame(
-        {
-            "rep_id": q["rep_id"].astype("string").to_numpy(),
-            "ps": _day_series(q["period_start"]),
-            "pe": _day_series(q["period_end"]),
-        }
-    ).dropna()
-    periods = periods.drop_duplicates(["rep_id", "ps", "pe"])
+    periods = _quota_periods(tables)
     if finished_before is not None:
         periods = periods[periods["pe"] < np.datetime64(finished_before, "D")]
     periods = periods[periods["pe"] >= periods["ps"]]
@@ -381,18 +386,11 @@ def period_outcomes(
     """
     cols = ["rep_id", "period_start", "period_end", "attainment", "missed", "quota_vs_segment"]
     ref = np.datetime64(_as_date(reference_day), "D")
-    q = tables.quotas
-    periods = pd.DataFrame(
-        {
-            "rep_id": q["rep_id"].astype("string").to_numpy(),
-            "ps": _day_series(q["period_start"]),
-            "pe": _day_series(q["period_end"]),
-        }
-    ).dropna()
+    periods = _quota_periods(tables)
     periods = periods[(periods["pe"] < ref) & (periods["pe"] >= periods["ps"])]
     if since is not None:
         periods = periods[periods["pe"] >= np.datetime64(_as_date(since), "D")]
-    periods = periods.drop_duplicates(["rep_id", "ps", "pe"]).merge(_employment(tables), on="rep_id")
+    periods = periods.merge(_employment(tables), on="rep_id")
     # a leaver's outcome is read on their last day; the label itself counts the whole period
     last = periods["pe"].where(periods["end"].isna() | (periods["end"] >= periods["pe"]), periods["end"])
     employed = last >= np.maximum(periods["ps"], periods["hire"])
