@@ -309,13 +309,48 @@ def impact_ratios(
     return t, str(ref["group"])
 
 
+BOOTSTRAP_DRAWS = 1000
+
+
+def rep_bootstrap_ratio(
+    rep_ids, num, den, *, alpha: float = 0.05, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of sum(num) / sum(den), resampling reps (not rows) with replacement.
+
+    A rep contributes several held-out snapshots or periods whose outcomes move together, so a
+    row-level interval would be too narrow; the seed keeps a report reproducible."""
+    d = pd.DataFrame({"rep": np.asarray(rep_ids, dtype=object), "n": num, "d": den}).astype(
+        {"n": float, "d": float}
+    )
+    per = d.groupby("rep", sort=True)[["n", "d"]].sum()
+    if len(per) == 0 or per["d"].sum() <= 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(len(per), np.full(len(per), 1.0 / len(per)), size=draws).astype(float)
+    top, bottom = w @ per["n"].to_numpy(), w @ per["d"].to_numpy()
+    ratio = top[bottom > 0] / bottom[bottom > 0]
+    lo, hi = np.quantile(ratio, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def _intervals(t: pd.DataFrame, df: pd.DataFrame, name: str, num: str, den: str, alpha: float):
+    """Add `name`_low / `name`_high to the per-group table `t` (rep-clustered bootstrap)."""
+    ci = {
+        g: rep_bootstrap_ratio(sub["rep_id"], sub[num], sub[den], alpha=alpha)
+        for g, sub in df.groupby("group", sort=True)
+    }
+    t[f"{name}_low"] = t["group"].map(lambda g: ci.get(g, (math.nan, math.nan))[0]).astype(float)
+    t[f"{name}_high"] = t["group"].map(lambda g: ci.get(g, (math.nan, math.nan))[1]).astype(float)
+
+
 def calibration_table(
-    groups: pd.Series, risk, missed, rep_ids, high_cut: float | None = None
+    groups: pd.Series, risk, missed, rep_ids, high_cut: float | None = None, alpha: float = 0.05
 ) -> pd.DataFrame:
     """Per group: rows, reps, mean predicted risk, realised miss rate and the gap (risk - miss rate);
     with `high_cut` (the high band's cut point) also the error rates of the high band once outcomes
     are known: fnr (share of the missed rows not in the high band) and fpr (share of the met rows in
-    it)."""
+    it). Miss rate, gap and error rates carry 1 - `alpha` intervals (`_low`, `_high`) from resampling
+    reps."""
     df = pd.DataFrame(
         {
             "group": np.asarray(groups, dtype=object),
@@ -332,6 +367,10 @@ def calibration_table(
     )
     t = t.reset_index()
     t["gap"] = t["mean_risk"] - t["miss_rate"]
+    df["one"] = 1.0
+    df["excess"] = df["risk"] - df["missed"]
+    _intervals(t, df, "miss_rate", "missed", "one", alpha)
+    _intervals(t, df, "gap", "excess", "one", alpha)
     if high_cut is not None:
         df["high"] = df["risk"] >= high_cut
         miss, met = df[df["missed"] == 1], df[df["missed"] == 0]
@@ -339,7 +378,18 @@ def calibration_table(
         fpr = met["high"].groupby(met["group"]).mean()
         t["fnr"] = t["group"].map(fnr).astype(float)
         t["fpr"] = t["group"].map(fpr).astype(float)
+        df["missed_low"] = df["missed"] * (~df["high"])
+        df["met_high"] = (1 - df["missed"]) * df["high"]
+        df["met"] = 1 - df["missed"]
+        _intervals(t, df, "fnr", "missed_low", "missed", alpha)
+        _intervals(t, df, "fpr", "met_high", "met", alpha)
     return t
+
+
+# what a small group's calibration and outcome rows lose (counts, rates and their intervals)
+_RATE_COLUMNS = tuple(
+    f"{c}{end}" for c in ("miss_rate", "gap", "fnr", "fpr") for end in ("", "_low", "_high")
+) + ("n_rows", "n_periods", "mean_risk", "quota_vs_segment")
 
 
 def suppress_small(table: pd.DataFrame, size_col: str, cols, min_cell: int) -> pd.DataFrame:
@@ -375,8 +425,9 @@ def finished_outcomes(
     )
 
 
-def outcome_table(groups: pd.Series, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per group: reps, rep-periods, realised miss rate and median quota against the segment's."""
+def outcome_table(groups: pd.Series, outcomes: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per group: reps, rep-periods, realised miss rate (with a 1 - `alpha` interval from resampling
+    reps) and median quota against the segment's."""
     df = pd.DataFrame(
         {
             "group": np.asarray(groups, dtype=object),
@@ -391,7 +442,10 @@ def outcome_table(groups: pd.Series, outcomes: pd.DataFrame) -> pd.DataFrame:
         miss_rate=("missed", "mean"),
         quota_vs_segment=("quota_vs_segment", "median"),
     )
-    return t.reset_index()
+    t = t.reset_index()
+    df = df.dropna(subset=["missed"]).assign(one=1.0)
+    _intervals(t, df, "miss_rate", "missed", "one", alpha)
+    return t
 
 
 # quotas this much harder (median quota against the segment's) for the more-flagged group are named
@@ -592,10 +646,10 @@ def fairness_audit(
             hg = group_labels(h["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=h.index))
             kept = set(groups.unique())
             hg = hg.where(hg.isin(kept), OTHER)
-            cal = calibration_table(hg, h["risk"], h["missed"].astype(float), h["rep_id"], high_cut=high_cut)
-            a.calibration = suppress_small(
-                cal, "n_reps", ("n_rows", "mean_risk", "miss_rate", "gap", "fnr", "fpr"), min_cell
+            cal = calibration_table(
+                hg, h["risk"], h["missed"].astype(float), h["rep_id"], high_cut=high_cut, alpha=alpha
             )
+            a.calibration = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
         if outcomes is not None:
             og = group_labels(
                 outcomes["rep_id"].astype(str).map(r[col])
@@ -603,12 +657,7 @@ def fairness_audit(
                 else pd.Series(pd.NA, index=outcomes.index)
             )
             og = og.where(og.isin(set(groups.unique())), OTHER)
-            a.outcomes = suppress_small(
-                outcome_table(og, outcomes),
-                "n_reps",
-                ("n_periods", "miss_rate", "quota_vs_segment"),
-                min_cell,
-            )
+            a.outcomes = suppress_small(outcome_table(og, outcomes, alpha), "n_reps", _RATE_COLUMNS, min_cell)
         if table["suppressed"].any():
             a.notes.append(
                 f"fewer than {min_cell} reps: counts and rates not shown, so that nobody can be singled out: "

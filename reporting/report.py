@@ -300,6 +300,14 @@ def _signed_pct(v, digits=1) -> str:
     return f"{100 * v:+.{digits}f} pt"
 
 
+def _ci(low, high, signed: bool = False) -> Markup:
+    """ " [lo, hi]" in muted text after a rate (nothing when the interval is unknown)."""
+    if low is None or high is None or (isinstance(low, float) and math.isnan(low)):
+        return Markup("")
+    fmt = (lambda v: _signed_pct(v, 0)) if signed else (lambda v: _pct(v, 0))
+    return Markup(' <span class="muted">[{}, {}]</span>').format(fmt(low), fmt(high))
+
+
 def _band_table(t: pd.DataFrame, by: str, title: str, max_rows: int = 40) -> Markup:
     rows = [
         f'<table class="bands" data-by="{html.escape(by)}"><tr><th class="l">{html.escape(title)}</th>'
@@ -397,6 +405,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         num=_num,
         signed=_signed,
         signed_pct=_signed_pct,
+        ci=_ci,
         band_table=_band_table,
         title=labels.intervention_title,
         label=labels.feature_label,

@@ -323,3 +323,51 @@ def test_a_disparity_that_may_be_chance_is_not_pinned_on_the_model():
     (c,) = [c for c in audit.callouts if c.column == "gender"]
     assert not c.significant
     assert "watch whether it persists" in c.source and "may come from the model" not in c.source
+
+
+def test_rates_over_snapshots_get_intervals_from_resampling_reps_not_rows():
+    from reporting.fairness import rep_bootstrap_ratio
+
+    rng = np.random.default_rng(3)
+    missed = rng.random(60) < 0.3
+    # 60 reps with 10 identical snapshots each, against 600 reps with one snapshot each
+    clustered = rep_bootstrap_ratio(np.repeat(np.arange(60), 10), np.repeat(missed, 10), np.ones(600))
+    independent = rep_bootstrap_ratio(np.arange(600), np.tile(missed, 10), np.ones(600))
+    point = missed.mean()
+    assert clustered[0] < point < clustered[1] and independent[0] < point < independent[1]
+    assert clustered[1] - clustered[0] > 2.5 * (independent[1] - independent[0])  # about sqrt(10) wider
+    assert rep_bootstrap_ratio(np.arange(600), np.tile(missed, 10), np.ones(600)) == independent  # seeded
+    assert all(math.isnan(v) for v in rep_bootstrap_ratio([], [], []))
+
+
+def test_calibration_and_outcome_rates_carry_intervals_that_small_groups_lose():
+    reps = _reps(60, 60, 4)
+    n = len(reps)
+    rng = np.random.default_rng(0)
+    held = pd.DataFrame(
+        {
+            "rep_id": np.repeat(reps["rep_id"], 3),
+            "risk": rng.random(3 * n),
+            "missed": (rng.random(3 * n) < 0.5).astype(float),
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "rep_id": np.repeat(reps["rep_id"], 2),
+            "missed": pd.array(rng.random(2 * n) < 0.5, dtype="boolean"),
+            "quota_vs_segment": 1.0,
+        }
+    )
+    audit = fairness_audit(
+        _scores(reps, [False] * n), reps, heldout=held, high_cut=0.6, outcomes=outcomes, min_group_size=3
+    )
+    cal = audit.get("gender").calibration.set_index("group")
+    for rate in ("miss_rate", "gap", "fnr", "fpr"):
+        lo, mid, hi = cal.loc["F", [f"{rate}_low", rate, f"{rate}_high"]]
+        assert lo - 1e-9 <= mid <= hi + 1e-9, rate
+        assert hi - lo > 0.05, rate  # 60 reps: far from exact
+    out = audit.get("gender").outcomes.set_index("group")
+    assert out.loc["M", "miss_rate_low"] < out.loc["M", "miss_rate"] < out.loc["M", "miss_rate_high"]
+    # four X reps: their rates and intervals are suppressed (a handful of reps is a few people)
+    assert cal.loc["X", "suppressed"] and math.isnan(cal.loc["X", "miss_rate_low"])
+    assert out.loc["X", "suppressed"] and math.isnan(out.loc["X", "miss_rate_high"])

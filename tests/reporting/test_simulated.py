@@ -270,6 +270,11 @@ def test_html_speaks_in_titles_labels_and_percentages(fair_report):
     first = data.drift.table["feature"].iloc[0]
     assert f'data-feature="{first}">{escape(feature_label(first))}</td>' in drift
     assert not re.search(r"<td>-?\d{4,}\.\d+</td>", drift)  # money and counts rounded for reading
+    # outcomes per group: miss rates with their intervals (resampled reps) in brackets
+    out = next(a.outcomes for a in data.fairness.attributes if a.outcomes is not None and len(a.outcomes))
+    r = out[~out["suppressed"]].iloc[0]
+    shown = f'{100 * r["miss_rate"]:.1f}% <span class="muted">[{100 * r["miss_rate_low"]:.0f}%, '
+    assert shown + f"{100 * r['miss_rate_high']:.0f}%]</span>" in html
     ratios = [r for a in data.fairness.attributes for r in a.selection["ratio"].dropna()]
     assert ratios and all(
         f"<td>{x:.2f}" in html or f"<td>{x:.3f}" in html or f"<td>{x:.4f}" in html for x in ratios
