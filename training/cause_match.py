@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reporting.fairness import wilson_interval
+
 WEEKS = (3, 6, 9)
 TOP = 2
 CLEAR_RATIO = 2.0  # a dominant cause at least this many times the next one is a clear cause
@@ -89,7 +91,8 @@ def match_rows(
 
 
 def summarise(rows: pd.DataFrame, all_tops: pd.DataFrame, catalog: tuple[str, ...]) -> pd.DataFrame:
-    """Shares per (week, cause) and per week overall: playbook, random, frequent, with counts.
+    """Shares per (week, cause) and per week overall: playbook (with a 95% Wilson interval), random,
+    frequent, with counts.
 
     `all_tops` holds `week` and `top` for every scored row (the frequent baseline's pool).
     """
@@ -112,12 +115,17 @@ def summarise(rows: pd.DataFrame, all_tops: pd.DataFrame, catalog: tuple[str, ..
             freq = (
                 np.mean([bool(set(frequent) & set(answers(c))) for c in sub["cause"]]) if len(sub) else np.nan
             )
+            # one row per rep and held-out period (one snapshot a week): rows are (nearly) independent
+            # reps, so a Wilson interval fits
+            low, high = wilson_interval(int(sub["hit"].sum()), len(sub))
             out.append(
                 {
                     "week": int(week),
                     "cause": cause,
                     "n": len(sub),
                     "playbook": float(sub["hit"].mean()) if len(sub) else np.nan,
+                    "playbook_low": low,
+                    "playbook_high": high,
                     "random": float(rnd),
                     "frequent": float(freq),
                     "frequent_ids": ",".join(frequent),
@@ -138,7 +146,10 @@ def cause_match(
 
     sub = frame[frame["week_of_period"].isin(list(weeks))].reset_index(drop=True)
     if sub.empty:
-        return pd.DataFrame(columns=["week", "cause", "n", "playbook", "random", "frequent", "frequent_ids"])
+        return pd.DataFrame(
+            columns=["week", "cause", "n", "playbook", "playbook_low", "playbook_high", "random", "frequent"]
+            + ["frequent_ids"]
+        )
     band_high = getattr(settings, "band_high", None)
     pred = model.predict_frame(
         sub, explain=True, actions=True, playbook=playbook, band_high=band_high, recourse=False
@@ -159,16 +170,24 @@ def metrics(summary: pd.DataFrame) -> dict[str, float]:
         if r["cause"] == "all":
             out[stem + "_random"] = float(r["random"])
             out[stem + "_frequent"] = float(r["frequent"])
+            if pd.notna(r.get("playbook_low")):
+                out[stem + "_low"] = float(r["playbook_low"])
+                out[stem + "_high"] = float(r["playbook_high"])
         if r["cause"] in ("all", "clear", "mixed"):
             out[stem + "_n"] = float(r["n"])
     return out
 
 
 def table(summary: pd.DataFrame) -> str:
-    """A Markdown table: week x cause, playbook share (n) with both baselines."""
-    lines = ["| week | cause | n | playbook | random two | two most frequent |", "|---|---|---|---|---|---|"]
+    """A Markdown table: week x cause, playbook share (n, 95% Wilson interval over reps) with both baselines."""
+    lines = [
+        "| week | cause | n | playbook [95% interval] | random two | two most frequent |",
+        "|---|---|---|---|---|---|",
+    ]
     for _, r in summary.iterrows():
         share = "n/a" if pd.isna(r["playbook"]) else f"{r['playbook']:.2f}"
+        if pd.notna(r["playbook"]) and pd.notna(r.get("playbook_low")):
+            share += f" [{r['playbook_low']:.2f}, {r['playbook_high']:.2f}]"
         lines.append(
             f"| {r['week']} | {r['cause']} | {r['n']} | {share} | {r['random']:.2f} | {r['frequent']:.2f} |"
         )

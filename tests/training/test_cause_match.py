@@ -57,7 +57,10 @@ def test_match_rows_and_summary_on_a_tiny_frame():
     assert w3["frequent"] == pytest.approx(1 / 3)  # answers only the quota rep
     m = metrics(s)
     assert m["cause_match_week3"] == pytest.approx(2 / 3) and "cause_match_week6_skill" in m
-    assert "| 3 | all | 3 |" in table(s)
+    # 2 of 3 reps: the Wilson interval says how little three reps show
+    assert (w3["playbook_low"], w3["playbook_high"]) == pytest.approx((0.2077, 0.9385), abs=1e-4)
+    assert m["cause_match_week3_low"] == w3["playbook_low"] and "cause_match_week3_skill_low" not in m
+    assert "| 3 | all | 3 | 0.67 [0.21, 0.94] |" in table(s)
 
 
 def test_misses_split_into_clear_and_mixed_causes_by_how_far_the_cause_leads(tmp_path):
@@ -108,6 +111,11 @@ def test_training_logs_cause_match_to_mlflow(settings, trained):
         assert f"cause_match_week{w}_random" in run.data.metrics
         assert f"cause_match_week{w}_frequent" in run.data.metrics
         assert f"cause_match_week{w}_clear_n" in run.data.metrics  # the simulator's truth has contributions
+        low, high = (
+            run.data.metrics[f"cause_match_week{w}_low"],
+            run.data.metrics[f"cause_match_week{w}_high"],
+        )
+        assert low <= run.data.metrics[f"cause_match_week{w}"] <= high
     arts = {a.path for a in client.list_artifacts(mv.run_id, "evaluation")}
     assert "evaluation/cause_match.csv" in arts
 
