@@ -155,8 +155,8 @@ SELECT
         AS late_stage_progress_rate_180d,
     -- quota
     CAST(quota_amount AS DOUBLE) AS quota_amount,
-    quota_vs_own_history,
-    quota_vs_segment,
+    CAST(quota_vs_own_history AS DOUBLE) AS quota_vs_own_history,
+    CAST(quota_vs_segment AS DOUBLE) AS quota_vs_segment,
     -- tenure
     CAST(as_of - hire_d AS DOUBLE) AS tenure_days,
     CASE WHEN data_start IS NULL THEN CAST(0 AS DOUBLE)
