@@ -164,7 +164,7 @@ FEATURES: list[Feature] = [
     _f(
         "new_deals_per_100_activities_91d",
         "pipeline",
-        "ratio",
+        "count",
         "deals created per 100 activities in the last 91 days: deal flow for the effort put in (a thin "
         "territory yields few deals for normal activity)",
         peer=True,
@@ -172,7 +172,7 @@ FEATURES: list[Feature] = [
     _f(
         "new_deals_per_100_activities_182d",
         "pipeline",
-        "ratio",
+        "count",
         "deals created per 100 activities in the last 182 days (the territory's yield over half a year)",
         peer=True,
     ),

@@ -25,6 +25,10 @@ FORMAT_OVERRIDES = {
     "pace_gap": "points",
     "prev_period_attainment": "percent_of_quota",
     "attainment_mean_4p": "percent_of_quota",
+    # a count per 100 activities ("14.7"), not a ratio ("14.69x"): models trained before the registry
+    # said so still carry "ratio" in their bundled units
+    "new_deals_per_100_activities_91d": "count",
+    "new_deals_per_100_activities_182d": "count",
 }
 
 

@@ -54,6 +54,9 @@ def test_the_catalog_in_the_spec_matches_the_chinese_titles():
         (45.0, "days", None, "en", "45 days"),
         (1.4, "ratio", "quota_vs_segment", "en", "1.40x"),
         (0.12, "ratio", "attainment_to_date", "en", "12% of quota"),
+        # deals per 100 activities are a count, also for a model whose bundled unit still says ratio
+        (14.69, "ratio", "new_deals_per_100_activities_91d", "en", "14.7"),
+        (14.69, "count", "new_deals_per_100_activities_182d", "zh-CN", "14.7"),
         (float("nan"), "share", None, "en", "n/a"),
     ],
 )
@@ -66,3 +69,10 @@ def test_unknown_metric_features_get_a_generic_label():
     assert i18n.feature_label("peer__win_rate_180d", "zh-CN") == i18n.feature_label("win_rate_180d", "zh-CN")
     with pytest.raises(ValueError, match="unknown language"):
         i18n.catalog("fr")
+
+
+def test_no_feature_measured_per_100_of_something_is_written_as_a_ratio():
+    from features.registry import FEATURES
+
+    per = [f for f in FEATURES if "per 100" in f.description]
+    assert per and all(f.unit == "count" for f in per), [(f.name, f.unit) for f in per]
