@@ -1095,7 +1095,8 @@ def choose(
     insufficient: bool,
     reason_of,
 ) -> tuple[list[str], list[dict]]:
-    """Final ordered ids and their reasons for one row (pure): insufficient data and quota first, then rules.
+    """Final ordered ids and their reasons for one row (pure): insufficient data and quota first, then
+    rules, those whose reason shows none of the rep's figures last.
 
     `reason_of(rule, lang)` renders a rule's reason for the row.
     """
@@ -1123,8 +1124,15 @@ def choose(
                 "reason_zh": reason_of(None, "zh-CN", "quota_first"),
             },
         )
+    # a rule whose figures are all missing for this rep (it fired on the team's or the model's
+    # evidence) comes after those a manager can check against the rep's own figures
+    unchecked = reason_of(None, "en", "reason_without_figures")
+    shown, blind = [], []
     for iid, _, rule in ranked:
-        add(iid, {"reason_en": reason_of(rule, "en"), "reason_zh": reason_of(rule, "zh-CN")})
+        reason = {"reason_en": reason_of(rule, "en"), "reason_zh": reason_of(rule, "zh-CN")}
+        (blind if reason["reason_en"] == unchecked else shown).append((iid, reason))
+    for iid, reason in shown + blind:
+        add(iid, reason)
     if not picked:
         add(
             s["fallback"],

@@ -227,6 +227,28 @@ def test_choose_puts_onboarding_and_quota_first_and_never_returns_nothing():
     assert ids == ["regular_checkins"] and reasons[0]["reason_en"] == "fallback_intervention:en"
 
 
+def test_choose_puts_a_rule_without_any_of_the_reps_figures_after_those_with_figures():
+    pb = parse_playbook(GOOD)
+    blind, seen = pb.rules[0], pb.rules[1]
+
+    def reason_of(rule, lang, note=None, iid=None):
+        # the first rule fired on evidence the rep's own data lack: its reason can show no figure
+        if rule is blind or note == "reason_without_figures":
+            return f"without figures:{lang}"
+        return _reason(rule, lang, note, iid)
+
+    ranked = [("regular_checkins", 3.0, blind), ("pipeline_generation", 1.0, seen)]
+    ids, reasons = choose(pb, ranked, quota_share=0.0, insufficient=False, reason_of=reason_of)
+    assert ids == ["pipeline_generation", "regular_checkins"]  # kept, but after the checkable one
+    assert reasons[1] == {
+        "id": "regular_checkins",
+        "reason_en": "without figures:en",
+        "reason_zh": "without figures:zh-CN",
+    }
+    ids, _ = choose(pb, ranked[:1], quota_share=0.0, insufficient=False, reason_of=reason_of)
+    assert ids == ["regular_checkins"]  # alone, it still stands: never an empty list
+
+
 def _scored(model, frame):
     return model.predict_frame(frame, actions=True)
 
