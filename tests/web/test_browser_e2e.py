@@ -458,3 +458,37 @@ def test_api_reference_pages_work_without_the_internet(small_site, browser):
     csp = httpx.get(base + "/docs").headers["content-security-policy"]
     assert "script-src 'self' 'sha256-" in csp and "unsafe-inline" not in csp.split("style-src")[0]
     ctx.close()
+
+
+_LINES = """el => { const r = document.createRange(); r.selectNodeContents(el);
+  return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }"""
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_the_logs_days_and_end_button_stay_on_one_line(small_site, browser, width):
+    """In the intervention log, the start day and the "End" button of an ongoing entry read on one line
+    (they were broken letter by letter, "E/n/d", beside a note), and a refused end day's message sits above
+    its field without squeezing them."""
+    base, tokens = small_site
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    _sign_in(page, base, tokens["mgr1"])
+    page.wait_for_selector("main")
+    page.goto(base + "/reps/R1")
+    page.select_option("#intervention", "customer_service_training")
+    page.fill("#started_on", "2024-01-16")
+    page.fill("#note", "Talked on Monday; agreed a weekly 1:1 and a call review with the team lead")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#intervention-log")
+    for attempt in ("ok", "refused"):
+        row = page.locator("#intervention-log tbody tr").first
+        assert page.evaluate(_LINES, row.locator("td.day").first.element_handle()) == 1, attempt
+        assert page.evaluate(_LINES, row.locator("form.end-form button").element_handle()) == 1, attempt
+        _shot(page, f"log_end_{width}_{attempt}")
+        row.locator("form.end-form input[type=date]").fill("2024-01-01")  # before the start: refused
+        row.locator("form.end-form button").click()
+        page.wait_for_selector("#intervention-log .field-error")
+    message = page.locator("#intervention-log .field-error").bounding_box()
+    field = page.locator("#intervention-log form.end-form input[type=date]").bounding_box()
+    assert message["y"] + message["height"] <= field["y"] + 1  # above the field, not beside it
+    ctx.close()
