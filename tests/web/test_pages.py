@@ -519,3 +519,14 @@ def test_org_page_suggestions_follow_the_team_rules_of_the_report():
     zh = manager_suggestions(rows, drivers, "zh-CN")
     assert [t for _, t in zh] == [f"经理 M1：{r}" for r in expected["reason_zh"]]
     assert manager_suggestions([], {}, "en") == []
+
+
+def test_the_log_caption_counts_one_intervention_in_the_singular(web):
+    """The first entry a manager records read '1 interventions recorded'."""
+    c = web.login("mgr1")
+    one = c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
+    assert "1 intervention recorded for this rep" in one.text and "1 interventions" not in one.text
+    two = c.post("/reps/R1/interventions", data={"intervention": "recognition", "started_on": "2024-01-17"})
+    assert "2 interventions recorded for this rep, oldest first" in two.text
+    c.get("/lang", params={"to": "zh-CN", "next": "/reps/R1"})
+    assert "此销售代表已记录的 2 项干预措施" in c.get("/reps/R1").text
