@@ -430,7 +430,7 @@ def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
         return [
             {
                 "title": _in_lang(g, lang, "title") or _driver_label(lang, g),
-                "text": _in_lang(g, lang, "text") or _driver_sentence(lang, g),
+                "text": _without_context_mark(_in_lang(g, lang, "text") or _driver_sentence(lang, g)),
                 "context": g.get("actionable") is False,
             }
             for g in groups
@@ -445,6 +445,15 @@ def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
         for d in drivers
         if float(d.get("contribution") or 0) > 0
     ]
+
+
+def _without_context_mark(text: str) -> str:
+    """A context group's sentence without the model's own "(context, not an intervention)": the page marks
+    the group beside its title already, and said it twice."""
+    for mark in (model_i18n.text(each, "driver.context", text="") for each in model_i18n.LANGUAGES):
+        if mark.strip() and text.endswith(mark):
+            return text.removesuffix(mark)
+    return text
 
 
 def _suggestions(lang: str, ids: list[str], details: dict) -> list[dict]:

@@ -530,3 +530,28 @@ def test_the_log_caption_counts_one_intervention_in_the_singular(web):
     assert "2 interventions recorded for this rep, oldest first" in two.text
     c.get("/lang", params={"to": "zh-CN", "next": "/reps/R1"})
     assert "此销售代表已记录的 2 项干预措施" in c.get("/reps/R1").text
+
+
+def test_a_context_reason_is_marked_as_context_once(web):
+    """The model's sentence for a context group ends with its own "(context, not an intervention)"; the page,
+    which marks the group beside its title, said it twice in one line."""
+    from models import i18n as model_i18n
+
+    row = _worded_score("R1", "M1", 0.91, "high")
+    context = row["driver_groups"][1]
+    context["text_en"] = model_i18n.text("en", "driver.context", text=context["text_en"])
+    context["text_zh"] = model_i18n.text("zh-CN", "driver.context", text=context["text_zh"])
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [row])
+    c = web.login("mgr1")
+    for lang, marks, sentence in (
+        ("en", ("(context", "not an intervention"), "Attainment against a straight-line pace is -49 points"),
+        ("zh-CN", ("仅作背景", "不作为干预依据"), "业绩完成率与线性进度之差为-49个百分点"),
+    ):
+        c.get("/lang", params={"to": lang, "next": "/reps/R1"})
+        page = c.get("/reps/R1").text
+        reasons = page[
+            page.index('id="driver-groups"') : page.index("</ul>", page.index('id="driver-groups"'))
+        ]
+        line = next(li for li in reasons.split("<li>") if sentence in li)
+        assert line.count(marks[0]) == 1 and marks[1] not in line, (lang, line)
