@@ -506,3 +506,20 @@ def test_the_default_playbook_never_cites_a_comparison_that_does_not_hold():
                         assert plain(alone) not in plain(text), (rule.name, i, text)
                         checked += 1
     assert checked > 100
+
+
+def test_deals_per_100_activities_read_as_a_count_in_both_languages():
+    """The shipped thin-territory reason said '18.31x new deals per 100 activities' ('18.31倍个' in Chinese)."""
+    from models.playbook import default_playbook, render_reason
+
+    rule = next(r for r in default_playbook().rules if r.name == "thin_territory")
+    env = {
+        "new_deals_91d": np.array([26.0]),
+        "peer.new_deals_91d": np.array([42.0]),
+        "new_deals_per_100_activities_91d": np.array([18.31]),
+        "peer.new_deals_per_100_activities_91d": np.array([19.06]),
+    }
+    en = render_reason(rule.reason["en"], env, 0, "en", {}, "SMB", "segment")
+    assert "18.3 new deals per 100 activities, against 19.1 for peers" in en, en
+    zh = render_reason(rule.reason["zh-CN"], env, 0, "zh-CN", {}, "SMB", "segment")
+    assert "每100次活动新建商机18.3个" in zh and "倍" not in zh, zh
