@@ -683,7 +683,8 @@ def field_error(lang: str, e: dict) -> tuple[str, str]:
             field, key, values = about or field, rule, m.groupdict()
             break
     else:
-        if kind == "missing" or (kind.startswith("string_too_short") and field != "note"):
+        empty_day = field in _DATE_FIELDS and e.get("input") == ""  # a cleared date field: required
+        if kind == "missing" or empty_day or (kind.startswith("string_too_short") and field != "note"):
             key = "form.err_missing"
         elif field == "intervention":
             key = "form.err_intervention"

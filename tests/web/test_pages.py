@@ -555,3 +555,17 @@ def test_a_context_reason_is_marked_as_context_once(web):
         ]
         line = next(li for li in reasons.split("<li>") if sentence in li)
         assert line.count(marks[0]) == 1 and marks[1] not in line, (lang, line)
+
+
+def test_a_cleared_date_field_is_said_to_be_required(web):
+    """A start day left empty was refused as 'not a day of the calendar; enter a real date'."""
+    c = web.login("mgr1")
+    r = c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": ""})
+    assert r.status_code == 422 and "Started on: this field is required." in r.text
+    assert "not a day of the calendar" not in r.text
+    c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
+    entry = re.search(r'action="/reps/R1/interventions/(\d+)/end"', c.get("/reps/R1").text).group(1)
+    end = c.post(f"/reps/R1/interventions/{entry}/end", data={"ended_on": ""})
+    assert end.status_code == 422 and "this field is required." in end.text
+    bad = c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-02-30"})
+    assert "not a day of the calendar" in bad.text  # a typed day that does not exist keeps its message
