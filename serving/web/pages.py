@@ -36,7 +36,7 @@ from repradar.errors import UserError
 from serving import audit, i18n, runs, store
 from serving.auth import Principal, SessionLimits, end_session, hash_token, resume_session, start_session
 from serving.db.engine import commit, write_lock
-from serving.db.schema import User, WebSession
+from serving.db.schema import CurrentScore, Score, User, WebSession
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
 from serving.http_errors import ALLOW_KEY, ApiError
 from serving.jobs import JobRefused
@@ -357,17 +357,54 @@ def team(
         limit=None,
         manager_id=None,
     )
+    lang = lang_of(request)
+    actionable = _top_actionable(session, [i.rep_id for i in out.items])
     rows = [
         {
             "item": i,
             "bar": charts.risk_bar(i.risk, i.risk_band),
-            "reason": _driver_label(lang_of(request), i.top_driver.model_dump()) if i.top_driver else None,
+            "reason": _driver_label(lang, actionable.get(i.rep_id) or i.top_driver.model_dump())
+            if i.top_driver or i.rep_id in actionable
+            else None,
+            "context": i.rep_id not in actionable and i.top_driver is not None,
             "risk": model_i18n.format_risk(i.risk),
             "change": _points(lang_of(request), i.risk_change),
         }
         for i in out.items
     ]
     return render(request, "team.html", principal, out=out, rows=rows, bands=BANDS, chosen=bands or [])
+
+
+def _top_actionable(session, rep_ids: list[str]) -> dict[str, dict]:
+    """Each listed rep's strongest reason a manager can act on: the first actionable driver group of their
+    current score (as on the rep page), else their first risk-raising driver of an actionable group. The
+    strongest driver overall is often context (attainment, pace, tenure), which says nothing to act on."""
+    if not rep_ids:
+        return {}
+    rows = session.execute(
+        select(Score.rep_id, Score.drivers, Score.extra)
+        .join(CurrentScore, CurrentScore.score_id == Score.id)
+        .where(CurrentScore.rep_id.in_(rep_ids))
+    )
+    out = {}
+    for rep_id, drivers, extra in rows:
+        groups = (extra or {}).get("driver_groups") if isinstance(extra, dict) else None
+        if isinstance(groups, list) and groups:
+            found = next((g for g in groups if isinstance(g, dict) and g.get("actionable") is True), None)
+        else:
+            found = next(
+                (
+                    d
+                    for d in drivers or []
+                    if isinstance(d, dict)
+                    and float(d.get("contribution") or 0) > 0
+                    and group_actionable(str(d.get("group") or ""))
+                ),
+                None,
+            )
+        if found is not None:
+            out[rep_id] = found
+    return out
 
 
 def _points(lang: str, change: float | None) -> str:

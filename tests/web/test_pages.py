@@ -569,3 +569,45 @@ def test_a_cleared_date_field_is_said_to_be_required(web):
     assert end.status_code == 422 and "this field is required." in end.text
     bad = c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-02-30"})
     assert "not a day of the calendar" in bad.text  # a typed day that does not exist keeps its message
+
+
+def test_the_list_names_the_strongest_reason_a_manager_can_act_on(web):
+    """Most rows of the early-warning list said 'Attainment and pace' (context: being behind is the symptom,
+    not a reason to act on). The list now names the strongest actionable reason, as the rep page ranks them,
+    and marks a context reason as such when a rep has no other."""
+    behind = _worded_score("R1", "M1", 0.91, "high")
+    behind["drivers"] = behind["drivers"][::-1]  # pace first: the strongest driver overall is context
+    behind["driver_groups"] = behind["driver_groups"][::-1]
+    tenure = _worded_score("R2", "M1", 0.4, "medium")
+    tenure["drivers"] = [{"feature": "tenure_days", "group": "tenure", "value": 90.0, "contribution": 0.4}]
+    tenure["driver_groups"] = [
+        {
+            "group": "tenure",
+            "contribution": 0.4,
+            "actionable": False,
+            "title_en": "Tenure",
+            "title_zh": "司龄",
+        }
+    ]
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [behind, tenure])
+    c = web.login("mgr1")
+    page = c.get("/team").text
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr data-rep="(\w+)">(.*?)</tr>', page, re.S)}
+    assert (
+        "Pipeline" in rows["R1"] and "Attainment and pace" not in rows["R1"] and "context" not in rows["R1"]
+    )
+    assert "Tenure</td>" not in rows["R2"] and 'Tenure <span class="muted">(context' in rows["R2"]
+    assert "Top reason to act on" in page
+    # the same from the drivers alone (scores without driver groups, another model)
+    for row in (behind, tenure):
+        row.pop("driver_groups")
+        row["as_of"] += dt.timedelta(days=7)
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [behind, tenure])
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'<tr data-rep="(\w+)">(.*?)</tr>', c.get("/team").text, re.S)
+    }
+    assert "Pipeline" in rows["R1"] and "Attainment and pace" not in rows["R1"]
+    assert 'Tenure <span class="muted">(context' in rows["R2"]
