@@ -122,6 +122,9 @@ def feature_sentence(
     if peer is None:
         return i18n.text(lang, "driver.no_peer", label=label, value=v)
     p = i18n.format_value(peer, unit, lang, feature=name)
+    if v == p and float(value) != float(peer):  # "$11k, against $11k": one more digit tells them apart
+        v = i18n.format_value(value, unit, lang, feature=name, more=1)
+        p = i18n.format_value(peer, unit, lang, feature=name, more=1)
     if scope == "segment" and segment:
         return i18n.text(lang, "driver.segment", label=label, value=v, peer=p, segment=segment)
     return i18n.text(lang, "driver.organisation", label=label, value=v, peer=p)

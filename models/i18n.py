@@ -136,53 +136,54 @@ def _num(v: float, digits: int = 1) -> str:
     return s.rstrip("0").rstrip(".") if "." in s else s
 
 
-def format_amount(v: float, lang: str, *, signed: bool = False) -> str:
-    """A currency amount: $40k, $1.2M (the symbol is a message, the currency is the org's)."""
+def format_amount(v: float, lang: str, *, signed: bool = False, more: int = 0) -> str:
+    """A currency amount: $40k, $1.2M (the symbol is a message, the currency is the org's); `more` digits."""
     sym = text(lang, "units.currency_symbol")
     sign = ("+" if v > 0 else "-" if v < 0 else "") if signed else ("-" if v < 0 else "")
     a = abs(v)
     if text(lang, "units.amount_style") == "wan":  # Chinese groups by 10,000 (万) and 10^8 (亿)
         if a >= 1e8:
-            body = text(lang, "units.million", v=_num(a / 1e8, 2))
+            body = text(lang, "units.million", v=_num(a / 1e8, 2 + more))
         elif a >= 1e4:
-            body = text(lang, "units.thousand", v=_num(a / 1e4, 1))
+            body = text(lang, "units.thousand", v=_num(a / 1e4, 1 + more))
         else:
-            body = _num(a, 0)
+            body = _num(a, more)
         return f"{sign}{sym}{body}"
     if a >= 1e6:
-        body = text(lang, "units.million", v=_num(a / 1e6, 1))
+        body = text(lang, "units.million", v=_num(a / 1e6, 1 + more))
     elif a >= 1e3:
-        body = text(lang, "units.thousand", v=_num(a / 1e3, 0 if a >= 1e4 else 1))
+        body = text(lang, "units.thousand", v=_num(a / 1e3, (0 if a >= 1e4 else 1) + more))
     else:
-        body = _num(a, 0)
+        body = _num(a, more)
     return f"{sign}{sym}{body}"
 
 
-def format_value(value, unit: str, lang: str, *, feature: str | None = None) -> str:
-    """A feature value with its unit: 18%, $40k, 3.5 a week, 45 days, 1.4x."""
+def format_value(value, unit: str, lang: str, *, feature: str | None = None, more: int = 0) -> str:
+    """A feature value with its unit: 18%, $40k, 3.5 a week, 45 days, 1.4x; `more` digits than usual (to
+    tell apart two values that read the same)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a" if lang == "en" else "无数据"
     v = float(value)
     kind = FORMAT_OVERRIDES.get(feature or "", unit)
     if kind == "percent_of_quota":
-        return text(lang, "misc.percent_of_quota", v=f"{v * 100:.0f}%")
+        return text(lang, "misc.percent_of_quota", v=f"{v * 100:.{more}f}%")
     if kind == "points":
-        return text(lang, "units.points", v=f"{v * 100:+.0f}")
+        return text(lang, "units.points", v=f"{v * 100:+.{more}f}")
     if kind == "share":
-        return f"{v * 100:.0f}%"
+        return f"{v * 100:.{more}f}%"
     if kind == "currency":
-        return format_amount(v, lang)
+        return format_amount(v, lang, more=more)
     if kind == "ratio":
-        return text(lang, "units.times", v=f"{v:.2f}")
+        return text(lang, "units.times", v=f"{v:.{2 + more}f}")
     if kind == "per_week":
-        return text(lang, "units.per_week", v=_num(v, 1))
+        return text(lang, "units.per_week", v=_num(v, 1 + more))
     if kind in ("days", "hours", "minutes"):
-        return text(lang, f"units.{kind}", v=_num(v, 0 if kind == "days" else 1))
+        return text(lang, f"units.{kind}", v=_num(v, (0 if kind == "days" else 1) + more))
     if kind == "count":
-        return _num(v, 1)
+        return _num(v, 1 + more)
     if kind in ("score", "index"):
-        return _num(v, 2) if abs(v) < 10 else _num(v, 1)
-    return _num(v, 2)
+        return _num(v, (2 if abs(v) < 10 else 1) + more)
+    return _num(v, 2 + more)
 
 
 def format_risk(risk: float) -> str:

@@ -69,6 +69,29 @@ def test_the_example_sentence_in_both_languages():
     assert missing == "Call rate (last 28 days): no data for this rep"
 
 
+def test_a_rep_and_peers_that_differ_never_read_the_same():
+    """'Average new deal is $11k, against $11k for SMB peers' was given as a reason raising the risk (10,502
+    against 10,893): when the two read the same, one more digit tells them apart."""
+    en = feature_sentence(
+        "avg_new_deal_size_182d", 10501.6, 10893.0, unit="currency", lang="en", segment="SMB"
+    )
+    assert "is $10.5k, against $10.9k for SMB peers" in en, en
+    zh = feature_sentence(
+        "avg_new_deal_size_182d", 10501.6, 10893.0, unit="currency", lang="zh-CN", segment="SMB"
+    )
+    assert "$1.05万" in zh and "$1.09万" in zh, zh
+    rate = feature_sentence("emails_per_week_91d", 4.31, 4.26, unit="per_week", lang="en", segment="SMB")
+    assert "4.31 a week, against 4.26 a week" in rate, rate
+    same = feature_sentence(
+        "avg_new_deal_size_182d", 11000.0, 11000.0, unit="currency", lang="en", segment="SMB"
+    )
+    assert "is $11k, against $11k for SMB peers" in same  # equal values stay as they are
+    apart = feature_sentence(
+        "avg_new_deal_size_182d", 9000.0, 31000.0, unit="currency", lang="en", segment="SMB"
+    )
+    assert "is $9k, against $31k" in apart  # the usual precision when they differ
+
+
 def test_group_contributions_sum_features_and_their_peer_columns():
     g = group_contributions(_contrib(), GROUPS)
     assert g.loc[0, "conversion"] == pytest.approx(0.6)
