@@ -412,7 +412,9 @@ def _points(lang: str, change: float | None) -> str:
     if change is None or math.isnan(change):
         return "—"
     pts = round(float(change) * 100)
-    return i18n.t(lang, "team.points", pts=f"{pts:+d}") if pts else "0"
+    if not pts:
+        return "0"
+    return i18n.t(lang, "team.point_one" if abs(pts) == 1 else "team.points", pts=f"{pts:+d}")
 
 
 # -- one rep -------------------------------------------------------------------------------------

@@ -611,3 +611,11 @@ def test_the_list_names_the_strongest_reason_a_manager_can_act_on(web):
     }
     assert "Pipeline" in rows["R1"] and "Attainment and pace" not in rows["R1"]
     assert 'Tenure <span class="muted">(context' in rows["R2"]
+
+
+def test_a_change_of_one_point_is_singular():
+    """The list's 'Since last batch' read '+1 pts' and '-1 pts'."""
+    from serving.web.pages import _points
+
+    assert [_points("en", c) for c in (0.01, -0.012, 0.03, 0.001)] == ["+1 pt", "-1 pt", "+3 pts", "0"]
+    assert _points("zh-CN", 0.01) == "+1个百分点"
