@@ -88,9 +88,10 @@ def risk_bar(risk: float, band: str, width: int = 120, height: int = 12) -> Mark
 
 
 def trend(
-    points: Sequence[tuple[str, float, str]], title: str, width: int = 560, height: int = 200
+    points: Sequence[tuple[str, float, str]], title: str, width: int = 380, height: int = 200
 ) -> Markup:
-    """Risk (0..1) through the period: one point per as-of day, coloured by band."""
+    """Risk (0..1) through the period: one point per as-of day, coloured by band. 380 wide: whole, scale
+    and newest point, on a phone of 375 px (never drawn below 85%: 323 px)."""
     left, right, top, bottom = 40, 12, 10, 30
     pw, ph = width - left - right, height - top - bottom
     body = []

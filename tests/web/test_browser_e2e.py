@@ -492,3 +492,28 @@ def test_the_logs_days_and_end_button_stay_on_one_line(small_site, browser, widt
     field = page.locator("#intervention-log form.end-form input[type=date]").bounding_box()
     assert message["y"] + message["height"] <= field["y"] + 1  # above the field, not beside it
     ctx.close()
+
+
+@pytest.mark.parametrize("width", [320, 375, 390, 1440])
+def test_the_risk_trend_shows_its_newest_point_first_on_a_phone(small_site, browser, width):
+    """The trend was wider than a phone (it scrolls inside its box) and opened on its oldest days, the newest
+    point (today's risk) cut off at the right. Now it fits a phone of 375 px whole, scale included; on a
+    narrower screen its box opens on the newest point; on a desktop it sits at the left of its card."""
+    base, tokens = small_site
+    ctx = browser.new_context(viewport={"width": width, "height": 800})
+    page = ctx.new_page()
+    _sign_in(page, base, tokens["mgr1"])
+    page.wait_for_selector("main")
+    page.goto(base + "/reps/R1")
+    box = page.locator("#trend").bounding_box()
+    last = page.locator("#trend svg circle").last.bounding_box()
+    first = page.locator("#trend svg circle").first.bounding_box()
+    assert box["x"] <= last["x"] and last["x"] + last["width"] <= box["x"] + box["width"] + 0.5, (box, last)
+    svg = page.locator("#trend svg").bounding_box()
+    if width >= 375:  # it fits: the scale and both ends are seen, the chart on the left
+        assert box["x"] <= first["x"] and abs(svg["x"] - box["x"]) < 1, (box, svg)
+        assert page.evaluate(
+            "document.querySelector('#trend').scrollWidth <= document.querySelector('#trend').clientWidth"
+        )
+    _shot(page, f"trend_{width}")
+    ctx.close()
