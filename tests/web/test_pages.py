@@ -619,3 +619,12 @@ def test_a_change_of_one_point_is_singular():
 
     assert [_points("en", c) for c in (0.01, -0.012, 0.03, 0.001)] == ["+1 pt", "-1 pt", "+3 pts", "0"]
     assert _points("zh-CN", 0.01) == "+1个百分点"
+
+
+def test_a_band_filter_matching_nobody_says_so(web):
+    """A manager filtering on a band none of their reps is in got an empty table under its headings."""
+    c = web.login("mgr2")  # R3 (high) and R4 (low)
+    page = c.get("/team", params={"band": "medium"}).text
+    assert 'id="none-in-bands"' in page and "No rep in your scope is in the bands chosen" in page
+    assert 'id="early-warning"' not in page and 'value="medium" checked' in page  # the filter stays
+    assert 'id="none-in-bands"' not in c.get("/team", params={"band": "high"}).text
