@@ -534,6 +534,26 @@ def _quota_split(lang: str, details: dict) -> str | None:
     return i18n.t(lang, "rep.quota_split_text", quota=quota, rep=100 - quota)
 
 
+def _earlier_periods(items: list, current_start: dt.date) -> list[dict]:
+    """The rep's earlier quota periods, newest first, each with the last risk the model gave in it (its
+    newest as-of day): was the rep at risk before, and how late in the period."""
+    last: dict[dt.date, Any] = {}
+    for h in items:  # newest first; for one day scored twice (a new model), the newer score
+        if h.period_start < current_start and h.period_start not in last:
+            last[h.period_start] = h
+    return [
+        {
+            "start": h.period_start,
+            "end": h.period_end,
+            "as_of": h.as_of,
+            "risk": model_i18n.format_risk(h.risk),
+            "band": h.risk_band,
+            "version": h.model_version,
+        }
+        for h in sorted(last.values(), key=lambda h: h.period_start, reverse=True)
+    ]
+
+
 @router.get("/reps/{rep_id}", response_class=HTMLResponse)
 def rep_page(
     request: Request,
@@ -558,6 +578,7 @@ def _rep(
         # The API's handlers: the same scope rule (out of scope = not found) and the same audit events.
         rep = reps_api.get_rep(request, rep_id, principal, session, rid, as_of=None, version=None)
         log = reps_api.list_interventions(request, rep_id, principal, session, rid)
+        history = reps_api.rep_history(request, rep_id, principal, session, rid, limit=500)
     except ApiError as exc:
         if exc.code == "no_score":
             return render(request, "error.html", principal, 404, kind="no_score", rep_id=rep_id)
@@ -613,6 +634,7 @@ def _rep(
         not_enough=_not_enough_data(details, drivers),
         not_enough_text=_insufficient_text(lang, details),
         log=log.items,
+        earlier=_earlier_periods(history.items, rep.score.period_start),
         catalog=INTERVENTION_IDS,
         today=dt.date.today().isoformat(),
         # the confirmation only for an entry that is really in this rep's log (not any ?recorded= link)

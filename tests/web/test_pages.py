@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from serving import store
 from serving.db.schema import AuditEvent, Job, User
-from tests.serving.conftest import AS_OF_2, NAMES, SUBTREE
+from tests.serving.conftest import AS_OF_2, NAMES, SUBTREE, band, score_rows
 
 URL_ATTR = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:)?//""", re.I)
 
@@ -628,3 +628,32 @@ def test_a_band_filter_matching_nobody_says_so(web):
     assert 'id="none-in-bands"' in page and "No rep in your scope is in the bands chosen" in page
     assert 'id="early-warning"' not in page and 'value="medium" checked' in page  # the filter stays
     assert 'id="none-in-bands"' not in c.get("/team", params={"band": "high"}).text
+
+
+def test_the_rep_page_shows_the_earlier_periods_risk(web):
+    """A manager checking a rep's history saw only the current period's trend: whether the rep was at risk
+    last quarter too was not on the page. Each earlier period now shows its last risk (the newest model's
+    when a day was scored twice); the read is audited as the API's history read."""
+    earlier = []
+    for as_of, risk, version in ((dt.date(2023, 11, 6), 0.4, "1"), (dt.date(2023, 12, 18), 0.72, "1")):
+        row = next(r for r in score_rows(as_of, version) if r["rep_id"] == "R1")
+        row.update(period_start=dt.date(2023, 10, 1), period_end=dt.date(2023, 12, 31), risk=risk)
+        row["risk_band"] = band(risk)
+        earlier.append(row)
+    rescored = dict(earlier[-1], risk=0.77, model_version="2")  # the same day again, with a new model
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, earlier)
+        store.import_scores(s, [rescored])
+    c = web.login("mgr1")
+    page = c.get("/reps/R1").text
+    table = page[
+        page.index('id="earlier-periods"') : page.index("</table>", page.index('id="earlier-periods"'))
+    ]
+    rows = table.split("<tr>")[2:]
+    assert len(rows) == 1 and "2023-10-01 to 2023-12-31" in rows[0] and "2023-12-18" in rows[0]
+    assert "77%" in rows[0] and "band-high" in rows[0] and ">2<" in rows[0]
+    assert "2024-01-01 to" not in table  # the current period is the trend above, not history
+    with web.app.state.sessions() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.resource_id == "R1"))]
+    assert "rep.history.read" in actions
+    assert 'id="no-earlier"' in c.get("/reps/R2").text  # nothing before: said plainly
