@@ -104,8 +104,13 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
     app.state.runner = runner
     app.state.metrics = metrics
     app.state.charts = ChartCache()
-    app.state.signin_limit = FailureLimit(settings.signin_max_failures, settings.signin_window_s)
-    app.state.token_limit = FailureLimit(settings.api_max_token_failures, settings.signin_window_s)
+    # counted in the database: every worker process (`serve --workers N`) shares one allowance per address
+    app.state.signin_limit = FailureLimit(
+        sessions, "signin", settings.signin_max_failures, settings.signin_window_s
+    )
+    app.state.token_limit = FailureLimit(
+        sessions, "api", settings.api_max_token_failures, settings.signin_window_s
+    )
     http_errors.install(app)
     app.include_router(health.router)
     docs.mount(app)

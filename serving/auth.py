@@ -12,9 +12,7 @@ import hashlib
 import math
 import re
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from repradar.errors import UserError
 from serving.db.engine import commit, write_lock
-from serving.db.schema import Token, User, WebSession, utcnow
+from serving.db.schema import AuthFailure, Token, User, WebSession, utcnow
 from serving.rules import ROLES
 from serving.schemas import text_problem
 
@@ -126,44 +124,45 @@ def authenticate(session: Session, token: str, max_age: dt.timedelta | None = No
 
 
 class FailureLimit:
-    """Refused sign-ins per client address in a sliding window, kept in memory (per process). Beyond
-    `max_failures` the address is turned away, before any token is looked at, until its oldest failure leaves
-    the window; a good sign-in does not clear the count (an attacker holding one token could reset it)."""
+    """Refused tokens or sign-ins (`kind`) per client address in a sliding window, counted in the service's
+    database (`auth_failures`), so that every worker process of `serve --workers N`, and every host using the
+    database, shares one allowance. Beyond `max_failures` the address is turned away, before any token is
+    looked at, until its oldest failure leaves the window; a good sign-in does not clear the count (an
+    attacker holding one token could reset it). Times are Unix seconds from `clock` (shared across processes)."""
 
-    MAX_ADDRESSES = 10_000  # beyond this, addresses whose failures all left the window are forgotten
-
-    def __init__(self, max_failures: int, window_s: float, clock=time.monotonic):
+    def __init__(self, sessions, kind: str, max_failures: int, window_s: float, clock=time.time):
+        self.sessions, self.kind = sessions, kind
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        q = self._failures.get(key)
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        return q
 
     def retry_after(self, key: str) -> int:
         """Seconds until `key` may try again; 0 when it may now."""
-        with self._lock:
-            now = self.clock()
-            q = self._recent(key, now)
-            if not q or len(q) < self.max_failures:
-                return 0
-            return max(1, math.ceil(q[-self.max_failures] + self.window_s - now))
+        now = self.clock()
+        with self.sessions() as session:
+            # the newest `max_failures` failures in the window: the oldest of them decides the wait
+            recent = session.scalars(
+                select(AuthFailure.at)
+                .where(
+                    AuthFailure.kind == self.kind,
+                    AuthFailure.address == key[:100],
+                    AuthFailure.at > now - self.window_s,
+                )
+                .order_by(AuthFailure.at.desc())
+                .limit(self.max_failures)
+            ).all()
+        if len(recent) < self.max_failures:
+            return 0
+        return max(1, math.ceil(recent[-1] + self.window_s - now))
 
     def fail(self, key: str) -> None:
-        with self._lock:
-            now = self.clock()
-            if len(self._failures) >= self.MAX_ADDRESSES:
-                for k in [k for k in self._failures if not self._recent(k, now)]:
-                    del self._failures[k]
-            q = self._recent(key, now)
-            if q is None:
-                q = self._failures[key] = deque()
-            q.append(now)
-            while len(q) > self.max_failures:
-                q.popleft()
+        """Count a failure of `key`; failures of any address that left the window are deleted on the way."""
+        now = self.clock()
+        with write_lock(self.sessions.kw["bind"]), self.sessions.begin() as session:
+            session.execute(
+                delete(AuthFailure).where(
+                    AuthFailure.kind == self.kind, AuthFailure.at <= now - self.window_s
+                )
+            )
+            session.add(AuthFailure(kind=self.kind, address=key[:100], at=now))
 
 
 def token_lifetime(settings) -> dt.timedelta | None:

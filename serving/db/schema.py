@@ -105,6 +105,18 @@ class WebSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AuthFailure(Base):
+    """A refused token (`kind` "api") or dashboard sign-in ("signin") from a client address, at `at` (Unix
+    seconds): kept in the database so that every worker process counts the same failures (serving.auth.FailureLimit)."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_kind_address_at", "kind", "address", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(100))
+    at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class Rep(Base):
     """The rep directory (names, reporting line) as of the latest batch job; scope is resolved from it."""
 

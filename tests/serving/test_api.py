@@ -441,3 +441,41 @@ def test_an_address_sending_bad_tokens_is_turned_away(service_factory):
     assert other.get("/api/v1/me", headers=service.h("hr")).status_code == 200
     now[0] += 61
     assert c.get("/api/v1/me", headers=service.h("hr")).status_code == 200
+
+
+def test_bad_tokens_and_sign_ins_are_counted_once_for_every_worker_process(service_factory):
+    """`serve --workers N` runs N apps on one database: the allowance of bad tokens and refused sign-ins is
+    one per address for all of them, not one per process (which let an address try N times as often)."""
+    from sqlalchemy import func, select
+
+    from serving.db.schema import AuthFailure
+
+    limits = dict(api_max_token_failures=4, signin_max_failures=2, signin_window_s=60)
+    first, second = service_factory(**limits), service_factory(**limits)  # two processes, one database
+    now = [1_000_000.0]
+    for app in (first.app, second.app):
+        app.state.token_limit.clock = app.state.signin_limit.clock = lambda: now[0]
+    hr = first.h("hr")
+    for c in (first.client, second.client, first.client, second.client):
+        assert c.get("/api/v1/me", headers={"Authorization": "Bearer rr_guess"}).status_code == 401
+    for c in (first.client, second.client):
+        r = c.get("/api/v1/me", headers=hr)
+        assert r.status_code == 429 and r.headers["retry-after"] == "60"
+    # the dashboard's sign-in has its own allowance, shared the same way
+    assert first.client.post("/login", data={"token": "rr_guess"}).status_code == 401
+    assert second.client.post("/login", data={"token": "rr_guess"}).status_code == 401
+    for c in (first.client, second.client):
+        assert c.post("/login", data={"token": first.tokens["hr"]}, follow_redirects=False).status_code == 429
+    now[0] += 30
+    assert first.client.get("/api/v1/me", headers=hr).status_code == 429  # still within the window
+    now[0] += 31
+    assert second.client.get("/api/v1/me", headers=hr).status_code == 200
+    assert (
+        first.client.post("/login", data={"token": first.tokens["hr"]}, follow_redirects=False).status_code
+        == 303
+    )
+    # failures that left the window are deleted with the next one of their kind: the table does not grow
+    assert second.client.get("/api/v1/me", headers={"Authorization": "Bearer rr_guess"}).status_code == 401
+    with first.session() as s:
+        kept = s.execute(select(AuthFailure.kind, func.count()).group_by(AuthFailure.kind)).all()
+    assert sorted(kept) == [("api", 1), ("signin", 2)]
