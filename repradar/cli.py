@@ -43,17 +43,33 @@ def _root(
 
 
 def _user_errors(fn):
-    """Turn UserError into exit status 2 with the message on stderr."""
+    """Turn UserError, and a REPRADAR_ setting that does not read, into exit status 2 with the message on stderr."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from pydantic import ValidationError
+
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            typer.echo(f"error: {_settings_problem(exc)}", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _settings_problem(exc) -> str:
+    """Which REPRADAR_ variables do not read, and why (their values are not repeated: some hold passwords)."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        name = "REPRADAR_" + "_".join(str(p) for p in err["loc"]).upper()
+        parts.append(f"{name}: {err['msg']}")
+    return "; ".join(parts) + " (fix the environment variable, then start again)"
 
 
 def _progress(fn):

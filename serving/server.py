@@ -8,6 +8,7 @@ protocol number, TCP_NODELAY is never set and keep-alive requests wait ~40 ms fo
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -98,6 +99,31 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse (UserError) an address that is in use or not this host's, before anything starts: with
+    SO_REUSEPORT a second `serve --workers N` on a busy port would otherwise share it with the first,
+    silently, and one worker would fail only after migrating and starting up."""
+    from repradar.errors import UserError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        # no SO_REUSEPORT here: a listener holding the port, with it or without, makes bind fail
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:  # gaierror included: a host name that does not resolve
+        if exc.errno == errno.EADDRINUSE:
+            what = (
+                "another `repradar serve` or another program holds the port: stop it, or choose another "
+                "with --port (REPRADAR_API_PORT)"
+            )
+        else:
+            what = "give --host (REPRADAR_API_HOST) an address of this host, e.g. 127.0.0.1 or 0.0.0.0"
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {what}") from None
+
+
 def _worker(settings_data: dict, host: str, port: int) -> None:
     import uvicorn
 
@@ -128,6 +154,7 @@ def run(
     host = host or settings.api_host
     port = port or settings.api_port
     workers = workers or settings.api_workers
+    check_port(host, port)
     prepare(settings)
     if workers == 1:
         uvicorn.Server(_config(settings, host, port)).run()

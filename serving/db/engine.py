@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from repradar.errors import UserError
@@ -24,12 +25,24 @@ def normalise_url(url: str) -> str:
 
 def make_engine(settings: Settings) -> Engine:
     """An engine with sensible timeouts; creating it connects to nothing."""
-    url = make_url(normalise_url(settings.db_url))
+    try:
+        url = make_url(normalise_url(settings.db_url))
+    except (ArgumentError, ValueError):  # the URL itself is not repeated: it may hold a password
+        raise UserError(
+            "REPRADAR_DATABASE_URL is not a database URL: write it as "
+            "postgresql://user:password@host:5432/repradar, or leave it unset for SQLite under REPRADAR_HOME"
+        ) from None
     timeout = settings.db_timeout_s
     if url.get_backend_name() == "sqlite":
         in_memory = not url.database or url.database == ":memory:"
         if not in_memory:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot create the folder of the service's database {url.database}: {exc.strerror}; "
+                    "set REPRADAR_HOME to a folder the service may write to"
+                ) from None
         pool = {} if in_memory else {"pool_size": 20, "max_overflow": 20, "pool_timeout": timeout}
         engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False}, **pool)
 
@@ -57,6 +70,21 @@ def make_engine(settings: Settings) -> Engine:
     raise UserError(
         f"unsupported database URL {url.render_as_string(hide_password=True)!r}: use sqlite or postgresql"
     )
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, so that a database that is down, unknown or refusing the credentials is a UserError
+    naming it (password hidden) and saying what to check, not a driver's traceback at the first query."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        reason = " ".join(str(exc.orig or exc).split())
+        where = engine.url.render_as_string(hide_password=True)
+        raise UserError(
+            f"cannot open the service's database {where}: {reason}; check REPRADAR_DATABASE_URL "
+            "(or REPRADAR_HOME for SQLite) and that the database server is running"
+        ) from None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

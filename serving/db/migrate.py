@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from serving.db.engine import check_connection
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -39,13 +41,16 @@ def is_current(engine: Engine) -> bool:
 def revisions(engine: Engine) -> tuple[str | None, str]:
     """(the database's revision, or None when it has none yet; the newest this code knows)."""
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    check_connection(engine)
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision(), head
 
 
 def ensure_current(engine: Engine, auto_migrate: bool) -> None:
     """Upgrade when allowed (`REPRADAR_DB_AUTO_MIGRATE`, default true); otherwise refuse a database that
-    is not at this code's revision, rather than fail on its first query."""
+    is not at this code's revision, rather than fail on its first query. A database that cannot be opened
+    is a UserError saying so."""
+    check_connection(engine)
     if auto_migrate:
         upgrade(engine)
         return

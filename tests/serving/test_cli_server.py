@@ -166,3 +166,63 @@ def test_the_log_keeps_one_line_per_event():
     )
     chinese = logging.LogRecord("repradar", logging.INFO, __file__, 1, "模型 %s", ("已加载",), None)
     assert formatter.format(chinese).endswith("模型 已加载")
+
+
+def test_wrong_settings_and_an_unreachable_database_are_refused_with_the_reason(tmp_path, monkeypatch):
+    """What an operator mistypes is exit 2 with the variable and what to do, never an internal error or a
+    traceback; a password in the database URL is not repeated."""
+    from repradar.settings import get_settings
+
+    monkeypatch.setenv("REPRADAR_HOME", str(tmp_path / "home"))
+    closed = _free_port()
+    cases = [
+        ({"REPRADAR_API_WORKERS": "two"}, ["serve"], "REPRADAR_API_WORKERS: Input should be a valid integer"),
+        ({"REPRADAR_DATABASE_URL": "not a url pw0rd"}, ["users", "list"], "is not a database URL"),
+        (
+            {"REPRADAR_DATABASE_URL": f"postgresql://ops:pw0rd@127.0.0.1:{closed}/repradar"},
+            ["serve", "--port", str(_free_port())],
+            f"cannot open the service's database postgresql+psycopg://ops:***@127.0.0.1:{closed}/repradar",
+        ),
+        (
+            {"REPRADAR_DATABASE_URL": f"postgresql://ops:pw0rd@127.0.0.1:{closed}/repradar"},
+            ["db", "status"],
+            "and that the database server is running",
+        ),
+        ({"REPRADAR_HOME": "/proc/no-such-folder"}, ["users", "list"], "set REPRADAR_HOME to a folder"),
+    ]
+    for env, args, expected in cases:
+        with monkeypatch.context() as m:
+            for k, v in env.items():
+                m.setenv(k, v)
+            get_settings.cache_clear()
+            try:
+                r = CliRunner().invoke(app, args)
+            finally:
+                get_settings.cache_clear()
+        assert r.exit_code == 2, (args, r.output, r.exception)
+        assert expected in r.output and "pw0rd" not in r.output, r.output
+        assert "internal error" not in r.output and "Traceback" not in r.output
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path):
+    """A port another `serve --workers N` holds (SO_REUSEPORT) was silently shared by a second one; a port
+    another program holds made the one-process service start up, then exit 3. Both are now exit 2 at once."""
+    env = {**os.environ, "REPRADAR_HOME": str(tmp_path / "home")}
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as serve's own workers listen
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        for workers in ("2", "1"):
+            r = subprocess.run(
+                [sys.executable, "-m", "repradar.cli", "serve", "--port", str(port), "--workers", workers],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=120,
+            )
+            assert r.returncode == 2, (workers, r.stderr)
+            assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
+            assert "Traceback" not in r.stderr and "Started server process" not in r.stderr
+    assert not (tmp_path / "home" / "repradar.db").exists()  # refused before the database was touched
