@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import warnings
 
 from repradar.settings import Settings
 
@@ -55,6 +56,8 @@ LOG_CONFIG = {
     "loggers": {
         "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
         "repradar": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        # Python warnings (logging.captureWarnings in _config): one line each, like every other event
+        "py.warnings": {"handlers": ["default"], "level": "WARNING", "propagate": False},
     },
 }
 
@@ -68,7 +71,7 @@ def _config(settings: Settings, host: str, port: int):
 
     from serving.app import create_app
 
-    return uvicorn.Config(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -86,6 +89,15 @@ def _config(settings: Settings, host: str, port: int):
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+    # uvicorn.Config has just configured logging. Warnings (a library's, on the first batch job) would go
+    # to stderr as they are, several lines without a time; a worker process (spawned: it never ran the
+    # console script's main) would also print the known PySpark one on every job: silenced as
+    # repradar.cli.quiet_known_warnings does (pandera imports pyspark.pandas, which RepRadar never uses).
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    logging.captureWarnings(True)
+    return config
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:

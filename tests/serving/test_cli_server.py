@@ -226,3 +226,26 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path):
             assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
             assert "Traceback" not in r.stderr and "Started server process" not in r.stderr
     assert not (tmp_path / "home" / "repradar.db").exists()  # refused before the database was touched
+
+
+def test_warnings_reach_the_log_as_one_line_in_every_worker(tmp_path):
+    """Every worker process of `serve` (spawned, so without the console script's set-up) logs a Python
+    warning as one timed line, and leaves out the known PySpark one that every batch job used to print."""
+    script = f"""
+import warnings
+from repradar.settings import Settings
+from serving import server
+server._config(Settings(home={str(tmp_path / "home")!r}), "127.0.0.1", 0)  # what each worker does first
+warnings.warn("first line\\nsecond line", UserWarning)
+warnings.warn("PySpark does not yet fully support pandas >= 3.0.0.", FutureWarning)
+"""
+    r = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120, env=os.environ
+    )
+    assert r.returncode == 0, r.stderr
+    import re
+
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} WARNING py.warnings ", lines[0]), lines
+    assert "first line\\nsecond line" in lines[0] and "PySpark" not in r.stderr
