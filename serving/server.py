@@ -142,6 +142,8 @@ def _worker(settings_data: dict, host: str, port: int) -> None:
     settings = Settings(**settings_data)
     server = uvicorn.Server(_config(settings, host, port))
     server.run(sockets=[reuseport_socket(host, port)])
+    if not server.started:  # uvicorn has logged why
+        sys.exit(STARTUP_FAILED)
 
 
 def prepare(settings: Settings) -> None:
@@ -169,28 +171,66 @@ def run(
     check_port(host, port)
     prepare(settings)
     if workers == 1:
-        uvicorn.Server(_config(settings, host, port)).run()
-        return 0
+        server = uvicorn.Server(_config(settings, host, port))
+        server.run()
+        return 0 if server.started else 1  # a failed start-up: uvicorn has logged why
+    return _supervise(settings, host, port, workers)
+
+
+# A worker's exit status when its start-up failed (the lifespan: the database, the job runner): starting
+# another would fail the same way, so the service stops with status 1 for its own supervisor to see.
+STARTUP_FAILED = 3
+
+
+def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
+    """Run `workers` processes until SIGTERM/SIGINT, which is passed on to them. A worker that dies on its
+    own (killed, out of memory, a crash) is logged and replaced, so the service keeps its N processes."""
+    import logging.config
+    from multiprocessing.connection import wait
+
+    logging.config.dictConfig(LOG_CONFIG)  # the supervisor's own lines look like the workers'
     ctx = multiprocessing.get_context("spawn")
     data = settings.model_dump()
-    procs = [ctx.Process(target=_worker, args=(data, host, port), daemon=False) for _ in range(workers)]
-    for p in procs:
+    procs: dict[int, multiprocessing.process.BaseProcess] = {}
+    stopping = False
+
+    def start() -> int:
+        p = ctx.Process(target=_worker, args=(data, host, port), daemon=False)
         p.start()
-    print(
-        f"repradar: {workers} workers on http://{host}:{port} (pids {', '.join(str(p.pid) for p in procs)})"
-    )
+        procs[p.pid] = p
+        return p.pid
+
+    pids = [start() for _ in range(workers)]
+    print(f"repradar: {workers} workers on http://{host}:{port} (pids {', '.join(map(str, pids))})")
 
     def forward(signum, _frame):
-        for p in procs:
+        nonlocal stopping
+        stopping = True
+        for p in list(procs.values()):
             if p.is_alive():
                 os.kill(p.pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     status = 0
-    for p in procs:
-        p.join()
-        status = status or (p.exitcode or 0)
+    while procs:
+        ready = wait([p.sentinel for p in procs.values()])
+        for pid, p in list(procs.items()):
+            if p.sentinel not in ready:
+                continue
+            p.join()
+            del procs[pid]
+            code = p.exitcode or 0
+            if stopping:
+                status = status or code
+                continue
+            how = f"signal {-code}" if code < 0 else f"status {code}"
+            if code == STARTUP_FAILED:
+                log.error("worker %s could not start; stopping the service", pid)
+                status = 1
+                forward(signal.SIGTERM, None)
+                continue
+            log.error("worker %s ended with %s; started worker %s in its place", pid, how, start())
     return status
 
 

@@ -249,3 +249,59 @@ warnings.warn("PySpark does not yet fully support pandas >= 3.0.0.", FutureWarni
     assert len(lines) == 1, lines
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} WARNING py.warnings ", lines[0]), lines
     assert "first line\\nsecond line" in lines[0] and "PySpark" not in r.stderr
+
+
+def test_a_worker_that_dies_is_logged_and_replaced(tmp_path):
+    """`serve --workers 2`: a worker killed from outside (out of memory, say) was neither logged nor replaced,
+    and the service went on with one process; the supervisor now says so and starts another. SIGTERM
+    still stops them all."""
+    import re
+
+    env = {**os.environ, "REPRADAR_HOME": str(tmp_path / "home")}
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "repradar.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+
+    def wait_for(pattern: str, timeout: float = 120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = re.search(pattern, log.read_text())
+            if found:
+                return found
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        raise AssertionError(f"{pattern!r} not in the log:\n{log.read_text()}")
+
+    try:
+        pids = [int(p) for p in wait_for(r"2 workers on \S+ \(pids (\d+), (\d+)\)").groups()]
+        for pid in pids:
+            wait_for(rf"\[{pid}\] Application startup complete")
+        os.kill(pids[0], signal.SIGKILL)
+        line = wait_for(
+            rf"ERROR repradar.serving \[{proc.pid}\] worker {pids[0]} ended with signal 9; "
+            r"started worker (\d+) in its place"
+        )
+        new = int(line.group(1))
+        wait_for(rf"\[{new}\] Application startup complete")
+        assert httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        text = log.read_text()
+        assert f"[{new}] Finished server process" in text and f"[{pids[1]}] Finished server process" in text
+        for pid in (new, pids[1]):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            raise AssertionError(f"worker {pid} still runs after SIGTERM")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
