@@ -101,11 +101,15 @@ def _config(settings: Settings, host: str, port: int):
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP given explicitly: uvicorn sets TCP_NODELAY only on sockets that name it.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    # IPPROTO_TCP given explicitly: uvicorn sets TCP_NODELAY only on sockets that name it. The family is the
+    # host's (an IPv6 address such as ::1 or :: needs AF_INET6).
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    sock.bind(address)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -140,8 +144,13 @@ def _worker(settings_data: dict, host: str, port: int) -> None:
     import uvicorn
 
     settings = Settings(**settings_data)
-    server = uvicorn.Server(_config(settings, host, port))
-    server.run(sockets=[reuseport_socket(host, port)])
+    try:
+        server = uvicorn.Server(_config(settings, host, port))
+        sock = reuseport_socket(host, port)
+    except Exception:  # logged once; the supervisor stops rather than start the same failure again
+        log.exception("worker could not start")
+        sys.exit(STARTUP_FAILED)
+    server.run(sockets=[sock])
     if not server.started:  # uvicorn has logged why
         sys.exit(STARTUP_FAILED)
 
@@ -201,7 +210,8 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
         return p.pid
 
     pids = [start() for _ in range(workers)]
-    print(f"repradar: {workers} workers on http://{host}:{port} (pids {', '.join(map(str, pids))})")
+    where = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+    print(f"repradar: {workers} workers on http://{where}:{port} (pids {', '.join(map(str, pids))})")
 
     def forward(signum, _frame):
         nonlocal stopping

@@ -305,3 +305,53 @@ def test_a_worker_that_dies_is_logged_and_replaced(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_workers_listen_on_an_ipv6_address(tmp_path):
+    """`serve --host ::1 --workers 2`: the workers' sockets were IPv4 only, so each failed with a traceback
+    (and, once replaced, failed again); they now take the address's family."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError:
+        import pytest
+
+        pytest.skip("no IPv6 loopback here")
+    env = {**os.environ, "REPRADAR_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "repradar.cli",
+            "serve",
+            "--host",
+            "::1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                r = httpx.get(f"http://[::1]:{port}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.time() < deadline
+                time.sleep(0.3)
+        assert r.json()["status"] == "ok"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        out = proc.stdout.read()
+        assert f"2 workers on http://[::1]:{port}" in out and "Traceback" not in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
