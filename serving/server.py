@@ -140,9 +140,25 @@ def check_port(host: str, port: int) -> None:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {what}") from None
 
 
-def _worker(settings_data: dict, host: str, port: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: this worker gets SIGTERM when the supervising process dies, even by SIGKILL, instead of
+    serving the port on its own, unsupervised, for ever."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM is the only way
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(settings_data: dict, host: str, port: int, parent: int | None = None) -> None:
     import uvicorn
 
+    if parent is not None:
+        _die_with_parent(parent)
     settings = Settings(**settings_data)
     try:
         server = uvicorn.Server(_config(settings, host, port))
@@ -204,7 +220,7 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
     stopping = False
 
     def start() -> int:
-        p = ctx.Process(target=_worker, args=(data, host, port), daemon=False)
+        p = ctx.Process(target=_worker, args=(data, host, port, os.getpid()), daemon=False)
         p.start()
         procs[p.pid] = p
         return p.pid

@@ -355,3 +355,54 @@ def test_workers_listen_on_an_ipv6_address(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path):
+    """SIGKILL to the `serve --workers 2` process (a supervisor's last resort) left its workers serving the
+    port on their own, unsupervised; now they get SIGTERM and stop."""
+    import re
+
+    env = {**os.environ, "REPRADAR_HOME": str(tmp_path / "home")}
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "repradar.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            start_new_session=True,  # the test can clean up every process it started
+        )
+    try:
+        deadline = time.time() + 120
+        while (
+            not (found := re.search(r"\(pids (\d+), (\d+)\)", log.read_text()))
+            or log.read_text().count("Application startup complete") < 2
+        ):
+            assert proc.poll() is None and time.time() < deadline, log.read_text()
+            time.sleep(0.2)
+        workers = [int(p) for p in found.groups()]
+        proc.kill()
+        proc.wait(10)
+        deadline = time.time() + 60
+        while True:
+            alive = []
+            for pid in workers:
+                try:
+                    os.kill(pid, 0)
+                    alive.append(pid)
+                except ProcessLookupError:
+                    pass
+            if not alive:
+                break
+            assert time.time() < deadline, f"workers {alive} still run without their supervisor"
+            time.sleep(0.2)
+        text = log.read_text()
+        assert all(f"[{pid}] Finished server process" in text for pid in workers), text
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
