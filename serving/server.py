@@ -247,8 +247,9 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
             p.join()
             del procs[pid]
             code = p.exitcode or 0
-            if stopping:
-                status = status or code
+            if stopping:  # ended by the signal passed on (uvicorn re-raises it) or cleanly: a normal stop
+                if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+                    status = 1
                 continue
             how = f"signal {-code}" if code < 0 else f"status {code}"
             if code == STARTUP_FAILED:
