@@ -144,23 +144,31 @@ def bump_directory(session: Session) -> None:
 def import_scores(session: Session, frame_or_rows: Any, job_id: str | None = None) -> int:
     """Store a batch's rows and move each rep's current-score pointer when the batch is at least as new.
 
-    `risk_change` is the change against the rep's previous as-of in the same period, when known.
+    `risk_change` is the change against the rep's previous as-of in the same period, when known; a
+    batch re-scoring the current as-of day (a newly promoted model, corrected data) keeps comparing
+    with that same earlier day rather than losing the change.
     Flushes but does not commit: the caller's transaction decides.
     """
     rows = sorted((normalise_score(r) for r in _records(frame_or_rows)), key=lambda r: r["as_of"])
     if not rows:
         return 0
     rep_ids = sorted({r["rep_id"] for r in rows})
-    current: dict[str, tuple[int, dt.date, dt.date, float]] = {}
+    # rep -> (score id, as-of, period start, risk, its risk_change) of the current score
+    current: dict[str, tuple[int, dt.date, dt.date, float, float | None]] = {}
     for chunk in _chunks(rep_ids, 1000):
-        for rep_id, score_id, as_of, period_start, risk in session.execute(
+        for rep_id, score_id, as_of, period_start, risk, change in session.execute(
             select(
-                CurrentScore.rep_id, CurrentScore.score_id, CurrentScore.as_of, Score.period_start, Score.risk
+                CurrentScore.rep_id,
+                CurrentScore.score_id,
+                CurrentScore.as_of,
+                Score.period_start,
+                Score.risk,
+                Score.risk_change,
             )
             .join(Score, Score.id == CurrentScore.score_id)
             .where(CurrentScore.rep_id.in_(chunk))
         ):
-            current[rep_id] = (score_id, as_of, period_start, risk)
+            current[rep_id] = (score_id, as_of, period_start, risk, change)
     existing = set(current)
     now = utcnow()
     pointer_updates: dict[str, dict[str, Any]] = {}
@@ -169,6 +177,10 @@ def import_scores(session: Session, frame_or_rows: Any, job_id: str | None = Non
             prev = current.get(r["rep_id"])
             if prev and prev[2] == r["period_start"] and prev[1] < r["as_of"]:
                 r["risk_change"] = r["risk"] - prev[3]
+            elif prev and prev[2] == r["period_start"] and prev[1] == r["as_of"] and prev[4] is not None:
+                r["risk_change"] = r["risk"] - (
+                    prev[3] - prev[4]
+                )  # against the earlier day prev compared with
             else:
                 r["risk_change"] = None
             r["job_id"] = job_id
@@ -177,7 +189,7 @@ def import_scores(session: Session, frame_or_rows: Any, job_id: str | None = Non
         for r, score_id in zip(chunk, ids, strict=True):
             prev = current.get(r["rep_id"])
             if prev is None or r["as_of"] >= prev[1]:
-                current[r["rep_id"]] = (score_id, r["as_of"], r["period_start"], r["risk"])
+                current[r["rep_id"]] = (score_id, r["as_of"], r["period_start"], r["risk"], r["risk_change"])
                 pointer_updates[r["rep_id"]] = {
                     "rep_id": r["rep_id"],
                     "score_id": score_id,

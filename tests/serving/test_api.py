@@ -26,6 +26,22 @@ def test_early_warning_for_a_manager_of_managers(service):
     assert r.headers["X-Model-Version"] == "1"
 
 
+def test_re_scoring_the_same_day_keeps_the_change_since_the_earlier_day(service):
+    # a batch re-scores the current as-of day (corrected data, a newly promoted model): "since last batch" still compares with
+    # the earlier day (AS_OF_1), not with the batch it replaces, and does not go blank
+    from serving import store
+
+    from .conftest import score_rows
+
+    with service.app.state.sessions.begin() as s:
+        store.import_scores(s, score_rows(AS_OF_2, shift=0.10))
+        store.import_scores(s, score_rows(AS_OF_2, shift=0.02))
+    body = service.client.get("/api/v1/early-warning", headers=service.h("mgr1")).json()
+    r1 = next(i for i in body["items"] if i["rep_id"] == "R1")
+    assert abs(r1["risk"] - (RISK["R1"] + 0.02)) < 1e-9
+    assert abs(r1["risk_change"] - 0.07) < 1e-9  # (RISK + 0.02) - (RISK - 0.05)
+
+
 def test_alert_budget_band_filter_sort_and_narrowing(service_factory):
     svc = service_factory(alert_budget=2)
     c, h = svc.client, svc.h("hr")
