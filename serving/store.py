@@ -15,25 +15,13 @@ import numpy as np
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from models.scoring import SCORE_COLUMNS
 from repradar.errors import UserError
 from serving.db.schema import CurrentScore, Rep, Score, ServiceMeta, User, utcnow
 from serving.i18n import LANGS
 from serving.rules import OrgChart, Scope
 
-SPEC_COLUMNS = (
-    "rep_id",
-    "manager_id",
-    "period_start",
-    "period_end",
-    "as_of",
-    "risk",
-    "risk_band",
-    "rank",
-    "attainment_to_date",
-    "drivers",
-    "interventions",
-    "model_version",
-)
+SPEC_COLUMNS = tuple(SCORE_COLUMNS)  # the scores file's columns (docs/spec/outputs.md)
 REP_COLUMNS = ("rep_id", "manager_id", "name", "team", "region", "segment", "hire_date", "end_date")
 DIRECTORY_KEY = "directory_version"
 # Beyond this many reps in a scope, filter in Python rather than send a huge IN list.
