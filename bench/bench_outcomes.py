@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--as-of", default="2026-02-15")
     a = ap.parse_args()
 
+    from repradar.cli import quiet_known_warnings
+
+    quiet_known_warnings()
     from bench_features import ensure_data
 
     from features.build import compute_features, period_outcomes
