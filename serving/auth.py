@@ -130,9 +130,24 @@ class FailureLimit:
     looked at, until its oldest failure leaves the window; a good sign-in does not clear the count (an
     attacker holding one token could reset it). Times are Unix seconds from `clock` (shared across processes)."""
 
+    LOGGED_ADDRESSES = 10_000  # beyond this, the memory of what was logged starts afresh
+
     def __init__(self, sessions, kind: str, max_failures: int, window_s: float, clock=time.time):
         self.sessions, self.kind = sessions, kind
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
+        self._logged: dict[str, float] = {}  # address -> when its last turn-away was logged (this process)
+
+    def log_turned_away(self, key: str) -> bool:
+        """True once per window for an address that is turned away: a flood of requests from it would
+        otherwise write a warning each and fill the log (the 429s still go to every request)."""
+        now = self.clock()
+        last = self._logged.get(key)
+        if last is not None and now - last < self.window_s:
+            return False
+        if len(self._logged) >= self.LOGGED_ADDRESSES:
+            self._logged.clear()
+        self._logged[key] = now
+        return True
 
     def retry_after(self, key: str) -> int:
         """Seconds until `key` may try again; 0 when it may now."""

@@ -58,9 +58,14 @@ def get_principal(
     limit, address = request.app.state.token_limit, client_address(request)
     wait = limit.retry_after(address)
     if wait:
-        log.warning(
-            "API tokens from %s turned away: too many bad ones (request %s)", address, request_id_of(request)
-        )
+        if limit.log_turned_away(address):
+            log.warning(
+                "API tokens from %s turned away: too many bad ones (request %s; its further requests "
+                "in the next %d s are turned away without a log line)",
+                address,
+                request_id_of(request),
+                limit.window_s,
+            )
         raise ApiError(
             429,
             f"too many unknown, revoked or expired tokens from this address; retry in {wait} s",

@@ -220,11 +220,14 @@ def login(
     address = client_address(request)
     wait = limit.retry_after(address)
     if wait:
-        log.warning(
-            "dashboard sign-in turned away from %s: too many refused sign-ins (request %s)",
-            address,
-            request_id_of(request),
-        )
+        if limit.log_turned_away(address):
+            log.warning(
+                "dashboard sign-in turned away from %s: too many refused sign-ins (request %s; its further "
+                "sign-ins in the next %d s are turned away without a log line)",
+                address,
+                request_id_of(request),
+                limit.window_s,
+            )
         resp = render(request, "login.html", None, 429, next=_safe_next(next), throttled=math.ceil(wait / 60))
         resp.headers["Retry-After"] = str(wait)
         return resp

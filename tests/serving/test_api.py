@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -436,7 +437,7 @@ def test_openapi_declares_every_response(service):
                 assert resp.get("content") or code in ("204",), (method, path, code)
 
 
-def test_an_address_sending_bad_tokens_is_turned_away(service_factory):
+def test_an_address_sending_bad_tokens_is_turned_away(service_factory, caplog):
     """Guessing tokens over the API: after API_MAX_TOKEN_FAILURES unknown tokens from one address within the
     window, its bearer requests get 429 with Retry-After before any token is looked at, a good one included;
     other addresses go on; requests without a token are not counted."""
@@ -450,13 +451,23 @@ def test_an_address_sending_bad_tokens_is_turned_away(service_factory):
         assert c.get("/api/v1/me").status_code == 401  # no token: not a guess
     for _ in range(3):
         assert c.get("/api/v1/me", headers={"Authorization": "Bearer rr_guess"}).status_code == 401
-    r = c.get("/api/v1/me", headers=service.h("hr"))
+    with caplog.at_level(logging.WARNING, logger="repradar"):
+        r = c.get("/api/v1/me", headers=service.h("hr"))
+        for _ in range(20):  # a flood from the address: every request refused, one log line for them all
+            assert c.get("/api/v1/me", headers={"Authorization": "Bearer rr_guess"}).status_code == 429
     assert r.status_code == 429 and r.json()["code"] == "too_many_requests"
     assert r.headers["retry-after"] == "60"
+    assert sum("turned away" in m for m in caplog.messages) == 1, caplog.messages
     other = TestClient(service.app, client=("10.9.8.7", 4000))
     assert other.get("/api/v1/me", headers=service.h("hr")).status_code == 200
     now[0] += 61
     assert c.get("/api/v1/me", headers=service.h("hr")).status_code == 200
+    for _ in range(3):  # a new window: turned away again, and that is logged again
+        c.get("/api/v1/me", headers={"Authorization": "Bearer rr_guess"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="repradar"):
+        assert c.get("/api/v1/me", headers=service.h("hr")).status_code == 429
+    assert sum("turned away" in m for m in caplog.messages) == 1, caplog.messages
 
 
 def test_bad_tokens_and_sign_ins_are_counted_once_for_every_worker_process(service_factory):
