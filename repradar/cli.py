@@ -711,10 +711,11 @@ def users_revoke_token(
 
 
 def _erased_lines(out, verb: str) -> list[str]:
+    refusals = f", {out.refusals} record(s) of refused tokens and sign-ins" if out.refusals else ""
     return [
         f"{verb} {out.scores} stored score(s) ({out.current} of them the rep's current one), "
         f"{out.interventions} intervention entr{'y' if out.interventions == 1 else 'ies'}, "
-        f"{out.directory} directory row(s), {len(out.job_files)} batch file(s)"
+        f"{out.directory} directory row(s), {len(out.job_files)} batch file(s){refusals}"
     ]
 
 
@@ -726,8 +727,8 @@ def purge(
         typer.Option(
             "--before",
             formats=["%Y-%m-%d"],
-            help="Delete scores of as-of days before this day, their batch files, and intervention entries "
-            "that ended before it.",
+            help="Delete scores of as-of days before this day, their batch files, intervention entries "
+            "that ended before it, and records of refused tokens and sign-ins made before it.",
         ),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from repradar.errors import UserError
 from serving import audit, store
 from serving.auth import Principal
-from serving.db.schema import CurrentScore, InterventionLog, Job, Rep, Score
+from serving.db.schema import AuthFailure, CurrentScore, InterventionLog, Job, Rep, Score
 
 
 @dataclass
@@ -31,10 +31,11 @@ class Erased:
     interventions: int = 0
     directory: int = 0
     job_files: list[Path] = field(default_factory=list)
+    refusals: int = 0  # records of refused tokens and sign-ins (client addresses), purge only
 
     @property
     def total(self) -> int:
-        return self.scores + self.interventions + self.directory + len(self.job_files)
+        return self.scores + self.interventions + self.directory + len(self.job_files) + self.refusals
 
     def as_detail(self) -> dict[str, int]:
         return {
@@ -43,6 +44,7 @@ class Erased:
             "interventions": self.interventions,
             "directory": self.directory,
             "job_files": len(self.job_files),
+            "refusals": self.refusals,
         }
 
 
@@ -55,14 +57,19 @@ def _job_files(job: Job) -> list[Path]:
 
 
 def purge_before(session: Session, actor: Principal, before: dt.date, *, dry_run: bool = False) -> Erased:
-    """Delete the scores of every as-of day before `before`, the batch files of those days' jobs, and
-    intervention entries that ended before it (open-ended ones are kept: they are still going on).
+    """Delete the scores of every as-of day before `before`, the batch files of those days' jobs,
+    intervention entries that ended before it (open-ended ones are kept: they are still going on), and
+    the records of refused tokens and sign-ins made before it (client addresses, kept for the throttle's
+    window and otherwise deleted only when the next refusal comes).
 
     The job rows stay (the trail names them) with no file; their download answers 410. Files are
     listed here and deleted by `delete_files` once the caller has committed.
     """
     old = select(Score.id).where(Score.as_of < before)
+    cut = dt.datetime.combine(before, dt.time(), tzinfo=dt.UTC).timestamp()  # AuthFailure.at: Unix seconds
     out = Erased(
+        refusals=session.scalar(select(func.count()).select_from(AuthFailure).where(AuthFailure.at < cut))
+        or 0,
         scores=session.scalar(select(func.count()).select_from(Score).where(Score.as_of < before)) or 0,
         current=session.scalar(
             select(func.count()).select_from(CurrentScore).where(CurrentScore.score_id.in_(old))
@@ -81,6 +88,7 @@ def purge_before(session: Session, actor: Principal, before: dt.date, *, dry_run
     session.execute(delete(CurrentScore).where(CurrentScore.score_id.in_(old)))
     session.execute(delete(Score).where(Score.as_of < before))
     session.execute(delete(InterventionLog).where(InterventionLog.ended_on < before))
+    session.execute(delete(AuthFailure).where(AuthFailure.at < cut))
     if jobs:
         session.execute(update(Job).where(Job.id.in_([j.id for j in jobs])).values(output_path=None))
     store.bump_directory(session)

@@ -221,3 +221,30 @@ def test_forget_names_the_training_runs_still_holding_the_rep(svc, monkeypatch, 
     assert (
         r.exit_code == 0 and f"held-out feature set of 1 MLflow training run(s) ({runs['with']})" in r.output
     )
+
+
+def test_purge_deletes_records_of_refused_tokens_made_before_the_day(svc):
+    # client addresses of refused tokens: kept for the throttle's window, and otherwise deleted only when
+    # the next refusal comes; a purge removes those made before its day and leaves the recent ones
+    import datetime as dt
+
+    from serving.db.schema import AuthFailure
+
+    old = dt.datetime(2024, 1, 2, tzinfo=dt.UTC).timestamp()
+    with svc.app.state.sessions.begin() as s:
+        s.add_all(
+            [
+                AuthFailure(kind="api", address="10.1.2.3", at=old),
+                AuthFailure(kind="signin", address="10.1.2.4", at=old),
+                AuthFailure(kind="api", address="10.1.2.5", at=time.time()),  # within today's window
+            ]
+        )
+    preview = admin.purge(svc.settings, AS_OF_2, dry_run=True)
+    assert preview.refusals == 2
+    out = admin.purge(svc.settings, AS_OF_2, dry_run=False)
+    assert out.refusals == 2
+    with svc.session() as s:
+        left = s.scalars(select(AuthFailure)).all()
+    assert [(f.kind, f.address) for f in left] == [("api", "10.1.2.5")]  # today's refusal still counts
+    trail = [e for e in _audit(svc) if e.action == "data.purge"]
+    assert trail[-1].detail["refusals"] == 2
