@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
 import re
 import secrets
@@ -24,6 +25,8 @@ from serving.db.engine import commit, write_lock
 from serving.db.schema import AuthFailure, Token, User, WebSession, utcnow
 from serving.rules import ROLES
 from serving.schemas import text_problem
+
+log = logging.getLogger("repradar.serving.auth")
 
 TOKEN_PREFIX = "rr_"
 SESSION_PREFIX = "rs_"  # a dashboard session's secret: never accepted as an API token, nor a token as one
@@ -137,9 +140,23 @@ class FailureLimit:
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
         self._logged: dict[str, float] = {}  # address -> when its last turn-away was logged (this process)
 
-    def log_turned_away(self, key: str) -> bool:
-        """True once per window for an address that is turned away: a flood of requests from it would
-        otherwise write a warning each and fill the log (the 429s still go to every request)."""
+    def wait_for(self, key: str, what: str, request_id: str | None) -> int:
+        """`retry_after(key)`; a turn-away (`what`: "API tokens", "dashboard sign-ins") is logged once per
+        window and process: a flood of requests from the address would otherwise write a warning each and
+        fill the log (the 429s still go to every request)."""
+        wait = self.retry_after(key)
+        if wait and self._first_turn_away(key):
+            log.warning(
+                "%s from %s turned away: too many refused (request %s; its further ones in the next %d s "
+                "are turned away without a log line)",
+                what,
+                key,
+                request_id,
+                self.window_s,
+            )
+        return wait
+
+    def _first_turn_away(self, key: str) -> bool:
         now = self.clock()
         last = self._logged.get(key)
         if last is not None and now - last < self.window_s:

@@ -56,16 +56,8 @@ def get_principal(
         raise ApiError(401, "send a bearer token: Authorization: Bearer <token>", headers=challenge)
     # guessing tokens: an address with too many bad ones is turned away before the next is looked at
     limit, address = request.app.state.token_limit, client_address(request)
-    wait = limit.retry_after(address)
+    wait = limit.wait_for(address, "API tokens", request_id_of(request))
     if wait:
-        if limit.log_turned_away(address):
-            log.warning(
-                "API tokens from %s turned away: too many bad ones (request %s; its further requests "
-                "in the next %d s are turned away without a log line)",
-                address,
-                request_id_of(request),
-                limit.window_s,
-            )
         raise ApiError(
             429,
             f"too many unknown, revoked or expired tokens from this address; retry in {wait} s",
@@ -75,7 +67,7 @@ def get_principal(
     if principal is None:
         limit.fail(address)
         # for incident work: who tried, never the token itself
-        log.warning("API token refused from %s (request %s)", client_address(request), request_id_of(request))
+        log.warning("API token refused from %s (request %s)", address, request_id_of(request))
         raise ApiError(
             401, "the token is unknown, revoked or expired; ask an admin for a new one", headers=challenge
         )

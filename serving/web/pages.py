@@ -218,16 +218,8 @@ def login(
     address with too many refused sign-ins is turned away (429) before the token is looked at."""
     limit = request.app.state.signin_limit
     address = client_address(request)
-    wait = limit.retry_after(address)
+    wait = limit.wait_for(address, "dashboard sign-ins", request_id_of(request))
     if wait:
-        if limit.log_turned_away(address):
-            log.warning(
-                "dashboard sign-in turned away from %s: too many refused sign-ins (request %s; its further "
-                "sign-ins in the next %d s are turned away without a log line)",
-                address,
-                request_id_of(request),
-                limit.window_s,
-            )
         resp = render(request, "login.html", None, 429, next=_safe_next(next), throttled=math.ceil(wait / 60))
         resp.headers["Retry-After"] = str(wait)
         return resp
@@ -248,9 +240,7 @@ def login(
         commit(session)
     if started is None:
         limit.fail(address)
-        log.warning(
-            "dashboard sign-in refused from %s (request %s)", client_address(request), request_id_of(request)
-        )
+        log.warning("dashboard sign-in refused from %s (request %s)", address, request_id_of(request))
         return render(request, "login.html", None, 401, next=_safe_next(next), error=True, signed_out=False)
     principal, secret = started
     secure = _secure(request, settings)
