@@ -30,6 +30,9 @@ class Feature:
     # +1 more of it never lowers risk, 0 unconstrained.
     monotone: int = 0
     peer: bool = False  # the frame carries `peer__<name>`: segment median at the same as-of day
+    # Which side a manager reads as good: "higher", "lower", or None (no good side: the calendar,
+    # tenure, leave taken). A driver on the good side of its peers is phrased as such.
+    better: str | None = "higher"
 
 
 UNITS = ("ratio", "share", "currency", "count", "per_week", "days", "score", "hours", "minutes", "index")
@@ -70,6 +73,30 @@ GROUPS["other_engagement"] = Group(
     "engagement metrics the contract does not know, averaged over 28 days",
 )
 
+# Features where less is better (cycle times, slips, overdue deals, after-hours work, quota size)
+# and those with no good side; every other feature reads "more is better".
+LOWER_IS_BETTER = frozenset(
+    {
+        "won_cycle_days_180d",
+        "close_date_slips_91d",
+        "stage_days_91d",
+        "overdue_open_deals",
+        "overdue_open_share",
+        "open_deal_stage_age_days",
+        "late_stage_loss_share_180d",
+        "after_hours_mean_28d",
+        "after_hours_mean_91d",
+        "days_since_pto",
+        "quota_amount",
+        "quota_vs_own_history",
+        "quota_vs_segment",
+    }
+)
+# Leave taken is wellbeing but also days not selling; tenure is context either way.
+NO_BETTER_SIDE = frozenset(
+    {"elapsed_share", "quarter_of_year", "pto_days_91d", "tenure_days", "history_days"}
+)
+
 UNKNOWN_METRIC_PREFIX = "eng__"
 UNKNOWN_METRIC_SUFFIX = "_mean_28d"
 
@@ -78,7 +105,8 @@ def _f(name, group, unit, description, *, actionable=None, monotone=0, peer=Fals
     """A feature whose actionable flag defaults to its group's."""
     if actionable is None:
         actionable = GROUPS[group].actionable
-    return Feature(name, group, unit, description, actionable, monotone, peer)
+    better = "lower" if name in LOWER_IS_BETTER else None if name in NO_BETTER_SIDE else "higher"
+    return Feature(name, group, unit, description, actionable, monotone, peer, better)
 
 
 # The model's features, in model order. Windows count whole days before the as-of day:
@@ -440,12 +468,14 @@ def get(name: str) -> Feature:
             False,
             0,
             False,
+            None,
         )
     raise KeyError(name)
 
 
 def registry_frame() -> pd.DataFrame:
-    """The fixed features as a table: name, group, group title, unit, actionable, monotone, peer, description."""
+    """The fixed features as a table: name, group, group title, unit, actionable, monotone, peer, better,
+    description."""
     rows = [
         {
             "name": f.name,
@@ -455,6 +485,7 @@ def registry_frame() -> pd.DataFrame:
             "actionable": f.actionable,
             "monotone": f.monotone,
             "peer": f.peer,
+            "better": f.better,
             "description": f.description,
         }
         for f in FEATURES
@@ -465,17 +496,17 @@ def registry_frame() -> pd.DataFrame:
 def registry_markdown() -> str:
     """The registry as a Markdown table (docs/features.md embeds it)."""
     lines = [
-        "| feature | group | unit | actionable | monotone | peer | description |",
-        "|---|---|---|---|---|---|---|",
+        "| feature | group | unit | actionable | monotone | peer | better | description |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for f in FEATURES:
         mono = {-1: "-1", 0: "", 1: "+1"}[f.monotone]
         lines.append(
             f"| `{f.name}` | {f.group} | {f.unit} | {'yes' if f.actionable else 'no'} | {mono} | "
-            f"{'yes' if f.peer else ''} | {f.description} |"
+            f"{'yes' if f.peer else ''} | {f.better or ''} | {f.description} |"
         )
     lines.append(
-        f"| `{UNKNOWN_METRIC_PREFIX}<metric>{UNKNOWN_METRIC_SUFFIX}` | other_engagement | index | no | | | "
+        f"| `{UNKNOWN_METRIC_PREFIX}<metric>{UNKNOWN_METRIC_SUFFIX}` | other_engagement | index | no | | | | "
         "one per engagement metric the contract does not know: its 28-day mean |"
     )
     return "\n".join(lines) + "\n"

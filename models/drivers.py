@@ -25,6 +25,9 @@ from models.spec import PEER_PREFIX, base_feature
 
 CONTEXT_GROUPS_DEFAULT = ("attainment", "tenure", "calendar", "other_engagement", "other")
 MIN_PEERS = 2  # reps of a segment on the day (the rep included) for a segment comparison
+# A group's driver may name a feature other than its strongest (where the rep is better than peers)
+# only if that feature pushes at least this share of the strongest one's contribution.
+ALT_SHARE = 0.5
 
 
 def group_actionable(group: str) -> bool:
@@ -102,6 +105,28 @@ def peer_quantile(
 
 
 # -- sentences ---------------------------------------------------------------------------------
+def peer_side(value, peer, better: str | None) -> int | None:
+    """Where a value stands against a peer figure: 1 on the worse side, 0 level, -1 on the better
+    side; None when either is missing or the feature has no good side."""
+    value, peer = _clean(value), _clean(peer)
+    if value is None or peer is None or better not in ("higher", "lower"):
+        return None
+    if value == peer:
+        return 0
+    worse = value < peer if better == "higher" else value > peer
+    return 1 if worse else -1
+
+
+def reads_as_risk(value, peer, org, better: str | None, scope: str) -> bool:
+    """Whether a risk-raising driver's sentence shows the rep on the worse side (or level, or unknown):
+    false only when the rep is better than the peers shown and, for a segment, than the organisation.
+    SHAP measures against the whole organisation, so a rep better than a weak segment can still be
+    below the organisation's figure; the sentence then cites both."""
+    if peer_side(value, peer, better) != -1:
+        return True
+    return scope == "segment" and peer_side(value, org, better) == 1
+
+
 def feature_sentence(
     feature: str,
     value,
@@ -111,11 +136,19 @@ def feature_sentence(
     lang: str,
     scope: str = "segment",
     segment: str | None = None,
+    org=None,
+    better: str | None = None,
 ) -> str:
-    """ "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese)."""
+    """ "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese).
+
+    For a driver that raises risk while the rep is better than the segment's peers (`better`, the
+    feature's good side, given): the organisation's figure `org` is added when the rep is below
+    it; otherwise the sentence says the rep is better than peers and the risk comes from the
+    rep's other figures, so that a manager is never left reading a strength as the reason.
+    """
     name = base_feature(feature)
     label = i18n.feature_label(name, lang)
-    value, peer = _clean(value), _clean(peer)
+    value, peer, org = _clean(value), _clean(peer), _clean(org)
     if value is None:
         return i18n.text(lang, "driver.missing_value", label=label)
     v = i18n.format_value(value, unit, lang, feature=name)
@@ -125,15 +158,25 @@ def feature_sentence(
     if v == p and float(value) != float(peer):  # "$11k, against $11k": one more digit tells them apart
         v = i18n.format_value(value, unit, lang, feature=name, more=1)
         p = i18n.format_value(peer, unit, lang, feature=name, more=1)
-    if scope == "segment" and segment:
-        return i18n.text(lang, "driver.segment", label=label, value=v, peer=p, segment=segment)
-    return i18n.text(lang, "driver.organisation", label=label, value=v, peer=p)
+    by_segment = scope == "segment" and segment
+    if peer_side(value, peer, better) != -1:
+        if by_segment:
+            return i18n.text(lang, "driver.segment", label=label, value=v, peer=p, segment=segment)
+        return i18n.text(lang, "driver.organisation", label=label, value=v, peer=p)
+    if by_segment and peer_side(value, org, better) == 1:
+        o = i18n.format_value(org, unit, lang, feature=name)
+        return i18n.text(lang, "driver.segment_and_org", label=label, value=v, peer=p, segment=segment, org=o)
+    key = "driver.segment" if by_segment else "driver.organisation"
+    t = i18n.text(lang, key, label=label, value=v, peer=p, segment=segment)
+    return i18n.text(lang, "driver.better_than_peers", text=t)
 
 
-def _texts(feature, value, peer, unit, scope, segment, actionable=True) -> dict:
+def _texts(feature, value, peer, unit, scope, segment, actionable=True, org=None, better=None) -> dict:
     out = {}
     for lang in i18n.LANGUAGES:
-        t = feature_sentence(feature, value, peer, unit=unit, lang=lang, scope=scope, segment=segment)
+        t = feature_sentence(
+            feature, value, peer, unit=unit, lang=lang, scope=scope, segment=segment, org=org, better=better
+        )
         if not actionable:
             t = i18n.text(lang, "driver.context", text=t)
         out[f"text_{i18n.SUFFIX[lang]}"] = t
@@ -170,8 +213,16 @@ def group_drivers_row(
     scope: str,
     k: int,
     actionable: dict[str, bool] | None = None,
+    org_row: pd.Series | None = None,
+    better: dict[str, str] | None = None,
 ) -> list[dict]:
-    """The up-to-k groups raising one row's risk, largest first, each with its strongest feature in words."""
+    """The up-to-k groups raising one row's risk, largest first, each with a feature in words.
+
+    The feature named is the group's strongest, unless the rep is better than the peers on it
+    (`reads_as_risk`) and another of the group's features with at least `ALT_SHARE` of its push
+    shows the rep on the worse side: that one is the checkable reason.
+    """
+    better = better or {}
     base = _base_contributions(contrib_row)
     by_group: dict[str, list[tuple[str, float]]] = {}
     for f, c in base.items():
@@ -179,12 +230,25 @@ def group_drivers_row(
     totals = {g: sum(c for _, c in fs) for g, fs in by_group.items()}
     order = sorted((g for g, t in totals.items() if t > 0), key=lambda g: (-totals[g], g))[:k]
     segment = None if "segment" not in row or pd.isna(row["segment"]) else str(row["segment"])
-    out = []
-    for g in order:
-        f, c = max(by_group[g], key=lambda fc: (fc[1], fc[0]))
-        act = (actionable or {}).get(g, group_actionable(g))
+
+    def figures(f):
         value = _clean(row[f]) if f in row else None
         peer = _clean(peers_row[f]) if f in peers_row else None
+        org = _clean(org_row[f]) if org_row is not None and f in org_row else None
+        return value, peer, org
+
+    out = []
+    for g in order:
+        ranked = sorted(by_group[g], key=lambda fc: (-fc[1], fc[0]))
+        f, c = ranked[0]
+        for alt, ca in ranked:
+            if ca < ALT_SHARE * c:
+                break
+            if reads_as_risk(*figures(alt), better.get(alt), scope):
+                f, c = alt, ca
+                break
+        act = (actionable or {}).get(g, group_actionable(g))
+        value, peer, org = figures(f)
         d = {
             "group": g,
             "contribution": float(totals[g]),
@@ -197,21 +261,30 @@ def group_drivers_row(
         }
         for lang in i18n.LANGUAGES:
             d[f"title_{i18n.SUFFIX[lang]}"] = i18n.group_title(g, lang)
-        d.update(_texts(f, value, peer, units.get(f, ""), scope, segment, actionable=act))
+        d.update(_texts(f, value, peer, units.get(f, ""), scope, segment, act, org, better.get(f)))
         out.append(d)
     return out
 
 
 def enrich_feature_drivers(
-    drivers: list[dict], row: pd.Series, peers_row: pd.Series, *, units, scope
+    drivers: list[dict],
+    row: pd.Series,
+    peers_row: pd.Series,
+    *,
+    units,
+    scope,
+    org_row: pd.Series | None = None,
+    better: dict[str, str] | None = None,
 ) -> list[dict]:
     """Add `peer_value`, `text_en`, `text_zh` to the per-feature drivers of outputs.md (keys kept)."""
+    better = better or {}
     segment = None if "segment" not in row or pd.isna(row["segment"]) else str(row["segment"])
     out = []
     for d in drivers:
         b = base_feature(d["feature"])
         value = _clean(row[b]) if b in row else d.get("value")
         peer = _clean(peers_row[b]) if b in peers_row else None
+        org = _clean(org_row[b]) if org_row is not None and b in org_row else None
         e = dict(d)
         e["peer_value"] = peer
         e.update(
@@ -223,6 +296,8 @@ def enrich_feature_drivers(
                 scope,
                 segment,
                 group_actionable(d.get("group", "")),
+                org,
+                better.get(b),
             )
         )
         out.append(e)
@@ -238,6 +313,7 @@ def explain_frame(
     k: int = 5,
     drivers: list[list[dict]] | None = None,
     min_peers: int = MIN_PEERS,
+    better: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per row: `driver_groups` (grouped drivers in words), `peer_scope`, and enriched `drivers` if given.
 
@@ -246,18 +322,37 @@ def explain_frame(
     bases = sorted({base_feature(c) for c in contrib.columns if c != "base_value"})
     scope = peer_scope(frame, min_peers=min_peers)
     peers = peer_values(frame, [b for b in bases if b in frame], min_peers=min_peers, scope=scope)
+    # the organisation's figures too: SHAP measures against the organisation, and a sentence that
+    # shows the rep better than a weak segment cites them (feature_sentence)
+    org_peers = peer_values(
+        frame, [b for b in bases if b in frame], scope=pd.Series("organisation", index=frame.index)
+    )
     gsum = group_contributions(contrib, groups)
     out = pd.DataFrame(index=frame.index)
     out["peer_scope"] = scope
     rows = []
     enriched = []
     for i, idx in enumerate(frame.index):
-        row, prow = frame.loc[idx], peers.loc[idx]
+        row, prow, orow = frame.loc[idx], peers.loc[idx], org_peers.loc[idx]
         rows.append(
-            group_drivers_row(row, contrib.loc[idx], prow, groups=groups, units=units, scope=scope[idx], k=k)
+            group_drivers_row(
+                row,
+                contrib.loc[idx],
+                prow,
+                groups=groups,
+                units=units,
+                scope=scope[idx],
+                k=k,
+                org_row=orow,
+                better=better,
+            )
         )
         if drivers is not None:
-            enriched.append(enrich_feature_drivers(drivers[i], row, prow, units=units, scope=scope[idx]))
+            enriched.append(
+                enrich_feature_drivers(
+                    drivers[i], row, prow, units=units, scope=scope[idx], org_row=orow, better=better
+                )
+            )
     out["driver_groups"] = rows
     if drivers is not None:
         out["drivers"] = enriched

@@ -1206,7 +1206,9 @@ def playbook_inputs(
 
     s = playbook.settings
     min_hist = s["min_history_days"] if min_history_days is None else int(min_history_days)
-    ex = explain_frame(frame, contrib, groups=spec.groups, units=spec.units, k=k, drivers=drivers)
+    ex = explain_frame(
+        frame, contrib, groups=spec.groups, units=spec.units, k=k, drivers=drivers, better=spec.better
+    )
     gcols = [c for c in ex.columns if c.startswith("contrib__")]
     gsum = ex[gcols].rename(columns=lambda c: c[len("contrib__") :])
     qshare = quota_shares(gsum, quota_groups=s["quota_groups"])

@@ -1,7 +1,7 @@
 """The served model: one MLflow pyfunc bundling feature spec, booster, calibrator and playbook.
 
 Artifacts (plain files, no pickled estimators):
-- `spec`: FeatureSpec JSON (feature names and order, groups, units, monotone, band cut points)
+- `spec`: FeatureSpec JSON (feature names and order, groups, units, monotone, good sides, band cut points)
 - `booster`: LightGBM text model (`booster.save_model`)
 - `calibrator`: calibrator JSON (isotonic thresholds or Platt coefficients)
 - `playbook`: the intervention playbook as JSON, and `playbook_yaml`: the same file as HR wrote it

@@ -25,6 +25,9 @@ class FeatureSpec:
     max_drivers: int = 5
     meta: dict = field(default_factory=dict)
     version: int = 1
+    # feature -> "higher" / "lower": the side a manager reads as good (registry `better`); models
+    # trained before it was bundled have none, and their drivers are phrased as before
+    better: dict[str, str] = field(default_factory=dict)
 
     def group_of(self, name: str) -> str:
         return self.groups.get(name, "other")

@@ -62,17 +62,20 @@ def feature_monotone(name: str) -> int:
 
 
 def build_spec(names: list[str], settings, meta: dict) -> FeatureSpec:
-    groups, units, mono = {}, {}, {}
+    groups, units, mono, better = {}, {}, {}, {}
     for n in names:
         f = _registry_entry(base_feature(n))
         groups[n] = f.group if f is not None else "other"
         units[n] = f.unit if f is not None else ""
         mono[n] = feature_monotone(n)
+        if f is not None and f.better:
+            better[n] = f.better
     return FeatureSpec(
         feature_names=list(names),
         groups=groups,
         units=units,
         monotone=mono,
+        better=better,
         band_high=settings.band_high,
         band_medium=settings.band_medium,
         miss_threshold=settings.miss_threshold,

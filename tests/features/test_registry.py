@@ -92,6 +92,16 @@ def test_registry_frame_and_markdown():
         assert f"`{name}`" in md
 
 
+def test_each_feature_s_good_side_agrees_with_its_monotone_constraint():
+    by_name = {f.name: f for f in registry.FEATURES}
+    assert registry.LOWER_IS_BETTER | registry.NO_BETTER_SIDE <= set(by_name)  # no typo hides a feature
+    for f in registry.FEATURES:
+        assert f.better in ("higher", "lower", None)
+        if f.monotone:  # -1: more never raises risk, so more is the good side
+            assert f.better == {-1: "higher", 1: "lower"}[f.monotone], f.name
+    assert by_name["after_hours_mean_28d"].better == "lower" and by_name["tenure_days"].better is None
+
+
 def test_docs_list_the_generated_registry():
     assert registry.registry_markdown() in DOC.read_text(), (
         "docs/features.md is out of date: paste registry_markdown() into it"

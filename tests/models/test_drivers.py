@@ -5,12 +5,15 @@ import pandas as pd
 import pytest
 
 from models.drivers import (
+    ALT_SHARE,
     explain_frame,
     feature_sentence,
     group_contributions,
     group_drivers_row,
     peer_scope,
+    peer_side,
     peer_values,
+    reads_as_risk,
 )
 
 GROUPS = {
@@ -132,6 +135,59 @@ def test_no_segment_at_all_falls_back_to_the_organisation():
     assert set(peer_scope(f)) == {"organisation"}
     ex = explain_frame(f, _contrib(), groups=GROUPS, units=UNITS)
     assert len(ex) == 4 and all(isinstance(v, list) for v in ex["driver_groups"])
+
+
+def test_peer_side_follows_the_feature_s_good_side():
+    assert peer_side(0.18, 0.31, "higher") == 1 and peer_side(0.40, 0.31, "higher") == -1
+    assert peer_side(30, 21, "lower") == 1 and peer_side(12, 21, "lower") == -1
+    assert peer_side(0.31, 0.31, "higher") == 0
+    assert peer_side(900, 400, None) is None and peer_side(None, 0.3, "higher") is None
+    # better than a weak segment, still below the organisation: a risk the sentence can show
+    assert reads_as_risk(0.28, 0.25, 0.33, "higher", "segment")
+    assert not reads_as_risk(0.28, 0.25, 0.20, "higher", "segment")
+    assert not reads_as_risk(0.28, 0.25, 0.33, "higher", "organisation")  # only one figure is shown
+    assert reads_as_risk(0.28, 0.25, 0.20, None, "segment")
+
+
+def test_a_strength_is_never_shown_as_the_reason_without_saying_so():
+    kw = {"unit": "days", "lang": "en", "segment": "Enterprise", "better": "lower"}
+    # worse than the peers: the plain sentence, whatever the organisation's figure
+    plain = feature_sentence("stage_days_91d", 25, 21, org=11, **kw)
+    assert plain == "Time a deal spends in a stage (91 days) is 25 days, against 21 days for Enterprise peers"
+    # better than the segment, worse than the organisation (which SHAP measures against): both shown
+    both = feature_sentence("stage_days_91d", 19, 21, org=11, **kw)
+    assert both.endswith("against 21 days for Enterprise peers and 11 days across the organisation")
+    zh = feature_sentence("stage_days_91d", 19, 21, org=11, **{**kw, "lang": "zh-CN"})
+    assert "11" in zh and "全公司" in zh and "Enterprise" in zh
+    # better than both: said so, not left to read as the reason
+    better = feature_sentence("stage_days_91d", 8, 21, org=11, **kw)
+    assert better.startswith("Time a deal spends in a stage (91 days) is 8 days, against 21 days")
+    assert "better than peers" in better
+    assert "优于" in feature_sentence("stage_days_91d", 8, 21, org=11, **{**kw, "lang": "zh-CN"})
+    # no good side (or a model that bundles none): the sentence as before
+    assert "better" not in feature_sentence("stage_days_91d", 8, 21, org=11, **{**kw, "better": None})
+
+
+def test_a_group_names_a_feature_where_the_rep_is_behind_when_one_pushes_enough():
+    units = {"stage_days_91d": "days", "won_cycle_days_180d": "days"}
+    groups = dict.fromkeys(units, "cycle")
+    better = dict.fromkeys(units, "lower")
+    row = pd.Series({"segment": "SMB", "stage_days_91d": 8.0, "won_cycle_days_180d": 70.0})
+    peers = pd.Series({"stage_days_91d": 21.0, "won_cycle_days_180d": 50.0})
+    org = pd.Series({"stage_days_91d": 11.0, "won_cycle_days_180d": 55.0})
+
+    def driver(stage_push, cycle_push, **kw):
+        c = pd.Series({"stage_days_91d": stage_push, "won_cycle_days_180d": cycle_push})
+        return group_drivers_row(
+            row, c, peers, groups=groups, units=units, scope="segment", k=1, org_row=org, **kw
+        )[0]
+
+    d = driver(0.30, 0.20, better=better)  # the strongest shows a strength; the next one pushes enough
+    assert d["feature"] == "won_cycle_days_180d" and d["feature_contribution"] == 0.20
+    assert d["contribution"] == pytest.approx(0.50) and "better" not in d["text_en"]
+    d = driver(0.30, 0.30 * ALT_SHARE - 0.01, better=better)  # too weak to stand for the group
+    assert d["feature"] == "stage_days_91d" and "better than peers" in d["text_en"]
+    assert driver(0.30, 0.20)["feature"] == "stage_days_91d"  # no good sides known: the strongest
 
 
 def test_enriched_feature_drivers_keep_the_contract_keys():

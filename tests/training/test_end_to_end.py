@@ -143,11 +143,29 @@ def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
     assert any(v for v in df["interventions"]), "the playbook suggests something for someone"
     d = df["drivers"].iloc[0]
     assert d and {"feature", "group", "value", "contribution"} <= set(d[0])
+    _no_strength_reads_as_the_reason(df)
     # the stages on stderr as they start, in order; stdout keeps the results only
     stages = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if line.startswith("[")]
     assert [s.split(" ")[0] for s in stages] == ["reading", "loading", "building", "scoring"], stages
     assert f"scoring and explaining {len(df)} reps" in stages[-1]
     assert "[" not in result.stdout
+
+
+def _no_strength_reads_as_the_reason(df):
+    """A driver where the rep is better than the peers shown either cites the organisation's figure
+    (where the rep is behind) or says it is better than peers; never a strength read as the reason."""
+    from features.registry import get
+    from models.drivers import peer_side
+
+    strengths = 0
+    for _, row in df.iterrows():
+        for d in [*row["driver_groups"], *row["drivers"]]:
+            if d["feature"].startswith("peer__"):  # its `value` is the peers' own (outputs.md)
+                continue
+            if peer_side(d["value"], d["peer_value"], get(d["feature"]).better) == -1:
+                strengths += 1
+                assert "across the organisation" in d["text_en"] or "better than peers" in d["text_en"], d
+    assert strengths, "the simulated org has drivers where the rep is ahead of peers"
 
 
 def test_an_employed_rep_without_a_quota_is_named_not_silently_left_out(trained, sim_tables, tmp_path):

@@ -1,5 +1,7 @@
 """The model without MLflow: determinism, monotonicity, exact TreeSHAP, the pyfunc's own files."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -38,6 +40,23 @@ def test_spec_falls_back_for_features_the_registry_does_not_know(fitted):
     spec = build_spec(names + ["some_new_metric"], fitted[1], meta={})
     assert spec.groups["some_new_metric"] in ("other",) or spec.groups["some_new_metric"]
     assert spec.monotone["some_new_metric"] == 0
+    assert "some_new_metric" not in spec.better  # no good side known: its drivers read as before
+
+
+def test_spec_carries_each_feature_s_good_side_and_old_specs_still_load(fitted):
+    from models.spec import FeatureSpec
+
+    spec = build_spec(
+        ["win_rate_180d", "peer__win_rate_180d", "stage_days_91d", "tenure_days"], fitted[1], {}
+    )
+    assert spec.better == {
+        "win_rate_180d": "higher",
+        "peer__win_rate_180d": "higher",
+        "stage_days_91d": "lower",
+    }
+    old = json.loads(spec.to_json())
+    del old["better"]  # a model trained before the spec had it
+    assert FeatureSpec.from_json(json.dumps(old)).better == {}
 
 
 def test_shipped_files_reproduce_the_fitted_model(fitted):
