@@ -227,7 +227,8 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
 
     pids = [start() for _ in range(workers)]
     where = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
-    print(f"repradar: {workers} workers on http://{where}:{port} (pids {', '.join(map(str, pids))})")
+    # a log line like the workers' (time, level, process), not a bare print among them
+    log.info("%s workers on http://%s:%s (pids %s)", workers, where, port, ", ".join(map(str, pids)))
 
     def forward(signum, _frame):
         nonlocal stopping

@@ -305,7 +305,8 @@ def test_a_worker_that_dies_is_logged_and_replaced(tmp_path):
         raise AssertionError(f"{pattern!r} not in the log:\n{log.read_text()}")
 
     try:
-        pids = [int(p) for p in wait_for(rf"2 workers on {re.escape(base)} \(pids (\d+), (\d+)\)").groups()]
+        start = rf"(?m)^\S+T\S+ INFO repradar.serving \[{proc.pid}\] 2 workers on {re.escape(base)} "
+        pids = [int(p) for p in wait_for(start + r"\(pids (\d+), (\d+)\)").groups()]
         for pid in pids:
             wait_for(rf"\[{pid}\] Application startup complete")
         os.kill(pids[0], signal.SIGKILL)
