@@ -1219,7 +1219,8 @@ register_url_convertor("dashboard_path", _DashboardPath())
 @router.get("/{path:dashboard_path}", response_class=HTMLResponse)
 def unknown_page(request: Request, path: str, session: SessionDep, settings: SettingsDep):
     """A mistyped dashboard address: the dashboard's 404 page for a browser (signed in or not, nothing is
-    named); a client not asking for HTML gets the API's JSON 404, and a path another method serves its 405."""
+    named), or its 405 page for a form's address; a client not asking for HTML gets the API's JSON 404
+    or 405."""
     from starlette.routing import Match
 
     allowed = set()
@@ -1229,10 +1230,11 @@ def unknown_page(request: Request, path: str, session: SessionDep, settings: Set
         match, _ = route.matches({**request.scope, "method": "\0"})
         if match is not Match.NONE and getattr(route, "methods", None):
             allowed |= set(route.methods)
-    if allowed:
+    browser = "text/html" in request.headers.get("accept", "")
+    if allowed and not browser:
         request.scope[ALLOW_KEY] = ", ".join(sorted(allowed))  # the probe would count this route's GET
         raise HTTPException(405)
-    if "text/html" not in request.headers.get("accept", ""):
+    if not browser:
         raise HTTPException(404, "Not Found")
     principal = _signed_in(request, session, settings)
     if principal is not None:
@@ -1240,4 +1242,8 @@ def unknown_page(request: Request, path: str, session: SessionDep, settings: Set
         request.state.session_ends = _session_ends(
             session, request.cookies.get(SESSION_COOKIE, ""), SessionLimits.of(settings)
         )
+    if allowed:  # a form's address opened as a page (a bookmark, a reload): a page saying so, not JSON
+        page = render(request, "error.html", principal, 405, kind="form_only")
+        page.headers["Allow"] = ", ".join(sorted(allowed))
+        return page
     return render(request, "error.html", principal, 404, kind="no_page")

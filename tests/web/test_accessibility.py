@@ -425,9 +425,18 @@ def test_a_mistyped_address_gets_the_dashboards_404_page(site):
     api = c.get("/api/v1/nonexistent", headers={"accept": "text/html"})
     assert api.status_code == 404 and api.json()["code"] == "not_found"
     assert c.get("/static/nothing.css", headers={"accept": "text/html"}).status_code == 404
+    # a form's address opened in a browser (a bookmark, a reload): a page saying so, with its 405
+    c = en(site, "mgr1")  # the user's language is kept per user: zh() above set it
     wrong = c.get("/reps/R1/interventions", headers={"accept": "text/html"})
-    assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
+    assert wrong.status_code == 405 and wrong.headers["content-type"].startswith("text/html")
     assert wrong.headers["allow"] == "POST"  # the dashboard's form route, not an empty list
+    assert "<h1>Not a page</h1>" in wrong.text and "Nothing was changed" in wrong.text
+    assert 'href="/team"' in wrong.text  # the signed-in user's nav, as on the 404 page
+    zh_wrong = zh(site, "mgr1").get("/logout", headers={"accept": "text/html"})
+    assert zh_wrong.status_code == 405 and "不是页面" in zh_wrong.text and zh_wrong.headers["allow"] == "POST"
+    json_wrong = c.get("/reps/R1/interventions")  # a client not asking for HTML keeps the API's JSON
+    assert json_wrong.status_code == 405 and json_wrong.json()["code"] == "method_not_allowed"
+    assert json_wrong.headers["allow"] == "POST"
 
 
 def test_admin_gets_a_page_and_refusals_name_roles_in_the_pages_language(site):
