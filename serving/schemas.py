@@ -74,7 +74,22 @@ Lines = Annotated[  # free text: line breaks and tabs allowed
 ]
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
-IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    """A time as UTC (without an offset: UTC). One a UTC clock cannot show is refused here: converting it
+    later (e.g. 0001-01-01T00:00:00+14:00) would be an OverflowError, a 500 for a caller's typo."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(
+            "the time is out of range once converted to UTC; give one between years 1 and 9999"
+        ) from None
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 InterventionId = Literal[INTERVENTION_IDS]  # type: ignore[valid-type]
 Role = Literal["manager", "hr", "data_scientist", "admin"]
 Band = Literal["high", "medium", "low"]

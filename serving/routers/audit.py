@@ -28,14 +28,12 @@ Action = Annotated[str | None, Query(min_length=1, max_length=64, description="e
 Resource = Annotated[
     str | None, Query(min_length=1, max_length=200, description="A rep id, job id or version.")
 ]
-Since = Annotated[IsoDateTime | None, Query(description="From this time (ISO 8601, inclusive).")]
-Until = Annotated[IsoDateTime | None, Query(description="Up to this time (exclusive).")]
-
-
-def _utc(t: dt.datetime | None) -> dt.datetime | None:
-    if t is None:
-        return None
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+Since = Annotated[
+    IsoDateTime | None, Query(description="From this time (ISO 8601, inclusive; without an offset: UTC).")
+]
+Until = Annotated[
+    IsoDateTime | None, Query(description="Up to this time (exclusive; without an offset: UTC).")
+]
 
 
 @router.get(
@@ -55,9 +53,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditListOut:
-    rows, total = audit.list_events(
-        session, _filter(actor, action, resource_id, _utc(since), _utc(until)), limit, offset
-    )
+    rows, total = audit.list_events(session, _filter(actor, action, resource_id, since, until), limit, offset)
     items = [
         AuditEventOut(
             id=e.id,
@@ -99,7 +95,7 @@ def export_audit(
     since: Since = None,
     until: Until = None,
 ):
-    f = _filter(actor, action, resource_id, _utc(since), _utc(until))
+    f = _filter(actor, action, resource_id, since, until)
     audit.record(
         session, principal, "audit.export", "audit", None, detail={"filter": _describe(f)}, request_id=rid
     )

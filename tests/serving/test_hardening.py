@@ -79,6 +79,24 @@ def test_invisible_characters_in_stored_text_are_refused(service):
     assert _count(service, User, name="mo") == 0
 
 
+@pytest.mark.parametrize("path", ["/api/v1/audit", "/api/v1/audit/export"])
+def test_a_time_filter_beyond_what_utc_can_show_is_a_422(service, path):
+    """0001-01-01T00:00:00+14:00 is a valid ISO 8601 time, but a year before 1 in UTC: it was a 500, and
+    the export had already recorded its event."""
+    c, before = service.client, _count(service, AuditEvent)
+    for bad in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        for param in ("since", "until"):
+            r = c.get(path, params={param: bad}, headers=service.h("hr"))
+            assert r.status_code == 422, (param, bad, r.text)
+            assert r.json()["errors"][0]["loc"] == ["query", param] and "UTC" in r.json()["detail"]
+    assert _count(service, AuditEvent) == before
+    # an offset is honoured: the same instant written two ways selects the same events
+    c.get("/api/v1/reps/R1", headers=service.h("hr"))
+    utc = c.get("/api/v1/audit", params={"since": "2000-01-01T00:00:00Z"}, headers=service.h("hr")).json()
+    east = c.get("/api/v1/audit", params={"since": "2000-01-01T05:00:00+05:00"}, headers=service.h("hr"))
+    assert east.status_code == 200 and east.json()["total"] == utc["total"] >= 1
+
+
 def test_a_promotion_with_a_broken_reason_is_refused_before_anything_happens(service):
     c = service.client
     before = _count(service, AuditEvent)
