@@ -46,6 +46,7 @@ DESCRIPTIONS = {
     409: "Conflicts with the service's state or configuration.",
     410: "Deleted by a retention purge; it will not come back.",
     413: "The request body is larger than the service accepts.",
+    415: "The body was not sent as JSON: send it with `Content-Type: application/json`.",
     429: "Too many unfinished batch jobs, or too many bad tokens from this address; retry after Retry-After.",
     503: "Overloaded (retry after the Retry-After header) or not ready.",
 }
@@ -142,6 +143,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
+        if isinstance(exc.body, (bytes, bytearray)) and exc.body:
+            # FastAPI reads a body as JSON only when its Content-Type says so; otherwise the model is
+            # handed raw bytes and pydantic's complaint ("a valid dictionary") hides the real mistake
+            got = request.headers.get("content-type") or "none"
+            return JSONResponse(
+                error_body(
+                    415,
+                    f"the body must be JSON, sent with Content-Type: application/json (this request's "
+                    f"Content-Type: {got[:100]})",
+                ),
+                415,
+            )
         errors = [
             {
                 "loc": [x if isinstance(x, (int, str)) else str(x) for x in e.get("loc", ())],

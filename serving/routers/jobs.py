@@ -49,7 +49,7 @@ def job_out(job: Job) -> JobOut:
     summary="Start a batch job (or get the existing one for the same data, as-of day and model version)",
     responses={
         200: {"model": JobOut, "description": "The same job was asked for before: here it is."},
-        **responses(*AUTHED, 400, 409, 413, 422, 429),
+        **responses(*AUTHED, 400, 409, 413, 415, 422, 429),
     },
 )
 def create_job(

@@ -160,7 +160,7 @@ def curves(
     response_model=PromotionOut,
     summary="Promote a version (default: the challenger) through the same gate as `repradar promote`",
     responses={
-        **responses(*AUTHED, 400, 404, 413, 422),
+        **responses(*AUTHED, 400, 404, 413, 415, 422),
         409: {
             "model": PromotionOut | ErrorOut,
             "description": "The gate refused (the figures side by side), or nothing can be promoted yet.",

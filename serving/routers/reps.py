@@ -272,7 +272,7 @@ def _recent_same_entry(
     f"entry from the same user again within {DUPLICATE_WINDOW_S} s is taken for a double submit: the answer "
     "is the entry already stored, with status 200, and nothing new is stored.",
     responses={
-        **responses(*AUTHED, 400, 404, 413, 422),
+        **responses(*AUTHED, 400, 404, 413, 415, 422),
         200: {"model": InterventionOut, "description": "A double submit: the entry already stored."},
     },
 )
@@ -341,7 +341,7 @@ def add_intervention(
     description="Sets `ended_on` of one entry of the rep's log: not before the entry's start, and not more "
     "than two years ahead (422). The entry's other fields stay as recorded; the change and the end day it "
     "replaced go into the audit trail. Setting the day it already has changes nothing and records nothing.",
-    responses=responses(*AUTHED, 400, 404, 413, 422),
+    responses=responses(*AUTHED, 400, 404, 413, 415, 422),
 )
 def end_intervention(
     request: Request,

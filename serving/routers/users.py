@@ -61,7 +61,7 @@ def get_users(principal: Admin, session: SessionDep) -> UserListOut:
     response_model=UserCreatedOut,
     status_code=201,
     summary="Create a user and their first token (shown once)",
-    responses=responses(*AUTHED, 400, 409, 413, 422),
+    responses=responses(*AUTHED, 400, 409, 413, 415, 422),
 )
 def create_user(body: UserIn, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserCreatedOut:
     with write_lock(session.get_bind()):  # add_user flushes: the whole write under the lock

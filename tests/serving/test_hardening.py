@@ -97,6 +97,27 @@ def test_a_time_filter_beyond_what_utc_can_show_is_a_422(service, path):
     assert east.status_code == 200 and east.json()["total"] == utc["total"] >= 1
 
 
+def test_a_body_not_sent_as_json_is_a_415_that_says_so(service):
+    """A JSON body sent as text/plain (or without a Content-Type) was a 422 "Input should be a valid
+    dictionary", which sent integrators looking for a mistake in their JSON."""
+    c, before = service.client, _count(service, InterventionLog)
+    body = b'{"intervention": "mentoring", "started_on": "2024-01-16"}'
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {**service.h("hr"), **({"content-type": ctype} if ctype else {})}
+        r = c.post("/api/v1/reps/R1/interventions", content=body, headers=headers)
+        assert r.status_code == 415, (ctype, r.text)
+        assert r.json()["code"] == "unsupported_media_type" and "application/json" in r.json()["detail"]
+        assert (ctype or "none") in r.json()["detail"]
+    assert _count(service, InterventionLog) == before
+    # JSON under its own name, or a +json type, is read as before; an empty body is still a 422
+    for ctype in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        r = c.post(
+            "/api/v1/reps/R1/interventions", content=body, headers={**service.h("hr"), "content-type": ctype}
+        )
+        assert r.status_code in (200, 201), (ctype, r.text)
+    assert c.post("/api/v1/jobs", headers=service.h("hr")).status_code == 422
+
+
 def test_a_promotion_with_a_broken_reason_is_refused_before_anything_happens(service):
     c = service.client
     before = _count(service, AuditEvent)
