@@ -16,7 +16,9 @@ from pydantic import (
     Field,
     StrictBool,
     StrictStr,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -172,17 +174,31 @@ class UserIn(Request):
         json_schema_extra={
             "if": {"properties": {"roles": {"contains": {"const": "manager"}}}, "required": ["roles"]},
             "then": {"required": ["manager_id"], "properties": {"manager_id": {"type": "string"}}},
+            "else": {"properties": {"manager_id": {"type": "null"}}},
         },
     )
     name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
     roles: list[Role] = Field(min_length=1, max_length=4)
-    manager_id: Line | None = Field(default=None, min_length=1, max_length=100)
+    manager_id: Line | None = Field(
+        default=None, min_length=1, max_length=100, description="Only with the manager role, which needs it."
+    )
 
     @model_validator(mode="after")
     def _manager(self) -> UserIn:
         if "manager" in self.roles and not self.manager_id:
             raise ValueError("a manager needs manager_id: the id their reps carry in reps.manager_id")
         return self
+
+    @field_validator("manager_id")
+    @classmethod
+    def _only_for_managers(cls, value: str | None, info: ValidationInfo) -> str | None:
+        roles = info.data.get("roles")  # absent when the roles were refused themselves
+        if value is not None and roles is not None and "manager" not in roles:
+            raise ValueError(
+                "manager_id is only for the manager role (it names the reps they see); "
+                f"roles {', '.join(sorted(set(roles)))} need none"
+            )
+        return value
 
 
 # ---- responses ------------------------------------------------------------------------------

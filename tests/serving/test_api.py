@@ -317,6 +317,16 @@ def test_tokens_are_required_and_revocable(service):
     assert r.status_code == 409 and "exists" in r.json()["detail"]
     r = c.post("/api/v1/users", json={"name": "mo", "roles": ["manager"]}, headers=service.h("admin"))
     assert r.status_code == 422 and "manager_id" in r.json()["detail"]
+    # a manager id on another role is the caller's mistake in the body (422 naming the field), not a
+    # conflict with the service's state; and nobody is created
+    r = c.post(
+        "/api/v1/users", json={"name": "hal", "roles": ["hr"], "manager_id": "M1"}, headers=service.h("admin")
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "manager_id"], r.text
+    assert "--" not in r.json()["detail"]  # no command-line flag in an HTTP answer
+    assert "hal" not in {
+        u["name"] for u in c.get("/api/v1/users", headers=service.h("admin")).json()["items"]
+    }
     # the trail's own actor name cannot be taken by a person
     for name in ("system", "System"):
         r = c.post("/api/v1/users", json={"name": name, "roles": ["hr"]}, headers=service.h("admin"))
