@@ -232,7 +232,7 @@ class ScoreOut(Response):
     period_end: dt.date
     as_of: dt.date
     risk: float = Field(ge=0, le=1)
-    risk_band: str
+    risk_band: Band
     rank: int
     attainment_to_date: float | None
     drivers: list[DriverOut]
@@ -251,7 +251,7 @@ class AlertOut(Response):
     period_end: dt.date
     as_of: dt.date
     risk: float
-    risk_band: str
+    risk_band: Band
     rank: int
     attainment_to_date: float | None
     risk_change: float | None = Field(description="Change since the rep's previous score in this period.")
@@ -284,7 +284,7 @@ class RepInfoOut(Response):
 class TrendPointOut(Response):
     as_of: dt.date
     risk: float
-    risk_band: str
+    risk_band: Band
     model_version: str
 
 
@@ -305,7 +305,7 @@ class HistoryItemOut(Response):
     period_start: dt.date
     period_end: dt.date
     risk: float
-    risk_band: str
+    risk_band: Band
     model_version: str
     job_id: str | None
     scored_at: dt.datetime

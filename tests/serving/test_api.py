@@ -445,6 +445,12 @@ def test_openapi_declares_every_response(service):
                     assert spec["components"]["schemas"][body_schema]["additionalProperties"] is False
             for code, resp in op["responses"].items():
                 assert resp.get("content") or code in ("204",), (method, path, code)
+    # every risk band a response carries is one of the output contract's three, as the band filter says
+    with_band = [name for name, s in spec["components"]["schemas"].items() if "risk_band" in s["properties"]]
+    assert {"ScoreOut", "AlertOut", "TrendPointOut", "HistoryItemOut"} <= set(with_band)
+    for name in with_band:
+        band = spec["components"]["schemas"][name]["properties"]["risk_band"]
+        assert band.get("enum") == ["high", "medium", "low"], (name, band)
 
 
 def test_an_address_sending_bad_tokens_is_turned_away(service_factory, caplog):
