@@ -313,6 +313,11 @@ class HistoryItemOut(Response):
 
 class HistoryOut(Response):
     rep_id: str
+    total: int = Field(
+        description="The rep's stored scores in all; page on with `offset` while fewer are seen."
+    )
+    limit: int
+    offset: int
     items: list[HistoryItemOut]
 
 

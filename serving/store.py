@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.scoring import SCORE_COLUMNS
@@ -375,15 +375,17 @@ def rep_trend(session: Session, score: Score) -> list[Any]:
     return [by_day[d] for d in sorted(by_day)]
 
 
-def rep_history(session: Session, rep_id: str, limit: int = 500) -> list[Score]:
-    return list(
-        session.scalars(
-            select(Score)
-            .where(Score.rep_id == rep_id)
-            .order_by(Score.as_of.desc(), Score.id.desc())
-            .limit(limit)
-        )
+def rep_history(session: Session, rep_id: str, limit: int = 500, offset: int = 0) -> tuple[list[Score], int]:
+    """One page of the rep's stored scores, newest first, and how many there are in all."""
+    total = session.scalar(select(func.count()).select_from(Score).where(Score.rep_id == rep_id)) or 0
+    rows = session.scalars(
+        select(Score)
+        .where(Score.rep_id == rep_id)
+        .order_by(Score.as_of.desc(), Score.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
+    return list(rows), total
 
 
 # -- users' preferences --------------------------------------------------------------------------

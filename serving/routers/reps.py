@@ -159,7 +159,7 @@ def get_rep(
 @router.get(
     "/reps/{rep_id}/history",
     response_model=HistoryOut,
-    summary="Every stored score of a rep, newest first (for replays)",
+    summary="Every stored score of a rep, newest first (for replays), paged",
     responses=responses(*AUTHED, 404, 422),
 )
 def rep_history(
@@ -168,10 +168,13 @@ def rep_history(
     principal: Reader,
     session: SessionDep,
     rid: RequestIdDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="Scores per page.")] = 100,
+    offset: Annotated[
+        int, Query(ge=0, le=10_000_000, description="Scores to skip (paging; `total` says how many).")
+    ] = 0,
 ) -> HistoryOut:
     _check_visible(request, session, principal, rep_id, "rep.history.read", rid)
-    rows = store.rep_history(session, rep_id, limit)
+    rows, total = store.rep_history(session, rep_id, limit, offset)
     audit.record(
         session,
         principal,
@@ -185,6 +188,9 @@ def rep_history(
     commit(session)
     return HistoryOut(
         rep_id=rep_id,
+        total=total,
+        limit=limit,
+        offset=offset,
         items=[
             HistoryItemOut(
                 as_of=s.as_of,

@@ -79,6 +79,17 @@ def test_rep_detail_trend_and_replay(service):
     assert r.status_code == 404
     hist = c.get("/api/v1/reps/R3/history", headers=h).json()
     assert [i["as_of"] for i in hist["items"]] == [AS_OF_2.isoformat(), AS_OF_1.isoformat()]
+    # paged: a page says how many there are in all, and the next page goes on where it stopped
+    pages = [
+        c.get("/api/v1/reps/R3/history", params={"limit": 1, "offset": k}, headers=h).json()
+        for k in (0, 1, 2)
+    ]
+    assert [p["total"] for p in pages] == [2, 2, 2] and [p["offset"] for p in pages] == [0, 1, 2]
+    assert [[i["as_of"] for i in p["items"]] for p in pages] == [
+        [AS_OF_2.isoformat()],
+        [AS_OF_1.isoformat()],
+        [],
+    ]
     r = c.get("/api/v1/reps/R3", params={"as_of": "yesterday"}, headers=h)
     assert r.status_code == 422
 
