@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictStr,
+    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -68,12 +69,29 @@ def _lines(value: Any) -> Any:
 # validators above give the clearer message).
 _LINE_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$"
 _LINES_PATTERN = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$"
-Line = Annotated[  # one line of plain text
-    StrictStr, AfterValidator(_line), WithJsonSchema({"type": "string", "pattern": _LINE_PATTERN})
-]
-Lines = Annotated[  # free text: line breaks and tabs allowed
-    StrictStr, AfterValidator(_lines), WithJsonSchema({"type": "string", "pattern": _LINES_PATTERN})
-]
+
+
+def _text(*, multiline: bool, min_length: int | None = None, max_length: int | None = None) -> Any:
+    """Text to be stored: one line (or several), of bounded length. The length is checked on the string
+    itself, so that a caller reads "String should have at most N characters" (a length given in
+    `Field` would be checked after the validator, as a count of "items")."""
+    schema: dict[str, Any] = {"type": "string", "pattern": _LINES_PATTERN if multiline else _LINE_PATTERN}
+    if min_length is not None:
+        schema["minLength"] = min_length
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return Annotated[
+        StrictStr,
+        StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_lines if multiline else _line),
+        WithJsonSchema(schema),
+    ]
+
+
+Note = _text(multiline=True, max_length=2000)
+Reason = _text(multiline=True, min_length=1, max_length=500)
+VersionText = _text(multiline=False, min_length=1, max_length=64)
+ManagerIdText = _text(multiline=False, min_length=1, max_length=100)
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
 
@@ -128,7 +146,7 @@ class InterventionIn(Request):
     intervention: InterventionId = Field(description="An id from the intervention catalog.")
     started_on: IsoDate
     ended_on: IsoDate | None = None
-    note: Lines | None = Field(default=None, max_length=2000)
+    note: Note | None = None
 
     @model_validator(mode="after")
     def _order(self) -> InterventionIn:
@@ -154,11 +172,9 @@ class PromoteIn(Request):
             "then": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
         },
     )
-    version: Line | None = Field(
-        default=None, min_length=1, max_length=64, description="Default: the current challenger."
-    )
+    version: VersionText | None = Field(default=None, description="Default: the current challenger.")
     force: StrictBool = Field(default=False, description="Promote even if the gate refuses; needs a reason.")
-    reason: Lines | None = Field(default=None, min_length=1, max_length=500)
+    reason: Reason | None = None
 
     @model_validator(mode="after")
     def _reason(self) -> PromoteIn:
@@ -179,8 +195,8 @@ class UserIn(Request):
     )
     name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
     roles: list[Role] = Field(min_length=1, max_length=4)
-    manager_id: Line | None = Field(
-        default=None, min_length=1, max_length=100, description="Only with the manager role, which needs it."
+    manager_id: ManagerIdText | None = Field(
+        default=None, description="Only with the manager role, which needs it."
     )
 
     @model_validator(mode="after")
