@@ -148,11 +148,14 @@ class InterventionIn(Request):
     ended_on: IsoDate | None = None
     note: Note | None = None
 
-    @model_validator(mode="after")
-    def _order(self) -> InterventionIn:
-        if self.ended_on is not None and self.ended_on < self.started_on:
+    @field_validator("ended_on")
+    @classmethod
+    def _order(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        # on the field, so that the error's loc names ended_on (a model check names only the body)
+        started = info.data.get("started_on")  # absent when started_on was refused itself
+        if value is not None and started is not None and value < started:
             raise ValueError("ended_on must not be before started_on")
-        return self
+        return value
 
 
 class InterventionEndIn(Request):

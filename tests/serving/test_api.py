@@ -119,6 +119,7 @@ def test_intervention_log(service):
         r = c.post("/api/v1/reps/R1/interventions", json=body, headers=h)
         assert r.status_code == 422, (body, r.text)
         assert word in r.json()["detail"], r.json()
+        assert r.json()["errors"][0]["loc"] == ["body", word], r.json()  # the field at fault, for a client
     # a text too long says so in characters (it said "at most 2000 items")
     r = c.post("/api/v1/reps/R1/interventions", json=bad[-1][0], headers=h)
     assert r.json()["detail"] == "note: String should have at most 2000 characters", r.json()
