@@ -105,6 +105,11 @@ def check_as_of(folder: Path, as_of: dt.date) -> None:
         )
 
 
+def _file_kept(job: Job) -> bool:
+    """Whether a succeeded job's scores file is still there (a purge clears the path; a lost disk, the file)."""
+    return bool(job.output_path) and Path(job.output_path).exists()
+
+
 def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -218,6 +223,13 @@ class JobRunner:
         self.reap(session)
         commit(session)
         found = session.scalar(select(Job).where(Job.active_key == key))
+        replaces = None
+        if found is not None and found.status == "succeeded" and not _file_kept(found):
+            # its file was purged (repradar purge) or lost: asking again runs the work again, as the
+            # download's 410 says, rather than handing back a job whose file cannot come back
+            replaces, found.active_key = found.id, None
+            session.flush()
+            found = None
         if found is not None:
             return found, False
         unfinished = session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED)))
@@ -252,7 +264,8 @@ class JobRunner:
             "job",
             job.id,
             model_version=version,
-            detail={"as_of": as_of.isoformat(), "data_digest": digest},
+            detail={"as_of": as_of.isoformat(), "data_digest": digest}
+            | ({"replaces": replaces} if replaces else {}),
             request_id=request_id,
         )
         try:

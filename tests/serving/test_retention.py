@@ -90,6 +90,18 @@ def test_purge_deletes_old_scores_files_and_ended_entries_and_keeps_the_trail(sv
     assert job["status"] == "succeeded" and job["download"] is None
     gone = c.get(f"/api/v1/jobs/{svc.job_id}/scores", headers=h)
     assert gone.status_code == 410 and "retention purge" in gone.json()["detail"]
+    # "run the job again": asking for the same day again runs a new job (it answered the purged one,
+    # whose file could never come back), audited as replacing it
+    again = c.post("/api/v1/jobs", json={"as_of": JOB_DAY}, headers=h)
+    assert again.status_code == 201 and again.json()["id"] != svc.job_id, again.text
+    deadline = time.time() + 20
+    while (body := c.get(f"/api/v1/jobs/{again.json()['id']}", headers=h).json())["status"] != "succeeded":
+        assert body["status"] != "failed" and time.time() < deadline, body
+        time.sleep(0.05)
+    assert c.get(body["download"], headers=h).status_code == 200
+    assert c.post("/api/v1/jobs", json={"as_of": JOB_DAY}, headers=h).json()["id"] == body["id"]  # deduped
+    (created,) = [e for e in _audit(svc) if e.action == "job.create" and e.resource_id == body["id"]]
+    assert created.detail["replaces"] == svc.job_id
     assert [e["started_on"] for e in c.get("/api/v1/reps/R2/interventions", headers=h).json()["items"]] == [
         "2024-01-03"  # ended 2024-02-01: not before the day
     ]
