@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     403: "The caller's role may not use this endpoint.",
     404: "Not found; for a rep outside the caller's scope the same answer as for one that does not exist.",
     409: "Conflicts with the service's state or configuration.",
-    410: "Deleted by a retention purge; it will not come back.",
+    410: "Deleted by a retention purge, or lost from the service's disk; it will not come back (ask for it again).",
     413: "The request body is larger than the service accepts.",
     415: "The body was not sent as JSON: send it with `Content-Type: application/json`.",
     429: "Too many unfinished batch jobs, or too many bad tokens from this address; retry after Retry-After.",

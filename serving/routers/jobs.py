@@ -138,7 +138,8 @@ def download(
         raise ApiError(409, f"job {job_id} is {job.status}; its file exists once it has succeeded")
     path = FsPath(job.output_path)
     if not path.exists():
-        raise ApiError(404, f"the file of job {job_id} is gone from the service's disk; run the job again")
+        # the job exists (a 404 would say it does not): its file was lost, e.g. a restore without it
+        raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")
     audit.record(
         session,
         principal,

@@ -94,6 +94,24 @@ def test_job_runs_dedupes_and_serves_its_file(service_factory, data_dir, stub_sc
     assert actions.count("job.create") == 3 and actions.count("job.reuse") == 1 and "job.download" in actions
 
 
+def test_a_job_whose_file_was_lost_answers_410_and_runs_again(service_factory, data_dir, stub_scoring):
+    """A restore without REPRADAR_HOME/jobs/ (docs: "a job whose file is lost answers 410"): the download
+    was a 404, which says the job does not exist, and asking again handed back the same job."""
+    from pathlib import Path
+
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    done = _wait(c, h, job["id"])
+    with svc.app.state.sessions() as s:
+        Path(s.get(Job, job["id"]).output_path).unlink()
+    lost = c.get(done["download"], headers=h)
+    assert lost.status_code == 410 and lost.json()["code"] == "gone", lost.text
+    again = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert again.status_code == 201 and again.json()["id"] != job["id"]
+    assert c.get(_wait(c, h, again.json()["id"])["download"], headers=h).status_code == 200
+
+
 def test_failed_job_reports_why_and_can_be_asked_again(service_factory, data_dir, stub_scoring):
     svc = service_factory(data_dir=data_dir)
     c, h = svc.client, svc.h("hr")
