@@ -154,14 +154,21 @@ def intervention_date_problem(
     today: dt.date,
     horizon_days: int = INTERVENTION_HORIZON_DAYS,
     ended_on: dt.date | None = None,
+    end_date: dt.date | None = None,
 ) -> tuple[str, str] | None:
     """(field, why) when the dates cannot be a real intervention's, else None: the start not before the
     rep was hired (at most ten years back when the hire date is unknown), not more than `horizon_days` after today (a typo such as 2031 for 2021); the end not
-    more than twice that ahead (a year-long plan may start next quarter)."""
+    more than twice that ahead (a year-long plan may start next quarter); nor after the rep left
+    (`end_date`: nobody is there to take part)."""
     if hire_date is not None and started_on < hire_date:
         return (
             "started_on",
             f"started_on {started_on.isoformat()} is before the rep was hired ({hire_date.isoformat()})",
+        )
+    if end_date is not None and started_on > end_date:
+        return (
+            "started_on",
+            f"started_on {started_on.isoformat()} is after the rep left ({end_date.isoformat()})",
         )
     earliest = today - dt.timedelta(days=INTERVENTION_PAST_DAYS)
     if hire_date is None and started_on < earliest:

@@ -295,7 +295,11 @@ def add_intervention(
     _check_visible(request, session, principal, rep_id, "intervention.create", rid)
     rep = session.get(Rep, rep_id)
     problem = intervention_date_problem(
-        body.started_on, rep.hire_date if rep else None, dt.date.today(), ended_on=body.ended_on
+        body.started_on,
+        rep.hire_date if rep else None,
+        dt.date.today(),
+        ended_on=body.ended_on,
+        end_date=rep.end_date if rep else None,
     )
     if problem:
         raise _refused(*problem)

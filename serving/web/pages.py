@@ -712,6 +712,7 @@ _RULES = (
     (re.compile(r"^ended_on .* days ahead \(latest (?P<date>[0-9-]+)\)"), "ended_on", "form.err_end_too_far"),
     (re.compile(r"force needs a reason"), "reason", "form.err_force_reason"),
     (re.compile(r"before the rep was hired \((?P<date>[0-9-]+)\)"), None, "form.err_before_hire"),
+    (re.compile(r"after the rep left \((?P<date>[0-9-]+)\)"), None, "form.err_after_leaving"),
     (re.compile(r"days ago \(earliest (?P<date>[0-9-]+)\)"), None, "form.err_too_old"),
     (re.compile(r"days ahead \(latest (?P<date>[0-9-]+)\)"), None, "form.err_too_far"),
     (re.compile(r"control character|direction"), None, "form.err_text"),

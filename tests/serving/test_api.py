@@ -207,9 +207,21 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
 
     with service.app.state.sessions.begin() as s:
         store.upsert_reps(
-            s, [{"rep_id": "R1", "manager_id": "M1", "name": NAMES["R1"], "hire_date": "2023-05-02"}]
+            s,
+            [
+                {"rep_id": "R1", "manager_id": "M1", "name": NAMES["R1"], "hire_date": "2023-05-02"},
+                {"rep_id": "R2", "manager_id": "M1", "name": NAMES["R2"], "end_date": "2024-03-20"},
+            ],
         )
     c, h = service.client, service.h("mgr1")
+    # a rep who left: nobody there to take part in what starts after the last day
+    gone = c.post(
+        "/api/v1/reps/R2/interventions",
+        json={"intervention": "mentoring", "started_on": "2024-06-01"},
+        headers=h,
+    )
+    assert gone.status_code == 422 and gone.json()["errors"][0]["loc"] == ["body", "started_on"], gone.text
+    assert "after the rep left (2024-03-20)" in gone.json()["detail"]
     url = "/api/v1/reps/R1/interventions"
     before_hire = c.post(url, json={"intervention": "mentoring", "started_on": "2023-05-01"}, headers=h)
     assert before_hire.status_code == 422, before_hire.text

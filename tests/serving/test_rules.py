@@ -135,6 +135,11 @@ def test_intervention_dates_are_refused_before_hire_and_beyond_a_year():
     assert intervention_date_problem(today, hired, today, ended_on=today + dt.timedelta(days=732)) is None
     field, why = intervention_date_problem(today, hired, today, ended_on=dt.date(9999, 12, 31))
     assert field == "ended_on" and "more than 732 days ahead" in why
+    # a rep who left: an intervention may start on the last day, not after it
+    left = dt.date(2024, 3, 20)
+    assert intervention_date_problem(left, hired, today, end_date=left) is None
+    field, why = intervention_date_problem(dt.date(2024, 3, 21), hired, today, end_date=left)
+    assert field == "started_on" and "after the rep left (2024-03-20)" in why
 
 
 def test_who_may_narrow_a_list_to_a_manager():
