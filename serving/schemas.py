@@ -379,6 +379,9 @@ class JobOut(Response):
 
 
 class JobListOut(Response):
+    total: int = Field(description="Jobs in all; page on with `offset` while fewer are seen.")
+    limit: int
+    offset: int
     items: list[JobOut]
 
 

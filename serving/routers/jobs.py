@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from serving import audit
 from serving.auth import Principal
@@ -74,19 +74,25 @@ def create_job(
 @router.get(
     "/jobs",
     response_model=JobListOut,
-    summary="Recent batch jobs, newest first",
+    summary="Batch jobs, newest first, paged",
     responses=responses(*AUTHED, 422),
 )
 def list_jobs(
     request: Request,
     principal: HR,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="Jobs per page.")] = 50,
+    offset: Annotated[
+        int, Query(ge=0, le=10_000_000, description="Jobs to skip (paging; `total` says how many).")
+    ] = 0,
 ) -> JobListOut:
     request.app.state.runner.reap(session)
     commit(session)
-    rows = session.scalars(select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)).all()
-    return JobListOut(items=[job_out(j) for j in rows])
+    total = session.scalar(select(func.count()).select_from(Job)) or 0
+    rows = session.scalars(
+        select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    ).all()
+    return JobListOut(total=total, limit=limit, offset=offset, items=[job_out(j) for j in rows])
 
 
 def _get_job(request: Request, session, job_id: str) -> Job:

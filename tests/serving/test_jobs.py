@@ -90,6 +90,10 @@ def test_job_runs_dedupes_and_serves_its_file(service_factory, data_dir, stub_sc
     assert v2.status_code == 201 and v2.json()["model_version"] == "2"
     listed = c.get("/api/v1/jobs", headers=h).json()["items"]
     assert len(listed) == 3
+    # paged, newest first: pages of one go through the same three, and say how many there are
+    pages = [c.get("/api/v1/jobs", params={"limit": 1, "offset": k}, headers=h).json() for k in range(4)]
+    assert [p["total"] for p in pages] == [3] * 4 and [len(p["items"]) for p in pages] == [1, 1, 1, 0]
+    assert [p["items"][0]["id"] for p in pages[:3]] == [j["id"] for j in listed]
     actions = [e["action"] for e in c.get("/api/v1/audit", params={"limit": 1000}, headers=h).json()["items"]]
     assert actions.count("job.create") == 3 and actions.count("job.reuse") == 1 and "job.download" in actions
 
