@@ -126,7 +126,13 @@ class Response(BaseModel):
 # ---- errors ---------------------------------------------------------------------------------
 class ErrorOut(Response):
     detail: str = Field(description="What went wrong and what to do about it.")
-    code: str = Field(description="A stable machine-readable code, e.g. not_found, forbidden, overloaded.")
+    code: str = Field(
+        description="A stable machine-readable code: bad_request (400), unauthenticated (401), forbidden (403), "
+        "not_found (404), no_score (404: the rep is known but has no score for the day or version asked), "
+        "method_not_allowed (405), conflict (409), gone (410), body_too_large (413), unsupported_media_type "
+        "(415), invalid_request (422), too_many_requests (429), internal_error (500), unavailable (503: not "
+        "ready, or the database), overloaded (503: too many requests at once)."
+    )
 
 
 class FieldErrorOut(Response):

@@ -472,6 +472,15 @@ def test_openapi_declares_every_response(service):
                     assert spec["components"]["schemas"][body_schema]["additionalProperties"] is False
             for code, resp in op["responses"].items():
                 assert resp.get("content") or code in ("204",), (method, path, code)
+    # every error code a declared status can carry is named where a client reads the error body's schema
+    from serving.http_errors import CODES
+
+    declared = {
+        int(code) for ops in spec["paths"].values() for op in ops.values() for code in op["responses"]
+    }
+    said = spec["components"]["schemas"]["ErrorOut"]["properties"]["code"]["description"]
+    for code in [CODES[s] for s in declared if s >= 400] + ["no_score", "overloaded"]:
+        assert f"{code} (" in said, code
     # every risk band a response carries is one of the output contract's three, as the band filter says
     with_band = [name for name, s in spec["components"]["schemas"].items() if "risk_band" in s["properties"]]
     assert {"ScoreOut", "AlertOut", "TrendPointOut", "HistoryItemOut"} <= set(with_band)
