@@ -500,6 +500,10 @@ class UserOut(Response):
     token_prefixes: list[str] = Field(
         description="The live tokens' first 10 characters, oldest first: what revoke-token names a token by."
     )
+    token_expires_at: list[dt.datetime | None] = Field(
+        description="When each of those tokens stops working (REPRADAR_TOKEN_MAX_DAYS after it was issued), "
+        "same order; null: never. A token past it is refused but listed here until revoked: rotate before it."
+    )
 
 
 class UserCreatedOut(Response):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -17,9 +18,10 @@ from serving.auth import (
     live_prefixes,
     revoke_token,
     revoke_user,
+    token_lifetime,
 )
 from serving.db.engine import commit, write_lock
-from serving.deps import RequestIdDep, SessionDep, require
+from serving.deps import RequestIdDep, SessionDep, SettingsDep, require
 from serving.http_errors import AUTHED, ApiError, responses
 from serving.schemas import UserCreatedOut, UserIn, UserListOut, UserOut
 
@@ -38,7 +40,8 @@ TokenPrefix = Annotated[
 ]
 
 
-def user_out(u: UserInfo) -> UserOut:
+def user_out(u: UserInfo, settings) -> UserOut:
+    lifetime = token_lifetime(settings)
     return UserOut(
         id=u.id,
         name=u.name,
@@ -48,12 +51,17 @@ def user_out(u: UserInfo) -> UserOut:
         disabled=u.disabled,
         active_tokens=u.active_tokens,
         token_prefixes=list(u.token_prefixes),
+        token_expires_at=[None if lifetime is None else _aware(t) + lifetime for t in u.token_issued],
     )
 
 
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
 @router.get("/users", response_model=UserListOut, summary="Every user", responses=responses(*AUTHED))
-def get_users(principal: Admin, session: SessionDep) -> UserListOut:
-    return UserListOut(items=[user_out(u) for u in list_users(session)])
+def get_users(principal: Admin, session: SessionDep, settings: SettingsDep) -> UserListOut:
+    return UserListOut(items=[user_out(u, settings) for u in list_users(session)])
 
 
 @router.post(
@@ -63,7 +71,9 @@ def get_users(principal: Admin, session: SessionDep) -> UserListOut:
     summary="Create a user and their first token (shown once)",
     responses=responses(*AUTHED, 400, 409, 413, 415, 422),
 )
-def create_user(body: UserIn, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserCreatedOut:
+def create_user(
+    body: UserIn, principal: Admin, session: SessionDep, rid: RequestIdDep, settings: SettingsDep
+) -> UserCreatedOut:
     with write_lock(session.get_bind()):  # add_user flushes: the whole write under the lock
         try:
             info, token = add_user(session, body.name, body.roles, body.manager_id)
@@ -80,7 +90,7 @@ def create_user(body: UserIn, principal: Admin, session: SessionDep, rid: Reques
             request_id=rid,
         )
         commit(session)
-    return UserCreatedOut(user=user_out(info), token=token)
+    return UserCreatedOut(user=user_out(info, settings), token=token)
 
 
 def _known(session, name: str) -> None:
@@ -100,7 +110,9 @@ def _known(session, name: str) -> None:
     "out as easily as anyone; another admin, or `repradar users revoke` on the server, can.",
     responses=responses(*AUTHED, 404, 409, 422),
 )
-def revoke(name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserOut:
+def revoke(
+    name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep, settings: SettingsDep
+) -> UserOut:
     _known(session, name)
     if name == principal.name:
         raise ApiError(
@@ -110,7 +122,7 @@ def revoke(name: UserName, principal: Admin, session: SessionDep, rid: RequestId
         info = revoke_user(session, name)
         audit.record(session, principal, "user.revoke", "user", name, request_id=rid)
         commit(session)
-    return user_out(info)
+    return user_out(info, settings)
 
 
 @router.post(
@@ -120,7 +132,9 @@ def revoke(name: UserName, principal: Admin, session: SessionDep, rid: RequestId
     summary="Issue a further token for a user (to rotate)",
     responses=responses(*AUTHED, 404, 409, 422),
 )
-def new_token(name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep) -> UserCreatedOut:
+def new_token(
+    name: UserName, principal: Admin, session: SessionDep, rid: RequestIdDep, settings: SettingsDep
+) -> UserCreatedOut:
     _known(session, name)
     with write_lock(session.get_bind()):
         try:
@@ -131,7 +145,7 @@ def new_token(name: UserName, principal: Admin, session: SessionDep, rid: Reques
         audit.record(session, principal, "user.token", "user", name, request_id=rid)
         commit(session)
     info = next(u for u in list_users(session) if u.name == name)
-    return UserCreatedOut(user=user_out(info), token=token)
+    return UserCreatedOut(user=user_out(info, settings), token=token)
 
 
 @router.post(
@@ -144,7 +158,12 @@ def new_token(name: UserName, principal: Admin, session: SessionDep, rid: Reques
     responses=responses(*AUTHED, 404, 409, 422),
 )
 def revoke_one_token(
-    name: UserName, prefix: TokenPrefix, principal: Admin, session: SessionDep, rid: RequestIdDep
+    name: UserName,
+    prefix: TokenPrefix,
+    principal: Admin,
+    session: SessionDep,
+    rid: RequestIdDep,
+    settings: SettingsDep,
 ) -> UserOut:
     _known(session, name)
     with write_lock(session.get_bind()):
@@ -163,4 +182,4 @@ def revoke_one_token(
             session, principal, "user.token_revoke", "user", name, detail={"prefix": revoked}, request_id=rid
         )
         commit(session)
-    return user_out(info)
+    return user_out(info, settings)

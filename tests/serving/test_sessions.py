@@ -152,6 +152,14 @@ def test_tokens_expire_after_token_max_days(service_factory):
     assert_ended(c)
     late = TestClient(service.app).post("/login", data={"token": service.tokens["mgr1"]})
     assert late.status_code == 401 and "expired" in late.text
+    # an admin over HTTP sees when each token stops working (as `users list` says), so that a script
+    # can rotate in time: the expired one is past, the admin's own is 30 days ahead
+    users = service.client.get("/api/v1/users", headers=service.h("admin")).json()["items"]
+    by_name = {u["name"]: u for u in users}
+    now = dt.datetime.now(dt.UTC)
+    (mgr_end,) = [dt.datetime.fromisoformat(t) for t in by_name["mgr1"]["token_expires_at"]]
+    (own_end,) = [dt.datetime.fromisoformat(t) for t in by_name["admin"]["token_expires_at"]]
+    assert mgr_end < now and dt.timedelta(days=29) < own_end - now <= dt.timedelta(days=30)
 
 
 def test_users_list_says_until_when_each_token_works():
@@ -181,6 +189,8 @@ def test_token_max_days_0_keeps_tokens_for_ever(service_factory):
     service = service_factory(token_max_days=0)
     _age_token(service, "mgr1", 3000)
     assert service.client.get("/api/v1/me", headers=service.h("mgr1")).status_code == 200
+    users = service.client.get("/api/v1/users", headers=service.h("admin")).json()["items"]
+    assert all(u["token_expires_at"] == [None] * len(u["token_prefixes"]) for u in users)
 
 
 def test_ended_sessions_of_anyone_are_cleared_at_the_next_sign_in(service):
