@@ -275,7 +275,7 @@ class AlertOut(Response):
     period_start: dt.date
     period_end: dt.date
     as_of: dt.date
-    risk: float
+    risk: float = Field(ge=0, le=1)
     risk_band: Band
     rank: int
     attainment_to_date: float | None
@@ -308,7 +308,7 @@ class RepInfoOut(Response):
 
 class TrendPointOut(Response):
     as_of: dt.date
-    risk: float
+    risk: float = Field(ge=0, le=1)
     risk_band: Band
     model_version: str
 
@@ -329,7 +329,7 @@ class HistoryItemOut(Response):
     as_of: dt.date
     period_start: dt.date
     period_end: dt.date
-    risk: float
+    risk: float = Field(ge=0, le=1)
     risk_band: Band
     model_version: str
     job_id: str | None

@@ -487,6 +487,8 @@ def test_openapi_declares_every_response(service):
     for name in with_band:
         band = spec["components"]["schemas"][name]["properties"]["risk_band"]
         assert band.get("enum") == ["high", "medium", "low"], (name, band)
+        risk = spec["components"]["schemas"][name]["properties"]["risk"]  # a probability, wherever it is
+        assert (risk.get("minimum"), risk.get("maximum")) == (0, 1), (name, risk)
 
 
 def test_an_address_sending_bad_tokens_is_turned_away(service_factory, caplog):
