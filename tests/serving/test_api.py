@@ -411,6 +411,8 @@ def test_health_and_metrics(service_factory):
     assert live.json() == {"status": "ok", "model_version": "1", "detail": None}
     assert live.headers["X-Model-Version"] == "1"  # body and header agree
     assert c.get("/health/ready").json()["status"] == "ready"
+    # monitors that probe with HEAD get the probe's status (a 405 would read as "down")
+    assert c.head("/health/live").status_code == 200 and c.head("/health/ready").status_code == 200
     c.get("/api/v1/reps/R1", headers=svc.h("hr"))
     text = c.get("/metrics").text
     assert "repradar_http_requests_total" in text and "repradar_model_info" in text
@@ -419,6 +421,7 @@ def test_health_and_metrics(service_factory):
     empty = service_factory(source=StubSource(None))
     r = empty.client.get("/health/ready")
     assert r.status_code == 503 and r.json()["status"] == "not_ready"
+    assert empty.client.head("/health/ready").status_code == 503
     live = empty.client.get("/health/live")
     assert live.status_code == 200 and live.json()["model_version"] is None  # alive without a model
     assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
