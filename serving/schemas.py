@@ -290,7 +290,9 @@ class EarlyWarningOut(Response):
     budget: int = Field(description="The alert budget: the most reps one answer holds.")
     in_scope: int = Field(description="Scored reps the caller may see.")
     matching: int = Field(description="Of those, reps in the requested bands.")
-    truncated: bool = Field(description="More reps matched than the budget allowed.")
+    truncated: bool = Field(
+        description="More reps matched than this answer holds (the alert budget, or a smaller limit)."
+    )
     model_version: str | None = Field(description="The champion version serving this request.")
     items: list[AlertOut]
 
