@@ -85,12 +85,17 @@ def list_jobs(
     offset: Annotated[
         int, Query(ge=0, le=10_000_000, description="Jobs to skip (paging; `total` says how many).")
     ] = 0,
+    status: Annotated[
+        list[Literal["queued", "running", "succeeded", "failed"]] | None,
+        Query(description="Only jobs in these states (repeat the parameter), e.g. the newest succeeded one."),
+    ] = None,
 ) -> JobListOut:
     request.app.state.runner.reap(session)
     commit(session)
-    total = session.scalar(select(func.count()).select_from(Job)) or 0
+    wanted = [Job.status.in_(sorted(set(status)))] if status else []
+    total = session.scalar(select(func.count()).select_from(Job).where(*wanted)) or 0
     rows = session.scalars(
-        select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+        select(Job).where(*wanted).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     ).all()
     return JobListOut(total=total, limit=limit, offset=offset, items=[job_out(j) for j in rows])
 

@@ -128,6 +128,14 @@ def test_failed_job_reports_why_and_can_be_asked_again(service_factory, data_dir
     stub_scoring["error"] = None
     retry = c.post("/api/v1/jobs", json={"as_of": "2030-01-01"}, headers=h)
     assert retry.status_code == 201 and retry.json()["id"] != job["id"]
+    _wait(c, h, retry.json()["id"])
+    # the list filtered by state: "the newest job that succeeded" is one request for a BI job
+    for states, ids in ((["succeeded"], [retry.json()["id"]]), (["failed"], [job["id"]]), (["queued"], [])):
+        page = c.get("/api/v1/jobs", params={"status": states}, headers=h).json()
+        assert [j["id"] for j in page["items"]] == ids and page["total"] == len(ids), (states, page)
+    both = c.get("/api/v1/jobs", params={"status": ["failed", "succeeded"]}, headers=h).json()
+    assert both["total"] == 2
+    assert c.get("/api/v1/jobs", params={"status": "done"}, headers=h).status_code == 422
 
 
 def test_a_bug_while_scoring_is_an_internal_failure(service_factory, data_dir, stub_scoring):
