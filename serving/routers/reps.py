@@ -319,29 +319,32 @@ def add_intervention(
         # two clicks arriving together, on one process or several, cannot both pass the check
         hold_lock(session, f"intervention:{principal.name}:{rep_id}")
         same = _recent_same_entry(session, rep_id, body, principal.name)
-        if same is not None:
-            response.status_code = 200
-            out = _intervention_out(same)
-            session.rollback()  # ends the transaction, and with it the lock, now
-            return out
-        session.add(row)
-        session.flush()
+        if same is None:
+            session.add(row)
+            session.flush()
+        stored = row if same is None else same
+        # a double submit is answered with the stored entry, risk at record included: audited as
+        # well (outcome `duplicate`), since every answer naming a rep's risk is in the trail
         audit.record(
             session,
             principal,
             "intervention.create",
             "rep",
             rep_id,
-            model_version=version,
+            model_version=stored.model_version,
+            outcome="ok" if same is None else "duplicate",
             detail={
                 "intervention": body.intervention,
                 "started_on": body.started_on.isoformat(),
-                "id": row.id,
+                "id": stored.id,
             },
             request_id=rid,
         )
-        commit(session)
-    return _intervention_out(row)
+        out = _intervention_out(stored)
+        commit(session)  # ends the transaction, and with it the lock
+    if same is not None:
+        response.status_code = 200
+    return out
 
 
 @router.patch(
