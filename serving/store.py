@@ -132,52 +132,61 @@ def bump_directory(session: Session) -> None:
 def import_scores(session: Session, frame_or_rows: Any, job_id: str | None = None) -> int:
     """Store a batch's rows and move each rep's current-score pointer when the batch is at least as new.
 
-    `risk_change` is the change against the rep's previous as-of in the same period, when known; a
-    batch re-scoring the current as-of day (a newly promoted model, corrected data) keeps comparing
-    with that same earlier day rather than losing the change.
+    `risk_change` is the change against the rep's latest earlier as-of day in the same period (its
+    newest score of that day), when one is stored. A batch re-scoring a day already stored (a newly
+    promoted model, corrected data) compares with that same earlier day; a batch for a day between
+    two stored ones (a backfill) also re-bases the next stored day's scores on it, so "since last
+    batch" always reads against the day just before.
     Flushes but does not commit: the caller's transaction decides.
     """
     rows = sorted((normalise_score(r) for r in _records(frame_or_rows)), key=lambda r: r["as_of"])
     if not rows:
         return 0
     rep_ids = sorted({r["rep_id"] for r in rows})
-    # rep -> (score id, as-of, period start, risk, its risk_change) of the current score
-    current: dict[str, tuple[int, dt.date, dt.date, float, float | None]] = {}
+    periods = sorted({r["period_start"] for r in rows})
+    current: dict[str, tuple[int, dt.date]] = {}  # rep -> (score id, as-of) of the current score
     for chunk in _chunks(rep_ids, 1000):
-        for rep_id, score_id, as_of, period_start, risk, change in session.execute(
-            select(
-                CurrentScore.rep_id,
-                CurrentScore.score_id,
-                CurrentScore.as_of,
-                Score.period_start,
-                Score.risk,
-                Score.risk_change,
+        for rep_id, score_id, as_of in session.execute(
+            select(CurrentScore.rep_id, CurrentScore.score_id, CurrentScore.as_of).where(
+                CurrentScore.rep_id.in_(chunk)
             )
-            .join(Score, Score.id == CurrentScore.score_id)
-            .where(CurrentScore.rep_id.in_(chunk))
         ):
-            current[rep_id] = (score_id, as_of, period_start, risk, change)
+            current[rep_id] = (score_id, as_of)
+    # (rep, period) -> {as-of: (risk of the day's newest score, [ids of the day's scores])}: the
+    # stored days of the batch's periods, to compare with and to re-base after a backfill
+    days: dict[tuple[str, dt.date], dict[dt.date, tuple[float, list[tuple[int, float]]]]] = {}
+    for chunk in _chunks(rep_ids, 1000):
+        for rep_id, period_start, as_of, score_id, risk in session.execute(
+            select(Score.rep_id, Score.period_start, Score.as_of, Score.id, Score.risk)
+            .where(Score.rep_id.in_(chunk), Score.period_start.in_(periods))
+            .order_by(Score.id)
+        ):
+            day = days.setdefault((rep_id, period_start), {})
+            scores = day[as_of][1] if as_of in day else []
+            scores.append((score_id, risk))
+            day[as_of] = (risk, scores)  # ids ascend: the last one seen is the day's newest
     existing = set(current)
     now = utcnow()
     pointer_updates: dict[str, dict[str, Any]] = {}
+    rebase: dict[int, float] = {}  # score id -> its new risk_change
     for chunk in _chunks(rows, 1000):
-        for r in chunk:
-            prev = current.get(r["rep_id"])
-            if prev and prev[2] == r["period_start"] and prev[1] < r["as_of"]:
-                r["risk_change"] = r["risk"] - prev[3]
-            elif prev and prev[2] == r["period_start"] and prev[1] == r["as_of"] and prev[4] is not None:
-                r["risk_change"] = r["risk"] - (
-                    prev[3] - prev[4]
-                )  # against the earlier day prev compared with
-            else:
-                r["risk_change"] = None
+        for r in chunk:  # in as-of order, so a batch holding several days compares each with the last
+            day = days.setdefault((r["rep_id"], r["period_start"]), {})
+            earlier = max((d for d in day if d < r["as_of"]), default=None)
+            r["risk_change"] = r["risk"] - day[earlier][0] if earlier is not None else None
+            later = min((d for d in day if d > r["as_of"]), default=None)
+            if later is not None:  # a backfill: the next stored day now compares with this one
+                for sid, risk in day[later][1]:
+                    rebase[sid] = risk - r["risk"]
+            day[r["as_of"]] = (r["risk"], day[r["as_of"]][1] if r["as_of"] in day else [])
             r["job_id"] = job_id
             r["created_at"] = now
         ids = session.scalars(insert(Score).returning(Score.id, sort_by_parameter_order=True), chunk).all()
         for r, score_id in zip(chunk, ids, strict=True):
+            days[(r["rep_id"], r["period_start"])][r["as_of"]][1].append((score_id, r["risk"]))
             prev = current.get(r["rep_id"])
             if prev is None or r["as_of"] >= prev[1]:
-                current[r["rep_id"]] = (score_id, r["as_of"], r["period_start"], r["risk"], r["risk_change"])
+                current[r["rep_id"]] = (score_id, r["as_of"])
                 pointer_updates[r["rep_id"]] = {
                     "rep_id": r["rep_id"],
                     "score_id": score_id,
@@ -189,6 +198,8 @@ def import_scores(session: Session, frame_or_rows: Any, job_id: str | None = Non
         session.execute(insert(CurrentScore), new)
     if changed:
         session.execute(update(CurrentScore), changed)
+    if rebase:
+        session.execute(update(Score), [{"id": k, "risk_change": v} for k, v in rebase.items()])
     bump_directory(session)
     session.flush()
     return len(rows)

@@ -43,6 +43,43 @@ def test_re_scoring_the_same_day_keeps_the_change_since_the_earlier_day(service)
     assert abs(r1["risk_change"] - 0.07) < 1e-9  # (RISK + 0.02) - (RISK - 0.05)
 
 
+def test_a_backfilled_day_between_two_batches_re_bases_the_later_change(service):
+    # scores for a day between two stored ones (a missed week scored afterwards): the backfill
+    # compares with the day before it, and the later day's "since last batch" with the backfill
+    import datetime as dt
+
+    from serving import store
+    from serving.db.schema import Score
+
+    from .conftest import score_rows
+
+    between = AS_OF_1 + dt.timedelta(days=3)
+    with service.app.state.sessions.begin() as s:
+        store.import_scores(s, score_rows(between, shift=-0.01))
+    body = service.client.get("/api/v1/early-warning", headers=service.h("mgr1")).json()
+    r1 = next(i for i in body["items"] if i["rep_id"] == "R1")
+    assert r1["risk"] == RISK["R1"] and abs(r1["risk_change"] - 0.01) < 1e-9  # not 0.05, since AS_OF_1
+    with service.session() as s:
+        changes = {
+            a: c for a, c in s.query(Score.as_of, Score.risk_change).filter(Score.rep_id == "R1").all()
+        }
+    assert changes[AS_OF_1] is None and abs(changes[between] - 0.04) < 1e-9
+    assert abs(changes[AS_OF_2] - 0.01) < 1e-9
+    # a batch holding several days compares each with the one before it, in the same batch too
+    with service.app.state.sessions.begin() as s:
+        store.import_scores(
+            s,
+            score_rows(AS_OF_2 + dt.timedelta(days=14), shift=0.03)
+            + score_rows(AS_OF_2 + dt.timedelta(days=7)),
+        )
+    r1 = next(
+        i
+        for i in service.client.get("/api/v1/early-warning", headers=service.h("mgr1")).json()["items"]
+        if i["rep_id"] == "R1"
+    )
+    assert abs(r1["risk_change"] - 0.03) < 1e-9
+
+
 def test_alert_budget_band_filter_sort_and_narrowing(service_factory):
     svc = service_factory(alert_budget=2)
     c, h = svc.client, svc.h("hr")
@@ -203,7 +240,7 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
     import datetime as dt
 
     from serving import store
-    from serving.db.schema import InterventionLog
+    from serving.db.schema import AuditEvent, InterventionLog
 
     with service.app.state.sessions.begin() as s:
         store.upsert_reps(
@@ -251,6 +288,13 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     with service.session() as s:
         assert s.query(InterventionLog).count() == 2
+        # the double submit's answer names the rep's risk at record: in the trail, as a duplicate
+        events = s.query(AuditEvent).filter_by(action="intervention.create").order_by(AuditEvent.id).all()
+        assert [(e.outcome, e.detail["id"]) for e in events] == [
+            ("ok", first.json()["id"]),
+            ("duplicate", first.json()["id"]),
+            ("ok", other.json()["id"]),
+        ]
 
 
 def test_a_double_submit_stores_one_entry_across_processes(service_factory):
