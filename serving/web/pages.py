@@ -60,8 +60,13 @@ log = logging.getLogger("repradar.serving.web")
 
 # -- sign-in -------------------------------------------------------------------------------------
 def lang_of(request: Request) -> str:
-    """The signed-in user's language (kept with the user), else the browser's cookie, else English."""
-    return i18n.pick_lang(getattr(request.state, "user_lang", None) or request.cookies.get(LANG_COOKIE))
+    """The signed-in user's language (kept with the user), else the browser's cookie, else the language the
+    browser asks for (`Accept-Language`: a zh-CN browser gets Chinese from its first page), else English."""
+    return i18n.pick_lang(
+        getattr(request.state, "user_lang", None)
+        or request.cookies.get(LANG_COOKIE)
+        or i18n.from_accept_language(request.headers.get("accept-language"))
+    )
 
 
 def _secure(request: Request, settings) -> bool:

@@ -455,6 +455,24 @@ def test_language_is_kept_with_the_user_not_only_the_browser(web):
     assert '<html lang="en">' in web.client.get("/login").text
 
 
+def test_a_chinese_browser_gets_chinese_pages_until_a_language_is_chosen(web):
+    from fastapi.testclient import TestClient
+
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    browser = TestClient(web.app, base_url="http://testserver", headers=zh)
+    assert '<html lang="zh-CN">' in browser.get("/login").text
+    browser.post("/login", data={"token": web.tokens["mgr1"]})
+    assert _stored_lang(web, "mgr1") is None  # followed, not stored: another browser may ask otherwise
+    assert '<html lang="zh-CN">' in browser.get("/team").text and "早期预警" in browser.get("/team").text
+    browser.get("/lang", params={"to": "en", "next": "/team"})  # a choice wins over the browser's wish
+    assert '<html lang="en">' in browser.get("/team").text
+    assert '<html lang="en">' in web.client.get("/login", headers={"Accept-Language": "en-US"}).text
+    from serving.i18n import from_accept_language
+
+    assert from_accept_language("fr-FR, zh-Hans;q=0.5, en;q=0.4") == "zh-CN"
+    assert from_accept_language("zh-TW,zh-HK;q=0.9") is None and from_accept_language("zh;q=0, en") == "en"
+
+
 def test_a_language_picked_before_signing_in_is_kept_for_a_user_without_one(web):
     c = web.login("hr")
     c.get("/lang", params={"to": "en"})
