@@ -53,6 +53,24 @@ SESSION_COOKIE = "rr_session"
 LANG_COOKIE = "rr_lang"
 YEAR = 365 * 24 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+
+
+def _utc_time(value: Any, seconds: bool = False) -> str:
+    """A moment as the tables show it, in UTC (their column headers say so): "2026-11-30 05:12". A stored
+    ISO text (the registry's promotion history) is read first; a naive time is UTC already."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+TEMPLATES.env.filters["utc_time"] = _utc_time
 router = APIRouter(include_in_schema=False)
 
 log = logging.getLogger("repradar.serving.web")
