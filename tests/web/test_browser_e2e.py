@@ -425,6 +425,33 @@ def test_pages_fit_the_screen_from_a_phone_to_a_desktop(small_site, browser, wid
     ctx.close()
 
 
+def test_chinese_columns_are_not_squeezed_to_a_character_a_line_on_a_phone(small_site, browser):
+    """Chinese breaks between any two characters, so a table narrower than the screen shrank its Chinese
+    columns to one character a line; each cell of a list keeps at least five characters' width (the table
+    scrolls inside its box instead). A browser set to Chinese gets the Chinese pages without a choice."""
+    base, tokens = small_site
+    ctx = browser.new_context(viewport={"width": 375, "height": 800}, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, base, tokens["mgr1"])
+    page.wait_for_selector("main")
+    page.goto(base + "/reps/R1")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    page.fill("#started_on", "2024-05-02")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#intervention-log")
+    for path in ("/team", "/reps/R1"):
+        page.goto(base + path)
+        narrow = page.evaluate(
+            """() => [...document.querySelectorAll('table.list td, table.list th')]
+                .filter(c => /[\u4e00-\u9fff]/.test(c.textContent))
+                .filter(c => c.getBoundingClientRect().width < 5 * parseFloat(getComputedStyle(c).fontSize))
+                .map(c => c.textContent.trim().slice(0, 20))"""
+        )
+        assert narrow == [], (path, narrow)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+    ctx.close()
+
+
 def test_api_reference_pages_work_without_the_internet(small_site, browser):
     """/docs (Swagger UI) and /redoc draw the API from this service alone: every request the browser
     makes goes to the service (a company network without internet access gets the same pages), the
