@@ -65,7 +65,7 @@ def test_the_example_sentence_in_both_languages():
     en = feature_sentence("win_rate_180d", 0.18, 0.31, unit="share", lang="en", segment="Mid-Market")
     assert en == "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers"
     zh = feature_sentence("win_rate_180d", 0.18, 0.31, unit="share", lang="zh-CN", segment="Mid-Market")
-    assert zh == "近180天赢单率为18%,Mid-Market同类销售为31%"
+    assert zh == "近180天赢单率为18%，Mid-Market同类销售为31%"
     org = feature_sentence("win_rate_180d", 0.18, 0.31, unit="share", lang="en", scope="organisation")
     assert org.endswith("against 31% across the organisation")
     missing = feature_sentence("calls_per_week_28d", None, 12, unit="per_week", lang="en")

@@ -38,7 +38,7 @@ def test_the_languages_hold_the_same_keys_and_placeholders():
 
 def test_the_catalog_in_the_spec_matches_the_chinese_titles():
     # shared/spec/interventions.md: the zh-CN titles are the spec's
-    assert i18n.intervention_title("smart_goals", "zh-CN") == "设定SMART目标,明确期望"
+    assert i18n.intervention_title("smart_goals", "zh-CN") == "设定SMART目标，明确期望"
     assert i18n.intervention_title("manager_coaching", "en").startswith("Coach the manager")
 
 
@@ -76,3 +76,31 @@ def test_no_feature_measured_per_100_of_something_is_written_as_a_ratio():
 
     per = [f for f in FEATURES if "per 100" in f.description]
     assert per and all(f.unit == "count" for f in per), [(f.name, f.unit) for f in per]
+
+
+def test_chinese_sentences_and_playbook_reasons_use_chinese_punctuation():
+    """The model's Chinese sentences (drivers, recourse, notes, the playbook's reasons) had English commas,
+    colons, semicolons and brackets between Chinese characters."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    bad = re.compile(r"[\u4e00-\u9fff][,:;()]|[,:;(][\u4e00-\u9fff]|[}%][,;:](?=[\u4e00-\u9fff{])")
+
+    def strings(node, path=""):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from strings(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from strings(v, f"{path}[{i}]")
+        elif isinstance(node, str):
+            yield path, node
+
+    here = Path(i18n.__file__).parent
+    catalog = yaml.safe_load((here / "messages" / "zh-CN.yaml").read_text(encoding="utf-8"))
+    playbook = yaml.safe_load((here / "playbook.yaml").read_text(encoding="utf-8"))
+    zh = [*strings(catalog), *((p, s) for p, s in strings(playbook) if p.endswith(".zh"))]
+    assert len(zh) > 100
+    assert [p for p, s in zh if bad.search(s)] == []

@@ -29,7 +29,7 @@ rules:
     suggest: [skills_training, development_plan]
     reason:
       en: "Win rate {win_rate_180d} against {peer.win_rate_180d} for {peers}"
-      zh: "赢单率{win_rate_180d},{peers}为{peer.win_rate_180d}"
+      zh: "赢单率{win_rate_180d}，{peers}为{peer.win_rate_180d}"
   - name: quota
     when: "quota_vs_segment >= 1.3"
     weight: 5
@@ -403,7 +403,7 @@ def test_a_reason_leaves_out_the_clauses_whose_figures_are_missing():
         "activities_per_week_28d": np.array([12.0, 14.0, np.nan]),
     }
     en = "Win rate {win_rate_180d} against {peer.win_rate_180d} for {peers}; activity {activities_per_week_28d}"
-    zh = "赢单率{win_rate_180d},{peers}为{peer.win_rate_180d};销售活动{activities_per_week_28d}"
+    zh = "赢单率{win_rate_180d}，{peers}为{peer.win_rate_180d}；销售活动{activities_per_week_28d}"
 
     def r(template, i, lang="en"):
         return render_reason(template, env, i, lang, {}, "SMB", "segment")
@@ -438,7 +438,7 @@ def test_a_reason_cites_only_the_alternatives_of_its_condition_that_hold():
         "activity {activities_per_week_28d}, against {peer.activities_per_week_28d} for {peers}; "
         "in the job for {tenure_days}"
     )
-    zh = "赢单率{win_rate_180d},{peers}为{peer.win_rate_180d};销售活动{activities_per_week_28d},{peers}为{peer.activities_per_week_28d}"
+    zh = "赢单率{win_rate_180d}，{peers}为{peer.win_rate_180d}；销售活动{activities_per_week_28d}，{peers}为{peer.activities_per_week_28d}"
 
     def r(template, i, lang="en", c=cond):
         return render_reason(template, env, i, lang, {}, "SMB", "segment", c)
@@ -449,7 +449,7 @@ def test_a_reason_cites_only_the_alternatives_of_its_condition_that_hold():
     )
     assert r(en, 1) == "Activity 10 a week, against 12 a week for SMB peers; in the job for 400 days"
     assert r(en, 2) == "Win rate 20%, against 30% for SMB peers; in the job for 400 days"
-    assert r(zh, 1, "zh-CN") == "销售活动每周10次,SMB同类销售为每周12次"
+    assert r(zh, 1, "zh-CN") == "销售活动每周10次，SMB同类销售为每周12次"
     # fired on the contribution alone: neither comparison holds, so both stay rather than none
     assert r(en, 3).startswith("Win rate 40%, against 30% for SMB peers; activity 14 a week")
     # without a condition (a group rule) or with a single comparison nothing is left out

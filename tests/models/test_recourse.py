@@ -49,7 +49,7 @@ def test_every_plan_puts_the_rep_below_the_high_band_within_bounds():
     assert any(not p["feasible"] for p in plans if p)  # and some honestly do not
     feasible = next(p for p in plans if p and p["feasible"])
     assert feasible["text_en"].startswith("Plan: +") and "below the high band" in feasible["text_en"]
-    assert feasible["text_zh"].startswith("计划:")
+    assert feasible["text_zh"].startswith("计划：")
 
 
 def test_plans_are_small_removing_any_step_breaks_them():

@@ -192,34 +192,34 @@ def _assert_no_raw(html: str) -> None:
         (
             {"started_on": "2024-13-01"},
             "started_on",
-            "开始日期:日历上没有这一天",
+            "开始日期：日历上没有这一天",
             "Started on: this is not a day",
         ),
         (
             {"started_on": "2024-02-01", "ended_on": "2024-01-01"},
             "ended_on",
-            "结束日期:结束日期不能早于开始日期",
+            "结束日期：结束日期不能早于开始日期",
             "Ended on: the end must not be before the start",
         ),
-        ({"note": "x" * 2001}, "note", "备注:最多 2000 个字符", "Note: at most 2000 characters"),
+        ({"note": "x" * 2001}, "note", "备注：最多 2000 个字符", "Note: at most 2000 characters"),
         (
             {"intervention": ""},
             "intervention",
-            "干预措施:请从列表中选择",
+            "干预措施：请从列表中选择",
             "Intervention: choose an intervention",
         ),
-        ({"intervention": "nonsense"}, "intervention", "干预措施:请从列表中选择", "Intervention: choose an"),
+        ({"intervention": "nonsense"}, "intervention", "干预措施：请从列表中选择", "Intervention: choose an"),
         (
             {"started_on": "2031-01-01"},
             "started_on",
-            "开始日期:超过一年以后",
+            "开始日期：超过一年以后",
             "Started on: more than a year ahead",
         ),
     ],
 )
 def test_a_refused_intervention_says_field_and_rule_next_to_the_field(site, data, field, zh_text, en_text):
     form = {"intervention": "mentoring", "started_on": "2024-01-16", **data}
-    for lang, sign_in, expected, title in (("zh-CN", zh, zh_text, "错误:"), ("en", en, en_text, "Error: ")):
+    for lang, sign_in, expected, title in (("zh-CN", zh, zh_text, "错误："), ("en", en, en_text, "Error: ")):
         r = sign_in(site, "mgr1").post("/reps/R1/interventions", data=form)
         assert r.status_code == 422, lang
         _assert_no_raw(r.text)
@@ -244,18 +244,18 @@ def test_job_and_promotion_errors_are_said_in_the_pages_language_at_their_field(
     assert r.status_code == 200
     _assert_no_raw(r.text)
     page = Tags(r.text)
-    assert page.title.startswith("错误:")
+    assert page.title.startswith("错误：")
     field = page.by_id("as_of")
     assert field["aria-invalid"] == "true" and field["aria-describedby"] == "err-as_of as-of-help"
     assert field["value"] == "2024-02-30"  # what was typed is kept
-    assert "评分日期:日历上没有这一天" in text_of(r.text, "err-as_of")
+    assert "评分日期：日历上没有这一天" in text_of(r.text, "err-as_of")
     ds = zh(site, "ds")
     r = ds.post("/models/promote", data={"force": "1", "reason": ""})
     assert r.status_code == 422
     _assert_no_raw(r.text)
     page = Tags(r.text)
-    assert page.title.startswith("错误:") and page.by_id("reason")["aria-describedby"] == "err-reason"
-    assert "原因:强制晋升必须填写原因" in text_of(r.text, "err-reason")
+    assert page.title.startswith("错误：") and page.by_id("reason")["aria-describedby"] == "err-reason"
+    assert "原因：强制晋升必须填写原因" in text_of(r.text, "err-reason")
     assert "checked" in page.by_id("force")  # the form keeps the tick
 
 

@@ -374,11 +374,11 @@ def test_models_page_says_plainly_when_a_version_did_not_record_its_curves(model
     assert zh.count("该版本未记录") == 2
     # the aliases and the promotion history's time in the page's words and the tables' one form of a time
     versions = zh.split('id="versions"', 1)[1].split("</table>", 1)[0]
-    assert "冠军" in versions and "champion" not in versions and "创建时间(UTC)" in versions
+    assert "冠军" in versions and "champion" not in versions and "创建时间（UTC）" in versions
     promotions = zh.split('id="promotions"', 1)[1].split("</table>", 1)[0]
-    assert "时间(UTC)" in promotions
+    assert "时间（UTC）" in promotions
     assert re.search(r"<tr><td>\d{4}-\d\d-\d\d \d\d:\d\d</td><td>1</td>", promotions), promotions
-    assert "(冠军" in zh.split('id="curves-version"', 1)[1].split("</select>", 1)[0]
+    assert "1（冠军" in zh.split('id="curves-version"', 1)[1].split("</select>", 1)[0]
     # an unknown version falls back to the champion's curves
     assert 'data-version="1"' in client.get("/models?version=999").text
 

@@ -75,3 +75,14 @@ def test_every_job_refusal_and_failure_code_is_said_in_both_languages():
     from serving.schemas import JobOut
 
     assert set(get_args(get_args(JobOut.model_fields["error_code"].annotation)[0])) == set(FAILURE_CODES)
+
+
+# an English comma, colon, semicolon or bracket touching a Chinese character (or a placeholder's brace on a
+# Chinese line): Chinese text takes the full-width marks ，：；（）
+ASCII_BY_CJK = re.compile(r"[\u4e00-\u9fff][,:;()]|[,:;(][\u4e00-\u9fff]|[}%][,;:](?=[\u4e00-\u9fff{])")
+
+
+def test_chinese_texts_use_chinese_punctuation():
+    zh = i18n.catalog("zh-CN")
+    assert sorted(k for k, v in zh.items() if ASCII_BY_CJK.search(v)) == []
+    assert sorted(k for k, v in i18n.catalog("en").items() if re.search(r"[，：；（）]", v)) == []

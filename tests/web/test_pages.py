@@ -168,8 +168,8 @@ def test_rep_page_speaks_the_models_words_in_both_languages(web):
     page = c.get("/reps/R1").text
     drivers = page[page.index('id="drivers"') : page.index('id="interventions"')]
     assert "Coverage of the remaining quota by open pipeline is 0.55x, against 2.08x for SMB peers" in drivers
-    assert re.search(r"Attainment and pace</strong> <span class=\"muted\">\(context", drivers)
-    assert not re.search(r"Pipeline</strong> <span class=\"muted\">\(context", drivers)
+    assert re.search(r"Attainment and pace</strong><span class=\"muted\"> \(context", drivers)
+    assert not re.search(r"Pipeline</strong><span class=\"muted\"> \(context", drivers)
     assert "30% of what raises the risk comes from the quota and territory, 70% from the rep" in drivers
     assert "No peers in segment SMB" in drivers
     suggestions = page[page.index('id="interventions"') : page.index('id="log"')]
@@ -179,7 +179,10 @@ def test_rep_page_speaks_the_models_words_in_both_languages(web):
     c.get("/lang", params={"to": "zh-CN", "next": "/reps/R1"})
     zh = c.get("/reps/R1").text
     assert "在途商机对剩余指标的覆盖倍数为0.55倍" in zh and "每100次活动新建商机4个" in zh
-    assert "推高风险的因素中,30%来自指标与区域" in zh and "Coverage of the remaining" not in zh
+    assert "推高风险的因素中，30%来自指标与区域" in zh and "Coverage of the remaining" not in zh
+    # Chinese punctuation around the page's own labels, not English ": " and "(...)"
+    assert "经理：M1" in zh and '业绩完成与进度</strong><span class="muted">（仅作背景' in zh
+    assert not re.search(r"[\u4e00-\u9fff]</strong>: |[\u4e00-\u9fff]: |\([\u4e00-\u9fff]", zh)
 
 
 def test_rep_page_flags_not_enough_data_and_words_a_low_risk(web):
@@ -301,7 +304,7 @@ def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
     assert "org.read" in c.get("/org").text
     c.get("/lang", params={"to": "zh-CN"})
     audit_zh = c.get("/org").text.split('id="audit-log"', 1)[1].split("</table>", 1)[0]
-    assert "时间(UTC)" in audit_zh and "<td>成功</td>" in audit_zh and "<td>ok</td>" not in audit_zh
+    assert "时间（UTC）" in audit_zh and "<td>成功</td>" in audit_zh and "<td>ok</td>" not in audit_zh
     c.get("/lang", params={"to": "en"})
     csv = c.get("/org/audit.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
@@ -353,7 +356,7 @@ def test_the_job_form_keeps_the_day_inside_the_datas_quota_periods(tmp_path):
         c.get("/lang", params={"to": "zh-CN", "next": "/org"})
         refused = c.post("/org/jobs", data={"as_of": "2025-01-01"})
         assert (
-            "任务无法启动:2025-01-01 不在数据范围内:数据中的考核期从 2024-01-01 到 2024-06-30。"
+            "任务无法启动：2025-01-01 不在数据范围内：数据中的考核期从 2024-01-01 到 2024-06-30。"
             in refused.text
         )
 
@@ -370,7 +373,7 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
     r = c.post("/org/jobs", data={"as_of": "2024-01-15"})
     assert (
         r.status_code == 200
-        and "任务无法启动:尚未配置数据文件夹" in r.text
+        and "任务无法启动：尚未配置数据文件夹" in r.text
         and "could not start" not in r.text
     )
     now = dt.datetime.now(dt.UTC)
@@ -400,7 +403,7 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
             )
     page = c.get("/org").text
     assert (
-        '数据无法评分: <span lang="en">quotas.csv: column quota_amount: must be &gt; 0 (rows 3)</span>'
+        '数据无法评分： <span lang="en">quotas.csv: column quota_amount: must be &gt; 0 (rows 3)</span>'
         in page
     )
     assert "任务完成前服务已停止" in page and "the service stopped" not in page
@@ -619,7 +622,7 @@ def test_the_list_names_the_strongest_reason_a_manager_can_act_on(web):
     assert (
         "Pipeline" in rows["R1"] and "Attainment and pace" not in rows["R1"] and "context" not in rows["R1"]
     )
-    assert "Tenure</td>" not in rows["R2"] and 'Tenure <span class="muted">(context' in rows["R2"]
+    assert "Tenure</td>" not in rows["R2"] and 'Tenure<span class="muted"> (context' in rows["R2"]
     assert "Top reason to act on" in page
     # the same from the drivers alone (scores without driver groups, another model)
     for row in (behind, tenure):
@@ -632,7 +635,7 @@ def test_the_list_names_the_strongest_reason_a_manager_can_act_on(web):
         for m in re.finditer(r'<tr data-rep="(\w+)">(.*?)</tr>', c.get("/team").text, re.S)
     }
     assert "Pipeline" in rows["R1"] and "Attainment and pace" not in rows["R1"]
-    assert 'Tenure <span class="muted">(context' in rows["R2"]
+    assert 'Tenure<span class="muted"> (context' in rows["R2"]
 
 
 def test_a_change_of_one_point_is_singular():
