@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     signin_window_s: int = Field(
         default=300, ge=1, le=24 * 3600, description="The window of SIGNIN_MAX_FAILURES, in seconds."
     )
+    timezone: str = Field(
+        default="UTC",
+        description="The dashboard's clock (an IANA time zone, e.g. Asia/Shanghai): the zone of the times its "
+        "pages show (session end, jobs, audit, models) and of the day its forms propose as today.",
+    )
     cookie_secure: bool | None = Field(
         default=None,
         description="The sign-in cookie's Secure flag: auto (default) follows the request's scheme; true always "
@@ -136,6 +141,20 @@ class Settings(BaseSettings):
         description="Proxies trusted for X-Forwarded-Proto/-For (comma-separated addresses or networks, or *); "
         "passed to uvicorn by `repradar serve`.",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A time zone the machine's database knows (a typo would otherwise show UTC without saying so)."""
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value.strip())
+        except Exception:
+            raise ValueError(
+                f"unknown time zone {value!r}: give an IANA name such as Asia/Shanghai or UTC"
+            ) from None
+        return value.strip()
 
     @field_validator("cookie_secure", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
@@ -55,9 +56,10 @@ YEAR = 365 * 24 * 3600
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 
 
-def _utc_time(value: Any, seconds: bool = False) -> str:
-    """A moment as the tables show it, in UTC (their column headers say so): "2026-11-30 05:12". A stored
-    ISO text (the registry's promotion history) is read first; a naive time is UTC already."""
+def _local_time(value: Any, tz: dt.tzinfo, seconds: bool = False) -> str:
+    """A moment as the tables show it, on the dashboard's clock (REPRADAR_TIMEZONE; their headers name the
+    zone): "2026-11-30 13:12". A stored ISO text (the registry's promotion history) is read first; a naive
+    time is UTC (as the database keeps it)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -65,12 +67,37 @@ def _utc_time(value: Any, seconds: bool = False) -> str:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
+    if isinstance(value, dt.datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(tz)
     return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-TEMPLATES.env.filters["utc_time"] = _utc_time
+TEMPLATES.env.filters["local_time"] = _local_time
+
+
+def dashboard_zone(request: Request) -> dt.tzinfo:
+    """The dashboard's clock: the zone of REPRADAR_TIMEZONE (UTC by default)."""
+    settings = getattr(request.app.state, "settings", None)
+    name = getattr(settings, "timezone", "UTC") or "UTC"
+    return dt.UTC if name == "UTC" else ZoneInfo(name)
+
+
+def zone_label(tz: dt.tzinfo, at: dt.datetime | None = None) -> str:
+    """How a page names the zone: "UTC", else its offset at that moment ("UTC+08:00"), which reads the same
+    in every language (an abbreviation such as CST is ambiguous)."""
+    offset = (at or dt.datetime.now(dt.UTC)).astimezone(tz).utcoffset() or dt.timedelta(0)
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes > 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def today_on_the_dashboard(request: Request) -> dt.date:
+    """Today on the dashboard's clock (a manager in Shanghai at 07:00 is already in the next UTC day's)."""
+    return dt.datetime.now(dashboard_zone(request)).date()
+
+
 router = APIRouter(include_in_schema=False)
 
 log = logging.getLogger("repradar.serving.web")
@@ -182,6 +209,7 @@ def render(
         return i18n.t(lang, key, **values)
 
     ends = getattr(request.state, "session_ends", None) if principal is not None else None
+    tz = dashboard_zone(request)
     base = {
         "t": t,
         "lang": lang,
@@ -189,7 +217,9 @@ def render(
         "user": principal,
         "here": _here(request),
         "path": request.url.path,
-        "session_ends": ends.strftime("%H:%M") if ends else None,
+        "session_ends": ends.astimezone(tz).strftime("%H:%M") if ends else None,
+        "tz": tz,
+        "zone": zone_label(tz, ends),
         "page_error": status >= 400,
     }
     return TEMPLATES.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
@@ -652,7 +682,7 @@ def _rep(
         log=log.items,
         earlier=_earlier_periods(history.items, rep.score.period_start),
         catalog=INTERVENTION_IDS,
-        today=dt.date.today().isoformat(),
+        today=today_on_the_dashboard(request).isoformat(),
         # the confirmation only for an entry that is really in this rep's log (not any ?recorded= link)
         flash=(
             "rep.recorded"

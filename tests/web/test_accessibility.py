@@ -346,7 +346,7 @@ def test_pages_say_when_the_session_ends_and_a_lost_entry_is_said(web):
     c = web.login("mgr1")
     page = c.get("/reps/R1").text
     until = text_of(page, "session-ends")
-    assert re.fullmatch(r"If idle, signed in until \d\d:\d\d UTC", until), until
+    assert re.fullmatch(r"If idle, signed in until \d\d:\d\d \(UTC\)", until), until
     with web.app.state.sessions.begin() as s:  # idle for longer than the limit
         s.execute(update(WebSession).values(last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
     r = c.post(

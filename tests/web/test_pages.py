@@ -313,6 +313,49 @@ def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
     assert "3 groups, highest mean risk first" in r.text and "93%" in r.text
 
 
+def test_a_dashboard_on_shanghai_time_shows_its_times_and_today_there(tmp_path):
+    """The header's session end, the tables' times and the day the forms propose were UTC: a manager in
+    Shanghai read 06:12 for 14:12, and before 08:00 the form proposed yesterday. REPRADAR_TIMEZONE sets
+    the dashboard's clock, and every time says its zone."""
+    from zoneinfo import ZoneInfo
+
+    from fastapi.testclient import TestClient
+
+    from repradar.settings import Settings
+    from serving.app import create_app
+    from serving.db.schema import WebSession
+    from tests.serving.conftest import StubSource, make_settings, seed
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'sh.db'}", timezone="Asia/Shanghai")
+    app = create_app(settings, model_source=StubSource("1"))
+    with TestClient(app) as client:
+        tokens = seed(app)
+        client.post("/login", data={"token": tokens["mgr1"]})
+        before = dt.datetime.now(shanghai).date()
+        page = client.get("/reps/R1").text
+        after = dt.datetime.now(shanghai).date()
+        with app.state.sessions() as s:
+            row = s.scalars(select(WebSession)).one()
+        ends = min(row.last_seen_at + dt.timedelta(minutes=60), row.created_at + dt.timedelta(hours=12))
+        ends = (ends if ends.tzinfo else ends.replace(tzinfo=dt.UTC)).astimezone(shanghai)
+        assert f"signed in until {ends:%H:%M} (UTC+08:00)" in page
+        today = re.search(r'id="started_on" name="started_on" type="date" value="([\d-]+)"', page).group(1)
+        assert today in {before.isoformat(), after.isoformat()}
+        client.post("/login", data={"token": tokens["hr"]})
+        org = client.get("/org").text.split('id="audit-log"', 1)[1].split("</table>", 1)[0]
+        with app.state.sessions() as s:
+            newest = s.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        at = (newest.at if newest.at.tzinfo else newest.at.replace(tzinfo=dt.UTC)).astimezone(shanghai)
+        assert "When (UTC+08:00)" in org and f"<td>{at:%Y-%m-%d %H:%M:%S}</td>" in org
+    from serving.web.pages import _local_time
+
+    assert _local_time("2026-11-30T05:12:01.534+00:00", shanghai) == "2026-11-30 13:12"
+    assert _local_time(dt.datetime(2026, 11, 30, 20, 0), shanghai) == "2026-12-01 04:00"  # naive is UTC
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Settings(home=tmp_path, timezone="Asia/Shangai")
+
+
 def test_before_the_first_batch_the_job_form_guesses_no_day(tmp_path):
     from fastapi.testclient import TestClient
 
