@@ -428,7 +428,8 @@ def test_pages_fit_the_screen_from_a_phone_to_a_desktop(small_site, browser, wid
 def test_chinese_columns_are_not_squeezed_to_a_character_a_line_on_a_phone(small_site, browser):
     """Chinese breaks between any two characters, so a table narrower than the screen shrank its Chinese
     columns to one character a line; each cell of a list keeps at least five characters' width (the table
-    scrolls inside its box instead). A browser set to Chinese gets the Chinese pages without a choice."""
+    scrolls inside its box instead). A browser set to Chinese gets the Chinese pages without a choice, and
+    the page, not the browser, says what is wrong with a form."""
     base, tokens = small_site
     ctx = browser.new_context(viewport={"width": 375, "height": 800}, locale="zh-CN")
     page = ctx.new_page()
@@ -436,6 +437,12 @@ def test_chinese_columns_are_not_squeezed_to_a_character_a_line_on_a_phone(small
     page.wait_for_selector("main")
     page.goto(base + "/reps/R1")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    # a field left empty is said by the page, in its language and naming the field, not by the
+    # browser's bubble in the browser's own language ("Please fill out this field.")
+    page.fill("#started_on", "")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#form-errors", timeout=10_000)
+    assert "开始日期：此项必填。" in page.inner_text("#form-errors")
     page.fill("#started_on", "2024-05-02")
     page.click("#record-form button[type=submit]")
     page.wait_for_selector("#intervention-log")
