@@ -46,7 +46,7 @@ def test_lead_and_calibration_charts_put_the_model_first_and_are_absent_without_
     svg = str(lead_chart(lead, "auc", "en"))
     assert svg.index('data-series="model"') < svg.index('data-series="pacing"')
     assert "pacing baseline" in svg and "AUC by week of the period" in svg
-    assert "按周期内周次的 Brier" in str(lead_chart(lead, "brier", "zh-CN"))
+    assert "按考核期内周次的 Brier" in str(lead_chart(lead, "brier", "zh-CN"))
     assert lead_chart(None, "auc", "en") is None and lead_chart({"auc": {}}, "brier", "en") is None
     cal = str(calibration_chart({"model": [(0.1, 0.05, 40), (0.7, 0.8, 12)]}, "en"))
     assert "predicted 0.70, observed 0.80 (12 rows)" in cal and "perfect calibration" in cal
