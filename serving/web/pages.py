@@ -276,6 +276,8 @@ def login(
         resp = render(request, "login.html", None, 429, next=_safe_next(next), throttled=math.ceil(wait / 60))
         resp.headers["Retry-After"] = str(wait)
         return resp
+    if not token.strip():  # nothing pasted: said as such, not a refused token (nor counted as one)
+        return render(request, "login.html", None, 422, next=_safe_next(next), error="empty")
     with write_lock(session.get_bind()):
         started = start_session(session, token.strip(), SessionLimits.of(settings))
         old = request.cookies.get(SESSION_COOKIE)

@@ -51,6 +51,22 @@ def test_a_revoked_sign_in_is_told_why_and_its_cookie_dropped(web):
     assert "Your sign-in has ended" in page.text and "your token was revoked" in page.text
 
 
+def test_an_empty_token_is_said_to_be_empty_in_the_pages_language_and_not_counted(web):
+    """An empty sign-in was stopped by the browser's bubble in its own language; the page said nothing of
+    its own, and without the bubble the server answered "unknown, revoked or expired" and counted it."""
+    from fastapi.testclient import TestClient
+
+    browser = TestClient(web.app, base_url="http://testserver", cookies={"rr_lang": "zh-CN"})
+    page = browser.get("/login").text
+    assert re.search(r'<form method="post" action="/login"[^>]* novalidate', page)
+    for _ in range(12):  # more than the refused sign-ins an address may make
+        r = browser.post("/login", data={"token": "  ", "next": "/team"})
+        assert r.status_code == 422 and "请在此粘贴您的令牌" in r.text and "令牌无效" not in r.text
+    assert 'aria-invalid="true"' in r.text and r.text.count("<title>错误：")
+    ok = browser.post("/login", data={"token": web.tokens["mgr1"]}, follow_redirects=False)
+    assert ok.status_code == 303
+
+
 def test_login_sets_an_httponly_strict_cookie_and_ignores_foreign_next(web):
     r = web.client.post(
         "/login", data={"token": web.tokens["mgr1"], "next": "https://evil.example/"}, follow_redirects=False
