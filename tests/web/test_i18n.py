@@ -93,3 +93,15 @@ def test_chinese_pages_name_the_quota_period_and_the_quota_one_way():
     指标 (quota): a manager should not wonder whether these are other things."""
     zh = i18n.catalog("zh-CN")
     assert sorted(k for k, v in zh.items() if "配额" in v or ("周期内" in v and "考核期" not in v)) == []
+
+
+def test_every_audited_action_has_a_label_in_both_languages():
+    """The audit log on the organisation page showed its action codes only (org.read, job.create), English
+    on a Chinese page; each code the service records has a label (the code stays beside it and in the CSV)."""
+    source = "\n".join(p.read_text(encoding="utf-8") for p in SERVING.rglob("*.py"))
+    codes = set(re.findall(r'audit\.record\(\s*[^"]*?"([a-z_]+(?:\.[a-z_]+)+)"', source, re.S))
+    codes |= set(re.findall(r'^\s*"([a-z_]+(?:\.[a-z_]+)+)",\s*$', (SERVING / "audit.py").read_text(), re.M))
+    codes |= {"org.read", "access.denied", "rep.read", "rep.history.read", "rep.interventions.read"}
+    assert {"session.start", "intervention.create", "model.promote", "job.create"} <= codes
+    for lang in i18n.LANGS:
+        assert sorted(c for c in codes if not i18n.has(lang, "audit.act." + c.replace(".", "_"))) == [], lang

@@ -321,6 +321,7 @@ def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
     c.get("/lang", params={"to": "zh-CN"})
     audit_zh = c.get("/org").text.split('id="audit-log"', 1)[1].split("</table>", 1)[0]
     assert "时间（UTC）" in audit_zh and "<td>成功</td>" in audit_zh and "<td>ok</td>" not in audit_zh
+    assert '查看组织概览 <span class="mono muted" lang="en">org.read</span>' in audit_zh
     c.get("/lang", params={"to": "en"})
     csv = c.get("/org/audit.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
