@@ -176,9 +176,14 @@ def waterfall(items: Sequence[tuple[str, float]], title: str, width: int = 560) 
 
 
 def heatmap(
-    rows: Sequence[str], cols: Sequence[str], values: dict[tuple[str, str], tuple[float, int]], title: str
+    rows: Sequence[str],
+    cols: Sequence[str],
+    values: dict[tuple[str, str], tuple[float, int]],
+    title: str,
+    cell_title: str = "{row} / {col}: {mean} · {n}",
 ) -> Markup:
-    """Mean risk per (row, column) cell, white (0) to red (1), with the number of reps in the cell."""
+    """Mean risk per (row, column) cell, white (0) to red (1), with the number of reps in the cell; each
+    cell's tooltip is `cell_title` (the page's language) filled with row, col, mean (28%) and n."""
     cw, ch, left, top = 110, 36, 120, 30
     width, height = left + cw * max(1, len(cols)) + 10, top + ch * max(1, len(rows)) + 10
     body = []
@@ -203,7 +208,7 @@ def heatmap(
             ink = heat_ink(mean)
             body.append(
                 f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{fill}">'
-                f"<title>{escape(r)} / {escape(c)}: {mean:.2f} (n={n})</title></rect>"
+                f"<title>{escape(cell_title.format(row=r, col=c, mean=f'{mean * 100:.0f}%', n=n))}</title></rect>"
                 f'<text x="{xx + cw / 2:.1f}" y="{y + ch / 2 + 4:.1f}" text-anchor="middle" fill="{ink}" '
                 f'class="label">{mean * 100:.0f}% · {n}</text>'
             )

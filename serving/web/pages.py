@@ -880,7 +880,9 @@ def org(
     for r in rows:
         cells[(r.region or "—", r.segment or "—")].append(r.risk)
     means = {k: (mean(v), len(v)) for k, v in cells.items()}
-    heat = charts.heatmap(regions, segments, means, i18n.t(lang, "org.heatmap"))
+    heat = charts.heatmap(
+        regions, segments, means, i18n.t(lang, "org.heatmap"), cell_title=i18n.t(lang, "org.heatmap_cell")
+    )
     heat_table = charts.data_table(
         i18n.t(lang, "chart.data"),
         i18n.t(lang, "org.heatmap"),

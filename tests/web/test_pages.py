@@ -322,6 +322,9 @@ def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
     audit_zh = c.get("/org").text.split('id="audit-log"', 1)[1].split("</table>", 1)[0]
     assert "时间（UTC）" in audit_zh and "<td>成功</td>" in audit_zh and "<td>ok</td>" not in audit_zh
     assert '查看组织概览 <span class="mono muted" lang="en">org.read</span>' in audit_zh
+    heat = c.get("/org").text.split("按区域和细分市场的平均风险</h2>", 1)[1].split("</svg>", 1)[0]
+    tips = re.findall(r"<rect [^>]*><title>([^<]*)</title>", heat)
+    assert tips and all(re.fullmatch(r".+ / .+：平均风险 \d+%，\d+ 人", tip) for tip in tips), tips
     c.get("/lang", params={"to": "en"})
     csv = c.get("/org/audit.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
