@@ -88,11 +88,13 @@ def test_chinese_texts_use_chinese_punctuation():
     assert sorted(k for k, v in i18n.catalog("en").items() if re.search(r"[，：；（）]", v)) == []
 
 
-def test_chinese_pages_name_the_quota_period_and_the_quota_one_way():
+def test_chinese_pages_name_one_thing_one_way():
     """The models page said 配额周期 and 未完成配额 where every other page says 考核期 (quota period) and
     指标 (quota): a manager should not wonder whether these are other things."""
     zh = i18n.catalog("zh-CN")
     assert sorted(k for k, v in zh.items() if "配额" in v or ("周期内" in v and "考核期" not in v)) == []
+    # a revoked token is 撤销 everywhere (the sign-in page also said 吊销 for the same thing)
+    assert sorted(k for k, v in zh.items() if "吊销" in v) == []
 
 
 def test_every_audited_action_has_a_label_in_both_languages():
