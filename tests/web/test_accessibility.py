@@ -339,6 +339,8 @@ def test_a_long_note_wraps_and_keeps_its_line_breaks(site):
     assert r.status_code == 200 and '<td class="note">first line\nsecond line' in r.text
     assert re.search(r"#intervention-log td \{[^}]*overflow-wrap:\s*anywhere", CSS)
     assert re.search(r"#intervention-log td\.note \{[^}]*white-space:\s*pre-line", CSS)
+    # a day in any list stays on one line (the job list broke "2024-04-23" after "2024-" on a phone)
+    assert re.search(r"(^|\n)table\.list td\.day \{[^}]*white-space:\s*nowrap", CSS)
 
 
 # -- 8: the end of the session is said, and an entry lost with it -----------------------------------

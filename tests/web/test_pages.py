@@ -472,6 +472,7 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
     assert "任务完成前服务已停止" in page and "the service stopped" not in page
     assert "an old failure without a code" in page
     assert "文件已按保留期限清除" in page and f"/org/jobs/{'3' * 32}/scores" not in page
+    assert '<td class="day">2024-01-22</td>' in page  # kept on one line (table.list td.day)
 
 
 def test_language_switch_is_remembered(web):
