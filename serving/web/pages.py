@@ -536,11 +536,16 @@ def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
 
 def _without_context_mark(text: str) -> str:
     """A context group's sentence without the model's own "(context, not an intervention)": the page marks
-    the group beside its title already, and said it twice."""
+    the group beside its title already, and said it twice. Scores written before the Chinese texts took
+    Chinese punctuation carry the mark with English marks ("(仅作背景参考,不作为干预依据)"): read as well."""
     for mark in (model_i18n.text(each, "driver.context", text="") for each in model_i18n.LANGUAGES):
-        if mark.strip() and text.endswith(mark):
-            return text.removesuffix(mark)
+        for each in (mark, mark.translate(_ASCII_MARKS)):
+            if each.strip() and text.endswith(each):
+                return text.removesuffix(each)
     return text
+
+
+_ASCII_MARKS = str.maketrans({"（": "(", "）": ")", "，": ",", "：": ":", "；": ";"})
 
 
 def _suggestions(lang: str, ids: list[str], details: dict) -> list[dict]:

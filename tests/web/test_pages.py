@@ -644,6 +644,15 @@ def test_a_context_reason_is_marked_as_context_once(web):
         ]
         line = next(li for li in reasons.split("<li>") if sentence in li)
         assert line.count(marks[0]) == 1 and marks[1] not in line, (lang, line)
+    # a score written before the Chinese texts took Chinese punctuation: its mark has English commas and brackets
+    legacy = _worded_score("R1", "M1", 0.91, "high")
+    legacy["as_of"] += dt.timedelta(days=7)
+    legacy["driver_groups"][1]["text_zh"] += "(仅作背景参考,不作为干预依据)"
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [legacy])
+    page = c.get("/reps/R1").text  # still in Chinese
+    line = next(li for li in page.split("<li>") if "业绩完成率与线性进度之差为-49个百分点" in li)
+    assert line.count("仅作背景") == 1 and "不作为干预依据" not in line, line
 
 
 def test_a_cleared_date_field_is_said_to_be_required(web):
