@@ -466,9 +466,12 @@ def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
             )
     page = c.get("/org").text
     assert (
-        '数据无法评分： <span lang="en">quotas.csv: column quota_amount: must be &gt; 0 (rows 3)</span>'
-        in page
+        '数据无法评分：<span lang="en">quotas.csv: column quota_amount: must be &gt; 0 (rows 3)</span>'
+        in page  # no space after the full-width colon
     )
+    c.get("/lang", params={"to": "en", "next": "/org"})
+    en_page = c.get("/org").text  # English keeps its space after the colon
+    assert 'The data could not be scored: <span lang="en">quotas.csv: column' in en_page
     assert "任务完成前服务已停止" in page and "the service stopped" not in page
     assert "an old failure without a code" in page
     assert "文件已按保留期限清除" in page and f"/org/jobs/{'3' * 32}/scores" not in page
