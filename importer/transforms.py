@@ -284,7 +284,8 @@ def lookup(
     empty = is_empty(nkeys)
     found = nkeys.isin(list(table_map.index)) & ~empty
     out = _nones(keys.index)
-    out[found] = nkeys[found].map(table_map)
+    if found.any():  # mapping no key at all onto a typed (e.g. date) map fails in pandas
+        out[found] = nkeys[found].map(table_map)
     notfound = ~found & ~empty
     if notfound.any() and missing == "error":
         errors.append(

@@ -124,6 +124,17 @@ def test_lookup_aggregates_by_key_and_over_the_whole_column():
     assert out.tolist() == [pd.Timestamp("2017-03-02")] * 2
 
 
+def test_lookup_of_dates_with_no_key_found_leaves_every_row_empty():
+    # A header-only pipeline file, or agents none of whose names appear in it: the typed (date)
+    # look-up column must not make the empty result fail to build.
+    empty = pd.DataFrame({"agent": pd.Series([], dtype=object), "day": pd.to_datetime([])})
+    out, errors = lookup(s("Ann", "Bo"), empty, "agent", "day", agg="min", missing="empty")
+    assert out.tolist() == [None, None] and errors == []
+    deals = pd.DataFrame({"agent": ["Cy"], "day": pd.to_datetime(["2017-03-02"])})
+    out, errors = lookup(s("Ann", "Bo"), deals, "agent", "day", agg="min", missing="empty")
+    assert out.tolist() == [None, None] and errors == []
+
+
 def test_normalize_keys_steps():
     assert normalize_keys(s(" GTX  Pro "), ["strip"]).tolist() == ["GTX  Pro"]
     assert normalize_keys(s(" GTX  Pro "), ["no_spaces", "lower"]).tolist() == ["gtxpro"]
