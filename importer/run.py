@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections import Counter
@@ -283,6 +284,11 @@ class Sources:
 # ---------------------------------------------------------------- building one table
 
 
+def _word(name: str) -> str:
+    """A column name without case, spaces or punctuation: `Close Value` and `close_value` agree."""
+    return re.sub(r"[\W_]+", "", name).casefold()
+
+
 def _loose(name: str) -> str:
     """A column name compared loosely: case and outer spaces ignored."""
     return name.strip().casefold()
@@ -352,7 +358,11 @@ class _Builder:
                         self.problems.append(delimiter_problem(file, sep, self.mapping.csv.delimiter))
                     return
                 cols = [str(c) for c in frame.columns]
-                hint = difflib.get_close_matches(column, cols, n=1)
+                # A report's label for the API name (`Close Value` for `close_value`) first.
+                word = _word(column)
+                hint = [c for c in cols if _word(c) == word][:1] or difflib.get_close_matches(
+                    column, cols, n=1
+                )
                 tip = f"did you mean '{hint[0]}'? " if hint else ""
                 self.problems.append(
                     SourceProblem(

@@ -178,6 +178,20 @@ def test_a_source_column_that_does_not_exist(export, tmp_path):
     assert_nothing_written(tmp_path, out)
 
 
+def test_a_column_renamed_to_its_label_is_suggested_over_a_similar_name(export, tmp_path):
+    # A report export writes `Close Value` where the API export wrote `close_value`; the hint must
+    # name that column, not the merely similar-looking `close_date`.
+    mapping, src = export
+    edit(mapping, "amount: {from: value,", "amount: {from: close_value,")
+    edit(src / "deals.csv", "stage,value,item", "stage,Close Value,item")
+    edit(mapping, "close_date: closed", "close_date: close_date")
+    edit(src / "deals.csv", "opened,closed,", "opened,close_date,")
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "deals.csv, column close_value: does not exist; did you mean 'Close Value'?" in msg
+    assert_nothing_written(tmp_path, out)
+
+
 def test_a_value_map_that_misses_a_stage(export, tmp_path):
     mapping, src = export
     edit(
