@@ -43,6 +43,7 @@ from importer.transforms import (
     derive_ids,
     end_of_period,
     fill_empty,
+    is_empty,
     lookup,
     map_values,
     parse_kind,
@@ -282,6 +283,28 @@ class Sources:
 
 
 # ---------------------------------------------------------------- building one table
+
+
+CURRENCY_COLUMNS = {"currency", "currencyisocode", "currencycode", "dealcurrencycode", "amountcurrency"}
+
+
+def _currency_notes(file: str, frame: pd.DataFrame, table: str) -> list[str]:
+    """A note for each currency column of the file holding more than one currency: amounts are
+    imported as they are, so deals (or quotas) in different currencies are added up as one."""
+    notes = []
+    for col in frame.columns:
+        if _word(str(col)) not in CURRENCY_COLUMNS:
+            continue
+        codes = frame[col][~is_empty(frame[col])].map(lambda v: str(v).strip().upper())
+        counts = codes.value_counts().sort_index()
+        if len(counts) > 1:
+            each = ", ".join(f"{c}: {n} row{'s' if n != 1 else ''}" for c, n in counts.items())
+            notes.append(
+                f"{table}: {file} column {col} holds {len(counts)} currencies ({each}); amounts are "
+                "imported as they are, not converted, so they are added up as if in one currency: "
+                "convert them in the export, or keep one currency with `where`"
+            )
+    return notes
 
 
 def _word(name: str) -> str:
@@ -543,6 +566,8 @@ class _Builder:
         }
         if int((~mask).sum()):
             fills.append(f"{smap.file}: {int((~mask).sum())} of {len(frame)} rows left out by `where`")
+        if tmap.name in ("opportunities", "quotas", "opportunity_history"):
+            fills += _currency_notes(smap.file, sub, tmap.name)
         return Built(out.reset_index(drop=True), origin, columns_from, fills)
 
     def build_table(self, tmap: TableMap) -> Built | None:

@@ -146,6 +146,26 @@ def test_provenance_records_mapping_sources_policy_and_notes(export, tmp_path):
     assert prov["validation"] == "passed"
 
 
+def test_amounts_in_several_currencies_are_named_in_the_notes(export, tmp_path):
+    # A multi-currency CRM writes each deal's amount in its own currency; the import sums them as
+    # one, so it must say so rather than hide it.
+    mapping, src = export
+    deals = src / "deals.csv"
+    lines = deals.read_text().splitlines()
+    currencies = ["CurrencyIsoCode", "USD", "EUR", "USD", "USD"]
+    deals.write_text("".join(f"{line},{c}\n" for line, c in zip(lines, currencies, strict=True)))
+    result = run_import(mapping, src, tmp_path / "out")
+    note = [n for n in result.provenance["notes"] if "CurrencyIsoCode" in n]
+    assert len(note) == 1 and "deals.csv" in note[0] and "2 currencies" in note[0]
+    assert "EUR: 1 row" in note[0] and "USD: 3 rows" in note[0]
+    # One currency only: nothing to say.
+    deals.write_text(
+        "".join(f"{line},{c}\n" for line, c in zip(lines, ["Currency", *["USD"] * 4], strict=True))
+    )
+    result = run_import(mapping, src, tmp_path / "out2")
+    assert not [n for n in result.provenance["notes"] if "currenc" in n.lower()]
+
+
 def test_a_quota_policy_given_by_the_user_wins(export, tmp_path):
     mapping, src = export
     out = tmp_path / "out"
