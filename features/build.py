@@ -358,9 +358,22 @@ def build_training_set(
         raise UserError("the data holds no dated events, so no quota period can be called finished")
     snaps = snapshot_frame(tables, every_days=every_days, finished_before=ref)
     if snaps.empty:
+        periods = _quota_periods(tables)
+        if periods.empty:
+            raise UserError(
+                "no finished quota period with an employed rep: the quotas table has no rows. "
+                "Training needs quotas (at least one finished period); see docs/import.md#quota-policy"
+            )
+        if (periods["pe"] < np.datetime64(ref, "D")).any():
+            why = (
+                f"the quota periods that end before {ref} (the day after the latest event in the data) "
+                "fall outside every rep's employment (before their hire_date or after their end_date)"
+            )
+        else:
+            why = f"every period ends on or after {ref} (the day after the latest event in the data)"
         raise UserError(
-            f"no finished quota period with an employed rep: every period ends on or after {ref} "
-            "(the day after the latest event in the data). Training needs at least one finished period."
+            f"no finished quota period with an employed rep: {why}. "
+            "Training needs at least one finished period."
         )
     fs = compute_features(tables, snaps, miss_threshold=miss_threshold, reference_day=ref, engine=engine)
     n_periods = snaps[["period_start", "period_end"]].drop_duplicates().shape[0]

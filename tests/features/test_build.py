@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -463,6 +464,25 @@ def test_unfinished_periods_are_not_in_training_and_scoring_has_no_labels():
 def test_no_finished_period_is_a_user_error():
     t = org([won("o1", "2024-01-05", "2024-02-10", 60)])
     with pytest.raises(UserError, match="no finished quota period"):
+        build_training_set(t)
+
+
+def test_no_training_period_says_why_no_quotas_or_no_one_employed():
+    # Finished periods exist (latest event in May), but both reps left before Q1: the message must
+    # not claim that every period is unfinished.
+    gone = [
+        dict(rep_id=r, manager_id="m1", hire_date="2023-01-01", end_date="2023-06-30") for r in ("r1", "r2")
+    ]
+    t = org([won("o1", "2023-01-05", "2024-05-10", 60)], reps=gone)
+    with pytest.raises(UserError) as exc:
+        build_training_set(t)
+    assert "no finished quota period with an employed rep" in str(exc.value)
+    assert "every period ends on or after" not in str(exc.value)
+    assert "hire_date" in str(exc.value) and "end_date" in str(exc.value)
+    # No quotas at all (a header-only quotas file).
+    t = org([won("o1", "2024-01-05", "2024-05-10", 60)])
+    t = dataclasses.replace(t, quotas=t.quotas.iloc[0:0])
+    with pytest.raises(UserError, match="the quotas table has no rows"):
         build_training_set(t)
 
 
