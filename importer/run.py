@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import unicodedata
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -307,6 +308,28 @@ def _currency_notes(file: str, frame: pd.DataFrame, table: str) -> list[str]:
     return notes
 
 
+def _currency_sign_notes(file: str, cells: pd.Series, table: str, target: str) -> list[str]:
+    """A note when `currency: strip` removed more than one currency (sign or code) from a column."""
+    marks = cells[~is_empty(cells)].map(lambda v: _currency_mark(str(v)))
+    counts = marks[marks.notna()].value_counts().sort_index()
+    if len(counts) < 2:
+        return []
+    each = ", ".join(f"{c}: {n} row{'s' if n != 1 else ''}" for c, n in counts.items())
+    return [
+        f"{table}.{target}: {file} column {cells.name} is written in {len(counts)} currencies ({each}); "
+        "`currency: strip` drops the signs and does not convert, so they are added up as if in one currency"
+    ]
+
+
+def _currency_mark(text: str) -> str | None:
+    """The currency sign or three-letter code of a formatted amount (`$`, `EUR`), if any."""
+    signs = "".join(ch for ch in text if unicodedata.category(ch) == "Sc")
+    if signs:
+        return signs
+    code = re.search(r"(?:^|[\s\d])([A-Z]{3})(?:$|[\s\d])", text.strip())
+    return code.group(1) if code else None
+
+
 def _word(name: str) -> str:
     """A column name without case, spaces or punctuation: `Close Value` and `close_value` agree."""
     return re.sub(r"[\W_]+", "", name).casefold()
@@ -568,6 +591,9 @@ class _Builder:
             fills.append(f"{smap.file}: {int((~mask).sum())} of {len(frame)} rows left out by `where`")
         if tmap.name in ("opportunities", "quotas", "opportunity_history"):
             fills += _currency_notes(smap.file, sub, tmap.name)
+            for spec in smap.columns.values():
+                if spec.number is not None and spec.number.currency == "strip" and spec.source in sub:
+                    fills += _currency_sign_notes(smap.file, sub[spec.source], tmap.name, spec.target)
         return Built(out.reset_index(drop=True), origin, columns_from, fills)
 
     def build_table(self, tmap: TableMap) -> Built | None:

@@ -166,6 +166,22 @@ def test_amounts_in_several_currencies_are_named_in_the_notes(export, tmp_path):
     assert not [n for n in result.provenance["notes"] if "currenc" in n.lower()]
 
 
+def test_amounts_written_with_several_currency_signs_are_named_in_the_notes(export, tmp_path):
+    # `currency: strip` drops `$` and `EUR` alike; amounts in two currencies must not pass unsaid.
+    mapping, src = export
+    edit(mapping, "amount: {from: value,", "amount: {from: value, number: {currency: strip},")
+    edit(src / "deals.csv", "Won,900,", "Won,$900,")
+    edit(src / "deals.csv", "Won,1200,", "Won,EUR 1200,")
+    result = run_import(mapping, src, tmp_path / "out")
+    note = [n for n in result.provenance["notes"] if "currencies" in n]
+    assert len(note) == 1 and "deals.csv column value" in note[0]
+    assert "$: 1 row" in note[0] and "EUR: 1 row" in note[0]
+    # One sign only: nothing to say.
+    edit(src / "deals.csv", "Won,EUR 1200,", "Won,$1200,")
+    result = run_import(mapping, src, tmp_path / "out2")
+    assert not [n for n in result.provenance["notes"] if "currencies" in n]
+
+
 def test_a_quota_policy_given_by_the_user_wins(export, tmp_path):
     mapping, src = export
     out = tmp_path / "out"
