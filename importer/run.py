@@ -673,9 +673,23 @@ def build_tables(
                 keep = frames[name]["rep_id"].isin(known)
                 if (~keep).any():
                     dropped = frames[name].loc[~keep, "rep_id"]
+                    counts = dropped.value_counts()
+                    who = ", ".join(
+                        f"{o} ({n} row{'s' if n != 1 else ''})"
+                        for o, n in counts.head(MAX_ROWS_SHOWN).items()
+                    )
+                    more = f" and {len(counts) - MAX_ROWS_SHOWN} more" if len(counts) > MAX_ROWS_SHOWN else ""
+                    src = origins[name][(~keep).values].dropna()
+                    where = "; ".join(
+                        f"{f} row{'s' if len(r) > 1 else ''} "
+                        + ", ".join(str(int(x)) for x in r["row"].head(MAX_ROWS_SHOWN))
+                        + (f" and {len(r) - MAX_ROWS_SHOWN} more" if len(r) > MAX_ROWS_SHOWN else "")
+                        for f, r in src.groupby("file", sort=False)
+                    )
                     info["notes"].append(
                         f"{name}: {int((~keep).sum())} row(s) of {dropped.nunique()} owner(s) who are not reps "
-                        "were left out (only_known_reps)"
+                        f"were left out (only_known_reps): {who}{more}"
+                        + (f"; in the source: {where}" if where else "")
                     )
                     frames[name] = frames[name][keep].reset_index(drop=True)
                     origins[name] = origins[name][keep.values].reset_index(drop=True)

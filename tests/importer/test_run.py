@@ -182,6 +182,18 @@ def test_amounts_written_with_several_currency_signs_are_named_in_the_notes(expo
     assert not [n for n in result.provenance["notes"] if "currencies" in n]
 
 
+def test_rows_of_owners_who_are_not_reps_are_named_when_left_out(export, tmp_path):
+    # A new hire missing from the people file: their deals leave attainment, so say whose and where.
+    mapping, src = export
+    edit(mapping, "    source: deals.csv\n", "    source: deals.csv\n    only_known_reps: true\n")
+    deals = src / "deals.csv"
+    deals.write_text(deals.read_text() + "d5,Zed Ghost,2023-01-07,2023-02-01,Won,50,GTX Pro\n")
+    result = run_import(mapping, src, tmp_path / "out")
+    note = [n for n in result.provenance["notes"] if "only_known_reps" in n]
+    assert len(note) == 1 and "1 row(s) of 1 owner(s)" in note[0]
+    assert "zed-ghost (1 row)" in note[0] and "deals.csv row 6" in note[0]
+
+
 def test_a_quota_policy_given_by_the_user_wins(export, tmp_path):
     mapping, src = export
     out = tmp_path / "out"
