@@ -873,7 +873,16 @@ def load_mapping(mapping: str | Path) -> Mapping:
     path = resolve_mapping_path(mapping)
     if path.is_dir():
         raise UserError(f"mapping {path} is a folder; give a YAML file")
-    doc = _parse_yaml(path.read_text(encoding="utf-8"), path.name)
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"mapping file {path.name} is not UTF-8 text (line {line}, byte 0x{raw[exc.start]:02x}); "
+            "save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)"
+        ) from None
+    doc = _parse_yaml(text, path.name)
     checker = _Checker(doc, path.name)
     result = checker.mapping(path)
     if checker.problems:

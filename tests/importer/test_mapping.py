@@ -137,6 +137,21 @@ def test_quota_policy_errors(tmp_path):
     assert any("needs `amount`" in p for p in ps)
 
 
+def test_a_mapping_saved_in_a_windows_code_page_is_a_user_error_naming_line_and_byte(tmp_path):
+    # Notepad's "ANSI": a German stage name in cp1252 is not UTF-8.
+    text = GOOD.replace("Won: true, Lost: true", "Gewonnen: true, Verloren: true, Ausgewählt: false")
+    path = tmp_path / "m.yaml"
+    path.write_bytes(text.encode("cp1252"))
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "Ausgew" in row)
+    with pytest.raises(UserError) as exc:
+        load_mapping(path)
+    msg = str(exc.value)
+    assert "m.yaml" in msg and "not UTF-8" in msg and f"line {line}" in msg and "0xe4" in msg
+    # With a byte-order mark (Notepad's "UTF-8 with BOM") it loads.
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_mapping(path).tables
+
+
 def test_missing_mapping_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist.*salesforce"):
         load_mapping(tmp_path / "nope.yaml")
