@@ -31,13 +31,18 @@ def ece(y, p, n_bins: int = 10) -> float:
 
 
 def precision_at_top(y, p, frac: float = 0.1) -> float:
-    """Share of misses among the top `frac` of rows by risk (ties broken by row order)."""
+    """Share of misses among the top `frac` of rows by risk. Rows tied with the k-th risk share the
+    places left at the cut (expected precision over random tie-breaking): the row order must not
+    decide, e.g. the pacing rule gives every rep with nothing won yet the same risk."""
     y = np.asarray(y, float)
+    p = np.asarray(p, float)
     if len(y) == 0:
         return float("nan")
     k = max(1, int(math.ceil(frac * len(y))))
-    top = np.argsort(-np.asarray(p, float), kind="stable")[:k]
-    return float(y[top].mean())
+    cut = np.sort(p)[::-1][k - 1]
+    above, tied = p > cut, p == cut
+    places = k - int(above.sum())
+    return float((y[above].sum() + places * y[tied].mean()) / k)
 
 
 def metric_row(y, p) -> dict:

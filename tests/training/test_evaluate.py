@@ -17,6 +17,18 @@ def test_precision_at_top_counts_misses_among_the_riskiest_tenth():
     assert precision_at_top(y, p, 0.1) == 0.5  # top 2 rows: y = 1, 0
 
 
+def test_precision_at_top_does_not_depend_on_the_order_of_tied_rows():
+    # every row tied (the pacing rule before anything is won): the expected precision is the miss rate
+    y = np.array([1] * 5 + [0] * 15)
+    p = np.full(20, 0.3)
+    assert precision_at_top(y, p, 0.1) == 0.25
+    assert precision_at_top(y[::-1], p, 0.1) == 0.25
+    # one clear top row, then ties for the second place: half a miss on average
+    y2 = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0] * 2)
+    p2 = np.array([0.9] + [0.5] * 4 + [0.1] * 15)
+    assert abs(precision_at_top(y2, p2, 0.1) - (1 + 2 / 4) / 2) < 1e-12
+
+
 def test_evaluate_has_overall_week_and_segment_slices_for_each_model():
     rng = np.random.default_rng(0)
     n = 400
