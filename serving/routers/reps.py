@@ -381,10 +381,9 @@ def end_intervention(
     )
     if problem and problem[0] == "ended_on":  # the start was accepted when it was recorded
         raise _refused(*problem)
-    if row.ended_on == body.ended_on:
-        return _intervention_out(row)
     previous = row.ended_on
     row.ended_on = body.ended_on
+    # the same day again changes nothing, but its answer names the risk at record: audited too
     audit.record(
         session,
         principal,
@@ -392,6 +391,7 @@ def end_intervention(
         "rep",
         rep_id,
         model_version=row.model_version,
+        outcome="ok" if previous != body.ended_on else "unchanged",
         detail={
             "id": row.id,
             "intervention": row.intervention,

@@ -210,7 +210,7 @@ def test_an_intervention_is_ended_later_and_the_change_is_audited(service):
     out = r.json()
     assert out["ended_on"] == "2024-02-29" and out["note"] == "pairing" and out["recorded_by"] == "mgr1"
     assert out["started_on"] == "2024-01-16" and out["intervention"] == "mentoring"
-    # HR corrects the day; the same day again changes nothing and records nothing
+    # HR corrects the day; the same day again changes nothing (and is audited as unchanged)
     assert (
         c.patch(url, json={"ended_on": "2024-03-01"}, headers=service.h("hr")).json()["ended_on"]
         == "2024-03-01"
@@ -225,6 +225,7 @@ def test_an_intervention_is_ended_later_and_the_change_is_audited(service):
         ] == [
             ("mgr1", "ok", "2024-02-29", None),
             ("hr", "ok", "2024-03-01", "2024-02-29"),
+            ("hr", "unchanged", "2024-03-01", "2024-03-01"),  # its answer names the risk at record
         ]
     # a manager outside the rep's line sees the same 404 as for an unknown rep, and the attempt is audited
     r = c.patch(url, json={"ended_on": "2024-03-05"}, headers=service.h("mgr2"))
