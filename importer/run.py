@@ -777,7 +777,9 @@ def run_import(
     if fmt not in ("csv", "parquet"):
         raise UserError(f"--format must be csv or parquet, not {fmt!r}")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+    if out.exists() and not out.is_dir() and not force:  # --out names a folder: an empty file is still a file
+        raise UserError(f"{out} is a file, not a folder; choose another --out or pass --force to replace it")
+    if out.is_dir() and any(out.iterdir()) and not force:
         raise UserError(
             f"{out} already exists and is not empty; choose another --out or pass --force to replace it"
         )
@@ -834,7 +836,10 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
         except OSError:
             old.rename(out)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:  # --force over a file
+            old.unlink(missing_ok=True)
     else:
         tmp.rename(out)
 

@@ -308,6 +308,12 @@ def test_an_existing_out_folder_is_kept_unless_forced(export, tmp_path):
     msg = failure(mapping, src, out)
     assert "already exists" in msg and "--force" in msg
     assert (out / "mine.txt").read_text() == "keep me"
+    (tmp_path / "a_file").write_text("")  # an empty file where the folder should go is named as a file
+    msg = failure(mapping, src, tmp_path / "a_file")
+    assert "is a file, not a folder" in msg and "--force" in msg
+    run_import(mapping, src, tmp_path / "a_file", force=True)  # forced: the folder replaces the file
+    assert (tmp_path / "a_file" / "reps.csv").is_file()
+    assert not list(tmp_path.glob(".a_file.replaced-*"))  # and nothing of it is left beside
     # A failing forced import leaves the old folder as it was.
     edit(src / "deals.csv", "Won,900", "Maybe,900")
     with pytest.raises(ImportFailed):
