@@ -664,6 +664,18 @@ def build_tables(
         raise ImportFailed(
             merge_problems(builder.problems), f"the export in {source} does not map onto the contract"
         )
+    # A required table left empty (a header-only file) would otherwise surface as another table's
+    # broken references ("opportunities.rep_id: 8800 rows not in reps"), far from its cause.
+    empty = [n for n, f in frames.items() if len(f) == 0 and not mapping.tables[n].optional]
+    if empty:
+        raise UserError(
+            "; ".join(
+                f"{n}: no rows to import from {', '.join(sorted({src.file for src in mapping.tables[n].sources}))} "
+                "(the file has only a header, or its `where` keeps none)"
+                for n in empty
+            )
+            + "; the contract needs at least one row in each of these tables"
+        )
 
     # Rows that belong to people who are not reps (managers, admins), where the mapping asks to drop them.
     if "reps" in frames:

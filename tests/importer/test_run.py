@@ -300,6 +300,15 @@ def test_no_quotas_and_no_policy(export, tmp_path):
     assert "no quotas" in msg and "--quota-policy" in msg
 
 
+def test_a_required_table_with_only_a_header_is_named(export, tmp_path):
+    mapping, src = export
+    (src / "people.csv").write_text("name,started\n")  # the reps' file, header only
+    msg = failure(mapping, src, tmp_path / "out")
+    assert msg.startswith("reps: no rows to import from people.csv (the file has only a header")
+    assert "opportunities" not in msg  # not the deals' references to reps that are not there
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_existing_out_folder_is_kept_unless_forced(export, tmp_path):
     mapping, src = export
     out = tmp_path / "out"
