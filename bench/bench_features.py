@@ -24,6 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 
 
+def org_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The simulated organisation (`ensure_data`) and the timed runs: the options every feature bench takes."""
+    ap.add_argument("--reps", type=int, default=1500)
+    ap.add_argument("--periods", type=int, default=13)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=3)
+    return ap
+
+
 def ensure_data(reps: int, periods: int, seed: int) -> Path:
     """Simulate the organisation once; later runs reuse the folder."""
     DATA.mkdir(parents=True, exist_ok=True)
@@ -92,11 +101,7 @@ def child(folder: Path, validate: bool) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=1500)
-    ap.add_argument("--periods", type=int, default=13)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = org_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     ap.add_argument("--validate", action="store_true", help="include contract validation in load time")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()

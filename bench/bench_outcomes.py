@@ -23,19 +23,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=1500)
-    ap.add_argument("--periods", type=int, default=13)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=3)
+    from bench_features import ensure_data, org_arguments
+
+    ap = org_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     ap.add_argument("--as-of", default="2026-02-15")
     a = ap.parse_args()
 
     from repradar.cli import quiet_known_warnings
 
     quiet_known_warnings()
-    from bench_features import ensure_data
-
     from features.build import compute_features, period_outcomes
     from features.engine import DuckDBEngine
     from features.io import load_folder

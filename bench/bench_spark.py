@@ -75,11 +75,9 @@ def child(folder: Path, engine: str, master: str, spark_conf: dict, load_only: b
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=1500)
-    ap.add_argument("--periods", type=int, default=13)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=3)
+    from bench_features import org_arguments
+
+    ap = org_arguments(argparse.ArgumentParser())
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--engines", default="duckdb,spark")
     ap.add_argument(

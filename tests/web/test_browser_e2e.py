@@ -75,6 +75,16 @@ def _sign_in(page, base: str, token: str) -> None:
     page.click("#sign-in")
 
 
+def _rep_page(browser, base: str, token: str, rep_id: str = "R1", **context):
+    """(context, page): a new browser context (`context` as for new_context), signed in, on a rep's page."""
+    ctx = browser.new_context(**context)
+    page = ctx.new_page()
+    _sign_in(page, base, token)
+    page.wait_for_selector("main")
+    page.goto(f"{base}/reps/{rep_id}")
+    return ctx, page
+
+
 def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -431,11 +441,9 @@ def test_chinese_columns_are_not_squeezed_to_a_character_a_line_on_a_phone(small
     scrolls inside its box instead). A browser set to Chinese gets the Chinese pages without a choice, and
     the page, not the browser, says what is wrong with a form."""
     base, tokens = small_site
-    ctx = browser.new_context(viewport={"width": 375, "height": 800}, locale="zh-CN")
-    page = ctx.new_page()
-    _sign_in(page, base, tokens["mgr1"])
-    page.wait_for_selector("main")
-    page.goto(base + "/reps/R1")
+    ctx, page = _rep_page(
+        browser, base, tokens["mgr1"], viewport={"width": 375, "height": 800}, locale="zh-CN"
+    )
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     # a field left empty is said by the page, in its language and naming the field, not by the
     # browser's bubble in the browser's own language ("Please fill out this field.")
@@ -511,11 +519,7 @@ def test_the_logs_days_and_end_button_stay_on_one_line(small_site, browser, widt
     (they were broken letter by letter, "E/n/d", beside a note), and a refused end day's message sits above
     its field without squeezing them."""
     base, tokens = small_site
-    ctx = browser.new_context(viewport={"width": width, "height": 900})
-    page = ctx.new_page()
-    _sign_in(page, base, tokens["mgr1"])
-    page.wait_for_selector("main")
-    page.goto(base + "/reps/R1")
+    ctx, page = _rep_page(browser, base, tokens["mgr1"], viewport={"width": width, "height": 900})
     page.select_option("#intervention", "customer_service_training")
     page.fill("#started_on", "2024-01-16")
     page.fill("#note", "Talked on Monday; agreed a weekly 1:1 and a call review with the team lead")
@@ -541,11 +545,7 @@ def test_the_risk_trend_shows_its_newest_point_first_on_a_phone(small_site, brow
     point (today's risk) cut off at the right. Now it fits a phone of 375 px whole, scale included; on a
     narrower screen its box opens on the newest point; on a desktop it sits at the left of its card."""
     base, tokens = small_site
-    ctx = browser.new_context(viewport={"width": width, "height": 800})
-    page = ctx.new_page()
-    _sign_in(page, base, tokens["mgr1"])
-    page.wait_for_selector("main")
-    page.goto(base + "/reps/R1")
+    ctx, page = _rep_page(browser, base, tokens["mgr1"], viewport={"width": width, "height": 800})
     box = page.locator("#trend").bounding_box()
     last = page.locator("#trend svg circle").last.bounding_box()
     first = page.locator("#trend svg circle").first.bounding_box()
