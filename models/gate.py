@@ -36,6 +36,12 @@ class Figures:
     brier: float
     n_rows: int
     n_misses: int
+    # AUC on the rows of the period's first part (elapsed share at most `early_share`): the weeks an
+    # early warning is for. Late rows are nearly decided and flatter the overall AUC. NaN when the
+    # rows hold no such part, or only one outcome there; records made before it existed lack it.
+    auc_early: float = math.nan
+    n_early_rows: int = 0
+    early_share: float | None = None
 
 
 @dataclass
@@ -68,19 +74,41 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
 
 
-def figures_for(version: str, y: np.ndarray, risk: np.ndarray) -> Figures:
+def figures_for(
+    version: str,
+    y: np.ndarray,
+    risk: np.ndarray,
+    elapsed: np.ndarray | None = None,
+    early_share: float | None = None,
+) -> Figures:
+    """AUC and Brier over all rows; with `elapsed` (each row's elapsed share of its period) and
+    `early_share`, also the AUC of the rows at most that far into their period."""
     y = np.asarray(y, dtype=int)
-    return Figures(str(version), roc_auc(y, risk), brier(y, risk), int(len(y)), int(y.sum()))
+    risk = np.asarray(risk, dtype=float)
+    early = dict(auc_early=math.nan, n_early_rows=0, early_share=early_share)
+    if elapsed is not None and early_share is not None:
+        mask = np.asarray(elapsed, dtype=float) <= early_share
+        early.update(
+            auc_early=roc_auc(y[mask], risk[mask]) if mask.any() else math.nan, n_early_rows=int(mask.sum())
+        )
+    return Figures(str(version), roc_auc(y, risk), brier(y, risk), int(len(y)), int(y.sum()), **early)
 
 
 def measure_checks(
     challenger: Figures, champion: Figures, tol_auc: float, tol_brier: float
 ) -> list[tuple[str, bool]]:
-    """(measure, within tolerance) for AUC and Brier: the challenger's AUC at least the champion's minus
-    tol_auc, its Brier at most the champion's plus tol_brier (NaN never is)."""
+    """(measure, within tolerance): the challenger's AUC at least the champion's minus tol_auc, its
+    Brier at most the champion's plus tol_brier, and (when the champion has one) its early-period AUC
+    at least the champion's minus tol_auc. NaN never is within tolerance."""
     auc_ok = not math.isnan(challenger.auc) and challenger.auc >= champion.auc - tol_auc
     brier_ok = not math.isnan(challenger.brier) and challenger.brier <= champion.brier + tol_brier
-    return [("auc", auc_ok), ("brier", brier_ok)]
+    checks = [("auc", auc_ok), ("brier", brier_ok)]
+    if not math.isnan(champion.auc_early):
+        early_ok = (
+            not math.isnan(challenger.auc_early) and challenger.auc_early >= champion.auc_early - tol_auc
+        )
+        checks.append(("auc_early", early_ok))
+    return checks
 
 
 def gate_decision(
@@ -90,6 +118,7 @@ def gate_decision(
     if champion is None:
         return True, ["no champion yet: the first model becomes champion"]
     checks = dict(measure_checks(challenger, champion, tol_auc, tol_brier))
+    early = f"AUC in the first {_share(challenger.early_share)} of the period"
     reasons = [
         f"AUC {challenger.auc:.4f} vs champion {champion.auc:.4f} (tolerance {tol_auc:g}): ok"
         if checks["auc"]
@@ -98,7 +127,18 @@ def gate_decision(
         if checks["brier"]
         else f"Brier {challenger.brier:.4f} is above the champion's {champion.brier:.4f} by more than {tol_brier:g}",
     ]
+    if "auc_early" in checks:
+        reasons.append(
+            f"{early} {challenger.auc_early:.4f} vs champion {champion.auc_early:.4f} (tolerance {tol_auc:g}): ok"
+            if checks["auc_early"]
+            else f"{early} {challenger.auc_early:.4f} is below the champion's {champion.auc_early:.4f} "
+            f"by more than {tol_auc:g}"
+        )
     return all(checks.values()), reasons
+
+
+def _share(share: float | None) -> str:
+    return "part" if share is None else f"{share:.0%}"
 
 
 def render_figures(challenger: Figures, champion: Figures | None) -> str:
@@ -112,6 +152,14 @@ def render_figures(challenger: Figures, champion: Figures | None) -> str:
 
     rows.append(("ROC-AUC (higher is better)", fmt(challenger, "auc", ".4f"), fmt(champion, "auc", ".4f")))
     rows.append(("Brier (lower is better)", fmt(challenger, "brier", ".4f"), fmt(champion, "brier", ".4f")))
+    if not math.isnan(challenger.auc_early) or (champion is not None and not math.isnan(champion.auc_early)):
+        rows.append(
+            (
+                f"ROC-AUC, first {_share(challenger.early_share)} of the period",
+                fmt(challenger, "auc_early", ".4f"),
+                fmt(champion, "auc_early", ".4f"),
+            )
+        )
     rows.append(("held-out rows", fmt(challenger, "n_rows", "d"), fmt(champion, "n_rows", "d")))
     rows.append(("of which missed", fmt(challenger, "n_misses", "d"), fmt(champion, "n_misses", "d")))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -156,6 +204,7 @@ def heldout_frame(settings, mv) -> pd.DataFrame:
 
 
 def _evaluate(settings, version: str, frame: pd.DataFrame) -> Figures:
+    """`version`'s figures on the held-out rows `frame`."""
     from models.loading import load_version
     from models.pyfunc import MissingFeaturesError
 
@@ -167,7 +216,8 @@ def _evaluate(settings, version: str, frame: pd.DataFrame) -> Figures:
             f"version {version} cannot be scored on the challenger's held-out set ({exc}); the two were "
             "trained on different features. Compare them by hand, then use --force --reason to promote"
         ) from None
-    return figures_for(version, frame[LABEL].to_numpy(), risk)
+    elapsed = frame["elapsed_share"].to_numpy(dtype=float) if "elapsed_share" in frame else None
+    return figures_for(version, frame[LABEL].to_numpy(), risk, elapsed, settings.gate_early_share)
 
 
 def _history(mv) -> list[dict]:
@@ -264,7 +314,11 @@ def promote(
         "forced": bool(force and not passes),
         "reason": reason,
         "previous_champion": champ_version,
-        "tolerances": {"auc": settings.gate_tol_auc, "brier": settings.gate_tol_brier},
+        "tolerances": {
+            "auc": settings.gate_tol_auc,
+            "brier": settings.gate_tol_brier,
+            "early_share": settings.gate_early_share,
+        },
         "figures": {k: asdict(v) for k, v in figures.items()},
     }
     _record(client, name, mv, entry)

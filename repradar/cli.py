@@ -537,6 +537,14 @@ def tune_playbook(
         typer.echo(f"wrote {out}; score with it: REPRADAR_PLAYBOOK={out} repradar score ...")
 
 
+def _early(figures: dict) -> str:
+    """' AUC first 50% 0.8123' for a gate record with the early-period AUC (older records have none)."""
+    v, share = figures.get("auc_early"), figures.get("early_share")
+    if v is None or share is None or v != v:
+        return ""
+    return f" AUC first {share:.0%} {v:.4f}"
+
+
 @app.command("models")
 @_user_errors
 def models_(
@@ -578,13 +586,14 @@ def models_(
         for h in v["history"]:
             figs = h.get("figures", {})
             ch, cp = figs.get("challenger", {}), figs.get("champion")
-            vs = f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}" if cp else ""
+            vs = f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}{_early(cp)}" if cp else ""
             why = f"; reason: {h['reason']}" if h.get("reason") else ""
             lines.append(
                 (
                     h.get("at") or "",
                     f"{h['at']} {h['decision']} by {h['by']} via {h['via']}: "
-                    f"AUC {ch.get('auc', float('nan')):.4f} Brier {ch.get('brier', float('nan')):.4f}{vs}{why}",
+                    f"AUC {ch.get('auc', float('nan')):.4f} Brier {ch.get('brier', float('nan')):.4f}"
+                    f"{_early(ch)}{vs}{why}",
                 )
             )
         replaced = v.get("replaced") or (

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     gate_tol_brier: float = Field(
         default=0.005, ge=0, description="Challenger Brier may exceed the champion by this."
     )
+    gate_early_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="The gate also compares AUC on held-out rows at most this far into their period "
+        "(within the AUC tolerance): the weeks an early warning is for.",
+    )
     operator: str | None = Field(
         default=None, description="Who is acting (promotion records); default $USER."
     )

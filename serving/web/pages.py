@@ -1199,7 +1199,8 @@ def _verdicts(lang: str, figures: dict, settings) -> list[str]:
         a, b = Figures(**ch), Figures(**cp)
     except TypeError:
         return []
-    tol = {"auc": settings.gate_tol_auc, "brier": settings.gate_tol_brier}
+    tol = {"auc": settings.gate_tol_auc, "brier": settings.gate_tol_brier, "auc_early": settings.gate_tol_auc}
+    share = f"{a.early_share:.0%}" if a.early_share is not None else "?"
     return [
         i18n.t(
             lang,
@@ -1207,6 +1208,7 @@ def _verdicts(lang: str, figures: dict, settings) -> list[str]:
             challenger=f"{getattr(a, m):.4f}",
             champion=f"{getattr(b, m):.4f}",
             tol=f"{tol[m]:g}",
+            share=share,
         )
         for m, ok in measure_checks(a, b, tol["auc"], tol["brier"])
     ]

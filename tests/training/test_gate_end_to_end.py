@@ -29,6 +29,7 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert "refused" in r.stderr and f"challenger v{v}" in r.stderr and "champion v1" in r.stderr
     assert "different data" not in r.stderr  # both trained on sim_org
     assert "ROC-AUC" in r.stderr and "Brier" in r.stderr
+    assert "ROC-AUC, first 50% of the period" in r.stderr  # the weeks an early warning is for
     assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
 
     r = run_cli(trained, "promote", "--force")
@@ -46,6 +47,11 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert [h["decision"] for h in history] == ["refused", "forced"]
     assert history[1]["figures"]["champion"]["version"] == "1"
     assert history[1]["figures"]["challenger"]["auc"] < history[1]["figures"]["champion"]["auc"]
+    # the early-period AUC is measured on the rows at most half-way into their period, a real subset
+    early = history[1]["figures"]["champion"]
+    assert early["early_share"] == 0.5 and 0 < early["n_early_rows"] < early["n_rows"]
+    assert 0.5 < early["auc_early"] < early["auc"]  # early weeks are harder than the whole period
+    assert history[1]["tolerances"]["early_share"] == 0.5
 
     r = run_cli(trained, "models")
     assert r.exit_code == 0 and "testing the override" in r.stdout and "refused" in r.stdout

@@ -212,7 +212,7 @@ def _figures(page) -> dict[str, dict[str, str]]:
     rows = page.eval_on_selector_all(
         "#gate-figures tbody tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
     )
-    cols = ["role", "version", "auc", "brier", "rows", "misses"]
+    cols = ["role", "version", "auc", "brier", "auc_early", "rows", "misses"]
     return {r[0]: dict(zip(cols, r, strict=True)) for r in rows}
 
 
@@ -259,7 +259,11 @@ def test_data_scientist_sees_the_gate_refuse_a_worse_model(site, browser, worse_
     assert (
         float(chal["auc"]) < float(champ["auc"]) - tol[0]
         or float(chal["brier"]) > float(champ["brier"]) + tol[1]
+        or float(chal["auc_early"]) < float(champ["auc_early"]) - tol[0]
     )
+    header = page.text_content("#gate-figures thead")  # inner_text would give the CSS capitals
+    assert "AUC, first 50% of the period" in header
+    assert page.locator("#gate-verdicts li").count() == 3  # AUC, Brier and the early-period AUC
     assert page.get_attribute("#curves", "data-version") == worse
     assert "Champion: version 1" in page.content()  # nothing changed
     _shot(page, "data_scientist_gate_refused")

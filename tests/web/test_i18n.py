@@ -51,7 +51,9 @@ def test_catalog_covers_interventions_groups_bands_and_statuses():
         "rep.log_caption_one",
     ]  # rep/team.html, serving/web/pages.py _points
     dynamic += [f"rep.field_{f}" for f in ("intervention", "started_on", "ended_on", "note")]  # form errors
-    dynamic += [f"models.verdict_{m}_{v}" for m in ("auc", "brier") for v in ("ok", "bad")]  # _verdicts
+    dynamic += [
+        f"models.verdict_{m}_{v}" for m in ("auc", "brier", "auc_early") for v in ("ok", "bad")
+    ]  # _verdicts
     for lang in i18n.LANGS:
         assert [k for k in dynamic if not i18n.has(lang, k)] == [], lang
 
