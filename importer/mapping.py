@@ -711,6 +711,7 @@ class _Checker:
         )
         thousands = ndef.get("thousands", "")
         thousands = "" if thousands is None else thousands
+        ungrouped = "thousands" in ndef and thousands == ""
         if thousands not in THOUSANDS_OPTIONS:
             shown = ", ".join(repr(o) for o in THOUSANDS_OPTIONS)
             self.err((*path, "thousands"), f"thousands must be one of {shown} (quoted), not {thousands!r}")
@@ -724,7 +725,7 @@ class _Checker:
             return None
         if currency is None or thousands is None or decimal is None:
             return None
-        return NumberFormat(currency=currency, thousands=thousands, decimal=decimal)
+        return NumberFormat(currency=currency, thousands=thousands, decimal=decimal, ungrouped=ungrouped)
 
     def where(self, wdef, path: tuple) -> Where | None:
         if not self.mapping_at(wdef, path, "a where condition"):

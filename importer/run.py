@@ -47,6 +47,7 @@ from importer.transforms import (
     is_empty,
     lookup,
     map_values,
+    other_convention,
     parse_kind,
     where_mask,
 )
@@ -526,6 +527,11 @@ class _Builder:
             self.cell_problems(errs, file, column, spec, f"making ids {what}")
         typed, errs = parse_kind(raw, spec.kind, spec.format, spec.number)
         self.cell_problems(errs, file, column, spec, what)
+        if spec.kind == "number" and not spec.has_value:  # a constant is the mapping author's own
+            # `100.000` parses as 100.0 without complaint; a European export means 100000.
+            suspect = other_convention(raw, typed, spec.number)
+            if suspect is not None:
+                self.cell_problems([suspect], file, column, spec, f"for {self.table}.{spec.target}")
         if spec.end_of_period is not None:
             typed = end_of_period(typed, spec.end_of_period)
         if spec.default is not None:

@@ -37,6 +37,9 @@ class NumberFormat:
     currency: str = "none"
     thousands: str = ""
     decimal: str = "."
+    # `thousands: ""` written out: the amounts have no grouping, so `1.500` is meant as 1.5 and
+    # `other_convention` does not question it.
+    ungrouped: bool = False
 
     def describe(self) -> str:
         parts = []
@@ -376,12 +379,9 @@ def parse_kind(
 _CURRENCY_RE = re.compile(r"^\s*(?:[A-Z]{3}\s*)?(.*?)(?:\s*[A-Z]{3})?\s*$")
 
 
-def _number_text(v: str, number: NumberFormat | None) -> str | None:
-    """A formatted amount as plain `1234.5` text, or None when it is not written as `number` says
-    (a thousands group that is not 3 digits, e.g. `1,5` read with thousands `,`)."""
+def _unsigned(v: str, number: NumberFormat) -> tuple[str, str]:
+    """A formatted amount's sign (`-` or ``) and its digits and marks, currency and spaces removed."""
     t = v.strip()
-    if number is None:
-        return t
     if number.currency == "strip":
         t = "".join(ch for ch in t if unicodedata.category(ch) != "Sc")
         t = _CURRENCY_RE.match(t).group(1)
@@ -389,6 +389,15 @@ def _number_text(v: str, number: NumberFormat | None) -> str | None:
     sign = ""
     if t[:1] in ("+", "-"):
         sign, t = ("-" if t[0] == "-" else ""), t[1:].strip()
+    return sign, t
+
+
+def _number_text(v: str, number: NumberFormat | None) -> str | None:
+    """A formatted amount as plain `1234.5` text, or None when it is not written as `number` says
+    (a thousands group that is not 3 digits, e.g. `1,5` read with thousands `,`)."""
+    if number is None:
+        return v.strip()
+    sign, t = _unsigned(v, number)
     d = re.escape(number.decimal)
     if number.thousands:
         th = re.escape(number.thousands)
@@ -400,6 +409,51 @@ def _number_text(v: str, number: NumberFormat | None) -> str | None:
     if number.thousands:
         t = t.replace(number.thousands, "")
     return sign + t.replace(number.decimal, ".")
+
+
+def other_convention(values: pd.Series, parsed: pd.Series, number: NumberFormat | None) -> CellErrors | None:
+    """Cells read with a decimal mark that is more likely a thousands separator, or None.
+
+    `100.000` read with decimal `.` is 100.0, but a European export means 100000. Such a cell
+    parses without error, so the column as a whole decides: when every parsed text cell that has
+    the decimal mark has it once, after 1-3 digits (no leading 0) and before exactly three, those
+    cells are returned (`parsed` holds `parse_kind`'s numbers, same index). Any other decimal part
+    (`12.50`) shows the mark is a decimal mark; `thousands: ""` written out turns the check off.
+    """
+    number = number or NumberFormat()
+    if number.ungrouped:
+        return None
+    mark = number.decimal
+    grouped = re.compile(rf"[1-9]\d{{0,2}}{re.escape(mark)}\d{{3}}")
+    suspects, labels = [], []
+    for label, v in values.items():
+        if not isinstance(v, str) or pd.isna(parsed.get(label)):
+            continue
+        t = _unsigned(v, number)[1]
+        if mark not in t:
+            continue
+        if not grouped.fullmatch(t):
+            return None  # a decimal part that is not three digits: the mark is a decimal mark here
+        labels.append(label)
+        suspects.append(v)
+    if not labels:
+        return None
+    other = "," if mark == "." else "."
+    currency = "currency: strip, " if number.currency == "strip" else ""
+    example = _unsigned(suspects[0], number)[1]
+    as_read = float(example.replace(mark, "."))
+    as_grouped = float(example.replace(mark, ""))
+    return CellErrors(
+        f"has exactly three digits after the decimal mark {mark!r}, as has every value of this column "
+        f"with a {mark!r}: that is how a thousands separator writes, so {example!r} is probably "
+        f"{as_grouped:.0f}, not {as_read:g} as read (rule: a decimal mark followed by exactly three "
+        f"digits in every value that has one). If {mark!r} separates thousands, set "
+        f'`number: {{{currency}thousands: "{mark}", decimal: "{other}"}}` on this column; if these '
+        f'really are decimals, set `number: {{{currency}thousands: ""}}` to say the amounts have no '
+        "thousands separator",
+        labels,
+        suspects,
+    )
 
 
 def _utc_offsets(values: pd.Series, ok: pd.Series, fmt: str | None) -> pd.Series:

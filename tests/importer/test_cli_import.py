@@ -62,3 +62,30 @@ def test_bad_quota_policy_and_missing_mapping_exit_2(tmp_path):
     result = runner.invoke(app, [*args, "--mapping", "hubspot"])
     assert result.exit_code == 2 and "shipped mapping" in output(result)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_amount_with_a_european_thousands_separator_exits_2_and_writes_nothing(tmp_path):
+    src = tmp_path / "sf"
+    src.mkdir()
+    for f in SALESFORCE.iterdir():
+        (src / f.name).write_text(f.read_text())
+    lines = (src / "Opportunity.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    amount = head.index("Amount")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if cells[amount]:
+            cells[amount] = "12.500"
+        rows.append(",".join(cells))
+    (src / "Opportunity.csv").write_text("\n".join([lines[0], *rows]) + "\n")
+    out = tmp_path / "acme"
+    result = runner.invoke(
+        app, ["import", "--mapping", "salesforce", "--source", str(src), "--out", str(out)]
+    )
+    assert result.exit_code == 2, output(result)
+    msg = output(result)
+    assert "Opportunity.csv, column Amount, rows 2," in msg and "has exactly three digits" in msg
+    assert "for opportunities.amount" in msg and "nothing was written" in msg
+    assert "Traceback" not in msg
+    assert not out.exists()

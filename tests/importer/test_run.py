@@ -182,6 +182,47 @@ def test_amounts_written_with_several_currency_signs_are_named_in_the_notes(expo
     assert not [n for n in result.provenance["notes"] if "currencies" in n]
 
 
+def test_amounts_with_a_european_thousands_separator_are_refused(export, tmp_path):
+    # `€12.500` with the US format the mapping states parses as 12.5: 1000 times too small, silently.
+    mapping, src = export
+    edit(
+        mapping,
+        "amount: {from: value,",
+        'amount: {from: value, number: {currency: strip, thousands: ",", decimal: "."},',
+    )
+    edit(src / "deals.csv", "Won,900,", "Won,€900,")
+    edit(src / "deals.csv", "Lost,0,", "Lost,€1.000,")
+    edit(src / "deals.csv", "Won,1200,", "Won,€12.500,")
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "deals.csv, column value, rows 3, 4: value '€1.000', '€12.500' has exactly three digits" in msg
+    assert "for opportunities.amount" in msg and "mine.yaml line" in msg
+    assert '`number: {currency: strip, thousands: ".", decimal: ","}`' in msg
+    assert_nothing_written(tmp_path, out)
+    # Saying how the amounts are written imports them as meant.
+    edit(mapping, 'thousands: ",", decimal: "."', 'thousands: ".", decimal: ","')
+    run_import(mapping, src, out)
+    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[:3] == [900.0, 1000.0, 12500.0]
+
+
+def test_decimals_with_three_places_import_when_the_mapping_says_there_is_no_grouping(export, tmp_path):
+    mapping, src = export
+    edit(src / "deals.csv", "Won,1200,", "Won,1.250,")
+    assert "has exactly three digits" in failure(mapping, src, tmp_path / "out")  # the default format too
+    edit(mapping, "amount: {from: value,", 'amount: {from: value, number: {thousands: ""},')
+    run_import(mapping, src, tmp_path / "out")
+    assert pd.read_csv(tmp_path / "out" / "opportunities.csv")["amount"].tolist()[2] == 1.25
+    # A constant in the mapping is written by its author, not exported: it is taken as written.
+    text = mapping.read_text()
+    mapping.write_text(
+        text[: text.index("      amount:")]
+        + '      amount: {value: "2.500"}\n'
+        + text[text.index("      is_closed:") :]
+    )
+    run_import(mapping, src, tmp_path / "out2")
+    assert set(pd.read_csv(tmp_path / "out2" / "opportunities.csv")["amount"]) == {2.5}
+
+
 def test_rows_of_owners_who_are_not_reps_are_named_when_left_out(export, tmp_path):
     # A new hire missing from the people file: their deals leave attainment, so say whose and where.
     mapping, src = export

@@ -13,6 +13,7 @@ from importer.transforms import (
     lookup,
     map_values,
     normalize_keys,
+    other_convention,
     parse_kind,
     slug,
     where_mask,
@@ -185,6 +186,36 @@ def test_formatted_amounts_with_a_number_format():
     # A decimal comma read with thousands "," must not become 15: groups are 3 digits.
     out, errors = parse_kind(s("1,5", "12,34,567", "$1.2.3"), "number", number=us)
     assert out.isna().all() and errors[0].index == [0, 1, 2] and "thousands ','" in errors[0].message
+
+
+def test_a_european_thousands_separator_read_as_a_decimal_point_is_caught():
+    # `€100.000` parses as 100.0 with decimal "."; the column, not the cell, tells it is grouping.
+    us = NumberFormat(currency="strip", thousands=",", decimal=".")
+    cells = s("€100.000", "€950", "€12.500", None)
+    out, errors = parse_kind(cells, "number", number=us)
+    assert errors == [] and out.tolist()[:3] == [100.0, 950.0, 12.5]
+    found = other_convention(cells, out, us)
+    assert found is not None and found.index == [0, 2] and found.values == ["€100.000", "€12.500"]
+    assert '`number: {currency: strip, thousands: ".", decimal: ","}`' in found.message
+    assert "'100.000' is probably 100000, not 100 as read" in found.message
+    # The default format too, and the mirror case: a decimal comma before three digits.
+    plain = s("100.000", "7")
+    assert other_convention(plain, parse_kind(plain, "number")[0], None).index == [0]
+    eu = NumberFormat(thousands=".", decimal=",")
+    comma = s("1,500", "2,250")
+    assert (
+        'thousands: ",", decimal: "."'
+        in other_convention(comma, parse_kind(comma, "number", number=eu)[0], eu).message
+    )
+
+
+def test_decimals_that_are_decimals_are_not_questioned():
+    us = NumberFormat(currency="strip", thousands=",", decimal=".")
+    for cells in (s("$12,595.96", "$100.000"), s("0.125", "0.500"), s("1234.567"), s("1,200", "950")):
+        assert other_convention(cells, parse_kind(cells, "number", number=us)[0], us) is None
+    said = NumberFormat(thousands="", ungrouped=True)  # `thousands: ""` written out
+    cells = s("1.500", "2.250")
+    assert other_convention(cells, parse_kind(cells, "number", number=said)[0], said) is None
 
 
 def test_a_formatted_amount_without_a_number_format_says_how_to_read_it():
