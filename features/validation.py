@@ -45,6 +45,7 @@ from features.io import (
     read_raw,
     spreadsheet_row,
 )
+from features.stages import unrecognised_stages, unrecognised_stages_warning
 from repradar.errors import ContractError, UserError
 
 MAX_EXAMPLES = 5
@@ -234,6 +235,7 @@ def _check_folder(folder: Path, report: ValidationReport) -> dict[str, CheckedTa
         if name in checked:
             per_table[name] += cross_table_failures(spec, checked)
     _warn_unknown_files(entries, report)
+    _warn_unrecognised_stages(checked, report)
     for name in TABLES:
         report.failures += per_table[name]
     return checked
@@ -331,6 +333,19 @@ def _warn_unknown_files(entries: dict[str, Path], report: ValidationReport) -> N
             f"ignored file(s) that are not contract tables: {', '.join(ignored)} "
             f"(tables are {', '.join(TABLES)} as .csv or .parquet)"
         )
+
+
+def _warn_unrecognised_stages(checked: dict[str, CheckedTable], report: ValidationReport) -> None:
+    """Stage names the late-stage features cannot read; only with opportunity_history, without
+    which those features are unknown (NaN) whatever the names."""
+    if "opportunities" not in checked or "opportunity_history" not in checked:
+        return
+    found, any_late = unrecognised_stages(
+        checked["opportunities"].typed, checked["opportunity_history"].typed
+    )
+    warning = unrecognised_stages_warning(found, any_late)
+    if warning:
+        report.warnings.append(warning)
 
 
 def _csv_header(path: Path) -> list[str]:

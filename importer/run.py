@@ -827,6 +827,7 @@ def run_import(
     try:
         write_folder(frames, tmp, fmt)
         report = _validate(tmp, origins, m)
+        _stage_warning_in_source_terms(report, frames, m)
         provenance["validation"] = "passed"
         (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
         _swap_into_place(tmp, out)
@@ -871,6 +872,26 @@ def _validate(folder: Path, origins: dict, mapping: Mapping):
         problems = [translate_failure(f, origins, mapping) for f in report.failures]
         raise ImportFailed(problems, "the imported tables break the data contract")
     return report
+
+
+def _stage_warning_in_source_terms(report, frames: dict[str, pd.DataFrame], mapping: Mapping) -> None:
+    """Say validation's warning about unreadable stage names with the export file and column each
+    table's stage came from, so the value map it suggests reads the right column."""
+    from features.stages import UNRECOGNISED_STAGES, unrecognised_stages, unrecognised_stages_warning
+
+    at = [i for i, w in enumerate(report.warnings) if w.startswith(UNRECOGNISED_STAGES)]
+    if not at:
+        return
+    sources = {}
+    for table in ("opportunities", "opportunity_history"):
+        tmap = mapping.tables.get(table)
+        specs = [(s.file, s.columns["stage"]) for s in (tmap.sources if tmap else ()) if "stage" in s.columns]
+        if specs and specs[0][1].source is not None:
+            sources[table] = (" / ".join(f for f, _ in specs), specs[0][1].source)
+    found, any_late = unrecognised_stages(frames["opportunities"], frames.get("opportunity_history"))
+    warning = unrecognised_stages_warning(found, any_late, sources)
+    if warning:
+        report.warnings[at[0]] = warning
 
 
 def translate_failure(failure, origins: dict[str, pd.DataFrame], mapping: Mapping) -> str:

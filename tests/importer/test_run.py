@@ -414,6 +414,36 @@ def test_salesforce_fixture_imports_and_validates(tmp_path):
     assert any("only_known_reps" in n for n in prov["notes"])
 
 
+def test_stage_names_the_late_stage_features_cannot_read_are_named_with_the_fix(tmp_path):
+    # German stage names import cleanly, but every deal would count as never reaching a late stage.
+    src = tmp_path / "sf"
+    shutil.copytree(FIXTURES / "salesforce", src)
+    for name in ("Opportunity.csv", "OpportunityHistory.csv"):
+        text = (src / name).read_text().replace("Negotiation/Review", "Verhandlung")
+        (src / name).write_text(text.replace("Proposal/Price Quote", "Angebot"))
+    result = run_import("salesforce", src, tmp_path / "a")
+    assert result.report.ok
+    (warning,) = [w for w in result.report.warnings if "stage names" in w]
+    assert "opportunities.stage (from Opportunity.csv column StageName): 'Angebot' (1 row)" in warning
+    assert "opportunity_history.stage (from OpportunityHistory.csv column StageName): " in warning
+    assert "late_stage_reach_rate_180d" in warning and "(0)" in warning
+    assert "`stage: {from: StageName, values: {'Angebot': Negotiation}, unmapped: keep}`" in warning
+    # The fix it names: a value map on `stage` in both tables.
+    mapping = tmp_path / "sf.yaml"
+    stage = "stage: {from: StageName, values: {Verhandlung: Negotiation, Angebot: Proposal}, unmapped: keep}"
+    mapping.write_text(
+        (Path(__file__).resolve().parents[2] / "importer" / "mappings" / "salesforce.yaml")
+        .read_text()
+        .replace("stage: StageName", stage)
+    )
+    result = run_import(mapping, src, tmp_path / "b")
+    assert not [w for w in result.report.warnings if "stage names" in w]
+    assert set(pd.read_csv(tmp_path / "b" / "opportunities.csv")["stage"]) >= {"Negotiation", "Proposal"}
+    # The shipped fixture's English names raise nothing.
+    result = run_import("salesforce", FIXTURES / "salesforce", tmp_path / "c")
+    assert not [w for w in result.report.warnings if "stage names" in w]
+
+
 def test_salesforce_without_forecasting_quota_needs_a_policy(tmp_path):
     src = tmp_path / "sf"
     shutil.copytree(FIXTURES / "salesforce", src)

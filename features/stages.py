@@ -1,0 +1,151 @@
+"""How stage names are read: closed / won by name, and which open stages are *late*.
+
+The feature SQL (`sql/deal_states.sql`) classifies stages with these same words (a test keeps
+them equal); this module says, before any feature is built, which stage names those words do
+not recognise, since an unrecognised late stage silently counts as early.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# Open stages whose lower-cased name contains one of these are late (proposal or later).
+LATE_STAGE_WORDS = ("propos", "negotiat", "contract", "commit", "quote", "verbal")
+# Names that read as closed when no deal in `opportunities` says otherwise.
+CLOSED_STAGE_WORDS = ("won", "lost")
+CLOSED_STAGE_PREFIX = "closed"
+# Common names of the stages before a proposal (Salesforce, HubSpot, Pipedrive defaults): not
+# used by the features (every open stage that is not late is early), only to tell a known early
+# stage from a name nobody recognised.
+EARLY_STAGE_WORDS = (
+    "prospect",
+    "qualif",
+    "lead",
+    "new",
+    "open",
+    "discover",
+    "engag",
+    "contact",
+    "meeting",
+    "appointment",
+    "demo",
+    "present",
+    "analysis",
+    "decision",
+    "identif",
+    "intro",
+    "interest",
+    "evaluat",
+    "pipeline",
+)
+LATE_STAGE_FEATURES = (
+    "late_stage_reach_rate_180d",
+    "late_stage_loss_share_180d",
+    "late_stage_progress_rate_180d",
+)
+
+
+def stage_key(name: str) -> str:
+    """Stage names are compared without case or outer spaces, as the features compare them."""
+    return str(name).strip().lower()
+
+
+def is_late(name: str) -> bool:
+    key = stage_key(name)
+    return any(w in key for w in LATE_STAGE_WORDS)
+
+
+def closed_by_name(name: str) -> bool:
+    key = stage_key(name)
+    return any(w in key for w in CLOSED_STAGE_WORDS) or key.startswith(CLOSED_STAGE_PREFIX)
+
+
+def unrecognised_stages(
+    opportunities: pd.DataFrame, history: pd.DataFrame | None
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """Open stage names that are neither late nor a known early name, per table, with their row
+    counts (names as first written; counts over every spelling of one name), and whether any
+    stage at all is late.
+
+    A stage is closed when a deal in `opportunities` with it is closed, else by its name, as in
+    the features; closed stages need no late/early reading.
+    """
+    frames = {"opportunities": opportunities}
+    if history is not None:
+        frames["opportunity_history"] = history
+    closed = set()
+    if "stage" in opportunities and "is_closed" in opportunities:
+        o = opportunities[["stage", "is_closed"]].dropna(subset=["stage"])
+        closed = {stage_key(s) for s in o.loc[o["is_closed"].fillna(False).astype(bool), "stage"].unique()}
+    out: dict[str, dict[str, int]] = {}
+    any_late = False
+    for table, frame in frames.items():
+        if "stage" not in frame:
+            continue
+        # By distinct name, not by row: history tables run to millions of rows.
+        per_name = frame["stage"].dropna().astype(str).value_counts(sort=False)
+        counts: dict[str, int] = {}
+        first: dict[str, str] = {}
+        for name, n in per_name.items():
+            if not name.strip():
+                continue
+            key = stage_key(name)
+            counts[key] = counts.get(key, 0) + int(n)
+            first.setdefault(key, name)
+        found: dict[str, int] = {}
+        for key, n in counts.items():
+            if key in closed or closed_by_name(key):
+                continue
+            if is_late(key):
+                any_late = True
+            elif not any(w in key for w in EARLY_STAGE_WORDS):
+                found[first[key]] = int(n)
+        if found:
+            out[table] = dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out, any_late
+
+
+UNRECOGNISED_STAGES = "stage names not recognised as early or late stages"
+
+
+def unrecognised_stages_warning(
+    found: dict[str, dict[str, int]], any_late: bool, sources: dict[str, tuple[str, str]] | None = None
+) -> str | None:
+    """The warning for `unrecognised_stages`: where, which names and how many rows, what it costs,
+    and how to name them so the features read them.
+
+    `sources` (the importer's): per table, the source file and column its stage came from, so the
+    warning also says where to look in the export and which column the value map reads.
+    """
+    if not found:
+        return None
+    sources = sources or {}
+    parts = []
+    for table, names in found.items():
+        listed = ", ".join(f"{n!r} ({c} row{'s' if c != 1 else ''})" for n, c in list(names.items())[:10])
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        where = f" (from {sources[table][0]} column {sources[table][1]})" if table in sources else ""
+        parts.append(f"{table}.stage{where}: {listed}{more}")
+    first_table = next(iter(found))
+    example = next(iter(found[first_table]))
+    column = sources[first_table][1] if first_table in sources else "STAGE_COLUMN"
+    if any_late:
+        cost = (
+            "these are read as early stages (before proposal), so a deal in them never counts as having "
+            f"reached a late stage in {', '.join(LATE_STAGE_FEATURES)}"
+        )
+    else:
+        cost = (
+            f"no stage in the data is one, so {', '.join(LATE_STAGE_FEATURES)} take it that no deal "
+            "ever reached a late stage (0)"
+        )
+    return (
+        f"{UNRECOGNISED_STAGES}: "
+        + "; ".join(parts)
+        + f". Late stages are recognised by English words in the name ({', '.join(LATE_STAGE_WORDS)}); "
+        + cost
+        + ". Give each such stage an English name in both tables: late ones e.g. Negotiation or Proposal, "
+        "early ones e.g. Qualification (in an import mapping, a value map on `stage` in opportunities "
+        f"and opportunity_history: `stage: {{from: {column}, values: {{{example!r}: Negotiation}}, "
+        "unmapped: keep}`; see docs/import.md)"
+    )

@@ -1,0 +1,93 @@
+"""Stage names: the late-stage words match the feature SQL, and names they cannot read are named."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from features.stages import LATE_STAGE_WORDS, unrecognised_stages, unrecognised_stages_warning
+from features.validation import validate_folder
+
+SQL = Path(__file__).resolve().parents[2] / "features" / "sql" / "deal_states.sql"
+VALID = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "valid"
+
+
+def test_the_late_words_are_the_ones_the_features_use():
+    sql = SQL.read_text()
+    case = re.search(r"CASE WHEN sn\.stage_key LIKE '%propos%'.*?END AS is_late", sql, re.S)
+    assert case is not None
+    assert tuple(re.findall(r"LIKE '%(\w+)%'", case.group(0))) == LATE_STAGE_WORDS
+
+
+def opps(*rows):
+    return pd.DataFrame(rows, columns=["stage", "is_closed"])
+
+
+def test_unrecognised_open_stages_are_counted_per_table():
+    o = opps(("Verhandlung", False), ("verhandlung ", False), ("Gewonnen", True), ("Bedarfsanalyse", False))
+    h = pd.DataFrame({"stage": ["Erstkontakt", "Verhandlung", "Gewonnen", "Verloren", None]})
+    found, any_late = unrecognised_stages(o, h)
+    assert any_late is False
+    # "Gewonnen" is closed by the deals; "Verloren" only by its English-less name: it stays open.
+    assert found == {
+        "opportunities": {"Verhandlung": 2, "Bedarfsanalyse": 1},
+        "opportunity_history": {"Erstkontakt": 1, "Verhandlung": 1, "Verloren": 1},
+    }
+    text = unrecognised_stages_warning(found, any_late)
+    assert "opportunities.stage: 'Verhandlung' (2 rows), 'Bedarfsanalyse' (1 row)" in text
+    assert "opportunity_history.stage: 'Erstkontakt' (1 row)" in text
+    assert "late_stage_reach_rate_180d" in text and "no deal ever reached a late stage (0)" in text
+    assert "`stage: {from: STAGE_COLUMN, values: {'Verhandlung': Negotiation}, unmapped: keep}`" in text
+
+
+def test_english_and_crm_default_stage_names_pass():
+    names = [
+        "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
+        "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "appointmentscheduled",
+        "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent", "Engaging",
+        "Closed Won", "Closed Lost", "closedwon",
+    ]  # fmt: skip
+    found, any_late = unrecognised_stages(opps(*[(n, False) for n in names]), None)
+    assert found == {} and any_late
+    assert unrecognised_stages_warning(found, any_late) is None
+
+
+def test_one_unknown_stage_among_english_ones_counts_as_early():
+    found, any_late = unrecognised_stages(opps(("Proposal", False), ("Stage 4", False)), None)
+    assert found == {"opportunities": {"Stage 4": 1}} and any_late
+    assert "read as early stages" in unrecognised_stages_warning(found, any_late)
+
+
+def rename_stages(folder: Path, names: dict[str, str]) -> None:
+    for table in ("opportunities", "opportunity_history"):
+        path = folder / f"{table}.csv"
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df["stage"] = df["stage"].replace(names)
+        df.to_csv(path, index=False)
+
+
+def test_validate_warns_about_stage_names_in_another_language(tmp_path):
+    folder = tmp_path / "org"
+    shutil.copytree(VALID, folder)
+    assert not [w for w in validate_folder(folder).warnings if "stage names" in w]
+    rename_stages(
+        folder, {"Negotiation": "Verhandlung", "Proposal": "Angebot", "Qualification": "Bedarfsanalyse"}
+    )
+    report = validate_folder(folder)
+    assert report.ok  # a warning: the data is valid, the features read it poorly
+    (warning,) = [w for w in report.warnings if "stage names" in w]
+    assert (
+        "opportunities.stage: 'Angebot' (1 row), 'Bedarfsanalyse' (1 row), 'Verhandlung' (1 row)" in warning
+    )
+    assert "opportunity_history.stage:" in warning and "'Verhandlung' (1 row)" in warning
+
+
+def test_without_history_there_is_nothing_to_warn_about(tmp_path):
+    folder = tmp_path / "org"
+    shutil.copytree(VALID, folder)
+    rename_stages(folder, {"Negotiation": "Verhandlung", "Proposal": "Angebot"})
+    (folder / "opportunity_history.csv").unlink()
+    assert not [w for w in validate_folder(folder).warnings if "stage names" in w]
