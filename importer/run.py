@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import unicodedata
 import uuid
 from collections import Counter
@@ -132,10 +133,12 @@ def _show(v) -> str:
 class ImportFailed(UserError):
     """The export could not be imported; nothing was written. Lists every problem found."""
 
-    def __init__(self, problems: list, headline: str):
+    def __init__(self, problems: list, headline: str, footer: str = ""):
         self.problems = list(problems)
         lines = [f"{headline} ({len(self.problems)} problem(s)); nothing was written:"]
         lines += [f"  - {p}" for p in self.problems]
+        if footer:
+            lines.append(footer)
         super().__init__("\n".join(lines))
 
 
@@ -633,6 +636,116 @@ class ImportResult:
         return lines
 
 
+def _empty_required(frames: dict[str, pd.DataFrame], mapping: Mapping) -> dict[str, str]:
+    """Required tables that mapped to no rows, each with the message naming its files."""
+    return {
+        n: f"{n}: no rows to import from {', '.join(sorted({src.file for src in mapping.tables[n].sources}))} "
+        "(the file has only a header, or its `where` keeps none)"
+        for n, f in frames.items()
+        if len(f) == 0 and not mapping.tables[n].optional
+    }
+
+
+def _leave_out_unknown_reps(
+    frames: dict[str, pd.DataFrame], origins: dict[str, pd.DataFrame], mapping: Mapping, info: dict
+) -> None:
+    """Drop the rows of people who are not reps (managers, admins) where the mapping asks to
+    (`only_known_reps`), noting whose and where in the source."""
+    if "reps" not in frames:
+        return
+    known = set(frames["reps"]["rep_id"].dropna())
+    for name, tmap in mapping.tables.items():
+        if tmap.only_known_reps and name in frames:
+            keep = frames[name]["rep_id"].isin(known)
+            if (~keep).any():
+                dropped = frames[name].loc[~keep, "rep_id"]
+                counts = dropped.value_counts()
+                who = ", ".join(
+                    f"{o} ({n} row{'s' if n != 1 else ''})" for o, n in counts.head(MAX_ROWS_SHOWN).items()
+                )
+                more = f" and {len(counts) - MAX_ROWS_SHOWN} more" if len(counts) > MAX_ROWS_SHOWN else ""
+                src = origins[name][(~keep).values].dropna()
+                where = "; ".join(
+                    f"{f} row{'s' if len(r) > 1 else ''} "
+                    + ", ".join(str(int(x)) for x in r["row"].head(MAX_ROWS_SHOWN))
+                    + (f" and {len(r) - MAX_ROWS_SHOWN} more" if len(r) > MAX_ROWS_SHOWN else "")
+                    for f, r in src.groupby("file", sort=False)
+                )
+                info["notes"].append(
+                    f"{name}: {int((~keep).sum())} row(s) of {dropped.nunique()} owner(s) who are not reps "
+                    f"were left out (only_known_reps): {who}{more}"
+                    + (f"; in the source: {where}" if where else "")
+                )
+                frames[name] = frames[name][keep].reset_index(drop=True)
+                origins[name] = origins[name][keep.values].reset_index(drop=True)
+                info["tables"][name]["rows"] = len(frames[name])
+
+
+def _mapping_failed(
+    source: Path,
+    mapping: Mapping,
+    problems: list[SourceProblem],
+    frames: dict[str, pd.DataFrame],
+    origins: dict[str, pd.DataFrame],
+    clean: list[str],
+    troubled: list[str],
+) -> ImportFailed:
+    """The mapping problems, plus the contract rules broken by the tables that did map, so one run
+    shows both rather than the second kind only once the first is fixed.
+
+    Only tables without any mapping problem are checked (a cell that did not map would be
+    reported again as an empty one), and references only between such tables.
+    """
+    empty = _empty_required({n: frames[n] for n in clean}, mapping)
+    checked = [n for n in clean if n not in empty]
+    found: list = list(empty.values())
+    if checked:
+        mapped = {n: frames[n] for n in checked}
+        kept = {n: origins[n] for n in checked}
+        _leave_out_unknown_reps(mapped, kept, mapping, {"notes": [], "tables": {n: {} for n in checked}})
+        found += _contract_problems(mapped, kept, mapping)
+    footer = ""
+    if checked:
+        later = troubled + ([] if "quotas" in clean or "quotas" in troubled else ["the derived quotas"])
+        footer = (
+            f"The tables that mapped ({_and(checked)}) were checked against the contract too; "
+            f"{_and(later)} will be once the problems above are fixed."
+        )
+    return ImportFailed(
+        merge_problems(problems) + found, f"the export in {source} does not map onto the contract", footer
+    )
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _contract_problems(
+    frames: dict[str, pd.DataFrame], origins: dict[str, pd.DataFrame], mapping: Mapping
+) -> list[str]:
+    """The contract rules the given tables break, alone and in their references to one another,
+    said in the source's terms; written to a scratch folder outside --out, which is removed."""
+    from features.validation import ValidationReport, check_table, cross_table_failures
+
+    with tempfile.TemporaryDirectory(prefix="repradar-import-check-") as scratch:
+        folder = Path(scratch)
+        write_folder(frames, folder, "csv")
+        report = ValidationReport(folder=folder)
+        failures: list = []
+        checked = {}
+        try:
+            for name in TABLES:
+                if name in frames:
+                    result = check_table(TABLES[name], folder / f"{name}.csv", report, failures)
+                    if result is not None:
+                        checked[name] = result
+            for name in checked:
+                failures += cross_table_failures(TABLES[name], checked)
+        except Exception as exc:  # the mapping problems must still reach the user, not a traceback
+            return [f"the tables that mapped could not be checked against the contract ({_short(exc)})"]
+    return [translate_failure(f, origins, mapping) for f in failures]
+
+
 def build_tables(
     mapping: Mapping, source: Path, quota_policy: QuotaPolicy | None = None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict, Sources]:
@@ -648,12 +761,19 @@ def build_tables(
     frames: dict[str, pd.DataFrame] = {}
     origins: dict[str, pd.DataFrame] = {}
     info: dict = {"tables": {}, "notes": []}
+    clean: list[str] = []  # tables that mapped without a problem
+    troubled: list[str] = []
     for name, tmap in mapping.tables.items():
         if name == "quotas" and quota_policy is not None:
             info["notes"].append("the quota policy given on the command line replaces the mapped quotas")
             continue
         builder.skipped = []
+        before = len(builder.problems)
         built = builder.build_table(tmap)
+        if len(builder.problems) > before:
+            troubled.append(name)
+        elif built is not None:
+            clean.append(name)
         if built is None:
             if tmap.optional and not builder.problems:
                 why = "; ".join(builder.skipped) or (
@@ -667,51 +787,15 @@ def build_tables(
         info["notes"] += built.fills
     info["notes"] = sources.notes + sources.alias_notes() + info["notes"]
     if builder.problems:
-        raise ImportFailed(
-            merge_problems(builder.problems), f"the export in {source} does not map onto the contract"
-        )
+        raise _mapping_failed(source, mapping, builder.problems, frames, origins, clean, troubled)
     # A required table left empty (a header-only file) would otherwise surface as another table's
     # broken references ("opportunities.rep_id: 8800 rows not in reps"), far from its cause.
-    empty = [n for n, f in frames.items() if len(f) == 0 and not mapping.tables[n].optional]
+    empty = _empty_required(frames, mapping)
     if empty:
         raise UserError(
-            "; ".join(
-                f"{n}: no rows to import from {', '.join(sorted({src.file for src in mapping.tables[n].sources}))} "
-                "(the file has only a header, or its `where` keeps none)"
-                for n in empty
-            )
-            + "; the contract needs at least one row in each of these tables"
+            "; ".join(empty.values()) + "; the contract needs at least one row in each of these tables"
         )
-
-    # Rows that belong to people who are not reps (managers, admins), where the mapping asks to drop them.
-    if "reps" in frames:
-        known = set(frames["reps"]["rep_id"].dropna())
-        for name, tmap in mapping.tables.items():
-            if tmap.only_known_reps and name in frames:
-                keep = frames[name]["rep_id"].isin(known)
-                if (~keep).any():
-                    dropped = frames[name].loc[~keep, "rep_id"]
-                    counts = dropped.value_counts()
-                    who = ", ".join(
-                        f"{o} ({n} row{'s' if n != 1 else ''})"
-                        for o, n in counts.head(MAX_ROWS_SHOWN).items()
-                    )
-                    more = f" and {len(counts) - MAX_ROWS_SHOWN} more" if len(counts) > MAX_ROWS_SHOWN else ""
-                    src = origins[name][(~keep).values].dropna()
-                    where = "; ".join(
-                        f"{f} row{'s' if len(r) > 1 else ''} "
-                        + ", ".join(str(int(x)) for x in r["row"].head(MAX_ROWS_SHOWN))
-                        + (f" and {len(r) - MAX_ROWS_SHOWN} more" if len(r) > MAX_ROWS_SHOWN else "")
-                        for f, r in src.groupby("file", sort=False)
-                    )
-                    info["notes"].append(
-                        f"{name}: {int((~keep).sum())} row(s) of {dropped.nunique()} owner(s) who are not reps "
-                        f"were left out (only_known_reps): {who}{more}"
-                        + (f"; in the source: {where}" if where else "")
-                    )
-                    frames[name] = frames[name][keep].reset_index(drop=True)
-                    origins[name] = origins[name][keep.values].reset_index(drop=True)
-                    info["tables"][name]["rows"] = len(frames[name])
+    _leave_out_unknown_reps(frames, origins, mapping, info)
 
     policy = (
         quota_policy if quota_policy is not None else (None if "quotas" in frames else mapping.quota_policy)

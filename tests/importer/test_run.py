@@ -3,6 +3,7 @@
 import hashlib
 import json
 import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -332,6 +333,44 @@ def test_contract_violations_point_at_source_rows(export, tmp_path):
     assert "opportunities.opportunity_id: rule 'unique'" in msg
     assert "in the source: deals.csv, column id, rows 2, 4" in msg
     assert_nothing_written(tmp_path, out)
+
+
+def test_contract_violations_of_the_tables_that_mapped_come_with_the_mapping_problems(
+    export, tmp_path, monkeypatch
+):
+    # Fixing the missing column only to learn of the duplicate deal next run costs a round trip.
+    mapping, src = export
+    edit(src / "people.csv", "name,started", "name,start")  # reps: a mapping problem
+    edit(src / "deals.csv", "Lost,0,", "Lost,-50,")  # opportunities: maps, but breaks the contract
+    edit(src / "deals.csv", "d3,Bo Chan", "d1,Bo Chan")
+    scratch = tmp_path / "system-tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "(3 problem(s)); nothing was written" in msg
+    assert "people.csv, column started: does not exist; did you mean 'start'?" in msg
+    assert "opportunities.opportunity_id: rule 'unique' broken by 2 rows" in msg
+    assert "opportunities.amount: rule 'amount >= 0' broken by 1 row" in msg
+    assert "in the source: deals.csv, column value, row 3" in msg
+    # References to a table that did not map are not checked (every rep_id would be unknown).
+    assert "exists in reps.rep_id" not in msg
+    assert (
+        "The tables that mapped (opportunities) were checked against the contract too; reps and the derived quotas will be"
+        in msg
+    )
+    assert_nothing_written(tmp_path, out)
+    assert list(scratch.iterdir()) == []  # the scratch folder of the check is gone too
+
+
+def test_a_cell_that_did_not_map_is_not_reported_again_by_the_contract(export, tmp_path):
+    mapping, src = export
+    edit(src / "people.csv", "Ann Lee,01/01/2023", "Ann Lee,2023-01-01")  # a mapping problem in reps
+    edit(src / "deals.csv", "d3,Bo Chan", "d1,Bo Chan")
+    msg = failure(mapping, src, tmp_path / "out")
+    assert "value '2023-01-01' is not a date in format %d/%m/%Y" in msg
+    assert "reps.hire_date" not in msg  # the table with the bad cell is not checked: no 'not null' echo
+    assert "opportunities.opportunity_id: rule 'unique'" in msg
 
 
 def test_no_quotas_and_no_policy(export, tmp_path):
