@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: sqlite under home.")
     data_dir: Path | None = Field(default=None, description="Data folder the service scores in batch jobs.")
     miss_threshold: float = Field(default=1.0, gt=0, description="Attainment below this is a miss.")
+    currency: str = Field(
+        default="USD",
+        description="The ISO 4217 code of the data's amounts and quotas (EUR, GBP, CNY ...): never converted, "
+        "only written with them ($40k, €40k, SEK 40k); `train` records it in the model, whose texts use it.",
+    )
     band_high: float = Field(default=0.6, gt=0, lt=1, description="Risk at or above this is high.")
     band_medium: float = Field(default=0.3, gt=0, lt=1, description="Risk at or above this is medium.")
     snapshot_every_days: int = Field(default=7, ge=1, description="Spacing of training snapshots.")
@@ -162,6 +167,14 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r}: give an IANA name such as Asia/Shanghai or UTC"
             ) from None
         return value.strip()
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        """A known ISO 4217 code in capitals: a typo would otherwise be written beside every amount."""
+        from models.currency import normalise_currency
+
+        return normalise_currency(value)
 
     @field_validator("cookie_secure", mode="before")
     @classmethod
