@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from models import i18n
+from models.currency import DEFAULT_CURRENCY
 from models.spec import PEER_PREFIX, base_feature
 
 CONTEXT_GROUPS_DEFAULT = ("attainment", "tenure", "calendar", "other_engagement", "other")
@@ -138,8 +139,10 @@ def feature_sentence(
     segment: str | None = None,
     org=None,
     better: str | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> str:
-    """ "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese).
+    """ "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese);
+    amounts in `currency`, the model's (FeatureSpec.currency).
 
     For a driver that raises risk while the rep is better than the segment's peers (`better`, the
     feature's good side, given): the organisation's figure `org` is added when the rep is below
@@ -151,31 +154,51 @@ def feature_sentence(
     value, peer, org = _clean(value), _clean(peer), _clean(org)
     if value is None:
         return i18n.text(lang, "driver.missing_value", label=label)
-    v = i18n.format_value(value, unit, lang, feature=name)
+    v = i18n.format_value(value, unit, lang, currency=currency, feature=name)
     if peer is None:
         return i18n.text(lang, "driver.no_peer", label=label, value=v)
-    p = i18n.format_value(peer, unit, lang, feature=name)
+    p = i18n.format_value(peer, unit, lang, currency=currency, feature=name)
     if v == p and float(value) != float(peer):  # "$11k, against $11k": one more digit tells them apart
-        v = i18n.format_value(value, unit, lang, feature=name, more=1)
-        p = i18n.format_value(peer, unit, lang, feature=name, more=1)
+        v = i18n.format_value(value, unit, lang, currency=currency, feature=name, more=1)
+        p = i18n.format_value(peer, unit, lang, currency=currency, feature=name, more=1)
     by_segment = scope == "segment" and segment
     if peer_side(value, peer, better) != -1:
         if by_segment:
             return i18n.text(lang, "driver.segment", label=label, value=v, peer=p, segment=segment)
         return i18n.text(lang, "driver.organisation", label=label, value=v, peer=p)
     if by_segment and peer_side(value, org, better) == 1:
-        o = i18n.format_value(org, unit, lang, feature=name)
+        o = i18n.format_value(org, unit, lang, currency=currency, feature=name)
         return i18n.text(lang, "driver.segment_and_org", label=label, value=v, peer=p, segment=segment, org=o)
     key = "driver.segment" if by_segment else "driver.organisation"
     t = i18n.text(lang, key, label=label, value=v, peer=p, segment=segment)
     return i18n.text(lang, "driver.better_than_peers", text=t)
 
 
-def _texts(feature, value, peer, unit, scope, segment, actionable=True, org=None, better=None) -> dict:
+def _texts(
+    feature,
+    value,
+    peer,
+    unit,
+    scope,
+    segment,
+    actionable=True,
+    org=None,
+    better=None,
+    currency=DEFAULT_CURRENCY,
+) -> dict:
     out = {}
     for lang in i18n.LANGUAGES:
         t = feature_sentence(
-            feature, value, peer, unit=unit, lang=lang, scope=scope, segment=segment, org=org, better=better
+            feature,
+            value,
+            peer,
+            unit=unit,
+            lang=lang,
+            scope=scope,
+            segment=segment,
+            org=org,
+            better=better,
+            currency=currency,
         )
         if not actionable:
             t = i18n.text(lang, "driver.context", text=t)
@@ -215,6 +238,7 @@ def group_drivers_row(
     actionable: dict[str, bool] | None = None,
     org_row: pd.Series | None = None,
     better: dict[str, str] | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> list[dict]:
     """The up-to-k groups raising one row's risk, largest first, each with a feature in words.
 
@@ -261,7 +285,7 @@ def group_drivers_row(
         }
         for lang in i18n.LANGUAGES:
             d[f"title_{i18n.SUFFIX[lang]}"] = i18n.group_title(g, lang)
-        d.update(_texts(f, value, peer, units.get(f, ""), scope, segment, act, org, better.get(f)))
+        d.update(_texts(f, value, peer, units.get(f, ""), scope, segment, act, org, better.get(f), currency))
         out.append(d)
     return out
 
@@ -275,6 +299,7 @@ def enrich_feature_drivers(
     scope,
     org_row: pd.Series | None = None,
     better: dict[str, str] | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> list[dict]:
     """Add `peer_value`, `text_en`, `text_zh` to the per-feature drivers of outputs.md (keys kept)."""
     better = better or {}
@@ -298,6 +323,7 @@ def enrich_feature_drivers(
                 group_actionable(d.get("group", "")),
                 org,
                 better.get(b),
+                currency,
             )
         )
         out.append(e)
@@ -314,8 +340,10 @@ def explain_frame(
     drivers: list[list[dict]] | None = None,
     min_peers: int = MIN_PEERS,
     better: dict[str, str] | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> pd.DataFrame:
-    """Per row: `driver_groups` (grouped drivers in words), `peer_scope`, and enriched `drivers` if given.
+    """Per row: `driver_groups` (grouped drivers in words), `peer_scope`, and enriched `drivers` if given;
+    amounts in `currency` (the model's).
 
     Also returns the group sums as columns `contrib__<group>` for the playbook.
     """
@@ -345,12 +373,20 @@ def explain_frame(
                 k=k,
                 org_row=orow,
                 better=better,
+                currency=currency,
             )
         )
         if drivers is not None:
             enriched.append(
                 enrich_feature_drivers(
-                    drivers[i], row, prow, units=units, scope=scope[idx], org_row=orow, better=better
+                    drivers[i],
+                    row,
+                    prow,
+                    units=units,
+                    scope=scope[idx],
+                    org_row=orow,
+                    better=better,
+                    currency=currency,
                 )
             )
     out["driver_groups"] = rows

@@ -1,7 +1,8 @@
 """Bilingual messages (English, Simplified Chinese): catalog files under models/messages/, one per language.
 
 Every language file holds the same keys as `en.yaml` (a test checks it). `text(lang, key, **params)`
-looks a dotted key up and fills its {placeholders}; `format_value` renders a feature value with its unit.
+looks a dotted key up and fills its {placeholders}; `format_value` renders a feature value with its unit,
+amounts in the data's currency (models/currency.py: a setting recorded in the model, not a message).
 The dashboard reuses this mechanism: add keys to both files and call `text`.
 """
 
@@ -12,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from models.currency import currency_prefix
 
 MESSAGES_DIR = Path(__file__).resolve().parent / "messages"
 LANGUAGES = ("en", "zh-CN")
@@ -136,9 +139,13 @@ def _num(v: float, digits: int = 1) -> str:
     return s.rstrip("0").rstrip(".") if "." in s else s
 
 
-def format_amount(v: float, lang: str, *, signed: bool = False, more: int = 0) -> str:
-    """A currency amount: $40k, $1.2M (the symbol is a message, the currency is the org's); `more` digits."""
-    sym = text(lang, "units.currency_symbol")
+def format_amount(v: float, lang: str, *, currency: str, signed: bool = False, more: int = 0) -> str:
+    """A currency amount: $40k, €1.2M, SEK 40k, ¥4.1万 (models/currency.py); `more` digits.
+
+    `currency` is the data's ISO 4217 code (the model's, FeatureSpec.currency): required, so that no
+    caller writes an organisation's amounts in another currency by leaving it out.
+    """
+    sym = currency_prefix(currency, lang)
     sign = ("+" if v > 0 else "-" if v < 0 else "") if signed else ("-" if v < 0 else "")
     a = abs(v)
     if text(lang, "units.amount_style") == "wan":  # Chinese groups by 10,000 (万) and 10^8 (亿)
@@ -158,9 +165,11 @@ def format_amount(v: float, lang: str, *, signed: bool = False, more: int = 0) -
     return f"{sign}{sym}{body}"
 
 
-def format_value(value, unit: str, lang: str, *, feature: str | None = None, more: int = 0) -> str:
+def format_value(
+    value, unit: str, lang: str, *, currency: str, feature: str | None = None, more: int = 0
+) -> str:
     """A feature value with its unit: 18%, $40k, 3.5 a week, 45 days, 1.4x; `more` digits than usual (to
-    tell apart two values that read the same)."""
+    tell apart two values that read the same). `currency`: the ISO code amounts are in."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a" if lang == "en" else "无数据"
     v = float(value)
@@ -172,7 +181,7 @@ def format_value(value, unit: str, lang: str, *, feature: str | None = None, mor
     if kind == "share":
         return f"{v * 100:.{more}f}%"
     if kind == "currency":
-        return format_amount(v, lang, more=more)
+        return format_amount(v, lang, currency=currency, more=more)
     if kind == "ratio":
         return text(lang, "units.times", v=f"{v:.{2 + more}f}")
     if kind == "per_week":

@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from models import i18n
+from models.currency import DEFAULT_CURRENCY
 from models.spec import base_feature
 from repradar.errors import UserError
 
@@ -856,7 +857,7 @@ class _Env(dict):
         raise KeyError(key)
 
 
-def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> str:
+def _format_var(name: str, value: float, lang: str, units: dict[str, str], currency: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a" if lang == "en" else "无数据"
     if name in ("risk", "quota_share", "team.risk", "team.high_share", "org.risk", "org.high_share"):
@@ -867,7 +868,9 @@ def _format_var(name: str, value: float, lang: str, units: dict[str, str]) -> st
         return f"{value:.0f}"
     f = base_feature(name.split(".", 1)[1] if name.startswith(("peer.", "team.")) else name)
     unit = units.get(f)
-    return i18n.format_value(value, i18n.feature_unit(f) if unit is None else unit, lang, feature=f)
+    return i18n.format_value(
+        value, i18n.feature_unit(f) if unit is None else unit, lang, currency=currency, feature=f
+    )
 
 
 _CLAUSES = re.compile(r"(; |;|\uff1b)")  # "a; b" in English, "a;b" in Chinese
@@ -914,8 +917,9 @@ def render_reason(
     segment: str | None,
     scope: str,
     condition: Node | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> str:
-    """Fill a rule's reason template for row i.
+    """Fill a rule's reason template for row i (amounts in `currency`, the model's).
 
     A reason is split into clauses at semicolons. A clause naming a figure that is missing for this
     row is left out rather than shown as "n/a"; when no clause is left, a plain sentence says the
@@ -940,7 +944,7 @@ def render_reason(
             value = float(np.asarray(env[f])[i]) if np.ndim(env[f]) else float(env[f])
             if math.isnan(value):
                 missing.add(f)
-            params[f] = _format_var(f, value, lang, units)
+            params[f] = _format_var(f, value, lang, units, currency)
     parts = _CLAUSES.split(template)
     clauses, seps = parts[0::2], parts[1::2]
     names = [{f for _, f, _, _ in string.Formatter().parse(c) if f} for c in clauses]
@@ -1207,7 +1211,14 @@ def playbook_inputs(
     s = playbook.settings
     min_hist = s["min_history_days"] if min_history_days is None else int(min_history_days)
     ex = explain_frame(
-        frame, contrib, groups=spec.groups, units=spec.units, k=k, drivers=drivers, better=spec.better
+        frame,
+        contrib,
+        groups=spec.groups,
+        units=spec.units,
+        k=k,
+        drivers=drivers,
+        better=spec.better,
+        currency=spec.currency,
     )
     gcols = [c for c in ex.columns if c.startswith("contrib__")]
     gsum = ex[gcols].rename(columns=lambda c: c[len("contrib__") :])
@@ -1278,7 +1289,7 @@ def recommend_frame(
         def reason_of(rule, lang, note=None, iid=None, i=i, seg=seg):
             if rule is not None:
                 return render_reason(
-                    rule.reason[lang], env, i, lang, spec.units, seg, scope[i], rule.condition
+                    rule.reason[lang], env, i, lang, spec.units, seg, scope[i], rule.condition, spec.currency
                 )
             if note == "onboarding":
                 action = i18n.text(lang, f"interventions.{iid}.action")
@@ -1324,7 +1335,12 @@ def recommend_frame(
         from models.recourse import recourse_frame
 
         out["recourse"] = recourse_frame(
-            model, frame, np.asarray(risk, dtype=float), band_high=band_high, quantile=s["recourse_quantile"]
+            model,
+            frame,
+            np.asarray(risk, dtype=float),
+            band_high=band_high,
+            quantile=s["recourse_quantile"],
+            currency=spec.currency,
         )
     elif recourse:
         out["recourse"] = [None] * n

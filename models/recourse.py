@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from models import i18n
+from models.currency import DEFAULT_CURRENCY
 
 MAX_ROUNDS = 40
 MAX_LEVELS = 12
@@ -338,10 +339,11 @@ def plan_levers(
 
 
 # -- wording -----------------------------------------------------------------------------------
-def lever_phrase(lever: str, delta: float, lang: str) -> str:
+def lever_phrase(lever: str, delta: float, lang: str, currency: str = DEFAULT_CURRENCY) -> str:
     lv = LEVER_BY_NAME[lever]
     if lv.kind == "currency":
-        return i18n.text(lang, f"recourse.levers.{lever}", amount=i18n.format_amount(delta, lang))
+        amount = i18n.format_amount(delta, lang, currency=currency)
+        return i18n.text(lang, f"recourse.levers.{lever}", amount=amount)
     return i18n.text(lang, f"recourse.levers.{lever}", n=i18n._num(delta, 1))
 
 
@@ -356,6 +358,7 @@ def plan_text(
     scope: str,
     segment: str | None,
     levers_available: bool = True,
+    currency: str = DEFAULT_CURRENCY,
 ) -> str:
     r = i18n.format_risk
     if not levers_available:
@@ -374,7 +377,7 @@ def plan_text(
             risk_after=r(risk_after),
             threshold=r(threshold),
         )
-    parts = [lever_phrase(lv.name, deltas[lv.name], lang) for lv in LEVERS if deltas.get(lv.name)]
+    parts = [lever_phrase(lv.name, deltas[lv.name], lang, currency) for lv in LEVERS if deltas.get(lv.name)]
     return i18n.text(
         lang,
         "recourse.plan",
@@ -411,8 +414,10 @@ def recourse_frame(
     *,
     band_high: float,
     quantile: float = 0.75,
+    currency: str = DEFAULT_CURRENCY,
 ) -> list[dict | None]:
-    """Per row: a recourse plan for high-band rows (risk >= band_high), None for the others.
+    """Per row: a recourse plan for high-band rows (risk >= band_high), None for the others; its texts
+    write amounts in `currency` (the model's).
 
     Each plan: {feasible, changes: [{feature, from, to}], levers: [{lever, feature, delta, from, to,
     bound}], risk_before, risk_after, bound_quantile, peer_scope, text_en, text_zh}. `changes` lists
@@ -485,6 +490,7 @@ def recourse_frame(
                 scope=str(scope.iat[i]),
                 segment=seg,
                 levers_available=bool(p["levers_available"]),
+                currency=currency,
             )
         out[i] = plan
     return out

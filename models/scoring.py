@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.bands import risk_band
+from models.currency import DEFAULT_CURRENCY
 from repradar.errors import UserError
 from repradar.progress import step
 
@@ -30,7 +31,18 @@ SCORE_COLUMNS = [
 # `model_run_id`: the MLflow run that trained the version (the registry's version numbers are per
 # installation; the run id tells two installations' "version 1" apart, see reporting/inputs.py).
 RUN_ID_COLUMN = "model_run_id"
-EXTRA_COLUMNS = ["raw_score", "base_value", "model_name", RUN_ID_COLUMN, "team", "region", "segment"]
+# `currency`: the ISO 4217 code the row's amounts and texts are in (the model's, FeatureSpec.currency), so
+# that whatever renders the row later (dashboard, digests) writes its amounts as the model did.
+EXTRA_COLUMNS = [
+    "raw_score",
+    "base_value",
+    "model_name",
+    RUN_ID_COLUMN,
+    "team",
+    "region",
+    "segment",
+    "currency",
+]
 # From the playbook (models/playbook.py, docs/playbook.md); `drivers` also gain peer_value, text_en, text_zh.
 ACTION_COLUMNS = [
     "intervention_reasons",
@@ -140,6 +152,7 @@ def scores_from_features(frame: pd.DataFrame, model, settings, *, playbook=None)
     out["base_value"] = pred["base_value"].astype(float)
     out["model_name"] = str(model.name)
     out[RUN_ID_COLUMN] = model_run_id(model, settings)
+    out["currency"] = model_currency(model)
     for c in ("team", "region", "segment"):
         out[c] = (
             frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
@@ -164,14 +177,39 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
         )
     step(f"scoring and explaining {len(fs.frame):,} reps (SHAP, playbook, recourse)")
     out = scores_from_features(fs.frame, model, settings, playbook=playbook)
-    out.attrs["notes"] = score_notes(fs, model)
+    out.attrs["notes"] = score_notes(fs, model, settings)
     return out
 
 
-def score_notes(fs, model) -> list[str]:
-    """Notes printed with a scores file: the feature build's, then the model's training caveats."""
+def score_notes(fs, model, settings=None) -> list[str]:
+    """Notes printed with a scores file: the feature build's, the model's training caveats, then a
+    currency setting the model's texts do not follow (currency_note)."""
     caveats = (getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}).get("caveats", [])
-    return list(fs.notes or []) + [f"caveat from training: {c}" for c in caveats]
+    notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in caveats]
+    note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
+    return notes + ([note] if note else [])
+
+
+def model_currency(model) -> str:
+    """The ISO code of the amounts `model` was trained on (USD for a model trained before it was recorded)."""
+    spec = getattr(getattr(model, "pyfunc", None), "spec_", None)
+    return str(getattr(spec, "currency", None) or DEFAULT_CURRENCY)
+
+
+def currency_note(trained: str, setting: str | None, version="") -> str | None:
+    """Why the scores' texts are not in REPRADAR_CURRENCY, or None when they are.
+
+    The model's currency wins: it is what the amounts the model learned from were in, and amounts are
+    never converted, so writing them with another code would relabel figures, not convert them. Scoring
+    goes on (the risks do not read the label), and the note says how to make the two agree.
+    """
+    if not setting or setting == trained:
+        return None
+    return (
+        f"model version {version} was trained on amounts in {trained}, but REPRADAR_CURRENCY is {setting}: "
+        f"its texts write amounts in {trained}, as it learned them (amounts are never converted); when the "
+        f"data is in {setting}, retrain with REPRADAR_CURRENCY={setting} and promote the new version"
+    )
 
 
 def score_folder(data_dir, as_of, settings, model=None, *, playbook=None) -> pd.DataFrame:

@@ -120,5 +120,5 @@ def score_tables_spark(tables, as_of, model, settings, spark=None) -> pd.DataFra
     features = fs.frame.drop(columns=[c for c in ("attainment", "missed") if c in fs.frame.columns])
     sdf = to_spark_frame(engine.spark, features, null_type="float64")
     out = collect_scores(score_spark(sdf, model, settings, scores_schema(sample)), sample)
-    out.attrs["notes"] = score_notes(fs, model)
+    out.attrs["notes"] = score_notes(fs, model, settings)
     return out

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from models.currency import DEFAULT_CURRENCY
+
 PEER_PREFIX = "peer__"
 
 
@@ -28,6 +30,9 @@ class FeatureSpec:
     # feature -> "higher" / "lower": the side a manager reads as good (registry `better`); models
     # trained before it was bundled have none, and their drivers are phrased as before
     better: dict[str, str] = field(default_factory=dict)
+    # ISO 4217 code of the training data's amounts (REPRADAR_CURRENCY at `train`): the model's texts
+    # write amounts with it. Models trained before it was bundled wrote "$", and still do.
+    currency: str = DEFAULT_CURRENCY
 
     def group_of(self, name: str) -> str:
         return self.groups.get(name, "other")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.currency import DEFAULT_CURRENCY
 from reporting.labels import intervention_titles
 from reporting.settings import AlertSettings
 from repradar.errors import UserError
@@ -124,10 +125,10 @@ def _sentence(d, suffix: str) -> str | None:
     return t.strip() if isinstance(t, str) and t.strip() else None
 
 
-def _driver_text(d, suffix: str = "en") -> str:
+def _driver_text(d, suffix: str = "en", currency: str = DEFAULT_CURRENCY) -> str:
     """A driver in words: the scores' prepared sentence (`text_en` / `text_zh`) when it has one,
     else the feature's display label and its value ("Coverage of the remaining quota by open
-    pipeline: 0.4x"), never the raw column name."""
+    pipeline: 0.4x", amounts in the row's `currency`), never the raw column name."""
     text = _sentence(d, suffix)
     if text:
         return text
@@ -143,7 +144,11 @@ def _driver_text(d, suffix: str = "en") -> str:
     value = d.get("value")
     try:
         shown = i18n.format_value(
-            None if value is None else float(value), i18n.feature_unit(feature), lang, feature=feature
+            None if value is None else float(value),
+            i18n.feature_unit(feature),
+            lang,
+            currency=currency,
+            feature=feature,
         )
     except (TypeError, ValueError):
         shown = str(value)
@@ -157,7 +162,15 @@ def rep_drivers(row, n: int, suffix: str = "en") -> list[str]:
     groups = [g for g in (_get(row, "driver_groups") or []) if _sentence(g, suffix)]
     if groups:
         return [_driver_text(g, suffix) for g in groups[:n]]
-    return [_driver_text(d, suffix) for d in list(_get(row, "drivers") or [])[:n]]
+    currency = _currency(row)
+    return [_driver_text(d, suffix, currency) for d in list(_get(row, "drivers") or [])[:n]]
+
+
+def _currency(row) -> str:
+    """The ISO code of a scores row's amounts (its `currency`, the model's); USD for scores written
+    before they carried it, as their own sentences were."""
+    code = getattr(row, "currency", None)
+    return code if isinstance(code, str) and code else DEFAULT_CURRENCY
 
 
 def _get(row, name: str):

@@ -26,8 +26,9 @@ def feature_label(name, lang: str = LANG) -> str:
     return i18n.feature_label(str(name), lang)
 
 
-def feature_value(name, value, lang: str = LANG) -> str:
-    """A feature's value in its unit, rounded for reading ($220k, 18%, 3.5 a week); "-" when missing."""
+def feature_value(name, value, lang: str = LANG, *, currency: str) -> str:
+    """A feature's value in its unit, rounded for reading ($220k, 18%, 3.5 a week); "-" when missing.
+    `currency`: the ISO code of the model's data (ModelInfo.currency)."""
     from models import i18n
 
     if value is None:
@@ -38,4 +39,4 @@ def feature_value(name, value, lang: str = LANG) -> str:
         return str(value)
     if math.isnan(v):
         return "-"
-    return i18n.format_value(v, i18n.feature_unit(str(name)), lang, feature=str(name))
+    return i18n.format_value(v, i18n.feature_unit(str(name)), lang, currency=currency, feature=str(name))

@@ -37,6 +37,13 @@ class ModelInfo:
     def feature_names(self) -> list[str]:
         return list(self.model.pyfunc.feature_names)
 
+    @property
+    def currency(self) -> str:
+        """The ISO code of the amounts the model was trained on, which the report writes them in."""
+        from models.scoring import model_currency
+
+        return model_currency(self.model)
+
     def heldout_metrics(self) -> pd.DataFrame | None:
         """Held-out metrics, overall: model and baselines as rows."""
         m = self.metrics

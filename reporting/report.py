@@ -409,7 +409,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         band_table=_band_table,
         title=labels.intervention_title,
         label=labels.feature_label,
-        value=labels.feature_value,
+        value=lambda name, v: labels.feature_value(name, v, currency=data.model.currency),
         ratio=lambda r: ratio_text(r, data.fairness.low, data.fairness.high),
     )
     out = Path(out)

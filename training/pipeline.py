@@ -81,6 +81,7 @@ def build_spec(names: list[str], settings, meta: dict) -> FeatureSpec:
         miss_threshold=settings.miss_threshold,
         max_drivers=settings.max_drivers,
         meta=meta,
+        currency=settings.currency,  # the data's, which the model's texts write amounts in
     )
 
 

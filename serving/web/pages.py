@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException
 from features.contract import INTERVENTION_IDS
 from features.io import quota_span
 from models import i18n as model_i18n
+from models.currency import DEFAULT_CURRENCY
 from models.drivers import group_actionable
 from repradar.errors import UserError
 from serving import audit, i18n, runs, store
@@ -482,8 +483,9 @@ def _in_lang(d: dict, lang: str, stem: str) -> str | None:
     return d.get(f"{stem}_{model_i18n.SUFFIX.get(lang, 'en')}") or d.get(f"{stem}_en")
 
 
-def _driver_sentence(lang: str, d: dict) -> str:
-    """A driver in words: the model's own sentence when the score carries one, else label, value and peers."""
+def _driver_sentence(lang: str, d: dict, currency: str) -> str:
+    """A driver in words: the model's own sentence when the score carries one, else label, value and peers
+    (amounts in the score's `currency`)."""
     text = _in_lang(d, lang, "text")
     if text:
         return text
@@ -492,19 +494,28 @@ def _driver_sentence(lang: str, d: dict) -> str:
         lang,
         "rep.driver_sentence",
         feature=model_i18n.feature_label(name, lang),
-        value=_value(lang, name, d.get("value")),
+        value=_value(lang, name, d.get("value"), currency),
     )
     peer = d.get("peer", d.get("peer_value"))
     if peer is not None:
-        text += " " + i18n.t(lang, "rep.driver_peer", peer=_value(lang, name, peer))
+        text += " " + i18n.t(lang, "rep.driver_peer", peer=_value(lang, name, peer, currency))
     return text
 
 
-def _value(lang: str, feature: str, v: Any) -> str:
+def _value(lang: str, feature: str, v: Any, currency: str) -> str:
     """A feature's value with its registry unit (18%, $40k, 3.5 a week)."""
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return _fmt(v)
-    return model_i18n.format_value(v, model_i18n.feature_unit(feature), lang, feature=feature)
+    return model_i18n.format_value(
+        v, model_i18n.feature_unit(feature), lang, currency=currency, feature=feature
+    )
+
+
+def _currency(details: dict) -> str:
+    """The ISO code a score's amounts are in: its model's (the `currency` field); USD for a score written
+    before scores carried it, as its own sentences say."""
+    code = details.get("currency")
+    return code if isinstance(code, str) and code else DEFAULT_CURRENCY
 
 
 def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
@@ -513,11 +524,14 @@ def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
     The scores' `driver_groups` (models/drivers.py) when present; otherwise one entry per driver.
     """
     groups = details.get("driver_groups")
+    currency = _currency(details)
     if isinstance(groups, list) and groups:
         return [
             {
                 "title": _in_lang(g, lang, "title") or _driver_label(lang, g),
-                "text": _without_context_mark(_in_lang(g, lang, "text") or _driver_sentence(lang, g)),
+                "text": _without_context_mark(
+                    _in_lang(g, lang, "text") or _driver_sentence(lang, g, currency)
+                ),
                 "context": g.get("actionable") is False,
             }
             for g in groups
@@ -526,7 +540,7 @@ def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
     return [
         {
             "title": _driver_label(lang, d),
-            "text": _driver_sentence(lang, d),
+            "text": _driver_sentence(lang, d, currency),
             "context": not group_actionable(str(d.get("group") or "")),
         }
         for d in drivers

@@ -1,5 +1,7 @@
 """Bilingual texts: every catalog id, driver group and feature has English and Chinese text."""
 
+import re
+
 import pytest
 
 from features.contract import INTERVENTION_IDS
@@ -61,7 +63,70 @@ def test_the_catalog_in_the_spec_matches_the_chinese_titles():
     ],
 )
 def test_values_are_written_with_their_units(value, unit, feature, lang, expected):
-    assert i18n.format_value(value, unit, lang, feature=feature) == expected
+    assert i18n.format_value(value, unit, lang, currency="USD", feature=feature) == expected
+
+
+@pytest.mark.parametrize(
+    "currency,lang,value,expected",
+    [
+        ("USD", "en", 41234.0, "$41k"),
+        ("USD", "zh-CN", 41234.0, "$4.1万"),
+        ("EUR", "en", 41234.0, "€41k"),
+        ("EUR", "zh-CN", 41234.0, "€4.1万"),
+        ("GBP", "en", 1_250_000.0, "£1.2M"),
+        ("GBP", "zh-CN", 250_000_000.0, "£2.5亿"),
+        # one "¥" per language: the yen in English, the yuan in Chinese (CLDR)
+        ("JPY", "en", 4_100_000.0, "¥4.1M"),
+        ("JPY", "zh-CN", 41234.0, "JP¥4.1万"),
+        ("CNY", "en", 41234.0, "CN¥41k"),
+        ("CNY", "zh-CN", 41234.0, "¥4.1万"),
+        ("CNY", "zh-CN", 123_000_000.0, "¥1.23亿"),
+        ("CAD", "en", 41234.0, "CA$41k"),
+        ("AUD", "en", 900.0, "A$900"),
+        ("INR", "zh-CN", 41234.0, "₹4.1万"),
+        # no symbol: the code and a space
+        ("CHF", "en", 41234.0, "CHF 41k"),
+        ("SEK", "en", 41234.0, "SEK 41k"),
+        ("SEK", "zh-CN", 41234.0, "SEK 4.1万"),
+        ("eur", "en", 5500.0, "€5.5k"),
+    ],
+)
+def test_amounts_are_written_in_the_data_s_currency(currency, lang, value, expected):
+    assert i18n.format_amount(value, lang, currency=currency) == expected
+    assert i18n.format_value(value, "currency", lang, currency=currency) == expected
+
+
+def test_a_signed_amount_puts_the_sign_before_the_currency():
+    assert i18n.format_amount(40_000, "en", currency="EUR", signed=True) == "+€40k"
+    assert i18n.format_amount(-40_000, "en", currency="SEK") == "-SEK 40k"
+    assert i18n.format_amount(40_000, "zh-CN", currency="CNY", signed=True) == "+¥4万"
+    # a value in another unit is not an amount, whatever the currency
+    assert i18n.format_value(0.18, "share", "en", currency="EUR") == "18%"
+
+
+@pytest.mark.parametrize(
+    "code,message",
+    [
+        ("EURO", "not an ISO 4217 currency code: give three letters"),
+        ("€", "not an ISO 4217 currency code: give three letters"),
+        ("", "not an ISO 4217 currency code: give three letters"),
+        ("EUO", "EUO is not an ISO 4217 currency code (did you mean EUR"),
+        ("XAU", "XAU is not an ISO 4217 currency code"),  # gold, not money anyone's quota is in
+    ],
+)
+def test_a_currency_code_is_an_iso_4217_one(code, message):
+    from models.currency import normalise_currency
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        normalise_currency(code)
+
+
+def test_a_currency_code_is_read_in_any_case_and_every_symbol_is_for_a_known_code():
+    from models.currency import ISO_4217, SYMBOLS, SYMBOLS_BY_LANG, normalise_currency
+
+    assert normalise_currency(" cny ") == "CNY"
+    assert set(SYMBOLS) <= ISO_4217
+    assert all(set(by) <= ISO_4217 and lang in i18n.LANGUAGES for lang, by in SYMBOLS_BY_LANG.items())
 
 
 def test_unknown_metric_features_get_a_generic_label():

@@ -88,3 +88,60 @@ def test_failed_write_leaves_previous_file_untouched(tmp_path):
         write_scores(bad, p)
     assert p.read_bytes() == before
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _texts(scores: pd.DataFrame, suffix: str) -> dict[str, list[str]]:
+    """Every sentence a scores frame holds in one language, by where it is."""
+    key = f"text_{suffix}"
+    return {
+        "drivers": [d[key] for ds in scores["drivers"] for d in ds],
+        "driver_groups": [g[key] for gs in scores["driver_groups"] for g in gs],
+        "reasons": [r[f"reason_{suffix}"] for rs in scores["intervention_reasons"] for r in rs],
+        "recourse": [p[key] for p in scores["recourse"] if p],
+    }
+
+
+@pytest.fixture(scope="module")
+def euro_scores(tmp_path_factory):
+    """A tiny model trained on amounts in euros, scored with the same currency set."""
+    from models.loading import LoadedModel
+    from models.scoring import scores_from_features
+    from repradar.settings import Settings
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    model = LoadedModel("m", "2", shared_tiny_model(currency="EUR"))
+    settings = Settings(home=tmp_path_factory.mktemp("home"), currency="EUR")
+    return scores_from_features(tiny_frame(300, seed=11), model, settings)
+
+
+@pytest.mark.parametrize("suffix,amount", [("en", r"€\d[\d.,]*[kM]?\b"), ("zh", r"€\d[\d.]*[万亿]?")])
+def test_a_model_trained_on_euros_writes_its_drivers_and_recourse_in_euros(euro_scores, suffix, amount):
+    import re
+
+    texts = _texts(euro_scores, suffix)
+    # the amounts are there (deal sizes, pipeline, the recourse plans' new pipeline), all in euros
+    for where in ("driver_groups", "recourse"):
+        assert any(re.search(amount, t) for t in texts[where]), (where, texts[where][:5])
+    assert any("€" in t for t in texts["drivers"])
+    assert [t for ts in texts.values() for t in ts if "$" in t] == []
+    assert set(euro_scores["currency"]) == {"EUR"}  # the dashboard and the digests write it likewise
+
+
+def test_a_currency_setting_other_than_the_model_s_keeps_the_model_s_and_says_so(tmp_path):
+    from types import SimpleNamespace
+
+    from models.loading import LoadedModel
+    from models.scoring import score_notes, scores_from_features
+    from repradar.settings import Settings
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    model = LoadedModel("m", "2", shared_tiny_model(currency="EUR"))
+    pounds = Settings(home=tmp_path, currency="GBP")
+    scores = scores_from_features(tiny_frame(300, seed=11), model, pounds)
+    texts = [t for ts in _texts(scores, "en").values() for t in ts]
+    assert any("€" in t for t in texts) and not any("£" in t for t in texts)
+    fs = SimpleNamespace(notes=[])
+    (note,) = score_notes(fs, model, pounds)
+    assert "trained on amounts in EUR, but REPRADAR_CURRENCY is GBP" in note
+    assert "REPRADAR_CURRENCY=GBP" in note
+    assert score_notes(fs, model, Settings(home=tmp_path, currency="EUR")) == []

@@ -88,19 +88,20 @@ def tiny_frame(n: int = 400, seed: int = 0, as_of: str = "2024-04-22") -> pd.Dat
 
 
 @lru_cache
-def shared_tiny_model(seed: int = 0):
-    """One tiny model per test session (its files live in a temporary folder, removed at exit)."""
+def shared_tiny_model(seed: int = 0, currency: str = "USD"):
+    """One tiny model per test session and currency (its files live in a temporary folder, removed at exit)."""
     import atexit
     import shutil
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="repradar-tiny-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return tiny_model(folder, seed)
+    return tiny_model(folder, seed, currency)
 
 
-def tiny_model(folder: Path, seed: int = 0):
-    """Train a small booster + Platt calibrator on tiny_frame and load it as the served pyfunc."""
+def tiny_model(folder: Path, seed: int = 0, currency: str = "USD"):
+    """Train a small booster + Platt calibrator on tiny_frame and load it as the served pyfunc; its
+    amounts are in `currency` (what `repradar train` records from REPRADAR_CURRENCY)."""
     import lightgbm as lgb
 
     from models.calibration import PlattCalibrator
@@ -134,6 +135,7 @@ def tiny_model(folder: Path, seed: int = 0):
         monotone=dict(zip(FEATURES, mono, strict=True)),
         band_high=0.6,
         band_medium=0.3,
+        currency=currency,
     )
     paths = write_artifacts(folder, spec, booster, cal)
     return RepRadarModel.from_paths(paths)

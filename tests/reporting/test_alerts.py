@@ -301,3 +301,21 @@ def test_the_digest_suggests_interventions_by_their_titles(batches):
     assert rep["interventions"] == ["customer_service_training", "skills_training"]  # ids for machines
     assert rep["intervention_titles"][0] == "Customer-service and relationship training"
     assert rep["intervention_titles_zh"][0] != rep["intervention_titles"][0]
+
+
+def test_a_driver_without_a_sentence_writes_its_amount_in_the_scores_currency(batches):
+    """Scores without prepared sentences (written before they had them) show label and value: an amount
+    in the scores' currency (the model's), and "$" for scores from before they named one."""
+    prev, now = batches
+    now = now.copy()
+    now["drivers"] = [
+        [{"feature": "avg_won_deal_size_180d", "group": "deal_size", "value": 52_000.0, "contribution": 0.9}]
+    ] * len(now)
+    now["currency"] = "EUR"
+    rep = build_digests(now, prev)[0].to_json()["reps"][0]
+    assert rep["drivers"][0].endswith(": €52k") and rep["drivers_zh"][0].endswith("€5.2万")
+    assert (
+        build_digests(now.drop(columns=["currency"]), prev)[0]
+        .to_json()["reps"][0]["drivers"][0]
+        .endswith(": $52k")
+    )

@@ -255,3 +255,33 @@ def test_stopping_the_service_fails_its_unfinished_jobs(service_factory, data_di
         row = s.get(Job, job["id"])
         assert row.status == "failed" and "service stopped" in row.error and row.active_key is None
         assert row.error_code == "stopped"
+
+
+def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_the_model_s(
+    data_dir, monkeypatch, caplog, tmp_path
+):
+    """The command line prints the note with the scores; a job has only the service's log to say it in."""
+    import logging
+    from types import SimpleNamespace
+
+    from models import scoring
+    from models.loading import LoadedModel
+    from repradar.settings import Settings
+
+    monkeypatch.setattr(
+        scoring, "score_folder", lambda folder, as_of, settings, model=None: pd.DataFrame(score_rows(as_of))
+    )
+    runner = JobRunner(Settings(home=tmp_path, currency="GBP"), sessions=None)
+    euro_model = LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="EUR")))
+    with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
+        frame, _ = runner._score(data_dir, dt.date(2024, 1, 15), euro_model)
+    assert (
+        len(frame)
+        and "model version 3 was trained on amounts in EUR, but REPRADAR_CURRENCY is GBP" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
+        JobRunner(Settings(home=tmp_path, currency="EUR"), sessions=None)._score(
+            data_dir, dt.date(2024, 1, 15), euro_model
+        )
+    assert "REPRADAR_CURRENCY" not in caplog.text

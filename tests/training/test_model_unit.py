@@ -59,6 +59,20 @@ def test_spec_carries_each_feature_s_good_side_and_old_specs_still_load(fitted):
     assert FeatureSpec.from_json(json.dumps(old)).better == {}
 
 
+def test_spec_records_the_data_s_currency_and_an_old_spec_loads_as_usd(fitted, tmp_path):
+    """`train` records REPRADAR_CURRENCY in the model; a model trained before it did keeps writing "$"."""
+    from models.spec import FeatureSpec
+
+    names = fitted[3]
+    spec = build_spec(names, Settings(home=tmp_path, currency="EUR"), meta={})
+    assert spec.currency == "EUR"
+    assert FeatureSpec.from_json(spec.to_json()).currency == "EUR"
+    assert build_spec(names, fitted[1], meta={}).currency == "USD"  # the setting's default
+    old = json.loads(spec.to_json())
+    del old["currency"]  # a model trained before the spec had it
+    assert FeatureSpec.from_json(json.dumps(old)).currency == "USD"
+
+
 def test_shipped_files_reproduce_the_fitted_model(fitted):
     fs, _, split, names, fit, model = fitted
     test = fs.frame[split.test]

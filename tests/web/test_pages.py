@@ -758,3 +758,29 @@ def test_the_rep_page_shows_the_earlier_periods_risk(web):
         actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.resource_id == "R1"))]
     assert "rep.history.read" in actions
     assert 'id="no-earlier"' in c.get("/reps/R2").text  # nothing before: said plainly
+
+
+def test_a_score_without_sentences_shows_its_amounts_in_its_currency(web):
+    """A driver the score has no sentence for is written from its value: an amount in the score's currency
+    (its model's), and "$" for a score written before scores named one."""
+    row = score_rows(AS_OF_2 + dt.timedelta(days=7))[0]
+    row["drivers"] = [
+        {
+            "feature": "avg_won_deal_size_180d",
+            "group": "deal_size",
+            "value": 52_000.0,
+            "peer_value": 40_000.0,
+            "contribution": 0.9,
+        }
+    ]
+    euro = dict(row, as_of=row["as_of"] + dt.timedelta(days=7), currency="EUR")
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [row])
+    c = web.login("hr")
+    assert "$52k" in c.get(f"/reps/{row['rep_id']}").text
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [euro])
+    page = c.get(f"/reps/{row['rep_id']}").text
+    assert "€52k" in page and "€40k" in page and "$52k" not in page
+    c.get("/lang", params={"to": "zh-CN", "next": "/"})
+    assert "€5.2万" in c.get(f"/reps/{row['rep_id']}").text
