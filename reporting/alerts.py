@@ -152,7 +152,7 @@ def _driver_text(d, suffix: str = "en", currency: str = DEFAULT_CURRENCY) -> str
         )
     except (TypeError, ValueError):
         shown = str(value)
-    return f"{label}: {shown}"
+    return i18n.text(lang, "misc.label_value", label=label, value=shown)
 
 
 def rep_drivers(row, n: int, suffix: str = "en") -> list[str]:

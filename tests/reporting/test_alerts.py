@@ -314,6 +314,7 @@ def test_a_driver_without_a_sentence_writes_its_amount_in_the_scores_currency(ba
     now["currency"] = "EUR"
     rep = build_digests(now, prev)[0].to_json()["reps"][0]
     assert rep["drivers"][0].endswith(": €52k") and rep["drivers_zh"][0].endswith("€5.2万")
+    assert rep["drivers_zh"][0].endswith("：€5.2万")  # a Chinese label takes the full-width colon
     assert (
         build_digests(now.drop(columns=["currency"]), prev)[0]
         .to_json()["reps"][0]["drivers"][0]
