@@ -203,8 +203,8 @@ def heldout_frame(settings, mv) -> pd.DataFrame:
         return pd.read_parquet(local)
 
 
-def _evaluate(settings, version: str, frame: pd.DataFrame) -> Figures:
-    """`version`'s figures on the held-out rows `frame`."""
+def _evaluate(settings, version: str, frame: pd.DataFrame) -> tuple[Figures, str]:
+    """`version`'s figures on the held-out rows `frame`, and the currency its texts write amounts in."""
     from models.loading import load_version
     from models.pyfunc import MissingFeaturesError
 
@@ -217,7 +217,8 @@ def _evaluate(settings, version: str, frame: pd.DataFrame) -> Figures:
             "trained on different features. Compare them by hand, then use --force --reason to promote"
         ) from None
     elapsed = frame["elapsed_share"].to_numpy(dtype=float) if "elapsed_share" in frame else None
-    return figures_for(version, frame[LABEL].to_numpy(), risk, elapsed, settings.gate_early_share)
+    figures = figures_for(version, frame[LABEL].to_numpy(), risk, elapsed, settings.gate_early_share)
+    return figures, model.pyfunc.spec_.currency
 
 
 def _history(mv) -> list[dict]:
@@ -283,11 +284,11 @@ def promote(
         )
 
     frame = heldout_frame(settings, mv)
-    challenger_figs = _evaluate(settings, str(mv.version), frame)
+    challenger_figs, currency = _evaluate(settings, str(mv.version), frame)
     figures = {"challenger": challenger_figs}
-    champion_figs = None
+    champion_figs = champion_currency = None
     if champ is not None:
-        champion_figs = _evaluate(settings, champ_version, frame)
+        champion_figs, champion_currency = _evaluate(settings, champ_version, frame)
         figures["champion"] = champion_figs
     passes, reasons = gate_decision(
         challenger_figs, champion_figs, settings.gate_tol_auc, settings.gate_tol_brier
@@ -320,11 +321,19 @@ def promote(
             "early_share": settings.gate_early_share,
         },
         "figures": {k: asdict(v) for k, v in figures.items()},
+        "currencies": {"challenger": currency, "champion": champion_currency},
     }
     _record(client, name, mv, entry)
     table = render_figures(challenger_figs, champion_figs)
     if note := _other_data_note(mv, champ):
         table += "\n" + note
+    if champion_currency is not None and champion_currency != currency:
+        # Amounts are labelled, never converted: a new currency means the data changed, and every
+        # text the service writes will change with it.
+        table += (
+            f"\n  note: v{mv.version} writes amounts in {currency} and champion v{champ_version} in "
+            f"{champion_currency}; promoting it changes the currency of every text (amounts are not converted)"
+        )
     if not promoted:
         message = (
             f"promotion of version {mv.version} refused by the gate:\n{table}\n"

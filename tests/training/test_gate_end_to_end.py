@@ -15,9 +15,17 @@ pytestmark = pytest.mark.slow
 def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_org, settings):
     from models import registry
 
-    # A deliberately crippled challenger: one stump.
+    # A deliberately crippled challenger: one stump, trained as if the amounts were in euros.
     r = run_cli(
-        trained, "train", "--data", str(sim_org), "--param", "num_iterations=1", "--param", "num_leaves=2"
+        trained,
+        "train",
+        "--data",
+        str(sim_org),
+        "--param",
+        "num_iterations=1",
+        "--param",
+        "num_leaves=2",
+        env={"REPRADAR_CURRENCY": "EUR"},
     )
     assert r.exit_code == 0, r.stdout + r.stderr
     client = registry.configure(settings)
@@ -28,6 +36,7 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert r.exit_code == 2
     assert "refused" in r.stderr and f"challenger v{v}" in r.stderr and "champion v1" in r.stderr
     assert "different data" not in r.stderr  # both trained on sim_org
+    assert f"v{v} writes amounts in EUR and champion v1 in USD" in r.stderr
     assert "ROC-AUC" in r.stderr and "Brier" in r.stderr
     assert "ROC-AUC, first 50% of the period" in r.stderr  # the weeks an early warning is for
     assert str(registry.version_by_alias(client, settings.model_name, "champion").version) == "1"
@@ -52,6 +61,7 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert early["early_share"] == 0.5 and 0 < early["n_early_rows"] < early["n_rows"]
     assert 0.5 < early["auc_early"] < early["auc"]  # early weeks are harder than the whole period
     assert history[1]["tolerances"]["early_share"] == 0.5
+    assert history[1]["currencies"] == {"challenger": "EUR", "champion": "USD"}
 
     r = run_cli(trained, "models")
     assert r.exit_code == 0 and "testing the override" in r.stdout and "refused" in r.stdout
