@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from repradar.errors import UserError
 from serving import audit, store
 from serving.auth import Principal
-from serving.db.schema import AuthFailure, CurrentScore, InterventionLog, Job, Rep, Score
+from serving.db.schema import AuthFailure, CurrentScore, IdempotencyKey, InterventionLog, Job, Rep, Score
 
 
 @dataclass
@@ -87,6 +87,9 @@ def purge_before(session: Session, actor: Principal, before: dt.date, *, dry_run
         return out
     session.execute(delete(CurrentScore).where(CurrentScore.score_id.in_(old)))
     session.execute(delete(Score).where(Score.as_of < before))
+    # an idempotency key keeps its entry's answer (note, risk at record): it goes with the entry
+    ended = select(InterventionLog.id).where(InterventionLog.ended_on < before)
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.entry_id.in_(ended)))
     session.execute(delete(InterventionLog).where(InterventionLog.ended_on < before))
     session.execute(delete(AuthFailure).where(AuthFailure.at < cut))
     if jobs:
@@ -134,6 +137,7 @@ def forget_rep(
         return out
     session.execute(delete(CurrentScore).where(CurrentScore.rep_id == rep_id))
     session.execute(delete(Score).where(Score.rep_id == rep_id))
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.rep_id == rep_id))
     session.execute(delete(InterventionLog).where(InterventionLog.rep_id == rep_id))
     session.execute(delete(Rep).where(Rep.rep_id == rep_id))
     store.bump_directory(session)

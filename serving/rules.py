@@ -190,3 +190,39 @@ def intervention_date_problem(
             f"ended_on {ended_on.isoformat()} is more than {2 * horizon_days} days ahead (latest {last_end.isoformat()})",
         )
     return None
+
+
+# Idempotency-Key (draft-ietf-httpapi-idempotency-key-header-06): how long a key is remembered. The draft
+# lets the resource choose and asks it to publish its expiration policy; a day covers any client retry.
+IDEMPOTENCY_KEY_HOURS = 24
+IDEMPOTENCY_KEY_MAX = 255
+# visible ASCII but the quote and the backslash: a Structured Field String needs no escapes then
+IDEMPOTENCY_KEY_PATTERN = r'^(?:"[!#-\[\]-~]{1,255}"|[!#-\[\]-~]{1,255})$'
+
+
+def idempotency_key(raw: str) -> str:
+    """The key of an `Idempotency-Key` header: the draft's form is a quoted Structured Field String
+    (`"8e03978e-..."`); the bare value many clients send is taken as the same key. ValueError when it is
+    empty, too long or holds characters outside visible ASCII, a quote or a backslash."""
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not value:
+        raise ValueError("the Idempotency-Key is empty; send a unique value, e.g. a UUID")
+    if len(value) > IDEMPOTENCY_KEY_MAX:
+        raise ValueError(f"the Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX} characters")
+    if any(not ("!" <= ch <= "~") or ch in '"\\' for ch in value):
+        raise ValueError(
+            "the Idempotency-Key may hold visible ASCII characters only (no spaces, quotes or backslashes)"
+        )
+    return value
+
+
+def request_fingerprint(rep_id: str, body: Mapping[str, Any]) -> str:
+    """SHA-256 of what a request asks for (the rep and its body as validated, so that key order, spacing
+    and defaults do not matter): the same key with another fingerprint is another request."""
+    import hashlib
+    import json
+
+    canonical = json.dumps({"rep_id": rep_id, "body": dict(body)}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

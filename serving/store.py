@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.scoring import SCORE_COLUMNS
 from repradar.errors import UserError
-from serving.db.schema import CurrentScore, Rep, Score, ServiceMeta, User, utcnow
+from serving.db.schema import CurrentScore, IdempotencyKey, Rep, Score, ServiceMeta, User, utcnow
 from serving.i18n import LANGS
-from serving.rules import OrgChart, Scope
+from serving.rules import IDEMPOTENCY_KEY_HOURS, OrgChart, Scope
 
 SPEC_COLUMNS = tuple(SCORE_COLUMNS)  # the scores file's columns (docs/spec/outputs.md)
 REP_COLUMNS = ("rep_id", "manager_id", "name", "team", "region", "segment", "hire_date", "end_date")
@@ -397,6 +397,21 @@ def rep_history(session: Session, rep_id: str, limit: int = 500, offset: int = 0
         .offset(offset)
     )
     return list(rows), total
+
+
+# -- idempotency keys ----------------------------------------------------------------------------
+def remembered_answer(session: Session, user_id: int, key: str, now: dt.datetime) -> IdempotencyKey | None:
+    """The answer kept for the user's `Idempotency-Key`, or None. Keys older than IDEMPOTENCY_KEY_HOURS
+    (anyone's) are deleted first: they are forgotten, and nothing else would delete them. The caller holds
+    the write lock and the key's lock."""
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.created_at <= now - dt.timedelta(hours=IDEMPOTENCY_KEY_HOURS)
+        )
+    )
+    return session.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    ).first()
 
 
 # -- users' preferences --------------------------------------------------------------------------

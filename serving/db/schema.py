@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -213,6 +214,26 @@ class InterventionLog(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     model_version: Mapped[str | None] = mapped_column(String(64))
     risk_at_record: Mapped[float | None] = mapped_column(Float)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` a user sent with a recorded intervention, with the answer given (status and
+    body), replayed when the same request comes again within `rules.IDEMPOTENCY_KEY_HOURS`. No foreign
+    key to the entry: a purge or erasure deletes both, and an expired key is deleted on its own."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_id_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rep_id: Mapped[str] = mapped_column(String(100), index=True)
+    entry_id: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(64))  # the entry's, for the replay's audit event
+    # the body as sent, byte for byte (JSONB would reorder its keys)
+    response: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class AuditEvent(Base):

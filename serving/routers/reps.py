@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,10 +17,19 @@ from sqlalchemy.orm import Session
 from serving import audit, store
 from serving.auth import Principal
 from serving.db.engine import commit, hold_lock, write_lock
-from serving.db.schema import InterventionLog, Rep, Score, utcnow
+from serving.db.schema import IdempotencyKey, InterventionLog, Rep, Score, utcnow
 from serving.deps import ModelDep, RequestIdDep, SessionDep, model_version, require
 from serving.http_errors import AUTHED, ApiError, responses
-from serving.rules import DUPLICATE_WINDOW_S, intervention_date_problem, may_see_names, resolve_scope
+from serving.rules import (
+    DUPLICATE_WINDOW_S,
+    IDEMPOTENCY_KEY_HOURS,
+    IDEMPOTENCY_KEY_MAX,
+    idempotency_key,
+    intervention_date_problem,
+    may_see_names,
+    request_fingerprint,
+    resolve_scope,
+)
 from serving.schemas import (
     HistoryItemOut,
     HistoryOut,
@@ -38,6 +47,19 @@ from serving.schemas import (
 router = APIRouter(tags=["reps"])
 Reader = Annotated[Principal, Depends(require("manager", "hr"))]
 RepId = Annotated[str, Path(min_length=1, max_length=100, description="A rep id from `reps.rep_id`.")]
+KEY_HEADER = "Idempotency-Key"
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        max_length=IDEMPOTENCY_KEY_MAX + 2,
+        description="draft-ietf-httpapi-idempotency-key-header: a value unique to this request (a UUID), "
+        'quoted as the draft writes it (`"8e03978e-..."`) or bare; visible ASCII, at most '
+        f"{IDEMPOTENCY_KEY_MAX} characters. Sent again with the same request (rep and body) within "
+        f"{IDEMPOTENCY_KEY_HOURS} h, it gets the first answer again and nothing new is stored; with another "
+        "request it is a 422.",
+    ),
+]
 
 
 def _not_found(rep_id: str) -> ApiError:
@@ -269,6 +291,11 @@ def _recent_same_entry(
     )
 
 
+def _key_refused(why: str) -> RequestValidationError:
+    """A 422 naming the Idempotency-Key header, as the schema's own refusals name a field."""
+    return RequestValidationError([{"loc": ("header", KEY_HEADER), "msg": why, "type": "idempotency_key"}])
+
+
 @router.post(
     "/reps/{rep_id}/interventions",
     response_model=InterventionOut,
@@ -276,7 +303,10 @@ def _recent_same_entry(
     summary="Record an intervention given to a rep (catalog id, dates, note)",
     description="The start may not be before the rep was hired nor more than a year ahead (422). The same "
     f"entry from the same user again within {DUPLICATE_WINDOW_S} s is taken for a double submit: the answer "
-    "is the entry already stored, with status 200, and nothing new is stored.",
+    "is the entry already stored, with status 200, and nothing new is stored. With an `Idempotency-Key` "
+    f"header the key decides instead: the same key and request from the same user within "
+    f"{IDEMPOTENCY_KEY_HOURS} h get the first answer again (its status and body), the same key with another "
+    "rep or body is a 422 (draft-ietf-httpapi-idempotency-key-header-06, section 2.7).",
     responses={
         **responses(*AUTHED, 400, 404, 413, 415, 422),
         200: {"model": InterventionOut, "description": "A double submit: the entry already stored."},
@@ -291,8 +321,16 @@ def add_intervention(
     model: ModelDep,
     rid: RequestIdDep,
     response: Response,
+    key_header: IdempotencyKeyHeader = None,
 ) -> InterventionOut:
+    key = None
+    if key_header is not None:
+        try:
+            key = idempotency_key(key_header)
+        except ValueError as exc:
+            raise _key_refused(str(exc)) from None
     _check_visible(request, session, principal, rep_id, "intervention.create", rid)
+    fingerprint = request_fingerprint(rep_id, body.model_dump(mode="json"))
     rep = session.get(Rep, rep_id)
     problem = intervention_date_problem(
         body.started_on,
@@ -301,50 +339,105 @@ def add_intervention(
         ended_on=body.ended_on,
         end_date=rep.end_date if rep else None,
     )
-    if problem:
-        raise _refused(*problem)
-    current = store.rep_score(session, rep_id)
-    version = current.model_version if current else model_version(model)
-    row = InterventionLog(
-        rep_id=rep_id,
-        intervention=body.intervention,
-        started_on=body.started_on,
-        ended_on=body.ended_on,
-        note=body.note,
-        recorded_by=principal.name,
-        model_version=version,
-        risk_at_record=current.risk if current else None,
-    )
     with write_lock(session.get_bind()):  # the flush for the row's id writes: under the lock
+        if key is not None:
+            # the same key arriving twice at once, on one process or several: the second waits, then replays
+            hold_lock(session, f"idempotency:{principal.user_id}:{key}")
+            kept = store.remembered_answer(session, principal.user_id, key, utcnow())
+            if kept is not None:
+                if kept.fingerprint != fingerprint:
+                    session.rollback()  # ends the transaction's locks before the refusal
+                    raise _key_refused(
+                        f"this Idempotency-Key was sent within {IDEMPOTENCY_KEY_HOURS} h with another request "
+                        "(another rep or another body); send a new key for a new entry"
+                    )
+                _audit_create(
+                    session, principal, rep_id, body, kept.entry_id, kept.model_version, "duplicate", rid, key
+                )
+                commit(session)
+                return Response(kept.response, kept.status, media_type="application/json")
+        if problem:  # after the key: a replay answers as the first time, whatever day it is now
+            session.rollback()
+            raise _refused(*problem)
+        current = store.rep_score(session, rep_id)
+        version = current.model_version if current else model_version(model)
+        row = InterventionLog(
+            rep_id=rep_id,
+            intervention=body.intervention,
+            started_on=body.started_on,
+            ended_on=body.ended_on,
+            note=body.note,
+            recorded_by=principal.name,
+            model_version=version,
+            risk_at_record=current.risk if current else None,
+        )
         # two clicks arriving together, on one process or several, cannot both pass the check
         hold_lock(session, f"intervention:{principal.name}:{rep_id}")
-        same = _recent_same_entry(session, rep_id, body, principal.name)
+        # a key says which requests are the same: the 60 s guess is only for callers that send none
+        same = None if key is not None else _recent_same_entry(session, rep_id, body, principal.name)
         if same is None:
             session.add(row)
             session.flush()
         stored = row if same is None else same
+        out = _intervention_out(stored)
         # a double submit is answered with the stored entry, risk at record included: audited as
         # well (outcome `duplicate`), since every answer naming a rep's risk is in the trail
-        audit.record(
+        _audit_create(
             session,
             principal,
-            "intervention.create",
-            "rep",
             rep_id,
-            model_version=stored.model_version,
-            outcome="ok" if same is None else "duplicate",
-            detail={
-                "intervention": body.intervention,
-                "started_on": body.started_on.isoformat(),
-                "id": stored.id,
-            },
-            request_id=rid,
+            body,
+            stored.id,
+            stored.model_version,
+            "ok" if same is None else "duplicate",
+            rid,
+            key,
         )
-        out = _intervention_out(stored)
+        if key is not None:
+            session.add(
+                IdempotencyKey(
+                    user_id=principal.user_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    rep_id=rep_id,
+                    entry_id=stored.id,
+                    status=201,
+                    response=out.model_dump_json(),
+                    model_version=stored.model_version,
+                    created_at=utcnow(),
+                )
+            )
         commit(session)  # ends the transaction, and with it the lock
     if same is not None:
         response.status_code = 200
     return out
+
+
+def _audit_create(
+    session: Session,
+    principal: Principal,
+    rep_id: str,
+    body: InterventionIn,
+    entry_id: int,
+    version: str | None,
+    outcome: str,
+    rid: str | None,
+    key: str | None,
+) -> None:
+    detail = {"intervention": body.intervention, "started_on": body.started_on.isoformat(), "id": entry_id}
+    if key is not None:
+        detail["idempotency_key"] = key
+    audit.record(
+        session,
+        principal,
+        "intervention.create",
+        "rep",
+        rep_id,
+        model_version=version,
+        outcome=outcome,
+        detail=detail,
+        request_id=rid,
+    )
 
 
 @router.patch(

@@ -327,6 +327,107 @@ def test_a_double_submit_stores_one_entry_across_processes(service_factory):
         assert s.query(InterventionLog).count() == 1
 
 
+def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_request(service):
+    """Idempotency-Key (draft-ietf-httpapi-idempotency-key-header-06): the same key and request from the same
+    user get the first answer again (status and body; audited as a duplicate) however late within the key's
+    time; the same key with another body or rep is a 422 naming the header; another user's same key, a new
+    key, or a key past its time are new requests; a malformed key is a 422; without a key the 60 s window stays."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from serving import admin
+    from serving.db.schema import AuditEvent, IdempotencyKey, InterventionLog
+    from serving.rules import IDEMPOTENCY_KEY_HOURS
+
+    c, h = service.client, service.h("mgr1")
+    url = "/api/v1/reps/R1/interventions"
+    body = {"intervention": "mentoring", "started_on": "2024-01-16", "note": "pairing"}
+    key = {"Idempotency-Key": '"8e03978e-40d5-43e8-bc93-6894a57f9324"'}
+    first = c.post(url, json=body, headers={**h, **key})
+    assert first.status_code == 201, first.text
+    with service.app.state.sessions.begin() as s:  # the retry comes after the 60 s window: the key decides
+        s.execute(update(InterventionLog).values(recorded_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        s.execute(update(IdempotencyKey).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+    again = c.post(url, json=body, headers={**h, "Idempotency-Key": "8e03978e-40d5-43e8-bc93-6894a57f9324"})
+    assert (again.status_code, again.text) == (201, first.text)  # the bare form is the same key
+    # ending the entry later does not change what the key answers: the first answer
+    c.patch(f"{url}/{first.json()['id']}", json={"ended_on": "2024-02-01"}, headers=h)
+    assert c.post(url, json=body, headers={**h, **key}).text == first.text
+    # the same key with another request: refused, naming the header, nothing stored
+    for other_url, other in ((url, {**body, "note": "another"}), ("/api/v1/reps/R2/interventions", body)):
+        r = c.post(other_url, json=other, headers={**h, **key})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"], r.json()
+        assert "another request" in r.json()["detail"]
+    # the same key from another user is theirs; a new key is a new entry even within 60 s
+    assert c.post(url, json=body, headers={**service.h("hr"), **key}).status_code == 201
+    fresh = c.post(url, json=body, headers={**h, "Idempotency-Key": "k-2"})
+    assert fresh.status_code == 201 and fresh.json()["id"] != first.json()["id"]
+    for bad in ('""', "with space", "x" * 256, 'a"b'):
+        r = c.post(url, json=body, headers={**h, "Idempotency-Key": bad})
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"], (
+            bad,
+            r.text,
+        )
+    # without a key, the 60 s double-submit window is as before
+    assert c.post(url, json=body, headers=h).status_code == 200
+    with service.session() as s:
+        assert s.query(InterventionLog).count() == 3
+        events = (
+            s.query(AuditEvent).filter_by(action="intervention.create", actor="mgr1").order_by(AuditEvent.id)
+        )
+        assert [(e.outcome, e.detail["id"], e.detail.get("idempotency_key")) for e in events] == [
+            ("ok", first.json()["id"], "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+            ("duplicate", first.json()["id"], "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+            ("duplicate", first.json()["id"], "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+            ("ok", fresh.json()["id"], "k-2"),
+            ("duplicate", fresh.json()["id"], None),
+        ]
+    # past its time the key is forgotten (and deleted): the same request is a new entry
+    with service.app.state.sessions.begin() as s:
+        s.execute(
+            update(IdempotencyKey).values(
+                created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=IDEMPOTENCY_KEY_HOURS, seconds=1)
+            )
+        )
+    late = c.post(url, json=body, headers={**h, **key})
+    assert late.status_code == 201 and late.json()["id"] not in (first.json()["id"], fresh.json()["id"])
+    with service.session() as s:
+        assert s.query(IdempotencyKey).count() == 1  # the expired ones are gone, the new one kept
+    # a kept answer names the rep's risk and note: erasing the rep erases it too
+    admin.forget(service.settings, "R1", dry_run=False)
+    with service.session() as s:
+        assert s.query(IdempotencyKey).count() == 0
+
+
+def test_the_same_idempotency_key_at_once_through_two_processes_stores_one_entry(service_factory):
+    """Ten sends of one key at once through two services on one database: one entry, every answer the same."""
+    import threading
+
+    from serving.db.schema import InterventionLog
+
+    first, second = service_factory(), service_factory()
+    h = {**first.h("mgr1"), "Idempotency-Key": "one-key"}
+    body = {"intervention": "mentoring", "started_on": "2024-01-16"}
+    barrier = threading.Barrier(10)
+    answers = []
+
+    def send(client):
+        barrier.wait()
+        answers.append(client.post("/api/v1/reps/R1/interventions", json=body, headers=h))
+
+    threads = [threading.Thread(target=send, args=((first, second)[i % 2].client,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
+    assert len({a.text for a in answers}) == 1
+    with first.session() as s:
+        assert s.query(InterventionLog).count() == 1
+
+
 def test_the_intervention_log_exports_in_the_contracts_table_for_the_report(service, tmp_path):
     """HR's export is a valid `interventions` table of the input contract (checked by the contract's own
     validator), holding every entry, and the export is audited."""

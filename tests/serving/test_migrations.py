@@ -129,3 +129,49 @@ def test_without_auto_migrate_nothing_upgrades_the_database_by_itself(tmp_path, 
         get_settings.cache_clear()
     assert is_current(engine)
     engine.dispose()
+
+
+def test_idempotency_key_migration_keeps_the_intervention_log_both_ways(tmp_path, db_url):
+    """0006 adds `idempotency_keys` to a database with entries in it, and drops it again without losing them."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    engine = make_engine(Settings(home=tmp_path, database_url=db_url))
+    upgrade(engine, "0005")
+    assert "idempotency_keys" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO intervention_log (rep_id, intervention, started_on, recorded_by, recorded_at) "
+                "VALUES ('R1', 'mentoring', :day, 'mo', :now)"
+            ),
+            {"day": dt.date(2024, 1, 16), "now": dt.datetime.now(dt.UTC)},
+        )
+    upgrade(engine)
+    assert is_current(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, rep_id, entry_id, status, response, "
+                "created_at) VALUES (1, 'k', :fp, 'R1', 1, 201, :body, :now)"
+            ),
+            {"fp": "0" * 64, "body": '{"id": 1}', "now": dt.datetime.now(dt.UTC)},
+        )
+        again = text(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, rep_id, entry_id, status, response, "
+            "created_at) VALUES (1, 'k', :fp, 'R1', 2, 201, :body, :now)"
+        )
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # one answer per user and key
+        conn.execute(again, {"fp": "1" * 64, "body": "{}", "now": dt.datetime.now(dt.UTC)})
+    engine.dispose()  # PostgreSQL: no pooled connection may hold the table during DROP
+    downgrade(engine, "0005")
+    assert "idempotency_keys" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT rep_id FROM intervention_log")).scalars().all() == ["R1"]
+    upgrade(engine)
+    assert "idempotency_keys" in inspect(engine).get_table_names()
+    engine.dispose()

@@ -10,8 +10,10 @@ from serving.rules import (
     EVERYONE,
     NOBODY,
     OrgChart,
+    idempotency_key,
     may_read_reps,
     may_see_names,
+    request_fingerprint,
     resolve_scope,
     select_alerts,
 )
@@ -152,3 +154,27 @@ def test_who_may_narrow_a_list_to_a_manager():
         {"manager"}, None, CHART, "M1"
     )
     assert not may_narrow_to({"data_scientist"}, None, CHART, "M1")
+
+
+def test_an_idempotency_key_is_read_quoted_or_bare_and_refused_when_malformed():
+    assert idempotency_key('"8e03978e-40d5"') == idempotency_key("8e03978e-40d5") == "8e03978e-40d5"
+    assert idempotency_key(" k ") == "k"
+    for bad, why in (
+        ("", "empty"),
+        ('""', "empty"),
+        ("x" * 256, "longer than 255"),
+        ("a b", "visible ASCII"),
+        ("caf\u00e9", "visible ASCII"),
+        ('a"b', "quotes"),
+        ("a\\b", "backslashes"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            idempotency_key(bad)
+
+
+def test_a_request_fingerprint_ignores_key_order_and_tells_reps_and_bodies_apart():
+    body = {"intervention": "mentoring", "started_on": "2024-01-16", "note": None}
+    same = request_fingerprint("R1", dict(reversed(list(body.items()))))
+    assert request_fingerprint("R1", body) == same
+    assert request_fingerprint("R2", body) != same
+    assert request_fingerprint("R1", {**body, "note": "x"}) != same
