@@ -226,3 +226,26 @@ def request_fingerprint(rep_id: str, body: Mapping[str, Any]) -> str:
 
     canonical = json.dumps({"rep_id": rep_id, "body": dict(body)}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+EXPORT_PAGE = 100  # entries per page of the JSON export when no limit is given
+
+
+def export_query_problem(
+    started_from: dt.date | None,
+    started_to: dt.date | None,
+    fmt: str,
+    limit: int | None,
+    offset: int | None,
+) -> tuple[str, str] | None:
+    """(query parameter, why) when an intervention export's filters cannot be meant as given, else None:
+    a date range that ends before it starts, or paging asked of the CSV form (which holds every match)."""
+    if started_from is not None and started_to is not None and started_to < started_from:
+        return "started_to", (
+            f"started_to {started_to.isoformat()} is before started_from {started_from.isoformat()}; "
+            "both days are inclusive"
+        )
+    if fmt == "csv" and (limit is not None or offset is not None):
+        which = "limit" if limit is not None else "offset"
+        return which, "limit and offset page the JSON form (format=json); the CSV holds every matching entry"
+    return None

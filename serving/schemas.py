@@ -366,6 +366,15 @@ class InterventionListOut(Response):
     items: list[InterventionOut]
 
 
+class InterventionExportOut(Response):
+    total: int = Field(
+        description="Entries matching the filters in all; page on with `offset` while fewer are seen."
+    )
+    limit: int
+    offset: int
+    items: list[InterventionOut] = Field(description="Oldest start first (then in the order recorded).")
+
+
 class JobOut(Response):
     id: str
     status: Literal["queued", "running", "succeeded", "failed"]

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 
 from models.scoring import SCORE_COLUMNS
 from repradar.errors import UserError
-from serving.db.schema import CurrentScore, IdempotencyKey, Rep, Score, ServiceMeta, User, utcnow
+from serving.db.schema import (
+    CurrentScore,
+    IdempotencyKey,
+    InterventionLog,
+    Rep,
+    Score,
+    ServiceMeta,
+    User,
+    utcnow,
+)
 from serving.i18n import LANGS
 from serving.rules import IDEMPOTENCY_KEY_HOURS, OrgChart, Scope
 
@@ -397,6 +406,44 @@ def rep_history(session: Session, rep_id: str, limit: int = 500, offset: int = 0
         .offset(offset)
     )
     return list(rows), total
+
+
+# -- the intervention log -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which intervention entries an export holds; None: no condition. `scope` is the reps the caller
+    asked for (a manager's subtree), already resolved."""
+
+    started_from: dt.date | None = None
+    started_to: dt.date | None = None
+    scope: Scope | None = None
+    team: str | None = None
+    rep_ids: frozenset[str] | None = None
+
+
+def intervention_entries(
+    session: Session, f: EntryFilter, limit: int | None = None, offset: int = 0
+) -> tuple[list[InterventionLog], int]:
+    """The entries matching `f`, oldest start first (then as recorded), one page of them when `limit` is
+    given, and how many match in all."""
+    wanted = []
+    if f.started_from is not None:
+        wanted.append(InterventionLog.started_on >= f.started_from)
+    if f.started_to is not None:
+        wanted.append(InterventionLog.started_on <= f.started_to)
+    if f.rep_ids is not None:
+        wanted.append(InterventionLog.rep_id.in_(sorted(f.rep_ids)))
+    if f.scope is not None and not f.scope.everyone:
+        if not f.scope.reps:
+            return [], 0
+        wanted.append(InterventionLog.rep_id.in_(sorted(f.scope.reps)))
+    if f.team is not None:  # the team in the rep directory now, as the dashboard shows it
+        wanted.append(InterventionLog.rep_id.in_(select(Rep.rep_id).where(Rep.team == f.team)))
+    total = session.scalar(select(func.count()).select_from(InterventionLog).where(*wanted)) or 0
+    q = select(InterventionLog).where(*wanted).order_by(InterventionLog.started_on, InterventionLog.id)
+    if limit is not None:
+        q = q.limit(limit).offset(offset)
+    return list(session.scalars(q)), total
 
 
 # -- idempotency keys ----------------------------------------------------------------------------

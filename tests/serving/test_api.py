@@ -460,6 +460,75 @@ def test_the_intervention_log_exports_in_the_contracts_table_for_the_report(serv
     assert c.get("/api/v1/interventions/export", headers=service.h("mgr1")).status_code == 403
 
 
+def test_the_intervention_export_is_filtered_by_day_manager_team_and_rep_and_paged_as_json(service):
+    """HR narrows the export to a start-day range, a manager's subtree, a team or some reps (all combined),
+    as CSV (every match) or as JSON pages with `total`; a filter that cannot be meant is a 422 naming the
+    parameter, never a 500; each export is audited with its filters; managers still get 403."""
+    from serving.db.schema import AuditEvent
+
+    c, hr = service.client, service.h("hr")
+    entries = [  # (rep, start): R1 team T1 under M1, R3 team T2 under M2 (itself under M1), R9 team T9 under M9
+        ("R1", "2024-01-05"),
+        ("R3", "2024-01-10"),
+        ("R9", "2024-01-20"),
+        ("R1", "2024-02-01"),
+    ]
+    for rep, day in entries:
+        body = {"intervention": "mentoring", "started_on": day}
+        assert c.post(f"/api/v1/reps/{rep}/interventions", json=body, headers=hr).status_code == 201
+    url = "/api/v1/interventions/export"
+
+    def csv_rows(**params):
+        r = c.get(url, params=params, headers=hr)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), r.text
+        lines = r.text.splitlines()
+        assert lines[0] == "rep_id,intervention,started_on,ended_on"
+        return [tuple(line.split(",")[0:3:2]) for line in lines[1:]]
+
+    assert csv_rows() == entries  # no filter: everything, oldest first, as before
+    assert csv_rows(started_from="2024-01-10", started_to="2024-01-20") == entries[1:3]  # both inclusive
+    assert csv_rows(started_from="2024-01-21") == entries[3:]
+    assert csv_rows(manager_id="M1") == [entries[0], entries[1], entries[3]]  # managers of managers too
+    assert csv_rows(manager_id="M2") == [entries[1]]
+    assert csv_rows(manager_id="nobody") == []
+    assert csv_rows(team="T9") == [entries[2]]
+    assert csv_rows(rep_id=["R9", "R3"]) == entries[1:3]
+    assert csv_rows(manager_id="M1", team="T1", started_to="2024-01-31") == [entries[0]]
+    # JSON: pages with total, the whole entry
+    r = c.get(url, params={"format": "json", "limit": 2, "offset": 1}, headers=hr)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert (page["total"], page["limit"], page["offset"]) == (4, 2, 1)
+    assert [(i["rep_id"], i["started_on"]) for i in page["items"]] == entries[1:3]
+    assert page["items"][0]["recorded_by"] == "hr" and page["items"][0]["risk_at_record"] == RISK["R3"]
+    page = c.get(url, params={"format": "json", "manager_id": "M1"}, headers=hr).json()
+    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (3, 100, 0, 3)
+    # refusals: 422 naming the parameter
+    for params, name, word in (
+        ({"started_from": "2024-13-01"}, "started_from", "date"),
+        ({"started_to": "yesterday"}, "started_to", "ISO 8601"),
+        ({"started_from": "2024-02-01", "started_to": "2024-01-01"}, "started_to", "before started_from"),
+        ({"limit": 10}, "limit", "format=json"),
+        ({"offset": 10}, "offset", "format=json"),
+        ({"format": "json", "limit": 0}, "limit", "greater than or equal to 1"),
+        ({"format": "json", "limit": 501}, "limit", "less than or equal to 500"),
+        ({"format": "xml"}, "format", "csv"),
+        ({"rep_id": "x" * 101}, "rep_id", "at most 100"),
+        ({"manager_id": ""}, "manager_id", "at least 1"),
+        ({"team_id": "T1"}, "team_id", "unknown query parameter"),
+    ):
+        r = c.get(url, params=params, headers=hr)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["errors"][0]["loc"][:2] == ["query", name], (params, r.json())
+        assert word in r.json()["detail"], (params, r.json())
+    assert c.get(url, params={"manager_id": "M1"}, headers=service.h("mgr1")).status_code == 403
+    with service.session() as s:
+        events = s.query(AuditEvent).filter_by(action="interventions.export").order_by(AuditEvent.id).all()
+        assert len(events) == 11  # one per export answered, none for a refusal
+        assert events[5].detail["filter"] == {"manager_id": "nobody"} and events[5].detail["rows"] == 0
+        assert events[9].detail["format"] == "json" and events[9].detail["total"] == 4
+
+
 def test_answers_are_never_cached_but_static_files_may_be(service):
     c, h = service.client, service.h("mgr1")
     assert c.get("/api/v1/reps/R1", headers=h).headers["cache-control"] == "no-store"

@@ -10,6 +10,7 @@ from serving.rules import (
     EVERYONE,
     NOBODY,
     OrgChart,
+    export_query_problem,
     idempotency_key,
     may_read_reps,
     may_see_names,
@@ -178,3 +179,16 @@ def test_a_request_fingerprint_ignores_key_order_and_tells_reps_and_bodies_apart
     assert request_fingerprint("R1", body) == same
     assert request_fingerprint("R2", body) != same
     assert request_fingerprint("R1", {**body, "note": "x"}) != same
+
+
+def test_an_export_range_must_not_end_before_it_starts_and_only_json_is_paged():
+    import datetime as dt
+
+    jan, feb = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
+    assert export_query_problem(jan, feb, "csv", None, None) is None
+    assert export_query_problem(jan, jan, "json", 10, 0) is None  # one day: both ends inclusive
+    assert export_query_problem(None, jan, "json", None, 5) is None
+    field, why = export_query_problem(feb, jan, "json", None, None)
+    assert field == "started_to" and "before started_from 2024-02-01" in why
+    assert export_query_problem(None, None, "csv", 10, None)[0] == "limit"
+    assert export_query_problem(None, None, "csv", None, 0)[0] == "offset"

@@ -53,4 +53,8 @@ def test_api_conforms_to_its_openapi(case, live):
     if case.operation.path == "/api/v1/reps/{rep_id}/interventions" and case.method == "POST":
         # ended_on before started_on is refused (422), a rule JSON Schema cannot state.
         excluded.append(positive_data_acceptance)
+    if case.operation.path == "/api/v1/interventions/export":
+        # a range ending before it starts, and paging asked of the CSV, are refused (422): rules across
+        # parameters, which OpenAPI cannot state.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(base_url=server.url, headers=headers, excluded_checks=excluded)
