@@ -23,6 +23,7 @@ from serving.jobs import JobRunner
 from serving.middleware import API_PREFIX, Limiter, Metrics, Runtime, ServiceMiddleware
 from serving.modelholder import ModelHolder, ModelSource, RegistrySource
 from serving.routers import audit, docs, early_warning, health, interventions, jobs, me, models, reps, users
+from serving.routing import with_head
 from serving.store import ChartCache
 
 log = logging.getLogger("repradar.serving")
@@ -34,14 +35,15 @@ DESCRIPTION = """Early warning for sales reps drifting off target: risk, reasons
 Every route under `/api/v1` needs `Authorization: Bearer <token>` (tokens come from
 `repradar users add`). Roles: `manager` (own reporting subtree), `hr` (everything, batch jobs, audit),
 `data_scientist` (models), `admin` (users). Every response carries `X-Model-Version`, the champion
-that served it, and `X-Request-ID`.
+that served it, and `X-Request-ID`. Every GET operation also answers `HEAD` (the same status and headers,
+no body); those are not listed separately.
 """
 
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
     for module in (me, early_warning, reps, interventions, jobs, models, audit, users):
-        api.include_router(module.router)
+        api.include_router(with_head(module.router))
     return api
 
 
@@ -112,7 +114,7 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
         sessions, "api", settings.api_max_token_failures, settings.signin_window_s
     )
     http_errors.install(app)
-    app.include_router(health.router)
+    app.include_router(with_head(health.router))
     docs.mount(app)
     app.include_router(api_router())
     from serving import web  # the HTML dashboard: pages at `/`, static files at `/static`

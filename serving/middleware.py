@@ -254,7 +254,11 @@ class ServiceMiddleware:
         extra += [*COMMON_HEADERS, (b"content-security-policy", content_security_policy(scope["path"]))]
         status = [500]
 
+        head = scope["method"] == "HEAD"
+
         async def send_with_headers(message):
+            if head and message["type"] == "http.response.body":  # HEAD: GET's status and headers, no body
+                message = {**message, "body": b""}
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 headers = [*message.get("headers", []), *extra]

@@ -87,5 +87,7 @@ def content_security_policy() -> bytes:
 
 def mount(app: FastAPI) -> None:
     """Add /docs, /redoc and their files to `app` (built with docs_url=None and redoc_url=None)."""
-    app.include_router(router)
+    from serving.routing import with_head
+
+    app.include_router(with_head(router))
     app.mount(ASSETS, StaticFiles(directory=str(_static())), name="docs-assets")

@@ -12,10 +12,9 @@ from serving.schemas import HealthOut
 router = APIRouter(tags=["health"])
 
 
-# HEAD as well as GET (RFC 9110 9.3.2): uptime monitors often probe with HEAD, and a 405 reads as "down".
-# Kept out of the OpenAPI document: the same answer, without its body.
+# The probes answer HEAD too, as every GET route does (serving.routing.with_head): uptime monitors often
+# probe with HEAD, and a 405 reads as "down".
 @router.get("/health/live", response_model=HealthOut, summary="The process answers")
-@router.head("/health/live", include_in_schema=False)
 def live(request: Request) -> HealthOut:
     # the champion in use, as the X-Model-Version header says (None before one is loaded)
     return HealthOut(status="ok", model_version=request.app.state.holder.version)
@@ -27,7 +26,6 @@ def live(request: Request) -> HealthOut:
     summary="Ready once the champion is loaded and the database answers",
     responses={503: {"model": HealthOut, "description": "Not ready: no champion loaded, or no database."}},
 )
-@router.head("/health/ready", include_in_schema=False)
 def ready(request: Request):
     holder = request.app.state.holder
     if holder.current is None:

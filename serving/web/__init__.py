@@ -18,4 +18,6 @@ def mount(app: FastAPI) -> None:
     """Add the dashboard's static files and its pages to `app` (the pages end with a catch-all for
     mistyped dashboard addresses, so they come after every other route)."""
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    app.include_router(router)
+    from serving.routing import with_head
+
+    app.include_router(with_head(router))

@@ -171,8 +171,9 @@ WebUser = Annotated[Principal, Depends(web_principal)]
 
 def _here(request: Request) -> str:
     """This page's address, to come back to (language switch, sign-in). A form's POST answers on the
-    form's action, which a GET cannot open: the page holding the form (its parent path) instead."""
-    if request.method != "GET":
+    form's action, which a GET cannot open: the page holding the form (its parent path) instead. A HEAD
+    asks for the page itself, as a GET does."""
+    if request.method not in ("GET", "HEAD"):
         return request.url.path.rsplit("/", 1)[0] or request.url.path
     q = request.url.query
     return request.url.path + (f"?{q}" if q else "")

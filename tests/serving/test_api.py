@@ -642,6 +642,78 @@ def test_health_and_metrics(service_factory):
     assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
 
 
+def _same_but_body(get, head, *, length: bool = True) -> None:
+    """HEAD answered as GET: the same status and headers (the request id aside), and no body."""
+    skip = {"x-request-id"} | (set() if length else {"content-length"})
+    assert head.status_code == get.status_code, (head.request.url, head.status_code, get.status_code)
+    assert {k: v for k, v in head.headers.items() if k not in skip} == {
+        k: v for k, v in get.headers.items() if k not in skip
+    }, head.request.url
+    assert head.content == b"", head.request.url
+
+
+def test_head_answers_as_get_without_a_body(service):
+    """RFC 9110 9.3.2 on representative API routes: a JSON read, a CSV download, a 404 out of scope, a 401;
+    a HEAD runs the GET's handler, so a rep read by HEAD is audited as one; 405s now list HEAD in Allow."""
+    from serving.db.schema import AuditEvent
+
+    c, hr = service.client, service.h("hr")
+    for url, headers in (
+        ("/api/v1/reps/R1", hr),
+        ("/api/v1/reps/R1/history?limit=1", hr),
+        ("/api/v1/interventions/export", hr),
+        ("/api/v1/reps/R9", service.h("mgr1")),
+        ("/api/v1/jobs", {}),
+    ):
+        get = c.get(url, headers=headers)
+        _same_but_body(get, c.head(url, headers=headers))
+    assert c.head("/api/v1/reps/R1", headers=hr).headers["content-type"] == "application/json"
+    with service.session() as s:
+        reads = s.query(AuditEvent).filter_by(action="rep.read", actor="hr", resource_id="R1").count()
+        assert reads == 3  # GET, HEAD, and the HEAD just above
+    r = c.post("/api/v1/reps/R1", headers=hr)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+def test_every_get_route_answers_head(service):
+    """Walks every GET route of the app (API, probes, metrics, API reference, dashboard): HEAD gives the GET's
+    status and headers without a body, never a 405; no HEAD is listed in the OpenAPI document."""
+    import re
+
+    from fastapi.routing import iter_route_contexts
+
+    from serving.auth import add_user
+
+    with service.app.state.sessions.begin() as s:
+        token = add_user(s, "every-role", ["hr", "data_scientist", "admin"])[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    values = {"rep_id": "R1", "job_id": "0" * 32, "version": "1", "path": "no-such-page"}
+    paths = sorted(
+        {
+            ctx.path
+            for ctx in iter_route_contexts(service.app.router.routes)
+            if ctx.methods and "GET" in ctx.methods
+        }
+    )
+    assert {"/api/v1/reps/{rep_id}", "/api/v1/jobs/{job_id}/scores", "/metrics", "/docs", "/team"} <= set(
+        paths
+    )
+    c = service.client
+    for signed_in in (False, True):  # the dashboard's pages as a stranger (sent to sign in), then signed in
+        if signed_in:
+            assert c.post("/login", data={"token": token}, follow_redirects=False).status_code == 303
+        for path in paths:
+            url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], path)
+            get = c.get(url, headers=headers, follow_redirects=False)
+            head = c.head(url, headers=headers, follow_redirects=False)
+            assert head.status_code != 405, (path, head.headers.get("allow"))
+            # the metrics count the GET just made, and HR's org page lists the trail it just grew
+            _same_but_body(get, head, length=path not in ("/metrics", "/org"))
+            assert get.status_code < 500, path
+    spec = service.client.get("/openapi.json").json()
+    assert not [p for p, ops in spec["paths"].items() if "head" in ops]
+
+
 def test_a_slow_first_model_load_does_not_hold_the_service_up(service_factory):
     """The champion can take a minute to load: meanwhile the service is live (a probe must not
     restart it), not ready, and ready once the model is in."""

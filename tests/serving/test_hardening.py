@@ -41,9 +41,9 @@ def test_a_nul_in_the_path_or_query_is_a_422(service, url):
 @pytest.mark.parametrize(
     "method, url, allow",
     [
-        ("put", "/api/v1/reps/R1/interventions", "GET, POST"),  # two routes on one path
+        ("put", "/api/v1/reps/R1/interventions", "GET, HEAD, POST"),  # three routes on one path
         ("delete", "/api/v1/reps/R1/interventions/1", "PATCH"),
-        ("post", "/api/v1/reps/R1", "GET"),
+        ("post", "/api/v1/reps/R1", "GET, HEAD"),
     ],
 )
 def test_a_405_names_every_method_of_the_path(service, method, url, allow):
