@@ -111,26 +111,20 @@ def users_token(settings: Settings, name: str) -> str:
 
 def unknown_manager_note(settings: Settings, manager_id: str | None) -> str | None:
     """A note when the service's rep directory is filled but no rep reports to `manager_id` (a typo is
-    likelier than a manager without reps); None when the id is known or the directory still empty."""
+    likelier than a manager without reps); None when the id is known or the directory still empty. The
+    HTTP API answers the same warning (serving.rules.unknown_manager_warning)."""
     if not manager_id:
         return None
-    from sqlalchemy import func, select
-
-    from serving.db.schema import Rep
+    from serving.rules import unknown_manager_warning
+    from serving.store import manager_reports
 
     engine, sessions = _sessions(settings)
     try:
         with sessions() as s:
-            if not s.scalar(select(func.count()).select_from(Rep)):
-                return None
-            if s.scalar(select(func.count()).select_from(Rep).where(Rep.manager_id == manager_id)):
-                return None
+            warning = unknown_manager_warning(manager_id, *manager_reports(s, manager_id))
     finally:
         engine.dispose()
-    return (
-        f"note: no rep in the service's rep directory reports to {manager_id!r}; check the id against "
-        "reps.manager_id (the user sees nobody until one does)"
-    )
+    return f"note: {warning}" if warning else None
 
 
 def purge(settings: Settings, before, dry_run: bool):

@@ -249,3 +249,15 @@ def export_query_problem(
         which = "limit" if limit is not None else "offset"
         return which, "limit and offset page the JSON form (format=json); the CSV holds every matching entry"
     return None
+
+
+def unknown_manager_warning(manager_id: str | None, directory_reps: int, direct_reports: int) -> str | None:
+    """Why a new manager's id is likely a typo, or None: the rep directory is filled (`directory_reps`) but
+    no rep reports to the id (`direct_reports`). A manager of managers has managers reporting to them, so
+    one level is enough; before the first batch fills the directory nothing can be said."""
+    if not manager_id or directory_reps == 0 or direct_reports > 0:
+        return None
+    return (
+        f"no rep in the service's rep directory reports to {manager_id!r}; check the id against "
+        "reps.manager_id (the user sees nobody until one does)"
+    )

@@ -520,6 +520,11 @@ class UserOut(Response):
 class UserCreatedOut(Response):
     user: UserOut
     token: str = Field(description="Shown once: only its hash is stored.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What looks wrong but was done anyway, as `repradar users add` notes it: a manager id that "
+        "no rep in the service's rep directory reports to (a typo sees nobody). Empty when nothing does.",
+    )
 
 
 class UserListOut(Response):

@@ -408,6 +408,13 @@ def rep_history(session: Session, rep_id: str, limit: int = 500, offset: int = 0
     return list(rows), total
 
 
+def manager_reports(session: Session, manager_id: str) -> tuple[int, int]:
+    """(reps in the directory, reps in it reporting to `manager_id` directly)."""
+    everyone = session.scalar(select(func.count()).select_from(Rep)) or 0
+    direct = session.scalar(select(func.count()).select_from(Rep).where(Rep.manager_id == manager_id)) or 0
+    return everyone, direct
+
+
 # -- the intervention log -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class EntryFilter:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from repradar.errors import UserError
-from serving import audit
+from serving import audit, store
 from serving.auth import (
     Principal,
     UserInfo,
@@ -23,6 +23,7 @@ from serving.auth import (
 from serving.db.engine import commit, write_lock
 from serving.deps import RequestIdDep, SessionDep, SettingsDep, require
 from serving.http_errors import AUTHED, ApiError, responses
+from serving.rules import unknown_manager_warning
 from serving.schemas import UserCreatedOut, UserIn, UserListOut, UserOut
 
 router = APIRouter(tags=["users"])
@@ -69,6 +70,9 @@ def get_users(principal: Admin, session: SessionDep, settings: SettingsDep) -> U
     response_model=UserCreatedOut,
     status_code=201,
     summary="Create a user and their first token (shown once)",
+    description="A manager whose `manager_id` no rep in the service's rep directory reports to is created, "
+    "with a warning in `warnings` (as `repradar users add` notes it): a typo would see nobody. Nothing is "
+    "said before the first batch has filled the directory.",
     responses=responses(*AUTHED, 400, 409, 413, 415, 422),
 )
 def create_user(
@@ -80,17 +84,22 @@ def create_user(
         except UserError as exc:
             session.rollback()
             raise ApiError(409, str(exc)) from None
+        warning = info.manager_id and unknown_manager_warning(
+            info.manager_id, *store.manager_reports(session, info.manager_id)
+        )
+        warnings = [warning] if warning else []
         audit.record(
             session,
             principal,
             "user.create",
             "user",
             info.name,
-            detail={"roles": list(info.roles), "manager_id": info.manager_id},
+            detail={"roles": list(info.roles), "manager_id": info.manager_id}
+            | ({"warnings": warnings} if warnings else {}),
             request_id=rid,
         )
         commit(session)
-    return UserCreatedOut(user=user_out(info, settings), token=token)
+    return UserCreatedOut(user=user_out(info, settings), token=token, warnings=warnings)
 
 
 def _known(session, name: str) -> None:

@@ -536,6 +536,45 @@ def test_answers_are_never_cached_but_static_files_may_be(service):
     assert "no-store" not in c.get("/static/dashboard.css").headers.get("cache-control", "")
 
 
+def test_creating_a_manager_no_rep_reports_to_warns_as_the_command_does(service_factory):
+    """POST /api/v1/users with a manager id no rep in the directory reports to: created (201), with the
+    warning `repradar users add` notes, in the answer and the trail; none for a known manager (also a
+    manager of managers), for other roles, or before the first batch fills the directory."""
+    from serving.db.schema import AuditEvent
+
+    svc = service_factory(scores=False)  # no scores; the directory: R1..R4 under M1 and M2, R9 under M9
+    c, admin = svc.client, svc.h("admin")
+
+    def create(name, roles, manager_id=None):
+        body = {"name": name, "roles": roles} | ({"manager_id": manager_id} if manager_id else {})
+        r = c.post("/api/v1/users", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    typo = create("fay", ["manager"], "M999")
+    assert typo["warnings"] == [
+        "no rep in the service's rep directory reports to 'M999'; check the id against reps.manager_id "
+        "(the user sees nobody until one does)"
+    ]
+    assert typo["user"]["manager_id"] == "M999"  # created all the same, as by the command
+    assert create("gus", ["manager"], "M2")["warnings"] == []
+    assert create("ida", ["manager", "hr"], "M1")["warnings"] == []  # heads M2, who heads reps
+    assert create("joe", ["hr"])["warnings"] == []
+    token = c.post("/api/v1/users/fay/tokens", headers=admin).json()
+    assert token["warnings"] == []  # a further token warns of nothing
+    with svc.session() as s:
+        events = {e.resource_id: e.detail for e in s.query(AuditEvent).filter_by(action="user.create")}
+    assert events["fay"]["warnings"] == typo["warnings"] and "warnings" not in events["gus"]
+    # before any batch there is no directory to check against: nothing to say
+    from sqlalchemy import delete
+
+    from serving.db.schema import Rep
+
+    with svc.app.state.sessions.begin() as s:
+        s.execute(delete(Rep))
+    assert create("kim", ["manager"], "M999")["warnings"] == []
+
+
 def test_tokens_are_required_and_revocable(service):
     c = service.client
     assert c.get("/api/v1/me").status_code == 401

@@ -17,6 +17,7 @@ from serving.rules import (
     request_fingerprint,
     resolve_scope,
     select_alerts,
+    unknown_manager_warning,
 )
 
 CHART = OrgChart(
@@ -192,3 +193,10 @@ def test_an_export_range_must_not_end_before_it_starts_and_only_json_is_paged():
     assert field == "started_to" and "before started_from 2024-02-01" in why
     assert export_query_problem(None, None, "csv", 10, None)[0] == "limit"
     assert export_query_problem(None, None, "csv", None, 0)[0] == "offset"
+
+
+def test_a_manager_id_no_rep_reports_to_is_warned_of_once_the_directory_is_filled():
+    assert "reports to 'M999'" in unknown_manager_warning("M999", 6, 0)
+    assert unknown_manager_warning("M1", 6, 2) is None
+    assert unknown_manager_warning("M999", 0, 0) is None  # no batch yet: nothing to check against
+    assert unknown_manager_warning(None, 6, 0) is None
