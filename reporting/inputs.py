@@ -220,6 +220,26 @@ def check_model_versions(scores: pd.DataFrame, *, why: str = REPORT_ONE_MODEL) -
     )
 
 
+def check_one_score_per_rep(scores: pd.DataFrame) -> None:
+    """Refuse a scores file holding a rep more than once (two batches of one model concatenated,
+    several as-of days): the report counts rows as reps, so every count, share and group size of the
+    summary and the fairness audit would be doubled for them, and a doubled group can look
+    "statistically significant" by its size alone."""
+    if "rep_id" not in scores.columns:
+        return
+    reps = scores["rep_id"].astype(str)
+    dup = sorted(reps[reps.duplicated()].unique().tolist())
+    if not dup:
+        return
+    n_days = scores["as_of"].nunique() if "as_of" in scores.columns else 1
+    days = f" over {n_days} as-of days" if n_days > 1 else ""
+    raise UserError(
+        f"the scores file holds {len(dup)} rep(s) more than once{days} (e.g. {', '.join(dup[:5])}): the "
+        "report would count each of them twice, in the summary and in the fairness audit's groups. Report "
+        "on one batch: the file `repradar score --data DIR --as-of DATE --out FILE` writes."
+    )
+
+
 def scores_run_id(scores: pd.DataFrame) -> str | None:
     """The MLflow run id the scores carry (column `model_run_id`), or None when the file cannot tell
     (written before the column existed, or by a model that was not loaded from a registry).

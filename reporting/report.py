@@ -30,7 +30,13 @@ from reporting.effects import (
     snapshot_risks,
 )
 from reporting.fairness import FairnessAudit, fairness_audit, finished_outcomes, ratio_text
-from reporting.inputs import InterventionLog, as_intervention_log, check_model_run, check_model_versions
+from reporting.inputs import (
+    InterventionLog,
+    as_intervention_log,
+    check_model_run,
+    check_model_versions,
+    check_one_score_per_rep,
+)
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
@@ -149,6 +155,7 @@ def assemble(
             f"the scores file lacks column(s) {', '.join(missing)}: pass a file written by `repradar score`"
         )
     version = check_model_versions(scores)
+    check_one_score_per_rep(scores)
     # a log passed in is checked by the contract's validator before any slow work (reporting.inputs)
     log_in = as_intervention_log(interventions, reps=None if tables is None else tables.reps)
     scores = with_context(scores, tables.reps)

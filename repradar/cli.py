@@ -904,7 +904,7 @@ def report(
 ) -> None:
     """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects, model card."""
     from features.io import load_folder
-    from reporting.inputs import check_model_versions, read_intervention_log
+    from reporting.inputs import check_model_versions, check_one_score_per_rep, read_intervention_log
     from reporting.report import make_report
     from repradar.settings import get_settings
 
@@ -913,6 +913,7 @@ def report(
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
     frame = _read_scores_file(scores, "--scores")
     check_model_versions(frame)
+    check_one_score_per_rep(frame)
     # the log's own rules and its rep ids against the folder's reps table, in one pass: one refusal names all
     log = read_intervention_log(interventions, data_dir=data) if interventions else None
     for w in log.warnings if log else []:

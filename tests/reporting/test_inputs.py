@@ -163,3 +163,24 @@ def test_a_file_that_is_not_a_scores_file_names_the_missing_columns(tmp_path):
     assert r.exit_code == 2, r.stdout + r.stderr
     assert "lacks the scores column(s) period_start, period_end, as_of, risk" in r.stderr
     assert "('" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scores_holding_a_rep_more_than_once_are_refused(tmp_path):
+    # two batches of the same model concatenated (two as-of days): every rep would be counted twice, the
+    # fairness audit's groups doubled in size (and its p-values made "significant" by that alone)
+    from reporting.inputs import check_one_score_per_rep
+    from reporting.report import assemble
+
+    once = small_scores(BANDS, MANAGERS, as_of="2024-05-13")
+    check_one_score_per_rep(once)
+    twice = pd.concat([small_scores(BANDS, MANAGERS, as_of="2024-05-06"), once])
+    with pytest.raises(
+        UserError, match=r"holds 3 rep\(s\) more than once over 2 as-of days \(e\.g\. a, b, c\)"
+    ):
+        check_one_score_per_rep(twice)
+    with pytest.raises(UserError, match="more than once"):
+        assemble(twice, None, None)  # refused before the tables or the model are read
+    r = _report(tmp_path, twice, None)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "holds 3 rep(s) more than once over 2 as-of days" in r.stderr and "Traceback" not in r.stderr
+    assert "no-data-folder" not in r.stderr and not any(tmp_path.glob("r.*"))
