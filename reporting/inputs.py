@@ -240,6 +240,25 @@ def check_one_score_per_rep(scores: pd.DataFrame) -> None:
     )
 
 
+def check_scores_reps_in_data(scores: pd.DataFrame, reps: pd.DataFrame | None) -> None:
+    """Refuse scores naming reps the data folder's `reps` table lacks: the scores and the data are of
+    different organisations or exports (the wrong `--data`). The report takes teams, regions and every
+    audited attribute from that table, so such reps would be audited as '(missing)' and the fairness
+    audit would say nothing while looking done."""
+    if reps is None or "rep_id" not in scores.columns or "rep_id" not in reps.columns:
+        return
+    scored = pd.Index(scores["rep_id"].astype(str).unique())
+    absent = sorted(scored.difference(pd.Index(reps["rep_id"].astype(str))).tolist())
+    if not absent:
+        return
+    raise UserError(
+        f"{len(absent)} of the {len(scored)} scored rep(s) are not in the data folder's reps table "
+        f"(e.g. {', '.join(absent[:5])}): the scores were made from another export or organisation, and the "
+        "report would audit them without their teams or attributes. Pass as --data the folder the scores "
+        "were made from."
+    )
+
+
 def scores_run_id(scores: pd.DataFrame) -> str | None:
     """The MLflow run id the scores carry (column `model_run_id`), or None when the file cannot tell
     (written before the column existed, or by a model that was not loaded from a registry).

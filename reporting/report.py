@@ -36,6 +36,7 @@ from reporting.inputs import (
     check_model_run,
     check_model_versions,
     check_one_score_per_rep,
+    check_scores_reps_in_data,
 )
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
@@ -158,6 +159,7 @@ def assemble(
     check_one_score_per_rep(scores)
     # a log passed in is checked by the contract's validator before any slow work (reporting.inputs)
     log_in = as_intervention_log(interventions, reps=None if tables is None else tables.reps)
+    check_scores_reps_in_data(scores, tables.reps)
     scores = with_context(scores, tables.reps)
     as_ofs = sorted({pd.Timestamp(a).date() for a in scores["as_of"].dropna()})
     as_of = as_ofs[-1]

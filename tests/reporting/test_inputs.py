@@ -184,3 +184,21 @@ def test_scores_holding_a_rep_more_than_once_are_refused(tmp_path):
     assert r.exit_code == 2, r.stdout + r.stderr
     assert "holds 3 rep(s) more than once over 2 as-of days" in r.stderr and "Traceback" not in r.stderr
     assert "no-data-folder" not in r.stderr and not any(tmp_path.glob("r.*"))
+
+
+def test_scores_of_reps_the_data_folder_does_not_have_are_refused():
+    # the wrong --data (another organisation's export): the audit would put every rep in '(missing)'
+    from types import SimpleNamespace
+
+    from reporting.inputs import check_scores_reps_in_data
+    from reporting.report import assemble
+
+    scores = small_scores(BANDS, MANAGERS)
+    check_scores_reps_in_data(scores, pd.DataFrame({"rep_id": ["a", "b", "c", "d"]}))
+    other = pd.DataFrame({"rep_id": ["a", "x", "y"]})
+    with pytest.raises(
+        UserError, match=r"2 of the 3 scored rep\(s\) are not in the data folder's reps table \(e\.g\. b, c\)"
+    ):
+        check_scores_reps_in_data(scores, other)
+    with pytest.raises(UserError, match="not in the data folder's reps table"):
+        assemble(scores, SimpleNamespace(reps=other), None)  # refused before the model is read

@@ -115,7 +115,7 @@ def test_a_training_snapshot_day_early_in_the_period_is_not_drifted(day, train_t
 
 
 def test_scores_name_the_models_run_and_another_models_scores_are_refused(
-    home, train_org, fair_scores, model, model_info, settings, tmp_path
+    home, fair_org, fair_scores, model, model_info, settings, tmp_path
 ):
     from models.scoring import write_scores
     from reporting.modelinfo import load_model_info
@@ -124,7 +124,7 @@ def test_scores_name_the_models_run_and_another_models_scores_are_refused(
     # another installation's "version 1": same name and number, another run
     other = write_scores(fair_scores.assign(model_run_id="0" * 32), tmp_path / "other.parquet")
     r = run_cli(
-        home, "report", "--scores", str(other), "--data", str(train_org), "--out", str(tmp_path / "o.html")
+        home, "report", "--scores", str(other), "--data", str(fair_org), "--out", str(tmp_path / "o.html")
     )
     assert r.exit_code == 2, r.stdout + r.stderr
     assert f"MLflow run {'0' * 32}, but version 1 in this installation" in r.stderr
