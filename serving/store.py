@@ -352,6 +352,20 @@ def explanations(session: Session, score_ids: Sequence[int]) -> dict[int, tuple[
     return {r.id: (r.drivers, r.interventions) for r in rows}
 
 
+def driver_groups(session: Session, score_ids: Sequence[int]) -> dict[int, list]:
+    """{score id: the scores' `driver_groups`} for the scores that carry them (kept in `extra`): the
+    ranking of reasons by group that the report's manager-level suggestions use too."""
+    if not score_ids:
+        return {}
+    rows = session.execute(select(Score.id, Score.extra).where(Score.id.in_(list(score_ids))))
+    out = {}
+    for sid, extra in rows:
+        g = extra.get("driver_groups") if isinstance(extra, dict) else None
+        if isinstance(g, list) and g:
+            out[sid] = g
+    return out
+
+
 def rep_known(session: Session, rep_id: str) -> bool:
     if session.get(Rep, rep_id) is not None:
         return True

@@ -856,10 +856,18 @@ def _groups(rows, key) -> list[dict]:
     return sorted(out, key=lambda g: -g["mean"])
 
 
-def manager_suggestions(rows, drivers: dict[int, list], lang: str) -> list[tuple[str, str]]:
-    """(intervention, reason) per manager-level suggestion: `models.team`'s rules, as in HR's report."""
+def manager_suggestions(
+    rows, drivers: dict[int, list], lang: str, *, groups: dict[int, list | None] | None = None
+) -> list[tuple[str, str]]:
+    """(intervention, reason) per manager-level suggestion: `models.team`'s rules, as in HR's report.
+
+    `groups` are the scores' `driver_groups` by score id: a rep's strongest actionable reason is the
+    first actionable group of those (as the report, the list and the rep page rank them); the drivers
+    are only the fallback for scores without groups, since the group of the first actionable feature
+    can differ and would suggest team building to another manager than the report does."""
     from models.team import team_suggestions
 
+    groups = groups or {}
     frame = pd.DataFrame(
         {
             "manager_id": [r.manager_id for r in rows],
@@ -867,6 +875,7 @@ def manager_suggestions(rows, drivers: dict[int, list], lang: str) -> list[tuple
             "as_of": [r.as_of for r in rows],
             "risk_band": [r.risk_band for r in rows],
             "drivers": [drivers.get(r.score_id) or [] for r in rows],
+            "driver_groups": [groups.get(r.score_id) or None for r in rows],
         }
     )
     out = team_suggestions(frame)
@@ -894,6 +903,7 @@ def org(
     # Only the drivers, decoded for the suggestions; aggregates name no rep.
     expl = store.explanations(session, [r.score_id for r in rows])
     drivers = {k: v[0] for k, v in expl.items()}
+    groups = store.driver_groups(session, [r.score_id for r in rows])
     regions = sorted({r.region or "—" for r in rows})
     segments = sorted({r.segment or "—" for r in rows})
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -941,7 +951,7 @@ def org(
         heat=heat,
         heat_table=heat_table,
         empty=not rows,
-        suggestions=manager_suggestions(rows, drivers, lang),
+        suggestions=manager_suggestions(rows, drivers, lang, groups=groups),
         jobs=jobs,
         unfinished=unfinished,
         # a new address each time: a link to the page's own address (same fragment) only scrolls

@@ -784,3 +784,48 @@ def test_a_score_without_sentences_shows_its_amounts_in_its_currency(web):
     assert "€52k" in page and "€40k" in page and "$52k" not in page
     c.get("/lang", params={"to": "zh-CN", "next": "/"})
     assert "€5.2万" in c.get(f"/reps/{row['rep_id']}").text
+
+
+def test_org_page_suggestions_rank_reasons_by_driver_group_as_the_report_does():
+    """A rep's strongest actionable reason is the first actionable of the scores' driver groups (as HR's
+    report, the early-warning list and the rep page rank them), not the group of the first actionable
+    single feature: with three high-band reps whose first actionable feature is a pipeline one but whose
+    groups rank conversion first for one of them, the report suggests no team building; neither may the
+    organisation page."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from models.team import team_suggestions
+    from serving.web.pages import manager_suggestions
+
+    day = dt.date(2024, 2, 5)
+    pipe = [
+        {"feature": "pipeline_coverage", "group": "pipeline", "contribution": 0.66},
+        {"feature": "stage_progress_rate_364d", "group": "conversion", "contribution": 0.35},
+    ]
+    by_pipe = [{"group": "pipeline", "actionable": True, "contribution": 1.0}]
+    by_conv = [
+        {"group": "attainment", "actionable": False, "contribution": 1.2},
+        {"group": "conversion", "actionable": True, "contribution": 0.9},
+        {"group": "pipeline", "actionable": True, "contribution": 0.7},
+    ]
+    rows, drivers, groups = [], {}, {}
+    for i in range(8):  # M1: 3 high (2 for pipeline, 1 for conversion by group) of 3; M2: 5 low
+        mgr, band = ("M1", "high") if i < 3 else ("M2", "low")
+        rows.append(SimpleNamespace(rep_id=f"R{i}", manager_id=mgr, as_of=day, risk_band=band, score_id=i))
+        drivers[i] = pipe if i < 3 else []
+        groups[i] = (by_conv if i == 2 else by_pipe) if i < 3 else None
+    frame = pd.DataFrame(
+        {
+            "manager_id": [r.manager_id for r in rows],
+            "rep_id": [r.rep_id for r in rows],
+            "as_of": day,
+            "risk_band": [r.risk_band for r in rows],
+            "drivers": [drivers[r.score_id] for r in rows],
+            "driver_groups": [groups[r.score_id] for r in rows],
+        }
+    )
+    report = team_suggestions(frame)  # what HR's report says for the same scores
+    assert "team_building" not in set(report["suggestion"])
+    page = manager_suggestions(rows, drivers, "en", groups=groups)
+    assert sorted(k for k, _ in page) == sorted(report["suggestion"])
