@@ -78,11 +78,15 @@ class Digest:
             else:
                 before = ", not in the previous batch"
             lines.append(f"- {who}: risk {r['risk']:.0%} (rank {r['rank']}){before}")
+            # one reason and one suggestion a line: titles hold semicolons ("Simplify the sales process;
+            # automate admin"), so joined with "; " they would run into each other
             if r["drivers"]:
-                lines.append("    why: " + "; ".join(r["drivers"]))
+                lines.append("    why:")
+                lines += [f"      - {d}" for d in r["drivers"]]
             if r["interventions"]:
                 titles = r.get("intervention_titles") or intervention_titles(r["interventions"])
-                lines.append("    suggested: " + "; ".join(titles))
+                lines.append("    suggested, best first:")
+                lines += [f"      {i}. {title}" for i, title in enumerate(titles, 1)]
         if self.more:
             lines.append(f"... and {self.more} more (see the full list in RepRadar).")
         lines += [

@@ -295,7 +295,9 @@ def test_the_digest_suggests_interventions_by_their_titles(batches):
     now = now.assign(interventions=[["customer_service_training", "skills_training"]] * len(now))
     m1 = build_digests(now, prev)[0]
     text = m1.text()
-    assert "suggested: Customer-service and relationship training; " in text, text
+    assert (
+        "    suggested, best first:\n      1. Customer-service and relationship training\n      2. " in text
+    ), text
     assert "customer_service_training" not in text and "skills_training" not in text
     rep = m1.to_json()["reps"][0]
     assert rep["interventions"] == ["customer_service_training", "skills_training"]  # ids for machines
@@ -320,3 +322,19 @@ def test_a_driver_without_a_sentence_writes_its_amount_in_the_scores_currency(ba
         .to_json()["reps"][0]["drivers"][0]
         .endswith(": $52k")
     )
+
+
+def test_titles_holding_a_semicolon_are_not_run_together_in_the_text_digest(batches):
+    """'Simplify the sales process; automate admin' is one title: joined with '; ' beside others, the
+    digest read as four suggestions for three, and which words belonged together could not be told."""
+    prev, now = batches
+    ids = ["process_simplification", "skills_training", "mentoring"]
+    text = build_digests(now.assign(interventions=[ids] * len(now)), prev)[0].text()
+    assert (
+        "    suggested, best first:\n"
+        "      1. Simplify the sales process; automate admin\n"
+        "      2. Sales skills training (product, negotiation, closing)\n"
+        "      3. Pair with a top performer; peer knowledge sharing\n"
+    ) in text, text
+    assert "admin; Sales" not in text
+    assert "    why:\n      - " in text, text  # the reasons one a line too
