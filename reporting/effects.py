@@ -64,7 +64,13 @@ class EffectsResult:
     adjusted_for: list[str] = field(default_factory=list)  # covariates of the bias correction
 
     def to_dict(self) -> dict:
+        """The JSON's figures. A type with fewer than `min_reps` matched reps keeps its N and the risk at
+        start (as the HTML lists it) but no outcomes: not an estimate, and for a handful of reps the
+        attainment and miss rate of people whom whoever knows who got the intervention can name."""
         t = self.table.astype(object).where(self.table.notna(), None)
+        if len(t):
+            hidden = [c for c in t.columns if c.startswith(OUTCOMES) and not c.endswith("_n")]
+            t.loc[~self.table["enough"].astype(bool), hidden] = None
         return {
             "confidence": self.confidence,
             "min_reps": self.min_reps,

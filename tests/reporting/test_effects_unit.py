@@ -204,3 +204,19 @@ def test_the_interval_adds_the_corrections_uncertainty():
     _, se0, lo0, hi0 = mean_interval(d, 1.96)
     _, se1, lo1, hi1 = mean_interval(d, 1.96, extra_var=0.25)
     assert se1 == pytest.approx(np.sqrt(se0**2 + 0.25)) and lo1 < lo0 and hi1 > hi0
+
+
+def test_types_too_small_to_estimate_carry_no_outcomes_in_the_json():
+    """A type with fewer than min_reps matched reps is listed with its N (and the risk at start the HTML
+    shows), not estimated: the JSON held its treated reps' mean attainment and miss rate anyway, for one
+    rep the outcome of a person anyone who knows who got it could name."""
+    snaps, log = _world(n_reps=300)
+    r = match_effects(snaps, log, min_reps=1000)
+    rows = r.to_dict()["table"]
+    assert rows and not any(x["enough"] for x in rows)
+    for x in rows:
+        assert x["n_treated"] > 0 and x["risk_treated"] is not None
+        for o in ("attainment", "missed", "risk_change"):
+            for k in ("treated", "matched", "effect", "se", "low", "high", "matched_only"):
+                assert x[f"{o}_{k}"] is None, (o, k)
+    assert r.table[["attainment_treated"]].notna().any().all()  # the frame keeps them for the code
