@@ -57,13 +57,18 @@ class Digest:
         }
 
     def subject(self) -> str:
+        """The e-mail's subject. Without a previous batch nobody is known to have moved, so it does not say
+        "newly": it would tell a manager something about named reps that no data showed."""
         n = len(self.reps) + self.more
+        if self.first_batch:
+            return f"RepRadar: {n} rep(s) of your team in the high-risk band (as of {self.as_of})"
         return f"RepRadar: {n} rep(s) newly at high risk in your team (as of {self.as_of})"
 
     def text(self) -> str:
         n = len(self.reps) + self.more
+        moved = "are in" if self.first_batch else "moved into"
         lines = [
-            f"Manager {self.manager_id}: {n} rep(s) of your team moved into the high-risk band as of {self.as_of}",
+            f"Manager {self.manager_id}: {n} rep(s) of your team {moved} the high-risk band as of {self.as_of}",
             f"({self.high_total} of {self.team_size} now in the high band; model version {self.model_version}).",
         ]
         if self.first_batch:

@@ -338,3 +338,18 @@ def test_titles_holding_a_semicolon_are_not_run_together_in_the_text_digest(batc
     ) in text, text
     assert "admin; Sales" not in text
     assert "    why:\n      - " in text, text  # the reasons one a line too
+
+
+def test_without_a_previous_batch_the_digest_does_not_say_the_reps_moved(batches):
+    """With no earlier batch nobody is known to have moved: 'moved into the high-risk band' and 'newly at
+    high risk' told a manager something about named reps that no data showed."""
+    prev, now = batches
+    first = build_digests(now, None)[0]
+    assert first.first_batch
+    assert first.subject().startswith("RepRadar: ") and "in the high-risk band" in first.subject()
+    assert "newly" not in first.subject(), first.subject()
+    text = first.text()
+    assert "moved into" not in text and "newly" not in text, text
+    assert f"of your team are in the high-risk band as of {first.as_of}" in text, text
+    later = build_digests(now, prev)[0]  # with a previous batch, the words stay
+    assert "newly at high risk" in later.subject() and "moved into the high-risk band" in later.text()
