@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session
 from repradar.errors import UserError
 from serving import audit, store
 from serving.auth import Principal
-from serving.db.schema import AuthFailure, CurrentScore, IdempotencyKey, InterventionLog, Job, Rep, Score
+from serving.db.schema import (
+    AuditEvent,
+    AuthFailure,
+    CurrentScore,
+    IdempotencyKey,
+    InterventionLog,
+    Job,
+    Rep,
+    Score,
+)
 
 
 @dataclass
@@ -129,10 +138,7 @@ def forget_rep(
         job_files=files_naming(jobs_dir, rep_id),
     )
     if out.total == 0:
-        raise UserError(
-            f"the service stores nothing about rep {rep_id!r} (no score, intervention entry, directory row "
-            "or batch file names them); check the id"
-        )
+        raise UserError(_nothing_stored(session, rep_id))
     if dry_run:
         return out
     session.execute(delete(CurrentScore).where(CurrentScore.rep_id == rep_id))
@@ -143,6 +149,29 @@ def forget_rep(
     store.bump_directory(session)
     audit.record(session, actor, "rep.forget", "rep", rep_id, detail=out.as_detail())
     return out
+
+
+def _nothing_stored(session: Session, rep_id: str) -> str:
+    """Why there is nothing to forget: the rep was forgotten already (the trail's newest `rep.forget`
+    says when and by whom; "check the id" would read as if the erasure had not happened), or the id
+    is unknown."""
+    done = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "rep.forget", AuditEvent.resource_id == rep_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    nothing = (
+        f"the service stores nothing about rep {rep_id!r} (no score, intervention entry, directory row or "
+        "batch file names them)"
+    )
+    if done is not None:
+        when = done.at.astimezone(dt.UTC) if done.at.tzinfo else done.at
+        return (
+            f"{nothing}: they were already forgotten on {when:%Y-%m-%d %H:%M} UTC by {done.actor} "
+            "(audit event rep.forget); there is nothing more to delete"
+        )
+    return f"{nothing}; check the id"
 
 
 def files_naming(jobs_dir: Path, rep_id: str) -> list[Path]:

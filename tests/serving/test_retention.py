@@ -147,8 +147,14 @@ def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
         e.action == "intervention.create" and e.resource_id == "R1" for e in trail
     )  # the trail keeps it
 
-    with pytest.raises(UserError, match="stores nothing about rep 'R1'"):
+    # asked again (a second request from the rep, a script run twice): not "check the id", which read as
+    # if the id were wrong and the erasure had not happened, but when it was done and by whom
+    with pytest.raises(UserError, match="stores nothing about rep 'R1'") as again:
         admin.forget(svc.settings, "R1", dry_run=False)
+    msg = str(again.value)
+    assert "check the id" not in msg, msg
+    assert f"already forgotten on {forgot[0].at:%Y-%m-%d %H:%M} UTC by {forgot[0].actor}" in msg, msg
+    assert "rep.forget" in msg, msg
 
 
 def test_forget_finishes_a_file_a_failed_rewrite_left(svc, monkeypatch):
