@@ -193,13 +193,28 @@ def group_labels(values: pd.Series) -> pd.Series:
     return s.astype(object)
 
 
-def merge_small_groups(groups: pd.Series, min_size: int) -> tuple[pd.Series, list[str]]:
-    """Groups with fewer than `min_size` members become OTHER; returns (groups, merged names)."""
+def merge_small_groups(groups: pd.Series, min_size: int, min_cell: int = 0) -> tuple[pd.Series, list[str]]:
+    """Groups with fewer than `min_size` members become OTHER; returns (groups, merged names).
+
+    When what is left in OTHER has fewer than `min_cell` members, the smallest other group joins it
+    too (while more than one group is left): a group shown beside the others with its counts
+    suppressed is not hidden, since the report's totals (reps, high band) minus the other groups'
+    counts give it back, and with a handful of reps that is a figure about each of them."""
     counts = groups.value_counts()
     small = sorted(str(g) for g in counts[counts < min_size].index)
-    if len(small) < 1:
-        return groups, []
-    return groups.where(~groups.isin(small), OTHER), small
+    out = groups.where(~groups.isin(small), OTHER) if small else groups
+    while True:
+        c = out.value_counts()
+        below = [g for g in c.index if c[g] < min_cell]
+        rest = c.drop(index=below)
+        if not below or rest.empty:  # nothing small, or nothing larger to join (then all are suppressed)
+            break
+        joins = set(below)
+        if c[below].sum() < min_cell:  # the smallest of the others joins them
+            joins.add(min(rest.items(), key=lambda kv: (kv[1], str(kv[0])))[0])
+        small = sorted(set(small) | {str(g) for g in joins if g != OTHER})
+        out = out.where(~out.isin(joins), OTHER)
+    return out, small
 
 
 def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
@@ -620,7 +635,10 @@ def fairness_audit(
     audits, callouts = [], []
     for col, kind in cols:
         raw = group_labels(sc["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=sc.index))
-        groups, merged = merge_small_groups(raw, min_size=min_group_size)
+        groups, merged = merge_small_groups(raw, min_size=min_group_size, min_cell=min_cell)
+        sizes = raw.value_counts()
+        folded = [g for g in merged if sizes.get(g, 0) >= min_group_size]
+        merged_small = [g for g in merged if g not in folded]
         table = selection_table(groups, selected, min_group_size)
         table, ref = impact_ratios(table, low=low, high=high, reference=reference, alpha=alpha)
         table = suppress_small(
@@ -629,9 +647,16 @@ def fairness_audit(
         a = AttributeAudit(
             column=col, kind=kind, selection=table, calibration=None, merged=merged, reference=ref
         )
-        if merged:
+        if merged_small:
             a.notes.append(
-                f"groups with fewer than {min_group_size} scored reps merged into '{OTHER}': {', '.join(merged)}"
+                f"groups with fewer than {min_group_size} scored reps merged into '{OTHER}': "
+                + ", ".join(merged_small)
+            )
+        if folded:
+            a.notes.append(
+                "'" + "', '".join(folded) + f"' joined '{OTHER}' too: with fewer than {min_cell} reps, its "
+                "counts could be worked out from the report's totals minus the other groups' counts even if "
+                "they were hidden"
             )
         small = table.loc[~table["judged"], "group"].tolist()
         if small:

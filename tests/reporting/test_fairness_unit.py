@@ -124,9 +124,9 @@ def test_calibration_per_group():
 
 
 def test_audit_calls_out_the_over_flagged_group_with_merging_and_calibration():
-    reps = _reps(100, 100, 6)
-    high = np.r_[np.arange(100) < 40, np.arange(100) < 20, [True] * 6]  # F 40%, M 20%, X tiny
-    held = pd.DataFrame({"rep_id": reps["rep_id"], "risk": 0.3, "missed": np.r_[np.zeros(150), np.ones(56)]})
+    reps = _reps(100, 100, 12)  # X: too few to judge, enough to show (a group of 6 would join M or F)
+    high = np.r_[np.arange(100) < 40, np.arange(100) < 20, [True] * 12]  # F 40%, M 20%, X small
+    held = pd.DataFrame({"rep_id": reps["rep_id"], "risk": 0.3, "missed": np.r_[np.zeros(150), np.ones(62)]})
     a = fairness_audit(_scores(reps, high), reps, heldout=held, min_group_size=50)
     g = a.get("gender")
     assert g.merged == ["X"] and OTHER in set(g.selection["group"])
@@ -163,21 +163,38 @@ def test_a_ratio_just_outside_a_bound_is_shown_with_the_digits_that_say_so():
     assert "1.254x as often" in text and "impact ratio 0.797 is outside [0.8, 1.25]" in text, text
 
 
-def test_groups_of_a_handful_of_reps_show_no_counts_or_rates():
-    # 4 reps of gender X, one of them in the high band: with the merged group being X alone, a
-    # count or rate would tell HR something about each of the four
-    reps = _reps(60, 60, 4)
+def test_a_handful_of_reps_cannot_be_worked_out_from_the_totals():
+    # 4 reps of gender X, one of them in the high band. Shown as a suppressed group of its own beside F
+    # and M with their counts, X's count was the report's high-band total minus F's and M's: the
+    # suppression hid nothing. X now joins the smallest other group in 'other (merged)'.
+    reps = _reps(60, 55, 4)
     high = np.array(
-        [i % 5 == 0 for i in range(60)] + [i % 5 == 0 for i in range(60)] + [True, False, False, False]
+        [i % 5 == 0 for i in range(60)] + [i % 5 == 0 for i in range(55)] + [True, False, False, False]
     )
     audit = fairness_audit(_scores(reps, high), reps, min_group_size=50, min_cell=10)
-    sel = audit.get("gender").selection.set_index("group")
-    assert sel.loc[OTHER, "n"] == 4 and sel.loc[OTHER, "suppressed"]
-    assert math.isnan(sel.loc[OTHER, "n_high"]) and math.isnan(sel.loc[OTHER, "rate"])
-    assert not sel.loc["F", "suppressed"] and sel.loc["F", "n_high"] == 12
-    assert any("nobody can be singled out" in n for n in audit.get("gender").notes)
-    rec = {r["group"]: r for r in audit.to_dict()["attributes"][0]["selection"]}
-    assert rec[OTHER]["n_high"] is None and rec[OTHER]["rate"] is None
+    a = audit.get("gender")
+    sel = a.selection.set_index("group")
+    assert sorted(sel.index) == ["F", OTHER]  # M (the smaller) and X together
+    assert sel.loc[OTHER, "n"] == 59 and sel.loc[OTHER, "n_high"] == 12
+    assert not sel["suppressed"].any()
+    # no group is shown with fewer than min_cell reps: nothing to subtract from the totals
+    assert (sel["n"] >= 10).all()
+    assert sel.loc["F", "n_high"] == 12 and sel["n_high"].sum() == int(high.sum())
+    assert a.merged == ["M", "X"]
+    assert any(f"'M' joined '{OTHER}' too" in n and "worked out" in n for n in a.notes), a.notes
+
+
+def test_merge_small_groups_folds_a_remainder_below_min_cell_into_the_smallest_group():
+    from reporting.fairness import merge_small_groups
+
+    s = pd.Series(["F"] * 60 + ["M"] * 55 + ["X"] * 4)
+    g, merged = merge_small_groups(s, 50, min_cell=10)
+    assert merged == ["M", "X"] and g.value_counts().to_dict() == {"F": 60, OTHER: 59}
+    # a remainder of min_cell or more stays on its own; one group alone is left as it is
+    g, merged = merge_small_groups(pd.Series(["F"] * 60 + ["X"] * 12), 50, min_cell=10)
+    assert merged == ["X"] and g.value_counts().to_dict() == {"F": 60, OTHER: 12}
+    g, merged = merge_small_groups(pd.Series(["X"] * 4), 50, min_cell=10)
+    assert merged == ["X"] and g.value_counts().to_dict() == {OTHER: 4}
 
 
 def _outcomes(reps, miss_f, miss_m, quota_f, quota_m):
@@ -358,8 +375,17 @@ def test_calibration_and_outcome_rates_carry_intervals_that_small_groups_lose():
             "quota_vs_segment": 1.0,
         }
     )
+    # one X rep has no held-out rows and no finished period: 3 X reps there, below min_cell (4)
+    held = held[held["rep_id"] != reps["rep_id"].iloc[-1]]
+    outcomes = outcomes[outcomes["rep_id"] != reps["rep_id"].iloc[-1]]
     audit = fairness_audit(
-        _scores(reps, [False] * n), reps, heldout=held, high_cut=0.6, outcomes=outcomes, min_group_size=3
+        _scores(reps, [False] * n),
+        reps,
+        heldout=held,
+        high_cut=0.6,
+        outcomes=outcomes,
+        min_group_size=3,
+        min_cell=4,
     )
     cal = audit.get("gender").calibration.set_index("group")
     for rate in ("miss_rate", "gap", "fnr", "fpr"):
@@ -368,6 +394,6 @@ def test_calibration_and_outcome_rates_carry_intervals_that_small_groups_lose():
         assert hi - lo > 0.05, rate  # 60 reps: far from exact
     out = audit.get("gender").outcomes.set_index("group")
     assert out.loc["M", "miss_rate_low"] < out.loc["M", "miss_rate"] < out.loc["M", "miss_rate_high"]
-    # four X reps: their rates and intervals are suppressed (a handful of reps is a few people)
+    # three X reps: their rates and intervals are suppressed (a handful of reps is a few people)
     assert cal.loc["X", "suppressed"] and math.isnan(cal.loc["X", "miss_rate_low"])
     assert out.loc["X", "suppressed"] and math.isnan(out.loc["X", "miss_rate_high"])
