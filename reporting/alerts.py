@@ -426,6 +426,7 @@ def send_alerts(
             "no alert channel is configured: set REPRADAR_ALERTS_WEBHOOK_URL and/or REPRADAR_ALERTS_SMTP_HOST "
             "(with REPRADAR_ALERTS_SMTP_FROM and REPRADAR_ALERTS_EMAIL_MAP), or use --dry-run --out DIR"
         )
+    no_address: list[str] = []
     if a.webhook_url:
         for d in digests:
             try:
@@ -444,12 +445,22 @@ def send_alerts(
                 pairs.append((d, to))
             else:
                 result.skipped.append(f"no e-mail address for manager {d.manager_id}")
+                no_address.append(d.manager_id)
         if pairs:
             try:
                 send_emails(pairs, a)
                 result.sent_email += [d.manager_id for d, _ in pairs]
             except (smtplib.SMTPException, OSError) as exc:
                 result.errors.append(f"e-mail: {exc}")
+    # A digest that reached no channel is a failed delivery, not a note: the batch would be remembered
+    # and next run those reps would no longer be new, so their manager would never hear of them. (With a
+    # webhook, a manager without an address still gets the POST, or its failure is already an error.)
+    if not a.webhook_url:
+        for m in no_address:
+            result.errors.append(
+                f"manager {m}: the digest reached no one (no e-mail address, no webhook); add {m} to "
+                "REPRADAR_ALERTS_EMAIL_MAP or set REPRADAR_ALERTS_EMAIL_DEFAULT, then run again"
+            )
     return result
 
 

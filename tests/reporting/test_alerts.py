@@ -160,8 +160,14 @@ def test_email_goes_through_a_local_smtp_server(batches, tmp_path):
         r = send_alerts(now, previous=prev, alert_settings=a)
     finally:
         controller.stop()
-    assert r.sent_email == ["m1"] and r.errors == []
+    assert r.sent_email == ["m1"]
     assert r.skipped == ["no e-mail address for manager m2"]
+    # m2's digest reached nobody: an error (exit 1, the batch not remembered), else next run m2's reps
+    # would no longer be new and m2 would never hear of them
+    assert r.errors == [
+        "manager m2: the digest reached no one (no e-mail address, no webhook); add m2 to "
+        "REPRADAR_ALERTS_EMAIL_MAP or set REPRADAR_ALERTS_EMAIL_DEFAULT, then run again"
+    ], r.errors
     assert len(inbox) == 1
     msg = inbox[0]
     assert msg["To"] == "ann@example.com" and msg["From"] == "repradar@example.com"
