@@ -184,10 +184,40 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
 def score_notes(fs, model, settings=None) -> list[str]:
     """Notes printed with a scores file: the feature build's, the model's training caveats, then a
     currency setting the model's texts do not follow (currency_note)."""
-    caveats = (getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}).get("caveats", [])
-    notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in caveats]
+    meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
+    notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
+    frame = getattr(fs, "frame", None)
+    if frame is not None and {"period_start", "period_end"} <= set(frame.columns):
+        periods = frame[["period_start", "period_end"]].drop_duplicates().itertuples(index=False)
+        fitted = fitted_period_note(list(periods), meta, model.version)
+        notes += [fitted] if fitted else []
     note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
     return notes + ([note] if note else [])
+
+
+def fitted_period_note(periods, meta: dict, version="") -> str | None:
+    """Why the scores are not a forecast, or None: a scored period (start, end) lies in the data the model
+    was fitted and calibrated on (its spec's `train_window` to the end of `valid_window`), so the model
+    knew how it ended. An as-of day typed in the wrong year does that silently; the held-out period and
+    later ones are out of sample."""
+    train, valid = meta.get("train_window"), meta.get("valid_window")
+    if not train or ".." not in str(train):
+        return None
+    lo = pd.Timestamp(str(train).split("..")[0])
+    hi = pd.Timestamp(str(valid or train).split("..")[-1])
+    inside = sorted(
+        (pd.Timestamp(s), pd.Timestamp(e))
+        for s, e in periods
+        if pd.Timestamp(e) <= hi and pd.Timestamp(s) >= lo
+    )
+    if not inside:
+        return None
+    shown = ", ".join(f"{s:%Y-%m-%d}..{e:%Y-%m-%d}" for s, e in inside[:3])
+    return (
+        f"the period {shown} is in the data model version {version} was fitted and calibrated on "
+        f"({lo:%Y-%m-%d}..{hi:%Y-%m-%d}): the model knew how it ended, so these risks are not a forecast and "
+        "look surer than they are; for an early warning, score a day of a later period"
+    )
 
 
 def model_currency(model) -> str:

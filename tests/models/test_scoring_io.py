@@ -145,3 +145,39 @@ def test_a_currency_setting_other_than_the_model_s_keeps_the_model_s_and_says_so
     assert "trained on amounts in EUR, but REPRADAR_CURRENCY is GBP" in note
     assert "REPRADAR_CURRENCY=GBP" in note
     assert score_notes(fs, model, Settings(home=tmp_path, currency="EUR")) == []
+
+
+def test_scoring_a_period_the_model_was_fitted_on_says_so():
+    """HR typing 2023 for 2024 scored a period whose outcomes the model was fitted and calibrated on, and
+    nothing said so: such risks are not a forecast (they look surer than they are)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from models.scoring import fitted_period_note, score_notes
+
+    meta = {
+        "train_window": "2023-01-01..2024-06-30",
+        "valid_window": "2024-07-01..2024-09-30",
+        "test_window": "2024-10-01..2024-12-31",
+    }
+    q2_2023 = [(pd.Timestamp("2023-04-01"), pd.Timestamp("2023-06-30"))]
+    note = fitted_period_note(q2_2023, meta, "1")
+    assert note == (
+        "the period 2023-04-01..2023-06-30 is in the data model version 1 was fitted and calibrated on "
+        "(2023-01-01..2024-09-30): the model knew how it ended, so these risks are not a forecast and look "
+        "surer than they are; for an early warning, score a day of a later period"
+    )
+    q3_2024 = [(pd.Timestamp("2024-07-01"), pd.Timestamp("2024-09-30"))]  # the calibration fold counts too
+    assert fitted_period_note(q3_2024, meta, "1") and "2024-07-01..2024-09-30" in fitted_period_note(
+        q3_2024, meta, "1"
+    )
+    # the held-out period and later ones are out of sample; a model without the windows says nothing
+    assert fitted_period_note([(pd.Timestamp("2024-10-01"), pd.Timestamp("2024-12-31"))], meta, "1") is None
+    assert fitted_period_note([(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-03-31"))], meta, "1") is None
+    assert fitted_period_note(q2_2023, {}, "1") is None
+    model = SimpleNamespace(
+        version="1", pyfunc=SimpleNamespace(spec_=SimpleNamespace(meta=meta, currency="USD"))
+    )
+    frame = pd.DataFrame({"period_start": [q2_2023[0][0]] * 2, "period_end": [q2_2023[0][1]] * 2})
+    assert score_notes(SimpleNamespace(notes=[], frame=frame), model) == [note]
