@@ -232,7 +232,10 @@ def test_html_is_self_contained_with_every_section(fair_report):
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert "<script" not in html and "@import" not in html and "url(http" not in html
     assert html.count('src="data:image/svg+xml;base64,') >= 5
-    assert "This is observational." in html and "four-fifths rule" in html
+    assert "<b>Read with care.</b> These are observational comparisons" in html and "four-fifths rule" in html
+    # the drift notes are sentences: each starts with a capital after the paragraph's full stop
+    assert "The earliest training period is left out of the reference" in html
+    assert "the earliest training period is left out" not in html
     assert 'id="heldout-metrics"' in html and 'id="model-card"' in html and "held-out" in html
     assert 'data-column="gender"' in html and 'data-column="region"' in html
     for by in ("manager_id", "team", "region", "segment"):
