@@ -44,6 +44,14 @@ FIXED_PARAMS = {
     "force_col_wise": "fixed",
     "verbosity": "fixed",
     "first_metric_only": "fixed: early stopping on the first metric",
+    # Early stopping is on the validation fold's log-loss, the first metric (docs/model.md): another
+    # metric would change what the booster is cut at (an unknown one fails only after the build).
+    "metric": "fixed: early stopping on the validation fold's log-loss",
+    "early_stopping_round": f"fixed: early stopping after {EARLY_STOPPING_ROUNDS} rounds without a better log-loss",
+}
+# Boosting types LightGBM cannot early-stop: all NUM_BOOST_ROUND rounds would be kept, unvalidated.
+NO_EARLY_STOPPING = {
+    "dart": f"LightGBM cannot early-stop DART boosting: all {NUM_BOOST_ROUND} rounds would be kept"
 }
 
 
@@ -72,6 +80,8 @@ def check_params(params: dict | None) -> None:
             )
         if canonical[key] in FIXED_PARAMS:
             raise UserError(f"--param {key}: not a training override ({FIXED_PARAMS[canonical[key]]})")
+        if canonical[key] == "boosting" and str(params[key]).lower() in NO_EARLY_STOPPING:
+            raise UserError(f"--param {key}={params[key]}: {NO_EARLY_STOPPING[str(params[key]).lower()]}")
     trial = {k: v for k, v in params.items() if v != "auto"}
     trial.update({"objective": "binary", "verbosity": -1, "num_threads": 1})
     rng = np.random.default_rng(0)

@@ -105,6 +105,14 @@ def test_too_few_misses(sim_org, tmp_path):
         ("objective=regression", "binary log-odds"),
         ("seed=7", "use --seed"),  # set after the overrides: would be silently ignored
         ("num_threads=2", "REPRADAR_TRAIN_NUM_THREADS"),
+        # early stopping is on the validation log-loss: another metric would change where the booster
+        # is cut (an unknown one failed with an internal error after the build), DART cannot stop early
+        ("metric=foo", "early stopping on the validation fold's log-loss"),
+        ("metric=auc", "early stopping on the validation fold's log-loss"),
+        ("metrics=auc", "early stopping on the validation fold's log-loss"),
+        ("early_stopping_round=5", "100 rounds"),
+        ("boosting=dart", "cannot early-stop"),
+        ("boosting_type=DART", "cannot early-stop"),
     ],
 )
 def test_bad_lightgbm_param_is_refused_before_any_work(tmp_path, param, says):
