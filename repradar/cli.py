@@ -278,11 +278,16 @@ def _parse_params(items: list[str] | None) -> dict:
     for item in items or []:
         if "=" not in item:
             raise UserError(f"--param {item!r}: write it as KEY=VALUE, e.g. --param num_leaves=31")
-        key, value = item.split("=", 1)
+        key, value = (part.strip() for part in item.split("=", 1))
+        if not key or not value:
+            # An empty value reached LightGBM as '' (its default used, '' logged as the parameter).
+            raise UserError(
+                f"--param {item!r}: give both a name and a value as KEY=VALUE, e.g. --param num_leaves=31"
+            )
         try:
-            params[key.strip()] = json.loads(value)
+            params[key] = json.loads(value)
         except ValueError:
-            params[key.strip()] = value
+            params[key] = value
     return params
 
 

@@ -113,6 +113,10 @@ def test_too_few_misses(sim_org, tmp_path):
         ("early_stopping_round=5", "100 rounds"),
         ("boosting=dart", "cannot early-stop"),
         ("boosting_type=DART", "cannot early-stop"),
+        # an empty value trained with LightGBM's default and logged '' as the parameter
+        ("num_leaves=", "give both a name and a value"),
+        ("num_leaves= ", "give both a name and a value"),
+        ("=5", "give both a name and a value"),
     ],
 )
 def test_bad_lightgbm_param_is_refused_before_any_work(tmp_path, param, says):
