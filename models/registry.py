@@ -74,6 +74,15 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
             f"{setting}={uri!r} is not an MLflow store address; use http(s)://HOST:PORT for a server "
             "(or sqlite:///PATH, postgresql://...), or unset it to use the embedded store under REPRADAR_HOME"
         )
+    opted_in = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
+    if parts.scheme in ("", "file") and not opted_in:
+        # MLflow 3 refuses its folder store unless opted in, with an exception that would surface as an
+        # internal error of whatever command ran first.
+        raise UserError(
+            f"{setting}={uri!r} is a folder (MLflow's file store), which MLflow no longer opens; use "
+            "sqlite:///PATH/mlflow.db or http(s)://HOST:PORT for a server, or unset it to use the embedded "
+            "store under REPRADAR_HOME (MLFLOW_ALLOW_FILE_STORE=true opts into the folder store)"
+        )
     if parts.scheme not in ("http", "https"):
         return
     try:

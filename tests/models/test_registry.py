@@ -32,15 +32,19 @@ def _run(tmp_path, *args, **env):
         ("http://no-such-host.invalid:5000", "cannot reach the MLflow server"),
         ("http://127.0.0.1:port", "not a valid address"),
         ("mlflow.internal:5000", "not an MLflow store address"),
+        # a folder is MLflow's file store, which MLflow 3 refuses: it was an internal error (exit 1)
+        ("{tmp}/mlruns", "is a folder (MLflow's file store)"),
+        ("file://{tmp}/mlruns", "is a folder (MLflow's file store)"),
     ],
 )
 @pytest.mark.parametrize("command", [["models"], ["promote"], ["promote", "--version", "1"]])
 def test_wrong_tracking_uri_is_a_user_error(tmp_path, uri, says, command):
     # found here, not at collection: xdist's workers must collect the same test ids
-    uri = uri.replace("{closed}", str(_closed_port()))
+    uri = uri.replace("{closed}", str(_closed_port())).replace("{tmp}", str(tmp_path))
     r = _run(tmp_path, *command, REPRADAR_MLFLOW_TRACKING_URI=uri)
     assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
     assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr
+    assert not (tmp_path / "mlruns").exists()  # nothing stored
 
 
 def test_wrong_registry_uri_names_its_setting(tmp_path):
