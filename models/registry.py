@@ -64,9 +64,13 @@ _SCHEMES = {
 }
 
 
+# Database stores MLflow opens with SQLAlchemy, which retries a refused connection for minutes too.
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
 def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
-    """UserError at once when an http(s) MLflow server cannot be reached, instead of MLflow's
-    minutes of retries ending in a connection traceback. Only a first success is remembered (the
+    """UserError at once when an http(s) MLflow server or a database store cannot be reached, instead
+    of minutes of retries ending in a connection traceback. Only a first success is remembered (the
     service polls the alias every few seconds), so a server that later goes away is MLflow's to retry."""
     parts = urlsplit(uri)
     if parts.scheme.split("+")[0] not in _SCHEMES:
@@ -83,24 +87,35 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
             "sqlite:///PATH/mlflow.db or http(s)://HOST:PORT for a server, or unset it to use the embedded "
             "store under REPRADAR_HOME (MLFLOW_ALLOW_FILE_STORE=true opts into the folder store)"
         )
-    if parts.scheme not in ("http", "https"):
+    base = parts.scheme.split("+")[0]
+    if parts.scheme not in ("http", "https") and base not in _DATABASE_PORTS:
         return
     try:
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        default_port = _DATABASE_PORTS.get(base) or (443 if parts.scheme == "https" else 80)
+        host, port = parts.hostname, parts.port or default_port
     except ValueError as exc:  # a port that is not a number
         raise UserError(f"{setting}={uri!r} is not a valid address ({exc})") from None
     if not host:
+        if base in _DATABASE_PORTS:
+            return  # a local socket: SQLAlchemy's to open
         raise UserError(f"{setting}={uri!r} names no host; use e.g. http://mlflow.internal:5000")
     if (host, port) in _REACHED:
         return
-    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host):
-        return  # reached through a proxy (HTTP(S)_PROXY): a direct connection proves nothing
+    if base not in _DATABASE_PORTS and urllib.request.getproxies().get(parts.scheme):
+        if not urllib.request.proxy_bypass(host):
+            return  # reached through a proxy (HTTP(S)_PROXY): a direct connection proves nothing
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
+        # A database address may hold a password: name only its host and port.
+        what = (
+            f"the {base} database at {host}:{port}"
+            if base in _DATABASE_PORTS
+            else f"the MLflow server at {uri}"
+        )
         raise UserError(
-            f"cannot reach the MLflow server at {uri} ({exc.strerror or exc}); check {setting} "
+            f"cannot reach {what} ({exc.strerror or exc}); check {setting} "
             "(unset it to use the embedded store under REPRADAR_HOME) and that the server is running"
         ) from None
     _REACHED.add((host, port))

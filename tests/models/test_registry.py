@@ -35,6 +35,15 @@ def _run(tmp_path, *args, **env):
         # a folder is MLflow's file store, which MLflow 3 refuses: it was an internal error (exit 1)
         ("{tmp}/mlruns", "is a folder (MLflow's file store)"),
         ("file://{tmp}/mlruns", "is a folder (MLflow's file store)"),
+        # a database store that is not there: SQLAlchemy retried for minutes (the password is not echoed)
+        (
+            "postgresql://ds:secret@127.0.0.1:{closed}/mlflow",
+            "cannot reach the postgresql database at 127.0.0.1:",
+        ),
+        (
+            "mysql+pymysql://ds:secret@127.0.0.1:{closed}/mlflow",
+            "cannot reach the mysql database at 127.0.0.1:",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", [["models"], ["promote"], ["promote", "--version", "1"]])
@@ -45,6 +54,7 @@ def test_wrong_tracking_uri_is_a_user_error(tmp_path, uri, says, command):
     assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
     assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr
     assert not (tmp_path / "mlruns").exists()  # nothing stored
+    assert "secret" not in r.stderr
 
 
 def test_wrong_registry_uri_names_its_setting(tmp_path):
