@@ -88,6 +88,17 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
             "store under REPRADAR_HOME (MLFLOW_ALLOW_FILE_STORE=true opts into the folder store)"
         )
     base = parts.scheme.split("+")[0]
+    if base == "sqlite":
+        # sqlite:///rel/path, sqlite:////abs/path. MLflow would create a mistyped folder and an empty
+        # store in it, and the commands would report "no versions yet" from there.
+        path = parts.path[1:]
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise UserError(
+                f"{setting}={uri!r}: the folder {str(Path(path).parent)!r} does not exist; check the path "
+                "(sqlite:////ABSOLUTE/PATH/mlflow.db has four slashes), create the folder for a new store, "
+                "or unset it to use the embedded store under REPRADAR_HOME"
+            )
+        return
     if parts.scheme not in ("http", "https") and base not in _DATABASE_PORTS:
         return
     try:

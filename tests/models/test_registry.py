@@ -35,6 +35,8 @@ def _run(tmp_path, *args, **env):
         # a folder is MLflow's file store, which MLflow 3 refuses: it was an internal error (exit 1)
         ("{tmp}/mlruns", "is a folder (MLflow's file store)"),
         ("file://{tmp}/mlruns", "is a folder (MLflow's file store)"),
+        # a sqlite store in a folder that is not there: MLflow created the folder and an empty store
+        ("sqlite:///{tmp}/typo/mlflow.db", "does not exist"),
         # a database store that is not there: SQLAlchemy retried for minutes (the password is not echoed)
         (
             "postgresql://ds:secret@127.0.0.1:{closed}/mlflow",
@@ -53,7 +55,7 @@ def test_wrong_tracking_uri_is_a_user_error(tmp_path, uri, says, command):
     r = _run(tmp_path, *command, REPRADAR_MLFLOW_TRACKING_URI=uri)
     assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
     assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr
-    assert not (tmp_path / "mlruns").exists()  # nothing stored
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "typo").exists()  # nothing stored
     assert "secret" not in r.stderr
 
 
