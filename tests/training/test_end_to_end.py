@@ -299,3 +299,22 @@ print("ok", m.version)
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "ok 1" in out.stdout, out.stderr[-3000:]
+
+
+def test_docs_name_every_artifact_and_version_tag_training_logs(settings):
+    """docs/model.md is where a data scientist looks up what a run holds; an artifact or tag left out
+    of it is one they do not know to look for."""
+    from models import registry
+
+    client = registry.configure(settings)
+    mv = client.get_model_version(settings.model_name, "1")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "model.md").read_text()
+    logged, folders = [], [""]
+    while folders:
+        for a in client.list_artifacts(mv.run_id, folders.pop() or None):
+            (folders if a.is_dir else logged).append(a.path)
+    missing = [a for a in logged if f"`{a}`" not in doc]
+    assert not missing, f"run artifacts docs/model.md does not name: {missing}"
+    ours = {k for k in mv.tags if not k.startswith("promotion_history.")}  # documented as a pattern
+    missing = sorted(k for k in ours if f"`{k}`" not in doc)
+    assert not missing, f"version tags docs/model.md does not name: {missing}"
