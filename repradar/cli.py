@@ -413,10 +413,11 @@ def score(
     _check_out(out, eng, (".parquet", ".csv"))
     settings = get_settings()
     if playbook is not None:
+        settings = settings.model_copy(update={"playbook": playbook})
+    if settings.playbook is not None:  # --playbook or REPRADAR_PLAYBOOK
         from models.playbook import load_playbook
 
-        load_playbook(playbook)  # refuse a broken file (with its line) before any scoring work
-        settings = settings.model_copy(update={"playbook": playbook})
+        load_playbook(settings.playbook)  # refuse a broken file (with its line) before any scoring work
     if eng is None:
         df = score_folder(_local_folder(data), as_of.date(), settings)
     else:

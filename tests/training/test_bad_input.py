@@ -133,14 +133,19 @@ def test_good_lightgbm_params_pass_the_check():
     check_params({"num_iterations": 1, "num_leaves": 2})
 
 
-def test_broken_playbook_setting_is_refused_before_any_work(tmp_path):
+# `score` read the setting only when it suggested interventions, after validating the folder,
+# building the features and loading the champion (20 s on 300 reps); `--playbook` was checked at once.
+@pytest.mark.parametrize(
+    "command", [["train"], ["score", "--as-of", "2024-04-22", "--out", "scores.csv"]], ids=["train", "score"]
+)
+def test_broken_playbook_setting_is_refused_before_any_work(tmp_path, command):
     bad = tmp_path / "playbook.yaml"
     bad.write_text("rules: [\n")
     for playbook, says in ((bad, "line"), (tmp_path / "missing.yaml", "does not exist")):
         # the data folder does not exist either: the playbook is refused before the data is looked at
         r = run_cli(
             tmp_path / "home",
-            "train",
+            *command,
             "--data",
             str(tmp_path / "nope"),
             env={"REPRADAR_PLAYBOOK": str(playbook)},
