@@ -409,6 +409,8 @@ def describe_versions(settings) -> list[dict]:
                 "test_window": tags.get("test_window", ""),
                 "data_sha256": tags.get("data_sha256"),
                 "seed": tags.get("seed"),
+                # None for a version trained before the tag: its overrides are only in lgbm.* params
+                "param_overrides": json.loads(tags["param_overrides"]) if "param_overrides" in tags else None,
                 "git_commit": tags.get("git_commit"),
                 "history": _history(mv),
                 "replaced_at": tags.get("replaced_at"),

@@ -396,6 +396,9 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     week_head = headline(metrics, week=REPORT_WEEK)
 
     step(f"logging the run to MLflow ({settings.tracking_uri})")
+    # The `--param` overrides as given: the lgbm.* parameters mix them with the defaults, and they are
+    # what a retrain needs to reproduce the version (with the data, the seed and the settings).
+    overrides = json.dumps(fitted.booster.params or {}, sort_keys=True)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run:
         run_id = run.info.run_id
         tags = {
@@ -407,6 +410,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             "repradar.data_sha256": fingerprint or "unknown",
             "repradar.playbook": str(pb_file.resolve()) if pb_file else "default (models/playbook.yaml)",
             "repradar.playbook_sha256": pb_sha,
+            "repradar.param_overrides": overrides,
             **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
@@ -552,6 +556,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         "data_sha256": fingerprint or "unknown",
         "playbook_sha256": pb_sha,
         "seed": str(fitted.spec.meta["seed"]),
+        "param_overrides": overrides,
         **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
         **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},

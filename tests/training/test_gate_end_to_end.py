@@ -32,6 +32,24 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     v = str(registry.version_by_alias(client, settings.model_name, "challenger").version)
     assert str(v) != "1"
 
+    # the overrides are kept as given, on the run and the version, and `repradar models` shows them:
+    # the lgbm.* parameters mix them with the defaults, and a retrain needs them to reproduce the version
+    mv = client.get_model_version(settings.model_name, v)
+    assert json.loads(mv.tags["param_overrides"]) == {"num_iterations": 1, "num_leaves": 2}
+    assert client.get_run(mv.run_id).data.tags["repradar.param_overrides"] == mv.tags["param_overrides"]
+    rows = {
+        line.split()[0]: line
+        for line in run_cli(trained, "models").stdout.splitlines()[2:]
+        if line[:7].strip()
+    }
+    assert rows[v].rstrip().endswith("num_iterations=1 num_leaves=2") and rows["1"].rstrip().endswith(" -")
+    assert (
+        next(x for x in json.loads(run_cli(trained, "models", "--json").stdout) if x["version"] == "1")[
+            "param_overrides"
+        ]
+        == {}
+    )
+
     r = run_cli(trained, "promote")
     assert r.exit_code == 2
     assert "refused" in r.stderr and f"challenger v{v}" in r.stderr and "champion v1" in r.stderr
