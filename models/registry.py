@@ -7,6 +7,7 @@ artifacts go unless `mlflow_artifact_location` says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -98,6 +99,8 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
                 "(sqlite:////ABSOLUTE/PATH/mlflow.db has four slashes), create the folder for a new store, "
                 "or unset it to use the embedded store under REPRADAR_HOME"
             )
+        if path and path != ":memory:":
+            _check_sqlite_store(Path(path), uri, setting)
         return
     if parts.scheme not in ("http", "https") and base not in _DATABASE_PORTS:
         return
@@ -130,6 +133,34 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
             "(unset it to use the embedded store under REPRADAR_HOME) and that the server is running"
         ) from None
     _REACHED.add((host, port))
+
+
+_STORES_SEEN: set[Path] = set()
+
+
+def _check_sqlite_store(path: Path, uri: str, setting: str) -> None:
+    """UserError for an existing file that is not an MLflow store: not a database (MLflow fails with
+    an internal error) or another application's database (MLflow would add its tables to it)."""
+    if path in _STORES_SEEN or not path.is_file() or path.stat().st_size == 0:
+        return  # known good (the service opens the store every few seconds), or a new store
+    with path.open("rb") as f:
+        is_sqlite = f.read(16) == b"SQLite format 3\x00"
+    tables: set[str] = set()
+    if is_sqlite:
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error:
+            is_sqlite = False
+    if not is_sqlite or (tables and not {"experiments", "alembic_version"} <= tables):
+        what = "not a sqlite database" if not is_sqlite else "a sqlite database of something else"
+        raise UserError(
+            f"{setting}={uri!r}: {path} is {what}, not an MLflow store; point it at the store's "
+            "mlflow.db (or a new file), or unset it to use the embedded store under REPRADAR_HOME"
+        )
+    _STORES_SEEN.add(path)
 
 
 def configure(settings):

@@ -59,6 +59,27 @@ def test_wrong_tracking_uri_is_a_user_error(tmp_path, uri, says, command):
     assert "secret" not in r.stderr
 
 
+def test_a_sqlite_file_that_is_not_an_mlflow_store_is_refused_and_left_alone(tmp_path):
+    # a text file was an internal error (exit 1); another application's database got MLflow's tables
+    import sqlite3
+
+    text = tmp_path / "notes.db"
+    text.write_text("rules: []\n")
+    other = tmp_path / "crm.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER)")
+    before = other.read_bytes()
+    for path, says in ((text, "not a sqlite database"), (other, "a sqlite database of something else")):
+        r = _run(tmp_path / "home", "models", REPRADAR_MLFLOW_TRACKING_URI=f"sqlite:///{path}")
+        assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
+        assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr
+    assert other.read_bytes() == before
+    # an MLflow store, and a new file, are opened as before
+    store = tmp_path / "mlflow.db"
+    assert _run(tmp_path / "home", "models", REPRADAR_MLFLOW_TRACKING_URI=f"sqlite:///{store}").exit_code == 0
+    assert _run(tmp_path / "home", "models", REPRADAR_MLFLOW_TRACKING_URI=f"sqlite:///{store}").exit_code == 0
+
+
 def test_wrong_registry_uri_names_its_setting(tmp_path):
     r = _run(
         tmp_path,
