@@ -94,6 +94,18 @@ def check_params(params: dict | None) -> None:
         raise UserError(f"--param: LightGBM refuses {params}: {msg}") from None
 
 
+def canonical_params(params: dict | None) -> dict:
+    """The overrides under LightGBM's own names (`min_child_samples` -> `min_data_in_leaf`, `eta` ->
+    `learning_rate`, `n_estimators` -> `num_iterations`): merged under an alias, an override would sit
+    beside the default's own name, which LightGBM prefers, and be silently ignored."""
+    from lightgbm.basic import _ConfigAliases
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    canonical = {a: name for name, names in aliases.items() for a in (name, *names)}
+    canonical["n_estimators"] = "num_iterations"
+    return {canonical.get(k, k): v for k, v in (params or {}).items()}
+
+
 @contextlib.contextmanager
 def _native_stderr_silenced():
     """LightGBM's C++ side writes "[LightGBM] [Fatal] ..." straight to file descriptor 2 before it
@@ -138,7 +150,7 @@ class RiskBooster:
 
     def full_params(self, monotone: list[int]) -> dict:
         p = dict(DEFAULT_PARAMS)
-        p.update(self.params or {})
+        p.update(canonical_params(self.params))
         p.update(
             {
                 "seed": self.seed,
@@ -166,7 +178,7 @@ class RiskBooster:
         params = self.full_params(monotone)
         if params.get("min_data_in_leaf") == "auto":
             params["min_data_in_leaf"] = auto_min_data_in_leaf(len(y))
-        num_round = int(params.pop("num_iterations", params.pop("n_estimators", self.num_boost_round)))
+        num_round = int(params.pop("num_iterations", self.num_boost_round))
         dtrain = lgb.Dataset(X, label=y, feature_name=feature_names, free_raw_data=True)
         dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain, free_raw_data=True)
         evals: dict = {}
