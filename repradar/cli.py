@@ -293,6 +293,8 @@ def _parse_params(items: list[str] | None) -> dict:
             raise UserError(
                 f"--param {item!r}: give both a name and a value as KEY=VALUE, e.g. --param num_leaves=31"
             )
+        if key in params:
+            raise UserError(f"--param {key}: given twice; keep the one you mean")
         try:
             params[key] = json.loads(value)
         except ValueError:

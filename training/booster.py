@@ -78,6 +78,12 @@ def check_params(params: dict | None) -> None:
                 f"--param {key}: LightGBM has no parameter {key!r}{hint}; see "
                 "https://lightgbm.readthedocs.io/en/stable/Parameters.html"
             )
+        twin = next((k for k in params if k != key and canonical.get(k) == canonical[key]), None)
+        if twin is not None:  # one of them would be silently ignored
+            raise UserError(
+                f"--param {key} and --param {twin}: the same LightGBM parameter ({canonical[key]}) twice; "
+                "keep the one you mean"
+            )
         if canonical[key] in FIXED_PARAMS:
             raise UserError(f"--param {key}: not a training override ({FIXED_PARAMS[canonical[key]]})")
         if canonical[key] == "boosting" and str(params[key]).lower() in NO_EARLY_STOPPING:

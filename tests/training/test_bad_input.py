@@ -126,6 +126,20 @@ def test_bad_lightgbm_param_is_refused_before_any_work(tmp_path, param, says):
     assert says in r.stderr and "--param" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        # the first was silently dropped (the last one won), or LightGBM picked one of two aliases
+        (["num_leaves=7", "num_leaves=9"], "num_leaves: given twice"),
+        (["num_leaves=7", "max_leaves=9"], "the same LightGBM parameter (num_leaves) twice"),
+    ],
+)
+def test_one_parameter_given_twice_is_refused(tmp_path, params, says):
+    args = [a for p in params for a in ("--param", p)]
+    r = run_cli(tmp_path / "home", "train", "--data", str(tmp_path / "nope"), *args)
+    assert r.exit_code == 2 and says in r.stderr, (r.stdout, r.stderr, r.exception)
+
+
 def test_good_lightgbm_params_pass_the_check():
     from training.booster import check_params
 
