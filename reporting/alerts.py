@@ -193,7 +193,7 @@ def check_batch(scores: pd.DataFrame, *, source: str = "the scores") -> None:
     """Refuse a batch the digests would misreport: one mixing model versions (or runs), as `report`
     refuses it (reporting.inputs), or one holding a rep more than once (two batches concatenated,
     several as-of days): each rep would be listed twice and the team sizes doubled."""
-    from reporting.inputs import check_model_versions, scores_run_id
+    from reporting.inputs import check_model_versions, repeated_reps, scores_run_id
 
     if scores is None or scores.empty:
         return
@@ -208,13 +208,10 @@ def check_batch(scores: pd.DataFrame, *, source: str = "the scores") -> None:
         raise UserError(f"{source}: {exc}") from None
     if "rep_id" not in scores.columns:
         raise UserError(f"{source} has no rep_id column: pass a scores file written by `repradar score`")
-    reps = scores["rep_id"].astype(str)
-    dup = reps[reps.duplicated()].unique().tolist()
+    dup, days = repeated_reps(scores)
     if dup:
-        as_ofs = scores["as_of"].nunique() if "as_of" in scores.columns else 1
-        days = f" over {as_ofs} as-of days" if as_ofs > 1 else ""
         raise UserError(
-            f"{source} holds {len(dup)} rep(s) more than once{days} (e.g. {', '.join(sorted(dup)[:5])}): "
+            f"{source} holds {len(dup)} rep(s) more than once{days} (e.g. {', '.join(dup[:5])}): "
             "each would be listed twice and team sizes counted double. Alert on one batch: the file "
             "`repradar score --data DIR --as-of DATE --out FILE` writes."
         )

@@ -220,6 +220,15 @@ def check_model_versions(scores: pd.DataFrame, *, why: str = REPORT_ONE_MODEL) -
     )
 
 
+def repeated_reps(scores: pd.DataFrame) -> tuple[list[str], str]:
+    """The rep ids a scores frame (with `rep_id`) holds more than once, sorted, and " over N as-of
+    days" when the frame spans several days (else ""), for the messages that refuse it."""
+    reps = scores["rep_id"].astype(str)
+    dup = sorted(reps[reps.duplicated()].unique().tolist())
+    n_days = scores["as_of"].nunique() if "as_of" in scores.columns else 1
+    return dup, (f" over {n_days} as-of days" if n_days > 1 else "")
+
+
 def check_one_score_per_rep(scores: pd.DataFrame) -> None:
     """Refuse a scores file holding a rep more than once (two batches of one model concatenated,
     several as-of days): the report counts rows as reps, so every count, share and group size of the
@@ -227,12 +236,9 @@ def check_one_score_per_rep(scores: pd.DataFrame) -> None:
     "statistically significant" by its size alone."""
     if "rep_id" not in scores.columns:
         return
-    reps = scores["rep_id"].astype(str)
-    dup = sorted(reps[reps.duplicated()].unique().tolist())
+    dup, days = repeated_reps(scores)
     if not dup:
         return
-    n_days = scores["as_of"].nunique() if "as_of" in scores.columns else 1
-    days = f" over {n_days} as-of days" if n_days > 1 else ""
     raise UserError(
         f"the scores file holds {len(dup)} rep(s) more than once{days} (e.g. {', '.join(dup[:5])}): the "
         "report would count each of them twice, in the summary and in the fairness audit's groups. Report "
