@@ -66,6 +66,13 @@ def site(worse_registry, tmp_path):
     )
     app = create_app(settings)
     with LiveServer(app) as server:
+        # the champion's first load may go on behind a slow start-up (FIRST_LOAD_WAIT_S): the pages
+        # under test need it in
+        import httpx
+
+        deadline = time.time() + 60
+        while httpx.get(server.url + "/health/ready").json()["status"] != "ready" and time.time() < deadline:
+            time.sleep(0.2)
         yield app, server, as_of
 
 
