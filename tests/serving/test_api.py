@@ -298,29 +298,36 @@ def test_intervention_dates_must_be_plausible_and_a_double_submit_stores_one_ent
         ]
 
 
+def _post_at_once(clients, url: str, body: dict, headers: dict, n: int = 10) -> list:
+    """`n` POSTs released together from threads, alternating between `clients` (services on one
+    database), so that they race; their answers in arrival order."""
+    import threading
+
+    barrier = threading.Barrier(n)
+    answers = []
+
+    def send(client):
+        barrier.wait()
+        answers.append(client.post(url, json=body, headers=headers))
+
+    threads = [threading.Thread(target=send, args=(clients[i % len(clients)],)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
 def test_a_double_submit_stores_one_entry_across_processes(service_factory):
     """Ten identical clicks at once, through two services on one database (two engines, two write
     locks: as two processes): exactly one entry is stored, and every answer names it."""
-    import threading
-
     from serving.db.schema import InterventionLog
 
     first = service_factory()
     second = service_factory()  # the same database, another engine and lock registry
     h = first.h("mgr1")
     body = {"intervention": "mentoring", "started_on": "2024-01-16", "note": "same click"}
-    barrier = threading.Barrier(10)
-    answers = []
-
-    def click(client):
-        barrier.wait()
-        answers.append(client.post("/api/v1/reps/R1/interventions", json=body, headers=h))
-
-    threads = [threading.Thread(target=click, args=((first, second)[i % 2].client,)) for i in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = _post_at_once((first.client, second.client), "/api/v1/reps/R1/interventions", body, h)
     assert sorted(a.status_code for a in answers) == [200] * 9 + [201], [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     with first.session() as s:
@@ -403,25 +410,12 @@ def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_request
 
 def test_the_same_idempotency_key_at_once_through_two_processes_stores_one_entry(service_factory):
     """Ten sends of one key at once through two services on one database: one entry, every answer the same."""
-    import threading
-
     from serving.db.schema import InterventionLog
 
     first, second = service_factory(), service_factory()
     h = {**first.h("mgr1"), "Idempotency-Key": "one-key"}
     body = {"intervention": "mentoring", "started_on": "2024-01-16"}
-    barrier = threading.Barrier(10)
-    answers = []
-
-    def send(client):
-        barrier.wait()
-        answers.append(client.post("/api/v1/reps/R1/interventions", json=body, headers=h))
-
-    threads = [threading.Thread(target=send, args=((first, second)[i % 2].client,)) for i in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = _post_at_once((first.client, second.client), "/api/v1/reps/R1/interventions", body, h)
     assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
     assert len({a.text for a in answers}) == 1
     with first.session() as s:
