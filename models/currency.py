@@ -67,3 +67,9 @@ def currency_prefix(currency: str, lang: str) -> str:
     code = str(currency).strip().upper()
     symbol = SYMBOLS_BY_LANG.get(lang, {}).get(code) or SYMBOLS.get(code)
     return symbol if symbol else f"{code} "
+
+
+def scores_currency(code) -> str:
+    """The ISO code a scores row's amounts are in: its `currency` field (the model's); USD for scores
+    written before they carried one, as their own sentences were."""
+    return code if isinstance(code, str) and code else DEFAULT_CURRENCY

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.currency import DEFAULT_CURRENCY
+from models.currency import DEFAULT_CURRENCY, scores_currency
 from reporting.labels import intervention_titles
 from reporting.settings import AlertSettings
 from repradar.errors import UserError
@@ -176,10 +176,8 @@ def rep_drivers(row, n: int, suffix: str = "en") -> list[str]:
 
 
 def _currency(row) -> str:
-    """The ISO code of a scores row's amounts (its `currency`, the model's); USD for scores written
-    before they carried it, as their own sentences were."""
-    code = getattr(row, "currency", None)
-    return code if isinstance(code, str) and code else DEFAULT_CURRENCY
+    """The ISO code of a scores row's amounts (models.currency.scores_currency)."""
+    return scores_currency(getattr(row, "currency", None))
 
 
 def _get(row, name: str):

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException
 from features.contract import INTERVENTION_IDS
 from features.io import quota_span
 from models import i18n as model_i18n
-from models.currency import DEFAULT_CURRENCY
+from models.currency import scores_currency
 from models.drivers import group_actionable
 from repradar.errors import UserError
 from serving import audit, i18n, runs, store
@@ -513,10 +513,8 @@ def _value(lang: str, feature: str, v: Any, currency: str) -> str:
 
 
 def _currency(details: dict) -> str:
-    """The ISO code a score's amounts are in: its model's (the `currency` field); USD for a score written
-    before scores carried it, as its own sentences say."""
-    code = details.get("currency")
-    return code if isinstance(code, str) and code else DEFAULT_CURRENCY
+    """The ISO code a score's amounts are in (models.currency.scores_currency)."""
+    return scores_currency(details.get("currency"))
 
 
 def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
