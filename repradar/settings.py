@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         "the playbook's min_history_days.",
     )
     test_periods: int = Field(default=1, ge=1, description="Latest finished periods held out for evaluation.")
+    calibration_periods: int = Field(
+        default=4,
+        ge=1,
+        description="Periods the calibrator is fitted on: the validation period and up to this many less one "
+        "before it, each scored by a booster fitted only on the periods that ended before it (1: validation only).",
+    )
     min_misses: int = Field(
         default=5, ge=1, description="Fewest missed and met rep-periods each split needs to train."
     )

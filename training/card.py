@@ -67,7 +67,7 @@ def render_card(
         "## Data",
         f"- source: `{data_source}`",
         f"- training periods: {split['train_window']} ({split['train_rows']} snapshots, {split['train_periods']} period end(s))",
-        f"- validation (early stopping, calibrator choice): {split['valid_window']} ({split['valid_rows']} snapshots)",
+        f"- validation (early stopping, calibration): {split['valid_window']} ({split['valid_rows']} snapshots)",
         f"- held-out test: {split['test_window']} ({split['test_rows']} snapshots); nothing of it reached training or calibration",
         f"- rows dropped because their period overlapped a later split: {split['dropped_overlap_rows']}",
         f"- opportunity history fallback used: **{'yes' if history_fallback else 'no'}**"
@@ -101,13 +101,17 @@ def render_card(
     ]
     lines.append("- " + ", ".join(f"{k}={params[k]}" for k in keep if k in params))
     cal = calibration
+    periods = cal.get("periods") or [split["valid_window"]]
+    rows = cal.get("rows") or [split["valid_rows"]]
     lines.append(
-        f"- calibrator: **{cal['chosen']}** (cross-fitted on the validation fold by rep: "
+        f"- calibrator: **{cal['chosen']}**, fitted on {len(periods)} period(s) scored out of time ("
+        + ", ".join(f"{w}: {n} snapshots" for w, n in zip(periods, rows, strict=False))
+        + "; every period before validation by a booster fitted only on the periods that ended before it); "
+        "candidates cross-fitted on those rows by rep: "
         + ", ".join(
             f"{k} Brier {cal[k]['brier']:.4f} / log-loss {cal[k]['log_loss']:.4f}"
             for k in ("platt", "isotonic")
         )
-        + ")"
     )
     mono = [n for n in spec.feature_names if spec.monotone.get(n, 0) != 0]
     lines.append(

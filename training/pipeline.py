@@ -23,10 +23,10 @@ from models.spec import FeatureSpec, base_feature
 from repradar.errors import UserError
 from repradar.progress import step
 from training.baselines import LogisticBaseline, PacingBaseline
-from training.booster import RiskBooster
-from training.calibrate import choose_calibrator
+from training.booster import RiskBooster, canonical_params
+from training.calibrate import calibration_rows, choose_calibrator
 from training.evaluate import attach_oracle, calibration_bins, evaluate, headline, load_oracle
-from training.split import TimeSplit, check_outcomes, time_split
+from training.split import TimeSplit, check_outcomes, main_period_starts, time_split
 
 LABEL = "missed"
 KEYS = ["rep_id", "period_start", "period_end", "as_of"]
@@ -89,6 +89,39 @@ def matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     return frame[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
+def calibration_rows_for(frame, split, names, booster, raw_va, settings, *, params=None, seed=42):
+    """`training.calibrate.calibration_rows` for this split: earlier periods are scored by boosters
+    with the shipped one's parameters and tree count (no early stopping: nothing is tuned on the
+    period scored), fitted on the training rows that ended before each period began."""
+    y = frame[LABEL].astype(int).to_numpy()
+    fold_params = {k: v for k, v in canonical_params(params).items() if k != "num_iterations"}
+
+    def fit_and_score(fit, score):
+        xs = matrix(frame[score], names)
+        b = RiskBooster(
+            params=fold_params,
+            num_boost_round=booster.best_iteration_,
+            early_stopping_rounds=0,
+            seed=seed,
+            num_threads=settings.train_num_threads,
+        ).fit(matrix(frame[fit], names), y[fit], xs, y[score], names, [feature_monotone(n) for n in names])
+        return b.booster_.predict(xs, raw_score=True)
+
+    return calibration_rows(
+        frame["period_start"],
+        frame["period_end"],
+        split.train,
+        split.valid,
+        y,
+        frame["rep_id"].astype(str).to_numpy(),
+        raw_va,
+        main_period_starts(frame),
+        settings.calibration_periods,
+        fit_and_score,
+        min_each=settings.min_misses,
+    )
+
+
 # -- fitting (no MLflow) -----------------------------------------------------------------------
 @dataclass
 class Fitted:
@@ -104,7 +137,8 @@ class Fitted:
 def fit_all(
     frame: pd.DataFrame, split: TimeSplit, names: list[str], settings, *, params=None, seed=None
 ) -> Fitted:
-    """Fit booster (train, early-stopped on valid), calibrator (valid) and both baselines (train)."""
+    """Fit booster (train, early-stopped on valid), calibrator (valid and the periods before it,
+    scored out of time: `REPRADAR_CALIBRATION_PERIODS`) and both baselines (train)."""
     seed = settings.seed if seed is None else seed
     tr, va = frame[split.train], frame[split.valid]
     y_tr, y_va = tr[LABEL].astype(int).to_numpy(), va[LABEL].astype(int).to_numpy()
@@ -113,7 +147,9 @@ def fit_all(
         matrix(tr, names), y_tr, matrix(va, names), y_va, names, mono
     )
     raw_va = booster.booster_.predict(matrix(va, names), raw_score=True)
-    calibrator, report = choose_calibrator(raw_va, y_va, va["rep_id"].astype(str).to_numpy())
+    cal = calibration_rows_for(frame, split, names, booster, raw_va, settings, params=params, seed=seed)
+    calibrator, report = choose_calibrator(cal.raw, cal.y, cal.groups)
+    report["periods"], report["rows"] = cal.periods, cal.rows
     pacing = PacingBaseline().fit(tr, y_tr)
     logistic = LogisticBaseline(names, seed=seed).fit(tr, y_tr, va, y_va)
     spec = build_spec(names, settings, meta={})
@@ -424,6 +460,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
                 "n_features": len(names),
                 "n_monotone": sum(1 for n in names if fitted.spec.monotone[n] != 0),
                 "calibrator": fitted.calibration["chosen"],
+                "calibration_periods": settings.calibration_periods,
+                "calibration_windows": ",".join(fitted.calibration.get("periods", [])),
                 "every_days": fitted.spec.meta["every_days"],
                 "test_periods": settings.test_periods,
                 "miss_threshold": settings.miss_threshold,

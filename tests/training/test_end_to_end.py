@@ -29,6 +29,10 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
             assert f"test_{model}_{k}" in m
     assert "oracle_rows_oracle_auc" in m  # the simulator's truth/ was found and scored
     assert p["calibrator"] in ("platt", "isotonic") and int(p["best_iteration"]) > 0
+    # calibrated on the validation period and the periods before it, as many as the setting asks
+    windows = p["calibration_windows"].split(",")
+    assert int(p["calibration_periods"]) == settings.calibration_periods == len(windows) > 1
+    assert windows[-1] == p["split.valid_window"] and windows == sorted(windows)
     assert t["git_commit"]  # a sha, or "unknown" outside a git checkout
     assert t["git_dirty"] in ("true", "false", "unknown")
     from training.pipeline import data_fingerprint
