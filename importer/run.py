@@ -38,7 +38,7 @@ from features.io import (
     header_delimiter,
     spreadsheet_row,
 )
-from importer.mapping import ColumnSpec, Loc, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
+from importer.mapping import ColumnSpec, Loc, Lookup, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
 from importer.quotas import derive_quotas
 from importer.transforms import (
     CellErrors,
@@ -479,10 +479,26 @@ class _Builder:
                 )
             )
 
+    def lookup_problems(self, errs: list[CellErrors], lk: Lookup, purpose: str) -> None:
+        """Cells of a look-up file's column, reported with that file's column and rows."""
+        for e in errs:
+            self.problems.append(
+                SourceProblem(
+                    e.message,
+                    file=lk.file,
+                    column=lk.column,
+                    rows=self.sources.rows(lk.file, e.index),
+                    values=list(e.values),
+                    mapping=lk.loc,
+                    purpose=purpose,
+                )
+            )
+
     def evaluate(self, spec: ColumnSpec, frame: pd.DataFrame, file: str, fills: list[str]) -> pd.Series:
         """The typed values of one contract column for the rows of `frame` (index kept)."""
         what = f"for {spec.target}"
         column = spec.source
+        checked = False  # the thousands-separator check already ran on a look-up column
         if spec.source is not None:
             raw = frame[spec.source]
         elif spec.has_value:
@@ -491,23 +507,24 @@ class _Builder:
             lk = spec.lookup
             assert lk is not None
             table = self.sources.read(lk.file)
+            typed_take = None
             if lk.agg in ("min", "max", "sum", "mean"):
                 # Aggregate typed values (dates by date, not by text) in the look-up file's own terms.
                 typed_take, errs = parse_kind(
                     table[lk.column], spec.kind, lk.format or spec.format, spec.number
                 )
-                for e in errs:
-                    self.problems.append(
-                        SourceProblem(
-                            e.message,
-                            file=lk.file,
-                            column=lk.column,
-                            rows=self.sources.rows(lk.file, e.index),
-                            values=list(e.values),
-                            mapping=lk.loc,
-                            purpose=f"looked up {what}",
-                        )
-                    )
+                self.lookup_problems(errs, lk, f"looked up {what}")
+            if spec.kind == "number" and lk.agg != "count" and spec.values is None and spec.id is None:
+                # `100.000` in the look-up file is as suspect as in the source, and once aggregated its
+                # text is gone: the look-up column as a whole decides, said in its own file's terms.
+                if typed_take is None:
+                    typed_take = parse_kind(table[lk.column], "number", None, spec.number)[0]
+                suspect = other_convention(table[lk.column], typed_take, spec.number)
+                self.lookup_problems(
+                    [suspect] if suspect else [], lk, f"looked up for {self.table}.{spec.target}"
+                )
+                checked = True
+            if lk.agg in ("min", "max", "sum", "mean"):
                 table = table.assign(**{lk.column: typed_take})
             keys = frame[lk.match] if lk.match is not None else None
             raw, errs = lookup(
@@ -530,7 +547,7 @@ class _Builder:
             self.cell_problems(errs, file, column, spec, f"making ids {what}")
         typed, errs = parse_kind(raw, spec.kind, spec.format, spec.number)
         self.cell_problems(errs, file, column, spec, what)
-        if spec.kind == "number" and not spec.has_value:  # a constant is the mapping author's own
+        if spec.kind == "number" and not spec.has_value and not checked:  # a constant is the author's own
             # `100.000` parses as 100.0 without complaint; a European export means 100000.
             suspect = other_convention(raw, typed, spec.number)
             if suspect is not None:

@@ -206,6 +206,32 @@ def test_amounts_with_a_european_thousands_separator_are_refused(export, tmp_pat
     assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[:3] == [900.0, 1000.0, 12500.0]
 
 
+@pytest.mark.parametrize("agg", ["max", "mean", None])
+def test_looked_up_amounts_with_a_european_thousands_separator_are_refused(export, tmp_path, agg):
+    # The list price of open deals comes from prices.csv; aggregated, `€4.821` would become 4.821 and
+    # lose its text before any check. The look-up column is judged as a whole, in its own file's terms.
+    mapping, src = export
+    how = f"agg: {agg}, " if agg else ""
+    edit(mapping, "column: price, normalize:", f"column: price, {how}normalize:")
+    edit(
+        mapping,
+        "normalize: [no_spaces, lower]}}}",
+        "normalize: [no_spaces, lower]}, number: {currency: strip}}}",
+    )
+    (src / "prices.csv").write_text("item,price\nGTX Pro,€4.821\nMG Basic,€55\nHub,€1.250\n")
+    out = tmp_path / "out"
+    msg = failure(mapping, src, out)
+    assert "prices.csv, column price, rows 2, 4: value '€4.821', '€1.250' has exactly three digits" in msg
+    assert "(looked up for opportunities.amount)" in msg and "mine.yaml line 19" in msg
+    assert '`number: {currency: strip, thousands: ".", decimal: ","}`' in msg
+    assert "deals.csv" not in msg
+    assert_nothing_written(tmp_path, out)
+    # Saying how the prices are written imports them as meant.
+    edit(mapping, "number: {currency: strip}", 'number: {currency: strip, thousands: ".", decimal: ","}')
+    run_import(mapping, src, out)
+    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
+
+
 def test_decimals_with_three_places_import_when_the_mapping_says_there_is_no_grouping(export, tmp_path):
     mapping, src = export
     edit(src / "deals.csv", "Won,1200,", "Won,1.250,")
