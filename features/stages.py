@@ -149,3 +149,27 @@ def unrecognised_stages_warning(
         f"and opportunity_history: `stage: {{from: {column}, values: {{{example!r}: Negotiation}}, "
         "unmapped: keep}`; see docs/import.md)"
     )
+
+
+def unrecognised_stages_record(
+    found: dict[str, dict[str, int]], any_late: bool, sources: dict[str, tuple[str, str]] | None = None
+) -> dict | None:
+    """`unrecognised_stages` as data (for the import's `_import.json`): per table, the column, the
+    source file and column it came from (`sources`, as for the warning) and every name with its row
+    count; whether any stage is late, and the features that misread the names."""
+    if not found:
+        return None
+    sources = sources or {}
+    tables = []
+    for table, names in found.items():
+        entry: dict = {"table": table, "column": "stage"}
+        if table in sources:
+            entry["source_file"], entry["source_column"] = sources[table]
+        entry["names"] = [{"name": n, "rows": c} for n, c in names.items()]
+        tables.append(entry)
+    return {
+        "kind": "unrecognised_stage_names",
+        "tables": tables,
+        "late_stage_in_data": any_late,
+        "features": list(LATE_STAGE_FEATURES),
+    }

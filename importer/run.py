@@ -928,8 +928,13 @@ def run_import(
     try:
         write_folder(frames, tmp, fmt)
         report = _validate(tmp, origins, m)
-        _stage_warning_in_source_terms(report, frames, m)
+        stages = _stage_warning_in_source_terms(report, frames, m)
         provenance["validation"] = "passed"
+        # What the import printed as warnings, kept with the data: the stage names structured too.
+        provenance["warnings"] = [
+            {"message": w, **(stages[1] if stages and i == stages[0] else {})}
+            for i, w in enumerate(report.warnings)
+        ]
         (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
         _swap_into_place(tmp, out)
         report.folder = out  # the report names the folder the user asked for, not the temporary one
@@ -975,14 +980,24 @@ def _validate(folder: Path, origins: dict, mapping: Mapping):
     return report
 
 
-def _stage_warning_in_source_terms(report, frames: dict[str, pd.DataFrame], mapping: Mapping) -> None:
+def _stage_warning_in_source_terms(
+    report, frames: dict[str, pd.DataFrame], mapping: Mapping
+) -> tuple[int, dict] | None:
     """Say validation's warning about unreadable stage names with the export file and column each
-    table's stage came from, so the value map it suggests reads the right column."""
-    from features.stages import UNRECOGNISED_STAGES, unrecognised_stages, unrecognised_stages_warning
+    table's stage came from, so the value map it suggests reads the right column.
+
+    Returns the warning's place in `report.warnings` and its names as data (`_import.json`), or None.
+    """
+    from features.stages import (
+        UNRECOGNISED_STAGES,
+        unrecognised_stages,
+        unrecognised_stages_record,
+        unrecognised_stages_warning,
+    )
 
     at = [i for i, w in enumerate(report.warnings) if w.startswith(UNRECOGNISED_STAGES)]
     if not at:
-        return
+        return None
     sources = {}
     for table in ("opportunities", "opportunity_history"):
         tmap = mapping.tables.get(table)
@@ -991,8 +1006,10 @@ def _stage_warning_in_source_terms(report, frames: dict[str, pd.DataFrame], mapp
             sources[table] = (" / ".join(f for f, _ in specs), specs[0][1].source)
     found, any_late = unrecognised_stages(frames["opportunities"], frames.get("opportunity_history"))
     warning = unrecognised_stages_warning(found, any_late, sources)
-    if warning:
-        report.warnings[at[0]] = warning
+    if not warning:
+        return None
+    report.warnings[at[0]] = warning
+    return at[0], unrecognised_stages_record(found, any_late, sources)
 
 
 def translate_failure(failure, origins: dict[str, pd.DataFrame], mapping: Mapping) -> str:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.stages import LATE_STAGE_WORDS, unrecognised_stages, unrecognised_stages_warning
+from features.stages import (
+    LATE_STAGE_WORDS,
+    unrecognised_stages,
+    unrecognised_stages_record,
+    unrecognised_stages_warning,
+)
 from features.validation import validate_folder
 
 SQL = Path(__file__).resolve().parents[2] / "features" / "sql" / "deal_states.sql"
@@ -41,6 +46,18 @@ def test_unrecognised_open_stages_are_counted_per_table():
     assert "opportunity_history.stage: 'Erstkontakt' (1 row)" in text
     assert "late_stage_reach_rate_180d" in text and "no deal ever reached a late stage (0)" in text
     assert "`stage: {from: STAGE_COLUMN, values: {'Verhandlung': Negotiation}, unmapped: keep}`" in text
+    # As data (the import's record): every name with its rows, per table, not only the first ten.
+    record = unrecognised_stages_record(found, any_late)
+    assert record["tables"][1] == {
+        "table": "opportunity_history",
+        "column": "stage",
+        "names": [
+            {"name": "Erstkontakt", "rows": 1},
+            {"name": "Verhandlung", "rows": 1},
+            {"name": "Verloren", "rows": 1},
+        ],
+    }
+    assert record["late_stage_in_data"] is False and unrecognised_stages_record({}, True) is None
 
 
 def test_english_and_crm_default_stage_names_pass():

@@ -479,13 +479,19 @@ def test_salesforce_fixture_imports_and_validates(tmp_path):
     assert any("only_known_reps" in n for n in prov["notes"])
 
 
-def test_stage_names_the_late_stage_features_cannot_read_are_named_with_the_fix(tmp_path):
-    # German stage names import cleanly, but every deal would count as never reaching a late stage.
+def german_salesforce(tmp_path: Path) -> Path:
+    """The Salesforce fixture with its late stages named in German (Verhandlung, Angebot)."""
     src = tmp_path / "sf"
     shutil.copytree(FIXTURES / "salesforce", src)
     for name in ("Opportunity.csv", "OpportunityHistory.csv"):
         text = (src / name).read_text().replace("Negotiation/Review", "Verhandlung")
         (src / name).write_text(text.replace("Proposal/Price Quote", "Angebot"))
+    return src
+
+
+def test_stage_names_the_late_stage_features_cannot_read_are_named_with_the_fix(tmp_path):
+    # German stage names import cleanly, but every deal would count as never reaching a late stage.
+    src = german_salesforce(tmp_path)
     result = run_import("salesforce", src, tmp_path / "a")
     assert result.report.ok
     (warning,) = [w for w in result.report.warnings if "stage names" in w]
@@ -507,6 +513,37 @@ def test_stage_names_the_late_stage_features_cannot_read_are_named_with_the_fix(
     # The shipped fixture's English names raise nothing.
     result = run_import("salesforce", FIXTURES / "salesforce", tmp_path / "c")
     assert not [w for w in result.report.warnings if "stage names" in w]
+
+
+def test_the_stage_names_warning_is_kept_in_the_import_record(tmp_path):
+    # The warning scrolls past once; whoever reads the scores later finds it in _import.json.
+    result = run_import("salesforce", german_salesforce(tmp_path), tmp_path / "a")
+    prov = json.loads((tmp_path / "a" / PROVENANCE_FILE).read_text())
+    assert [w["message"] for w in prov["warnings"]] == result.report.warnings  # all of them, as printed
+    (stages,) = [w for w in prov["warnings"] if "stage names" in w["message"]]
+    assert stages["kind"] == "unrecognised_stage_names"
+    assert stages["tables"] == [
+        {
+            "table": "opportunities",
+            "column": "stage",
+            "source_file": "Opportunity.csv",
+            "source_column": "StageName",
+            "names": [{"name": "Angebot", "rows": 1}, {"name": "Verhandlung", "rows": 1}],
+        },
+        {
+            "table": "opportunity_history",
+            "column": "stage",
+            "source_file": "OpportunityHistory.csv",
+            "source_column": "StageName",
+            "names": [{"name": "Verhandlung", "rows": 2}],
+        },
+    ]
+    assert stages["late_stage_in_data"] is False
+    assert "late_stage_reach_rate_180d" in stages["features"]
+    # English names: nothing about stages in the record.
+    run_import("salesforce", FIXTURES / "salesforce", tmp_path / "b")
+    prov = json.loads((tmp_path / "b" / PROVENANCE_FILE).read_text())
+    assert not [w for w in prov["warnings"] if "kind" in w or "stage names" in w["message"]]
 
 
 def test_salesforce_without_forecasting_quota_needs_a_policy(tmp_path):
