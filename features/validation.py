@@ -17,11 +17,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
-from pandera.errors import SchemaError, SchemaErrors
 
 from features.contract import (
     KNOWN_METRICS,
@@ -45,6 +43,7 @@ from features.io import (
     read_raw,
     spreadsheet_row,
 )
+from features.pandera_pandas import SchemaError, SchemaErrors, pa  # pandera without PySpark
 from features.stages import unrecognised_stages, unrecognised_stages_warning
 from repradar.errors import ContractError, UserError
 

@@ -1028,9 +1028,9 @@ def alerts(
 
 
 def quiet_known_warnings() -> None:
-    """Keep stderr for RepRadar's own messages: pandera imports pyspark.pandas whenever PySpark is
-    installed (the `spark` extra), and that import warns about pandas 3 on every command, even on the
-    default DuckDB engine. RepRadar never uses pyspark.pandas; only that warning is silenced."""
+    """Keep stderr for RepRadar's own messages: pandera imports pyspark.pandas when PySpark is
+    already loaded (`--engine spark`; on DuckDB `features.pandera_pandas` keeps PySpark out), and that
+    import warns about pandas 3. RepRadar never uses pyspark.pandas; only that warning is silenced."""
     import warnings
 
     warnings.filterwarnings(

@@ -26,3 +26,35 @@ def test_version_is_the_projects():
 def test_missing_data_folder_is_a_user_error(tmp_path):
     result = runner.invoke(app, ["validate", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
+
+
+def _modules_after(code: str) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded once `code` has run (even if it exits)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr))\n"
+        + code
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    return set(done.stderr.strip().splitlines()[-1].split())
+
+
+def test_importing_the_cli_loads_neither_pandera_nor_pyspark():
+    loaded = _modules_after("import repradar.cli")
+    assert "repradar" in loaded and not {"pandera", "pyspark"} & loaded
+
+
+def test_a_command_on_the_default_engine_does_not_load_pyspark():
+    # pandera imports pyspark.pandas whenever PySpark is installed, about 2 s of every command that
+    # validates data; validation uses only pandera's pandas API, and the default engine is DuckDB.
+    from pathlib import Path
+
+    valid = Path(__file__).parent / "fixtures" / "contract" / "valid"
+    loaded = _modules_after(
+        f"import sys\nfrom repradar.cli import main\nsys.argv = ['repradar', 'validate', '--data', {str(valid)!r}]\nmain()"
+    )
+    assert "pandera" in loaded and "features" in loaded  # it did validate
+    assert "pyspark" not in loaded

@@ -1,0 +1,36 @@
+"""pandera's pandas API, loaded without PySpark.
+
+Whenever PySpark is installed (the `spark` extra), importing pandera imports `pyspark.pandas` too,
+and with it most of PySpark (about 2 s, and a pandas-3 warning), though contract validation only
+uses pandera's pandas API and the default engine is DuckDB. pandera 0.35 has no entry point that
+skips it: `pandera.pandas` runs `pandera/__init__.py` as well, whose `external_config` imports
+`pyspark.pandas` in a `try` that treats an ImportError as "not installed". So PySpark is hidden
+while pandera loads: pandera then runs as on a machine without PySpark (its pyspark.pandas type
+hints are off; RepRadar never validates pyspark.pandas frames with it), it still sets the Spark
+environment variables it sets before that import, and PySpark imports normally afterwards for
+`--engine spark`. When PySpark is already loaded (the Spark engine started first), nothing is
+hidden.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _load_pandera():
+    if "pyspark" in sys.modules or "pandera" in sys.modules:
+        import pandera.pandas
+
+        return pandera.pandas
+    sys.modules["pyspark"] = None  # `import pyspark...` raises ModuleNotFoundError meanwhile
+    try:
+        import pandera.pandas
+    finally:
+        if sys.modules.get("pyspark", 0) is None:
+            del sys.modules["pyspark"]
+    return pandera.pandas
+
+
+pa = _load_pandera()
+SchemaError = pa.errors.SchemaError
+SchemaErrors = pa.errors.SchemaErrors
