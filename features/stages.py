@@ -14,24 +14,40 @@ LATE_STAGE_WORDS = ("propos", "negotiat", "contract", "commit", "quote", "verbal
 # Names that read as closed when no deal in `opportunities` says otherwise.
 CLOSED_STAGE_WORDS = ("won", "lost")
 CLOSED_STAGE_PREFIX = "closed"
-# Common names of the stages before a proposal (Salesforce, HubSpot, Pipedrive defaults): not
-# used by the features (every open stage that is not late is early), only to tell a known early
-# stage from a name nobody recognised.
+# Names of the open stages before a proposal: not used by the features (every open stage that is
+# not late is early), only to tell a known early stage from a name nobody recognised, which the
+# warning names. Reviewed against the default stages of the common CRMs and the Maven export
+# (`tests/features/test_stages.py` runs each list; docs/import.md has the table):
+#   Salesforce (OpportunityStage picklist): Prospecting, Qualification, Needs Analysis,
+#     Id. Decision Makers, Perception Analysis (Value Proposition, Proposal/Price Quote and
+#     Negotiation/Review read as late; Closed Won/Lost as closed)
+#   HubSpot (default sales pipeline, labels and internal ids): Appointment scheduled
+#     (appointmentscheduled), Qualified to buy, Presentation scheduled, Decision maker bought-in
+#     (Contract sent is late; closedwon, closedlost closed)
+#   Pipedrive (default pipeline): Lead In, Qualified, Contact Made, Demo Scheduled
+#     (Proposal Made, Negotiations Started late)
+#   Dynamics 365 Sales (Opportunity Sales Process): Qualify, Develop (Propose late; its Close
+#     stage is open and late but not named so: the warning names it, rightly)
+#   Maven CRM export (sales_pipeline.csv deal_stage): Prospecting, Engaging (Won, Lost closed)
+# The other words are common custom names of early stages (New, Open, Discovery, Meeting, Intro,
+# Interest, Evaluation, Pipeline, Identify Decision Makers): a guess, and a late stage whose name
+# holds one of these words (a "Final decision" after the proposal) is read as early without a warning.
 EARLY_STAGE_WORDS = (
-    "prospect",
-    "qualif",
-    "lead",
+    "prospect",  # Salesforce, Maven
+    "qualif",  # Salesforce, HubSpot, Pipedrive, Dynamics 365 (Qualify)
+    "lead",  # Pipedrive (Lead In)
     "new",
     "open",
     "discover",
-    "engag",
-    "contact",
+    "engag",  # Maven (Engaging)
+    "contact",  # Pipedrive (Contact Made)
     "meeting",
-    "appointment",
-    "demo",
-    "present",
-    "analysis",
-    "decision",
+    "appointment",  # HubSpot
+    "demo",  # Pipedrive (Demo Scheduled)
+    "present",  # HubSpot (Presentation scheduled)
+    "analysis",  # Salesforce (Needs Analysis, Perception Analysis)
+    "decision",  # Salesforce (Id. Decision Makers), HubSpot (Decision maker bought-in)
+    "develop",  # Dynamics 365 (Develop)
     "identif",
     "intro",
     "interest",

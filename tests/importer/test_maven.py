@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.stages import unrecognised_stages
 from features.validation import validate_folder
 from importer.run import PROVENANCE_FILE, run_import
 
@@ -75,6 +76,15 @@ def test_deals_map_with_the_documented_assumptions(imported):
     prospecting = stage == "Prospecting"
     assert (opps.loc[prospecting, "created_date"] == pipeline["engage_date"].max()).all()
     assert (opps.loc[stage == "Engaging", "close_date"] == pipeline["close_date"].max()).all()
+
+
+def test_every_stage_of_the_export_reads_as_early_late_or_closed(imported):
+    # The export has no history, so no warning is due; its stage names are read all the same.
+    _, out, _ = imported
+    opps = pd.read_csv(out / "opportunities.csv", dtype={"stage": str, "is_closed": str})
+    opps["is_closed"] = opps["is_closed"] == "true"
+    assert set(opps["stage"]) == {"Won", "Lost", "Engaging", "Prospecting"}
+    assert unrecognised_stages(opps, None) == ({}, False)  # both open stages are early ones
 
 
 def test_quotas_follow_the_mapping_policy_and_provenance_says_so(imported):
