@@ -246,11 +246,17 @@ def check_one_score_per_rep(scores: pd.DataFrame) -> None:
     )
 
 
-def check_scores_reps_in_data(scores: pd.DataFrame, reps: pd.DataFrame | None) -> None:
+REPORT_MISSING_REPS = "the report would audit them without their teams or attributes"
+
+
+def check_scores_reps_in_data(
+    scores: pd.DataFrame, reps: pd.DataFrame | None, *, why: str = REPORT_MISSING_REPS
+) -> None:
     """Refuse scores naming reps the data folder's `reps` table lacks: the scores and the data are of
     different organisations or exports (the wrong `--data`). The report takes teams, regions and every
     audited attribute from that table, so such reps would be audited as '(missing)' and the fairness
-    audit would say nothing while looking done."""
+    audit would say nothing while looking done; `alerts --data` takes the reps' names from it (`why`:
+    what would go wrong, for the message)."""
     if reps is None or "rep_id" not in scores.columns or "rep_id" not in reps.columns:
         return
     scored = pd.Index(scores["rep_id"].astype(str).unique())
@@ -259,9 +265,8 @@ def check_scores_reps_in_data(scores: pd.DataFrame, reps: pd.DataFrame | None) -
         return
     raise UserError(
         f"{len(absent)} of the {len(scored)} scored rep(s) are not in the data folder's reps table "
-        f"(e.g. {', '.join(absent[:5])}): the scores were made from another export or organisation, and the "
-        "report would audit them without their teams or attributes. Pass as --data the folder the scores "
-        "were made from."
+        f"(e.g. {', '.join(absent[:5])}): the scores were made from another export or organisation, and "
+        f"{why}. Pass as --data the folder the scores were made from."
     )
 
 

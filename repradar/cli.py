@@ -1008,8 +1008,11 @@ def alerts(
     names = None
     if data is not None:
         from features.io import load_folder
+        from reporting.inputs import check_scores_reps_in_data
 
         reps = load_folder(data).reps
+        # the wrong folder would send every digest without names, without a word: refused as `report` does
+        check_scores_reps_in_data(now, reps, why="their digests would go out without their names")
         if "name" in reps.columns:
             names = {
                 str(r): str(n)

@@ -285,6 +285,52 @@ def test_a_batch_mixing_model_versions_or_repeating_reps_is_refused_before_anyth
     assert not (tmp_path / "d").exists()
 
 
+def test_a_data_folder_lacking_the_scored_reps_is_refused_as_the_report_refuses_it(tmp_path):
+    # --data gives the digests the reps' names: another organisation's (or export's) folder sent every
+    # digest without them, without a word. Refused with the reps it lacks (exit 2), nothing written.
+    from models.scoring import write_scores
+    from tests.conftest import make_tables
+    from tests.training.conftest import write_tables
+
+    data = write_tables(make_tables(), tmp_path / "data")  # reps r0..r5, named "Rep 0".."Rep 5"
+    bands = {"r0": "high", "r1": "high", "r2": "low", "r3": "high"}
+    managers = {r: "m1" for r in bands}
+    ours = write_scores(_scores(bands, managers), tmp_path / "ours.parquet")
+    theirs = write_scores(
+        _scores({**bands, "x9": "high"}, {**managers, "x9": "m1"}), tmp_path / "theirs.parquet"
+    )
+    r = run_cli(
+        tmp_path,
+        "alerts",
+        "--scores",
+        str(theirs),
+        "--data",
+        str(data),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "d"),
+    )
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "1 of the 5 scored rep(s) are not in the data folder's reps table (e.g. x9)" in r.stderr
+    assert "without their names" in r.stderr and "Pass as --data the folder" in r.stderr
+    assert "internal error" not in r.stderr and not (tmp_path / "d").exists()
+    # the folder the scores were made from: every digest names its reps
+    r = run_cli(
+        tmp_path,
+        "alerts",
+        "--scores",
+        str(ours),
+        "--data",
+        str(data),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "d"),
+    )
+    assert r.exit_code == 0, r.stdout + r.stderr
+    body = json.loads((tmp_path / "d" / "digest_m1.json").read_text())
+    assert {x["rep_id"]: x["name"] for x in body["reps"]} == {"r0": "Rep 0", "r1": "Rep 1", "r3": "Rep 3"}
+
+
 def test_stdout_starts_with_the_digest_count_and_notes_go_to_stderr(batches, tmp_path):
     from models.scoring import write_scores
 
