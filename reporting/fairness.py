@@ -217,6 +217,31 @@ def merge_small_groups(groups: pd.Series, min_size: int, min_cell: int = 0) -> t
     return out, small
 
 
+def fold_small_groups(groups, rep_ids, min_cell: int) -> tuple[pd.Series, list[str]]:
+    """Rows' groups (held-out snapshots, finished rep-periods) with the groups of fewer than `min_cell`
+    reps *among these rows* merged into OTHER, and the smallest other group joining it while it is
+    that small: `merge_small_groups` on one row per rep. These rows' reps differ from the scored ones, so
+    a group large enough to show among the scored reps can be a handful here, and shown beside the
+    others with its figures suppressed it is not hidden: the totals (the model's held-out rows and
+    misses, or another attribute's table of the same rows) minus the other groups' give it back.
+    Returns (groups, the groups folded into OTHER); every group of the rows is left as it is when all
+    of them are that small (then all are suppressed)."""
+    g = pd.Series(np.asarray(groups, dtype=object))
+    per_rep = pd.DataFrame({"group": g, "rep": np.asarray(rep_ids, dtype=object)}).drop_duplicates("rep")
+    merged, folded = merge_small_groups(per_rep["group"].reset_index(drop=True), 0, min_cell)
+    if not folded:
+        return g, []
+    to = dict(zip(per_rep["group"], merged, strict=True))
+    return g.map(to), folded
+
+
+def _folded_note(folded: list[str], where: str, min_cell: int) -> str:
+    return (
+        "'" + "', '".join(folded) + f"' shown in '{OTHER}' {where}: with fewer than {min_cell} reps there, "
+        "their figures could be worked out from the totals minus the other groups' even if they were hidden"
+    )
+
+
 def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
     """Two-sided p-value of the pooled two-proportion z-test (1.0 when undefined)."""
     if n1 == 0 or n2 == 0:
@@ -671,6 +696,9 @@ def fairness_audit(
             hg = group_labels(h["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=h.index))
             kept = set(groups.unique())
             hg = hg.where(hg.isin(kept), OTHER)
+            hg, folded_h = fold_small_groups(hg, h["rep_id"], min_cell)
+            if folded_h:
+                a.notes.append(_folded_note(folded_h, "in the held-out rows", min_cell))
             cal = calibration_table(
                 hg, h["risk"], h["missed"].astype(float), h["rep_id"], high_cut=high_cut, alpha=alpha
             )
@@ -682,6 +710,9 @@ def fairness_audit(
                 else pd.Series(pd.NA, index=outcomes.index)
             )
             og = og.where(og.isin(set(groups.unique())), OTHER)
+            og, folded_o = fold_small_groups(og, outcomes["rep_id"].astype(str), min_cell)
+            if folded_o:
+                a.notes.append(_folded_note(folded_o, "in the finished periods", min_cell))
             a.outcomes = suppress_small(outcome_table(og, outcomes, alpha), "n_reps", _RATE_COLUMNS, min_cell)
         if table["suppressed"].any():
             a.notes.append(

@@ -378,22 +378,66 @@ def test_calibration_and_outcome_rates_carry_intervals_that_small_groups_lose():
     # one X rep has no held-out rows and no finished period: 3 X reps there, below min_cell (4)
     held = held[held["rep_id"] != reps["rep_id"].iloc[-1]]
     outcomes = outcomes[outcomes["rep_id"] != reps["rep_id"].iloc[-1]]
-    audit = fairness_audit(
-        _scores(reps, [False] * n),
-        reps,
-        heldout=held,
-        high_cut=0.6,
-        outcomes=outcomes,
-        min_group_size=3,
-        min_cell=4,
-    )
+    kw = dict(heldout=held, high_cut=0.6, outcomes=outcomes, min_group_size=3)
+    audit = fairness_audit(_scores(reps, [False] * n), reps, min_cell=4, **kw)
     cal = audit.get("gender").calibration.set_index("group")
     for rate in ("miss_rate", "gap", "fnr", "fpr"):
-        lo, mid, hi = cal.loc["F", [f"{rate}_low", rate, f"{rate}_high"]]
+        lo, mid, hi = cal.loc["M", [f"{rate}_low", rate, f"{rate}_high"]]
         assert lo - 1e-9 <= mid <= hi + 1e-9, rate
         assert hi - lo > 0.05, rate  # 60 reps: far from exact
     out = audit.get("gender").outcomes.set_index("group")
     assert out.loc["M", "miss_rate_low"] < out.loc["M", "miss_rate"] < out.loc["M", "miss_rate_high"]
-    # three X reps: their rates and intervals are suppressed (a handful of reps is a few people)
-    assert cal.loc["X", "suppressed"] and math.isnan(cal.loc["X", "miss_rate_low"])
-    assert out.loc["X", "suppressed"] and math.isnan(out.loc["X", "miss_rate_high"])
+    # three X reps are not shown on their own there: they and the smallest other group (F) are one group
+    assert "X" not in cal.index and "X" not in out.index
+    assert cal.loc[OTHER, "n_reps"] == 63 and out.loc[OTHER, "n_reps"] == 63
+    # when every group is that small, every group's rates and intervals are suppressed
+    audit = fairness_audit(_scores(reps, [False] * n), reps, min_cell=100, **kw)
+    cal = audit.get("gender").calibration.set_index("group")
+    out = audit.get("gender").outcomes.set_index("group")
+    assert cal["suppressed"].all() and cal["miss_rate_low"].isna().all() and cal["n_rows"].isna().all()
+    assert out["suppressed"].all() and out["miss_rate_high"].isna().all()
+
+
+def test_a_group_small_only_in_the_held_out_rows_cannot_be_worked_out_from_the_totals():
+    # X has 12 scored reps (shown as 'other (merged)'), but only 4 of them have held-out rows and
+    # finished periods (hired since). Shown there as a suppressed group beside F and M, its snapshots
+    # and misses were the model section's held-out totals (rows, missed) minus F's and M's, and its
+    # finished periods' misses another attribute's outcome table (region: every rep) minus F's and M's.
+    reps = _reps(60, 55, 12)
+    n = len(reps)
+    rng = np.random.default_rng(1)
+    seen = reps["rep_id"].iloc[: n - 8]  # the last 8 X reps were hired after those periods
+    held = pd.DataFrame(
+        {
+            "rep_id": np.repeat(seen, 4),
+            "risk": rng.random(4 * len(seen)),
+            "missed": (rng.random(4 * len(seen)) < 0.4).astype(float),
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "rep_id": np.repeat(seen, 2),
+            "missed": pd.array(rng.random(2 * len(seen)) < 0.4, dtype="boolean"),
+            "quota_vs_segment": 1.0,
+        }
+    )
+    audit = fairness_audit(
+        _scores(reps, [False] * n), reps, heldout=held, outcomes=outcomes, high_cut=0.6, min_cell=10
+    )
+    g = audit.get("gender")
+    assert set(g.selection["group"]) == {"F", "M", OTHER} and not g.selection["suppressed"].any()
+    totals = {  # what the report shows beside the audit: the model's held-out rows, every rep's periods
+        "calibration": (len(held), held["missed"].sum(), "n_rows"),
+        "outcomes": (len(outcomes), float(outcomes["missed"].astype(float).sum()), "n_periods"),
+    }
+    for name, table in (("calibration", g.calibration), ("outcomes", g.outcomes)):
+        rows, missed, count = totals[name]
+        shown = table[~table["suppressed"]]
+        # what subtracting the shown groups from the totals leaves: nobody
+        assert rows - shown[count].sum() == 0, table
+        assert missed - (shown[count] * shown["miss_rate"]).sum() == pytest.approx(0), table
+        assert (table["n_reps"] >= 10).all(), table
+        t = table.set_index("group")
+        assert sorted(t.index) == ["F", OTHER] and t.loc[OTHER, "n_reps"] == 59  # M (smaller) joined X
+    where = [x for x in g.notes if f"'M' shown in '{OTHER}'" in x]
+    assert len(where) == 2 and "held-out rows" in where[0] and "finished periods" in where[1], g.notes
