@@ -186,13 +186,20 @@ def score_notes(fs, model, settings=None) -> list[str]:
     currency setting the model's texts do not follow (currency_note)."""
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
     notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
-    frame = getattr(fs, "frame", None)
-    if frame is not None and {"period_start", "period_end"} <= set(frame.columns):
-        periods = frame[["period_start", "period_end"]].drop_duplicates().itertuples(index=False)
-        fitted = fitted_period_note(list(periods), meta, model.version)
-        notes += [fitted] if fitted else []
+    fitted = fitted_note(getattr(fs, "frame", None), model)
+    notes += [fitted] if fitted else []
     note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
     return notes + ([note] if note else [])
+
+
+def fitted_note(frame, model) -> str | None:
+    """`fitted_period_note` for the periods of `frame` (columns period_start, period_end: the scored
+    features, or a scores file, as `repradar report` reads it) and what `model` was fitted on."""
+    if frame is None or not {"period_start", "period_end"} <= set(frame.columns):
+        return None
+    meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
+    periods = frame[["period_start", "period_end"]].dropna().drop_duplicates().itertuples(index=False)
+    return fitted_period_note(list(periods), meta, model.version)
 
 
 def fitted_period_note(periods, meta: dict, version="") -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
+from models.scoring import fitted_note
 from reporting import charts, labels
 from reporting.drift import DriftResult, drift_report, reference_summary
 from reporting.effects import (
@@ -65,11 +66,14 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     generated_at: str = ""
     unverified: str | None = None  # the scores could not be matched with the model's run (older file)
+    # the scored period lies in the data the model was fitted on: in-sample risks (models.scoring.fitted_note)
+    fitted_period: str | None = None
 
     def to_dict(self) -> dict:
         return {
             "generated_at": self.generated_at,
             "summary": self.summary,
+            "fitted_period_note": self.fitted_period,  # null: the scored period is out of sample
             "model": {
                 "name": self.model.name,
                 "version": self.model.version,
@@ -178,6 +182,8 @@ def assemble(
         if unverified:
             notes.append(unverified)
     notes += info.notes
+    # what `repradar score` said of these scores: in-sample risks must not be read as a forecast
+    fitted = fitted_note(scores, info.model)
 
     step("summary, bands and manager-level suggestions")
     summary = org_summary(scores)
@@ -279,6 +285,7 @@ def assemble(
         notes=notes,
         generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         unverified=unverified,
+        fitted_period=fitted,
     )
 
 
@@ -399,6 +406,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         suggestions=data.suggestions.to_dict("records"),
         callouts=data.fairness.callouts,
         drift_callout=drift_callout,
+        fitted_period=data.fitted_period,
         drift_missing=data.drift_missing,
         effects_missing=data.effects_missing,
         observational=OBSERVATIONAL_NOTE,

@@ -945,6 +945,8 @@ def report(
     typer.echo(f"wrote {res.json}")
     if d.unverified:
         typer.echo(f"note: {d.unverified}", err=True)
+    if d.fitted_period:  # as `repradar score` said it of these scores
+        typer.echo(f"note: {d.fitted_period}", err=True)
     s = d.summary
     typer.echo(
         f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})"

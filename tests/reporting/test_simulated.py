@@ -242,6 +242,8 @@ def test_html_is_self_contained_with_every_section(fair_report):
         assert f'data-by="{by}"' in html
     figures = json.loads(fair_report.json.read_text())
     assert figures["model"]["version"] == "1" and figures["summary"]["reps"] > 800
+    # AS_OF lies in the held-out quarter: out of sample, no note that the risks are not a forecast
+    assert figures["fitted_period_note"] is None and "fitted-period-callout" not in html
     assert {a["column"] for a in figures["fairness"]["attributes"]} == {"gender", "age_band", "region"}
 
 
@@ -338,12 +340,13 @@ def test_html_opens_in_chromium_and_is_screenshotted(fair_report):
 
 
 def test_report_command(home, train_org, train_tables, model, settings, tmp_path):
-    from models.scoring import score_tables, write_scores
+    from markupsafe import escape
+
+    from models.scoring import fitted_period_note, score_tables, write_scores
 
     fair_org = train_org  # the small organisation keeps this end-to-end run short
-    scores = write_scores(
-        score_tables(train_tables, TRAIN_AS_OF, model, settings), tmp_path / "scores.parquet"
-    )
+    frame = score_tables(train_tables, TRAIN_AS_OF, model, settings)
+    scores = write_scores(frame, tmp_path / "scores.parquet")
     # the log passed in as the service exports it (CSV, the contract's interventions columns)
     log = tmp_path / "interventions_export.csv"
     train_tables.interventions.to_csv(log, index=False, date_format="%Y-%m-%d")
@@ -365,6 +368,15 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
     figures = json.loads((tmp_path / "q.json").read_text())
     assert figures["effects"]["table"]  # the log was used
     assert figures["model"]["scores_verified"] is True
+    # TRAIN_AS_OF lies in a period the model was fitted on: the report says what `score` said of it
+    note = fitted_period_note(
+        [(pd.Timestamp("2023-04-01"), pd.Timestamp("2023-06-30"))], model.pyfunc.spec_.meta, "1"
+    )
+    assert note and note in frame.attrs["notes"]  # what `repradar score` printed with this file
+    assert figures["fitted_period_note"] == note and f"note: {note}" in r.stderr
+    html = (tmp_path / "q.html").read_text()
+    callouts = html[html.index('id="callouts"') : html.index('id="summary"')]
+    assert f'<li class="fitted-period-callout">Not a forecast: {escape(note)}.</li>' in callouts
     assert (
         (tmp_path / "q.html").exists()
         and (tmp_path / "q.json").exists()
