@@ -108,6 +108,29 @@ def _scored_frame(tables, scores: pd.DataFrame, settings, as_of: dt.date) -> pd.
     return f[f["rep_id"].astype(str).isin(keep)].reset_index(drop=True)
 
 
+def known_on(tables, as_of: dt.date):
+    """The tables as an export taken on the as-of day would hold them (`features.pit.truncate_at`:
+    events, deals and their states, interventions started, quotas of periods begun, before that day).
+
+    Every figure of a report is as of its as-of day. A data folder running past it (a back-fill, an
+    as-of day typed in the wrong year, a later export) would otherwise let what happened afterwards in:
+    periods that ended after the as-of day counted as finished, deals that closed later in their
+    outcomes, the risk `horizon_days` later, interventions started since. The tables are returned as
+    they are when nothing in them is on or after that day."""
+    from features.pit import truncate_at
+    from features.staging import day_number, latest_data_day
+
+    latest = latest_data_day(tables)
+    iv = tables.interventions
+    later = latest is not None and latest >= day_number(as_of)
+    if not later and iv is not None and len(iv):
+        later = bool((pd.to_datetime(iv["started_on"]) >= pd.Timestamp(as_of)).any())
+    if not later:
+        return tables
+    step(f"reading the data folder as it was on {as_of} (it runs past the as-of day)")
+    return truncate_at(tables, as_of)
+
+
 def _reference_from_data(tables, info: ModelInfo, settings, rs: ReportSettings) -> dict | None:
     """Fallback for runs that logged no drift reference: rebuild its training window from the data."""
     from features.build import build_training_set
@@ -131,6 +154,30 @@ def _reference_from_data(tables, info: ModelInfo, settings, rs: ReportSettings) 
     if f.empty:
         return None
     return reference_summary(f, info.feature_names, bins=rs.psi_bins)
+
+
+def intervention_effects(tables, model, settings, rs: ReportSettings) -> tuple[EffectsResult | None, str]:
+    """What the interventions of `tables.interventions` achieved in the finished periods of `tables`,
+    scored with `model` (reporting.effects), or (None, why not). The report passes the tables as
+    known on its as-of day (`known_on`), so only periods that ended before it count."""
+    norm = normalise_interventions(tables.interventions)
+    step(f"intervention effects: {len(norm):,} logged interventions, weekly risks of their periods")
+    snaps = snapshot_risks(tables, model, norm, settings=settings, horizon_days=rs.effect_horizon_days)
+    if snaps.empty:
+        return None, (
+            f"None of the {len(norm)} logged interventions started in a finished period with weekly snapshots, "
+            "so no outcome is known yet."
+        )
+    effects = match_effects(
+        snaps,
+        norm,
+        k=rs.effect_neighbours,
+        caliper=rs.effect_caliper,
+        horizon_days=rs.effect_horizon_days,
+        min_reps=rs.effect_min_reps,
+        confidence=rs.effect_confidence,
+    )
+    return effects, ""
 
 
 def assemble(
@@ -184,6 +231,15 @@ def assemble(
     notes += info.notes
     # what `repradar score` said of these scores: in-sample risks must not be read as a forecast
     fitted = fitted_note(scores, info.model)
+    # outcomes, drift and effects read the data as known on the as-of day (a log passed in, too)
+    log = log_in.frame if log_in is not None else tables.interventions
+    folder = tables.replace(interventions=log)
+    known = known_on(folder, as_of)
+    if known is not folder:
+        notes.append(
+            f"the data folder runs past the as-of day, {as_of}: the report reads it as an export taken on "
+            "that day would hold it, so nothing that happened later counts"
+        )
 
     step("summary, bands and manager-level suggestions")
     summary = org_summary(scores)
@@ -205,7 +261,7 @@ def assemble(
         controls=rs.control_attributes,
         model_features=info.feature_names,
         outcomes=finished_outcomes(
-            tables,
+            known,
             as_of,
             miss_threshold=settings.miss_threshold,
             lookback_days=rs.outcome_lookback_days,
@@ -220,7 +276,7 @@ def assemble(
     drift, drift_missing = None, ""
     reference = info.reference
     if reference is None:
-        reference = _reference_from_data(tables, info, settings, rs)
+        reference = _reference_from_data(known, info, settings, rs)
         if reference is not None:
             notes.append(
                 "the model's run logged no drift reference; it was rebuilt from the data folder's training window"
@@ -229,7 +285,7 @@ def assemble(
         drift_missing = "the model's training run logged no drift reference and its training window could not be rebuilt; retrain to log one"
     else:
         step(f"drift against the training data (features as of {as_of})")
-        frame = scored_frame if scored_frame is not None else _scored_frame(tables, scores, settings, as_of)
+        frame = scored_frame if scored_frame is not None else _scored_frame(known, scores, settings, as_of)
         drift = drift_report(
             reference,
             frame,
@@ -244,32 +300,16 @@ def assemble(
 
     # interventions
     effects, effects_missing = None, ""
-    log = log_in.frame if log_in is not None else tables.interventions
     if log is None or len(log) == 0:
         effects_missing = (
             "No intervention log: the data folder has no interventions table and none was passed in."
         )
-    else:
-        norm = normalise_interventions(log)
-        step(f"intervention effects: {len(norm):,} logged interventions, weekly risks of their periods")
-        snaps = snapshot_risks(
-            tables, info.model, norm, settings=settings, horizon_days=rs.effect_horizon_days
+    elif known.interventions is None or len(known.interventions) == 0:
+        effects_missing = (
+            f"No logged intervention started before the as-of day, {as_of}, so none can be compared yet."
         )
-        if snaps.empty:
-            effects_missing = (
-                f"None of the {len(norm)} logged interventions started in a finished period with weekly snapshots, "
-                "so no outcome is known yet."
-            )
-        else:
-            effects = match_effects(
-                snaps,
-                norm,
-                k=rs.effect_neighbours,
-                caliper=rs.effect_caliper,
-                horizon_days=rs.effect_horizon_days,
-                min_reps=rs.effect_min_reps,
-                confidence=rs.effect_confidence,
-            )
+    else:
+        effects, effects_missing = intervention_effects(known, info.model, settings, rs)
     return ReportData(
         summary=summary,
         bands=bands,

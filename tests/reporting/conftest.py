@@ -8,7 +8,11 @@
   0.8 is about two standard errors from 1.
 - `observed_org`: the fair organisation's size and seed with `manager_view="observed"`: managers
   decide whom to help from what the CRM shows, the setting in which an observational estimate can
-  be right (docs/report.md); `observed_report` is its report's figures (no HTML).
+  be right (docs/report.md).
+- `fair_effects` / `observed_effects`: the intervention effects over every finished quarter of those
+  organisations (all four: what a report as of the day after their data would show), to hold the
+  estimator to the simulator's truth. A report as of AS_OF counts only the quarters that ended before
+  it (`fair_report`).
 """
 
 from __future__ import annotations
@@ -129,15 +133,25 @@ def observed_org(tmp_path_factory) -> Path:
     return _simulate(tmp_path_factory, "rep_observed", manager_view="observed", **ORG)
 
 
-@pytest.fixture(scope="session")
-def observed_report(observed_org, model, settings, model_info):
-    from features.io import load_folder
-    from models.scoring import score_tables
-    from reporting.report import assemble
+def _all_effects(tables, model, settings):
+    from reporting.report import intervention_effects
+    from reporting.settings import ReportSettings
 
-    tables = load_folder(observed_org, validate=False)
-    scores = score_tables(tables, AS_OF, model, settings)
-    return assemble(scores, tables, settings, model_info=model_info)
+    effects, why = intervention_effects(tables, model, settings, ReportSettings())
+    assert effects is not None, why
+    return effects
+
+
+@pytest.fixture(scope="session")
+def observed_effects(observed_org, model, settings):
+    from features.io import load_folder
+
+    return _all_effects(load_folder(observed_org, validate=False), model, settings)
+
+
+@pytest.fixture(scope="session")
+def fair_effects(fair_tables, model, settings):
+    return _all_effects(fair_tables, model, settings)
 
 
 @pytest.fixture(scope="session")
