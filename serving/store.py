@@ -7,7 +7,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -442,11 +442,8 @@ class EntryFilter:
     rep_ids: frozenset[str] | None = None
 
 
-def intervention_entries(
-    session: Session, f: EntryFilter, limit: int | None = None, offset: int = 0
-) -> tuple[list[InterventionLog], int]:
-    """The entries matching `f`, oldest start first (then as recorded), one page of them when `limit` is
-    given, and how many match in all."""
+def _entry_conditions(f: EntryFilter) -> list[Any] | None:
+    """The WHERE conditions of `f`, or None when no entry can match (an empty scope)."""
     wanted = []
     if f.started_from is not None:
         wanted.append(InterventionLog.started_on >= f.started_from)
@@ -456,15 +453,63 @@ def intervention_entries(
         wanted.append(InterventionLog.rep_id.in_(sorted(f.rep_ids)))
     if f.scope is not None and not f.scope.everyone:
         if not f.scope.reps:
-            return [], 0
+            return None
         wanted.append(InterventionLog.rep_id.in_(sorted(f.scope.reps)))
     if f.team is not None:  # the team in the rep directory now, as the dashboard shows it
         wanted.append(InterventionLog.rep_id.in_(select(Rep.rep_id).where(Rep.team == f.team)))
+    return wanted
+
+
+def intervention_entries(
+    session: Session, f: EntryFilter, limit: int | None = None, offset: int = 0
+) -> tuple[list[InterventionLog], int]:
+    """The entries matching `f`, oldest start first (then as recorded), one page of them when `limit` is
+    given, and how many match in all."""
+    wanted = _entry_conditions(f)
+    if wanted is None:
+        return [], 0
     total = session.scalar(select(func.count()).select_from(InterventionLog).where(*wanted)) or 0
     q = select(InterventionLog).where(*wanted).order_by(InterventionLog.started_on, InterventionLog.id)
     if limit is not None:
         q = q.limit(limit).offset(offset)
     return list(session.scalars(q)), total
+
+
+def count_intervention_entries(session: Session, f: EntryFilter) -> tuple[int, int | None]:
+    """(how many entries match `f`, the id of the newest of them or None): an export counts first, then
+    reads the entries up to that id, so that its count holds for what it sends."""
+    wanted = _entry_conditions(f)
+    if wanted is None:
+        return 0, None
+    count, last = session.execute(
+        select(func.count(), func.max(InterventionLog.id)).select_from(InterventionLog).where(*wanted)
+    ).one()
+    return count or 0, last
+
+
+def iter_intervention_table(
+    session: Session, f: EntryFilter, upto_id: int | None, chunk: int = 1000
+) -> Iterator[list[Any]]:
+    """The input contract's `interventions` table of the entries matching `f` with an id up to `upto_id`
+    (rows of rep_id, intervention, started_on, ended_on), oldest start first (then as recorded), in lists
+    of at most `chunk` rows read from the database cursor as they are asked for: an export of any size
+    holds one list at a time (on PostgreSQL a server-side cursor, in the session's transaction)."""
+    wanted = _entry_conditions(f)
+    if wanted is None or upto_id is None:
+        return
+    q = (
+        select(
+            InterventionLog.rep_id,
+            InterventionLog.intervention,
+            InterventionLog.started_on,
+            InterventionLog.ended_on,
+        )
+        .where(*wanted, InterventionLog.id <= upto_id)
+        .order_by(InterventionLog.started_on, InterventionLog.id)
+        .execution_options(yield_per=chunk)
+    )
+    for part in session.execute(q).partitions():
+        yield list(part)
 
 
 # -- idempotency keys ----------------------------------------------------------------------------

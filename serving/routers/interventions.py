@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import StringConstraints
+from sqlalchemy.orm import Session, sessionmaker
 
 from serving import audit, store
 from serving.auth import Principal
@@ -91,8 +92,13 @@ def export_interventions(
         team=team,
         rep_ids=frozenset(rep_id) if rep_id else None,
     )
-    page = (limit or EXPORT_PAGE, offset or 0) if format == "json" else (None, 0)
-    rows, total = store.intervention_entries(session, f, *page)
+    if format == "json":
+        page = (limit or EXPORT_PAGE, offset or 0)
+        rows, total = store.intervention_entries(session, f, *page)
+        sent, last = len(rows), None
+    else:  # counted now, read from the database as it is sent, up to the newest entry counted
+        total, last = store.count_intervention_entries(session, f)
+        sent = total
     asked = {
         "started_from": started_from.isoformat() if started_from else None,
         "started_to": started_to.isoformat() if started_to else None,
@@ -107,7 +113,7 @@ def export_interventions(
         "intervention_log",
         None,
         detail={
-            "rows": len(rows),
+            "rows": sent,
             "total": total,
             "format": format,
             "filter": {k: v for k, v in asked.items() if v is not None},
@@ -119,21 +125,22 @@ def export_interventions(
         return InterventionExportOut(
             total=total, limit=page[0], offset=page[1], items=[_intervention_out(r) for r in rows]
         )
-    cells = [
-        (r.rep_id, r.intervention, r.started_on.isoformat(), r.ended_on.isoformat() if r.ended_on else "")
-        for r in rows
-    ]
     return StreamingResponse(
-        _csv_lines(cells),
+        _csv_lines(request.app.state.sessions, f, last),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="repradar_interventions.csv"'},
     )
 
 
-def _csv_lines(cells: list[tuple[str, ...]], chunk: int = 1000) -> Iterator[str]:
-    """The CSV in pieces of `chunk` rows: a large log is sent as it is written, not built whole first."""
+def _csv_lines(sessions: sessionmaker[Session], f: store.EntryFilter, last: int | None) -> Iterator[str]:
+    """The CSV in pieces, one per chunk of rows read from the database cursor: a large log is sent as it
+    is read, never held whole. Its own session: the request's may be closed before the body is sent."""
     yield ",".join(COLUMNS) + "\n"
-    for start in range(0, len(cells), chunk):
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows(cells[start : start + chunk])
-        yield out.getvalue()
+    with sessions() as session:
+        for rows in store.iter_intervention_table(session, f, last):
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerows(
+                (rep, kind, start.isoformat(), end.isoformat() if end else "")
+                for rep, kind, start, end in rows
+            )
+            yield out.getvalue()

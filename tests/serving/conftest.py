@@ -120,6 +120,30 @@ def score_rows(as_of: dt.date, version: str = "1", shift: float = 0.0) -> list[d
     return rows
 
 
+def log_entries(n: int, reps: list[str] | None = None) -> list[dict]:
+    """`n` intervention log rows over `reps` (default: the org's), starts spread over 2024 with ties (so
+    that the order by start then id matters), every third ended, some with a comma or quotes in the
+    note: rows as the service stores them, for exports of some size without n requests."""
+    reps = reps or [r["rep_id"] for r in REPS]
+    kinds = ["mentoring", "skills_training", "regular_checkins", "recognition"]
+    rows = []
+    for i in range(n):
+        start = dt.date(2024, 1, 1) + dt.timedelta(days=(i * 7) % 360)
+        rows.append(
+            {
+                "rep_id": reps[i % len(reps)],
+                "intervention": kinds[i % len(kinds)],
+                "started_on": start,
+                "ended_on": start + dt.timedelta(days=30) if i % 3 == 0 else None,
+                "note": f'entry {i}, "as agreed"' if i % 5 == 0 else None,
+                "recorded_by": "hr",
+                "model_version": "1",
+                "risk_at_record": RISK.get(reps[i % len(reps)]),
+            }
+        )
+    return rows
+
+
 AS_OF_1 = dt.date(2024, 1, 8)
 AS_OF_2 = dt.date(2024, 1, 15)
 

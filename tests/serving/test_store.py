@@ -1,0 +1,55 @@
+"""serving.store against a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from sqlalchemy import insert, text
+
+from serving import store
+from serving.db.schema import InterventionLog
+from serving.rules import Scope
+
+from .conftest import SUBTREE, log_entries
+
+
+def _table(entries) -> list[tuple]:
+    return [(e.rep_id, e.intervention, e.started_on, e.ended_on) for e in entries]
+
+
+def test_the_intervention_table_is_read_from_the_cursor_a_chunk_at_a_time(service, db_url):
+    """An export's rows come in lists of at most `chunk`, read as they are asked for (on PostgreSQL from a
+    server-side cursor, which pg_cursors lists while the chunks are read), the same rows in the same order
+    as the paged reads; entries recorded after the count are not among them."""
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(InterventionLog), log_entries(2500))
+    everything, under_m1 = (
+        store.EntryFilter(),
+        store.EntryFilter(scope=Scope(False, frozenset(SUBTREE["M1"]))),
+    )
+    ranged = store.EntryFilter(started_from=dt.date(2024, 3, 1), started_to=dt.date(2024, 6, 30), team="T2")
+    with service.session() as s:
+        total, last = store.count_intervention_entries(s, everything)
+        expected = _table(store.intervention_entries(s, everything)[0])
+        assert total == len(expected) == 2500
+        with service.app.state.sessions.begin() as other:  # recorded after the count: not sent
+            other.execute(insert(InterventionLog), log_entries(3))
+        chunks = store.iter_intervention_table(s, everything, last, chunk=1000)
+        assert isinstance(chunks, Iterator)
+        first = next(chunks)
+        assert len(first) == 1000
+        if db_url.startswith("postgresql"):
+            assert s.scalar(text("SELECT count(*) FROM pg_cursors")) == 1
+        rest = list(chunks)
+        assert [len(c) for c in rest] == [1000, 500]
+        assert [tuple(r) for r in first + rest[0] + rest[1]] == expected
+        for f in (under_m1, ranged):
+            total, last = store.count_intervention_entries(s, f)
+            rows = [tuple(r) for c in store.iter_intervention_table(s, f, last, chunk=300) for r in c]
+            expected = _table(store.intervention_entries(s, f)[0])
+            assert 0 < total == len(rows) < 2500 and rows == expected
+        # nothing can match: no query at all, no chunk
+        nobody = store.EntryFilter(scope=Scope(False, frozenset()))
+        assert store.count_intervention_entries(s, nobody) == (0, None)
+        assert list(store.iter_intervention_table(s, nobody, None)) == []
