@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import String, any_, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from models.scoring import SCORE_COLUMNS
@@ -33,8 +34,6 @@ from serving.rules import IDEMPOTENCY_KEY_HOURS, OrgChart, Scope
 SPEC_COLUMNS = tuple(SCORE_COLUMNS)  # the scores file's columns (docs/spec/outputs.md)
 REP_COLUMNS = ("rep_id", "manager_id", "name", "team", "region", "segment", "hire_date", "end_date")
 DIRECTORY_KEY = "directory_version"
-# Beyond this many reps in a scope, filter in Python rather than send a huge IN list.
-MAX_IN_LIST = 5000
 
 
 def jsonable(value: Any) -> Any:
@@ -259,6 +258,18 @@ def _chunks(seq: Sequence, n: int) -> Iterable[Sequence]:
         yield seq[i : i + n]
 
 
+def rep_in(session: Session, column: Any, rep_ids: Iterable[str]) -> Any:
+    """`column` is one of `rep_ids`, sent as ONE bound parameter whatever their number: an IN list binds
+    a parameter per id, and a large manager's subtree would pass the database's limit (SQLite: 32,766 by
+    default since 3.32, 999 before, 250,000 in Debian's build; PostgreSQL: 65,535 a statement). SQLite
+    reads the ids from a JSON array (json_each), PostgreSQL from a text array (= ANY)."""
+    ids = sorted(set(rep_ids))
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(String)))
+    listed = func.json_each(literal(json.dumps(ids))).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
 class ChartCache:
     """The org chart, rebuilt only when the directory version changes (one tiny query per request)."""
 
@@ -331,11 +342,9 @@ def current_rows(session: Session, scope: Scope) -> list[ListRow]:
         .join(Score, Score.id == CurrentScore.score_id)
         .outerjoin(Rep, Rep.rep_id == CurrentScore.rep_id)
     )
-    if not scope.everyone and len(scope.reps) <= MAX_IN_LIST:
-        q = q.where(CurrentScore.rep_id.in_(sorted(scope.reps)))
+    if not scope.everyone:
+        q = q.where(rep_in(session, CurrentScore.rep_id, scope.reps))
     rows = [ListRow(*r) for r in session.execute(q)]
-    if not scope.everyone and len(scope.reps) > MAX_IN_LIST:
-        rows = [r for r in rows if r.rep_id in scope.reps]
     if not rows:
         return []
     newest = max(r.as_of for r in rows)
@@ -442,7 +451,7 @@ class EntryFilter:
     rep_ids: frozenset[str] | None = None
 
 
-def _entry_conditions(f: EntryFilter) -> list[Any] | None:
+def _entry_conditions(session: Session, f: EntryFilter) -> list[Any] | None:
     """The WHERE conditions of `f`, or None when no entry can match (an empty scope)."""
     wanted = []
     if f.started_from is not None:
@@ -450,11 +459,11 @@ def _entry_conditions(f: EntryFilter) -> list[Any] | None:
     if f.started_to is not None:
         wanted.append(InterventionLog.started_on <= f.started_to)
     if f.rep_ids is not None:
-        wanted.append(InterventionLog.rep_id.in_(sorted(f.rep_ids)))
+        wanted.append(rep_in(session, InterventionLog.rep_id, f.rep_ids))
     if f.scope is not None and not f.scope.everyone:
         if not f.scope.reps:
             return None
-        wanted.append(InterventionLog.rep_id.in_(sorted(f.scope.reps)))
+        wanted.append(rep_in(session, InterventionLog.rep_id, f.scope.reps))
     if f.team is not None:  # the team in the rep directory now, as the dashboard shows it
         wanted.append(InterventionLog.rep_id.in_(select(Rep.rep_id).where(Rep.team == f.team)))
     return wanted
@@ -465,7 +474,7 @@ def intervention_entries(
 ) -> tuple[list[InterventionLog], int]:
     """The entries matching `f`, oldest start first (then as recorded), one page of them when `limit` is
     given, and how many match in all."""
-    wanted = _entry_conditions(f)
+    wanted = _entry_conditions(session, f)
     if wanted is None:
         return [], 0
     total = session.scalar(select(func.count()).select_from(InterventionLog).where(*wanted)) or 0
@@ -478,7 +487,7 @@ def intervention_entries(
 def count_intervention_entries(session: Session, f: EntryFilter) -> tuple[int, int | None]:
     """(how many entries match `f`, the id of the newest of them or None): an export counts first, then
     reads the entries up to that id, so that its count holds for what it sends."""
-    wanted = _entry_conditions(f)
+    wanted = _entry_conditions(session, f)
     if wanted is None:
         return 0, None
     count, last = session.execute(
@@ -494,7 +503,7 @@ def iter_intervention_table(
     (rows of rep_id, intervention, started_on, ended_on), oldest start first (then as recorded), in lists
     of at most `chunk` rows read from the database cursor as they are asked for: an export of any size
     holds one list at a time (on PostgreSQL a server-side cursor, in the session's transaction)."""
-    wanted = _entry_conditions(f)
+    wanted = _entry_conditions(session, f)
     if wanted is None or upto_id is None:
         return
     q = (

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from repradar.settings import Settings
 from serving import store
@@ -142,6 +144,24 @@ def log_entries(n: int, reps: list[str] | None = None) -> list[dict]:
             }
         )
     return rows
+
+
+def parameter_limit(service, db_url) -> int:
+    """The most bound parameters one statement may hold. PostgreSQL's is its protocol's, 65,535; SQLite's
+    is a build option (250,000 in Debian's build, 32,766 by default, 999 before 3.32), set here to 999 on
+    the service's connections, as such a build has it, to keep the tree small."""
+    if db_url.startswith("postgresql"):
+        return 65_535
+    engine = service.app.state.engine
+
+    @event.listens_for(engine, "connect")
+    def _limit(dbapi_conn, _record):
+        dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    engine.dispose()  # the pooled connections are opened again, with the limit
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) == 999
+    return 999
 
 
 AS_OF_1 = dt.date(2024, 1, 8)

@@ -7,6 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import AS_OF_1, AS_OF_2, NAMES, RISK
 
 CONTRACT_VALID = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "valid"
@@ -559,6 +561,41 @@ def test_a_large_intervention_export_streams_what_the_json_pages_hold(service):
             )
             exported = next(e for e in event if e.detail["format"] == "csv")
         assert exported.detail["rows"] == exported.detail["total"] == len(joined)
+
+
+def test_a_manager_tree_larger_than_the_databases_parameter_limit_filters_the_export_and_the_list(
+    service, db_url
+):
+    """HR asks for the export and the early-warning list of a manager whose tree holds more reps than a
+    statement may bind parameters: the same answers as the tree's reps with entries and scores alone give,
+    not a 500. (SQLite here, with a limit of 999 as older builds have; test_store.py checks PostgreSQL's
+    65,535 with a scope of that size, which needs no directory of 65,536 reps.)"""
+    from sqlalchemy import insert
+
+    from serving import store
+    from serving.db.schema import InterventionLog
+
+    from .conftest import SUBTREE, log_entries, parameter_limit
+
+    if db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL tree over 65,535 reps is checked through the store in test_store.py")
+    limit = parameter_limit(service, db_url)
+    c, hr, url = service.client, service.h("hr"), "/api/v1/interventions/export"
+    entries = log_entries(40)
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(InterventionLog), entries)
+    before = c.get(url, params={"manager_id": "M1"}, headers=hr).text
+    wanted = [e for e in entries if e["rep_id"] in SUBTREE["M1"]]
+    assert before.count("\n") == len(wanted) + 1 > 1
+    listed = c.get("/api/v1/early-warning", params={"manager_id": "M1"}, headers=hr).json()["items"]
+    with service.app.state.sessions.begin() as s:  # M2's team grows past the limit; R9 stays outside
+        store.upsert_reps(s, [{"rep_id": f"T{i:05d}", "manager_id": "M2"} for i in range(limit + 1)])
+    r = c.get(url, params={"manager_id": "M1"}, headers=hr)
+    assert r.status_code == 200 and r.text == before, r.text[:300]
+    page = c.get(url, params={"manager_id": "M1", "format": "json", "limit": 500}, headers=hr).json()
+    assert page["total"] == len(wanted)
+    r = c.get("/api/v1/early-warning", params={"manager_id": "M1"}, headers=hr)
+    assert r.status_code == 200 and r.json()["items"] == listed
 
 
 def test_answers_are_never_cached_but_static_files_may_be(service):

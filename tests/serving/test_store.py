@@ -11,7 +11,7 @@ from serving import store
 from serving.db.schema import InterventionLog
 from serving.rules import Scope
 
-from .conftest import SUBTREE, log_entries
+from .conftest import SUBTREE, log_entries, parameter_limit
 
 
 def _table(entries) -> list[tuple]:
@@ -53,3 +53,23 @@ def test_the_intervention_table_is_read_from_the_cursor_a_chunk_at_a_time(servic
         nobody = store.EntryFilter(scope=Scope(False, frozenset()))
         assert store.count_intervention_entries(s, nobody) == (0, None)
         assert list(store.iter_intervention_table(s, nobody, None)) == []
+
+
+def test_a_scope_of_more_reps_than_the_database_takes_parameters_still_filters(service, db_url):
+    """A manager's subtree larger than the database's limit of bound parameters narrows the export and the
+    early-warning rows exactly as a small one does."""
+    limit = parameter_limit(service, db_url)
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(InterventionLog), log_entries(60))
+    small = Scope(False, frozenset(SUBTREE["M1"]))
+    large = Scope(False, small.reps | {f"T{i:06d}" for i in range(limit + 1)})  # reps with nothing stored
+    with service.session() as s:
+        for f in (store.EntryFilter(scope=small), store.EntryFilter(scope=small, rep_ids=small.reps)):
+            big = store.EntryFilter(scope=large, rep_ids=large.reps if f.rep_ids else None)
+            expected = _table(store.intervention_entries(s, f)[0])
+            assert 0 < len(expected) < 60
+            assert _table(store.intervention_entries(s, big)[0]) == expected
+            assert store.count_intervention_entries(s, big)[0] == len(expected)
+            last = store.count_intervention_entries(s, big)[1]
+            assert [tuple(r) for c in store.iter_intervention_table(s, big, last) for r in c] == expected
+        assert store.current_rows(s, large) == store.current_rows(s, small) != []
