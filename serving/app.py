@@ -18,7 +18,7 @@ from repradar.settings import Settings
 from serving import http_errors
 from serving.auth import FailureLimit
 from serving.db.engine import make_engine, make_sessionmaker
-from serving.deps import reject_nul, reject_unknown_query
+from serving.deps import reject_duplicate_keys, reject_nul, reject_unknown_query
 from serving.jobs import JobRunner
 from serving.middleware import API_PREFIX, Limiter, Metrics, Runtime, ServiceMiddleware
 from serving.modelholder import ModelHolder, ModelSource, RegistrySource
@@ -41,7 +41,9 @@ no body); those are not listed separately.
 
 
 def api_router() -> APIRouter:
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)])
+    api = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query), Depends(reject_duplicate_keys)]
+    )
     for module in (me, early_warning, reps, interventions, jobs, models, audit, users):
         api.include_router(with_head(module.router))
     return api

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -156,3 +157,52 @@ async def reject_unknown_query(request: Request) -> None:
                 for name in unknown
             ]
         )
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Whether FastAPI reads a body of this Content-Type as JSON (application/json or a +json type)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+async def reject_duplicate_keys(request: Request) -> None:
+    """A JSON body naming a key twice (`{"intervention": "a", "intervention": "b"}`) is a 422 naming the key:
+    JSON leaves such an object's meaning open (RFC 8259 4), and Python's parser would keep the last value
+    silently. For every route that takes a body, before its schema is checked; a body that is not JSON at all
+    is left to the schema check (its own 422) and a body not sent as JSON to the 415."""
+    route = request.scope.get("route")
+    if getattr(route, "body_field", None) is None or not _is_json(request.headers.get("content-type")):
+        return
+    body = await request.body()  # read once already by FastAPI; this is its copy
+    try:
+        json.loads(body, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as dup:
+        from fastapi.exceptions import RequestValidationError
+
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", dup.key),
+                    "msg": f"the key {dup.key!r} appears more than once in the JSON body; send each key once",
+                    "type": "duplicate_key",
+                }
+            ]
+        ) from None
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8): the schema check says so
+        return

@@ -118,6 +118,77 @@ def test_a_body_not_sent_as_json_is_a_415_that_says_so(service):
     assert c.post("/api/v1/jobs", headers=service.h("hr")).status_code == 422
 
 
+def test_a_json_body_naming_a_key_twice_is_a_422_naming_the_key_on_every_route(service):
+    """`{"intervention": "a", "intervention": "b"}` was taken with the last value winning; every operation
+    that takes a JSON body now refuses it, naming the key, and nothing is stored or audited."""
+    from serving.db.schema import Job
+
+    c, hr = service.client, service.h("hr")
+    entry = c.post(
+        "/api/v1/reps/R1/interventions",
+        json={"intervention": "mentoring", "started_on": "2024-01-16"},
+        headers=hr,
+    ).json()["id"]
+    bodies = {  # each valid but for the key named twice (raw text: a dict cannot hold it)
+        ("post", "/api/v1/reps/{rep_id}/interventions"): (
+            "hr",
+            '{"intervention": "mentoring", "started_on": "2024-01-17", "intervention": "recognition"}',
+            "intervention",
+        ),
+        ("patch", "/api/v1/reps/{rep_id}/interventions/{entry_id}"): (
+            "hr",
+            '{"ended_on": "2024-02-01", "ended_on": "2024-03-01"}',
+            "ended_on",
+        ),
+        ("post", "/api/v1/jobs"): ("hr", '{"as_of": "2024-01-08", "as_of": "2024-01-15"}', "as_of"),
+        ("post", "/api/v1/models/promote"): (
+            "ds",
+            '{"version": "1", "force": false, "version": "2"}',
+            "version",
+        ),
+        ("post", "/api/v1/users"): ("admin", '{"name": "eve", "roles": ["hr"], "name": "mallory"}', "name"),
+    }
+    taking_bodies = {
+        (method, path)
+        for path, ops in service.app.openapi()["paths"].items()
+        for method, op in ops.items()
+        if "requestBody" in op
+    }
+    assert taking_bodies == set(bodies)  # a new route with a body: add it here
+    stored = [(m, _count(service, m)) for m in (InterventionLog, AuditEvent, User, Job)]
+    for (method, path), (user, body, key) in bodies.items():
+        url = path.format(rep_id="R1", entry_id=entry)
+        for ctype in ("application/json", "application/merge-patch+json"):
+            headers = {**service.h(user), "content-type": ctype}
+            r = c.request(method.upper(), url, content=body.encode(), headers=headers)
+            assert r.status_code == 422, (method, path, r.text)
+            assert r.json()["errors"] == [
+                {
+                    "loc": ["body", key],
+                    "msg": f"the key '{key}' appears more than once in the JSON body; send each key once",
+                    "type": "duplicate_key",
+                }
+            ]
+            assert f"'{key}' appears more than once" in r.json()["detail"]
+        # not sent as JSON: still the 415 that says so
+        r = c.request(
+            method.upper(),
+            url,
+            content=body.encode(),
+            headers={**service.h(user), "content-type": "text/plain"},
+        )
+        assert r.status_code == 415, r.text
+    assert [(m, _count(service, m)) for m, _ in stored] == stored
+    # a key's name inside a string value is no duplicate
+    ok = '{"intervention": "mentoring", "started_on": "2024-01-18", "note": "\\"intervention\\": x, intervention"}'
+    r = c.post(
+        "/api/v1/reps/R2/interventions",
+        content=ok.encode(),
+        headers={**hr, "content-type": "application/json"},
+    )
+    assert r.status_code == 201, r.text
+
+
 def test_a_promotion_with_a_broken_reason_is_refused_before_anything_happens(service):
     c = service.client
     before = _count(service, AuditEvent)
