@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -713,6 +714,8 @@ def _rep(
         ),
         errors=errors or {},
         form=form or {},
+        # the record form's own Idempotency-Key: its double submit, however late, records one entry
+        form_key=secrets.token_urlsafe(18),
         bar=charts.risk_bar(rep.score.risk, rep.score.risk_band, 240, 16),
     )
 
@@ -729,7 +732,12 @@ def record_intervention(
     started_on: Annotated[str, Form()] = "",
     ended_on: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    idempotency_key: Annotated[str, Form()] = "",
 ):
+    """Record an intervention from the rep page's form: the API's POST, with the form's own key (a hidden
+    field, new at each render) as its Idempotency-Key, so that the same form sent twice (a double click,
+    a click again after a slow answer) records one entry, however far apart; a form without one (a page
+    rendered before the upgrade) falls back to the API's 60 s double-submit rule."""
     if not {"manager", "hr"} & principal.roles:
         return _forbidden(request, principal, ("manager", "hr"))
     form = {"intervention": intervention, "started_on": started_on, "ended_on": ended_on, "note": note}
@@ -737,13 +745,23 @@ def record_intervention(
         body = InterventionIn(
             intervention=intervention, started_on=started_on, ended_on=ended_on or None, note=note or None
         )
-        entry = reps_api.add_intervention(request, rep_id, body, principal, session, model, rid, Response())
+        entry = reps_api.add_intervention(
+            request, rep_id, body, principal, session, model, rid, Response(), idempotency_key or None
+        )
     except (ValidationError, RequestValidationError) as exc:
-        errors = field_errors(lang_of(request), list(exc.errors()))
+        found = list(exc.errors())
+        if any(e.get("type") == "idempotency_key" for e in found):
+            # this form was sent before with other values (edited after an answer that never came): the
+            # page says so, with a new form (a new key) to send once the log has been checked
+            errors = {"": i18n.t(lang_of(request), "form.err_resent")}
+        else:
+            errors = field_errors(lang_of(request), found)
         return _rep(request, rep_id, principal, session, rid, errors=errors, status=422, form=form)
     except ApiError:
         return _not_found(request, principal, rep_id)
-    return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded={entry.id}", 303)
+    # a replay of the form's key is the first answer again, as the API's bytes
+    entry_id = json.loads(entry.body)["id"] if isinstance(entry, Response) else entry.id
+    return RedirectResponse(f"/reps/{quote(rep_id, safe='')}?recorded={entry_id}", 303)
 
 
 @router.post("/reps/{rep_id}/interventions/{entry}/end")

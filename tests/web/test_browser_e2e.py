@@ -9,6 +9,7 @@ they live here because they share the registry fixture, which `--dist loadfile` 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -569,3 +570,64 @@ def test_the_risk_trend_shows_its_newest_point_first_on_a_phone(small_site, brow
         )
     _shot(page, f"trend_{width}")
     ctx.close()
+
+
+def test_the_record_form_sent_twice_records_one_intervention_however_late(small_site, browser, tmp_path):
+    """The record form carries its own Idempotency-Key (a hidden field, new at each render): a manager who
+    clicks "Record" and, the answer being slow, clicks again on the same form gets one entry, even when the
+    second click comes after the 60 s double-submit rule has run out; a new render of the form is a new
+    entry."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from serving.db.schema import AuditEvent, InterventionLog
+
+    base, tokens = small_site
+    engine = create_engine(f"sqlite:///{tmp_path / 'small.db'}")  # small_site's database
+    ctx, page = _rep_page(browser, base, tokens["mgr1"])
+    key = page.get_attribute("#record-form input[name=idempotency_key]", "value")
+    assert key and page.locator("#record-form input[type=hidden]").count() == 1
+    page.select_option("#intervention", "mentoring")
+    page.fill("#started_on", "2024-01-16")
+    page.fill("#note", "sent twice")
+    # the first click's answer is slow: the page stays on the form (its answer goes to a hidden frame)
+    page.evaluate(
+        """() => { document.body.insertAdjacentHTML('beforeend', '<iframe name="slow" hidden></iframe>');
+                   document.querySelector('#record-form').target = 'slow'; }"""
+    )
+    posted = lambda r: r.request.method == "POST" and r.url.endswith("/reps/R1/interventions")  # noqa: E731
+    with page.expect_response(posted) as first:
+        page.click("#record-form button[type=submit]")
+    assert first.value.status == 303
+    with Session(engine) as s:  # ... and the second click comes two minutes later
+        (entry,) = s.scalars(select(InterventionLog).where(InterventionLog.note == "sent twice")).all()
+        entry.recorded_at -= dt.timedelta(minutes=2)
+        entry_id = entry.id
+        s.commit()
+    page.evaluate("() => document.querySelector('#record-form').removeAttribute('target')")
+    with page.expect_response(posted) as second:
+        page.click("#record-form button[type=submit]")
+    assert second.value.status == 303 and second.value.request.post_data == first.value.request.post_data
+    page.wait_for_selector("#intervention-log")
+    assert page.url.endswith(f"/reps/R1?recorded={entry_id}") and page.locator("p.flash").count() == 1
+    assert page.locator("#intervention-log td.note", has_text="sent twice").count() == 1
+    with Session(engine) as s:
+        assert len(s.scalars(select(InterventionLog).where(InterventionLog.note == "sent twice")).all()) == 1
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "intervention.create").order_by(AuditEvent.id)
+        ).all()
+    assert [(e.outcome, e.detail["idempotency_key"], e.detail["id"]) for e in events] == [
+        ("ok", key, entry_id),
+        ("duplicate", key, entry_id),
+    ]
+    # the page after it is a new form: its own key, and the same values sent from it are a new entry
+    again = page.get_attribute("#record-form input[name=idempotency_key]", "value")
+    assert again and again != key
+    page.select_option("#intervention", "mentoring")
+    page.fill("#started_on", "2024-01-16")
+    page.fill("#note", "sent twice")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#intervention-log")
+    assert page.locator("#intervention-log td.note", has_text="sent twice").count() == 2
+    ctx.close()
+    engine.dispose()

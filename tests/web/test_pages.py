@@ -254,6 +254,38 @@ def test_record_intervention_through_the_form(web):
     assert "The intervention is recorded" not in c.get("/reps/R2?recorded=1").text
 
 
+def test_the_record_forms_key_is_the_apis_idempotency_key(web):
+    """Each render of the record form carries a new key in a hidden field; the server takes it as the API's
+    Idempotency-Key: the same form again is the first answer again (one entry, however late), the same form
+    sent again with other values is refused in the page's language with a new form, and a bad key (a
+    tampered page) is refused the same way; nothing else is stored."""
+    import re
+
+    from serving.db.schema import InterventionLog
+
+    c = web.login("mgr1")
+
+    def form_key(html: str) -> str:
+        (key,) = re.findall(r'name="idempotency_key" value="([^"]+)"', html)
+        return key
+
+    key = form_key(c.get("/reps/R1").text)
+    assert key != form_key(c.get("/reps/R1").text)  # one per render
+    sent = {"intervention": "mentoring", "started_on": "2024-01-16", "note": "once", "idempotency_key": key}
+    first = c.post("/reps/R1/interventions", data=sent, follow_redirects=False)
+    again = c.post("/reps/R1/interventions", data=sent, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    edited = c.post("/reps/R1/interventions", data=sent | {"note": "changed"})
+    assert edited.status_code == 422 and "this form was sent before with other values" in edited.text
+    assert form_key(edited.text) != key and 'value="2024-01-16"' in edited.text  # a new form, values kept
+    c.get("/lang", params={"to": "zh-CN", "next": "/reps/R1"})
+    tampered = c.post("/reps/R1/interventions", data=sent | {"idempotency_key": "not a key"})
+    assert tampered.status_code == 422 and "此表单之前已以其他内容提交过" in tampered.text
+    with web.app.state.sessions() as s:
+        assert [e.note for e in s.query(InterventionLog).filter_by(rep_id="R1")] == ["once"]
+
+
 def test_a_manager_ends_an_intervention_from_the_log(web):
     """An ongoing entry has an "End" date field in the log; a bad day is refused next to that field in
     the page's language and nothing changes; a good one ends it (the API's PATCH, audited)."""
