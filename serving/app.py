@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None, *, model_source: ModelSource | 
         dependencies=[Depends(reject_nul)],
         docs_url=None,  # served by serving.routers.docs, without a CDN
         redoc_url=None,
+        # one address per resource: a trailing slash is a 404 naming the address (serving.http_errors), not
+        # a 307 that some clients do not follow for a POST and whose Location says http:// behind a proxy
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.engine = engine

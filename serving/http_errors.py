@@ -101,6 +101,29 @@ def allowed_methods(request: Request) -> list[str]:
     ]
 
 
+MACHINE_PATHS = ("/api/", "/health/", "/metrics", "/openapi.json")  # the API's, the probes', the document's
+
+
+def without_trailing_slash(request: Request) -> str | None:
+    """The address an API or probe request with a trailing slash meant (`/api/v1/me/` -> `/api/v1/me`) when
+    some route serves it, for any method; else None. The service has one address per resource and does
+    not redirect to it: some clients do not follow a 307 for a POST, and behind a TLS proxy its Location
+    could say http://. (The dashboard's own paths have their 404 page; every one of them would match its
+    catch-all route here.)"""
+    from starlette.routing import Match
+
+    path = request.scope.get("path", "")
+    meant = path.rstrip("/")
+    if meant == path or not meant.startswith(MACHINE_PATHS):
+        return None
+    routes = request.app.router.routes
+    for m in _METHODS:
+        probe = {**request.scope, "path": meant, "method": m}
+        if any(r.matches(probe)[0] is Match.FULL for r in routes):
+            return meant
+    return None
+
+
 def _summary(errors: list[dict]) -> str:
     parts = []
     for e in errors[:5]:
@@ -170,6 +193,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         headers = dict(exc.headers or {})
+        if exc.status_code == 404 and (meant := without_trailing_slash(request)):
+            detail = f"no such address: the service's addresses end without a slash; use {meant}"[:300]
         if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
             headers["Allow"] = request.scope.get(ALLOW_KEY) or ", ".join(allowed_methods(request))
         return JSONResponse(error_body(exc.status_code, detail), exc.status_code, headers=headers or None)

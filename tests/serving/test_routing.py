@@ -47,3 +47,47 @@ def test_each_get_route_gets_one_head_twin_with_its_dependencies():
     )
     assert len(calls) == 2  # the router's dependency ran for the HEAD as for the GET, once each
     assert "head" not in app.openapi()["paths"]["/p/a"]
+
+
+def test_an_address_with_a_trailing_slash_is_a_404_naming_the_address_never_a_redirect(service):
+    """Each route of the API and the probes, asked with a trailing slash (`/api/v1/jobs/`): a 404 whose
+    detail names the address to use, not a 307 (which some clients do not follow for a POST, and whose
+    Location behind a TLS proxy said http://); nothing is done or recorded. An address no route serves
+    keeps the plain 404."""
+    import re
+
+    from sqlalchemy import func, select
+
+    from serving.db.schema import AuditEvent, InterventionLog, Job
+
+    from .conftest import AS_OF_2
+
+    def counts():
+        with service.session() as s:
+            return [s.scalar(select(func.count()).select_from(m)) for m in (AuditEvent, InterventionLog, Job)]
+
+    before = counts()
+    bodies = {"post": {"as_of": AS_OF_2.isoformat(), "intervention": "mentoring", "started_on": "2024-01-16"}}
+    paths = service.app.openapi()["paths"]
+    asked = 0
+    for template, ops in {**paths, "/health/live": {"get": {}}, "/health/ready": {"get": {}}}.items():
+        address = re.sub(r"\{rep_id\}", "R1", re.sub(r"\{[a-z_]+\}", "1", template))
+        for method in ops:
+            if method not in ("get", "post", "patch"):
+                continue
+            r = service.client.request(
+                method.upper(),
+                address + "/",
+                headers=service.h("hr"),
+                json=bodies.get(method, {"ended_on": "2024-02-01"}) if method != "get" else None,
+                follow_redirects=False,
+            )
+            assert r.status_code == 404 and "location" not in r.headers, (method, address, r.status_code)
+            assert r.json() == {
+                "detail": f"no such address: the service's addresses end without a slash; use {address}",
+                "code": "not_found",
+            }
+            asked += 1
+    assert asked > 20 and counts() == before
+    plain = service.client.get("/api/v1/reps/", headers=service.h("hr"))  # /api/v1/reps is no address
+    assert plain.status_code == 404 and plain.json()["detail"] == "Not Found"
