@@ -49,7 +49,7 @@ def quiet_mlflow() -> None:
 
 
 _REACHED: set[tuple[str, int]] = set()
-# The store URI schemes MLflow accepts for tracking and the registry (a SQLAlchemy driver after '+').
+# The store URI schemes MLflow accepts for tracking and the registry.
 _SCHEMES = {
     "",
     "file",
@@ -63,22 +63,54 @@ _SCHEMES = {
     "databricks-uc",
     "uc",
 }
-
-
-# Database stores MLflow opens with SQLAlchemy, which retries a refused connection for minutes too.
+# Database stores MLflow opens with SQLAlchemy (a driver may follow a '+'), which retries a refused
+# connection for minutes too.
 _DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+_DATABASES = {"sqlite", *_DATABASE_PORTS}
+# Addresses MLflow reads without '://': a Databricks workspace (its default profile) or Unity Catalog.
+_BARE = {"databricks", "databricks-uc", "uc"}
+# Unity Catalog holds registered models only: MLflow refuses it as a tracking store.
+_UNITY_CATALOG = {"databricks-uc", "uc"}
 
 
-def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
-    """UserError at once when an http(s) MLflow server or a database store cannot be reached, instead
-    of minutes of retries ending in a connection traceback. Only a first success is remembered (the
-    service polls the alias every few seconds), so a server that later goes away is MLflow's to retry."""
+def check_reachable(uri: str, setting: str, timeout: float = 5.0, *, registry: bool = False) -> None:
+    """UserError at once when an http(s) MLflow server, a database store or a Databricks workspace
+    cannot be reached (or a Databricks address has no credentials), instead of minutes of retries or
+    an internal error. `registry`: the address is the model registry's (Unity Catalog is allowed).
+    Only a first success is remembered (the service polls the alias every few seconds), so a server
+    that later goes away is MLflow's to retry."""
     parts = urlsplit(uri)
-    if parts.scheme.split("+")[0] not in _SCHEMES:
+    base, plus, _ = parts.scheme.partition("+")
+    if uri.strip().lower() in _BARE:
+        base = uri.strip().lower()
+    if base not in _SCHEMES or (plus and base not in _DATABASES):
         raise UserError(
             f"{setting}={uri!r} is not an MLflow store address; use http(s)://HOST:PORT for a server "
-            "(or sqlite:///PATH, postgresql://...), or unset it to use the embedded store under REPRADAR_HOME"
+            "(or sqlite:///PATH, postgresql://..., databricks), or unset it to use the embedded store under "
+            "REPRADAR_HOME"
         )
+    if base in _UNITY_CATALOG and not registry:
+        raise UserError(
+            f"{setting}={uri!r} is Unity Catalog, which keeps registered models but not training runs; "
+            "point REPRADAR_MLFLOW_TRACKING_URI at the workspace (databricks) or a server, and set "
+            f"REPRADAR_MLFLOW_REGISTRY_URI={uri}"
+        )
+    if base in ("databricks", "databricks-uc"):
+        _check_databricks(uri, setting, timeout)
+        return
+    if base == "uc":
+        # MLflow's open-source Unity Catalog: uc:http(s)://HOST:PORT, or uc:databricks-uc
+        inner = uri.strip()[3:]
+        if inner.lower() == "databricks-uc":
+            _check_databricks(inner, setting, timeout)
+        elif urlsplit(inner).scheme in ("http", "https"):
+            _check_connection(inner, setting, timeout)
+        else:
+            raise UserError(
+                f"{setting}={uri!r} names no Unity Catalog server; write uc:http(s)://HOST:PORT "
+                "(or databricks-uc for Databricks' own)"
+            )
+        return
     opted_in = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
     if parts.scheme in ("", "file") and not opted_in:
         # MLflow 3 refuses its folder store unless opted in, with an exception that would surface as an
@@ -88,7 +120,6 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
             "sqlite:///PATH/mlflow.db or http(s)://HOST:PORT for a server, or unset it to use the embedded "
             "store under REPRADAR_HOME (MLFLOW_ALLOW_FILE_STORE=true opts into the folder store)"
         )
-    base = parts.scheme.split("+")[0]
     if base == "sqlite":
         # sqlite:///rel/path, sqlite:////abs/path. MLflow would create a mistyped folder and an empty
         # store in it, and the commands would report "no versions yet" from there.
@@ -102,8 +133,15 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
         if path and path != ":memory:":
             _check_sqlite_store(Path(path), uri, setting)
         return
-    if parts.scheme not in ("http", "https") and base not in _DATABASE_PORTS:
-        return
+    if parts.scheme in ("http", "https") or base in _DATABASE_PORTS:
+        _check_connection(uri, setting, timeout)
+
+
+def _check_connection(uri: str, setting: str, timeout: float, what: str | None = None) -> None:
+    """Open (and close) a TCP connection to the host and port of an http(s) or database address.
+    `what` names the target in the message instead of the address (which may hold a secret)."""
+    parts = urlsplit(uri)
+    base = parts.scheme.split("+")[0]
     try:
         default_port = _DATABASE_PORTS.get(base) or (443 if parts.scheme == "https" else 80)
         host, port = parts.hostname, parts.port or default_port
@@ -123,16 +161,92 @@ def check_reachable(uri: str, setting: str, timeout: float = 5.0) -> None:
             pass
     except OSError as exc:
         # A database address may hold a password: name only its host and port.
-        what = (
-            f"the {base} database at {host}:{port}"
-            if base in _DATABASE_PORTS
-            else f"the MLflow server at {uri}"
-        )
+        if what is None:
+            what = (
+                f"the {base} database at {host}:{port}"
+                if base in _DATABASE_PORTS
+                else f"the MLflow server at {uri}"
+            )
         raise UserError(
             f"cannot reach {what} ({exc.strerror or exc}); check {setting} "
             "(unset it to use the embedded store under REPRADAR_HOME) and that the server is running"
         ) from None
     _REACHED.add((host, port))
+
+
+# What, besides a host, lets the Databricks SDK sign in (a token, a service principal, a user's
+# password, a chosen auth type or a cloud's own credentials); env names and ~/.databrickscfg keys.
+_DATABRICKS_AUTH_ENV = (
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_PASSWORD",
+    "DATABRICKS_AUTH_TYPE",
+    "DATABRICKS_AZURE_CLIENT_SECRET",
+    "ARM_CLIENT_SECRET",
+    "ARM_USE_MSI",
+    "DATABRICKS_GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_CREDENTIALS",
+    "DATABRICKS_METADATA_SERVICE_URL",
+)
+_DATABRICKS_AUTH_KEYS = (
+    "token",
+    "client_secret",
+    "password",
+    "auth_type",
+    "azure_client_secret",
+    "azure_use_msi",
+    "google_service_account",
+    "google_credentials",
+    "metadata_service_url",
+)
+
+
+def _check_databricks(uri: str, setting: str, timeout: float) -> None:
+    """A Databricks address (databricks, databricks://PROFILE, databricks-uc ...) needs a workspace and
+    credentials from the environment (DATABRICKS_HOST and DATABRICKS_TOKEN ...) or a profile of the
+    Databricks config file, and the workspace must answer. Without them MLflow fails with an internal
+    error (after probing every sign-in method). On a Databricks cluster the runtime signs in itself."""
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return
+    import configparser
+
+    netloc = urlsplit(uri).netloc
+    if ":" in netloc:  # databricks://SCOPE:PREFIX reads a secret scope, which exists on Databricks only
+        raise UserError(
+            f"{setting}: a Databricks secret scope (databricks://SCOPE:PREFIX) is read only on a Databricks "
+            "cluster; elsewhere use databricks with DATABRICKS_HOST and DATABRICKS_TOKEN, or databricks://PROFILE"
+        )
+    profile = netloc or os.environ.get("DATABRICKS_CONFIG_PROFILE")
+    host, signed = None, False
+    if not profile:
+        host = os.environ.get("DATABRICKS_HOST")
+        signed = any(os.environ.get(k) for k in _DATABRICKS_AUTH_ENV)
+    cfg_file = Path(os.environ.get("DATABRICKS_CONFIG_FILE") or Path.home() / ".databrickscfg")
+    if not (host and signed):
+        cfg = configparser.ConfigParser(default_section="__none__", interpolation=None)
+        with contextlib.suppress(OSError, configparser.Error):
+            cfg.read(cfg_file)
+        section = profile or "DEFAULT"
+        if cfg.has_section(section):
+            host = cfg.get(section, "host", fallback=None) or None
+            signed = any(cfg.get(section, k, fallback=None) for k in _DATABRICKS_AUTH_KEYS)
+        elif profile:
+            raise UserError(
+                f"{setting}={uri!r}: the Databricks profile {profile!r} is not in {cfg_file}; add it "
+                "(databricks auth login --profile NAME) or name a profile that is there"
+            )
+    if not (host and signed):
+        missing = "no workspace (host)" if not host else "no credentials (a token or another sign-in)"
+        where = f"the profile {profile!r} of {cfg_file}" if profile else f"DATABRICKS_HOST or {cfg_file}"
+        raise UserError(
+            f"{setting}={uri!r} is a Databricks workspace, but {where} gives {missing}; set DATABRICKS_HOST "
+            "and DATABRICKS_TOKEN (or a profile: databricks auth login), or unset it to use the embedded "
+            "store under REPRADAR_HOME"
+        )
+    host = host.strip()
+    address = host if "://" in host else f"https://{host}"
+    name = urlsplit(address).hostname or host
+    _check_connection(address, setting, timeout, what=f"the Databricks workspace {name}")
 
 
 _STORES_SEEN: set[Path] = set()
@@ -163,6 +277,15 @@ def _check_sqlite_store(path: Path, uri: str, setting: str) -> None:
     _STORES_SEEN.add(path)
 
 
+def check_addresses(settings) -> None:
+    """UserError when the tracking or registry address cannot serve (`check_reachable`): `configure`
+    runs it, and `train` before any data is read (the embedded store's folder may not exist yet then)."""
+    if not is_embedded(settings) or Path(settings.resolved_home).is_dir():
+        check_reachable(settings.tracking_uri, "REPRADAR_MLFLOW_TRACKING_URI")
+    if settings.mlflow_registry_uri:
+        check_reachable(settings.mlflow_registry_uri, "REPRADAR_MLFLOW_REGISTRY_URI", registry=True)
+
+
 def configure(settings):
     """Point the mlflow module at this installation; returns an MlflowClient for it."""
     quiet_mlflow()
@@ -171,9 +294,7 @@ def configure(settings):
 
     if is_embedded(settings):
         Path(settings.resolved_home).mkdir(parents=True, exist_ok=True)
-    check_reachable(settings.tracking_uri, "REPRADAR_MLFLOW_TRACKING_URI")
-    if settings.mlflow_registry_uri:
-        check_reachable(settings.mlflow_registry_uri, "REPRADAR_MLFLOW_REGISTRY_URI")
+    check_addresses(settings)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(registry_uri(settings))
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri(settings))

@@ -286,12 +286,14 @@ def train(
 
 
 def preflight(settings, params: dict | None = None):
-    """What training can refuse before reading any data: the `--param` overrides and the playbook
-    (`REPRADAR_PLAYBOOK` or the default), which is returned: the model bundles it."""
+    """What training can refuse before reading any data: the `--param` overrides, the MLflow addresses
+    and the playbook (`REPRADAR_PLAYBOOK` or the default), which is returned: the model bundles it."""
     from models.playbook import load_playbook, playbook_override
+    from models.registry import check_addresses
     from training.booster import check_params
 
     check_params(params)
+    check_addresses(settings)  # where the run goes, before minutes of work that could not be logged
     return load_playbook(playbook_override(settings))
 
 

@@ -114,3 +114,76 @@ def test_a_server_behind_a_proxy_is_left_to_mlflow(monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     check_reachable("http://mlflow.behind-proxy.invalid:5000", "REPRADAR_MLFLOW_TRACKING_URI")  # no error
+
+
+_DATABRICKS_ENV = (
+    "DATABRICKS_HOST",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CONFIG_PROFILE",
+    "DATABRICKS_CONFIG_FILE",
+    "DATABRICKS_RUNTIME_VERSION",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_AUTH_TYPE",
+)
+
+
+@pytest.mark.parametrize(
+    ("uri", "config", "env", "says"),
+    [
+        # no workspace anywhere: MLflow probed every sign-in method and ended in an internal error (exit 1)
+        ("databricks", None, {}, "gives no workspace (host)"),
+        ("databricks://ds", None, {}, "the Databricks profile 'ds' is not in"),
+        ("databricks://ds", "[ds]\nhost = https://adb-1.invalid\n", {}, "gives no credentials"),
+        ("databricks://ds:prefix", None, {}, "secret scope"),
+        # credentials, but the workspace does not answer: named by its host, the token never echoed
+        (
+            "databricks://ds",
+            "[ds]\nhost = https://127.0.0.1:{closed}\ntoken = dapi-secret\n",
+            {},
+            "cannot reach the Databricks workspace 127.0.0.1",
+        ),
+        (
+            "databricks",
+            None,
+            {"DATABRICKS_HOST": "https://127.0.0.1:{closed}", "DATABRICKS_TOKEN": "dapi-secret"},
+            "cannot reach the Databricks workspace 127.0.0.1",
+        ),
+        # Unity Catalog keeps models, not runs (a bare 'databricks-uc' was called a folder)
+        ("databricks-uc", None, {}, "is Unity Catalog"),
+        ("uc:http://127.0.0.1:{closed}", None, {}, "is Unity Catalog"),
+        # a driver after '+' only means something to a database store
+        ("https+foo://mlflow.internal", None, {}, "not an MLflow store address"),
+    ],
+)
+@pytest.mark.parametrize("command", [["models"], ["promote"], ["train", "--data", "{tmp}/org"]])
+def test_a_databricks_address_it_cannot_use_is_a_user_error(
+    tmp_path, monkeypatch, uri, config, env, says, command
+):
+    for name in _DATABRICKS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/.databrickscfg: this test's, if any
+    closed = str(_closed_port())
+    if config is not None:
+        (tmp_path / ".databrickscfg").write_text(config.replace("{closed}", closed))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.replace("{closed}", closed))
+    command = [c.replace("{tmp}", str(tmp_path)) for c in command]
+    r = _run(tmp_path / "home", *command, REPRADAR_MLFLOW_TRACKING_URI=uri.replace("{closed}", closed))
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
+    assert says in r.stderr and "REPRADAR_MLFLOW_TRACKING_URI" in r.stderr, r.stderr
+    assert "secret" not in r.stderr.replace("secret scope", "")
+    assert not (tmp_path / "home" / "mlflow.db").exists()  # no store made (promote audits the request)
+
+
+def test_a_unity_catalog_registry_needs_databricks_credentials(tmp_path, monkeypatch):
+    for name in _DATABRICKS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    r = _run(
+        tmp_path,
+        "models",
+        REPRADAR_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        REPRADAR_MLFLOW_REGISTRY_URI="databricks-uc",
+    )
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
+    assert "REPRADAR_MLFLOW_REGISTRY_URI='databricks-uc' is a Databricks workspace" in r.stderr, r.stderr
