@@ -356,6 +356,19 @@ def _train_with_engine(data: str, engine, params: dict, every_days: int | None, 
     )
 
 
+def _version_number(text: str) -> str:
+    """A registered version as typed to --version: a positive whole number ('' or 'v3' was looked up and
+    reported as 'has no version ;'), at most what a store's integer column holds (more was the store's
+    internal error). Refused before anything is recorded."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= 2_147_483_647):
+        raise UserError(
+            f"--version {text!r} is not a version number; give one such as --version 3 "
+            "(`repradar models` lists them), or leave it out to promote the challenger"
+        )
+    return str(int(value))
+
+
 @app.command()
 @_user_errors
 def promote(
@@ -373,6 +386,8 @@ def promote(
     from serving.admin import audited_promotion
     from serving.schemas import text_problem
 
+    if version is not None:
+        version = _version_number(version)
     if force and not (reason and reason.strip()):
         raise UserError("--force needs --reason TEXT saying why the gate is overridden")
     if reason and (why := text_problem(reason, multiline=True)):

@@ -1,5 +1,6 @@
 """The console script: every stage is a sub-command, and user errors exit 2."""
 
+import pytest
 from typer.testing import CliRunner
 
 from repradar.cli import app
@@ -58,3 +59,21 @@ def test_a_command_on_the_default_engine_does_not_load_pyspark():
     )
     assert "pandera" in loaded and "features" in loaded  # it did validate
     assert "pyspark" not in loaded
+
+
+@pytest.mark.parametrize("typed", ["", " ", "v3", "0", "-1", "1.5", "99999999999999999999"])
+def test_promote_refuses_a_version_that_is_not_a_number_before_recording_anything(tmp_path, typed):
+    # '' was looked up in the registry and reported as "model 'repradar-risk' has no version ;"
+    from repradar.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app, ["promote", "--version", typed], env={"REPRADAR_HOME": str(tmp_path)}
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert f"--version {typed!r} is not a version number" in result.stderr
+    assert "has no version" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # not even the audit trail's request
