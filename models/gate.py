@@ -323,6 +323,16 @@ def promote(
         "figures": {k: asdict(v) for k, v in figures.items()},
         "currencies": {"challenger": currency, "champion": champion_currency},
     }
+    # A version is champion or challenger, not both: the promoted one leaves the challenger alias
+    # (the next training sets it again).
+    challenger_now = registry.version_by_alias(client, name, CHALLENGER)
+    removed = (
+        [CHALLENGER]
+        if promoted and challenger_now is not None and str(challenger_now.version) == str(mv.version)
+        else []
+    )
+    if promoted:
+        entry["removed_aliases"] = removed
     _record(client, name, mv, entry)
     table = render_figures(challenger_figs, champion_figs)
     if note := _other_data_note(mv, champ):
@@ -344,6 +354,8 @@ def promote(
         return GateResult(False, decision, str(mv.version), champ_version, figures, reasons, message)
 
     client.set_registered_model_alias(name, CHAMPION, mv.version)
+    for alias in removed:
+        client.delete_registered_model_alias(name, alias)
     tags = {
         "promoted_at": now,
         "promoted_by": entry["by"],
@@ -365,6 +377,8 @@ def promote(
     message = f"version {mv.version} is now champion ({verb}):\n{table}\n" + "\n".join(
         f"  - {r}" for r in reasons
     )
+    if removed:
+        message += f"\n  the alias challenger is removed from version {mv.version}: it is the champion now"
     if decision == "forced":
         message += f"\n  reason recorded: {reason}"
     return GateResult(True, decision, str(mv.version), champ_version, figures, reasons, message)

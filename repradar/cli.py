@@ -620,6 +620,7 @@ def models_(
             ch, cp = figs.get("challenger", {}), figs.get("champion")
             vs = f" vs v{cp['version']} AUC {cp['auc']:.4f} Brier {cp['brier']:.4f}{_early(cp)}" if cp else ""
             why = f"; reason: {h['reason']}" if h.get("reason") else ""
+            why += "".join(f"; alias {a} removed" for a in h.get("removed_aliases") or [])
             lines.append(
                 (
                     h.get("at") or "",

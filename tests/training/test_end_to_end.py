@@ -21,7 +21,9 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
 
     client = registry.configure(settings)
     mv = client.get_model_version(settings.model_name, "1")
-    assert registry.aliases_by_version(client, settings.model_name)["1"] == ["challenger", "champion"]
+    # promoted: it left the challenger alias (one version was both), and its history says so
+    assert registry.aliases_by_version(client, settings.model_name)["1"] == ["champion"]
+    assert json.loads(mv.tags["promotion_history.001"])["removed_aliases"] == ["challenger"]
     run = client.get_run(mv.run_id)
     m, p, t = run.data.metrics, run.data.params, run.data.tags
     for model in ("model", "pacing", "logistic"):

@@ -80,9 +80,14 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
     assert 0.5 < early["auc_early"] < early["auc"]  # early weeks are harder than the whole period
     assert history[1]["tolerances"]["early_share"] == 0.5
     assert history[1]["currencies"] == {"challenger": "EUR", "champion": "USD"}
+    # the promoted challenger is champion only; the refused attempt removed nothing
+    assert registry.version_by_alias(client, settings.model_name, "challenger") is None
+    assert history[1]["removed_aliases"] == ["challenger"] and "removed_aliases" not in history[0]
+    assert "the alias challenger is removed" in r.stdout
 
     r = run_cli(trained, "models")
     assert r.exit_code == 0 and "testing the override" in r.stdout and "refused" in r.stdout
+    assert "reason: testing the override; alias challenger removed" in r.stdout
 
     # the command line's promotions are in the service's audit trail, each request before its outcome
     import sqlite3
