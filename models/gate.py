@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models import registry
+from models.currency import DEFAULT_CURRENCY
 from models.registry import CHALLENGER, CHAMPION
 from repradar.errors import UserError
 
@@ -426,6 +427,7 @@ def describe_versions(settings) -> list[dict]:
                 # None for a version trained before the tag: its overrides are only in lgbm.* params
                 "param_overrides": json.loads(tags["param_overrides"]) if "param_overrides" in tags else None,
                 "git_commit": tags.get("git_commit"),
+                "currency": version_currency(tags, _history(mv)),
                 "history": _history(mv),
                 "replaced_at": tags.get("replaced_at"),
                 "replaced_by": tags.get("replaced_by"),
@@ -445,6 +447,19 @@ def describe_versions(settings) -> list[dict]:
             key=lambda r: r["at"] or "",
         )
     return out
+
+
+def version_currency(tags: dict, history: list[dict]) -> str:
+    """The ISO code a version's texts write amounts in: its `currency` tag (set by training, the spec's);
+    for a version registered before the tag, what a gate attempt read from its spec; else USD, as a
+    spec from before the currency was recorded loads (models.spec)."""
+    if tags.get("currency"):
+        return tags["currency"]
+    for h in reversed(history):
+        code = (h.get("currencies") or {}).get("challenger")
+        if isinstance(code, str) and code:
+            return code
+    return DEFAULT_CURRENCY
 
 
 def _num(v) -> float | None:

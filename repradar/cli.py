@@ -603,7 +603,7 @@ def models_(
     typer.echo(f"{settings.model_name} ({settings.tracking_uri})")
     typer.echo(
         f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  "
-        f"{'data':8}  {'seed':>5}  {'data window':22}  --param"
+        f"{'data':8}  {'seed':>5}  {'currency':8}  {'data window':22}  --param"
     )
     for v in versions:
         # the data fingerprint's first 8 hex digits: equal figures are comparable only on equal data
@@ -611,7 +611,7 @@ def models_(
         typer.echo(
             f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
             f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {data:8}  {v.get('seed') or '-':>5}  "
-            f"{v['data_window']:22}  {_overrides(v.get('param_overrides'))}"
+            f"{v['currency']:8}  {v['data_window']:22}  {_overrides(v.get('param_overrides'))}"
         )
         # the version's gate attempts and the times it was replaced, in the order they happened
         lines = []

@@ -449,6 +449,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             "repradar.playbook": str(pb_file.resolve()) if pb_file else "default (models/playbook.yaml)",
             "repradar.playbook_sha256": pb_sha,
             "repradar.param_overrides": overrides,
+            "repradar.currency": fitted.spec.currency,
             **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
@@ -597,6 +598,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         "playbook_sha256": pb_sha,
         "seed": str(fitted.spec.meta["seed"]),
         "param_overrides": overrides,
+        # the currency of the amounts the model learnt from (the spec's), for `repradar models`
+        "currency": fitted.spec.currency,
         **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
         **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},

@@ -77,7 +77,7 @@ def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> Mo
             k: float(v[k]) for k in ("test_auc", "test_brier", "test_auc_week3") if v.get(k) is not None
         }
         created = dt.datetime.fromisoformat(v["created"]) if v.get("created") else None
-        tags = {"data_window": v.get("data_window", "")}
+        tags = {"data_window": v.get("data_window", ""), "currency": v["currency"]}
         versions.append(
             ModelVersionOut(
                 version=v["version"],

@@ -43,6 +43,13 @@ def test_gate_refuses_a_worse_model_and_force_records_its_reason(trained, sim_or
         if line[:7].strip()
     }
     assert rows[v].rstrip().endswith("num_iterations=1 num_leaves=2") and rows["1"].rstrip().endswith(" -")
+    # each version's currency (the spec's, kept as a version tag), in a column of its own
+    assert (
+        mv.tags["currency"] == "EUR" and "  currency  " in run_cli(trained, "models").stdout.splitlines()[1]
+    )
+    assert rows[v].split()[8] == "EUR" and rows["1"].split()[8] == "USD", (rows[v], rows["1"])
+    listed = {x["version"]: x for x in json.loads(run_cli(trained, "models", "--json").stdout)}
+    assert listed[v]["currency"] == "EUR" and listed["1"]["currency"] == "USD"
     assert (
         next(x for x in json.loads(run_cli(trained, "models", "--json").stdout) if x["version"] == "1")[
             "param_overrides"

@@ -861,3 +861,29 @@ def test_org_page_suggestions_rank_reasons_by_driver_group_as_the_report_does():
     assert "team_building" not in set(report["suggestion"])
     page = manager_suggestions(rows, drivers, "en", groups=groups)
     assert sorted(k for k, _ in page) == sorted(report["suggestion"])
+
+
+def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp_path):
+    """A real registry in the service's home: a version trained with REPRADAR_CURRENCY=EUR (its tag), one
+    registered before the tag whose gate attempt read SEK from its spec, and one from before both (USD)."""
+    import json
+
+    from models import registry
+
+    settings = web.app.state.settings
+    client = registry.configure(settings)
+    name = settings.model_name
+    client.create_registered_model(name)
+    versions = [client.create_model_version(name, source=(tmp_path / f"m{i}").as_uri()) for i in range(3)]
+    client.set_model_version_tag(name, versions[2].version, "currency", "EUR")
+    attempt = {"decision": "refused", "currencies": {"challenger": "SEK", "champion": "USD"}}
+    client.set_model_version_tag(name, versions[1].version, "promotion_history.001", json.dumps(attempt))
+    expected = {versions[0].version: "USD", versions[1].version: "SEK", versions[2].version: "EUR"}
+    ds = web.login("ds")
+    for lang, header in (("en", "Currency"), ("zh-CN", "货币")):
+        page = ds.get("/lang", params={"to": lang, "next": "/models"}).text
+        table = page.split('id="versions"', 1)[1].split("</table>", 1)[0]
+        assert f'<th scope="col">{header}</th>' in table, table
+        rows = {r.split("</td>", 1)[0]: r for r in table.split("<tr><td>")[1:]}
+        for version, code in expected.items():
+            assert f"<td>{code}</td>" in rows[str(version)], (lang, version, rows)
