@@ -317,16 +317,35 @@ def train(
     engine: EngineOpt = "duckdb",
 ) -> None:
     """Train on all finished periods, evaluate on the newest, log to MLflow, register a challenger."""
+    import signal
+
     from repradar.settings import get_settings
+    from training.pipeline import stop_on_signals
     from training.pipeline import train as run
 
     eng = _engine(engine)
-    if eng is None:
-        result = run(
-            _local_folder(data), get_settings(), params=_parse_params(param), every_days=every_days, seed=seed
+    try:
+        with stop_on_signals():
+            if eng is None:
+                result = run(
+                    _local_folder(data),
+                    get_settings(),
+                    params=_parse_params(param),
+                    every_days=every_days,
+                    seed=seed,
+                )
+            else:
+                result = _train_with_engine(data, eng, _parse_params(param), every_days, seed)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (training.pipeline.Stopped)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        run_id = getattr(exc, "run_id", None)
+        done = (
+            f"the MLflow run {run_id} is ended as KILLED and no version was registered"
+            if run_id
+            else "no MLflow run was open, so nothing is half logged or registered"
         )
-    else:
-        result = _train_with_engine(data, eng, _parse_params(param), every_days, seed)
+        typer.echo(f"error: training stopped by {signal.Signals(signum).name}: {done}", err=True)
+        raise typer.Exit(128 + signum) from None  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
     for line in result.summary_lines():
         typer.echo(line)
 

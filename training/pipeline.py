@@ -9,8 +9,10 @@ import hashlib
 import io
 import json
 import re
+import signal
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -391,6 +393,73 @@ def train_feature_set(
         return _log_and_register(settings, source, evaluated, tmp)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM stopped training; `run_id` is the MLflow run it ended as KILLED."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.run_id: str | None = None
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM, like SIGINT, raises `Stopped` while training runs, so that the MLflow run is ended as
+    KILLED instead of staying RUNNING forever (SIGTERM's default ends the process on the spot)."""
+    if not _in_main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ignore SIGINT and SIGTERM while a stopped run is cleaned up: a second Ctrl-C would leave it half done."""
+    if not _in_main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _nothing_half_done(client, model_name: str, run_id: str):
+    """When the run's block fails or is stopped: delete any version registered from the run (its tags or
+    alias may be missing) and, when stopped (Ctrl-C, SIGTERM), end the run as KILLED (a failure is left
+    to MLflow, which ends it FAILED)."""
+    try:
+        yield
+    except BaseException as exc:
+        with _signals_held():
+            import mlflow
+
+            for mv in client.search_model_versions(f"run_id='{run_id}'"):
+                if mv.name == model_name:
+                    client.delete_model_version(model_name, mv.version)
+            if isinstance(exc, KeyboardInterrupt):
+                mlflow.end_run("KILLED")
+        if isinstance(exc, Stopped):
+            exc.run_id = run_id
+        raise
+
+
 def _label(source) -> str:
     """Where the data came from, as logged: a local folder resolved, a Spark URI or catalog as given."""
     return source if isinstance(source, str) else str(Path(source).resolve())
@@ -437,7 +506,10 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     # The `--param` overrides as given: the lgbm.* parameters mix them with the defaults, and they are
     # what a retrain needs to reproduce the version (with the data, the seed and the settings).
     overrides = json.dumps(fitted.booster.params or {}, sort_keys=True)
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run:
+    with (
+        mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run,
+        _nothing_half_done(client, settings.model_name, run.info.run_id),
+    ):
         run_id = run.info.run_id
         tags = {
             "repradar.data_dir": _label(data_dir),
@@ -584,29 +656,38 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             pip_requirements=PIP_REQUIREMENTS,
         )
 
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        mv = mlflow.register_model(info.model_uri, settings.model_name)  # prints a line we do not want
-    version_tags = {
-        "run_id": run_id,
-        "data_window": fitted.spec.meta["data_window"],
-        "test_window": split_info["test_window"],
-        "calibrator": fitted.calibration["chosen"],
-        "history_fallback": str(bool(fs.history_fallback)).lower(),
-        "git_commit": commit or "unknown",
-        "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
-        "data_sha256": fingerprint or "unknown",
-        "playbook_sha256": pb_sha,
-        "seed": str(fitted.spec.meta["seed"]),
-        "param_overrides": overrides,
-        # the currency of the amounts the model learnt from (the spec's), for `repradar models`
-        "currency": fitted.spec.currency,
-        **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
-        **{f"test_{k}": f"{v:.6f}" for k, v in model_head.items() if k in ("auc", "brier", "pr_auc", "ece")},
-        **{f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}" for k, v in week_head.items() if k in ("auc", "brier")},
-    }
-    for k, v in version_tags.items():
-        client.set_model_version_tag(settings.model_name, mv.version, k, v)
-    client.set_registered_model_alias(settings.model_name, registry.CHALLENGER, mv.version)
+        # Registered inside the run: the run ends FINISHED only with its version complete (tags, alias).
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            mv = mlflow.register_model(info.model_uri, settings.model_name)  # prints a line we do not want
+        version_tags = {
+            "run_id": run_id,
+            "data_window": fitted.spec.meta["data_window"],
+            "test_window": split_info["test_window"],
+            "calibrator": fitted.calibration["chosen"],
+            "history_fallback": str(bool(fs.history_fallback)).lower(),
+            "git_commit": commit or "unknown",
+            "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
+            "data_sha256": fingerprint or "unknown",
+            "playbook_sha256": pb_sha,
+            "seed": str(fitted.spec.meta["seed"]),
+            "param_overrides": overrides,
+            # the currency of the amounts the model learnt from (the spec's), for `repradar models`
+            "currency": fitted.spec.currency,
+            **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
+            **{
+                f"test_{k}": f"{v:.6f}"
+                for k, v in model_head.items()
+                if k in ("auc", "brier", "pr_auc", "ece")
+            },
+            **{
+                f"test_{k}_week{REPORT_WEEK}": f"{v:.6f}"
+                for k, v in week_head.items()
+                if k in ("auc", "brier")
+            },
+        }
+        for k, v in version_tags.items():
+            client.set_model_version_tag(settings.model_name, mv.version, k, v)
+        client.set_registered_model_alias(settings.model_name, registry.CHALLENGER, mv.version)
     return TrainResult(
         run_id=run_id,
         version=str(mv.version),
