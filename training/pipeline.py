@@ -327,9 +327,14 @@ def train_feature_set(
 
     step(
         f"fitting the model and its baselines on {int(split.train.sum()):,} snapshot rows "
-        f"({len(names)} features), calibrating on {int(split.valid.sum()):,}"
+        f"({len(names)} features); calibrating on up to {settings.calibration_periods} period(s) scored out of time"
     )
     fitted = fit_all(frame, split, names, settings, params=params, seed=seed)
+    cal = fitted.calibration
+    step(
+        f"calibrated ({cal['chosen']}) on {sum(cal['rows']):,} snapshot rows of {len(cal['periods'])} period(s): "
+        + ", ".join(cal["periods"])
+    )
     split_info = split.describe(frame)
     split_info["reps"] = int(frame["rep_id"].nunique())
     held = frame.loc[split.test].drop_duplicates(["rep_id", "period_start"])
