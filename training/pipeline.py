@@ -412,36 +412,32 @@ def _in_main_thread() -> bool:
 
 
 @contextlib.contextmanager
+def _handling(handler):
+    """SIGINT and SIGTERM go to `handler` inside the block (main thread only: handlers belong to it)."""
+    if not _in_main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, previous in before.items():
+            signal.signal(s, previous)
+
+
 def stop_on_signals():
     """SIGTERM, like SIGINT, raises `Stopped` while training runs, so that the MLflow run is ended as
     KILLED instead of staying RUNNING forever (SIGTERM's default ends the process on the spot)."""
-    if not _in_main_thread():  # signal handlers belong to the main thread
-        yield
-        return
 
     def stop(signum, frame):
         raise Stopped(signum)
 
-    before = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
+    return _handling(stop)
 
 
-@contextlib.contextmanager
 def _signals_held():
     """Ignore SIGINT and SIGTERM while a stopped run is cleaned up: a second Ctrl-C would leave it half done."""
-    if not _in_main_thread():
-        yield
-        return
-    before = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
+    return _handling(signal.SIG_IGN)
 
 
 @contextlib.contextmanager

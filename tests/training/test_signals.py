@@ -62,6 +62,8 @@ def test_a_stopped_training_ends_its_run_as_killed_and_registers_nothing(tmp_pat
     assert f"training stopped by {name}: the MLflow run {run_id} is ended as KILLED" in err, err
     assert "Traceback" not in err and "registered" not in out
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    # Both addresses given: another test in this worker may have set MLflow's process-wide registry URI.
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.get_run(run_id).info.status == "KILLED"
     assert client.search_model_versions("name='repradar-risk'") == []  # nothing half-registered
