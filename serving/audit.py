@@ -6,9 +6,7 @@ cannot be written does not happen (a read is not answered, a write is rolled bac
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from models.scoring import FORMULA_START
+from serving import store
 from serving.auth import Principal
 from serving.db.schema import AuditEvent, utcnow
 
@@ -97,19 +96,23 @@ class AuditFilter:
     until: dt.datetime | None = None
 
 
-def _query(f: AuditFilter) -> Select:
-    q = select(AuditEvent)
+def _conditions(f: AuditFilter) -> list[Any]:
+    wanted = []
     if f.actor:
-        q = q.where(AuditEvent.actor == f.actor)
+        wanted.append(AuditEvent.actor == f.actor)
     if f.action:
-        q = q.where(AuditEvent.action == f.action)
+        wanted.append(AuditEvent.action == f.action)
     if f.resource_id:
-        q = q.where(AuditEvent.resource_id == f.resource_id)
+        wanted.append(AuditEvent.resource_id == f.resource_id)
     if f.since:
-        q = q.where(AuditEvent.at >= f.since)
+        wanted.append(AuditEvent.at >= f.since)
     if f.until:
-        q = q.where(AuditEvent.at < f.until)
-    return q
+        wanted.append(AuditEvent.at < f.until)
+    return wanted
+
+
+def _query(f: AuditFilter) -> Select:
+    return select(AuditEvent).where(*_conditions(f))
 
 
 def list_events(session: Session, f: AuditFilter, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
@@ -161,35 +164,36 @@ def csv_safe(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def export_csv(session: Session, f: AuditFilter, batch: int = 1000) -> Iterator[str]:
-    """The filtered trail as CSV text, oldest first, read in batches (keyset paging on id)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    last = 0
-    while True:
-        rows = session.scalars(
-            _query(f).where(AuditEvent.id > last).order_by(AuditEvent.id).limit(batch)
-        ).all()
-        for e in rows:
-            writer.writerow(
-                [
-                    e.id,
-                    e.at.isoformat(),
-                    csv_safe(e.actor),
-                    e.actor_roles,
-                    e.action,
-                    e.resource_type,
-                    csv_safe(e.resource_id or ""),
-                    csv_safe(e.model_version or ""),
-                    e.outcome,
-                    csv_safe(e.request_id or ""),
-                    json.dumps(e.detail, sort_keys=True),
-                ]
-            )
-        yield buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
-        if len(rows) < batch:
-            return
-        last = rows[-1].id
+def newest_event_id(session: Session) -> int | None:
+    """The id of the newest event in the trail (None: the trail is empty). An export holds the events up to
+    it: those written while the export is being sent are not in it."""
+    return session.scalar(select(func.max(AuditEvent.id)))
+
+
+def iter_event_rows(
+    session: Session, f: AuditFilter, upto_id: int | None, chunk: int = 1000
+) -> Iterator[list[Any]]:
+    """The events matching `f` with an id up to `upto_id`, oldest first, as rows of the CSV_COLUMNS, in
+    lists of at most `chunk` read from the database cursor as they are asked for
+    (`serving.store.read_in_chunks`): an export of any size holds one list at a time."""
+    q = select(*(getattr(AuditEvent, c) for c in CSV_COLUMNS)).where(*_conditions(f)).order_by(AuditEvent.id)
+    yield from store.read_in_chunks(session, q, AuditEvent.id, upto_id, chunk)
+
+
+def csv_cells(row: Any) -> list[Any]:
+    """One row of `iter_event_rows` as the export writes it: what a caller may have typed is `csv_safe`,
+    the detail is JSON."""
+    event_id, at, actor, roles, action, resource_type, resource_id, version, outcome, request_id, detail = row
+    return [
+        event_id,
+        at.isoformat(),
+        csv_safe(actor),
+        roles,
+        action,
+        resource_type,
+        csv_safe(resource_id or ""),
+        csv_safe(version or ""),
+        outcome,
+        csv_safe(request_id or ""),
+        json.dumps(detail, sort_keys=True),
+    ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import String, any_, delete, func, insert, literal, select, update
+from sqlalchemy import Select, String, any_, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -504,7 +504,7 @@ def iter_intervention_table(
     of at most `chunk` rows read from the database cursor as they are asked for: an export of any size
     holds one list at a time (on PostgreSQL a server-side cursor, in the session's transaction)."""
     wanted = _entry_conditions(session, f)
-    if wanted is None or upto_id is None:
+    if wanted is None:
         return
     q = (
         select(
@@ -513,10 +513,23 @@ def iter_intervention_table(
             InterventionLog.started_on,
             InterventionLog.ended_on,
         )
-        .where(*wanted, InterventionLog.id <= upto_id)
+        .where(*wanted)
         .order_by(InterventionLog.started_on, InterventionLog.id)
-        .execution_options(yield_per=chunk)
     )
+    yield from read_in_chunks(session, q, InterventionLog.id, upto_id, chunk)
+
+
+def read_in_chunks(
+    session: Session, query: Select, id_column: Any, upto_id: int | None, chunk: int = 1000
+) -> Iterator[list[Any]]:
+    """The rows of `query` whose `id_column` is at most `upto_id` (none when it is None: nothing matched
+    when the export was asked for), in lists of at most `chunk` rows read from the database cursor as they
+    are asked for: an export of any size holds one list at a time (on PostgreSQL a server-side cursor, in
+    the session's transaction). Bounding by the newest id at the time of asking keeps rows written while
+    the export is being sent out of it. The exports of the intervention log and of the audit trail."""
+    if upto_id is None:
+        return
+    q = query.where(id_column <= upto_id).execution_options(yield_per=chunk)
     for part in session.execute(q).partitions():
         yield list(part)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from serving import audit
+from serving import audit, exports
 from serving.auth import Principal
 from serving.db.engine import commit
 from serving.deps import RequestIdDep, SessionDep, require
@@ -86,6 +86,7 @@ def list_audit(
     },
 )
 def export_audit(
+    request: Request,
     principal: HR,
     session: SessionDep,
     rid: RequestIdDep,
@@ -100,12 +101,15 @@ def export_audit(
         session, principal, "audit.export", "audit", None, detail={"filter": _describe(f)}, request_id=rid
     )
     commit(session)
-    # Materialised before answering: the session closes with the request.
-    text = "".join(audit.export_csv(session, f))
-    return StreamingResponse(
-        iter([text]),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="repradar_audit.csv"'},
+    # read as it is sent, up to the newest event now: the export's own event is in it when the filters
+    # match, those written while it is being sent are not
+    upto = audit.newest_event_id(session)
+    return exports.csv_download(
+        request.app.state.sessions,
+        "repradar_audit.csv",
+        audit.CSV_COLUMNS,
+        lambda s: audit.iter_event_rows(s, f, upto),
+        audit.csv_cells,
     )
 
 

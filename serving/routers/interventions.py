@@ -4,18 +4,13 @@ both narrowed by start day, manager, team and rep."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
 from pydantic import StringConstraints
-from sqlalchemy.orm import Session, sessionmaker
 
-from serving import audit, store
+from serving import audit, exports, store
 from serving.auth import Principal
 from serving.db.engine import commit
 from serving.deps import RequestIdDep, SessionDep, require
@@ -125,22 +120,17 @@ def export_interventions(
         return InterventionExportOut(
             total=total, limit=page[0], offset=page[1], items=[_intervention_out(r) for r in rows]
         )
-    return StreamingResponse(
-        _csv_lines(request.app.state.sessions, f, last),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="repradar_interventions.csv"'},
+    return exports.csv_download(
+        request.app.state.sessions,
+        "repradar_interventions.csv",
+        COLUMNS,
+        lambda session: store.iter_intervention_table(session, f, last),
+        _cells,
+        lineterminator="\n",
     )
 
 
-def _csv_lines(sessions: sessionmaker[Session], f: store.EntryFilter, last: int | None) -> Iterator[str]:
-    """The CSV in pieces, one per chunk of rows read from the database cursor: a large log is sent as it
-    is read, never held whole. Its own session: the request's may be closed before the body is sent."""
-    yield ",".join(COLUMNS) + "\n"
-    with sessions() as session:
-        for rows in store.iter_intervention_table(session, f, last):
-            out = io.StringIO()
-            csv.writer(out, lineterminator="\n").writerows(
-                (rep, kind, start.isoformat(), end.isoformat() if end else "")
-                for rep, kind, start, end in rows
-            )
-            yield out.getvalue()
+def _cells(row) -> tuple[str, str, str, str]:
+    """One entry as a row of the contract's `interventions` table (an open entry: no end day)."""
+    rep, kind, start, end = row
+    return rep, kind, start.isoformat(), end.isoformat() if end else ""

@@ -1056,7 +1056,7 @@ def download_job(
 def audit_csv(request: Request, principal: WebUser, session: SessionDep, rid: RequestIdDep):
     if "hr" not in principal.roles:
         return _forbidden(request, principal, ("hr",))
-    return audit_api.export_audit(principal, session, rid)
+    return audit_api.export_audit(request, principal, session, rid)
 
 
 # -- data scientist: models ----------------------------------------------------------------------

@@ -146,6 +146,35 @@ def log_entries(n: int, reps: list[str] | None = None) -> list[dict]:
     return rows
 
 
+def audit_events(n: int) -> list[dict]:
+    """`n` audit events as the service writes them, two a minute from 2024-01-01 (ties in time, so that
+    the order by id matters), by the users of every role over the org's reps, some holding what a caller
+    typed (a formula's start, a comma, quotes, a line break, no resource): rows for exports of some size
+    without n requests."""
+    actions = ["rep.read", "early_warning.read", "intervention.create", "job.create"]
+    users, reps = list(ROLE_USERS), [r["rep_id"] for r in REPS]
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    rows = []
+    for i in range(n):
+        user, rep = users[i % len(users)], reps[i % len(reps)]
+        typed = {"manager_id": '=HYPERLINK("x"), @me', "note": f'entry {i},\n"as typed"'}
+        rows.append(
+            {
+                "at": start + dt.timedelta(minutes=i // 2),
+                "actor": user,
+                "actor_roles": ",".join(sorted(ROLE_USERS[user][0])),
+                "action": actions[i % len(actions)],
+                "resource_type": "rep",
+                "resource_id": None if i % 7 == 0 else ("-" if i % 11 == 0 else "") + rep,
+                "model_version": "1" if i % 3 else None,
+                "outcome": "out_of_scope" if i % 5 == 0 else "ok",
+                "detail": typed if i % 4 == 1 else {"rep_ids": reps[: 1 + i % len(reps)], "token": "rr_x"},
+                "request_id": f"+req{i}" if i % 13 == 0 else f"req{i:06d}",
+            }
+        )
+    return rows
+
+
 def parameter_limit(service, db_url) -> int:
     """The most bound parameters one statement may hold. PostgreSQL's is its protocol's, 65,535; SQLite's
     is a build option (250,000 in Debian's build, 32,766 by default, 999 before 3.32), set here to 999 on

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
+from serving import audit
 from serving.db.schema import AuditEvent
+
+from .conftest import audit_events
 
 
 def _events(service, **where):
@@ -116,3 +121,81 @@ def test_refusals_by_role_are_audited(service):
     # a bad token is a stranger: the log has it, the trail does not
     assert c.get("/api/v1/audit", headers={"Authorization": "Bearer rr_nope"}).status_code == 401
     assert len(_events(service, action="access.denied")) == 2
+
+
+def _listed(session, f: audit.AuditFilter) -> list[tuple]:
+    """The events of the paged list (one page holding them all), as rows of the export's columns."""
+    events, total = audit.list_events(session, f, 100_000, 0)
+    assert len(events) == total
+    return [tuple(getattr(e, c) for c in audit.CSV_COLUMNS) for e in events]
+
+
+def test_the_trail_is_read_from_the_cursor_a_chunk_at_a_time(service, db_url):
+    """An export's events come in lists of at most `chunk`, read as they are asked for (on PostgreSQL from a
+    server-side cursor, which pg_cursors lists while the chunks are read), the same events in the same
+    order as the paged list; events written after the export was asked for are not among them."""
+    with service.session() as s:
+        assert list(audit.iter_event_rows(s, audit.AuditFilter(), audit.newest_event_id(s))) == []
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(AuditEvent), audit_events(2500))
+    everything = audit.AuditFilter()
+    some = audit.AuditFilter(
+        action="rep.read",
+        since=dt.datetime(2024, 1, 1, 3, tzinfo=dt.UTC),
+        until=dt.datetime(2024, 1, 1, 15, tzinfo=dt.UTC),
+    )
+    with service.session() as s:
+        upto = audit.newest_event_id(s)
+        expected = _listed(s, everything)
+        assert len(expected) == 2500 and expected[-1][0] == upto
+        with service.app.state.sessions.begin() as other:  # written after the export was asked for
+            other.execute(insert(AuditEvent), audit_events(3))
+        chunks = audit.iter_event_rows(s, everything, upto, chunk=1000)
+        assert isinstance(chunks, Iterator)
+        first = next(chunks)
+        assert len(first) == 1000
+        if db_url.startswith("postgresql"):
+            assert s.scalar(text("SELECT count(*) FROM pg_cursors")) == 1
+        rest = list(chunks)
+        assert [len(c) for c in rest] == [1000, 500]
+        assert [tuple(r) for r in first + rest[0] + rest[1]] == expected
+        rows = [tuple(r) for c in audit.iter_event_rows(s, some, upto, chunk=100) for r in c]
+        assert 100 < len(rows) < 2500 and rows == _listed(s, some)
+        # the export writes each row as the list holds it: what a caller typed is text in a spreadsheet
+        cells = [str(c) for r in rows for c in audit.csv_cells(r)]
+        assert not any(c.startswith(("=", "+", "-", "@")) for c in cells)
+
+
+def test_a_large_export_streams_what_the_json_pages_hold(service):
+    """A few thousand events: the CSV, sent in pieces as the rows are read, holds exactly the events of the
+    JSON pages joined, in the same order, with or without a filter, its own event included when the
+    filters match; each export is audited with its filters."""
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(AuditEvent), audit_events(3200))
+    c, hr = service.client, service.h("hr")
+    since = "2024-01-01T04:00:00+00:00"
+    for params in ({}, {"since": since, "until": "2024-01-02T00:00:00Z"}):
+        with c.stream("GET", "/api/v1/audit/export", params=params, headers=hr) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+            assert r.headers["content-disposition"] == 'attachment; filename="repradar_audit.csv"'
+            pieces = list(r.iter_bytes())
+        table = list(csv.reader(io.StringIO(b"".join(pieces).decode(), newline="")))
+        assert table[0] == list(audit.CSV_COLUMNS) and len(pieces) > 2
+        joined, offset = [], 0
+        while True:
+            page = c.get("/api/v1/audit", params=params | {"limit": 1000, "offset": offset}, headers=hr)
+            items = page.json()["items"]
+            if not items:
+                break
+            for item in items:  # the event as the export writes it
+                item["at"] = dt.datetime.fromisoformat(item["at"])
+                joined.append([str(cell) for cell in audit.csv_cells([item[k] for k in audit.CSV_COLUMNS])])
+            offset += len(items)
+        assert table[1:] == joined and len(joined) == page.json()["total"] > 1000
+        assert (table[-1][4] == "audit.export") is (params == {})  # its own event, when the filters match
+    with service.session() as s:
+        exports = s.scalars(select(AuditEvent).where(AuditEvent.action == "audit.export")).all()
+    assert [e.detail["filter"] for e in exports] == [
+        {},
+        {"since": since, "until": "2024-01-02T00:00:00+00:00"},
+    ]
