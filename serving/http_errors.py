@@ -7,6 +7,7 @@ do; only a bug gives 500, and then without internals.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from repradar.errors import UserError
 from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
@@ -108,16 +110,25 @@ def without_trailing_slash(request: Request) -> str | None:
     """The address an API or probe request with a trailing slash meant (`/api/v1/me/` -> `/api/v1/me`) when
     some route serves it, for any method; else None. The service has one address per resource and does
     not redirect to it: some clients do not follow a 307 for a POST, and behind a TLS proxy its Location
-    could say http://. (The dashboard's own paths have their 404 page; every one of them would match its
-    catch-all route here.)"""
+    could say http://. (The dashboard's own paths have their 404 page, which offers a link instead: every
+    one of them would match its catch-all route here.)"""
+    if not request.scope.get("path", "").rstrip("/").startswith(MACHINE_PATHS):
+        return None
+    return slashless_address(request, request.app.router.routes, _METHODS)
+
+
+def slashless_address(request: Request, routes: Iterable[BaseRoute], methods: Iterable[str]) -> str | None:
+    """The request's path without its trailing slash(es) when one of `routes` serves that address for one
+    of `methods`, else None (no trailing slash, or nothing there). Only the routes decide, never what is
+    stored: `/reps/R1/` means `/reps/R1` whether or not R1 exists."""
     from starlette.routing import Match
 
     path = request.scope.get("path", "")
     meant = path.rstrip("/")
-    if meant == path or not meant.startswith(MACHINE_PATHS):
+    if meant == path or not meant:
         return None
-    routes = request.app.router.routes
-    for m in _METHODS:
+    routes = list(routes)
+    for m in methods:
         probe = {**request.scope, "path": meant, "method": m}
         if any(r.matches(probe)[0] is Match.FULL for r in routes):
             return meant

@@ -41,7 +41,7 @@ from serving.auth import Principal, SessionLimits, end_session, hash_token, resu
 from serving.db.engine import commit, write_lock
 from serving.db.schema import CurrentScore, Score, User, WebSession
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
-from serving.http_errors import ALLOW_KEY, ApiError
+from serving.http_errors import ALLOW_KEY, ApiError, slashless_address
 from serving.jobs import JobRefused
 from serving.routers import audit as audit_api
 from serving.routers import early_warning as ew_api
@@ -1352,4 +1352,11 @@ def unknown_page(request: Request, path: str, session: SessionDep, settings: Set
         page = render(request, "error.html", principal, 405, kind="form_only")
         page.headers["Allow"] = ", ".join(sorted(allowed))
         return page
-    return render(request, "error.html", principal, 404, kind="no_page")
+    # `/team/`: the page is at `/team`. A link to it, never a redirect (one address per page, as the API's
+    # 404 names its address); the page-message parameters stay behind, as after a sign-in.
+    pages = [r for r in router.routes if getattr(r, "endpoint", None) is not unknown_page]
+    meant = slashless_address(request, pages, ("GET",))
+    if meant is not None:
+        q = request.url.query
+        meant = _safe_next(_after_sign_in(meant + (f"?{q}" if q else "")))
+    return render(request, "error.html", principal, 404, kind="no_page", meant=meant)

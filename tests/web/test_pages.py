@@ -887,3 +887,41 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
         rows = {r.split("</td>", 1)[0]: r for r in table.split("<tr><td>")[1:]}
         for version, code in expected.items():
             assert f"<td>{code}</td>" in rows[str(version)], (lang, version, rows)
+
+
+def test_a_page_asked_with_a_trailing_slash_links_to_its_address(web):
+    """`/team/` answered the plain 404 page with no hint; the page there is `/team`, so the 404 page now
+    offers a link to it (never a redirect), in the page's language, signed in or not. Only the dashboard's
+    routes decide (an unknown rep's page is offered as a known one's), the page-message parameters stay
+    behind, and an address no page serves, or only a form, keeps the plain 404 page."""
+    html = {"accept": "text/html"}
+    c = web.login("mgr1")
+    c.get("/lang", params={"to": "en"})
+    for asked, meant in [
+        ("/team/", "/team"),
+        ("/team//", "/team"),
+        ("/reps/R1/", "/reps/R1"),
+        ("/reps/NOPE/", "/reps/NOPE"),
+        ("/org/?error=Your+data+is+lost&band=high", "/org?band=high"),
+        ("/login/", "/login"),
+    ]:
+        r = c.get(asked, headers=html, follow_redirects=False)
+        assert r.status_code == 404 and "location" not in r.headers, asked
+        assert r.headers["content-type"].startswith("text/html") and "<h1>Not found</h1>" in r.text
+        assert "the dashboard&#39;s addresses end without a slash" in r.text, asked
+        assert f'<a href="{meant}">Go to {meant}</a>' in r.text, asked
+        assert "Your data is lost" not in r.text
+    assert c.get("/reps/R1", headers=html).status_code == 200  # where the link goes
+    signed_out = web.client.get("/team/", headers=html, follow_redirects=False)
+    assert signed_out.status_code == 404 and '<a href="/team">Go to /team</a>' in signed_out.text
+    c.get("/lang", params={"to": "zh-CN"})
+    zh = c.get("/team/", headers=html)
+    assert zh.status_code == 404 and '<html lang="zh-CN">' in zh.text
+    assert "仪表板的地址末尾不带斜杠" in zh.text and '<a href="/team">前往 /team</a>' in zh.text
+    c.get("/lang", params={"to": "en"})
+    for asked in ("/nonexistent-page/", "/reps/R1/interventions/", "/logout/", "/reps/"):
+        r = c.get(asked, headers=html, follow_redirects=False)
+        assert r.status_code == 404 and "There is no page at this address. Check the address" in r.text, asked
+        assert "without a slash" not in r.text, asked
+    # a client not asking for HTML keeps the JSON 404
+    assert c.get("/team/").json()["code"] == "not_found"
