@@ -450,19 +450,56 @@ def finished_outcomes(
     *,
     miss_threshold: float = 1.0,
     lookback_days: int = 365,
+    notes: list[str] | None = None,
+    covered_before: dt.date | None = None,
 ) -> pd.DataFrame:
-    """Per rep and quota period that ended before `as_of` (within `lookback_days`): attainment,
-    missed (the training label, from the feature SQL: `features.build.period_outcomes`) and
-    quota_vs_segment (the quota over the median quota of the same segment and period)."""
-    from features.build import period_outcomes
+    """Per rep and quota period that ended before `as_of` (within `lookback_days`) and that the data
+    covers: attainment, missed (the training label, from the feature SQL:
+    `features.build.period_outcomes`) and quota_vs_segment (the quota over the median quota of the
+    same segment and period).
+
+    A period is finished only when the data covers its end: it ends before the day after the data's
+    latest event (`features.build.default_reference_day`, training's own "finished before"). A data
+    folder exported before the as-of day holds only the first weeks of a period that ended between its
+    export and the as-of day; its won amounts are short and its misses overstated, so it is left out,
+    and a sentence saying how many periods and rep-periods and why is appended to `notes`.
+    `covered_before`: that day when `tables` were cut from a folder running further (the report reads
+    the folder as known on the as-of day: a quarter ending on a quiet Sunday before it is still
+    covered, since the folder holds later events); default `default_reference_day(tables)`."""
+    from features.build import default_reference_day, period_outcomes
 
     day = pd.Timestamp(as_of).date()
-    return period_outcomes(
+    out = period_outcomes(
         tables,
         day,
         since=day - dt.timedelta(days=lookback_days),
         miss_threshold=miss_threshold,
     )
+    covered = covered_before if covered_before is not None else default_reference_day(tables)
+    ends = pd.to_datetime(out["period_end"])
+    cut = ends.notna() if covered is None else ends >= pd.Timestamp(covered)
+    if not cut.any():
+        return out
+    left = out[cut]
+    spans = sorted(
+        {
+            f"{pd.Timestamp(s).date()}..{pd.Timestamp(e).date()}"
+            for s, e in zip(left["period_start"], left["period_end"], strict=True)
+        }
+    )
+    if notes is not None:
+        last = (
+            "the data holds no dated event"
+            if covered is None
+            else f"the data's latest event is on {covered - dt.timedelta(days=1)}"
+        )
+        notes.append(
+            f"{len(spans)} quota period(s) that ended before the as-of day, {day}, are left out of the "
+            f"outcomes in the data ({', '.join(spans)}; {len(left)} rep-period(s)): {last}, so the data "
+            "folder does not cover their end (an export taken before the as-of day) and their won amounts "
+            "would be short and their misses overstated"
+        )
+    return out[~cut].reset_index(drop=True)
 
 
 def outcome_table(groups: pd.Series, outcomes: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:

@@ -247,8 +247,11 @@ def assemble(
     suggestions = manager_suggestions(scores, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
 
     # fairness
+    from features.build import default_reference_day
+
     step("fairness audit")
     held = heldout_predictions(info)
+    outcome_notes: list[str] = []
     fair = fairness_audit(
         scores,
         tables.reps,
@@ -265,10 +268,13 @@ def assemble(
             as_of,
             miss_threshold=settings.miss_threshold,
             lookback_days=rs.outcome_lookback_days,
+            notes=outcome_notes,
+            covered_before=default_reference_day(folder),  # what the folder covers, before the cut
         ),
         min_cell=rs.min_cell,
         high_cut=settings.band_high,
     )
+    fair.notes += outcome_notes
     if held is None:
         fair.notes.append("the model's run has no held-out set: calibration per group is not shown")
 

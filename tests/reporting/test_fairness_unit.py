@@ -441,3 +441,35 @@ def test_a_group_small_only_in_the_held_out_rows_cannot_be_worked_out_from_the_t
         assert sorted(t.index) == ["F", OTHER] and t.loc[OTHER, "n_reps"] == 59  # M (smaller) joined X
     where = [x for x in g.notes if f"'M' shown in '{OTHER}'" in x]
     assert len(where) == 2 and "held-out rows" in where[0] and "finished periods" in where[1], g.notes
+
+
+def test_a_period_the_data_does_not_cover_to_its_end_is_not_a_finished_outcome():
+    # two finished quarters of 2024, then the export stops on 2024-07-20, 20 days into Q3; the report
+    # is asked as of 2024-10-14, after Q3 ended: Q3's last ten weeks are not in the data
+    from tests.conftest import make_tables
+
+    tables = make_tables(n_periods=2)
+    o = finished_outcomes(tables, "2024-10-14")
+    assert sorted(pd.to_datetime(o["period_end"]).dt.date.unique()) == [
+        dt.date(2024, 3, 31),
+        dt.date(2024, 6, 30),
+    ]
+    # the covered periods are those an as-of day right after the data would count, unchanged
+    pd.testing.assert_frame_equal(o, finished_outcomes(tables, "2024-07-21"))
+    # and the report says how many were left out and why
+    notes: list[str] = []
+    finished_outcomes(tables, "2024-10-14", notes=notes)
+    [note] = notes
+    assert "1 quota period(s)" in note and "2024-07-01..2024-09-30" in note
+    assert "the data's latest event is on 2024-07-20" in note and "left out" in note
+    reps = tables.reps  # the reps employed in Q3 (one left in Q2)
+    employed = (reps["hire_date"] <= "2024-09-30") & (
+        reps["end_date"].isna() | (reps["end_date"] >= "2024-07-01")
+    )
+    n_left = int(employed.sum())
+    assert 0 < n_left < len(reps)
+    assert f"{n_left} rep-period(s)" in note
+    # data that covers the as-of day leaves nothing out and says nothing
+    notes.clear()
+    finished_outcomes(tables, "2024-07-01", notes=notes)
+    assert notes == []

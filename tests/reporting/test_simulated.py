@@ -423,6 +423,69 @@ def test_html_opens_in_chromium_and_is_screenshotted(fair_report):
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
 
 
+def test_periods_the_data_does_not_cover_to_their_end_are_left_out_of_the_outcomes(
+    train_tables, model, settings, model_info, tmp_path
+):
+    # an export taken on 2023-09-01 (its quotas already set for Q4), reported on as of AS_OF in Q4:
+    # 2023-Q3 ended before AS_OF, but its last month is not in the data, so its misses are overstated
+    import datetime as dt
+
+    from markupsafe import escape
+
+    from features.pit import truncate_at
+    from models.scoring import score_tables
+    from reporting.fairness import finished_outcomes
+    from reporting.report import make_report
+
+    early = truncate_at(train_tables, dt.date(2023, 9, 1))
+    q = train_tables.quotas
+    early = early.replace(quotas=q[q["rep_id"].isin(early.reps["rep_id"])].reset_index(drop=True))
+    scores = score_tables(early, AS_OF, model, settings)
+    done = make_report(scores, early, settings, out=tmp_path / "q.html", model_info=model_info, pdf=False)
+    figures = json.loads(done.json.read_text())
+    notes = [n for n in figures["fairness"]["notes"] if "left out of the outcomes" in n]
+    assert len(notes) == 1 and "1 quota period(s)" in notes[0] and "2023-07-01..2023-09-30" in notes[0]
+    assert "the data's latest event is on 2023-08-31" in notes[0]
+    assert str(escape(notes[0])) in done.html.read_text()  # in the fairness section too
+    # the outcomes are those of the periods the data covers: those an as-of day right after it counts
+    covered = finished_outcomes(early, dt.date(2023, 9, 1))
+    assert len(covered) and (pd.to_datetime(covered["period_end"]) < pd.Timestamp("2023-09-01")).all()
+    gender = next(a for a in figures["fairness"]["attributes"] if a["column"] == "gender")
+    assert sum(o["n_periods"] for o in gender["outcomes"]) == len(covered)
+
+
+def test_a_period_ending_on_a_quiet_weekend_before_the_as_of_day_is_still_finished(
+    train_tables, model, settings, model_info, tmp_path
+):
+    # 2023-Q3 ends on Saturday 2023-09-30; an organisation quiet that weekend, reported on as of Monday
+    # 2023-10-02 from a folder that runs to the end of the year: read as known on the as-of day, its
+    # latest event is on Friday, but the folder covers Q3's end, so Q3's outcomes count
+    import datetime as dt
+
+    from models.scoring import score_tables
+    from reporting.fairness import finished_outcomes
+    from reporting.report import make_report
+
+    def quiet(df, col):
+        day = pd.to_datetime(df[col])
+        day = (day.dt.tz_convert(None) if day.dt.tz is not None else day).dt.normalize()
+        return df[~day.between("2023-09-30", "2023-10-01")].reset_index(drop=True)
+
+    t = train_tables.replace(
+        activities=quiet(train_tables.activities, "occurred_at"),
+        engagement=quiet(train_tables.engagement, "date"),
+    )
+    as_of = dt.date(2023, 10, 2)
+    scores = score_tables(t, as_of, model, settings)
+    done = make_report(scores, t, settings, out=tmp_path / "q.html", model_info=model_info, pdf=False)
+    figures = json.loads(done.json.read_text())
+    assert not [n for n in figures["fairness"]["notes"] if "left out of the outcomes" in n]
+    outcomes = finished_outcomes(t, as_of)
+    assert (pd.to_datetime(outcomes["period_end"]) == pd.Timestamp("2023-09-30")).any()
+    gender = next(a for a in figures["fairness"]["attributes"] if a["column"] == "gender")
+    assert sum(o["n_periods"] for o in gender["outcomes"]) == len(outcomes)
+
+
 def test_report_command(home, train_org, train_tables, model, settings, tmp_path):
     from markupsafe import escape
 
