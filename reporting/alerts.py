@@ -261,6 +261,33 @@ def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFr
     return new
 
 
+def rep_names(reps: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict[str, str], str | None]:
+    """The scored reps' names from a data folder's `reps` table, and a note when some cannot be named.
+
+    `name` is optional in the data contract, and the folder reader adds an absent optional column with
+    every value missing: a table without it (or with it empty), or a rep whose name is blank, gives
+    digests that show the rep id alone, and the note says so (which column, how many scored reps),
+    rather than the digests going out without names without a word."""
+    scored = scores["rep_id"].astype(str).drop_duplicates()
+    names: dict[str, str] = {}
+    if "name" in reps.columns:
+        for r, n in zip(reps["rep_id"].astype(str), reps["name"], strict=True):
+            if n is not None and n == n and str(n).strip():
+                names[r] = str(n).strip()
+    if not names:
+        return {}, (
+            "note: the data folder's reps table has no 'name' column (or it is empty; the column is optional "
+            "in the data contract), so the digests show rep ids instead of names"
+        )
+    unnamed = sorted(set(scored) - set(names))
+    if not unnamed:
+        return names, None
+    return names, (
+        f"note: {len(unnamed)} of the {len(scored)} scored rep(s) have no name in the data folder's reps "
+        f"table (column 'name' blank, e.g. {unnamed[0]}), so the digests show their rep ids instead"
+    )
+
+
 def build_digests(
     scores: pd.DataFrame,
     previous: pd.DataFrame | None,

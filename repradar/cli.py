@@ -1045,17 +1045,15 @@ def alerts(
     names = None
     if data is not None:
         from features.io import load_folder
+        from reporting.alerts import rep_names
         from reporting.inputs import check_scores_reps_in_data
 
         reps = load_folder(data).reps
         # the wrong folder would send every digest without names, without a word: refused as `report` does
         check_scores_reps_in_data(now, reps, why="their digests would go out without their names")
-        if "name" in reps.columns:
-            names = {
-                str(r): str(n)
-                for r, n in zip(reps["rep_id"], reps["name"], strict=True)
-                if n == n and n is not None
-            }
+        names, unnamed = rep_names(reps, now)
+        if unnamed:
+            typer.echo(unnamed, err=True)
     result = send_alerts(
         now, previous=prev, alert_settings=AlertSettings(), dry_run_dir=out if dry_run else None, names=names
     )

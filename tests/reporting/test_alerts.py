@@ -405,3 +405,50 @@ def test_without_a_previous_batch_the_digest_does_not_say_the_reps_moved(batches
     assert f"of your team are in the high-risk band as of {first.as_of}" in text, text
     later = build_digests(now, prev)[0]  # with a previous batch, the words stay
     assert "newly at high risk" in later.subject() and "moved into the high-risk band" in later.text()
+
+
+def _dry_run_with_reps(tmp_path, reps_of):
+    """`alerts --dry-run --data` on the small organisation with its reps table changed by `reps_of`."""
+    from models.scoring import write_scores
+    from tests.conftest import make_tables
+    from tests.training.conftest import write_tables
+
+    tables = make_tables()
+    data = write_tables(tables.replace(reps=reps_of(tables.reps)), tmp_path / "data")
+    bands = {"r0": "high", "r1": "high", "r2": "low", "r3": "high"}
+    scores = write_scores(_scores(bands, {r: "m1" for r in bands}), tmp_path / "scores.parquet")
+    out = tmp_path / "d"
+    r = run_cli(
+        tmp_path, "alerts", "--scores", str(scores), "--data", str(data), "--dry-run", "--out", str(out)
+    )
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return r, json.loads((out / "digest_m1.json").read_text()), (out / "digest_m1.txt").read_text()
+
+
+def test_a_reps_table_without_names_is_said_once_and_the_digest_shows_rep_ids(tmp_path):
+    # `name` is optional in the data contract: without it the digests went out nameless without a word
+    r, body, text = _dry_run_with_reps(tmp_path, lambda reps: reps.drop(columns="name"))
+    assert r.stderr.count("no 'name' column") == 1, r.stderr
+    assert "reps table has no 'name' column" in r.stderr and "show rep ids instead of names" in r.stderr
+    assert "'name'" not in r.stdout  # a note, on stderr only
+    assert [(x["rep_id"], x["name"]) for x in body["reps"]] == [("r3", None), ("r1", None), ("r0", None)]
+    for rep in ("r0", "r1", "r3"):
+        assert f"- {rep}: risk " in text  # the rep id, never an empty "()" name
+    assert "()" not in text
+
+
+def test_reps_with_a_blank_name_are_shown_by_rep_id_and_counted(tmp_path):
+    def blank(reps):
+        reps = reps.copy()
+        reps["name"] = reps["name"].astype(object)
+        reps.loc[reps["rep_id"] == "r1", "name"] = "  "
+        reps.loc[reps["rep_id"] == "r3", "name"] = None
+        return reps
+
+    r, body, text = _dry_run_with_reps(tmp_path, blank)
+    assert "2 of the 4 scored rep(s) have no name" in r.stderr and "e.g. r1" in r.stderr, r.stderr
+    assert {x["rep_id"]: x["name"] for x in body["reps"]} == {"r0": "Rep 0", "r1": None, "r3": None}
+    assert "- r0 (Rep 0): risk " in text and "- r1: risk " in text and "- r3: risk " in text
+    # a table naming every scored rep says nothing
+    r, _, _ = _dry_run_with_reps(tmp_path / "named", lambda reps: reps)
+    assert "'name'" not in r.stderr, r.stderr
