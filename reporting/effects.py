@@ -473,16 +473,25 @@ def needed_snapshots(
     return snaps[keep].reset_index(drop=True)
 
 
-def snapshot_risks(tables, model, log: pd.DataFrame, *, settings, horizon_days: int = 28) -> pd.DataFrame:
+def snapshot_risks(
+    tables, model, log: pd.DataFrame, *, settings, horizon_days: int = 28, reference_day=None
+) -> pd.DataFrame:
     """The matching's input: risk (from `model`), segment and outcomes of the needed snapshots, and
-    the covariates of the bias correction (`adjustment_columns`: the snapshot's features)."""
+    the covariates of the bias correction (`adjustment_columns`: the snapshot's features).
+    `reference_day`: periods ending before it are finished (default: the day after the data's latest event)."""
     from features.build import compute_features
 
-    snaps = needed_snapshots(tables, log, every_days=settings.snapshot_every_days, horizon_days=horizon_days)
+    snaps = needed_snapshots(
+        tables,
+        log,
+        every_days=settings.snapshot_every_days,
+        horizon_days=horizon_days,
+        reference_day=reference_day,
+    )
     cols = ["rep_id", "period_start", "period_end", "as_of", "segment", "risk", "attainment", "missed"]
     if snaps.empty:
         return pd.DataFrame(columns=cols)
-    fs = compute_features(tables, snaps, miss_threshold=settings.miss_threshold)
+    fs = compute_features(tables, snaps, reference_day=reference_day, miss_threshold=settings.miss_threshold)
     f = fs.frame
     pred = model.pyfunc.predict_frame(f)
     out = f[["rep_id", "period_start", "period_end", "as_of", "segment", "attainment", "missed"]].copy()

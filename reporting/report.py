@@ -156,13 +156,25 @@ def _reference_from_data(tables, info: ModelInfo, settings, rs: ReportSettings) 
     return reference_summary(f, info.feature_names, bins=rs.psi_bins)
 
 
-def intervention_effects(tables, model, settings, rs: ReportSettings) -> tuple[EffectsResult | None, str]:
+def intervention_effects(
+    tables, model, settings, rs: ReportSettings, finished_before=None
+) -> tuple[EffectsResult | None, str]:
     """What the interventions of `tables.interventions` achieved in the finished periods of `tables`,
     scored with `model` (reporting.effects), or (None, why not). The report passes the tables as
-    known on its as-of day (`known_on`), so only periods that ended before it count."""
+    known on its as-of day (`known_on`), so only periods that ended before it count, and
+    `finished_before`, the day periods must end before: the as-of day, or the day after the folder's
+    latest event when it stops earlier (a quarter ending on a quiet weekend before the as-of day is
+    finished even though the cut tables' last event is on the Friday)."""
     norm = normalise_interventions(tables.interventions)
     step(f"intervention effects: {len(norm):,} logged interventions, weekly risks of their periods")
-    snaps = snapshot_risks(tables, model, norm, settings=settings, horizon_days=rs.effect_horizon_days)
+    snaps = snapshot_risks(
+        tables,
+        model,
+        norm,
+        settings=settings,
+        horizon_days=rs.effect_horizon_days,
+        reference_day=finished_before,
+    )
     if snaps.empty:
         return None, (
             f"None of the {len(norm)} logged interventions started in a finished period with weekly snapshots, "
@@ -235,6 +247,10 @@ def assemble(
     log = log_in.frame if log_in is not None else tables.interventions
     folder = tables.replace(interventions=log)
     known = known_on(folder, as_of)
+    # the day after the folder's latest event, before the cut: periods ending before it are covered
+    from features.build import default_reference_day
+
+    covered = default_reference_day(folder)
     if known is not folder:
         notes.append(
             f"the data folder runs past the as-of day, {as_of}: the report reads it as an export taken on "
@@ -247,8 +263,6 @@ def assemble(
     suggestions = manager_suggestions(scores, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
 
     # fairness
-    from features.build import default_reference_day
-
     step("fairness audit")
     held = heldout_predictions(info)
     outcome_notes: list[str] = []
@@ -269,7 +283,7 @@ def assemble(
             miss_threshold=settings.miss_threshold,
             lookback_days=rs.outcome_lookback_days,
             notes=outcome_notes,
-            covered_before=default_reference_day(folder),  # what the folder covers, before the cut
+            covered_before=covered,  # what the folder covers, before the cut
         ),
         min_cell=rs.min_cell,
         high_cut=settings.band_high,
@@ -315,7 +329,11 @@ def assemble(
             f"No logged intervention started before the as-of day, {as_of}, so none can be compared yet."
         )
     else:
-        effects, effects_missing = intervention_effects(known, info.model, settings, rs)
+        day = pd.Timestamp(as_of).date()
+        finished_before = day if covered is None else min(day, covered)
+        effects, effects_missing = intervention_effects(
+            known, info.model, settings, rs, finished_before=finished_before
+        )
     return ReportData(
         summary=summary,
         bands=bands,

@@ -484,6 +484,9 @@ def test_a_period_ending_on_a_quiet_weekend_before_the_as_of_day_is_still_finish
     assert (pd.to_datetime(outcomes["period_end"]) == pd.Timestamp("2023-09-30")).any()
     gender = next(a for a in figures["fairness"]["attributes"] if a["column"] == "gender")
     assert sum(o["n_periods"] for o in gender["outcomes"]) == len(outcomes)
+    # and the intervention effects count Q3 as finished too (they read the same covered day)
+    pairs = done.data.effects.pairs
+    assert (pd.to_datetime(pairs["period_start"]) == pd.Timestamp("2023-07-01")).any()
 
 
 def test_report_command(home, train_org, train_tables, model, settings, tmp_path):
