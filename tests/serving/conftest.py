@@ -175,6 +175,23 @@ def audit_events(n: int) -> list[dict]:
     return rows
 
 
+def assert_read_in_chunks(session, chunks, expected: list[tuple], db_url: str, sizes: list[int]) -> None:
+    """`chunks` is a lazy iterator of row chunks of `sizes`, read through a server-side cursor on
+    PostgreSQL (open while the first chunk is out), and its rows are `expected` in order."""
+    from collections.abc import Iterator
+
+    from sqlalchemy import text
+
+    assert isinstance(chunks, Iterator)
+    first = next(chunks)
+    assert len(first) == sizes[0]
+    if db_url.startswith("postgresql"):
+        assert session.scalar(text("SELECT count(*) FROM pg_cursors")) == 1
+    rest = list(chunks)
+    assert [len(c) for c in rest] == sizes[1:]
+    assert [tuple(r) for c in [first, *rest] for r in c] == expected
+
+
 def parameter_limit(service, db_url) -> int:
     """The most bound parameters one statement may hold. PostgreSQL's is its protocol's, 65,535; SQLite's
     is a build option (250,000 in Debian's build, 32,766 by default, 999 before 3.32), set here to 999 on

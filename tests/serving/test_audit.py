@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -13,7 +12,7 @@ from sqlalchemy import func, insert, select, text
 from serving import audit
 from serving.db.schema import AuditEvent
 
-from .conftest import audit_events
+from .conftest import assert_read_in_chunks, audit_events
 
 
 def _events(service, **where):
@@ -150,15 +149,9 @@ def test_the_trail_is_read_from_the_cursor_a_chunk_at_a_time(service, db_url):
         assert len(expected) == 2500 and expected[-1][0] == upto
         with service.app.state.sessions.begin() as other:  # written after the export was asked for
             other.execute(insert(AuditEvent), audit_events(3))
-        chunks = audit.iter_event_rows(s, everything, upto, chunk=1000)
-        assert isinstance(chunks, Iterator)
-        first = next(chunks)
-        assert len(first) == 1000
-        if db_url.startswith("postgresql"):
-            assert s.scalar(text("SELECT count(*) FROM pg_cursors")) == 1
-        rest = list(chunks)
-        assert [len(c) for c in rest] == [1000, 500]
-        assert [tuple(r) for r in first + rest[0] + rest[1]] == expected
+        assert_read_in_chunks(
+            s, audit.iter_event_rows(s, everything, upto, chunk=1000), expected, db_url, [1000, 1000, 500]
+        )
         rows = [tuple(r) for c in audit.iter_event_rows(s, some, upto, chunk=100) for r in c]
         assert 100 < len(rows) < 2500 and rows == _listed(s, some)
         # the export writes each row as the list holds it: what a caller typed is text in a spreadsheet

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from serving import store
 from serving.db.schema import InterventionLog
 from serving.rules import Scope
 
-from .conftest import SUBTREE, log_entries, parameter_limit
+from .conftest import SUBTREE, assert_read_in_chunks, log_entries, parameter_limit
 
 
 def _table(entries) -> list[tuple]:
@@ -35,15 +34,13 @@ def test_the_intervention_table_is_read_from_the_cursor_a_chunk_at_a_time(servic
         assert total == len(expected) == 2500
         with service.app.state.sessions.begin() as other:  # recorded after the count: not sent
             other.execute(insert(InterventionLog), log_entries(3))
-        chunks = store.iter_intervention_table(s, everything, last, chunk=1000)
-        assert isinstance(chunks, Iterator)
-        first = next(chunks)
-        assert len(first) == 1000
-        if db_url.startswith("postgresql"):
-            assert s.scalar(text("SELECT count(*) FROM pg_cursors")) == 1
-        rest = list(chunks)
-        assert [len(c) for c in rest] == [1000, 500]
-        assert [tuple(r) for r in first + rest[0] + rest[1]] == expected
+        assert_read_in_chunks(
+            s,
+            store.iter_intervention_table(s, everything, last, chunk=1000),
+            expected,
+            db_url,
+            [1000, 1000, 500],
+        )
         for f in (under_m1, ranged):
             total, last = store.count_intervention_entries(s, f)
             rows = [tuple(r) for c in store.iter_intervention_table(s, f, last, chunk=300) for r in c]
