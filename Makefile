@@ -28,7 +28,7 @@ demo: setup
 	.venv/bin/repradar demo
 
 test: setup
-	.venv/bin/pytest -q -n 2 --dist loadfile
+	.venv/bin/pytest -q -n 2 --dist loadfile --durations=15
 
 lint: python-deps
 	.venv/bin/ruff check .
