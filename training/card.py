@@ -101,11 +101,9 @@ def render_card(
     ]
     lines.append("- " + ", ".join(f"{k}={params[k]}" for k in keep if k in params))
     cal = calibration
-    periods = cal.get("periods") or [split["valid_window"]]
-    rows = cal.get("rows") or [split["valid_rows"]]
     lines.append(
-        f"- calibrator: **{cal['chosen']}**, fitted on {len(periods)} period(s) scored out of time ("
-        + ", ".join(f"{w}: {n} snapshots" for w, n in zip(periods, rows, strict=False))
+        f"- calibrator: **{cal['chosen']}**, fitted on {len(cal['periods'])} period(s) scored out of time ("
+        + ", ".join(f"{w}: {n} snapshots" for w, n in zip(cal["periods"], cal["rows"], strict=True))
         + "; every period before validation by a booster fitted only on the periods that ended before it); "
         "candidates cross-fitted on those rows by rep: "
         + ", ".join(

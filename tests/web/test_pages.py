@@ -612,6 +612,20 @@ def test_no_page_loads_anything_from_outside(web, lang):
     assert "http" not in css and "@import" not in css
 
 
+def _scores_frame(rows, drivers: dict, groups: dict | None = None) -> pd.DataFrame:
+    """The stored score rows (`rows`, with `drivers` and `groups` by score_id) as the report's scores frame."""
+    cols = {
+        "manager_id": [r.manager_id for r in rows],
+        "rep_id": [r.rep_id for r in rows],
+        "as_of": [r.as_of for r in rows],
+        "risk_band": [r.risk_band for r in rows],
+        "drivers": [drivers[r.score_id] for r in rows],
+    }
+    if groups is not None:
+        cols["driver_groups"] = [groups[r.score_id] for r in rows]
+    return pd.DataFrame(cols)
+
+
 def test_org_page_suggestions_follow_the_team_rules_of_the_report():
     """The dashboard's manager-level suggestions are models.team's (as in HR's report), in the page's language."""
     import datetime as dt
@@ -628,15 +642,7 @@ def test_org_page_suggestions_follow_the_team_rules_of_the_report():
         rows.append(SimpleNamespace(rep_id=f"R{i}", manager_id=mgr, as_of=day, risk_band=band, score_id=i))
         drivers[i] = skill if i < 3 else []
     en = manager_suggestions(rows, drivers, "en")
-    frame = pd.DataFrame(
-        {
-            "manager_id": [r.manager_id for r in rows],
-            "rep_id": [r.rep_id for r in rows],
-            "as_of": day,
-            "risk_band": [r.risk_band for r in rows],
-            "drivers": [drivers[r.score_id] for r in rows],
-        }
-    )
+    frame = _scores_frame(rows, drivers)
     expected = team_suggestions(frame)
     assert sorted(k for k, _ in en) == sorted(expected["suggestion"]) == ["manager_coaching", "team_building"]
     assert all(text.startswith("Manager M1: ") for _, text in en)
@@ -847,16 +853,7 @@ def test_org_page_suggestions_rank_reasons_by_driver_group_as_the_report_does():
         rows.append(SimpleNamespace(rep_id=f"R{i}", manager_id=mgr, as_of=day, risk_band=band, score_id=i))
         drivers[i] = pipe if i < 3 else []
         groups[i] = (by_conv if i == 2 else by_pipe) if i < 3 else None
-    frame = pd.DataFrame(
-        {
-            "manager_id": [r.manager_id for r in rows],
-            "rep_id": [r.rep_id for r in rows],
-            "as_of": day,
-            "risk_band": [r.risk_band for r in rows],
-            "drivers": [drivers[r.score_id] for r in rows],
-            "driver_groups": [groups[r.score_id] for r in rows],
-        }
-    )
+    frame = _scores_frame(rows, drivers, groups)
     report = team_suggestions(frame)  # what HR's report says for the same scores
     assert "team_building" not in set(report["suggestion"])
     page = manager_suggestions(rows, drivers, "en", groups=groups)
