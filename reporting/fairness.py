@@ -7,7 +7,8 @@ four-fifths rule: by default the most-flagged group, so a ratio below 0.8 means 
 flagged 1.25x or more as often), a two-proportion z-test beside it, and calibration per group on
 the held-out periods of the model's training run (mean predicted risk vs realised miss rate).
 Groups smaller than a minimum are merged into one "other (merged)" group, and said so; a group
-smaller than `min_cell` reps has its counts and rates suppressed, so nobody can be singled out.
+smaller than `min_cell` reps has its counts and rates suppressed, so nobody can be singled out, and
+tables of the same reps are checked two by two so that one less another gives no small group back.
 Beside the model's flags, the outcome itself: per group, how often its reps missed target in the
 data's finished periods and how hard their quotas were against their segment's, so that a call-out
 says whether the disparity is already in the outcome (e.g. quotas set harder for one group) or
@@ -17,6 +18,7 @@ comes from the model.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -235,11 +237,155 @@ def fold_small_groups(groups, rep_ids, min_cell: int) -> tuple[pd.Series, list[s
     return g.map(to), folded
 
 
+# the report's tables of reps per band (reporting.summary.band_table), published beside the audit over
+# the same scored reps and never merged (they count what HR already sees rep by rep)
+BAND_TABLES = ("manager_id", "team", "region", "segment")
+# two tables are compared over every union of the smaller one's groups, up to 2**16 unions; beyond
+# that, over the unions of up to SOME_CROSSED_GROUPS groups and the rest of the table after them
+MAX_CROSSED_GROUPS = 16
+SOME_CROSSED_GROUPS = 3
+
+
+def _unions(k: int) -> np.ndarray:
+    """Rows of 0/1 over k groups: every non-empty union, or for many groups the small ones and the
+    rest after each of them (see MAX_CROSSED_GROUPS)."""
+    if k <= MAX_CROSSED_GROUPS:
+        return (np.arange(1, 2**k)[:, None] >> np.arange(k)) & 1
+    few = [
+        np.isin(np.arange(k), c).astype(int)
+        for n in range(1, SOME_CROSSED_GROUPS + 1)
+        for c in itertools.combinations(range(k), n)
+    ]
+    return np.array(few + [1 - f for f in few])
+
+
+def differenced_group(a, b, min_cell: int) -> tuple[list[str], list[str], int] | None:
+    """A set of 0 < k < `min_cell` members that two tables of the same members give away by
+    differences, or None. `a`, `b`: each member's group in either table (aligned). Returns (groups of
+    one table, groups of the other lying wholly inside them, k): the first groups' counts less the
+    second's are those k members' counts.
+
+    Every set two partitions' counts give away is made of such differences (a union of one table's
+    groups less a union of the other's lying inside it; a union of the other's groups alone is
+    published anyway), and the least a union gives away is the rest after *every* group inside it,
+    so trying every union of the smaller table's groups finds it if there is one: exact for two
+    tables (when both have more than MAX_CROSSED_GROUPS groups, only some unions are tried). Three
+    or more tables at once can give away more: not tried here."""
+    ia, rows = pd.factorize(pd.Series(np.asarray(a, dtype=object)).astype(str), sort=True)
+    ib, cols = pd.factorize(pd.Series(np.asarray(b, dtype=object)).astype(str), sort=True)
+    m = np.bincount(ia * len(cols) + ib, minlength=len(rows) * len(cols)).reshape(len(rows), len(cols))
+    if len(rows) > len(cols):
+        m, rows, cols = m.T, cols, rows
+    col = m.sum(axis=0)
+    masks = _unions(len(rows))
+    inside = masks @ m
+    contained = inside == col
+    d = inside.sum(axis=1) - (contained * col).sum(axis=1)
+    # with nothing of the other table inside, the union is what its own groups' counts add up to
+    hit = np.flatnonzero((d > 0) & (d < min_cell) & contained.any(axis=1))
+    if not len(hit):
+        return None
+    i = int(hit[np.argmin(d[hit])])
+    return (
+        [str(g) for g, on in zip(rows, masks[i], strict=True) if on],
+        [str(g) for g, on in zip(cols, contained[i], strict=True) if on],
+        int(d[i]),
+    )
+
+
+def _coarser(groups: pd.Series):
+    """Each way of merging one more group into OTHER: (groups, the groups that joined it)."""
+    names = sorted(str(g) for g in groups.unique())
+    if OTHER in names:
+        for g in names:
+            if g != OTHER:
+                yield groups.where(groups != g, OTHER), [g]
+    else:
+        for i, g in enumerate(names):
+            for h in names[i + 1 :]:
+                yield groups.where(~groups.isin([g, h]), OTHER), [g, h]
+
+
+def protect_crossings(
+    tables: dict[str, pd.Series], min_cell: int, fixed: dict[str, pd.Series] | None = None
+) -> tuple[dict[str, pd.Series], dict[str, list[tuple[list[str], str]]]]:
+    """Merge groups of `tables` (each member's group, one series per table, aligned on the same
+    members) into OTHER until no two of them, nor one of them and one of `fixed` (tables published
+    as they are), give away fewer than `min_cell` members by differences (`differenced_group`).
+
+    Each table on its own already hides its small groups (`merge_small_groups`), but tables of the
+    same members are published side by side: an attribute nested in another (an office within a
+    region) gives a small group back as one table's count less the other's. The merge taken is the
+    one that ends the difference with the smallest merged group (less is lost), in the table of the
+    pair that allows it. Returns (tables, per table the groups that joined OTHER and the table that
+    would have given them away)."""
+    fixed = fixed or {}
+    out = {name: pd.Series(s.to_numpy(dtype=object), index=s.index) for name, s in tables.items()}
+    joined: dict[str, list[tuple[list[str], str]]] = {name: [] for name in out}
+    names = list(out)
+    while True:
+        pairs = [(x, y) for i, x in enumerate(names) for y in names[i + 1 :]] + [
+            (x, y) for x in names for y in fixed
+        ]
+        found = None
+        for x, y in pairs:
+            other = out[y] if y in out else fixed[y]
+            if differenced_group(out[x], other.to_numpy(dtype=object), min_cell) is not None:
+                found = (x, y)
+                break
+        if found is None:
+            return out, joined
+        x, y = found
+        best = None
+        for t, u in ((x, y), (y, x)):
+            if t not in out:
+                continue
+            against = (out[u] if u in out else fixed[u]).to_numpy(dtype=object)
+            for coarse, moved in _coarser(out[t]):
+                still = differenced_group(coarse, against, min_cell) is not None
+                key = (still, int((coarse == OTHER).sum()), t != x, moved)
+                if best is None or key < best[0]:
+                    best = (key, t, u, coarse, moved)
+        _, t, u, coarse, moved = best
+        out[t] = coarse
+        joined[t].append((moved, u))
+
+
 def _folded_note(folded: list[str], where: str, min_cell: int) -> str:
     return (
         "'" + "', '".join(folded) + f"' shown in '{OTHER}' {where}: with fewer than {min_cell} reps there, "
         "their figures could be worked out from the totals minus the other groups' even if they were hidden"
     )
+
+
+def _crossed_note(moved: list[str], against: str, where: str, min_cell: int) -> str:
+    beside = against if against.startswith("the report's") else f"the {against} table"
+    return (
+        "'" + "', '".join(g for g in moved if g != OTHER) + f"' joined '{OTHER}'{where}: beside {beside}, "
+        f"one table's counts less the other's would give away fewer than {min_cell} reps, even with "
+        "each table's own small groups merged"
+    )
+
+
+def _crossed_rows(rows, reps, kept: dict[str, set], min_cell: int, column_of):
+    """Per audited column, the groups of `rows` (held-out snapshots, finished rep-periods): the scored
+    tables' groups (`kept`), those of fewer than `min_cell` reps among these rows folded
+    (`fold_small_groups`), then the columns' tables of these rows crossed (`protect_crossings`).
+    Returns (groups per column, or None without rows; joins per column; folded per column)."""
+    if rows is None:
+        return None, {}, {}
+    ids = rows["rep_id"].astype(str).reset_index(drop=True)
+    groups, folded = {}, {}
+    for col, keep in kept.items():
+        g = column_of(ids, col)
+        groups[col], folded[col] = fold_small_groups(g.where(g.isin(keep), OTHER), ids, min_cell)
+    first = (~ids.duplicated()).to_numpy()
+    if not first.any():
+        return groups, {col: [] for col in kept}, folded
+    per_rep, joins = protect_crossings({col: g[first] for col, g in groups.items()}, min_cell)
+    for col, g in per_rep.items():
+        groups[col] = ids.map(dict(zip(ids[first], g, strict=True)))
+    return groups, joins, folded
 
 
 def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
@@ -695,12 +841,43 @@ def fairness_audit(
     selected = (sc["risk_band"].astype(str) == "high").to_numpy()
     heldout = _heldout_of_these_reps(heldout, r, notes)
     audits, callouts = [], []
+
+    def column_of(ids: pd.Series, col: str) -> pd.Series:
+        return group_labels(ids.map(r[col]) if col in r else pd.Series(pd.NA, index=ids.index))
+
+    # every table of one set of reps is merged with the others in view: one table's counts less
+    # another's must not give back a small group either (protect_crossings)
+    raws = {col: column_of(sc["rep_id"], col) for col, _ in cols}
+    merging = {col: merge_small_groups(raws[col], min_size=min_group_size, min_cell=min_cell) for col in raws}
+    bands = {}
+    for b in BAND_TABLES:  # the report's reps per band, as reporting.summary.with_context reads them
+        if b in scores.columns and not scores[b].isna().all():
+            bands[b] = group_labels(scores[b].reset_index(drop=True))
+        elif b in r:
+            bands[b] = column_of(sc["rep_id"], b)
+    crossed, crossed_joins = protect_crossings(
+        {col: g for col, (g, _) in merging.items()},
+        min_cell,
+        fixed={f"the report's reps per {b}": v for b, v in bands.items()},
+    )
+    held_groups, held_joins, held_folded = _crossed_rows(
+        heldout if heldout is not None and len(heldout) else None,
+        r,
+        {col: set(crossed[col].unique()) for col in crossed},
+        min_cell,
+        column_of,
+    )
+    out_groups, out_joins, out_folded = _crossed_rows(
+        outcomes, r, {col: set(crossed[col].unique()) for col in crossed}, min_cell, column_of
+    )
     for col, kind in cols:
-        raw = group_labels(sc["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=sc.index))
-        groups, merged = merge_small_groups(raw, min_size=min_group_size, min_cell=min_cell)
+        raw = raws[col]
+        groups, merged = crossed[col], list(merging[col][1])
+        for moved, _ in crossed_joins[col]:
+            merged = sorted(set(merged) | (set(moved) - {OTHER}))
         sizes = raw.value_counts()
-        folded = [g for g in merged if sizes.get(g, 0) >= min_group_size]
-        merged_small = [g for g in merged if g not in folded]
+        folded = [g for g in merging[col][1] if sizes.get(g, 0) >= min_group_size]
+        merged_small = [g for g in merging[col][1] if g not in folded]
         table = selection_table(groups, selected, min_group_size)
         table, ref = impact_ratios(table, low=low, high=high, reference=reference, alpha=alpha)
         table = suppress_small(
@@ -720,6 +897,7 @@ def fairness_audit(
                 "counts could be worked out from the report's totals minus the other groups' counts even if "
                 "they were hidden"
             )
+        a.notes += [_crossed_note(moved, u, "", min_cell) for moved, u in crossed_joins[col]]
         small = table.loc[~table["judged"], "group"].tolist()
         if small:
             a.notes.append(
@@ -727,29 +905,24 @@ def fairness_audit(
             )
         if ref is None:
             a.notes.append("fewer than two groups large enough to compare: no impact ratio")
-        if heldout is not None and len(heldout):
-            h = heldout.copy()
-            h["rep_id"] = h["rep_id"].astype(str)
-            hg = group_labels(h["rep_id"].map(r[col]) if col in r else pd.Series(pd.NA, index=h.index))
-            kept = set(groups.unique())
-            hg = hg.where(hg.isin(kept), OTHER)
-            hg, folded_h = fold_small_groups(hg, h["rep_id"], min_cell)
-            if folded_h:
-                a.notes.append(_folded_note(folded_h, "in the held-out rows", min_cell))
+        if held_groups is not None:
+            if held_folded[col]:
+                a.notes.append(_folded_note(held_folded[col], "in the held-out rows", min_cell))
+            a.notes += [_crossed_note(m, u, " in the held-out rows", min_cell) for m, u in held_joins[col]]
             cal = calibration_table(
-                hg, h["risk"], h["missed"].astype(float), h["rep_id"], high_cut=high_cut, alpha=alpha
+                held_groups[col],
+                heldout["risk"],
+                heldout["missed"].astype(float),
+                heldout["rep_id"].astype(str),
+                high_cut=high_cut,
+                alpha=alpha,
             )
             a.calibration = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
-        if outcomes is not None:
-            og = group_labels(
-                outcomes["rep_id"].astype(str).map(r[col])
-                if col in r
-                else pd.Series(pd.NA, index=outcomes.index)
-            )
-            og = og.where(og.isin(set(groups.unique())), OTHER)
-            og, folded_o = fold_small_groups(og, outcomes["rep_id"].astype(str), min_cell)
-            if folded_o:
-                a.notes.append(_folded_note(folded_o, "in the finished periods", min_cell))
+        if out_groups is not None:
+            if out_folded[col]:
+                a.notes.append(_folded_note(out_folded[col], "in the finished periods", min_cell))
+            a.notes += [_crossed_note(m, u, " in the finished periods", min_cell) for m, u in out_joins[col]]
+            og = out_groups[col]
             a.outcomes = suppress_small(outcome_table(og, outcomes, alpha), "n_reps", _RATE_COLUMNS, min_cell)
         if table["suppressed"].any():
             a.notes.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -473,3 +474,117 @@ def test_a_period_the_data_does_not_cover_to_its_end_is_not_a_finished_outcome()
     notes.clear()
     finished_outcomes(tables, "2024-07-01", notes=notes)
     assert notes == []
+
+
+def _recovers(tables: dict[str, pd.DataFrame], values: dict[str, float]) -> list[tuple[str, str]]:
+    """The pairs of published tables in which a union of one table's groups less a union of the
+    other's gives `values` (column: figure, e.g. n and n_high: a small group's counts)."""
+    found = []
+    for x, y in itertools.permutations(tables, 2):
+        a, b = tables[x], tables[y]
+        for i in range(1, len(a) + 1):
+            for s in itertools.combinations(range(len(a)), i):
+                for j in range(1, len(b) + 1):
+                    for t in itertools.combinations(range(len(b)), j):
+                        if all(
+                            a[c].iloc[list(s)].sum() - b[c].iloc[list(t)].sum() == pytest.approx(v)
+                            for c, v in values.items()
+                        ):
+                            found.append((x, y))
+    return found
+
+
+def _selection_tables(audit) -> dict[str, pd.DataFrame]:
+    return {a.column: a.selection[~a.selection["suppressed"]] for a in audit.attributes}
+
+
+def test_two_tables_of_the_same_reps_cannot_be_differenced_down_to_a_small_group():
+    # 6 reps of gender X, all under 35, 3 of them in the high band. Each table alone hides them: the
+    # gender table shows F and 'other (merged)' (M with X), the age_band table '<35' (F with X) and
+    # '35+'. Side by side, '<35' less F was X: 6 reps, 3 in the high band.
+    reps = _reps(30, 25, 6).assign(age_band=["<35"] * 30 + ["35+"] * 25 + ["<35"] * 6)
+    high = np.r_[np.arange(30) % 5 == 0, np.arange(25) % 5 == 0, [True] * 3 + [False] * 3]
+    audit = fairness_audit(_scores(reps, high), reps, min_group_size=20, min_cell=10)
+    assert _recovers(_selection_tables(audit), {"n": 6, "n_high": 3}) == []
+    for a in audit.attributes:  # each table still hides its own small groups
+        assert (a.selection["n"] >= 10).all()
+    g, age = audit.get("gender"), audit.get("age_band")
+    # one of the two tables gave way: a single group is left in it, no comparison there
+    assert min(len(g.selection), len(age.selection)) == 1
+    notes = g.notes + age.notes
+    assert any("beside the" in n and "less the other's" in n for n in notes), notes
+
+
+def test_an_attribute_nested_in_a_published_table_is_not_given_back_by_it():
+    # office within region: London and Dublin are EMEA, NYC is AMER. The office table hides Dublin's 8
+    # reps in 'other (merged)' with NYC, but the report's reps per region (the band table, shown as it
+    # is, even with no region control in the audit) less London were Dublin's.
+    office = ["London"] * 32 + ["NYC"] * 30 + ["Dublin"] * 8
+    reps = _reps(35, 35).assign(office=office, region=["EMEA"] * 32 + ["AMER"] * 30 + ["EMEA"] * 8)
+    high = np.r_[np.arange(32) % 4 == 0, np.arange(30) % 4 == 0, [True] * 5 + [False] * 3]
+    audit = fairness_audit(_scores(reps, high), reps.drop(columns=["gender"]), min_group_size=20, controls=())
+    o = audit.get("office")
+    # the band table cannot give way: the office table is one group
+    assert list(o.selection["group"]) == [OTHER] and o.merged == ["Dublin", "London", "NYC"]
+    assert any("beside the report's reps per region" in n for n in o.notes), o.notes
+    # with the region control audited too, neither table gives Dublin back
+    audit = fairness_audit(_scores(reps, high), reps.drop(columns=["gender"]), min_group_size=20)
+    assert _recovers(_selection_tables(audit), {"n": 8, "n_high": 5}) == []
+
+
+def test_differenced_group_finds_what_two_tables_give_away():
+    from reporting.fairness import differenced_group
+
+    # the published gender table (M with X) and age_band table of the first test
+    a = ["F"] * 30 + [OTHER] * 31
+    b = ["<35"] * 30 + ["35+"] * 25 + ["<35"] * 6
+    groups, inside, k = differenced_group(a, b, 10)
+    assert k == 6 and (groups, inside) in ((["<35"], ["F"]), ([OTHER], ["35+"]))
+    assert differenced_group(a, b, 6) is None  # 6 reps are not fewer than 6
+    assert differenced_group(a, ["north", "south"] * 30 + ["north"], 10) is None  # nothing nested
+
+
+def test_two_tables_of_the_same_held_out_rows_cannot_be_differenced_down_to_a_small_group():
+    # 12 X reps, all under 35, like the M reps: scored, each table shows X or its remainder at 12 reps
+    # or more. Only 6 X reps have held-out rows and finished periods: there the gender table folds them
+    # with F, and '<35' (M and those X) less M was their snapshots and misses.
+    reps = _reps(30, 30, 12).assign(age_band=["35+"] * 30 + ["<35"] * 42)
+    seen = reps["rep_id"].iloc[:66]
+    rng = np.random.default_rng(3)
+    held = pd.DataFrame(
+        {
+            "rep_id": np.repeat(seen, 4),
+            "risk": rng.random(4 * len(seen)),
+            "missed": (rng.random(4 * len(seen)) < 0.4).astype(float),
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "rep_id": np.repeat(seen, 2),
+            "missed": pd.array(rng.random(2 * len(seen)) < 0.4, dtype="boolean"),
+            "quota_vs_segment": 1.0,
+        }
+    )
+    x_held = held[held["rep_id"].isin(seen.iloc[60:])]
+    x_out = outcomes[outcomes["rep_id"].isin(seen.iloc[60:])]
+    audit = fairness_audit(
+        _scores(reps, [False] * len(reps)),
+        reps,
+        heldout=held,
+        outcomes=outcomes,
+        min_group_size=20,
+        min_cell=10,
+        controls=(),
+    )
+    for part, count, rows in (("calibration", "n_rows", x_held), ("outcomes", "n_periods", x_out)):
+        tables = {}
+        for a in audit.attributes:
+            t = getattr(a, part)
+            t = t[~t["suppressed"]]
+            tables[a.column] = t.assign(missed=t[count] * t["miss_rate"])
+            assert (t["n_reps"] >= 10).all(), t
+        missed = float(rows["missed"].astype(float).sum())
+        assert _recovers(tables, {"n_reps": 6, count: len(rows), "missed": missed}) == [], part
+    notes = audit.get("gender").notes + audit.get("age_band").notes
+    assert any("in the held-out rows: beside the" in n for n in notes), notes
+    assert any("in the finished periods: beside the" in n for n in notes), notes
