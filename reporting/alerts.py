@@ -41,6 +41,7 @@ class Digest:
     high_total: int
     first_batch: bool
     more: int = 0  # new high-band reps not listed (beyond max_reps)
+    notes: list[str] = field(default_factory=list)  # what the run noted of this digest (reps without names)
 
     def to_json(self) -> dict:
         return {
@@ -54,6 +55,7 @@ class Digest:
             "first_batch": self.first_batch,
             "reps": self.reps,
             "not_listed": self.more,
+            "notes": self.notes,
         }
 
     def subject(self) -> str:
@@ -261,31 +263,63 @@ def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFr
     return new
 
 
-def rep_names(reps: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict[str, str], str | None]:
+def reps_file_columns(folder) -> list[str] | None:
+    """The columns of a data folder's `reps` file as stored (None without one): the folder reader adds
+    an absent optional column with every value missing, so only the file says whether `name` is there."""
+    from features.io import read_raw, table_path
+
+    path = table_path(Path(folder), "reps")
+    return None if path is None else [str(c) for c in read_raw(path).columns]
+
+
+def rep_names(
+    reps: pd.DataFrame, scores: pd.DataFrame, *, columns: list[str] | None = None
+) -> tuple[dict[str, str], str | None]:
     """The scored reps' names from a data folder's `reps` table, and a note when some cannot be named.
 
-    `name` is optional in the data contract, and the folder reader adds an absent optional column with
-    every value missing: a table without it (or with it empty), or a rep whose name is blank, gives
-    digests that show the rep id alone, and the note says so (which column, how many scored reps),
-    rather than the digests going out without names without a word."""
+    `name` is optional in the data contract: a table without the column, one whose column is blank in
+    every row, or a rep whose name is blank, gives digests that show the rep id alone, and the note
+    says which of the three it is (and how many scored reps), rather than the digests going out
+    without names without a word. `columns`: the reps file's columns as stored (`reps_file_columns`;
+    default `reps.columns`), since a loaded table always has the column."""
     scored = scores["rep_id"].astype(str).drop_duplicates()
+    if "name" not in (reps.columns if columns is None else columns) or "name" not in reps.columns:
+        return {}, (
+            "the data folder's reps table has no 'name' column (it is optional in the data contract), "
+            "so the digests show rep ids instead of names"
+        )
     names: dict[str, str] = {}
-    if "name" in reps.columns:
-        for r, n in zip(reps["rep_id"].astype(str), reps["name"], strict=True):
-            if n is not None and n == n and str(n).strip():
-                names[r] = str(n).strip()
+    for r, n in zip(reps["rep_id"].astype(str), reps["name"], strict=True):
+        if n is not None and n == n and str(n).strip():
+            names[r] = str(n).strip()
     if not names:
         return {}, (
-            "note: the data folder's reps table has no 'name' column (or it is empty; the column is optional "
-            "in the data contract), so the digests show rep ids instead of names"
+            f"the 'name' column of the data folder's reps table is empty (blank in all {len(reps)} rows), "
+            "so the digests show rep ids instead of names"
         )
     unnamed = sorted(set(scored) - set(names))
     if not unnamed:
         return names, None
     return names, (
-        f"note: {len(unnamed)} of the {len(scored)} scored rep(s) have no name in the data folder's reps "
+        f"{len(unnamed)} of the {len(scored)} scored rep(s) have no name in the data folder's reps "
         f"table (column 'name' blank, e.g. {unnamed[0]}), so the digests show their rep ids instead"
     )
+
+
+def _names_note(reps: list[dict], names: dict[str, str] | None, names_note: str | None) -> list[str]:
+    """A digest's own note on its reps shown without a name: the run's note when no rep has one (it
+    names no rep), else how many of this digest's reps, never another team's rep id."""
+    if names is None:
+        return []
+    if not names:
+        return [names_note] if names_note else []
+    blank = [r["rep_id"] for r in reps if not r["name"]]
+    if not blank:
+        return []
+    return [
+        f"{len(blank)} of the {len(reps)} rep(s) listed have no name in the data folder's reps table "
+        "(column 'name' blank), so they are shown by rep id"
+    ]
 
 
 def build_digests(
@@ -293,10 +327,12 @@ def build_digests(
     previous: pd.DataFrame | None,
     *,
     names: dict[str, str] | None = None,
+    names_note: str | None = None,
     max_reps: int = 20,
     n_drivers: int = 3,
 ) -> list[Digest]:
-    """One digest per manager with at least one rep newly in the high band."""
+    """One digest per manager with at least one rep newly in the high band. `names`: from `--data`
+    (None: not asked for); `names_note`: what `rep_names` said of them, kept in the digests' notes."""
     new = newly_high(scores, previous)
     if new.empty:
         return []
@@ -335,6 +371,7 @@ def build_digests(
                 high_total=int((team["risk_band"].astype(str) == "high").sum()),
                 first_batch=first,
                 more=max(0, len(g) - max_reps),
+                notes=_names_note(reps, names, names_note),
             )
         )
     return digests
@@ -430,12 +467,15 @@ def send_alerts(
     alert_settings: AlertSettings | None = None,
     dry_run_dir: Path | None = None,
     names: dict[str, str] | None = None,
+    names_note: str | None = None,
 ) -> AlertResult:
     """Build the digests and deliver them (or write them, with `dry_run_dir`)."""
     a = alert_settings or AlertSettings()
     check_batch(scores)
     check_previous(scores, previous)
-    digests = build_digests(scores, previous, names=names, max_reps=a.max_reps, n_drivers=a.drivers)
+    digests = build_digests(
+        scores, previous, names=names, names_note=names_note, max_reps=a.max_reps, n_drivers=a.drivers
+    )
     result = AlertResult(digests=digests)
     if dry_run_dir is not None:  # the folder exists afterwards, even empty: scripts can rely on it
         result.written = write_digests(digests, dry_run_dir)

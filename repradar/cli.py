@@ -1042,20 +1042,25 @@ def alerts(
         typer.echo(note, err=True)
     if prev is None:
         typer.echo("note: no previous batch: every rep in the high band counts as new", err=True)
-    names = None
+    names, unnamed = None, None
     if data is not None:
         from features.io import load_folder
-        from reporting.alerts import rep_names
+        from reporting.alerts import rep_names, reps_file_columns
         from reporting.inputs import check_scores_reps_in_data
 
         reps = load_folder(data).reps
         # the wrong folder would send every digest without names, without a word: refused as `report` does
         check_scores_reps_in_data(now, reps, why="their digests would go out without their names")
-        names, unnamed = rep_names(reps, now)
+        names, unnamed = rep_names(reps, now, columns=reps_file_columns(data))
         if unnamed:
-            typer.echo(unnamed, err=True)
+            typer.echo(f"note: {unnamed}", err=True)
     result = send_alerts(
-        now, previous=prev, alert_settings=AlertSettings(), dry_run_dir=out if dry_run else None, names=names
+        now,
+        previous=prev,
+        alert_settings=AlertSettings(),
+        dry_run_dir=out if dry_run else None,
+        names=names,
+        names_note=unnamed,  # kept in each digest's JSON (`notes`), as `report` keeps its notes in its JSON
     )
     for line in result.lines():
         typer.echo(line)

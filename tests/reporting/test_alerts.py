@@ -430,11 +430,44 @@ def test_a_reps_table_without_names_is_said_once_and_the_digest_shows_rep_ids(tm
     r, body, text = _dry_run_with_reps(tmp_path, lambda reps: reps.drop(columns="name"))
     assert r.stderr.count("no 'name' column") == 1, r.stderr
     assert "reps table has no 'name' column" in r.stderr and "show rep ids instead of names" in r.stderr
+    assert "empty" not in r.stderr, r.stderr  # the column is missing, not empty: the note says which
     assert "'name'" not in r.stdout  # a note, on stderr only
     assert [(x["rep_id"], x["name"]) for x in body["reps"]] == [("r3", None), ("r1", None), ("r0", None)]
     for rep in ("r0", "r1", "r3"):
         assert f"- {rep}: risk " in text  # the rep id, never an empty "()" name
     assert "()" not in text
+    # the digest's JSON (the dry run's file, the webhook body, the e-mail's attachment) keeps the note
+    assert len(body["notes"]) == 1 and "reps table has no 'name' column" in body["notes"][0], body["notes"]
+
+
+def test_a_reps_table_whose_name_column_is_empty_is_told_from_one_without_it(tmp_path):
+    r, body, _ = _dry_run_with_reps(tmp_path, lambda reps: reps.assign(name=None))
+    assert r.stderr.count("'name' column") == 1, r.stderr
+    assert "the 'name' column of the data folder's reps table is empty (blank in all " in r.stderr, r.stderr
+    assert "has no 'name' column" not in r.stderr
+    assert [x["name"] for x in body["reps"]] == [None, None, None]
+    assert (
+        len(body["notes"]) == 1
+        and "'name' column of the data folder's reps table is empty" in body["notes"][0]
+    )
+
+
+def test_rep_names_says_whether_the_column_is_missing_empty_or_partly_blank():
+    from reporting.alerts import rep_names
+
+    scores = pd.DataFrame({"rep_id": ["r1", "r2", "r3"]})
+    reps = pd.DataFrame({"rep_id": ["r1", "r2", "r3", "r4"], "name": ["Ann", " ", None, "Dan"]})
+    names, note = rep_names(reps, scores)
+    assert names == {"r1": "Ann", "r4": "Dan"} and note.startswith("2 of the 3 scored rep(s) have no name")
+    assert "e.g. r2" in note
+    # the folder reader adds a missing optional column, all missing: the file's own columns tell
+    blank = reps.assign(name=None)
+    names, note = rep_names(blank, scores, columns=["rep_id"])
+    assert names == {} and "has no 'name' column" in note and "empty" not in note
+    names, note = rep_names(blank, scores, columns=["rep_id", "name"])
+    assert names == {} and "is empty (blank in all 4 rows)" in note and "has no" not in note
+    assert rep_names(reps.drop(columns="name"), scores)[1].startswith("the data folder's reps table has no")
+    assert rep_names(reps.assign(name="x"), scores) == ({r: "x" for r in reps["rep_id"]}, None)
 
 
 def test_reps_with_a_blank_name_are_shown_by_rep_id_and_counted(tmp_path):
@@ -447,8 +480,15 @@ def test_reps_with_a_blank_name_are_shown_by_rep_id_and_counted(tmp_path):
 
     r, body, text = _dry_run_with_reps(tmp_path, blank)
     assert "2 of the 4 scored rep(s) have no name" in r.stderr and "e.g. r1" in r.stderr, r.stderr
+    assert "has no 'name' column" not in r.stderr and "is empty" not in r.stderr
     assert {x["rep_id"]: x["name"] for x in body["reps"]} == {"r0": "Rep 0", "r1": None, "r3": None}
     assert "- r0 (Rep 0): risk " in text and "- r1: risk " in text and "- r3: risk " in text
+    # the digest keeps how many of *its* reps have no name (never another team's rep id)
+    assert body["notes"] == [
+        "2 of the 3 rep(s) listed have no name in the data folder's reps table (column 'name' blank), "
+        "so they are shown by rep id"
+    ]
     # a table naming every scored rep says nothing
-    r, _, _ = _dry_run_with_reps(tmp_path / "named", lambda reps: reps)
+    r, body, _ = _dry_run_with_reps(tmp_path / "named", lambda reps: reps)
     assert "'name'" not in r.stderr, r.stderr
+    assert body["notes"] == []
