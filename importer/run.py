@@ -47,6 +47,7 @@ from importer.transforms import (
     fill_empty,
     is_empty,
     lookup,
+    lookup_rows_used,
     map_values,
     other_convention,
     parse_kind,
@@ -373,6 +374,7 @@ class _Builder:
         self.table = ""
         self.delimiter_flagged: set[str] = set()
         self.skipped: list[str] = []  # optional source files present but empty
+        self.warnings: list[str] = []  # printed and kept in _import.json; the import goes on
 
     # -- structure checks: files and columns exist before any cell is read
 
@@ -494,6 +496,22 @@ class _Builder:
                 )
             )
 
+    def lookup_warning(self, e: CellErrors, lk: Lookup, file: str, purpose: str) -> None:
+        """Cells of a look-up file that break a rule but that no row of `file` looks up: said, not refused."""
+        cells = SourceProblem(
+            e.message,
+            file=lk.file,
+            column=lk.column,
+            rows=self.sources.rows(lk.file, e.index),
+            values=list(e.values),
+            mapping=lk.loc,
+            purpose=f"{purpose}; no row of {file} matches these rows' {lk.key}, so they were not "
+            "imported, and the import went on",
+        )
+        text = f"{len(e.index)} unused row(s) of a look-up file: {cells}"
+        if text not in self.warnings:  # one look-up can serve several columns and sources
+            self.warnings.append(text)
+
     def evaluate(self, spec: ColumnSpec, frame: pd.DataFrame, file: str, fills: list[str]) -> pd.Series:
         """The typed values of one contract column for the rows of `frame` (index kept)."""
         what = f"for {spec.target}"
@@ -516,13 +534,20 @@ class _Builder:
                 self.lookup_problems(errs, lk, f"looked up {what}")
             if spec.kind == "number" and lk.agg != "count" and spec.values is None and spec.id is None:
                 # `100.000` in the look-up file is as suspect as in the source, and once aggregated its
-                # text is gone: the look-up column as a whole decides, said in its own file's terms.
+                # text is gone: the look-up column as a whole shows how it is written, said in its own
+                # file's terms. Only rows a key matched are imported, so only they can refuse it; a
+                # product no deal has must not stop the import, and is a warning.
                 if typed_take is None:
                     typed_take = parse_kind(table[lk.column], "number", None, spec.number)[0]
-                suspect = other_convention(table[lk.column], typed_take, spec.number)
-                self.lookup_problems(
-                    [suspect] if suspect else [], lk, f"looked up for {self.table}.{spec.target}"
+                used = lookup_rows_used(
+                    frame[lk.match] if lk.match is not None else None, table, lk.key, normalize=lk.normalize
                 )
+                purpose = f"looked up for {self.table}.{spec.target}"
+                suspect = other_convention(table[lk.column], typed_take, spec.number, among=used)
+                self.lookup_problems([suspect] if suspect else [], lk, purpose)
+                unused = other_convention(table[lk.column], typed_take, spec.number, among=~used)
+                if unused:
+                    self.lookup_warning(unused, lk, file, purpose)
                 checked = True
             if lk.agg in ("min", "max", "sum", "mean"):
                 table = table.assign(**{lk.column: typed_take})
@@ -803,6 +828,7 @@ def build_tables(
         info["tables"][name] = {"rows": len(built.frame), "from": built.columns_from}
         info["notes"] += built.fills
     info["notes"] = sources.notes + sources.alias_notes() + info["notes"]
+    info["warnings"] = builder.warnings
     if builder.problems:
         raise _mapping_failed(source, mapping, builder.problems, frames, origins, clean, troubled)
     # A required table left empty (a header-only file) would otherwise surface as another table's
@@ -929,6 +955,7 @@ def run_import(
         write_folder(frames, tmp, fmt)
         report = _validate(tmp, origins, m)
         stages = _stage_warning_in_source_terms(report, frames, m)
+        report.warnings += info["warnings"]  # the import's own, after the contract check's
         provenance["validation"] = "passed"
         # What the import printed as warnings, kept with the data: the stage names structured too.
         provenance["warnings"] = [

@@ -301,6 +301,20 @@ def lookup(
     return out, errors
 
 
+def lookup_rows_used(
+    keys: pd.Series | None, table: pd.DataFrame, key: str | None, *, normalize: Iterable[str] = ()
+) -> pd.Series:
+    """Per row of the look-up `table`, whether `lookup` takes it for some of `keys` (a key matched
+    it after `normalize`); with no `key` the whole column is aggregated, so every row is."""
+    if key is None or keys is None:
+        return pd.Series(True, index=table.index, dtype=bool)
+    steps = tuple(normalize)
+    nkeys = normalize_keys(keys, steps)
+    wanted = set(nkeys[~is_empty(nkeys)])
+    tkeys = normalize_keys(table[key], steps)
+    return (tkeys.isin(wanted) & ~is_empty(tkeys)).astype(bool)
+
+
 # ---------------------------------------------------------------- parsing to contract kinds
 
 
@@ -411,7 +425,9 @@ def _number_text(v: str, number: NumberFormat | None) -> str | None:
     return sign + t.replace(number.decimal, ".")
 
 
-def other_convention(values: pd.Series, parsed: pd.Series, number: NumberFormat | None) -> CellErrors | None:
+def other_convention(
+    values: pd.Series, parsed: pd.Series, number: NumberFormat | None, among: pd.Series | None = None
+) -> CellErrors | None:
     """Cells read with a decimal mark that is more likely a thousands separator, or None.
 
     `100.000` read with decimal `.` is 100.0, but a European export means 100000. Such a cell
@@ -419,6 +435,8 @@ def other_convention(values: pd.Series, parsed: pd.Series, number: NumberFormat 
     the decimal mark has it once, after 1-3 digits (no leading 0) and before exactly three, those
     cells are returned (`parsed` holds `parse_kind`'s numbers, same index). Any other decimal part
     (`12.50`) shows the mark is a decimal mark; `thousands: ""` written out turns the check off.
+    `among` (booleans, same index) keeps only those cells in the result, e.g. the rows of a look-up
+    file that a key matched; every cell still counts as evidence of how the column is written.
     """
     number = number or NumberFormat()
     if number.ungrouped:
@@ -434,8 +452,9 @@ def other_convention(values: pd.Series, parsed: pd.Series, number: NumberFormat 
             continue
         if not grouped.fullmatch(t):
             return None  # a decimal part that is not three digits: the mark is a decimal mark here
-        labels.append(label)
-        suspects.append(v)
+        if among is None or among.get(label, False):
+            labels.append(label)
+            suspects.append(v)
     if not labels:
         return None
     other = "," if mark == "." else "."

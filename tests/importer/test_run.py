@@ -206,11 +206,8 @@ def test_amounts_with_a_european_thousands_separator_are_refused(export, tmp_pat
     assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[:3] == [900.0, 1000.0, 12500.0]
 
 
-@pytest.mark.parametrize("agg", ["max", "mean", None])
-def test_looked_up_amounts_with_a_european_thousands_separator_are_refused(export, tmp_path, agg):
-    # The list price of open deals comes from prices.csv; aggregated, `€4.821` would become 4.821 and
-    # lose its text before any check. The look-up column is judged as a whole, in its own file's terms.
-    mapping, src = export
+def price_lookup(mapping: Path, agg: str | None) -> None:
+    """The export's list-price look-up, with `agg` and amounts written with a currency sign."""
     how = f"agg: {agg}, " if agg else ""
     edit(mapping, "column: price, normalize:", f"column: price, {how}normalize:")
     edit(
@@ -218,10 +215,20 @@ def test_looked_up_amounts_with_a_european_thousands_separator_are_refused(expor
         "normalize: [no_spaces, lower]}}}",
         "normalize: [no_spaces, lower]}, number: {currency: strip}}}",
     )
+
+
+@pytest.mark.parametrize("agg", ["max", "mean", None])
+def test_looked_up_amounts_with_a_european_thousands_separator_are_refused(export, tmp_path, agg):
+    # The list price of open deals comes from prices.csv; aggregated, `€4.821` would become 4.821 and
+    # lose its text before any check. The look-up column as a whole shows how it is written, in its
+    # own file's terms; the rows a deal looks up (GTX Pro, row 2) refuse it, and only they are named.
+    mapping, src = export
+    price_lookup(mapping, agg)
     (src / "prices.csv").write_text("item,price\nGTX Pro,€4.821\nMG Basic,€55\nHub,€1.250\n")
     out = tmp_path / "out"
     msg = failure(mapping, src, out)
-    assert "prices.csv, column price, rows 2, 4: value '€4.821', '€1.250' has exactly three digits" in msg
+    assert "prices.csv, column price, row 2: value '€4.821' has exactly three digits" in msg
+    assert "1.250" not in msg  # Hub: no deal looks it up
     assert "(looked up for opportunities.amount)" in msg and "mine.yaml line 19" in msg
     assert '`number: {currency: strip, thousands: ".", decimal: ","}`' in msg
     assert "deals.csv" not in msg
@@ -230,6 +237,25 @@ def test_looked_up_amounts_with_a_european_thousands_separator_are_refused(expor
     edit(mapping, "number: {currency: strip}", 'number: {currency: strip, thousands: ".", decimal: ","}')
     run_import(mapping, src, out)
     assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
+
+
+@pytest.mark.parametrize("agg", ["max", None])
+def test_an_unused_look_up_row_with_a_european_thousands_separator_is_a_warning(export, tmp_path, agg):
+    # `€1.250` on products no deal has (Hub, Dock) is as ambiguous, but nothing imported reads it: the
+    # import goes on, and says so with the row, among the warnings printed and kept in _import.json.
+    mapping, src = export
+    price_lookup(mapping, agg)
+    (src / "prices.csv").write_text("item,price\nGTX Pro,€4821\nMG Basic,€55\nHub,€1.250\nDock,€2.500\n")
+    out = tmp_path / "out"
+    result = run_import(mapping, src, out)
+    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    assert warning.startswith("2 unused row(s) of a look-up file: prices.csv, column price, rows 4, 5: ")
+    assert "value '€1.250', '€2.500' has exactly three digits after the decimal mark '.'" in warning
+    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
+    assert "mine.yaml line 19" in warning
+    assert warning in result.report.render()  # printed at the end of the import too
 
 
 def test_decimals_with_three_places_import_when_the_mapping_says_there_is_no_grouping(export, tmp_path):
