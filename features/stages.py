@@ -31,7 +31,7 @@ CLOSED_STAGE_PREFIX = "closed"
 #   Maven CRM export (sales_pipeline.csv deal_stage): Prospecting, Engaging (Won, Lost closed)
 # The other words are common custom names of early stages (New, Open, Discovery, Meeting, Intro,
 # Interest, Evaluation, Pipeline, Identify Decision Makers): a guess, and a late stage whose name
-# holds one of these words (a "Final decision" after the proposal) is read as early without a warning.
+# holds one of these words is read as early without a warning.
 EARLY_STAGE_WORDS = (
     "prospect",  # Salesforce, Maven
     "qualif",  # Salesforce, HubSpot, Pipedrive, Dynamics 365 (Qualify)
@@ -46,7 +46,6 @@ EARLY_STAGE_WORDS = (
     "demo",  # Pipedrive (Demo Scheduled)
     "present",  # HubSpot (Presentation scheduled)
     "analysis",  # Salesforce (Needs Analysis, Perception Analysis)
-    "decision",  # Salesforce (Id. Decision Makers), HubSpot (Decision maker bought-in)
     "develop",  # Dynamics 365 (Develop)
     "identif",
     "intro",
@@ -54,6 +53,10 @@ EARLY_STAGE_WORDS = (
     "evaluat",
     "pipeline",
 )
+# Words of stages found on either side of the proposal: Salesforce's "Id. Decision Makers" and
+# HubSpot's "Decision maker bought-in" come before it, a custom "Final Decision" often after it.
+# Such a stage takes the reading of its neighbours in opportunity_history (`_settled_late`).
+AMBIGUOUS_STAGE_WORDS = ("decision",)
 LATE_STAGE_FEATURES = (
     "late_stage_reach_rate_180d",
     "late_stage_loss_share_180d",
@@ -76,6 +79,57 @@ def closed_by_name(name: str) -> bool:
     return any(w in key for w in CLOSED_STAGE_WORDS) or key.startswith(CLOSED_STAGE_PREFIX)
 
 
+def _word_reading(key: str) -> str | None:
+    """How the words of a stage's name read it: late, early, ambiguous (only an
+    `AMBIGUOUS_STAGE_WORDS` word) or None (no word reads it)."""
+    if is_late(key):
+        return "late"
+    if any(w in key for w in EARLY_STAGE_WORDS):
+        return "early"
+    if any(w in key for w in AMBIGUOUS_STAGE_WORDS):
+        return "ambiguous"
+    return None
+
+
+def _settled_late(
+    history: pd.DataFrame | None, ambiguous: set[str], closed: set[str], won: set[str]
+) -> set[str]:
+    """The stages of `ambiguous` that opportunity_history places after the proposal.
+
+    Each deal's moves from one stage to the next (by `changed_at`, then file order, as the features
+    order them) are counted between stages whose name reads early or late, and into won stages
+    (lost deals leave any stage). An ambiguous stage is late when the deals entering it come mostly
+    from late stages and those leaving it do not go mostly to early ones (won, or none at all: it
+    is the last open stage). So Salesforce's "Id. Decision Makers" (after "Value Proposition",
+    before "Perception Analysis") and HubSpot's "Decision maker bought-in" (after "Presentation
+    scheduled") stay early, and a "Decision" between "Proposal" and the close is late.
+    """
+    if not ambiguous or history is None or not {"opportunity_id", "changed_at", "stage"} <= set(history):
+        return set()
+    h = history[["opportunity_id", "changed_at", "stage"]].dropna(subset=["opportunity_id", "stage"])
+    h = h.assign(_row=range(len(h))).sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
+    keys = h["stage"].astype(str).str.strip().str.lower()
+    prev = keys.shift()
+    moved = (h["opportunity_id"] == h["opportunity_id"].shift()) & (keys != prev)
+    moves = pd.DataFrame({"src": prev[moved], "dst": keys[moved]}).value_counts()
+    reading = {
+        k: ("won" if k in won else "closed" if k in closed or closed_by_name(k) else _word_reading(k))
+        for k in set(moves.index.get_level_values(0)) | set(moves.index.get_level_values(1))
+    }
+    late = set()
+    for key in ambiguous:
+        into = {"early": 0, "late": 0}
+        out = {"early": 0, "late": 0, "won": 0}
+        for (src, dst), n in moves.items():
+            if dst == key and reading[src] in into:
+                into[reading[src]] += int(n)
+            if src == key and reading[dst] in out:
+                out[reading[dst]] += int(n)
+        if into["late"] > into["early"] and out["early"] <= out["late"] + out["won"]:
+            late.add(key)
+    return late
+
+
 def unrecognised_stages(
     opportunities: pd.DataFrame, history: pd.DataFrame | None
 ) -> tuple[dict[str, dict[str, int]], bool]:
@@ -84,7 +138,9 @@ def unrecognised_stages(
     stage at all is late.
 
     A stage is closed when a deal in `opportunities` with it is closed, else by its name, as in
-    the features; closed stages need no late/early reading.
+    the features; closed stages need no late/early reading. A stage named only by an ambiguous
+    word (`decision`) is early unless opportunity_history places it after the proposal
+    (`_settled_late`): then it is a late stage the features read as early, and is named too.
     """
     frames = {"opportunities": opportunities}
     if history is not None:
@@ -93,8 +149,15 @@ def unrecognised_stages(
     if "stage" in opportunities and "is_closed" in opportunities:
         o = opportunities[["stage", "is_closed"]].dropna(subset=["stage"])
         closed = {stage_key(s) for s in o.loc[o["is_closed"].fillna(False).astype(bool), "stage"].unique()}
+    # Won as the features read it: by the deals that carry the stage, else by its name.
+    won, by_deals = set(), set()
+    if "stage" in opportunities and "is_won" in opportunities:
+        o = opportunities[["stage", "is_won"]].dropna(subset=["stage"])
+        won = {stage_key(s) for s in o.loc[o["is_won"].fillna(False).astype(bool), "stage"].unique()}
+        by_deals = {stage_key(s) for s in o["stage"].unique()}
     out: dict[str, dict[str, int]] = {}
     any_late = False
+    per_table: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
     for table, frame in frames.items():
         if "stage" not in frame:
             continue
@@ -108,13 +171,24 @@ def unrecognised_stages(
             key = stage_key(name)
             counts[key] = counts.get(key, 0) + int(n)
             first.setdefault(key, name)
+        per_table[table] = counts, first
+    ambiguous = {
+        k
+        for counts, _ in per_table.values()
+        for k in counts
+        if k not in closed and not closed_by_name(k) and _word_reading(k) == "ambiguous"
+    }
+    won |= {k for counts, _ in per_table.values() for k in counts if k not in by_deals and "won" in k}
+    settled_late = _settled_late(history, ambiguous, closed, won)
+    for table, (counts, first) in per_table.items():
         found: dict[str, int] = {}
         for key, n in counts.items():
             if key in closed or closed_by_name(key):
                 continue
-            if is_late(key):
+            reading = _word_reading(key)
+            if reading == "late":
                 any_late = True
-            elif not any(w in key for w in EARLY_STAGE_WORDS):
+            elif reading is None or key in settled_late:
                 found[first[key]] = int(n)
         if found:
             out[table] = dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -81,12 +81,43 @@ CRM_DEFAULT_STAGES = {
 }  # fmt: skip
 
 
+def walk(*deals: list[str]) -> pd.DataFrame:
+    """opportunity_history of deals that each go through their stages in the order given, a day apart."""
+    rows = [
+        (f"o{i}", pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=d), name)
+        for i, names in enumerate(deals)
+        for d, name in enumerate(names)
+    ]
+    return pd.DataFrame(rows, columns=["opportunity_id", "changed_at", "stage"])
+
+
 @pytest.mark.parametrize("crm", sorted(CRM_DEFAULT_STAGES))
 def test_the_default_stage_names_of_common_crms_are_recognised(crm):
     names = CRM_DEFAULT_STAGES[crm]
     closed = [n.lower() in ("won", "lost") for n in names]
     found, _ = unrecognised_stages(opps(*zip(names, closed, strict=True)), None)
     assert found == {}
+    # With a history in which a deal goes through them in the CRM's order, the decision stages
+    # (Salesforce's Id. Decision Makers after Value Proposition, HubSpot's before Contract sent) stay early.
+    found, _ = unrecognised_stages(opps(*zip(names, closed, strict=True)), walk(names))
+    assert found == {}
+
+
+def test_a_decision_stage_after_the_proposal_is_named_as_a_late_stage_read_as_early():
+    # "decision" names stages on either side of the proposal; the history's order settles which.
+    after = ["Qualification", "Proposal", "Final Decision", "Closed Won"]
+    o = opps(("Final Decision", False), ("Proposal", False), ("Closed Won", True))
+    found, any_late = unrecognised_stages(o, walk(after, after[:3], ["Qualification", "Proposal"]))
+    assert found == {"opportunities": {"Final Decision": 1}, "opportunity_history": {"Final Decision": 2}}
+    assert any_late
+    # Before the proposal it is an early stage, as it is with no history to tell.
+    before = ["Qualification", "Decision", "Proposal", "Closed Won"]
+    assert unrecognised_stages(opps(("Decision", False)), walk(before))[0] == {}
+    assert unrecognised_stages(o, None)[0] == {}
+    # One deal sent back from it to qualification does not outweigh the others.
+    back = ["Proposal", "Final Decision", "Qualification"]
+    found, _ = unrecognised_stages(o, walk(after, after, back))
+    assert found["opportunity_history"] == {"Final Decision": 3}
 
 
 def test_a_late_stage_not_named_as_one_is_still_named():
