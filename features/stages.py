@@ -11,6 +11,10 @@ import pandas as pd
 
 # Open stages whose lower-cased name contains one of these are late (proposal or later).
 LATE_STAGE_WORDS = ("propos", "negotiat", "contract", "commit", "quote", "verbal")
+# An open stage named this word, alone or last after a space or `-`, is the last open stage
+# (Dynamics 365's Close, or numbered `4-Close`): late. A whole word, so `Closed Won`,
+# `Closed Lost` and `closed`, closed states read by is_closed / is_won, never match it.
+LAST_STAGE_WORD = "close"
 # Names that read as closed when no deal in `opportunities` says otherwise.
 CLOSED_STAGE_WORDS = ("won", "lost")
 CLOSED_STAGE_PREFIX = "closed"
@@ -26,8 +30,7 @@ CLOSED_STAGE_PREFIX = "closed"
 #     (Contract sent is late; closedwon, closedlost closed)
 #   Pipedrive (default pipeline): Lead In, Qualified, Contact Made, Demo Scheduled
 #     (Proposal Made, Negotiations Started late)
-#   Dynamics 365 Sales (Opportunity Sales Process): Qualify, Develop (Propose late; its Close
-#     stage is open and late but not named so: the warning names it, rightly)
+#   Dynamics 365 Sales (Opportunity Sales Process): Qualify, Develop (Propose and Close late)
 #   Maven CRM export (sales_pipeline.csv deal_stage): Prospecting, Engaging (Won, Lost closed)
 # The other words are common custom names of early stages (New, Open, Discovery, Meeting, Intro,
 # Interest, Evaluation, Pipeline, Identify Decision Makers): a guess, and a late stage whose name
@@ -71,7 +74,8 @@ def stage_key(name: str) -> str:
 
 def is_late(name: str) -> bool:
     key = stage_key(name)
-    return any(w in key for w in LATE_STAGE_WORDS)
+    w = LAST_STAGE_WORD
+    return any(x in key for x in LATE_STAGE_WORDS) or key == w or key.endswith((f" {w}", f"-{w}"))
 
 
 def closed_by_name(name: str) -> bool:

@@ -9,7 +9,8 @@
 --     created_date with its final amount and close_date (stage unknown if it is closed now), and
 --     closed from close_date + 1.
 -- A stage is closed / won when some deal in `opportunities` with that stage (case-insensitive) is,
--- else by its name; is_late marks proposal-or-later stages by name.
+-- else by its name; is_late marks proposal-or-later stages by name (features/stages.py is_late:
+-- the late words, or the word close alone or last, never closed).
 -- prev_closed / prev_close_d describe the deal's previous interval (NULL for its first).
 WITH stage_names AS (
     SELECT stage_code, stage_name, LOWER(TRIM(stage_name)) AS stage_key
@@ -35,6 +36,7 @@ stage_attr AS (
         COALESCE(sm.won_flag, CASE WHEN sn.stage_key LIKE '%won%' THEN 1 ELSE 0 END) AS won_flag,
         CASE WHEN sn.stage_key LIKE '%propos%' OR sn.stage_key LIKE '%negotiat%' OR sn.stage_key LIKE '%contract%'
                   OR sn.stage_key LIKE '%commit%' OR sn.stage_key LIKE '%quote%' OR sn.stage_key LIKE '%verbal%'
+                  OR sn.stage_key = 'close' OR sn.stage_key LIKE '% close' OR sn.stage_key LIKE '%-close'
              THEN 1 ELSE 0 END AS is_late
     FROM stage_names sn
     LEFT JOIN stage_map sm ON sm.stage_key = sn.stage_key

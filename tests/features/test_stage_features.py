@@ -88,3 +88,16 @@ def test_previous_periods_attainment_as_known_when_they_ended():
     assert q2["attainment_mean_4p"] == pytest.approx(0.8)
     assert q2["attainment_to_date"] == pytest.approx(0.4)
     assert snap(t, "2024-04-01", rep="r2", period=Q2)["prev_period_attainment"] == pytest.approx(0.7)
+
+
+def test_dynamics_close_is_read_as_a_late_stage():
+    # Develop -> Close -> lost: lost from Dynamics 365's last open stage, so it reached a late stage.
+    history = [
+        ("o1", "2024-01-02T09:00:00Z", "Develop", 10.0, "2024-02-01"),
+        ("o1", "2024-01-05T09:00:00Z", "4-Close", 10.0, "2024-02-01"),
+        ("o1", "2024-01-20T09:00:00Z", "Closed Lost", 10.0, "2024-01-20"),
+    ]
+    f = snap(org([lost("o1", "2024-01-02", "2024-01-20", 10)], history=history), "2024-02-01")
+    assert f["late_stage_progress_rate_180d"] == pytest.approx(0.0)  # one late exit: lost
+    assert f["late_stage_reach_rate_180d"] == pytest.approx(1.0)
+    assert f["early_stage_progress_rate_180d"] == pytest.approx(1.0)  # Develop -> 4-Close moved on

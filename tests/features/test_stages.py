@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from features.stages import (
+    LAST_STAGE_WORD,
     LATE_STAGE_WORDS,
+    is_late,
     unrecognised_stages,
     unrecognised_stages_record,
     unrecognised_stages_warning,
@@ -26,6 +28,9 @@ def test_the_late_words_are_the_ones_the_features_use():
     case = re.search(r"CASE WHEN sn\.stage_key LIKE '%propos%'.*?END AS is_late", sql, re.S)
     assert case is not None
     assert tuple(re.findall(r"LIKE '%(\w+)%'", case.group(0))) == LATE_STAGE_WORDS
+    w = LAST_STAGE_WORD
+    rule = f"sn.stage_key = '{w}' OR sn.stage_key LIKE '% {w}' OR sn.stage_key LIKE '%-{w}'"
+    assert rule in case.group(0)
 
 
 def opps(*rows):
@@ -76,7 +81,8 @@ CRM_DEFAULT_STAGES = {
         "contractsent", "closedwon", "closedlost",
     ],
     "pipedrive": ["Lead In", "Qualified", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started"],
-    "dynamics 365": ["Qualify", "Develop", "Propose"],
+    "dynamics 365": ["Qualify", "Develop", "Propose", "Close"],
+    "dynamics 365 numbered": ["1-Qualify", "2-Develop", "3-Propose", "4-Close"],
     "maven crm": ["Prospecting", "Engaging", "Won", "Lost"],
 }  # fmt: skip
 
@@ -120,12 +126,22 @@ def test_a_decision_stage_after_the_proposal_is_named_as_a_late_stage_read_as_ea
     assert found["opportunity_history"] == {"Final Decision": 3}
 
 
+def test_close_is_the_last_open_stage_and_closed_is_not():
+    # Dynamics 365's last open stage is "Close" ("4-Close" numbered): late, as the
+    # features read it. "Closed Won", "Closed Lost", "closed" are closed states, never late stages.
+    assert all(is_late(n) for n in ["Close", " close ", "4-Close", "4 - Close", "Ready to close"])
+    assert not any(is_late(n) for n in ["Closed Won", "Closed Lost", "closed", "Closed", "Enclose", "Closer"])
+    found, any_late = unrecognised_stages(opps(("Develop", False), ("Close", False)), None)
+    assert found == {} and any_late
+    # A history-only closed state stays closed by its name; an open "Closing" is not "Close".
+    h = pd.DataFrame({"stage": ["Close", "closed", "Closed Won", "Closing"]})
+    found, _ = unrecognised_stages(opps(("Develop", False)), h)
+    assert found == {"opportunity_history": {"Closing": 1}}
+
+
 def test_a_late_stage_not_named_as_one_is_still_named():
-    # Dynamics 365's last open stage is "Close": late, but no late word reads it, so it is warned about.
-    found, any_late = unrecognised_stages(
-        opps(("Develop", False), ("Propose", False), ("Close", False)), None
-    )
-    assert found == {"opportunities": {"Close": 1}} and any_late
+    found, any_late = unrecognised_stages(opps(("Develop", False), ("Stufe 4", False)), None)
+    assert found == {"opportunities": {"Stufe 4": 1}} and not any_late
 
 
 def test_one_unknown_stage_among_english_ones_counts_as_early():
