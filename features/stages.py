@@ -83,6 +83,69 @@ def closed_by_name(name: str) -> bool:
     return any(w in key for w in CLOSED_STAGE_WORDS) or key.startswith(CLOSED_STAGE_PREFIX)
 
 
+# A stage that deals move on from in more than 1 of 20 of its entries is an open stage, whatever
+# its deals' outcomes (sql/deal_states.sql uses the same share).
+MAX_CLOSED_STAGE_EXITS = 1 / 20
+
+
+def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> tuple[set[str], set[str]]:
+    """The stage keys the features read as closed, and the closed ones that read as won, as
+    `sql/deal_states.sql` reads them.
+
+    Closed by its name (won, lost, closed...); or carried by deals in `opportunities` that are all
+    closed with one outcome, and not moved on from in opportunity_history. Pipedrive and Dynamics
+    365 keep a closed deal's last open stage, so a stage open deals still carry, one holding won and
+    lost deals, or one deals leave is open. A closed stage holding both outcomes is in neither set
+    of won/lost by name: each deal keeps its own outcome.
+    """
+    closed, won = set(), set()
+    carried: dict[str, tuple[bool, bool, bool]] = {}
+    if {"stage", "is_closed"} <= set(opportunities):
+        o = opportunities.dropna(subset=["stage"])
+        keys = o["stage"].astype(str).map(stage_key)
+        # without is_won (a partial frame), a deal's outcome is its stage's name
+        is_won = o["is_won"] if "is_won" in o else keys.str.contains("won", regex=False)
+        f = pd.DataFrame(
+            {
+                "key": keys,
+                "closed": o["is_closed"].fillna(False).astype(bool),
+                "won": is_won.fillna(False).astype(bool),
+            }
+        )
+        agg = f.groupby("key").agg(
+            all_closed=("closed", "all"), all_won=("won", "all"), any_won=("won", "any")
+        )
+        carried = {k: (r.all_closed, r.all_won, r.any_won) for k, r in agg.iterrows()}
+    entries: dict[str, int] = {}
+    exits: dict[str, int] = {}
+    if history is not None and {"opportunity_id", "changed_at", "stage"} <= set(history):
+        h = history[["opportunity_id", "changed_at", "stage"]].dropna(subset=["opportunity_id", "stage"])
+        h = h.assign(_row=range(len(h))).sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
+        name, deal = h["stage"].astype(str), h["opportunity_id"]
+        same_before = (deal == deal.shift()) & (name == name.shift())
+        moves_on = (deal == deal.shift(-1)) & (name != name.shift(-1))
+        keys = name.map(stage_key)
+        entries = (~same_before).groupby(keys).sum().astype(int).to_dict()
+        exits = moves_on.groupby(keys).sum().astype(int).to_dict()
+    for key, (all_closed, all_won, any_won) in carried.items():
+        one_outcome = all_won or not any_won
+        if closed_by_name(key) or (
+            all_closed and one_outcome and exits.get(key, 0) <= MAX_CLOSED_STAGE_EXITS * entries.get(key, 0)
+        ):
+            closed.add(key)
+            if all_won:
+                won.add(key)
+    for frame in (opportunities, history):
+        if frame is None or "stage" not in frame:
+            continue
+        for key in frame["stage"].dropna().astype(str).map(stage_key).unique():
+            if key not in carried and closed_by_name(key):
+                closed.add(key)
+                if "won" in key:
+                    won.add(key)
+    return closed, won
+
+
 def _word_reading(key: str) -> str | None:
     """How the words of a stage's name read it: late, early, ambiguous (only an
     `AMBIGUOUS_STAGE_WORDS` word) or None (no word reads it)."""
@@ -141,24 +204,14 @@ def unrecognised_stages(
     counts (names as first written; counts over every spelling of one name), and whether any
     stage at all is late.
 
-    A stage is closed when a deal in `opportunities` with it is closed, else by its name, as in
-    the features; closed stages need no late/early reading. A stage named only by an ambiguous
-    word (`decision`) is early unless opportunity_history places it after the proposal
+    A stage is closed as the features read it (`closed_stages`); closed stages need no late/early
+    reading. A stage named only by an ambiguous word (`decision`) is early unless opportunity_history places it after the proposal
     (`_settled_late`): then it is a late stage the features read as early, and is named too.
     """
     frames = {"opportunities": opportunities}
     if history is not None:
         frames["opportunity_history"] = history
-    closed = set()
-    if "stage" in opportunities and "is_closed" in opportunities:
-        o = opportunities[["stage", "is_closed"]].dropna(subset=["stage"])
-        closed = {stage_key(s) for s in o.loc[o["is_closed"].fillna(False).astype(bool), "stage"].unique()}
-    # Won as the features read it: by the deals that carry the stage, else by its name.
-    won, by_deals = set(), set()
-    if "stage" in opportunities and "is_won" in opportunities:
-        o = opportunities[["stage", "is_won"]].dropna(subset=["stage"])
-        won = {stage_key(s) for s in o.loc[o["is_won"].fillna(False).astype(bool), "stage"].unique()}
-        by_deals = {stage_key(s) for s in o["stage"].unique()}
+    closed, won = closed_stages(opportunities, history)
     out: dict[str, dict[str, int]] = {}
     any_late = False
     per_table: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
@@ -182,7 +235,6 @@ def unrecognised_stages(
         for k in counts
         if k not in closed and not closed_by_name(k) and _word_reading(k) == "ambiguous"
     }
-    won |= {k for counts, _ in per_table.values() for k in counts if k not in by_deals and "won" in k}
     settled_late = _settled_late(history, ambiguous, closed, won)
     for table, (counts, first) in per_table.items():
         found: dict[str, int] = {}

@@ -8,9 +8,14 @@
 --   * a deal without history rows (every deal when the table is absent: the fallback) is open from
 --     created_date with its final amount and close_date (stage unknown if it is closed now), and
 --     closed from close_date + 1.
--- A stage is closed / won when some deal in `opportunities` with that stage (case-insensitive) is,
--- else by its name; is_late marks proposal-or-later stages by name (features/stages.py is_late:
--- the late words, or the word close alone or last, never closed).
+-- A stage is closed when its name says so (won, lost, closed...); a stage that deals in
+-- `opportunities` carry is also closed when every one of them is closed with one outcome and deals
+-- in the history do not move on from it (at most 1 in 20 of its entries): Pipedrive and Dynamics 365
+-- keep a closed deal's last open stage (won / lost is a status there), so a stage that open deals
+-- still carry, that holds won and lost deals, or that deals leave is open. A closed stage holding
+-- both outcomes gives each deal its own. A stage no deal carries: by its name alone.
+-- is_late marks proposal-or-later stages by name (features/stages.py is_late: the late words, or
+-- the word close alone or last, never closed).
 -- prev_closed / prev_close_d describe the deal's previous interval (NULL for its first).
 WITH stage_names AS (
     SELECT stage_code, stage_name, LOWER(TRIM(stage_name)) AS stage_key
@@ -19,41 +24,59 @@ WITH stage_names AS (
 stage_map AS (
     SELECT
         sn.stage_key,
-        MAX(CASE WHEN o.is_closed THEN 1 ELSE 0 END) AS closed_flag,
-        MAX(CASE WHEN o.is_won THEN 1 ELSE 0 END) AS won_flag
+        MIN(CASE WHEN o.is_closed THEN 1 ELSE 0 END) AS all_closed,
+        MIN(CASE WHEN o.is_won THEN 1 ELSE 0 END) AS all_won,
+        MAX(CASE WHEN o.is_won THEN 1 ELSE 0 END) AS any_won
     FROM stg_opps o
     JOIN stage_names sn ON sn.stage_code = o.stage_code
     GROUP BY sn.stage_key
-),
-stage_attr AS (
-    SELECT
-        sn.stage_code,
-        COALESCE(
-            sm.closed_flag,
-            CASE WHEN sn.stage_key LIKE '%won%' OR sn.stage_key LIKE '%lost%' OR sn.stage_key LIKE 'closed%'
-                 THEN 1 ELSE 0 END
-        ) AS closed_flag,
-        COALESCE(sm.won_flag, CASE WHEN sn.stage_key LIKE '%won%' THEN 1 ELSE 0 END) AS won_flag,
-        CASE WHEN sn.stage_key LIKE '%propos%' OR sn.stage_key LIKE '%negotiat%' OR sn.stage_key LIKE '%contract%'
-                  OR sn.stage_key LIKE '%commit%' OR sn.stage_key LIKE '%quote%' OR sn.stage_key LIKE '%verbal%'
-                  OR sn.stage_key = 'close' OR sn.stage_key LIKE '% close' OR sn.stage_key LIKE '%-close'
-             THEN 1 ELSE 0 END AS is_late
-    FROM stage_names sn
-    LEFT JOIN stage_map sm ON sm.stage_key = sn.stage_key
 ),
 hist AS (
     SELECT
         h.opp_key,
         o.rep_key,
         o.created_d,
+        CASE WHEN o.is_won THEN 1 ELSE 0 END AS deal_won,
         h.changed_d,
         h.stage_code,
         h.amount,
         h.close_d,
         ROW_NUMBER() OVER (PARTITION BY h.opp_key ORDER BY h.changed_us, h.row_no) AS ord,
-        LEAD(h.row_no) OVER (PARTITION BY h.opp_key ORDER BY h.changed_us, h.row_no) AS next_row
+        LEAD(h.row_no) OVER (PARTITION BY h.opp_key ORDER BY h.changed_us, h.row_no) AS next_row,
+        LAG(h.stage_code) OVER (PARTITION BY h.opp_key ORDER BY h.changed_us, h.row_no) AS prev_stage,
+        LEAD(h.stage_code) OVER (PARTITION BY h.opp_key ORDER BY h.changed_us, h.row_no) AS next_stage
     FROM stg_history h
     JOIN stg_opps o ON o.opp_key = h.opp_key
+),
+stage_moves AS (
+    -- per stage: how often deals entered it and how often they moved on to another stage
+    SELECT
+        sn.stage_key,
+        SUM(CASE WHEN hs.prev_stage IS NULL OR hs.prev_stage <> hs.stage_code THEN 1 ELSE 0 END) AS entries,
+        SUM(CASE WHEN hs.next_stage IS NOT NULL AND hs.next_stage <> hs.stage_code THEN 1 ELSE 0 END) AS exits
+    FROM hist hs
+    JOIN stage_names sn ON sn.stage_code = hs.stage_code
+    GROUP BY sn.stage_key
+),
+stage_attr AS (
+    SELECT
+        sn.stage_code,
+        CASE WHEN sn.stage_key LIKE '%won%' OR sn.stage_key LIKE '%lost%' OR sn.stage_key LIKE 'closed%' THEN 1
+             WHEN sm.stage_key IS NULL OR sm.all_closed = 0 THEN 0
+             WHEN sm.any_won = 1 AND sm.all_won = 0 THEN 0
+             WHEN COALESCE(mv.exits, 0) * 20 > COALESCE(mv.entries, 0) THEN 0
+             ELSE 1 END AS closed_flag,
+        -- NULL: a closed stage holding won and lost deals, where each deal's own outcome holds
+        CASE WHEN sm.stage_key IS NULL THEN (CASE WHEN sn.stage_key LIKE '%won%' THEN 1 ELSE 0 END)
+             WHEN sm.all_won = 1 THEN 1
+             WHEN sm.any_won = 0 THEN 0 END AS won_flag,
+        CASE WHEN sn.stage_key LIKE '%propos%' OR sn.stage_key LIKE '%negotiat%' OR sn.stage_key LIKE '%contract%'
+                  OR sn.stage_key LIKE '%commit%' OR sn.stage_key LIKE '%quote%' OR sn.stage_key LIKE '%verbal%'
+                  OR sn.stage_key = 'close' OR sn.stage_key LIKE '% close' OR sn.stage_key LIKE '%-close'
+             THEN 1 ELSE 0 END AS is_late
+    FROM stage_names sn
+    LEFT JOIN stage_map sm ON sm.stage_key = sn.stage_key
+    LEFT JOIN stage_moves mv ON mv.stage_key = sn.stage_key
 ),
 hist_states AS (
     SELECT
@@ -67,7 +90,7 @@ hist_states AS (
         hs.amount,
         hs.close_d,
         COALESCE(sa.closed_flag, 0) AS is_closed,
-        COALESCE(sa.won_flag, 0) AS is_won,
+        CASE WHEN sa.closed_flag = 1 THEN COALESCE(sa.won_flag, hs.deal_won) ELSE 0 END AS is_won,
         CASE WHEN hs.next_row IS NULL THEN 1 ELSE 0 END AS is_last
     FROM hist hs
     LEFT JOIN stage_attr sa ON sa.stage_code = hs.stage_code

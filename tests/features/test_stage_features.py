@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tests.features.test_build import Q2, lost, open_deal, org, snap, won
+from tests.features.test_build import Q2, lost, open_deal, org, snap, snaps, won
 
 
 def _stage_org(with_history=True):
@@ -101,3 +101,45 @@ def test_dynamics_close_is_read_as_a_late_stage():
     assert f["late_stage_progress_rate_180d"] == pytest.approx(0.0)  # one late exit: lost
     assert f["late_stage_reach_rate_180d"] == pytest.approx(1.0)
     assert f["early_stage_progress_rate_180d"] == pytest.approx(1.0)  # Develop -> 4-Close moved on
+
+
+def test_a_stage_closed_deals_kept_is_still_open_for_the_deals_in_it():
+    # Pipedrive and Dynamics 365 keep a closed deal's last open stage (won or lost is a status):
+    # o1 was won and o3 lost while in Negotiations Started, o2 sits there open. The stage is still
+    # open: o2 is open pipeline, and o1 counts as won only from its close, not from entering it.
+    history = [
+        ("o1", "2024-01-02T09:00:00Z", "Qualified", 10.0, "2024-02-01"),
+        ("o1", "2024-01-05T09:00:00Z", "Negotiations Started", 10.0, "2024-02-01"),
+        ("o2", "2024-01-03T09:00:00Z", "Qualified", 20.0, "2024-03-01"),
+        ("o2", "2024-01-08T09:00:00Z", "Negotiations Started", 20.0, "2024-03-01"),
+        ("o3", "2024-01-03T09:00:00Z", "Negotiations Started", 40.0, "2024-03-01"),
+    ]
+    deals = [
+        ("o1", "r1", "2024-01-02", "2024-01-20", "Negotiations Started", 10.0, True, True),
+        open_deal("o2", "2024-01-03", "2024-03-01", 20, stage="Negotiations Started"),
+        ("o3", "r1", "2024-01-03", "2024-01-25", "Negotiations Started", 40.0, True, False),
+    ]
+    f = snaps(org(deals, history=history), ["2024-01-15", "2024-02-01"])
+    early = f.loc["2024-01-15"]
+    assert early["attainment_to_date"] == 0.0  # o1 is won on 01-20, not when it entered the stage
+    assert early["open_pipeline_total"] == pytest.approx(70.0)  # all three still open
+    later = f.loc["2024-02-01"]
+    assert later["attainment_to_date"] == pytest.approx(0.10)
+    assert later["open_pipeline_total"] == pytest.approx(20.0)  # o2 is open, o3 lost
+    assert later["open_deal_stage_age_days"] == pytest.approx(24.0)  # o2 since 01-08
+
+
+def test_a_closed_stage_holding_both_outcomes_keeps_each_deals_own():
+    history = [
+        ("o1", "2024-01-02T09:00:00Z", "Open", 10.0, "2024-02-01"),
+        ("o1", "2024-01-10T09:00:00Z", "Closed", 10.0, "2024-01-10"),
+        ("o2", "2024-01-02T09:00:00Z", "Open", 20.0, "2024-02-01"),
+        ("o2", "2024-01-12T09:00:00Z", "Closed", 20.0, "2024-01-12"),
+    ]
+    deals = [
+        ("o1", "r1", "2024-01-02", "2024-01-10", "Closed", 10.0, True, True),
+        ("o2", "r1", "2024-01-02", "2024-01-12", "Closed", 20.0, True, False),
+    ]
+    f = snap(org(deals, history=history), "2024-02-01")
+    assert f["attainment_to_date"] == pytest.approx(0.10)  # o1 won, o2 lost
+    assert f["open_pipeline_total"] == pytest.approx(0.0)

@@ -12,6 +12,7 @@ import pytest
 from features.stages import (
     LAST_STAGE_WORD,
     LATE_STAGE_WORDS,
+    closed_stages,
     is_late,
     unrecognised_stages,
     unrecognised_stages_record,
@@ -137,6 +138,37 @@ def test_close_is_the_last_open_stage_and_closed_is_not():
     h = pd.DataFrame({"stage": ["Close", "closed", "Closed Won", "Closing"]})
     found, _ = unrecognised_stages(opps(("Develop", False)), h)
     assert found == {"opportunity_history": {"Closing": 1}}
+
+
+def won_lost(*rows):
+    return pd.DataFrame(rows, columns=["stage", "is_closed", "is_won"])
+
+
+def test_a_stage_closed_deals_kept_is_open_as_the_features_read_it():
+    # Pipedrive and Dynamics 365 keep a closed deal's last open stage (won / lost is a status).
+    o = won_lost(
+        ("Negotiations Started", True, True),
+        ("Negotiations Started", True, False),  # won and lost deals kept it: open
+        ("Close", True, True),
+        ("Close", False, False),  # an open deal still carries it: open
+        ("Signed", True, True),  # a custom closed stage: all won, no deal moves on
+        ("Gone Cold", True, False),  # all lost, but deals move on from it: open
+        ("Closed Won", True, True),
+        ("Closed", True, True),
+        ("Closed", True, False),  # closed by name, both outcomes: each deal its own
+    )
+    h = walk(["Qualified", "Gone Cold", "Negotiations Started"], ["Gone Cold"], ["Proposal", "Signed"])
+    closed, won = closed_stages(o, h)
+    assert closed == {"signed", "closed won", "closed"}
+    assert won == {"signed", "closed won"}
+    found, any_late = unrecognised_stages(o, h)
+    # Close and Negotiations Started are open late stages; Gone Cold is open and no word reads it
+    assert any_late and found == {
+        "opportunities": {"Gone Cold": 1},
+        "opportunity_history": {"Gone Cold": 2},
+    }
+    # Without history, a stage its deals all closed with one outcome is closed.
+    assert closed_stages(o, None)[0] == {"signed", "gone cold", "closed won", "closed"}
 
 
 def test_a_late_stage_not_named_as_one_is_still_named():
