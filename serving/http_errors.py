@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from repradar.errors import UserError
 from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
@@ -87,7 +87,7 @@ AUTHED = (401, 403, 429, 503)
 
 
 ALLOW_KEY = "repradar.allow"  # scope key: a route that knows the whole Allow list puts it here
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -99,22 +99,27 @@ def allowed_methods(request: Request) -> list[str]:
 
     routes = request.app.router.routes
     return [
-        m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
+        m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
     ]
 
 
-MACHINE_PATHS = ("/api/", "/health/", "/metrics", "/openapi.json")  # the API's, the probes', the document's
+SLASHLESS_KEY = "repradar.slashless"  # scope key: the dashboard's catch-all puts what its path meant here
 
 
 def without_trailing_slash(request: Request) -> str | None:
-    """The address an API or probe request with a trailing slash meant (`/api/v1/me/` -> `/api/v1/me`) when
-    some route serves it, for any method; else None. The service has one address per resource and does
-    not redirect to it: some clients do not follow a 307 for a POST, and behind a TLS proxy its Location
-    could say http://. (The dashboard's own paths have their 404 page, which offers a link instead: every
-    one of them would match its catch-all route here.)"""
-    if not request.scope.get("path", "").rstrip("/").startswith(MACHINE_PATHS):
+    """The address a request with a trailing slash meant (`/api/v1/me/` -> `/api/v1/me`, `/team/` -> `/team`)
+    when some route serves it, for any method; else None. The service has one address per resource and
+    does not redirect to it: some clients do not follow a 307 for a POST, and behind a TLS proxy its
+    Location could say http://. A mount (static files) is no address. A dashboard path would match the
+    catch-all of mistyped pages here, so that route judges it against the dashboard's pages and puts the
+    answer under SLASHLESS_KEY."""
+    if SLASHLESS_KEY in request.scope:
+        return request.scope[SLASHLESS_KEY]
+    root = request.scope.get("root_path", "")
+    if root != request.scope.get("app_root_path", root):  # a mount's own 404: its paths are not the app's
         return None
-    return slashless_address(request, request.app.router.routes, _METHODS)
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    return slashless_address(request, routes, METHODS)
 
 
 def slashless_address(request: Request, routes: Iterable[BaseRoute], methods: Iterable[str]) -> str | None:

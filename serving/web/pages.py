@@ -41,7 +41,7 @@ from serving.auth import Principal, SessionLimits, end_session, hash_token, resu
 from serving.db.engine import commit, write_lock
 from serving.db.schema import CurrentScore, Score, User, WebSession
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
-from serving.http_errors import ALLOW_KEY, ApiError, slashless_address
+from serving.http_errors import ALLOW_KEY, METHODS, SLASHLESS_KEY, ApiError, slashless_address
 from serving.jobs import JobRefused
 from serving.routers import audit as audit_api
 from serving.routers import early_warning as ew_api
@@ -1326,7 +1326,7 @@ register_url_convertor("dashboard_path", _DashboardPath())
 def unknown_page(request: Request, path: str, session: SessionDep, settings: SettingsDep):
     """A mistyped dashboard address: the dashboard's 404 page for a browser (signed in or not, nothing is
     named), or its 405 page for a form's address; a client not asking for HTML gets the API's JSON 404
-    or 405."""
+    (naming the address a trailing slash meant) or 405."""
     from starlette.routing import Match
 
     allowed = set()
@@ -1340,7 +1340,9 @@ def unknown_page(request: Request, path: str, session: SessionDep, settings: Set
     if allowed and not browser:
         request.scope[ALLOW_KEY] = ", ".join(sorted(allowed))  # the probe would count this route's GET
         raise HTTPException(405)
-    if not browser:
+    pages = [r for r in router.routes if getattr(r, "endpoint", None) is not unknown_page]
+    if not browser:  # the API's 404, naming the address as the API's routes do (any method)
+        request.scope[SLASHLESS_KEY] = slashless_address(request, pages, METHODS)
         raise HTTPException(404, "Not Found")
     principal = _signed_in(request, session, settings)
     if principal is not None:
@@ -1354,7 +1356,6 @@ def unknown_page(request: Request, path: str, session: SessionDep, settings: Set
         return page
     # `/team/`: the page is at `/team`. A link to it, never a redirect (one address per page, as the API's
     # 404 names its address); the page-message parameters stay behind, as after a sign-in.
-    pages = [r for r in router.routes if getattr(r, "endpoint", None) is not unknown_page]
     meant = slashless_address(request, pages, ("GET",))
     if meant is not None:
         q = request.url.query

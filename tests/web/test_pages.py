@@ -922,3 +922,31 @@ def test_a_page_asked_with_a_trailing_slash_links_to_its_address(web):
         assert "without a slash" not in r.text, asked
     # a client not asking for HTML keeps the JSON 404
     assert c.get("/team/").json()["code"] == "not_found"
+
+
+def test_a_client_not_asking_for_html_gets_the_api_s_404_naming_the_address_for_any_route(web):
+    """`/team/` asked as JSON (or with no Accept) was a bare 404 while `/api/v1/me/` named its address: the
+    JSON 404 now names the address for any path whose slashless form some route serves, for any method
+    (a form's address too, as the API's POST routes), an API's, a dashboard page's or the documents'.
+    A path no route serves keeps the bare 404, and the catch-all of mistyped pages counts for none."""
+    c = web.login("mgr1")
+    hint = "no such address: the service's addresses end without a slash; use {}"
+    for accept in ({"accept": "application/json"}, {}):
+        for asked, meant in [
+            ("/api/v1/me/", "/api/v1/me"),
+            ("/team/", "/team"),
+            ("/team//", "/team"),
+            ("/reps/NOPE/", "/reps/NOPE"),
+            ("/org/?band=high", "/org"),
+            ("/logout/", "/logout"),
+            ("/docs/", "/docs"),
+        ]:
+            for client in (c, web.client):  # signed in or not: only the routes decide
+                r = client.get(asked, headers=accept, follow_redirects=False)
+                assert r.status_code == 404 and "location" not in r.headers, (asked, accept)
+                assert r.json() == {"detail": hint.format(meant), "code": "not_found"}, (asked, accept)
+        for asked in ("/nonexistent-page/", "/reps/R1/nope/", "/reps/", "/static/nope.css/", "/api/v1/reps/"):
+            r = c.get(asked, headers=accept, follow_redirects=False)
+            assert r.status_code == 404 and r.json() == {"detail": "Not Found", "code": "not_found"}, asked
+    head = c.head("/team/", headers={"accept": "application/json"})
+    assert head.status_code == 404 and head.content == b""
