@@ -47,24 +47,24 @@ def record(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
     request_id: str | None = None,
-) -> None:
+) -> AuditEvent:
     # Added to the session, written by the caller's commit (under the write lock), with the action.
     if actor.token_prefix:
         detail = {**(detail or {}), "token": actor.token_prefix}
-    session.add(
-        AuditEvent(
-            at=utcnow(),
-            actor=actor.name,
-            actor_roles=actor.roles_text,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            model_version=model_version,
-            outcome=outcome,
-            detail=detail or {},
-            request_id=request_id,
-        )
+    event = AuditEvent(
+        at=utcnow(),
+        actor=actor.name,
+        actor_roles=actor.roles_text,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        model_version=model_version,
+        outcome=outcome,
+        detail=detail or {},
+        request_id=request_id,
     )
+    session.add(event)
+    return event
 
 
 def refusal(sessions, actor: Principal, path: str, needs: tuple[str, ...], request_id: str | None) -> None:
@@ -85,6 +85,30 @@ def refusal(sessions, actor: Principal, path: str, needs: tuple[str, ...], reque
             request_id=request_id,
         )
         commit(session)
+
+
+def export_end(sessions, actor: Principal, action: str, export: AuditEvent, request_id: str | None):
+    """`serving.exports.csv_download`'s `done` for the CSV export recorded as `export`: an event `action`
+    saying how many rows were sent and whether the whole file was (outcome `interrupted` when not). The
+    export's own event is written before the first row goes out (no export without its event) and the trail
+    is append-only, so how far the sending got is an event of its own, written when it ends."""
+    from serving.db.engine import commit
+
+    def done(rows: int, complete: bool) -> None:
+        with sessions() as session:
+            record(
+                session,
+                actor,
+                action,
+                export.resource_type,
+                export.resource_id,
+                outcome="ok" if complete else "interrupted",
+                detail={"rows": rows, "complete": complete, "export_event": export.id},
+                request_id=request_id,
+            )
+            commit(session)
+
+    return done
 
 
 @dataclass(frozen=True)

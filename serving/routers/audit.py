@@ -97,7 +97,7 @@ def export_audit(
     until: Until = None,
 ):
     f = _filter(actor, action, resource_id, since, until)
-    audit.record(
+    event = audit.record(
         session, principal, "audit.export", "audit", None, detail={"filter": _describe(f)}, request_id=rid
     )
     commit(session)
@@ -110,6 +110,7 @@ def export_audit(
         audit.CSV_COLUMNS,
         lambda s: audit.iter_event_rows(s, f, upto),
         audit.csv_cells,
+        done=audit.export_end(request.app.state.sessions, principal, "audit.export_end", event, rid),
     )
 
 

@@ -90,10 +90,11 @@ def export_interventions(
     if format == "json":
         page = (limit or EXPORT_PAGE, offset or 0)
         rows, total = store.intervention_entries(session, f, *page)
-        sent, last = len(rows), None
-    else:  # counted now, read from the database as it is sent, up to the newest entry counted
+        last, counts = None, {"rows": len(rows), "total": total}
+    else:  # counted now, read from the database as it is sent, up to the newest entry counted; the rows
+        # sent are recorded when the sending ends (audit.export_end): a download cut short sends fewer
         total, last = store.count_intervention_entries(session, f)
-        sent = total
+        counts = {"total": total}
     asked = {
         "started_from": started_from.isoformat() if started_from else None,
         "started_to": started_to.isoformat() if started_to else None,
@@ -101,15 +102,14 @@ def export_interventions(
         "team": team,
         "rep_id": sorted(set(rep_id)) if rep_id else None,
     }
-    audit.record(
+    event = audit.record(
         session,
         principal,
         "interventions.export",
         "intervention_log",
         None,
         detail={
-            "rows": sent,
-            "total": total,
+            **counts,
             "format": format,
             "filter": {k: v for k, v in asked.items() if v is not None},
         },
@@ -127,6 +127,7 @@ def export_interventions(
         lambda session: store.iter_intervention_table(session, f, last),
         _cells,
         lineterminator="\n",
+        done=audit.export_end(request.app.state.sessions, principal, "interventions.export_end", event, rid),
     )
 
 

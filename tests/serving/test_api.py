@@ -521,13 +521,20 @@ def test_the_intervention_export_is_filtered_by_day_manager_team_and_rep_and_pag
     with service.session() as s:
         events = s.query(AuditEvent).filter_by(action="interventions.export").order_by(AuditEvent.id).all()
         assert len(events) == 11  # one per export answered, none for a refusal
-        assert events[5].detail["filter"] == {"manager_id": "nobody"} and events[5].detail["rows"] == 0
-        assert events[9].detail["format"] == "json" and events[9].detail["total"] == 4
+        assert events[5].detail["filter"] == {"manager_id": "nobody"} and events[5].detail["total"] == 0
+        json_page = events[9].detail
+        assert (json_page["format"], json_page["total"], json_page["rows"]) == ("json", 4, 2)
+        # each CSV's end: the rows it sent, all of them
+        ends = s.query(AuditEvent).filter_by(action="interventions.export_end").order_by(AuditEvent.id).all()
+        csvs = [e for e in events if e.detail["format"] == "csv"]
+        assert [e.detail["export_event"] for e in ends] == [e.id for e in csvs] and len(csvs) == 9
+        assert [e.detail["rows"] for e in ends] == [e.detail["total"] for e in csvs]
+        assert all(e.detail["complete"] and e.outcome == "ok" for e in ends) and ends[5].detail["rows"] == 0
 
 
 def test_a_large_intervention_export_streams_what_the_json_pages_hold(service):
     """A few thousand entries: the CSV, sent in pieces as the rows are read, holds exactly the entries of
-    the JSON pages joined, in the same order, with or without a filter; its audit event counts them."""
+    the JSON pages joined, in the same order, with or without a filter; the event of its end counts them."""
     import csv
     import io
 
@@ -560,7 +567,10 @@ def test_a_large_intervention_export_streams_what_the_json_pages_hold(service):
                 s.query(AuditEvent).filter_by(action="interventions.export").order_by(AuditEvent.id.desc())
             )
             exported = next(e for e in event if e.detail["format"] == "csv")
-        assert exported.detail["rows"] == exported.detail["total"] == len(joined)
+            ends = s.query(AuditEvent).filter_by(action="interventions.export_end")
+            end = ends.order_by(AuditEvent.id.desc()).first()
+        assert end.detail["export_event"] == exported.id and end.detail["complete"]
+        assert end.detail["rows"] == exported.detail["total"] == len(joined)
 
 
 def test_a_manager_tree_larger_than_the_databases_parameter_limit_filters_the_export_and_the_list(

@@ -184,11 +184,45 @@ def test_a_large_export_streams_what_the_json_pages_hold(service):
                 item["at"] = dt.datetime.fromisoformat(item["at"])
                 joined.append([str(cell) for cell in audit.csv_cells([item[k] for k in audit.CSV_COLUMNS])])
             offset += len(items)
-        assert table[1:] == joined and len(joined) == page.json()["total"] > 1000
+        # the events up to the export's own are in it; after them, the event of its end when the filters match
+        sent, later = joined[: len(table) - 1], joined[len(table) - 1 :]
+        assert table[1:] == sent and len(sent) > 1000 and len(joined) == page.json()["total"]
         assert (table[-1][4] == "audit.export") is (params == {})  # its own event, when the filters match
+        assert [e[4] for e in later] == (["audit.export_end"] if params == {} else [])
     with service.session() as s:
         exports = s.scalars(select(AuditEvent).where(AuditEvent.action == "audit.export")).all()
     assert [e.detail["filter"] for e in exports] == [
         {},
         {"since": since, "until": "2024-01-02T00:00:00+00:00"},
     ]
+
+
+def test_each_csv_export_records_the_rows_it_sent_and_whether_it_finished(service):
+    """A CSV export's event is written before the first row goes out, so it could not say how many rows
+    went (the interventions' claimed every matched one): an event written when the sending ends now says
+    how many rows were sent and whether the whole file was, linked to the export's event. A client gone
+    after the first chunk (1,000 rows of 1,200) gets an `interrupted` event that never claims the rest."""
+    from serving.db.schema import InterventionLog
+
+    from .conftest import log_entries
+
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(AuditEvent), audit_events(1200))
+        s.execute(insert(InterventionLog), log_entries(1200))
+    c, hr = service.client, service.h("hr")
+    for url, action in (
+        ("/api/v1/audit/export", "audit.export"),
+        ("/api/v1/interventions/export", "interventions.export"),
+    ):
+        whole = list(csv.reader(io.StringIO(c.get(url, headers=hr).text, newline="")))
+        with c.stream("GET", url, headers=hr) as r:  # read the header and the first chunk, then go away
+            pieces = r.iter_bytes()
+            next(pieces)
+            received = len(list(csv.reader(io.StringIO(next(pieces).decode(), newline=""))))
+        starts, ends = _events(service, action=action), _events(service, action=f"{action}_end")
+        assert [(e.outcome, e.detail["complete"]) for e in ends] == [("ok", True), ("interrupted", False)]
+        assert ends[0].detail["rows"] == len(whole) - 1 > 1000
+        assert received == 1000 and ends[1].detail["rows"] in (0, received)  # 0: gone before it was counted
+        assert [e.detail["export_event"] for e in ends] == [e.id for e in starts]
+        assert [e.request_id for e in ends] == [e.request_id for e in starts]
+        assert all(e.actor == "hr" and "rows" not in e.detail for e in starts)
