@@ -1,8 +1,10 @@
 """CSV downloads sent as they are read from the database (the intervention log's, the audit trail's): an
-export of any size never sits whole in the service's memory."""
+export of any size never sits whole in the service's memory, and it reads one snapshot of the database,
+taken when it is asked for (on PostgreSQL; see `snapshot`)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -30,8 +32,31 @@ class Sent:
     complete: bool = False
 
 
+@contextlib.contextmanager
+def snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for a download, which reads one snapshot of the database in all its statements: what the
+    export counts or bounds when it is asked for (its event's count, the newest id) and every chunk sent
+    later. On PostgreSQL its transaction is REPEATABLE READ and READ ONLY: the snapshot is taken by its first
+    statement and holds until `csv_download` closes the session at the end of the sending, whatever
+    commits meanwhile (under READ COMMITTED a row whose id was taken before the export was asked for, by a
+    transaction that committed later, would be sent). SQLite has one writer at a time, so no row commits
+    with an id below one already visible: a plain session with the id bound serves.
+
+    Closed here when the request fails before `csv_download` has it."""
+    session = sessions()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            )
+        yield session
+    except BaseException:
+        session.close()
+        raise
+
+
 def csv_download(
-    sessions: sessionmaker[Session],
+    session: Session,
     filename: str,
     header: Sequence[str],
     read: Read,
@@ -40,13 +65,15 @@ def csv_download(
     lineterminator: str = "\r\n",
     done: Done | None = None,
 ) -> StreamingResponse:
-    """A CSV file of `header`, then `cells(row)` for each row that `read` yields, one piece sent per chunk
-    read (`serving.store.read_in_chunks`). `read` runs in a session of its own, opened when the body is
-    sent: the request's session may be closed by then. `done(rows, complete)` is called once the sending
-    ends, however it ends (finished, the client gone, an error), with the rows actually sent."""
+    """A CSV file of `header`, then `cells(row)` for each row that `read(session)` yields, one piece sent
+    per chunk read (`serving.store.read_in_chunks`). `session` is the export's own (`snapshot`), not the
+    request's, which may be closed by the time the body is sent; the download closes it when the sending
+    ends. `done(rows, complete)` is called then, however it ends (finished, the client gone, an error),
+    with the rows actually sent."""
     sent = Sent()
     return _Download(
-        _pieces(sessions, header, read, cells, lineterminator, sent),
+        _pieces(session, header, read, cells, lineterminator, sent),
+        session,
         sent,
         done,
         media_type="text/csv",
@@ -55,12 +82,13 @@ def csv_download(
 
 
 class _Download(StreamingResponse):
-    """A StreamingResponse that, when the sending ends, closes its reading (and with it the read's session
-    and cursor, now rather than when the generator is collected) and then reports how far it got."""
+    """A StreamingResponse that, when the sending ends, closes its reading and its session (and with them
+    the cursor and the snapshot's transaction, now rather than when they are collected) and then reports
+    how far it got."""
 
-    def __init__(self, pieces: Iterator[str], sent: Sent, done: Done | None, **kw: Any):
+    def __init__(self, pieces: Iterator[str], session: Session, sent: Sent, done: Done | None, **kw: Any):
         super().__init__(pieces, **kw)
-        self._reading, self._sent, self._done = pieces, sent, done
+        self._reading, self._session, self._sent, self._done = pieces, session, sent, done
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -71,7 +99,10 @@ class _Download(StreamingResponse):
                 await anyio.to_thread.run_sync(self._finish)
 
     def _finish(self) -> None:
-        self._reading.close()
+        try:
+            self._reading.close()
+        finally:
+            self._session.close()
         if self._done is None:
             return
         try:
@@ -85,7 +116,7 @@ class _Download(StreamingResponse):
 
 
 def _pieces(
-    sessions: sessionmaker[Session],
+    session: Session,
     header: Sequence[str],
     read: Read,
     cells: Cells,
@@ -93,12 +124,11 @@ def _pieces(
     sent: Sent,
 ) -> Iterator[str]:
     yield _lines([header], lineterminator)
-    with sessions() as session:
-        for rows in read(session):
-            yield _lines(map(cells, rows), lineterminator)
-            # counted when the next piece is asked for, which is after this one was handed to the server:
-            # a download cut short never counts the rows it did not send
-            sent.rows += len(rows)
+    for rows in read(session):
+        yield _lines(map(cells, rows), lineterminator)
+        # counted when the next piece is asked for, which is after this one was handed to the server:
+        # a download cut short never counts the rows it did not send
+        sent.rows += len(rows)
     sent.complete = True
 
 

@@ -502,7 +502,8 @@ def iter_intervention_table(
     """The input contract's `interventions` table of the entries matching `f` with an id up to `upto_id`
     (rows of rep_id, intervention, started_on, ended_on), oldest start first (then as recorded), in lists
     of at most `chunk` rows read from the database cursor as they are asked for: an export of any size
-    holds one list at a time (on PostgreSQL a server-side cursor, in the session's transaction)."""
+    holds one list at a time (on PostgreSQL a server-side cursor, in the session's transaction: the
+    export's snapshot, `serving.exports.snapshot`)."""
     wanted = _entry_conditions(session, f)
     if wanted is None:
         return
@@ -526,7 +527,9 @@ def read_in_chunks(
     when the export was asked for), in lists of at most `chunk` rows read from the database cursor as they
     are asked for: an export of any size holds one list at a time (on PostgreSQL a server-side cursor, in
     the session's transaction). Bounding by the newest id at the time of asking keeps rows written while
-    the export is being sent out of it. The exports of the intervention log and of the audit trail."""
+    the export is being sent out of it on SQLite; on PostgreSQL, where a row may commit after others with
+    higher ids, the session's snapshot does (`serving.exports.snapshot`). The exports of the intervention
+    log and of the audit trail."""
     if upto_id is None:
         return
     q = query.where(id_column <= upto_id).execution_options(yield_per=chunk)

@@ -101,17 +101,18 @@ def export_audit(
         session, principal, "audit.export", "audit", None, detail={"filter": _describe(f)}, request_id=rid
     )
     commit(session)
-    # read as it is sent, up to the newest event now: the export's own event is in it when the filters
-    # match, those written while it is being sent are not
-    upto = audit.newest_event_id(session)
-    return exports.csv_download(
-        request.app.state.sessions,
-        "repradar_audit.csv",
-        audit.CSV_COLUMNS,
-        lambda s: audit.iter_event_rows(s, f, upto),
-        audit.csv_cells,
-        done=audit.export_end(request.app.state.sessions, principal, "audit.export_end", event, rid),
-    )
+    # read as it is sent, from one snapshot taken now, up to the newest event in it: the export's own event
+    # is in it when the filters match, those written while it is being sent are not
+    with exports.snapshot(request.app.state.sessions) as snapshot:
+        upto = audit.newest_event_id(snapshot)
+        return exports.csv_download(
+            snapshot,
+            "repradar_audit.csv",
+            audit.CSV_COLUMNS,
+            lambda s: audit.iter_event_rows(s, f, upto),
+            audit.csv_cells,
+            done=audit.export_end(request.app.state.sessions, principal, "audit.export_end", event, rid),
+        )
 
 
 def _describe(f: audit.AuditFilter) -> dict:

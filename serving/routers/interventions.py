@@ -13,6 +13,7 @@ from pydantic import StringConstraints
 from serving import audit, exports, store
 from serving.auth import Principal
 from serving.db.engine import commit
+from serving.db.schema import AuditEvent
 from serving.deps import RequestIdDep, SessionDep, require
 from serving.http_errors import AUTHED, responses
 from serving.routers.reps import _intervention_out
@@ -87,14 +88,6 @@ def export_interventions(
         team=team,
         rep_ids=frozenset(rep_id) if rep_id else None,
     )
-    if format == "json":
-        page = (limit or EXPORT_PAGE, offset or 0)
-        rows, total = store.intervention_entries(session, f, *page)
-        last, counts = None, {"rows": len(rows), "total": total}
-    else:  # counted now, read from the database as it is sent, up to the newest entry counted; the rows
-        # sent are recorded when the sending ends (audit.export_end): a download cut short sends fewer
-        total, last = store.count_intervention_entries(session, f)
-        counts = {"total": total}
     asked = {
         "started_from": started_from.isoformat() if started_from else None,
         "started_to": started_to.isoformat() if started_to else None,
@@ -102,33 +95,43 @@ def export_interventions(
         "team": team,
         "rep_id": sorted(set(rep_id)) if rep_id else None,
     }
-    event = audit.record(
-        session,
-        principal,
-        "interventions.export",
-        "intervention_log",
-        None,
-        detail={
-            **counts,
-            "format": format,
-            "filter": {k: v for k, v in asked.items() if v is not None},
-        },
-        request_id=rid,
-    )
-    commit(session)
+
+    def recorded(counts: dict) -> AuditEvent:
+        event = audit.record(
+            session,
+            principal,
+            "interventions.export",
+            "intervention_log",
+            None,
+            detail={**counts, "format": format, "filter": {k: v for k, v in asked.items() if v is not None}},
+            request_id=rid,
+        )
+        commit(session)
+        return event
+
     if format == "json":
+        page = (limit or EXPORT_PAGE, offset or 0)
+        rows, total = store.intervention_entries(session, f, *page)
+        recorded({"rows": len(rows), "total": total})
         return InterventionExportOut(
             total=total, limit=page[0], offset=page[1], items=[_intervention_out(r) for r in rows]
         )
-    return exports.csv_download(
-        request.app.state.sessions,
-        "repradar_interventions.csv",
-        COLUMNS,
-        lambda session: store.iter_intervention_table(session, f, last),
-        _cells,
-        lineterminator="\n",
-        done=audit.export_end(request.app.state.sessions, principal, "interventions.export_end", event, rid),
-    )
+    # counted in the export's snapshot, then read from it as it is sent, up to the newest entry counted;
+    # the rows sent are recorded when the sending ends (audit.export_end): a download cut short sends fewer
+    with exports.snapshot(request.app.state.sessions) as snapshot:
+        total, last = store.count_intervention_entries(snapshot, f)
+        event = recorded({"total": total})
+        return exports.csv_download(
+            snapshot,
+            "repradar_interventions.csv",
+            COLUMNS,
+            lambda s: store.iter_intervention_table(s, f, last),
+            _cells,
+            lineterminator="\n",
+            done=audit.export_end(
+                request.app.state.sessions, principal, "interventions.export_end", event, rid
+            ),
+        )
 
 
 def _cells(row) -> tuple[str, str, str, str]:

@@ -968,3 +968,75 @@ def test_bad_tokens_and_sign_ins_are_counted_once_for_every_worker_process(servi
     with first.session() as s:
         kept = s.execute(select(AuthFailure.kind, func.count()).group_by(AuthFailure.kind)).all()
     assert sorted(kept) == [("api", 1), ("signin", 2)]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_streamed_export_is_the_database_as_it_was_when_asked(service):
+    """PostgreSQL gives a row its id when it is inserted, not when it commits: a transaction open while an
+    export is asked for can commit rows whose ids are below the export's bound. The export's rows were read
+    in a transaction of their own, begun when the first chunk was read, so such a row committed in between
+    was sent though the export's event had not counted it. Now the export reads one snapshot, taken when it
+    is asked for: a row committed after that (before the first chunk, or after it with an id before the
+    part read or in the part not read yet) is not in it, and it holds what its event counted. (SQLite has one writer at a time, so
+    no row commits below the bound later.)"""
+    import csv
+    import datetime as dt
+    import io
+
+    from sqlalchemy import insert, select
+
+    from serving.db.schema import AuditEvent, InterventionLog
+
+    from .conftest import audit_events, log_entries
+
+    engine, sessions = service.app.state.engine, service.app.state.sessions
+    c, hr = service.client, service.h("hr")
+
+    def uncommitted(table, row: dict):
+        """A connection holding `row` inserted (its id taken now), not committed."""
+        conn = engine.connect()
+        conn.execute(insert(table), [row])
+        return conn
+
+    def table_of(text: str) -> list[list[str]]:
+        return list(csv.reader(io.StringIO(text, newline="")))
+
+    for url, table, rows, early, late in (
+        (
+            "/api/v1/interventions/export",
+            InterventionLog,
+            log_entries,
+            {"started_on": dt.date(2024, 1, 1)},  # sent first (oldest start, lowest id)
+            {"started_on": dt.date(2024, 12, 30)},  # sent last
+        ),
+        ("/api/v1/audit/export", AuditEvent, audit_events, {}, {}),  # sent by id
+    ):
+        # ids below every other, sent first
+        before_first, after_first = (
+            uncommitted(table, rows(1)[0] | early),
+            uncommitted(table, rows(1)[0] | early),
+        )
+        with sessions.begin() as s:
+            s.execute(insert(table), rows(1200))
+        in_unread = uncommitted(table, rows(1)[0] | late)  # an id after the first chunk's
+        with sessions.begin() as s:  # committed after they took their ids: the export's bound is above them
+            s.execute(insert(table), rows(1))
+        expected = table_of(c.get(url, headers=hr).text)  # the rows committed now
+        with c.stream("GET", url, headers=hr) as r:
+            assert r.status_code == 200
+            before_first.commit()  # after the export was asked for, before its first chunk is read
+            pieces = r.iter_bytes()
+            header, first = next(pieces), next(pieces)
+            after_first.commit()  # after its first chunk: before the part read, and in the part not read yet
+            in_unread.commit()
+            got = table_of(b"".join([header, first, *pieces]).decode())
+        for conn in (before_first, after_first, in_unread):
+            conn.close()
+        with service.session() as s:
+            events = s.scalars(select(AuditEvent).where(AuditEvent.action.like("%.export"))).all()
+        if table is AuditEvent:  # `expected` ended with the first export's event; then its end, this one's
+            assert [row[4] for row in got[-3:]] == ["audit.export", "audit.export_end", "audit.export"]
+            got = got[:-2]
+        else:
+            assert events[-1].detail["total"] == len(got) - 1 == 1201
+        assert len(got) > 1000 and got == expected
