@@ -11,6 +11,10 @@ import pandas as pd
 
 # Open stages whose lower-cased name contains one of these are late (proposal or later).
 LATE_STAGE_WORDS = ("propos", "negotiat", "contract", "commit", "quote", "verbal")
+# ... except a value proposition: Salesforce's Value Proposition comes before its Id. Decision
+# Makers and Perception Analysis stages, so reading it late would make every deal go back from a
+# late stage to early ones.
+NOT_LATE_PHRASE = "value prop"
 # An open stage named this word, alone or last after a space or `-`, is the last open stage
 # (Dynamics 365's Close, or numbered `4-Close`): late. A whole word, so `Closed Won`,
 # `Closed Lost` and `closed`, closed states read by is_closed / is_won, never match it.
@@ -23,7 +27,7 @@ CLOSED_STAGE_PREFIX = "closed"
 # warning names. Reviewed against the default stages of the common CRMs and the Maven export
 # (`tests/features/test_stages.py` runs each list; docs/import.md has the table):
 #   Salesforce (OpportunityStage picklist): Prospecting, Qualification, Needs Analysis,
-#     Id. Decision Makers, Perception Analysis (Value Proposition, Proposal/Price Quote and
+#     Value Proposition, Id. Decision Makers, Perception Analysis (Proposal/Price Quote and
 #     Negotiation/Review read as late; Closed Won/Lost as closed)
 #   HubSpot (default sales pipeline, labels and internal ids): Appointment scheduled
 #     (appointmentscheduled), Qualified to buy, Presentation scheduled, Decision maker bought-in
@@ -49,6 +53,7 @@ EARLY_STAGE_WORDS = (
     "demo",  # Pipedrive (Demo Scheduled)
     "present",  # HubSpot (Presentation scheduled)
     "analysis",  # Salesforce (Needs Analysis, Perception Analysis)
+    NOT_LATE_PHRASE,  # Salesforce (Value Proposition)
     "develop",  # Dynamics 365 (Develop)
     "identif",
     "intro",
@@ -74,6 +79,8 @@ def stage_key(name: str) -> str:
 
 def is_late(name: str) -> bool:
     key = stage_key(name)
+    if NOT_LATE_PHRASE in key:
+        return False
     w = LAST_STAGE_WORD
     return any(x in key for x in LATE_STAGE_WORDS) or key == w or key.endswith((f" {w}", f"-{w}"))
 

@@ -15,7 +15,7 @@
 -- still carry, that holds won and lost deals, or that deals leave is open. A closed stage holding
 -- both outcomes gives each deal its own. A stage no deal carries: by its name alone.
 -- is_late marks proposal-or-later stages by name (features/stages.py is_late: the late words, or
--- the word close alone or last, never closed).
+-- the word close alone or last, never closed; not a value proposition).
 -- prev_closed / prev_close_d describe the deal's previous interval (NULL for its first).
 WITH stage_names AS (
     SELECT stage_code, stage_name, LOWER(TRIM(stage_name)) AS stage_key
@@ -70,7 +70,9 @@ stage_attr AS (
         CASE WHEN sm.stage_key IS NULL THEN (CASE WHEN sn.stage_key LIKE '%won%' THEN 1 ELSE 0 END)
              WHEN sm.all_won = 1 THEN 1
              WHEN sm.any_won = 0 THEN 0 END AS won_flag,
-        CASE WHEN sn.stage_key LIKE '%propos%' OR sn.stage_key LIKE '%negotiat%' OR sn.stage_key LIKE '%contract%'
+        -- Salesforce's Value Proposition comes before its decision-maker and perception stages: early
+        CASE WHEN sn.stage_key LIKE '%value prop%' THEN 0
+             WHEN sn.stage_key LIKE '%propos%' OR sn.stage_key LIKE '%negotiat%' OR sn.stage_key LIKE '%contract%'
                   OR sn.stage_key LIKE '%commit%' OR sn.stage_key LIKE '%quote%' OR sn.stage_key LIKE '%verbal%'
                   OR sn.stage_key = 'close' OR sn.stage_key LIKE '% close' OR sn.stage_key LIKE '%-close'
              THEN 1 ELSE 0 END AS is_late

@@ -143,3 +143,18 @@ def test_a_closed_stage_holding_both_outcomes_keeps_each_deals_own():
     f = snap(org(deals, history=history), "2024-02-01")
     assert f["attainment_to_date"] == pytest.approx(0.10)  # o1 won, o2 lost
     assert f["open_pipeline_total"] == pytest.approx(0.0)
+
+
+def test_salesforce_value_proposition_is_an_early_stage():
+    # Value Proposition comes before Id. Decision Makers and Perception Analysis in Salesforce's
+    # default order: a deal lost there never reached a late stage, and it moved on from early ones.
+    history = [
+        ("o1", "2024-01-02T09:00:00Z", "Needs Analysis", 10.0, "2024-02-01"),
+        ("o1", "2024-01-05T09:00:00Z", "Value Proposition", 10.0, "2024-02-01"),
+        ("o1", "2024-01-08T09:00:00Z", "Id. Decision Makers", 10.0, "2024-02-01"),
+        ("o1", "2024-01-20T09:00:00Z", "Closed Lost", 10.0, "2024-01-20"),
+    ]
+    f = snap(org([lost("o1", "2024-01-02", "2024-01-20", 10)], history=history), "2024-02-01")
+    assert f["late_stage_reach_rate_180d"] == pytest.approx(0.0)
+    assert f["early_stage_progress_rate_180d"] == pytest.approx(2 / 3)  # two moved on, one lost
+    assert math.isnan(f["late_stage_progress_rate_180d"])  # no late exit

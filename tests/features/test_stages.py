@@ -12,6 +12,7 @@ import pytest
 from features.stages import (
     LAST_STAGE_WORD,
     LATE_STAGE_WORDS,
+    NOT_LATE_PHRASE,
     closed_stages,
     is_late,
     unrecognised_stages,
@@ -26,7 +27,11 @@ VALID = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "valid"
 
 def test_the_late_words_are_the_ones_the_features_use():
     sql = SQL.read_text()
-    case = re.search(r"CASE WHEN sn\.stage_key LIKE '%propos%'.*?END AS is_late", sql, re.S)
+    case = re.search(
+        rf"CASE WHEN sn\.stage_key LIKE '%{NOT_LATE_PHRASE}%' THEN 0\s+WHEN sn\.stage_key LIKE '%propos%'.*?END AS is_late",
+        sql,
+        re.S,
+    )
     assert case is not None
     assert tuple(re.findall(r"LIKE '%(\w+)%'", case.group(0))) == LATE_STAGE_WORDS
     w = LAST_STAGE_WORD
@@ -169,6 +174,13 @@ def test_a_stage_closed_deals_kept_is_open_as_the_features_read_it():
     }
     # Without history, a stage its deals all closed with one outcome is closed.
     assert closed_stages(o, None)[0] == {"signed", "gone cold", "closed won", "closed"}
+
+
+def test_a_value_proposition_is_early_and_a_proposal_late():
+    assert not is_late("Value Proposition") and not is_late("value proposition ")
+    assert all(is_late(n) for n in ["Proposal/Price Quote", "Proposal Made", "Propose"])
+    found, any_late = unrecognised_stages(opps(("Value Proposition", False)), None)
+    assert found == {} and not any_late  # a known early stage, not an unrecognised one
 
 
 def test_a_late_stage_not_named_as_one_is_still_named():
