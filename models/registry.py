@@ -217,10 +217,12 @@ def _check_databricks(uri: str, setting: str, timeout: float) -> None:
             "cluster; elsewhere use databricks with DATABRICKS_HOST and DATABRICKS_TOKEN, or databricks://PROFILE"
         )
     profile = netloc or os.environ.get("DATABRICKS_CONFIG_PROFILE")
-    host, signed = None, False
+    host, signed, token = None, False, None
+    token_from = "DATABRICKS_TOKEN"
     if not profile:
         host = os.environ.get("DATABRICKS_HOST")
         signed = any(os.environ.get(k) for k in _DATABRICKS_AUTH_ENV)
+        token = os.environ.get("DATABRICKS_TOKEN")
     cfg_file = Path(os.environ.get("DATABRICKS_CONFIG_FILE") or Path.home() / ".databrickscfg")
     if not (host and signed):
         cfg = configparser.ConfigParser(default_section="__none__", interpolation=None)
@@ -230,6 +232,8 @@ def _check_databricks(uri: str, setting: str, timeout: float) -> None:
         if cfg.has_section(section):
             host = cfg.get(section, "host", fallback=None) or None
             signed = any(cfg.get(section, k, fallback=None) for k in _DATABRICKS_AUTH_KEYS)
+            token = cfg.get(section, "token", fallback=None) or None
+            token_from = f"the token of the profile {section!r} in {cfg_file}"
         elif profile:
             raise UserError(
                 f"{setting}={uri!r}: the Databricks profile {profile!r} is not in {cfg_file}; add it "
@@ -247,6 +251,46 @@ def _check_databricks(uri: str, setting: str, timeout: float) -> None:
     address = host if "://" in host else f"https://{host}"
     name = urlsplit(address).hostname or host
     _check_connection(address, setting, timeout, what=f"the Databricks workspace {name}")
+    if token:
+        _check_token(address, name, token.strip(), token_from, uri, setting, timeout)
+
+
+_TOKENS_ACCEPTED: set[tuple[str, str]] = set()
+
+
+def _check_token(
+    address: str, name: str, token: str, token_from: str, uri: str, setting: str, timeout: float
+):
+    """UserError when the workspace answers but refuses the personal access token (HTTP 401/403): MLflow
+    ended that in an internal error after seconds of retries. Asks who the token belongs to (SCIM Me,
+    which every valid token may read); any other answer is left to MLflow. Only an acceptance is
+    remembered (by the token's hash), as for `_check_connection`."""
+    import hashlib
+    import urllib.error
+
+    key = (address, hashlib.sha256(token.encode()).hexdigest())
+    if key in _TOKENS_ACCEPTED:
+        return
+    request = urllib.request.Request(
+        address.rstrip("/") + "/api/2.0/preview/scim/v2/Me",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            pass
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code in (401, 403):
+            raise UserError(
+                f"{setting}={uri!r}: the Databricks workspace {name} refused the token (HTTP {exc.code}); "
+                f"{token_from} is wrong, expired or revoked, or belongs to another workspace: create a new "
+                "token in the workspace (Settings > Developer > Access tokens, or databricks auth login) "
+                "and set DATABRICKS_TOKEN or the profile's token to it"
+            ) from None
+        return  # another answer (a proxy's, a missing API): MLflow's to deal with
+    except (OSError, ValueError):
+        return  # reached a moment ago; a flaky answer now is MLflow's to retry
+    _TOKENS_ACCEPTED.add(key)
 
 
 _STORES_SEEN: set[Path] = set()

@@ -187,3 +187,71 @@ def test_a_unity_catalog_registry_needs_databricks_credentials(tmp_path, monkeyp
     )
     assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
     assert "REPRADAR_MLFLOW_REGISTRY_URI='databricks-uc' is a Databricks workspace" in r.stderr, r.stderr
+
+
+@pytest.fixture
+def refusing_workspace():
+    """A real HTTP server that answers every request 401, as a workspace does to a wrong token."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def _refuse(self):
+            seen.append(self.headers.get("Authorization", ""))
+            body = b'{"error_code": "401", "message": "Invalid access token."}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _refuse
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "uri", "profile"),
+    [
+        ("REPRADAR_MLFLOW_TRACKING_URI", "databricks", False),
+        ("REPRADAR_MLFLOW_TRACKING_URI", "databricks://ds", True),
+        ("REPRADAR_MLFLOW_REGISTRY_URI", "databricks-uc", False),
+    ],
+)
+@pytest.mark.parametrize("command", [["models"], ["train", "--data", "{tmp}/org"]])
+def test_a_databricks_workspace_that_refuses_the_token_is_a_user_error(
+    tmp_path, monkeypatch, refusing_workspace, setting, uri, profile, command
+):
+    # the workspace answered 401/403 and MLflow ended in an internal error (exit 1) after seconds of retries
+    host, seen = refusing_workspace
+    for name in _DATABRICKS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if profile:
+        (tmp_path / ".databrickscfg").write_text(f"[ds]\nhost = {host}\ntoken = dapi-secret\n")
+    else:
+        monkeypatch.setenv("DATABRICKS_HOST", host)
+        monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-secret")
+    env = {setting: uri}
+    if setting == "REPRADAR_MLFLOW_REGISTRY_URI":
+        env["REPRADAR_MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [c.replace("{tmp}", str(tmp_path)) for c in command]
+    r = _run(tmp_path / "home", *command, **env)
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
+    assert "the Databricks workspace 127.0.0.1 refused the token (HTTP 401)" in r.stderr, r.stderr
+    assert setting in r.stderr and "DATABRICKS_TOKEN" in r.stderr
+    assert "secret" not in r.stderr and "Traceback" not in r.stderr
+    assert seen and all(a == "Bearer dapi-secret" for a in seen)  # the token was sent, and only there
+    assert not (tmp_path / "home" / "mlflow.db").exists()
