@@ -427,7 +427,10 @@ def describe_versions(settings) -> list[dict]:
                 # None for a version trained before the tag: its overrides are only in lgbm.* params
                 "param_overrides": json.loads(tags["param_overrides"]) if "param_overrides" in tags else None,
                 "git_commit": tags.get("git_commit"),
-                "currency": version_currency(tags, _history(mv)),
+                # None: not known (a version trained before its currency was recorded)
+                "currency": version_currency(
+                    tags, _history(mv), lambda mv=mv: bundled_currency(settings, mv)
+                ),
                 "history": _history(mv),
                 "replaced_at": tags.get("replaced_at"),
                 "replaced_by": tags.get("replaced_by"),
@@ -449,17 +452,49 @@ def describe_versions(settings) -> list[dict]:
     return out
 
 
-def version_currency(tags: dict, history: list[dict]) -> str:
-    """The ISO code a version's texts write amounts in: its `currency` tag (set by training, the spec's);
-    for a version registered before the tag, what a gate attempt read from its spec; else USD, as a
-    spec from before the currency was recorded loads (models.spec)."""
+def version_currency(tags: dict, history: list[dict], bundled=lambda: None) -> str | None:
+    """The ISO code a version's amounts are in: its `currency` tag (set by training, the spec's). For a
+    version registered before the tag: a currency other than USD that a gate attempt read from its spec,
+    else the one its bundled feature spec records (`bundled()`, read only then). None (unknown) when the
+    spec has no currency: such a model was trained before it was recorded, with data in any currency
+    (its spec loads as USD, so its texts write "$", but its amounts need not be dollars)."""
     if tags.get("currency"):
         return tags["currency"]
     for h in reversed(history):
         code = (h.get("currencies") or {}).get("challenger")
-        if isinstance(code, str) and code:
+        # a USD here may be only the default a spec without the field loads with
+        if isinstance(code, str) and code and code != DEFAULT_CURRENCY:
             return code
-    return DEFAULT_CURRENCY
+    return bundled()
+
+
+# (source, name, version) -> the bundled spec's currency (None: the spec has none); a version's files
+# never change, and the service lists the versions on every models page.
+_BUNDLED_CURRENCY: dict[tuple[str, str, str], str | None] = {}
+
+
+def bundled_currency(settings, mv) -> str | None:
+    """The `currency` the version's bundled feature spec records; None when it records none or its files
+    cannot be read now (only an answer read from the files is remembered)."""
+    key = (str(mv.source), str(mv.name), str(mv.version))
+    if key in _BUNDLED_CURRENCY:
+        return _BUNDLED_CURRENCY[key]
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    from models.pyfunc import ARTIFACT_FILES
+
+    uri = f"models:/{mv.name}/{mv.version}/artifacts/{ARTIFACT_FILES['spec']}"
+    try:
+        with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+            with open(path, encoding="utf-8") as f:
+                spec = json.load(f)
+    except (MlflowException, OSError, ValueError):
+        return None
+    code = spec.get("currency") if isinstance(spec, dict) else None
+    _BUNDLED_CURRENCY[key] = code if isinstance(code, str) and code else None
+    return _BUNDLED_CURRENCY[key]
 
 
 def _num(v) -> float | None:

@@ -630,7 +630,7 @@ def models_(
         typer.echo(
             f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
             f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {data:8}  {v.get('seed') or '-':>5}  "
-            f"{v['currency']:8}  {v['data_window']:22}  {_overrides(v.get('param_overrides'))}"
+            f"{v['currency'] or '?':8}  {v['data_window']:22}  {_overrides(v.get('param_overrides'))}"
         )
         # the version's gate attempts and the times it was replaced, in the order they happened
         lines = []

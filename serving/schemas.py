@@ -416,7 +416,10 @@ class ModelVersionOut(Response):
     created_at: dt.datetime | None
     run_id: str | None
     metrics: dict[str, float]
-    tags: dict[str, str]
+    tags: dict[str, str | None] = Field(
+        description="data_window, and currency: the ISO 4217 code of the version's amounts, null when not "
+        "known (a version trained before its currency was recorded)."
+    )
 
 
 class PromotionEventOut(Response):

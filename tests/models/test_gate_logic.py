@@ -96,3 +96,31 @@ def test_force_needs_a_reason(tmp_path):
 def test_nothing_trained_yet_says_what_to_do(tmp_path):
     with pytest.raises(UserError, match="repradar train"):
         promote(Settings(home=tmp_path))
+
+
+def test_a_versions_currency_is_never_a_usd_it_only_defaulted_to():
+    """A version registered before the `currency` tag showed USD when nothing said otherwise; its bundled
+    spec is read then (only then), and a gate record of USD, the default a spec without the field loads
+    with, proves nothing."""
+    from models.gate import version_currency
+
+    def spec(code):
+        def read():
+            read.calls += 1
+            return code
+
+        read.calls = 0
+        return read
+
+    sek = [{"currencies": {"challenger": "SEK"}}]
+    usd = [{"currencies": {"challenger": "USD"}}]
+    for tags, history, bundled, expected, reads in (
+        ({"currency": "EUR"}, usd, spec("JPY"), "EUR", 0),
+        ({}, sek, spec("JPY"), "SEK", 0),
+        ({}, [], spec("JPY"), "JPY", 1),
+        ({}, usd, spec("USD"), "USD", 1),
+        ({}, usd, spec(None), None, 1),
+        ({}, [], spec(None), None, 1),
+    ):
+        assert version_currency(tags, history, bundled) == expected, (tags, history, expected)
+        assert bundled.calls == reads

@@ -861,21 +861,42 @@ def test_org_page_suggestions_rank_reasons_by_driver_group_as_the_report_does():
 
 
 def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp_path):
-    """A real registry in the service's home: a version trained with REPRADAR_CURRENCY=EUR (its tag), one
-    registered before the tag whose gate attempt read SEK from its spec, and one from before both (USD)."""
+    """A real registry in the service's home: a version trained with REPRADAR_CURRENCY=EUR (its tag), and
+    versions registered before the tag: one whose gate attempt read SEK from its spec, one never gated
+    whose bundled spec records JPY (it was shown as USD), one whose spec records none (trained before the
+    currency was recorded; its gate attempt read the USD such a spec loads with) and one whose files are
+    gone. The last two are unknown ("?", null in JSON), not a USD the data may never have been in. The
+    models page, GET /api/v1/models and `repradar models` (table and --json) all say the same."""
     import json
 
     from models import registry
+    from tests.training.conftest import run_cli
 
     settings = web.app.state.settings
     client = registry.configure(settings)
     name = settings.model_name
     client.create_registered_model(name)
-    versions = [client.create_model_version(name, source=(tmp_path / f"m{i}").as_uri()) for i in range(3)]
-    client.set_model_version_tag(name, versions[2].version, "currency", "EUR")
-    attempt = {"decision": "refused", "currencies": {"challenger": "SEK", "champion": "USD"}}
-    client.set_model_version_tag(name, versions[1].version, "promotion_history.001", json.dumps(attempt))
-    expected = {versions[0].version: "USD", versions[1].version: "SEK", versions[2].version: "EUR"}
+
+    def bundled(folder, spec):  # a model folder as train logs it: the spec under artifacts/
+        (tmp_path / folder / "artifacts").mkdir(parents=True)
+        (tmp_path / folder / "artifacts" / "feature_spec.json").write_text(json.dumps(spec))
+        return (tmp_path / folder).as_uri()
+
+    sources = [
+        (tmp_path / "gone").as_uri(),
+        (tmp_path / "gone").as_uri(),
+        (tmp_path / "gone").as_uri(),
+        bundled("m-jpy", {"feature_names": [], "currency": "JPY"}),
+        bundled("m-old", {"feature_names": []}),
+    ]
+    versions = [str(client.create_model_version(name, source=src).version) for src in sources]
+    client.set_model_version_tag(name, versions[2], "currency", "EUR")
+    for v, code in ((versions[1], "SEK"), (versions[4], "USD")):
+        attempt = {"at": "2026-01-05T09:00:00.000+00:00", "by": "ds", "via": "cli", "decision": "refused"}
+        attempt["currencies"] = {"challenger": code, "champion": "USD"}
+        client.set_model_version_tag(name, v, "promotion_history.001", json.dumps(attempt))
+    expected = dict(zip(versions, [None, "SEK", "EUR", "JPY", None], strict=True))
+
     ds = web.login("ds")
     for lang, header in (("en", "Currency"), ("zh-CN", "货币")):
         page = ds.get("/lang", params={"to": lang, "next": "/models"}).text
@@ -883,7 +904,19 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
         assert f'<th scope="col">{header}</th>' in table, table
         rows = {r.split("</td>", 1)[0]: r for r in table.split("<tr><td>")[1:]}
         for version, code in expected.items():
-            assert f"<td>{code}</td>" in rows[str(version)], (lang, version, rows)
+            assert f"<td>{code or '?'}</td>" in rows[str(version)], (lang, version, rows)
+    api = web.client.get("/api/v1/models", headers={"Authorization": f"Bearer {web.tokens['ds']}"})
+    assert api.status_code == 200, api.text
+    assert {v["version"]: v["tags"]["currency"] for v in api.json()["versions"]} == expected
+    listed = run_cli(settings.home, "models", "--json")
+    assert listed.exit_code == 0, (listed.stdout, listed.stderr)
+    assert {v["version"]: v["currency"] for v in json.loads(listed.stdout)} == expected
+    listed = run_cli(settings.home, "models")
+    assert listed.exit_code == 0, (listed.stdout, listed.stderr)
+    table = listed.stdout.splitlines()
+    column = table[1].index("currency")
+    shown = {line.split()[0]: line[column:].split()[0] for line in table[2:] if line[:7].strip()}
+    assert shown == {v: code or "?" for v, code in expected.items()}, "\n".join(table)
 
 
 def test_a_page_asked_with_a_trailing_slash_links_to_its_address(web):
