@@ -421,3 +421,96 @@ def list_versions(client, name: str) -> list:
             return []
         raise
     return sorted(versions, key=lambda v: int(v.version), reverse=True)
+
+
+# Which process runs a training run: set when the run starts, so that a later command can tell a run
+# whose process is gone (SIGKILL, a crashed machine) from one still training (docs/model.md).
+RUN_HOST_TAG = "repradar.host"
+RUN_PID_TAG = "repradar.pid"
+RUN_PID_NAMESPACE_TAG = "repradar.pid_namespace"
+ENDED_BY_TAG = "repradar.ended_by"
+STALE_RUN_CHECK = "stale-run-check"
+
+
+def _pid_namespace() -> str:
+    """This process's pid namespace ("pid:[4026531836]" on Linux, "" elsewhere): a container sharing the
+    host's name (host networking) numbers its processes apart, so its pids cannot be checked from here."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def run_owner_tags() -> dict[str, str]:
+    """The tags a training run starts with: this host, process id and pid namespace."""
+    return {
+        RUN_HOST_TAG: socket.gethostname(),
+        RUN_PID_TAG: str(os.getpid()),
+        RUN_PID_NAMESPACE_TAG: _pid_namespace(),
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM), or a pid this system cannot have
+        return True
+    return True
+
+
+def end_stale_runs(client, settings) -> list[str]:
+    """End as FAILED the experiment's runs still RUNNING whose training process, on this host, is gone
+    (SIGKILL, an out-of-memory kill, a crashed machine: nothing could end them), tagged
+    repradar.ended_by=stale-run-check. A RUNNING run of another host, another pid namespace or without
+    the tags (an older repradar) is left alone. Returns a line for each of both, to show the user."""
+    import datetime as dt
+
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    if exp is None:
+        return []
+    here = run_owner_tags()
+    notes = []
+    for run in client.search_runs(
+        [exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    ):
+        tags, run_id = run.data.tags, run.info.run_id
+        started = dt.datetime.fromtimestamp((run.info.start_time or 0) / 1000, dt.UTC)
+        what = f"the MLflow run {run_id} (started {started:%Y-%m-%d %H:%M} UTC)"
+        host, pid = tags.get(RUN_HOST_TAG), tags.get(RUN_PID_TAG, "")
+        ours = (
+            host == here[RUN_HOST_TAG] and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
+        )
+        if ours and pid.isdigit():
+            if _alive(int(pid)):
+                continue  # training now
+            reason = f"its training process {pid} on {host} was gone (killed, or the machine restarted)"
+            try:
+                client.set_tag(run_id, ENDED_BY_TAG, STALE_RUN_CHECK)
+                client.set_tag(run_id, "repradar.ended_reason", reason)
+                client.set_terminated(run_id, "FAILED")
+            except MlflowException as exc:  # e.g. a server that lets this user read but not write
+                notes.append(f"{what} is still RUNNING but {reason}; it could not be ended here ({exc})")
+                continue
+            notes.append(f"{what} was still RUNNING but {reason}: it is ended as FAILED")
+        elif host and host != here[RUN_HOST_TAG]:
+            notes.append(
+                f"{what} is RUNNING on {host} (process {pid or '?'}): left alone, as only {host} can check "
+                f"its process; `repradar models` there ends it as FAILED if the process is gone"
+            )
+        elif host and pid.isdigit():
+            notes.append(
+                f"{what} is RUNNING in another container of this host (process {pid}, pid namespace "
+                f"{tags.get(RUN_PID_NAMESPACE_TAG) or '?'}): left alone, as its process cannot be checked "
+                "from here; `repradar models` in that container ends it as FAILED if the process is gone"
+            )
+        else:
+            notes.append(
+                f"{what} is RUNNING but does not say which process runs it (started by an older repradar): "
+                f"left alone; if nothing is training, end it with MLflow: "
+                f"MlflowClient().set_terminated('{run_id}', 'FAILED')"
+            )
+    return notes

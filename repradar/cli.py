@@ -604,11 +604,16 @@ def models_(
     """List registered model versions with held-out metrics, aliases and promotion history."""
     import json
 
+    from models import registry
     from models.gate import describe_versions
     from repradar.settings import get_settings
 
     settings = get_settings()
     versions = describe_versions(settings)
+    if registry.store_exists(settings):
+        # runs left RUNNING by a SIGKILLed `train` on this host are ended; others are only named
+        for note in registry.end_stale_runs(registry.configure(settings), settings):
+            typer.echo(f"note: {note}", err=True)
     if as_json:
         typer.echo(json.dumps(versions, indent=1))
         return

@@ -489,6 +489,9 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
 
     client = registry.configure(settings)
     exp_id = registry.ensure_experiment(client, settings)
+    # A run whose process was SIGKILLed (or whose machine crashed) would stay RUNNING forever.
+    for note in registry.end_stale_runs(client, settings):
+        step(note)
     commit = git_commit()
     dirty = git_dirty() if commit else None
     fingerprint = data_fingerprint(data_dir)
@@ -508,7 +511,11 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     # what a retrain needs to reproduce the version (with the data, the seed and the settings).
     overrides = json.dumps(fitted.booster.params or {}, sort_keys=True)
     with (
-        mlflow.start_run(experiment_id=exp_id, run_name=f"train {split_info['test_window']}") as run,
+        mlflow.start_run(
+            experiment_id=exp_id,
+            run_name=f"train {split_info['test_window']}",
+            tags=registry.run_owner_tags(),  # which process runs it: registry.end_stale_runs
+        ) as run,
         _nothing_half_done(client, settings.model_name, run.info.run_id),
     ):
         run_id = run.info.run_id

@@ -255,3 +255,66 @@ def test_a_databricks_workspace_that_refuses_the_token_is_a_user_error(
     assert "secret" not in r.stderr and "Traceback" not in r.stderr
     assert seen and all(a == "Bearer dapi-secret" for a in seen)  # the token was sent, and only there
     assert not (tmp_path / "home" / "mlflow.db").exists()
+
+
+def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_named(tmp_path):
+    """A SIGKILLed `train` could end nothing: its run stayed RUNNING forever. `repradar models` (as `train`
+    does before its run) ends such a run of this host as FAILED, and only names a RUNNING run of another
+    host or without the tags; a run whose process lives is training and left alone."""
+    import json
+    import signal
+    import subprocess
+
+    from models import registry
+    from repradar.settings import Settings
+
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    client = registry.configure(settings)
+    exp_id = registry.ensure_experiment(client, settings)
+    # a run started as `train` starts it, by a real process that was SIGKILLed since (a process importing
+    # MLflow to start the run itself would cost seconds of CPU; the store cannot tell the difference)
+    proc = subprocess.Popen(["sleep", "600"])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    tags = {**registry.run_owner_tags(), registry.RUN_PID_TAG: str(proc.pid)}
+    killed = client.create_run(exp_id, tags=tags).info.run_id
+    assert client.get_run(killed).info.status == "RUNNING"
+    elsewhere = client.create_run(
+        exp_id, tags={registry.RUN_HOST_TAG: "build-7.invalid", registry.RUN_PID_TAG: "4242"}
+    ).info.run_id
+    untagged = client.create_run(exp_id).info.run_id
+    training = client.create_run(exp_id, tags=registry.run_owner_tags()).info.run_id  # this process: alive
+
+    r = _run(home, "models", "--json")
+    assert r.exit_code == 0, (r.exit_code, r.stdout, r.stderr, r.exception)
+    assert json.loads(r.stdout) == []  # the notes go to stderr
+    run = client.get_run(killed)
+    assert run.info.status == "FAILED" and run.info.end_time
+    assert run.data.tags[registry.ENDED_BY_TAG] == "stale-run-check"
+    assert f"process {proc.pid} on " in run.data.tags["repradar.ended_reason"]
+    assert f"note: the MLflow run {killed} (started " in r.stderr and "it is ended as FAILED" in r.stderr
+    for left in (elsewhere, untagged, training):
+        assert client.get_run(left).info.status == "RUNNING"
+        assert registry.ENDED_BY_TAG not in client.get_run(left).data.tags
+    assert (
+        f"the MLflow run {elsewhere}" in r.stderr
+        and "is RUNNING on build-7.invalid (process 4242)" in r.stderr
+    )
+    assert f"the MLflow run {untagged}" in r.stderr and "does not say which process runs it" in r.stderr
+    assert training not in r.stderr
+    again = _run(home, "models")
+    assert again.exit_code == 0 and killed not in again.stderr and elsewhere in again.stderr
+
+    # a server that lets this user read runs but not end them: named, not an internal error
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    class ReadOnly(MlflowClient):  # the server's permissions, which the product does not own
+        def set_tag(self, *args, **kwargs):
+            raise MlflowException("Permission denied", error_code="PERMISSION_DENIED")
+
+    another = client.create_run(exp_id, tags=tags).info.run_id
+    notes = registry.end_stale_runs(ReadOnly(settings.tracking_uri), settings)
+    assert any(another in n and "could not be ended here (Permission denied)" in n for n in notes), notes
+    assert client.get_run(another).info.status == "RUNNING"

@@ -41,6 +41,24 @@ def write_tables(tables, folder: Path) -> Path:
     return folder
 
 
+def plant_stale_run(home: Path) -> str:
+    """A run that a SIGKILLed `train` on this host left RUNNING (its process is gone): the next `train`
+    ends it (models.registry.end_stale_runs). Its id; it carries the tag repradar.planted=stale."""
+    import signal
+    import subprocess
+
+    from models import registry
+
+    settings = Settings(home=home)
+    client = registry.configure(settings)
+    exp_id = registry.ensure_experiment(client, settings)
+    proc = subprocess.Popen(["sleep", "600"])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    tags = {**registry.run_owner_tags(), registry.RUN_PID_TAG: str(proc.pid), "repradar.planted": "stale"}
+    return client.create_run(exp_id, tags=tags).info.run_id
+
+
 @pytest.fixture(scope="session")
 def sim_org(tmp_path_factory) -> Path:
     from simulator.simulate import SimConfig, simulate
@@ -61,8 +79,10 @@ def sim_tables(sim_org):
 def trained(tmp_path_factory, sim_org):
     """REPRADAR_HOME with version 1 trained by `repradar train` and promoted to champion."""
     home = tmp_path_factory.mktemp("home")
+    stale = plant_stale_run(home)
     result = run_cli(home, "train", "--data", str(sim_org))
     assert result.exit_code == 0, result.stdout + result.stderr
+    assert f"the MLflow run {stale} (started " in result.stderr and "it is ended as FAILED" in result.stderr
     # `train` says each stage on stderr as it starts (repradar.progress), the simulator's truth included
     for stage in (
         "reading and validating",

@@ -55,6 +55,10 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     row = next(line for line in listing.stdout.splitlines() if line.strip().startswith("1 "))
     assert mv.tags["data_sha256"][:8] in row and f" {settings.seed} " in row, listing.stdout
     assert t["repradar.history_fallback"] == "false"
+    # which process trained it (registry.end_stale_runs); the run a killed training left was ended
+    assert t["repradar.host"] and int(t["repradar.pid"]) > 0 and "repradar.ended_by" not in t
+    (stale,) = client.search_runs([run.info.experiment_id], "tags.`repradar.planted` = 'stale'")
+    assert stale.info.status == "FAILED" and stale.data.tags["repradar.ended_by"] == "stale-run-check"
     contexts = {d.tags[0].value for d in run.inputs.dataset_inputs}
     assert contexts == {"training", "validation", "test"}
     assert all(d.dataset.digest and d.dataset.source for d in run.inputs.dataset_inputs)
