@@ -43,7 +43,11 @@ def quiet_mlflow() -> None:
     """MLflow's INFO lines and progress bars are noise on a command line."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # A new sqlite store says "Creating initial MLflow database tables..." at INFO. MLflow's first import
+    # (which may come after this) sets the "mlflow" logger back to INFO, but not these children's levels:
+    # their warnings and errors still show.
+    for name in ("mlflow.store.db", "mlflow.store.db_migrations", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=UserWarning, message=".*pip version.*")
 

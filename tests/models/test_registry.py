@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -318,3 +319,32 @@ def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_na
     notes = registry.end_stale_runs(ReadOnly(settings.tracking_uri), settings)
     assert any(another in n and "could not be ended here (Permission denied)" in n for n in notes), notes
     assert client.get_run(another).info.status == "RUNNING"
+
+
+def test_a_new_store_is_created_without_mlflows_info_lines(tmp_path):
+    """`repradar models` (or train) on a new sqlite store printed MLflow's "Creating initial MLflow
+    database tables..." and "Updating database tables" INFO lines on the terminal; its warnings still show.
+    A fresh interpreter, as a command is: the lines came from MLflow's first import setting its loggers
+    up after repradar had quietened them, which an import in this test process has already done."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "mlflow.db"
+    script = (
+        "import logging\n"
+        "from repradar.cli import app\n"
+        "try:\n"
+        "    app(['models'])\n"
+        "finally:\n"
+        "    logging.getLogger('mlflow.store.db.utils').warning('a warning of the store still shows')\n"
+    )
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "REPRADAR_HOME": str(tmp_path / "home"),
+        "REPRADAR_MLFLOW_TRACKING_URI": f"sqlite+pysqlite:///{store}",
+    }
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and store.is_file(), (r.returncode, r.stdout, r.stderr)
+    assert " INFO " not in r.stderr + r.stdout and "database tables" not in r.stderr, r.stderr
+    assert "WARNING mlflow.store.db.utils: a warning of the store still shows" in r.stderr, r.stderr
