@@ -51,6 +51,7 @@ from importer.transforms import (
     map_values,
     other_convention,
     parse_kind,
+    split_used,
     where_mask,
 )
 from repradar.errors import UserError
@@ -526,22 +527,26 @@ class _Builder:
             assert lk is not None
             table = self.sources.read(lk.file)
             typed_take = None
+            # Only the look-up rows a key matched are imported, so only they can refuse the import;
+            # a product no deal has must not stop it, and its bad cells are a warning.
+            used = lookup_rows_used(
+                frame[lk.match] if lk.match is not None else None, table, lk.key, normalize=lk.normalize
+            )
             if lk.agg in ("min", "max", "sum", "mean"):
                 # Aggregate typed values (dates by date, not by text) in the look-up file's own terms.
                 typed_take, errs = parse_kind(
                     table[lk.column], spec.kind, lk.format or spec.format, spec.number
                 )
-                self.lookup_problems(errs, lk, f"looked up {what}")
+                refused, unused = split_used(errs, used)
+                self.lookup_problems(refused, lk, f"looked up {what}")
+                for e in unused:
+                    self.lookup_warning(e, lk, file, f"looked up {what}")
             if spec.kind == "number" and lk.agg != "count" and spec.values is None and spec.id is None:
                 # `100.000` in the look-up file is as suspect as in the source, and once aggregated its
                 # text is gone: the look-up column as a whole shows how it is written, said in its own
-                # file's terms. Only rows a key matched are imported, so only they can refuse it; a
-                # product no deal has must not stop the import, and is a warning.
+                # file's terms, and judged on the rows used as above.
                 if typed_take is None:
                     typed_take = parse_kind(table[lk.column], "number", None, spec.number)[0]
-                used = lookup_rows_used(
-                    frame[lk.match] if lk.match is not None else None, table, lk.key, normalize=lk.normalize
-                )
                 purpose = f"looked up for {self.table}.{spec.target}"
                 suspect = other_convention(table[lk.column], typed_take, spec.number, among=used)
                 self.lookup_problems([suspect] if suspect else [], lk, purpose)

@@ -315,6 +315,17 @@ def lookup_rows_used(
     return (tkeys.isin(wanted) & ~is_empty(tkeys)).astype(bool)
 
 
+def split_used(errs: list[CellErrors], used: pd.Series) -> tuple[list[CellErrors], list[CellErrors]]:
+    """`errs` on rows of a look-up file split into the cells of rows `used` marks (booleans by
+    label, from `lookup_rows_used`) and those of the other rows; each part keeps its message."""
+
+    def part(e: CellErrors, keep: bool) -> CellErrors:
+        cells = [(i, v) for i, v in zip(e.index, e.values, strict=True) if bool(used.get(i, False)) == keep]
+        return CellErrors(e.message, [i for i, _ in cells], [v for _, v in cells], e.in_lookup)
+
+    return [p for e in errs if (p := part(e, True))], [p for e in errs if (p := part(e, False))]
+
+
 # ---------------------------------------------------------------- parsing to contract kinds
 
 

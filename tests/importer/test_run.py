@@ -258,6 +258,34 @@ def test_an_unused_look_up_row_with_a_european_thousands_separator_is_a_warning(
     assert warning in result.report.render()  # printed at the end of the import too
 
 
+@pytest.mark.parametrize("agg", ["max", "sum"])
+def test_an_unparseable_look_up_row_refuses_only_when_a_key_matches_it(export, tmp_path, agg):
+    # With `agg` the whole price column is parsed before aggregating; `call us` on a product no deal
+    # has (Hub) is never imported, so the import goes on and says so among the warnings.
+    mapping, src = export
+    price_lookup(mapping, agg)
+    (src / "prices.csv").write_text("item,price\nGTX Pro,€4821\nMG Basic,€55\nHub,call us\n")
+    out = tmp_path / "out"
+    result = run_import(mapping, src, out)
+    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    assert warning.startswith(
+        "1 unused row(s) of a look-up file: prices.csv, column price, row 4: value 'call us' is not a number"
+    )
+    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
+    assert "mine.yaml line 19" in warning
+    assert warning in result.report.render()  # printed at the end of the import too
+    # A row a deal looks up (GTX Pro, row 3) still refuses the import, and is the only one named.
+    (src / "prices.csv").write_text("item,price\nGTX Pro,€4821\nGTX Pro,n/a\nHub,call us\n")
+    out = tmp_path / "out2"
+    msg = failure(mapping, src, out)
+    assert "prices.csv, column price, row 3: value 'n/a' is not a number" in msg
+    assert "(looked up for amount)" in msg and "mine.yaml line 19" in msg
+    assert "call us" not in msg
+    assert_nothing_written(tmp_path, out)
+
+
 def test_decimals_with_three_places_import_when_the_mapping_says_there_is_no_grouping(export, tmp_path):
     mapping, src = export
     edit(src / "deals.csv", "Won,1200,", "Won,1.250,")
