@@ -497,12 +497,17 @@ class _Builder:
                 )
             )
 
-    def lookup_warning(self, e: CellErrors, lk: Lookup, file: str, purpose: str) -> None:
-        """Cells of a look-up file that break a rule but that no row of `file` looks up: said, not refused."""
+    def lookup_warning(
+        self, e: CellErrors, lk: Lookup, file: str, purpose: str, column: str | None = None
+    ) -> None:
+        """Cells of a look-up file that break a rule but that no row of `file` looks up: said, not refused.
+
+        `column` names the look-up file's column the cells are in (default: the one taken).
+        """
         cells = SourceProblem(
             e.message,
             file=lk.file,
-            column=lk.column,
+            column=column or lk.column,
             rows=self.sources.rows(lk.file, e.index),
             values=list(e.values),
             mapping=lk.loc,
@@ -568,7 +573,12 @@ class _Builder:
                 index=frame.index,
             )
             column = lk.match
+            # A key with two values (no `agg`) names rows of the look-up file: judged on the rows used.
+            refused, unused = split_used([e for e in errs if e.in_lookup], used)
+            errs = refused + [e for e in errs if not e.in_lookup]
             self.cell_problems(errs, file, column, spec, f"look-up in {lk.file} {what}")
+            for e in unused:
+                self.lookup_warning(e, lk, file, f"look-up in {lk.file} {what}", column=lk.key)
         if spec.values is not None:
             raw, errs = map_values(raw, spec.values, spec.unmapped, spec.normalize)
             self.cell_problems(errs, file, column, spec, what)

@@ -286,6 +286,33 @@ def test_an_unparseable_look_up_row_refuses_only_when_a_key_matches_it(export, t
     assert_nothing_written(tmp_path, out)
 
 
+def test_a_look_up_key_with_two_values_refuses_only_when_a_key_matches_it(export, tmp_path):
+    # Without `agg` a key with two prices has no answer; `Hub`/`hub` (one key once normalised) is a
+    # product no deal has, so nothing imported reads it: the import goes on and says so.
+    mapping, src = export
+    (src / "prices.csv").write_text("item,price\nGTX Pro,4821\nMG Basic,55\nHub,10\nhub,12\n")
+    out = tmp_path / "out"
+    result = run_import(mapping, src, out)
+    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    assert warning.startswith(
+        "2 unused row(s) of a look-up file: prices.csv, column item, rows 4, 5: value 'Hub', 'hub' "
+        "is a look-up key with more than one value"
+    )
+    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
+    assert "mine.yaml line 19" in warning
+    assert warning in result.report.render()  # printed at the end of the import too
+    # The key a deal looks up (GTX Pro, rows 2 and 3) still refuses the import, and only it is named.
+    (src / "prices.csv").write_text("item,price\nGTX Pro,4821\nGTXPro,4900\nHub,10\nhub,12\n")
+    out = tmp_path / "out2"
+    msg = failure(mapping, src, out)
+    assert "prices.csv, column item, rows 2, 3: value 'GTX Pro', 'GTXPro' is a look-up key with more" in msg
+    assert "(look-up in prices.csv for amount)" in msg
+    assert "hub" not in msg.lower()
+    assert_nothing_written(tmp_path, out)
+
+
 def test_decimals_with_three_places_import_when_the_mapping_says_there_is_no_grouping(export, tmp_path):
     mapping, src = export
     edit(src / "deals.csv", "Won,1200,", "Won,1.250,")
