@@ -77,8 +77,19 @@ def csv_download(
         sent,
         done,
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=_disposition(filename),
     )
+
+
+def csv_head(filename: str) -> StreamingResponse:
+    """The answer to a HEAD of a CSV download: the GET's status and headers, no row read. The route's HEAD
+    twin (`serving.routing.with_head`) runs the GET's handler, which answers with this instead of
+    recording and reading an export: a HEAD sends no body, so no export happens."""
+    return StreamingResponse(iter(()), media_type="text/csv", headers=_disposition(filename))
+
+
+def _disposition(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 class _Download(StreamingResponse):

@@ -17,6 +17,7 @@ from serving.schemas import AuditEventOut, AuditListOut, IsoDateTime
 
 router = APIRouter(tags=["audit"])
 HR = Annotated[Principal, Depends(require("hr"))]
+FILENAME = "repradar_audit.csv"
 
 
 def _filter(actor, action, resource_id, since, until) -> audit.AuditFilter:
@@ -96,6 +97,8 @@ def export_audit(
     since: Since = None,
     until: Until = None,
 ):
+    if request.method == "HEAD":  # checked and refused as a GET, but nothing to send: nothing to record
+        return exports.csv_head(FILENAME)
     f = _filter(actor, action, resource_id, since, until)
     event = audit.record(
         session, principal, "audit.export", "audit", None, detail={"filter": _describe(f)}, request_id=rid
@@ -107,7 +110,7 @@ def export_audit(
         upto = audit.newest_event_id(snapshot)
         return exports.csv_download(
             snapshot,
-            "repradar_audit.csv",
+            FILENAME,
             audit.CSV_COLUMNS,
             lambda s: audit.iter_event_rows(s, f, upto),
             audit.csv_cells,

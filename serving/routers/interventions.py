@@ -23,6 +23,7 @@ from serving.schemas import InterventionExportOut, IsoDate
 router = APIRouter(tags=["interventions"])
 HR = Annotated[Principal, Depends(require("hr"))]
 COLUMNS = ("rep_id", "intervention", "started_on", "ended_on")  # the contract's `interventions` table
+FILENAME = "repradar_interventions.csv"
 IdText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
@@ -109,6 +110,8 @@ def export_interventions(
         commit(session)
         return event
 
+    if format == "csv" and request.method == "HEAD":  # a HEAD of the CSV sends no row: nothing to record
+        return exports.csv_head(FILENAME)
     if format == "json":
         page = (limit or EXPORT_PAGE, offset or 0)
         rows, total = store.intervention_entries(session, f, *page)
@@ -123,7 +126,7 @@ def export_interventions(
         event = recorded({"total": total})
         return exports.csv_download(
             snapshot,
-            "repradar_interventions.csv",
+            FILENAME,
             COLUMNS,
             lambda s: store.iter_intervention_table(s, f, last),
             _cells,

@@ -226,3 +226,34 @@ def test_each_csv_export_records_the_rows_it_sent_and_whether_it_finished(servic
         assert [e.detail["export_event"] for e in ends] == [e.id for e in starts]
         assert [e.request_id for e in ends] == [e.request_id for e in starts]
         assert all(e.actor == "hr" and "rows" not in e.detail for e in starts)
+
+
+def test_a_head_of_a_csv_export_reads_nothing_and_records_no_export(service):
+    """A HEAD of either CSV export answers the GET's status and headers (type, file name) without reading
+    a row or recording an export: no body is sent, so no export happened (it used to run the whole export
+    and record it as sent whole). A HEAD the GET would refuse is refused alike; the GET is unchanged."""
+    from serving.db.schema import InterventionLog
+
+    from .conftest import log_entries
+
+    with service.app.state.sessions.begin() as s:
+        s.execute(insert(InterventionLog), log_entries(5))
+    c, hr = service.client, service.h("hr")
+    for url, action, filename in (
+        ("/api/v1/audit/export", "audit.export", "repradar_audit.csv"),
+        ("/api/v1/interventions/export", "interventions.export", "repradar_interventions.csv"),
+    ):
+        head = c.head(url, headers=hr)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"] == "text/csv; charset=utf-8"
+        assert head.headers["content-disposition"] == f'attachment; filename="{filename}"'
+        assert _events(service, action=action) == _events(service, action=f"{action}_end") == []
+        assert c.head(url, params={"since": "yesterday", "limit": 5}, headers=hr).status_code == 422
+        get = c.get(url, headers=hr)
+        assert {k: v for k, v in get.headers.items() if k != "x-request-id"} == {
+            k: v for k, v in head.headers.items() if k != "x-request-id"
+        }
+        rows = list(csv.reader(io.StringIO(get.text, newline="")))[1:]
+        (end,) = _events(service, action=f"{action}_end")
+        assert len(_events(service, action=action)) == 1 and end.detail["rows"] == len(rows) > 0
+        assert end.detail["complete"] is True
