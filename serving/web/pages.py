@@ -1319,14 +1319,29 @@ class _DashboardPath(Convertor):
         return value
 
 
+class _DashboardSlashPath(_DashboardPath):
+    """A dashboard path ending with a slash: no page or form has one, so it is mistyped for any method."""
+
+    regex = _DashboardPath.regex + "/"
+
+
 register_url_convertor("dashboard_path", _DashboardPath())
+register_url_convertor("dashboard_slash_path", _DashboardSlashPath())
 
 
 @router.get("/{path:dashboard_path}", response_class=HTMLResponse)
+# The other methods only with a trailing slash: the GET route alone would answer `POST /logout/` with a 405
+# naming its own methods, where `GET /logout/` names `/logout`; without the slash, a page or form's own
+# route must answer its other methods (its 405 and Allow), which a route taking them for every path would hide.
+@router.api_route(
+    "/{path:dashboard_slash_path}",
+    methods=[m for m in METHODS if m not in ("GET", "HEAD")],
+    response_class=HTMLResponse,
+)
 def unknown_page(request: Request, path: str, session: SessionDep, settings: SettingsDep):
     """A mistyped dashboard address: the dashboard's 404 page for a browser (signed in or not, nothing is
     named), or its 405 page for a form's address; a client not asking for HTML gets the API's JSON 404
-    (naming the address a trailing slash meant) or 405."""
+    (naming the address a trailing slash meant) or 405. A trailing-slash path is a 404 for any method."""
     from starlette.routing import Match
 
     allowed = set()

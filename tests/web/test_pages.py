@@ -983,3 +983,31 @@ def test_a_client_not_asking_for_html_gets_the_api_s_404_naming_the_address_for_
             assert r.status_code == 404 and r.json() == {"detail": "Not Found", "code": "not_found"}, asked
     head = c.head("/team/", headers={"accept": "application/json"})
     assert head.status_code == 404 and head.content == b""
+
+
+def test_any_method_on_a_trailing_slash_address_is_the_404_naming_it(web):
+    """`POST /logout/` from a JSON client was a 405 with `Allow: GET, HEAD`, the methods of the catch-all
+    of mistyped pages, while `GET /logout/` named `/logout`: every method on a trailing-slash dashboard
+    path now gets the 404 its GET gets (naming the address when some route serves it; a browser the 404
+    page, with its link when the address is a page), and nothing is done (the session stays open). A
+    method a page does not take, on its own address, keeps its 405."""
+    c = web.login("mgr1")
+    c.get("/lang", params={"to": "en"})
+    hint = "no such address: the service's addresses end without a slash; use {}"
+    json = {"accept": "application/json"}
+    for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        for asked, meant in [("/logout/", "/logout"), ("/team/", "/team"), ("/login//", "/login")]:
+            r = c.request(method, asked, headers=json, follow_redirects=False)
+            assert r.status_code == 404 and "allow" not in r.headers, (method, asked, r.status_code)
+            assert r.json() == {"detail": hint.format(meant), "code": "not_found"}, (method, asked)
+        r = c.request(method, "/nonexistent-page/", headers=json)
+        assert r.status_code == 404 and r.json() == {"detail": "Not Found", "code": "not_found"}, method
+    html = {"accept": "text/html"}
+    page = c.post("/logout/", headers=html, follow_redirects=False)  # no page at /logout: no link either
+    assert page.status_code == 404 and "There is no page at this address. Check the address" in page.text
+    assert "without a slash" not in page.text
+    page = c.post("/team/", headers=html, follow_redirects=False)
+    assert page.status_code == 404 and '<a href="/team">Go to /team</a>' in page.text
+    assert c.get("/team", headers=html).status_code == 200  # still signed in: no POST /logout/ signed out
+    r = c.put("/logout", headers=json)
+    assert r.status_code == 405 and "POST" in r.headers["allow"]
