@@ -277,3 +277,19 @@ def trained(tmp_path_factory):
     quotas = pd.read_parquet(data / "quotas.parquet")
     as_of = (quotas["period_start"].max() + pd.Timedelta(days=20)).date()
     return data, home, as_of
+
+
+def killed_training_run(client, exp_id: str, **tags: str) -> tuple[str, int]:
+    """A run started as `train` starts it (models.registry.run_owner_tags), by a real process that was
+    SIGKILLed since, so it stays RUNNING: (run id, the dead pid). A process importing MLflow to start the
+    run itself would cost seconds of CPU; the store cannot tell the difference."""
+    import signal
+    import subprocess
+
+    from models import registry
+
+    proc = subprocess.Popen(["sleep", "600"])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    tags = {**registry.run_owner_tags(), registry.RUN_PID_TAG: str(proc.pid), **tags}
+    return client.create_run(exp_id, tags=tags).info.run_id, proc.pid

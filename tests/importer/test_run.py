@@ -239,6 +239,20 @@ def test_looked_up_amounts_with_a_european_thousands_separator_are_refused(expor
     assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
 
 
+def unused_lookup_warning(mapping, src, out):
+    """Import with a prices look-up whose bad rows no deal matches: the import goes on (GTX Pro's price
+    is read), and the one look-up warning, kept in _import.json and printed at the end, says the rows
+    were not imported and where the look-up is. Returns it."""
+    result = run_import(mapping, src, out)
+    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
+    prov = json.loads((out / PROVENANCE_FILE).read_text())
+    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
+    assert "mine.yaml line 19" in warning
+    assert warning in result.report.render()
+    return warning
+
+
 @pytest.mark.parametrize("agg", ["max", None])
 def test_an_unused_look_up_row_with_a_european_thousands_separator_is_a_warning(export, tmp_path, agg):
     # `€1.250` on products no deal has (Hub, Dock) is as ambiguous, but nothing imported reads it: the
@@ -246,16 +260,9 @@ def test_an_unused_look_up_row_with_a_european_thousands_separator_is_a_warning(
     mapping, src = export
     price_lookup(mapping, agg)
     (src / "prices.csv").write_text("item,price\nGTX Pro,€4821\nMG Basic,€55\nHub,€1.250\nDock,€2.500\n")
-    out = tmp_path / "out"
-    result = run_import(mapping, src, out)
-    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
-    prov = json.loads((out / PROVENANCE_FILE).read_text())
-    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    warning = unused_lookup_warning(mapping, src, tmp_path / "out")
     assert warning.startswith("2 unused row(s) of a look-up file: prices.csv, column price, rows 4, 5: ")
     assert "value '€1.250', '€2.500' has exactly three digits after the decimal mark '.'" in warning
-    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
-    assert "mine.yaml line 19" in warning
-    assert warning in result.report.render()  # printed at the end of the import too
 
 
 @pytest.mark.parametrize("agg", ["max", "sum"])
@@ -265,17 +272,10 @@ def test_an_unparseable_look_up_row_refuses_only_when_a_key_matches_it(export, t
     mapping, src = export
     price_lookup(mapping, agg)
     (src / "prices.csv").write_text("item,price\nGTX Pro,€4821\nMG Basic,€55\nHub,call us\n")
-    out = tmp_path / "out"
-    result = run_import(mapping, src, out)
-    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
-    prov = json.loads((out / PROVENANCE_FILE).read_text())
-    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    warning = unused_lookup_warning(mapping, src, tmp_path / "out")
     assert warning.startswith(
         "1 unused row(s) of a look-up file: prices.csv, column price, row 4: value 'call us' is not a number"
     )
-    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
-    assert "mine.yaml line 19" in warning
-    assert warning in result.report.render()  # printed at the end of the import too
     # A row a deal looks up (GTX Pro, row 3) still refuses the import, and is the only one named.
     (src / "prices.csv").write_text("item,price\nGTX Pro,€4821\nGTX Pro,n/a\nHub,call us\n")
     out = tmp_path / "out2"
@@ -291,18 +291,11 @@ def test_a_look_up_key_with_two_values_refuses_only_when_a_key_matches_it(export
     # product no deal has, so nothing imported reads it: the import goes on and says so.
     mapping, src = export
     (src / "prices.csv").write_text("item,price\nGTX Pro,4821\nMG Basic,55\nHub,10\nhub,12\n")
-    out = tmp_path / "out"
-    result = run_import(mapping, src, out)
-    assert pd.read_csv(out / "opportunities.csv")["amount"].tolist()[3] == 4821.0
-    prov = json.loads((out / PROVENANCE_FILE).read_text())
-    (warning,) = [w["message"] for w in prov["warnings"] if "look-up" in w["message"]]
+    warning = unused_lookup_warning(mapping, src, tmp_path / "out")
     assert warning.startswith(
         "2 unused row(s) of a look-up file: prices.csv, column item, rows 4, 5: value 'Hub', 'hub' "
         "is a look-up key with more than one value"
     )
-    assert "no row of deals.csv matches these rows' item, so they were not imported" in warning
-    assert "mine.yaml line 19" in warning
-    assert warning in result.report.render()  # printed at the end of the import too
     # The key a deal looks up (GTX Pro, rows 2 and 3) still refuses the import, and only it is named.
     (src / "prices.csv").write_text("item,price\nGTX Pro,4821\nGTXPro,4900\nHub,10\nhub,12\n")
     out = tmp_path / "out2"

@@ -263,23 +263,16 @@ def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_na
     does before its run) ends such a run of this host as FAILED, and only names a RUNNING run of another
     host or without the tags; a run whose process lives is training and left alone."""
     import json
-    import signal
-    import subprocess
 
     from models import registry
     from repradar.settings import Settings
+    from tests.conftest import killed_training_run
 
     home = tmp_path / "home"
     settings = Settings(home=home)
     client = registry.configure(settings)
     exp_id = registry.ensure_experiment(client, settings)
-    # a run started as `train` starts it, by a real process that was SIGKILLed since (a process importing
-    # MLflow to start the run itself would cost seconds of CPU; the store cannot tell the difference)
-    proc = subprocess.Popen(["sleep", "600"])
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    tags = {**registry.run_owner_tags(), registry.RUN_PID_TAG: str(proc.pid)}
-    killed = client.create_run(exp_id, tags=tags).info.run_id
+    killed, pid = killed_training_run(client, exp_id)
     assert client.get_run(killed).info.status == "RUNNING"
     elsewhere = client.create_run(
         exp_id, tags={registry.RUN_HOST_TAG: "build-7.invalid", registry.RUN_PID_TAG: "4242"}
@@ -293,7 +286,7 @@ def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_na
     run = client.get_run(killed)
     assert run.info.status == "FAILED" and run.info.end_time
     assert run.data.tags[registry.ENDED_BY_TAG] == "stale-run-check"
-    assert f"process {proc.pid} on " in run.data.tags["repradar.ended_reason"]
+    assert f"process {pid} on " in run.data.tags["repradar.ended_reason"]
     assert f"note: the MLflow run {killed} (started " in r.stderr and "it is ended as FAILED" in r.stderr
     for left in (elsewhere, untagged, training):
         assert client.get_run(left).info.status == "RUNNING"
@@ -315,7 +308,7 @@ def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_na
         def set_tag(self, *args, **kwargs):
             raise MlflowException("Permission denied", error_code="PERMISSION_DENIED")
 
-    another = client.create_run(exp_id, tags=tags).info.run_id
+    another, _ = killed_training_run(client, exp_id)
     notes = registry.end_stale_runs(ReadOnly(settings.tracking_uri), settings)
     assert any(another in n and "could not be ended here (Permission denied)" in n for n in notes), notes
     assert client.get_run(another).info.status == "RUNNING"

@@ -44,6 +44,26 @@ def _reps(n_f, n_m, n_x=0):
     )
 
 
+def _held_and_outcomes(seen, rng):
+    """The model section's held-out rows (4 snapshots per rep of `seen`) and the finished periods'
+    outcomes (2 per rep), with random risks and misses."""
+    held = pd.DataFrame(
+        {
+            "rep_id": np.repeat(seen, 4),
+            "risk": rng.random(4 * len(seen)),
+            "missed": (rng.random(4 * len(seen)) < 0.4).astype(float),
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "rep_id": np.repeat(seen, 2),
+            "missed": pd.array(rng.random(2 * len(seen)) < 0.4, dtype="boolean"),
+            "quota_vs_segment": 1.0,
+        }
+    )
+    return held, outcomes
+
+
 def _scores(reps, high):
     return pd.DataFrame({"rep_id": reps["rep_id"], "risk_band": np.where(high, "high", "low")})
 
@@ -408,20 +428,7 @@ def test_a_group_small_only_in_the_held_out_rows_cannot_be_worked_out_from_the_t
     n = len(reps)
     rng = np.random.default_rng(1)
     seen = reps["rep_id"].iloc[: n - 8]  # the last 8 X reps were hired after those periods
-    held = pd.DataFrame(
-        {
-            "rep_id": np.repeat(seen, 4),
-            "risk": rng.random(4 * len(seen)),
-            "missed": (rng.random(4 * len(seen)) < 0.4).astype(float),
-        }
-    )
-    outcomes = pd.DataFrame(
-        {
-            "rep_id": np.repeat(seen, 2),
-            "missed": pd.array(rng.random(2 * len(seen)) < 0.4, dtype="boolean"),
-            "quota_vs_segment": 1.0,
-        }
-    )
+    held, outcomes = _held_and_outcomes(seen, rng)
     audit = fairness_audit(
         _scores(reps, [False] * n), reps, heldout=held, outcomes=outcomes, high_cut=0.6, min_cell=10
     )
@@ -551,20 +558,7 @@ def test_two_tables_of_the_same_held_out_rows_cannot_be_differenced_down_to_a_sm
     reps = _reps(30, 30, 12).assign(age_band=["35+"] * 30 + ["<35"] * 42)
     seen = reps["rep_id"].iloc[:66]
     rng = np.random.default_rng(3)
-    held = pd.DataFrame(
-        {
-            "rep_id": np.repeat(seen, 4),
-            "risk": rng.random(4 * len(seen)),
-            "missed": (rng.random(4 * len(seen)) < 0.4).astype(float),
-        }
-    )
-    outcomes = pd.DataFrame(
-        {
-            "rep_id": np.repeat(seen, 2),
-            "missed": pd.array(rng.random(2 * len(seen)) < 0.4, dtype="boolean"),
-            "quota_vs_segment": 1.0,
-        }
-    )
+    held, outcomes = _held_and_outcomes(seen, rng)
     x_held = held[held["rep_id"].isin(seen.iloc[60:])]
     x_out = outcomes[outcomes["rep_id"].isin(seen.iloc[60:])]
     audit = fairness_audit(

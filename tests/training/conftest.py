@@ -44,19 +44,13 @@ def write_tables(tables, folder: Path) -> Path:
 def plant_stale_run(home: Path) -> str:
     """A run that a SIGKILLed `train` on this host left RUNNING (its process is gone): the next `train`
     ends it (models.registry.end_stale_runs). Its id; it carries the tag repradar.planted=stale."""
-    import signal
-    import subprocess
-
     from models import registry
+    from tests.conftest import killed_training_run
 
     settings = Settings(home=home)
     client = registry.configure(settings)
     exp_id = registry.ensure_experiment(client, settings)
-    proc = subprocess.Popen(["sleep", "600"])
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    tags = {**registry.run_owner_tags(), registry.RUN_PID_TAG: str(proc.pid), "repradar.planted": "stale"}
-    return client.create_run(exp_id, tags=tags).info.run_id
+    return killed_training_run(client, exp_id, **{"repradar.planted": "stale"})[0]
 
 
 @pytest.fixture(scope="session")
