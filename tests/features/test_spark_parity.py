@@ -6,9 +6,10 @@ periods), plus missing columns and tables, extra columns and files, and timestam
 spellings at the edge of what the contract reads. The Spark validator is generated from the same
 specs; these tests hold it to the pandas validator's report, failure for failure.
 
-Building and scoring run over the shared small trained organisation. Through the command line, the
-tables are read, checked and staged on Spark too; the training set that run builds is also compared
-in memory, so the slow Spark build is done once.
+Building and scoring run over the shared small trained organisation, through the command line: the
+tables are read, checked and staged on Spark too. The training set and the scores that run returns
+are also compared in memory, so the slow Spark builds (and the start of Spark's Python workers,
+which score) are done once.
 
 One module, so one local Spark session (local[2], tests/features/conftest.py) for all of it, and
 since `--dist loadfile` hands out files with more tests first, the suite's longest file starts early.
@@ -397,28 +398,6 @@ def assert_scores_match(a: pd.DataFrame, b: pd.DataFrame, where: str) -> None:
             assert_nested_equal(x, y, f"{where} {c}[{a['rep_id'].iat[i]}]")
 
 
-def test_spark_scores_equal_embedded_scores(spark, org, tmp_path):
-    from models.loading import load_model
-    from models.scoring import read_scores, score_tables, write_scores
-    from models.spark_scoring import score_tables_spark
-    from repradar.settings import Settings
-
-    tables, home, as_of = org
-    settings = Settings(home=home)
-    model = load_model(settings)
-    embedded = score_tables(tables, as_of, model, settings)
-    on_spark = score_tables_spark(tables, as_of, model, settings, spark)
-
-    assert len(embedded) >= 40 and (embedded["risk_band"] == "high").any()
-    assert_scores_match(embedded, on_spark, "frame")
-    assert on_spark.attrs["notes"] == embedded.attrs["notes"]
-    # The files written from either frame read back the same (types of nested columns included).
-    write_scores(embedded, tmp_path / "embedded.parquet")
-    write_scores(on_spark, tmp_path / "spark.parquet")
-    a, b = read_scores(tmp_path / "embedded.parquet"), read_scores(tmp_path / "spark.parquet")
-    assert_scores_match(a, b, "file")
-
-
 def test_spark_scoring_refuses_a_day_outside_the_quota_periods(spark, org):
     from models.loading import load_model
     from models.spark_scoring import score_tables_spark
@@ -444,25 +423,40 @@ def _cli(home, *args):
         get_settings.cache_clear()
 
 
-def test_cli_engine_spark_writes_the_same_files(spark, trained, tmp_path, monkeypatch):
+def test_cli_engine_spark_writes_the_same_files_and_scores(spark, trained, tmp_path, monkeypatch):
     """`--engine spark` on build-training-set and score (the active session is picked up; the
     folder is read, checked and staged on Spark) writes what the default engine writes; here to a
-    URI, where Spark writes Parquet datasets. The training sets both builds returned are recorded on
-    the way and must be equal in memory too: every step on Spark, same feature names, same labels."""
+    URI, where Spark writes Parquet datasets. What both builds and both scorings returned is recorded
+    on the way and must be equal in memory too: the training set (every step on Spark, same feature
+    names, same labels) and the scores (every number within TOL, nested columns item by item, the
+    same notes), and the scores frames written by `write_scores` read back equal. One Spark scoring
+    proves both: a second would cost a whole feature build and the Python workers' start."""
     import features.build
-    from models.scoring import read_scores
+    import models.scoring
+    import models.spark_scoring
+    from models.scoring import read_scores, write_scores
 
     data, home, as_of = trained
     lake = (tmp_path / "lake").as_uri()
-    files, built = {}, {}
+    files, built, scored = {}, {}, {}
     build = features.build.build_training_set
+    score_embedded, score_on_spark = models.scoring.score_tables, models.spark_scoring.score_tables_spark
 
     def recorded(tables, **kw):
         fs = build(tables, **kw)
         built["duckdb" if kw.get("engine") is None else "spark"] = fs, kw.get("engine")
         return fs
 
+    def recorded_scores(engine, score):
+        def record(*args, **kw):
+            scored[engine] = score(*args, **kw)
+            return scored[engine]
+
+        return record
+
     monkeypatch.setattr(features.build, "build_training_set", recorded)
+    monkeypatch.setattr(models.scoring, "score_tables", recorded_scores("duckdb", score_embedded))
+    monkeypatch.setattr(models.spark_scoring, "score_tables_spark", recorded_scores("spark", score_on_spark))
     for engine in ("duckdb", "spark"):
         where = {"duckdb": str(tmp_path), "spark": lake}[engine]
         out, scores = f"{where}/train-{engine}.parquet", f"{where}/scores-{engine}.parquet"
@@ -486,3 +480,13 @@ def test_cli_engine_spark_writes_the_same_files(spark, trained, tmp_path, monkey
     assert (tmp_path / "lake" / "scores-spark.parquet").is_dir()  # a dataset, as Spark writes them
     assert_frames_match(files["duckdb"][0], files["spark"][0])
     assert_scores_match(files["duckdb"][1], files["spark"][1], "cli")
+
+    embedded, on_spark = scored["duckdb"], scored["spark"]
+    assert len(embedded) >= 40 and (embedded["risk_band"] == "high").any()
+    assert_scores_match(embedded, on_spark, "frame")
+    assert on_spark.attrs["notes"] == embedded.attrs["notes"]
+    # The files write_scores writes from either frame read back the same (types of nested columns included).
+    write_scores(embedded, tmp_path / "embedded.parquet")
+    write_scores(on_spark, tmp_path / "spark.parquet")
+    a, b = read_scores(tmp_path / "embedded.parquet"), read_scores(tmp_path / "spark.parquet")
+    assert_scores_match(a, b, "file")
