@@ -8,8 +8,9 @@ skips it: `pandera.pandas` runs `pandera/__init__.py` as well, whose `external_c
 while pandera loads: pandera then runs as on a machine without PySpark (its pyspark.pandas type
 hints are off; RepRadar never validates pyspark.pandas frames with it), it still sets the Spark
 environment variables it sets before that import, and PySpark imports normally afterwards for
-`--engine spark`. When PySpark is already loaded (the Spark engine started first), nothing is
-hidden.
+`--engine spark`. When PySpark is already loaded (the Spark engine started first, or MLflow's schema
+types imported it), only `pyspark.pandas` is hidden: its import, which pandera would run for nothing,
+costs seconds and warns about pandas 3 (and with pandas 3 fails half-way anyway).
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ import sys
 
 
 def _load_pandera():
-    if "pyspark" in sys.modules or "pandera" in sys.modules:
+    hidden = "pyspark.pandas" if "pyspark" in sys.modules else "pyspark"
+    if hidden in sys.modules or "pandera" in sys.modules:
         import pandera.pandas
 
         return pandera.pandas
-    sys.modules["pyspark"] = None  # `import pyspark...` raises ModuleNotFoundError meanwhile
+    sys.modules[hidden] = None  # `import pyspark.pandas` raises ModuleNotFoundError meanwhile
     try:
         import pandera.pandas
     finally:
-        if sys.modules.get("pyspark", 0) is None:
-            del sys.modules["pyspark"]
+        if sys.modules.get(hidden, 0) is None:
+            del sys.modules[hidden]
     return pandera.pandas
 
 

@@ -1076,9 +1076,9 @@ def alerts(
 
 
 def quiet_known_warnings() -> None:
-    """Keep stderr for RepRadar's own messages: pandera imports pyspark.pandas when PySpark is
-    already loaded (`--engine spark`; on DuckDB `features.pandera_pandas` keeps PySpark out), and that
-    import warns about pandas 3. RepRadar never uses pyspark.pandas; only that warning is silenced."""
+    """Keep stderr for RepRadar's own messages: an import of pyspark.pandas warns about pandas 3.
+    `features.pandera_pandas` keeps pandera from running it, on either engine; this stays for any
+    other path to it. RepRadar never uses pyspark.pandas; only that warning is silenced."""
     import warnings
 
     warnings.filterwarnings(

@@ -92,7 +92,7 @@ def _config(settings: Settings, host: str, port: int):
     # uvicorn.Config has just configured logging. Warnings (a library's, on the first batch job) would go
     # to stderr as they are, several lines without a time; a worker process (spawned: it never ran the
     # console script's main) would also print the known PySpark one on every job: silenced as
-    # repradar.cli.quiet_known_warnings does (pandera imports pyspark.pandas, which RepRadar never uses).
+    # repradar.cli.quiet_known_warnings does (an import of pyspark.pandas warns; RepRadar never uses it).
     warnings.filterwarnings(
         "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
     )
