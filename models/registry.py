@@ -432,6 +432,7 @@ def list_versions(client, name: str) -> list:
 RUN_HOST_TAG = "repradar.host"
 RUN_PID_TAG = "repradar.pid"
 RUN_PID_NAMESPACE_TAG = "repradar.pid_namespace"
+RUN_BOOT_TAG = "repradar.boot_id"
 ENDED_BY_TAG = "repradar.ended_by"
 STALE_RUN_CHECK = "stale-run-check"
 
@@ -445,12 +446,22 @@ def _pid_namespace() -> str:
         return ""
 
 
+def _boot_id() -> str:
+    """This boot of the machine (Linux's /proc/sys/kernel/random/boot_id, "" elsewhere): after a restart
+    the same process id may belong to another process, so a run of an earlier boot cannot be training."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def run_owner_tags() -> dict[str, str]:
-    """The tags a training run starts with: this host, process id and pid namespace."""
+    """The tags a training run starts with: this host, process id, pid namespace and boot."""
     return {
         RUN_HOST_TAG: socket.gethostname(),
         RUN_PID_TAG: str(os.getpid()),
         RUN_PID_NAMESPACE_TAG: _pid_namespace(),
+        RUN_BOOT_TAG: _boot_id(),
     }
 
 
@@ -489,9 +500,15 @@ def end_stale_runs(client, settings) -> list[str]:
             host == here[RUN_HOST_TAG] and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
         )
         if ours and pid.isdigit():
-            if _alive(int(pid)):
+            boot = tags.get(RUN_BOOT_TAG, "")
+            restarted = bool(boot and here[RUN_BOOT_TAG] and boot != here[RUN_BOOT_TAG])
+            if not restarted and _alive(int(pid)):
                 continue  # training now
-            reason = f"its training process {pid} on {host} was gone (killed, or the machine restarted)"
+            reason = (
+                f"{host} has restarted since its training process {pid} started"
+                if restarted
+                else f"its training process {pid} on {host} was gone (killed, or the machine restarted)"
+            )
             try:
                 client.set_tag(run_id, ENDED_BY_TAG, STALE_RUN_CHECK)
                 client.set_tag(run_id, "repradar.ended_reason", reason)

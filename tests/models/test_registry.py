@@ -279,6 +279,9 @@ def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_na
     ).info.run_id
     untagged = client.create_run(exp_id).info.run_id
     training = client.create_run(exp_id, tags=registry.run_owner_tags()).info.run_id  # this process: alive
+    # this process's id too, but started in an earlier boot of the machine: that process is gone
+    earlier_boot = {**registry.run_owner_tags(), registry.RUN_BOOT_TAG: "00000000-earlier-boot"}
+    rebooted = client.create_run(exp_id, tags=earlier_boot).info.run_id
 
     r = _run(home, "models", "--json")
     assert r.exit_code == 0, (r.exit_code, r.stdout, r.stderr, r.exception)
@@ -288,6 +291,11 @@ def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_na
     assert run.data.tags[registry.ENDED_BY_TAG] == "stale-run-check"
     assert f"process {pid} on " in run.data.tags["repradar.ended_reason"]
     assert f"note: the MLflow run {killed} (started " in r.stderr and "it is ended as FAILED" in r.stderr
+    run = client.get_run(rebooted)
+    assert (
+        run.info.status == "FAILED"
+        and "has restarted since its training process" in run.data.tags["repradar.ended_reason"]
+    )
     for left in (elsewhere, untagged, training):
         assert client.get_run(left).info.status == "RUNNING"
         assert registry.ENDED_BY_TAG not in client.get_run(left).data.tags
