@@ -531,6 +531,8 @@ class _Builder:
             lk = spec.lookup
             assert lk is not None
             table = self.sources.read(lk.file)
+            # the look-up file's messages name the contract table too: the file alone does not say it
+            looked_for = f"for {self.table}.{spec.target}"
             typed_take = None
             # Only the look-up rows a key matched are imported, so only they can refuse the import;
             # a product no deal has must not stop it, and its bad cells are a warning.
@@ -543,16 +545,16 @@ class _Builder:
                     table[lk.column], spec.kind, lk.format or spec.format, spec.number
                 )
                 refused, unused = split_used(errs, used)
-                self.lookup_problems(refused, lk, f"looked up {what}")
+                self.lookup_problems(refused, lk, f"looked up {looked_for}")
                 for e in unused:
-                    self.lookup_warning(e, lk, file, f"looked up {what}")
+                    self.lookup_warning(e, lk, file, f"looked up {looked_for}")
             if spec.kind == "number" and lk.agg != "count" and spec.values is None and spec.id is None:
                 # `100.000` in the look-up file is as suspect as in the source, and once aggregated its
                 # text is gone: the look-up column as a whole shows how it is written, said in its own
                 # file's terms, and judged on the rows used as above.
                 if typed_take is None:
                     typed_take = parse_kind(table[lk.column], "number", None, spec.number)[0]
-                purpose = f"looked up for {self.table}.{spec.target}"
+                purpose = f"looked up {looked_for}"
                 suspect = other_convention(table[lk.column], typed_take, spec.number, among=used)
                 self.lookup_problems([suspect] if suspect else [], lk, purpose)
                 unused = other_convention(table[lk.column], typed_take, spec.number, among=~used)
@@ -576,9 +578,9 @@ class _Builder:
             # A key with two values (no `agg`) names rows of the look-up file: judged on the rows used.
             refused, unused = split_used([e for e in errs if e.in_lookup], used)
             errs = refused + [e for e in errs if not e.in_lookup]
-            self.cell_problems(errs, file, column, spec, f"look-up in {lk.file} {what}")
+            self.cell_problems(errs, file, column, spec, f"look-up in {lk.file} {looked_for}")
             for e in unused:
-                self.lookup_warning(e, lk, file, f"look-up in {lk.file} {what}", column=lk.key)
+                self.lookup_warning(e, lk, file, f"look-up in {lk.file} {looked_for}", column=lk.key)
         if spec.values is not None:
             raw, errs = map_values(raw, spec.values, spec.unmapped, spec.normalize)
             self.cell_problems(errs, file, column, spec, what)

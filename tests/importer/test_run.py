@@ -281,7 +281,7 @@ def test_an_unparseable_look_up_row_refuses_only_when_a_key_matches_it(export, t
     out = tmp_path / "out2"
     msg = failure(mapping, src, out)
     assert "prices.csv, column price, row 3: value 'n/a' is not a number" in msg
-    assert "(looked up for amount)" in msg and "mine.yaml line 19" in msg
+    assert "(looked up for opportunities.amount)" in msg and "mine.yaml line 19" in msg
     assert "call us" not in msg
     assert_nothing_written(tmp_path, out)
 
@@ -301,7 +301,7 @@ def test_a_look_up_key_with_two_values_refuses_only_when_a_key_matches_it(export
     out = tmp_path / "out2"
     msg = failure(mapping, src, out)
     assert "prices.csv, column item, rows 2, 3: value 'GTX Pro', 'GTXPro' is a look-up key with more" in msg
-    assert "(look-up in prices.csv for amount)" in msg
+    assert "(look-up in prices.csv for opportunities.amount)" in msg
     assert "hub" not in msg.lower()
     assert_nothing_written(tmp_path, out)
 
