@@ -95,6 +95,12 @@ def closed_by_name(name: str) -> bool:
 MAX_CLOSED_STAGE_EXITS = 1 / 20
 
 
+def _keys(names: pd.Series) -> pd.Series:
+    """`stage_key` of every name of a column, computed once per distinct name."""
+    names = names.astype(str)
+    return names.map({n: stage_key(n) for n in names.unique()})
+
+
 def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> tuple[set[str], set[str]]:
     """The stage keys the features read as closed, and the closed ones that read as won, as
     `sql/deal_states.sql` reads them.
@@ -109,7 +115,7 @@ def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> 
     carried: dict[str, tuple[bool, bool, bool]] = {}
     if {"stage", "is_closed"} <= set(opportunities):
         o = opportunities.dropna(subset=["stage"])
-        keys = o["stage"].astype(str).map(stage_key)
+        keys = _keys(o["stage"])
         # without is_won (a partial frame), a deal's outcome is its stage's name
         is_won = o["is_won"] if "is_won" in o else keys.str.contains("won", regex=False)
         f = pd.DataFrame(
@@ -123,21 +129,28 @@ def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> 
             all_closed=("closed", "all"), all_won=("won", "all"), any_won=("won", "any")
         )
         carried = {k: (r.all_closed, r.all_won, r.any_won) for k, r in agg.iterrows()}
+    # closed unless deals move on from it: only these need the history's order (a history runs to
+    # millions of rows, and most exports name their closed stages)
+    unsure = {
+        k for k, (all_closed, all_won, any_won) in carried.items()
+        if all_closed and (all_won or not any_won) and not closed_by_name(k)
+    }  # fmt: skip
     entries: dict[str, int] = {}
     exits: dict[str, int] = {}
-    if history is not None and {"opportunity_id", "changed_at", "stage"} <= set(history):
+    if unsure and history is not None and {"opportunity_id", "changed_at", "stage"} <= set(history):
         h = history[["opportunity_id", "changed_at", "stage"]].dropna(subset=["opportunity_id", "stage"])
-        h = h.assign(_row=range(len(h))).sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
+        h = h.assign(_row=range(len(h)))
+        h = h[h["opportunity_id"].isin(h.loc[_keys(h["stage"]).isin(unsure), "opportunity_id"])]
+        h = h.sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
         name, deal = h["stage"].astype(str), h["opportunity_id"]
         same_before = (deal == deal.shift()) & (name == name.shift())
         moves_on = (deal == deal.shift(-1)) & (name != name.shift(-1))
-        keys = name.map(stage_key)
+        keys = _keys(name)
         entries = (~same_before).groupby(keys).sum().astype(int).to_dict()
         exits = moves_on.groupby(keys).sum().astype(int).to_dict()
-    for key, (all_closed, all_won, any_won) in carried.items():
-        one_outcome = all_won or not any_won
+    for key, (_, all_won, _) in carried.items():
         if closed_by_name(key) or (
-            all_closed and one_outcome and exits.get(key, 0) <= MAX_CLOSED_STAGE_EXITS * entries.get(key, 0)
+            key in unsure and exits.get(key, 0) <= MAX_CLOSED_STAGE_EXITS * entries.get(key, 0)
         ):
             closed.add(key)
             if all_won:
@@ -145,7 +158,7 @@ def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> 
     for frame in (opportunities, history):
         if frame is None or "stage" not in frame:
             continue
-        for key in frame["stage"].dropna().astype(str).map(stage_key).unique():
+        for key in {stage_key(n) for n in frame["stage"].dropna().astype(str).unique()}:
             if key not in carried and closed_by_name(key):
                 closed.add(key)
                 if "won" in key:
