@@ -59,8 +59,39 @@ def _user_errors(fn):
                 raise
             typer.echo(f"error: {_settings_problem(exc)}", err=True)
             raise typer.Exit(2) from None
+        except Exception as exc:
+            refused = _refused_by_mlflow(exc)
+            if refused is None:
+                raise
+            typer.echo(f"error: {refused}", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _refused_by_mlflow(exc: Exception) -> str | None:
+    """What to do when the MLflow server refused the credentials (401) or the action (403); None for any
+    other error. Wrong or missing credentials are the user's to fix, not an internal error. Checked by
+    module and code, so that commands that never touch MLflow do not import it."""
+    code = getattr(exc, "error_code", "")
+    if not type(exc).__module__.startswith("mlflow") or code not in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return None
+    what = (
+        "refused the credentials (HTTP 401)"
+        if code == "UNAUTHENTICATED"
+        else "refused this action to these credentials (HTTP 403)"
+    )
+    return (
+        f"the MLflow server at REPRADAR_MLFLOW_TRACKING_URI / REPRADAR_MLFLOW_REGISTRY_URI {what}: "
+        f"{str(exc).splitlines()[0]}. Set the credentials MLflow sends (MLFLOW_TRACKING_TOKEN, or "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; for Databricks, DATABRICKS_TOKEN or the "
+        "profile's) to ones the server accepts"
+        + (
+            ", with the permission this command needs, and start again"
+            if code == "PERMISSION_DENIED"
+            else ", and start again"
+        )
+    )
 
 
 def _settings_problem(exc) -> str:

@@ -258,6 +258,53 @@ def test_a_databricks_workspace_that_refuses_the_token_is_a_user_error(
     assert not (tmp_path / "home" / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (401, "refused the credentials (HTTP 401)"),
+        (403, "refused this action to these credentials (HTTP 403)"),
+    ],
+)
+def test_an_mlflow_server_that_refuses_the_credentials_is_a_user_error(tmp_path, status, says):
+    # an MLflow server with authentication answered 401 (or 403) and `models` ended in an internal error
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def _refuse(self):
+            body = b"You are not authenticated."
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _refuse
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        r = _run(
+            tmp_path / "home",
+            "models",
+            REPRADAR_MLFLOW_TRACKING_URI=f"http://127.0.0.1:{server.server_port}",
+            MLFLOW_TRACKING_USERNAME="ds",
+            MLFLOW_TRACKING_PASSWORD="hunter2-secret",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
+    assert (
+        f"the MLflow server at REPRADAR_MLFLOW_TRACKING_URI / REPRADAR_MLFLOW_REGISTRY_URI {says}" in r.stderr
+    )
+    assert "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in r.stderr, r.stderr
+    assert "secret" not in r.stderr and "internal error" not in r.stderr
+
+
 def test_a_run_left_running_by_a_killed_training_is_ended_and_others_are_only_named(tmp_path):
     """A SIGKILLed `train` could end nothing: its run stayed RUNNING forever. `repradar models` (as `train`
     does before its run) ends such a run of this host as FAILED, and only names a RUNNING run of another
