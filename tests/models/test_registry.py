@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -190,9 +191,10 @@ def test_a_unity_catalog_registry_needs_databricks_credentials(tmp_path, monkeyp
     assert "REPRADAR_MLFLOW_REGISTRY_URI='databricks-uc' is a Databricks workspace" in r.stderr, r.stderr
 
 
-@pytest.fixture
-def refusing_workspace():
-    """A real HTTP server that answers every request 401, as a workspace does to a wrong token."""
+@contextlib.contextmanager
+def refusing_server(status: int, body: bytes, content_type: str):
+    """A real HTTP server that answers every request `status` with `body`: (its address, the Authorization
+    header of each request it saw)."""
     import http.server
     import threading
 
@@ -201,9 +203,8 @@ def refusing_workspace():
     class Refuse(http.server.BaseHTTPRequestHandler):
         def _refuse(self):
             seen.append(self.headers.get("Authorization", ""))
-            body = b'{"error_code": "401", "message": "Invalid access token."}'
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -221,6 +222,14 @@ def refusing_workspace():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def refusing_workspace():
+    """Answers every request 401, as a Databricks workspace does to a wrong token."""
+    body = b'{"error_code": "401", "message": "Invalid access token."}'
+    with refusing_server(401, body, "application/json") as served:
+        yield served
 
 
 @pytest.mark.parametrize(
@@ -267,36 +276,14 @@ def test_a_databricks_workspace_that_refuses_the_token_is_a_user_error(
 )
 def test_an_mlflow_server_that_refuses_the_credentials_is_a_user_error(tmp_path, status, says):
     # an MLflow server with authentication answered 401 (or 403) and `models` ended in an internal error
-    import http.server
-    import threading
-
-    class Refuse(http.server.BaseHTTPRequestHandler):
-        def _refuse(self):
-            body = b"You are not authenticated."
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = _refuse
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
+    with refusing_server(status, b"You are not authenticated.", "text/plain") as (address, _):
         r = _run(
             tmp_path / "home",
             "models",
-            REPRADAR_MLFLOW_TRACKING_URI=f"http://127.0.0.1:{server.server_port}",
+            REPRADAR_MLFLOW_TRACKING_URI=address,
             MLFLOW_TRACKING_USERNAME="ds",
             MLFLOW_TRACKING_PASSWORD="hunter2-secret",
         )
-    finally:
-        server.shutdown()
-        server.server_close()
     assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
     assert (
         f"the MLflow server at REPRADAR_MLFLOW_TRACKING_URI / REPRADAR_MLFLOW_REGISTRY_URI {says}" in r.stderr
