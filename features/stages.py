@@ -101,6 +101,16 @@ def _keys(names: pd.Series) -> pd.Series:
     return names.map({n: stage_key(n) for n in names.unique()})
 
 
+def _in_order(history: pd.DataFrame, keep=None) -> pd.DataFrame:
+    """opportunity_history's deal, time and stage, each deal's rows in the order the features read them
+    (by `changed_at`, then file order); `keep(rows)` picks the rows first, to sort only what is needed."""
+    h = history[["opportunity_id", "changed_at", "stage"]].dropna(subset=["opportunity_id", "stage"])
+    h = h.assign(_row=range(len(h)))
+    if keep is not None:
+        h = h[keep(h)]
+    return h.sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
+
+
 def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> tuple[set[str], set[str]]:
     """The stage keys the features read as closed, and the closed ones that read as won, as
     `sql/deal_states.sql` reads them.
@@ -138,10 +148,10 @@ def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> 
     entries: dict[str, int] = {}
     exits: dict[str, int] = {}
     if unsure and history is not None and {"opportunity_id", "changed_at", "stage"} <= set(history):
-        h = history[["opportunity_id", "changed_at", "stage"]].dropna(subset=["opportunity_id", "stage"])
-        h = h.assign(_row=range(len(h)))
-        h = h[h["opportunity_id"].isin(h.loc[_keys(h["stage"]).isin(unsure), "opportunity_id"])]
-        h = h.sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
+        h = _in_order(
+            history,
+            lambda h: h["opportunity_id"].isin(h.loc[_keys(h["stage"]).isin(unsure), "opportunity_id"]),
+        )
         name, deal = h["stage"].astype(str), h["opportunity_id"]
         same_before = (deal == deal.shift()) & (name == name.shift())
         moves_on = (deal == deal.shift(-1)) & (name != name.shift(-1))
@@ -193,14 +203,13 @@ def _settled_late(
     """
     if not ambiguous or history is None or not {"opportunity_id", "changed_at", "stage"} <= set(history):
         return set()
-    h = history[["opportunity_id", "changed_at", "stage"]].dropna(subset=["opportunity_id", "stage"])
-    h = h.assign(_row=range(len(h))).sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
+    h = _in_order(history)
     keys = h["stage"].astype(str).str.strip().str.lower()
     prev = keys.shift()
     moved = (h["opportunity_id"] == h["opportunity_id"].shift()) & (keys != prev)
     moves = pd.DataFrame({"src": prev[moved], "dst": keys[moved]}).value_counts()
     reading = {
-        k: ("won" if k in won else "closed" if k in closed or closed_by_name(k) else _word_reading(k))
+        k: ("won" if k in won else "closed" if k in closed else _word_reading(k))
         for k in set(moves.index.get_level_values(0)) | set(moves.index.get_level_values(1))
     }
     late = set()
@@ -253,13 +262,13 @@ def unrecognised_stages(
         k
         for counts, _ in per_table.values()
         for k in counts
-        if k not in closed and not closed_by_name(k) and _word_reading(k) == "ambiguous"
+        if k not in closed and _word_reading(k) == "ambiguous"
     }
     settled_late = _settled_late(history, ambiguous, closed, won)
     for table, (counts, first) in per_table.items():
         found: dict[str, int] = {}
         for key, n in counts.items():
-            if key in closed or closed_by_name(key):
+            if key in closed:
                 continue
             reading = _word_reading(key)
             if reading == "late":
