@@ -523,3 +523,37 @@ def test_deals_per_100_activities_read_as_a_count_in_both_languages():
     assert "18.3 new deals per 100 activities, against 19.1 for peers" in en, en
     zh = render_reason(rule.reason["zh-CN"], env, 0, "zh-CN", {}, "SMB", "segment")
     assert "每100次活动新建商机18.3个" in zh and "倍" not in zh, zh
+
+
+@pytest.mark.parametrize(
+    "rule_name, figures",
+    [
+        ("thin_territory", ["new_deals_per_100_activities_91d", "closed_deals_180d", "new_deals_91d"]),
+        ("selling_skills", ["early_stage_progress_rate_180d", "win_rate_180d", "late_stage_reach_rate_180d"]),
+    ],
+)
+def test_deal_figures_over_a_window_longer_than_the_time_in_the_job_weigh_in_proportion(rule_name, figures):
+    """A rep hired 19 days ago has no 91 (or 180) days of deals: their empty counts are thin evidence
+    of a thin territory or weak skills, so the shipped rules weigh them by the share of the window in
+    the job, and in full from one window on (where nothing changed)."""
+    rule = next(r for r in default_playbook().rules if r.name == rule_name)
+    tenure = np.array([19.0, 19.0, 400.0, 400.0, 180.0])
+    env = {"tenure_days": tenure}
+    for n in figures:
+        env[n] = np.array([0.0, 5.0, 0.0, 5.0, 0.0])  # no deals at all / at the peers' level
+        env[f"peer.{n}"] = np.full(5, 5.0)
+    s = evaluate(rule.strength_expr, {**env, **_zeros_for(rule, env, 5)})
+    at_norm = s[1]
+    assert s[1] == pytest.approx(s[3])  # at the peers' level, tenure changes nothing
+    assert s[2] - at_norm > 1.0  # a tenured rep with no deals: strong evidence
+    # 19 days in the job: the empty counts weigh 19/91 or 19/180 of that, no more
+    assert 0 < s[0] - at_norm < 0.25 * (s[2] - at_norm)
+    assert s[4] == pytest.approx(s[2])  # one full window in the job: weighs in full
+
+
+def _zeros_for(rule, env, n):
+    """The rule's other variables at 'no evidence' (0), so only the figures under test move."""
+    from models.playbook import condition_names
+
+    names = condition_names(rule.strength_expr) - set(env)
+    return {name: np.zeros(n) for name in names}
