@@ -90,17 +90,35 @@ ALLOW_KEY = "repradar.allow"  # scope key: a route that knows the whole Allow li
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
+def catch_all(endpoint):
+    """Mark `endpoint` as answering addresses no page has (the dashboard's mistyped pages): its methods are
+    none of any address's, so `allowed_methods` leaves it out."""
+    endpoint.repradar_catch_all = True
+    return endpoint
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route offers for this request's path.
 
-    Each method is tried against the app's routes: included routers are opaque route groups
-    (FastAPI >= 0.165), so their routes' `methods` cannot be read from the top-level list."""
+    Each method is tried against every route of the app, those of included routers too (FastAPI >= 0.165
+    keeps them as opaque route groups, whose `matches` would answer for the whole group). The catch-all of
+    mistyped dashboard pages matches every dashboard path with GET, and answers a path some form takes
+    with its own 405: counting it named GET and HEAD for `PUT /logout`, which only a POST serves. Where
+    nothing but it matches, its methods are the answer (its GET answers there, with a 404)."""
+    from fastapi.routing import iter_route_contexts
     from starlette.routing import Match
 
-    routes = request.app.router.routes
-    return [
-        m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
-    ]
+    routes = list(iter_route_contexts(request.app.router.routes))
+    own = [r for r in routes if not getattr(r.endpoint, "repradar_catch_all", False)]
+
+    def offered(candidates) -> list[str]:
+        return [
+            m
+            for m in METHODS
+            if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in candidates)
+        ]
+
+    return offered(own) or offered(routes)
 
 
 SLASHLESS_KEY = "repradar.slashless"  # scope key: the dashboard's catch-all puts what its path meant here

@@ -41,7 +41,7 @@ from serving.auth import Principal, SessionLimits, end_session, hash_token, resu
 from serving.db.engine import commit, write_lock
 from serving.db.schema import CurrentScore, Score, User, WebSession
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
-from serving.http_errors import ALLOW_KEY, METHODS, SLASHLESS_KEY, ApiError, slashless_address
+from serving.http_errors import ALLOW_KEY, METHODS, SLASHLESS_KEY, ApiError, catch_all, slashless_address
 from serving.jobs import JobRefused
 from serving.routers import audit as audit_api
 from serving.routers import early_warning as ew_api
@@ -1338,6 +1338,7 @@ register_url_convertor("dashboard_slash_path", _DashboardSlashPath())
     methods=[m for m in METHODS if m not in ("GET", "HEAD")],
     response_class=HTMLResponse,
 )
+@catch_all
 def unknown_page(request: Request, path: str, session: SessionDep, settings: SettingsDep):
     """A mistyped dashboard address: the dashboard's 404 page for a browser (signed in or not, nothing is
     named), or its 405 page for a form's address; a client not asking for HTML gets the API's JSON 404

@@ -53,6 +53,47 @@ def test_a_405_names_every_method_of_the_path(service, method, url, allow):
     assert r.headers["allow"] == allow
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # routing alone: one database is enough
+def test_every_405_allows_exactly_the_methods_its_address_answers(service):
+    """Walks every route of the app (API, probes, API reference, dashboard, static files) and asks its
+    address with every method: each 405's Allow lists exactly the methods that address does not answer
+    with 405. `PUT /logout` named GET and HEAD, which the catch-all of mistyped pages answers there with
+    a 405 of its own (`/logout` takes only POST)."""
+    import re
+
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Mount
+
+    from serving.http_errors import METHODS
+    from serving.routers.docs import _static
+
+    values = {"rep_id": "R1", "job_id": "0" * 32, "version": "1", "entry_id": "1", "entry": "1"}
+    values |= {"name": "hr", "prefix": "rr_AbCdEfG", "path": "no-such-page", "dashboard": "x"}
+    files = {"/static": "dashboard.css", "/docs/assets": sorted(p.name for p in _static().iterdir())[0]}
+    addresses = set()
+    for ctx in iter_route_contexts(service.app.router.routes):
+        if isinstance(ctx.original_route, Mount):
+            addresses.add(f"{ctx.path}/{files[ctx.path]}")
+        elif ctx.path and "dashboard_slash_path" not in ctx.path:  # a trailing slash is a 404 for any method
+            addresses.add(re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], ctx.path))
+    assert {"/logout", "/api/v1/reps/R1/interventions", "/static/dashboard.css", "/no-such-page"} <= addresses
+    wrong = []
+    for address in sorted(addresses):
+        answers = {
+            m: service.client.request(
+                m, address, headers={"accept": "application/json"}, follow_redirects=False
+            )
+            for m in METHODS
+        }
+        served = ", ".join(m for m, r in answers.items() if r.status_code != 405)
+        wrong += [
+            f"{m} {address}: Allow {r.headers.get('allow')!r}, answered: {served}"
+            for m, r in answers.items()
+            if r.status_code == 405 and r.headers.get("allow") != served
+        ]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_invisible_characters_in_stored_text_are_refused(service):
     c, before = service.client, _count(service, InterventionLog)
     url = "/api/v1/reps/R1/interventions"
