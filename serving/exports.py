@@ -85,7 +85,16 @@ def csv_head(filename: str) -> StreamingResponse:
     """The answer to a HEAD of a CSV download: the GET's status and headers, no row read. The route's HEAD
     twin (`serving.routing.with_head`) runs the GET's handler, which answers with this instead of
     recording and reading an export: a HEAD sends no body, so no export happens."""
-    return StreamingResponse(iter(()), media_type="text/csv", headers=_disposition(filename))
+    return head_only("text/csv", filename)
+
+
+def head_only(media_type: str, filename: str | None = None) -> StreamingResponse:
+    """A HEAD's answer for an export or a download, built without reading what the GET would send: its type
+    (and file name), no Content-Length, which only the reading would give (RFC 9110 9.3.2 lets a HEAD leave
+    out such fields)."""
+    return StreamingResponse(
+        iter(()), media_type=media_type, headers=_disposition(filename) if filename else None
+    )
 
 
 def _disposition(filename: str) -> dict[str, str]:

@@ -110,8 +110,10 @@ def export_interventions(
         commit(session)
         return event
 
-    if format == "csv" and request.method == "HEAD":  # a HEAD of the CSV sends no row: nothing to record
-        return exports.csv_head(FILENAME)
+    # a HEAD of either form is checked as the GET (token, role, filters) but sends no entry: no export
+    # happened, so nothing is read or recorded (its JSON answer then has no Content-Length)
+    if request.method == "HEAD":
+        return exports.csv_head(FILENAME) if format == "csv" else exports.head_only("application/json")
     if format == "json":
         page = (limit or EXPORT_PAGE, offset or 0)
         rows, total = store.intervention_entries(session, f, *page)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
-from serving import audit
+from serving import audit, exports
 from serving.auth import Principal
 from serving.db.engine import commit
 from serving.db.schema import Job
@@ -151,20 +151,22 @@ def download(
     if not path.exists():
         # the job exists (a 404 would say it does not): its file was lost, e.g. a restore without it
         raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")
-    audit.record(
-        session,
-        principal,
-        "job.download",
-        "job",
-        job_id,
-        model_version=job.model_version,
-        detail={"format": format, "rows": job.n_rows},
-        request_id=rid,
-    )
-    commit(session)
-    name = f"scores_{job.as_of.isoformat()}_{job.model_version}"
+    name, csv_path = f"scores_{job.as_of.isoformat()}_{job.model_version}", path.with_suffix(".csv")
+    if request.method == "HEAD" and format == "csv" and not csv_path.exists():
+        return exports.head_only("text/csv", f"{name}.csv")  # the CSV copy is made by a GET, not a HEAD
+    if request.method != "HEAD":  # a HEAD sends no file: no download happened, none is recorded
+        audit.record(
+            session,
+            principal,
+            "job.download",
+            "job",
+            job_id,
+            model_version=job.model_version,
+            detail={"format": format, "rows": job.n_rows},
+            request_id=rid,
+        )
+        commit(session)
     if format == "csv":
-        csv_path = path.with_suffix(".csv")
         if not csv_path.exists():  # made once, with the CSV conventions of the scores file
             from models.scoring import read_scores, write_scores
 

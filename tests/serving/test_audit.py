@@ -257,3 +257,81 @@ def test_a_head_of_a_csv_export_reads_nothing_and_records_no_export(service):
         (end,) = _events(service, action=f"{action}_end")
         assert len(_events(service, action=action)) == 1 and end.detail["rows"] == len(rows) > 0
         assert end.detail["complete"] is True
+
+
+EXPORTS = {"audit.export", "interventions.export", "job.download"}  # their `*_end` events go with them
+
+
+def test_a_head_of_any_audited_get_records_the_read_but_never_an_export_or_download(service, tmp_path):
+    """Walks every GET route of the app (API and dashboard, each format of the exports and downloads) and
+    asks it with HEAD, then GET: a HEAD writes the GET's events except those of an export or a download,
+    since it sends no row or file (a HEAD of a rep is still the read it is: its status says whether the rep
+    is there). A HEAD of the JSON intervention export wrote `interventions.export`, and of a job's file
+    `job.download`, each recording an export that did not happen."""
+    import re
+    import uuid
+
+    import pandas as pd
+    from fastapi.routing import iter_route_contexts
+
+    from models.scoring import write_scores
+    from serving.auth import add_user
+    from serving.db.schema import InterventionLog, Job
+
+    from .conftest import AS_OF_2, log_entries, score_rows
+
+    job_id, path = uuid.uuid4().hex, tmp_path / "scores.parquet"
+    write_scores(pd.DataFrame(score_rows(AS_OF_2)), path)
+    with service.app.state.sessions.begin() as s:
+        token = add_user(s, "every-role", ["hr", "data_scientist", "admin"])[1]
+        s.execute(insert(InterventionLog), log_entries(3))
+        s.add(
+            Job(
+                id=job_id,
+                dedupe_key="k",
+                data_dir=str(tmp_path),
+                data_digest="d",
+                as_of=AS_OF_2,
+                model_version="1",
+                status="succeeded",
+                created_by="hr",
+                output_path=str(path),
+                n_rows=6,
+            )
+        )
+    c, headers = service.client, {"Authorization": f"Bearer {token}"}
+    assert c.post("/login", data={"token": token}, follow_redirects=False).status_code == 303
+    values = {"rep_id": "R1", "job_id": job_id, "version": "1", "path": "no-such-page"}
+    formats = {
+        "/api/v1/interventions/export": ("csv", "json"),
+        "/api/v1/jobs/{job_id}/scores": ("parquet", "csv"),
+        "/org/jobs/{job_id}/scores": ("csv", "parquet"),
+    }
+    routes = {
+        ctx.path for ctx in iter_route_contexts(c.app.router.routes) if ctx.methods and "GET" in ctx.methods
+    }
+    # the probes, metrics and API reference take no token: nobody to audit
+    routes -= {"/openapi.json", "/docs", "/redoc", "/docs/assets/redoc.standalone.js", "/metrics"}
+    routes -= {"/health/live", "/health/ready"}
+
+    def written(method, url, params):
+        """The status of the request, and the actions of the events it wrote."""
+        with service.session() as s:
+            before = s.scalar(select(func.max(AuditEvent.id)))
+        r = c.request(method, url, params=params, headers=headers, follow_redirects=False)
+        with service.session() as s:
+            return r.status_code, sorted(s.scalars(select(AuditEvent.action).where(AuditEvent.id > before)))
+
+    seen = set()
+    for path_ in sorted(routes):
+        url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], path_)
+        for fmt in formats.get(path_, (None,)):
+            params = {"format": fmt} if fmt else None
+            head_status, head = written("HEAD", url, params)
+            get_status, get = written("GET", url, params)
+            exports = [a for a in get if a.removesuffix("_end") in EXPORTS]
+            assert head_status == get_status, (url, fmt)
+            assert head == [a for a in get if a not in exports], (url, fmt, head, get)
+            seen.update(get)
+    # every audited GET was asked: each export and download, and the reads
+    assert EXPORTS | {"rep.read", "rep.history.read", "rep.interventions.read", "early_warning.read"} <= seen
