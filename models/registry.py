@@ -475,6 +475,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def stale_reason(tags: dict[str, str], here: dict[str, str] | None = None) -> str | None:
+    """Why a RUNNING run with these tags cannot be training any more (its process on this host and pid
+    namespace is gone, or the machine restarted since it started), else None: it may be training, or it
+    runs where this process cannot check (another host or container, or untagged). Reads only."""
+    here = here or run_owner_tags()
+    host, pid = tags.get(RUN_HOST_TAG), tags.get(RUN_PID_TAG, "")
+    ours = host == here[RUN_HOST_TAG] and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
+    if not (ours and pid.isdigit()):
+        return None
+    boot = tags.get(RUN_BOOT_TAG, "")
+    if boot and here[RUN_BOOT_TAG] and boot != here[RUN_BOOT_TAG]:
+        return f"{host} has restarted since its training process {pid} started"
+    if _alive(int(pid)):
+        return None
+    return f"its training process {pid} on {host} was gone (killed, or the machine restarted)"
+
+
 def end_stale_runs(client, settings) -> list[str]:
     """End as FAILED the experiment's runs still RUNNING whose training process, on this host, is gone
     (SIGKILL, an out-of-memory kill, a crashed machine: nothing could end them), tagged
@@ -500,15 +517,9 @@ def end_stale_runs(client, settings) -> list[str]:
             host == here[RUN_HOST_TAG] and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
         )
         if ours and pid.isdigit():
-            boot = tags.get(RUN_BOOT_TAG, "")
-            restarted = bool(boot and here[RUN_BOOT_TAG] and boot != here[RUN_BOOT_TAG])
-            if not restarted and _alive(int(pid)):
+            reason = stale_reason(tags, here)
+            if reason is None:
                 continue  # training now
-            reason = (
-                f"{host} has restarted since its training process {pid} started"
-                if restarted
-                else f"its training process {pid} on {host} was gone (killed, or the machine restarted)"
-            )
             try:
                 client.set_tag(run_id, ENDED_BY_TAG, STALE_RUN_CHECK)
                 client.set_tag(run_id, "repradar.ended_reason", reason)

@@ -1,7 +1,7 @@
 """What the training run behind a registered version logged, for the dashboard's models page and
 `GET /api/v1/models/{version}/curves`: the lead-time curve (the `lead_{model}_{auc|brier}` step
-metrics, step = week of the period) and the calibration bins (`evaluation/calibration_bins.json`).
-Read from MLflow, never from `training/`.
+metrics, step = week of the period) and the calibration bins (`evaluation/calibration_bins.json`);
+and the run's state for `GET /api/v1/models`. Read from MLflow, never from `training/`.
 
 A finished run does not change, so answers are kept per run id. A version without a run, or whose
 run predates these records, gives `None` for what is missing; the page and the API say so plainly.
@@ -21,6 +21,7 @@ LEAD_PREFIX = "lead_"
 CALIBRATION_ARTIFACT = "evaluation/calibration_bins.json"
 MEASURES = ("auc", "brier")
 _CACHE: OrderedDict[tuple[str, str], RunCurves] = OrderedDict()
+_STATES: OrderedDict[tuple[str, str], RunState] = OrderedDict()  # runs that ended: they do not change
 _LOCK = threading.Lock()
 _CACHE_SIZE = 64
 log = logging.getLogger(__name__)
@@ -35,6 +36,52 @@ class RunCurves:
 
 
 EMPTY = RunCurves(None, None)
+ENDED = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A version's training run as the API shows it: MLflow's status (None: no run, or it cannot be read),
+    and why it differs from MLflow's when it does."""
+
+    status: str | None
+    note: str | None = None
+
+
+def run_state(settings, run_id: str | None) -> RunState:
+    """The status of run `run_id`; a run MLflow still holds as RUNNING whose training process is gone
+    (`models.registry.stale_reason`: killed, or the machine restarted) is FAILED, with a note. Only read:
+    the service does not write to MLflow on a GET; `repradar models` or the next `repradar train` on the
+    training host ends such a run in MLflow."""
+    if not run_id:
+        return RunState(None)
+    key = (settings.tracking_uri, run_id)
+    with _LOCK:
+        if key in _STATES:
+            _STATES.move_to_end(key)
+            return _STATES[key]
+    from mlflow.exceptions import MlflowException
+
+    from models import registry
+
+    try:
+        run = registry.configure(settings).get_run(run_id)
+    except MlflowException:  # deleted, or the registry points at another tracking store
+        return RunState(None)
+    status = run.info.status
+    if status == "RUNNING" and (why := registry.stale_reason(run.data.tags)):
+        return RunState(
+            "FAILED",
+            f"MLflow still holds the run as RUNNING, but {why}; `repradar models` (or the next `repradar "
+            "train`) on that host ends it there as FAILED",
+        )
+    state = RunState(status)
+    if status in ENDED:
+        with _LOCK:
+            _STATES[key] = state
+            while len(_STATES) > _CACHE_SIZE:
+                _STATES.popitem(last=False)
+    return state
 
 
 def lead_key(key: str) -> tuple[str, str] | None:
@@ -100,7 +147,7 @@ def curves(settings, run_id: str | None) -> RunCurves:
         _safely(errors, run_id, _lead, client, run),
         _safely(errors, run_id, _calibration, client, settings, run_id),
     )
-    if not errors and run.info.status in ("FINISHED", "FAILED", "KILLED"):  # a finished run does not change
+    if not errors and run.info.status in ENDED:  # a finished run does not change
         with _LOCK:
             _CACHE[key] = found
             while len(_CACHE) > _CACHE_SIZE:

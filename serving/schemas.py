@@ -420,6 +420,16 @@ class ModelVersionOut(Response):
         description="data_window, and currency: the ISO 4217 code of the version's amounts, null when not "
         "known (a version trained before its currency was recorded)."
     )
+    run_status: str | None = Field(
+        None,
+        description="The state of the version's training run: MLflow's FINISHED, FAILED, KILLED or RUNNING "
+        "(training now, or where the service cannot check); FAILED also for a run MLflow still holds as "
+        "RUNNING whose training process on the service's host is gone (killed, or the machine restarted), "
+        "with `run_note` saying so. Null without a run, or when MLflow cannot give it.",
+    )
+    run_note: str | None = Field(
+        None, description="Why `run_status` differs from MLflow's record, if it does."
+    )
 
 
 class PromotionEventOut(Response):

@@ -68,6 +68,7 @@ def current(
 )
 def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> ModelsOut:
     from models.gate import describe_versions
+    from serving.runs import run_state
 
     versions, promotions, champion = [], [], None
     for v in describe_versions(settings):
@@ -78,6 +79,8 @@ def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> Mo
         }
         created = dt.datetime.fromisoformat(v["created"]) if v.get("created") else None
         tags = {"data_window": v.get("data_window", ""), "currency": v["currency"]}
+        # `repradar models` ends runs a killed training left RUNNING; a GET only reads: it shows them failed
+        run = run_state(settings, v.get("run_id"))
         versions.append(
             ModelVersionOut(
                 version=v["version"],
@@ -86,6 +89,8 @@ def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> Mo
                 run_id=v.get("run_id"),
                 metrics=metrics,
                 tags=tags,
+                run_status=run.status,
+                run_note=run.note,
             )
         )
         for h in v.get("history", []):

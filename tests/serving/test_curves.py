@@ -1,5 +1,6 @@
 """`GET /api/v1/models/{version}/curves`: what a version's training run logged (the lead-time step
-metrics and the calibration bins), read back from a small MLflow store built by hand (no training).
+metrics and the calibration bins), read back from a small MLflow store built by hand (no training); and
+the state of each version's run in `GET /api/v1/models`.
 
 The route reads MLflow only, so SQLite is enough for the service's own database here."""
 
@@ -23,7 +24,8 @@ WEEKS = range(1, 7)
 @pytest.fixture(scope="module")
 def registry_app(tmp_path_factory):
     """Version 1: a run with `lead_*` step metrics and the calibration bins; version 2: a run that
-    logged neither; version 3: registered from a folder, without a run."""
+    logged neither; version 3: registered from a folder, without a run; version 4: from a run left RUNNING
+    by a killed training; version 5: from a run training now."""
     from models import registry
     from training.evaluate import calibration_bins
 
@@ -51,12 +53,19 @@ def registry_app(tmp_path_factory):
     client.log_metric(bare, "test_auc", 0.7)
     client.set_terminated(bare)
 
+    # a training SIGKILLed after registering (left RUNNING), and one training now (this live process)
+    from tests.conftest import killed_training_run
+
+    killed, _ = killed_training_run(client, exp)
+    training = client.create_run(exp, tags=registry.run_owner_tags()).info.run_id
+
     client.create_registered_model(settings.model_name)
     folder = settings.home / "model-folder"
     folder.mkdir(parents=True)
+    kinds = (("full", run), ("bare", bare), ("loose", None), ("killed", killed), ("training", training))
     versions = {  # as text, as the API names them
         kind: str(client.create_model_version(settings.model_name, folder.as_uri(), run_id=run_id).version)
-        for kind, run_id in (("full", run), ("bare", bare), ("loose", None))
+        for kind, run_id in kinds
     }
     app = create_app(settings, model_source=StubSource("1"))
     with TestClient(app) as http:
@@ -120,6 +129,22 @@ def test_a_version_without_records_answers_empty_lists(registry_app):
         http.get(f"/api/v1/models/{versions['loose']}/curves", headers=_h(tokens, "ds")).json()["run_id"]
         is None
     )
+
+
+def test_the_list_shows_a_run_left_running_by_a_killed_training_as_failed_without_ending_it(registry_app):
+    """`repradar models` ends a run a SIGKILLed training left RUNNING; `GET /api/v1/models` ran no such
+    check and said nothing of the runs. Each version now names its run's state: a dead run as FAILED with a
+    note (read only: MLflow keeps it RUNNING until the command ends it), a live one as RUNNING."""
+    http, tokens, client, _, versions, _ = registry_app
+    r = http.get("/api/v1/models", headers=_h(tokens, "ds"))
+    assert r.status_code == 200, r.text
+    got = {v["version"]: (v["run_status"], v["run_note"]) for v in r.json()["versions"]}
+    assert got[versions["full"]] == got[versions["bare"]] == ("FINISHED", None)
+    assert got[versions["loose"]] == (None, None) and got[versions["training"]] == ("RUNNING", None)
+    status, note = got[versions["killed"]]
+    assert status == "FAILED" and "MLflow still holds the run as RUNNING, but its training process" in note
+    killed = client.get_model_version("repradar-risk", versions["killed"]).run_id
+    assert client.get_run(killed).info.status == "RUNNING"  # a GET writes nothing to MLflow
 
 
 @pytest.mark.parametrize("version", ["999", "abc", "1.0", "-1", "99999999999999999999"])
