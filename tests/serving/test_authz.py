@@ -5,8 +5,12 @@ Exact statuses, and no name or score of a rep leaks to a caller outside its scop
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
+
+import pytest
+from fastapi.testclient import TestClient
 
 from .conftest import NAMES, RISK, ROLE_USERS
 
@@ -202,3 +206,144 @@ def test_data_scientist_sees_no_names_anywhere(service):
         r = c.get(path, headers=service.h("ds"))
         assert r.status_code == 200
         assert not any(name in r.text for name in NAMES.values())
+
+
+# Query parameters that could widen a read (another manager, team or rep; a format; a day or version; a
+# page): each route is asked with those it declares, one at a time.
+WIDENING = [
+    {"manager_id": "{other}"},
+    {"team": "T9"},
+    {"team": "T1"},
+    {"rep_id": "{out}"},
+    {"format": "json"},
+    {"format": "csv"},
+    {"as_of": "2024-01-08"},
+    {"version": "1"},
+    {"limit": "1", "offset": "1"},
+    {"band": "high"},
+    {"sort": "name"},
+    {"actor": "mgr9"},
+    {"resource_id": "{out}"},
+]
+
+
+def _wall(text: str, secrets: list[str]) -> list[str]:
+    """The secrets found in `text`, an id only as a whole word (`R1` is not in `R12`, nor in a random key)."""
+    import re
+
+    return [s for s in secrets if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", text)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rules are SQL-free: one database
+def test_no_route_shows_a_manager_anything_of_another_team(service):
+    """Walks every route of the app (API and dashboard, every method it serves but HEAD) as each manager (mgr1 over
+    two levels, mgr2 within mgr1's tree, mgr9 of another tree), signed in on the dashboard too, with each
+    widening query parameter the route declares: no answer names a rep outside the caller's subtree, nor
+    their name or risk; and a route asked for such a rep answers byte for byte as for a rep that does not
+    exist (the ids swapped), status and body, so no message tells whether it exists."""
+    import re
+
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Mount
+
+    from .conftest import REPS, SUBTREE
+
+    forms = {  # a valid body for each method and place, so that only the rep decides the answer
+        ("POST", "/api/v1/reps/{rep_id}/interventions"): {"json": {**BODY["intervention"], "note": "n"}},
+        ("PATCH", "/api/v1/reps/{rep_id}/interventions/{entry_id}"): {"json": BODY["end"]},
+        ("POST", "/reps/{rep_id}/interventions"): {
+            "data": {"intervention": "mentoring", "started_on": "2024-01-16", "note": "n"}
+        },
+        ("POST", "/reps/{rep_id}/interventions/{entry}/end"): {"data": {"ended_on": "2024-02-01"}},
+    }
+    # sign-in, language, user admin, promotion and the probes, metrics and API reference hold nothing of a team
+    skip = {"/login", "/logout", "/lang", "/api/v1/users", "/api/v1/models/promote", "/models/promote"}
+    skip |= {"/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/redoc"}
+    routes = [
+        (m, ctx.path, getattr(ctx, "dependant", None))
+        for ctx in iter_route_contexts(service.app.router.routes)
+        if not isinstance(ctx.original_route, Mount)
+        and ctx.path not in skip
+        and not ctx.path.startswith(("/api/v1/users/", "/{path:", "/docs/"))
+        for m in sorted(ctx.methods or ())
+        if m != "HEAD"  # the GET's own handler, without the body
+    ]
+    assert len(routes) > 25
+    # an entry in each rep's log, so that an entry id of another team's rep can be asked for
+    with service.app.state.sessions.begin() as s:
+        from serving.db.schema import InterventionLog
+
+        entries = {}
+        for rep in NAMES:
+            row = InterventionLog(
+                rep_id=rep, intervention="mentoring", started_on=dt.date(2024, 1, 9), recorded_by="hr"
+            )
+            s.add(row)
+            s.flush()
+            entries[rep] = str(row.id)
+    leaks, differ = [], []
+    for caller, manager in (("mgr1", "M1"), ("mgr2", "M2"), ("mgr9", "M9")):
+        scope = SUBTREE[manager]
+        out = sorted(set(NAMES) - scope)
+        inside = sorted(scope)[0]
+        other = next(r["manager_id"] for r in REPS if r["rep_id"] == out[0])
+        # the caller's own manager id may be a rep's id (M2): theirs to see
+        secrets = (
+            [r for r in out if r != manager] + [NAMES[r] for r in out] + [json.dumps(RISK[r]) for r in out]
+        )
+        c = TestClient(service.app)
+        assert (
+            c.post("/login", data={"token": service.tokens[caller]}, follow_redirects=False).status_code
+            == 303
+        )
+        headers = {**service.h(caller), "accept": "application/json"}
+
+        def ask(method, template, rep, params=None, c=c, headers=headers, other_entry=None):
+            values = {"rep_id": rep, "job_id": JOB, "version": "1", "entry_id": other_entry or entries[rep]}
+            values["entry"] = values["entry_id"]
+            url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m.group(1)], template)
+            return c.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                follow_redirects=False,
+                **forms.get((method, template), {}),
+            )
+
+        for method, template, dependant in routes:
+            declared = {p.alias for p in dependant.query_params} if dependant else set()
+            variants = [{}] + [v for v in WIDENING if set(v) <= declared]
+            for v in variants:
+                params = {k: x.format(other=other, out=out[-1]) for k, x in v.items()}
+                r = ask(method, template, inside, params)
+                if found := _wall(r.text, secrets) + _wall(str(r.headers), secrets):
+                    leaks.append(f"{caller} {method} {template} {params}: {r.status_code} names {found}")
+                if "{rep_id}" in template:  # asked for another team's rep, and for one that does not exist
+                    for o in sorted({out[0], out[-1]}):
+                        a, b = (
+                            ask(method, template, o, params),
+                            ask(method, template, "NOPE", params, other_entry=entries[o]),
+                        )
+                        if (a.status_code, a.text.replace(o, "X")) != (
+                            b.status_code,
+                            b.text.replace("NOPE", "X"),
+                        ):
+                            differ.append(
+                                f"{caller} {method} {template} {o} {params}: {a.status_code} "
+                                f"{a.text[:80]!r} vs {b.status_code} {b.text[:80]!r}"
+                            )
+                if "{entry" in template:  # another team's entry through a rep of the caller's own: as none
+                    for o in sorted({out[0], out[-1]}):
+                        a = ask(method, template, inside, params, other_entry=entries[o])
+                        b = ask(method, template, inside, params, other_entry="999999")
+                        word = r"(?<![\w-]){}(?![\w-])"
+                        if (a.status_code, re.sub(word.format(entries[o]), "X", a.text)) != (
+                            b.status_code,
+                            re.sub(word.format("999999"), "X", b.text),
+                        ):
+                            differ.append(
+                                f"{caller} {method} {template} entry of {o}: {a.status_code} {a.text[:80]!r}"
+                            )
+    assert not leaks, "\n".join(leaks)
+    assert not differ, "\n".join(differ)
