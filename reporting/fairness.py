@@ -136,6 +136,43 @@ class FairnessAudit:
                 return a
         raise KeyError(column)
 
+    def _names(self, audits) -> str:
+        return ", ".join(f"{a.column} (control)" if a.kind == "control" else a.column for a in audits)
+
+    def nothing_compared(self) -> str | None:
+        """Why no group was judged at all, None if one was. A small organisation (or one whose reps table
+        has no attribute) compares nothing; that must not read as an audit that found nothing."""
+        if any(a.reference is not None for a in self.attributes):
+            return None
+        no_attr = not any(a.kind == "attribute" for a in self.attributes)
+        declare = "the reps table declares no attribute column (such as gender) to audit"
+        if not self.attributes:
+            return f"nothing was audited: {declare}, and has no region"
+        return (
+            f"nothing could be judged: no audited column has two groups of at least {self.min_group_size} "
+            f"scored reps to compare ({self._names(self.attributes)})" + (f"; {declare}" if no_attr else "")
+        )
+
+    def summary_lines(self) -> list[str]:
+        """The audit in a few lines for the command line: the call-outs, else what was compared, and
+        which columns could not be (too few reps per group), so that silence is never read as a pass."""
+        nothing = self.nothing_compared()
+        if nothing:
+            return [nothing]
+        lines = [c.text(self.low, self.high) for c in self.callouts]
+        compared = [a for a in self.attributes if a.reference is not None]
+        if not lines:
+            lines.append(
+                f"every compared group within [{self.low:g}, {self.high:g}] ({self._names(compared)})"
+            )
+        skipped = [a for a in self.attributes if a.reference is None]
+        if skipped:
+            lines.append(
+                f"not compared (fewer than two groups of at least {self.min_group_size} scored reps): "
+                + self._names(skipped)
+            )
+        return lines
+
     def to_dict(self) -> dict:
         return {
             "bounds": [self.low, self.high],
@@ -143,6 +180,7 @@ class FairnessAudit:
             "min_cell": self.min_cell,
             "reference": self.reference,
             "callouts": [c.__dict__ | {"text": c.text(self.low, self.high)} for c in self.callouts],
+            "nothing_compared": self.nothing_compared(),
             "attributes": [
                 {
                     "column": a.column,

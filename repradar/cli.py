@@ -1022,11 +1022,8 @@ def report(
     typer.echo(
         f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})"
     )
-    if d.fairness.callouts:
-        for c in d.fairness.callouts:
-            typer.echo(f"fairness: {c.text(d.fairness.low, d.fairness.high)}")
-    else:
-        typer.echo(f"fairness: every judged group within [{d.fairness.low:g}, {d.fairness.high:g}]")
+    for line in d.fairness.summary_lines():
+        typer.echo(f"fairness: {line}")
     if d.drift is not None:
         typer.echo(f"drift: {d.drift.summary_line()}")
 

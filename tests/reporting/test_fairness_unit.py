@@ -582,3 +582,26 @@ def test_two_tables_of_the_same_held_out_rows_cannot_be_differenced_down_to_a_sm
     notes = audit.get("gender").notes + audit.get("age_band").notes
     assert any("in the held-out rows: beside the" in n for n in notes), notes
     assert any("in the finished periods: beside the" in n for n in notes), notes
+
+
+def test_an_audit_that_could_compare_nothing_says_so_and_never_reads_as_a_pass():
+    # 35 reps in three regions, no attribute column: the Maven export's shape
+    reps = (
+        _reps(0, 0, 35)
+        .drop(columns=["gender"])
+        .assign(region=["Central"] * 11 + ["East"] * 12 + ["West"] * 12)
+    )
+    audit = fairness_audit(_scores(reps, np.arange(35) % 2 == 0), reps)
+    assert not audit.callouts
+    (line,) = audit.summary_lines()
+    assert line == audit.nothing_compared() == audit.to_dict()["nothing_compared"]
+    assert "nothing could be judged" in line and "region (control)" in line and "at least 50" in line
+    assert "declares no attribute column" in line and "within" not in line
+    # a large enough organisation compares; a column still too small is named as not compared
+    reps = _reps(60, 60).assign(age_band=["<35"] * 110 + ["35+"] * 10)
+    audit = fairness_audit(_scores(reps, np.arange(120) % 3 == 0), reps)
+    assert audit.nothing_compared() is None and not audit.callouts
+    assert audit.summary_lines() == [
+        "every compared group within [0.8, 1.25] (gender, region (control))",
+        "not compared (fewer than two groups of at least 50 scored reps): age_band",
+    ]
