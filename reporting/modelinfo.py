@@ -57,6 +57,33 @@ class ModelInfo:
         ]
         return sel[cols].reset_index(drop=True)
 
+    def worse_than_pacing(self) -> str | None:
+        """Why the risks add nothing to the pace, when on its held-out period the model ranked worse
+        (ROC-AUC) and was less accurate (Brier) than the pacing rule; None otherwise. The promotion gate
+        compares a version with the champion, never with the baselines, so HR hears it here."""
+        return pacing_comparison(self.heldout_metrics(), self.tags.get("test_window"))
+
+
+def pacing_comparison(heldout: pd.DataFrame | None, window: str | None = None) -> str | None:
+    """The call-out of `ModelInfo.worse_than_pacing` from the held-out metrics (model and baselines as rows)."""
+    if heldout is None or not {"model", "auc", "brier"} <= set(heldout.columns):
+        return None
+    rows = heldout.set_index("model")
+    if not {"model", "pacing"} <= set(rows.index):
+        return None
+    m, p = rows.loc["model"], rows.loc["pacing"]
+    if pd.isna([m["auc"], m["brier"], p["auc"], p["brier"]]).any():
+        return None
+    if not (m["auc"] < p["auc"] and m["brier"] > p["brier"]):
+        return None
+    period = f" ({window})" if window else ""
+    return (
+        f"on its held-out period{period} the model did worse than the pacing rule (attainment to date "
+        f"against the share of the period elapsed): ROC-AUC {m['auc']:.3f} against {p['auc']:.3f}, Brier "
+        f"{m['brier']:.3f} against {p['brier']:.3f}, all weeks of the period together. Read its risks beside "
+        "attainment and pace, not instead of them, and retrain once more finished periods are in the data"
+    )
+
 
 def _download(run_id: str, path: str, dst: str, settings) -> Path | None:
     import mlflow.artifacts

@@ -79,6 +79,7 @@ class ReportData:
                 "version": self.model.version,
                 "run_id": self.model.run_id,
                 "scores_verified": self.unverified is None,  # the scores name this run (model_run_id)
+                "worse_than_pacing": self.model.worse_than_pacing(),  # null: no worse than the pace
             },
             "fairness": self.fairness.to_dict(),
             "drift": None if self.drift is None else self.drift.to_dict(),
@@ -470,6 +471,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         suggestions=data.suggestions.to_dict("records"),
         callouts=data.fairness.callouts,
         drift_callout=drift_callout,
+        pacing_callout=data.model.worse_than_pacing(),
         fitted_period=data.fitted_period,
         drift_missing=data.drift_missing,
         effects_missing=data.effects_missing,

@@ -1022,6 +1022,8 @@ def report(
     typer.echo(
         f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})"
     )
+    if worse := d.model.worse_than_pacing():
+        typer.echo(f"model: {worse}")
     for line in d.fairness.summary_lines():
         typer.echo(f"fairness: {line}")
     if d.drift is not None:
