@@ -41,6 +41,7 @@ class Digest:
     high_total: int
     first_batch: bool
     more: int = 0  # new high-band reps not listed (beyond max_reps)
+    scored: int = 0  # reps in the whole batch: a rep's rank is among them, not among this team
     notes: list[str] = field(default_factory=list)  # what the run noted of this digest (reps without names)
 
     def to_json(self) -> dict:
@@ -84,7 +85,15 @@ class Digest:
                 before = ""
             else:
                 before = ", not in the previous batch"
-            lines.append(f"- {who}: risk {r['risk']:.0%} (rank {r['rank']}){before}")
+            # the rank is the organisation's: "rank 8" heading a team of five reads as a mistake
+            rank = ""
+            if r.get("rank") is not None:
+                rank = (
+                    f" (rank {r['rank']} of {self.scored:,} in the organisation)"
+                    if self.scored
+                    else f" (rank {r['rank']})"
+                )
+            lines.append(f"- {who}: risk {r['risk']:.0%}{rank}{before}")
             # one reason and one suggestion a line: titles hold semicolons ("Simplify the sales process;
             # automate admin"), so joined with "; " they would run into each other
             if r["drivers"]:
@@ -371,6 +380,7 @@ def build_digests(
                 high_total=int((team["risk_band"].astype(str) == "high").sum()),
                 first_batch=first,
                 more=max(0, len(g) - max_reps),
+                scored=int(scores["rep_id"].nunique()),
                 notes=_names_note(reps, names, names_note),
             )
         )

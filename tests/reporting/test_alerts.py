@@ -492,3 +492,12 @@ def test_reps_with_a_blank_name_are_shown_by_rep_id_and_counted(tmp_path):
     r, body, _ = _dry_run_with_reps(tmp_path / "named", lambda reps: reps)
     assert "'name'" not in r.stderr, r.stderr
     assert body["notes"] == []
+
+
+def test_a_reps_rank_is_said_to_be_the_organisations_not_the_teams(batches):
+    prev, now = batches
+    m2 = build_digests(now, prev)[1]  # m2's one new high-band rep, e, ranks 5th of the 6 scored reps
+    assert m2.manager_id == "m2" and [r["rep_id"] for r in m2.reps] == ["e"]
+    assert "- e: risk 84% (rank 5 of 6 in the organisation)" in m2.text()
+    no_rank = build_digests(now.drop(columns=["rank"]), prev)[1].text()
+    assert "- e: risk 84%, previously low\n" in no_rank and "rank" not in no_rank  # not "(rank None)"
