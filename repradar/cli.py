@@ -103,14 +103,19 @@ def _settings_problem(exc) -> str:
     return "; ".join(parts) + " (fix the environment variable, then start again)"
 
 
+# said when a command has shown nothing for 2 s: importing these is most of a slow start
+STARTING = "starting: loading MLflow, LightGBM and DuckDB ..."
+
+
 def _progress(fn):
-    """Show the stages of a long command on stderr as they start (repradar.progress)."""
+    """Show the stages of a long command on stderr as they start (repradar.progress), and a line
+    when nothing was said within 2 s of the start."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from repradar.progress import shown
 
-        with shown():
+        with shown(waiting=STARTING):
             return fn(*args, **kwargs)
 
     return wrapper
@@ -421,6 +426,7 @@ def _version_number(text: str) -> str:
 
 @app.command()
 @_user_errors
+@_progress
 def promote(
     version: Annotated[
         str | None, typer.Option("--version", help="Version to promote (default: the challenger).")
@@ -629,6 +635,7 @@ def _early(figures: dict) -> str:
 
 @app.command("models")
 @_user_errors
+@_progress
 def models_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -939,7 +946,7 @@ def demo(
     settings = get_settings()
     from repradar.progress import shown
 
-    with shown():  # the stages of training and scoring, not the server's life after
+    with shown(waiting=STARTING):  # the stages of training and scoring, not the server's life after
         result = run_demo(settings, reps=reps, periods=periods, seed=seed, echo=typer.echo)
     typer.echo(f"scores: {result.scores_path} (model version {result.model_version})")
     signins = demo_signins(settings, load_folder(result.data_dir, validate=False).reps)
