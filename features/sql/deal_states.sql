@@ -13,7 +13,9 @@
 -- in the history do not move on from it (at most 1 in 20 of its entries): Pipedrive and Dynamics 365
 -- keep a closed deal's last open stage (won / lost is a status there), so a stage that open deals
 -- still carry, that holds won and lost deals, or that deals leave is open. A closed stage holding
--- both outcomes gives each deal its own. A stage no deal carries: by its name alone.
+-- both outcomes gives each deal its own. A stage no deal carries: by its name alone. A stage closed
+-- by its deals alone (not by its name) closes a deal on its close_date, not the day it enters the
+-- stage: in Pipedrive a deal can wait open in the last stage (Contract signed) until it is marked won.
 -- is_late marks proposal-or-later stages by name (features/stages.py is_late: the late words, or
 -- the word close alone or last, never closed; not a value proposition).
 -- prev_closed / prev_close_d describe the deal's previous interval (NULL for its first).
@@ -37,6 +39,7 @@ hist AS (
         o.rep_key,
         o.created_d,
         CASE WHEN o.is_won THEN 1 ELSE 0 END AS deal_won,
+        CASE WHEN o.is_closed THEN o.close_d END AS deal_close_d,
         h.changed_d,
         h.stage_code,
         h.amount,
@@ -62,6 +65,8 @@ stage_attr AS (
     SELECT
         sn.stage_code,
         CASE WHEN sn.stage_key LIKE '%won%' OR sn.stage_key LIKE '%lost%' OR sn.stage_key LIKE 'closed%' THEN 1
+             ELSE 0 END AS closed_by_name,
+        CASE WHEN sn.stage_key LIKE '%won%' OR sn.stage_key LIKE '%lost%' OR sn.stage_key LIKE 'closed%' THEN 1
              WHEN sm.stage_key IS NULL OR sm.all_closed = 0 THEN 0
              WHEN sm.any_won = 1 AND sm.all_won = 0 THEN 0
              WHEN COALESCE(mv.exits, 0) * 20 > COALESCE(mv.entries, 0) THEN 0
@@ -80,6 +85,18 @@ stage_attr AS (
     LEFT JOIN stage_map sm ON sm.stage_key = sn.stage_key
     LEFT JOIN stage_moves mv ON mv.stage_key = sn.stage_key
 ),
+hist_closed AS (
+    -- A stage closed only by its deals closes a deal at its close_date, not when the deal enters it:
+    -- deals wait open in Pipedrive's last stage (e.g. Contract signed) until they are marked won.
+    SELECT
+        hs.*,
+        sa.won_flag,
+        CASE WHEN sa.closed_flag = 1
+                  AND (sa.closed_by_name = 1 OR hs.changed_d >= hs.deal_close_d) THEN 1
+             ELSE 0 END AS closed_now
+    FROM hist hs
+    LEFT JOIN stage_attr sa ON sa.stage_code = hs.stage_code
+),
 hist_states AS (
     SELECT
         hs.opp_key,
@@ -91,11 +108,10 @@ hist_states AS (
         hs.stage_code,
         hs.amount,
         hs.close_d,
-        COALESCE(sa.closed_flag, 0) AS is_closed,
-        CASE WHEN sa.closed_flag = 1 THEN COALESCE(sa.won_flag, hs.deal_won) ELSE 0 END AS is_won,
+        hs.closed_now AS is_closed,
+        CASE WHEN hs.closed_now = 1 THEN COALESCE(hs.won_flag, hs.deal_won) ELSE 0 END AS is_won,
         CASE WHEN hs.next_row IS NULL THEN 1 ELSE 0 END AS is_last
-    FROM hist hs
-    LEFT JOIN stage_attr sa ON sa.stage_code = hs.stage_code
+    FROM hist_closed hs
 ),
 final_close AS (
     SELECT

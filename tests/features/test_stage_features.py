@@ -158,3 +158,32 @@ def test_salesforce_value_proposition_is_an_early_stage():
     assert f["late_stage_reach_rate_180d"] == pytest.approx(0.0)
     assert f["early_stage_progress_rate_180d"] == pytest.approx(2 / 3)  # two moved on, one lost
     assert math.isnan(f["late_stage_progress_rate_180d"])  # no late exit
+
+
+def test_a_stage_closed_only_by_its_won_deals_counts_a_deal_from_its_close_date():
+    # Pipedrive's last stage "Contract signed": every deal in it is won and none leaves it, so it reads
+    # as closed-won. A deal waits there open until it is marked won (close_date): o1 entered on 01-05
+    # and was won on 01-20, o2 entered on 01-08 expecting 03-01 and was won on 04-02, in Q2.
+    history = [
+        ("o1", "2024-01-02T09:00:00Z", "Qualified", 10.0, "2024-02-10"),
+        ("o1", "2024-01-05T09:00:00Z", "Contract signed", 10.0, "2024-02-10"),
+        ("o2", "2024-01-03T09:00:00Z", "Qualified", 20.0, "2024-03-01"),
+        ("o2", "2024-01-08T09:00:00Z", "Contract signed", 20.0, "2024-03-01"),
+    ]
+    deals = [
+        ("o1", "r1", "2024-01-02", "2024-01-20", "Contract signed", 10.0, True, True),
+        ("o2", "r1", "2024-01-03", "2024-04-02", "Contract signed", 20.0, True, True),
+    ]
+    t = org(deals, history=history)
+    f = snaps(t, ["2024-01-15", "2024-02-01"])
+    early = f.loc["2024-01-15"]
+    assert early["attainment_to_date"] == 0.0  # nothing is won before 01-20
+    assert early["open_pipeline_total"] == pytest.approx(30.0)
+    assert early["closed_deals_180d"] == 0.0
+    later = f.loc["2024-02-01"]
+    assert later["attainment_to_date"] == pytest.approx(0.10)  # o1 only: o2 is won in Q2
+    assert later["open_pipeline_in_period"] == pytest.approx(20.0)  # o2, expected on 03-01
+    assert later["won_cycle_days_180d"] == pytest.approx(18.0)  # o1: 01-02 -> 01-20
+    q2 = snaps(t, ["2024-04-02", "2024-04-03"], period=Q2)
+    assert q2.loc["2024-04-02", "attainment_to_date"] == 0.0
+    assert q2.loc["2024-04-03", "attainment_to_date"] == pytest.approx(0.20)  # o2 counts where it was won
