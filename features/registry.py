@@ -414,7 +414,8 @@ FEATURES: list[Feature] = [
         "quota_vs_own_history",
         "quota",
         "ratio",
-        "quota over the mean of the rep's earlier quotas; NaN for a first period",
+        "quota over the mean of the rep's earlier quotas, each per month of its period (a monthly quota "
+        "against a third of a quarterly one); NaN for a first period",
         peer=True,
     ),
     _f(

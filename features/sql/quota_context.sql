@@ -2,8 +2,12 @@
 -- before this one) and the median quota of the segment's reps hired by the as-of day for the
 -- same period, and the quota over each (the features quota_vs_own_history, quota_vs_segment; the
 -- fairness audit's outcomes read them here too).
+-- The own-history ratio compares quotas per month of their period (days / 30.4375, rounded, at
+-- least 1), so a rep moving from quarterly to monthly quotas keeps the same target ratio; calendar
+-- quarters of 90 to 92 days are all 3 months, so equal quarterly quotas stay a ratio of 1.
 WITH quotas AS (
-    SELECT rep_key, ps, pe, MAX(quota_amount) AS quota_amount
+    SELECT rep_key, ps, pe, MAX(quota_amount) AS quota_amount,
+           GREATEST(1, FLOOR((pe - ps + 1) / 30.4375 + 0.5)) AS months
     FROM stg_quotas
     GROUP BY rep_key, ps, pe
 ),
@@ -11,13 +15,14 @@ cur AS (
     SELECT
         s.snap_id, s.rep_key, s.ps, s.pe, s.as_of,
         COALESCE(r.segment, '') AS segment_key,
-        q.quota_amount
+        q.quota_amount,
+        q.quota_amount / q.months AS monthly_quota
     FROM stg_snapshots s
     LEFT JOIN stg_reps r ON r.rep_key = s.rep_key
     LEFT JOIN quotas q ON q.rep_key = s.rep_key AND q.ps = s.ps AND q.pe = s.pe
 ),
 own AS (
-    SELECT p.rep_key, p.ps, AVG(q.quota_amount) AS own_mean
+    SELECT p.rep_key, p.ps, AVG(q.quota_amount / q.months) AS own_mean
     FROM (SELECT DISTINCT rep_key, ps FROM stg_snapshots) p
     JOIN quotas q ON q.rep_key = p.rep_key AND q.ps < p.ps
     GROUP BY p.rep_key, p.ps
@@ -37,7 +42,7 @@ seg AS (
 SELECT
     cur.snap_id,
     cur.quota_amount,
-    CASE WHEN own.own_mean > 0 THEN cur.quota_amount / own.own_mean END AS quota_vs_own_history,
+    CASE WHEN own.own_mean > 0 THEN cur.monthly_quota / own.own_mean END AS quota_vs_own_history,
     CASE WHEN seg.seg_median > 0 THEN cur.quota_amount / CAST(seg.seg_median AS DOUBLE) END AS quota_vs_segment
 FROM cur
 LEFT JOIN own ON own.rep_key = cur.rep_key AND own.ps = cur.ps

@@ -402,6 +402,27 @@ def test_quota_against_own_history_and_segment():
     assert f["quarter_of_year"] == 2.0
 
 
+def test_quota_against_own_history_compares_quotas_per_month_across_period_lengths():
+    # r1 moves from a quarterly quota to monthly ones: 100 for April is the same target per month as
+    # 300 for Q1, not a third of it. r2 has fiscal quarters (Feb-Apr, May-Jul), as long as Q1.
+    reps = [dict(rep_id=f"r{i}", manager_id="m", hire_date="2023-01-01", segment="SMB") for i in (1, 2)]
+    quotas = [
+        dict(rep_id="r1", period_start=Q1[0], period_end=Q1[1], quota_amount=300.0),
+        dict(rep_id="r1", period_start="2024-04-01", period_end="2024-04-30", quota_amount=100.0),
+        dict(rep_id="r1", period_start="2024-05-01", period_end="2024-05-31", quota_amount=150.0),
+        dict(rep_id="r2", period_start="2024-02-01", period_end="2024-04-30", quota_amount=200.0),
+        dict(rep_id="r2", period_start="2024-05-01", period_end="2024-07-31", quota_amount=300.0),
+    ]
+    t = org(reps=reps, quotas=quotas)
+    april = snap(t, "2024-04-15", period=("2024-04-01", "2024-04-30"))
+    assert april["quota_vs_own_history"] == pytest.approx(1.0)
+    may = snap(t, "2024-05-15", period=("2024-05-01", "2024-05-31"))
+    assert may["quota_vs_own_history"] == pytest.approx(150 / ((100 + 100) / 2))
+    assert may["quota_amount"] == 150.0
+    fiscal = snap(t, "2024-05-15", rep="r2", period=("2024-05-01", "2024-07-31"))
+    assert fiscal["quota_vs_own_history"] == pytest.approx(1.5)
+
+
 # --- snapshots and labels ----------------------------------------------------------------------
 
 
