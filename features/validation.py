@@ -235,6 +235,7 @@ def _check_folder(folder: Path, report: ValidationReport) -> dict[str, CheckedTa
             per_table[name] += cross_table_failures(spec, checked)
     _warn_unknown_files(entries, report)
     _warn_unrecognised_stages(checked, report)
+    report.warnings += deal_owner_warnings(checked)
     for name in TABLES:
         report.failures += per_table[name]
     return checked
@@ -345,6 +346,58 @@ def _warn_unrecognised_stages(checked: dict[str, CheckedTable], report: Validati
     warning = unrecognised_stages_warning(found, any_late)
     if warning:
         report.warnings.append(warning)
+
+
+# Deals whose owner was not employed when they were created or won: CRMs move a leaver's deals to a
+# successor and keep only the current owner, so the export rewrites who owned a deal before.
+RULE_CREATED_AFTER_HIRE = "created on or after the owner's hire_date (reps.hire_date)"
+RULE_WON_BEFORE_END = "won on or before the owner's end_date (reps.end_date)"
+CREATED_BEFORE_HIRE_DETAIL = (
+    "a CRM that hands a leaver's deals to a successor names the successor as owner from the start: "
+    "these deals count as the owner's (labels, open pipeline, win rate, deals created in a window reaching "
+    "before the hire) and the features of whoever had them before never saw them. Valid data, nothing "
+    "changed; if a deal was someone else's, give it to them in opportunities.rep_id (a re-hired rep's "
+    "hire_date is their latest hire, so their earlier deals are named here too)"
+)
+WON_AFTER_END_DETAIL = (
+    "the owner had left when these deals were won: a won deal counts toward the owner's quota period "
+    "holding its close_date (a label of their last period counts it; after that period, nobody's), and no "
+    "feature of a rep still employed sees it. Valid data, nothing changed; if a colleague closed it, "
+    "give it to them in opportunities.rep_id"
+)
+
+
+def deal_owner_warnings(checked: dict[str, CheckedTable]) -> list[str]:
+    """Warnings for deals created before their owner's hire_date or won after their end_date, each with
+    its rule, count and first rows: reassigned deals the features credit to their current owner."""
+    if "opportunities" not in checked or "reps" not in checked:
+        return []
+    opps, reps = checked["opportunities"], checked["reps"].typed
+    if not {"rep_id", "hire_date"} <= set(reps.columns) or "rep_id" not in opps.typed.columns:
+        return []
+    reps = reps.dropna(subset=["rep_id"]).drop_duplicates("rep_id").set_index("rep_id")
+    o = opps.typed
+    owner = o["rep_id"]
+    out = []
+    checks = [
+        ("created_date", "hire_date", RULE_CREATED_AFTER_HIRE, CREATED_BEFORE_HIRE_DETAIL, None),
+        ("close_date", "end_date", RULE_WON_BEFORE_END, WON_AFTER_END_DETAIL, "is_won"),
+    ]
+    for column, rep_column, rule, detail, only in checks:
+        if column not in o.columns or rep_column not in reps.columns:
+            continue
+        theirs = owner.map(reps[rep_column])
+        broken = (o[column] < theirs) if rep_column == "hire_date" else (o[column] > theirs)
+        broken = broken.fillna(False).astype(bool)
+        if only is not None and only in o.columns:
+            broken &= o[only].fillna(False).astype(bool)
+        if not broken.any():
+            continue
+        f = _row_failure("opportunities", column, rule, broken, opps, ["opportunity_id", "rep_id", column])
+        for ex, label in zip(f.examples, f.records, strict=True):
+            ex[rep_column] = _py(theirs.loc[label])
+        out.append(f"{f}; {detail}")
+    return out
 
 
 def _csv_header(path: Path) -> list[str]:

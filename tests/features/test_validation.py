@@ -870,3 +870,28 @@ def test_unknown_values_with_a_line_break_are_quoted_not_printed_raw(tmp_path):
     f = the_failure(check(folder), "exists in opportunities.opportunity_id")
     text = str(f)
     assert "\n" not in text and "unknown value(s): 'X\\n2026" in text
+
+
+def test_deals_created_before_their_owners_hire_or_won_after_they_left_are_warned_about(tmp_path):
+    # A CRM hands a leaver's open deals to a successor: r2 (hired 2024-01-01 here) now owns o3, created
+    # on 2023-12-01, and r5 (left on 2024-03-01) still owns o7, won on 2024-03-29 (o8, lost after it, is
+    # not a win). Valid data: each is one warning naming table, column, rule, count and first rows.
+    folder = copy_valid(tmp_path)
+    set_cell(folder, "reps", 3, "hire_date", "2024-01-01")
+    set_cell(folder, "reps", 6, "end_date", "2024-03-01")
+    report = check(folder)
+    assert report.ok, report.render()
+    [hired] = [w for w in report.warnings if w.startswith("opportunities.created_date:")]
+    assert hired.startswith(
+        "opportunities.created_date: rule 'created on or after the owner's hire_date (reps.hire_date)' "
+        "broken by 1 row, first: row 4 (opportunity_id=o3, rep_id=r2, created_date=2023-12-01, "
+        "hire_date=2024-01-01); a CRM that hands a leaver's deals to a successor"
+    )
+    assert "give it to them in opportunities.rep_id" in hired
+    [left] = [w for w in report.warnings if w.startswith("opportunities.close_date:")]
+    assert left.startswith(
+        "opportunities.close_date: rule 'won on or before the owner's end_date (reps.end_date)' broken by "
+        "1 row, first: row 8 (opportunity_id=o7, rep_id=r5, close_date=2024-03-29, end_date=2024-03-01); "
+        "the owner had left"
+    )
+    assert not [w for w in check(copy_valid(tmp_path / "again")).warnings if w.startswith("opportunities.")]
