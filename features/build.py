@@ -456,11 +456,25 @@ def check_as_of_inside(tables, as_of) -> np.ndarray:
             covered = f"quota periods cover {lo} to {hi}"
         else:
             covered = "the quotas table is empty"
+        # Most often the new period's quotas are not loaded yet (its first weeks): say whom it leaves out.
+        employed = _employed_without_quota(tables, day, set())
+        who = (
+            f"none of the {len(employed)} rep(s) employed on {as_of} ({_some(employed)}) has a quota period "
+            "containing it"
+            if employed
+            else f"no rep is employed on {as_of} either"
+        )
         raise UserError(
-            f"as-of date {as_of} is outside every quota period ({covered}); "
-            "pick a date inside a period or add the quotas of the period you want scored"
+            f"as-of date {as_of} is outside every quota period ({covered}): {who}. If the new period's "
+            "quotas are not loaded yet, add them to quotas (one row per rep: rep_id, period_start, period_end, "
+            "quota_amount) and score again; otherwise pick a date inside a period"
         )
     return inside
+
+
+def _some(ids: list[str], n: int = 10) -> str:
+    """The first `n` ids, and how many more."""
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
 
 
 def build_scoring_set(
@@ -481,10 +495,9 @@ def build_scoring_set(
     unquoted = _employed_without_quota(tables, day, set(snaps["rep_id"].astype(str)))
     fs = compute_features(tables, snaps, miss_threshold=miss_threshold, engine=engine)
     if unquoted:
-        shown = ", ".join(unquoted[:10]) + (f" and {len(unquoted) - 10} more" if len(unquoted) > 10 else "")
         fs.notes.append(
             f"{len(unquoted)} rep(s) employed on {as_of} are not scored: no quota period of theirs contains "
-            f"that day ({shown}); add their quotas to score them"
+            f"that day ({_some(unquoted)}); add their quotas to score them"
         )
     latest = latest_data_day(tables)
     if latest is not None and day_number(as_of) > latest + 1:

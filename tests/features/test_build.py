@@ -513,6 +513,36 @@ def test_scoring_outside_every_period_is_a_user_error_naming_the_range():
         build_scoring_set(t, pd.Timestamp("2024-07-01").date())
 
 
+def test_scoring_before_the_new_periods_quotas_are_loaded_names_the_reps_and_what_to_do():
+    # The first weeks of a quarter: Q3's quotas are not loaded yet, so no period holds 2024-07-08 for
+    # the two reps employed that day (r3 left in June). Partly loaded, the covered rep is scored.
+    reps = [
+        dict(rep_id="r1", manager_id="m", hire_date="2023-01-01", segment="SMB"),
+        dict(rep_id="r2", manager_id="m", hire_date="2023-01-01", segment="SMB"),
+        dict(rep_id="r3", manager_id="m", hire_date="2023-01-01", end_date="2024-06-15", segment="SMB"),
+    ]
+    t = org([won("o1", "2024-01-05", "2024-02-10", 60)], reps=reps)
+    with pytest.raises(UserError) as err:
+        build_scoring_set(t, pd.Timestamp("2024-07-08").date())
+    text = str(err.value)
+    assert "outside every quota period (quota periods cover 2024-01-01 to 2024-06-30)" in text
+    assert "none of the 2 rep(s) employed on 2024-07-08 (r1, r2) has a quota period containing it" in text
+    assert "quotas are not loaded yet, add them to quotas (one row per rep: rep_id, period_start" in text
+    q3 = pd.DataFrame(
+        [dict(rep_id="r2", period_start="2024-07-01", period_end="2024-09-30", quota_amount=100.0)]
+    )
+    t = org(
+        [won("o1", "2024-01-05", "2024-02-10", 60)],
+        reps=reps,
+        quotas=t.quotas.to_dict("records") + q3.to_dict("records"),
+    )
+    fs = build_scoring_set(t, pd.Timestamp("2024-07-08").date())
+    assert fs.frame["rep_id"].tolist() == ["r2"]
+    assert any(
+        n.startswith("1 rep(s) employed on 2024-07-08 are not scored") and "(r1)" in n for n in fs.notes
+    )
+
+
 def test_scoring_skips_reps_not_employed_on_as_of():
     reps = [
         dict(rep_id="r1", manager_id="m", hire_date="2024-03-01", segment="SMB"),
