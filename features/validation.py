@@ -354,8 +354,8 @@ RULE_CREATED_AFTER_HIRE = "created on or after the owner's hire_date (reps.hire_
 RULE_WON_BEFORE_END = "won on or before the owner's end_date (reps.end_date)"
 CREATED_BEFORE_HIRE_DETAIL = (
     "a CRM that hands a leaver's deals to a successor names the successor as owner from the start: "
-    "these deals count as the owner's (labels, open pipeline, win rate, deals created in a window reaching "
-    "before the hire) and the features of whoever had them before never saw them. Valid data, nothing "
+    "these deals count as the owner's pipeline, wins and losses (labels included), not as deals they "
+    "created, and the features of whoever had them before never saw them. Valid data, nothing "
     "changed; if a deal was someone else's, give it to them in opportunities.rep_id (a re-hired rep's "
     "hire_date is their latest hire, so their earlier deals are named here too)"
 )

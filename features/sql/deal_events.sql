@@ -3,7 +3,9 @@
 -- (the first close after being open) with their amount and cycle time (created -> close date),
 -- whether a lost deal had reached a late stage before (NULL when its stages are unknown), and
 -- pushes of an open deal's expected close date to a later day. Counts and cents are DOUBLEs so
--- that window sums stay exact and fast.
+-- that window sums stay exact and fast. A deal created before its owner's hire_date was handed over
+-- (CRMs name a leaver's successor as owner from the start): it is the owner's pipeline, win or loss,
+-- but not a deal they created.
 WITH late AS (
     SELECT
         opp_key,
@@ -20,10 +22,12 @@ ev AS (
         ROUND(s.amount * 100) AS cents,
         GREATEST(s.close_d - s.created_d, 0) AS cycle_days,
         s.is_won,
-        CASE WHEN s.prev_closed IS NULL THEN 1 ELSE 0 END AS is_new,
+        CASE WHEN s.prev_closed IS NULL AND (r.hire_d IS NULL OR s.created_d >= r.hire_d) THEN 1 ELSE 0 END
+            AS is_new,
         CASE WHEN s.is_closed = 1 AND COALESCE(s.prev_closed, 0) = 0 THEN 1 ELSE 0 END AS is_close,
         CASE WHEN s.is_closed = 0 AND s.prev_closed = 0 AND s.close_d > s.prev_close_d THEN 1 ELSE 0 END AS is_slip
     FROM deal_states s
+    LEFT JOIN stg_reps r ON r.rep_key = s.rep_key
     WHERE s.prev_closed IS NULL
        OR (s.is_closed = 1 AND s.prev_closed = 0)
        OR (s.is_closed = 0 AND s.prev_closed = 0 AND s.close_d > s.prev_close_d)

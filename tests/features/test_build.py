@@ -271,6 +271,30 @@ def test_win_rate_cycle_and_deal_size_over_180_days():
     assert math.isnan(f["late_stage_reach_rate_180d"])  # stages before the close need history
 
 
+def test_deals_handed_over_before_the_hire_are_the_reps_pipeline_not_their_new_deals():
+    # r1, hired on 2024-02-01, took over o1 and o2 from a leaver (the CRM names r1 as their owner from
+    # the start) and created o3 on 2024-02-05. The handed-over deals are r1's pipeline and wins, not
+    # deals r1 created: a new hire does not start with a deal flow of other people's deals.
+    reps = [
+        dict(rep_id="r1", manager_id="m", hire_date="2024-02-01", segment="SMB"),
+        dict(rep_id="r2", manager_id="m", hire_date="2023-01-01", segment="SMB"),
+    ]
+    deals = [
+        open_deal("o1", "2024-01-10", "2024-03-20", 40),
+        won("o2", "2024-01-12", "2024-02-10", 30),
+        open_deal("o3", "2024-02-05", "2024-03-25", 10),
+    ]
+    acts = [(f"a{i}", "r1", f"2024-02-{5 + i:02d}T10:00:00Z", "call") for i in range(10)]
+    f = snap(org(deals, reps=reps, activities=acts), "2024-02-20")
+    assert f["new_deals_28d"] == 1.0 and f["new_deals_91d"] == 1.0
+    assert f["new_pipeline_amount_28d"] == pytest.approx(10.0)
+    assert f["avg_new_deal_size_182d"] == pytest.approx(10.0)
+    assert f["new_deals_per_100_activities_91d"] == pytest.approx(10.0)
+    assert f["open_pipeline_total"] == pytest.approx(50.0)  # o1 and o3
+    assert f["attainment_to_date"] == pytest.approx(0.30)  # o2 is r1's win
+    assert f["closed_deals_180d"] == 1.0
+
+
 def test_late_stage_losses_need_history():
     history = [
         ("o1", "2024-01-02T09:00:00Z", "Prospecting", 10.0, "2024-02-01"),
