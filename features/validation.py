@@ -384,12 +384,12 @@ def deal_owner_warnings(checked: dict[str, CheckedTable]) -> list[str]:
         ("close_date", "end_date", RULE_WON_BEFORE_END, WON_AFTER_END_DETAIL, "is_won"),
     ]
     for column, rep_column, rule, detail, only in checks:
-        if column not in o.columns or rep_column not in reps.columns:
+        if column not in o.columns or rep_column not in reps.columns or (only and only not in o.columns):
             continue
         theirs = owner.map(reps[rep_column])
         broken = (o[column] < theirs) if rep_column == "hire_date" else (o[column] > theirs)
         broken = broken.fillna(False).astype(bool)
-        if only is not None and only in o.columns:
+        if only:
             broken &= o[only].fillna(False).astype(bool)
         if not broken.any():
             continue
