@@ -1,10 +1,13 @@
 -- activity_windows: activities by type over the last 7 / 28 / 56 / 91 days (all types: 182 too) of every snapshot
 -- (same union-and-RANGE-frame technique as deal_windows). An activity counts on its UTC day.
+-- Only activities from the hire_date on count: the rates divide by the days since the hire, and a
+-- re-hired rep's hire_date is the latest hire (their first stint's activities are not of these days).
 WITH per_type AS (
-    SELECT rep_key, d, type_code, COUNT(*) AS n
-    FROM stg_activities
-    WHERE d IS NOT NULL
-    GROUP BY rep_key, d, type_code
+    SELECT a.rep_key, a.d, a.type_code, COUNT(*) AS n
+    FROM stg_activities a
+    LEFT JOIN stg_reps r ON r.rep_key = a.rep_key
+    WHERE a.d IS NOT NULL AND (r.hire_d IS NULL OR a.d >= r.hire_d)
+    GROUP BY a.rep_key, a.d, a.type_code
 ),
 per_day AS (
     SELECT

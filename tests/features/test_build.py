@@ -254,6 +254,18 @@ def test_activity_rate_counts_only_days_since_hire():
     assert f["tenure_days"] == 11.0
 
 
+def test_activities_before_a_rehire_do_not_count_in_rates_over_the_days_since_it():
+    # r1 came back on 2024-02-01 (hire_date is the latest hire) after a first stint whose last calls,
+    # 10 of them, fell in late January. The rates are over the days since the hire: so are the counts.
+    reps = [dict(rep_id="r1", manager_id="m", hire_date="2024-02-01", segment="SMB")]
+    acts = [(f"a{i}", "r1", f"2024-01-{10 + i:02d}T10:00:00Z", "call") for i in range(10)]
+    acts += [(f"b{i}", "r1", f"2024-02-{1 + i:02d}T10:00:00Z", "email") for i in range(7)]
+    f = snap(org(activities=acts, reps=reps), "2024-02-08")
+    assert f["activities_per_week_28d"] == pytest.approx(7.0)  # 7 emails in the 7 days since the hire
+    assert f["activities_per_week_91d"] == pytest.approx(7.0)
+    assert f["calls_per_week_28d"] == 0.0 and f["emails_per_week_28d"] == pytest.approx(7.0)
+
+
 def test_win_rate_cycle_and_deal_size_over_180_days():
     deals = [
         won("o1", "2024-01-01", "2024-01-31", 100),
