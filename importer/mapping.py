@@ -50,6 +50,7 @@ SPEC_KEYS = (
     "number",
     "id",
     "default",
+    "missing_when",
     "end_of_period",
 )
 LOOKUP_KEYS = ("file", "key", "match", "column", "normalize", "agg", "missing", "format")
@@ -124,6 +125,28 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Where:
+    """A row condition: `column` is `in` / `not_in` a list, or `in_file` another file's column.
+
+    A source's `where` keeps the rows meeting its conditions; a column's `missing_when` blanks them.
+    """
+
+    column: str
+    loc: Loc
+    isin: tuple[str, ...] | None = None
+    not_in: tuple[str, ...] | None = None
+    in_file: tuple[str, str] | None = None
+
+    def describe(self) -> str:
+        if self.isin is not None:
+            return f"{self.column} in [{', '.join(self.isin)}]"
+        if self.not_in is not None:
+            return f"{self.column} not in [{', '.join(self.not_in)}]"
+        assert self.in_file is not None
+        return f"{self.column} in {self.in_file[0]} column {self.in_file[1]}"
+
+
+@dataclass(frozen=True)
 class ColumnSpec:
     """How one contract column (or reps attribute) is made from a source row."""
 
@@ -142,6 +165,9 @@ class ColumnSpec:
     id: str | None = None
     default: ColumnSpec | None = None
     end_of_period: str | None = None
+    # Rows meeting every condition count as having no value here (so `default` applies), e.g. the
+    # 0 an export writes as the value of a lost deal.
+    missing_when: tuple[Where, ...] = ()
 
     def describe(self) -> str:
         if self.source is not None:
@@ -158,20 +184,10 @@ class ColumnSpec:
             cols.append(self.source)
         if self.lookup is not None and self.lookup.match is not None:
             cols.append(self.lookup.match)
+        cols += [w.column for w in self.missing_when]
         if self.default is not None:
             cols += self.default.source_columns()
         return cols
-
-
-@dataclass(frozen=True)
-class Where:
-    """A row filter: keep rows whose `column` is `in` / `not_in` a list, or `in_file` another file's column."""
-
-    column: str
-    loc: Loc
-    isin: tuple[str, ...] | None = None
-    not_in: tuple[str, ...] | None = None
-    in_file: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +289,9 @@ class Mapping:
                 return
             if spec.lookup is not None:
                 add(spec.lookup.file)
+            for w in spec.missing_when:
+                if w.in_file:
+                    add(w.in_file[0])
             spec_files(spec.default)
 
         for t in self.tables.values():
@@ -529,17 +548,7 @@ class _Checker:
                 a = self.spec(aname, "string", adef, apath)
                 if a is not None:
                     attributes[aname] = a
-        where = []
-        wdefs = sdef.get("where", [])
-        if isinstance(wdefs, dict):
-            wdefs = [wdefs]
-        if not isinstance(wdefs, list):
-            self.err((*path, "where"), "where must be a list of conditions {column, in | not_in | in_file}")
-            wdefs = []
-        for i, wdef in enumerate(wdefs):
-            w = self.where(wdef, (*path, "where", i))
-            if w:
-                where.append(w)
+        where = self.conditions(sdef.get("where", []), (*path, "where"), "where")
         optional = self.boolean(sdef.get("optional", False), (*path, "optional"), "optional")
         if optional and spec.required and tname != "quotas":
             self.err((*path, "optional"), f"{tname} is a required contract table; it cannot be optional")
@@ -626,6 +635,10 @@ class _Checker:
                 self.err((*path, "end_of_period"), f"end_of_period is for date columns; {target} is a {kind}")
             kw["end_of_period"] = self.choice(
                 cdef["end_of_period"], (*path, "end_of_period"), tuple(PERIOD_MONTHS), "end_of_period"
+            )
+        if "missing_when" in cdef:
+            kw["missing_when"] = self.conditions(
+                cdef["missing_when"], (*path, "missing_when"), "missing_when"
             )
         if "default" in cdef:
             kw["default"] = self.spec(target, kind, cdef["default"], (*path, "default"), nested=True)
@@ -727,14 +740,24 @@ class _Checker:
             return None
         return NumberFormat(currency=currency, thousands=thousands, decimal=decimal, ungrouped=ungrouped)
 
-    def where(self, wdef, path: tuple) -> Where | None:
-        if not self.mapping_at(wdef, path, "a where condition"):
+    def conditions(self, wdefs, path: tuple, key: str) -> tuple[Where, ...]:
+        """A list of conditions (or one), all of which a row must meet: `where` and `missing_when`."""
+        if isinstance(wdefs, dict):
+            wdefs = [wdefs]
+        if not isinstance(wdefs, list):
+            self.err(path, f"{key} must be a list of conditions {{column, in | not_in | in_file}}")
+            return ()
+        found = (self.where(wdef, (*path, i), key) for i, wdef in enumerate(wdefs))
+        return tuple(w for w in found if w)
+
+    def where(self, wdef, path: tuple, key: str = "where") -> Where | None:
+        if not self.mapping_at(wdef, path, f"a {key} condition"):
             return None
-        self.keys(wdef, path, WHERE_KEYS, "a where condition")
-        column = self.text_at(wdef.get("column"), (*path, "column"), "where.column")
+        self.keys(wdef, path, WHERE_KEYS, f"a {key} condition")
+        column = self.text_at(wdef.get("column"), (*path, "column"), f"{key}.column")
         given = [k for k in ("in", "not_in", "in_file") if k in wdef]
         if len(given) != 1:
-            self.err(path, "a where condition needs exactly one of in / not_in / in_file")
+            self.err(path, f"a {key} condition needs exactly one of in / not_in / in_file")
             return None
         kw: dict[str, Any] = {}
         k = given[0]

@@ -38,7 +38,17 @@ from features.io import (
     header_delimiter,
     spreadsheet_row,
 )
-from importer.mapping import ColumnSpec, Loc, Lookup, Mapping, QuotaPolicy, SourceMap, TableMap, load_mapping
+from importer.mapping import (
+    ColumnSpec,
+    Loc,
+    Lookup,
+    Mapping,
+    QuotaPolicy,
+    SourceMap,
+    TableMap,
+    Where,
+    load_mapping,
+)
 from importer.quotas import derive_quotas
 from importer.transforms import (
     CellErrors,
@@ -449,16 +459,21 @@ class _Builder:
                     need(lk.file, lframe, lk.column, lk.loc, f"looked up for {spec.target}")
                     if lk.key is not None:
                         need(lk.file, lframe, lk.key, lk.loc, f"look-up key for {spec.target}")
+            for w in spec.missing_when:
+                condition_checks(w, "missing_when", f" of {spec.target}")
             spec_checks(spec.default)
+
+        def condition_checks(w: Where, key: str, of: str = ""):
+            need(smap.file, frame, w.column, w.loc, f"used in `{key}`{of}")
+            if w.in_file:
+                wframe = need_file(w.in_file[0], w.loc, f"`{key}` file{of}")
+                if wframe is not None:
+                    need(w.in_file[0], wframe, w.in_file[1], w.loc, f"used in `{key}.in_file`{of}")
 
         for spec in (*smap.columns.values(), *smap.attributes.values()):
             spec_checks(spec)
         for w in smap.where:
-            need(smap.file, frame, w.column, w.loc, "used in `where`")
-            if w.in_file:
-                wframe = need_file(w.in_file[0], w.loc, "`where` file")
-                if wframe is not None:
-                    need(w.in_file[0], wframe, w.in_file[1], w.loc, "used in `where.in_file`")
+            condition_checks(w, "where")
         return ok
 
     # -- evaluation
@@ -518,8 +533,47 @@ class _Builder:
         if text not in self.warnings:  # one look-up can serve several columns and sources
             self.warnings.append(text)
 
+    def conditions_mask(self, conditions: tuple[Where, ...], frame: pd.DataFrame) -> pd.Series:
+        """Rows of `frame` that meet every condition (of a `where` or a `missing_when`)."""
+        mask = pd.Series(True, index=frame.index)
+        for w in conditions:
+            in_values = None
+            if w.in_file:
+                in_values = list(self.sources.read(w.in_file[0])[w.in_file[1]])
+            mask &= where_mask(frame, w.column, isin=w.isin, not_in=w.not_in, in_values=in_values)
+        return mask
+
     def evaluate(self, spec: ColumnSpec, frame: pd.DataFrame, file: str, fills: list[str]) -> pd.Series:
         """The typed values of one contract column for the rows of `frame` (index kept)."""
+        if spec.missing_when:
+            # Rows counted as missing are not read at all: what the export writes there (a lost
+            # deal's 0, a placeholder) is no value, so it can neither refuse the import nor count.
+            gone = self.conditions_mask(spec.missing_when, frame)
+            typed = self.take(spec, frame[~gone], file).reindex(frame.index)
+            if typed.dtype == object:
+                typed = typed.where(typed.notna(), None)
+            if gone.any():
+                met = " and ".join(w.describe() for w in spec.missing_when)
+                fills.append(
+                    f"{self.table}.{spec.target}: {int(gone.sum())} of {len(frame)} rows of {file} have "
+                    f"{met}, so their {spec.describe()} counts as no value (missing_when)"
+                )
+        else:
+            typed = self.take(spec, frame, file)
+        if spec.default is not None:
+            empty = typed.isna()
+            if empty.any():
+                fallback = self.evaluate(spec.default, frame[empty], file, fills)
+                typed, n = fill_empty(typed, fallback)
+                if n:
+                    fills.append(
+                        f"{self.table}.{spec.target}: {n} of {len(frame)} rows of {file} had no value from "
+                        f"{spec.describe()} and took the default: {spec.default.describe()}"
+                    )
+        return typed
+
+    def take(self, spec: ColumnSpec, frame: pd.DataFrame, file: str) -> pd.Series:
+        """One spec's own typed values for the rows of `frame`, before `missing_when` and `default`."""
         what = f"for {spec.target}"
         column = spec.source
         checked = False  # the thousands-separator check already ran on a look-up column
@@ -596,16 +650,6 @@ class _Builder:
                 self.cell_problems([suspect], file, column, spec, f"for {self.table}.{spec.target}")
         if spec.end_of_period is not None:
             typed = end_of_period(typed, spec.end_of_period)
-        if spec.default is not None:
-            empty = typed.isna()
-            if empty.any():
-                fallback = self.evaluate(spec.default, frame[empty], file, fills)
-                typed, n = fill_empty(typed, fallback)
-                if n:
-                    fills.append(
-                        f"{self.table}.{spec.target}: {n} of {len(frame)} rows of {file} had no value from "
-                        f"{spec.describe()} and took the default: {spec.default.describe()}"
-                    )
         return typed
 
     def build_source(self, tmap: TableMap, smap: SourceMap) -> Built | None:
@@ -632,12 +676,7 @@ class _Builder:
         if not self.check_source(smap):
             return None
         frame = self.sources.read(smap.file)
-        mask = pd.Series(True, index=frame.index)
-        for w in smap.where:
-            in_values = None
-            if w.in_file:
-                in_values = list(self.sources.read(w.in_file[0])[w.in_file[1]])
-            mask &= where_mask(frame, w.column, isin=w.isin, not_in=w.not_in, in_values=in_values)
+        mask = self.conditions_mask(smap.where, frame)
         sub = frame[mask]
         fills: list[str] = []
         data = {}

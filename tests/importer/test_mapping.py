@@ -118,6 +118,43 @@ def test_lookup_and_where_entries_are_checked(tmp_path):
     assert any("exactly one of in / not_in / in_file" in p for p in problems(tmp_path, text))
 
 
+def test_missing_when_takes_where_conditions(tmp_path):
+    # A lost deal's 0 is no amount: `missing_when` blanks it so that `default` applies.
+    amount = "amount: {from: value, default: 0}"
+    ok = GOOD.replace(amount, "amount: {from: value, missing_when: {column: stage, in: [Lost]}, default: 0}")
+    spec = load_mapping(write(tmp_path, ok)).tables["opportunities"].sources[0].columns["amount"]
+    [cond] = spec.missing_when
+    assert (cond.column, cond.isin, cond.not_in) == ("stage", ("Lost",), None)
+    assert cond.describe() == "stage in [Lost]"
+    two = "[{column: stage, not_in: [Won, Open]}, {column: id, in_file: {file: lost.csv, column: id}}]"
+    m = load_mapping(write(tmp_path, GOOD.replace(amount, f"amount: {{from: value, missing_when: {two}}}")))
+    spec = m.tables["opportunities"].sources[0].columns["amount"]
+    assert [w.describe() for w in spec.missing_when] == [
+        "stage not in [Won, Open]",
+        "id in lost.csv column id",
+    ]
+    assert "lost.csv" in m.files()  # its file is read (and checked) like a `where` file
+
+
+def test_a_broken_missing_when_is_refused_with_file_line_and_path(tmp_path):
+    amount = "amount: {from: value, default: 0}"
+    line = next(i for i, row in enumerate(GOOD.splitlines(), 1) if amount in row)
+    bad = [
+        ("{column: stage, is: [Lost]}", "unknown key 'is' in a missing_when condition", ".0.is"),
+        ("{column: stage}", "a missing_when condition needs exactly one of in / not_in / in_file", ""),
+        ("{in: [Lost]}", "missing_when.column must be a non-empty text", ".0.column"),
+        ("Lost", "missing_when must be a list of conditions {column, in | not_in | in_file}", ""),
+    ]
+    for cond, says, where in bad:
+        found = problems(tmp_path, GOOD.replace(amount, f"amount: {{from: value, missing_when: {cond}}}"))
+        assert any(
+            says in p and f"m.yaml line {line}" in p and f"columns.amount.missing_when{where}" in p
+            for p in found
+        ), (cond, found)
+    typo = problems(tmp_path, GOOD.replace(amount, "amount: {from: value, missing_wen: {column: stage}}"))
+    assert any("unknown key 'missing_wen'" in p and "did you mean 'missing_when'" in p for p in typo)
+
+
 def test_attributes_only_on_reps_and_not_contract_names(tmp_path):
     text = GOOD.replace("      gender: sex", "      hire_date: sex")
     assert any("is a contract column of reps" in p for p in problems(tmp_path, text))

@@ -29,6 +29,45 @@ def maven_dir() -> Path:
     return folder
 
 
+# A tiny export shaped like Maven's, so the shipped mapping's behaviour is pinned where ../shared is absent.
+TINY = {
+    "sales_teams.csv": """\
+sales_agent,manager,regional_office
+Moses Frase,Dustin Brinkmann,Central
+Zane Levy,Dustin Brinkmann,Central
+""",
+    "products.csv": """\
+product,series,sales_price
+GTX Pro,GTX,4821
+MG Special,MG,55
+""",
+    "sales_pipeline.csv": """\
+opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value
+W1,Moses Frase,GTXPro,Cancity,Won,2017-04-03,2017-05-10,4514
+L1,Moses Frase,GTXPro,Cancity,Lost,2017-04-05,2017-05-20,0
+L2,Zane Levy,MG Special,Isdom,Lost,2017-04-06,2017-06-01,0
+E1,Zane Levy,MG Special,,Engaging,2017-05-02,,
+P1,Zane Levy,GTXPro,,Prospecting,,,
+""",
+}
+
+
+def test_lost_deals_are_valued_at_list_price_and_won_deals_at_close_value(tmp_path):
+    # The export writes 0 as a Lost deal's close_value (nothing was booked); taken as the amount, it
+    # would make a rep who loses more deals look like one with smaller deals.
+    src = tmp_path / "maven"
+    src.mkdir()
+    for name, text in TINY.items():
+        (src / name).write_text(text)
+    out = tmp_path / "contract"
+    result = run_import("maven_crm", src, out)
+    assert result.report.ok
+    amount = pd.read_csv(out / "opportunities.csv").set_index("opportunity_id")["amount"]
+    assert amount.to_dict() == {"W1": 4514.0, "L1": 4821.0, "L2": 55.0, "E1": 55.0, "P1": 4821.0}
+    notes = json.loads((out / PROVENANCE_FILE).read_text())["notes"]
+    assert any("2 of 5 rows of sales_pipeline.csv have deal_stage in [Lost]" in n for n in notes)
+
+
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     """The Maven export imported once with the shipped mapping (CSV contract folder)."""
@@ -72,6 +111,11 @@ def test_deals_map_with_the_documented_assumptions(imported):
     assert open_pro.any() and (opps.loc[open_pro, "amount"].astype(float) == 4821.0).all()
     won = stage == "Won"
     assert (opps.loc[won, "amount"].astype(float) == pipeline.loc[won, "close_value"].astype(float)).all()
+    # Lost: close_value is 0 (nothing booked); the deal's value is its list price, as for open deals.
+    lost_pro = (stage == "Lost") & (pipeline["product"] == "GTXPro")
+    assert (pipeline.loc[stage == "Lost", "close_value"].astype(float) == 0).all()
+    assert lost_pro.any() and (opps.loc[lost_pro, "amount"].astype(float) == 4821.0).all()
+    assert (opps.loc[stage == "Lost", "amount"].astype(float) > 0).all()
     # Prospecting: no engage date -> created on the export's last engage date.
     prospecting = stage == "Prospecting"
     assert (opps.loc[prospecting, "created_date"] == pipeline["engage_date"].max()).all()

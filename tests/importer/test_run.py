@@ -368,6 +368,31 @@ def test_a_source_column_that_does_not_exist(export, tmp_path):
     assert_nothing_written(tmp_path, out)
 
 
+def test_missing_when_gives_a_lost_deal_the_default_amount(export, tmp_path):
+    # d2 is Lost with value 0: nothing was booked, so its value is its list price, as for open deals.
+    mapping, src = export
+    when = "missing_when: {column: stage, in: [Lost]}"
+    edit(mapping, "amount: {from: value, default:", f"amount: {{from: value, {when}, default:")
+    # The value of such a row is not read: a placeholder there does not refuse the import.
+    edit(src / "deals.csv", "Lost,0,GTX Pro", "Lost,n/a,GTX Pro")
+    out = tmp_path / "out"
+    result = run_import(mapping, src, out)
+    assert result.report.ok
+    opps = pd.read_csv(out / "opportunities.csv")
+    assert opps["amount"].tolist() == [900.0, 4821.0, 1200.0, 4821.0]  # won deals keep their value
+    notes = json.loads((out / PROVENANCE_FILE).read_text())["notes"]
+    assert (
+        "opportunities.amount: 1 of 4 rows of deals.csv have stage in [Lost], so their column value "
+        "counts as no value (missing_when)" in notes
+    )
+    assert any(n.startswith("opportunities.amount: 2 of 4 rows of deals.csv had no value") for n in notes)
+    # Its column is checked like a `where` column, in the source's and the mapping's terms.
+    edit(mapping, "column: stage, in: [Lost]", "column: status, in: [Lost]")
+    msg = failure(mapping, src, tmp_path / "out2")
+    assert "deals.csv, column status: does not exist" in msg
+    assert "used in `missing_when` of amount" in msg and "mine.yaml line 19" in msg
+
+
 def test_a_column_renamed_to_its_label_is_suggested_over_a_similar_name(export, tmp_path):
     # A report export writes `Close Value` where the API export wrote `close_value`; the hint must
     # name that column, not the merely similar-looking `close_date`.
