@@ -144,6 +144,8 @@ def feature_sentence(
     """ "Win rate over the last 180 days is 18%, against 31% for Mid-Market peers" (or its Chinese);
     amounts in `currency`, the model's (FeatureSpec.currency).
 
+    A value that reads the same as the peers' says so ("..., the same as for Mid-Market peers: it weighs
+    on their risk too") rather than "49%, against 49%".
     For a driver that raises risk while the rep is better than the segment's peers (`better`, the
     feature's good side, given): the organisation's figure `org` is added when the rep is below
     it; otherwise the sentence says the rep is better than peers and the risk comes from the
@@ -162,7 +164,18 @@ def feature_sentence(
         v = i18n.format_value(value, unit, lang, currency=currency, feature=name, more=1)
         p = i18n.format_value(peer, unit, lang, currency=currency, feature=name, more=1)
     by_segment = scope == "segment" and segment
-    if peer_side(value, peer, better) != -1:
+    side = peer_side(value, peer, better)
+    if v == p and side != -1:
+        # "49%, against 49%" read as nonsense next to a risk: the figure weighs on the peers as much.
+        # A rep better by less than the digits shown keeps the strength's sentence below.
+        return i18n.text(
+            lang,
+            "driver.segment_same" if by_segment else "driver.organisation_same",
+            label=label,
+            value=v,
+            segment=segment,
+        )
+    if side != -1:
         if by_segment:
             return i18n.text(lang, "driver.segment", label=label, value=v, peer=p, segment=segment)
         return i18n.text(lang, "driver.organisation", label=label, value=v, peer=p)

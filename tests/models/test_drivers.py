@@ -88,7 +88,7 @@ def test_a_rep_and_peers_that_differ_never_read_the_same():
     same = feature_sentence(
         "avg_new_deal_size_182d", 11000.0, 11000.0, unit="currency", lang="en", segment="SMB"
     )
-    assert "is $11k, against $11k for SMB peers" in same  # equal values stay as they are
+    assert "is $11k, the same as for SMB peers" in same  # equal values say so
     apart = feature_sentence(
         "avg_new_deal_size_182d", 9000.0, 31000.0, unit="currency", lang="en", segment="SMB"
     )
@@ -213,3 +213,47 @@ def test_explanations_add_up_to_the_raw_score():
     np.testing.assert_allclose(contrib[names].sum(axis=1) + contrib["base_value"], raw, rtol=0, atol=1e-6)
     groups = group_contributions(contrib, model.spec_.groups)
     np.testing.assert_allclose(groups.sum(axis=1) + contrib["base_value"], raw, rtol=0, atol=1e-6)
+
+
+def test_a_driver_level_with_its_peers_says_so_instead_of_against_the_same_figure():
+    """Maven: "Share of the period elapsed is 49%, against 49% for Mid-Market peers" was a reason raising
+    the risk; next to an identical figure a manager reads it as nonsense, so it says the peers share it."""
+    day = pd.Timestamp("2017-11-15")
+    f = pd.DataFrame(
+        {
+            "as_of": [day] * 3,
+            "segment": ["Mid-Market"] * 3,
+            "elapsed_share": [0.49] * 3,
+            "pace_gap": [-0.2, -0.2, 0.1],
+        }
+    )
+    c = pd.DataFrame({"elapsed_share": [0.3] * 3, "pace_gap": [0.2, 0.2, -0.1], "base_value": [-1.0] * 3})
+    groups = {"elapsed_share": "calendar", "pace_gap": "attainment"}
+    units = {"elapsed_share": "share", "pace_gap": "ratio"}
+    ex = explain_frame(f, c, groups=groups, units=units)
+    d = {x["feature"]: x for x in ex.loc[0, "driver_groups"]}
+    en, zh = d["elapsed_share"]["text_en"], d["elapsed_share"]["text_zh"]
+    assert en == (
+        "Share of the period elapsed is 49%, the same as for Mid-Market peers: it weighs on their risk too "
+        "(context, not an intervention)"
+    ), en
+    assert "与Mid-Market同类销售相同" in zh and "背景" in zh, zh
+    assert "the same as for Mid-Market peers" in d["pace_gap"]["text_en"]  # -20 points, median -20 points
+    assert d["elapsed_share"]["value"] == d["elapsed_share"]["peer_value"] == 0.49  # numbers kept
+    org = feature_sentence("elapsed_share", 0.49, 0.49, unit="share", lang="en", scope="organisation")
+    assert org.endswith("the same as across the organisation: it weighs on the other reps' risk too")
+
+
+def test_a_strength_too_small_to_show_is_still_said_to_be_one():
+    """11.1345 against 11.1339 reads '11.13' twice even with one more digit: the rep is better, so the
+    sentence says so rather than 'the same as for peers' (the end-to-end check on simulated data)."""
+    en = feature_sentence(
+        "new_deals_per_100_activities_182d",
+        11.1345,
+        11.1339,
+        unit="count",
+        lang="en",
+        segment="SMB",
+        better="higher",
+    )
+    assert "better than peers" in en and "the same as" not in en, en
