@@ -1268,6 +1268,12 @@ def recommend_frame(
     )
     ex, env, qshare, insufficient = inp.explained, inp.env, inp.quota_share, inp.insufficient
     n = len(frame)
+    from models.quota_split import quota_varies
+
+    gsum = ex[[c for c in ex.columns if c.startswith("contrib__")]].rename(
+        columns=lambda c: c[len("contrib__") :]
+    )
+    no_quota_signal = not quota_varies(gsum, quota_groups=s["quota_groups"])
     ranked = rank_interventions(playbook, env, n)
     segs = frame["segment"].astype("string") if "segment" in frame else pd.Series(pd.NA, index=frame.index)
     scope = ex["peer_scope"].to_numpy()
@@ -1319,6 +1325,8 @@ def recommend_frame(
             notes.append(_note("org_peers", segment=seg) if seg else _note("no_segment"))
         if eng_missing[i]:
             notes.append(_note("no_engagement"))
+        if no_quota_signal:
+            notes.append(_note("no_quota_signal"))
         notes_col.append(notes)
 
     out = pd.DataFrame(index=frame.index)
@@ -1327,7 +1335,8 @@ def recommend_frame(
     if drivers is not None:
         out["drivers"] = ex["drivers"]
     out["driver_groups"] = ex["driver_groups"]
-    out["quota_share"] = qshare
+    # empty, not 0: without a quota signal "0% from the quota" would read as a verdict on the rep
+    out["quota_share"] = np.full(n, np.nan) if no_quota_signal else qshare
     out["insufficient_data"] = insufficient
     out["peer_scope"] = ex["peer_scope"]
     out["notes"] = notes_col

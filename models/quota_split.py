@@ -7,6 +7,10 @@ Context groups (attainment so far, tenure, calendar, unknown metrics) count on n
 are the result or circumstances, not a cause. `quota_share` = quota side / (quota side + rep side);
 0 when nothing raises the risk. A high share means "review the target (`smart_goals`) before
 judging the rep".
+
+When the quota side cannot vary (`quota_varies`: the model has no quota-group feature, or never
+splits on one because the training data gave every rep the same quota policy), there is no split
+to report: "0% from the quota, 100% from the rep" would read as a verdict on the rep.
 """
 
 from __future__ import annotations
@@ -47,3 +51,12 @@ def split_frame(group_contrib: pd.DataFrame, *, quota_groups=("quota",)) -> pd.D
     q, r = _sides(group_contrib, quota_groups, None)
     tot = np.where(q + r > 0, q + r, 1.0)
     return pd.DataFrame({"quota_share": q / tot, "rep_share": r / tot}, index=group_contrib.index)
+
+
+def quota_varies(group_contrib: pd.DataFrame, *, quota_groups=("quota",)) -> bool:
+    """Whether the model weighs the quota side at all: some quota-group contribution in the batch is not
+    zero. TreeSHAP gives exactly 0 to a feature no tree splits on (constant in training, or absent)."""
+    cols = [g for g in group_contrib.columns if g in set(quota_groups)]
+    if not cols:
+        return False
+    return bool((group_contrib[cols].fillna(0.0).to_numpy() != 0.0).any())

@@ -56,3 +56,25 @@ def test_quota_share_on_scored_rows_follows_the_quota_drivers():
     ]  # onboarding comes first for new reps
     assert quota_first.any() and (first[quota_first] == "smart_goals").all()
     assert np.isfinite(out["quota_share"]).all()
+
+
+def test_without_a_quota_signal_there_is_no_split_but_a_note():
+    """Maven: one quota policy for everyone and no territory features, yet the rep page said '0% of the risk
+    from the quota and territory, 100% from the rep's own work', which reads as a verdict on the rep."""
+    from models.quota_split import quota_varies
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    model = shared_tiny_model(fixed_quota=True)
+    f = tiny_frame(60, seed=5)
+    out = model.predict_frame(f, actions=True, recourse=False)
+    assert out["quota_share"].isna().all()
+    notes = out["notes"].map(lambda ns: {n["code"]: n for n in ns})
+    assert notes.map(lambda ns: "no_quota_signal" in ns).all()
+    note = notes.iat[0]["no_quota_signal"]
+    assert "no quota or territory signal" in note["text_en"] and "指标或区域信号" in note["text_zh"]
+    # a model that weighs the quota keeps its split and says nothing of the kind
+    varied = shared_tiny_model().predict_frame(f, actions=True, recourse=False)
+    assert varied["quota_share"].between(0, 1).all()
+    assert not varied["notes"].map(lambda ns: any(n["code"] == "no_quota_signal" for n in ns)).any()
+    assert not quota_varies(pd.DataFrame({"pipeline": [0.3]}))  # no quota group at all
+    assert quota_varies(pd.DataFrame({"quota": [0.0, -0.1]}))

@@ -88,7 +88,7 @@ def tiny_frame(n: int = 400, seed: int = 0, as_of: str = "2024-04-22") -> pd.Dat
 
 
 @lru_cache
-def shared_tiny_model(seed: int = 0, currency: str = "USD"):
+def shared_tiny_model(seed: int = 0, currency: str = "USD", fixed_quota: bool = False):
     """One tiny model per test session and currency (its files live in a temporary folder, removed at exit)."""
     import atexit
     import shutil
@@ -96,12 +96,13 @@ def shared_tiny_model(seed: int = 0, currency: str = "USD"):
 
     folder = Path(tempfile.mkdtemp(prefix="repradar-tiny-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return tiny_model(folder, seed, currency)
+    return tiny_model(folder, seed, currency, fixed_quota)
 
 
-def tiny_model(folder: Path, seed: int = 0, currency: str = "USD"):
+def tiny_model(folder: Path, seed: int = 0, currency: str = "USD", fixed_quota: bool = False):
     """Train a small booster + Platt calibrator on tiny_frame and load it as the served pyfunc; its
-    amounts are in `currency` (what `repradar train` records from REPRADAR_CURRENCY)."""
+    amounts are in `currency` (what `repradar train` records from REPRADAR_CURRENCY). `fixed_quota`:
+    every rep has the same quota (as in the Maven export), so the model cannot learn from it."""
     import lightgbm as lgb
 
     from models.calibration import PlattCalibrator
@@ -110,6 +111,8 @@ def tiny_model(folder: Path, seed: int = 0, currency: str = "USD"):
     from training.pipeline import feature_monotone
 
     f = tiny_frame(2000, seed)
+    if fixed_quota:
+        f = f.assign(quota_amount=150_000.0, quota_vs_segment=1.0)
     X = f[FEATURES].to_numpy(float)
     y = f["missed"].to_numpy(int)
     mono = [feature_monotone(n) for n in FEATURES]
