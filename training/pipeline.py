@@ -230,6 +230,14 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
 
+    def worse_than_pacing(self) -> str | None:
+        """What the report says (reporting.modelinfo.pacing_comparison) when, on the held-out period, the
+        model ranked worse and was less accurate than the pacing rule; None otherwise."""
+        from reporting.modelinfo import pacing_comparison
+        from training.evaluate import comparison_table
+
+        return pacing_comparison(comparison_table(self.metrics).reset_index(), self.split.get("test_window"))
+
     def summary_lines(self) -> list[str]:
         from training.evaluate import comparison_table
 
@@ -251,6 +259,10 @@ class TrainResult:
                 lines.append(
                     f"  {name:10s} {r['auc']:7.4f} {r['pr_auc']:7.4f} {r['brier']:7.4f} {r['ece']:7.4f} {r['top10_precision']:7.4f}"
                 )
+        if worse := self.worse_than_pacing():
+            lines.append(
+                f"warning: {worse}; `repradar promote` compares it with the champion, not with the pace"
+            )
         lines += [f"caveat: {c}" for c in self.caveats]
         lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
         return lines

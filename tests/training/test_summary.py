@@ -1,0 +1,52 @@
+"""What `repradar train` prints at the end (TrainResult.summary_lines)."""
+
+import pandas as pd
+
+from training.evaluate import METRICS
+from training.pipeline import TrainResult
+
+
+def _result(model_auc: float, model_brier: float) -> TrainResult:
+    rows = []
+    for model, auc, brier in (
+        ("model", model_auc, model_brier),
+        ("pacing", 0.909, 0.116),
+        ("logistic", 0.87, 0.25),
+    ):
+        rows.append(
+            {"rows": "heldout", "scope": "overall", "group": "all", "model": model, "n": 400, "n_missed": 150}
+            | dict.fromkeys(METRICS, 0.5)
+            | {"auc": auc, "brier": brier}
+        )
+    return TrainResult(
+        run_id="r1",
+        version="1",
+        model_name="repradar-risk",
+        metrics=pd.DataFrame(rows),
+        split={
+            "train_window": "2017-04-01..2017-06-30",
+            "valid_window": "2017-07-01..2017-09-30",
+            "test_window": "2017-10-01..2017-12-31",
+        },
+        calibration={"chosen": "platt"},
+        best_iteration=137,
+        history_fallback=True,
+        card="",
+        has_oracle=False,
+    )
+
+
+def test_train_warns_when_the_model_did_worse_than_the_pacing_rule():
+    """Maven: held-out AUC 0.857 against 0.909 for the pace, Brier 0.178 against 0.116, and `train` said
+    nothing (the report did): the summary now has a warning line; `promote`'s gate is unchanged."""
+    lines = _result(0.857, 0.178).summary_lines()
+    warnings = [ln for ln in lines if ln.startswith("warning: ")]
+    assert len(warnings) == 1, lines
+    w = warnings[0]
+    assert "(2017-10-01..2017-12-31) the model did worse than the pacing rule" in w
+    assert "ROC-AUC 0.857 against 0.909, Brier 0.178 against 0.116" in w
+    assert "compares it with the champion, not with the pace" in w
+    assert lines.index(w) < lines.index(next(ln for ln in lines if ln.startswith("next: ")))
+    # better on either measure: no warning (the report's rule, reporting.modelinfo.pacing_comparison)
+    for auc, brier in ((0.93, 0.178), (0.857, 0.10)):
+        assert not any(ln.startswith("warning: ") for ln in _result(auc, brier).summary_lines())
