@@ -75,7 +75,10 @@ class FeatureSet:
             f"reps: {f['rep_id'].nunique() if len(f) else 0}",
             f"periods: {f[['period_start', 'period_end']].drop_duplicates().shape[0] if len(f) else 0}",
             f"snapshot days: {f['as_of'].nunique() if len(f) else 0}",
-            f"features: {len(self.feature_names)}",
+            # what `train` counts as model inputs adds each feature's peer median (`peer__x`)
+            f"features: {len(self.feature_names)} (plus {len(self.peer_columns)} peer "
+            f"median{'s' * (len(self.peer_columns) != 1)}: {len(self.feature_names) + len(self.peer_columns)} "
+            "model inputs)",
         ]
         missed = f["missed"].dropna() if len(f) else pd.Series([], dtype="boolean")
         if len(missed):

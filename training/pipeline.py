@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.io import is_uri
 from models.pyfunc import RepRadarModel, write_artifacts
-from models.spec import FeatureSpec, base_feature
+from models.spec import PEER_PREFIX, FeatureSpec, base_feature
 from repradar.errors import UserError
 from repradar.progress import step
 from training.baselines import LogisticBaseline, PacingBaseline
@@ -43,6 +43,17 @@ def model_features(fs) -> list[str]:
     names = [n for n in fs.feature_names if n in frame_cols]
     peers = [c for c in fs.frame.columns if c.startswith("peer__") and c not in names]
     return list(dict.fromkeys(names + peers))
+
+
+def inputs_summary(names: list[str]) -> str:
+    """The model's input count split as `build-training-set` counts it: its "features: N" are the registry
+    features, and the model also reads each one's peer median (`peer__x`), so the two counts differ."""
+    peers = sum(n.startswith(PEER_PREFIX) for n in names)
+    feats = len(names) - peers
+    return (
+        f"{len(names)} model inputs: {feats} feature{'s' * (feats != 1)} and "
+        f"{peers} peer median{'s' * (peers != 1)}"
+    )
 
 
 def _registry_entry(name: str):
@@ -339,7 +350,7 @@ def train_feature_set(
 
     step(
         f"fitting the model and its baselines on {int(split.train.sum()):,} snapshot rows "
-        f"({len(names)} features); calibrating on up to {settings.calibration_periods} period(s) scored out of time"
+        f"({inputs_summary(names)}); calibrating on up to {settings.calibration_periods} period(s) scored out of time"
     )
     fitted = fit_all(frame, split, names, settings, params=params, seed=seed)
     cal = fitted.calibration

@@ -50,3 +50,18 @@ def test_train_warns_when_the_model_did_worse_than_the_pacing_rule():
     # better on either measure: no warning (the report's rule, reporting.modelinfo.pacing_comparison)
     for auc, brier in ((0.93, 0.178), (0.857, 0.10)):
         assert not any(ln.startswith("warning: ") for ln in _result(auc, brier).summary_lines())
+
+
+def test_train_and_build_training_set_count_the_same_inputs_and_say_what_they_count():
+    """`build-training-set` said 'features: 67' and `train` '96 features' for the same Maven data: train
+    counted each feature's peer median too. Both now give both counts."""
+    from features.build import FeatureSet
+    from training.pipeline import inputs_summary, model_features
+
+    frame = pd.DataFrame(
+        columns=["rep_id", "period_start", "period_end", "as_of", "missed"]
+        + ["win_rate_180d", "tenure_days", "peer__win_rate_180d"]
+    )
+    fs = FeatureSet(frame=frame, feature_names=["win_rate_180d", "tenure_days"], history_fallback=False)
+    assert "features: 2 (plus 1 peer median: 3 model inputs)" in fs.summary_lines()
+    assert inputs_summary(model_features(fs)) == "3 model inputs: 2 features and 1 peer median"
