@@ -18,6 +18,9 @@ HELDOUT = "heldout/heldout_features.parquet"
 DRIFT_REFERENCE = "drift/reference.json"
 
 
+EARLY_WEEK = 3  # the week of the period the call-out also reads: early is what the risks are for
+
+
 @dataclass
 class ModelInfo:
     name: str
@@ -61,11 +64,19 @@ class ModelInfo:
         """Why the risks add nothing to the pace, when on its held-out period the model ranked worse
         (ROC-AUC) and was less accurate (Brier) than the pacing rule; None otherwise. The promotion gate
         compares a version with the champion, never with the baselines, so HR hears it here."""
-        return pacing_comparison(self.heldout_metrics(), self.tags.get("test_window"))
+        return pacing_comparison(
+            self.heldout_metrics(), self.tags.get("test_window"), week_metrics(self.metrics)
+        )
 
 
-def pacing_comparison(heldout: pd.DataFrame | None, window: str | None = None) -> str | None:
-    """The call-out of `ModelInfo.worse_than_pacing` from the held-out metrics (model and baselines as rows)."""
+def pacing_comparison(
+    heldout: pd.DataFrame | None, window: str | None = None, early: pd.DataFrame | None = None
+) -> str | None:
+    """The call-out of `ModelInfo.worse_than_pacing` from the held-out metrics (model and baselines as rows).
+
+    `early`: the same rows at week EARLY_WEEK of the period; where the model ranked better than the pace
+    there, the call-out says so, since the early weeks are what the risks are for and the pace says
+    least there."""
     if heldout is None or not {"model", "auc", "brier"} <= set(heldout.columns):
         return None
     rows = heldout.set_index("model")
@@ -77,12 +88,33 @@ def pacing_comparison(heldout: pd.DataFrame | None, window: str | None = None) -
     if not (m["auc"] < p["auc"] and m["brier"] > p["brier"]):
         return None
     period = f" ({window})" if window else ""
-    return (
+    text = (
         f"on its held-out period{period} the model did worse than the pacing rule (attainment to date "
         f"against the share of the period elapsed): ROC-AUC {m['auc']:.3f} against {p['auc']:.3f}, Brier "
-        f"{m['brier']:.3f} against {p['brier']:.3f}, all weeks of the period together. Read its risks beside "
-        "attainment and pace, not instead of them, and retrain once more finished periods are in the data"
+        f"{m['brier']:.3f} against {p['brier']:.3f}, all weeks of the period together"
     )
+    e = early.set_index("model") if early is not None and {"model", "auc"} <= set(early.columns) else None
+    if e is not None and {"model", "pacing"} <= set(e.index):
+        em, ep = e.loc["model", "auc"], e.loc["pacing", "auc"]
+        if pd.notna(em) and pd.notna(ep) and em > ep:
+            text += (
+                f", though at week {EARLY_WEEK} it ranked better (ROC-AUC {em:.3f} against {ep:.3f}), "
+                "when the pace has had least time to show"
+            )
+    return text + (
+        ". Read its risks beside attainment and pace, not instead of them, and retrain once more finished "
+        "periods are in the data"
+    )
+
+
+def week_metrics(metrics: pd.DataFrame | None, week: int | None = None) -> pd.DataFrame | None:
+    """Held-out metrics at one week of the period (default EARLY_WEEK): model and baselines as rows."""
+    week = EARLY_WEEK if week is None else week
+    if metrics is None or metrics.empty or not {"rows", "scope", "group"} <= set(metrics.columns):
+        return None
+    sel = metrics[(metrics["rows"] == "heldout") & (metrics["scope"] == "week")]
+    sel = sel[sel["group"].astype(str) == str(week)]
+    return sel.reset_index(drop=True) if len(sel) else None
 
 
 def _download(run_id: str, path: str, dst: str, settings) -> Path | None:

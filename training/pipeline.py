@@ -244,10 +244,14 @@ class TrainResult:
     def worse_than_pacing(self) -> str | None:
         """What the report says (reporting.modelinfo.pacing_comparison) when, on the held-out period, the
         model ranked worse and was less accurate than the pacing rule; None otherwise."""
-        from reporting.modelinfo import pacing_comparison
+        from reporting.modelinfo import pacing_comparison, week_metrics
         from training.evaluate import comparison_table
 
-        return pacing_comparison(comparison_table(self.metrics).reset_index(), self.split.get("test_window"))
+        return pacing_comparison(
+            comparison_table(self.metrics).reset_index(),
+            self.split.get("test_window"),
+            week_metrics(self.metrics),
+        )
 
     def summary_lines(self) -> list[str]:
         from training.evaluate import comparison_table

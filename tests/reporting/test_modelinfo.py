@@ -37,3 +37,22 @@ def test_a_model_worse_than_the_pacing_rule_on_its_held_out_period_is_said_so():
     assert ModelInfo("m", "1", None, None).worse_than_pacing() is None
     no_pace = _metrics(0.857, 0.178).query("model != 'pacing'")
     assert ModelInfo("m", "1", None, None, metrics=no_pace).worse_than_pacing() is None
+
+
+def test_the_call_out_says_when_the_model_still_ranked_better_than_the_pace_early_in_the_period():
+    """The Maven export's first model: worse than the pace over the whole held-out quarter, better at
+    week 3 (ROC-AUC 0.860 against 0.760), where the risks matter most: the call-out says both."""
+    overall = _metrics(0.857, 0.178).assign(group="all")
+    week = [
+        dict(rows="heldout", scope="week", group=g, model=name, n=35, n_missed=24, auc=auc, brier=0.2)
+        for g, aucs in (("3", (0.860, 0.760)), ("9", (0.80, 0.95)))
+        for name, auc in zip(("model", "pacing"), aucs, strict=True)
+    ]
+    info = ModelInfo("m", "1", None, None, metrics=pd.concat([overall, pd.DataFrame(week)]))
+    text = info.worse_than_pacing()
+    assert "though at week 3 it ranked better (ROC-AUC 0.860 against 0.760)" in text
+    assert text.endswith("retrain once more finished periods are in the data")
+    # the pace ahead at week 3 as well: nothing softens the call-out
+    worse = [dict(r, auc=0.70) if r["group"] == "3" and r["model"] == "model" else r for r in week]
+    info = ModelInfo("m", "1", None, None, metrics=pd.concat([overall, pd.DataFrame(worse)]))
+    assert "though" not in info.worse_than_pacing()
