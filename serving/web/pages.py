@@ -409,15 +409,13 @@ def team(
         manager_id=None,
     )
     lang = lang_of(request)
-    actionable = _top_actionable(session, [i.rep_id for i in out.items])
+    reasons = _top_reasons(session, [i.rep_id for i in out.items])
     rows = [
         {
             "item": i,
             "bar": charts.risk_bar(i.risk, i.risk_band),
-            "reason": _driver_label(lang, actionable.get(i.rep_id) or i.top_driver.model_dump())
-            if i.top_driver or i.rep_id in actionable
-            else None,
-            "context": i.rep_id not in actionable and i.top_driver is not None,
+            "reason": _driver_label(lang, reasons[i.rep_id][0]) if i.rep_id in reasons else None,
+            "context": reasons[i.rep_id][1] if i.rep_id in reasons else False,
             "risk": model_i18n.format_risk(i.risk),
             "change": _points(lang_of(request), i.risk_change),
         }
@@ -426,10 +424,12 @@ def team(
     return render(request, "team.html", principal, out=out, rows=rows, bands=BANDS, chosen=bands or [])
 
 
-def _top_actionable(session, rep_ids: list[str]) -> dict[str, dict]:
-    """Each listed rep's strongest reason a manager can act on: the first actionable driver group of their
-    current score (as on the rep page), else their first risk-raising driver of an actionable group. The
-    strongest driver overall is often context (attainment, pace, tenure), which says nothing to act on."""
+def _top_reasons(session, rep_ids: list[str]) -> dict[str, tuple[dict, bool]]:
+    """Each listed rep's strongest reason a manager can act on, and whether it is context: the first
+    actionable driver group of their current score (as on the rep page), else their first risk-raising
+    driver of an actionable group. The strongest reason overall is often context (attainment, pace,
+    tenure), which says nothing to act on; a rep with only context reasons gets the top one, marked so
+    (never another group's name: the strongest single feature's group can be missing from the groups)."""
     if not rep_ids:
         return {}
     rows = session.execute(
@@ -441,18 +441,14 @@ def _top_actionable(session, rep_ids: list[str]) -> dict[str, dict]:
     for rep_id, drivers, extra in rows:
         groups = (extra or {}).get("driver_groups") if isinstance(extra, dict) else None
         if isinstance(groups, list) and groups:
-            found = next((g for g in groups if isinstance(g, dict) and g.get("actionable") is True), None)
+            ranked = [(g, g.get("actionable") is not True) for g in groups if isinstance(g, dict)]
         else:
-            found = next(
-                (
-                    d
-                    for d in drivers or []
-                    if isinstance(d, dict)
-                    and float(d.get("contribution") or 0) > 0
-                    and group_actionable(str(d.get("group") or ""))
-                ),
-                None,
-            )
+            ranked = [
+                (d, not group_actionable(str(d.get("group") or "")))
+                for d in drivers or []
+                if isinstance(d, dict) and float(d.get("contribution") or 0) > 0
+            ]
+        found = next((r for r in ranked if not r[1]), ranked[0] if ranked else None)
         if found is not None:
             out[rep_id] = found
     return out

@@ -752,6 +752,40 @@ def test_the_list_names_the_strongest_reason_a_manager_can_act_on(web):
     assert 'Tenure<span class="muted"> (context' in rows["R2"]
 
 
+def test_a_rep_with_only_context_reasons_is_labelled_with_its_top_group(web):
+    """A rep whose driver groups were all context (attainment first) was labelled with the group of their
+    strongest single feature, here Pipeline, plus the context mark: "Pipeline (context, ...)", naming a
+    group that is neither the top reason nor context. The label is the top group, marked as context only
+    when it is; without groups, the strongest risk-raising driver's group, marked only when context."""
+    behind = _worded_score("R1", "M1", 0.91, "high")  # pipeline's strongest feature, but its group nets out
+    behind["driver_groups"] = [behind["driver_groups"][1], {"group": "tenure", "actionable": False}]
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [behind])
+    c = web.login("mgr1")
+
+    def reason(page: str) -> str:
+        row = re.search(r'<tr data-rep="R1">(.*?)</tr>', page, re.S).group(1)
+        return re.findall(r"<td>(.*?)</td>", row, re.S)[-2]
+
+    assert (
+        reason(c.get("/team").text)
+        == 'Attainment and pace<span class="muted"> (context, not something to act on)</span>'
+    )
+    c.get("/lang", params={"to": "zh-CN", "next": "/team"})
+    assert reason(c.get("/team").text).startswith("完成率与进度<span")
+    c.get("/lang", params={"to": "en", "next": "/team"})
+    # scores without driver groups: the first driver raising the risk names the group, marked as its group is
+    for drivers, shown in (
+        (behind["drivers"], "Pipeline"),
+        ([{"feature": "pipeline_coverage", "group": "pipeline", "value": 3.0, "contribution": -0.2}], "—"),
+    ):
+        behind = {k: v for k, v in behind.items() if k != "driver_groups"}
+        row = behind = {**behind, "drivers": drivers, "as_of": behind["as_of"] + dt.timedelta(days=7)}
+        with web.app.state.sessions.begin() as s:
+            store.import_scores(s, [row])
+        assert reason(c.get("/team").text) == shown
+
+
 def test_a_change_of_one_point_is_singular():
     """The list's 'Since last batch' read '+1 pts' and '-1 pts'."""
     from serving.web.pages import _points
