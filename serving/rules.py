@@ -117,8 +117,9 @@ def select_alerts(
     """Apply the alert budget: filter by band, keep the `min(limit, budget)` highest risks, then order them.
 
     The budget always picks the riskiest reps (ties broken by rep id), whatever the display order, so
-    sorting by name never swaps a high-risk rep for a low-risk one. Rows need attributes `rep_id`,
-    `risk`, `risk_band`, and those named by `sort`; missing values sort last in either direction.
+    sorting by name never swaps a high-risk rep for a low-risk one. Ties on the sort key, and the rows
+    missing it (last in either direction), are in rank order: risk descending, then rep id ascending.
+    Rows need attributes `rep_id`, `risk`, `risk_band`, and those named by `sort`.
     """
     if budget < 1:
         raise ValueError("budget must be at least 1")
@@ -133,9 +134,11 @@ def select_alerts(
 
     present = [r for r in top if getattr(r, sort, None) is not None]
     missing = [r for r in top if getattr(r, sort, None) is None]
-    present.sort(key=lambda r: (getattr(r, sort), r.rep_id), reverse=descending)
+    # `top` is in rank order and the sort is stable (reverse=True too): ties on the key keep that order,
+    # in either direction, as the scores file ranks them (docs/service.md)
+    present.sort(key=lambda r: getattr(r, sort), reverse=descending)
     return AlertSelection(
-        rows=present + sorted(missing, key=lambda r: r.rep_id),
+        rows=present + missing,
         in_scope=len(rows),
         matching=len(matching),
         budget=budget,

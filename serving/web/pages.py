@@ -850,6 +850,7 @@ def field_errors(lang: str, errors: list[dict]) -> dict[str, str]:
 
 # -- HR: organisation, jobs, audit ---------------------------------------------------------------
 def _groups(rows, key) -> list[dict]:
+    """The rows by group (`key`; "—" without one): highest mean risk first, equal means by name."""
     by: dict[str, list] = defaultdict(list)
     for r in rows:
         by[key(r) or "—"].append(r)
@@ -865,7 +866,7 @@ def _groups(rows, key) -> list[dict]:
                 "share": high / len(rs),
             }
         )
-    return sorted(out, key=lambda g: -g["mean"])
+    return sorted(out, key=lambda g: (-g["mean"], g["name"]))  # ties by name, not the database's order
 
 
 def manager_suggestions(

@@ -111,6 +111,23 @@ def test_sort_orders_and_missing_values_last():
     assert [r.rep_id for r in sel.rows][0] == "e"
 
 
+def test_ties_are_in_rank_order_in_either_direction():
+    """Five reps tied at 100% were listed in reverse id order by risk descending (the list's default),
+    where the scores file ranks them by id. Ties on any sort key now keep the rank order: risk descending,
+    then rep id ascending, whichever the direction."""
+    tied = [Row(r, 1.0, "high", "Same", 0.1) for r in ("r3", "r1", "r5", "r2", "r4")] + [ROWS[1]]
+    for sort in ("risk", "name", "attainment_to_date"):
+        for descending in (True, False):
+            ids = [r.rep_id for r in select_alerts(tied, budget=10, sort=sort, descending=descending).rows]
+            ties = ["r1", "r2", "r3", "r4", "r5"]
+            assert ids == (ties + ["b"] if descending == (sort != "attainment_to_date") else ["b"] + ties), (
+                sort,
+                descending,
+            )
+    missing = [Row(r, x, "high") for r, x in (("z", 0.9), ("y", 0.8), ("x", 0.9))]
+    assert [r.rep_id for r in select_alerts(missing, budget=10, sort="name").rows] == ["x", "z", "y"]
+
+
 def test_empty_and_bad_arguments():
     sel = select_alerts([], budget=5)
     assert sel.rows == [] and not sel.truncated and sel.in_scope == 0

@@ -786,6 +786,29 @@ def test_a_rep_with_only_context_reasons_is_labelled_with_its_top_group(web):
         assert reason(c.get("/team").text) == shown
 
 
+def test_tied_risks_are_listed_in_one_order_on_the_pages_and_the_api(web):
+    """Reps tied at 100% were listed in reverse id order on /team, in id order in the scores file; the
+    organisation page's tables listed groups of equal mean risk in the database's order. Ties are in
+    rank order (risk descending, then rep id) everywhere; tied groups by name."""
+    from tests.serving.conftest import REPS
+
+    ids = sorted(r["rep_id"] for r in REPS)
+    rows = score_rows(AS_OF_2 + dt.timedelta(days=7))
+    for r in rows:  # ranked as `repradar score` ranks ties (models/scoring.py)
+        r["risk"], r["risk_band"], r["rank"] = 1.0, "high", ids.index(r["rep_id"]) + 1
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, rows)
+    hr = web.login("hr")
+    assert re.findall(r'<tr data-rep="(\w+)">', hr.get("/team").text) == ids
+    api = web.client.get("/api/v1/early-warning", headers={"Authorization": f"Bearer {web.tokens['hr']}"})
+    assert [i["rep_id"] for i in api.json()["items"]] == ids
+    assert [i["rank"] for i in api.json()["items"]] == list(range(1, len(ids) + 1))
+    page = hr.get("/org").text
+    for title, groups in (("Risk by manager", ["M1", "M2", "M9"]), ("Risk by region", ["EU", "US"])):
+        table = page.split(f"<h2>{title}</h2>", 1)[1].split("</table>", 1)[0]
+        assert re.findall(r'<th scope="row">(.*?)</th>', table) == groups, (title, table)
+
+
 def test_a_change_of_one_point_is_singular():
     """The list's 'Since last batch' read '+1 pts' and '-1 pts'."""
     from serving.web.pages import _points
