@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -145,6 +146,34 @@ def test_the_list_shows_a_run_left_running_by_a_killed_training_as_failed_withou
     assert status == "FAILED" and "MLflow still holds the run as RUNNING, but its training process" in note
     killed = client.get_model_version("repradar-risk", versions["killed"]).run_id
     assert client.get_run(killed).info.status == "RUNNING"  # a GET writes nothing to MLflow
+
+
+def test_the_models_page_shows_each_versions_run_state_in_both_languages(registry_app):
+    """The dashboard's models page did not show what GET /api/v1/models says of each version's training
+    run: its state, in the page's language, and why a run MLflow holds as RUNNING is shown failed."""
+    http, tokens, _, _, versions, _ = registry_app
+    page = TestClient(http.app)
+    assert page.post("/login", data={"token": tokens["ds"]}, follow_redirects=False).status_code == 303
+    shown = {
+        "en": {"full": "finished", "bare": "finished", "loose": "no run", "training": "running"},
+        "zh-CN": {"full": "已完成", "bare": "已完成", "loose": "无运行记录", "training": "运行中"},
+    }
+    for lang, header, failed, why in (
+        ("en", "Training run", "failed", "Why: "),
+        ("zh-CN", "训练运行", "失败", "训练进程已不存在"),
+    ):
+        html = page.get("/lang", params={"to": lang, "next": "/models"}).text
+        table = html.split('id="versions"', 1)[1].split("</table>", 1)[0]
+        assert f'<th scope="col">{header}</th>' in table, table
+        cells = {
+            row.split("</td>", 1)[0]: re.findall(r'<td class="run">(.*?)</td>', row, re.S)[0]
+            for row in table.split("<tr><td>")[1:]
+        }
+        for kind, label in shown[lang].items():
+            assert cells[versions[kind]] == label, (lang, kind, cells)
+        stale = cells[versions["killed"]]
+        assert stale.startswith(failed) and why in stale, (lang, stale)
+        assert '<span lang="en">MLflow still holds the run as RUNNING, but its training process' in stale
 
 
 @pytest.mark.parametrize("version", ["999", "abc", "1.0", "-1", "99999999999999999999"])

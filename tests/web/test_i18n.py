@@ -41,6 +41,9 @@ def test_catalog_covers_interventions_groups_bands_and_statuses():
     dynamic += [f"jobs.status_{s}" for s in ("queued", "running", "succeeded", "failed")]
     dynamic += [f"lang.{lang}" for lang in i18n.LANGS] + ["models.fig_challenger", "models.fig_champion"]
     dynamic += [f"models.lead_{m}" for m in ("auc", "brier")]  # serving/web/pages.py lead_chart
+    dynamic += [
+        f"models.run_{s}" for s in ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")
+    ]  # MLflow's
     dynamic += [f"models.series_{m}" for m in ("model", "pacing", "logistic", "oracle")]  # the run's models
     dynamic += [
         "rep.drivers_intro_low",
