@@ -231,9 +231,19 @@ def render(
 def _forbidden(request: Request, principal: Principal, roles: tuple[str, ...]) -> HTMLResponse:
     """The 403 page; the attempt is in the audit trail, as the API's refusals are."""
     audit.refusal(request.app.state.sessions, principal, request.url.path, roles, request_id_of(request))
-    lang = lang_of(request)
-    names = i18n.t(lang, "error.role_sep").join(i18n.t(lang, f"role.{r}") for r in roles)
-    return render(request, "error.html", principal, 403, kind="forbidden", roles=names)
+    return render(
+        request, "error.html", principal, 403, kind="forbidden", roles=roles_needed(lang_of(request), roles)
+    )
+
+
+def roles_needed(lang: str, roles: tuple[str, ...]) -> str:
+    """The 403 page's sentence: "needs the HR role" for one role, "one of these roles: manager or HR"
+    for several (a list of one read "one of the roles HR")."""
+    names = [i18n.t(lang, f"role.{r}") for r in roles]
+    if len(names) == 1:
+        return i18n.t(lang, "error.forbidden_one", role=names[0])
+    listed = i18n.t(lang, "error.role_sep").join(names[:-1]) + i18n.t(lang, "error.role_last_sep") + names[-1]
+    return i18n.t(lang, "error.forbidden", roles=listed)
 
 
 def _not_found(request: Request, principal: Principal, rep_id: str) -> HTMLResponse:

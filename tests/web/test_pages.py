@@ -343,6 +343,33 @@ def test_roles_are_enforced_on_pages(web):
     assert all(e.outcome == "forbidden" for e in denied)
 
 
+def test_a_refusal_names_one_role_or_several_as_a_sentence(web):
+    """A page for HR only said "This page needs one of the roles HR.": a list of one, and no "or"."""
+    ds, mgr = web.login("ds"), web.login("mgr1")
+    for lang, texts in (
+        (
+            "en",
+            (
+                "This page needs the HR role.",
+                "This page needs one of these roles: manager or HR.",
+                "This page needs one of these roles: data scientist, HR or administrator.",
+            ),
+        ),
+        (
+            "zh-CN",
+            (
+                "此页面需要人力资源角色。",
+                "此页面需要以下角色之一：经理或人力资源。",
+                "此页面需要以下角色之一：数据科学家、人力资源或管理员。",
+            ),
+        ),
+    ):
+        for c in (ds, mgr):
+            c.get("/lang", params={"to": lang, "next": "/"})
+        for r, text in zip((ds.get("/org"), ds.get("/team"), mgr.get("/models")), texts, strict=True):
+            assert r.status_code == 403 and f"<p>{text}</p>" in r.text, (lang, text, r.text)
+
+
 def test_hr_org_page_has_heatmap_suggestions_and_audit(web):
     c = web.login("hr")
     r = c.get("/org")
