@@ -836,6 +836,20 @@ def test_tied_risks_are_listed_in_one_order_on_the_pages_and_the_api(web):
         assert re.findall(r'<th scope="row">(.*?)</th>', table) == groups, (title, table)
 
 
+def test_a_table_of_one_group_says_one_group(web):
+    """The organisation page's caption said "Risk by segment: 1 groups, highest mean risk first"."""
+    row = score_rows(AS_OF_2 + dt.timedelta(days=7))[0]  # the newest batch holds one rep: one group each
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [row])
+    hr = web.login("hr")
+    assert "<caption>Risk by segment: 1 group</caption>" in hr.get("/org").text
+    hr.get("/lang", params={"to": "zh-CN", "next": "/org"})
+    assert "：共1组</caption>" in hr.get("/org").text
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, score_rows(AS_OF_2 + dt.timedelta(days=14)))
+    assert "：共3组，按平均风险从高到低</caption>" in hr.get("/org").text
+
+
 def test_a_change_of_one_point_is_singular():
     """The list's 'Since last batch' read '+1 pts' and '-1 pts'."""
     from serving.web.pages import _points
