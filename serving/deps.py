@@ -92,10 +92,18 @@ def require(*roles: str) -> Callable[[Principal], Principal]:
                 roles,
                 request_id_of(request),
             )
-            raise ApiError(403, f"this needs one of the roles: {', '.join(roles)}")
+            raise ApiError(403, roles_needed(roles))
         return principal
 
     return check
+
+
+def roles_needed(roles: tuple[str, ...]) -> str:
+    """The 403's detail: "this needs the role hr", or "one of the roles manager or hr" for several (a
+    list of one read "one of the roles: hr")."""
+    if len(roles) == 1:
+        return f"this needs the role {roles[0]}"
+    return f"this needs one of the roles {', '.join(roles[:-1])} or {roles[-1]}"
 
 
 async def request_model(request: Request) -> Any:

@@ -176,6 +176,15 @@ def test_the_models_page_shows_each_versions_run_state_in_both_languages(registr
         assert '<span lang="en">MLflow still holds the run as RUNNING, but its training process' in stale
 
 
+def test_a_refusal_names_one_role_or_several_as_a_sentence(registry_app):
+    """The API's 403 said "this needs one of the roles: data_scientist" for a route of one role."""
+    http, tokens, *_ = registry_app
+    one = http.post("/api/v1/models/promote", json={}, headers=_h(tokens, "hr"))
+    assert one.status_code == 403 and one.json()["detail"] == "this needs the role data_scientist"
+    several = http.get("/api/v1/models", headers=_h(tokens, "mgr1"))
+    assert several.json()["detail"] == "this needs one of the roles data_scientist, hr or admin"
+
+
 @pytest.mark.parametrize("version", ["999", "abc", "1.0", "-1", "99999999999999999999"])
 def test_an_unknown_version_is_404(registry_app, version):
     http, tokens, *_ = registry_app
