@@ -95,9 +95,16 @@ def check_as_of(folder: Path, as_of: dt.date) -> None:
         return
     first, last = span
     if not first <= as_of <= last:
+        # a day after the last period is most often the new period's first weeks, before its quotas are
+        # loaded: say what to add, not only where the data ends
+        hint = (
+            "; if it falls in a new period, add that period's quota rows to the quotas table first"
+            if as_of > last
+            else ""
+        )
         raise OutsideData(
             f"as_of {as_of.isoformat()} is outside the data: its quota periods run from "
-            f"{first.isoformat()} to {last.isoformat()}; pick a day in that range",
+            f"{first.isoformat()} to {last.isoformat()}; pick a day in that range{hint}",
             "as_of_outside",
             as_of=as_of.isoformat(),
             first=first.isoformat(),

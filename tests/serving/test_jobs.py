@@ -158,12 +158,19 @@ def test_as_of_outside_the_quota_periods_is_refused_before_any_work(service_fact
     ).to_csv(data_dir / "quotas.csv", index=False)
     svc = service_factory(data_dir=data_dir)
     c, h = svc.client, svc.h("hr")
-    for day in ("2023-12-31", "2024-07-01"):
+    # after the last period: most often a new quarter whose quotas are not loaded yet, which it says
+    for day, hint in (
+        ("2023-12-31", ""),
+        (
+            "2024-07-01",
+            "; if it falls in a new period, add that period's quota rows to the quotas table first",
+        ),
+    ):
         r = c.post("/api/v1/jobs", json={"as_of": day}, headers=h)
         assert r.status_code == 400, r.text
         assert r.json()["detail"] == (
             f"as_of {day} is outside the data: its quota periods run from 2024-01-01 to 2024-06-30; "
-            "pick a day in that range"
+            "pick a day in that range" + hint
         )
     assert c.get("/api/v1/jobs", headers=h).json()["items"] == [] and stub_scoring["calls"] == 0
     for day in ("2024-01-01", "2024-06-30"):  # both ends are inside
