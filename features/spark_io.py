@@ -33,8 +33,10 @@ import pandas as pd
 
 from features.contract import TABLES, Column, Implies, NoOverlap, NotBefore, RangeBy, Table
 from features.io import CATALOG_PREFIX, DATETIME_UNIT, FIRST_RECORD_ROW, TABLE_SUFFIXES, header_delimiter
+from features.stages import read_unrecognised_stages, stage_key, unrecognised_stages_warning
 from features.validation import (
     ABSENT_EFFECT,
+    DEAL_OWNER_CHECKS,
     MAX_EXAMPLES,
     RULE_CATALOG,
     RULE_CHECKED,
@@ -51,6 +53,8 @@ from features.validation import (
     ValidationReport,
     _format_value,
     _missing_column_detail,
+    deal_owner_shown,
+    deal_owner_warning,
     empty_optional_warning,
     extra_columns_warning,
     rule_range,
@@ -423,6 +427,9 @@ def _check_source(spark, source: str, report: ValidationReport, check: bool) -> 
             f"ignored file(s) that are not contract tables: {', '.join(ignored)} "
             f"(tables are {', '.join(TABLES)} as .csv or .parquet)"
         )
+    if check:  # the pandas validator's warnings beyond the contract, in its order
+        _warn_unrecognised_stages(checked, report)
+        report.warnings += _deal_owner_warnings(checked)
     for name in TABLES:
         report.failures += per_table[name]
     return checked
@@ -690,6 +697,149 @@ def _warn_unknown_metrics(frame, report: ValidationReport) -> None:
     )
     if text:
         report.warnings.append(text)
+
+
+def _warn_unrecognised_stages(checked: dict[str, _SparkChecked], report: ValidationReport) -> None:
+    """`features.validation`'s stage-name warning: Spark counts stage names, deals and history steps,
+    and `features.stages` reads those counts as it reads the pandas ones."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if "opportunities" not in checked or "opportunity_history" not in checked:
+        return
+    opps, hist = checked["opportunities"], checked["opportunity_history"]
+    stage = F.col(_TYPED + "stage")
+    names: dict[str, dict[str, int]] = {}
+    for table, c in (("opportunities", opps), ("opportunity_history", hist)):
+        if "stage" in c.present:
+            # in order of first appearance, as pandas' value_counts(sort=False): the first spelling names a stage
+            rows = (
+                c.frame.select(stage.alias("name"), POS)
+                .filter(F.col("name").isNotNull())
+                .groupBy("name")
+                .agg(F.count(F.lit(1)).alias("n"), F.min(POS).alias("first"))
+                .orderBy("first")
+                .collect()
+            )
+            names[table] = {r["name"]: int(r["n"]) for r in rows}
+
+    carried: dict[str, tuple[bool, bool, bool]] = {}
+    if {"stage", "is_closed"} <= set(opps.present):
+        flag = {c: F.coalesce(F.col(_TYPED + c), F.lit(False)).cast("int") for c in ("is_closed", "is_won")}
+        aggs = [F.min(flag["is_closed"]).alias("all_closed")]
+        if "is_won" in opps.present:
+            aggs += [F.min(flag["is_won"]).alias("all_won"), F.max(flag["is_won"]).alias("any_won")]
+        for r in opps.frame.filter(stage.isNotNull()).groupBy(stage.alias("name")).agg(*aggs).collect():
+            key = stage_key(r["name"])
+            # without is_won, a deal's outcome is its stage's name, as in features.stages
+            won = (
+                (bool(r["all_won"]), bool(r["any_won"])) if "is_won" in opps.present else ("won" in key,) * 2
+            )
+            a, w, y = carried.get(key, (True, True, False))
+            carried[key] = (a and bool(r["all_closed"]), w and won[0], y or won[1])
+
+    ordered = {"opportunity_id", "changed_at", "stage"} <= set(hist.present)
+    spelled = {n: stage_key(n) for per_name in names.values() for n in per_name}
+
+    def history():
+        h = hist.frame.select(
+            F.col(_TYPED + "opportunity_id").alias("deal"),
+            F.col(_TYPED + "changed_at").alias("at"),
+            stage.alias("name"),
+            POS,
+        ).filter(F.col("deal").isNotNull() & F.col("name").isNotNull())
+        keys = F.create_map(*[F.lit(x) for n, k in spelled.items() for x in (n, k)])
+        # the features' order: by changed_at (missing last, as pandas sorts), then file order
+        w = Window.partitionBy("deal").orderBy(F.col("at").asc_nulls_last(), F.col(POS))
+        return h.withColumn("key", keys[F.col("name")]), w
+
+    def steps(unsure: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+        if not ordered:
+            return {}, {}
+        h, w = history()
+        deals = h.filter(F.col("name").isin([n for n, k in spelled.items() if k in unsure])).select("deal")
+        h = h.join(deals.distinct(), on="deal", how="left_semi")
+        prev, after = F.lag("name").over(w), F.lead("name").over(w)
+        entry = ~F.coalesce(prev == F.col("name"), F.lit(False))
+        exit_ = F.coalesce(after != F.col("name"), F.lit(False))
+        rows = (
+            h.select("key", entry.cast("long").alias("entry"), exit_.cast("long").alias("exit"))
+            .groupBy("key")
+            .agg(F.sum("entry").alias("entries"), F.sum("exit").alias("exits"))
+            .collect()
+        )
+        return {r["key"]: int(r["entries"]) for r in rows}, {r["key"]: int(r["exits"]) for r in rows}
+
+    def moves() -> dict[tuple[str, str], int]:
+        if not ordered:
+            return {}
+        h, w = history()
+        m = h.select(F.lag("key").over(w).alias("src"), F.col("key").alias("dst"))
+        rows = m.filter(F.col("src").isNotNull() & (F.col("src") != F.col("dst"))).groupBy("src", "dst")
+        return {(r["src"], r["dst"]): int(r["count"]) for r in rows.count().collect()}
+
+    warning = unrecognised_stages_warning(*read_unrecognised_stages(names, carried, steps, moves))
+    if warning:
+        report.warnings.append(warning)
+
+
+def _deal_owner_warnings(checked: dict[str, _SparkChecked]) -> list[str]:
+    """`features.validation.deal_owner_warnings` on Spark: deals joined to their owner's first row in
+    reps, the broken ones counted in one pass and only their first rows collected."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if "opportunities" not in checked or "reps" not in checked:
+        return []
+    opps, reps = checked["opportunities"], checked["reps"]
+    if not {"rep_id", "hire_date"} <= set(reps.present) or "rep_id" not in opps.present:
+        return []
+    dates = [c for c in ("hire_date", "end_date") if c in reps.present]
+    rep_id = F.col(_TYPED + "rep_id")
+    # a repeated rep_id (a contract failure of its own) reads as its first row, as pandas' drop_duplicates
+    first = F.row_number().over(Window.partitionBy(rep_id).orderBy(POS))
+    owners = (
+        reps.frame.filter(rep_id.isNotNull())
+        .withColumn("__n", first)
+        .filter(F.col("__n") == 1)
+        .select(rep_id.alias("__owner"), *[F.col(_TYPED + c).alias(f"__owner_{c}") for c in dates])
+    )
+    deals = opps.frame.join(owners, rep_id == F.col("__owner"), "left")
+    checks = []
+    for column, rep_column, rule, detail, only in DEAL_OWNER_CHECKS:
+        if column not in opps.present or rep_column not in dates or (only and only not in opps.present):
+            continue
+        mine, theirs = F.col(_TYPED + column), F.col(f"__owner_{rep_column}")
+        broken = (mine < theirs) if rep_column == "hire_date" else (mine > theirs)
+        if only:
+            broken = broken & F.col(_TYPED + only)
+        checks.append((column, rep_column, rule, detail, F.coalesce(broken, F.lit(False))))
+    if not checks:
+        return []
+    counts = deals.agg(*[F.sum(c[4].cast("long")).alias(f"n{i}") for i, c in enumerate(checks)]).first()
+    out = []
+    for i, (column, rep_column, rule, detail, broken) in enumerate(checks):
+        n = int(counts[f"n{i}"] or 0)
+        if not n:
+            continue
+        shown = [c for c in deal_owner_shown(column) if c in opps.columns]
+        picked = (
+            deals.filter(broken)
+            .orderBy(POS)
+            .select(POS, *[f"`{c}`" for c in shown], f"__owner_{rep_column}")
+            .limit(MAX_EXAMPLES)
+            .collect()
+        )
+        examples = [
+            {
+                "row": int(r[POS]) + ROW_OFFSET,
+                **{c: _plain(r[c]) for c in shown},
+                rep_column: _plain(r[f"__owner_{rep_column}"]),
+            }
+            for r in picked
+        ]
+        out.append(deal_owner_warning(column, rule, detail, n, examples))
+    return out
 
 
 # --------------------------------------------------------------------------------------------

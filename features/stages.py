@@ -7,6 +7,8 @@ not recognise, since an unrecognised late stage silently counts as early.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 # Open stages whose lower-cased name contains one of these are late (proposal or later).
@@ -111,43 +113,44 @@ def _in_order(history: pd.DataFrame, keep=None) -> pd.DataFrame:
     return h.sort_values(["opportunity_id", "changed_at", "_row"], kind="stable")
 
 
-def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> tuple[set[str], set[str]]:
-    """The stage keys the features read as closed, and the closed ones that read as won, as
-    `sql/deal_states.sql` reads them.
+# What the stage readings need of the tables, small whatever their size, so that each engine computes
+# it where the data is (pandas here, Spark in `features.spark_staging`) and one code reads it:
+#   names:   per table, each stage name as written (non-null) -> its row count
+#   carried: per stage key in opportunities -> (all its deals closed, all won, any won)
+#   steps(unsure): (entries, exits) per stage key, over the history of the deals that ever were in an
+#            `unsure` stage: entries are rows not repeating the deal's previous stage name, exits rows
+#            whose deal's next row has another name (rows by `changed_at`, nulls last, then file order)
+#   moves(): (from key, to key) -> how many times a deal's next history row has another key
+StageSteps = Callable[[set[str]], tuple[dict[str, int], dict[str, int]]]
+StageMoves = Callable[[], dict[tuple[str, str], int]]
 
-    Closed by its name (won, lost, closed...); or carried by deals in `opportunities` that are all
-    closed with one outcome, and not moved on from in opportunity_history. Pipedrive and Dynamics
-    365 keep a closed deal's last open stage, so a stage open deals still carry, one holding won and
-    lost deals, or one deals leave is open. A closed stage holding both outcomes is in neither set
-    of won/lost by name: each deal keeps its own outcome.
-    """
-    closed, won = set(), set()
-    carried: dict[str, tuple[bool, bool, bool]] = {}
-    if {"stage", "is_closed"} <= set(opportunities):
-        o = opportunities.dropna(subset=["stage"])
-        keys = _keys(o["stage"])
-        # without is_won (a partial frame), a deal's outcome is its stage's name
-        is_won = o["is_won"] if "is_won" in o else keys.str.contains("won", regex=False)
-        f = pd.DataFrame(
-            {
-                "key": keys,
-                "closed": o["is_closed"].fillna(False).astype(bool),
-                "won": is_won.fillna(False).astype(bool),
-            }
-        )
-        agg = f.groupby("key").agg(
-            all_closed=("closed", "all"), all_won=("won", "all"), any_won=("won", "any")
-        )
-        carried = {k: (r.all_closed, r.all_won, r.any_won) for k, r in agg.iterrows()}
-    # closed unless deals move on from it: only these need the history's order (a history runs to
-    # millions of rows, and most exports name their closed stages)
-    unsure = {
-        k for k, (all_closed, all_won, any_won) in carried.items()
-        if all_closed and (all_won or not any_won) and not closed_by_name(k)
-    }  # fmt: skip
-    entries: dict[str, int] = {}
-    exits: dict[str, int] = {}
-    if unsure and history is not None and {"opportunity_id", "changed_at", "stage"} <= set(history):
+
+def _carried(opportunities: pd.DataFrame) -> dict[str, tuple[bool, bool, bool]]:
+    if not {"stage", "is_closed"} <= set(opportunities):
+        return {}
+    o = opportunities.dropna(subset=["stage"])
+    keys = _keys(o["stage"])
+    # without is_won (a partial frame), a deal's outcome is its stage's name
+    is_won = o["is_won"] if "is_won" in o else keys.str.contains("won", regex=False)
+    f = pd.DataFrame(
+        {
+            "key": keys,
+            "closed": o["is_closed"].fillna(False).astype(bool),
+            "won": is_won.fillna(False).astype(bool),
+        }
+    )
+    agg = f.groupby("key").agg(all_closed=("closed", "all"), all_won=("won", "all"), any_won=("won", "any"))
+    return {k: (bool(r.all_closed), bool(r.all_won), bool(r.any_won)) for k, r in agg.iterrows()}
+
+
+def _has_order(history: pd.DataFrame | None) -> bool:
+    return history is not None and {"opportunity_id", "changed_at", "stage"} <= set(history)
+
+
+def _steps(history: pd.DataFrame | None) -> StageSteps:
+    def steps(unsure: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+        if not _has_order(history):
+            return {}, {}
         h = _in_order(
             history,
             lambda h: h["opportunity_id"].isin(h.loc[_keys(h["stage"]).isin(unsure), "opportunity_id"]),
@@ -158,6 +161,62 @@ def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> 
         keys = _keys(name)
         entries = (~same_before).groupby(keys).sum().astype(int).to_dict()
         exits = moves_on.groupby(keys).sum().astype(int).to_dict()
+        return entries, exits
+
+    return steps
+
+
+def _moves(history: pd.DataFrame | None) -> StageMoves:
+    def moves() -> dict[tuple[str, str], int]:
+        if not _has_order(history):
+            return {}
+        h = _in_order(history)
+        keys = h["stage"].astype(str).str.strip().str.lower()
+        prev = keys.shift()
+        moved = (h["opportunity_id"] == h["opportunity_id"].shift()) & (keys != prev)
+        counts = pd.DataFrame({"src": prev[moved], "dst": keys[moved]}).value_counts()
+        return {(src, dst): int(n) for (src, dst), n in counts.items()}
+
+    return moves
+
+
+def _names(frames: dict[str, pd.DataFrame | None]) -> dict[str, dict[str, int]]:
+    return {
+        table: {str(k): int(n) for k, n in f["stage"].dropna().astype(str).value_counts(sort=False).items()}
+        for table, f in frames.items()
+        if f is not None and "stage" in f
+    }
+
+
+def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> tuple[set[str], set[str]]:
+    """The stage keys the features read as closed, and the closed ones that read as won, as
+    `sql/deal_states.sql` reads them.
+
+    Closed by its name (won, lost, closed...); or carried by deals in `opportunities` that are all
+    closed with one outcome, and not moved on from in opportunity_history. Pipedrive and Dynamics
+    365 keep a closed deal's last open stage, so a stage open deals still carry, one holding won and
+    lost deals, or one deals leave is open. A closed stage holding both outcomes is in neither set
+    of won/lost by name: each deal keeps its own outcome.
+    """
+    names = _names({"opportunities": opportunities, "opportunity_history": history})
+    return read_closed_stages(names, _carried(opportunities), _steps(history))
+
+
+def read_closed_stages(
+    names: dict[str, dict[str, int]], carried: dict[str, tuple[bool, bool, bool]], steps: StageSteps
+) -> tuple[set[str], set[str]]:
+    """`closed_stages` from the aggregates either engine computes (see `StageSteps`)."""
+    closed, won = set(), set()
+    # closed unless deals move on from it: only these need the history's order (a history runs to
+    # millions of rows, and most exports name their closed stages)
+    unsure = {
+        k for k, (all_closed, all_won, any_won) in carried.items()
+        if all_closed and (all_won or not any_won) and not closed_by_name(k)
+    }  # fmt: skip
+    entries: dict[str, int] = {}
+    exits: dict[str, int] = {}
+    if unsure:
+        entries, exits = steps(unsure)
     for key, (_, all_won, _) in carried.items():
         if closed_by_name(key) or (
             key in unsure and exits.get(key, 0) <= MAX_CLOSED_STAGE_EXITS * entries.get(key, 0)
@@ -165,10 +224,8 @@ def closed_stages(opportunities: pd.DataFrame, history: pd.DataFrame | None) -> 
             closed.add(key)
             if all_won:
                 won.add(key)
-    for frame in (opportunities, history):
-        if frame is None or "stage" not in frame:
-            continue
-        for key in {stage_key(n) for n in frame["stage"].dropna().astype(str).unique()}:
+    for counts in names.values():
+        for key in {stage_key(n) for n in counts}:
             if key not in carried and closed_by_name(key):
                 closed.add(key)
                 if "won" in key:
@@ -188,9 +245,7 @@ def _word_reading(key: str) -> str | None:
     return None
 
 
-def _settled_late(
-    history: pd.DataFrame | None, ambiguous: set[str], closed: set[str], won: set[str]
-) -> set[str]:
+def _settled_late(moves: StageMoves, ambiguous: set[str], closed: set[str], won: set[str]) -> set[str]:
     """The stages of `ambiguous` that opportunity_history places after the proposal.
 
     Each deal's moves from one stage to the next (by `changed_at`, then file order, as the features
@@ -201,22 +256,18 @@ def _settled_late(
     before "Perception Analysis") and HubSpot's "Decision maker bought-in" (after "Presentation
     scheduled") stay early, and a "Decision" between "Proposal" and the close is late.
     """
-    if not ambiguous or history is None or not {"opportunity_id", "changed_at", "stage"} <= set(history):
+    if not ambiguous:
         return set()
-    h = _in_order(history)
-    keys = h["stage"].astype(str).str.strip().str.lower()
-    prev = keys.shift()
-    moved = (h["opportunity_id"] == h["opportunity_id"].shift()) & (keys != prev)
-    moves = pd.DataFrame({"src": prev[moved], "dst": keys[moved]}).value_counts()
+    counted = moves()
     reading = {
         k: ("won" if k in won else "closed" if k in closed else _word_reading(k))
-        for k in set(moves.index.get_level_values(0)) | set(moves.index.get_level_values(1))
+        for k in {src for src, _ in counted} | {dst for _, dst in counted}
     }
     late = set()
     for key in ambiguous:
         into = {"early": 0, "late": 0}
         out = {"early": 0, "late": 0, "won": 0}
-        for (src, dst), n in moves.items():
+        for (src, dst), n in counted.items():
             if dst == key and reading[src] in into:
                 into[reading[src]] += int(n)
             if src == key and reading[dst] in out:
@@ -237,18 +288,23 @@ def unrecognised_stages(
     reading. A stage named only by an ambiguous word (`decision`) is early unless opportunity_history places it after the proposal
     (`_settled_late`): then it is a late stage the features read as early, and is named too.
     """
-    frames = {"opportunities": opportunities}
-    if history is not None:
-        frames["opportunity_history"] = history
-    closed, won = closed_stages(opportunities, history)
+    names = _names({"opportunities": opportunities, "opportunity_history": history})
+    return read_unrecognised_stages(names, _carried(opportunities), _steps(history), _moves(history))
+
+
+def read_unrecognised_stages(
+    names: dict[str, dict[str, int]],
+    carried: dict[str, tuple[bool, bool, bool]],
+    steps: StageSteps,
+    moves: StageMoves,
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """`unrecognised_stages` from the aggregates either engine computes (see `StageSteps`)."""
+    closed, won = read_closed_stages(names, carried, steps)
     out: dict[str, dict[str, int]] = {}
     any_late = False
     per_table: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
-    for table, frame in frames.items():
-        if "stage" not in frame:
-            continue
+    for table, per_name in names.items():
         # By distinct name, not by row: history tables run to millions of rows.
-        per_name = frame["stage"].dropna().astype(str).value_counts(sort=False)
         counts: dict[str, int] = {}
         first: dict[str, str] = {}
         for name, n in per_name.items():
@@ -264,7 +320,7 @@ def unrecognised_stages(
         for k in counts
         if k not in closed and _word_reading(k) == "ambiguous"
     }
-    settled_late = _settled_late(history, ambiguous, closed, won)
+    settled_late = _settled_late(moves, ambiguous, closed, won)
     for table, (counts, first) in per_table.items():
         found: dict[str, int] = {}
         for key, n in counts.items():

@@ -367,6 +367,24 @@ WON_AFTER_END_DETAIL = (
 )
 
 
+# The deal-owner checks, each (opportunities column, reps column, rule, detail, only deals where this
+# boolean column is true): a deal's column before the owner's hire_date, or after their end_date.
+DEAL_OWNER_CHECKS = (
+    ("created_date", "hire_date", RULE_CREATED_AFTER_HIRE, CREATED_BEFORE_HIRE_DETAIL, None),
+    ("close_date", "end_date", RULE_WON_BEFORE_END, WON_AFTER_END_DETAIL, "is_won"),
+)
+
+
+def deal_owner_shown(column: str) -> list[str]:
+    """The opportunities columns a deal-owner warning shows of each row (then the owner's date)."""
+    return ["opportunity_id", "rep_id", column]
+
+
+def deal_owner_warning(column: str, rule: str, detail: str, n_rows: int, examples: list[dict]) -> str:
+    """One deal-owner warning's text, shared by the pandas and Spark validators so they cannot drift."""
+    return f"{Failure('opportunities', column, rule, n_rows, examples)}; {detail}"
+
+
 def deal_owner_warnings(checked: dict[str, CheckedTable]) -> list[str]:
     """Warnings for deals created before their owner's hire_date or won after their end_date, each with
     its rule, count and first rows: reassigned deals the features credit to their current owner."""
@@ -379,11 +397,7 @@ def deal_owner_warnings(checked: dict[str, CheckedTable]) -> list[str]:
     o = opps.typed
     owner = o["rep_id"]
     out = []
-    checks = [
-        ("created_date", "hire_date", RULE_CREATED_AFTER_HIRE, CREATED_BEFORE_HIRE_DETAIL, None),
-        ("close_date", "end_date", RULE_WON_BEFORE_END, WON_AFTER_END_DETAIL, "is_won"),
-    ]
-    for column, rep_column, rule, detail, only in checks:
+    for column, rep_column, rule, detail, only in DEAL_OWNER_CHECKS:
         if column not in o.columns or rep_column not in reps.columns or (only and only not in o.columns):
             continue
         theirs = owner.map(reps[rep_column])
@@ -393,10 +407,10 @@ def deal_owner_warnings(checked: dict[str, CheckedTable]) -> list[str]:
             broken &= o[only].fillna(False).astype(bool)
         if not broken.any():
             continue
-        f = _row_failure("opportunities", column, rule, broken, opps, ["opportunity_id", "rep_id", column])
+        f = _row_failure("opportunities", column, rule, broken, opps, deal_owner_shown(column))
         for ex, label in zip(f.examples, f.records, strict=True):
             ex[rep_column] = _py(theirs.loc[label])
-        out.append(f"{f}; {detail}")
+        out.append(deal_owner_warning(column, rule, detail, f.n_rows, f.examples))
     return out
 
 

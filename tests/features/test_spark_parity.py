@@ -123,6 +123,61 @@ def test_missing_source_tables_and_columns_read_the_same(spark, tmp_path):
     )
 
 
+# Valid data the warnings beyond the contract read: deals created before their owner's hire_date
+# (O2, O3) and won after their end_date (O4, not the lost O5); stage names no word reads ('Angebot',
+# 'Verhandlung'), 'Final Decision', which the history places after the proposal, and stages only
+# closed deals carry: 'Zusage' reads as closed, 'Auftrag' not (the history moves on from it).
+OWNERS_AND_STAGES = {
+    "reps.csv": """\
+        rep_id,manager_id,hire_date,end_date
+        R1,M1,2024-01-01,
+        R2,M1,2024-02-01,2024-03-01
+        """,
+    "quotas.csv": """\
+        rep_id,period_start,period_end,quota_amount
+        R1,2024-01-01,2024-03-31,1000
+        R2,2024-01-01,2024-03-31,1000
+        """,
+    "opportunities.csv": """\
+        opportunity_id,rep_id,created_date,close_date,stage,amount,is_closed,is_won
+        O1,R1,2024-01-05,2024-02-01,Closed Won,100,true,true
+        O2,R1,2023-12-01,2024-02-01,Angebot,100,false,false
+        O3,R2,2024-01-15,2024-02-20,Verhandlung,100,false,false
+        O4,R2,2024-02-05,2024-03-10,Won,100,true,true
+        O5,R2,2024-02-05,2024-03-10,Lost,100,true,false
+        O6,R1,2024-01-05,2024-03-01,Final Decision,100,false,false
+        O7,R1,2024-01-05,2024-02-01,Zusage,100,true,false
+        O8,R1,2024-01-05,2024-02-01,Auftrag,100,true,true
+        """,
+    "opportunity_history.csv": """\
+        opportunity_id,changed_at,stage,amount,close_date
+        O2,2024-01-02T00:00:00Z,Angebot,100,2024-02-01
+        O3,2024-01-16T00:00:00Z,Angebot,100,2024-02-20
+        O3,2024-01-20T00:00:00Z,Verhandlung,100,2024-02-20
+        O6,2024-01-06T00:00:00Z,Proposal,100,2024-03-01
+        O6,2024-01-07T00:00:00Z,Final Decision,100,2024-03-01
+        O8,2024-01-06T00:00:00Z,Auftrag,100,2024-02-01
+        O8,2024-01-07T00:00:00Z,Verhandlung,100,2024-02-01
+        """,
+}
+
+
+def test_deal_owner_and_stage_name_warnings_read_the_same(spark, tmp_path):
+    """Reassigned deals and unrecognised stage names get the pandas validator's warnings, word for word."""
+    from features.spark_io import validate_source
+    from features.validation import validate_folder
+
+    folder = _write(tmp_path / "owners", OWNERS_AND_STAGES)
+    p, s = validate_folder(folder), validate_source(spark, str(folder))
+    assert p.ok, p.render()  # premise: only warnings
+    assert any("created on or after the owner's hire_date" in w and "2 rows" in w for w in p.warnings)
+    assert any("won on or before the owner's end_date" in w and "1 row," in w for w in p.warnings)
+    assert any("'Final Decision' (1 row)" in w and "'Auftrag' (1 row)" in w for w in p.warnings)
+    assert not any("Zusage" in w for w in p.warnings)
+    assert s.warnings == p.warnings
+    assert s.render() == p.render()
+
+
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     """A small simulated organisation's folder, and a CSV copy of it: every table, nulls included, at
