@@ -475,15 +475,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _checkable_here(tags: dict[str, str], here: dict[str, str]) -> bool:
+    """Whether a run's process can be checked from here: it names a process of this host and pid namespace."""
+    return (
+        tags.get(RUN_HOST_TAG) == here[RUN_HOST_TAG]
+        and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
+        and tags.get(RUN_PID_TAG, "").isdigit()
+    )
+
+
 def stale_reason(tags: dict[str, str], here: dict[str, str] | None = None) -> str | None:
     """Why a RUNNING run with these tags cannot be training any more (its process on this host and pid
     namespace is gone, or the machine restarted since it started), else None: it may be training, or it
     runs where this process cannot check (another host or container, or untagged). Reads only."""
     here = here or run_owner_tags()
-    host, pid = tags.get(RUN_HOST_TAG), tags.get(RUN_PID_TAG, "")
-    ours = host == here[RUN_HOST_TAG] and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
-    if not (ours and pid.isdigit()):
+    if not _checkable_here(tags, here):
         return None
+    host, pid = tags[RUN_HOST_TAG], tags[RUN_PID_TAG]
     boot = tags.get(RUN_BOOT_TAG, "")
     if boot and here[RUN_BOOT_TAG] and boot != here[RUN_BOOT_TAG]:
         return f"{host} has restarted since its training process {pid} started"
@@ -513,10 +521,7 @@ def end_stale_runs(client, settings) -> list[str]:
         started = dt.datetime.fromtimestamp((run.info.start_time or 0) / 1000, dt.UTC)
         what = f"the MLflow run {run_id} (started {started:%Y-%m-%d %H:%M} UTC)"
         host, pid = tags.get(RUN_HOST_TAG), tags.get(RUN_PID_TAG, "")
-        ours = (
-            host == here[RUN_HOST_TAG] and tags.get(RUN_PID_NAMESPACE_TAG, "") == here[RUN_PID_NAMESPACE_TAG]
-        )
-        if ours and pid.isdigit():
+        if _checkable_here(tags, here):
             reason = stale_reason(tags, here)
             if reason is None:
                 continue  # training now
