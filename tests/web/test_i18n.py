@@ -45,6 +45,7 @@ def test_catalog_covers_interventions_groups_bands_and_statuses():
         f"models.run_{s}" for s in ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")
     ]  # MLflow's
     dynamic += [f"models.series_{m}" for m in ("model", "pacing", "logistic", "oracle")]  # the run's models
+    dynamic += [f"models.decision_{d}" for d in ("first", "passed", "forced", "refused")]  # models.gate
     dynamic += [
         "rep.drivers_intro_low",
         "rep.drivers_intro_other",

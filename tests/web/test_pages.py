@@ -1109,3 +1109,47 @@ def test_any_method_on_a_trailing_slash_address_is_the_404_naming_it(web):
     assert c.get("/team", headers=html).status_code == 200  # still signed in: no POST /logout/ signed out
     r = c.put("/logout", headers=json)
     assert r.status_code == 405 and "POST" in r.headers["allow"]
+
+
+def test_the_models_page_says_which_promotion_attempts_the_gate_refused(web):
+    """A refused `repradar promote --version 1` (a rollback the gate turned down) was listed in the
+    promotion history like a promotion: its time, version 1 and who asked, with no word that nothing
+    moved, so the page read as if version 1 had been made champion again. Each attempt now says the
+    gate's decision, in the page's language, as `repradar models` and the API's `tags.decision` do."""
+    import json
+
+    from models import registry
+
+    settings = web.app.state.settings
+    client = registry.configure(settings)
+    name = settings.model_name
+    client.create_registered_model(name)
+    versions = [str(client.create_model_version(name, source="file:///nowhere").version) for _ in range(2)]
+    attempts = {
+        versions[0]: [
+            ("2026-01-05T09:00:00.000+00:00", "first"),
+            ("2026-04-05T09:00:00.000+00:00", "refused"),
+        ],
+        versions[1]: [("2026-04-01T09:00:00.000+00:00", "passed")],
+    }
+    for v, entries in attempts.items():
+        for i, (at, decision) in enumerate(entries, start=1):
+            entry = {"at": at, "by": "ds", "via": "cli", "decision": decision, "forced": False}
+            client.set_model_version_tag(name, v, f"promotion_history.{i:03d}", json.dumps(entry))
+
+    ds = web.login("ds")
+    for lang, header, words in (
+        ("en", "Decision", ("refused by the gate", "passed the gate", "first champion")),
+        ("zh-CN", "决定", ("被门槛拒绝", "通过门槛", "首个冠军模型")),
+    ):
+        page = ds.get("/lang", params={"to": lang, "next": "/models"}).text
+        table = page.split('id="promotions"', 1)[1].split("</table>", 1)[0]
+        assert f'<th scope="col">{header}</th>' in table, table
+        rows = table.split("<tr><td>")[1:]  # newest first
+        assert [r.split("</td>")[1].removeprefix("<td>") for r in rows] == [
+            versions[0],
+            versions[1],
+            versions[0],
+        ]
+        for row, word in zip(rows, words, strict=True):
+            assert f"<td>{word}</td>" in row, (lang, row)
