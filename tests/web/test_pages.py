@@ -684,7 +684,7 @@ def test_the_log_caption_counts_one_intervention_in_the_singular(web):
     one = c.post("/reps/R1/interventions", data={"intervention": "mentoring", "started_on": "2024-01-16"})
     assert "1 intervention recorded for this rep" in one.text and "1 interventions" not in one.text
     two = c.post("/reps/R1/interventions", data={"intervention": "recognition", "started_on": "2024-01-17"})
-    assert "2 interventions recorded for this rep, oldest first" in two.text
+    assert "2 interventions recorded for this rep, newest first" in two.text
     c.get("/lang", params={"to": "zh-CN", "next": "/reps/R1"})
     assert "此销售代表已记录的 2 项干预措施" in c.get("/reps/R1").text
 
@@ -1153,3 +1153,28 @@ def test_the_models_page_says_which_promotion_attempts_the_gate_refused(web):
         ]
         for row, word in zip(rows, words, strict=True):
             assert f"<td>{word}</td>" in row, (lang, row)
+
+
+def test_the_intervention_log_is_in_the_order_its_caption_says(web):
+    """The rep page's log said "oldest first" while it listed the API's order, the newest start first:
+    a manager reading down it took last quarter's entry for the latest. The caption now says the order
+    the rows are in, in both languages."""
+    auth = {"Authorization": f"Bearer {web.tokens['mgr1']}"}
+    for day in ("2024-01-02", "2024-01-09", "2024-01-05"):
+        r = web.client.post(
+            "/api/v1/reps/R1/interventions",
+            json={"intervention": "mentoring", "started_on": day},
+            headers=auth,
+        )
+        assert r.status_code == 201, r.text
+    c = web.login("mgr1")
+    for lang, words in (("en", "newest first"), ("zh-CN", "最新的在前")):
+        page = c.get("/lang", params={"to": lang, "next": "/reps/R1"}).text
+        log = page.split('id="intervention-log"', 1)[1].split("</table>", 1)[0]
+        caption = log.split("<caption>", 1)[1].split("</caption>", 1)[0]
+        assert words in caption, (lang, caption)
+        assert re.findall(r'<td class="day">(2024-01-\d\d)</td>', log) == [
+            "2024-01-09",
+            "2024-01-05",
+            "2024-01-02",
+        ], log
