@@ -340,12 +340,15 @@ class JobRunner:
         from features.contract import TABLES
         from features.io import read_raw, table_path
         from features.validation import coerce_table
-        from models.scoring import currency_note, model_currency, score_folder
+        from models.scoring import currency_note, fitted_note, model_currency, score_folder
 
         frame = score_folder(folder, as_of, self.settings, model=model)
-        # the command line prints it with the scores; a job has only the log to say it in
-        note = currency_note(model_currency(model), self.settings.currency, getattr(model, "version", ""))
-        if note:
+        # the command line prints them with the scores; a job has only the log to say them in
+        notes = [
+            currency_note(model_currency(model), self.settings.currency, getattr(model, "version", "")),
+            fitted_note(frame, model),
+        ]
+        for note in filter(None, notes):
             log.warning("batch scoring: %s", note)
         reps = coerce_table(TABLES["reps"], read_raw(table_path(folder, "reps")))
         return frame, reps

@@ -264,6 +264,41 @@ def test_stopping_the_service_fails_its_unfinished_jobs(service_factory, data_di
         assert row.error_code == "stopped"
 
 
+def test_a_job_scoring_a_period_its_model_was_fitted_on_logs_that_the_risks_are_no_forecast(
+    data_dir, monkeypatch, caplog, tmp_path
+):
+    """HR re-scoring last quarter's day after promoting a model trained on last quarter (a backfill for
+    the trend) got in-sample risks stored over the out-of-sample ones without a word: `repradar score`
+    prints the fitted-period note, the job said nothing. It now says it in the log, as it does the
+    currency note; a period after the model's data says nothing."""
+    import logging
+    from types import SimpleNamespace
+
+    from models import scoring
+    from models.loading import LoadedModel
+    from repradar.settings import Settings
+
+    monkeypatch.setattr(
+        scoring, "score_folder", lambda folder, as_of, settings, model=None: pd.DataFrame(score_rows(as_of))
+    )
+    runner = JobRunner(Settings(home=tmp_path), sessions=None)
+
+    def model(valid_window):
+        meta = {"train_window": "2023-01-01..2023-09-30", "valid_window": valid_window}
+        return LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="USD", meta=meta)))
+
+    with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
+        frame, _ = runner._score(data_dir, dt.date(2024, 1, 15), model("2024-01-01..2024-03-31"))
+    assert len(frame) and (
+        "the period 2024-01-01..2024-03-31 is in the data model version 3 was fitted and calibrated on"
+        in caplog.text
+    ), caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
+        runner._score(data_dir, dt.date(2024, 1, 15), model("2023-10-01..2023-12-31"))
+    assert "fitted and calibrated" not in caplog.text, caplog.text
+
+
 def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_the_model_s(
     data_dir, monkeypatch, caplog, tmp_path
 ):
