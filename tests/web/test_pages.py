@@ -1178,3 +1178,28 @@ def test_the_intervention_log_is_in_the_order_its_caption_says(web):
             "2024-01-05",
             "2024-01-02",
         ], log
+
+
+def test_the_intervention_log_says_when_its_risk_was_recorded_and_by_which_model(web):
+    """An entry recorded late (a start in an earlier quarter, typed in after this quarter's batch) keeps
+    the risk of the moment it was recorded, as documented; the log's column said "Risk then" beside the
+    start day, which read as the rep's risk when the intervention started. It now says it is the risk
+    when the entry was recorded, and the day and model version of that."""
+    auth = {"Authorization": f"Bearer {web.tokens['mgr1']}"}
+    r = web.client.post(
+        "/api/v1/reps/R1/interventions",
+        json={"intervention": "mentoring", "started_on": "2023-11-06"},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    entry = r.json()
+    day = entry["recorded_at"][:10]
+    c = web.login("mgr1")
+    for lang, header, said in (
+        ("en", "Risk when recorded", f"on {day}, model {entry['model_version']}"),
+        ("zh-CN", "记录时的风险", f"{day}，模型版本 {entry['model_version']}"),
+    ):
+        page = c.get("/lang", params={"to": lang, "next": "/reps/R1"}).text
+        log = page.split('id="intervention-log"', 1)[1].split("</table>", 1)[0]
+        assert f'<th scope="col">{header}</th>' in log, (lang, log)
+        assert said in log, (lang, log)
