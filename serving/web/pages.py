@@ -674,11 +674,21 @@ def _rep(
     trend_table = charts.data_table(
         i18n.t(lang, "chart.data"),
         i18n.t(lang, "rep.trend"),
-        [col("day"), col("risk"), col("band")],
+        [col("day"), col("risk"), col("band"), i18n.t(lang, "rep.earlier_col_version")],
         [
-            (p.as_of.isoformat(), model_i18n.format_risk(p.risk), i18n.t(lang, f"band.{p.risk_band}"))
+            (
+                p.as_of.isoformat(),
+                model_i18n.format_risk(p.risk),
+                i18n.t(lang, f"band.{p.risk_band}"),
+                p.model_version,
+            )
             for p in rep.trend
         ],
+    )
+    # a champion promoted mid-period: a step between two versions' points may be the model's, not the rep's
+    versions = sorted({str(p.model_version) for p in rep.trend}, key=lambda v: (len(v), v))
+    trend_models = (
+        i18n.t(lang, "rep.trend_models", versions=", ".join(versions)) if len(versions) > 1 else None
     )
     # the full feature names (the chart may shorten a long one)
     water_table = charts.data_table(
@@ -697,6 +707,7 @@ def _rep(
         risk=model_i18n.format_risk(rep.score.risk),
         trend_svg=trend_svg,
         trend_table=trend_table,
+        trend_models=trend_models,
         water=water,
         water_table=water_table,
         groups=_driver_groups(lang, details, drivers),

@@ -1203,3 +1203,22 @@ def test_the_intervention_log_says_when_its_risk_was_recorded_and_by_which_model
         log = page.split('id="intervention-log"', 1)[1].split("</table>", 1)[0]
         assert f'<th scope="col">{header}</th>' in log, (lang, log)
         assert said in log, (lang, log)
+
+
+def test_the_risk_trend_says_which_model_gave_each_point_when_the_model_changed(web):
+    """A champion promoted mid-quarter scores the next batch: the period's trend then joins two models'
+    risks, and a step between them may be the model's, not the rep's. The trend's table named no model,
+    so the page could not tell; it now has a model version column, and a note when the versions differ."""
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, score_rows(AS_OF_2 + dt.timedelta(days=7), version="2", shift=0.05))
+    c = web.login("mgr1")
+    for lang, header, note in (
+        ("en", "Model version", "from more than one model version (1, 2)"),
+        ("zh-CN", "模型版本", "来自多个模型版本（1, 2）"),
+    ):
+        page = c.get("/lang", params={"to": lang, "next": "/reps/R1"}).text
+        trend = page.split('id="trend"', 1)[1].split("</table>", 1)[0]
+        assert f'<th scope="col">{header}</th>' in trend, (lang, trend)
+        cells = re.findall(r'<tr><th scope="row">(2024-01-\d\d)</th>.*?<td>(\d)</td></tr>', trend)
+        assert cells == [("2024-01-08", "1"), ("2024-01-15", "1"), ("2024-01-22", "2")], (lang, trend)
+        assert note in page, lang
