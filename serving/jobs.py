@@ -343,12 +343,14 @@ class JobRunner:
         from models.scoring import currency_note, fitted_note, model_currency, score_folder
 
         frame = score_folder(folder, as_of, self.settings, model=model)
-        # the command line prints them with the scores; a job has only the log to say them in
-        notes = [
+        # the command line prints them with the scores (the feature build's, e.g. an as-of day after the
+        # export's last event, then the model's); a job has only the log to say them in
+        notes = list(frame.attrs.get("notes") or [])
+        notes += [
             currency_note(model_currency(model), self.settings.currency, getattr(model, "version", "")),
             fitted_note(frame, model),
         ]
-        for note in filter(None, notes):
+        for note in dict.fromkeys(filter(None, notes)):
             log.warning("batch scoring: %s", note)
         reps = coerce_table(TABLES["reps"], read_raw(table_path(folder, "reps")))
         return frame, reps

@@ -299,6 +299,32 @@ def test_a_job_scoring_a_period_its_model_was_fitted_on_logs_that_the_risks_are_
     assert "fitted and calibrated" not in caplog.text, caplog.text
 
 
+def test_a_job_logs_the_notes_repradar_score_prints_with_its_scores(data_dir, monkeypatch, caplog, tmp_path):
+    """A batch for a day after the export's last event (the weekly job run on today's date with last
+    week's export) scored every rep as if nothing had happened since: on the simulated organisation the
+    high band grew from 24 to 33 reps in four days without any new data. `repradar score` prints the
+    note saying so; the job dropped every note of the scoring. It now logs each of them once."""
+    import logging
+    from types import SimpleNamespace
+
+    from models import scoring
+    from models.loading import LoadedModel
+    from repradar.settings import Settings
+
+    late = "as-of date 2024-01-15 is 4 day(s) after the latest event in the data (2024-01-10): features see nothing"
+
+    def scored(folder, as_of, settings, model=None):
+        frame = pd.DataFrame(score_rows(as_of))
+        frame.attrs["notes"] = [late, "reps columns kept out of the model (attributes): gender."]
+        return frame
+
+    monkeypatch.setattr(scoring, "score_folder", scored)
+    model = LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="USD")))
+    with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
+        JobRunner(Settings(home=tmp_path), sessions=None)._score(data_dir, dt.date(2024, 1, 15), model)
+    assert caplog.text.count(late) == 1 and "kept out of the model" in caplog.text, caplog.text
+
+
 def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_the_model_s(
     data_dir, monkeypatch, caplog, tmp_path
 ):
