@@ -904,9 +904,12 @@ def db_status() -> None:
     """Say the database's schema revision and the one this version needs."""
     from repradar.settings import get_settings
     from serving.admin import db_status as status
+    from serving.db.migrate import is_newer
 
     current, head = status(get_settings())
     state = "current" if current == head else "needs `repradar db upgrade`"
+    if is_newer(current):  # `db upgrade` cannot help: a newer RepRadar migrated it
+        state = "newer than this version: run the RepRadar that upgraded it, or restore a backup"
     typer.echo(f"database revision {current or 'none (empty)'}; this version needs {head}: {state}")
 
 

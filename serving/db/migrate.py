@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from repradar.errors import UserError
 from serving.db.engine import check_connection
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -24,6 +25,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to `revision` (idempotent)."""
+    if revision == "head":
+        check_not_newer(*revisions(engine))
     command.upgrade(alembic_config(engine), revision)
 
 
@@ -46,6 +49,25 @@ def revisions(engine: Engine) -> tuple[str | None, str]:
         return MigrationContext.configure(conn).get_current_revision(), head
 
 
+def is_newer(current: str | None) -> bool:
+    """True when `current` is a revision this code does not know: a newer version has migrated the database."""
+    if current is None:
+        return False
+    script = ScriptDirectory(str(MIGRATIONS))
+    return current not in {s.revision for s in script.walk_revisions()}
+
+
+def check_not_newer(current: str | None, head: str) -> None:
+    """Refuse a database a newer version has migrated, saying what to do: Alembic cannot upgrade from a
+    revision it does not know (its error was an internal one), and this code's queries may not fit it."""
+    if is_newer(current):
+        raise UserError(
+            f"the service's database is at revision {current}, which this version does not know (its newest "
+            f"is {head}): a newer RepRadar has upgraded it; run that version, or restore the backup taken "
+            "before the upgrade (an older version cannot undo a migration)"
+        )
+
+
 def ensure_current(engine: Engine, auto_migrate: bool) -> None:
     """Upgrade when allowed (`REPRADAR_DB_AUTO_MIGRATE`, default true); otherwise refuse a database that
     is not at this code's revision, rather than fail on its first query. A database that cannot be opened
@@ -55,9 +77,8 @@ def ensure_current(engine: Engine, auto_migrate: bool) -> None:
         upgrade(engine)
         return
     current, head = revisions(engine)
+    check_not_newer(current, head)
     if current != head:
-        from repradar.errors import UserError
-
         raise UserError(
             f"the service's database is at revision {current or 'none (empty)'} and this version needs {head}; "
             "REPRADAR_DB_AUTO_MIGRATE is false, so run `repradar db upgrade` (after a backup) first"

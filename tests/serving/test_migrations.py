@@ -175,3 +175,46 @@ def test_idempotency_key_migration_keeps_the_intervention_log_both_ways(tmp_path
     upgrade(engine)
     assert "idempotency_keys" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_a_database_a_newer_version_migrated_is_refused_saying_so(tmp_path, db_url, monkeypatch):
+    """A database at a revision this code does not know (a newer RepRadar upgraded it, then was rolled
+    back): the commands and the service refuse it with exit 2 naming what to do, not Alembic's internal
+    error, `db status` does not suggest `db upgrade`, and the database is left as it is."""
+    import pytest
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from repradar.cli import app as cli
+    from repradar.errors import UserError
+    from repradar.settings import get_settings
+    from serving.admin import users_list
+    from serving.app import create_app
+    from serving.db.migrate import revisions
+
+    settings = Settings(home=tmp_path, database_url=db_url)
+    engine = make_engine(settings)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    for auto in (True, False):
+        with pytest.raises(UserError, match="revision 0099_future, which this version does not know"):
+            users_list(settings.model_copy(update={"db_auto_migrate": auto}))
+    with pytest.raises(UserError, match="a newer RepRadar has upgraded it"), TestClient(create_app(settings)):
+        pass
+
+    monkeypatch.setenv("REPRADAR_HOME", str(tmp_path))
+    monkeypatch.setenv("REPRADAR_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        r = runner.invoke(cli, ["db", "status"])
+        assert r.exit_code == 0 and "newer than this version" in r.output and "db upgrade" not in r.output
+        for args in (["db", "upgrade"], ["users", "list"]):
+            r = runner.invoke(cli, args)
+            assert r.exit_code == 2 and "a newer RepRadar has upgraded it" in r.output, r.output
+    finally:
+        get_settings.cache_clear()
+    assert revisions(engine)[0] == "0099_future"
+    engine.dispose()
