@@ -11,7 +11,9 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import shutil
 import socket
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,6 +146,10 @@ class JobRunner:
         self.sessions = sessions
         self.instance = instance_id()
         self._pool: ThreadPoolExecutor | None = None
+        # jobs of this process that are queued or scoring in its pool: only they get a heartbeat, so that a
+        # job whose thread ended without recording its outcome (the database was down then) goes stale
+        self._live: set[str] = set()
+        self._live_lock = threading.Lock()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -159,24 +165,41 @@ class JobRunner:
             for job in s.scalars(select(Job).where(Job.worker == self.instance, Job.status.in_(UNFINISHED))):
                 self._fail(s, job, "the service stopped before the job finished; start it again", "stopped")
 
+    def _set_live(self, job_id: str, live: bool) -> None:
+        with self._live_lock:
+            (self._live.add if live else self._live.discard)(job_id)
+
     def beat(self) -> None:
+        with self._live_lock:
+            live = list(self._live)
         with begin_write(self.sessions) as s:
-            s.execute(
-                update(Job)
-                .where(Job.worker == self.instance, Job.status.in_(UNFINISHED))
-                .values(heartbeat_at=utcnow())
-            )
+            if live:
+                s.execute(
+                    update(Job)
+                    .where(Job.id.in_(live), Job.worker == self.instance, Job.status.in_(UNFINISHED))
+                    .values(heartbeat_at=utcnow())
+                )
             self.reap(s)
 
     def reap(self, session: Session, startup: bool = False) -> int:
-        """Fail unfinished jobs whose owner is gone: no heartbeat for too long, or a dead pid on this host."""
+        """Fail unfinished jobs whose owner is gone (no heartbeat for too long, or a dead pid on this host),
+        and this process's own jobs that stopped beating because their thread ended without recording how
+        (the database was unavailable when it tried)."""
         limit = utcnow() - dt.timedelta(seconds=self.settings.job_stale_after_s)
         n = 0
-        for job in session.scalars(
-            select(Job).where(Job.status.in_(UNFINISHED), Job.worker != self.instance)
-        ):
+        for job in session.scalars(select(Job).where(Job.status.in_(UNFINISHED))):
             stale = job.heartbeat_at is None or job.heartbeat_at < limit
-            if stale or _pid_dead_here(job.worker):
+            if job.worker == self.instance:
+                if stale:
+                    self._fail(
+                        session,
+                        job,
+                        "the job's outcome could not be recorded (the service's database was unavailable "
+                        "when it ended); ask for it again",
+                        "internal",
+                    )
+                    n += 1
+            elif stale or _pid_dead_here(job.worker):
                 self._fail(
                     session,
                     job,
@@ -186,9 +209,10 @@ class JobRunner:
                 n += 1
         return n
 
-    @staticmethod
-    def _fail(session: Session, job: Job, message: str, code: str) -> None:
+    def _fail(self, session: Session, job: Job, message: str, code: str) -> None:
         log.warning("batch job %s failed (%s): %s", job.id, code, message)
+        # a file the job wrote before it failed is no job's file: nothing would serve or purge it
+        shutil.rmtree(self.output_path(job.id).parent, ignore_errors=True)
         job.status = "failed"
         job.error = message
         job.error_code = code
@@ -264,6 +288,7 @@ class JobRunner:
             worker=self.instance,
         )
         session.add(job)
+        self._set_live(job.id, True)  # before it is visible to the heartbeat's reaper
         audit.record(
             session,
             who,
@@ -278,12 +303,14 @@ class JobRunner:
         try:
             commit(session)
         except IntegrityError:  # the same job was created by a concurrent request
+            self._set_live(job.id, False)
             session.rollback()
             found = session.scalar(select(Job).where(Job.active_key == key))
             if found is None:
                 raise
             return found, False
         if self._pool is None:
+            self._set_live(job.id, False)
             raise ServiceUnavailable("the job runner is not started", "no_runner")
         self._pool.submit(self._run, job.id, model)
         return job, True
@@ -293,6 +320,14 @@ class JobRunner:
 
     # ---- the work --------------------------------------------------------------------------
     def _run(self, job_id: str, model: Any) -> None:
+        try:
+            self._run_job(job_id, model)
+        except Exception:  # its failure could not be recorded either: the reaper fails it once it is stale
+            log.exception("batch job %s: its outcome could not be recorded in the database", job_id)
+        finally:
+            self._set_live(job_id, False)
+
+    def _run_job(self, job_id: str, model: Any) -> None:
         with begin_write(self.sessions) as s:
             started = s.execute(
                 update(Job)
@@ -318,6 +353,7 @@ class JobRunner:
                 ).rowcount
                 if not done:  # failed meanwhile (shutdown, reaper): keep it failed, store nothing
                     s.rollback()
+                    shutil.rmtree(out.parent, ignore_errors=True)
                     return
                 store.upsert_reps(s, reps)
                 store.import_scores(s, frame, job_id=job_id)

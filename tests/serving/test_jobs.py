@@ -6,8 +6,10 @@ else (database, files, download, audit) is real.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import sqlite3
 import threading
 import time
 
@@ -353,3 +355,50 @@ def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_
             data_dir, dt.date(2024, 1, 15), euro_model
         )
     assert "REPRADAR_CURRENCY" not in caplog.text
+
+
+@contextlib.contextmanager
+def _jobs_table_locked(db_url: str):
+    """Another client holds the jobs table (SQLite: the whole database) for writing: the service's writes
+    to it wait out their timeout and fail, as while the database is down."""
+    if db_url.startswith("sqlite"):
+        con = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            con.rollback()
+            con.close()
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_job_whose_end_cannot_be_recorded_is_failed_once_the_database_is_back(
+    service_factory, data_dir, stub_scoring, db_url
+):
+    """The database is unavailable when a job has scored (its success cannot be written, nor its failure):
+    once it is back the job is reported failed, not `running` for as long as the service lives, its
+    scores file is not left behind, and asking again runs the work again."""
+    stub_scoring["gate"] = threading.Event()
+    svc = service_factory(data_dir=data_dir, db_timeout_s=0.5, job_stale_after_s=1.0)
+    c, h, runner = svc.client, svc.h("hr"), svc.app.state.runner
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    with _jobs_table_locked(db_url):
+        stub_scoring["gate"].set()
+        runner._pool.submit(lambda: None).result(timeout=60)  # the job's thread has ended
+    failed = _wait(c, h, job["id"])
+    assert failed["status"] == "failed" and failed["error_code"] == "internal"
+    assert "could not be recorded" in failed["error"] and "ask for it again" in failed["error"]
+    assert not runner.output_path(job["id"]).exists()
+    again = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert again.status_code == 201 and again.json()["id"] != job["id"]
+    assert _wait(c, h, again.json()["id"])["status"] == "succeeded"
