@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -405,7 +406,9 @@ def write_scores(df: pd.DataFrame, path) -> Path:
     if suffix not in (".parquet", ".csv"):
         raise UserError(f"cannot write scores to {path.name!r}: name the file .parquet or .csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # one temporary name per writer: two commands writing one path at once must not write into, or move
+    # away, each other's half-written file (the last to finish wins, whole)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         if suffix == ".parquet":
             pq.write_table(scores_arrow(df), tmp)

@@ -90,6 +90,36 @@ def test_failed_write_leaves_previous_file_untouched(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_two_writers_of_one_path_at_once_both_succeed_and_leave_one_whole_file(tmp_path, monkeypatch, suffix):
+    """Two `repradar score --out` of one path at once: the second starts writing while the first is
+    half-way. Both finish (before, one moved the other's half-written file into place and then failed
+    with an internal error), and the file is one of them whole."""
+    import pyarrow.parquet as pq
+
+    p = tmp_path / f"s{suffix}"
+    first, second = _scores(), _scores()
+    second["model_version"] = ["4", "4"]
+    real_table, real_csv = pq.write_table, pd.DataFrame.to_csv
+    nested = []
+
+    def then_the_other(write):
+        def wrapper(*args, **kwargs):
+            out = write(*args, **kwargs)
+            if not nested:  # the first writer's file is written, not yet renamed: the second writes now
+                nested.append(True)
+                write_scores(second, p)
+            return out
+
+        return wrapper
+
+    monkeypatch.setattr(pq, "write_table", then_the_other(real_table))
+    monkeypatch.setattr(pd.DataFrame, "to_csv", then_the_other(real_csv))
+    write_scores(first, p)
+    assert nested and read_scores(p)["model_version"].tolist() == ["3", "3"]  # the last to finish
+    assert [q.name for q in tmp_path.iterdir()] == [p.name]
+
+
 def _texts(scores: pd.DataFrame, suffix: str) -> dict[str, list[str]]:
     """Every sentence a scores frame holds in one language, by where it is."""
     key = f"text_{suffix}"
