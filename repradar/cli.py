@@ -6,9 +6,11 @@ Heavy imports happen inside the commands so `repradar --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -191,6 +193,39 @@ def _check_out(out: str, engine, suffixes: tuple[str, ...]) -> None:
         return
     if Path(out).suffix.lower() not in suffixes:
         raise UserError(f"--out {out}: name the file {' or '.join(suffixes)}")
+    _check_writable(Path(out))
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse, before any work, an output whose folder cannot be written (read-only, not a folder, no
+    permission): else the command would find out only when writing, after all of its work."""
+    import tempfile
+
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:  # the nearest folder that is there makes the rest
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"--out {out}: {folder} is a file, not a folder; choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".repradar-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"--out {out}: cannot write in {folder} ({exc.strerror or exc}); choose a folder you may write to"
+        ) from None
+
+
+@contextlib.contextmanager
+def _writing(out) -> Iterator[None]:
+    """An output that fails while being written (a full disk) is exit 2 saying so, not an internal error;
+    the writers leave nothing half-written behind."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(
+            f"could not write {out}: {exc.strerror or exc}; nothing was written there. Free space on its disk "
+            "(or choose another --out) and run the command again"
+        ) from None
 
 
 def _write_uri(engine, table, out: str) -> None:
@@ -513,7 +548,8 @@ def score(
 
         _write_uri(eng, scores_arrow(df), out)
     else:
-        write_scores(df, Path(out))
+        with _writing(out):
+            write_scores(df, Path(out))
     for note in df.attrs.get("notes", []):
         typer.echo(f"note: {note}")
     bands = df["risk_band"].value_counts()

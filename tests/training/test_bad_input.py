@@ -67,6 +67,41 @@ def test_as_of_outside_every_period_is_said_before_the_model_loads(tmp_path, sim
     assert "loading the champion model" not in r.stderr and not (tmp_path / "s.csv").exists()
 
 
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, sim_org):
+    # a path through a file stands for any folder the command may not write in (read-only, no permission),
+    # which root, running the tests, would still write in
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "scores" / "s.csv"
+    r = run_cli(
+        tmp_path / "home", "score", "--data", str(sim_org), "--as-of", AS_OF.isoformat(), "--out", str(out)
+    )
+    assert r.exit_code == 2 and f"--out {out}: {tmp_path / 'afile'} is a file, not a folder" in r.stderr, (
+        r.stderr
+    )
+    assert "loading the champion model" not in r.stderr
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_writing_the_scores_is_said_and_leaves_the_old_file(
+    trained, sim_org, tmp_path, monkeypatch
+):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "s.parquet"
+    out.write_bytes(b"last week's scores")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    r = run_cli(trained, "score", "--data", str(sim_org), "--as-of", AS_OF.isoformat(), "--out", str(out))
+    assert r.exit_code == 2, (r.exit_code, r.stderr, r.exception)
+    assert f"could not write {out}: No space left on device; nothing was written there" in r.stderr
+    assert out.read_bytes() == b"last week's scores" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
 def test_folder_failing_validation(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
