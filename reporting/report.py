@@ -14,6 +14,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -450,6 +451,13 @@ def drift_callout_text(d) -> str | None:
 
 def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
     """Write the self-contained HTML report."""
+    out = Path(out)
+    write_files({out: html_text(data, scores)})
+    return out
+
+
+def html_text(data: ReportData, scores: pd.DataFrame) -> str:
+    """The self-contained HTML report, as text."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     app_version = _app_version()
@@ -460,7 +468,7 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
     d = data.drift
     drift_callout = drift_callout_text(d)
     hm = data.model.heldout_metrics()
-    text = tmpl.render(
+    return tmpl.render(
         s=data.summary,
         m=data.model,
         f=data.fairness,
@@ -495,12 +503,28 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
         value=lambda name, v: labels.feature_value(name, v, currency=data.model.currency),
         ratio=lambda r: ratio_text(r, data.fairness.low, data.fairness.high),
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+
+
+def write_files(texts: dict[Path, str]) -> None:
+    """Write the report's files as one: each beside its target under a name of its own (two reports to one
+    path at once do not mix), then all renamed. A write that fails (a full disk) changes none of them,
+    leaves no temporary file, and is a UserError saying what to do rather than an internal error."""
+    tmps: list[tuple[Path, Path]] = []
+    try:
+        for path, text in texts.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps.append((path, path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")))
+            tmps[-1][1].write_text(text, encoding="utf-8")
+        for path, tmp in tmps:
+            tmp.replace(path)
+    except OSError as exc:
+        raise UserError(
+            f"could not write {path}: {exc.strerror or exc}; the report's files were left as they were. "
+            "Free space on its disk (or choose another --out) and run the command again"
+        ) from None
+    finally:
+        for _, tmp in tmps:
+            tmp.unlink(missing_ok=True)
 
 
 def _app_version() -> str:
@@ -594,9 +618,13 @@ def make_report(
         scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info
     )
     step(f"writing {out}")
-    html_path = render_html(data, with_context(scores, tables.reps), out)
-    json_path = out.with_suffix(".json")
-    json_path.write_text(json.dumps(_clean(data.to_dict()), indent=1, default=_json_default))
+    html_path, json_path = out, out.with_suffix(".json")
+    write_files(
+        {
+            html_path: html_text(data, with_context(scores, tables.reps)),
+            json_path: json.dumps(_clean(data.to_dict()), indent=1, default=_json_default),
+        }
+    )
     pdf_path, pdf_error = None, None
     if pdf:
         pdf_path = out.with_suffix(".pdf")

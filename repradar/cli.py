@@ -1045,6 +1045,7 @@ def report(
     # every check of the inputs runs before the slow part (features, snapshots, the model)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
+    _check_writable(out)
     frame = _read_scores_file(scores, "--scores")
     check_model_versions(frame)
     check_one_score_per_rep(frame)
