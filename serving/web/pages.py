@@ -482,8 +482,11 @@ def _fmt(v: Any) -> str:
 
 
 def _driver_label(lang: str, d: dict) -> str:
+    """A driver group's name: the score's own title in the page's language, else the catalog's, so that the
+    list and the rep page name a group alike (in Chinese they named one group two ways)."""
     group = d.get("group") or ""
-    return i18n.t(lang, f"group.{group}", default=group or d.get("feature", "?"))
+    own = d.get(f"title_{model_i18n.SUFFIX.get(lang, 'en')}")
+    return own or i18n.t(lang, f"group.{group}", default=d.get("title_en") or group or d.get("feature", "?"))
 
 
 def _in_lang(d: dict, lang: str, stem: str) -> str | None:
@@ -534,7 +537,7 @@ def _driver_groups(lang: str, details: dict, drivers: list[dict]) -> list[dict]:
     if isinstance(groups, list) and groups:
         return [
             {
-                "title": _in_lang(g, lang, "title") or _driver_label(lang, g),
+                "title": _driver_label(lang, g),
                 "text": _without_context_mark(
                     _in_lang(g, lang, "text") or _driver_sentence(lang, g, currency)
                 ),

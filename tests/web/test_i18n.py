@@ -103,6 +103,17 @@ def test_chinese_pages_name_one_thing_one_way():
     assert sorted(k for k, v in zh.items() if "吊销" in v) == []
 
 
+def test_driver_groups_are_named_as_the_model_names_them():
+    """The list's reason column named groups from this catalog and the rep page from the model's texts: in
+    Chinese one group had two names (完成率与进度 on the list, 业绩完成与进度 on the rep page)."""
+    from models import i18n as model_i18n
+
+    for lang in i18n.LANGS:
+        shown = {g: i18n.t(lang, f"group.{g}") for g in GROUPS if model_i18n.has(lang, f"groups.{g}")}
+        assert len(shown) > 10
+        assert {g: t for g, t in shown.items() if t != model_i18n.group_title(g, lang)} == {}, lang
+
+
 def test_every_audited_action_has_a_label_in_both_languages():
     """The audit log on the organisation page showed its action codes only (org.read, job.create), English
     on a Chinese page; each code the service records has a label (the code stays beside it and in the CSV)."""

@@ -777,6 +777,14 @@ def test_the_list_names_the_strongest_reason_a_manager_can_act_on(web):
     }
     assert "Pipeline" in rows["R1"] and "Attainment and pace" not in rows["R1"]
     assert 'Tenure<span class="muted"> (context' in rows["R2"]
+    # a score's own group title (the model's words, as on the rep page) names the reason, not the catalog's
+    retitled = _worded_score("R1", "M1", 0.91, "high", as_of=behind["as_of"] + dt.timedelta(days=7))
+    retitled["driver_groups"][0]["title_zh"] = "在途商机"
+    with web.app.state.sessions.begin() as s:
+        store.import_scores(s, [retitled])
+    c.get("/lang", params={"to": "zh-CN", "next": "/team"})
+    assert re.search(r'<tr data-rep="R1">.*?<td>在途商机</td>', c.get("/team").text, re.S)
+    assert "<strong>在途商机</strong>" in c.get("/reps/R1").text
 
 
 def test_a_rep_with_only_context_reasons_is_labelled_with_its_top_group(web):
@@ -799,7 +807,9 @@ def test_a_rep_with_only_context_reasons_is_labelled_with_its_top_group(web):
         == 'Attainment and pace<span class="muted"> (context, not something to act on)</span>'
     )
     c.get("/lang", params={"to": "zh-CN", "next": "/team"})
-    assert reason(c.get("/team").text).startswith("完成率与进度<span")
+    # the group's name as the rep page says it (the list said 完成率与进度, the rep page 业绩完成与进度)
+    assert reason(c.get("/team").text).startswith("业绩完成与进度<span")
+    assert '<strong>业绩完成与进度</strong><span class="muted">（仅作背景' in c.get("/reps/R1").text
     c.get("/lang", params={"to": "en", "next": "/team"})
     # scores without driver groups: the first driver raising the risk names the group, marked as its group is
     for drivers, shown in (
