@@ -557,3 +557,29 @@ def _zeros_for(rule, env, n):
 
     names = condition_names(rule.strength_expr) - set(env)
     return {name: np.zeros(n) for name in names}
+
+
+def test_a_reason_left_with_its_second_clause_says_what_the_figure_is():
+    """When only the second alternative of a rule held, its reason began with a bare figure: "14.6 a week
+    over 91 days, against 18.2 ..." / "近91天为每周14.6次" (what is 14.6?), "1.3x the rep's earlier quotas"
+    / "为本人以往指标的1.3倍". Each clause that can come first names its subject."""
+    from models.playbook import default_playbook, render_reason
+
+    rules = {r.name: r for r in default_playbook().rules}
+    env = {
+        "activities_per_week_28d": np.array([20.0]),
+        "peer.activities_per_week_28d": np.array([17.5]),
+        "activities_per_week_91d": np.array([14.6]),
+        "peer.activities_per_week_91d": np.array([18.2]),
+        "quota_vs_segment": np.array([1.0]),
+        "quota_vs_own_history": np.array([1.3]),
+    }
+
+    def r(name, lang):
+        rule = rules[name]
+        return render_reason(rule.reason[lang], env, 0, lang, {}, "SMB", "segment", rule.condition)
+
+    assert r("low_effort", "en").startswith("Activity is 14.6 a week over the last 91 days, against 18.2")
+    assert r("low_effort", "zh-CN").startswith("近91天销售活动为每周14.6次，SMB同类销售为每周18.2次")
+    assert r("quota_far_above", "en") == "Quota is 1.30x the rep's earlier quotas"
+    assert r("quota_far_above", "zh-CN") == "指标为本人以往指标的1.30倍"
