@@ -151,7 +151,7 @@ def test_chinese_sentences_and_playbook_reasons_use_chinese_punctuation():
 
     import yaml
 
-    bad = re.compile(r"[\u4e00-\u9fff][,:;()]|[,:;(][\u4e00-\u9fff]|[}%][,;:](?=[\u4e00-\u9fff{])")
+    bad = re.compile(r"[\u4e00-\u9fff][,:;()]|[,:;()][\u4e00-\u9fff]|[}%][,;:](?=[\u4e00-\u9fff{])")
 
     def strings(node, path=""):
         if isinstance(node, dict):

@@ -85,7 +85,7 @@ def test_every_job_refusal_and_failure_code_is_said_in_both_languages():
 
 # an English comma, colon, semicolon or bracket touching a Chinese character (or a placeholder's brace on a
 # Chinese line): Chinese text takes the full-width marks ，：；（）
-ASCII_BY_CJK = re.compile(r"[\u4e00-\u9fff][,:;()]|[,:;(][\u4e00-\u9fff]|[}%][,;:](?=[\u4e00-\u9fff{])")
+ASCII_BY_CJK = re.compile(r"[\u4e00-\u9fff][,:;()]|[,:;()][\u4e00-\u9fff]|[}%][,;:](?=[\u4e00-\u9fff{])")
 
 
 def test_chinese_texts_use_chinese_punctuation():
