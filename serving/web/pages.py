@@ -186,14 +186,24 @@ def _here(request: Request) -> str:
 PAGE_MESSAGES = frozenset({"error", "field", "as_of", "flash", "job"})
 
 
-def _after_sign_in(path: str) -> str:
-    """The page to go to after signing in: `path` without the page-message parameters."""
+# Those of them that carry a refusal's text, written in the language the form was sent in: a language switch
+# drops them, or the new language's page said "The job could not start: 2025-01-01 不在数据范围内…".
+MESSAGE_TEXTS = frozenset({"error", "field", "as_of"})
+
+
+def _without_params(path: str, names: frozenset[str]) -> str:
+    """`path` without the query parameters `names`."""
     base, sep, query = path.partition("?")
     if not sep:
         return path
     query, hash_, fragment = query.partition("#")
-    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in PAGE_MESSAGES]
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in names]
     return base + ("?" + "&".join(kept) if kept else "") + hash_ + fragment
+
+
+def _after_sign_in(path: str) -> str:
+    """The page to go to after signing in: `path` without the page-message parameters."""
+    return _without_params(path, PAGE_MESSAGES)
 
 
 def _safe_next(value: str | None) -> str:
@@ -358,7 +368,7 @@ def set_lang(
     if principal is not None:
         store.set_user_lang(session, principal.user_id, to)
         commit(session)
-    resp = RedirectResponse(_safe_next(next), 303)
+    resp = RedirectResponse(_without_params(_safe_next(next), MESSAGE_TEXTS), 303)
     resp.set_cookie(LANG_COOKIE, to, max_age=YEAR, samesite="lax", secure=_secure(request, settings))
     return resp
 

@@ -489,6 +489,25 @@ def test_hr_job_without_data_folder_shows_the_reason(web):
     assert r.status_code == 200 and "could not start" in r.text
 
 
+def test_switching_the_language_after_a_refused_job_leaves_no_sentence_in_the_other_language(web):
+    """The refusal's text travels in the address (`/org?error=...`), written in the language the form was
+    sent in: switching to Chinese then showed "任务无法启动：No data folder is configured ..." and back
+    to English "The job could not start: 尚未配置数据文件夹 ...". The switch drops that text (and its
+    field and typed day); a started job's confirmation, said by code, stays."""
+    c = web.login("hr")
+    refused = c.post("/org/jobs", data={"as_of": "2024-01-15"}, follow_redirects=False)
+    here = refused.headers["location"].partition("#")[0]
+    assert "error=" in here and "could not start" in c.get(here).text
+    switched = c.get("/lang", params={"to": "zh-CN", "next": here}, follow_redirects=False)
+    assert switched.headers["location"] == "/org"
+    page = c.get(switched.headers["location"]).text
+    assert "任务无法启动" not in page and "could not start" not in page and "data folder" not in page
+    kept = c.get(
+        "/lang", params={"to": "en", "next": "/org?flash=started&job=abc&error=x"}, follow_redirects=False
+    )
+    assert kept.headers["location"] == "/org?flash=started&job=abc"
+
+
 def test_job_refusals_and_failures_are_said_in_the_pages_language(web):
     c = web.login("hr")
     c.get("/lang", params={"to": "zh-CN", "next": "/org"})
