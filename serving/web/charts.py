@@ -88,10 +88,15 @@ def risk_bar(risk: float, band: str, width: int = 120, height: int = 12) -> Mark
 
 
 def trend(
-    points: Sequence[tuple[str, float, str]], title: str, width: int = 380, height: int = 200
+    points: Sequence[tuple[str, float, str]],
+    title: str,
+    width: int = 380,
+    height: int = 200,
+    colon: str = ": ",
 ) -> Markup:
     """Risk (0..1) through the period: one point per as-of day, coloured by band. 380 wide: whole, scale
-    and newest point, on a phone of 375 px (never drawn below 85%: 323 px)."""
+    and newest point, on a phone of 375 px (never drawn below 85%: 323 px). `colon` separates a point's
+    day from its risk in its tooltip, in the page's language ("：" in Chinese)."""
     left, right, top, bottom = 40, 12, 10, 30
     pw, ph = width - left - right, height - top - bottom
     body = []
@@ -113,7 +118,7 @@ def trend(
             colour = BAND_COLOURS.get(band, "#888")
             body.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
-                f"<title>{escape(str(day))}: {risk * 100:.0f}%</title></circle>"
+                f"<title>{escape(str(day))}{escape(colon)}{risk * 100:.0f}%</title></circle>"
             )
             if i % step == 0 or i == n - 1:
                 # the first and last labels are anchored inside the chart so they are never clipped
@@ -257,9 +262,11 @@ def lines(
     diagonal: str | None = None,
     width: int = 460,
     height: int = 280,
+    colon: str = ": ",
 ) -> Markup:
     """Lines with points, one per series (key, legend label, [(x, y, tooltip)]), a legend below, axis
     labels, and optionally the y = x diagonal (a calibration plot's "perfect" line, legend `diagonal`).
+    A point's tooltip is its series' label, `colon` (the page's language's) and its own tooltip.
     Each line carries `data-series` (its key) and each point `data-x`/`data-y`, for tests and readers."""
     left, right, top = 48, 12, 10
     per_row = max(1, min(3, (width - left - right) // 140))  # legend entries side by side
@@ -311,7 +318,7 @@ def lines(
         for a, b, x, y, tip in pts:
             body.append(
                 f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3.5" fill="{colour}" data-series="{escape(key)}" '
-                f'data-x="{x:.6g}" data-y="{y:.6g}"><title>{escape(label)}: {escape(tip)}</title></circle>'
+                f'data-x="{x:.6g}" data-y="{y:.6g}"><title>{escape(label)}{escape(colon)}{escape(tip)}</title></circle>'
             )
     for i, (colour, label, dash) in enumerate(legend):
         lx = left + (i % per_row) * (pw / per_row)

@@ -673,7 +673,9 @@ def _rep(
     drivers = [d.model_dump() if hasattr(d, "model_dump") else dict(d) for d in rep.score.drivers or []]
     details = dict(rep.details or {})
     trend_svg = charts.trend(
-        [(p.as_of.isoformat(), p.risk, p.risk_band) for p in rep.trend], i18n.t(lang, "rep.trend")
+        [(p.as_of.isoformat(), p.risk, p.risk_band) for p in rep.trend],
+        i18n.t(lang, "rep.trend"),
+        colon=i18n.t(lang, "punct.colon"),
     )
     water_items = [
         (model_i18n.feature_label(str(d.get("feature", "?")), lang), float(d.get("contribution") or 0))
@@ -1144,6 +1146,7 @@ def lead_chart(lead: dict | None, measure: str, lang: str):
             x_range=(weeks[0], weeks[-1]),
             y_range=y_range,
             x_ticks=weeks[::step],
+            colon=i18n.t(lang, "punct.colon"),
         )
         + Markup("</div>")
         + table
@@ -1188,6 +1191,7 @@ def calibration_chart(bins: dict | None, lang: str):
             diagonal=i18n.t(lang, "models.perfect"),
             width=380,
             height=400,
+            colon=i18n.t(lang, "punct.colon"),
         )
         + Markup("</div>")
         + table

@@ -53,6 +53,24 @@ def test_lead_and_calibration_charts_put_the_model_first_and_are_absent_without_
     assert calibration_chart(None, "en") is None and calibration_chart({}, "en") is None
 
 
+def test_a_points_tooltip_takes_the_pages_colon():
+    """A Chinese page's chart tooltips read "模型: 第 2 周：0.800" and "2024-02-05: 40%": an English colon
+    among Chinese ones. The charts take the page's separator (punct.colon)."""
+    lead = {"auc": {"model": [(1, 0.7), (2, 0.8)]}}
+    zh = [
+        str(lead_chart(lead, "auc", "zh-CN")),
+        str(calibration_chart({"model": [(0.1, 0.05, 40)]}, "zh-CN")),
+    ]
+    titles = [t for svg in zh for t in re.findall(r"<circle [^>]*><title>([^<]*)</title>", svg)]
+    assert titles and [t for t in titles if ": " in t] == []
+    assert "模型：第 2 周：0.800" in titles
+    assert "<title>2024-02-05：40%</title>" in str(
+        charts.trend([("2024-02-05", 0.4, "low")], "t", colon="：")
+    )
+    en = str(lead_chart(lead, "auc", "en"))
+    assert re.search(r"<title>model: [^<]*0\.800</title>", en), en
+
+
 def test_only_lead_time_metrics_are_read_as_the_curve():
     assert runs.lead_key("lead_model_auc") == ("model", "auc")
     assert runs.lead_key("lead_some_baseline_brier") == ("some_baseline", "brier")

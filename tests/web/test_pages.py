@@ -198,6 +198,7 @@ def test_rep_page_speaks_the_models_words_in_both_languages(web):
     assert "推高风险的因素中，30%来自指标与区域" in zh and "Coverage of the remaining" not in zh
     # Chinese punctuation around the page's own labels, not English ": " and "(...)"
     assert "经理：M1" in zh and '业绩完成与进度</strong><span class="muted">（仅作背景' in zh
+    assert re.search(r"<title>\d{4}-\d\d-\d\d：\d+%</title>", zh)  # the trend's points, not "2024-02-12: 91%"
     assert not re.search(r"[\u4e00-\u9fff]</strong>: |[\u4e00-\u9fff]: |\([\u4e00-\u9fff]", zh)
 
 
