@@ -347,6 +347,19 @@ def lever_phrase(lever: str, delta: float, lang: str, currency: str = DEFAULT_CU
     return i18n.text(lang, f"recourse.levers.{lever}", n=i18n._num(delta, 1))
 
 
+def risk_against(risk: float, threshold: float) -> str:
+    """`risk` as a sentence setting it against `threshold`: whole percents, or as many decimals as it takes
+    to keep the side it is on ("59.6%, below the high band (60%)", never "60%, below ... (60%)")."""
+    below = risk < threshold
+    for digits in (0, 1, 2):
+        shown = round(risk * 100, digits)
+        if (shown < threshold * 100) == below:
+            return f"{shown:.{digits}f}%"
+    # closer to the threshold than 0.005 points: the last digit rounded towards the risk's own side
+    step = (math.floor if below else math.ceil)(risk * 10_000) / 100
+    return f"{step:.2f}%"
+
+
 def plan_text(
     deltas: dict[str, float],
     *,
@@ -373,8 +386,8 @@ def plan_text(
             lang,
             "recourse.infeasible",
             scope=sc,
-            risk_before=r(risk_before),
-            risk_after=r(risk_after),
+            risk_before=risk_against(risk_before, threshold),
+            risk_after=risk_against(risk_after, threshold),
             threshold=r(threshold),
         )
     parts = [lever_phrase(lv.name, deltas[lv.name], lang, currency) for lv in LEVERS if deltas.get(lv.name)]
@@ -382,8 +395,8 @@ def plan_text(
         lang,
         "recourse.plan",
         changes=i18n.join_list(parts, lang),
-        risk_before=r(risk_before),
-        risk_after=r(risk_after),
+        risk_before=risk_against(risk_before, threshold),
+        risk_after=risk_against(risk_after, threshold),
         threshold=r(threshold),
     )
 

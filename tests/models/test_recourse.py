@@ -165,3 +165,29 @@ def test_recourse_on_a_simulated_org_with_the_trained_model(trained):
     plans = recourse_frame(model, frame, risk, band_high=band)
     assert sum(p is not None for p in plans) >= 5
     _check_plans(model, frame, plans, band)
+
+
+def test_a_plan_never_says_a_risk_is_below_the_band_at_the_bands_own_figure():
+    """A plan reaching 59.58% read "would bring the risk from 72% to 60%, below the high band (60%)" /
+    "可使风险从72%降至60%，低于高风险线（60%）" (seen on a simulated organisation's rep page); a risk that
+    rounds to the band's figure keeps the decimal that shows its side."""
+    from models.recourse import plan_text
+
+    def text(lang, after, feasible=True):
+        return plan_text(
+            {"new_pipeline": 35000.0},
+            feasible=feasible,
+            risk_before=0.7168,
+            risk_after=after,
+            threshold=0.6,
+            lang=lang,
+            scope="segment",
+            segment="SMB",
+            currency="CNY",
+        )
+
+    assert "from 72% to 59.6%, below the high band (60%)" in text("en", 0.5958)
+    assert "可使风险从72%降至59.6%，低于高风险线（60%）" in text("zh-CN", 0.5958)
+    assert "to 50%, below" in text("en", 0.5)  # whole percents when they say it already
+    assert "to 59.99%, below" in text("en", 0.59996)
+    assert text("en", 0.6004, feasible=False).endswith("the best reaches 60%.")
