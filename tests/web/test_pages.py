@@ -1019,6 +1019,7 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
     ]
     versions = [str(client.create_model_version(name, source=src).version) for src in sources]
     client.set_model_version_tag(name, versions[2], "currency", "EUR")
+    client.set_model_version_tag(name, versions[2], "data_window", "2023-01-01..2024-06-30")
     for v, code in ((versions[1], "SEK"), (versions[4], "USD")):
         attempt = {"at": "2026-01-05T09:00:00.000+00:00", "by": "ds", "via": "cli", "decision": "refused"}
         attempt["currencies"] = {"challenger": code, "champion": "USD"}
@@ -1033,6 +1034,9 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
         rows = {r.split("</td>", 1)[0]: r for r in table.split("<tr><td>")[1:]}
         for version, code in expected.items():
             assert f"<td>{code or '?'}</td>" in rows[str(version)], (lang, version, rows)
+        # the training data's window in words, not the tag's "2023-01-01..2024-06-30"
+        window = {"en": "2023-01-01 to 2024-06-30", "zh-CN": "2023-01-01 至 2024-06-30"}[lang]
+        assert f"<td>{window}</td>" in rows[str(versions[2])] and ".." not in table, (lang, rows)
     api = web.client.get("/api/v1/models", headers={"Authorization": f"Bearer {web.tokens['ds']}"})
     assert api.status_code == 200, api.text
     assert {v["version"]: v["tags"]["currency"] for v in api.json()["versions"]} == expected
