@@ -11,14 +11,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
 from reporting import labels  # noqa: E402
 
 BAND_COLOURS = {"high": "#c0392b", "medium": "#e6a23c", "low": "#5b8c5a"}
 INK = "#333333"
 
+# Team, region, manager and attribute names come from the data, and a Chinese organisation's are Chinese:
+# DejaVu Sans has no CJK glyph and drew them as empty boxes. Matplotlib falls back, glyph by glyph, to the
+# next family listed; only installed ones are listed (a missing family is a warning at every chart).
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
+FONTS = ["DejaVu Sans"] + [f for f in CJK_FONTS if f in {e.name for e in font_manager.fontManager.ttflist}]
+
 plt.rcParams.update(
     {
+        "font.family": FONTS,
         "svg.fonttype": "path",  # glyphs as paths: no font is loaded by the reader
         "svg.hashsalt": "repradar",  # stable ids, so the same report gives the same file
         "font.size": 9,
