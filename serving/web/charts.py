@@ -192,15 +192,18 @@ def heatmap(
     cw, ch, left, top = 110, 36, 120, 30
     width, height = left + cw * max(1, len(cols)) + 10, top + ch * max(1, len(rows)) + 10
     body = []
+    # names from the data, cut to their room by width (a Chinese character is twice a Latin one: 16 of them
+    # ran over the next columns, 18 off the chart's left edge); the full name is the label's tooltip
     for j, c in enumerate(cols):
         body.append(
             f'<text x="{left + j * cw + cw / 2:.1f}" y="{top - 10}" text-anchor="middle" class="label">'
-            f"{escape(c[:16])}</text>"
+            f"<title>{escape(c)}</title>{escape(_fit(c, cw - 6))}</text>"
         )
     for i, r in enumerate(rows):
         y = top + i * ch
         body.append(
-            f'<text x="{left - 6}" y="{y + ch / 2 + 4:.1f}" text-anchor="end" class="label">{escape(r[:18])}</text>'
+            f'<text x="{left - 6}" y="{y + ch / 2 + 4:.1f}" text-anchor="end" class="label">'
+            f"<title>{escape(r)}</title>{escape(_fit(r, left - 10))}</text>"
         )
         for j, c in enumerate(cols):
             cell = values.get((r, c))

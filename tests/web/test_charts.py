@@ -82,3 +82,21 @@ def test_a_version_without_a_run_has_nothing_recorded(tmp_path):
     from repradar.settings import Settings
 
     assert runs.curves(Settings(home=tmp_path), None) == runs.EMPTY
+
+
+def test_the_heat_maps_names_fit_their_room_in_any_script():
+    """The organisation page's heat map cut region and segment names at 18 and 16 characters, whatever
+    their width: Chinese names (twice as wide) ran off the chart's left edge and over the next column.
+    They are cut to their room, with an ellipsis, and the full name is the label's tooltip."""
+    rows, cols = ["华东区域（上海、江苏、浙江）", "North America"], ["大型企业客户部", "SMB"]
+    svg = str(charts.heatmap(rows, cols, {(rows[0], cols[0]): (0.4, 7)}, "t"))
+
+    def width(text: str) -> float:  # 13 px text, as the stylesheet's .label: a CJK character about 13 px
+        return sum(13.0 if ord(ch) > 0x2E80 else 7.0 for ch in text)
+
+    labels = re.findall(r'class="label"><title>([^<]*)</title>([^<]*)</text>', svg)
+    assert sorted(full for full, _ in labels) == sorted(rows + cols)
+    shown = dict(labels)
+    assert shown["North America"] == "North America" and shown["SMB"] == "SMB"
+    assert shown[rows[0]].endswith("…") and width(shown[rows[0]]) <= 120 - 10  # left margin of the rows
+    assert width(shown[cols[0]]) <= 110 - 6  # a column's width
