@@ -476,7 +476,12 @@ def test_the_job_form_keeps_the_day_inside_the_datas_quota_periods(tmp_path):
         page = c.get("/org").text
         assert 'min="2024-01-01" max="2024-06-30" required' in page
         assert "quota periods run from 2024-01-01 to 2024-06-30." in page
+        assert "(its last day for the newest picture). The data" in page
         c.get("/lang", params={"to": "zh-CN", "next": "/org"})
+        # two Chinese sentences in a row take no space after the full stop (it read "。 数据中的考核期")
+        assert (
+            "（取最后一天可得到最新情况）。数据中的考核期从 2024-01-01 到 2024-06-30。" in c.get("/org").text
+        )
         refused = c.post("/org/jobs", data={"as_of": "2025-01-01"})
         assert (
             "任务无法启动：2025-01-01 不在数据范围内：数据中的考核期从 2024-01-01 到 2024-06-30。"
