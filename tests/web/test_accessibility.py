@@ -270,7 +270,9 @@ def test_login_help_and_error_are_tied_to_the_token_field(site):
 
 
 def _add_job(site, mark: str, status: str) -> None:
-    """A batch job row with id `mark` x 32 in `status`, as the job runner would have written it."""
+    """A batch job row with id `mark` x 32 in `status`, as the job runner would have written it: an
+    unfinished one by a live worker (another host's, beating), which the reaper leaves alone."""
+    now = dt.datetime.now(dt.UTC)
     with site.app.state.sessions.begin() as s:
         s.add(
             Job(
@@ -282,7 +284,9 @@ def _add_job(site, mark: str, status: str) -> None:
                 model_version="1",
                 status=status,
                 created_by="hr",
-                created_at=dt.datetime.now(dt.UTC),
+                created_at=now,
+                worker="another-host:1:abcd1234",
+                heartbeat_at=now,
             )
         )
 
