@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -86,6 +87,15 @@ def data_digest(folder: Path) -> str:
             f"the data folder {folder} holds no .csv or .parquet tables", "no_tables", folder=folder
         )
     return digest
+
+
+def job_notes(job: Job) -> list[str]:
+    """The notes stored with a job (`Job.notes`, a JSON list); none for jobs run before they were kept."""
+    try:
+        notes = json.loads(job.notes) if job.notes else []
+    except ValueError:
+        return []
+    return [str(n) for n in notes] if isinstance(notes, list) else []
 
 
 def check_as_of(folder: Path, as_of: dt.date) -> None:
@@ -339,7 +349,7 @@ class JobRunner:
         if not started:
             return
         try:
-            frame, reps = self._score(folder, as_of, model)
+            frame, reps, notes = self._score(folder, as_of, model)
             out = self.output_path(job_id)
             out.parent.mkdir(parents=True, exist_ok=True)
             from models.scoring import write_scores
@@ -349,7 +359,13 @@ class JobRunner:
                 done = s.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.status == "running")
-                    .values(status="succeeded", finished_at=utcnow(), output_path=str(out), n_rows=len(frame))
+                    .values(
+                        status="succeeded",
+                        finished_at=utcnow(),
+                        output_path=str(out),
+                        n_rows=len(frame),
+                        notes=json.dumps(notes) if notes else None,
+                    )
                 ).rowcount
                 if not done:  # failed meanwhile (shutdown, reaper): keep it failed, store nothing
                     s.rollback()
@@ -380,16 +396,17 @@ class JobRunner:
 
         frame = score_folder(folder, as_of, self.settings, model=model)
         # the command line prints them with the scores (the feature build's, e.g. an as-of day after the
-        # export's last event, then the model's); a job has only the log to say them in
+        # export's last event, then the model's); a job keeps them with itself and says them in the log
         notes = list(frame.attrs.get("notes") or [])
         notes += [
             currency_note(model_currency(model), self.settings.currency, getattr(model, "version", "")),
             fitted_note(frame, model),
         ]
-        for note in dict.fromkeys(filter(None, notes)):
+        notes = list(dict.fromkeys(filter(None, notes)))
+        for note in notes:
             log.warning("batch scoring: %s", note)
         reps = coerce_table(TABLES["reps"], read_raw(table_path(folder, "reps")))
-        return frame, reps
+        return frame, reps, notes
 
     def _finish_failed(self, job_id: str, message: str, code: str) -> None:
         with begin_write(self.sessions) as s:

@@ -393,6 +393,12 @@ class JobOut(Response):
     )
     rows: int | None
     download: str | None = Field(description="Path of the scores file once the job succeeded.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the scoring said with the scores, in English as `repradar score` prints them: e.g. an "
+        "as-of day after the export's latest event (features see nothing after it, so risks rise), reps not "
+        "scored for want of a quota, a period the model was fitted on.",
+    )
 
 
 class JobListOut(Response):

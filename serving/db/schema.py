@@ -164,6 +164,8 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     output_path: Mapped[str | None] = mapped_column(Text)
     n_rows: Mapped[int | None] = mapped_column(Integer)
+    # what the scoring said with the scores (a JSON list of English lines, as `repradar score` prints them)
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class Score(Base):

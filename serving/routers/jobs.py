@@ -15,6 +15,7 @@ from serving.db.engine import commit
 from serving.db.schema import Job
 from serving.deps import ModelDep, RequestIdDep, SessionDep, require
 from serving.http_errors import AUTHED, ApiError, responses
+from serving.jobs import job_notes
 from serving.retention import is_purged
 from serving.schemas import JobIn, JobListOut, JobOut
 
@@ -39,6 +40,7 @@ def job_out(job: Job) -> JobOut:
         error_code=job.error_code,
         rows=job.n_rows,
         download=f"/api/v1/jobs/{job.id}/scores" if job.status == "succeeded" and job.output_path else None,
+        notes=job_notes(job),
     )
 
 

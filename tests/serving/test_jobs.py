@@ -34,7 +34,7 @@ def data_dir(tmp_path):
 @pytest.fixture
 def stub_scoring(monkeypatch):
     """JobRunner._score answers from the fixture org; a test may make it block or fail."""
-    state = {"gate": None, "error": None, "calls": 0}
+    state = {"gate": None, "error": None, "calls": 0, "notes": []}
 
     def fake(self, folder, as_of, model):
         state["calls"] += 1
@@ -43,7 +43,7 @@ def stub_scoring(monkeypatch):
         if state["error"] is not None:
             raise state["error"]
         frame = pd.DataFrame(score_rows(as_of, version=str(model.version), shift=0.02))
-        return frame, pd.DataFrame(REPS)
+        return frame, pd.DataFrame(REPS), list(state["notes"])
 
     monkeypatch.setattr(JobRunner, "_score", fake)
     return state
@@ -290,11 +290,12 @@ def test_a_job_scoring_a_period_its_model_was_fitted_on_logs_that_the_risks_are_
         return LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="USD", meta=meta)))
 
     with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
-        frame, _ = runner._score(data_dir, dt.date(2024, 1, 15), model("2024-01-01..2024-03-31"))
+        frame, _, notes = runner._score(data_dir, dt.date(2024, 1, 15), model("2024-01-01..2024-03-31"))
     assert len(frame) and (
         "the period 2024-01-01..2024-03-31 is in the data model version 3 was fitted and calibrated on"
         in caplog.text
     ), caplog.text
+    assert [n for n in notes if "fitted and calibrated on" in n], notes  # kept with the job too
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
         runner._score(data_dir, dt.date(2024, 1, 15), model("2023-10-01..2023-12-31"))
@@ -323,8 +324,39 @@ def test_a_job_logs_the_notes_repradar_score_prints_with_its_scores(data_dir, mo
     monkeypatch.setattr(scoring, "score_folder", scored)
     model = LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="USD")))
     with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
-        JobRunner(Settings(home=tmp_path), sessions=None)._score(data_dir, dt.date(2024, 1, 15), model)
+        *_, notes = JobRunner(Settings(home=tmp_path), sessions=None)._score(
+            data_dir, dt.date(2024, 1, 15), model
+        )
     assert caplog.text.count(late) == 1 and "kept out of the model" in caplog.text, caplog.text
+    assert notes == [late, "reps columns kept out of the model (attributes): gender."]  # kept with the job
+
+
+def test_a_job_keeps_what_the_scoring_said_and_shows_it_in_the_api_and_on_the_org_page(
+    service_factory, data_dir, stub_scoring
+):
+    """The notes went only to the service's log, which HR does not read: a job for a day after the export's
+    latest event raised every risk without a word where HR looks. The job now keeps them (`jobs.notes`)."""
+    late = "as-of date 2024-01-22 is 4 day(s) after the latest event in the data (2024-01-17): features see nothing"
+    stub_scoring["notes"] = [late]
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    done = _wait(c, h, job["id"])
+    assert done["status"] == "succeeded" and done["notes"] == [late], done
+    listed = c.get("/api/v1/jobs", headers=h).json()["items"]
+    assert [j["notes"] for j in listed if j["id"] == job["id"]] == [[late]]
+    token = h["Authorization"].split(" ", 1)[1]
+    assert c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False).status_code == 303
+    for lang, lead in (("en", "What the scoring said with these scores:"), ("zh-CN", "评分时的说明")):
+        c.get("/lang", params={"to": lang, "next": "/org"})
+        page = c.get("/org").text
+        row = page[page.index(f'data-job="{job["id"]}"') :]
+        row = row[: row.index("</tr>")]
+        assert lead in row and f'<li lang="en">{late}</li>' in row, row
+    # a job without notes says nothing of them
+    stub_scoring["notes"] = []
+    other = c.post("/api/v1/jobs", json={"as_of": "2024-01-23"}, headers=h).json()
+    assert _wait(c, h, other["id"])["notes"] == []
 
 
 def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_the_model_s(
@@ -344,11 +376,12 @@ def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_
     runner = JobRunner(Settings(home=tmp_path, currency="GBP"), sessions=None)
     euro_model = LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="EUR")))
     with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
-        frame, _ = runner._score(data_dir, dt.date(2024, 1, 15), euro_model)
+        frame, _, notes = runner._score(data_dir, dt.date(2024, 1, 15), euro_model)
     assert (
         len(frame)
         and "model version 3 was trained on amounts in EUR, but REPRADAR_CURRENCY is GBP" in caplog.text
     )
+    assert [n for n in notes if "REPRADAR_CURRENCY is GBP" in n], notes
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
         JobRunner(Settings(home=tmp_path, currency="EUR"), sessions=None)._score(
