@@ -1,7 +1,8 @@
 """Manager digests after a batch: reps newly in the high band, by webhook (JSON POST) and/or e-mail.
 
 "Newly" means in the high band now and not in the previous batch (absent from it, or in another
-band). The previous batch is a scores file named by the caller, else the one the last alert run
+band), or in the high band in the first batch of a new quota period: a risk is about one period's
+target, so a rep high at the end of last quarter and again in week 3 of this one is news of this one. The previous batch is a scores file named by the caller, else the one the last alert run
 remembered (`$REPRADAR_HOME/alerts/last_scores.parquet`), else none (every high-band rep is new,
 and the digests say so). A dry run writes each digest to files instead of sending it.
 """
@@ -70,6 +71,12 @@ class Digest:
     def text(self) -> str:
         n = len(self.reps) + self.more
         moved = "are in" if self.first_batch else "moved into"
+        fresh = [bool(r.get("new_period")) for r in self.reps]
+        if not self.first_batch and any(fresh):
+            # a rep high at the end of last period and again now did not move: this period is what is new
+            moved = (
+                "start this quota period in" if all(fresh) else "moved into (or start this quota period in)"
+            )
         lines = [
             f"Manager {self.manager_id}: {n} rep(s) of your team {moved} the high-risk band as of {self.as_of}",
             f"({self.high_total} of {self.team_size} now in the high band; model version {self.model_version}).",
@@ -79,7 +86,10 @@ class Digest:
         lines.append("")
         for r in self.reps:
             who = f"{r['rep_id']}" + (f" ({r['name']})" if r.get("name") else "")
-            if r["previous_band"]:
+            if r.get("new_period"):
+                last = f" (last period: {r['previous_band']})" if r["previous_band"] else ""
+                before = f", first batch of this quota period{last}"
+            elif r["previous_band"]:
                 before = f", previously {r['previous_band']}"
             elif self.first_batch:
                 before = ""
@@ -254,9 +264,11 @@ def check_previous(
 
 
 def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows of `scores` in the high band whose rep was not in the high band in `previous`."""
+    """Rows of `scores` in the high band whose rep was not in the high band in `previous`, or whose
+    previous row was of another quota period (`new_period`)."""
     now = scores[scores["risk_band"].astype(str) == "high"].copy()
     now["rep_id"] = now["rep_id"].astype(str)
+    now["new_period"] = False
     if previous is None or previous.empty:
         now["previous_band"] = None
         return now
@@ -265,9 +277,12 @@ def newly_high(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFr
     # the latest row per rep in the previous batch
     if "as_of" in prev.columns:
         prev = prev.sort_values("as_of", kind="stable")
-    band = prev.drop_duplicates("rep_id", keep="last").set_index("rep_id")["risk_band"].astype(str)
-    now["previous_band"] = now["rep_id"].map(band)
-    new = now[now["previous_band"] != "high"].copy()
+    last = prev.drop_duplicates("rep_id", keep="last").set_index("rep_id")
+    now["previous_band"] = now["rep_id"].map(last["risk_band"].astype(str))
+    if "period_start" in last.columns and "period_start" in now.columns:
+        before = pd.to_datetime(now["rep_id"].map(last["period_start"]))
+        now["new_period"] = (before.notna() & (before != pd.to_datetime(now["period_start"]))).to_numpy()
+    new = now[(now["previous_band"] != "high") | now["new_period"]].copy()
     new["previous_band"] = new["previous_band"].where(new["previous_band"].notna(), None)
     return new
 
@@ -362,6 +377,8 @@ def build_digests(
                     "risk": round(float(r.risk), 4),
                     "rank": int(r.rank) if hasattr(r, "rank") and pd.notna(r.rank) else None,
                     "previous_band": None if pd.isna(r.previous_band) else str(r.previous_band),
+                    # the previous batch scored this rep's earlier quota period: `previous_band` is of that one
+                    "new_period": bool(r.new_period),
                     "drivers": rep_drivers(r, n_drivers, "en"),
                     "drivers_zh": rep_drivers(r, n_drivers, "zh"),
                     "interventions": [str(i) for i in ivs],  # catalog ids, for machines

@@ -407,6 +407,31 @@ def test_without_a_previous_batch_the_digest_does_not_say_the_reps_moved(batches
     assert "newly at high risk" in later.subject() and "moved into the high-risk band" in later.text()
 
 
+def test_the_first_batch_of_a_new_quota_period_lists_its_high_band_reps_even_if_they_were_high_before(
+    batches,
+):
+    """A rep high at the end of last quarter and again in week 3 of this one was not 'new', so the manager
+    heard nothing of the new quarter's risk. A risk is about one period's target: compared with a batch of
+    the rep's earlier period, a high-band rep is news of this period, and the digest says which it is."""
+    _, now = batches
+    last_quarter = _scores(
+        {"a": "high", "b": "medium", "c": "low", "d": "low", "e": "low", "f": "high"}, MANAGERS, "2024-03-25"
+    ).assign(period_start=pd.Timestamp("2024-01-01"), period_end=pd.Timestamp("2024-03-31"))
+    new = newly_high(now, last_quarter)
+    assert sorted(new["rep_id"]) == ["a", "b", "c", "e", "f"]  # a and f were high last quarter
+    assert new.set_index("rep_id")["new_period"].all()
+    ds = {d.manager_id: d for d in build_digests(now, last_quarter)}
+    assert sorted(ds) == ["m1", "m2", "m3"]  # m3's only rep, high last quarter too, is news of this one
+    assert all(r["new_period"] for r in ds["m1"].to_json()["reps"])
+    text = ds["m3"].text()
+    assert "start this quota period in the high-risk band" in text and "moved into" not in text, text
+    assert "- f: risk" in text and "first batch of this quota period (last period: high)" in text, text
+    # within one period nothing changes: a rep already high in the previous batch is not listed again
+    same = newly_high(now, batches[0])
+    assert sorted(same["rep_id"]) == ["b", "c", "e"] and not same["new_period"].any()
+    assert "moved into the high-risk band" in build_digests(now, batches[0])[0].text()
+
+
 def _dry_run_with_reps(tmp_path, reps_of):
     """`alerts --dry-run --data` on the small organisation with its reps table changed by `reps_of`."""
     from models.scoring import write_scores
