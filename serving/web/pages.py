@@ -667,7 +667,12 @@ def _rep(
         history = reps_api.rep_history(request, rep_id, principal, session, rid, limit=500)
     except ApiError as exc:
         if exc.code == "no_score":
-            return render(request, "error.html", principal, 404, kind="no_score", rep_id=rep_id)
+            # the rep is known and visible; what was recorded for them stays readable (e.g. after a purge
+            # of their scores), as through the API
+            log = reps_api.list_interventions(request, rep_id, principal, session, rid)
+            return render(
+                request, "error.html", principal, 404, kind="no_score", rep_id=rep_id, log=log.items
+            )
         return _not_found(request, principal, rep_id)
     lang = lang_of(request)
     drivers = [d.model_dump() if hasattr(d, "model_dump") else dict(d) for d in rep.score.drivers or []]

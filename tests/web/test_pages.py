@@ -1261,3 +1261,32 @@ def test_the_risk_trend_says_which_model_gave_each_point_when_the_model_changed(
         cells = re.findall(r'<tr><th scope="row">(2024-01-\d\d)</th>.*?<td>(\d)</td></tr>', trend)
         assert cells == [("2024-01-08", "1"), ("2024-01-15", "1"), ("2024-01-22", "2")], (lang, trend)
         assert note in page, lang
+
+
+def test_a_known_rep_without_a_score_says_why_and_keeps_what_was_recorded_for_them(web):
+    """A rep whose scores a retention purge deleted (or not scored yet) got 'This rep has no score yet'
+    and nothing else: the entries recorded for them, which the API still serves, could not be reached."""
+    from serving import store
+    from tests.serving.conftest import REPS
+
+    with web.app.state.sessions.begin() as s:
+        store.upsert_reps(s, [*REPS, {"rep_id": "R77", "manager_id": "M1", "name": "Seventy-Seven"}])
+    c = web.login("hr")
+    r = c.post(
+        "/api/v1/reps/R77/interventions",
+        json={"intervention": "mentoring", "started_on": "2024-01-03", "note": "weekly with Ada"},
+        headers={"Authorization": f"Bearer {web.tokens['hr']}"},
+    )
+    assert r.status_code == 201, r.text
+    page = c.get("/reps/R77")
+    assert page.status_code == 404
+    assert "No score for rep R77" in page.text and "no score yet" not in page.text
+    assert "deleted by a retention purge" in page.text
+    log = page.text[page.text.index('id="intervention-log"') :]
+    assert "2024-01-03" in log and "weekly with Ada" in log, log
+    c.get("/lang", params={"to": "zh-CN", "next": "/reps/R77"})
+    zh_page = c.get("/reps/R77").text
+    assert "销售代表 R77 没有评分" in zh_page and 'id="intervention-log"' in zh_page
+    # out of a manager's scope it stays a plain 'not found', naming nothing recorded
+    other = web.login("mgr2").get("/reps/R77")
+    assert other.status_code == 404 and "weekly with Ada" not in other.text
