@@ -382,6 +382,9 @@ def plan_text(
             if scope == "segment" and segment
             else i18n.text(lang, "recourse.scope_organisation")
         )
+        if r(risk_after) == r(risk_before):
+            # "the best reaches 63%" from 63% reads like a plan: say that no lever moves the risk at all
+            return i18n.text(lang, "recourse.no_effect", scope=sc, risk_before=r(risk_before))
         return i18n.text(
             lang,
             "recourse.infeasible",

@@ -191,3 +191,27 @@ def test_a_plan_never_says_a_risk_is_below_the_band_at_the_bands_own_figure():
     assert "to 50%, below" in text("en", 0.5)  # whole percents when they say it already
     assert "to 59.99%, below" in text("en", 0.59996)
     assert text("en", 0.6004, feasible=False).endswith("the best reaches 60%.")
+
+
+def test_a_plan_whose_levers_do_not_move_the_risk_says_so_rather_than_naming_a_best():
+    """'No plan ... brings the risk from 63% below the high band (60%); the best reaches 63%' (seen on a
+    simulated organisation) reads as if something had been found; it now says nothing moves the risk."""
+    from models.recourse import plan_text
+
+    def text(lang, after):
+        return plan_text(
+            {},
+            feasible=False,
+            risk_before=0.6312,
+            risk_after=after,
+            threshold=0.6,
+            lang=lang,
+            scope="segment",
+            segment="SMB",
+        )
+
+    en = text("en", 0.6309)
+    assert "the best reaches" not in en and "moves the risk of 63%" in en and "SMB peers" in en, en
+    zh = text("zh-CN", 0.6309)
+    assert "最好的方案" not in zh and "无法降低63%的风险" in zh, zh
+    assert text("en", 0.61).endswith("the best reaches 61%.")  # a real if insufficient gain is still said
