@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from repradar.errors import UserError
+from repradar.errors import Unavailable, UserError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -171,7 +171,7 @@ def _check_connection(uri: str, setting: str, timeout: float, what: str | None =
                 if base in _DATABASE_PORTS
                 else f"the MLflow server at {uri}"
             )
-        raise UserError(
+        raise Unavailable(
             f"cannot reach {what} ({exc.strerror or exc}); check {setting} "
             "(unset it to use the embedded store under REPRADAR_HOME) and that the server is running"
         ) from None
@@ -346,6 +346,36 @@ def configure(settings):
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(registry_uri(settings))
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri(settings))
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether an MLflow call failed because its server could not be reached or did not answer in time
+    (MLflow raises its own exception, with the network error as its context), rather than for a bug."""
+    if not type(exc).__module__.startswith("mlflow"):
+        return False
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextlib.contextmanager
+def server_calls():
+    """MLflow calls whose server is down end in `Unavailable` (the service's 503, the command line's exit 2)
+    saying so, not in MLflow's exception after its retries (an internal error)."""
+    try:
+        yield
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        raise Unavailable(
+            "the model registry (the MLflow server of REPRADAR_MLFLOW_TRACKING_URI) cannot be reached; "
+            "retry in a moment, and check that the server is running"
+        ) from None
 
 
 def scratch_dir(settings) -> str:

@@ -7,6 +7,11 @@ class UserError(Exception):
     """A mistake in the user's input or request, with a message that says what to do."""
 
 
+class Unavailable(UserError):
+    """A server the product needs (the MLflow registry) cannot be reached: the user's to fix or wait for, so
+    exit 2 on the command line, but 503 (retry later) from the service, whose caller did nothing wrong."""
+
+
 class ContractError(UserError):
     """Input data that breaks the data contract; carries every failure found."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Mount
 
-from repradar.errors import UserError
+from repradar.errors import Unavailable, UserError
 from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
 from serving.schemas import ErrorOut, ValidationErrorOut
 
@@ -184,6 +184,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError):
+        if isinstance(exc, Unavailable):  # nothing the caller sent was wrong: retry when it is back
+            return JSONResponse(error_body(503, str(exc)), 503, headers={"Retry-After": "30"})
         return JSONResponse(error_body(400, str(exc)), 400)
 
     @app.exception_handler(Conflict)

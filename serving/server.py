@@ -184,6 +184,22 @@ def prepare(settings: Settings) -> None:
         engine.dispose()
 
 
+# MLflow's own HTTP client retries a server that is down 7 times with doubling waits and gives each
+# request 120 s: several minutes in which a request holds one of the service's few worker threads. The
+# service answers 503 sooner instead (an operator's own MLFLOW_HTTP_REQUEST_* settings are kept).
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def bound_mlflow_waits() -> None:
+    """Bound how long one call to an MLflow server that is down may take in this process and its workers."""
+    for name, value in MLFLOW_HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def run(
     settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None
 ) -> int:
@@ -194,6 +210,7 @@ def run(
     port = port or settings.api_port
     workers = workers or settings.api_workers
     check_port(host, port)
+    bound_mlflow_waits()
     prepare(settings)
     if workers == 1:
         server = uvicorn.Server(_config(settings, host, port))

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from repradar.errors import UserError
+from repradar.errors import Unavailable, UserError
 from serving import audit
 from serving.auth import Principal
 from serving.db.engine import begin_write
@@ -68,10 +68,13 @@ def current(
 )
 def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> ModelsOut:
     from models.gate import describe_versions
+    from models.registry import server_calls
     from serving.runs import run_state
 
     versions, promotions, champion = [], [], None
-    for v in describe_versions(settings):
+    with server_calls():
+        described = describe_versions(settings)
+    for v in described:
         if "champion" in v["aliases"]:
             champion = v["version"]
         metrics = {
@@ -196,8 +199,16 @@ async def promote(
     # The gate scores held-out data: seconds of CPU, so off the event loop.
     try:
         result = await asyncio.to_thread(
-            run_gate, settings, body.version, body.force, body.reason, f"api:{principal.name}", principal.name
+            _in_server_calls(run_gate),
+            settings,
+            body.version,
+            body.force,
+            body.reason,
+            f"api:{principal.name}",
+            principal.name,
         )
+    except Unavailable:  # the registry is down: 503, retry later
+        raise
     except UserError as exc:  # nothing trained, no challenger, incomparable versions: the registry's state
         raise ApiError(409, str(exc)) from None
     figures = {k: (vars(f) if hasattr(f, "__dict__") else f) for k, f in (result.figures or {}).items()}
@@ -222,6 +233,17 @@ async def promote(
     return out
 
 
+def _in_server_calls(fn):
+    """`fn` with an MLflow server that is down said as `Unavailable` (`models.registry.server_calls`)."""
+    from models.registry import server_calls
+
+    def call(*args):
+        with server_calls():
+            return fn(*args)
+
+    return call
+
+
 def _registered(settings, version: str) -> bool:
     return _version(settings, version) is not None
 
@@ -236,4 +258,5 @@ def _version(settings, version: str):
         return None
     if not registry.store_exists(settings):
         return None
-    return registry.get_version(registry.configure(settings), settings.model_name, version)
+    with registry.server_calls():
+        return registry.get_version(registry.configure(settings), settings.model_name, version)

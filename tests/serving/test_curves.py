@@ -204,3 +204,44 @@ def test_nothing_registered_yet_is_404(tmp_path):
         r = http.get("/api/v1/models/1/curves", headers=_h(tokens, "ds"))
     assert r.status_code == 404 and "no version '1'" in r.json()["detail"]
     assert not (settings.home / "mlflow.db").exists()  # a read does not create the store
+
+
+def test_an_mlflow_server_that_is_down_is_a_503_saying_to_retry(tmp_path, monkeypatch):
+    """The registry is an MLflow server that is down, found so by the address check (before: 400, as if the
+    caller had erred) and by MLflow's own call after the server had answered once (before: 500 after
+    minutes of MLflow's retries, with a worker thread held all along)."""
+    import os
+    import socket
+
+    from models import registry
+    from serving.server import MLFLOW_HTTP_DEFAULTS, bound_mlflow_waits
+
+    for name in MLFLOW_HTTP_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")  # an operator's own setting is kept
+    bound_mlflow_waits()  # what `serve` does first
+    assert (
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+        and os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
+    )
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # this test need not wait for the retries
+
+    with socket.socket() as s:  # a port nothing listens on once the block ends
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'service.db'}", mlflow_tracking_uri=f"http://127.0.0.1:{port}"
+    )
+    app = create_app(settings, model_source=StubSource(None))
+    with TestClient(app) as http:
+        tokens = seed(app, with_scores=False)
+        r = http.get("/api/v1/models", headers=_h(tokens, "ds"))
+        assert r.status_code == 503 and r.headers["retry-after"], r.text
+        assert "cannot reach the MLflow server" in r.json()["detail"] and r.json()["code"] == "unavailable"
+        monkeypatch.setattr(registry, "_REACHED", {("127.0.0.1", port)})  # it answered before it went down
+        r = http.get("/api/v1/models", headers=_h(tokens, "ds"))
+        assert r.status_code == 503 and r.headers["retry-after"], r.text
+        assert (
+            "the model registry (the MLflow server of REPRADAR_MLFLOW_TRACKING_URI) cannot be reached"
+            in r.json()["detail"]
+        )
