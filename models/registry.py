@@ -379,9 +379,20 @@ def server_calls():
 
 
 def scratch_dir(settings) -> str:
-    """A folder for temporary files under home (same disk as the artifacts, out of shared /tmp)."""
+    """A folder for temporary files under home (same disk as the artifacts, out of shared /tmp); a home
+    that cannot be written (a read-only volume) is a UserError saying so, not an internal OSError."""
+    import tempfile
+
     path = Path(settings.resolved_home) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot write temporary files in {path} ({exc.strerror or exc}): training, promotion and the "
+            "report download MLflow artifacts there; make REPRADAR_HOME a folder this user may write to"
+        ) from None
     return str(path)
 
 

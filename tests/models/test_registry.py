@@ -383,3 +383,21 @@ def test_a_new_store_is_created_without_mlflows_info_lines(tmp_path):
     assert r.returncode == 0 and store.is_file(), (r.returncode, r.stdout, r.stderr)
     assert " INFO " not in r.stderr + r.stdout and "database tables" not in r.stderr, r.stderr
     assert "WARNING mlflow.store.db.utils: a warning of the store still shows" in r.stderr, r.stderr
+
+
+def test_a_home_where_temporary_files_cannot_be_written_is_a_user_error(tmp_path):
+    """`promote` (the gate's held-out data), `train` and `report` download artifacts into REPRADAR_HOME/tmp:
+    a home that cannot be written was an internal error (exit 1, "OSError(30, 'Read-only file system')").
+    A file where the folder should be stands for a read-only volume, which root would still write in."""
+    from models.registry import scratch_dir
+    from repradar.errors import UserError
+    from repradar.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    assert Path(scratch_dir(settings)) == tmp_path / "tmp"
+    (tmp_path / "tmp").rmdir()
+    (tmp_path / "tmp").write_text("not a folder")
+    with pytest.raises(
+        UserError, match=r"cannot write temporary files in .*tmp .*make REPRADAR_HOME a folder"
+    ):
+        scratch_dir(settings)
