@@ -25,6 +25,9 @@ class ModelSource(Protocol):
     def load(self) -> Any: ...  # an object with .name and .version (models.loading.LoadedModel)
 
 
+NO_CHAMPION = "no champion model in the registry yet"
+
+
 class RegistrySource:
     """The champion alias of the MLflow registry, through `models.loading` (imported lazily: it is heavy)."""
 
@@ -41,6 +44,19 @@ class RegistrySource:
         from models.loading import load_model
 
         return load_model(self.settings, alias=self.alias)
+
+    def no_champion(self) -> str:
+        """Why there is no champion, naming the embedded store when there is none: a mistyped
+        REPRADAR_HOME looks like a registry with nothing promoted yet."""
+        from models import registry
+
+        if not registry.store_exists(self.settings):
+            store = self.settings.resolved_home / "mlflow.db"
+            return (
+                f"no champion model in the registry yet: there is no MLflow store at {store} (train and "
+                "promote a model there, or set REPRADAR_HOME to the folder they used)"
+            )
+        return NO_CHAMPION
 
 
 @dataclass
@@ -72,7 +88,8 @@ class ModelHolder:
                     )
                     return False
                 if wanted is None or wanted == self.version:
-                    self.last_error = None if wanted else "no champion model in the registry yet"
+                    why = getattr(self.source, "no_champion", lambda: NO_CHAMPION)
+                    self.last_error = None if wanted else await asyncio.to_thread(why)
                     return False
                 model = await asyncio.to_thread(self.source.load)
             except Exception as exc:  # the registry may be briefly unreachable: keep serving the old model
