@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from repradar.settings import Settings
 from serving import http_errors
@@ -145,8 +147,16 @@ async def _beat(runner: JobRunner, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(runner.beat)
+        except (OperationalError, PoolTimeout) as exc:  # an outage, said once a beat on one line, not a bug
+            log.error("job heartbeat failed: the database is unavailable (%s)", _first_line(exc))
         except Exception:  # a database hiccup must not end the heartbeat for good
             log.exception("job heartbeat failed")
+
+
+def _first_line(exc: Exception) -> str:
+    """The driver's own message, without SQLAlchemy's statement and parameters."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def app_from_env() -> FastAPI:

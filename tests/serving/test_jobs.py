@@ -435,3 +435,32 @@ def test_a_job_whose_end_cannot_be_recorded_is_failed_once_the_database_is_back(
     again = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
     assert again.status_code == 201 and again.json()["id"] != job["id"]
     assert _wait(c, h, again.json()["id"])["status"] == "succeeded"
+
+
+def test_a_heartbeat_during_a_database_outage_is_one_log_line_and_the_job_goes_on(
+    service_factory, data_dir, stub_scoring, db_url, caplog
+):
+    """The heartbeat fails while the database is unavailable: one line in the log each time (before: a full
+    traceback every JOB_HEARTBEAT_S, some 120 lines each), and the job finishes once it is back."""
+    import logging
+
+    stub_scoring["gate"] = threading.Event()
+    svc = service_factory(data_dir=data_dir, db_timeout_s=0.5)
+    c, h = svc.client, svc.h("hr")
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    deadline = time.time() + 30
+    while stub_scoring["calls"] == 0:  # running: its heartbeat writes
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+    def beats():
+        return [r for r in caplog.records if r.getMessage().startswith("job heartbeat failed")]
+
+    with caplog.at_level(logging.ERROR, logger="repradar.serving"), _jobs_table_locked(db_url):
+        while not beats():
+            assert time.time() < deadline + 30
+            time.sleep(0.05)
+    stub_scoring["gate"].set()
+    assert all(r.exc_info is None for r in beats()), [r.exc_info for r in beats()]
+    assert "the database is unavailable" in beats()[0].getMessage()
+    assert _wait(c, h, job["id"])["status"] == "succeeded"
