@@ -39,7 +39,9 @@ def ready(request: Request):
             status="not_ready", model_version=holder.version, detail=f"database: {type(exc).__name__}"
         )
         return JSONResponse(body.model_dump(), 503)
-    return HealthOut(status="ready", model_version=holder.version)
+    # still ready (the loaded champion serves), but a monitor should see that the registry disagrees: its
+    # alias removed, or moved to a version that cannot be loaded
+    return HealthOut(status="ready", model_version=holder.version, detail=holder.last_error)
 
 
 @router.get(

@@ -760,6 +760,27 @@ def test_health_and_metrics(service_factory):
     assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
 
 
+def test_ready_while_the_registry_lost_its_champion_says_so(service):
+    """The champion alias is removed while the service runs: it stays ready with the version it has (taking
+    it out of rotation would stop every read), and the readiness probe's detail says why the registry
+    disagrees, as /api/v1/models/current does (before: a plain "ready" with no detail)."""
+    import time
+
+    service.source.version = None
+    deadline = time.time() + 20
+    while (body := service.client.get("/health/ready").json())["detail"] is None:
+        assert time.time() < deadline, body
+        time.sleep(0.05)
+    assert body["status"] == "ready" and body["model_version"] == "1"
+    assert (
+        "the registry has no champion now" in body["detail"] and "still serving version 1" in body["detail"]
+    )
+    service.source.version = "1"  # the alias is back on the version served
+    while service.client.get("/health/ready").json()["detail"] is not None:
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
 def _same_but_body(get, head, *, length: bool = True) -> None:
     """HEAD answered as GET: the same status and headers (the request id aside), and no body."""
     skip = {"x-request-id"} | (set() if length else {"content-length"})
