@@ -197,10 +197,12 @@ class JobRunner:
         (the database was unavailable when it tried)."""
         limit = utcnow() - dt.timedelta(seconds=self.settings.job_stale_after_s)
         n = 0
+        with self._live_lock:
+            live = set(self._live)
         for job in session.scalars(select(Job).where(Job.status.in_(UNFINISHED))):
             stale = job.heartbeat_at is None or job.heartbeat_at < limit
             if job.worker == self.instance:
-                if stale:
+                if stale and job.id not in live:  # a live one only missed beats (the database was down)
                     self._fail(
                         session,
                         job,

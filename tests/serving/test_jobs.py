@@ -464,3 +464,27 @@ def test_a_heartbeat_during_a_database_outage_is_one_log_line_and_the_job_goes_o
     assert all(r.exc_info is None for r in beats()), [r.exc_info for r in beats()]
     assert "the database is unavailable" in beats()[0].getMessage()
     assert _wait(c, h, job["id"])["status"] == "succeeded"
+
+
+def test_a_job_still_scoring_is_not_failed_for_beats_it_missed(service_factory, data_dir, stub_scoring):
+    """Its process missed heartbeats (the database was down longer than JOB_STALE_AFTER_S, here: beats
+    far apart) while the job went on scoring: the next look at the jobs does not fail it, since this
+    process knows it is alive; it finishes."""
+    from serving.db.schema import utcnow
+
+    stub_scoring["gate"] = threading.Event()
+    svc = service_factory(data_dir=data_dir, job_heartbeat_s=600.0, job_stale_after_s=0.5)
+    c, h = svc.client, svc.h("hr")
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    deadline = time.time() + 30
+    while True:  # its heartbeat is older than the stale limit
+        with svc.session() as s:
+            beat = s.get(Job, job["id"]).heartbeat_at
+        beat = beat if beat.tzinfo else beat.replace(tzinfo=dt.UTC)  # SQLite keeps UTC without its zone
+        if beat < utcnow() - dt.timedelta(seconds=1):
+            break
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert c.get(f"/api/v1/jobs/{job['id']}", headers=h).json()["status"] == "running"
+    stub_scoring["gate"].set()
+    assert _wait(c, h, job["id"])["status"] == "succeeded"
