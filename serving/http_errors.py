@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount
 
 from repradar.errors import Unavailable, UserError
 from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
+from serving.middleware import plain_page, wants_page
 from serving.schemas import ErrorOut, ValidationErrorOut
 
 log = logging.getLogger("repradar.serving")
@@ -177,6 +178,15 @@ def _path(request: Request) -> str:
     return request.url.path.encode("unicode_escape").decode("ascii")
 
 
+def unavailable(request: Request, detail: str, retry_after: str) -> Response:
+    """A 503 (something the service needs is down; nothing the caller sent was wrong): JSON for the API,
+    a small page for a browser's dashboard page or form rather than JSON on screen."""
+    headers = {"Retry-After": retry_after}
+    if wants_page(request.url.path, request.headers.get("accept", "")):
+        return HTMLResponse(plain_page(503, detail), 503, headers=headers)
+    return JSONResponse(error_body(503, detail), 503, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -185,7 +195,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError):
         if isinstance(exc, Unavailable):  # nothing the caller sent was wrong: retry when it is back
-            return JSONResponse(error_body(503, str(exc)), 503, headers={"Retry-After": "30"})
+            return unavailable(request, str(exc), "30")
         return JSONResponse(error_body(400, str(exc)), 400)
 
     @app.exception_handler(Conflict)
@@ -198,7 +208,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(request: Request, exc: ServiceUnavailable):
-        return JSONResponse(error_body(503, str(exc)), 503, headers={"Retry-After": "5"})
+        return unavailable(request, str(exc), "5")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -247,11 +257,7 @@ def install(app: FastAPI) -> None:
             rid,
             getattr(exc, "orig", exc),
         )
-        return JSONResponse(
-            error_body(503, f"the database is unavailable (request {rid}); retry in a moment"),
-            503,
-            headers={"Retry-After": "5"},
-        )
+        return unavailable(request, f"the database is unavailable (request {rid}); retry in a moment", "5")
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):

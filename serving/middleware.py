@@ -21,6 +21,23 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HTML_HINT_EN = "Go back and try again (shorter, or in a moment)."
 HTML_HINT_ZH = "请返回重试（缩短内容，或稍后再试）。"
+
+
+def wants_page(path: str, accept: str) -> bool:
+    """A browser asking for a dashboard page or form (not the API, not the probes): refusals come as a page."""
+    return not path.startswith(("/api/", "/health/", "/metrics")) and "text/html" in accept
+
+
+def plain_page(status: int, detail: str) -> bytes:
+    """A refusal as a small page, for when the page's language (or the database behind it) is unknown:
+    English, with the hint also in Chinese."""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} · RepRadar</title>'
+        f"</head><body><main><h1>{status}</h1><p>{escape(detail)}</p><p>{escape(HTML_HINT_EN)}</p>"
+        f'<p lang="zh-CN">{escape(HTML_HINT_ZH)}</p><p><a href="/">RepRadar</a></p></main></body></html>'
+    ).encode()
+
+
 API_PREFIX = "/api/v1"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -205,13 +222,7 @@ class ServiceMiddleware:
         html: bool = False,
     ) -> None:
         if html:  # a browser's form or page: a page, in both languages, not JSON
-            text = escape(detail)
-            body = (
-                # answered before any page language is known: English, with the hint also in Chinese
-                f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} · RepRadar</title>'
-                f"</head><body><main><h1>{status}</h1><p>{text}</p><p>{escape(HTML_HINT_EN)}</p>"
-                f'<p lang="zh-CN">{escape(HTML_HINT_ZH)}</p><p><a href="/">RepRadar</a></p></main></body></html>'
-            ).encode()
+            body = plain_page(status, detail)
             kind = b"text/html; charset=utf-8"
         else:
             body = json.dumps({"detail": detail, "code": code}).encode()
@@ -245,8 +256,7 @@ class ServiceMiddleware:
         )
         scope["repradar.request_id"] = rid
         # the dashboard's pages and forms (not the API, not the probes) get their refusals as a page
-        accept = _header(scope, b"accept") or b""
-        html = not scope["path"].startswith(("/api/", "/health/", "/metrics")) and b"text/html" in accept
+        html = wants_page(scope["path"], (_header(scope, b"accept") or b"").decode("latin-1"))
         extra = [(b"x-model-version", version.encode("latin-1")), (b"x-request-id", rid.encode())]
         # Pages and answers name people and their risk: no browser or proxy may keep them (the Back
         # button after signing out must not show a rep's page). Static files may be cached.

@@ -245,3 +245,12 @@ def test_an_mlflow_server_that_is_down_is_a_503_saying_to_retry(tmp_path, monkey
             "the model registry (the MLflow server of REPRADAR_MLFLOW_TRACKING_URI) cannot be reached"
             in r.json()["detail"]
         )
+        # the dashboard's models page says it as a page, not as JSON on screen (it was JSON)
+        page = TestClient(app, base_url="http://testserver")
+        assert page.post(
+            "/login", data={"token": tokens["ds"], "next": "/"}, follow_redirects=False
+        ).is_redirect
+        r = page.get("/models", headers={"accept": "text/html"})
+        assert r.status_code == 503 and r.headers["content-type"].startswith("text/html"), r.text
+        assert r.headers["retry-after"] and "<h1>503</h1>" in r.text and "cannot be reached" in r.text
+        assert page.get("/api/v1/models").headers["content-type"] == "application/json"  # the API keeps JSON
