@@ -29,7 +29,7 @@ def svc(service_factory, tmp_path, monkeypatch):
     """A service with two seeded batches (AS_OF_1, AS_OF_2) and a finished job on JOB_DAY with its file."""
 
     def fake(self, folder, as_of, model):
-        return pd.DataFrame(score_rows(as_of, version=str(model.version))), pd.DataFrame(REPS)
+        return pd.DataFrame(score_rows(as_of, version=str(model.version))), pd.DataFrame(REPS), []
 
     monkeypatch.setattr(JobRunner, "_score", fake)
     data = tmp_path / "data"
