@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     )
     db_timeout_s: float = Field(default=15.0, gt=0, description="Database connect, lock and pool timeouts.")
     db_auto_migrate: bool = Field(default=True, description="The service upgrades its database at start.")
+    export_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="PostgreSQL: a CSV download whose client stops reading for this long is ended, so that "
+        "stalled clients cannot hold the database's connections (idle in transaction) without end.",
+    )
     # --- dashboard sign-in and the proxy in front (docs/service.md, "Sessions and browser security") ---
     session_idle_minutes: int = Field(
         default=60, ge=1, le=7 * 24 * 60, description="A dashboard session unused this long ends."

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from fastapi.responses import StreamingResponse
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("repradar.serving")
@@ -33,7 +34,7 @@ class Sent:
 
 
 @contextlib.contextmanager
-def snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
+def snapshot(sessions: sessionmaker[Session], idle_timeout_s: float | None = None) -> Iterator[Session]:
     """A session for a download, which reads one snapshot of the database in all its statements: what the
     export counts or bounds when it is asked for (its event's count, the newest id) and every chunk sent
     later. On PostgreSQL its transaction is REPEATABLE READ and READ ONLY: the snapshot is taken by its first
@@ -42,6 +43,11 @@ def snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
     transaction that committed later, would be sent). SQLite has one writer at a time, so no row commits
     with an id below one already visible: a plain session with the id bound serves.
 
+    With `idle_timeout_s`, PostgreSQL ends the download's transaction once its client has read nothing for
+    that long: the transaction is idle between chunks while the client reads, so a client that stalls
+    would otherwise hold a pooled connection (and the snapshot, which holds back vacuum) for as long as it
+    likes, and a few dozen such clients would leave every request a 503.
+
     Closed here when the request fails before `csv_download` has it."""
     session = sessions()
     try:
@@ -49,6 +55,12 @@ def snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
             session.connection(
                 execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
             )
+            if idle_timeout_s:
+                # local to this transaction: the pooled connection keeps no trace of it afterwards
+                session.execute(
+                    text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
+                    {"ms": str(int(idle_timeout_s * 1000))},
+                )
         yield session
     except BaseException:
         session.close()

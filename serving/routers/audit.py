@@ -106,7 +106,9 @@ def export_audit(
     commit(session)
     # read as it is sent, from one snapshot taken now, up to the newest event in it: the export's own event
     # is in it when the filters match, those written while it is being sent are not
-    with exports.snapshot(request.app.state.sessions) as snapshot:
+    with exports.snapshot(
+        request.app.state.sessions, request.app.state.settings.export_idle_timeout_s
+    ) as snapshot:
         upto = audit.newest_event_id(snapshot)
         return exports.csv_download(
             snapshot,

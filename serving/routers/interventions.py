@@ -123,7 +123,9 @@ def export_interventions(
         )
     # counted in the export's snapshot, then read from it as it is sent, up to the newest entry counted;
     # the rows sent are recorded when the sending ends (audit.export_end): a download cut short sends fewer
-    with exports.snapshot(request.app.state.sessions) as snapshot:
+    with exports.snapshot(
+        request.app.state.sessions, request.app.state.settings.export_idle_timeout_s
+    ) as snapshot:
         total, last = store.count_intervention_entries(snapshot, f)
         event = recorded({"total": total})
         return exports.csv_download(
