@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pydantic import ValidationError
@@ -1067,6 +1067,40 @@ def start_job(
     return RedirectResponse(f"/org?flash={flash}&job={job.id}#jobs", 303)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def for_spreadsheets(answer: Response) -> Response:
+    """A CSV a person downloads from the dashboard, with a UTF-8 byte-order mark first: Excel reads a CSV
+    without one in the system's code page (GBK on Chinese Windows), so Chinese names and reasons came out
+    garbled. pandas, pyarrow and so `repradar report` skip the mark; the API's CSVs, for programs, have none."""
+    if isinstance(answer, FileResponse):
+        path = Path(answer.path)
+
+        def chunks():
+            yield UTF8_BOM
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 16):
+                    yield chunk
+
+        disposition = answer.headers.get("content-disposition")
+        return StreamingResponse(
+            chunks(),
+            media_type=answer.media_type,
+            headers={"content-disposition": disposition} if disposition else None,
+        )
+    if isinstance(answer, StreamingResponse) and str(answer.media_type or "").startswith("text/csv"):
+        body = answer.body_iterator
+
+        async def with_mark():
+            yield UTF8_BOM
+            async for chunk in body:
+                yield chunk
+
+        answer.body_iterator = with_mark()
+    return answer
+
+
 @router.get("/org/jobs/{job_id}/scores")
 def download_job(
     request: Request,
@@ -1085,7 +1119,8 @@ def download_job(
     ):
         return render(request, "error.html", principal, 404, kind="not_found", rep_id=job_id[:40])
     try:
-        return jobs_api.download(request, job_id, principal, session, rid, format=format)  # type: ignore[arg-type]
+        answer = jobs_api.download(request, job_id, principal, session, rid, format=format)  # type: ignore[arg-type]
+        return for_spreadsheets(answer) if format == "csv" and request.method != "HEAD" else answer
     except ApiError as exc:
         return RedirectResponse("/org?error=" + quote(exc.detail) + "#jobs", 303)
 
@@ -1094,7 +1129,7 @@ def download_job(
 def audit_csv(request: Request, principal: WebUser, session: SessionDep, rid: RequestIdDep):
     if "hr" not in principal.roles:
         return _forbidden(request, principal, ("hr",))
-    return audit_api.export_audit(request, principal, session, rid)
+    return for_spreadsheets(audit_api.export_audit(request, principal, session, rid))
 
 
 # -- data scientist: models ----------------------------------------------------------------------

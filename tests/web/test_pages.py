@@ -1290,3 +1290,49 @@ def test_a_known_rep_without_a_score_says_why_and_keeps_what_was_recorded_for_th
     # out of a manager's scope it stays a plain 'not found', naming nothing recorded
     other = web.login("mgr2").get("/reps/R77")
     assert other.status_code == 404 and "weekly with Ada" not in other.text
+
+
+def test_csv_downloads_from_the_dashboard_open_in_excel_and_read_back_the_same(web, tmp_path):
+    """Excel reads a CSV without a byte-order mark in the system's code page (GBK on Chinese Windows): the
+    dashboard's downloads, made for people, came out garbled there. They now start with the UTF-8 mark;
+    the API's CSVs, for programs, do not, and `read_scores` reads both to the same rows."""
+    import uuid
+
+    from models.scoring import read_scores, write_scores
+    from serving.db.schema import Job
+    from tests.serving.conftest import AS_OF_2, score_rows
+
+    rows = pd.DataFrame(score_rows(AS_OF_2)).assign(team="销售一组")
+    job_id, path = uuid.uuid4().hex, tmp_path / "job" / "scores.parquet"
+    write_scores(rows, path)
+    with web.app.state.sessions.begin() as s:
+        s.add(
+            Job(
+                id=job_id,
+                dedupe_key="k",
+                data_dir=str(tmp_path),
+                data_digest="d",
+                as_of=AS_OF_2,
+                model_version="1",
+                status="succeeded",
+                created_by="hr",
+                output_path=str(path),
+                n_rows=len(rows),
+            )
+        )
+    c = web.login("hr")
+    page = c.get(f"/org/jobs/{job_id}/scores", params={"format": "csv"})
+    assert page.status_code == 200 and page.content.startswith(b"\xef\xbb\xbfrep_id,"), page.content[:20]
+    assert "attachment" in page.headers["content-disposition"]
+    bearer = {"Authorization": f"Bearer {web.tokens['hr']}"}
+    api = c.get(f"/api/v1/jobs/{job_id}/scores", params={"format": "csv"}, headers=bearer)
+    assert api.status_code == 200 and api.content.startswith(b"rep_id,")
+    assert page.content[3:] == api.content  # the same file, with the mark
+    for name, body in (("page.csv", page.content), ("api.csv", api.content)):
+        (tmp_path / name).write_bytes(body)
+    pd.testing.assert_frame_equal(read_scores(tmp_path / "page.csv"), read_scores(tmp_path / "api.csv"))
+    assert "销售一组" in page.content.decode("utf-8-sig")
+    assert c.get("/org/audit.csv").content.startswith(b"\xef\xbb\xbf")
+    api_audit = c.get("/api/v1/audit/export", headers=bearer)
+    assert api_audit.status_code == 200 and not api_audit.content.startswith(b"\xef\xbb\xbf")
+    assert c.get(f"/org/jobs/{job_id}/scores", params={"format": "parquet"}).content[:4] == b"PAR1"
