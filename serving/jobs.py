@@ -394,17 +394,13 @@ class JobRunner:
         from features.contract import TABLES
         from features.io import read_raw, table_path
         from features.validation import coerce_table
-        from models.scoring import currency_note, fitted_note, model_currency, score_folder
+        from models.scoring import score_folder
 
         frame = score_folder(folder, as_of, self.settings, model=model)
-        # the command line prints them with the scores (the feature build's, e.g. an as-of day after the
-        # export's last event, then the model's); a job keeps them with itself and says them in the log
-        notes = list(frame.attrs.get("notes") or [])
-        notes += [
-            currency_note(model_currency(model), self.settings.currency, getattr(model, "version", "")),
-            fitted_note(frame, model),
-        ]
-        notes = list(dict.fromkeys(filter(None, notes)))
+        # what the command line prints with the scores (`models.scoring.score_notes`: the feature build's,
+        # e.g. an as-of day after the export's last event, the fitted-period and currency notes); a job
+        # keeps them with itself and says them in the log
+        notes = list(dict.fromkeys(filter(None, frame.attrs.get("notes") or [])))
         for note in notes:
             log.warning("batch scoring: %s", note)
         reps = coerce_table(TABLES["reps"], read_raw(table_path(folder, "reps")))

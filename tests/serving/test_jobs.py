@@ -266,6 +266,21 @@ def test_stopping_the_service_fails_its_unfinished_jobs(service_factory, data_di
         assert row.error_code == "stopped"
 
 
+def _score_folder_on_the_fixture_rows(monkeypatch):
+    """`models.scoring.score_folder` answering the fixture org's rows, with the notes it attaches to them
+    (`score_notes` of the feature build and the model: fitted period, currency)."""
+    from types import SimpleNamespace
+
+    from models import scoring
+
+    def score_folder(folder, as_of, settings, model=None):
+        frame = pd.DataFrame(score_rows(as_of))
+        frame.attrs["notes"] = scoring.score_notes(SimpleNamespace(notes=[], frame=frame), model, settings)
+        return frame
+
+    monkeypatch.setattr(scoring, "score_folder", score_folder)
+
+
 def test_a_job_scoring_a_period_its_model_was_fitted_on_logs_that_the_risks_are_no_forecast(
     data_dir, monkeypatch, caplog, tmp_path
 ):
@@ -276,13 +291,10 @@ def test_a_job_scoring_a_period_its_model_was_fitted_on_logs_that_the_risks_are_
     import logging
     from types import SimpleNamespace
 
-    from models import scoring
     from models.loading import LoadedModel
     from repradar.settings import Settings
 
-    monkeypatch.setattr(
-        scoring, "score_folder", lambda folder, as_of, settings, model=None: pd.DataFrame(score_rows(as_of))
-    )
+    _score_folder_on_the_fixture_rows(monkeypatch)
     runner = JobRunner(Settings(home=tmp_path), sessions=None)
 
     def model(valid_window):
@@ -366,13 +378,10 @@ def test_a_job_scoring_with_a_model_of_another_currency_logs_why_its_texts_keep_
     import logging
     from types import SimpleNamespace
 
-    from models import scoring
     from models.loading import LoadedModel
     from repradar.settings import Settings
 
-    monkeypatch.setattr(
-        scoring, "score_folder", lambda folder, as_of, settings, model=None: pd.DataFrame(score_rows(as_of))
-    )
+    _score_folder_on_the_fixture_rows(monkeypatch)
     runner = JobRunner(Settings(home=tmp_path, currency="GBP"), sessions=None)
     euro_model = LoadedModel("m", "3", SimpleNamespace(spec_=SimpleNamespace(currency="EUR")))
     with caplog.at_level(logging.WARNING, logger="repradar.serving.jobs"):
