@@ -167,51 +167,40 @@ def test_recourse_on_a_simulated_org_with_the_trained_model(trained):
     _check_plans(model, frame, plans, band)
 
 
+def _plan(lang, before, after, *, feasible=True, deltas=None):
+    """`plan_text` for an SMB rep against the 60% band (amounts in CNY)."""
+    from models.recourse import plan_text
+
+    return plan_text(
+        {"new_pipeline": 35000.0} if deltas is None else deltas,
+        feasible=feasible,
+        risk_before=before,
+        risk_after=after,
+        threshold=0.6,
+        lang=lang,
+        scope="segment",
+        segment="SMB",
+        currency="CNY",
+    )
+
+
 def test_a_plan_never_says_a_risk_is_below_the_band_at_the_bands_own_figure():
     """A plan reaching 59.58% read "would bring the risk from 72% to 60%, below the high band (60%)" /
     "可使风险从72%降至60%，低于高风险线（60%）" (seen on a simulated organisation's rep page); a risk that
     rounds to the band's figure keeps the decimal that shows its side."""
-    from models.recourse import plan_text
-
-    def text(lang, after, feasible=True):
-        return plan_text(
-            {"new_pipeline": 35000.0},
-            feasible=feasible,
-            risk_before=0.7168,
-            risk_after=after,
-            threshold=0.6,
-            lang=lang,
-            scope="segment",
-            segment="SMB",
-            currency="CNY",
-        )
-
-    assert "from 72% to 59.6%, below the high band (60%)" in text("en", 0.5958)
-    assert "可使风险从72%降至59.6%，低于高风险线（60%）" in text("zh-CN", 0.5958)
-    assert "to 50%, below" in text("en", 0.5)  # whole percents when they say it already
-    assert "to 59.99%, below" in text("en", 0.59996)
-    assert text("en", 0.6004, feasible=False).endswith("the best reaches 60%.")
+    assert "from 72% to 59.6%, below the high band (60%)" in _plan("en", 0.7168, 0.5958)
+    assert "可使风险从72%降至59.6%，低于高风险线（60%）" in _plan("zh-CN", 0.7168, 0.5958)
+    assert "to 50%, below" in _plan("en", 0.7168, 0.5)  # whole percents when they say it already
+    assert "to 59.99%, below" in _plan("en", 0.7168, 0.59996)
+    assert _plan("en", 0.7168, 0.6004, feasible=False).endswith("the best reaches 60%.")
 
 
 def test_a_plan_whose_levers_do_not_move_the_risk_says_so_rather_than_naming_a_best():
     """'No plan ... brings the risk from 63% below the high band (60%); the best reaches 63%' (seen on a
     simulated organisation) reads as if something had been found; it now says nothing moves the risk."""
-    from models.recourse import plan_text
-
-    def text(lang, after):
-        return plan_text(
-            {},
-            feasible=False,
-            risk_before=0.6312,
-            risk_after=after,
-            threshold=0.6,
-            lang=lang,
-            scope="segment",
-            segment="SMB",
-        )
-
-    en = text("en", 0.6309)
+    en = _plan("en", 0.6312, 0.6309, feasible=False, deltas={})
     assert "the best reaches" not in en and "moves the risk of 63%" in en and "SMB peers" in en, en
-    zh = text("zh-CN", 0.6309)
+    zh = _plan("zh-CN", 0.6312, 0.6309, feasible=False, deltas={})
     assert "最好的方案" not in zh and "无法降低63%的风险" in zh, zh
-    assert text("en", 0.61).endswith("the best reaches 61%.")  # a real if insufficient gain is still said
+    # a real if insufficient gain is still said
+    assert _plan("en", 0.6312, 0.61, feasible=False, deltas={}).endswith("the best reaches 61%.")
