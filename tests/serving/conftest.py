@@ -239,6 +239,38 @@ class Service:
         return self.app.state.sessions()
 
 
+def add_finished_job(app, rows: list[dict] | None = None, folder=None) -> str:
+    """A batch job that succeeded, as the runner leaves it: its scores file (`rows`, default the fixture
+    org's AS_OF_2 rows) written under `folder` and its row stored; returns its id."""
+    import uuid
+    from pathlib import Path
+
+    import pandas as pd
+
+    from models.scoring import write_scores
+    from serving.db.schema import Job
+
+    rows = score_rows(AS_OF_2) if rows is None else rows
+    job_id = uuid.uuid4().hex
+    path = write_scores(pd.DataFrame(rows), Path(folder) / job_id / "scores.parquet")
+    with app.state.sessions.begin() as s:
+        s.add(
+            Job(
+                id=job_id,
+                dedupe_key=job_id,
+                data_dir=str(folder),
+                data_digest="d",
+                as_of=pd.Timestamp(rows[0]["as_of"]).date(),
+                model_version="1",
+                status="succeeded",
+                created_by="hr",
+                output_path=str(path),
+                n_rows=len(rows),
+            )
+        )
+    return job_id
+
+
 def seed(app, with_scores: bool = True) -> dict[str, str]:
     tokens = {}
     with app.state.sessions.begin() as s:

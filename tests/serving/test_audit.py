@@ -269,36 +269,18 @@ def test_a_head_of_any_audited_get_records_the_read_but_never_an_export_or_downl
     is there). A HEAD of the JSON intervention export wrote `interventions.export`, and of a job's file
     `job.download`, each recording an export that did not happen."""
     import re
-    import uuid
 
-    import pandas as pd
     from fastapi.routing import iter_route_contexts
 
-    from models.scoring import write_scores
     from serving.auth import add_user
-    from serving.db.schema import InterventionLog, Job
+    from serving.db.schema import InterventionLog
 
-    from .conftest import AS_OF_2, log_entries, score_rows
+    from .conftest import add_finished_job, log_entries
 
-    job_id, path = uuid.uuid4().hex, tmp_path / "scores.parquet"
-    write_scores(pd.DataFrame(score_rows(AS_OF_2)), path)
+    job_id = add_finished_job(service.app, folder=tmp_path)
     with service.app.state.sessions.begin() as s:
         token = add_user(s, "every-role", ["hr", "data_scientist", "admin"])[1]
         s.execute(insert(InterventionLog), log_entries(3))
-        s.add(
-            Job(
-                id=job_id,
-                dedupe_key="k",
-                data_dir=str(tmp_path),
-                data_digest="d",
-                as_of=AS_OF_2,
-                model_version="1",
-                status="succeeded",
-                created_by="hr",
-                output_path=str(path),
-                n_rows=6,
-            )
-        )
     c, headers = service.client, {"Authorization": f"Bearer {token}"}
     assert c.post("/login", data={"token": token}, follow_redirects=False).status_code == 303
     values = {"rep_id": "R1", "job_id": job_id, "version": "1", "path": "no-such-page"}

@@ -1296,30 +1296,11 @@ def test_csv_downloads_from_the_dashboard_open_in_excel_and_read_back_the_same(w
     """Excel reads a CSV without a byte-order mark in the system's code page (GBK on Chinese Windows): the
     dashboard's downloads, made for people, came out garbled there. They now start with the UTF-8 mark;
     the API's CSVs, for programs, do not, and `read_scores` reads both to the same rows."""
-    import uuid
+    from models.scoring import read_scores
+    from tests.serving.conftest import AS_OF_2, add_finished_job, score_rows
 
-    from models.scoring import read_scores, write_scores
-    from serving.db.schema import Job
-    from tests.serving.conftest import AS_OF_2, score_rows
-
-    rows = pd.DataFrame(score_rows(AS_OF_2)).assign(team="销售一组")
-    job_id, path = uuid.uuid4().hex, tmp_path / "job" / "scores.parquet"
-    write_scores(rows, path)
-    with web.app.state.sessions.begin() as s:
-        s.add(
-            Job(
-                id=job_id,
-                dedupe_key="k",
-                data_dir=str(tmp_path),
-                data_digest="d",
-                as_of=AS_OF_2,
-                model_version="1",
-                status="succeeded",
-                created_by="hr",
-                output_path=str(path),
-                n_rows=len(rows),
-            )
-        )
+    rows = [{**r, "team": "销售一组"} for r in score_rows(AS_OF_2)]
+    job_id = add_finished_job(web.app, rows, folder=tmp_path)
     c = web.login("hr")
     page = c.get(f"/org/jobs/{job_id}/scores", params={"format": "csv"})
     assert page.status_code == 200 and page.content.startswith(b"\xef\xbb\xbfrep_id,"), page.content[:20]
