@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.contract import TABLES
 from repradar.errors import UserError
+from repradar.files import replacing
 
 # Resolution of every date and timestamp column (pandas 3 parses strings to microseconds; this
 # also keeps far-future sentinels such as 9999-12-31 representable).
@@ -338,13 +339,11 @@ def _short(exc: BaseException) -> str:
 def write_table(df: pd.DataFrame, path: Path) -> None:
     """Write atomically: to a temporary file beside the target, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".parquet":
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def quota_span(folder: str | Path) -> tuple[dt.date, dt.date] | None:

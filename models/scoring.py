@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 from models.bands import risk_band
 from models.currency import DEFAULT_CURRENCY
 from repradar.errors import UserError
+from repradar.files import replacing
 from repradar.progress import step
 
 SCORE_COLUMNS = [
@@ -405,19 +405,12 @@ def write_scores(df: pd.DataFrame, path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise UserError(f"cannot write scores to {path.name!r}: name the file .parquet or .csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # one temporary name per writer: two commands writing one path at once must not write into, or move
-    # away, each other's half-written file (the last to finish wins, whole)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
+    # its own temporary name: two commands writing one path at once must not mix their files
+    with replacing(path) as tmp:
         if suffix == ".parquet":
             pq.write_table(scores_arrow(df), tmp)
         else:
             _csv_frame(df).to_csv(tmp, index=False, float_format="%.17g", lineterminator="\n")
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -7,6 +7,7 @@ and `print_pdf` write the files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import json
@@ -14,7 +15,6 @@ import math
 import shutil
 import subprocess
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
 from repradar.errors import UserError
+from repradar.files import replacing
 from repradar.progress import step
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -509,22 +510,16 @@ def write_files(texts: dict[Path, str]) -> None:
     """Write the report's files as one: each beside its target under a name of its own (two reports to one
     path at once do not mix), then all renamed. A write that fails (a full disk) changes none of them,
     leaves no temporary file, and is a UserError saying what to do rather than an internal error."""
-    tmps: list[tuple[Path, Path]] = []
     try:
-        for path, text in texts.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmps.append((path, path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")))
-            tmps[-1][1].write_text(text, encoding="utf-8")
-        for path, tmp in tmps:
-            tmp.replace(path)
+        # every file written before any is renamed: a failed write unwinds them all, unrenamed
+        with contextlib.ExitStack() as files:
+            for path, text in texts.items():
+                files.enter_context(replacing(path)).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(
             f"could not write {path}: {exc.strerror or exc}; the report's files were left as they were. "
             "Free space on its disk (or choose another --out) and run the command again"
         ) from None
-    finally:
-        for _, tmp in tmps:
-            tmp.unlink(missing_ok=True)
 
 
 def _app_version() -> str:
