@@ -199,20 +199,13 @@ def _check_out(out: str, engine, suffixes: tuple[str, ...]) -> None:
 def _check_writable(out: Path) -> None:
     """Refuse, before any work, an output whose folder cannot be written (read-only, not a folder, no
     permission): else the command would find out only when writing, after all of its work."""
-    import tempfile
+    from repradar.files import NOT_A_FOLDER, unwritable
 
-    folder = out.absolute().parent
-    while not folder.exists() and folder != folder.parent:  # the nearest folder that is there makes the rest
-        folder = folder.parent
-    if not folder.is_dir():
-        raise UserError(f"--out {out}: {folder} is a file, not a folder; choose another path")
-    try:
-        with tempfile.TemporaryFile(dir=folder, prefix=".repradar-probe-"):
-            pass
-    except OSError as exc:
-        raise UserError(
-            f"--out {out}: cannot write in {folder} ({exc.strerror or exc}); choose a folder you may write to"
-        ) from None
+    if problem := unwritable(out):
+        folder, why = problem
+        if why == NOT_A_FOLDER:
+            raise UserError(f"--out {out}: {folder} is a file, not a folder; choose another path")
+        raise UserError(f"--out {out}: cannot write in {folder} ({why}); choose a folder you may write to")
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from repradar.errors import UserError
+from repradar.files import NOT_A_FOLDER, unwritable
 from repradar.settings import Settings
 from serving import audit, store
 from serving.auth import Principal
@@ -43,6 +44,7 @@ REFUSAL_CODES = (
     "no_data_dir",
     "data_dir_missing",
     "no_tables",
+    "output_unwritable",
     "no_model",
     "no_runner",
     "too_many",
@@ -284,6 +286,7 @@ class JobRunner:
                 n=unfinished,
                 limit=self.settings.max_queued_jobs,
             )
+        self.check_output_folder()
         now = utcnow()
         job = Job(
             id=uuid.uuid4().hex,
@@ -329,6 +332,19 @@ class JobRunner:
 
     def output_path(self, job_id: str) -> Path:
         return self.settings.resolved_home / "jobs" / job_id / "scores.parquet"
+
+    def check_output_folder(self) -> None:
+        """Refuse a new job, before any scoring, when its scores file could not be written (a read-only
+        REPRADAR_HOME, a file where the jobs folder should be): else it failed only after all of its work."""
+        if problem := unwritable(self.output_path(uuid.uuid4().hex)):
+            folder, why = problem
+            why = f"{folder} is {why}" if why == NOT_A_FOLDER else f"cannot write in {folder}: {why}"
+            raise Conflict(
+                f"the service cannot store batch files ({why}); make {self.settings.resolved_home / 'jobs'} "
+                "a folder the service's user may write to (or set REPRADAR_HOME to one) and ask again",
+                "output_unwritable",
+                folder=folder,
+            )
 
     # ---- the work --------------------------------------------------------------------------
     def _run(self, job_id: str, model: Any) -> None:

@@ -497,3 +497,31 @@ def test_a_job_still_scoring_is_not_failed_for_beats_it_missed(service_factory, 
     assert c.get(f"/api/v1/jobs/{job['id']}", headers=h).json()["status"] == "running"
     stub_scoring["gate"].set()
     assert _wait(c, h, job["id"])["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the file system's answer, not the database's
+def test_a_job_is_refused_before_any_scoring_when_its_file_could_not_be_written(
+    service_factory, data_dir, stub_scoring
+):
+    """A read-only REPRADAR_HOME failed the job only after its scoring, as an internal error. A file where
+    the jobs folder should be stands for a read-only volume, which root would still write in."""
+    svc = service_factory(data_dir=data_dir)
+    jobs = svc.settings.resolved_home / "jobs"
+    jobs.parent.mkdir(parents=True, exist_ok=True)
+    jobs.write_text("not a folder")
+    c, h = svc.client, svc.h("hr")
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == (
+        f"the service cannot store batch files ({jobs} is a file, not a folder); make {jobs} a folder the "
+        "service's user may write to (or set REPRADAR_HOME to one) and ask again"
+    )
+    assert stub_scoring["calls"] == 0 and c.get("/api/v1/jobs", headers=h).json()["total"] == 0
+    # the organisation page's form says it in the page's language, naming the folder
+    token = h["Authorization"].split(" ", 1)[1]
+    assert c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False).status_code == 303
+    page = c.post("/org/jobs", data={"as_of": "2024-01-22"}).text
+    assert f"The service cannot store batch files in {jobs} (read-only" in page, page
+    jobs.unlink()  # once it can be written, the same request runs
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 201 and _wait(c, h, r.json()["id"])["status"] == "succeeded"
