@@ -760,6 +760,38 @@ def test_health_and_metrics(service_factory):
     assert empty.client.get("/api/v1/models/current", headers=svc.h("ds")).json()["ready"] is False
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # its database is swapped below
+def test_ready_logs_why_the_database_does_not_answer_once_per_change(service, caplog):
+    """/health/ready answers only the failure's kind (no token needed: no host or user names leak), and
+    nothing said why in the service's log. It now logs the driver's message, password masked, once when
+    the database stops answering (not at every probe of a monitor) and once when it answers again."""
+    from repradar.settings import Settings
+    from serving.db.engine import make_engine, make_sessionmaker
+
+    c, app = service.client, service.app
+    working = app.state.sessions
+    # a real PostgreSQL engine on a port where nothing listens, with a password in its URL
+    down = Settings(home=service.settings.home, database_url="postgresql://rr:s3cret-pw@127.0.0.1:1/repradar")
+    caplog.set_level(logging.INFO, logger="repradar.serving.health")
+    app.state.sessions = make_sessionmaker(make_engine(down))
+    try:
+        for _ in range(4):
+            r = c.get("/health/ready")
+            assert r.status_code == 503 and r.json()["detail"] == "database: OperationalError"
+    finally:
+        app.state.sessions = working
+    for _ in range(3):
+        assert c.get("/health/ready").status_code == 200
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "repradar.serving.health"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "readiness: the database postgresql+psycopg://rr:***@127.0.0.1:1/repradar does not answer "
+        "(OperationalError): "
+    ) and ("Connection refused" in lines[0] or "connection failed" in lines[0]), lines[0]
+    assert "s3cret-pw" not in caplog.text
+    assert lines[1] == f"readiness: the database {working.kw['bind'].url} answers again"
+
+
 def test_ready_while_the_registry_lost_its_champion_says_so(service):
     """The champion alias is removed while the service runs: it stays ready with the version it has (taking
     it out of rotation would stop every read), and the readiness probe's detail says why the registry
