@@ -525,3 +525,29 @@ def test_a_job_is_refused_before_any_scoring_when_its_file_could_not_be_written(
     jobs.unlink()  # once it can be written, the same request runs
     r = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
     assert r.status_code == 201 and _wait(c, h, r.json()["id"])["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the page's words, not the database's
+def test_the_org_page_names_a_started_or_reused_job_by_the_short_id_its_list_shows(
+    service_factory, data_dir, stub_scoring
+):
+    """The confirmations said the 32-character id ("The same job exists already: 3cbf3d48...087d.") while the
+    job list beside them shows 8; they now say the list's short id, and the job's row is marked, with
+    its whole id kept in the row (the API's id, to find the job by)."""
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    token = h["Authorization"].split(" ", 1)[1]
+    assert c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False).status_code == 303
+    started = c.post("/org/jobs", data={"as_of": "2024-01-22"})
+    job = c.get("/api/v1/jobs", headers=h).json()["items"][0]
+    _wait(c, h, job["id"])
+    reused = c.post("/org/jobs", data={"as_of": "2024-01-22"})
+    for page, said in (
+        (started, f"Job {job['id'][:8]} started."),
+        (reused, f"The same job exists already: {job['id'][:8]}."),
+    ):
+        assert f'<p class="flash" role="status">{said}</p>' in page.text, page.text
+        row = page.text[page.text.index(f'<tr data-job="{job["id"]}"') :]
+        row = row[: row.index("</tr>")]
+        assert 'class="flashed" aria-current="true"' in row
+        assert f'<td class="mono" title="{job["id"]}">{job["id"][:8]}</td>' in row
