@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import re
 import warnings
@@ -376,6 +377,62 @@ def quota_span(folder: str | Path) -> tuple[dt.date, dt.date] | None:
     if pd.isna(start) or pd.isna(end):
         return None
     return pd.Timestamp(start).date(), pd.Timestamp(end).date()
+
+
+# The columns `features.staging.latest_data_day` reads, per table: the events of the data.
+EVENT_COLUMNS = {
+    "opportunities": ["created_date", "close_date", "is_closed"],
+    "opportunity_history": ["changed_at"],
+    "activities": ["occurred_at"],
+    "engagement": ["date"],
+    "interventions": ["started_on"],
+}
+
+
+def latest_event_day(folder: str | Path) -> dt.date | None:
+    """The latest day any event of the folder's data happened, as the scoring's note computes it, read
+    cheaply (those columns only; kept until a table's file changes): for the dashboard's as-of field, which
+    would otherwise offer days the features see nothing of. None when the tables cannot be read."""
+    signature = []
+    for name in EVENT_COLUMNS:
+        path = table_path(Path(folder), name)
+        if path is not None:
+            try:
+                st = path.stat()
+            except OSError:
+                return None
+            signature.append((name, str(path), st.st_size, st.st_mtime_ns))
+    return _latest_event_day(tuple(signature))
+
+
+@functools.lru_cache(maxsize=8)
+def _latest_event_day(signature: tuple) -> dt.date | None:
+    from types import SimpleNamespace
+
+    from features.staging import latest_data_day
+
+    frames: dict[str, pd.DataFrame | None] = dict.fromkeys(EVENT_COLUMNS)
+    try:
+        for name, path, _, _ in signature:
+            path, cols = Path(path), EVENT_COLUMNS[name]
+            if path.suffix == ".parquet":
+                frames[name] = pd.read_parquet(path, columns=cols)
+            else:
+                sep = excel_sep_line(path)
+                frames[name] = pd.read_csv(
+                    path,
+                    usecols=cols,
+                    dtype=str,
+                    encoding="utf-8-sig",
+                    sep=sep or ",",
+                    skiprows=1 if sep else None,
+                )
+        if frames["opportunities"] is None:
+            return None
+        latest = latest_data_day(SimpleNamespace(**frames))
+    except (OSError, ValueError, KeyError, TypeError):  # validation says what is wrong when a job runs
+        return None
+    return None if latest is None else dt.date(1970, 1, 1) + dt.timedelta(days=latest)
 
 
 def load_folder(folder: str | Path, *, validate: bool = True) -> Tables:

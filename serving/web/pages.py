@@ -31,7 +31,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from features.contract import INTERVENTION_IDS
-from features.io import quota_span
+from features.io import latest_event_day, quota_span
 from models import i18n as model_i18n
 from models.currency import scores_currency
 from models.drivers import group_actionable
@@ -991,6 +991,11 @@ def org(
     commit(session)
     jobs, unfinished = _jobs(request, session)
     events, total = _audit_tail(session)
+    span = quota_span(settings.data_dir) if settings.data_dir else None
+    latest = latest_event_day(settings.data_dir) if span else None
+    as_of_max = span[1] if span else None
+    if span and latest is not None and latest + dt.timedelta(days=1) < span[1]:
+        as_of_max = max(span[0], latest + dt.timedelta(days=1))
     return render(
         request,
         "org.html",
@@ -1017,7 +1022,11 @@ def org(
         # the newest batch's day; before the first batch no guess (today is rarely inside an export)
         default_as_of=rows[0].as_of.isoformat() if rows else "",
         # the browser keeps the day inside the data's quota periods (the API refuses others anyway)
-        as_of_span=quota_span(settings.data_dir) if settings.data_dir else None,
+        as_of_span=span,
+        # ... and no later than the day after the export's latest event: a later day sees nothing newer, so
+        # every risk rises (the API still takes it, with that note, for a caller who means it)
+        as_of_max=as_of_max,
+        data_latest=latest,
         job_error=request.query_params.get("error"),
         job_error_field=request.query_params.get("field") == "as_of",
         typed_as_of=request.query_params.get("as_of", "")[:40],

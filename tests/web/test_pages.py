@@ -489,6 +489,61 @@ def test_the_job_form_keeps_the_day_inside_the_datas_quota_periods(tmp_path):
         )
 
 
+def test_the_job_form_stops_at_the_day_after_the_exports_latest_event_and_says_why(tmp_path):
+    """The field was bounded by the quota periods alone: HR could pick a day weeks after the export's last
+    event, which scores every rep as if nothing had happened since (risks rise), said only in the job's
+    notes afterwards. It now stops at the day after the latest event, and says so beside it; the server
+    still decides (a later day inside the periods is taken, with the scoring's note)."""
+    import html
+
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.jobs import check_as_of
+    from tests.serving.conftest import StubSource, make_settings, seed
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame(
+        {"rep_id": ["R1"], "period_start": ["2024-01-01"], "period_end": ["2024-06-30"], "quota_amount": [1]}
+    ).to_csv(data / "quotas.csv", index=False)
+    # events: a deal created, one closed; an open deal's expected close date is no event
+    pd.DataFrame(
+        {
+            "opportunity_id": ["O1", "O2"],
+            "rep_id": ["R1", "R1"],
+            "created_date": ["2024-01-05", "2024-01-09"],
+            "close_date": ["2024-02-14", "2024-05-01"],
+            "stage": ["Won", "Open"],
+            "amount": [10, 20],
+            "is_closed": [True, False],
+            "is_won": [True, False],
+        }
+    ).to_csv(data / "opportunities.csv", index=False)
+    pd.DataFrame(
+        {"activity_id": ["A1"], "rep_id": ["R1"], "occurred_at": ["2024-02-20T23:30:00Z"], "type": ["call"]}
+    ).to_csv(data / "activities.csv", index=False)
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'latest.db'}", data_dir=data)
+    app = create_app(settings, model_source=StubSource("1"))
+    with TestClient(app) as c:
+        token = seed(app, with_scores=False)["hr"]
+        c.post("/login", data={"token": token, "next": "/org"})
+        page = c.get("/org").text
+        assert 'min="2024-01-01" max="2024-02-21" required' in page, page
+        help_text = html.unescape(page[page.index('id="as-of-help">') :].split("</p>")[0])
+        assert (
+            "The data's quota periods run from 2024-01-01 to 2024-06-30. Its latest event is on 2024-02-20: "
+            "the field stops at 2024-02-21, the first day that sees it; a later day sees nothing newer and "
+            "every risk rises." in help_text
+        ), help_text
+        c.get("/lang", params={"to": "zh-CN", "next": "/org"})
+        assert (
+            "数据中最新的事件发生在 2024-02-20：日期最晚可选 2024-02-21（能看到该事件的第一天）"
+            in c.get("/org").text
+        )
+    check_as_of(data, dt.date(2024, 3, 15))  # the server's rule is unchanged: inside the periods is taken
+
+
 def test_hr_job_without_data_folder_shows_the_reason(web):
     c = web.login("hr")
     r = c.post("/org/jobs", data={"as_of": "2024-01-15"})
