@@ -13,12 +13,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Mount
 
 from repradar.errors import Unavailable, UserError
+from serving.db.engine import unwritable_reason
 from serving.jobs import Conflict, ServiceUnavailable, TooManyJobs
 from serving.middleware import plain_page, wants_page
 from serving.schemas import ErrorOut, ValidationErrorOut
@@ -246,10 +247,30 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.status_code, detail), exc.status_code, headers=headers or None)
 
     @app.exception_handler(OperationalError)
+    @app.exception_handler(InternalError)
     @app.exception_handler(PoolTimeout)
     async def _database_down(request: Request, exc: Exception):
-        # the database cannot be reached or is busy: the caller may retry (/health/ready says the same)
         rid = request.scope.get("repradar.request_id", "")
+        if why := unwritable_reason(exc):
+            # a full disk or a read-only database (PostgreSQL says the latter as an InternalError): the
+            # transaction was rolled back whole, and only an administrator can make it writable again
+            log.error(
+                "database cannot be written (%s) on %s %s (request %s): %s",
+                why,
+                request.method,
+                _path(request),
+                rid,
+                " ".join(str(getattr(exc, "orig", None) or exc).split()),
+            )
+            return unavailable(
+                request,
+                f"the database cannot be written ({why}); nothing was saved (request {rid}). An administrator "
+                "must free space on its disk or make it writable; retry once they have",
+                "60",
+            )
+        if isinstance(exc, InternalError):  # any other is a bug
+            return await _bug(request, exc)
+        # the database cannot be reached or is busy: the caller may retry (/health/ready says the same)
         log.error(
             "database unavailable on %s %s (request %s): %s",
             request.method,

@@ -29,7 +29,7 @@ from repradar.files import NOT_A_FOLDER, unwritable
 from repradar.settings import Settings
 from serving import audit, store
 from serving.auth import Principal
-from serving.db.engine import begin_write, commit
+from serving.db.engine import begin_write, commit, unwritable_reason
 from serving.db.schema import Job, utcnow
 
 log = logging.getLogger("repradar.serving.jobs")
@@ -350,8 +350,18 @@ class JobRunner:
     def _run(self, job_id: str, model: Any) -> None:
         try:
             self._run_job(job_id, model)
-        except Exception:  # its failure could not be recorded either: the reaper fails it once it is stale
-            log.exception("batch job %s: its outcome could not be recorded in the database", job_id)
+        except (
+            Exception
+        ) as exc:  # its failure could not be recorded either: the reaper fails it once it is stale
+            if why := unwritable_reason(exc):  # no bug: one line says it, without a traceback
+                log.error(
+                    "batch job %s: its outcome could not be recorded: the service's database cannot be "
+                    "written (%s); it is failed once the database can be written again",
+                    job_id,
+                    why,
+                )
+            else:
+                log.exception("batch job %s: its outcome could not be recorded in the database", job_id)
         finally:
             self._set_live(job_id, False)
 
@@ -403,6 +413,14 @@ class JobRunner:
         except UserError as exc:
             self._finish_failed(job_id, str(exc), "data")
         except Exception as exc:  # a bug or an environment problem: recorded, never 'running' forever
+            if why := unwritable_reason(exc):  # nothing of the job was stored: the transaction rolled back
+                self._finish_failed(
+                    job_id,
+                    f"the service's database cannot be written ({why}); nothing of this job was stored: an "
+                    "administrator must free space on its disk or make it writable, then ask for the job again",
+                    "internal",
+                )
+                return
             log.exception("batch job %s failed", job_id)
             self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
 

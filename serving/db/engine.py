@@ -87,6 +87,26 @@ def check_connection(engine: Engine) -> None:
         ) from None
 
 
+# PostgreSQL's SQLSTATEs for a database that cannot take writes: disk_full (class 53, "insufficient
+# resources", as out_of_memory and too_many_connections, which pass), read_only_sql_transaction (a hot
+# standby after a fail-over, default_transaction_read_only)
+_UNWRITABLE_SQLSTATES = {"53100": "its disk is full", "25006": "it is read-only"}
+# SQLite's texts for SQLITE_FULL and SQLITE_READONLY (both sqlite3.OperationalError)
+_UNWRITABLE_SQLITE = {"database or disk is full": "its disk is full", "readonly database": "it is read-only"}
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why a database error means the database cannot be written now ("its disk is full", "it is
+    read-only"), or None for any other error: no retry in a moment helps then, an administrator must act."""
+    orig = getattr(exc, "orig", None) or exc
+    if (state := getattr(orig, "sqlstate", None)) in _UNWRITABLE_SQLSTATES:
+        return _UNWRITABLE_SQLSTATES[state]
+    if type(orig).__module__.startswith("sqlite3"):
+        text = str(orig).lower()
+        return next((why for key, why in _UNWRITABLE_SQLITE.items() if key in text), None)
+    return None
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # No autoflush: a write reaches the database only in an explicit flush or commit, which code
     # that writes does under `write_lock` (a hidden flush outside it could deadlock with a writer

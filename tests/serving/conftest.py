@@ -210,6 +210,50 @@ def parameter_limit(service, db_url) -> int:
     return 999
 
 
+def stop_writes(svc, db_url: str, how: str):
+    """Make the service's database refuse writes as a full disk or a read-only database does, through the
+    database's own settings (no tmpfs, no root): SQLite's max_page_count at the current size gives
+    SQLITE_FULL ("database or disk is full") once a write needs a new page, query_only gives SQLITE_READONLY;
+    PostgreSQL's default_transaction_read_only gives SQLSTATE 25006, as a standby after a fail-over.
+    Returns a function that makes it writable again."""
+    from sqlalchemy import text
+
+    engine = svc.app.state.engine
+    if db_url.startswith("sqlite"):
+
+        def _pragma(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            if how == "full":
+                pages = cur.execute("PRAGMA page_count").fetchone()[0]
+                cur.execute(f"PRAGMA max_page_count = {pages}")
+            else:
+                cur.execute("PRAGMA query_only = ON")
+            cur.close()
+
+        event.listen(engine, "connect", _pragma)
+
+        def undo():
+            event.remove(engine, "connect", _pragma)
+            engine.dispose()
+
+    else:
+        with engine.connect() as conn:
+            name = conn.scalar(text("SELECT current_database()"))
+            conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+            conn.commit()
+
+        def undo():
+            engine.dispose()
+            with engine.connect() as conn:
+                conn.execute(text("SET TRANSACTION READ WRITE"))
+                conn.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+                conn.commit()
+            engine.dispose()
+
+    engine.dispose()  # the pooled connections are opened again, with the setting
+    return undo
+
+
 AS_OF_1 = dt.date(2024, 1, 8)
 AS_OF_2 = dt.date(2024, 1, 15)
 

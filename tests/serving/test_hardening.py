@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from serving.db.schema import AuditEvent, InterventionLog, User
 
+from .conftest import stop_writes
+
 
 def _count(svc, model, **where):
     with svc.session() as s:
@@ -276,3 +278,55 @@ def test_a_locked_database_is_a_503_and_nothing_half_written(service_factory, db
         other.rollback()
         other.close()
     assert _count(svc, InterventionLog) == 0
+
+
+def _refused_as_unwritable(svc, db_url: str, how: str, caplog) -> None:
+    before = _count(svc, AuditEvent)
+    writable_again = stop_writes(svc, db_url, how)
+    caplog.clear()
+    why = "its disk is full" if how == "full" else "it is read-only"
+    note = "备注" * 1000  # 6,000 bytes: more than a page's free space, so SQLite needs a new page
+    r = svc.client.post(
+        "/api/v1/reps/R1/interventions",
+        json={"intervention": "mentoring", "started_on": "2024-01-16", "note": note},
+        headers=svc.h("hr"),
+    )
+    assert r.status_code == 503, r.text
+    rid = r.headers["X-Request-ID"]
+    assert r.json()["detail"] == (
+        f"the database cannot be written ({why}); nothing was saved (request {rid}). An administrator must "
+        "free space on its disk or make it writable; retry once they have"
+    )
+    assert r.headers["Retry-After"] == "60"
+    errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert len(errors) == 1 and not errors[0].exc_info, [rec.getMessage() for rec in errors]
+    assert errors[0].getMessage().startswith(f"database cannot be written ({why}) on POST /api/v1/reps/R1/")
+    assert _count(svc, InterventionLog) == 0 and _count(svc, AuditEvent) == before
+    writable_again()
+
+
+def test_a_read_only_database_is_a_503_saying_so_and_nothing_half_written(service_factory, db_url, caplog):
+    """A database that refuses writes (SQLite's SQLITE_READONLY; PostgreSQL's read-only transaction, as a
+    standby after a fail-over): SQLite's was a 503 saying "retry in a moment", which cannot help, and
+    PostgreSQL's (an InternalError) a 500 with a traceback. Now a 503 saying the database cannot be written
+    and why, one log line without a traceback, and nothing stored."""
+    _refused_as_unwritable(service_factory(), db_url, "read-only", caplog)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL's disk_full: the test below
+def test_a_full_disk_is_a_503_saying_so_and_nothing_half_written(service_factory, db_url, caplog):
+    _refused_as_unwritable(service_factory(), db_url, "full", caplog)
+
+
+def test_postgresql_s_disk_full_is_said_as_a_full_disk():
+    """PostgreSQL's disk_full (SQLSTATE 53100) cannot be caused here without filling a disk: the driver's
+    error, as SQLAlchemy hands it over, is read as SQLite's SQLITE_FULL is; its other class-53 errors are not."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from serving.db.engine import unwritable_reason
+
+    full = psycopg.errors.DiskFull('could not extend file "base/16384/16390": No space left on device')
+    assert unwritable_reason(OperationalError("INSERT ...", {}, full)) == "its disk is full"
+    busy = psycopg.errors.TooManyConnections("sorry, too many clients already")
+    assert unwritable_reason(OperationalError("SELECT 1", {}, busy)) is None

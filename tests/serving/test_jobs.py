@@ -551,3 +551,36 @@ def test_the_org_page_names_a_started_or_reused_job_by_the_short_id_its_list_sho
         row = row[: row.index("</tr>")]
         assert 'class="flashed" aria-current="true"' in row
         assert f'<td class="mono" title="{job["id"]}">{job["id"][:8]}</td>' in row
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL's read-only: test_hardening.py
+def test_a_job_whose_database_cannot_be_written_is_one_log_line_and_fails_once_it_can(
+    service_factory, data_dir, stub_scoring, caplog, db_url
+):
+    """The database stops taking writes (read-only here; a full disk alike) while a job scores: storing its
+    scores and then its failure both failed, logged as two tracebacks of an internal error. Now one line
+    says why, and the job is failed (its file removed) once the database can be written again."""
+    import logging
+
+    from .conftest import stop_writes
+
+    svc = service_factory(data_dir=data_dir, job_stale_after_s=1.0)
+    c, h = svc.client, svc.h("hr")
+    stub_scoring["gate"] = threading.Event()
+    job = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    writable_again = stop_writes(svc, db_url, "read-only")
+    caplog.set_level(logging.INFO, logger="repradar.serving.jobs")
+    stub_scoring["gate"].set()
+    runner, deadline = svc.app.state.runner, time.time() + 20
+    while runner._live:  # the job's thread ended, its outcome not recorded
+        assert time.time() < deadline
+        time.sleep(0.05)
+    lines = [r for r in caplog.records if r.name == "repradar.serving.jobs" and r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in lines] == [
+        f"batch job {job['id']}: its outcome could not be recorded: the service's database cannot be written "
+        "(it is read-only); it is failed once the database can be written again"
+    ] and not lines[0].exc_info
+    writable_again()
+    failed = _wait(c, h, job["id"])
+    assert failed["status"] == "failed" and failed["error_code"] == "internal", failed
+    assert not (svc.settings.resolved_home / "jobs" / job["id"]).exists()
