@@ -10,6 +10,7 @@ and the digests say so). A dry run writes each digest to files instead of sendin
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -44,6 +45,7 @@ class Digest:
     more: int = 0  # new high-band reps not listed (beyond max_reps)
     scored: int = 0  # reps in the whole batch: a rep's rank is among them, not among this team
     notes: list[str] = field(default_factory=list)  # what the run noted of this digest (reps without names)
+    lang: str = "en"  # the language of the subject and the text (models.i18n.LANGUAGES); not in the JSON
 
     def to_json(self) -> dict:
         return {
@@ -64,61 +66,78 @@ class Digest:
         """The e-mail's subject. Without a previous batch nobody is known to have moved, so it does not say
         "newly": it would tell a manager something about named reps that no data showed."""
         n = len(self.reps) + self.more
-        if self.first_batch:
-            return f"RepRadar: {n} rep(s) of your team in the high-risk band (as of {self.as_of})"
-        return f"RepRadar: {n} rep(s) newly at high risk in your team (as of {self.as_of})"
+        key = "digest.subject_first" if self.first_batch else "digest.subject_new"
+        return self._t(key, n=n, as_of=self.as_of)
+
+    def _t(self, key: str, **params) -> str:
+        from models import i18n
+
+        return i18n.text(self.lang, key, **params)
+
+    def _band(self, band: str) -> str:
+        from models import i18n
+
+        key = f"digest.band.{band}"
+        return self._t(key) if i18n.has(self.lang, key) else band
 
     def text(self) -> str:
+        """The e-mail's body in the digest's language: the reasons and titles are the scores' own texts in
+        it (`drivers_zh`, `intervention_titles_zh` for Chinese), the rep ids and names as in the data."""
         n = len(self.reps) + self.more
-        moved = "are in" if self.first_batch else "moved into"
+        moved = "digest.moved_first" if self.first_batch else "digest.moved_new"
         fresh = [bool(r.get("new_period")) for r in self.reps]
         if not self.first_batch and any(fresh):
             # a rep high at the end of last period and again now did not move: this period is what is new
-            moved = (
-                "start this quota period in" if all(fresh) else "moved into (or start this quota period in)"
-            )
+            moved = "digest.moved_period" if all(fresh) else "digest.moved_mixed"
+        zh = self.lang != "en"
         lines = [
-            f"Manager {self.manager_id}: {n} rep(s) of your team {moved} the high-risk band as of {self.as_of}",
-            f"({self.high_total} of {self.team_size} now in the high band; model version {self.model_version}).",
+            self._t("digest.headline", manager=self.manager_id, n=n, moved=self._t(moved), as_of=self.as_of),
+            self._t("digest.totals", high=self.high_total, size=self.team_size, version=self.model_version),
         ]
         if self.first_batch:
-            lines.append("There is no earlier batch to compare with, so every high-band rep is listed.")
+            lines.append(self._t("digest.no_earlier"))
         lines.append("")
         for r in self.reps:
-            who = f"{r['rep_id']}" + (f" ({r['name']})" if r.get("name") else "")
+            who = (
+                self._t("digest.who", rep=r["rep_id"], name=r["name"]) if r.get("name") else str(r["rep_id"])
+            )
             if r.get("new_period"):
-                last = f" (last period: {r['previous_band']})" if r["previous_band"] else ""
-                before = f", first batch of this quota period{last}"
+                last = (
+                    self._t("digest.last_period", band=self._band(r["previous_band"]))
+                    if r["previous_band"]
+                    else ""
+                )
+                before = self._t("digest.first_of_period", last=last)
             elif r["previous_band"]:
-                before = f", previously {r['previous_band']}"
+                before = self._t("digest.previously", band=self._band(r["previous_band"]))
             elif self.first_batch:
                 before = ""
             else:
-                before = ", not in the previous batch"
+                before = self._t("digest.not_in_previous")
             # the rank is the organisation's: "rank 8" heading a team of five reads as a mistake
             rank = ""
             if r.get("rank") is not None:
                 rank = (
-                    f" (rank {r['rank']} of {self.scored:,} in the organisation)"
+                    self._t("digest.rank_org", rank=r["rank"], scored=f"{self.scored:,}")
                     if self.scored
-                    else f" (rank {r['rank']})"
+                    else self._t("digest.rank", rank=r["rank"])
                 )
-            lines.append(f"- {who}: risk {r['risk']:.0%}{rank}{before}")
+            risk = f"{r['risk']:.0%}"
+            lines.append(self._t("digest.rep_line", who=who, risk=risk, rank=rank, before=before))
             # one reason and one suggestion a line: titles hold semicolons ("Simplify the sales process;
             # automate admin"), so joined with "; " they would run into each other
-            if r["drivers"]:
-                lines.append("    why:")
-                lines += [f"      - {d}" for d in r["drivers"]]
+            drivers = (r.get("drivers_zh") or r["drivers"]) if zh else r["drivers"]
+            if drivers:
+                lines.append(self._t("digest.why"))
+                lines += [f"      - {d}" for d in drivers]
             if r["interventions"]:
-                titles = r.get("intervention_titles") or intervention_titles(r["interventions"])
-                lines.append("    suggested, best first:")
+                own = r.get("intervention_titles_zh" if zh else "intervention_titles")
+                titles = own or intervention_titles(r["interventions"], self.lang)
+                lines.append(self._t("digest.suggested"))
                 lines += [f"      {i}. {title}" for i, title in enumerate(titles, 1)]
         if self.more:
-            lines.append(f"... and {self.more} more (see the full list in RepRadar).")
-        lines += [
-            "",
-            "Risk is the calibrated probability of missing this period's target. Talk to the rep before acting.",
-        ]
+            lines.append(self._t("digest.more", n=self.more))
+        lines += ["", self._t("digest.footer")]
         return "\n".join(lines) + "\n"
 
 
@@ -354,9 +373,11 @@ def build_digests(
     names_note: str | None = None,
     max_reps: int = 20,
     n_drivers: int = 3,
+    lang: str = "en",
 ) -> list[Digest]:
     """One digest per manager with at least one rep newly in the high band. `names`: from `--data`
-    (None: not asked for); `names_note`: what `rep_names` said of them, kept in the digests' notes."""
+    (None: not asked for); `names_note`: what `rep_names` said of them, kept in the digests' notes;
+    `lang`: the language of the subject and the text (the JSON is the same in every language)."""
     new = newly_high(scores, previous)
     if new.empty:
         return []
@@ -399,6 +420,7 @@ def build_digests(
                 more=max(0, len(g) - max_reps),
                 scored=int(scores["rep_id"].nunique()),
                 notes=_names_note(reps, names, names_note),
+                lang=lang,
             )
         )
     return digests
@@ -438,7 +460,7 @@ def post_webhook(d: Digest, settings: AlertSettings) -> None:
 
 
 def load_email_map(path: Path | None) -> dict[str, str]:
-    """manager_id -> address from a CSV with columns manager_id,email."""
+    """manager_id -> address from a CSV with columns manager_id,email (and optionally lang: email_languages)."""
     if path is None:
         return {}
     path = Path(path)
@@ -453,6 +475,30 @@ def load_email_map(path: Path | None) -> dict[str, str]:
         return {
             row["manager_id"].strip(): row["email"].strip() for row in reader if row.get("email", "").strip()
         }
+
+
+def email_languages(path: Path | None) -> dict[str, str]:
+    """manager_id -> language of their digest from the map's optional `lang` column (blank: the run's
+    language): a manager who reads Chinese gets Chinese in a run that writes the others English."""
+    from models.i18n import LANGUAGES
+
+    if path is None or not Path(path).exists():  # a missing map is refused where addresses are read
+        return {}
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if "lang" not in (reader.fieldnames or []):
+            return {}
+        langs = {}
+        for line, row in enumerate(reader, 2):
+            lang = (row.get("lang") or "").strip()
+            if lang and lang not in LANGUAGES:
+                raise UserError(
+                    f"{Path(path).name} line {line}: lang {lang!r} for manager {row.get('manager_id')!r}; "
+                    f"write {' or '.join(LANGUAGES)}, or leave it blank for the run's --lang"
+                )
+            if lang:
+                langs[(row.get("manager_id") or "").strip()] = lang
+        return langs
 
 
 def email_message(d: Digest, to: str, settings: AlertSettings) -> EmailMessage:
@@ -495,14 +541,24 @@ def send_alerts(
     dry_run_dir: Path | None = None,
     names: dict[str, str] | None = None,
     names_note: str | None = None,
+    lang: str = "en",
 ) -> AlertResult:
-    """Build the digests and deliver them (or write them, with `dry_run_dir`)."""
+    """Build the digests and deliver them (or write them, with `dry_run_dir`); `lang`: of their texts."""
     a = alert_settings or AlertSettings()
     check_batch(scores)
     check_previous(scores, previous)
     digests = build_digests(
-        scores, previous, names=names, names_note=names_note, max_reps=a.max_reps, n_drivers=a.drivers
+        scores,
+        previous,
+        names=names,
+        names_note=names_note,
+        max_reps=a.max_reps,
+        n_drivers=a.drivers,
+        lang=lang,
     )
+    # a language the e-mail map names for a manager is theirs, in the e-mail and in the dry run's text
+    own = email_languages(a.email_map)
+    digests = [dataclasses.replace(d, lang=own[d.manager_id]) if d.manager_id in own else d for d in digests]
     result = AlertResult(digests=digests)
     if dry_run_dir is not None:  # the folder exists afterwards, even empty: scripts can rely on it
         result.written = write_digests(digests, dry_run_dir)

@@ -146,6 +146,26 @@ EngineOpt = Annotated[
     ),
 ]
 
+# The language of what `report` and `alerts` write for people (models.i18n.LANGUAGES).
+LangOpt = Annotated[
+    str,
+    typer.Option(
+        "--lang",
+        help="Language of the texts written for people: en (English) or zh-CN (Simplified Chinese).",
+    ),
+]
+
+
+def _lang(value: str) -> str:
+    """--lang as a language of models.i18n ("zh-cn" and "zh_CN" read as zh-CN); anything else is refused."""
+    from models.i18n import LANGUAGES
+
+    wanted = value.strip().replace("_", "-").lower()
+    for lang in LANGUAGES:
+        if lang.lower() == wanted:
+            return lang
+    raise UserError(f"--lang {value!r}: RepRadar writes {' or '.join(LANGUAGES)}; pass one of them")
+
 
 def _engine(name: str):
     """The feature engine for --engine (None: the default DuckDB engine)."""
@@ -1090,12 +1110,14 @@ def alerts(
         Path | None,
         typer.Option("--data", help="Data folder, for rep names in the digests.", file_okay=False),
     ] = None,
+    lang: LangOpt = "en",
 ) -> None:
     """Send each manager a digest of their reps newly in the high band (webhook and/or e-mail)."""
     from reporting.alerts import check_batch, check_previous, remember, remembered, send_alerts, state_path
     from reporting.settings import AlertSettings
     from repradar.settings import get_settings
 
+    lang = _lang(lang)
     if dry_run and out is None:
         raise UserError("--dry-run needs --out DIR for the digest files")
     settings = get_settings()
@@ -1136,6 +1158,7 @@ def alerts(
         dry_run_dir=out if dry_run else None,
         names=names,
         names_note=unnamed,  # kept in each digest's JSON (`notes`), as `report` keeps its notes in its JSON
+        lang=lang,
     )
     for line in result.lines():
         typer.echo(line)

@@ -36,6 +36,19 @@ def test_the_languages_hold_the_same_keys_and_placeholders():
             for lang in i18n.LANGUAGES
         ]
         assert fields[0] == fields[1], f"{key}: placeholders differ between languages"
+    # the report's and the digests' texts (reporting/) are keys of these files too: each one the code
+    # or the report's template names is in both languages
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "reporting"
+    used = set()
+    for path in [*root.glob("*.py"), *root.glob("templates/*.j2")]:
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"[\"']((?:report|digest)\.[a-z0-9_.]*[a-z0-9_])[\"']", text))
+    used.discard("report.html.j2")  # the template's file name
+    assert {"digest.subject_new", "digest.headline"} <= used
+    for lang in i18n.LANGUAGES:
+        assert sorted(k for k in used if not i18n.has(lang, k)) == [], lang
 
 
 def test_the_catalog_in_the_spec_matches_the_chinese_titles():

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -175,3 +176,11 @@ def fair_report(tmp_path_factory, fair_scores, fair_tables, settings, model_info
 
     out = tmp_path_factory.mktemp("rep_report") / "report.html"
     return make_report(fair_scores, fair_tables, settings, out=out, model_info=model_info)
+
+
+def english_runs(text: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """Runs of three or more English words in `text` (after removing `keep`: names, ids, units from the
+    data): what a Chinese report or digest must not hold, since it would be a sentence left untranslated."""
+    for k in sorted(keep, key=len, reverse=True):
+        text = text.replace(k, " ")
+    return re.findall(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:]+[A-Za-z][A-Za-z'-]*){2,}", text)

@@ -4,6 +4,7 @@ e-mail through a local SMTP server (aiosmtpd). Everything listens on 127.0.0.1 o
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from reporting.alerts import build_digests, newly_high, send_alerts
+from reporting.alerts import build_digests, email_message, newly_high, send_alerts
 from reporting.settings import AlertSettings
 from repradar.errors import UserError
 from tests.reporting.conftest import run_cli, small_scores
@@ -526,3 +527,52 @@ def test_a_reps_rank_is_said_to_be_the_organisations_not_the_teams(batches):
     assert "- e: risk 84% (rank 5 of 6 in the organisation)" in m2.text()
     no_rank = build_digests(now.drop(columns=["rank"]), prev)[1].text()
     assert "- e: risk 84%, previously low\n" in no_rank and "rank" not in no_rank  # not "(rank None)"
+
+
+def test_alerts_in_chinese_write_the_subject_and_the_text_in_chinese_and_the_same_json(batches, tmp_path):
+    from models.scoring import write_scores
+    from tests.reporting.conftest import english_runs
+
+    prev, now = batches
+    p, n = write_scores(prev, tmp_path / "prev.parquet"), write_scores(now, tmp_path / "now.parquet")
+    args = ["alerts", "--scores", str(n), "--previous", str(p), "--dry-run"]
+    r = run_cli(tmp_path, *args, "--out", str(tmp_path / "zh"), "--lang", "zh-CN")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    text = (tmp_path / "zh" / "digest_m1.txt").read_text(encoding="utf-8")
+    assert text.startswith("Subject: RepRadar：您团队有2名销售代表新进入高风险等级（截至2024-05-13）"), text
+    assert "风险 82%（在全组织6人中排第" in text and "此前为低风险" in text, text
+    assert "在途商机对剩余指标的覆盖倍数" in text and "原因：" in text  # the scores' zh texts
+    assert english_runs(text, keep=("Subject", "RepRadar")) == [], text
+    # the e-mail carries the same subject and body (encoded for the wire, read back as sent)
+    d = build_digests(now, prev, names={"b": "Bea Lin"}, lang="zh-CN")[0]
+    sent = email.message_from_bytes(
+        email_message(d, "m1@example.org", AlertSettings(smtp_from="rr@example.org")).as_bytes(),
+        policy=email.policy.default,
+    )
+    assert sent["Subject"] == d.subject() and sent["Subject"].startswith("RepRadar：您团队")
+    assert "- b（Bea Lin）：风险 81%" in sent.get_body(("plain",)).get_content()
+    # the JSON, the machines' part, is the same in both languages
+    r = run_cli(tmp_path, *args, "--out", str(tmp_path / "en"))
+    assert r.exit_code == 0, r.stdout + r.stderr
+    for name in ("digest_m1.json", "digest_m2.json"):
+        assert (tmp_path / "zh" / name).read_text() == (tmp_path / "en" / name).read_text()
+    assert "rep(s) of your team moved into" in (tmp_path / "en" / "digest_m1.txt").read_text()
+    r = run_cli(tmp_path, *args, "--out", str(tmp_path / "fr"), "--lang", "fr")
+    assert r.exit_code == 2 and "en or zh-CN" in r.stderr and not (tmp_path / "fr").exists(), r.stderr
+
+
+def test_the_email_map_can_name_a_managers_language(batches, tmp_path):
+    prev, now = batches
+    book = tmp_path / "managers.csv"
+    book.write_text("manager_id,email,lang\nm1,ann@example.com,zh-CN\nm2,bo@example.com,\n")
+    r = send_alerts(
+        now, previous=prev, alert_settings=AlertSettings(email_map=book), dry_run_dir=tmp_path / "d"
+    )
+    assert [d.lang for d in r.digests] == ["zh-CN", "en"]  # m2's blank: the run's language
+    assert "新进入高风险等级" in (tmp_path / "d" / "digest_m1.txt").read_text(encoding="utf-8")
+    assert "newly at high risk" in (tmp_path / "d" / "digest_m2.txt").read_text()
+    book.write_text("manager_id,email,lang\nm1,ann@example.com,zh\n")
+    with pytest.raises(UserError, match=r"line 2: lang 'zh' for manager 'm1'; write en or zh-CN"):
+        send_alerts(
+            now, previous=prev, alert_settings=AlertSettings(email_map=book), dry_run_dir=tmp_path / "e"
+        )
