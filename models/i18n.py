@@ -90,6 +90,52 @@ def text(lang: str, key: str, **params) -> str:
     return str(msg).format(**params) if params else str(msg)
 
 
+class Message(str):
+    """A text kept with its key and values: English wherever it is used as a str (the report's JSON, the
+    command line), any language through `in_lang`. The report's notes are made once, while its figures
+    are gathered, and shown in the language it is written in."""
+
+    key: str
+    params: dict
+
+    def __new__(cls, key: str, **params):
+        en = text(DEFAULT_LANGUAGE, key, **{k: localise(v, DEFAULT_LANGUAGE) for k, v in params.items()})
+        self = super().__new__(cls, en)
+        self.key, self.params = key, params
+        return self
+
+    def __reduce__(self):
+        return (_message, (self.key, self.params))
+
+    def in_lang(self, lang: str) -> str:
+        return text(lang, self.key, **{k: localise(v, lang) for k, v in self.params.items()})
+
+
+def _message(key: str, params: dict) -> Message:
+    return Message(key, **params)
+
+
+class Items(tuple):
+    """Names from the data listed in a Message, joined by the language's separator ("a, b" / "a、b")."""
+
+    separator = "report.sep"
+
+
+class QuotedItems(Items):
+    """Quoted names listed in a Message ("'a', 'b'" / "“a”、“b”"): the quotes are the message's own."""
+
+    separator = "report.sep_quoted"
+
+
+def localise(value, lang: str):
+    """A Message (or a list of names) in `lang`; any other value as it is."""
+    if isinstance(value, Message):
+        return value.in_lang(lang)
+    if isinstance(value, Items):
+        return text(lang, value.separator).join(str(localise(v, lang)) for v in value)
+    return value
+
+
 # -- names -------------------------------------------------------------------------------------
 def intervention_title(intervention_id: str, lang: str) -> str:
     """The catalog title ("Team building and collaboration"); the id itself when no catalog text has

@@ -220,11 +220,14 @@ def fitted_period_note(periods, meta: dict, version="") -> str | None:
     )
     if not inside:
         return None
-    shown = ", ".join(f"{s:%Y-%m-%d}..{e:%Y-%m-%d}" for s, e in inside[:3])
-    return (
-        f"the period {shown} is in the data model version {version} was fitted and calibrated on "
-        f"({lo:%Y-%m-%d}..{hi:%Y-%m-%d}): the model knew how it ended, so these risks are not a forecast and "
-        "look surer than they are; for an early warning, score a day of a later period"
+    from models.i18n import Items, Message
+
+    # a Message: English for `repradar score` and the JSON, the report's language in its call-out
+    return Message(
+        "report.note.fitted_period",
+        periods=Items(f"{s:%Y-%m-%d}..{e:%Y-%m-%d}" for s, e in inside[:3]),
+        version=version,
+        window=f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d}",
     )
 
 

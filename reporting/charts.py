@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
+from models.i18n import DEFAULT_LANGUAGE, text  # noqa: E402
 from reporting import labels  # noqa: E402
 
 BAND_COLOURS = {"high": "#c0392b", "medium": "#e6a23c", "low": "#5b8c5a"}
@@ -47,7 +48,7 @@ def to_data_uri(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def risk_histogram(risk, band_high: float, band_medium: float) -> str:
+def risk_histogram(risk, band_high: float, band_medium: float, lang: str = DEFAULT_LANGUAGE) -> str:
     r = np.asarray(risk, dtype=float)
     fig, ax = plt.subplots(figsize=(7.0, 2.6))
     edges = np.linspace(0, 1, 41)
@@ -65,29 +66,30 @@ def risk_histogram(risk, band_high: float, band_medium: float) -> str:
     for cut in (band_medium, band_high):
         ax.axvline(cut, color=INK, linestyle="--", linewidth=0.8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("risk of missing target (calibrated probability)")
-    ax.set_ylabel("reps")
+    ax.set_xlabel(text(lang, "report.chart.risk_axis"))
+    ax.set_ylabel(text(lang, "report.chart.reps"))
     return to_data_uri(fig)
 
 
-def band_bars(table: pd.DataFrame, by: str, max_rows: int = 20) -> str:
+def band_bars(table: pd.DataFrame, by: str, max_rows: int = 20, lang: str = DEFAULT_LANGUAGE) -> str:
     t = table.head(max_rows).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7.0, 0.28 * len(t) + 0.9))
     left = np.zeros(len(t))
     labels = t[by].astype(str).tolist()
     for band in ("high", "medium", "low"):
         v = t[band].to_numpy(dtype=float)
-        ax.barh(labels, v, left=left, color=BAND_COLOURS[band], label=band, height=0.7)
+        name = text(lang, f"report.col.{band}")
+        ax.barh(labels, v, left=left, color=BAND_COLOURS[band], label=name, height=0.7)
         left += v
-    ax.set_xlabel("reps")
+    ax.set_xlabel(text(lang, "report.chart.reps"))
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     return to_data_uri(fig)
 
 
-def fairness_bars(selection: pd.DataFrame, low: float) -> str:
+def fairness_bars(selection: pd.DataFrame, low: float, lang: str = DEFAULT_LANGUAGE) -> str:
     t = selection.sort_values("group")
     fig, ax = plt.subplots(figsize=(5.2, 0.32 * len(t) + 0.9))
-    labels = t["group"].astype(str).tolist()
+    labels = [_group(g, lang) for g in t["group"]]
     colours = [
         "#c0392b" if o else ("#7f8c8d" if not j else "#2c6e9b")
         for o, j in zip(t["out_of_bounds"], t["judged"], strict=True)
@@ -98,39 +100,42 @@ def fairness_bars(selection: pd.DataFrame, low: float) -> str:
         rate = float(ref["rate"].iloc[0])
         ax.axvline(rate, color=INK, linewidth=0.8)
         ax.axvline(rate * low, color=INK, linestyle="--", linewidth=0.8)
-    ax.set_xlabel("share in the high band (solid: reference; dashed: its four-fifths line)")
+    ax.set_xlabel(text(lang, "report.chart.share_axis"))
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     return to_data_uri(fig)
 
 
-def calibration_dots(cal: pd.DataFrame) -> str:
+def calibration_dots(cal: pd.DataFrame, lang: str = DEFAULT_LANGUAGE) -> str:
     t = cal.sort_values("group")
     fig, ax = plt.subplots(figsize=(5.2, 0.32 * len(t) + 0.9))
     y = np.arange(len(t))
-    ax.scatter(t["mean_risk"], y, marker="o", color="#2c6e9b", label="mean predicted risk", zorder=3)
-    ax.scatter(t["miss_rate"], y, marker="x", color="#c0392b", label="realised miss rate", zorder=3)
+    mean, miss = text(lang, "report.chart.mean_predicted"), text(lang, "report.chart.miss_rate")
+    ax.scatter(t["mean_risk"], y, marker="o", color="#2c6e9b", label=mean, zorder=3)
+    ax.scatter(t["miss_rate"], y, marker="x", color="#c0392b", label=miss, zorder=3)
     for i, (a, b) in enumerate(zip(t["mean_risk"], t["miss_rate"], strict=True)):
         ax.plot([a, b], [i, i], color="#bbbbbb", linewidth=1, zorder=1)
-    ax.set_yticks(y, t["group"].astype(str).tolist())
+    ax.set_yticks(y, [_group(g, lang) for g in t["group"]])
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     return to_data_uri(fig)
 
 
-def psi_bars(table: pd.DataFrame, threshold: float, watch: float, n: int = 15) -> str:
+def psi_bars(
+    table: pd.DataFrame, threshold: float, watch: float, n: int = 15, lang: str = DEFAULT_LANGUAGE
+) -> str:
     t = table.dropna(subset=["psi"]).head(n).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7.0, 0.26 * len(t) + 0.9))
     colours = ["#c0392b" if s == "drifted" else "#e6a23c" if s == "watch" else "#5b8c5a" for s in t["status"]]
-    names = [labels.feature_label(f) for f in t["feature"].astype(str)]
+    names = [labels.feature_label(f, lang) for f in t["feature"].astype(str)]
     ax.barh(names, t["psi"].to_numpy(dtype=float), color=colours, height=0.7)
     ax.axvline(threshold, color=INK, linestyle="--", linewidth=0.8)
     ax.axvline(watch, color="#999999", linestyle=":", linewidth=0.8)
-    ax.set_xlabel(f"population stability index (dashed: {threshold:g}, retrain advised)")
+    ax.set_xlabel(text(lang, "report.chart.psi_axis", threshold=f"{threshold:g}"))
     return to_data_uri(fig)
 
 
-def effect_forest(table: pd.DataFrame, outcome: str = "attainment") -> str:
+def effect_forest(table: pd.DataFrame, outcome: str = "attainment", lang: str = DEFAULT_LANGUAGE) -> str:
     t = table[table["enough"]].iloc[::-1] if len(table) else table
     fig, ax = plt.subplots(figsize=(6.0, 0.32 * max(len(t), 1) + 1.0))
     if len(t):
@@ -140,10 +145,19 @@ def effect_forest(table: pd.DataFrame, outcome: str = "attainment") -> str:
         hi = t[f"{outcome}_high"].to_numpy(dtype=float)
         ax.errorbar(eff, y, xerr=[eff - lo, hi - eff], fmt="o", color="#2c6e9b", ecolor="#7f8c8d", capsize=3)
         ticks = [
-            f"{labels.intervention_title(a)} (n={n})"
+            text(lang, "report.chart.effect_tick", title=labels.intervention_title(a, lang), n=n)
             for a, n in zip(t["intervention"], t["n_treated"], strict=True)
         ]
         ax.set_yticks(y, ticks)
     ax.axvline(0, color=INK, linewidth=0.8)
-    ax.set_xlabel(f"difference in {outcome.replace('_', ' ')} vs matched reps (with interval)")
+    what = text(lang, f"report.chart.outcome.{outcome}")
+    ax.set_xlabel(text(lang, "report.chart.effect_axis", outcome=what))
     return to_data_uri(fig)
+
+
+def _group(group, lang: str) -> str:
+    """A fairness group's name on a chart: the audit's own groups in `lang`, the data's as they are."""
+    from models.i18n import localise
+    from reporting.fairness import group_name
+
+    return str(localise(group_name(group), lang))

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.i18n import Message
+
 PEER_PREFIX = "peer__"
 CALENDAR_FEATURES = ("elapsed_share", "quarter_of_year")
 # feature -> the compared feature it is, net of the calendar (see the module's docstring)
@@ -206,7 +208,7 @@ def drift_report(
         weeks = scored["week_of_period"].astype(int).value_counts(normalize=True).to_dict()
     else:
         weeks = {}
-        notes.append("the scored frame has no week_of_period: compared with every training week")
+        notes.append(Message("report.note.drift_no_week"))
     if weeks:
         chosen, periods = _reference_cells(summary, weeks, week_window, drop_first_period)
     else:
@@ -276,9 +278,7 @@ def drift_report(
     if drivers is not None:
         share = share_on_drifted(drivers, drifted, depth=driver_depth)
     if drop_first_period and len({str(p) for p, _ in summary["cells"]}) > 1:
-        notes.append(
-            "the earliest training period is left out of the reference (history features start there)"
-        )
+        notes.append(Message("report.note.drift_first_period"))
     return DriftResult(
         table=t,
         threshold=threshold,

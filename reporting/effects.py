@@ -38,15 +38,10 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from models.i18n import Message
+
 OUTCOMES = ("attainment", "missed", "risk_change")
-OBSERVATIONAL_NOTE = (
-    "These are observational comparisons, not experiments: managers chose whom to help and when. "
-    "Reps who received an intervention are compared with reps of the same segment who had a similar "
-    "model risk on the same day and had received none that period by then, and the differences are corrected for "
-    "what still set them apart in the data that day (won so far, open pipeline, last period, activity, ...). "
-    "If managers acted on something the data do not show, the difference reflects that too. Read them as "
-    "indications, with their intervals, not as proof."
-)
+OBSERVATIONAL_NOTE = Message("report.note.observational")
 # Derived covariate (snapshot_risks adds it): open pipeline in the period per quota. `pipeline_coverage`
 # is relative to the quota still to win and missing once it is met.
 PIPELINE_PER_QUOTA = "pipeline_per_quota"
@@ -131,8 +126,8 @@ def treated_snapshots(snaps: pd.DataFrame, log: pd.DataFrame) -> tuple[pd.DataFr
     n_mapped = int(len(m))
     m = m.groupby(["rep_id", "intervention", "period_start"], sort=False).head(1)
     left_out = {
-        "no snapshot of a finished period on or before its start": n_log - n_mapped,
-        "a repeat of the same intervention in the same period (counted once)": n_mapped - int(len(m)),
+        Message("report.note.effects_no_snapshot"): n_log - n_mapped,
+        Message("report.note.effects_repeat"): n_mapped - int(len(m)),
     }
     return m.reset_index(drop=True), left_out
 
@@ -209,7 +204,7 @@ def match_effects(
     )
     unlabelled = treated["attainment"].isna()
     if unlabelled.any():
-        left_out["period not finished (no outcome yet)"] = int(unlabelled.sum())
+        left_out[Message("report.note.effects_unfinished")] = int(unlabelled.sum())
         treated = treated[~unlabelled]
     pool = s[~treated_by(log, s) & s["attainment"].notna()]
     cells = {key: g for key, g in pool.groupby(["period_start", "as_of", "segment"], sort=False)}
@@ -251,7 +246,7 @@ def match_effects(
             }
         )
     if unmatched:
-        left_out[f"no comparable rep within risk {caliper:g} in the same segment and week"] = unmatched
+        left_out[Message("report.note.effects_unmatched", caliper=caliper)] = unmatched
     pairs = pd.DataFrame(rows)
     corrections: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     adjusted_for: list[str] = []
@@ -262,7 +257,7 @@ def match_effects(
         fit_rows = np.setdiff1d(pool.index.to_numpy(), treated["snap_row"].to_numpy())
         design = covariate_design(s, fit_rows, covariates)
         if design.shape[1] == 0:
-            notes.append("no snapshot covariate varies among comparable reps: differences not adjusted")
+            notes.append(Message("report.note.effects_not_adjusted"))
         else:
             cell = s.groupby(["period_start", "as_of", "segment"], sort=False).ngroup().to_numpy()
             x = design.to_numpy()
@@ -283,14 +278,12 @@ def match_effects(
             if corrections:
                 adjusted_for = list(design.columns)
             else:
-                notes.append(
-                    f"too few untreated snapshots to fit {design.shape[1]} covariates: differences not adjusted"
-                )
+                notes.append(Message("report.note.effects_too_few", n=design.shape[1]))
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     table = summarise(pairs, z=z, min_reps=min_reps, corrections=corrections)
     for reason, n in left_out.items():
         if n:
-            notes.append(f"{n} intervention(s) left out: {reason}")
+            notes.append(Message("report.note.effects_left_out", n=n, reason=reason))
     return EffectsResult(
         table=table,
         pairs=pairs,

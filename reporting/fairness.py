@@ -26,6 +26,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from models.i18n import Items, Message, QuotedItems, localise, text
+
 # reps columns the contract defines: everything else is an attribute
 CONTRACT_REPS_COLUMNS = ("rep_id", "manager_id", "hire_date", "end_date", "team", "region", "segment", "name")
 OTHER = "other (merged)"
@@ -71,20 +73,32 @@ class Callout:
     significant: bool
     source: str = ""  # what the finished periods say: is the disparity already in the outcome?
 
-    def text(self, low: float, high: float) -> str:
+    def text(self, low: float, high: float, lang: str = "en") -> str:
+        """The call-out in `lang` (the JSON's `text` is English)."""
         times = self.rate_over / self.rate_under if self.rate_under > 0 else math.inf
-        sig = (
-            f"statistically significant (p = {self.p_value:.3g})"
-            if self.significant
-            else f"not statistically significant at this size (p = {self.p_value:.2g})"
+        sig = Message(
+            "report.note.significant" if self.significant else "report.note.not_significant", p=self.p_value
         )
         what = "control" if self.kind == "control" else "attribute"
-        return (
-            f"{self.column} ({what}): '{self.over}' is in the high band {_times(times, low, high)} as often as "
-            f"'{self.under}' ({self.rate_over:.1%} of {self.n_over} vs {self.rate_under:.1%} of {self.n_under} reps); "
-            f"impact ratio {ratio_text(self.ratio, low, high)} is outside [{low:g}, {high:g}]; {sig}."
-            + (f" {self.source}" if self.source else "")
-        )
+        text = Message(
+            "report.note.callout",
+            column=self.column,
+            kind=Message(f"report.kind.{what}"),
+            over=group_name(self.over),
+            under=group_name(self.under),
+            times=_times(times, low, high),
+            rate_over=self.rate_over,
+            n_over=self.n_over,
+            rate_under=self.rate_under,
+            n_under=self.n_under,
+            ratio=ratio_text(self.ratio, low, high),
+            low=low,
+            high=high,
+            sig=sig,
+        ).in_lang(lang)
+        if not self.source:
+            return text
+        return Message("report.note.callout_source", callout=text, source=self.source).in_lang(lang)
 
 
 def _digits(x: float, bounds, least: int = 2, most: int = 6) -> int:
@@ -107,12 +121,22 @@ def ratio_text(ratio, low: float, high: float) -> str:
     return f"{x:.{_digits(x, (low, high))}f}"
 
 
-def _times(x: float, low: float = 0.8, high: float = 1.25) -> str:
+def _times(x: float, low: float = 0.8, high: float = 1.25) -> Message:
     """How many times as often: 1.254x, not 1.25x, when 1.25 (= 1/0.8, or the upper bound) is the line."""
     if math.isinf(x):
-        return "infinitely more"
+        return Message("report.note.infinitely")
     bounds = [b for b in (low, high, 1 / low, 1 / high) if b > 0]
-    return f"{x:.{_digits(x, bounds)}f}x"
+    return Message("report.fairness.times", x=f"{x:.{_digits(x, bounds)}f}")
+
+
+def group_name(group) -> str:
+    """A group as people read it: the audit's own groups ("other (merged)", "(missing)") in the report's
+    language (a Message), the data's names as they are."""
+    if group == OTHER:
+        return Message("report.group.other")
+    if group == MISSING:
+        return Message("report.group.missing")
+    return str(group)
 
 
 @dataclass
@@ -136,22 +160,26 @@ class FairnessAudit:
                 return a
         raise KeyError(column)
 
-    def _names(self, audits) -> str:
-        return ", ".join(f"{a.column} (control)" if a.kind == "control" else a.column for a in audits)
+    def _names(self, audits) -> Items:
+        return Items(
+            Message("report.note.control_column", column=a.column) if a.kind == "control" else a.column
+            for a in audits
+        )
 
-    def nothing_compared(self) -> str | None:
+    def nothing_compared(self, lang: str = "en") -> str | None:
         """Why no group was judged at all, None if one was. A small organisation (or one whose reps table
         has no attribute) compares nothing; that must not read as an audit that found nothing."""
         if any(a.reference is not None for a in self.attributes):
             return None
         no_attr = not any(a.kind == "attribute" for a in self.attributes)
-        declare = "the reps table declares no attribute column (such as gender) to audit"
         if not self.attributes:
-            return f"nothing was audited: {declare}, and has no region"
-        return (
-            f"nothing could be judged: no audited column has two groups of at least {self.min_group_size} "
-            f"scored reps to compare ({self._names(self.attributes)})" + (f"; {declare}" if no_attr else "")
-        )
+            return text(lang, "report.note.nothing_audited", declare=text(lang, "report.note.declare"))
+        return Message(
+            "report.note.nothing_judged",
+            min_group=self.min_group_size,
+            columns=self._names(self.attributes),
+            declare=Message("report.note.declare_also") if no_attr else "",
+        ).in_lang(lang)
 
     def summary_lines(self) -> list[str]:
         """The audit in a few lines for the command line: the call-outs, else what was compared, and
@@ -163,13 +191,13 @@ class FairnessAudit:
         compared = [a for a in self.attributes if a.reference is not None]
         if not lines:
             lines.append(
-                f"every compared group within [{self.low:g}, {self.high:g}] ({self._names(compared)})"
+                f"every compared group within [{self.low:g}, {self.high:g}] ({localise(self._names(compared), 'en')})"
             )
         skipped = [a for a in self.attributes if a.reference is None]
         if skipped:
             lines.append(
                 f"not compared (fewer than two groups of at least {self.min_group_size} scored reps): "
-                + self._names(skipped)
+                + localise(self._names(skipped), "en")
             )
         return lines
 
@@ -389,19 +417,28 @@ def protect_crossings(
         joined[t].append((moved, u))
 
 
-def _folded_note(folded: list[str], where: str, min_cell: int) -> str:
-    return (
-        "'" + "', '".join(folded) + f"' shown in '{OTHER}' {where}: with fewer than {min_cell} reps there, "
-        "their figures could be worked out from the totals minus the other groups' even if they were hidden"
+def _folded_note(folded: list[str], where: str, min_cell: int) -> Message:
+    """`where`: a key of report.note ("in_heldout", "in_finished")."""
+    return Message(
+        "report.note.folded",
+        groups=QuotedItems(group_name(g) for g in folded),
+        other=group_name(OTHER),
+        where=Message(f"report.note.{where}"),
+        min_cell=min_cell,
     )
 
 
-def _crossed_note(moved: list[str], against: str, where: str, min_cell: int) -> str:
-    beside = against if against.startswith("the report's") else f"the {against} table"
-    return (
-        "'" + "', '".join(g for g in moved if g != OTHER) + f"' joined '{OTHER}'{where}: beside {beside}, "
-        f"one table's counts less the other's would give away fewer than {min_cell} reps, even with "
-        "each table's own small groups merged"
+def _crossed_note(moved: list[str], against, where: str, min_cell: int) -> Message:
+    """`against`: the other table (an audited column, or a Message naming the report's reps per band);
+    `where`: a key of report.note ("in_heldout_after", ...), or "" for the scored reps."""
+    beside = against if isinstance(against, Message) else Message("report.note.crossed_table", column=against)
+    return Message(
+        "report.note.crossed",
+        groups=QuotedItems(group_name(g) for g in moved if g != OTHER),
+        other=group_name(OTHER),
+        where=Message(f"report.note.{where}") if where else "",
+        beside=beside,
+        min_cell=min_cell,
     )
 
 
@@ -673,15 +710,19 @@ def finished_outcomes(
     )
     if notes is not None:
         last = (
-            "the data holds no dated event"
+            Message("report.note.no_dated_event")
             if covered is None
-            else f"the data's latest event is on {covered - dt.timedelta(days=1)}"
+            else Message("report.note.latest_event", day=covered - dt.timedelta(days=1))
         )
         notes.append(
-            f"{len(spans)} quota period(s) that ended before the as-of day, {day}, are left out of the "
-            f"outcomes in the data ({', '.join(spans)}; {len(left)} rep-period(s)): {last}, so the data "
-            "folder does not cover their end (an export taken before the as-of day) and their won amounts "
-            "would be short and their misses overstated"
+            Message(
+                "report.note.uncovered",
+                n=len(spans),
+                day=day,
+                spans=Items(spans),
+                rows=len(left),
+                last=last,
+            )
         )
     return out[~cut].reset_index(drop=True)
 
@@ -719,7 +760,7 @@ def outcome_source(
     """Whether the finished periods show the same disparity in the outcome itself (and in the quotas).
     `significant`: whether the flags' disparity itself is; if not, nothing is pinned on the model."""
     if outcomes is None or not len(outcomes):
-        return "No finished period in the data's last year to compare the realised outcome with."
+        return Message("report.note.no_outcome_period")
     t = outcomes.set_index("group")
     if over not in t.index or under not in t.index or t.loc[[over, under], "suppressed"].any():
         return ""
@@ -731,37 +772,28 @@ def outcome_source(
         round(u["miss_rate"] * u["n_reps"]),
         int(u["n_reps"]),
     )
-    facts = (
-        f"In the finished periods of the last year '{over}' missed target in {o['miss_rate']:.1%} of "
-        f"{int(o['n_periods'])} rep-periods vs {u['miss_rate']:.1%} of {int(u['n_periods'])} for '{under}' "
-        f"(p = {p:.2g}), with quotas a median {o['quota_vs_segment']:.2f}x their segment's vs "
-        f"{u['quota_vs_segment']:.2f}x"
+    facts = Message(
+        "report.note.outcome_facts",
+        over=group_name(over),
+        under=group_name(under),
+        rate_over=float(o["miss_rate"]),
+        n_over=int(o["n_periods"]),
+        rate_under=float(u["miss_rate"]),
+        n_under=int(u["n_periods"]),
+        p=p,
+        quota_over=float(o["quota_vs_segment"]),
+        quota_under=float(u["quota_vs_segment"]),
     )
     harder = o["quota_vs_segment"] >= u["quota_vs_segment"] * (1 + QUOTA_GAP)
     if o["miss_rate"] > u["miss_rate"] and p < alpha:
-        if harder:
-            return (
-                f"{facts}: the outcome itself differs and '{over}' carries harder quotas, so the disparity comes "
-                "from the outcome (look at how quotas are set), not from the model alone."
-            )
-        return (
-            f"{facts}: the outcome itself differs, so the model's flags follow it; check the calibration "
-            "per group for what the model adds."
-        )
-    if harder:
-        return (
-            f"{facts}: '{over}' carries harder quotas, though the realised misses do not differ significantly; "
-            "look at how quotas are set and at the calibration per group."
-        )
-    if not significant:
-        return (
-            f"{facts}: the realised outcome does not differ significantly either; with a difference in the "
-            "flags that may be chance at this size, watch whether it persists next quarter."
-        )
-    return (
-        f"{facts}: the realised outcome does not differ significantly, so the disparity may come from the "
-        "model; check the calibration per group and the drivers of that group's high-band reps."
-    )
+        key = "outcome_harder" if harder else "outcome_differs"
+    elif harder:
+        key = "outcome_quotas"
+    elif not significant:
+        key = "outcome_chance"
+    else:
+        key = "outcome_model"
+    return Message(f"report.note.{key}", facts=facts, over=group_name(over))
 
 
 def _callouts(audit: AttributeAudit, alpha: float = 0.05) -> list[Callout]:
@@ -821,12 +853,7 @@ def _heldout_of_these_reps(heldout: pd.DataFrame | None, reps: pd.DataFrame, not
         same = known
     share = float(same.mean())
     if share < HELDOUT_MATCH_MIN:
-        notes.append(
-            f"calibration per group is not shown: only {share:.0%} of the {len(h)} reps of the model's "
-            "held-out period are reps of this data folder with the same segment, so the model was trained "
-            "on another export and its rows would be grouped by other people's attributes; score and "
-            "report with a model trained on this organisation's data"
-        )
+        notes.append(Message("report.note.heldout_strangers", share=share, n=len(h)))
         return None
     return heldout
 
@@ -861,13 +888,9 @@ def fairness_audit(
     cols = audit_columns(reps, controls)
     leaked = sorted(set(c for c, _ in cols if c in set(model_features)))
     if leaked:
-        notes.append(
-            f"WARNING: attribute column(s) {', '.join(leaked)} are model features; they must not be."
-        )
+        notes.append(Message("report.note.leaked", columns=Items(leaked)))
     if not [c for c, k in cols if k == "attribute"]:
-        notes.append(
-            "The reps table declares no attribute columns (beyond the contract's), so only controls are audited."
-        )
+        notes.append(Message("report.note.no_attributes"))
     r = reps.drop_duplicates("rep_id").copy()
     r["rep_id"] = r["rep_id"].astype(str)
     r = r.set_index("rep_id")
@@ -875,7 +898,7 @@ def fairness_audit(
     sc["rep_id"] = sc["rep_id"].astype(str)
     unknown = int((~sc["rep_id"].isin(r.index)).sum())
     if unknown:
-        notes.append(f"{unknown} scored rep(s) are missing from the reps table; they count as '{MISSING}'.")
+        notes.append(Message("report.note.unknown_reps", n=unknown, missing=group_name(MISSING)))
     selected = (sc["risk_band"].astype(str) == "high").to_numpy()
     heldout = _heldout_of_these_reps(heldout, r, notes)
     audits, callouts = [], []
@@ -896,7 +919,9 @@ def fairness_audit(
     crossed, crossed_joins = protect_crossings(
         {col: g for col, (g, _) in merging.items()},
         min_cell,
-        fixed={f"the report's reps per {b}": v for b, v in bands.items()},
+        fixed={
+            Message("report.note.band_table", by=Message(f"report.band_by.{b}")): v for b, v in bands.items()
+        },
     )
     held_groups, held_joins, held_folded = _crossed_rows(
         heldout if heldout is not None and len(heldout) else None,
@@ -926,27 +951,38 @@ def fairness_audit(
         )
         if merged_small:
             a.notes.append(
-                f"groups with fewer than {min_group_size} scored reps merged into '{OTHER}': "
-                + ", ".join(merged_small)
+                Message(
+                    "report.note.merged_small",
+                    min_group=min_group_size,
+                    other=group_name(OTHER),
+                    groups=Items(group_name(g) for g in merged_small),
+                )
             )
         if folded:
             a.notes.append(
-                "'" + "', '".join(folded) + f"' joined '{OTHER}' too: with fewer than {min_cell} reps, its "
-                "counts could be worked out from the report's totals minus the other groups' counts even if "
-                "they were hidden"
+                Message(
+                    "report.note.joined_too",
+                    groups=QuotedItems(group_name(g) for g in folded),
+                    other=group_name(OTHER),
+                    min_cell=min_cell,
+                )
             )
         a.notes += [_crossed_note(moved, u, "", min_cell) for moved, u in crossed_joins[col]]
         small = table.loc[~table["judged"], "group"].tolist()
         if small:
             a.notes.append(
-                f"too small to judge (fewer than {min_group_size} reps): {', '.join(map(str, small))}"
+                Message(
+                    "report.note.too_small",
+                    min_group=min_group_size,
+                    groups=Items(group_name(g) for g in small),
+                )
             )
         if ref is None:
-            a.notes.append("fewer than two groups large enough to compare: no impact ratio")
+            a.notes.append(Message("report.note.no_ratio"))
         if held_groups is not None:
             if held_folded[col]:
-                a.notes.append(_folded_note(held_folded[col], "in the held-out rows", min_cell))
-            a.notes += [_crossed_note(m, u, " in the held-out rows", min_cell) for m, u in held_joins[col]]
+                a.notes.append(_folded_note(held_folded[col], "in_heldout", min_cell))
+            a.notes += [_crossed_note(m, u, "in_heldout_after", min_cell) for m, u in held_joins[col]]
             cal = calibration_table(
                 held_groups[col],
                 heldout["risk"],
@@ -958,14 +994,17 @@ def fairness_audit(
             a.calibration = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
         if out_groups is not None:
             if out_folded[col]:
-                a.notes.append(_folded_note(out_folded[col], "in the finished periods", min_cell))
-            a.notes += [_crossed_note(m, u, " in the finished periods", min_cell) for m, u in out_joins[col]]
+                a.notes.append(_folded_note(out_folded[col], "in_finished", min_cell))
+            a.notes += [_crossed_note(m, u, "in_finished_after", min_cell) for m, u in out_joins[col]]
             og = out_groups[col]
             a.outcomes = suppress_small(outcome_table(og, outcomes, alpha), "n_reps", _RATE_COLUMNS, min_cell)
         if table["suppressed"].any():
             a.notes.append(
-                f"fewer than {min_cell} reps: counts and rates not shown, so that nobody can be singled out: "
-                + ", ".join(map(str, table.loc[table["suppressed"], "group"]))
+                Message(
+                    "report.note.suppressed",
+                    min_cell=min_cell,
+                    groups=Items(group_name(g) for g in table.loc[table["suppressed"], "group"]),
+                )
             )
         audits.append(a)
         callouts.extend(_callouts(a, alpha))

@@ -305,11 +305,9 @@ def check_model_run(scores: pd.DataFrame, *, name: str, version: str, run_id: st
         )
     scored_by = scores_run_id(scores)
     if scored_by is None:
-        return (
-            f"the scores file does not name the MLflow run of its model (written before RepRadar recorded "
-            f"it, column model_run_id), so it could not be verified that {name!r} version {version} of "
-            f"this installation ({home}) made it; score again to have it checked"
-        )
+        from models.i18n import Message
+
+        return Message("report.note.unverified", name=repr(name), version=version, home=home)
     if scored_by != (str(run_id) if run_id else None):
         ours = f"run {run_id}" if run_id else "a version with no training run"
         raise UserError(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.i18n import Message
 from repradar.errors import UserError
 
 CARD = "model_card.md"
@@ -88,22 +89,20 @@ def pacing_comparison(
     if not (m["auc"] < p["auc"] and m["brier"] > p["brier"]):
         return None
     period = f" ({window})" if window else ""
-    text = (
-        f"on its held-out period{period} the model did worse than the pacing rule (attainment to date "
-        f"against the share of the period elapsed): ROC-AUC {m['auc']:.3f} against {p['auc']:.3f}, Brier "
-        f"{m['brier']:.3f} against {p['brier']:.3f}, all weeks of the period together"
-    )
+    better = ""
     e = early.set_index("model") if early is not None and {"model", "auc"} <= set(early.columns) else None
     if e is not None and {"model", "pacing"} <= set(e.index):
         em, ep = e.loc["model", "auc"], e.loc["pacing", "auc"]
         if pd.notna(em) and pd.notna(ep) and em > ep:
-            text += (
-                f", though at week {EARLY_WEEK} it ranked better (ROC-AUC {em:.3f} against {ep:.3f}), "
-                "when the pace has had least time to show"
-            )
-    return text + (
-        ". Read its risks beside attainment and pace, not instead of them, and retrain once more finished "
-        "periods are in the data"
+            better = Message("report.note.pacing_early", week=EARLY_WEEK, auc=float(em), pace_auc=float(ep))
+    return Message(
+        "report.note.pacing",
+        period=period,
+        auc=float(m["auc"]),
+        pace_auc=float(p["auc"]),
+        brier=float(m["brier"]),
+        pace_brier=float(p["brier"]),
+        early=better,
     )
 
 
@@ -175,9 +174,7 @@ def load_model_info(settings, version: str, model=None, *, scores: pd.DataFrame 
         info.unverified = unverified
         info.notes.append(unverified)
     if not mv.run_id:
-        info.notes.append(
-            "the version has no training run: no model card, held-out metrics or drift reference"
-        )
+        info.notes.append(Message("report.note.no_run"))
         return info
     with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
         p = _download(mv.run_id, CARD, tmp, settings)
@@ -189,12 +186,14 @@ def load_model_info(settings, version: str, model=None, *, scores: pd.DataFrame 
         p = _download(mv.run_id, DRIFT_REFERENCE, tmp, settings)
         info.reference = json.loads(p.read_text()) if p else None
     for what, value in (
-        ("model card", info.card),
-        ("held-out metrics", info.metrics),
-        ("held-out feature set", info.heldout),
+        ("what_card", info.card),
+        ("what_metrics", info.metrics),
+        ("what_heldout", info.heldout),
     ):
         if value is None:
-            info.notes.append(f"the training run {mv.run_id} has no {what}")
+            info.notes.append(
+                Message("report.note.run_lacks", run=mv.run_id, what=Message(f"report.note.{what}"))
+            )
     return info
 
 

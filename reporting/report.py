@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
+from models import i18n
+from models.i18n import Message, localise
 from models.scoring import fitted_note
 from reporting import charts, labels
 from reporting.drift import DriftResult, drift_report, reference_summary
@@ -70,10 +72,12 @@ class ReportData:
     unverified: str | None = None  # the scores could not be matched with the model's run (older file)
     # the scored period lies in the data the model was fitted on: in-sample risks (models.scoring.fitted_note)
     fitted_period: str | None = None
+    lang: str = i18n.DEFAULT_LANGUAGE  # the language of the HTML (and PDF); the JSON's texts are English
 
     def to_dict(self) -> dict:
         return {
             "generated_at": self.generated_at,
+            "lang": self.lang,
             "summary": self.summary,
             "fitted_period_note": self.fitted_period,  # null: the scored period is out of sample
             "model": {
@@ -86,7 +90,7 @@ class ReportData:
             "fairness": self.fairness.to_dict(),
             "drift": None if self.drift is None else self.drift.to_dict(),
             "effects": None if self.effects is None else self.effects.to_dict(),
-            "suggestions": self.suggestions.to_dict("records"),
+            "suggestions": self.suggestions.drop(columns=["reason_zh"], errors="ignore").to_dict("records"),
             "notes": self.notes,
         }
 
@@ -179,10 +183,7 @@ def intervention_effects(
         reference_day=finished_before,
     )
     if snaps.empty:
-        return None, (
-            f"None of the {len(norm)} logged interventions started in a finished period with weekly snapshots, "
-            "so no outcome is known yet."
-        )
+        return None, Message("report.note.none_finished", n=len(norm))
     effects = match_effects(
         snaps,
         norm,
@@ -230,7 +231,7 @@ def assemble(
     as_ofs = sorted({pd.Timestamp(a).date() for a in scores["as_of"].dropna()})
     as_of = as_ofs[-1]
     if len(as_ofs) > 1:
-        notes.append(f"the scores hold several as-of days; drift is computed for the latest, {as_of}")
+        notes.append(Message("report.note.several_as_of", as_of=as_of))
 
     if model_info is None:  # refuses scores of another model before anything is downloaded
         step(f"loading model version {version} and its training run from MLflow")
@@ -255,10 +256,7 @@ def assemble(
 
     covered = default_reference_day(folder)
     if known is not folder:
-        notes.append(
-            f"the data folder runs past the as-of day, {as_of}: the report reads it as an export taken on "
-            "that day would hold it, so nothing that happened later counts"
-        )
+        notes.append(Message("report.note.runs_past", as_of=as_of))
 
     step("summary, bands and manager-level suggestions")
     summary = org_summary(scores)
@@ -293,7 +291,7 @@ def assemble(
     )
     fair.notes += outcome_notes
     if held is None:
-        fair.notes.append("the model's run has no held-out set: calibration per group is not shown")
+        fair.notes.append(Message("report.note.no_heldout_set"))
 
     # drift
     drift, drift_missing = None, ""
@@ -301,11 +299,9 @@ def assemble(
     if reference is None:
         reference = _reference_from_data(known, info, settings, rs)
         if reference is not None:
-            notes.append(
-                "the model's run logged no drift reference; it was rebuilt from the data folder's training window"
-            )
+            notes.append(Message("report.note.reference_rebuilt"))
     if reference is None:
-        drift_missing = "the model's training run logged no drift reference and its training window could not be rebuilt; retrain to log one"
+        drift_missing = Message("report.note.no_reference")
     else:
         step(f"drift against the training data (features as of {as_of})")
         frame = scored_frame if scored_frame is not None else _scored_frame(known, scores, settings, as_of)
@@ -324,13 +320,9 @@ def assemble(
     # interventions
     effects, effects_missing = None, ""
     if log is None or len(log) == 0:
-        effects_missing = (
-            "No intervention log: the data folder has no interventions table and none was passed in."
-        )
+        effects_missing = Message("report.note.no_log")
     elif known.interventions is None or len(known.interventions) == 0:
-        effects_missing = (
-            f"No logged intervention started before the as-of day, {as_of}, so none can be compared yet."
-        )
+        effects_missing = Message("report.note.none_before", as_of=as_of)
     else:
         day = pd.Timestamp(as_of).date()
         finished_before = day if covered is None else min(day, covered)
@@ -377,33 +369,48 @@ def _signed(v, digits=3) -> str:
     return f"{v:+.{digits}f}"
 
 
-def _signed_pct(v, digits=1) -> str:
+def _signed_pct(v, digits=1, lang: str = i18n.DEFAULT_LANGUAGE) -> str:
+    """A difference in percentage points: "+1.2 pt" / "+1.2 个百分点"."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
-    return f"{100 * v:+.{digits}f} pt"
+    return i18n.text(lang, "report.points", v=f"{100 * v:+.{digits}f}")
 
 
-def _ci(low, high, signed: bool = False) -> Markup:
+def _count(v) -> str:
+    """A count with thousands separators (1,500), as the dashboard writes numbers in both languages."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{int(v):,}"
+
+
+def _ci(low, high, signed: bool = False, lang: str = i18n.DEFAULT_LANGUAGE) -> Markup:
     """ " [lo, hi]" in muted text after a rate (nothing when the interval is unknown)."""
     if low is None or high is None or (isinstance(low, float) and math.isnan(low)):
         return Markup("")
-    fmt = (lambda v: _signed_pct(v, 0)) if signed else (lambda v: _pct(v, 0))
+    fmt = (lambda v: _signed_pct(v, 0, lang)) if signed else (lambda v: _pct(v, 0))
     return Markup(' <span class="muted">[{}, {}]</span>').format(fmt(low), fmt(high))
 
 
-def _band_table(t: pd.DataFrame, by: str, title: str, max_rows: int = 40) -> Markup:
+def _band_table(
+    t: pd.DataFrame, by: str, title: str, max_rows: int = 40, lang: str = i18n.DEFAULT_LANGUAGE
+) -> Markup:
+    heads = "".join(
+        f"<th>{html.escape(i18n.text(lang, f'report.col.{c}'))}</th>"
+        for c in ("reps", "high", "medium", "low", "high_share", "mean_risk")
+    )
     rows = [
-        f'<table class="bands" data-by="{html.escape(by)}"><tr><th class="l">{html.escape(title)}</th>'
-        "<th>reps</th><th>high</th><th>medium</th><th>low</th><th>high share</th><th>mean risk</th></tr>"
+        f'<table class="bands" data-by="{html.escape(by)}"><tr><th class="l">{html.escape(title)}</th>{heads}</tr>'
     ]
     for r in t.head(max_rows).to_dict("records"):
         rows.append(
-            f'<tr><td class="l">{html.escape(str(r[by]))}</td><td>{r["reps"]}</td><td class="high">{r["high"]}</td>'
-            f"<td>{r['medium']}</td><td>{r['low']}</td><td>{_pct(r['high_share'])}</td><td>{_pct(r['mean_risk'])}</td></tr>"
+            f'<tr><td class="l">{html.escape(str(r[by]))}</td><td>{_count(r["reps"])}</td>'
+            f'<td class="high">{_count(r["high"])}</td><td>{_count(r["medium"])}</td><td>{_count(r["low"])}</td>'
+            f"<td>{_pct(r['high_share'])}</td><td>{_pct(r['mean_risk'])}</td></tr>"
         )
     rows.append("</table>")
     if len(t) > max_rows:
-        rows.append(f'<p class="note">{len(t) - max_rows} more, with lower high-band shares, not shown.</p>')
+        more = i18n.text(lang, "report.summary.more", n=_count(len(t) - max_rows))
+        rows.append(f'<p class="note">{html.escape(more)}</p>')
     return Markup("".join(rows))
 
 
@@ -419,34 +426,42 @@ def _card_html(card: str | None) -> str | None:
         return f"<pre>{html.escape(card)}</pre>"
 
 
-def _charts(data: ReportData, scores_risk, band_high: float, band_medium: float) -> dict:
-    c = {"histogram": charts.risk_histogram(scores_risk, band_high, band_medium)}
+def _charts(data: ReportData, scores_risk, band_high: float, band_medium: float, lang: str) -> dict:
+    c = {"histogram": charts.risk_histogram(scores_risk, band_high, band_medium, lang=lang)}
     for by in ("team", "region", "segment"):
         t = data.bands[by]
-        c[f"bands_{by}"] = charts.band_bars(t, by) if len(t) > 1 else None
+        c[f"bands_{by}"] = charts.band_bars(t, by, lang=lang) if len(t) > 1 else None
     for i, a in enumerate(data.fairness.attributes):
-        c[f"fair_{i}"] = charts.fairness_bars(a.selection, data.fairness.low)
+        c[f"fair_{i}"] = charts.fairness_bars(a.selection, data.fairness.low, lang=lang)
         if a.calibration is not None and len(a.calibration):
-            c[f"cal_{i}"] = charts.calibration_dots(a.calibration)
+            c[f"cal_{i}"] = charts.calibration_dots(a.calibration, lang=lang)
     if data.drift is not None and len(data.drift.table):
-        c["psi"] = charts.psi_bars(data.drift.table, data.drift.threshold, data.drift.watch)
+        c["psi"] = charts.psi_bars(data.drift.table, data.drift.threshold, data.drift.watch, lang=lang)
     if data.effects is not None and data.effects.table["enough"].any():
-        c["effects"] = charts.effect_forest(data.effects.table)
+        c["effects"] = charts.effect_forest(data.effects.table, lang=lang)
     else:
         c["effects"] = None
     return c
 
 
-def drift_callout_text(d) -> str | None:
+def drift_callout_text(d, lang: str = i18n.DEFAULT_LANGUAGE) -> str | None:
     """The drift call-out at the top, None unless retraining is advised. The share of scores resting
     on drifted features is written as in the drift section (one decimal: 1.4%, not "1%")."""
     if d is None or not d.retrain_advised:
         return None
-    share = "" if d.share_on_drifted is None else f"; {_pct(d.share_on_drifted)} of scores rest on them"
-    more = "..." if len(d.drifted) > 5 else ""
-    return (
-        f"retrain advised: {len(d.drifted)} feature(s) drifted beyond PSI {d.threshold:g} "
-        f"({', '.join(labels.feature_label(x) for x in d.drifted[:5])}{more}){share}."
+    share = (
+        ""
+        if d.share_on_drifted is None
+        else Message("report.note.drift_share", share=_pct(d.share_on_drifted))
+    )
+    return i18n.text(
+        lang,
+        "report.note.drift_retrain",
+        n=len(d.drifted),
+        threshold=d.threshold,
+        features=localise(i18n.Items(labels.feature_label(x, lang) for x in d.drifted[:5]), lang),
+        more="..." if len(d.drifted) > 5 else "",
+        share=localise(share, lang),
     )
 
 
@@ -457,19 +472,47 @@ def render_html(data: ReportData, scores: pd.DataFrame, out: Path) -> Path:
     return out
 
 
-def html_text(data: ReportData, scores: pd.DataFrame) -> str:
-    """The self-contained HTML report, as text."""
+def _texts(lang: str) -> dict:
+    """The template's words in `lang`: `t` for a text, `th` for one holding markup of its own (its values
+    escaped), `tr` for a note made while the figures were gathered (a Message, or a text as it is)."""
+
+    def t(key: str, **params) -> str:
+        return i18n.text(lang, key, **{k: localise(v, lang) for k, v in params.items()})
+
+    def th(key: str, **params) -> Markup:
+        return Markup(
+            i18n.text(lang, key, **{k: html.escape(str(localise(v, lang))) for k, v in params.items()})
+        )
+
+    def tr(value) -> str:
+        return "" if value is None else str(localise(value, lang))
+
+    return {"t": t, "th": th, "tr": tr}
+
+
+def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -> str:
+    """The self-contained HTML report, as text, in `lang` (default: the report's own, `data.lang`)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+    from reporting.fairness import group_name
+
+    lang = lang or data.lang
     app_version = _app_version()
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]))
     tmpl = env.get_template("report.html.j2")
     s = data.settings
     d = data.drift
-    drift_callout = drift_callout_text(d)
+    drift_callout = drift_callout_text(d, lang)
     hm = data.model.heldout_metrics()
     return tmpl.render(
+        lang=lang,
+        **_texts(lang),
+        group=lambda g: localise(group_name(g), lang),
+        count=_count,
+        reason=lambda r: (
+            (r.get("reason_zh") or r["reason"]) if lang != i18n.DEFAULT_LANGUAGE else r["reason"]
+        ),
         s=data.summary,
         m=data.model,
         f=data.fairness,
@@ -480,14 +523,14 @@ def html_text(data: ReportData, scores: pd.DataFrame) -> str:
         suggestions=data.suggestions.to_dict("records"),
         callouts=data.fairness.callouts,
         drift_callout=drift_callout,
-        pacing_callout=data.model.worse_than_pacing(),
+        pacing_callout=localise(data.model.worse_than_pacing(), lang),
         fitted_period=data.fitted_period,
         drift_missing=data.drift_missing,
         effects_missing=data.effects_missing,
         observational=OBSERVATIONAL_NOTE,
         heldout_metrics=None if hm is None else hm.to_dict("records"),
         card_html=_card_html(data.model.card),
-        charts=_charts(data, scores["risk"], s.band_high, s.band_medium),
+        charts=_charts(data, scores["risk"], s.band_high, s.band_medium, lang),
         band_high=s.band_high,
         band_medium=s.band_medium,
         notes=data.notes,
@@ -496,12 +539,14 @@ def html_text(data: ReportData, scores: pd.DataFrame) -> str:
         pct=_pct,
         num=_num,
         signed=_signed,
-        signed_pct=_signed_pct,
-        ci=_ci,
-        band_table=_band_table,
-        title=labels.intervention_title,
-        label=labels.feature_label,
-        value=lambda name, v: labels.feature_value(name, v, currency=data.model.currency),
+        signed_pct=lambda v, digits=1: _signed_pct(v, digits, lang),
+        ci=lambda low, high, signed=False: _ci(low, high, signed, lang),
+        band_table=lambda t, by, title, max_rows=40: _band_table(t, by, title, max_rows, lang),
+        title=lambda i: labels.intervention_title(i, lang),
+        label=lambda x: labels.feature_label(x, lang),
+        labels_of=lambda xs: i18n.text(lang, "report.sep").join(labels.feature_label(x, lang) for x in xs),
+        has=lambda key: i18n.has(lang, key),
+        value=lambda name, v: labels.feature_value(name, v, lang, currency=data.model.currency),
         ratio=lambda r: ratio_text(r, data.fairness.low, data.fairness.high),
     )
 
@@ -603,15 +648,20 @@ def make_report(
     interventions: pd.DataFrame | InterventionLog | None = None,
     pdf: bool = True,
     model_info: ModelInfo | None = None,
+    lang: str = i18n.DEFAULT_LANGUAGE,
 ) -> ReportFiles:
-    """Assemble and write `out` (HTML), the PDF beside it (same name, .pdf) and a JSON of the figures."""
+    """Assemble and write `out` (HTML), the PDF beside it (same name, .pdf) and a JSON of the figures.
+    `lang`: the language of the HTML and the PDF (models.i18n.LANGUAGES); the JSON is the same in each."""
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
+    if lang not in i18n.LANGUAGES:
+        raise UserError(f"--lang {lang!r}: the report is written in {' or '.join(i18n.LANGUAGES)}")
     rs = report_settings or ReportSettings()
     data = assemble(
         scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info
     )
+    data.lang = lang
     step(f"writing {out}")
     html_path, json_path = out, out.with_suffix(".json")
     write_files(
@@ -655,6 +705,7 @@ def build_report(
     report_settings: ReportSettings | None = None,
     interventions: pd.DataFrame | InterventionLog | None = None,
     pdf: bool = True,
+    lang: str = i18n.DEFAULT_LANGUAGE,
 ) -> Path:
     """Write the report (HTML, PDF beside it when Chromium is there, JSON of the figures); returns the HTML path."""
     return make_report(
@@ -665,4 +716,5 @@ def build_report(
         report_settings=report_settings,
         interventions=interventions,
         pdf=pdf,
+        lang=lang,
     ).html

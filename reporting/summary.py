@@ -81,6 +81,7 @@ def manager_suggestions(scores: pd.DataFrame, *, ratio: float = 2.0, min_reps: i
             "reps": t["team_size"],
             "n_reps": t["n_reps"],
             "reason": t["reason"],
+            "reason_zh": t["reason_zh"],  # the report in Chinese; not in its JSON
         }
     )
 

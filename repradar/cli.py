@@ -1048,6 +1048,7 @@ def report(
     pdf: Annotated[
         bool, typer.Option("--pdf/--no-pdf", help="Also print the report to PDF with Chromium.")
     ] = True,
+    lang: LangOpt = "en",
 ) -> None:
     """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects, model card."""
     from features.io import load_folder
@@ -1056,6 +1057,7 @@ def report(
     from repradar.settings import get_settings
 
     # every check of the inputs runs before the slow part (features, snapshots, the model)
+    lang = _lang(lang)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: name the report file .html (the PDF is written beside it)")
     _check_writable(out)
@@ -1066,7 +1068,9 @@ def report(
     log = read_intervention_log(interventions, data_dir=data) if interventions else None
     for w in log.warnings if log else []:
         typer.echo(f"warning: {w}", err=True)
-    res = make_report(frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf)
+    res = make_report(
+        frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf, lang=lang
+    )
     d = res.data
     typer.echo(f"wrote {res.html}")
     if res.pdf:

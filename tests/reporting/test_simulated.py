@@ -370,6 +370,56 @@ def test_html_speaks_in_titles_labels_and_percentages(fair_report):
     )
 
 
+def test_the_report_in_chinese_leaves_no_english_sentence_and_writes_numbers_the_chinese_way(
+    fair_report, fair_scores, fair_tables
+):
+    from html import unescape
+
+    from markupsafe import escape
+
+    from reporting.labels import intervention_title
+    from reporting.report import html_text
+    from reporting.summary import with_context
+    from tests.reporting.conftest import english_runs
+
+    data = fair_report.data
+    page = html_text(data, with_context(fair_scores, fair_tables.reps), "zh-CN")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert fair_report.html.read_text().startswith('<!DOCTYPE html>\n<html lang="en">')
+    # what a reader sees: no chart data, no styles, no model card (shown as the training run wrote it)
+    shown = re.sub(
+        r'src="data:[^"]*"|<style>.*?</style>|<div class="card-md" id="model-card".*?</div>',
+        "",
+        page,
+        flags=re.S,
+    )
+    shown = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", shown)))
+    names = {
+        str(v) for c in ("team", "region", "segment", "manager_id") for v in fair_tables.reps[c].dropna()
+    }
+    assert english_runs(shown, keep=(*names, "ROC-AUC", "PR-AUC", "Brier", "ECE")) == []
+    assert "3. 公平性审计" in shown and "其他（已合并）" in shown and "已漂移" in shown
+    # numbers: a percentage as the dashboard writes it, thousands separated, points and amounts in Chinese
+    s = data.summary
+    assert f'<div class="v">{100 * s["median_attainment"]:.1f}%</div><div class="k">迄今完成率中位数' in page
+    big = next(
+        int(n)
+        for a in data.fairness.attributes
+        if a.outcomes is not None
+        for n in a.outcomes["n_periods"]
+        if n >= 1000
+    )
+    assert f"<td>{big:,}</td>" in page
+    row = data.effects.table[data.effects.table["enough"]].iloc[0]
+    assert f"{100 * row['attainment_effect']:+.1f} 个百分点 [" in page and " pt [" not in page
+    assert "万</td>" in page  # an amount in the drift table, grouped by 10,000 as the dashboard's zh amounts
+    for i in set(data.effects.table["intervention"]):  # the catalog's zh titles
+        assert f'data-id="{i}">{escape(intervention_title(i, "zh-CN"))}</td>' in page
+    # the figures are the same in both languages; the JSON says which language the HTML is in
+    figures = json.loads(fair_report.json.read_text())
+    assert figures["lang"] == "en" and figures["summary"] == json.loads(json.dumps(s))
+
+
 def test_pdf_renders(fair_report):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (packages.apt lists it)")
@@ -512,6 +562,8 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         "--no-pdf",
         "--interventions",
         str(log),
+        "--lang",
+        "zh-CN",
     )
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "could not be verified" not in r.stderr  # the file names the run that made it
@@ -523,10 +575,15 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         [(pd.Timestamp("2023-04-01"), pd.Timestamp("2023-06-30"))], model.pyfunc.spec_.meta, "1"
     )
     assert note and note in frame.attrs["notes"]  # what `repradar score` printed with this file
+    # the report in Chinese: its call-outs are; the JSON and the command's own lines stay English
     assert figures["fitted_period_note"] == note and f"note: {note}" in r.stderr
+    assert figures["lang"] == "zh-CN" and note.startswith("the period 2023-04-01..2023-06-30 is in the data")
     html = (tmp_path / "q.html").read_text()
+    assert '<html lang="zh-CN">' in html
     callouts = html[html.index('id="callouts"') : html.index('id="summary"')]
-    assert f'<li class="fitted-period-callout">Not a forecast: {escape(note)}.</li>' in callouts
+    zh = note.in_lang("zh-CN")
+    assert zh.startswith("考核期 2023-04-01..2023-06-30 位于模型版本 1 拟合和校准所用的数据中")
+    assert f'<li class="fitted-period-callout">并非预测：{escape(zh)}。</li>' in callouts
     assert (
         (tmp_path / "q.html").exists()
         and (tmp_path / "q.json").exists()
@@ -541,6 +598,20 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         home, "report", "--scores", str(scores), "--data", str(fair_org), "--out", str(tmp_path / "q.txt")
     )
     assert bad.exit_code == 2 and ".html" in bad.stderr
+    fr = run_cli(
+        home,
+        "report",
+        "--scores",
+        str(scores),
+        "--data",
+        str(fair_org),
+        "--out",
+        str(tmp_path / "fr.html"),
+        "--lang",
+        "fr",
+    )
+    assert fr.exit_code == 2 and "'fr'" in fr.stderr and "en or zh-CN" in fr.stderr, fr.stderr
+    assert not (tmp_path / "fr.html").exists() and "Traceback" not in fr.stderr
     missing = run_cli(
         home,
         "report",
