@@ -418,6 +418,17 @@ def test_the_report_in_chinese_leaves_no_english_sentence_and_writes_numbers_the
     # the figures are the same in both languages; the JSON says which language the HTML is in
     figures = json.loads(fair_report.json.read_text())
     assert figures["lang"] == "en" and figures["summary"] == json.loads(json.dumps(s))
+    # a call-out made once from a Message reads in the language the page is rendered in
+    from dataclasses import replace
+
+    from models.i18n import Message
+
+    note = Message("report.note.fitted_period", periods="2023-04-01..2023-06-30", version="1", window="w")
+    both = replace(data, fitted_period=note)
+    en_page = html_text(both, with_context(fair_scores, fair_tables.reps), "en")
+    assert f'<li class="fitted-period-callout">Not a forecast: {escape(str(note))}.</li>' in en_page
+    zh_page = html_text(both, with_context(fair_scores, fair_tables.reps), "zh-CN")
+    assert f'<li class="fitted-period-callout">并非预测：{escape(note.in_lang("zh-CN"))}。</li>' in zh_page
 
 
 def test_pdf_renders(fair_report):
