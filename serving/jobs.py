@@ -8,6 +8,7 @@ process died or was restarted) is reported failed, at the latest `job_stale_afte
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -33,6 +34,13 @@ from serving.db.engine import begin_write, commit, unwritable_reason
 from serving.db.schema import Job, utcnow
 
 log = logging.getLogger("repradar.serving.jobs")
+
+# a scores file that cannot be written for the disk's sake: said as such, not as an internal error
+_DISK_ERRNOS = {
+    errno.ENOSPC: "its disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "it is on a read-only file system",
+}
 
 UNFINISHED = ("queued", "running")
 
@@ -382,7 +390,20 @@ class JobRunner:
             out.parent.mkdir(parents=True, exist_ok=True)
             from models.scoring import write_scores
 
-            write_scores(frame, out)
+            try:
+                write_scores(frame, out)
+            except OSError as exc:
+                if exc.errno not in _DISK_ERRNOS:
+                    raise
+                shutil.rmtree(out.parent, ignore_errors=True)  # the job's folder: nothing half-written stays
+                self._finish_failed(
+                    job_id,
+                    f"the scores file could not be written in {out.parent.parent} ({_DISK_ERRNOS[exc.errno]}); "
+                    "nothing of this job was stored: an administrator must free space on that disk or make it "
+                    "writable, then ask for the job again",
+                    "internal",
+                )
+                return
             with begin_write(self.sessions) as s:
                 done = s.execute(
                     update(Job)

@@ -527,6 +527,45 @@ def test_a_job_is_refused_before_any_scoring_when_its_file_could_not_be_written(
     assert r.status_code == 201 and _wait(c, h, r.json()["id"])["status"] == "succeeded"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the file system's error, not the database's
+def test_a_job_whose_scores_file_meets_a_full_disk_says_so_and_leaves_nothing(
+    service_factory, data_dir, stub_scoring, monkeypatch
+):
+    """A disk that filled while a job wrote its scores failed it as "internal error: OSError: [Errno 28]"
+    (the check before the job sees an unwritable folder, not a full disk). It now says the disk is full,
+    where, and what to do; the job's folder is removed and no score is stored. The disk is the machine's,
+    not the product's: its error is raised by a stand-in for the write."""
+    import errno
+
+    import models.scoring
+
+    real = models.scoring.write_scores
+    disk = {"full": True}
+
+    def write(frame, out):
+        if disk["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device", str(out))
+        return real(frame, out)
+
+    monkeypatch.setattr(models.scoring, "write_scores", write)
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    before = c.get("/api/v1/early-warning", headers=h).json()
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    job = _wait(c, h, r.json()["id"])
+    jobs = svc.settings.resolved_home / "jobs"
+    assert job["status"] == "failed" and job["error_code"] == "internal", job
+    assert job["error"] == (
+        f"the scores file could not be written in {jobs} (its disk is full); nothing of this job was stored: "
+        "an administrator must free space on that disk or make it writable, then ask for the job again"
+    )
+    assert not (jobs / job["id"]).exists()
+    assert c.get("/api/v1/early-warning", headers=h).json() == before  # no score stored
+    disk["full"] = False  # space freed: the same request runs
+    r = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h)
+    assert r.status_code == 201 and _wait(c, h, r.json()["id"])["status"] == "succeeded"
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the page's words, not the database's
 def test_the_org_page_names_a_started_or_reused_job_by_the_short_id_its_list_shows(
     service_factory, data_dir, stub_scoring
