@@ -162,7 +162,11 @@ def stage(
     """Stage `tables` (and the snapshots to compute, with KEY columns) for the feature SQL."""
     reps = tables.reps.reset_index(drop=True)
     rep_ids = _strings(reps["rep_id"])
-    segment = reps["segment"].astype("string") if "segment" in reps else pd.Series(pd.NA, index=reps.index)
+    segment = (
+        reps["segment"].astype("string")
+        if "segment" in reps
+        else pd.Series(pd.NA, index=reps.index, dtype="string")
+    )
     end = (
         reps["end_date"]
         if "end_date" in reps
@@ -174,7 +178,9 @@ def stage(
             "rep_key": np.arange(len(reps), dtype="int32"),
             "hire_d": to_days(reps["hire_date"]).to_numpy(),
             "end_d": to_days(end).to_numpy(),
-            "segment": segment.to_numpy(dtype=object, na_value=None),
+            # Text even when every value is missing (no segment column): untyped, Spark would read the
+            # all-null column as a number and the SQL's COALESCE(segment, '') would fail there.
+            "segment": segment.array,
         }
     )
 

@@ -453,6 +453,25 @@ def assert_scores_match(a: pd.DataFrame, b: pd.DataFrame, where: str) -> None:
             assert_nested_equal(x, y, f"{where} {c}[{a['rep_id'].iat[i]}]")
 
 
+def test_reps_without_a_segment_column_stage_text_that_spark_can_read(spark, tiny_tables):
+    """An export whose `reps` has no `segment` (the Maven CRM one) stages an all-null segment. On Spark
+    it must be text, as the feature SQL's `COALESCE(segment, '')` reads it; typed as a number, every
+    `--engine spark` build and scoring of such an export stopped with an internal error (exit 1)."""
+    import dataclasses
+
+    from features.spark_engine import SparkEngine
+    from features.staging import stage
+
+    tables = dataclasses.replace(tiny_tables, reps=tiny_tables.reps.drop(columns=["segment"]))
+    engine = SparkEngine(spark)
+    engine.register({"stg_reps": stage(tables).frames["stg_reps"]})
+    try:
+        rows = spark.sql("SELECT DISTINCT COALESCE(segment, '') AS segment_key FROM stg_reps").collect()
+    finally:
+        engine.release()
+    assert [r.segment_key for r in rows] == [""]
+
+
 def test_spark_scoring_refuses_a_day_outside_the_quota_periods(spark, org):
     from models.loading import load_model
     from models.spark_scoring import score_tables_spark
