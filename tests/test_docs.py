@@ -30,6 +30,19 @@ def test_relative_links_stay_inside_the_repository_and_exist(doc):
     assert bad == [], f"{doc.name}: links that leave the repository or lead nowhere: {bad}"
 
 
+# A source file named in the text (`serving/runs.py`, `python bench/bench_api.py`), not only in a link.
+SOURCE = re.compile(
+    r"(?<![\w/.-])((?:bench|features|importer|models|reporting|repradar|serving|simulator|tests|training)"
+    r"/[\w/.-]*\.(?:py|yaml|sql|css))\b"
+)
+
+
+@pytest.mark.parametrize("doc", _docs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_source_files_the_docs_name_exist(doc):
+    missing = sorted({p for p in SOURCE.findall(doc.read_text()) if not (REPO / p).exists()})
+    assert missing == [], f"{doc.name} names files the repository does not have: {missing}"
+
+
 @pytest.mark.skipif(not SHARED_SPEC.is_dir(), reason="no shared spec folder beside the repository")
 @pytest.mark.parametrize("name", ["data-contract.md", "outputs.md", "interventions.md"])
 def test_the_shipped_specs_are_the_shared_ones(name):
