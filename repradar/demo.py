@@ -37,6 +37,17 @@ def pick_demo_manager(reps: pd.DataFrame) -> str:
     return str(active["manager_id"].value_counts().sort_index().idxmax())
 
 
+def demo_training_lines(lines: list[str]) -> list[str]:
+    """`train`'s summary without its advice to run `repradar promote`: the demo promotes next itself, and
+    a user who ran it afterwards was told there is no challenger."""
+    return [line for line in lines if not line.startswith("next:")]
+
+
+def demo_gate_line(message: str) -> str:
+    """The gate's verdict in one line (its figures table, which the colon announces, is left out)."""
+    return message.splitlines()[0].rstrip(":") if message else "promoted"
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -68,11 +79,11 @@ def run_demo(
     except Exception:
         echo("[3/5] training (features, LightGBM, calibration, baselines, MLflow)")
         result = train(data_dir, settings)
-        for line in result.summary_lines():
+        for line in demo_training_lines(result.summary_lines()):
             echo("      " + line)
         echo("[4/5] promoting through the gate")
         gate = promote(settings, actor="demo")
-        echo("      " + gate.message.splitlines()[0] if gate.message else "      promoted")
+        echo("      " + demo_gate_line(gate.message))
         model = load_model(settings)
     days = demo_as_of_days(tables.quotas)
     echo(f"[5/5] scoring {len(days)} weekly as-of days: {', '.join(d.isoformat() for d in days)}")

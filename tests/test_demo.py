@@ -49,3 +49,19 @@ def test_demo_scores_weeks_and_signs_in_each_role(trained, tmp_path):
     again = demo_signins(settings, reps)
     assert {r for r, _, _ in again} == {"manager", "hr", "data_scientist"}
     assert {t for _, _, t in again}.isdisjoint(tokens.values())
+
+
+def test_the_demo_does_not_tell_the_user_to_promote_what_it_promotes_itself():
+    """After training, the demo promotes at once: `train`'s "next: repradar promote" would send the
+    user to a command that then says there is no challenger (exit 2)."""
+    from repradar.demo import demo_gate_line, demo_training_lines
+
+    summary = [
+        "registered repradar-risk version 1 (alias challenger), MLflow run abc",
+        "caveat: only 35 reps (fewer than 50): every figure rests on few people",
+        "next: `repradar promote` runs the gate and makes it champion if it is not worse",
+    ]
+    assert demo_training_lines(summary) == summary[:2]
+    message = "version 1 is now champion (first champion):\n      challenger v1  champion\nROC-AUC  0.9  -"
+    assert demo_gate_line(message) == "version 1 is now champion (first champion)"
+    assert demo_gate_line("") == "promoted"
