@@ -183,12 +183,15 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
 
 
 def score_notes(fs, model, settings=None) -> list[str]:
-    """Notes printed with a scores file: the feature build's, the model's training caveats, then a
-    currency setting the model's texts do not follow (currency_note)."""
+    """Notes printed with a scores file: the feature build's, the model's training caveats, a period the
+    model was fitted on or one before its data (fitted_note, earlier_period_note), then a currency setting
+    the model's texts do not follow (currency_note)."""
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
     notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
     fitted = fitted_note(getattr(fs, "frame", None), model)
     notes += [fitted] if fitted else []
+    earlier = earlier_period_note(_periods(getattr(fs, "frame", None)), meta, model.version)
+    notes += [earlier] if earlier else []
     note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
     return notes + ([note] if note else [])
 
@@ -196,11 +199,18 @@ def score_notes(fs, model, settings=None) -> list[str]:
 def fitted_note(frame, model) -> str | None:
     """`fitted_period_note` for the periods of `frame` (columns period_start, period_end: the scored
     features, or a scores file, as `repradar report` reads it) and what `model` was fitted on."""
-    if frame is None or not {"period_start", "period_end"} <= set(frame.columns):
+    periods = _periods(frame)
+    if not periods:
         return None
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
-    periods = frame[["period_start", "period_end"]].dropna().drop_duplicates().itertuples(index=False)
-    return fitted_period_note(list(periods), meta, model.version)
+    return fitted_period_note(periods, meta, model.version)
+
+
+def _periods(frame) -> list:
+    """The distinct (period_start, period_end) of a features or scores frame; [] without those columns."""
+    if frame is None or not {"period_start", "period_end"} <= set(frame.columns):
+        return []
+    return list(frame[["period_start", "period_end"]].dropna().drop_duplicates().itertuples(index=False))
 
 
 def fitted_period_note(periods, meta: dict, version="") -> str | None:
@@ -228,6 +238,27 @@ def fitted_period_note(periods, meta: dict, version="") -> str | None:
         periods=Items(f"{s:%Y-%m-%d}..{e:%Y-%m-%d}" for s, e in inside[:3]),
         version=version,
         window=f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d}",
+    )
+
+
+def earlier_period_note(periods, meta: dict, version="") -> str | None:
+    """Why the scores may come from the wrong model, or None: a scored period ended before the data the
+    model was trained on begins (its spec's `train_window`). Another organisation's export scored in the
+    demo's home, or the wrong year typed, looks so; the model learnt nothing of that time."""
+    train = meta.get("train_window")
+    if not train or ".." not in str(train):
+        return None
+    lo = pd.Timestamp(str(train).split("..")[0])
+    hi = str(meta.get("test_window") or meta.get("valid_window") or train).split("..")[-1]
+    before = sorted((pd.Timestamp(s), pd.Timestamp(e)) for s, e in periods if pd.Timestamp(e) < lo)
+    if not before:
+        return None
+    shown = ", ".join(f"{s:%Y-%m-%d}..{e:%Y-%m-%d}" for s, e in before[:3])
+    return (
+        f"the period {shown} ended before the data model version {version} was trained on begins "
+        f"({lo:%Y-%m-%d}..{hi}): the model learnt from later years, perhaps of another organisation; if this "
+        "data has a model of its own, set REPRADAR_HOME to the home it was trained in (`repradar models` "
+        "lists each version's data window)"
     )
 
 

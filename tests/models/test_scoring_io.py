@@ -211,3 +211,37 @@ def test_scoring_a_period_the_model_was_fitted_on_says_so():
     )
     frame = pd.DataFrame({"period_start": [q2_2023[0][0]] * 2, "period_end": [q2_2023[0][1]] * 2})
     assert score_notes(SimpleNamespace(notes=[], frame=frame), model) == [note]
+
+
+def test_scoring_a_period_before_the_models_training_data_says_so():
+    """Scoring the Maven export (2017) in the demo's home, whose champion learnt from 2023-2024, gave risks
+    from the simulated organisation's model and no word about it: a period that ended before the model's
+    data begins is named, with what to check."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from models.scoring import earlier_period_note, score_notes
+
+    meta = {
+        "train_window": "2023-01-01..2024-06-30",
+        "valid_window": "2024-07-01..2024-09-30",
+        "test_window": "2024-10-01..2024-12-31",
+    }
+    q4_2017 = [(pd.Timestamp("2017-10-01"), pd.Timestamp("2017-12-31"))]
+    note = earlier_period_note(q4_2017, meta, "1")
+    assert note == (
+        "the period 2017-10-01..2017-12-31 ended before the data model version 1 was trained on begins "
+        "(2023-01-01..2024-12-31): the model learnt from later years, perhaps of another organisation; if "
+        "this data has a model of its own, set REPRADAR_HOME to the home it was trained in (`repradar models` "
+        "lists each version's data window)"
+    )
+    # a period the model's data covers, or a later one, says nothing; nor does a model without windows
+    assert earlier_period_note([(pd.Timestamp("2022-10-01"), pd.Timestamp("2023-01-01"))], meta, "1") is None
+    assert earlier_period_note([(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-03-31"))], meta, "1") is None
+    assert earlier_period_note(q4_2017, {}, "1") is None
+    model = SimpleNamespace(
+        version="1", pyfunc=SimpleNamespace(spec_=SimpleNamespace(meta=meta, currency="USD"))
+    )
+    frame = pd.DataFrame({"period_start": [q4_2017[0][0]] * 2, "period_end": [q4_2017[0][1]] * 2})
+    assert score_notes(SimpleNamespace(notes=[], frame=frame), model) == [note]
