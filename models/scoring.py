@@ -444,7 +444,7 @@ def write_scores(df: pd.DataFrame, path) -> Path:
         if suffix == ".parquet":
             pq.write_table(scores_arrow(df), tmp)
         else:
-            _csv_frame(df).to_csv(tmp, index=False, float_format="%.17g", lineterminator="\n")
+            _csv_frame(df).to_csv(tmp, index=False, lineterminator="\n")
     return path
 
 

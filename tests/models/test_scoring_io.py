@@ -56,6 +56,21 @@ def test_csv_holds_json_text_and_iso_dates(tmp_path):
     assert raw["interventions"].iloc[0] == "[]"
 
 
+def test_csv_numbers_are_written_short_and_read_back_exactly(tmp_path):
+    """The CSV wrote 17 significant digits ("0.40178999999999998" for a risk of 0.40179), which a person
+    opening it in a spreadsheet reads as noise; the shortest text that reads back as the same float does
+    both jobs."""
+    df = _scores().assign(risk=[0.40179, 0.1 + 0.2], raw_score=[-1.0 / 3.0, 123456789.123456789])
+    p = tmp_path / "s.csv"
+    write_scores(df, p)
+    raw = pd.read_csv(p, dtype=str)
+    assert raw["risk"].tolist() == ["0.40179", "0.30000000000000004"]
+    assert raw["attainment_to_date"].iloc[0] == "0.05"
+    back = read_scores(p)
+    for c in ("risk", "raw_score", "attainment_to_date"):
+        assert np.array_equal(back[c].to_numpy(), df[c].to_numpy(), equal_nan=True), c
+
+
 def test_csv_text_never_starts_like_a_formula_and_reads_back(tmp_path):
     """Team, region and ids come from the customer's data: a spreadsheet must not run them as formulas."""
     df = _scores()
