@@ -1190,7 +1190,8 @@ def main() -> None:  # pragma: no cover - entry point
     except SystemExit:
         raise
     except Exception as exc:  # anything that is not a user error: exit 1
-        print(f"internal error: {exc!r}", file=sys.stderr)
+        # the class and the message: PySpark's exceptions keep their message out of repr()
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
 
 

@@ -61,6 +61,23 @@ def test_a_command_on_the_default_engine_does_not_load_pyspark():
     assert "pyspark" not in loaded
 
 
+def test_an_internal_error_says_what_failed_even_when_the_exception_s_repr_is_empty(monkeypatch, capsys):
+    # a feature SQL naming a column the Spark staging lacks printed only "internal error: AnalysisException()"
+    from pyspark.errors import AnalysisException
+
+    import repradar.cli as cli
+
+    def spark_fails():
+        raise AnalysisException(message="[UNRESOLVED_COLUMN] `a`.`on_deal` cannot be resolved.")
+
+    monkeypatch.setattr(cli, "app", spark_fails)
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert "internal error: AnalysisException: [UNRESOLVED_COLUMN] `a`.`on_deal` cannot be resolved." in err
+
+
 @pytest.mark.parametrize("typed", ["", " ", "v3", "0", "-1", "1.5", "99999999999999999999"])
 def test_promote_refuses_a_version_that_is_not_a_number_before_recording_anything(tmp_path, typed):
     # '' was looked up in the registry and reported as "model 'repradar-risk' has no version ;"
