@@ -73,8 +73,62 @@ GROUPS["other_engagement"] = Group(
     "engagement metrics the contract does not know, averaged over 28 days",
 )
 
-# Features where less is better (cycle times, slips, overdue deals, after-hours work, quota size)
-# and those with no good side; every other feature reads "more is better".
+# Which side of each feature a manager reads as good. Every feature is in exactly one of these sets
+# (`_f` refuses one that is in none): a wrong default would phrase a rep behind peers as ahead.
+HIGHER_IS_BETTER = frozenset(
+    {
+        "attainment_to_date",
+        "pace_gap",
+        "prev_period_attainment",
+        "attainment_mean_4p",
+        "open_pipeline_in_period",
+        "open_deals_in_period",
+        "pipeline_coverage",
+        "open_pipeline_total",
+        "new_deals_28d",
+        "new_deals_91d",
+        "new_pipeline_amount_28d",
+        "new_pipeline_amount_91d",
+        "new_deals_per_100_activities_91d",
+        "new_deals_per_100_activities_182d",
+        "win_rate_180d",
+        "closed_deals_180d",
+        "late_stage_reach_rate_180d",
+        "early_stage_progress_rate_180d",
+        "stage_progress_rate_364d",
+        "avg_won_deal_size_180d",
+        "avg_new_deal_size_182d",
+        "won_deal_size_vs_segment",
+        "crm_logins_per_week_28d",
+        "crm_logins_per_week_91d",
+        "activities_per_week_7d",
+        "activities_per_week_28d",
+        "activities_per_week_91d",
+        "calls_per_week_28d",
+        "calls_per_week_91d",
+        "emails_per_week_28d",
+        "emails_per_week_91d",
+        "meetings_per_week_28d",
+        "meetings_per_week_91d",
+        "demos_per_week_28d",
+        "demos_per_week_91d",
+        "activity_trend_28d",
+        "meeting_demo_share_28d",
+        "csat_mean_28d",
+        "csat_mean_91d",
+        "late_stage_progress_rate_180d",
+        "pulse_mean_28d",
+        "pulse_mean_91d",
+        "pulse_trend_28d",
+        "one_on_ones_28d",
+        "one_on_ones_91d",
+        "training_hours_28d",
+        "training_hours_91d",
+        "peer_sessions_28d",
+        "peer_sessions_91d",
+    }
+)
+# Less is better: cycle times, slips, overdue deals, after-hours work, quota size.
 LOWER_IS_BETTER = frozenset(
     {
         "won_cycle_days_180d",
@@ -97,6 +151,8 @@ NO_BETTER_SIDE = frozenset(
     {"elapsed_share", "quarter_of_year", "pto_days_91d", "tenure_days", "history_days"}
 )
 
+_SIDES = {"higher": HIGHER_IS_BETTER, "lower": LOWER_IS_BETTER, None: NO_BETTER_SIDE}
+
 UNKNOWN_METRIC_PREFIX = "eng__"
 UNKNOWN_METRIC_SUFFIX = "_mean_28d"
 
@@ -105,7 +161,13 @@ def _f(name, group, unit, description, *, actionable=None, monotone=0, peer=Fals
     """A feature whose actionable flag defaults to its group's."""
     if actionable is None:
         actionable = GROUPS[group].actionable
-    better = "lower" if name in LOWER_IS_BETTER else None if name in NO_BETTER_SIDE else "higher"
+    sides = [side for side, names in _SIDES.items() if name in names]
+    if len(sides) != 1:
+        raise ValueError(
+            f"feature {name!r}: say which side a manager reads as good by listing it in exactly one of "
+            f"HIGHER_IS_BETTER, LOWER_IS_BETTER or NO_BETTER_SIDE (features/registry.py)"
+        )
+    better = sides[0]
     return Feature(name, group, unit, description, actionable, monotone, peer, better)
 
 

@@ -102,6 +102,15 @@ def test_each_feature_s_good_side_agrees_with_its_monotone_constraint():
     assert by_name["after_hours_mean_28d"].better == "lower" and by_name["tenure_days"].better is None
 
 
+def test_a_feature_without_a_declared_good_side_is_refused():
+    # a new feature used to read "higher is better" by default: a rep with more days since their last
+    # won deal than peers was phrased as ahead of them
+    sides = (registry.HIGHER_IS_BETTER, registry.LOWER_IS_BETTER, registry.NO_BETTER_SIDE)
+    assert sum(map(len, sides)) == len(set().union(*sides)) == len(registry.FEATURES)  # each in one set
+    with pytest.raises(ValueError, match="HIGHER_IS_BETTER, LOWER_IS_BETTER or NO_BETTER_SIDE"):
+        registry._f("days_since_last_win", "conversion", "days", "days since the rep's last won deal")
+
+
 def test_docs_list_the_generated_registry():
     assert registry.registry_markdown() in DOC.read_text(), (
         "docs/features.md is out of date: paste registry_markdown() into it"
