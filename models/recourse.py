@@ -59,6 +59,17 @@ LEVERS: tuple[Lever, ...] = (
     Lever("peer_sessions", "peer_sessions_28d", "count", 1.0),
 )
 LEVER_BY_NAME = {lv.name: lv for lv in LEVERS}
+# Features the events of a lever change but the lever leaves as they are. A test adds each lever's
+# events to an export and holds every other feature that moves to move with its lever, so that a
+# feature added later is not forgotten here. These are approximations: the row does not say how many
+# activities of the last 182 days, or how old the open deals, a plan would add to.
+_PER_100 = frozenset({"new_deals_per_100_activities_91d", "new_deals_per_100_activities_182d"})
+LEFT_AS_IS: dict[str, frozenset[str]] = {
+    "new_pipeline": _PER_100 | {"avg_new_deal_size_182d", "open_deal_stage_age_days"},
+    "meetings": _PER_100,
+    "demos": _PER_100,
+    "calls": _PER_100,
+}
 W91 = 28.0 / 91.0
 
 

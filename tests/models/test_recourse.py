@@ -204,3 +204,87 @@ def test_a_plan_whose_levers_do_not_move_the_risk_says_so_rather_than_naming_a_b
     assert "最好的方案" not in zh and "无法降低63%的风险" in zh, zh
     # a real if insufficient gain is still said
     assert _plan("en", 0.6312, 0.61, feasible=False, deltas={}).endswith("the best reaches 61%.")
+
+
+def _with_lever_events(tables, lever: str, rep: str, as_of: str):
+    """The tables plus what doing `lever` for four weeks before `as_of` adds to the export."""
+    import dataclasses
+
+    days = pd.date_range(end=pd.Timestamp(as_of) - pd.Timedelta(days=1), periods=28, freq="D")[::3]
+    if lever in ("meetings", "demos", "calls"):
+        kind = {"meetings": "meeting", "demos": "demo", "calls": "call"}[lever]
+        deal = tables.opportunities.loc[tables.opportunities["rep_id"] == rep, "opportunity_id"].iloc[0]
+        new = pd.DataFrame(
+            {
+                "activity_id": [f"lever{i}" for i in range(len(days))],
+                "rep_id": rep,
+                "occurred_at": (days + pd.Timedelta(hours=10)).tz_localize("UTC"),
+                "type": kind,
+                # half on a deal, half not: a feature that tells them apart moves either way
+                "opportunity_id": [deal if i % 2 else None for i in range(len(days))],
+            }
+        ).astype({"activity_id": "string", "rep_id": "string", "type": "string", "opportunity_id": "string"})
+        return dataclasses.replace(tables, activities=pd.concat([tables.activities, new], ignore_index=True))
+    if lever == "new_pipeline":
+        new = pd.DataFrame(
+            {
+                "opportunity_id": [f"lever{i}" for i in range(len(days))],
+                "rep_id": rep,
+                "created_date": days,
+                "close_date": pd.Timestamp(as_of) + pd.Timedelta(days=20),
+                "stage": "Prospecting",
+                "amount": 5000.0,
+                "is_closed": False,
+                "is_won": False,
+            }
+        ).astype({"opportunity_id": "string", "rep_id": "string", "stage": "string"})
+        return dataclasses.replace(
+            tables, opportunities=pd.concat([tables.opportunities, new], ignore_index=True)
+        )
+    metric, value = {
+        "crm_logins": ("crm_logins", 3.0),
+        "one_on_ones": ("one_on_one", 1.0),
+        "training": ("training_hours", 2.0),
+        "peer_sessions": ("peer_sessions", 1.0),
+    }[lever]
+    new = pd.DataFrame({"rep_id": rep, "date": days, "metric": metric, "value": value}).astype(
+        {"rep_id": "string", "metric": "string"}
+    )
+    return dataclasses.replace(tables, engagement=pd.concat([tables.engagement, new], ignore_index=True))
+
+
+def test_every_feature_a_lever_s_events_move_is_moved_by_the_lever_or_declared_left_as_is():
+    """A plan must not show the model an impossible row: when a new feature is derived from the events a
+    lever adds (meetings, new deals, logins ...), the lever has to move it too, or say it leaves it."""
+    from features.build import compute_features
+    from features.registry import feature_names
+    from models.recourse import LEFT_AS_IS, apply_lever_array
+    from tests.conftest import make_tables
+
+    tables = make_tables(n_reps=4, n_periods=2, seed=1)
+    as_of, rep = "2024-05-15", "r0"
+    snaps = pd.DataFrame([dict(rep_id=rep, period_start="2024-04-01", period_end="2024-06-30", as_of=as_of)])
+    names = feature_names()
+    before = compute_features(tables, snaps).frame[names].to_numpy(dtype=float)
+    col = {n: i for i, n in enumerate(names)}
+    assert set(LEFT_AS_IS) <= {lv.name for lv in LEVERS} and set().union(*LEFT_AS_IS.values()) <= set(names)
+    problems = []
+    for lv in LEVERS:
+        after = compute_features(_with_lever_events(tables, lv.name, rep, as_of), snaps).frame[names]
+        after = after.to_numpy(dtype=float)
+        changed = ~((np.isnan(before) & np.isnan(after)) | np.isclose(before, after, rtol=1e-9, atol=1e-9))
+        # what the lever moves, on the rep's row and on a row of halves (no feature at 0, no share at 1)
+        moved = np.zeros_like(changed)
+        for row in (np.nan_to_num(before, nan=0.5), np.full_like(before, 0.5)):
+            moved |= apply_lever_array(row, col, lv.name, 1.0) != row
+        assert changed[0, col[lv.principal]], f"{lv.name}: the test's events do not move {lv.principal}"
+        missed = [n for n in names if changed[0, col[n]] and not moved[0, col[n]]]
+        missed = sorted(set(missed) - LEFT_AS_IS.get(lv.name, set()))
+        if missed:
+            problems.append(f"lever {lv.name!r} leaves {', '.join(missed)} as they are")
+    assert not problems, (
+        "the events of a lever change features the lever does not move: "
+        + "; ".join(problems)
+        + ". Update them in models/recourse.apply_lever_array, or list them in models/recourse.LEFT_AS_IS "
+        "with the reason (docs/features.md#adding-a-feature)"
+    )
