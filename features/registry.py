@@ -159,6 +159,11 @@ UNKNOWN_METRIC_SUFFIX = "_mean_28d"
 
 def _f(name, group, unit, description, *, actionable=None, monotone=0, peer=False) -> Feature:
     """A feature whose actionable flag defaults to its group's."""
+    if group not in GROUPS or unit not in UNITS:
+        raise ValueError(
+            f"feature {name!r}: unknown group {group!r} or unit {unit!r} "
+            f"(groups: {', '.join(GROUPS)}; units: {', '.join(UNITS)})"
+        )
     if actionable is None:
         actionable = GROUPS[group].actionable
     sides = [side for side, names in _SIDES.items() if name in names]

@@ -102,6 +102,14 @@ def test_each_feature_s_good_side_agrees_with_its_monotone_constraint():
     assert by_name["after_hours_mean_28d"].better == "lower" and by_name["tenure_days"].better is None
 
 
+def test_a_feature_in_an_unknown_group_or_unit_is_refused_with_the_known_ones():
+    # a misspelt group was a bare KeyError: 'activty' at import; a misspelt unit passed until a test
+    with pytest.raises(ValueError, match="unknown group 'activty'.*groups: attainment, pipeline"):
+        registry._f("meetings_per_week_28d", "activty", "per_week", "meetings per week, last 28 days")
+    with pytest.raises(ValueError, match="unit 'per_weak'.*units: ratio, share"):
+        registry._f("meetings_per_week_28d", "activity", "per_weak", "meetings per week, last 28 days")
+
+
 def test_a_feature_without_a_declared_good_side_is_refused():
     # a new feature used to read "higher is better" by default: a rep with more days since their last
     # won deal than peers was phrased as ahead of them
