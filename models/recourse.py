@@ -8,8 +8,8 @@ the same events together, so the model never sees an impossible row:
 
 | lever | principal feature | also updated |
 |---|---|---|
-| new_pipeline | new_pipeline_amount_28d | new_pipeline_amount_91d, open_pipeline_in_period, open_pipeline_total, pipeline_coverage (recomputed on the quota still to win), new_deals_28d/91d and open_deals_in_period (+ amount / typical deal size, rounded up) |
-| meetings, demos, calls | <type>_per_week_28d | <type>_per_week_91d (x 28/91), activities_per_week_7d/28d/91d, meeting_demo_share_28d and activity_trend_28d (recomputed) |
+| new_pipeline | new_pipeline_amount_28d | new_pipeline_amount_91d, open_pipeline_in_period, open_pipeline_total, pipeline_coverage (recomputed on the quota still to win), new_deals_28d/91d and open_deals_in_period (+ amount / typical deal size, rounded up), new_deals_per_100_activities_91d (recomputed) |
+| meetings, demos, calls | <type>_per_week_28d | <type>_per_week_91d (x 28/91), activities_per_week_7d/28d/91d, meeting_demo_share_28d, activity_trend_28d and new_deals_per_100_activities_91d (recomputed) |
 | crm_logins | crm_logins_per_week_28d | crm_logins_per_week_91d (x 28/91) |
 | one_on_ones, training, peer_sessions | <x>_28d | <x>_91d |
 
@@ -62,8 +62,8 @@ LEVER_BY_NAME = {lv.name: lv for lv in LEVERS}
 # Features the events of a lever change but the lever leaves as they are. A test adds each lever's
 # events to an export and holds every other feature that moves to move with its lever, so that a
 # feature added later is not forgotten here. These are approximations: the row does not say how many
-# activities of the last 182 days, or how old the open deals, a plan would add to.
-_PER_100 = frozenset({"new_deals_per_100_activities_91d", "new_deals_per_100_activities_182d"})
+# activities or deals of the last 182 days, or how old the open deals, a plan would add to.
+_PER_100 = frozenset({"new_deals_per_100_activities_182d"})
 LEFT_AS_IS: dict[str, frozenset[str]] = {
     "new_pipeline": _PER_100 | {"avg_new_deal_size_182d", "open_deal_stage_age_days"},
     "meetings": _PER_100,
@@ -111,6 +111,11 @@ def apply_lever_array(X: np.ndarray, col: dict[str, int], lever: str, delta) -> 
             size = np.where((n_open > 0) & (old_open > 0), old_open / n_open, np.nan)
         size = np.where(size > 0, size, np.where(won > 0, won, np.where(d > 0, d, 1.0)))
         n = np.where(d > 0, np.ceil(d / size - 1e-9), 0.0)
+        j = col.get("new_deals_per_100_activities_91d")
+        if j is not None:  # the same activities (100 x deals / ratio) for more deals
+            n91 = get("new_deals_91d")
+            ok = (n91 > 0) & (X[:, j] > 0) & (n != 0)
+            X[:, j] = np.where(ok, X[:, j] * (n91 + n) / np.where(ok, n91, 1.0), X[:, j])
         add("new_pipeline_amount_28d", d)
         add("new_pipeline_amount_91d", d)
         add("open_pipeline_in_period", d)
@@ -125,7 +130,11 @@ def apply_lever_array(X: np.ndarray, col: dict[str, int], lever: str, delta) -> 
             ok = (remaining > 0) & ~np.isnan(new_open) & (d != 0)
             X[:, j] = np.where(ok, new_open / np.where(remaining > 0, remaining, 1.0), X[:, j])
     elif lever in ("meetings", "demos", "calls"):
-        act28 = get("activities_per_week_28d")
+        act28, act91 = get("activities_per_week_28d"), get("activities_per_week_91d")
+        j = col.get("new_deals_per_100_activities_91d")
+        if j is not None:  # the same deals for more activities
+            ok = (act91 > 0) & (d != 0)
+            X[:, j] = np.where(ok, X[:, j] * act91 / np.where(ok, act91 + d * W91, 1.0), X[:, j])
         add(f"{lever}_per_week_28d", d)
         add(f"{lever}_per_week_91d", d * W91)
         add("activities_per_week_7d", d)

@@ -107,6 +107,8 @@ def test_levers_move_their_dependent_features_together():
         "open_pipeline_total": 80_000.0,
         "open_deals_in_period": 5.0,
         "new_deals_28d": 1.0,
+        "new_deals_91d": 4.0,
+        "new_deals_per_100_activities_91d": 8.0,  # 4 deals for 50 activities
         "pipeline_coverage": 0.5,
         "quota_amount": 125_000.0,
         "attainment_to_date": 0.2,
@@ -116,6 +118,8 @@ def test_levers_move_their_dependent_features_together():
     assert out["new_pipeline_amount_91d"] == 55_000.0
     assert out["pipeline_coverage"] == pytest.approx(75_000.0 / (125_000.0 * 0.8))
     assert out["open_deals_in_period"] == 8.0 and out["new_deals_28d"] == 4.0  # 25k / 10k deals, rounded up
+    # 7 deals for the same 50 activities; before, a plan kept 8 per 100 whatever it added
+    assert out["new_deals_per_100_activities_91d"] == pytest.approx(14.0)
     act = {
         "meetings_per_week_28d": 2.0,
         "meetings_per_week_91d": 2.0,
@@ -125,12 +129,15 @@ def test_levers_move_their_dependent_features_together():
         "meeting_demo_share_28d": 0.3,
         "activity_trend_28d": 1.0,
         "calls_per_week_28d": float("nan"),
+        "new_deals_per_100_activities_91d": 10.0,
     }
     out = apply_lever(act, "meetings", 2.0)
     assert out["meetings_per_week_28d"] == 4.0 and out["activities_per_week_28d"] == 12.0
     assert out["meetings_per_week_91d"] == pytest.approx(2.0 + 2.0 * 28 / 91)
     assert out["meeting_demo_share_28d"] == pytest.approx((3.0 + 2.0) / 12.0)
     assert out["activity_trend_28d"] == pytest.approx(1.2)
+    # the same deals for 10 + 2 x 28/91 activities a week over the 91 days
+    assert out["new_deals_per_100_activities_91d"] == pytest.approx(10.0 * 10.0 / (10.0 + 2.0 * 28 / 91))
     assert np.isnan(out["calls_per_week_28d"])  # untouched, still missing
 
 
