@@ -347,6 +347,16 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
             df.to_csv(tmp, index=False)
 
 
+def _read_columns(path: Path, cols: list[str]) -> pd.DataFrame:
+    """Just `cols` of a table file (CSV as text), for the cheap checks made before the slow work."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path, columns=cols)
+    sep = excel_sep_line(path)
+    return pd.read_csv(
+        path, usecols=cols, dtype=str, encoding="utf-8-sig", sep=sep or ",", skiprows=1 if sep else None
+    )
+
+
 def quota_span(folder: str | Path) -> tuple[dt.date, dt.date] | None:
     """First `period_start` and last `period_end` of the folder's quotas, read cheaply.
 
@@ -358,18 +368,7 @@ def quota_span(folder: str | Path) -> tuple[dt.date, dt.date] | None:
     try:
         if path is None:
             return None
-        if path.suffix == ".parquet":
-            df = pd.read_parquet(path, columns=cols)
-        else:
-            sep = excel_sep_line(path)
-            df = pd.read_csv(
-                path,
-                usecols=cols,
-                dtype=str,
-                encoding="utf-8-sig",
-                sep=sep or ",",
-                skiprows=1 if sep else None,
-            )
+        df = _read_columns(path, cols)
     except (OSError, ValueError, KeyError):
         return None
     start = pd.to_datetime(df["period_start"], errors="coerce", format="mixed").min()
@@ -415,18 +414,7 @@ def _latest_event_day(signature: tuple) -> dt.date | None:
     try:
         for name, path, _, _ in signature:
             path, cols = Path(path), EVENT_COLUMNS[name]
-            if path.suffix == ".parquet":
-                frames[name] = pd.read_parquet(path, columns=cols)
-            else:
-                sep = excel_sep_line(path)
-                frames[name] = pd.read_csv(
-                    path,
-                    usecols=cols,
-                    dtype=str,
-                    encoding="utf-8-sig",
-                    sep=sep or ",",
-                    skiprows=1 if sep else None,
-                )
+            frames[name] = _read_columns(path, cols)
         if frames["opportunities"] is None:
             return None
         latest = latest_data_day(SimpleNamespace(**frames))
