@@ -45,6 +45,11 @@ def load_version(settings, version: str) -> LoadedModel:
     except (MlflowException, OSError) as exc:
         # The registry knows the version but its files are gone or unreadable (artifact store moved,
         # cleaned or not mounted here): say which version and what to do, not MLflow's bare message.
+        if old := registry.moved_from(settings, client):
+            raise UserError(
+                f"version {version} of {settings.model_name!r} cannot be loaded: "
+                + registry.moved_home_message(settings, old)
+            ) from None
         raise UserError(
             f"version {version} of {settings.model_name!r} is registered but its model files cannot be "
             f"loaded ({type(exc).__name__}: {exc}); check that its artifact store is reachable from "

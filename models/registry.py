@@ -14,7 +14,7 @@ import socket
 import urllib.request
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from repradar.errors import Unavailable, UserError
 
@@ -401,6 +401,36 @@ def store_exists(settings) -> bool:
     if not is_embedded(settings):
         return True
     return (Path(settings.resolved_home) / "mlflow.db").exists()
+
+
+def moved_from(settings, client) -> Path | None:
+    """The home an embedded store was copied or moved from, else None. MLflow records absolute artifact
+    paths, so such a copy loads its models from the old home (until it is gone) and trains into it."""
+    if not is_embedded(settings) or getattr(settings, "mlflow_artifact_location", None):
+        return None
+    if not store_exists(settings):
+        return None
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    parts = urlsplit(exp.artifact_location if exp is not None and exp.artifact_location else "")
+    if parts.scheme not in ("", "file") or not parts.path:
+        return None
+    recorded = Path(unquote(parts.path))
+    # a folder not named as a home's (REPRADAR_MLFLOW_ARTIFACT_LOCATION at the time) was chosen, not moved
+    if recorded.name != "mlartifacts" or recorded.parent == Path(settings.resolved_home):
+        return None
+    return recorded.parent
+
+
+def moved_home_message(settings, old: Path) -> str:
+    """What to do with a home copied or moved from `old` (see `moved_from`)."""
+    state = "which is gone" if not old.exists() else "which still exists"
+    return (
+        f"the MLflow store in REPRADAR_HOME {settings.resolved_home} records its model files under "
+        f"{old / 'mlartifacts'}, not under this home: the home was copied or moved from {old} ({state}), and "
+        "MLflow keeps absolute paths, so its models load from there and new training would be written there. "
+        f"Set REPRADAR_HOME={old} (move the home back there if it was moved); to try a new release on a copy, "
+        "back the home up and upgrade it in place instead (docs/model.md#upgrading-from-an-older-release)"
+    )
 
 
 def ensure_experiment(client, settings) -> str:

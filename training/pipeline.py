@@ -318,11 +318,13 @@ def preflight(settings, params: dict | None = None):
     """What training can refuse before reading any data: the `--param` overrides, the MLflow addresses
     and the playbook (`REPRADAR_PLAYBOOK` or the default), which is returned: the model bundles it."""
     from models.playbook import load_playbook, playbook_override
-    from models.registry import check_addresses
+    from models.registry import check_addresses, configure, moved_from, moved_home_message, store_exists
     from training.booster import check_params
 
     check_params(params)
     check_addresses(settings)  # where the run goes, before minutes of work that could not be logged
+    if store_exists(settings) and (old := moved_from(settings, configure(settings))):
+        raise UserError(moved_home_message(settings, old))  # the run's files would go to another home
     return load_playbook(playbook_override(settings))
 
 

@@ -401,3 +401,36 @@ def test_a_home_where_temporary_files_cannot_be_written_is_a_user_error(tmp_path
         UserError, match=r"cannot write temporary files in .*tmp .*make REPRADAR_HOME a folder"
     ):
         scratch_dir(settings)
+
+
+def test_a_home_copied_or_moved_from_another_path_is_named_with_what_to_do(tmp_path):
+    """The embedded store records absolute artifact paths: a home copied elsewhere (to try a new release
+    on a copy, or a release unpacked in a new folder) loaded its models from the old home and trained
+    into it, and once the old home was gone its champion failed with MLflow's 'No such artifact'."""
+    import shutil
+
+    from models import registry
+    from models.loading import load_model
+    from repradar.errors import UserError
+    from repradar.settings import Settings
+    from training.pipeline import preflight
+
+    old = Settings(home=tmp_path / "old")
+    client = registry.configure(old)
+    registry.ensure_experiment(client, old)
+    client.create_registered_model(old.model_name)
+    model = tmp_path / "old" / "mlartifacts" / "models" / "m-1" / "artifacts"
+    model.mkdir(parents=True)
+    mv = client.create_model_version(old.model_name, source=model.as_uri())
+    client.set_registered_model_alias(old.model_name, registry.CHAMPION, mv.version)
+    preflight(old)  # the home where the store was made is not refused
+
+    shutil.copytree(tmp_path / "old", tmp_path / "new")
+    new = Settings(home=tmp_path / "new")
+    with pytest.raises(UserError, match=r"copied or moved from .*old \(which still exists\).*REPRADAR_HOME="):
+        preflight(new)  # training would write into the old home
+    shutil.rmtree(tmp_path / "old")
+    with pytest.raises(
+        UserError, match=r"version 1 of 'repradar-risk' cannot be loaded: .*old \(which is gone\)"
+    ):
+        load_model(new)
