@@ -416,8 +416,12 @@ def moved_from(settings, client) -> Path | None:
         return None
     recorded = Path(unquote(parts.path))
     # a folder not named as a home's (REPRADAR_MLFLOW_ARTIFACT_LOCATION at the time) was chosen, not moved
-    if recorded.name != "mlartifacts" or recorded.parent == Path(settings.resolved_home):
+    home = Path(settings.resolved_home)
+    if recorded.name != "mlartifacts" or recorded.parent == home:
         return None
+    with contextlib.suppress(OSError):  # the same folder by another spelling (a symbolic link) is not a move
+        if recorded.parent.samefile(home):
+            return None
     return recorded.parent
 
 

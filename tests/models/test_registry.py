@@ -424,6 +424,12 @@ def test_a_home_copied_or_moved_from_another_path_is_named_with_what_to_do(tmp_p
     mv = client.create_model_version(old.model_name, source=model.as_uri())
     client.set_registered_model_alias(old.model_name, registry.CHAMPION, mv.version)
     preflight(old)  # the home where the store was made is not refused
+    # nor a home moved with a symbolic link left at its old path: the recorded paths still lead to it
+    (tmp_path / "old").rename(tmp_path / "moved")
+    (tmp_path / "old").symlink_to(tmp_path / "moved")
+    preflight(Settings(home=tmp_path / "moved"))
+    (tmp_path / "old").unlink()
+    (tmp_path / "moved").rename(tmp_path / "old")
 
     shutil.copytree(tmp_path / "old", tmp_path / "new")
     new = Settings(home=tmp_path / "new")
