@@ -1227,11 +1227,27 @@ def playbook_inputs(
     ctx = _batch_context(frame, np.asarray(risk, dtype=float), band_high)
     env = variables(
         frame,
-        ex.attrs["peers"],
+        _playbook_peers(frame, ex, playbook),
         gsum,
         {"risk": risk, "quota_share": qshare, "insufficient_data": insufficient.astype(float), **ctx},
     )
     return PlaybookInputs(explained=ex, env=env, quota_share=qshare, insufficient=insufficient)
+
+
+def _playbook_peers(frame: pd.DataFrame, explained: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
+    """The drivers' peer values, plus those of features the playbook reads and the model lacks.
+
+    The drivers compare only the model's features; a model trained on fewer or older features than
+    the playbook names would leave `peer.<feature>` (and `rel`) missing, so its rules never fired.
+    """
+    peers = explained.attrs["peers"]
+    wanted = {n[len("peer.") :] for n in playbook.names() if n.startswith("peer.")}
+    extra = sorted(wanted - set(peers.columns))
+    if not extra:
+        return peers
+    from models.drivers import peer_values
+
+    return peers.join(peer_values(frame, extra, scope=explained["peer_scope"]))
 
 
 def recommend_frame(

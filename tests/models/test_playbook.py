@@ -300,6 +300,37 @@ def test_bad_reps_no_engagement_no_peers_little_history_get_a_note_not_a_crash()
     assert all(len(ids) >= 1 for ids in out2["interventions"])
 
 
+LOW_PULSE = """\
+version: 1
+rules:
+  - name: low_pulse
+    when: "pulse_mean_91d < 0.9 * peer.pulse_mean_91d"
+    strength: "1 - rel(pulse_mean_91d)"
+    weight: 50
+    suggest: wellbeing_support
+    reason:
+      en: "Pulse {pulse_mean_91d} against {peer.pulse_mean_91d} for {peers}"
+      zh: "情绪{pulse_mean_91d}，{peers}为{peer.pulse_mean_91d}"
+"""
+
+
+def test_a_rule_on_a_feature_the_model_lacks_compares_the_rep_with_peers_from_the_data():
+    """A model trained on fewer (or older) features than the playbook reads: the data still holds the
+    feature, so `peer.<feature>` and `rel()` come from it and the rule fires, instead of never."""
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    model = shared_tiny_model()
+    assert "pulse_mean_91d" not in model.spec_.feature_names
+    f = tiny_frame(60, seed=3)
+    low = np.arange(60) % 3 == 0
+    f["pulse_mean_91d"] = np.where(low, 3.0, 8.0)
+    out = model.predict_frame(f, actions=True, playbook=parse_playbook(LOW_PULSE, source="hr.yaml"))
+    fired = np.array(["wellbeing_support" in ids for ids in out["interventions"]])
+    assert (fired == low).all()
+    reason = out["intervention_reasons"].iat[0][0]
+    assert reason["id"] == "wellbeing_support" and "against 8 for" in reason["reason_en"], reason
+
+
 def test_an_operator_playbook_overrides_the_bundled_one(tmp_path, monkeypatch):
     from models.playbook import playbook_override
     from models.scoring import _playbook
