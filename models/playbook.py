@@ -1372,6 +1372,53 @@ def recommend_frame(
     return out
 
 
+def rules_without_data(playbook: Playbook, frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(rule name, features) for each rule that cannot fire on `frame` for want of data: its `when` or
+    its `strength` reads only features missing for every row (absent, or all empty), and evaluated so
+    it is never true (or never positive). A rule that also reads the model's evidence is not judged."""
+    empty = {
+        c
+        for c in set(frame.columns)
+        if _is_feature(c) and pd.to_numeric(frame[c], errors="coerce").isna().all()
+    }
+
+    def lacking(name: str) -> str | None:
+        prefix, _, rest = name.partition(".")
+        base = rest if prefix in ("peer", "team") and rest else name
+        return base if _is_feature(base) and (base not in frame or base in empty) else None
+
+    out = []
+    for rule in playbook.rules:
+        for node, fires in ((rule.condition, lambda v: v == 1), (rule.strength_expr, lambda v: v > 0)):
+            names = condition_names(node) if node is not None else set()
+            bases = {lacking(n) for n in names}
+            if not names or None in bases:
+                continue
+            value = np.asarray(evaluate(node, {n: np.full(1, np.nan) for n in names}), dtype=float)
+            if not fires(value).any():
+                out.append((rule.name, sorted(bases)))
+                break
+    return out
+
+
+def data_note(playbook: Playbook | None, frame: pd.DataFrame | None) -> str | None:
+    """Why some playbook rules suggest nothing on this data (rules_without_data), or None."""
+    if playbook is None or frame is None or frame.empty:
+        return None
+    lost = rules_without_data(playbook, frame)
+    if not lost:
+        return None
+    line = {r.name: r.line for r in playbook.rules}
+    rules = ", ".join(
+        f"{n} (line {line[n]}: {', '.join(fs[:4])}{' ...' if len(fs) > 4 else ''})" for n, fs in lost
+    )
+    return (
+        f"playbook {playbook.source}: rule(s) {rules} cannot fire on this data: their condition (or strength) reads only "
+        "figures that no scored rep has, so they suggest nothing; add those figures to the export "
+        "(docs/import.md) or edit the rules"
+    )
+
+
 def _days(v) -> str:
     return "?" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0f}"
 

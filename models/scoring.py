@@ -178,14 +178,14 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
         )
     step(f"scoring and explaining {len(fs.frame):,} reps (SHAP, playbook, recourse)")
     out = scores_from_features(fs.frame, model, settings, playbook=playbook)
-    out.attrs["notes"] = score_notes(fs, model, settings)
+    out.attrs["notes"] = score_notes(fs, model, settings, playbook=playbook)
     return out
 
 
-def score_notes(fs, model, settings=None) -> list[str]:
+def score_notes(fs, model, settings=None, *, playbook=None) -> list[str]:
     """Notes printed with a scores file: the feature build's, the model's training caveats, a period the
-    model was fitted on or one before its data (fitted_note, earlier_period_note), then a currency setting
-    the model's texts do not follow (currency_note)."""
+    model was fitted on or one before its data (fitted_note, earlier_period_note), a currency setting
+    the model's texts do not follow (currency_note), then playbook rules the data cannot fire."""
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
     notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
     fitted = fitted_note(getattr(fs, "frame", None), model)
@@ -193,7 +193,12 @@ def score_notes(fs, model, settings=None) -> list[str]:
     earlier = earlier_period_note(_periods(getattr(fs, "frame", None)), meta, model.version)
     notes += [earlier] if earlier else []
     note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
-    return notes + ([note] if note else [])
+    notes += [note] if note else []
+    from models.playbook import data_note
+
+    pb = _playbook(settings, playbook) or getattr(model.pyfunc, "playbook_obj_", None)
+    rules = data_note(pb, getattr(fs, "frame", None))
+    return notes + ([rules] if rules else [])
 
 
 def fitted_note(frame, model) -> str | None:

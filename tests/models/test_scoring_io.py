@@ -260,3 +260,45 @@ def test_scoring_a_period_before_the_models_training_data_says_so():
     )
     frame = pd.DataFrame({"period_start": [q4_2017[0][0]] * 2, "period_end": [q4_2017[0][1]] * 2})
     assert score_notes(SimpleNamespace(notes=[], frame=frame), model) == [note]
+
+
+HR_PLAYBOOK = """\
+version: 1
+rules:
+  - name: low_pulse
+    when: "pulse_mean_91d < peer.pulse_mean_91d or team.pulse_mean_91d < 5"
+    suggest: wellbeing_support
+    reason: {en: "Pulse {pulse_mean_91d}", zh: "情绪{pulse_mean_91d}"}
+  - name: no_pulse_yet
+    when: "missing(pulse_mean_91d)"
+    suggest: regular_checkins
+    reason: {en: "No pulse answers", zh: "没有情绪调查"}
+  - name: quota
+    when: "quota_vs_segment >= 1.3 or pulse_mean_91d < 3"
+    suggest: smart_goals
+    reason: {en: "Quota {quota_vs_segment}", zh: "指标{quota_vs_segment}"}
+"""
+
+
+def test_playbook_rules_the_data_cannot_fire_are_named_in_the_score_notes(tmp_path):
+    """A rule reading only figures no scored rep has (no pulse survey in the export) suggested nothing
+    and nobody was told: the notes name it, its line and the figures; rules the data can fire are not."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from models.loading import LoadedModel
+    from models.scoring import score_notes
+    from repradar.settings import Settings
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    path = tmp_path / "hr.yaml"
+    path.write_text(HR_PLAYBOOK, encoding="utf-8")
+    settings = Settings(home=tmp_path, playbook=path)
+    model = LoadedModel("m", "1", shared_tiny_model())
+    frame = tiny_frame(40, seed=2).assign(pulse_mean_91d=np.nan)
+    (note,) = score_notes(SimpleNamespace(notes=[], frame=frame), model, settings)
+    assert f"playbook {path}: rule(s) low_pulse (line 3: pulse_mean_91d) cannot fire on this data" in note
+    assert "no_pulse_yet" not in note and "quota" not in note
+    frame.loc[0, "pulse_mean_91d"] = 6.0  # one rep with a pulse: the rule can fire
+    assert score_notes(SimpleNamespace(notes=[], frame=frame), model, settings) == []
