@@ -6,7 +6,11 @@ is `feature_names()`. Groups are the unit in which explanations are shown to man
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -34,6 +38,11 @@ class Feature:
     # tenure, leave taken). A driver on the good side of its peers is phrased as such.
     better: str | None = "higher"
 
+
+# Bump by one whenever Python-side staging or build logic (features/staging.py, spark_staging.py,
+# build.py, stages.py) changes a feature's values: the SQL and the registry are fingerprinted from their
+# text, this code is not. A model trained on another revision is then said to need a retrain.
+FEATURES_REVISION = 1
 
 UNITS = ("ratio", "share", "currency", "count", "per_week", "days", "score", "hours", "minutes", "index")
 
@@ -578,3 +587,27 @@ def registry_markdown() -> str:
         "one per engagement metric the contract does not know: its 28-day mean |"
     )
     return "\n".join(lines) + "\n"
+
+
+# A SQL text as tokens: string literals and quoted names kept whole, comments and white space dropped.
+_SQL_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\s+|\w+|.", re.DOTALL)
+
+
+def _sql_tokens(text: str) -> list[str]:
+    return [t for t in _SQL_TOKENS.findall(text) if not (t.isspace() or t.startswith(("--", "/*")))]
+
+
+def definitions_fingerprint(sql_dir: Path | None = None) -> str:
+    """SHA-256 of what decides the feature values a model reads: the SQL of features/sql/ (comments and
+    white space left out, so a reworded comment keeps it), the registry's model-facing facts (names in
+    order, group, unit, monotone constraint, peer column) and FEATURES_REVISION. Reads no data."""
+    from features.engine import SQL_DIR
+
+    folder = Path(sql_dir) if sql_dir is not None else SQL_DIR
+    facts = {
+        "revision": FEATURES_REVISION,
+        "sql": {p.stem: " ".join(_sql_tokens(p.read_text())) for p in sorted(folder.glob("*.sql"))},
+        "features": [[f.name, f.group, f.unit, f.monotone, f.peer] for f in FEATURES],
+        "unknown_metric": [UNKNOWN_METRIC_PREFIX, UNKNOWN_METRIC_SUFFIX],
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()

@@ -338,6 +338,8 @@ def promote(
     table = render_figures(challenger_figs, champion_figs)
     if note := _other_data_note(mv, champ):
         table += "\n" + note
+    if note := _other_definitions_note(mv, champ):
+        table += "\n" + note
     if champion_currency is not None and champion_currency != currency:
         # Amounts are labelled, never converted: a new currency means the data changed, and every
         # text the service writes will change with it.
@@ -399,6 +401,39 @@ def _other_data_note(mv, champ) -> str | None:
     )
 
 
+def definitions_status(trained: str | None, current: str) -> str | None:
+    """'current' when a version was trained on the feature definitions this code computes, 'older' when
+    on others (an earlier release's), None when it was trained before they were recorded (unknown)."""
+    if not trained:
+        return None
+    return "current" if trained == current else "older"
+
+
+def _other_definitions_note(mv, champ) -> str | None:
+    """A line saying the two versions were trained on different feature definitions (`features_sha256`
+    tags), or that one's are unknown: the held-out rows both are scored on were built by the code that
+    trained the challenger, so the champion is judged on inputs computed unlike its training rows."""
+    if champ is None:
+        return None
+    ours = (mv.tags or {}).get("features_sha256")
+    theirs = (champ.tags or {}).get("features_sha256")
+    if ours == theirs:
+        return None
+    if ours and theirs:
+        what, judged = f"different feature definitions (features {ours[:8]} against {theirs[:8]})", "is"
+    else:
+        unknown = champ.version if not theirs else mv.version
+        what = (
+            f"feature definitions that may differ (v{unknown} was trained before they were recorded: unknown)"
+        )
+        judged = "may be"
+    return (
+        f"  note: v{mv.version} and champion v{champ.version} were trained on {what}; both are scored on "
+        f"v{mv.version}'s held-out rows, built by the code that trained v{mv.version}, so champion "
+        f"v{champ.version} {judged} judged on inputs computed unlike those it learnt on"
+    )
+
+
 def describe_versions(settings) -> list[dict]:
     """Every registered version with its aliases, held-out metrics and promotion history, newest first."""
     if not registry.store_exists(settings):
@@ -406,6 +441,9 @@ def describe_versions(settings) -> list[dict]:
     client = registry.configure(settings)
     name = settings.model_name
     aliases = registry.aliases_by_version(client, name)
+    from features.registry import definitions_fingerprint
+
+    current = definitions_fingerprint()
     out = []
     for mv in registry.list_versions(client, name):
         tags = mv.tags or {}
@@ -427,6 +465,9 @@ def describe_versions(settings) -> list[dict]:
                 # None for a version trained before the tag: its overrides are only in lgbm.* params
                 "param_overrides": json.loads(tags["param_overrides"]) if "param_overrides" in tags else None,
                 "git_commit": tags.get("git_commit"),
+                "features_sha256": tags.get("features_sha256"),
+                # current / older: trained on this code's feature definitions or not; None: before they were recorded
+                "features": definitions_status(tags.get("features_sha256"), current),
                 # None: not known (a version trained before its currency was recorded)
                 "currency": version_currency(
                     tags, _history(mv), lambda mv=mv: bundled_currency(settings, mv)

@@ -185,7 +185,8 @@ def score_tables(tables, as_of, model, settings, *, playbook=None) -> pd.DataFra
 def score_notes(fs, model, settings=None, *, playbook=None) -> list[str]:
     """Notes printed with a scores file: the feature build's, the model's training caveats, a period the
     model was fitted on or one before its data (fitted_note, earlier_period_note), a currency setting
-    the model's texts do not follow (currency_note), then playbook rules the data cannot fire."""
+    the model's texts do not follow (currency_note), feature definitions it was not trained on
+    (definitions_note), then playbook rules the data cannot fire."""
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
     notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
     fitted = fitted_note(getattr(fs, "frame", None), model)
@@ -194,11 +195,32 @@ def score_notes(fs, model, settings=None, *, playbook=None) -> list[str]:
     notes += [earlier] if earlier else []
     note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
     notes += [note] if note else []
+    definitions = definitions_note(model)
+    notes += [definitions] if definitions else []
     from models.playbook import data_note
 
     pb = _playbook(settings, playbook) or getattr(model.pyfunc, "playbook_obj_", None)
     rules = data_note(pb, getattr(fs, "frame", None))
     return notes + ([rules] if rules else [])
+
+
+def definitions_note(model) -> str | None:
+    """Why the model's inputs may not mean what it learnt, or None: its spec records feature definitions
+    (`features_sha256`) other than those this code computes, so it reads values built differently from
+    its training rows. A model trained before the fingerprint was recorded gets None: unknown, not alarmed."""
+    from features.registry import definitions_fingerprint
+
+    meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
+    trained = meta.get("features_sha256")
+    current = definitions_fingerprint()
+    if not trained or trained == current:
+        return None
+    from models.i18n import Message
+
+    # a Message: English for `repradar score` and the job notes, the report's language in its call-out
+    return Message(
+        "report.note.feature_definitions", version=model.version, trained=trained[:8], current=current[:8]
+    )
 
 
 def fitted_note(frame, model) -> str | None:

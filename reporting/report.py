@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from models import i18n
 from models.i18n import Message, localise
-from models.scoring import fitted_note
+from models.scoring import definitions_note, fitted_note
 from reporting import charts, labels
 from reporting.drift import DriftResult, drift_report, reference_summary
 from reporting.effects import (
@@ -72,6 +72,8 @@ class ReportData:
     unverified: str | None = None  # the scores could not be matched with the model's run (older file)
     # the scored period lies in the data the model was fitted on: in-sample risks (models.scoring.fitted_note)
     fitted_period: str | None = None
+    # the model was trained on other feature definitions than this code computes (models.scoring.definitions_note)
+    feature_definitions: str | None = None
     lang: str = i18n.DEFAULT_LANGUAGE  # the language of the HTML (and PDF); the JSON's texts are English
 
     def to_dict(self) -> dict:
@@ -80,6 +82,8 @@ class ReportData:
             "lang": self.lang,
             "summary": self.summary,
             "fitted_period_note": self.fitted_period,  # null: the scored period is out of sample
+            # null: the model was trained on the current feature definitions, or before they were recorded
+            "feature_definitions_note": self.feature_definitions,
             "model": {
                 "name": self.model.name,
                 "version": self.model.version,
@@ -345,6 +349,7 @@ def assemble(
         generated_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         unverified=unverified,
         fitted_period=fitted,
+        feature_definitions=definitions_note(info.model),
     )
 
 
@@ -525,6 +530,7 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
         drift_callout=drift_callout,
         pacing_callout=localise(data.model.worse_than_pacing(), lang),
         fitted_period=data.fitted_period,
+        definitions_callout=localise(data.feature_definitions, lang),
         drift_missing=data.drift_missing,
         effects_missing=data.effects_missing,
         observational=OBSERVATIONAL_NOTE,

@@ -714,7 +714,7 @@ def models_(
     typer.echo(f"{settings.model_name} ({settings.tracking_uri})")
     typer.echo(
         f"{'version':>7}  {'created (UTC)':25}  {'aliases':22}  {'AUC':>6}  {'Brier':>6}  {'AUC@w3':>6}  "
-        f"{'data':8}  {'seed':>5}  {'currency':8}  {'data window':22}  --param"
+        f"{'data':8}  {'seed':>5}  {'currency':8}  {'features':8}  {'data window':22}  --param"
     )
     for v in versions:
         # the data fingerprint's first 8 hex digits: equal figures are comparable only on equal data
@@ -722,7 +722,8 @@ def models_(
         typer.echo(
             f"{v['version']:>7}  {v['created']:25}  {','.join(v['aliases']) or '-':22}  {f(v['test_auc']):>6}  "
             f"{f(v['test_brier']):>6}  {f(v['test_auc_week3']):>6}  {data:8}  {v.get('seed') or '-':>5}  "
-            f"{v['currency'] or '?':8}  {v['data_window']:22}  {_overrides(v.get('param_overrides'))}"
+            f"{v['currency'] or '?':8}  {v.get('features') or '?':8}  {v['data_window']:22}  "
+            f"{_overrides(v.get('param_overrides'))}"
         )
         # the version's gate attempts and the times it was replaced, in the order they happened
         lines = []
@@ -747,6 +748,12 @@ def models_(
             lines.append((r["at"] or "", f"{r['at']} replaced as champion by v{r['by_version']}"))
         for _, line in sorted(lines, key=lambda x: x[0]):
             typer.echo(f"{'':9}{line}")
+    older = [v["version"] for v in versions if v.get("features") == "older" and "champion" in v["aliases"]]
+    if older:
+        typer.echo(
+            f"note: champion v{older[0]} was trained on older feature definitions than this release computes "
+            "(features: older); retrain and promote a version trained on the current ones"
+        )
 
 
 @app.command()
@@ -1082,6 +1089,8 @@ def report(
         typer.echo(f"note: {d.unverified}", err=True)
     if d.fitted_period:  # as `repradar score` said it of these scores
         typer.echo(f"note: {d.fitted_period}", err=True)
+    if d.feature_definitions:
+        typer.echo(f"note: {d.feature_definitions}", err=True)
     s = d.summary
     typer.echo(
         f"{s['reps']} reps: {s['high']} high, {s['medium']} medium, {s['low']} low (model version {d.model.version})"

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from features.io import is_uri
+from features.registry import definitions_fingerprint
 from models.pyfunc import RepRadarModel, write_artifacts
 from models.spec import PEER_PREFIX, FeatureSpec, base_feature
 from repradar.errors import UserError
@@ -380,6 +381,8 @@ def train_feature_set(
         "history_fallback": bool(fs.history_fallback),
         "caveats": caveats,
         "seed": seed,
+        # the feature definitions the model learnt on: scoring with other ones says to retrain
+        "features_sha256": definitions_fingerprint(),
     }
 
     test = frame[split.test].reset_index(drop=True)
@@ -559,6 +562,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             "repradar.playbook_sha256": pb_sha,
             "repradar.param_overrides": overrides,
             "repradar.currency": fitted.spec.currency,
+            "repradar.features_sha256": fitted.spec.meta["features_sha256"],
             **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
         }
         if commit:
@@ -710,6 +714,8 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             "param_overrides": overrides,
             # the currency of the amounts the model learnt from (the spec's), for `repradar models`
             "currency": fitted.spec.currency,
+            # the feature definitions it learnt on, for `repradar models` without loading the model
+            "features_sha256": fitted.spec.meta["features_sha256"],
             **({"data_caveat": "; ".join(caveats)[:4000]} if caveats else {}),
             **{
                 f"test_{k}": f"{v:.6f}"

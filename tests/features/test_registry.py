@@ -131,3 +131,58 @@ def test_sql_outputs_the_registry_features():
         assert re.search(rf"\bAS {name}\b", text), f"no SQL column for {name}"
     peers = re.findall(r"AS peer__(\w+)", sql_text("feature_table"))
     assert peers == registry.peer_feature_names()
+
+
+def test_the_definitions_fingerprint_moves_with_the_values_not_with_comments(tmp_path, monkeypatch):
+    """A champion trained by an older release kept being served on features computed by newer code, and
+    nothing said so: the fingerprint recorded with a model must change when a definition can change its
+    values (SQL, the registry's model-facing facts, FEATURES_REVISION), not on a reworded comment."""
+    import shutil
+
+    from features.engine import SQL_DIR
+
+    here = registry.definitions_fingerprint()
+    assert re.fullmatch(r"[0-9a-f]{64}", here) and registry.definitions_fingerprint() == here
+    sql = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql)
+    assert registry.definitions_fingerprint(sql) == here
+    states = sql / "deal_states.sql"
+    text = states.read_text()
+    # comments and layout only: a reworded comment, a new one, lines re-indented
+    cosmetic = "-- reworded /* not code */\n" + text.replace("\n    ", "\n\t  ").replace(
+        "-- deal_states:", "/* block */ -- deal_states, reworded:"
+    )
+    states.write_text(cosmetic)
+    assert registry.definitions_fingerprint(sql) == here
+    # an expression that changes values
+    old = sql / "activity_windows.sql"
+    body = old.read_text()
+    assert "27 PRECEDING" in body
+    old.write_text(body.replace("27 PRECEDING", "28 PRECEDING", 1))
+    moved = registry.definitions_fingerprint(sql)
+    assert moved != here
+    old.write_text(body)  # put back: the same fingerprint again
+    assert registry.definitions_fingerprint(sql) == here
+    # Python-side staging changed: the developer bumps the revision
+    monkeypatch.setattr(registry, "FEATURES_REVISION", registry.FEATURES_REVISION + 1)
+    assert registry.definitions_fingerprint(sql) not in (here, moved)
+    monkeypatch.undo()
+    # a model-facing fact of the registry (a monotone constraint)
+    import dataclasses
+
+    first = registry.FEATURES[0]
+    flipped = [dataclasses.replace(first, monotone=-first.monotone or 1), *registry.FEATURES[1:]]
+    monkeypatch.setattr(registry, "FEATURES", flipped)
+    assert registry.definitions_fingerprint(sql) != here
+
+
+def test_sql_tokens_keep_string_literals_whole():
+    assert registry._sql_tokens("SELECT 'a -- b'  AS x -- note\n FROM t /* c */") == [
+        "SELECT",
+        "'a -- b'",
+        "AS",
+        "x",
+        "FROM",
+        "t",
+    ]
+    assert registry._sql_tokens("WHERE s = 'a  b'") != registry._sql_tokens("WHERE s = 'a b'")

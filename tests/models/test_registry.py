@@ -440,3 +440,49 @@ def test_a_home_copied_or_moved_from_another_path_is_named_with_what_to_do(tmp_p
         UserError, match=r"version 1 of 'repradar-risk' cannot be loaded: .*old \(which is gone\)"
     ):
         load_model(new)
+
+
+def test_models_and_the_gate_tell_versions_trained_on_other_feature_definitions(tmp_path):
+    """After an upgrade the champion of an older release kept being served on features the new code
+    computes differently, and `repradar models` did not show it: a column says which versions were
+    trained on this code's definitions (current), on others (older), or before they were recorded (?)."""
+    import json
+
+    from features.registry import definitions_fingerprint
+    from models import registry
+    from models.gate import _other_definitions_note
+    from repradar.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    client = registry.configure(settings)
+    client.create_registered_model(settings.model_name)
+    here = definitions_fingerprint()
+    for fingerprint in (None, "f" * 64, here):  # versions 1, 2, 3
+        mv = client.create_model_version(settings.model_name, source=(tmp_path / "m").as_uri())
+        client.set_model_version_tag(settings.model_name, mv.version, "currency", "USD")
+        if fingerprint:
+            client.set_model_version_tag(settings.model_name, mv.version, "features_sha256", fingerprint)
+    client.set_registered_model_alias(settings.model_name, registry.CHAMPION, "2")
+
+    r = _run(tmp_path, "models")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    col = lines[1].index("features")
+    assert {line.split()[0]: line[col:].split()[0] for line in lines[2:5]} == {
+        "3": "current",
+        "2": "older",
+        "1": "?",
+    }, r.stdout
+    assert "note: champion v2 was trained on older feature definitions than this release computes" in r.stdout
+    listed = {v["version"]: v for v in json.loads(_run(tmp_path, "models", "--json").stdout)}
+    assert [listed[v]["features"] for v in "123"] == [None, "older", "current"]
+    assert listed["3"]["features_sha256"] == here
+
+    # the gate scores both on the challenger's held-out rows, built by the code that trained it
+    v = {n: client.get_model_version(settings.model_name, n) for n in "123"}
+    note = _other_definitions_note(v["3"], v["2"])
+    assert note and f"different feature definitions (features {here[:8]} against ffffffff)" in note
+    assert "champion v2 is judged on inputs computed unlike those it learnt on" in note
+    unknown = _other_definitions_note(v["1"], v["3"])  # a rollback to a version of an older release
+    assert "v1 was trained before they were recorded: unknown" in unknown and "may be judged" in unknown
+    assert _other_definitions_note(v["3"], v["3"]) is None and _other_definitions_note(v["3"], None) is None

@@ -302,3 +302,29 @@ def test_playbook_rules_the_data_cannot_fire_are_named_in_the_score_notes(tmp_pa
     assert "no_pulse_yet" not in note and "quota" not in note
     frame.loc[0, "pulse_mean_91d"] = 6.0  # one rep with a pulse: the rule can fire
     assert score_notes(SimpleNamespace(notes=[], frame=frame), model, settings) == []
+
+
+def test_a_model_trained_on_other_feature_definitions_says_so_once_and_an_unrecorded_one_does_not():
+    """An upgrade kept serving a champion trained by an older release on features the new code computes
+    differently, without a word: its scores (and a batch job's, which stores these notes) say to retrain.
+    A model trained before the fingerprint was recorded is not alarmed about (unknown)."""
+    from types import SimpleNamespace
+
+    from features.registry import definitions_fingerprint
+    from models.i18n import Message
+    from models.scoring import definitions_note, score_notes
+
+    def model(**meta):
+        return SimpleNamespace(
+            version="1", pyfunc=SimpleNamespace(spec_=SimpleNamespace(meta=meta, currency="USD"))
+        )
+
+    fs = SimpleNamespace(notes=[], frame=None)
+    (note,) = score_notes(fs, model(features_sha256="0123456789" * 6 + "abcd"))
+    assert isinstance(note, Message)  # the report shows it in its own language
+    assert note.startswith("model version 1 was trained on other feature definitions than this release")
+    assert f"(features 01234567, now {definitions_fingerprint()[:8]})" in note
+    assert "Retrain and promote; `repradar models` shows which versions were trained on the current" in note
+    assert "模型版本 1" in note.in_lang("zh-CN")
+    assert score_notes(fs, model(features_sha256=definitions_fingerprint())) == []
+    assert score_notes(fs, model()) == [] and definitions_note(model()) is None

@@ -328,6 +328,8 @@ def test_html_is_self_contained_with_every_section(fair_report):
     assert figures["model"]["version"] == "1" and figures["summary"]["reps"] > 800
     # AS_OF lies in the held-out quarter: out of sample, no note that the risks are not a forecast
     assert figures["fitted_period_note"] is None and "fitted-period-callout" not in html
+    # trained on this code's feature definitions: no note that they changed
+    assert figures["feature_definitions_note"] is None and "definitions-callout" not in html
     assert {a["column"] for a in figures["fairness"]["attributes"]} == {"gender", "age_band", "region"}
 
 
@@ -429,6 +431,13 @@ def test_the_report_in_chinese_leaves_no_english_sentence_and_writes_numbers_the
     assert f'<li class="fitted-period-callout">Not a forecast: {escape(str(note))}.</li>' in en_page
     zh_page = html_text(both, with_context(fair_scores, fair_tables.reps), "zh-CN")
     assert f'<li class="fitted-period-callout">并非预测：{escape(note.in_lang("zh-CN"))}。</li>' in zh_page
+    # a model trained on other feature definitions than this code computes (models.scoring.definitions_note)
+    old = Message("report.note.feature_definitions", version="1", trained="01234567", current="89abcdef")
+    en_page = html_text(
+        replace(data, feature_definitions=old), with_context(fair_scores, fair_tables.reps), "en"
+    )
+    assert f'<li class="definitions-callout">The model: {escape(str(old))}.</li>' in en_page
+    assert "Retrain and promote" in str(old)
 
 
 def test_pdf_renders(fair_report):

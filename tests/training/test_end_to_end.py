@@ -55,6 +55,14 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     listing = run_cli(settings.home, "models")
     row = next(line for line in listing.stdout.splitlines() if line.strip().startswith("1 "))
     assert mv.tags["data_sha256"][:8] in row and f" {settings.seed} " in row, listing.stdout
+    # the feature definitions it learnt on: in the bundled spec, on the run and on the version
+    from features.registry import definitions_fingerprint
+    from models.loading import load_version
+
+    here = definitions_fingerprint()
+    assert load_version(settings, "1").pyfunc.spec_.meta["features_sha256"] == here
+    assert t["repradar.features_sha256"] == mv.tags["features_sha256"] == here
+    assert "  features  " in listing.stdout.splitlines()[1] and " current " in row, listing.stdout
     assert t["repradar.history_fallback"] == "false"
     # which process trained it (registry.end_stale_runs); the run a killed training left was ended
     assert t["repradar.host"] and int(t["repradar.pid"]) > 0 and "repradar.ended_by" not in t
