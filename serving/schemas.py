@@ -423,8 +423,10 @@ class ModelVersionOut(Response):
     run_id: str | None
     metrics: dict[str, float]
     tags: dict[str, str | None] = Field(
-        description="data_window, and currency: the ISO 4217 code of the version's amounts, null when not "
-        "known (a version trained before its currency was recorded)."
+        description="data_window; currency: the ISO 4217 code of the version's amounts, null when not "
+        "known (a version trained before its currency was recorded); features: 'current' when the version was "
+        "trained on the feature definitions this release computes, 'older' when on an earlier release's "
+        "(retrain and promote), null when not known (trained before they were recorded)."
     )
     run_status: str | None = Field(
         None,

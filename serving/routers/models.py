@@ -81,7 +81,11 @@ def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> Mo
             k: float(v[k]) for k in ("test_auc", "test_brier", "test_auc_week3") if v.get(k) is not None
         }
         created = dt.datetime.fromisoformat(v["created"]) if v.get("created") else None
-        tags = {"data_window": v.get("data_window", ""), "currency": v["currency"]}
+        tags = {
+            "data_window": v.get("data_window", ""),
+            "currency": v["currency"],
+            "features": v.get("features"),
+        }
         # `repradar models` ends runs a killed training left RUNNING; a GET only reads: it shows them failed
         run = run_state(settings, v.get("run_id"))
         versions.append(

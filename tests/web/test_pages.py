@@ -1054,7 +1054,8 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
     whose bundled spec records JPY (it was shown as USD), one whose spec records none (trained before the
     currency was recorded; its gate attempt read the USD such a spec loads with) and one whose files are
     gone. The last two are unknown ("?", null in JSON), not a USD the data may never have been in. The
-    models page, GET /api/v1/models and `repradar models` (table and --json) all say the same."""
+    models page, GET /api/v1/models and `repradar models` (table and --json) all say the same. The page and
+    the API also say whether each version was trained on this release's feature definitions."""
     import json
 
     from models import registry
@@ -1085,6 +1086,16 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
         attempt["currencies"] = {"challenger": code, "champion": "USD"}
         client.set_model_version_tag(name, v, "promotion_history.001", json.dumps(attempt))
     expected = dict(zip(versions, [None, "SEK", "EUR", "JPY", None], strict=True))
+    # the feature definitions each version was trained on: this release's, an earlier one's, unrecorded
+    from features.registry import definitions_fingerprint
+
+    client.set_model_version_tag(name, versions[2], "features_sha256", definitions_fingerprint())
+    client.set_model_version_tag(name, versions[3], "features_sha256", "0" * 64)
+    defs = dict(zip(versions, [None, None, "current", "older", None], strict=True))
+    shown_defs = {
+        "en": {None: "?", "current": "current", "older": "older: retrain"},
+        "zh-CN": {None: "?", "current": "当前", "older": "较旧：需重新训练"},
+    }
 
     ds = web.login("ds")
     for lang, header in (("en", "Currency"), ("zh-CN", "货币")):
@@ -1092,14 +1103,22 @@ def test_the_models_page_shows_each_versions_currency_in_both_languages(web, tmp
         table = page.split('id="versions"', 1)[1].split("</table>", 1)[0]
         assert f'<th scope="col">{header}</th>' in table, table
         rows = {r.split("</td>", 1)[0]: r for r in table.split("<tr><td>")[1:]}
+        assert f'<th scope="col">{ {"en": "Feature definitions", "zh-CN": "特征定义"}[lang] }</th>' in table
         for version, code in expected.items():
-            assert f"<td>{code or '?'}</td>" in rows[str(version)], (lang, version, rows)
+            assert (
+                f"<td>{code or '?'}</td><td>{shown_defs[lang][defs[version]]}</td>" in rows[str(version)]
+            ), (
+                lang,
+                version,
+                rows,
+            )
         # the training data's window in words, not the tag's "2023-01-01..2024-06-30"
         window = {"en": "2023-01-01 to 2024-06-30", "zh-CN": "2023-01-01 至 2024-06-30"}[lang]
         assert f"<td>{window}</td>" in rows[str(versions[2])] and ".." not in table, (lang, rows)
     api = web.client.get("/api/v1/models", headers={"Authorization": f"Bearer {web.tokens['ds']}"})
     assert api.status_code == 200, api.text
     assert {v["version"]: v["tags"]["currency"] for v in api.json()["versions"]} == expected
+    assert {v["version"]: v["tags"]["features"] for v in api.json()["versions"]} == defs
     listed = run_cli(settings.home, "models", "--json")
     assert listed.exit_code == 0, (listed.stdout, listed.stderr)
     assert {v["version"]: v["currency"] for v in json.loads(listed.stdout)} == expected
