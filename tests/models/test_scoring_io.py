@@ -7,6 +7,13 @@ import pytest
 from models.scoring import SCORE_COLUMNS, read_scores, write_scores
 from repradar.errors import UserError
 
+# a model's data windows as training records them in its spec's meta
+WINDOWS = {
+    "train_window": "2023-01-01..2024-06-30",
+    "valid_window": "2024-07-01..2024-09-30",
+    "test_window": "2024-10-01..2024-12-31",
+}
+
 
 def _scores():
     d = pd.Timestamp("2024-04-01")
@@ -201,11 +208,7 @@ def test_scoring_a_period_the_model_was_fitted_on_says_so():
 
     from models.scoring import fitted_period_note, score_notes
 
-    meta = {
-        "train_window": "2023-01-01..2024-06-30",
-        "valid_window": "2024-07-01..2024-09-30",
-        "test_window": "2024-10-01..2024-12-31",
-    }
+    meta = WINDOWS
     q2_2023 = [(pd.Timestamp("2023-04-01"), pd.Timestamp("2023-06-30"))]
     note = fitted_period_note(q2_2023, meta, "1")
     assert note == (
@@ -238,11 +241,7 @@ def test_scoring_a_period_before_the_models_training_data_says_so():
 
     from models.scoring import earlier_period_note, score_notes
 
-    meta = {
-        "train_window": "2023-01-01..2024-06-30",
-        "valid_window": "2024-07-01..2024-09-30",
-        "test_window": "2024-10-01..2024-12-31",
-    }
+    meta = WINDOWS
     q4_2017 = [(pd.Timestamp("2017-10-01"), pd.Timestamp("2017-12-31"))]
     note = earlier_period_note(q4_2017, meta, "1")
     assert note == (

@@ -570,21 +570,13 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
     # the log passed in as the service exports it (CSV, the contract's interventions columns)
     log = tmp_path / "interventions_export.csv"
     train_tables.interventions.to_csv(log, index=False, date_format="%Y-%m-%d")
-    r = run_cli(
-        home,
-        "report",
-        "--scores",
-        str(scores),
-        "--data",
-        str(fair_org),
-        "--out",
-        str(tmp_path / "q.html"),
-        "--no-pdf",
-        "--interventions",
-        str(log),
-        "--lang",
-        "zh-CN",
-    )
+
+    def report(out, *extra):
+        return run_cli(
+            home, "report", "--scores", str(scores), "--data", str(fair_org), "--out", str(out), *extra
+        )
+
+    r = report(tmp_path / "q.html", "--no-pdf", "--interventions", str(log), "--lang", "zh-CN")
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "could not be verified" not in r.stderr  # the file names the run that made it
     figures = json.loads((tmp_path / "q.json").read_text())
@@ -614,22 +606,9 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         and "fairness" in r.stdout.lower()
         and "drift: no feature beyond PSI 0.2" in r.stdout
     )
-    bad = run_cli(
-        home, "report", "--scores", str(scores), "--data", str(fair_org), "--out", str(tmp_path / "q.txt")
-    )
+    bad = report(tmp_path / "q.txt")
     assert bad.exit_code == 2 and ".html" in bad.stderr
-    fr = run_cli(
-        home,
-        "report",
-        "--scores",
-        str(scores),
-        "--data",
-        str(fair_org),
-        "--out",
-        str(tmp_path / "fr.html"),
-        "--lang",
-        "fr",
-    )
+    fr = report(tmp_path / "fr.html", "--lang", "fr")
     assert fr.exit_code == 2 and "'fr'" in fr.stderr and "en or zh-CN" in fr.stderr, fr.stderr
     assert not (tmp_path / "fr.html").exists() and "Traceback" not in fr.stderr
     missing = run_cli(

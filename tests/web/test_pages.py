@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from serving import store
 from serving.db.schema import AuditEvent, Job, User
-from tests.serving.conftest import AS_OF_2, NAMES, SUBTREE, band, score_rows
+from tests.serving.conftest import AS_OF_2, NAMES, SUBTREE, band, score_rows, seed
 
 URL_ATTR = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:)?//""", re.I)
 
@@ -436,28 +437,29 @@ def test_a_dashboard_on_shanghai_time_shows_its_times_and_today_there(tmp_path):
         Settings(home=tmp_path, timezone="Asia/Shangai")
 
 
-def test_before_the_first_batch_the_job_form_guesses_no_day(tmp_path):
+@contextlib.contextmanager
+def _hr_on_org(tmp_path, db: str, data=None):
+    """A service on `data` (no scores yet) with HR signed in on the organisation page: its TestClient."""
     from fastapi.testclient import TestClient
 
     from serving.app import create_app
-    from tests.serving.conftest import StubSource, make_settings, seed
+    from tests.serving.conftest import StubSource, make_settings
 
-    app = create_app(
-        make_settings(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}"), model_source=StubSource("1")
-    )
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / db}", data_dir=data)
+    app = create_app(settings, model_source=StubSource("1"))
     with TestClient(app) as c:
         token = seed(app, with_scores=False)["hr"]
         c.post("/login", data={"token": token, "next": "/org"})
+        yield c
+
+
+def test_before_the_first_batch_the_job_form_guesses_no_day(tmp_path):
+    with _hr_on_org(tmp_path, "empty.db") as c:
         page = c.get("/org").text
     assert 'id="as_of" name="as_of" type="date" value=""' in page and "pick a day inside your export" in page
 
 
 def test_the_job_form_keeps_the_day_inside_the_datas_quota_periods(tmp_path):
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-    from tests.serving.conftest import StubSource, make_settings, seed
-
     data = tmp_path / "data"
     data.mkdir()
     pd.DataFrame(
@@ -468,11 +470,7 @@ def test_the_job_form_keeps_the_day_inside_the_datas_quota_periods(tmp_path):
             "quota_amount": [1, 1],
         }
     ).to_csv(data / "quotas.csv", index=False)
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'span.db'}", data_dir=data)
-    app = create_app(settings, model_source=StubSource("1"))
-    with TestClient(app) as c:
-        token = seed(app, with_scores=False)["hr"]
-        c.post("/login", data={"token": token, "next": "/org"})
+    with _hr_on_org(tmp_path, "span.db", data) as c:
         page = c.get("/org").text
         assert 'min="2024-01-01" max="2024-06-30" required' in page
         assert "quota periods run from 2024-01-01 to 2024-06-30." in page
@@ -496,11 +494,7 @@ def test_the_job_form_stops_at_the_day_after_the_exports_latest_event_and_says_w
     still decides (a later day inside the periods is taken, with the scoring's note)."""
     import html
 
-    from fastapi.testclient import TestClient
-
-    from serving.app import create_app
     from serving.jobs import check_as_of
-    from tests.serving.conftest import StubSource, make_settings, seed
 
     data = tmp_path / "data"
     data.mkdir()
@@ -523,11 +517,7 @@ def test_the_job_form_stops_at_the_day_after_the_exports_latest_event_and_says_w
     pd.DataFrame(
         {"activity_id": ["A1"], "rep_id": ["R1"], "occurred_at": ["2024-02-20T23:30:00Z"], "type": ["call"]}
     ).to_csv(data / "activities.csv", index=False)
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'latest.db'}", data_dir=data)
-    app = create_app(settings, model_source=StubSource("1"))
-    with TestClient(app) as c:
-        token = seed(app, with_scores=False)["hr"]
-        c.post("/login", data={"token": token, "next": "/org"})
+    with _hr_on_org(tmp_path, "latest.db", data) as c:
         page = c.get("/org").text
         assert 'min="2024-01-01" max="2024-02-21" required' in page, page
         help_text = html.unescape(page[page.index('id="as-of-help">') :].split("</p>")[0])
