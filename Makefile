@@ -20,9 +20,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# --compile-bytecode: write the .pyc files once here; with PYTHONDONTWRITEBYTECODE set (as on CI),
+# every Python process (test workers, servers, CLI runs, Spark's workers) would compile its imports again.
 python-deps:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --locked --extra spark --quiet
+	@$(UV) sync --locked --extra spark --quiet --compile-bytecode
 
 demo: setup
 	.venv/bin/repradar demo
