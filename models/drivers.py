@@ -358,8 +358,28 @@ def explain_frame(
     """Per row: `driver_groups` (grouped drivers in words), `peer_scope`, and enriched `drivers` if given;
     amounts in `currency` (the model's).
 
-    Also returns the group sums as columns `contrib__<group>` for the playbook.
+    Also returns the group sums as columns `contrib__<group>` for the playbook. Rows of `frame` and
+    `contrib` are matched by label, or by position when `frame` repeats a label (pooled batches).
     """
+    if not frame.index.is_unique:
+        if len(contrib) != len(frame):
+            raise ValueError(
+                f"explain_frame: {len(frame)} rows with repeated labels but {len(contrib)} contribution rows"
+            )
+        out = explain_frame(
+            frame.reset_index(drop=True),
+            contrib.reset_index(drop=True),
+            groups=groups,
+            units=units,
+            k=k,
+            drivers=drivers,
+            min_peers=min_peers,
+            better=better,
+            currency=currency,
+        )
+        out.index = frame.index
+        out.attrs["peers"].index = frame.index
+        return out
     bases = sorted({base_feature(c) for c in contrib.columns if c != "base_value"})
     scope = peer_scope(frame, min_peers=min_peers)
     peers = peer_values(frame, [b for b in bases if b in frame], min_peers=min_peers, scope=scope)

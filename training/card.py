@@ -37,6 +37,20 @@ def data_caveats(split: dict) -> list[str]:
     return out
 
 
+def _definitions_line(spec) -> str:
+    """Which feature definitions the model learnt on: a later release that computes a feature
+    differently has another fingerprint, and `repradar models` / scoring then say "retrain"."""
+    from features.registry import FEATURES_REVISION
+
+    sha = (getattr(spec, "meta", None) or {}).get("features_sha256")
+    if not sha:
+        return "- feature definitions: not recorded"
+    return (
+        f"- feature definitions: sha256 `{sha}` (features/sql and the registry, revision {FEATURES_REVISION}); "
+        "scoring with a release whose definitions differ adds a note to retrain"
+    )
+
+
 def render_card(
     *,
     model_name: str,
@@ -79,6 +93,7 @@ def render_card(
         f"- data fingerprint: sha256 `{data_sha256}` of the folder's tables (names and bytes)"
         if data_sha256
         else "- data fingerprint: none (not a local folder)",
+        _definitions_line(spec),
         f"- code: git commit `{git_commit or 'unknown'}`"
         + (
             " **with uncommitted changes** (the commit alone does not reproduce this model)"

@@ -130,6 +130,18 @@ def test_a_rep_alone_in_the_segment_is_compared_with_the_organisation():
     assert any("across the organisation" in x["text_en"] or "no data" in x["text_en"] for x in d)
 
 
+def test_repeated_row_labels_are_matched_by_position():
+    """Frames pooled from batches can repeat labels; each row is still explained as itself."""
+    f, c = _frame(), _contrib()
+    plain = explain_frame(f, c, groups=GROUPS, units=UNITS, k=3)
+    labels = [0, 1, 0, 1]
+    pooled = explain_frame(f.set_axis(labels), c.set_axis(labels), groups=GROUPS, units=UNITS, k=3)
+    assert pooled.index.tolist() == labels
+    assert pooled["driver_groups"].tolist() == plain["driver_groups"].tolist()
+    assert pooled["peer_scope"].tolist() == plain["peer_scope"].tolist()
+    assert pooled.attrs["peers"].to_numpy().tolist() == plain.attrs["peers"].to_numpy().tolist()
+
+
 def test_no_segment_at_all_falls_back_to_the_organisation():
     f = _frame().drop(columns=["segment"])
     assert set(peer_scope(f)) == {"organisation"}

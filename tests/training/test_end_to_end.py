@@ -136,6 +136,9 @@ def test_card_reports_model_against_baselines(settings, tmp_path):
         "`pipeline_coverage`",
     ):
         assert needle in card, needle
+    from features.registry import definitions_fingerprint
+
+    assert f"feature definitions: sha256 `{definitions_fingerprint()}`" in card
 
 
 def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
