@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -232,7 +232,15 @@ class JobRunner:
         return n
 
     def _fail(self, session: Session, job: Job, message: str, code: str) -> None:
-        log.warning("batch job %s failed (%s): %s", job.id, code, message)
+        # logged once the failure is stored: a log saying "failed" while the job stays running (the
+        # database refused the write) would contradict the job list and the ERROR line that follows
+        job_id = job.id
+        event.listen(
+            session,
+            "after_commit",
+            lambda _s: log.warning("batch job %s failed (%s): %s", job_id, code, message),
+            once=True,
+        )
         # a file the job wrote before it failed is no job's file: nothing would serve or purge it
         shutil.rmtree(self.output_path(job.id).parent, ignore_errors=True)
         job.status = "failed"

@@ -619,7 +619,14 @@ def test_a_job_whose_database_cannot_be_written_is_one_log_line_and_fails_once_i
         f"batch job {job['id']}: its outcome could not be recorded: the service's database cannot be written "
         "(it is read-only); it is failed once the database can be written again"
     ] and not lines[0].exc_info
+    said_failed = f"batch job {job['id']} failed (internal)"
+    # nothing says "failed" while the job is still recorded as running
+    assert not [r for r in caplog.records if r.getMessage().startswith(said_failed)]
     writable_again()
     failed = _wait(c, h, job["id"])
     assert failed["status"] == "failed" and failed["error_code"] == "internal", failed
+    deadline = time.time() + 5  # the reaper's commit and its log line come from its own thread
+    while not [r for r in caplog.records if r.getMessage().startswith(said_failed)]:
+        assert time.time() < deadline, [r.getMessage() for r in caplog.records]
+        time.sleep(0.05)
     assert not (svc.settings.resolved_home / "jobs" / job["id"]).exists()
