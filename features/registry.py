@@ -39,10 +39,17 @@ class Feature:
     better: str | None = "higher"
 
 
-# Bump by one whenever Python-side staging or build logic (features/staging.py, spark_staging.py,
-# build.py, stages.py) changes a feature's values: the SQL and the registry are fingerprinted from their
-# text, this code is not. A model trained on another revision is then said to need a retrain.
+# Bump by one whenever Python-side staging or build logic (STAGING_SOURCES) changes a feature's values:
+# the SQL and the registry are fingerprinted from their text, this code is not. A model trained on
+# another revision is then said to need a retrain.
 FEATURES_REVISION = 1
+
+# The Python code that stages or builds feature values, and the digest of its code (staging_digest:
+# syntax only, comments and docstrings left out) when FEATURES_REVISION was last decided.
+# tests/features/test_registry.py fails when that code changes and the digest is not updated, so that
+# the change's author decides, with a reviewer, whether values change (then FEATURES_REVISION + 1).
+STAGING_SOURCES = ("staging.py", "spark_staging.py", "build.py", "stages.py")
+STAGING_DIGEST = "3042ae4716ce7e3c89125bc3669f80b91e95dcf7c77be05c2370078087173894"
 
 UNITS = ("ratio", "share", "currency", "count", "per_week", "days", "score", "hours", "minutes", "index")
 
@@ -611,3 +618,41 @@ def definitions_fingerprint(sql_dir: Path | None = None) -> str:
         "unknown_metric": [UNKNOWN_METRIC_PREFIX, UNKNOWN_METRIC_SUFFIX],
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def staging_digest(folder: Path | None = None) -> str:
+    """SHA-256 over the syntax of STAGING_SOURCES (in `folder`, default features/): comments, layout and
+    docstrings left out, and fields that are None or empty skipped so that Python 3.11-3.13, whose
+    syntax trees differ only by such new empty fields, agree."""
+    import ast
+
+    def canon(v) -> str:
+        if isinstance(v, ast.AST):
+            fields = []
+            for name in v._fields:
+                x = getattr(v, name, None)
+                if x is None or (isinstance(x, list) and not x):
+                    continue
+                if name == "body" and isinstance(x, list):
+                    x = [n for n in x if not _is_docstring(n)] or [ast.Pass()]
+                fields.append(f"{name}={canon(x)}")
+            return f"{type(v).__name__}({','.join(fields)})"
+        if isinstance(v, list):
+            return "[" + ",".join(canon(x) for x in v) + "]"
+        return repr(v)
+
+    here = Path(folder) if folder is not None else Path(__file__).parent
+    h = hashlib.sha256()
+    for name in STAGING_SOURCES:
+        h.update(f"{name}\n{canon(ast.parse((here / name).read_text()))}\n".encode())
+    return h.hexdigest()
+
+
+def _is_docstring(node) -> bool:
+    import ast
+
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )

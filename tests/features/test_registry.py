@@ -186,3 +186,37 @@ def test_sql_tokens_keep_string_literals_whole():
         "t",
     ]
     assert registry._sql_tokens("WHERE s = 'a  b'") != registry._sql_tokens("WHERE s = 'a b'")
+
+
+def test_the_staging_code_is_the_code_its_revision_was_decided_for():
+    """Nothing made a developer who changed Python-side staging (a re-hire's hire date, handed-over deals)
+    think of FEATURES_REVISION, so older models were served new values without a word. A change to that
+    code now fails here until its author records the new digest, deciding the revision with it."""
+    now = registry.staging_digest()
+    assert now == registry.STAGING_DIGEST, (
+        f"the Python code that stages feature values changed ({', '.join(registry.STAGING_SOURCES)} in "
+        "features/): if it can change any feature's value, add 1 to FEATURES_REVISION in features/registry.py; "
+        f'either way set STAGING_DIGEST = "{now}" there (docs/features.md, "The revision")'
+    )
+
+
+def test_the_staging_digest_ignores_comments_layout_and_docstrings_not_code(tmp_path):
+    import shutil
+
+    here = Path(registry.__file__).parent
+    for name in registry.STAGING_SOURCES:
+        shutil.copy(here / name, tmp_path / name)
+    base = registry.staging_digest(tmp_path)
+    assert base == registry.staging_digest()
+    stages = tmp_path / "stages.py"
+    text = stages.read_text()
+    first = text.index("\ndef ")
+    stages.write_text(
+        "# a new comment\n"
+        + text[:first]
+        + "\n\n# another\n"
+        + text[first:].replace("):\n", "):  # why\n", 1).replace('"""', '"""Reworded. ', 1)
+    )
+    assert registry.staging_digest(tmp_path) == base
+    stages.write_text(text + "\n\nEXTRA_STAGE = 'won'\n")
+    assert registry.staging_digest(tmp_path) != base
