@@ -37,6 +37,13 @@ class PlaybookError(UserError):
     """A playbook file that cannot be used; the message names the file and the line."""
 
 
+class PlaybookWarning(str):
+    """Something a loaded playbook should be checked for (the file still loads); `feature` is the name
+    it is about, so that scoring can leave it out when the data holds that feature."""
+
+    feature: str = ""
+
+
 def catalog_ids() -> tuple[str, ...]:
     """The intervention catalog (shared/spec/interventions.md), as the data contract lists it."""
     from features.contract import INTERVENTION_IDS
@@ -63,6 +70,64 @@ def _is_feature(name: str) -> bool:
     from features.registry import is_unknown_metric_feature
 
     return name in set(known_features()) or is_unknown_metric_feature(name)
+
+
+def _metric_features(metric: str) -> str:
+    """The fixed features a metric of the data contract is read into (pulse_score: pulse_mean_28d ...)."""
+    head = metric.split("_")[0] + "_"
+    return ", ".join(f for f in known_features() if f.startswith(head))
+
+
+def _engagement_warning(name: str) -> tuple[str, str] | None:
+    """(feature, text) when `name` (or its peer./team. feature) reads an `eng__` feature of a metric
+    the data contract does not know, or of one it does: either may be a typo that never has figures."""
+    import difflib
+
+    from features.contract import KNOWN_METRICS
+    from features.registry import UNKNOWN_METRIC_PREFIX, UNKNOWN_METRIC_SUFFIX, is_unknown_metric_feature
+
+    prefix, _, rest = name.partition(".")
+    base = rest if prefix in ("peer", "team") and rest else name
+    if not is_unknown_metric_feature(base):
+        return None
+    metric = base[len(UNKNOWN_METRIC_PREFIX) : -len(UNKNOWN_METRIC_SUFFIX)]
+    if metric in KNOWN_METRICS:
+        return base, (
+            f"{base}: {metric!r} is a metric of the data contract, read into {_metric_features(metric)}; "
+            f"an {UNKNOWN_METRIC_PREFIX} feature of it has figures only when an export spells the metric "
+            f"otherwise (e.g. {metric.replace('_', ' ').title()!r}), so read those features instead"
+        )
+    close = difflib.get_close_matches(metric, list(KNOWN_METRICS), n=1)
+    hint = (
+        f" (did you mean {close[0]}? that metric of the contract is read into {_metric_features(close[0])})"
+        if close
+        else ""
+    )
+    return base, (
+        f"{base} reads engagement metric {metric!r}, which the data contract does not know: it has figures "
+        f"only if the export holds a metric of that name (a custom metric), so check the spelling{hint}"
+    )
+
+
+def _eng_hint(name: str) -> str:
+    """What to write instead of an `eng__` name that is no feature, or "" for other names."""
+    from features.contract import KNOWN_METRICS
+    from features.registry import UNKNOWN_METRIC_PREFIX, UNKNOWN_METRIC_SUFFIX, unknown_metric_feature
+
+    if not name.startswith(UNKNOWN_METRIC_PREFIX):
+        return ""
+    m = re.fullmatch(re.escape(UNKNOWN_METRIC_PREFIX) + r"(.+?)_[a-z]+_\d+d", name)
+    if m and m.group(1) in KNOWN_METRICS:
+        hint = f" (the contract's metric {m.group(1)!r} is read into {_metric_features(m.group(1))})"
+    elif m:
+        hint = f" (did you mean {unknown_metric_feature(m.group(1))!r}?)"
+    else:
+        hint = ""
+    # the feature SQL (engagement_unknown.sql) computes the 28-day mean only
+    return hint + (
+        f"; a metric outside the data contract becomes one feature, {UNKNOWN_METRIC_PREFIX}<metric>"
+        f"{UNKNOWN_METRIC_SUFFIX} (its 28-day mean; no other statistic or window)"
+    )
 
 
 # ==============================================================================================
@@ -372,7 +437,7 @@ def check_name(name: str) -> str | None:
     if "." in name:
         prefix, rest = name.split(".", 1)
         if prefix == "peer":
-            return None if _is_feature(rest) else f"unknown feature {rest!r} in {name!r}"
+            return None if _is_feature(rest) else f"unknown feature {rest!r} in {name!r}" + _eng_hint(rest)
         if prefix in ("contribution", "rank"):
             return None if rest in known_groups() else f"unknown group {rest!r} in {name!r}"
         if prefix == "team" and _is_feature(rest):
@@ -382,7 +447,7 @@ def check_name(name: str) -> str | None:
                 f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)}, team.<feature>)"
             )
         return f"unknown prefix {prefix!r} in {name!r} (known: {', '.join(PREFIXED)}, team, org)"
-    return f"unknown feature or name {name!r}" + _suggest(name)
+    return f"unknown feature or name {name!r}" + (_eng_hint(name) or _suggest(name))
 
 
 def _suggest(name: str) -> str:
@@ -459,6 +524,8 @@ class Playbook:
     source: str = "<playbook>"
     text: str = ""
     version: int = 1
+    # what the file should be checked for though it loads (PlaybookWarning: "playbook F, line N: ...")
+    warnings: list[PlaybookWarning] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -492,6 +559,18 @@ class Playbook:
 
 def _fail(source: str, line: int, message: str):
     raise PlaybookError(f"playbook {source}, line {line}: {message}")
+
+
+def _warn_names(out: list, seen: set, names, source: str, line: int, where: str) -> None:
+    """Add a warning per `eng__` feature of `names` that `_engagement_warning` doubts, once a rule."""
+    for n in sorted(names):
+        found = _engagement_warning(n)
+        if found is None or (where, found[0]) in seen:
+            continue
+        seen.add((where, found[0]))
+        w = PlaybookWarning(f"playbook {source}, line {line}: {where}: {found[1]}")
+        w.feature = found[0]
+        out.append(w)
 
 
 def _langs(reason, source, line, where) -> dict[str, str]:
@@ -578,6 +657,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     if not isinstance(rules_raw, list):
         _fail(source, doc.lines.get("rules", 1), "'rules' must be a list of rules")
     rules, seen = [], set()
+    warnings, warned = [], set()
     for i, r in enumerate(rules_raw):
         line = rules_raw.lines[i]
         if not isinstance(r, dict):
@@ -658,6 +738,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
                 problem = check_name(n)
                 if problem:
                     _fail(source, wl, f"{where}: in the condition, {problem}")
+            _warn_names(warnings, warned, condition_names(cond), source, wl, where)
         strength = r.get("strength")
         sexpr = None
         if strength is not None:
@@ -680,6 +761,7 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
                 problem = check_name(nm)
                 if problem:
                     _fail(source, sl, f"{where}: in the strength, {problem}")
+            _warn_names(warnings, warned, condition_names(sexpr), source, sl, where)
         if not grp and cond is None and sexpr is None:
             _fail(
                 source,
@@ -697,6 +779,8 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
                 "zh" if lang == "zh-CN" and "zh" in r["reason"] else lang, r.lines["reason"]
             )
             _check_template(t, source, rl, where)
+            fields = {f for _, f, _, _ in string.Formatter().parse(t) if f} - TEMPLATE_EXTRAS
+            _warn_names(warnings, warned, fields, source, rl, where)
         rules.append(
             Rule(
                 name,
@@ -714,7 +798,12 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
     if not rules:
         _fail(source, doc.lines.get("rules", 1), "the playbook has no rules")
     return Playbook(
-        rules=rules, settings=settings, source=source, text=text, version=int(doc.get("version", 1) or 1)
+        rules=rules,
+        settings=settings,
+        source=source,
+        text=text,
+        version=int(doc.get("version", 1) or 1),
+        warnings=warnings,
     )
 
 
@@ -1419,13 +1508,25 @@ def data_note(playbook: Playbook | None, frame: pd.DataFrame | None) -> str | No
     )
 
 
+def warning_notes(playbook: Playbook | None, frame: pd.DataFrame | None) -> list[str]:
+    """The playbook's load warnings for a score's notes, but those about a feature the scored data holds
+    (a custom metric that is there needs no check)."""
+    if playbook is None:
+        return []
+    held = set()
+    if frame is not None:
+        held = {c for c in frame.columns if pd.to_numeric(frame[c], errors="coerce").notna().any()}
+    return [str(w) for w in playbook.warnings if getattr(w, "feature", "") not in held]
+
+
 def _days(v) -> str:
     return "?" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0f}"
 
 
 def check_main(argv: list[str] | None = None) -> int:
     """`python -m models.playbook FILE`: check a playbook file as scoring would load it. Prints
-    "ok" with the number of rules (exit 0), or the refusal's message alone on stderr (exit 2)."""
+    "ok" with the number of rules (exit 0) after its warnings on stderr, or the refusal's message alone
+    on stderr (exit 2)."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -1440,6 +1541,8 @@ def check_main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for w in pb.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(f"{args[0]}: ok, {len(pb.rules)} rule(s)")
     return 0
 

@@ -186,7 +186,7 @@ def score_notes(fs, model, settings=None, *, playbook=None) -> list[str]:
     """Notes printed with a scores file: the feature build's, the model's training caveats, a period the
     model was fitted on or one before its data (fitted_note, earlier_period_note), a currency setting
     the model's texts do not follow (currency_note), feature definitions it was not trained on
-    (definitions_note), then playbook rules the data cannot fire."""
+    (definitions_note), then the playbook's warnings (warning_notes) and rules the data cannot fire."""
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
     notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
     fitted = fitted_note(getattr(fs, "frame", None), model)
@@ -197,11 +197,11 @@ def score_notes(fs, model, settings=None, *, playbook=None) -> list[str]:
     notes += [note] if note else []
     definitions = definitions_note(model)
     notes += [definitions] if definitions else []
-    from models.playbook import data_note
+    from models.playbook import data_note, warning_notes
 
     pb = _playbook(settings, playbook) or getattr(model.pyfunc, "playbook_obj_", None)
     rules = data_note(pb, getattr(fs, "frame", None))
-    return notes + ([rules] if rules else [])
+    return notes + warning_notes(pb, getattr(fs, "frame", None)) + ([rules] if rules else [])
 
 
 def definitions_note(model) -> str | None:

@@ -614,3 +614,92 @@ def test_a_reason_left_with_its_second_clause_says_what_the_figure_is():
     assert r("low_effort", "zh-CN").startswith("近91天销售活动为每周14.6次，SMB同类销售为每周18.2次")
     assert r("quota_far_above", "en") == "Quota is 1.30x the rep's earlier quotas"
     assert r("quota_far_above", "zh-CN") == "指标为本人以往指标的1.30倍"
+
+
+ENGAGEMENT = """\
+version: 1
+rules:
+  - name: survey
+    group: wellbeing
+    when: "eng__pulse_scor_mean_28d < 5 or team.eng__pulse_scor_mean_28d < 5"
+    suggest: wellbeing_support
+    reason: {en: "Pulse {eng__pulse_scor_mean_28d}", zh: "情绪{eng__pulse_scor_mean_28d}"}
+  - name: badges
+    group: learning
+    strength: "1 - rel(eng__badge_count_mean_28d)"
+    suggest: recognition
+    reason: {en: "Badges", zh: "徽章"}
+  - name: contract_pulse
+    group: wellbeing
+    when: "eng__pulse_score_mean_28d < 5"
+    suggest: wellbeing_support
+    reason: {en: "Pulse", zh: "情绪"}
+"""
+
+
+def test_an_engagement_metric_the_contract_does_not_know_loads_with_a_warning_naming_its_line(
+    tmp_path, capsys
+):
+    """`eng__pulse_scor_mean_28d` (a typo of pulse_score) passed the check without a word and its rule
+    never fired. A metric outside the contract is legitimate (it becomes a feature), so the file still
+    loads, but with a warning naming the rule, the line, the name and the closest known metric; the
+    check prints the warnings and still says ok (exit 0). A wrong statistic or window is refused: the
+    feature SQL makes only the 28-day mean."""
+    from models.playbook import check_main
+
+    pb = parse_playbook(ENGAGEMENT, source="hr.yaml")
+    assert [r.name for r in pb.rules] == ["survey", "badges", "contract_pulse"]
+    typo, custom, known = pb.warnings
+    line = _line_of(ENGAGEMENT, "eng__pulse_scor_mean_28d < 5")
+    assert typo.startswith(f"playbook hr.yaml, line {line}: rule 'survey': eng__pulse_scor_mean_28d ")
+    assert "'pulse_scor'" in typo and "did you mean pulse_score?" in typo and "pulse_mean_91d" in typo
+    assert custom.startswith(f"playbook hr.yaml, line {_line_of(ENGAGEMENT, 'strength:')}: rule 'badges': ")
+    assert "'badge_count'" in custom and "did you mean" not in custom
+    assert known.startswith(f"playbook hr.yaml, line {_line_of(ENGAGEMENT, 'eng__pulse_score_')}: ")
+    assert "'pulse_score' is a metric of the data contract" in known and "pulse_mean_28d" in known
+    assert default_playbook().warnings == []
+
+    path = tmp_path / "hr.yaml"
+    path.write_text(ENGAGEMENT, encoding="utf-8")
+    assert check_main([str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.out == f"{path}: ok, 3 rule(s)\n"
+    assert out.err.splitlines()[0] == f"warning: {str(typo).replace('hr.yaml', str(path))}"
+    assert out.err.count("warning: ") == 3
+
+    with pytest.raises(PlaybookError) as err:
+        parse_playbook(
+            ENGAGEMENT.replace("eng__pulse_score_mean_28d", "eng__pulse_score_meen_28d"), "hr.yaml"
+        )
+    assert f"line {_line_of(ENGAGEMENT, 'eng__pulse_score_')}:" in str(err.value)
+    assert "eng__<metric>_mean_28d" in str(err.value) and "'pulse_score' is read into pulse_mean_28d" in str(
+        err.value
+    )
+    with pytest.raises(PlaybookError, match="did you mean 'eng__badge_count_mean_28d'"):
+        parse_playbook(ENGAGEMENT.replace("rel(eng__badge_count_mean_28d)", "rel(eng__badge_count_sum_7d)"))
+
+
+def test_playbook_warnings_are_score_notes_unless_the_data_holds_the_figure(tmp_path):
+    """`repradar score` (and a batch job) says once what the check says, where the playbook's other
+    note goes; a custom metric the export does hold is not warned about."""
+    from types import SimpleNamespace
+
+    from models.loading import LoadedModel
+    from models.scoring import score_notes
+    from repradar.settings import Settings
+    from tests.models.tiny_model import shared_tiny_model, tiny_frame
+
+    path = tmp_path / "hr.yaml"
+    path.write_text(ENGAGEMENT, encoding="utf-8")
+    model = LoadedModel("m", "1", shared_tiny_model())
+    frame = tiny_frame(40, seed=2).assign(eng__badge_count_mean_28d=2.0)
+    notes = [
+        str(n)
+        for n in score_notes(
+            SimpleNamespace(notes=[], frame=frame), model, Settings(home=tmp_path, playbook=path)
+        )
+    ]
+    warned = [n for n in notes if "eng__" in n and "cannot fire" not in n]
+    assert len(warned) == 2, notes
+    assert "eng__pulse_scor_mean_28d" in warned[0] and "eng__pulse_score_mean_28d" in warned[1]
+    assert not any("badge_count" in n for n in notes)
