@@ -502,6 +502,9 @@ class Rule:
     line: int = 0
     strength: str | None = None
     strength_expr: Node | None = None
+    # lines of `when:` and `strength:` (0 without them): what a note about the figures they read points at
+    when_line: int = 0
+    strength_line: int = 0
 
 
 SETTING_DEFAULTS = {
@@ -793,6 +796,8 @@ def parse_playbook(text: str, source: str = "<playbook>") -> Playbook:
                 line,
                 None if strength is None else str(strength),
                 sexpr,
+                when_line=r.lines["when"] if cond is not None else 0,
+                strength_line=r.lines["strength"] if sexpr is not None else 0,
             )
         )
     if not rules:
@@ -1465,6 +1470,11 @@ def rules_without_data(playbook: Playbook, frame: pd.DataFrame) -> list[tuple[st
     """(rule name, features) for each rule that cannot fire on `frame` for want of data: its `when` or
     its `strength` reads only features missing for every row (absent, or all empty), and evaluated so
     it is never true (or never positive). A rule that also reads the model's evidence is not judged."""
+    return [(rule.name, fs) for rule, fs, _ in _rules_without_data(playbook, frame)]
+
+
+def _rules_without_data(playbook: Playbook, frame: pd.DataFrame) -> list[tuple[Rule, list[str], int]]:
+    """rules_without_data with the rule and the line of the `when` (or `strength`) that cannot fire."""
     empty = {
         c
         for c in set(frame.columns)
@@ -1478,14 +1488,17 @@ def rules_without_data(playbook: Playbook, frame: pd.DataFrame) -> list[tuple[st
 
     out = []
     for rule in playbook.rules:
-        for node, fires in ((rule.condition, lambda v: v == 1), (rule.strength_expr, lambda v: v > 0)):
+        for node, fires, at in (
+            (rule.condition, lambda v: v == 1, rule.when_line),
+            (rule.strength_expr, lambda v: v > 0, rule.strength_line),
+        ):
             names = condition_names(node) if node is not None else set()
             bases = {lacking(n) for n in names}
             if not names or None in bases:
                 continue
             value = np.asarray(evaluate(node, {n: np.full(1, np.nan) for n in names}), dtype=float)
             if not fires(value).any():
-                out.append((rule.name, sorted(bases)))
+                out.append((rule, sorted(bases), at or rule.line))
                 break
     return out
 
@@ -1494,12 +1507,12 @@ def data_note(playbook: Playbook | None, frame: pd.DataFrame | None) -> str | No
     """Why some playbook rules suggest nothing on this data (rules_without_data), or None."""
     if playbook is None or frame is None or frame.empty:
         return None
-    lost = rules_without_data(playbook, frame)
+    lost = _rules_without_data(playbook, frame)
     if not lost:
         return None
-    line = {r.name: r.line for r in playbook.rules}
+    # the line of the `when` (or `strength`) that reads the missing figures: what HR edits
     rules = ", ".join(
-        f"{n} (line {line[n]}: {', '.join(fs[:4])}{' ...' if len(fs) > 4 else ''})" for n, fs in lost
+        f"{r.name} (line {line}: {', '.join(fs[:4])}{' ...' if len(fs) > 4 else ''})" for r, fs, line in lost
     )
     return (
         f"playbook {playbook.source}: rule(s) {rules} cannot fire on this data: their condition (or strength) reads only "

@@ -703,3 +703,35 @@ def test_playbook_warnings_are_score_notes_unless_the_data_holds_the_figure(tmp_
     assert len(warned) == 2, notes
     assert "eng__pulse_scor_mean_28d" in warned[0] and "eng__pulse_score_mean_28d" in warned[1]
     assert not any("badge_count" in n for n in notes)
+
+
+DATA_NOTE = """\
+version: 1
+rules:
+  - name: low_pulse
+    group: wellbeing
+    when: "pulse_mean_91d < peer.pulse_mean_91d"
+    suggest: wellbeing_support
+    reason: {en: "Pulse {pulse_mean_91d}", zh: "情绪{pulse_mean_91d}"}
+  - name: coaching
+    group: coaching
+    when: "win_rate_180d < 1"
+    strength: "peer.one_on_ones_91d - one_on_ones_91d"
+    suggest: regular_checkins
+    reason: {en: "1:1s", zh: "1:1"}
+"""
+
+
+def test_the_note_on_rules_the_data_cannot_fire_points_at_the_line_that_reads_the_figures():
+    """The note named a rule's `- name:` line; HR must edit its `when` (or `strength`), which is where
+    the missing figures are read."""
+    import pandas as pd
+
+    from models.playbook import data_note
+
+    pb = parse_playbook(DATA_NOTE, source="hr.yaml")
+    note = data_note(pb, pd.DataFrame({"win_rate_180d": [0.2, 0.3]}))
+    when = _line_of(DATA_NOTE, 'when: "pulse_mean_91d')
+    strength = _line_of(DATA_NOTE, "strength:")
+    assert f"low_pulse (line {when}: pulse_mean_91d)" in note, note
+    assert f"coaching (line {strength}: one_on_ones_91d)" in note, note

@@ -297,7 +297,7 @@ def test_playbook_rules_the_data_cannot_fire_are_named_in_the_score_notes(tmp_pa
     model = LoadedModel("m", "1", shared_tiny_model())
     frame = tiny_frame(40, seed=2).assign(pulse_mean_91d=np.nan)
     (note,) = score_notes(SimpleNamespace(notes=[], frame=frame), model, settings)
-    assert f"playbook {path}: rule(s) low_pulse (line 3: pulse_mean_91d) cannot fire on this data" in note
+    assert f"playbook {path}: rule(s) low_pulse (line 4: pulse_mean_91d) cannot fire on this data" in note
     assert "no_pulse_yet" not in note and "quota" not in note
     frame.loc[0, "pulse_mean_91d"] = 6.0  # one rep with a pulse: the rule can fire
     assert score_notes(SimpleNamespace(notes=[], frame=frame), model, settings) == []
