@@ -326,7 +326,10 @@ def preflight(settings, params: dict | None = None):
     check_addresses(settings)  # where the run goes, before minutes of work that could not be logged
     if store_exists(settings) and (old := moved_from(settings, configure(settings))):
         raise UserError(moved_home_message(settings, old))  # the run's files would go to another home
-    return load_playbook(playbook_override(settings))
+    playbook = load_playbook(playbook_override(settings))
+    for w in playbook.warnings:  # said before the model bundles the file, not first at its scoring
+        step(f"warning: {w}")
+    return playbook
 
 
 def train_feature_set(

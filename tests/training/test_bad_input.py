@@ -202,6 +202,22 @@ def test_broken_playbook_setting_is_refused_before_any_work(tmp_path, command):
         assert r.exit_code == 2 and "playbook" in r.stderr and says in r.stderr, (r.stderr, r.exception)
 
 
+def test_train_says_the_playbook_s_warnings_before_its_work(tmp_path):
+    """A playbook that loads with warnings (an engagement metric the contract does not know, maybe a typo)
+    was bundled by `train` without a word; the warnings showed first in the model's scoring notes."""
+    playbook = tmp_path / "playbook.yaml"
+    playbook.write_text(
+        'version: 1\nrules:\n  - name: survey\n    group: wellbeing\n    when: "eng__pulse_scor_mean_28d < 5"\n'
+        '    suggest: wellbeing_support\n    reason: {en: "Pulse", zh: "情绪"}\n'
+    )
+    r = run_cli(
+        tmp_path / "home", "train", "--data", str(tmp_path / "nope"), env={"REPRADAR_PLAYBOOK": str(playbook)}
+    )
+    assert r.exit_code == 2 and "does not exist" in r.stderr, r.stderr
+    said = r.stderr[: r.stderr.index("does not exist")]
+    assert f"warning: playbook {playbook}, line 5: " in said and "did you mean pulse_score?" in said, r.stderr
+
+
 def test_a_refused_param_says_it_once_without_lightgbm_s_own_fatal_line(tmp_path):
     # LightGBM's C++ side writes "[LightGBM] [Fatal] ... at /__w/..." to file descriptor 2 before it
     # raises: a real process is needed to see it (the in-process runner only captures sys.stderr)
