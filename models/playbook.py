@@ -1224,13 +1224,24 @@ def choose(
         )
     # a rule whose figures are all missing for this rep (it fired on the team's or the model's
     # evidence) comes after those a manager can check against the rep's own figures
+    limit = s["max_interventions"]
     unchecked = reason_of(None, "en", "reason_without_figures")
     shown, blind = [], []
+    ahead = {p[0] for p in picked}
     for iid, _, rule in ranked:
-        reason = {"reason_en": reason_of(rule, "en"), "reason_zh": reason_of(rule, "zh-CN")}
-        (blind if reason["reason_en"] == unchecked else shown).append((iid, reason))
-    for iid, reason in shown + blind:
-        add(iid, reason)
+        if len(ahead) >= limit:  # later rules cannot reach the list: their reasons are not rendered
+            break
+        en = reason_of(rule, "en")
+        if en == unchecked:
+            blind.append((iid, rule, en))
+        else:
+            shown.append((iid, rule, en))
+            ahead.add(iid)
+    for iid, rule, en in shown + blind:
+        if len(picked) >= limit:
+            break
+        if iid not in [p[0] for p in picked]:
+            add(iid, {"reason_en": en, "reason_zh": reason_of(rule, "zh-CN")})
     if not picked:
         add(
             s["fallback"],

@@ -249,6 +249,35 @@ def test_choose_puts_a_rule_without_any_of_the_reps_figures_after_those_with_fig
     assert ids == ["regular_checkins"]  # alone, it still stands: never an empty list
 
 
+def test_choose_renders_the_reasons_of_the_rules_it_keeps_only():
+    """Every fired rule's reason was rendered in both languages and all but the first few thrown away:
+    about half the suggestion time of a batch. The list is the same; the others are not rendered."""
+    pb = parse_playbook(GOOD)
+    limit = pb.settings["max_interventions"]
+    blind, seen = pb.rules[0], pb.rules[1]
+    ids = ["skills_training", "development_plan", "pipeline_generation", "recognition", "mentoring"]
+    calls = []
+
+    def reason_of(rule, lang, note=None, iid=None):
+        calls.append((rule.name if rule else note, lang))
+        if rule is blind or note == "reason_without_figures":
+            return f"without figures:{lang}"
+        return _reason(rule, lang, note, iid)
+
+    # a blind rule first, a repeated id, then more rules than the list holds
+    ranked = [
+        ("regular_checkins", 9.0, blind),
+        ("skills_training", 5.0, seen),
+        ("skills_training", 4.0, seen),
+    ]
+    ranked += [(iid, 3.0 - i * 0.1, seen) for i, iid in enumerate(ids[1:])]
+    got, reasons = choose(pb, ranked, quota_share=0.0, insufficient=False, reason_of=reason_of)
+    assert got == ids[:limit] and len(reasons) == limit
+    assert sum(lang == "zh-CN" for _, lang in calls) == limit  # only the kept ones, in Chinese
+    # English: the note, the blind rule, then rules until `limit` distinct ids with figures were seen
+    assert len(calls) - limit == 2 + limit + 1  # (the repeated id's second rule is rendered once more)
+
+
 def _scored(model, frame):
     return model.predict_frame(frame, actions=True)
 
