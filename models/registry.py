@@ -8,6 +8,8 @@ artifacts go unless `mlflow_artifact_location` says otherwise.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import logging
 import os
 import socket
@@ -432,9 +434,158 @@ def moved_home_message(settings, old: Path) -> str:
         f"the MLflow store in REPRADAR_HOME {settings.resolved_home} records its model files under "
         f"{old / 'mlartifacts'}, not under this home: the home was copied or moved from {old} ({state}), and "
         "MLflow keeps absolute paths, so its models load from there and new training would be written there. "
-        f"Set REPRADAR_HOME={old} (move the home back there if it was moved); to try a new release on a copy, "
-        "back the home up and upgrade it in place instead (docs/model.md#upgrading-from-an-older-release)"
+        "Run `repradar relocate-home` with this REPRADAR_HOME to make its store use this home's own files "
+        "(the whole home, mlartifacts included, must have been copied)"
+        + ("" if not old.exists() else f", or set REPRADAR_HOME={old} to keep using the old home")
+        + " (docs/model.md#moving-or-copying-a-home)"
     )
+
+
+# Where the embedded store records absolute artifact paths (MLflow 3's sqlite schema): (table, column, kind,
+# an SQL condition on the rows, or None). Traces keep theirs in a tag.
+_RECORDED_PATHS = (
+    ("experiments", "artifact_location", "experiment", None),
+    ("runs", "artifact_uri", "run", None),
+    ("logged_models", "artifact_location", "logged model", None),
+    ("model_versions", "source", "model version", None),
+    ("model_versions", "storage_location", "model version", None),
+    ("trace_tags", "value", "trace", "key = 'mlflow.artifactLocation'"),
+)
+
+
+@dataclasses.dataclass
+class Relocation:
+    """What `relocate_home` changed (or would change): rows per kind, and the store's backup copy."""
+
+    old: Path | None
+    new: Path
+    changed: dict[str, int] = dataclasses.field(default_factory=dict)
+    backup: Path | None = None
+
+
+def _rebased(value: str, prefixes: list[tuple[str, str]]) -> str | None:
+    """`value` with a recorded prefix replaced by the new home's, or None when it is not under one."""
+    for old, new in prefixes:
+        if value == old or value.startswith(old + "/"):
+            return new + value[len(old) :]
+    return None
+
+
+def _local_path(value: str) -> Path:
+    parts = urlsplit(value)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else Path(value)
+
+
+def _training_now(db) -> str | None:
+    """A RUNNING run whose training process on this host is alive (it may write to this store), else None."""
+    here = run_owner_tags()
+    for (run_id,) in db.execute("SELECT run_uuid FROM runs WHERE status = 'RUNNING'"):
+        tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)))
+        if _checkable_here(tags, here) and stale_reason(tags, here) is None:
+            return f"the MLflow run {run_id} is training now (process {tags[RUN_PID_TAG]} on this host)"
+    return None
+
+
+def relocate_home(settings, *, dry_run: bool = False) -> Relocation:
+    """Rewrite the artifact paths an embedded store copied or moved from another home records (`moved_from`)
+    to this home's, in one transaction after a backup of mlflow.db, once every folder the models need is
+    found here; `dry_run` only counts. A remote store, or a chosen artifact location, is refused."""
+    import datetime as dt
+    import sqlite3
+
+    home = Path(settings.resolved_home)
+    if not is_embedded(settings) or (
+        settings.mlflow_registry_uri and settings.mlflow_registry_uri != settings.tracking_uri
+    ):
+        raise UserError(
+            "REPRADAR_MLFLOW_TRACKING_URI / REPRADAR_MLFLOW_REGISTRY_URI name an MLflow store of their own: "
+            "relocate-home rewrites only the embedded store under REPRADAR_HOME; a server or database keeps "
+            "its paths where its artifact store is (move that with the server's own tools)"
+        )
+    if getattr(settings, "mlflow_artifact_location", None):
+        raise UserError(
+            "REPRADAR_MLFLOW_ARTIFACT_LOCATION is set: the model files live where it says, not under "
+            "REPRADAR_HOME, so there is nothing of the home's to relocate; unset it to relocate a copied home"
+        )
+    store = home / "mlflow.db"
+    if not store.is_file():
+        raise UserError(
+            f"there is no MLflow store at {store}: nothing to relocate; set REPRADAR_HOME to the folder the "
+            "home was copied or moved to"
+        )
+    client = configure(settings)
+    old = moved_from(settings, client)
+    if old is None:
+        return Relocation(None, home)
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    old_root, new_root = old / "mlartifacts", home / "mlartifacts"
+    recorded = exp.artifact_location.rstrip("/")
+    same_form = new_root.as_uri() if urlsplit(recorded).scheme == "file" else str(new_root)
+    prefixes = list(
+        dict.fromkeys(
+            [(recorded, same_form), (old_root.as_uri(), new_root.as_uri()), (str(old_root), str(new_root))]
+        )
+    )
+
+    with contextlib.closing(sqlite3.connect(store, timeout=30, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")  # holds off other writers from the check to the commit
+        try:
+            if busy := _training_now(db):
+                raise UserError(
+                    f"{busy}: relocate the home after it ends (if the home was copied while it trained, copy "
+                    "it again then); nothing was changed"
+                )
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            updates, rows, missing = [], {}, []
+            for table, column, kind, where in _RECORDED_PATHS:
+                if table not in tables:
+                    continue
+                ended = "status = 'FINISHED' AND lifecycle_stage = 'active'" if table == "runs" else "1"
+                query = f"SELECT rowid, {column}, {ended} FROM {table} WHERE {column} IS NOT NULL"
+                for rowid, value, finished in db.execute(query + (f" AND {where}" if where else "")):
+                    new = _rebased(value, prefixes)
+                    if new is None:
+                        continue
+                    updates.append((table, column, rowid, new))
+                    rows.setdefault(kind, set()).add((table, rowid))
+                    # a run that ended before logging a file (killed, failed) has no folder anywhere
+                    needed = kind in ("experiment", "model version") or (kind == "run" and finished)
+                    if needed and not _local_path(new).exists():
+                        missing.append(str(_local_path(new)))
+            if missing:
+                shown = ", ".join(sorted(set(missing))[:5])
+                raise UserError(
+                    f"REPRADAR_HOME {home} lacks folders its MLflow store records (was it copied in part?): "
+                    f"{shown}{' ...' if len(set(missing)) > 5 else ''} ({len(set(missing))} in all). Copy the "
+                    f"whole home, mlartifacts included, to {home} (from {old} or the backup it came from) and "
+                    "run `repradar relocate-home` again; nothing was changed"
+                )
+            result = Relocation(old, home, {k: len(v) for k, v in rows.items()})
+            if dry_run:
+                db.execute("ROLLBACK")
+                return result
+            stamp = f"mlflow.db.before-relocate-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+            # never over an earlier backup (one made in the same second, or copied along with the home)
+            result.backup = next(
+                path
+                for n in itertools.count(1)
+                if not (path := store.with_name(stamp if n == 1 else f"{stamp}-{n}")).exists()
+            )
+            # sqlite's own copy, read by a second connection: no other writer can come in between (the lock
+            # above), and a store in WAL mode is copied whole
+            with (
+                contextlib.closing(sqlite3.connect(store)) as src,
+                contextlib.closing(sqlite3.connect(result.backup)) as copy,
+            ):
+                src.backup(copy)
+            for table, column, rowid, new in updates:
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (new, rowid))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    return result
 
 
 def ensure_experiment(client, settings) -> str:

@@ -756,6 +756,36 @@ def models_(
         )
 
 
+@app.command("relocate-home")
+@_user_errors
+def relocate_home(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be rewritten.")] = False,
+) -> None:
+    """Make a copied or moved REPRADAR_HOME use its own model files: rewrite the old home's paths that the
+    embedded MLflow store records to this home's (after a backup of mlflow.db)."""
+    from models import registry
+    from repradar.settings import get_settings
+
+    settings = get_settings()
+    done = registry.relocate_home(settings, dry_run=dry_run)
+    if done.old is None:
+        typer.echo(
+            f"REPRADAR_HOME {done.new} was not moved: its MLflow store records its own files; nothing to change"
+        )
+        return
+    old, new = done.old / "mlartifacts", done.new / "mlartifacts"
+    counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in done.changed.items())
+    if dry_run:
+        typer.echo(f"would rewrite {old} to {new} in {counts}; nothing was changed (--dry-run)")
+        return
+    typer.echo(f"backed up the MLflow store to {done.backup}")
+    typer.echo(f"rewrote {old} to {new} in {counts}")
+    typer.echo(
+        f"{done.old} is no longer read: models load from, and training writes to, {done.new}; "
+        "the backup may be deleted once `repradar models` and `repradar score` work here"
+    )
+
+
 @app.command()
 @_user_errors
 def serve(
