@@ -135,7 +135,9 @@ def purge(settings: Settings, before, dry_run: bool):
     engine, sessions = _sessions(settings)
     try:
         with begin_write(sessions) as s:
-            out = retention.purge_before(s, _actor(), before, dry_run=dry_run)
+            out = retention.purge_before(
+                s, _actor(), before, settings.resolved_home / "jobs", dry_run=dry_run
+            )
         if not dry_run:
             retention.delete_files(out.job_files)
         return out

@@ -134,9 +134,12 @@ def check_as_of(folder: Path, as_of: dt.date) -> None:
         )
 
 
-def _file_kept(job: Job) -> bool:
+def _file_kept(jobs_dir: Path, job: Job) -> bool:
     """Whether a succeeded job's scores file is still there (a purge clears the path; a lost disk, the file)."""
-    return bool(job.output_path) and Path(job.output_path).exists()
+    from serving.retention import job_file
+
+    path = job_file(jobs_dir, job)
+    return path is not None and path.exists()
 
 
 def instance_id() -> str:
@@ -285,7 +288,7 @@ class JobRunner:
         commit(session)
         found = session.scalar(select(Job).where(Job.active_key == key))
         replaces = None
-        if found is not None and found.status == "succeeded" and not _file_kept(found):
+        if found is not None and found.status == "succeeded" and not _file_kept(self.jobs_dir, found):
             # its file was purged (repradar purge) or lost: asking again runs the work again, as the
             # download's 410 says, rather than handing back a job whose file cannot come back
             replaces, found.active_key = found.id, None
@@ -346,8 +349,12 @@ class JobRunner:
         self._pool.submit(self._run, job.id, model)
         return job, True
 
+    @property
+    def jobs_dir(self) -> Path:
+        return self.settings.resolved_home / "jobs"
+
     def output_path(self, job_id: str) -> Path:
-        return self.settings.resolved_home / "jobs" / job_id / "scores.parquet"
+        return self.jobs_dir / job_id / "scores.parquet"
 
     def check_output_folder(self) -> None:
         """Refuse a new job, before any scoring, when its scores file could not be written (a read-only

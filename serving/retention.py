@@ -57,15 +57,27 @@ class Erased:
         }
 
 
-def _job_files(job: Job) -> list[Path]:
-    """The scores file of a job and the CSV copy the download makes beside it, as far as they exist."""
+def job_file(jobs_dir: Path, job: Job) -> Path | None:
+    """A succeeded job's scores file under `jobs_dir` (the current REPRADAR_HOME's), or None once purged.
+
+    Found by the job's id rather than by the path recorded when it ran: in a home copied or moved since
+    (docs/model.md, "Moving or copying a home") that path names the old home's file."""
     if not job.output_path:
+        return None
+    return Path(jobs_dir) / job.id / Path(job.output_path).name
+
+
+def _job_files(jobs_dir: Path, job: Job) -> list[Path]:
+    """The scores file of a job and the CSV copy the download makes beside it, as far as they exist."""
+    main = job_file(jobs_dir, job)
+    if main is None:
         return []
-    main = Path(job.output_path)
     return [p for p in (main, main.with_suffix(".csv")) if p.exists()]
 
 
-def purge_before(session: Session, actor: Principal, before: dt.date, *, dry_run: bool = False) -> Erased:
+def purge_before(
+    session: Session, actor: Principal, before: dt.date, jobs_dir: Path, *, dry_run: bool = False
+) -> Erased:
     """Delete the scores of every as-of day before `before`, the batch files of those days' jobs,
     intervention entries that ended before it (open-ended ones are kept: they are still going on), and
     the records of refused tokens and sign-ins made before it (client addresses, kept for the throttle's
@@ -91,7 +103,7 @@ def purge_before(session: Session, actor: Principal, before: dt.date, *, dry_run
     )
     jobs = session.scalars(select(Job).where(Job.as_of < before, Job.output_path.is_not(None))).all()
     for job in jobs:
-        out.job_files.extend(_job_files(job))
+        out.job_files.extend(_job_files(jobs_dir, job))
     if dry_run:
         return out
     session.execute(delete(CurrentScore).where(CurrentScore.score_id.in_(old)))

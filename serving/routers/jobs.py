@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -16,7 +15,7 @@ from serving.db.schema import Job
 from serving.deps import ModelDep, RequestIdDep, SessionDep, require
 from serving.http_errors import AUTHED, ApiError, responses
 from serving.jobs import job_notes
-from serving.retention import is_purged
+from serving.retention import is_purged, job_file
 from serving.schemas import JobIn, JobListOut, JobOut
 
 router = APIRouter(tags=["jobs"])
@@ -149,7 +148,7 @@ def download(
         )
     if job.status != "succeeded" or not job.output_path:
         raise ApiError(409, f"job {job_id} is {job.status}; its file exists once it has succeeded")
-    path = FsPath(job.output_path)
+    path = job_file(request.app.state.runner.jobs_dir, job)
     if not path.exists():
         # the job exists (a 404 would say it does not): its file was lost, e.g. a restore without it
         raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")

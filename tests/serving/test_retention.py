@@ -113,6 +113,31 @@ def test_purge_deletes_old_scores_files_and_ended_entries_and_keeps_the_trail(sv
     assert purges[1].detail["scores"] == 12 and purges[1].actor.startswith("cli:")
 
 
+def test_a_job_s_file_is_found_in_the_home_the_service_runs_in_not_the_one_it_ran_in(svc, tmp_path):
+    """A home copied or moved to another path kept the absolute path of each batch file: the download served
+    the old home's file (and wrote its CSV copy there), and a purge deleted the old home's files while the
+    copy's own, holding the same reps, stayed. Both now use the job's file under the current home."""
+    from sqlalchemy import update
+
+    c, h = svc.client, svc.h("hr")
+    here = svc.settings.resolved_home / "jobs" / svc.job_id / "scores.parquet"
+    elsewhere = tmp_path / "old-home" / "jobs" / svc.job_id / "scores.parquet"
+    elsewhere.parent.mkdir(parents=True)
+    elsewhere.write_bytes(b"the old home's file")
+    with svc.session() as session:
+        session.execute(update(Job).where(Job.id == svc.job_id).values(output_path=str(elsewhere)))
+        session.commit()
+    got = c.get(f"/api/v1/jobs/{svc.job_id}/scores", headers=h)
+    assert got.status_code == 200 and got.content == here.read_bytes()
+    csv = c.get(f"/api/v1/jobs/{svc.job_id}/scores", params={"format": "csv"}, headers=h)
+    assert csv.status_code == 200 and here.with_suffix(".csv").exists()
+    assert not elsewhere.with_suffix(".csv").exists()
+    out = admin.purge(svc.settings, pd.Timestamp("2024-01-23").date(), dry_run=False)
+    assert sorted(out.job_files) == sorted([here, here.with_suffix(".csv")])
+    assert not here.exists() and not here.with_suffix(".csv").exists()
+    assert elsewhere.read_bytes() == b"the old home's file"  # another home's file is not this service's
+
+
 def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
     c, h = svc.client, svc.h("hr")
     _log(svc, "R1", "2024-01-05")
