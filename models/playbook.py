@@ -442,6 +442,8 @@ def check_name(name: str) -> str | None:
             return None if rest in known_groups() else f"unknown group {rest!r} in {name!r}"
         if prefix == "team" and _is_feature(rest):
             return None
+        if prefix == "team" and rest.startswith("eng__"):
+            return f"unknown feature {rest!r} in {name!r}" + _eng_hint(rest)
         if prefix in ("team", "org"):
             return (
                 f"unknown name {name!r} (known: {', '.join(b for b in BUILTINS if '.' in b)}, team.<feature>)"

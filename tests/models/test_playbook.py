@@ -706,6 +706,9 @@ def test_an_engagement_metric_the_contract_does_not_know_loads_with_a_warning_na
     )
     with pytest.raises(PlaybookError, match="did you mean 'eng__badge_count_mean_28d'"):
         parse_playbook(ENGAGEMENT.replace("rel(eng__badge_count_mean_28d)", "rel(eng__badge_count_sum_7d)"))
+    # the team's median of one: the same hint (it said only "unknown name ... team.<feature>")
+    with pytest.raises(PlaybookError, match="did you mean 'eng__pulse_scor_mean_28d'"):
+        parse_playbook(ENGAGEMENT.replace("team.eng__pulse_scor_mean_28d", "team.eng__pulse_scor_mean_91d"))
 
 
 def test_playbook_warnings_are_score_notes_unless_the_data_holds_the_figure(tmp_path):
