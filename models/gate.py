@@ -20,8 +20,9 @@ import pandas as pd
 
 from models import registry
 from models.currency import DEFAULT_CURRENCY
+from models.locking import alias_lock
 from models.registry import CHALLENGER, CHAMPION
-from repradar.errors import UserError
+from repradar.errors import Unavailable, UserError
 
 HELDOUT_ARTIFACT = "heldout/heldout_features.parquet"
 LABEL = "missed"
@@ -259,10 +260,26 @@ def promote(
     """
     if force and not (reason and reason.strip()):
         raise UserError("--force needs --reason TEXT saying why the gate is overridden")
-    name = settings.model_name
     if not registry.store_exists(settings):
         raise UserError("no model has been trained yet: run `repradar train --data DIR` first")
     client = registry.configure(settings)
+    # Overlapping promotions (and trainings moving the challenger) take turns: each gates against the
+    # champion it will replace, and the record names that one.
+    with alias_lock(settings, "moving an alias"):
+        for _ in range(3):
+            result = _promote_once(settings, client, version, force, reason, actor, by)
+            if result is not None:
+                return result
+    raise Unavailable(
+        "the champion kept changing while the gate ran (another promotion, e.g. from another host using "
+        "the same registry); run the promotion again"
+    )
+
+
+def _promote_once(settings, client, version, force, reason, actor, by) -> GateResult | None:
+    """One gate attempt, with the alias lock held; None when the champion moved while it was measured
+    (a promotion that does not take this home's lock: another host's), to be run again."""
+    name = settings.model_name
     if version is None:
         mv = registry.version_by_alias(client, name, CHALLENGER)
         if mv is None:
@@ -324,6 +341,9 @@ def promote(
         "figures": {k: asdict(v) for k, v in figures.items()},
         "currencies": {"challenger": currency, "champion": champion_currency},
     }
+    champ_now = registry.version_by_alias(client, name, CHAMPION)
+    if (None if champ_now is None else str(champ_now.version)) != champ_version:
+        return None
     # A version is champion or challenger, not both: the promoted one leaves the challenger alias
     # (the next training sets it again).
     challenger_now = registry.version_by_alias(client, name, CHALLENGER)

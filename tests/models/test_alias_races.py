@@ -1,0 +1,73 @@
+"""Commands that overlap on one REPRADAR_HOME (two promotions, a training and a promotion) against the
+real MLflow store: no lost update, and what each one says stays true."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def race_model(trained, request):
+    """Settings for a registered model of its own in the shared trained store (its champion and versions
+    stay untouched), with versions 1-3 made from the trained version 1 (same files, same run)."""
+    from models import registry
+    from repradar.settings import Settings
+
+    _, home, _ = trained
+    settings = Settings(home=home, model_name=f"race-{request.node.name[-40:]}".replace("_", "-"))
+    client = registry.configure(settings)
+    v1 = client.get_model_version("repradar-risk", "1")
+    client.create_registered_model(settings.model_name)
+    for _ in range(3):
+        client.create_model_version(settings.model_name, v1.source, run_id=v1.run_id)
+    return settings, client
+
+
+def _together(*calls):
+    """Run the calls in threads started at once; their results (or exceptions) in order."""
+    results = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(i, call):
+        start.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_two_promotions_at_once_each_gate_against_the_champion_they_replace(race_model):
+    from models import registry
+    from models.gate import _history, promote
+
+    settings, client = race_model
+    assert promote(settings, version="1").decision == "first"
+    a, b = _together(
+        lambda: promote(settings, version="2", force=True, reason="a"),
+        lambda: promote(settings, version="3", force=True, reason="b"),
+    )
+    assert not isinstance(a, Exception) and not isinstance(b, Exception), (a, b)
+    assert a.promoted and b.promoted, (a, b)
+    first, second = sorted((a, b), key=lambda r: r.champion_version != "1")
+    # the second was measured against, and says it replaced, the first one's version (not version 1)
+    assert first.champion_version == "1"
+    assert second.champion_version == first.challenger_version, (a.message, b.message)
+    assert f"champion v{first.challenger_version}" in second.message
+    name = settings.model_name
+    assert str(registry.version_by_alias(client, name, "champion").version) == second.challenger_version
+    second_mv = client.get_model_version(name, second.challenger_version)
+    assert _history(second_mv)[-1]["previous_champion"] == first.challenger_version
+    assert second_mv.tags["previous_champion"] == first.challenger_version
+    replaced = client.get_model_version(name, first.challenger_version).tags
+    assert replaced["replaced_by"] == second.challenger_version
