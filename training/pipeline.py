@@ -241,6 +241,8 @@ class TrainResult:
     has_oracle: bool
     notes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
+    # the newer version that kept the alias challenger (another training finished first); None: this one has it
+    newer_challenger: str | None = None
 
     def worse_than_pacing(self) -> str | None:
         """What the report says (reporting.modelinfo.pacing_comparison) when, on the held-out period, the
@@ -257,8 +259,14 @@ class TrainResult:
     def summary_lines(self) -> list[str]:
         from training.evaluate import comparison_table
 
+        alias = (
+            "alias challenger"
+            if self.newer_challenger is None
+            else f"not challenger: version {self.newer_challenger}, registered after it by a training that "
+            "ran at the same time, holds the alias"
+        )
         lines = [
-            f"registered {self.model_name} version {self.version} (alias challenger), MLflow run {self.run_id}",
+            f"registered {self.model_name} version {self.version} ({alias}), MLflow run {self.run_id}",
             f"train {self.split['train_window']} | validation {self.split['valid_window']} | held-out {self.split['test_window']}",
             f"{self.best_iteration} trees; calibrator {self.calibration['chosen']}; history fallback: {'yes' if self.history_fallback else 'no'}",
         ]
@@ -280,7 +288,14 @@ class TrainResult:
                 f"warning: {worse}; `repradar promote` compares it with the champion, not with the pace"
             )
         lines += [f"caveat: {c}" for c in self.caveats]
-        lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
+        if self.newer_challenger is None:
+            lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
+        else:
+            lines.append(
+                f"next: `repradar promote --version {self.version}` runs the gate for this version and makes it "
+                f"champion if it is not worse (a plain `repradar promote` takes the challenger, version "
+                f"{self.newer_challenger})"
+            )
         return lines
 
 
@@ -755,7 +770,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         }
         for k, v in version_tags.items():
             client.set_model_version_tag(settings.model_name, mv.version, k, v)
-        client.set_registered_model_alias(settings.model_name, registry.CHALLENGER, mv.version)
+        newer_challenger = claim_challenger(client, settings, str(mv.version))
     return TrainResult(
         run_id=run_id,
         version=str(mv.version),
@@ -769,4 +784,20 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         has_oracle=has_oracle,
         notes=list(fs.notes or []),
         caveats=caveats,
+        newer_challenger=newer_challenger,
     )
+
+
+def claim_challenger(client, settings, version: str) -> str | None:
+    """Give `version` the alias challenger, unless a newer version holds it (registered by a training that
+    overlapped this one and finished first): that version is returned and keeps it. The newest training
+    wins whichever order they finish in, and each says truly where the alias is."""
+    from models import registry
+    from models.locking import alias_lock
+
+    with alias_lock(settings, "registering its challenger"):
+        holder = registry.version_by_alias(client, settings.model_name, registry.CHALLENGER)
+        if holder is not None and int(holder.version) > int(version):
+            return str(holder.version)
+        client.set_registered_model_alias(settings.model_name, registry.CHALLENGER, version)
+    return None

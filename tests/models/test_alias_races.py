@@ -71,3 +71,23 @@ def test_two_promotions_at_once_each_gate_against_the_champion_they_replace(race
     assert second_mv.tags["previous_champion"] == first.challenger_version
     replaced = client.get_model_version(name, first.challenger_version).tags
     assert replaced["replaced_by"] == second.challenger_version
+
+
+def test_a_training_that_finishes_after_a_newer_one_leaves_it_the_challenger(race_model):
+    """Two `repradar train` at once: version 3 took the alias, then version 2's training ended and took it
+    back, though it had printed that 3 was the challenger. The newest version keeps it, and the older one's
+    training learns which version holds it (its summary says so)."""
+    from models import registry
+    from training.pipeline import claim_challenger
+
+    settings, client = race_model
+    name = settings.model_name
+    assert claim_challenger(client, settings, "3") is None
+    assert claim_challenger(client, settings, "2") == "3"
+    assert str(registry.version_by_alias(client, name, "challenger").version) == "3"
+    # both at once, in either order: the newest ends as challenger; the older one is told, unless it
+    # finished first (then its alias was true when it said so)
+    client.delete_registered_model_alias(name, "challenger")
+    older, newer = _together(*(lambda v=v: claim_challenger(client, settings, v) for v in "12"))
+    assert newer is None and older in (None, "2"), (older, newer)
+    assert str(registry.version_by_alias(client, name, "challenger").version) == "2"

@@ -65,3 +65,19 @@ def test_train_and_build_training_set_count_the_same_inputs_and_say_what_they_co
     fs = FeatureSet(frame=frame, feature_names=["win_rate_180d", "tenure_days"], history_fallback=False)
     assert "features: 2 (plus 1 peer median: 3 model inputs)" in fs.summary_lines()
     assert inputs_summary(model_features(fs)) == "3 model inputs: 2 features and 1 peer median"
+
+
+def test_train_says_when_a_newer_version_kept_the_challenger_alias():
+    """Two trainings at once: the one whose version is older does not take the alias, and its summary
+    says which version holds it and how to promote its own."""
+    r = _result(0.9, 0.1)
+    r.newer_challenger = "3"
+    lines = r.summary_lines()
+    assert lines[0].startswith(
+        "registered repradar-risk version 1 (not challenger: version 3, registered after it by a training "
+    ), lines[0]
+    assert "(alias challenger)" not in lines[0]
+    assert lines[-1].startswith("next: `repradar promote --version 1` runs the gate for this version"), lines[
+        -1
+    ]
+    assert "(alias challenger)" in _result(0.9, 0.1).summary_lines()[0]
