@@ -25,13 +25,22 @@ def alias_lock(settings, what: str) -> Iterator[None]:
     from models import registry
 
     path = Path(registry.scratch_dir(settings)) / LOCK_NAME
+    with file_lock(
+        path, f"waiting for another promotion or training on {settings.resolved_home} to finish {what}"
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, waiting: str) -> Iterator[None]:
+    """An exclusive lock on the file `path` within the block; `waiting` goes to the progress line when taken."""
     # A descriptor of its own on every entry: flock excludes separate open()s even within one process.
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            step(f"waiting for another promotion or training on {settings.resolved_home} to finish {what}")
+            step(waiting)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

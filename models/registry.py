@@ -347,7 +347,37 @@ def configure(settings):
     check_addresses(settings)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(registry_uri(settings))
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri(settings))
+    with _store_created_in_turn(settings) as first:
+        client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=registry_uri(settings))
+        if first and registry_uri(settings) == settings.tracking_uri:
+            client.search_registered_models(max_results=1)  # the registry's store is made on first use
+    return client
+
+
+_STORES_READY: set[str] = set()
+
+
+@contextlib.contextmanager
+def _store_created_in_turn(settings):
+    """Open the embedded store first under a lock in the home: MLflow creates (migrates) a new database when
+    it opens it, and two commands doing it at once (two `train` on a new home) ended in an internal error (a
+    duplicate column, an alembic version row not found). Once per store and process; yields whether now."""
+    if not is_embedded(settings) or settings.tracking_uri in _STORES_READY:
+        yield False
+        return
+    from models.locking import file_lock
+
+    with contextlib.ExitStack() as turn:
+        with contextlib.suppress(OSError):  # a home that cannot be written (read-only): nothing is made there
+            lock = Path(settings.resolved_home) / "tmp" / "store.lock"
+            lock.parent.mkdir(exist_ok=True)
+            turn.enter_context(
+                file_lock(
+                    lock, "waiting for another command to open the MLflow store (a new one is created once)"
+                )
+            )
+        yield True
+    _STORES_READY.add(settings.tracking_uri)
 
 
 def unreachable(exc: BaseException) -> bool:

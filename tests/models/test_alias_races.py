@@ -91,3 +91,31 @@ def test_a_training_that_finishes_after_a_newer_one_leaves_it_the_challenger(rac
     older, newer = _together(*(lambda v=v: claim_challenger(client, settings, v) for v in "12"))
     assert newer is None and older in (None, "2"), (older, newer)
     assert str(registry.version_by_alias(client, name, "challenger").version) == "2"
+
+
+def test_commands_opening_a_new_home_at_once_all_work(tmp_path):
+    """Two `repradar train` on a new home: both opened the new MLflow store at once, and all but one ended
+    in an internal error (MLflow's migration: "duplicate column name", or an alembic version row not
+    found). Three processes open it together here; each gets a working store."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from models import registry\n"
+        "from repradar.settings import Settings\n"
+        "s = Settings(home=sys.argv[1])\n"
+        "c = registry.configure(s)\n"
+        "registry.ensure_experiment(c, s)\n"
+        "print(len(registry.list_versions(c, s.model_name)))\n"
+    )
+    home = tmp_path / "home"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-600:] for _, err in outs]
+    assert [out for out, _ in outs] == ["0\n"] * 3
