@@ -243,6 +243,8 @@ class TrainResult:
     caveats: list[str] = field(default_factory=list)
     # the newer version that kept the alias challenger (another training finished first); None: this one has it
     newer_challenger: str | None = None
+    # a newer version whose training was still running: it takes the alias when it ends
+    newer_training: str | None = None
 
     def worse_than_pacing(self) -> str | None:
         """What the report says (reporting.modelinfo.pacing_comparison) when, on the held-out period, the
@@ -259,12 +261,18 @@ class TrainResult:
     def summary_lines(self) -> list[str]:
         from training.evaluate import comparison_table
 
-        alias = (
-            "alias challenger"
-            if self.newer_challenger is None
-            else f"not challenger: version {self.newer_challenger}, registered after it by a training that "
-            "ran at the same time, holds the alias"
-        )
+        if self.newer_challenger is not None:
+            alias = (
+                f"not challenger: version {self.newer_challenger}, registered after it by a training that ran "
+                "at the same time, holds the alias"
+            )
+        elif self.newer_training is not None:
+            alias = (
+                f"alias challenger for now: version {self.newer_training}, registered after it by a training "
+                "still running, takes the alias when that training ends"
+            )
+        else:
+            alias = "alias challenger"
         lines = [
             f"registered {self.model_name} version {self.version} ({alias}), MLflow run {self.run_id}",
             f"train {self.split['train_window']} | validation {self.split['valid_window']} | held-out {self.split['test_window']}",
@@ -288,13 +296,17 @@ class TrainResult:
                 f"warning: {worse}; `repradar promote` compares it with the champion, not with the pace"
             )
         lines += [f"caveat: {c}" for c in self.caveats]
-        if self.newer_challenger is None:
+        if self.newer_challenger is None and self.newer_training is None:
             lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
         else:
             lines.append(
                 f"next: `repradar promote --version {self.version}` runs the gate for this version and makes it "
-                f"champion if it is not worse (a plain `repradar promote` takes the challenger, version "
-                f"{self.newer_challenger})"
+                "champion if it is not worse (a plain `repradar promote` takes the challenger, "
+                + (
+                    f"version {self.newer_challenger})"
+                    if self.newer_challenger is not None
+                    else f"version {self.newer_training} once its training ends)"
+                )
             )
         return lines
 
@@ -770,7 +782,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         }
         for k, v in version_tags.items():
             client.set_model_version_tag(settings.model_name, mv.version, k, v)
-        newer_challenger = claim_challenger(client, settings, str(mv.version))
+        newer_challenger, newer_training = claim_challenger(client, settings, str(mv.version))
     return TrainResult(
         run_id=run_id,
         version=str(mv.version),
@@ -785,19 +797,26 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         notes=list(fs.notes or []),
         caveats=caveats,
         newer_challenger=newer_challenger,
+        newer_training=newer_training,
     )
 
 
-def claim_challenger(client, settings, version: str) -> str | None:
+def claim_challenger(client, settings, version: str) -> tuple[str | None, str | None]:
     """Give `version` the alias challenger, unless a newer version holds it (registered by a training that
-    overlapped this one and finished first): that version is returned and keeps it. The newest training
-    wins whichever order they finish in, and each says truly where the alias is."""
+    overlapped this one and finished first). The newest training wins whichever order they finish in, and
+    each says truly where the alias is: returns (the newer version that keeps the alias, None when this one
+    took it; a newer version whose training is still running and will take it when it ends)."""
     from models import registry
     from models.locking import alias_lock
 
+    name = settings.model_name
     with alias_lock(settings, "registering its challenger"):
-        holder = registry.version_by_alias(client, settings.model_name, registry.CHALLENGER)
+        holder = registry.version_by_alias(client, name, registry.CHALLENGER)
         if holder is not None and int(holder.version) > int(version):
-            return str(holder.version)
-        client.set_registered_model_alias(settings.model_name, registry.CHALLENGER, version)
-    return None
+            return str(holder.version), None
+        client.set_registered_model_alias(name, registry.CHALLENGER, version)
+        newer = [mv for mv in registry.list_versions(client, name) if int(mv.version) > int(version)]
+    for mv in sorted(newer, key=lambda mv: int(mv.version)):
+        if mv.run_id and client.get_run(mv.run_id).info.status == "RUNNING":
+            return None, str(mv.version)
+    return None, None

@@ -82,15 +82,25 @@ def test_a_training_that_finishes_after_a_newer_one_leaves_it_the_challenger(rac
 
     settings, client = race_model
     name = settings.model_name
-    assert claim_challenger(client, settings, "3") is None
-    assert claim_challenger(client, settings, "2") == "3"
+    assert claim_challenger(client, settings, "3") == (None, None)
+    assert claim_challenger(client, settings, "2") == ("3", None)
     assert str(registry.version_by_alias(client, name, "challenger").version) == "3"
     # both at once, in either order: the newest ends as challenger; the older one is told, unless it
     # finished first (then its alias was true when it said so)
     client.delete_registered_model_alias(name, "challenger")
     older, newer = _together(*(lambda v=v: claim_challenger(client, settings, v) for v in "12"))
-    assert newer is None and older in (None, "2"), (older, newer)
+    assert newer == (None, None) and older in ((None, None), ("2", None)), (older, newer)
     assert str(registry.version_by_alias(client, name, "challenger").version) == "2"
+    # a newer version whose training still runs (its run RUNNING) will take the alias: the older one says so
+    exp_id = registry.ensure_experiment(client, settings)
+    # (tagged as this process's, which is alive: no other test's stale-run check ends or names it)
+    running = client.create_run(exp_id, tags=registry.run_owner_tags()).info.run_id
+    try:
+        v4 = client.create_model_version(name, client.get_model_version(name, "1").source, run_id=running)
+        assert claim_challenger(client, settings, "3") == (None, str(v4.version))
+        assert str(registry.version_by_alias(client, name, "challenger").version) == "3"
+    finally:
+        client.set_terminated(running, "FINISHED")
 
 
 def test_commands_opening_a_new_home_at_once_all_work(tmp_path):

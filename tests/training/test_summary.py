@@ -81,3 +81,11 @@ def test_train_says_when_a_newer_version_kept_the_challenger_alias():
         -1
     ]
     assert "(alias challenger)" in _result(0.9, 0.1).summary_lines()[0]
+    r = _result(0.9, 0.1)
+    r.newer_training = "3"
+    lines = r.summary_lines()
+    assert (
+        "version 1 (alias challenger for now: version 3, registered after it by a training still running"
+        in (lines[0])
+    )
+    assert lines[-1].endswith("takes the challenger, version 3 once its training ends)"), lines[-1]
