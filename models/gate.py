@@ -301,6 +301,7 @@ def _promote_once(settings, client, version, force, reason, actor, by) -> GateRe
             message=f"version {mv.version} is already the champion; nothing to do",
         )
 
+    _check_training_ended(client, mv)
     frame = heldout_frame(settings, mv)
     challenger_figs, currency = _evaluate(settings, str(mv.version), frame)
     figures = {"challenger": challenger_figs}
@@ -405,6 +406,26 @@ def _promote_once(settings, client, version, force, reason, actor, by) -> GateRe
     if decision == "forced":
         message += f"\n  reason recorded: {reason}"
     return GateResult(True, decision, str(mv.version), champ_version, figures, reasons, message)
+
+
+def _check_training_ended(client, mv) -> None:
+    """UserError for a version whose training run is still RUNNING: `train` registers the version before it
+    tags it and sets the challenger alias, and deletes it if it then fails or is stopped; promoted in that
+    moment, it became champion and challenger at once, or a champion deleted from under the service."""
+    from mlflow.exceptions import MlflowException
+
+    if not mv.run_id:
+        return
+    try:
+        status = client.get_run(mv.run_id).info.status
+    except MlflowException:
+        return  # a run deleted since (`mlflow gc`): nothing is training it
+    if status == "RUNNING":
+        raise UserError(
+            f"version {mv.version} is not complete yet: its training (MLflow run {mv.run_id}) is still "
+            "running; promote it once `repradar train` has ended (if that training was killed, "
+            "`repradar models` ends its run)"
+        )
 
 
 def _other_data_note(mv, champ) -> str | None:

@@ -129,3 +129,39 @@ def test_commands_opening_a_new_home_at_once_all_work(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err[-600:] for _, err in outs]
     assert [out for out, _ in outs] == ["0\n"] * 3
+
+
+def test_a_version_whose_training_still_runs_is_not_promoted(race_model, tmp_path):
+    """`train` registers its version, then tags it and sets the challenger alias, and deletes it when it
+    fails after that: promoted by number in that moment (it shows in `repradar models`), it became
+    champion, then challenger too, or was deleted as champion. The gate refuses it until the run ends."""
+    import mlflow.artifacts
+
+    from models import registry
+    from models.gate import HELDOUT_ARTIFACT, promote
+    from repradar.errors import UserError
+
+    settings, client = race_model
+    name = settings.model_name
+    assert promote(settings, version="1").promoted
+    running = client.create_run(
+        registry.ensure_experiment(client, settings), tags=registry.run_owner_tags()
+    ).info.run_id
+    try:
+        # as far as `train` gets before it registers: the held-out set is logged
+        v1_run = client.get_model_version(name, "1").run_id
+        heldout = mlflow.artifacts.download_artifacts(
+            run_id=v1_run, artifact_path=HELDOUT_ARTIFACT, dst_path=str(tmp_path)
+        )
+        client.log_artifact(running, heldout, "heldout")
+        v = client.create_model_version(
+            name, client.get_model_version(name, "1").source, run_id=running
+        ).version
+        with pytest.raises(
+            UserError, match=f"version {v} is not complete yet: its training .* is still running"
+        ):
+            promote(settings, version=str(v), force=True, reason="in a hurry")
+        assert str(registry.version_by_alias(client, name, "champion").version) == "1"
+        assert not any(k.startswith("promotion_history") for k in client.get_model_version(name, v).tags)
+    finally:
+        client.set_terminated(running, "FINISHED")
