@@ -268,8 +268,8 @@ class TrainResult:
             )
         elif self.newer_training is not None:
             alias = (
-                f"alias challenger for now: version {self.newer_training}, registered after it by a training "
-                "still running, takes the alias when that training ends"
+                f"alias challenger for now: another training, still running ({self.newer_training}), takes "
+                "the alias if it finishes"
             )
         else:
             alias = "alias challenger"
@@ -305,7 +305,7 @@ class TrainResult:
                 + (
                     f"version {self.newer_challenger})"
                     if self.newer_challenger is not None
-                    else f"version {self.newer_training} once its training ends)"
+                    else "the other training's version if it finishes)"
                 )
             )
         return lines
@@ -782,7 +782,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         }
         for k, v in version_tags.items():
             client.set_model_version_tag(settings.model_name, mv.version, k, v)
-        newer_challenger, newer_training = claim_challenger(client, settings, str(mv.version))
+        newer_challenger, newer_training = claim_challenger(client, settings, str(mv.version), run_id)
     return TrainResult(
         run_id=run_id,
         version=str(mv.version),
@@ -801,11 +801,14 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     )
 
 
-def claim_challenger(client, settings, version: str) -> tuple[str | None, str | None]:
+def claim_challenger(
+    client, settings, version: str, run_id: str | None = None
+) -> tuple[str | None, str | None]:
     """Give `version` the alias challenger, unless a newer version holds it (registered by a training that
     overlapped this one and finished first). The newest training wins whichever order they finish in, and
     each says truly where the alias is: returns (the newer version that keeps the alias, None when this one
-    took it; a newer version whose training is still running and will take it when it ends)."""
+    took it; another training still running, which takes it when it ends: "version N" once it registered,
+    else "MLflow run R"). `run_id`: this training's own run."""
     from models import registry
     from models.locking import alias_lock
 
@@ -815,8 +818,30 @@ def claim_challenger(client, settings, version: str) -> tuple[str | None, str | 
         if holder is not None and int(holder.version) > int(version):
             return str(holder.version), None
         client.set_registered_model_alias(name, registry.CHALLENGER, version)
-        newer = [mv for mv in registry.list_versions(client, name) if int(mv.version) > int(version)]
-    for mv in sorted(newer, key=lambda mv: int(mv.version)):
-        if mv.run_id and client.get_run(mv.run_id).info.status == "RUNNING":
-            return None, str(mv.version)
-    return None, None
+    return None, _other_training(client, settings, run_id)
+
+
+def _other_training(client, settings, run_id: str | None) -> str | None:
+    """Another training of the experiment still running (its run RUNNING, started by a repradar that tags
+    its process, not found dead by the stale-run check): "version N" once it registered, else "MLflow run R"."""
+    from models import registry
+
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    if exp is None:
+        return None
+    here = registry.run_owner_tags()
+    for run in client.search_runs(
+        [exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=100
+    ):
+        tags = run.data.tags
+        if run.info.run_id == run_id or registry.RUN_PID_TAG not in tags:
+            continue  # this training, or a run of an older repradar, likely left over
+        if registry.stale_reason(tags, here) is not None:
+            continue
+        versions = [
+            mv
+            for mv in client.search_model_versions(f"run_id='{run.info.run_id}'")
+            if mv.name == settings.model_name
+        ]
+        return f"version {versions[0].version}" if versions else f"MLflow run {run.info.run_id}"
+    return None

@@ -91,16 +91,20 @@ def test_a_training_that_finishes_after_a_newer_one_leaves_it_the_challenger(rac
     older, newer = _together(*(lambda v=v: claim_challenger(client, settings, v) for v in "12"))
     assert newer == (None, None) and older in ((None, None), ("2", None)), (older, newer)
     assert str(registry.version_by_alias(client, name, "challenger").version) == "2"
-    # a newer version whose training still runs (its run RUNNING) will take the alias: the older one says so
+    # another training still running will take the alias when it ends: the one ending now says so, naming
+    # its version once registered, else its run ("alias challenger" was true only until it ended)
     exp_id = registry.ensure_experiment(client, settings)
     # (tagged as this process's, which is alive: no other test's stale-run check ends or names it)
     running = client.create_run(exp_id, tags=registry.run_owner_tags()).info.run_id
     try:
+        assert claim_challenger(client, settings, "3") == (None, f"MLflow run {running}")
+        assert claim_challenger(client, settings, "3", running) == (None, None)  # its own run
         v4 = client.create_model_version(name, client.get_model_version(name, "1").source, run_id=running)
-        assert claim_challenger(client, settings, "3") == (None, str(v4.version))
+        assert claim_challenger(client, settings, "3") == (None, f"version {v4.version}")
         assert str(registry.version_by_alias(client, name, "challenger").version) == "3"
     finally:
         client.set_terminated(running, "FINISHED")
+    assert claim_challenger(client, settings, "3") == (None, None)
 
 
 def test_commands_opening_a_new_home_at_once_all_work(tmp_path):

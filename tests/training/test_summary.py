@@ -82,10 +82,10 @@ def test_train_says_when_a_newer_version_kept_the_challenger_alias():
     ]
     assert "(alias challenger)" in _result(0.9, 0.1).summary_lines()[0]
     r = _result(0.9, 0.1)
-    r.newer_training = "3"
+    r.newer_training = "version 3"
     lines = r.summary_lines()
     assert (
-        "version 1 (alias challenger for now: version 3, registered after it by a training still running"
+        "version 1 (alias challenger for now: another training, still running (version 3), takes the alias"
         in (lines[0])
     )
-    assert lines[-1].endswith("takes the challenger, version 3 once its training ends)"), lines[-1]
+    assert lines[-1].endswith("takes the challenger, the other training's version if it finishes)"), lines[-1]
