@@ -578,8 +578,12 @@ def relocate_home(settings, *, dry_run: bool = False) -> Relocation:
                         continue
                     updates.append((table, column, rowid, new))
                     rows.setdefault(kind, set()).add((table, rowid))
-                    # a run that ended before logging a file (killed, failed) has no folder anywhere
-                    needed = kind in ("experiment", "model version") or (kind == "run" and finished)
+                    # MLflow makes a run's folder with its first file: a run that logged none (killed,
+                    # failed, or finished without one) has no folder anywhere; one the old home still
+                    # holds must have come along. A version's files are needed wherever they are.
+                    needed = kind in ("experiment", "model version") or (
+                        kind == "run" and finished and _local_path(value).exists()
+                    )
                     if needed and not _local_path(new).exists():
                         missing.append(str(_local_path(new)))
             if missing:

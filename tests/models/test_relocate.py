@@ -38,6 +38,16 @@ def _naming(store: Path, text: str) -> list[str]:
     return found
 
 
+_COUNTED = (("runs", "artifact_uri"), ("model_versions", "storage_location"))
+
+
+def _rows(store: Path, table: str, column: str, text: str) -> int:
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        return db.execute(f"SELECT count(*) FROM {table} WHERE {column} LIKE ?", (f"%{text}/%",)).fetchone()[
+            0
+        ]
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -54,10 +64,12 @@ def test_a_copied_home_whose_original_is_gone_loads_scores_and_trains_from_itsel
     data, home, as_of = trained
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(home, a)
+    # other tests of the session add runs and versions to the shared store: count what it holds now
+    runs, versions = (_rows(a / "mlflow.db", t, c, str(home)) for t, c in _COUNTED)
     r = _cli(a, "relocate-home")
     assert r.exit_code == 0, (r.stdout, r.stderr)
-    assert f"rewrote {home / 'mlartifacts'} to {a / 'mlartifacts'} in 1 experiment, 1 run" in r.stdout
-    assert "2 model versions" in r.stdout and f"{home} is no longer read" in r.stdout
+    assert f"rewrote {home / 'mlartifacts'} to {a / 'mlartifacts'} in 1 experiment, {runs} run" in r.stdout
+    assert f"{versions} model version" in r.stdout and f"{home} is no longer read" in r.stdout
     shutil.copytree(a, b)
     shutil.rmtree(a)
 
@@ -94,7 +106,8 @@ def test_relocation_is_refused_without_a_change_when_files_are_missing_or_a_run_
     """A home copied in part (mlartifacts left out), or one a live training process may write to, is
     refused naming what is missing or running, and the store is left as it was; so are a store that is
     not the embedded one and a chosen artifact location. A run that ended before logging any file has
-    no folder anywhere, and does not stop the relocation."""
+    no folder anywhere (MLflow makes it with the first file), and does not stop the relocation; nor does one
+    that finished without a file (it stopped every relocation of the shared test store)."""
     from models import registry
     from repradar.errors import UserError
     from repradar.settings import Settings
@@ -108,6 +121,7 @@ def test_relocation_is_refused_without_a_change_when_files_are_missing_or_a_run_
     client.log_text(done, "card", "model_card.md")
     client.set_terminated(done, "FINISHED")
     client.set_terminated(client.create_run(exp).info.run_id, "FAILED")  # killed before any file
+    client.set_terminated(client.create_run(exp).info.run_id, "FINISHED")  # finished without one
     training = client.create_run(exp, tags=registry.run_owner_tags()).info.run_id  # this process: alive
     model = old_home / "mlartifacts" / "models" / "m-1" / "artifacts"
     model.mkdir(parents=True)
@@ -141,6 +155,6 @@ def test_relocation_is_refused_without_a_change_when_files_are_missing_or_a_run_
 
     shutil.copytree(old_home / "mlartifacts" / done, new_home / "mlartifacts" / done)
     moved = registry.relocate_home(new)
-    assert (moved.old, moved.changed) == (old_home, {"experiment": 1, "run": 3, "model version": 1})
+    assert (moved.old, moved.changed) == (old_home, {"experiment": 1, "run": 4, "model version": 1})
     version = registry.get_version(registry.configure(new), new.model_name, "1")
     assert version.source == (new_home / "mlartifacts" / "models" / "m-1" / "artifacts").as_uri()

@@ -285,9 +285,9 @@ class Service:
 
 def add_finished_job(app, rows: list[dict] | None = None, folder=None) -> str:
     """A batch job that succeeded, as the runner leaves it: its scores file (`rows`, default the fixture
-    org's AS_OF_2 rows) written under `folder` and its row stored; returns its id."""
+    org's AS_OF_2 rows) written under the service's `REPRADAR_HOME/jobs/<id>/` and its row stored, `folder`
+    as its data folder; returns its id."""
     import uuid
-    from pathlib import Path
 
     import pandas as pd
 
@@ -296,7 +296,7 @@ def add_finished_job(app, rows: list[dict] | None = None, folder=None) -> str:
 
     rows = score_rows(AS_OF_2) if rows is None else rows
     job_id = uuid.uuid4().hex
-    path = write_scores(pd.DataFrame(rows), Path(folder) / job_id / "scores.parquet")
+    path = write_scores(pd.DataFrame(rows), app.state.runner.output_path(job_id))
     with app.state.sessions.begin() as s:
         s.add(
             Job(
