@@ -32,6 +32,7 @@ from serving import audit, store
 from serving.auth import Principal
 from serving.db.engine import begin_write, commit, unwritable_reason
 from serving.db.schema import Job, utcnow
+from serving.retention import job_file
 
 log = logging.getLogger("repradar.serving.jobs")
 
@@ -136,8 +137,6 @@ def check_as_of(folder: Path, as_of: dt.date) -> None:
 
 def _file_kept(jobs_dir: Path, job: Job) -> bool:
     """Whether a succeeded job's scores file is still there (a purge clears the path; a lost disk, the file)."""
-    from serving.retention import job_file
-
     path = job_file(jobs_dir, job)
     return path is not None and path.exists()
 

@@ -9,6 +9,7 @@ that a whole feature build takes about a second.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -277,6 +278,20 @@ def trained(tmp_path_factory):
     quotas = pd.read_parquet(data / "quotas.parquet")
     as_of = (quotas["period_start"].max() + pd.Timedelta(days=20)).date()
     return data, home, as_of
+
+
+def run_cli(home: Path, *args: str, env: dict | None = None):
+    """Invoke `repradar ARGS` with REPRADAR_HOME=home; returns click's Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from repradar.cli import app
+    from repradar.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(home), **(env or {})})
+    finally:
+        get_settings.cache_clear()
 
 
 def killed_training_run(client, exp_id: str, **tags: str) -> tuple[str, int]:

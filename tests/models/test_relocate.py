@@ -12,18 +12,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _cli(home, *args, **env):
-    from typer.testing import CliRunner
-
-    from repradar.cli import app
-    from repradar.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(home), **env})
-    finally:
-        get_settings.cache_clear()
+from tests.conftest import run_cli
 
 
 def _naming(store: Path, text: str) -> list[str]:
@@ -66,7 +55,7 @@ def test_a_copied_home_whose_original_is_gone_loads_scores_and_trains_from_itsel
     shutil.copytree(home, a)
     # other tests of the session add runs and versions to the shared store: count what it holds now
     runs, versions = (_rows(a / "mlflow.db", t, c, str(home)) for t, c in _COUNTED)
-    r = _cli(a, "relocate-home")
+    r = run_cli(a, "relocate-home")
     assert r.exit_code == 0, (r.stdout, r.stderr)
     assert f"rewrote {home / 'mlartifacts'} to {a / 'mlartifacts'} in 1 experiment, {runs} run" in r.stdout
     assert f"{versions} model version" in r.stdout and f"{home} is no longer read" in r.stdout
@@ -74,18 +63,18 @@ def test_a_copied_home_whose_original_is_gone_loads_scores_and_trains_from_itsel
     shutil.rmtree(a)
 
     before, copied = _digest(b / "mlflow.db"), set(b.glob("mlflow.db.*"))  # A's backup came along
-    r = _cli(b, "relocate-home", "--dry-run")
+    r = run_cli(b, "relocate-home", "--dry-run")
     assert r.exit_code == 0, (r.stdout, r.stderr)
     assert f"would rewrite {a / 'mlartifacts'} to {b / 'mlartifacts'} in 1 experiment" in r.stdout
     assert _digest(b / "mlflow.db") == before and set(b.glob("mlflow.db.*")) == copied
 
-    r = _cli(b, "relocate-home")
+    r = run_cli(b, "relocate-home")
     assert r.exit_code == 0, (r.stdout, r.stderr)
     (backup,) = set(b.glob("mlflow.db.*")) - copied
     assert f"backed up the MLflow store to {backup}" in r.stdout
     assert "experiments.artifact_location" in _naming(backup, str(a / "mlartifacts"))  # the store as it was
     assert _naming(b / "mlflow.db", str(a)) == [] and _naming(b / "mlflow.db", str(home)) == []
-    assert _cli(b, "relocate-home").stdout.startswith(f"REPRADAR_HOME {b} was not moved")
+    assert run_cli(b, "relocate-home").stdout.startswith(f"REPRADAR_HOME {b} was not moved")
 
     settings = Settings(home=b)
     client = registry.configure(settings)
@@ -94,7 +83,7 @@ def test_a_copied_home_whose_original_is_gone_loads_scores_and_trains_from_itsel
     for v in registry.list_versions(client, settings.model_name):
         path = Path(client.get_model_version_download_uri(v.name, v.version).removeprefix("file://"))
         assert path.is_relative_to(b / "mlartifacts") and path.is_dir(), v
-    listed = [json.loads(_cli(h, "models", "--json").stdout) for h in (home, b)]
+    listed = [json.loads(run_cli(h, "models", "--json").stdout) for h in (home, b)]
     assert [(v["version"], v["aliases"]) for v in listed[1]] == [
         (v["version"], v["aliases"]) for v in listed[0]
     ]
@@ -133,7 +122,7 @@ def test_relocation_is_refused_without_a_change_when_files_are_missing_or_a_run_
     with pytest.raises(UserError, match=r"copied or moved from .*Run `repradar relocate-home` with this"):
         preflight(new)  # what `train` says in a copied home
     before = _digest(new_home / "mlflow.db")
-    r = _cli(new_home, "relocate-home")
+    r = run_cli(new_home, "relocate-home")
     assert r.exit_code == 2 and f"the MLflow run {training} is training now" in r.stderr, (r.stdout, r.stderr)
     assert _digest(new_home / "mlflow.db") == before and not list(new_home.glob("mlflow.db.*"))
     registry.configure(new).set_terminated(training, "FAILED")
@@ -151,7 +140,7 @@ def test_relocation_is_refused_without_a_change_when_files_are_missing_or_a_run_
     ):
         with pytest.raises(UserError, match="relocate"):
             registry.relocate_home(Settings(home=new_home, **other))
-    assert _cli(tmp_path / "nothing", "relocate-home").exit_code == 2
+    assert run_cli(tmp_path / "nothing", "relocate-home").exit_code == 2
 
     shutil.copytree(old_home / "mlartifacts" / done, new_home / "mlartifacts" / done)
     moved = registry.relocate_home(new)

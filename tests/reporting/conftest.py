@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from repradar.settings import Settings, get_settings
+from repradar.settings import Settings
+from tests.conftest import run_cli  # noqa: F401  (the package's tests import it from here)
 
 TRAIN = dict(n_reps=300, n_periods=4, seed=41)
 ORG = dict(n_reps=1200, n_periods=4, seed=42)
@@ -58,16 +58,6 @@ def small_scores(
             "model_version": version,
         }
     )
-
-
-def run_cli(home: Path, *args: str, env: dict | None = None):
-    from repradar.cli import app
-
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(home), **(env or {})})
-    finally:
-        get_settings.cache_clear()
 
 
 def _simulate(tmp_path_factory, name, **kw) -> Path:

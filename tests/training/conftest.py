@@ -10,24 +10,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from repradar.settings import Settings, get_settings
+from repradar.settings import Settings
+from tests.conftest import run_cli  # noqa: F401  (the package's tests import it from here)
 
 N_REPS, N_PERIODS, SEED = 80, 6, 3
 # A day in the running (unfinished) sixth period: week 4 of 2024-Q2.
 AS_OF = dt.date(2024, 4, 22)
-
-
-def run_cli(home: Path, *args: str, env: dict | None = None):
-    """Invoke `repradar ARGS` with REPRADAR_HOME=home; returns click's Result (exit_code, stdout, stderr)."""
-    from repradar.cli import app
-
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args), env={"REPRADAR_HOME": str(home), **(env or {})})
-    finally:
-        get_settings.cache_clear()
 
 
 def write_tables(tables, folder: Path) -> Path:
