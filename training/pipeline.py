@@ -15,6 +15,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -241,8 +242,10 @@ class TrainResult:
     has_oracle: bool
     notes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
-    # the newer version that kept the alias challenger (another training finished first); None: this one has it
+    # the newer version that kept the alias challenger (another training finished first) or is already
+    # champion (`newer_alias`); None: this one has the alias challenger
     newer_challenger: str | None = None
+    newer_alias: str | None = None
     # a newer version whose training was still running: it takes the alias when it ends
     newer_training: str | None = None
 
@@ -261,7 +264,12 @@ class TrainResult:
     def summary_lines(self) -> list[str]:
         from training.evaluate import comparison_table
 
-        if self.newer_challenger is not None:
+        if self.newer_challenger is not None and self.newer_alias == "champion":
+            alias = (
+                f"not challenger: version {self.newer_challenger}, registered after it by a training that ran "
+                "at the same time, is already champion"
+            )
+        elif self.newer_challenger is not None:
             alias = (
                 f"not challenger: version {self.newer_challenger}, registered after it by a training that ran "
                 "at the same time, holds the alias"
@@ -299,14 +307,15 @@ class TrainResult:
         if self.newer_challenger is None and self.newer_training is None:
             lines.append("next: `repradar promote` runs the gate and makes it champion if it is not worse")
         else:
+            if self.newer_alias == "champion":
+                plain = f"version {self.newer_challenger} is champion: this version would replace a newer one"
+            elif self.newer_challenger is not None:
+                plain = f"a plain `repradar promote` takes the challenger, version {self.newer_challenger}"
+            else:
+                plain = "a plain `repradar promote` takes the challenger, the other training's version if it finishes"
             lines.append(
                 f"next: `repradar promote --version {self.version}` runs the gate for this version and makes it "
-                "champion if it is not worse (a plain `repradar promote` takes the challenger, "
-                + (
-                    f"version {self.newer_challenger})"
-                    if self.newer_challenger is not None
-                    else "the other training's version if it finishes)"
-                )
+                f"champion if it is not worse ({plain})"
             )
         return lines
 
@@ -782,7 +791,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         }
         for k, v in version_tags.items():
             client.set_model_version_tag(settings.model_name, mv.version, k, v)
-        newer_challenger, newer_training = claim_challenger(client, settings, str(mv.version), run_id)
+        claim = claim_challenger(client, settings, str(mv.version), run_id)
     return TrainResult(
         run_id=run_id,
         version=str(mv.version),
@@ -796,29 +805,39 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         has_oracle=has_oracle,
         notes=list(fs.notes or []),
         caveats=caveats,
-        newer_challenger=newer_challenger,
-        newer_training=newer_training,
+        newer_challenger=claim.newer_version,
+        newer_alias=claim.newer_alias,
+        newer_training=claim.other_training,
     )
 
 
-def claim_challenger(
-    client, settings, version: str, run_id: str | None = None
-) -> tuple[str | None, str | None]:
+class Claim(NamedTuple):
+    """What `claim_challenger` found: a newer version that keeps its alias instead of this one
+    (`newer_version`, holding `newer_alias`: challenger, or champion once promoted), and another training
+    still running that takes the alias when it ends ("version N" once registered, else "MLflow run R")."""
+
+    newer_version: str | None = None
+    newer_alias: str | None = None
+    other_training: str | None = None
+
+
+def claim_challenger(client, settings, version: str, run_id: str | None = None) -> Claim:
     """Give `version` the alias challenger, unless a newer version holds it (registered by a training that
-    overlapped this one and finished first). The newest training wins whichever order they finish in, and
-    each says truly where the alias is: returns (the newer version that keeps the alias, None when this one
-    took it; another training still running, which takes it when it ends: "version N" once it registered,
-    else "MLflow run R"). `run_id`: this training's own run."""
+    overlapped this one and finished first) or is already champion (promoted while this one was training:
+    the older version as challenger would make a plain `promote` a rollback). The newest training wins
+    whichever order they finish in, and each says truly where the aliases are. `run_id`: this training's
+    own run."""
     from models import registry
     from models.locking import alias_lock
 
     name = settings.model_name
     with alias_lock(settings, "registering its challenger"):
-        holder = registry.version_by_alias(client, name, registry.CHALLENGER)
-        if holder is not None and int(holder.version) > int(version):
-            return str(holder.version), None
+        for alias in (registry.CHALLENGER, registry.CHAMPION):
+            holder = registry.version_by_alias(client, name, alias)
+            if holder is not None and int(holder.version) > int(version):
+                return Claim(str(holder.version), alias)
         client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    return None, _other_training(client, settings, run_id)
+    return Claim(other_training=_other_training(client, settings, run_id))
 
 
 def _other_training(client, settings, run_id: str | None) -> str | None:

@@ -78,18 +78,18 @@ def test_a_training_that_finishes_after_a_newer_one_leaves_it_the_challenger(rac
     back, though it had printed that 3 was the challenger. The newest version keeps it, and the older one's
     training learns which version holds it (its summary says so)."""
     from models import registry
-    from training.pipeline import claim_challenger
+    from training.pipeline import Claim, claim_challenger
 
     settings, client = race_model
     name = settings.model_name
-    assert claim_challenger(client, settings, "3") == (None, None)
-    assert claim_challenger(client, settings, "2") == ("3", None)
+    assert claim_challenger(client, settings, "3") == Claim()
+    assert claim_challenger(client, settings, "2") == Claim("3", "challenger")
     assert str(registry.version_by_alias(client, name, "challenger").version) == "3"
     # both at once, in either order: the newest ends as challenger; the older one is told, unless it
     # finished first (then its alias was true when it said so)
     client.delete_registered_model_alias(name, "challenger")
     older, newer = _together(*(lambda v=v: claim_challenger(client, settings, v) for v in "12"))
-    assert newer == (None, None) and older in ((None, None), ("2", None)), (older, newer)
+    assert newer == Claim() and older in (Claim(), Claim("2", "challenger")), (older, newer)
     assert str(registry.version_by_alias(client, name, "challenger").version) == "2"
     # another training still running will take the alias when it ends: the one ending now says so, naming
     # its version once registered, else its run ("alias challenger" was true only until it ended)
@@ -97,14 +97,32 @@ def test_a_training_that_finishes_after_a_newer_one_leaves_it_the_challenger(rac
     # (tagged as this process's, which is alive: no other test's stale-run check ends or names it)
     running = client.create_run(exp_id, tags=registry.run_owner_tags()).info.run_id
     try:
-        assert claim_challenger(client, settings, "3") == (None, f"MLflow run {running}")
-        assert claim_challenger(client, settings, "3", running) == (None, None)  # its own run
+        assert claim_challenger(client, settings, "3") == Claim(other_training=f"MLflow run {running}")
+        assert claim_challenger(client, settings, "3", running) == Claim()  # its own run
         v4 = client.create_model_version(name, client.get_model_version(name, "1").source, run_id=running)
-        assert claim_challenger(client, settings, "3") == (None, f"version {v4.version}")
+        assert claim_challenger(client, settings, "3") == Claim(other_training=f"version {v4.version}")
         assert str(registry.version_by_alias(client, name, "challenger").version) == "3"
     finally:
         client.set_terminated(running, "FINISHED")
-    assert claim_challenger(client, settings, "3") == (None, None)
+    assert claim_challenger(client, settings, "3") == Claim()
+
+
+def test_a_training_that_ends_after_a_newer_version_was_promoted_leaves_the_aliases_alone(race_model):
+    """Version 3 (a training that started later) became challenger and was promoted (which took its
+    challenger alias) while version 2's training was still running; version 2 then took the free alias:
+    an older challenger behind a newer champion, so a plain `promote` was a rollback. It stays without."""
+    from models import registry
+    from training.pipeline import Claim, claim_challenger
+
+    settings, client = race_model
+    name = settings.model_name
+    client.set_registered_model_alias(name, registry.CHAMPION, "3")
+    assert claim_challenger(client, settings, "2") == Claim("3", "champion")
+    assert registry.version_by_alias(client, name, registry.CHALLENGER) is None
+    # an older champion (a rollback, or the first champion) leaves the alias to a newer version
+    client.set_registered_model_alias(name, registry.CHAMPION, "1")
+    assert claim_challenger(client, settings, "2") == Claim()
+    assert str(registry.version_by_alias(client, name, registry.CHALLENGER).version) == "2"
 
 
 def test_commands_opening_a_new_home_at_once_all_work(tmp_path):

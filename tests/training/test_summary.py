@@ -82,6 +82,15 @@ def test_train_says_when_a_newer_version_kept_the_challenger_alias():
     ]
     assert "(alias challenger)" in _result(0.9, 0.1).summary_lines()[0]
     r = _result(0.9, 0.1)
+    r.newer_challenger, r.newer_alias = "3", "champion"
+    lines = r.summary_lines()
+    assert (
+        "version 1 (not challenger: version 3, registered after it by a training that ran at the same "
+        in (lines[0])
+    )
+    assert lines[0].count("is already champion") == 1, lines[0]
+    assert lines[-1].endswith("(version 3 is champion: this version would replace a newer one)"), lines[-1]
+    r = _result(0.9, 0.1)
     r.newer_training = "version 3"
     lines = r.summary_lines()
     assert (
