@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.i18n import Message
+from models.i18n import DEFAULT_LANGUAGE, Message
 from repradar.errors import UserError
 
 CARD = "model_card.md"
+# The model card in each language training writes it in (training/card.py); runs trained before the
+# Chinese card have only the English one.
+CARDS = {"en": CARD, "zh-CN": "model_card.zh-CN.md"}
 METRICS = "evaluation/metrics.csv"
 HELDOUT = "heldout/heldout_features.parquet"
 DRIFT_REFERENCE = "drift/reference.json"
@@ -29,7 +32,8 @@ class ModelInfo:
     run_id: str | None
     model: object  # models.loading.LoadedModel
     tags: dict = field(default_factory=dict)
-    card: str | None = None
+    card: str | None = None  # the English card (model_card.md), which every run has
+    cards: dict[str, str] = field(default_factory=dict)  # language -> card, for each one the run logged
     metrics: pd.DataFrame | None = None
     heldout: pd.DataFrame | None = None
     reference: dict | None = None
@@ -47,6 +51,13 @@ class ModelInfo:
         from models.scoring import model_currency
 
         return model_currency(self.model)
+
+    def card_in(self, lang: str) -> tuple[str | None, str]:
+        """The card to show in a report in `lang` and the language it is written in: the run's own card in
+        that language, else the English one (a run trained before the Chinese card was written)."""
+        if self.cards.get(lang):
+            return self.cards[lang], lang
+        return self.card, DEFAULT_LANGUAGE
 
     def heldout_metrics(self) -> pd.DataFrame | None:
         """Held-out metrics, overall: model and baselines as rows."""
@@ -177,8 +188,11 @@ def load_model_info(settings, version: str, model=None, *, scores: pd.DataFrame 
         info.notes.append(Message("report.note.no_run"))
         return info
     with tempfile.TemporaryDirectory(dir=registry.scratch_dir(settings)) as tmp:
-        p = _download(mv.run_id, CARD, tmp, settings)
-        info.card = p.read_text() if p else None
+        for lang, name in CARDS.items():
+            p = _download(mv.run_id, name, tmp, settings)
+            if p:
+                info.cards[lang] = p.read_text(encoding="utf-8")
+        info.card = info.cards.get(DEFAULT_LANGUAGE)
         p = _download(mv.run_id, METRICS, tmp, settings)
         info.metrics = pd.read_csv(p) if p else None
         p = _download(mv.run_id, HELDOUT, tmp, settings)

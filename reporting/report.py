@@ -510,6 +510,7 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
     d = data.drift
     drift_callout = drift_callout_text(d, lang)
     hm = data.model.heldout_metrics()
+    card, card_lang = data.model.card_in(lang)
     return tmpl.render(
         lang=lang,
         **_texts(lang),
@@ -535,7 +536,8 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
         effects_missing=data.effects_missing,
         observational=OBSERVATIONAL_NOTE,
         heldout_metrics=None if hm is None else hm.to_dict("records"),
-        card_html=_card_html(data.model.card),
+        card_html=_card_html(card),
+        card_lang=card_lang,
         charts=_charts(data, scores["risk"], s.band_high, s.band_medium, lang),
         band_high=s.band_high,
         band_medium=s.band_medium,

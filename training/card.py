@@ -1,9 +1,13 @@
-"""The model card: a markdown page logged with every training run (and shown by the dashboard)."""
+"""The model card: markdown pages logged with every training run and shown in the quarterly report,
+`model_card.md` in English and `model_card.zh-CN.md` in Chinese, the same facts from the same figures."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
+from models.i18n import DEFAULT_LANGUAGE, Message, group_title, has, text
 from training.evaluate import comparison_table, to_markdown
 
 # Below these the held-out figures are too noisy to trust; the list is still produced, with the caveat.
@@ -12,43 +16,97 @@ THIN_TRAIN_PERIODS = 3
 THIN_TEST_MISSES = 20
 
 
-def data_caveats(split: dict) -> list[str]:
+def _counter(lang: str):
+    """How the card writes a count: as it always has in English (1500), as the Chinese report does in
+    Chinese (1,500: reporting.report._count)."""
+    if lang == DEFAULT_LANGUAGE:
+        return str
+    from reporting.report import _count
+
+    return _count
+
+
+def data_caveats(split: dict, lang: str = DEFAULT_LANGUAGE) -> list[str]:
     """Plain-language warnings when the data is too thin for a trustworthy model (pure; from the split)."""
     out = []
+    n = _counter(lang)
     reps, periods, misses = (
         split.get("reps"),
         split.get("train_periods"),
         split.get("test_missed_rep_periods"),
     )
     if reps is not None and reps < THIN_REPS:
-        out.append(f"only {reps} reps (fewer than {THIN_REPS}): every figure rests on few people")
+        out.append(text(lang, "card.caveat.reps", reps=n(reps), min=n(THIN_REPS)))
     if periods is not None and periods < THIN_TRAIN_PERIODS:
-        out.append(
-            f"only {periods} training period(s) (fewer than {THIN_TRAIN_PERIODS}): the model has seen little "
-            "of how quarters differ"
-        )
+        out.append(text(lang, "card.caveat.periods", periods=n(periods), min=n(THIN_TRAIN_PERIODS)))
     if misses is not None and misses < THIN_TEST_MISSES:
-        out.append(
-            f"only {misses} missed rep-periods in the held-out period (fewer than {THIN_TEST_MISSES}): "
-            "the held-out metrics are uncertain"
-        )
+        out.append(text(lang, "card.caveat.misses", misses=n(misses), min=n(THIN_TEST_MISSES)))
     if out:
-        out.append("treat the risk list as a starting point for conversations, not a ranking to act on alone")
+        out.append(text(lang, "card.caveat.starting_point"))
     return out
 
 
-def _definitions_line(spec) -> str:
+def _definitions_line(spec, lang: str = DEFAULT_LANGUAGE) -> str:
     """Which feature definitions the model learnt on: a later release that computes a feature
     differently has another fingerprint, and `repradar models` / scoring then say "retrain"."""
     from features.registry import FEATURES_REVISION
 
     sha = (getattr(spec, "meta", None) or {}).get("features_sha256")
     if not sha:
-        return "- feature definitions: not recorded"
-    return (
-        f"- feature definitions: sha256 `{sha}` (features/sql and the registry, revision {FEATURES_REVISION}); "
-        "scoring with a release whose definitions differ adds a note to retrain"
+        return "- " + text(lang, "card.data.no_definitions")
+    return "- " + text(lang, "card.data.definitions", sha=sha, revision=FEATURES_REVISION)
+
+
+BUILD_NOTES = ("snapshots", "fallback", "no_activities", "no_engagement", "unknown_metrics", "attributes")
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A regular expression reading a text written from `template` back into its {placeholders}."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile(
+        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)), re.S
     )
+
+
+def build_note(note: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A feature-build note (features/build.py writes them in English) in `lang`: read back with the
+    English text of its kind and written with that language's; a note of no known kind as it is."""
+    if isinstance(note, Message):
+        return note.in_lang(lang)
+    if lang == DEFAULT_LANGUAGE:
+        return note
+    for kind in BUILD_NOTES:
+        m = _pattern(text(DEFAULT_LANGUAGE, f"card.build_note.{kind}")).fullmatch(note)
+        if m:
+            return text(lang, f"card.build_note.{kind}", **m.groupdict())
+    return text(lang, "card.build_note.as_written", note=note)
+
+
+def _table(table: pd.DataFrame, lang: str, first: str = "report.col.model") -> str:
+    """A figures table (training.evaluate.comparison_table's shape): in English as `to_markdown` writes
+    it; in Chinese with the report's column and model names and its numbers (reporting.report)."""
+    if lang == DEFAULT_LANGUAGE:
+        return to_markdown(table)
+    from reporting.report import _count, _num
+
+    heads = {
+        "n": "report.col.snapshots",
+        "n_missed": "report.col.missed",
+        "top10_precision": "report.col.top10",
+    }
+    cols = list(table.columns)
+    out = [
+        "| "
+        + " | ".join(text(lang, k) for k in [first, *(heads.get(c, f"report.col.{c}") for c in cols)])
+        + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for name, r in table.iterrows():
+        key = f"report.model.baseline.{name}"
+        cells = [text(lang, key) if first == "report.col.model" and has(lang, key) else str(name)]
+        cells += [_count(r[c]) if c in ("n", "n_missed") else _num(float(r[c]), 3) for c in cols]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def render_card(
@@ -69,42 +127,60 @@ def render_card(
     git_dirty: bool | None = None,
     data_sha256: str | None = None,
     week: int = 3,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> str:
-    lines = [f"# Model card: {model_name}", ""]
-    caveats = data_caveats(split)
+    """The card in `lang` (texts under `card:` in models/messages/): names, ids, parameters and metric
+    names as they are; in Chinese, counts and figures as the Chinese report writes them."""
+
+    def t(key: str, **params) -> str:
+        return text(lang, key, **params)
+
+    n = _counter(lang)
+    en = lang == DEFAULT_LANGUAGE
+    lines = ["# " + t("card.title", name=model_name), ""]
+    caveats = data_caveats(split, lang)
     if caveats:
-        lines += ["> **Thin data.** " + "; ".join(caveats) + ".", ""]
+        lines += ["> " + t("card.thin", caveats=t("card.sep").join(caveats)), ""]
     lines += [
-        "Predicts, for each sales rep and quota period, the calibrated probability that the rep misses",
-        "target, from what was known before the as-of day. Explanations are TreeSHAP contributions in log-odds.",
+        t("card.intro"),
         "",
-        "## Data",
-        f"- source: `{data_source}`",
-        f"- training periods: {split['train_window']} ({split['train_rows']} snapshots, {split['train_periods']} period end(s))",
-        f"- validation (early stopping, calibration): {split['valid_window']} ({split['valid_rows']} snapshots)",
-        f"- held-out test: {split['test_window']} ({split['test_rows']} snapshots); nothing of it reached training or calibration",
-        f"- rows dropped because their period overlapped a later split: {split['dropped_overlap_rows']}",
-        f"- opportunity history fallback used: **{'yes' if history_fallback else 'no'}**"
-        + (
-            " (no opportunity_history: deals are assumed open from creation to final close date with their final amount; slipped close dates leak a little)"
-            if history_fallback
-            else ""
+        "## " + t("card.data.heading"),
+        "- " + t("card.data.source", source=data_source),
+        "- "
+        + t(
+            "card.data.train",
+            window=split["train_window"],
+            rows=n(split["train_rows"]),
+            periods=n(split["train_periods"]),
         ),
-        f"- data fingerprint: sha256 `{data_sha256}` of the folder's tables (names and bytes)"
+        "- " + t("card.data.valid", window=split["valid_window"], rows=n(split["valid_rows"])),
+        "- " + t("card.data.test", window=split["test_window"], rows=n(split["test_rows"])),
+        "- " + t("card.data.dropped", n=n(split["dropped_overlap_rows"])),
+        "- "
+        + t(
+            "card.data.fallback",
+            answer=t("card.answer_yes" if history_fallback else "card.answer_no"),
+            why=t("card.data.fallback_why") if history_fallback else "",
+        ),
+        "- " + t("card.data.fingerprint", sha=data_sha256)
         if data_sha256
-        else "- data fingerprint: none (not a local folder)",
-        _definitions_line(spec),
-        f"- code: git commit `{git_commit or 'unknown'}`"
-        + (
-            " **with uncommitted changes** (the commit alone does not reproduce this model)"
-            if git_dirty
-            else ""
-        )
-        + f"; MLflow run `{run_id}`",
+        else "- " + t("card.data.no_fingerprint"),
+        _definitions_line(spec, lang),
+        "- "
+        + t(
+            "card.data.code",
+            commit=git_commit or t("card.data.unknown_commit"),
+            dirty=t("card.data.dirty") if git_dirty else "",
+            run=run_id,
+        ),
     ]
     if notes:
-        lines += ["", "Feature-build notes:"] + [f"- {n}" for n in notes]
-    lines += ["", "## Model", f"- LightGBM, {best_iteration} trees (early-stopped on validation log-loss)"]
+        lines += ["", t("card.data.build_notes")] + [f"- {build_note(x, lang)}" for x in notes]
+    lines += [
+        "",
+        "## " + t("card.model.heading"),
+        "- " + t("card.model.trees", trees=n(best_iteration)),
+    ]
     keep = [
         "learning_rate",
         "num_leaves",
@@ -116,69 +192,86 @@ def render_card(
     ]
     lines.append("- " + ", ".join(f"{k}={params[k]}" for k in keep if k in params))
     cal = calibration
+    sep = t("card.model.list_sep")
+    chosen = cal["chosen"]
     lines.append(
-        f"- calibrator: **{cal['chosen']}**, fitted on {len(cal['periods'])} period(s) scored out of time ("
-        + ", ".join(f"{w}: {n} snapshots" for w, n in zip(cal["periods"], cal["rows"], strict=True))
-        + "; every period before validation by a booster fitted only on the periods that ended before it); "
-        "candidates cross-fitted on those rows by rep: "
-        + ", ".join(
-            f"{k} Brier {cal[k]['brier']:.4f} / log-loss {cal[k]['log_loss']:.4f}"
-            for k in ("platt", "isotonic")
+        "- "
+        + t(
+            "card.model.calibrator",
+            chosen=t(f"card.model.{chosen}") if has(lang, f"card.model.{chosen}") else chosen,
+            n=n(len(cal["periods"])),
+            periods=sep.join(
+                t("card.model.calibration_period", window=w, rows=n(r))
+                for w, r in zip(cal["periods"], cal["rows"], strict=True)
+            ),
+            candidates=sep.join(
+                t(
+                    "card.model.candidate",
+                    name=k,
+                    brier=f"{cal[k]['brier']:.4f}",
+                    log_loss=f"{cal[k]['log_loss']:.4f}",
+                )
+                for k in ("platt", "isotonic")
+            ),
         )
     )
-    mono = [n for n in spec.feature_names if spec.monotone.get(n, 0) != 0]
+    mono = [f for f in spec.feature_names if spec.monotone.get(f, 0) != 0]
     lines.append(
-        f"- {len(spec.feature_names)} features; monotone constraints on {len(mono)}: "
-        + ", ".join(f"`{n}` ({'+' if spec.monotone[n] > 0 else '-'})" for n in mono)
+        "- "
+        + t(
+            "card.model.features",
+            n=n(len(spec.feature_names)),
+            monotone=n(len(mono)),
+            names=", ".join(f"`{f}` ({'+' if spec.monotone[f] > 0 else '-'})" for f in mono),
+        )
     )
-    lines += ["", "## Held-out figures", "", "Overall:", "", to_markdown(comparison_table(metrics)), ""]
+    lines += [
+        "",
+        "## " + t("card.heldout.heading"),
+        "",
+        t("card.heldout.overall"),
+        "",
+        _table(comparison_table(metrics), lang),
+        "",
+    ]
     wk = comparison_table(metrics, scope="week", group=str(week))
     if not wk.empty:
-        lines += [f"At week {week} of the period:", "", to_markdown(wk), ""]
+        lines += [t("card.heldout.week", week=week), "", _table(wk, lang), ""]
     if has_oracle:
         lines += [
-            "On the rows where the simulator's oracle risk is known (truth/, never used for training):",
+            t("card.heldout.oracle"),
             "",
-            to_markdown(comparison_table(metrics, rows="oracle_rows")),
+            _table(comparison_table(metrics, rows="oracle_rows"), lang),
             "",
         ]
     seg = metrics[
         (metrics["rows"] == "heldout") & (metrics["scope"] == "segment") & (metrics["model"] == "model")
     ]
     if not seg.empty:
+        per = seg.set_index("group")[["n", "n_missed", "auc", "brier", "ece"]]
         lines += [
-            "Per segment (model):",
+            t("card.heldout.segments"),
             "",
-            to_markdown(seg.set_index("group")[["n", "n_missed", "auc", "brier", "ece"]]).replace(
-                "| model |", "| segment |"
-            ),
+            to_markdown(per).replace("| model |", "| segment |")
+            if en
+            else _table(per, lang, "report.by.segment"),
             "",
         ]
     lines += [
-        "The lead-time curve (plots/lead_time.png) and calibration curve (plots/calibration.png) are logged with the run.",
+        t("card.heldout.plots"),
         "",
-        "## Features",
+        "## " + t("card.features.heading"),
         "",
-        "| feature | group | unit | monotone |",
+        "| " + " | ".join(t(f"card.features.{c}") for c in ("feature", "group", "unit", "monotone")) + " |",
         "|---|---|---|---|",
     ]
-    for n in spec.feature_names:
-        lines.append(
-            f"| `{n}` | {spec.groups.get(n, 'other')} | {spec.units.get(n, '')} | {spec.monotone.get(n, 0):+d} |"
-        )
-    lines += [
-        "",
-        "## Known limits",
-        "- Trained and tested on the organisation's own history; a new team, market or comp plan changes what risk looks like.",
-        "- The held-out figures are from one (or a few) quota periods: expect period-to-period variation.",
-        "- Snapshots of the same rep and period are correlated; figures count snapshots, not independent cases.",
-        "- Drivers explain the model, not the world: a driver is a pattern associated with missing, not a proven cause.",
-        "- Interventions come from the bundled playbook (`playbook.yaml`, docs/playbook.md): rules from observable "
-        "signals and SHAP driver groups to catalog ids, a starting point for HR to edit, not a proven diagnosis.",
-        "- Rep attributes (name and any extra reps column such as gender) are never features; a fairness audit is separate.",
-    ]
-    if history_fallback:
-        lines.append(
-            "- Trained without opportunity_history: pipeline features use final deal states, optimistic for slipped deals."
-        )
+    for f in spec.feature_names:
+        group, unit = spec.groups.get(f, "other"), spec.units.get(f, "")
+        if not en:  # the dashboard's group titles; a unit the registry does not know as it is
+            group = group_title(group, lang)
+            unit = t(f"card.unit.{unit}") if unit and has(lang, f"card.unit.{unit}") else unit
+        lines.append(f"| `{f}` | {group} | {unit} | {spec.monotone.get(f, 0):+d} |")
+    lines += ["", "## " + t("card.limits.heading")]
+    limits = ["history", "periods", "snapshots", "drivers", "playbook", "attributes"]
+    lines += ["- " + t(f"card.limits.{k}") for k in limits + (["fallback"] if history_fallback else [])]
     return "\n".join(lines) + "\n"

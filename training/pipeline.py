@@ -579,6 +579,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
     from mlflow.types import ColSpec, Schema
 
     from models import registry
+    from reporting.modelinfo import CARDS
     from training.card import render_card
     from training.plots import calibration_plot, lead_time_plot, shap_summary_plot
 
@@ -715,7 +716,7 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
         (art / "drift" / "reference.json").write_text(
             json.dumps(reference_summary(frame[split.train], names))
         )
-        card = render_card(
+        facts = dict(
             model_name=settings.model_name,
             run_id=run_id,
             split=split_info,
@@ -733,7 +734,11 @@ def _log_and_register(settings, data_dir, evaluated: Evaluated, tmp: Path) -> Tr
             has_oracle=has_oracle,
             week=REPORT_WEEK,
         )
-        (art / "model_card.md").write_text(card)
+        # one card per language, from the same facts: the report shows the one in its own language
+        cards = {lang: render_card(**facts, lang=lang) for lang in CARDS}
+        for lang, name in CARDS.items():
+            (art / name).write_text(cards[lang], encoding="utf-8")
+        card = cards["en"]
         # Do the playbook's suggestions answer the simulator's hidden causes? (only with truth/)
         from training.cause_match import log_run
 

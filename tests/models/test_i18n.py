@@ -36,17 +36,21 @@ def test_the_languages_hold_the_same_keys_and_placeholders():
             for lang in i18n.LANGUAGES
         ]
         assert fields[0] == fields[1], f"{key}: placeholders differ between languages"
-    # the report's and the digests' texts (reporting/) are keys of these files too: each one the code
-    # or the report's template names is in both languages
+    # the report's and the digests' texts (reporting/) and the model card's (training/card.py) are keys of
+    # these files too: each one the code or the report's template names is in both languages
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2] / "reporting"
+    root = Path(__file__).resolve().parents[2]
     used = set()
-    for path in [*root.glob("*.py"), *root.glob("templates/*.j2")]:
+    for path in [
+        *root.glob("reporting/*.py"),
+        *root.glob("reporting/templates/*.j2"),
+        root / "training" / "card.py",
+    ]:
         text = path.read_text(encoding="utf-8")
-        used |= set(re.findall(r"[\"']((?:report|digest)\.[a-z0-9_.]*[a-z0-9_])[\"']", text))
+        used |= set(re.findall(r"[\"']((?:report|digest|card)\.[a-z0-9_.]*[a-z0-9_])[\"']", text))
     used.discard("report.html.j2")  # the template's file name
-    assert {"digest.subject_new", "digest.headline"} <= used
+    assert {"digest.subject_new", "digest.headline", "card.data.train", "card.limits.heading"} <= used
     for lang in i18n.LANGUAGES:
         assert sorted(k for k in used if not i18n.has(lang, k)) == [], lang
 

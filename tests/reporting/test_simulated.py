@@ -388,18 +388,30 @@ def test_the_report_in_chinese_leaves_no_english_sentence_and_writes_numbers_the
     page = html_text(data, with_context(fair_scores, fair_tables.reps), "zh-CN")
     assert page.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
     assert fair_report.html.read_text().startswith('<!DOCTYPE html>\n<html lang="en">')
-    # what a reader sees: no chart data, no styles, no model card (shown as the training run wrote it)
-    shown = re.sub(
-        r'src="data:[^"]*"|<style>.*?</style>|<div class="card-md" id="model-card".*?</div>',
-        "",
-        page,
-        flags=re.S,
+    # the model card its training run wrote in Chinese (model_card.zh-CN.md), beside the English one
+    assert set(data.model.cards) == {"en", "zh-CN"}
+    assert (
+        '<div class="card-md" id="model-card" lang="zh-CN"><h1>模型卡：' in page
+        and 'id="card-note"' not in page
     )
+    # what a reader sees: no chart data, no styles
+    shown = re.sub(r'src="data:[^"]*"|<style>.*?</style>', "", page, flags=re.S)
     shown = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", shown)))
     names = {
         str(v) for c in ("team", "region", "segment", "manager_id") for v in fair_tables.reps[c].dropna()
     }
     assert english_runs(shown, keep=(*names, "ROC-AUC", "PR-AUC", "Brier", "ECE")) == []
+    # a version trained before the Chinese card has only model_card.md: shown as it is, marked English
+    from dataclasses import replace as replaced
+
+    old_run = replaced(data, model=replaced(data.model, cards={"en": data.model.card}))
+    old_page = html_text(old_run, with_context(fair_scores, fair_tables.reps), "zh-CN")
+    assert '<div class="card-md" id="model-card" lang="en"><h1>Model card: ' in old_page
+    assert '<p class="note" id="card-note">模型卡按训练运行写下的英文原文显示' in old_page
+    assert "重新训练即可得到中文模型卡" in old_page
+    # the English report shows the English card, with no line about its language
+    en = fair_report.html.read_text()
+    assert '<div class="card-md" id="model-card" lang="en"><h1>Model card: ' in en and "card-note" not in en
     assert "3. 公平性审计" in shown and "其他（已合并）" in shown and "已漂移" in shown
     # numbers: a percentage as the dashboard writes it, thousands separated, points and amounts in Chinese
     s = data.summary

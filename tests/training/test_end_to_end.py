@@ -78,6 +78,7 @@ def test_train_logs_a_complete_run_and_registers_a_challenger(settings):
     }
     for a in (
         "model_card.md",
+        "model_card.zh-CN.md",
         "plots/calibration.png",
         "plots/lead_time.png",
         "plots/shap_summary.png",
@@ -139,6 +140,43 @@ def test_card_reports_model_against_baselines(settings, tmp_path):
     from features.registry import definitions_fingerprint
 
     assert f"feature definitions: sha256 `{definitions_fingerprint()}`" in card
+
+
+def test_the_card_in_chinese_says_the_same_facts_in_chinese(settings, tmp_path):
+    """model_card.zh-CN.md: the English card's facts (every number, id and name) in Chinese, counts
+    with thousands separators as the Chinese report writes them, and no English sentence left."""
+    import re
+
+    import mlflow.artifacts
+
+    from models import registry
+    from models.loading import load_version
+    from tests.reporting.conftest import english_runs
+
+    client = registry.configure(settings)
+    run_id = client.get_model_version(settings.model_name, "1").run_id
+    en, zh = (
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=name, dst_path=str(tmp_path / name)
+            )
+        ).read_text(encoding="utf-8")
+        for name in ("model_card.md", "model_card.zh-CN.md")
+    )
+    assert zh.startswith(f"# 模型卡：{settings.model_name}\n") and "## 已知局限" in zh
+
+    def numbers(card: str) -> list[str]:
+        return sorted(re.findall(r"\d+(?:\.\d+)?", re.sub(r"(?<=\d),(?=\d{3})", "", card)))
+
+    assert numbers(zh) == numbers(en)
+    ids = set(re.findall(r"`([^`]+)`", en))
+    assert ids == set(re.findall(r"`([^`]+)`", zh)) and run_id in ids
+    held = next(line for line in zh.splitlines() if line.startswith("| 模型 |"))
+    assert "ROC-AUC" in held and "Brier" in held
+    big = next(int(n) for n in re.findall(r"\((\d+) snapshots", en) if int(n) >= 1000)
+    assert f"（{big:,} 个快照" in zh
+    names = load_version(settings, "1").pyfunc.feature_names
+    assert english_runs(zh, keep=(*names, "ROC-AUC", "PR-AUC", "log-loss")) == []
 
 
 def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
