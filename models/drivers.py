@@ -16,6 +16,7 @@ the frame (the scoring batch holds every active rep on the day, so that is the s
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -65,28 +66,34 @@ def peer_values(
 ) -> pd.DataFrame:
     """Peer value of each feature for each row (columns = features, index as frame); NaN when unknown."""
     scope = peer_scope(frame, min_peers=min_peers) if scope is None else scope
-    out = pd.DataFrame(index=frame.index)
-    by_seg = scope == "segment"
-    keys_day = [frame["as_of"]] if "as_of" in frame else None
-    for f in features:
-        if f not in frame:
-            out[f] = np.nan
-            continue
-        x = pd.to_numeric(frame[f], errors="coerce").astype(float)
-        if keys_day is not None:
-            org = x.groupby(keys_day, sort=False).transform("median")
-        else:
-            org = pd.Series(x.median(), index=frame.index)
+    features = list(dict.fromkeys(features))
+    if not features:
+        return pd.DataFrame(index=frame.index)
+    by_seg = np.asarray(scope == "segment")[:, None]
+    present = [f for f in features if f in frame]
+    # All features in one frame, one grouping each for the day and the segment: a grouping per feature
+    # cost more than the rest of the explanation. The medians are the same, column by column.
+    x = pd.DataFrame(
+        {f: pd.to_numeric(frame[f], errors="coerce").astype(float).to_numpy() for f in present},
+        index=frame.index,
+        columns=present,
+    )
+    if "as_of" in frame:
+        org = x.groupby(frame["as_of"], sort=False).transform("median").to_numpy(dtype=float)
+    else:
+        org = np.tile(x.median().to_numpy(dtype=float), (len(x), 1))
+    seg = org.copy()
+    rest = []
+    for j, f in enumerate(present):
         if PEER_PREFIX + f in frame:
-            seg_v = pd.to_numeric(frame[PEER_PREFIX + f], errors="coerce").astype(float)
-        elif "segment" in frame and keys_day is not None:
-            seg_v = x.groupby(
-                [frame["segment"].astype("string").fillna("\x00"), frame["as_of"]], sort=False
-            ).transform("median")
+            seg[:, j] = pd.to_numeric(frame[PEER_PREFIX + f], errors="coerce").astype(float).to_numpy()
         else:
-            seg_v = org
-        out[f] = np.where(by_seg, seg_v, org)
-    return out
+            rest.append(j)
+    if rest and "segment" in frame and "as_of" in frame:
+        keys = [frame["segment"].astype("string").fillna("\x00"), frame["as_of"]]
+        seg[:, rest] = x.iloc[:, rest].groupby(keys, sort=False).transform("median").to_numpy(dtype=float)
+    out = pd.DataFrame(np.where(by_seg, seg, org), index=frame.index, columns=present)
+    return out.reindex(columns=features) if len(present) < len(features) else out
 
 
 def peer_quantile(
@@ -219,6 +226,42 @@ def _texts(
     return out
 
 
+class _Phrases:
+    """Sentences, group titles and whether a group is actionable, each worked out once for a batch:
+    many rows share a figure (no data, a level peer value, the period's elapsed share), and rendering
+    both languages is most of what is left per row."""
+
+    def __init__(self):
+        self._texts: dict[tuple, dict] = {}
+        self._titles: dict[str, dict] = {}
+        self._actionable: dict[str, bool] = {}
+
+    def texts(self, *args) -> dict:
+        """`_texts(*args)`."""
+        # type and repr, not the values: 0.0 == -0.0 and 1 == 1.0 == True as keys, yet -0.0 reads "-0%"
+        key = tuple((type(a), repr(a)) for a in args)
+        out = self._texts.get(key)
+        if out is None:
+            out = self._texts[key] = _texts(*args)
+        return out
+
+    def titles(self, group: str) -> dict:
+        """`title_en`, `title_zh` of a group."""
+        out = self._titles.get(group)
+        if out is None:
+            out = self._titles[group] = {
+                f"title_{i18n.SUFFIX[lang]}": i18n.group_title(group, lang) for lang in i18n.LANGUAGES
+            }
+        return out
+
+    def actionable(self, group: str) -> bool:
+        """`group_actionable(group)`."""
+        out = self._actionable.get(group)
+        if out is None:
+            out = self._actionable[group] = group_actionable(group)
+        return out
+
+
 # -- grouping ----------------------------------------------------------------------------------
 def group_contributions(contrib: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
     """Sum of contributions per group (rows as `contrib`; `base_value` and unknown columns ignored)."""
@@ -259,8 +302,40 @@ def group_drivers_row(
     (`reads_as_risk`) and another of the group's features with at least `ALT_SHARE` of its push
     shows the rep on the worse side: that one is the checkable reason.
     """
-    better = better or {}
-    base = _base_contributions(contrib_row)
+    return _group_drivers(
+        _base_contributions(contrib_row),
+        row,
+        peers_row,
+        groups=groups,
+        units=units,
+        scope=scope,
+        k=k,
+        actionable=actionable,
+        org_row=org_row,
+        better=better,
+        currency=currency,
+    )
+
+
+def _group_drivers(
+    base: dict[str, float],
+    row: Mapping,
+    peers_row: Mapping,
+    *,
+    groups: dict[str, str],
+    units: dict[str, str],
+    scope: str,
+    k: int,
+    actionable: dict[str, bool] | None = None,
+    org_row: Mapping | None = None,
+    better: dict[str, str] | None = None,
+    currency: str = DEFAULT_CURRENCY,
+    phrases: _Phrases | None = None,
+) -> list[dict]:
+    """`group_drivers_row` from the row's contributions per base feature (`_base_contributions`); the
+    rows may be Series or dicts (explain_frame's); `phrases` can be shared by the rows of a batch."""
+    phrases = phrases or _Phrases()
+    better, actionable = better or {}, actionable or {}
     by_group: dict[str, list[tuple[str, float]]] = {}
     for f, c in base.items():
         by_group.setdefault(groups.get(f, "other"), []).append((f, c))
@@ -284,7 +359,7 @@ def group_drivers_row(
             if reads_as_risk(*figures(alt), better.get(alt), scope):
                 f, c = alt, ca
                 break
-        act = (actionable or {}).get(g, group_actionable(g))
+        act = actionable[g] if g in actionable else phrases.actionable(g)
         value, peer, org = figures(f)
         d = {
             "group": g,
@@ -296,9 +371,10 @@ def group_drivers_row(
             "peer_value": peer,
             "peer_scope": scope,
         }
-        for lang in i18n.LANGUAGES:
-            d[f"title_{i18n.SUFFIX[lang]}"] = i18n.group_title(g, lang)
-        d.update(_texts(f, value, peer, units.get(f, ""), scope, segment, act, org, better.get(f), currency))
+        d.update(phrases.titles(g))
+        d.update(
+            phrases.texts(f, value, peer, units.get(f, ""), scope, segment, act, org, better.get(f), currency)
+        )
         out.append(d)
     return out
 
@@ -315,6 +391,25 @@ def enrich_feature_drivers(
     currency: str = DEFAULT_CURRENCY,
 ) -> list[dict]:
     """Add `peer_value`, `text_en`, `text_zh` to the per-feature drivers of outputs.md (keys kept)."""
+    return _enrich_drivers(
+        drivers, row, peers_row, units=units, scope=scope, org_row=org_row, better=better, currency=currency
+    )
+
+
+def _enrich_drivers(
+    drivers: list[dict],
+    row: Mapping,
+    peers_row: Mapping,
+    *,
+    units,
+    scope,
+    org_row: Mapping | None = None,
+    better: dict[str, str] | None = None,
+    currency: str = DEFAULT_CURRENCY,
+    phrases: _Phrases | None = None,
+) -> list[dict]:
+    """`enrich_feature_drivers` on Series or dicts; `phrases` can be shared by the rows of a batch."""
+    phrases = phrases or _Phrases()
     better = better or {}
     segment = None if "segment" not in row or pd.isna(row["segment"]) else str(row["segment"])
     out = []
@@ -326,14 +421,14 @@ def enrich_feature_drivers(
         e = dict(d)
         e["peer_value"] = peer
         e.update(
-            _texts(
+            phrases.texts(
                 b,
                 value,
                 peer,
                 units.get(b, units.get(d["feature"], "")),
                 scope,
                 segment,
-                group_actionable(d.get("group", "")),
+                phrases.actionable(d.get("group", "")),
                 org,
                 better.get(b),
                 currency,
@@ -391,41 +486,84 @@ def explain_frame(
     gsum = group_contributions(contrib, groups)
     out = pd.DataFrame(index=frame.index)
     out["peer_scope"] = scope
-    rows = []
+    # Plain dicts and lists, made column-wise once: a Series per row (frame.loc[idx] and the like) cost
+    # most of the time. The rows hold what the per-feature drivers name as well, as frame.loc did.
+    named = {base_feature(d["feature"]) for ds in drivers or [] for d in ds}
+    rows = _records(frame, [*bases, *sorted(named), "segment"])
+    peer_rows, org_rows = _records(peers, bases), _records(org_peers, bases)
+    base_rows = _base_contribution_rows(contrib, frame.index)
+    scopes = scope.tolist()
+    phrases = _Phrases()
+    grouped = []
     enriched = []
-    for i, idx in enumerate(frame.index):
-        row, prow, orow = frame.loc[idx], peers.loc[idx], org_peers.loc[idx]
-        rows.append(
-            group_drivers_row(
-                row,
-                contrib.loc[idx],
-                prow,
+    for i in range(len(frame)):
+        grouped.append(
+            _group_drivers(
+                base_rows[i],
+                rows[i],
+                peer_rows[i],
                 groups=groups,
                 units=units,
-                scope=scope[idx],
+                scope=scopes[i],
                 k=k,
-                org_row=orow,
+                org_row=org_rows[i],
                 better=better,
                 currency=currency,
+                phrases=phrases,
             )
         )
         if drivers is not None:
             enriched.append(
-                enrich_feature_drivers(
+                _enrich_drivers(
                     drivers[i],
-                    row,
-                    prow,
+                    rows[i],
+                    peer_rows[i],
                     units=units,
-                    scope=scope[idx],
-                    org_row=orow,
+                    scope=scopes[i],
+                    org_row=org_rows[i],
                     better=better,
                     currency=currency,
+                    phrases=phrases,
                 )
             )
-    out["driver_groups"] = rows
+    out["driver_groups"] = grouped
     if drivers is not None:
         out["drivers"] = enriched
     for g in gsum.columns:
         out[f"contrib__{g}"] = gsum[g].to_numpy()
     out.attrs["peers"] = peers
     return out
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """Each row of `frame` as a dict of those of `columns` it has, values as `frame.loc` gives them up to
+    numpy scalar types (which `_clean` and `str` read alike)."""
+    cols = [c for c in dict.fromkeys(columns) if c in frame]
+    if not cols:
+        return [{} for _ in range(len(frame))]
+    return [
+        dict(zip(cols, values, strict=True))
+        for values in zip(*(frame[c].tolist() for c in cols), strict=True)
+    ]
+
+
+def _base_contribution_rows(contrib: pd.DataFrame, index: pd.Index) -> list[dict[str, float]]:
+    """`_base_contributions` of the rows of `contrib` labelled `index`, in that order, summed column-wise.
+
+    Each base feature's sum starts at 0.0 and adds its columns in `contrib`'s order, as the per-row
+    function does, so that every float is the same to the last bit.
+    """
+    positions = contrib.index.get_indexer(index)
+    if (positions < 0).any():
+        raise KeyError(f"explain_frame: no contributions for rows {list(index[positions < 0][:5])}")
+    values = contrib.to_numpy(dtype=float)[positions]
+    sums: dict[str, np.ndarray] = {}
+    for j, c in enumerate(contrib.columns):
+        if c == "base_value":
+            continue
+        b = base_feature(c)
+        sums[b] = sums.get(b, 0.0) + values[:, j]
+    names = list(sums)
+    if not names:
+        return [{} for _ in range(len(index))]
+    return [dict(zip(names, row, strict=True)) for row in np.column_stack([sums[b] for b in names]).tolist()]

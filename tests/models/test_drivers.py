@@ -6,6 +6,8 @@ import pytest
 
 from models.drivers import (
     ALT_SHARE,
+    MIN_PEERS,
+    enrich_feature_drivers,
     explain_frame,
     feature_sentence,
     group_contributions,
@@ -269,3 +271,139 @@ def test_a_strength_too_small_to_show_is_still_said_to_be_one():
         better="higher",
     )
     assert "better than peers" in en and "the same as" not in en, en
+
+
+# -- explain_frame against a per-row reference ---------------------------------------------------
+EDGE_UNITS = {
+    "win_rate_180d": "share",
+    "calls_per_week_28d": "per_week",
+    "quota_amount": "currency",
+    "stage_days_91d": "days",
+    "pace_gap": "points",
+    "eng__pulse_score_mean_28d": "score",
+    "tenure_days": "days",
+    "not_in_frame": "share",
+}
+EDGE_GROUPS = {
+    "win_rate_180d": "conversion",
+    "calls_per_week_28d": "activity",
+    "quota_amount": "quota",
+    "stage_days_91d": "cycle",
+    "pace_gap": "attainment",
+    "eng__pulse_score_mean_28d": "wellbeing",
+    "tenure_days": "tenure",
+    "not_in_frame": "pipeline",
+}
+EDGE_BETTER = {"win_rate_180d": "higher", "calls_per_week_28d": "higher", "stage_days_91d": "lower"}
+
+
+def _edge_batch(seed: int = 0, n: int = 24):
+    """Two as-of days; a segment of one rep on a day and reps without a segment (organisation peers);
+    NaN features, engagement missing for everybody, a feature the frame lacks (its drivers' values 0.0
+    and -0.0, which read "0%" and "-0%"), a `peer__` column, -0.0 in it and in contributions. Values are
+    multiples of 1/8 so that every median is exact whichever way it is computed."""
+    rng = np.random.default_rng(seed)
+
+    def eighths(size, top=16):
+        return rng.integers(0, top, size) / 8.0
+
+    seg = np.array(["SMB", "Mid-Market"] * (n // 2), dtype=object)
+    seg[[3, 10]] = None
+    seg[5] = "Enterprise"  # alone in its segment
+    f = pd.DataFrame(
+        {
+            "rep_id": pd.array([f"r{i:02d}" for i in range(n)], dtype="string"),
+            "as_of": pd.to_datetime(["2024-04-22", "2024-05-06"])[np.arange(n) % 2],
+            "segment": pd.array(seg, dtype="string"),
+            "win_rate_180d": eighths(n) / 2,
+            "calls_per_week_28d": eighths(n) * 10,
+            "quota_amount": eighths(n) * 40_000,
+            "stage_days_91d": eighths(n) * 8,
+            "pace_gap": eighths(n, 8) - 0.5,
+            "eng__pulse_score_mean_28d": np.nan,
+            "tenure_days": rng.integers(0, 900, n),
+        }
+    )
+    f["peer__win_rate_180d"] = eighths(n) / 2
+    for c in ("win_rate_180d", "calls_per_week_28d", "stage_days_91d"):
+        f.loc[rng.random(n) < 0.2, c] = np.nan
+    f.loc[[1, 4], "peer__win_rate_180d"] = -0.0
+    cols = [*EDGE_UNITS, "peer__win_rate_180d"]
+    c = pd.DataFrame(rng.normal(0, 0.3, (n, len(cols))), columns=cols)
+    c.loc[[0, 2], "win_rate_180d"] = -0.0
+    c["not_in_frame"] = c["not_in_frame"].abs() + 0.3  # a driver of every row
+    c["base_value"] = -1.0
+    drivers = [
+        [
+            {
+                "feature": k,
+                "group": EDGE_GROUPS[k.removeprefix("peer__")],
+                "value": -0.0 if i % 4 >= 2 else 0.0,
+                "contribution": v,
+            }
+            for k, v in c.loc[i, cols].items()
+            if v > 0.25
+        ]
+        for i in range(n)
+    ]
+    # rows labelled out of order, contributions in yet another order: rows are matched by label
+    labels = rng.permutation(n) + 100
+    return f.set_axis(labels), c.set_axis(labels).sample(frac=1, random_state=seed), drivers
+
+
+def _reference_peers(f: pd.DataFrame, features: list[str]):
+    """The peers of each row, one row at a time, as the module docstring defines them."""
+    peers, org, scope = {}, {}, {}
+    for idx, row in f.iterrows():
+        day = f[f["as_of"] == row["as_of"]]
+        mates = day[day["segment"] == row["segment"]] if pd.notna(row["segment"]) else day.iloc[:0]
+        scope[idx] = "segment" if len(mates) >= MIN_PEERS else "organisation"
+        org[idx] = {x: day[x].astype(float).median() for x in features}
+        if scope[idx] == "segment":
+            peers[idx] = {
+                x: float(row["peer__" + x]) if "peer__" + x in f else mates[x].astype(float).median()
+                for x in features
+            }
+        else:
+            peers[idx] = org[idx]
+    return peers, org, scope
+
+
+def _reference_explanation(f, c, drivers, **kw):
+    """explain_frame's columns for each row through the per-row public functions, on Series."""
+    features = sorted(x for x in EDGE_UNITS if x in f)
+    peers, org, scope = _reference_peers(f, features)
+    grouped, enriched = [], []
+    for i, idx in enumerate(f.index):
+        prow, orow = pd.Series(peers[idx], dtype=float), pd.Series(org[idx], dtype=float)
+        common = {"units": EDGE_UNITS, "scope": scope[idx], "org_row": orow, "better": EDGE_BETTER, **kw}
+        grouped.append(group_drivers_row(f.loc[idx], c.loc[idx], prow, groups=EDGE_GROUPS, k=3, **common))
+        enriched.append(enrich_feature_drivers(drivers[i], f.loc[idx], prow, **common))
+    return grouped, enriched, list(scope.values()), pd.DataFrame.from_dict(peers, orient="index")[features]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_explain_frame_equals_the_per_row_reference_on_every_row(seed):
+    """The batch explanation (columns built once, sentences shared between rows) says for each row exactly
+    what the per-row functions say with that row's own figures and peers, to the last digit and -0.0."""
+    f, c, drivers = _edge_batch(seed)
+    ex = explain_frame(f, c, groups=EDGE_GROUPS, units=EDGE_UNITS, k=3, drivers=drivers, better=EDGE_BETTER)
+    grouped, enriched, scope, peers = _reference_explanation(f, c, drivers)
+    assert ex.index.equals(f.index) and ex["peer_scope"].tolist() == scope
+    assert {"segment", "organisation"} <= set(scope)
+    assert repr(ex["driver_groups"].tolist()) == repr(grouped)
+    assert repr(ex["drivers"].tolist()) == repr(enriched)
+    pd.testing.assert_frame_equal(ex.attrs["peers"], peers, check_exact=True, check_names=False)
+    # pooled batches repeat labels: the same explanation, matched by position
+    labels = np.arange(len(f)) % 5
+    pooled = explain_frame(
+        f.set_axis(labels),
+        c.loc[f.index].set_axis(labels),
+        groups=EDGE_GROUPS,
+        units=EDGE_UNITS,
+        k=3,
+        drivers=drivers,
+        better=EDGE_BETTER,
+    )
+    assert repr(pooled["driver_groups"].tolist()) == repr(grouped)
+    assert repr(pooled["drivers"].tolist()) == repr(enriched)
