@@ -138,6 +138,7 @@ def main() -> None:
 
 
 # -- the previous implementation, the reference (models/drivers.py before the column-wise rewrite) ----------
+# Its contrib__ sums take the contributions' row order, which is the frame's here, as in `repradar score`.
 def _old_peer_values(
     frame: pd.DataFrame, features: list[str], *, min_peers: int = MIN_PEERS, scope: pd.Series | None = None
 ) -> pd.DataFrame:

@@ -483,7 +483,7 @@ def explain_frame(
     org_peers = peer_values(
         frame, [b for b in bases if b in frame], scope=pd.Series("organisation", index=frame.index)
     )
-    gsum = group_contributions(contrib, groups)
+    gsum = group_contributions(contrib, groups).loc[frame.index]  # by label, like the rows' contributions
     out = pd.DataFrame(index=frame.index)
     out["peer_scope"] = scope
     # Plain dicts and lists, made column-wise once: a Series per row (frame.loc[idx] and the like) cost

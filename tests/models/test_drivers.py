@@ -407,3 +407,14 @@ def test_explain_frame_equals_the_per_row_reference_on_every_row(seed):
     )
     assert repr(pooled["driver_groups"].tolist()) == repr(grouped)
     assert repr(pooled["drivers"].tolist()) == repr(enriched)
+
+
+def test_group_sums_follow_the_frame_s_rows_when_contributions_come_in_another_order():
+    """Rows are matched by label: the `contrib__<group>` sums the playbook reads (quota share, rules) were
+    taken in the contributions' order, so each rep got another rep's sums."""
+    f, c, _ = _edge_batch(0)
+    assert not c.index.equals(f.index)
+    ex = explain_frame(f, c, groups=EDGE_GROUPS, units=EDGE_UNITS, k=3)
+    sums = group_contributions(c.loc[f.index], EDGE_GROUPS)
+    for g in sums.columns:
+        np.testing.assert_array_equal(ex[f"contrib__{g}"].to_numpy(), sums[g].to_numpy(), err_msg=g)
