@@ -177,12 +177,20 @@ def feature_unit(name: str) -> str:
 
 
 # -- numbers -----------------------------------------------------------------------------------
+def _zero_unsigned(s: str, signed: bool = False) -> str:
+    """A figure that rounds to zero has no minus sign: "-0", "-0.0" (from -0.004, or a median of -0.0)
+    read as "0" ("+0" where figures are signed), so that "the same as peers" reads the same too."""
+    if s.startswith("-") and not any(c in "123456789" for c in s):
+        return ("+" if signed else "") + s[1:]
+    return s
+
+
 def _num(v: float, digits: int = 1) -> str:
     """A short number: integers without decimals, else up to `digits` decimals."""
     if abs(v - round(v)) < 1e-9:
         return f"{int(round(v)):,}"
     s = f"{v:,.{digits}f}"
-    return s.rstrip("0").rstrip(".") if "." in s else s
+    return _zero_unsigned(s.rstrip("0").rstrip(".") if "." in s else s)
 
 
 def format_amount(v: float, lang: str, *, currency: str, signed: bool = False, more: int = 0) -> str:
@@ -201,13 +209,14 @@ def format_amount(v: float, lang: str, *, currency: str, signed: bool = False, m
             body = text(lang, "units.thousand", v=_num(a / 1e4, 1 + more))
         else:
             body = _num(a, more)
-        return f"{sign}{sym}{body}"
-    if a >= 1e6:
+    elif a >= 1e6:
         body = text(lang, "units.million", v=_num(a / 1e6, 1 + more))
     elif a >= 1e3:
         body = text(lang, "units.thousand", v=_num(a / 1e3, (0 if a >= 1e4 else 1) + more))
     else:
         body = _num(a, more)
+    if not any(c in "123456789" for c in body):
+        sign = ""  # -$0.40 shown as "$0": no sign on a figure that reads as zero
     return f"{sign}{sym}{body}"
 
 
@@ -221,15 +230,15 @@ def format_value(
     v = float(value)
     kind = FORMAT_OVERRIDES.get(feature or "", unit)
     if kind == "percent_of_quota":
-        return text(lang, "misc.percent_of_quota", v=f"{v * 100:.{more}f}%")
+        return text(lang, "misc.percent_of_quota", v=_zero_unsigned(f"{v * 100:.{more}f}%"))
     if kind == "points":
-        return text(lang, "units.points", v=f"{v * 100:+.{more}f}")
+        return text(lang, "units.points", v=_zero_unsigned(f"{v * 100:+.{more}f}", signed=True))
     if kind == "share":
-        return f"{v * 100:.{more}f}%"
+        return _zero_unsigned(f"{v * 100:.{more}f}%")
     if kind == "currency":
         return format_amount(v, lang, currency=currency, more=more)
     if kind == "ratio":
-        return text(lang, "units.times", v=f"{v:.{2 + more}f}")
+        return text(lang, "units.times", v=_zero_unsigned(f"{v:.{2 + more}f}"))
     if kind == "per_week":
         return text(lang, "units.per_week", v=_num(v, 1 + more))
     if kind in ("days", "hours", "minutes"):

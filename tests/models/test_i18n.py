@@ -113,6 +113,35 @@ def test_amounts_are_written_in_the_data_s_currency(currency, lang, value, expec
     assert i18n.format_value(value, "currency", lang, currency=currency) == expected
 
 
+@pytest.mark.parametrize(
+    "value,unit,feature,expected",
+    [
+        (-0.003, "ratio", "pace_gap", "+0 points"),
+        (-0.0, "ratio", "pace_gap", "+0 points"),
+        (-0.03, "ratio", "pace_gap", "-3 points"),
+        (-0.001, "share", None, "0%"),
+        (-0.001, "ratio", "attainment_to_date", "0% of quota"),
+        (-0.001, "ratio", "quota_vs_segment", "0.00x"),
+        (-0.04, "count", None, "0"),
+        (-0.4, "currency", None, "$0"),
+        (-0.04, "per_week", None, "0 a week"),
+    ],
+)
+def test_a_figure_that_reads_as_zero_has_no_minus_sign(value, unit, feature, expected):
+    """A pace a hair behind read "-0 points", and "+0 points, against -0 points" next to peers level with
+    it (a median of -0.0): a figure written as zero is never negative."""
+    assert i18n.format_value(value, unit, "en", currency="USD", feature=feature) == expected
+
+
+def test_a_rep_level_with_peers_at_zero_reads_the_same_as_peers():
+    from models.drivers import feature_sentence
+
+    text = feature_sentence(
+        "pace_gap", 0.0, -0.0, unit="ratio", lang="en", scope="organisation", better="higher"
+    )
+    assert "the same as across the organisation" in text and "-0" not in text, text
+
+
 def test_a_signed_amount_puts_the_sign_before_the_currency():
     assert i18n.format_amount(40_000, "en", currency="EUR", signed=True) == "+€40k"
     assert i18n.format_amount(-40_000, "en", currency="SEK") == "-SEK 40k"
