@@ -25,7 +25,7 @@ from features.registry import definitions_fingerprint
 from models.pyfunc import RepRadarModel, write_artifacts
 from models.spec import PEER_PREFIX, FeatureSpec, base_feature
 from repradar.errors import UserError
-from repradar.progress import step
+from repradar.progress import step as progress_step
 from training.baselines import LogisticBaseline, PacingBaseline
 from training.booster import RiskBooster, canonical_params
 from training.calibrate import calibration_rows, choose_calibrator
@@ -520,14 +520,40 @@ def _handling(handler):
             signal.signal(s, previous)
 
 
+# Signals received inside `stop_on_signals`, oldest first. The handler raises `Stopped` wherever the
+# main thread is; when that is a finaliser or a weakref callback (MLflow's and SQLAlchemy's run during
+# logging), Python prints the exception as "ignored" and carries on, and the training went on to register
+# its version. `stop_if_requested` raises it again at the next stage and before the run's block ends.
+_STOPS: list[int] = []
+
+
+@contextlib.contextmanager
 def stop_on_signals():
     """SIGTERM, like SIGINT, raises `Stopped` while training runs, so that the MLflow run is ended as
     KILLED instead of staying RUNNING forever (SIGTERM's default ends the process on the spot)."""
 
     def stop(signum, frame):
+        _STOPS.append(signum)
         raise Stopped(signum)
 
-    return _handling(stop)
+    _STOPS.clear()
+    try:
+        with _handling(stop):
+            yield
+    finally:
+        _STOPS.clear()
+
+
+def stop_if_requested() -> None:
+    """Raise `Stopped` for a signal whose exception a finaliser or callback swallowed (see `_STOPS`)."""
+    if _STOPS:
+        raise Stopped(_STOPS[0])
+
+
+def step(message: str) -> None:
+    """`repradar.progress.step`, after honouring a stop that was swallowed since the last stage."""
+    stop_if_requested()
+    progress_step(message)
 
 
 def _signals_held():
@@ -542,6 +568,7 @@ def _nothing_half_done(client, model_name: str, run_id: str):
     to MLflow, which ends it FAILED)."""
     try:
         yield
+        stop_if_requested()  # a stop swallowed inside the block still leaves nothing registered
     except BaseException as exc:
         with _signals_held():
             import mlflow
