@@ -8,6 +8,7 @@ import re
 import pandas as pd
 
 from models.i18n import DEFAULT_LANGUAGE, Message, group_title, has, text
+from models.spec import PEER_PREFIX
 from training.evaluate import comparison_table, to_markdown
 
 # Below these the held-out figures are too noisy to trust; the list is still produced, with the caveat.
@@ -216,11 +217,15 @@ def render_card(
         )
     )
     mono = [f for f in spec.feature_names if spec.monotone.get(f, 0) != 0]
+    # the model's inputs are the features and their peer medians, counted as `train` says them
+    peers = sum(f.startswith(PEER_PREFIX) for f in spec.feature_names)
     lines.append(
         "- "
         + t(
             "card.model.features",
             n=n(len(spec.feature_names)),
+            features=n(len(spec.feature_names) - peers),
+            peers=n(peers),
             monotone=n(len(mono)),
             names=", ".join(f"`{f}` ({'+' if spec.monotone[f] > 0 else '-'})" for f in mono),
         )

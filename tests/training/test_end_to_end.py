@@ -177,6 +177,10 @@ def test_the_card_in_chinese_says_the_same_facts_in_chinese(settings, tmp_path):
     assert f"（{big:,} 个快照" in zh
     names = load_version(settings, "1").pyfunc.feature_names
     assert english_runs(zh, keep=(*names, "ROC-AUC", "PR-AUC", "log-loss")) == []
+    # the inputs counted as `train` counts them (the card said "96 features" for 67 and their peer medians)
+    peers = sum(n.startswith("peer__") for n in names)
+    assert f"- {len(names)} model inputs ({len(names) - peers} features and {peers} peer medians); " in en
+    assert f"- {len(names)} 个模型输入（{len(names) - peers} 个特征和 {peers} 个同类销售中位数）；" in zh
 
 
 def test_score_command_writes_the_output_contract(trained, sim_org, tmp_path):
