@@ -33,6 +33,19 @@ def org_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return ap
 
 
+def _simulated_alike(folder: Path, config) -> bool:
+    """Whether `folder` holds a finished simulation of `config`'s organisation (its truth/summary.json, which
+    the simulator writes last, names the same settings but for the oracle's, which changes no table)."""
+    from dataclasses import asdict
+
+    try:
+        written = json.loads((folder / "truth" / "summary.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    wanted = {k: v for k, v in asdict(config).items() if k != "oracle_sims"}
+    return {k: written.get(k) for k in wanted} == json.loads(json.dumps(wanted, default=str))
+
+
 def ensure_data(reps: int, periods: int, seed: int) -> Path:
     """Simulate the organisation once; later runs reuse the folder."""
     DATA.mkdir(parents=True, exist_ok=True)
@@ -46,11 +59,15 @@ def ensure_data(reps: int, periods: int, seed: int) -> Path:
     sys.path.insert(0, str(ROOT))
     from simulator.simulate import SimConfig, simulate
 
+    config = SimConfig(n_reps=reps, n_periods=periods, seed=seed, fmt="parquet", oracle_sims=0)
+    if _simulated_alike(folder, config):
+        # docs/playbook.md has `repradar simulate` write this very folder for the cause-match figures
+        # (with the oracle, which draws from a stream of its own): the same data, kept as it is
+        done.write_text((folder / "truth" / "summary.json").read_text())
+        return folder
     print(f"simulating {reps} reps x {periods} periods into {folder} (once) ...", flush=True)
     t = time.perf_counter()
-    summary = simulate(
-        SimConfig(n_reps=reps, n_periods=periods, seed=seed, fmt="parquet", oracle_sims=0), folder
-    )
+    summary = simulate(config, folder)
     print(f"  simulated in {time.perf_counter() - t:.0f} s: {json.dumps(summary)}", flush=True)
     done.write_text(json.dumps(summary))
     return folder
