@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -536,11 +537,20 @@ def stop_on_signals():
         _STOPS.append(signum)
         raise Stopped(signum)
 
+    def quiet(unraisable):
+        # A swallowed stop is remembered in _STOPS and raised again: Python's "Exception ignored in ...
+        # Traceback" on stderr would only alarm the user. Anything else goes to the previous hook.
+        if not isinstance(unraisable.exc_value, Stopped):
+            previous_hook(unraisable)
+
+    previous_hook = sys.unraisablehook
     _STOPS.clear()
+    sys.unraisablehook = quiet
     try:
         with _handling(stop):
             yield
     finally:
+        sys.unraisablehook = previous_hook
         _STOPS.clear()
 
 
