@@ -19,6 +19,7 @@ from features.contract import REPS
 from features.engine import DuckDBEngine
 from features.io import Tables
 from features.staging import day_number, from_day_number, latest_data_day, stage
+from models.i18n import Items, Message
 from repradar.errors import UserError
 
 KEY_COLUMNS = ["rep_id", "period_start", "period_end", "as_of"]
@@ -47,12 +48,11 @@ FALLBACK_COLUMNS = [
     "stage_days_91d",
     "open_deal_stage_age_days",
 ]
-FALLBACK_NOTE = (
-    "opportunity_history is absent: a deal counts as open from created_date to its final close_date "
-    "with its final amount, and won/lost from close_date on, so slipped close dates and changed amounts "
-    "leak a little into " + ", ".join(FALLBACK_COLUMNS[:9]) + "; close_date_slips_91d and the "
-    "late-stage and stage-by-stage features are NaN."
-)
+
+
+def fallback_note() -> Message:
+    """What the features lose without opportunity_history (the note's text: card.build_note.fallback)."""
+    return Message("card.build_note.fallback", columns=Items(FALLBACK_COLUMNS[:9]))
 
 
 @dataclass
@@ -62,6 +62,8 @@ class FeatureSet:
     frame: pd.DataFrame
     feature_names: list[str]
     history_fallback: bool
+    # the build's notes: Messages (English wherever used as text; the Chinese model card says them in
+    # Chinese), the scoring-day ones plain English
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -221,25 +223,20 @@ def _attribute_columns(tables: Tables) -> list[str]:
     return [c for c in tables.reps.columns if c not in known]
 
 
-def _notes(tables: Tables, staged, unknown: list[str]) -> list[str]:
+def _notes(tables: Tables, staged, unknown: list[str]) -> list[Message]:
+    """What the build had to leave out or guess (texts under card.build_note in models/messages/)."""
     notes = []
     if not staged.has_history:
-        notes.append(FALLBACK_NOTE)
+        notes.append(fallback_note())
     if not staged.has_activities:
-        notes.append("activities is absent: activity features are NaN.")
+        notes.append(Message("card.build_note.no_activities"))
     if not staged.has_engagement:
-        notes.append(
-            "engagement is absent: engagement features (pulse, CSAT, 1:1s, leave, training ...) are NaN."
-        )
+        notes.append(Message("card.build_note.no_engagement"))
     if unknown:
-        notes.append(
-            "engagement metrics not in the contract became generic 28-day-mean features: "
-            + ", ".join(unknown)
-            + "."
-        )
+        notes.append(Message("card.build_note.unknown_metrics", metrics=Items(unknown)))
     attrs = _attribute_columns(tables)
     if attrs:
-        notes.append("reps columns kept out of the model (attributes): " + ", ".join(attrs) + ".")
+        notes.append(Message("card.build_note.attributes", columns=Items(attrs)))
     return notes
 
 
@@ -381,7 +378,7 @@ def build_training_set(
     fs = compute_features(tables, snaps, miss_threshold=miss_threshold, reference_day=ref, engine=engine)
     n_periods = snaps[["period_start", "period_end"]].drop_duplicates().shape[0]
     fs.notes.insert(
-        0, f"snapshots every {every_days} days of {n_periods} finished period(s) ending before {ref}"
+        0, Message("card.build_note.snapshots", every_days=every_days, periods=n_periods, day=ref)
     )
     return fs
 

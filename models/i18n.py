@@ -193,6 +193,24 @@ def _num(v: float, digits: int = 1) -> str:
     return _zero_unsigned(s.rstrip("0").rstrip(".") if "." in s else s)
 
 
+def format_count(v) -> str:
+    """A count with thousands separators (1,500), as the dashboard, the report and the model card write
+    counts in both languages; "-" for a missing one."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{int(v):,}"
+
+
+def format_fixed(v, digits: int = 2) -> str:
+    """A figure with exactly `digits` decimals (0.930), as the report's and the card's tables write AUC,
+    Brier and the like; "-" for a missing one, "inf" for an infinite one."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}"
+
+
 def format_amount(v: float, lang: str, *, currency: str, signed: bool = False, more: int = 0) -> str:
     """A currency amount: $40k, €1.2M, SEK 40k, ¥4.1万 (models/currency.py); `more` digits.
 

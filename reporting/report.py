@@ -354,14 +354,6 @@ def assemble(
 
 
 # ---------------------------------------------------------------------------------------------
-def _num(v, digits=2) -> str:
-    if v is None or (isinstance(v, float) and (math.isnan(v))):
-        return "-"
-    if isinstance(v, float) and math.isinf(v):
-        return "inf"
-    return f"{v:.{digits}f}"
-
-
 def _pct(v, digits=1) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -379,13 +371,6 @@ def _signed_pct(v, digits=1, lang: str = i18n.DEFAULT_LANGUAGE) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return i18n.text(lang, "report.points", v=f"{100 * v:+.{digits}f}")
-
-
-def _count(v) -> str:
-    """A count with thousands separators (1,500), as the dashboard writes numbers in both languages."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{int(v):,}"
 
 
 def _ci(low, high, signed: bool = False, lang: str = i18n.DEFAULT_LANGUAGE) -> Markup:
@@ -408,13 +393,13 @@ def _band_table(
     ]
     for r in t.head(max_rows).to_dict("records"):
         rows.append(
-            f'<tr><td class="l">{html.escape(str(r[by]))}</td><td>{_count(r["reps"])}</td>'
-            f'<td class="high">{_count(r["high"])}</td><td>{_count(r["medium"])}</td><td>{_count(r["low"])}</td>'
+            f'<tr><td class="l">{html.escape(str(r[by]))}</td><td>{i18n.format_count(r["reps"])}</td>'
+            f'<td class="high">{i18n.format_count(r["high"])}</td><td>{i18n.format_count(r["medium"])}</td><td>{i18n.format_count(r["low"])}</td>'
             f"<td>{_pct(r['high_share'])}</td><td>{_pct(r['mean_risk'])}</td></tr>"
         )
     rows.append("</table>")
     if len(t) > max_rows:
-        more = i18n.text(lang, "report.summary.more", n=_count(len(t) - max_rows))
+        more = i18n.text(lang, "report.summary.more", n=i18n.format_count(len(t) - max_rows))
         rows.append(f'<p class="note">{html.escape(more)}</p>')
     return Markup("".join(rows))
 
@@ -515,7 +500,7 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
         lang=lang,
         **_texts(lang),
         group=lambda g: localise(group_name(g), lang),
-        count=_count,
+        count=i18n.format_count,
         reason=lambda r: (
             (r.get("reason_zh") or r["reason"]) if lang != i18n.DEFAULT_LANGUAGE else r["reason"]
         ),
@@ -545,7 +530,7 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
         generated_at=data.generated_at,
         app_version=app_version,
         pct=_pct,
-        num=_num,
+        num=i18n.format_fixed,
         signed=_signed,
         signed_pct=lambda v, digits=1: _signed_pct(v, digits, lang),
         ci=lambda low, high, signed=False: _ci(low, high, signed, lang),

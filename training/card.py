@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
-from models.i18n import DEFAULT_LANGUAGE, Message, group_title, has, text
+from models.i18n import (
+    DEFAULT_LANGUAGE,
+    Message,
+    format_count,
+    format_fixed,
+    group_title,
+    has,
+    text,
+)
 from models.spec import PEER_PREFIX
 from training.evaluate import comparison_table, to_markdown
 
@@ -17,20 +23,10 @@ THIN_TRAIN_PERIODS = 3
 THIN_TEST_MISSES = 20
 
 
-def _counter(lang: str):
-    """How the card writes a count: as it always has in English (1500), as the Chinese report does in
-    Chinese (1,500: reporting.report._count)."""
-    if lang == DEFAULT_LANGUAGE:
-        return str
-    from reporting.report import _count
-
-    return _count
-
-
 def data_caveats(split: dict, lang: str = DEFAULT_LANGUAGE) -> list[str]:
     """Plain-language warnings when the data is too thin for a trustworthy model (pure; from the split)."""
     out = []
-    n = _counter(lang)
+    n = format_count
     reps, periods, misses = (
         split.get("reps"),
         split.get("train_periods"),
@@ -58,28 +54,13 @@ def _definitions_line(spec, lang: str = DEFAULT_LANGUAGE) -> str:
     return "- " + text(lang, "card.data.definitions", sha=sha, revision=FEATURES_REVISION)
 
 
-BUILD_NOTES = ("snapshots", "fallback", "no_activities", "no_engagement", "unknown_metrics", "attributes")
-
-
-def _pattern(template: str) -> re.Pattern:
-    """A regular expression reading a text written from `template` back into its {placeholders}."""
-    parts = re.split(r"\{(\w+)\}", template)
-    return re.compile(
-        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)), re.S
-    )
-
-
 def build_note(note: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """A feature-build note (features/build.py writes them in English) in `lang`: read back with the
-    English text of its kind and written with that language's; a note of no known kind as it is."""
+    """A feature-build note in `lang`: the build writes Messages (features/build.py); a plain-text note
+    (one no message covers yet) as it was written, and in another language saying it is the original."""
     if isinstance(note, Message):
         return note.in_lang(lang)
     if lang == DEFAULT_LANGUAGE:
         return note
-    for kind in BUILD_NOTES:
-        m = _pattern(text(DEFAULT_LANGUAGE, f"card.build_note.{kind}")).fullmatch(note)
-        if m:
-            return text(lang, f"card.build_note.{kind}", **m.groupdict())
     return text(lang, "card.build_note.as_written", note=note)
 
 
@@ -88,8 +69,6 @@ def _table(table: pd.DataFrame, lang: str, first: str = "report.col.model") -> s
     it; in Chinese with the report's column and model names and its numbers (reporting.report)."""
     if lang == DEFAULT_LANGUAGE:
         return to_markdown(table)
-    from reporting.report import _count, _num
-
     heads = {
         "n": "report.col.snapshots",
         "n_missed": "report.col.missed",
@@ -105,7 +84,9 @@ def _table(table: pd.DataFrame, lang: str, first: str = "report.col.model") -> s
     for name, r in table.iterrows():
         key = f"report.model.baseline.{name}"
         cells = [text(lang, key) if first == "report.col.model" and has(lang, key) else str(name)]
-        cells += [_count(r[c]) if c in ("n", "n_missed") else _num(float(r[c]), 3) for c in cols]
+        cells += [
+            format_count(r[c]) if c in ("n", "n_missed") else format_fixed(float(r[c]), 3) for c in cols
+        ]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -136,7 +117,7 @@ def render_card(
     def t(key: str, **params) -> str:
         return text(lang, key, **params)
 
-    n = _counter(lang)
+    n = format_count
     en = lang == DEFAULT_LANGUAGE
     lines = ["# " + t("card.title", name=model_name), ""]
     caveats = data_caveats(split, lang)
