@@ -90,6 +90,14 @@ def text(lang: str, key: str, **params) -> str:
     return str(msg).format(**params) if params else str(msg)
 
 
+def counted(lang: str, key: str, shown: str, **params) -> str:
+    """The message at `key` about the figure `shown` (as written, e.g. "+1"): its `<key>_one` form where
+    the figure reads as one and the language has one ("1 day", "+1 meeting a week"), else `key`."""
+    if shown.lstrip("+-") == "1" and has(lang, f"{key}_one"):
+        key = f"{key}_one"
+    return text(lang, key, **params)
+
+
 class Message(str):
     """A text kept with its key and values: English wherever it is used as a str (the report's JSON, the
     command line), any language through `in_lang`. The report's notes are made once, while its figures
@@ -250,7 +258,8 @@ def format_value(
     if kind == "percent_of_quota":
         return text(lang, "misc.percent_of_quota", v=_zero_unsigned(f"{v * 100:.{more}f}%"))
     if kind == "points":
-        return text(lang, "units.points", v=_zero_unsigned(f"{v * 100:+.{more}f}", signed=True))
+        shown = _zero_unsigned(f"{v * 100:+.{more}f}", signed=True)
+        return counted(lang, "units.points", shown, v=shown)
     if kind == "share":
         return _zero_unsigned(f"{v * 100:.{more}f}%")
     if kind == "currency":
@@ -260,7 +269,8 @@ def format_value(
     if kind == "per_week":
         return text(lang, "units.per_week", v=_num(v, 1 + more))
     if kind in ("days", "hours", "minutes"):
-        return text(lang, f"units.{kind}", v=_num(v, (0 if kind == "days" else 1) + more))
+        shown = _num(v, (0 if kind == "days" else 1) + more)
+        return counted(lang, f"units.{kind}", shown, v=shown)
     if kind == "count":
         return _num(v, 1 + more)
     if kind in ("score", "index"):

@@ -14,6 +14,7 @@ parsed here (no `eval`); see docs/playbook.md.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
@@ -1179,10 +1180,16 @@ ENGAGEMENT_FEATURES = (
 
 
 def _note(code: str, **params) -> dict:
+    """A row's note in every language; a callable parameter is given the language (a figure with its unit)."""
+
+    def filled(lang: str) -> dict:
+        return {k: v(lang) if callable(v) else v for k, v in params.items()}
+
     return {
         "code": code,
         **{
-            f"text_{i18n.SUFFIX[lang]}": i18n.text(lang, f"notes.{code}", **params) for lang in i18n.LANGUAGES
+            f"text_{i18n.SUFFIX[lang]}": i18n.text(lang, f"notes.{code}", **filled(lang))
+            for lang in i18n.LANGUAGES
         },
     }
 
@@ -1423,10 +1430,12 @@ def recommend_frame(
             if note == "onboarding":
                 action = i18n.text(lang, f"interventions.{iid}.action")
                 return i18n.text(
-                    lang, "notes.onboarding", days=_days(np.fmin(hist[i], ten[i])), action=action
+                    lang, "notes.onboarding", days=_days(np.fmin(hist[i], ten[i]), lang), action=action
                 )
             if note == "insufficient_data":
-                return i18n.text(lang, "notes.insufficient_data", days=_days(hist[i]), tenure=_days(ten[i]))
+                return i18n.text(
+                    lang, "notes.insufficient_data", days=_days(hist[i], lang), tenure=_days(ten[i], lang)
+                )
             if note == "quota_first":
                 return i18n.text(lang, "notes.quota_first", share=f"{qshare[i] * 100:.0f}%")
             return i18n.text(lang, f"notes.{note}")
@@ -1442,7 +1451,13 @@ def recommend_frame(
         reasons_col.append(reasons)
         notes = []
         if insufficient[i]:
-            notes.append(_note("insufficient_data", days=_days(hist[i]), tenure=_days(ten[i])))
+            notes.append(
+                _note(
+                    "insufficient_data",
+                    days=functools.partial(_days, hist[i]),
+                    tenure=functools.partial(_days, ten[i]),
+                )
+            )
         if scope[i] == "organisation":
             # without a segment column there is no segment to speak of, only the organisation
             notes.append(_note("org_peers", segment=seg) if seg else _note("no_segment"))
@@ -1545,8 +1560,10 @@ def warning_notes(playbook: Playbook | None, frame: pd.DataFrame | None) -> list
     return [str(w) for w in playbook.warnings if getattr(w, "feature", "") not in held]
 
 
-def _days(v) -> str:
-    return "?" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0f}"
+def _days(v, lang: str) -> str:
+    """A number of days with its unit ("1 day", "45 days", "45天"); "? days" when unknown."""
+    shown = "?" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0f}"
+    return i18n.counted(lang, "units.days", shown, v=shown)
 
 
 def check_main(argv: list[str] | None = None) -> int:

@@ -364,7 +364,8 @@ def lever_phrase(lever: str, delta: float, lang: str, currency: str = DEFAULT_CU
     if lv.kind == "currency":
         amount = i18n.format_amount(delta, lang, currency=currency)
         return i18n.text(lang, f"recourse.levers.{lever}", amount=amount)
-    return i18n.text(lang, f"recourse.levers.{lever}", n=i18n._num(delta, 1))
+    n = i18n._num(delta, 1)
+    return i18n.counted(lang, f"recourse.levers.{lever}", n, n=n)
 
 
 def risk_against(risk: float, threshold: float) -> str:

@@ -215,3 +215,57 @@ def test_chinese_sentences_and_playbook_reasons_use_chinese_punctuation():
     zh = [*strings(catalog), *((p, s) for p, s in strings(playbook) if p.endswith(".zh"))]
     assert len(zh) > 100
     assert [p for p, s in zh if bad.search(s)] == []
+
+
+def test_a_figure_that_reads_as_one_takes_the_singular():
+    """ "1 days", "+1 points", "+1 meetings a week": a figure of one was written with the plural."""
+    from models.recourse import lever_phrase
+
+    def days(v, lang="en"):
+        return i18n.format_value(v, "days", lang, currency="USD")
+
+    assert (days(1), days(1.2), days(2), days(0)) == ("1 day", "1 day", "2 days", "0 days")
+    assert days(1, "zh-CN") == "1天" and days(3, "zh-CN") == "3天"
+    assert i18n.format_value(1.5, "hours", "en", currency="USD") == "1.5 hours"
+    assert i18n.format_value(1, "hours", "en", currency="USD") == "1 hour"
+    assert i18n.format_value(0.01, "share", "en", currency="USD", feature="pace_gap") == "+1 point"
+    assert i18n.format_value(-0.01, "share", "en", currency="USD", feature="pace_gap") == "-1 point"
+    assert i18n.format_value(-0.11, "share", "en", currency="USD", feature="pace_gap") == "-11 points"
+    assert lever_phrase("meetings", 1.0, "en") == "+1 meeting a week"
+    assert lever_phrase("meetings", 1.5, "en") == "+1.5 meetings a week"
+    assert lever_phrase("one_on_ones", 1.0, "en") == "+1 1:1 with the manager this month"
+    assert lever_phrase("one_on_ones", 2.0, "en") == "+2 1:1s with the manager this month"
+    assert lever_phrase("meetings", 1.0, "zh-CN") == lever_phrase("meetings", 1.0, "zh-CN")
+    assert lever_phrase("one_on_ones", 1.0, "zh-CN") == "本月与经理多1次一对一沟通"
+    # every singular form is a form of a key that exists, in both languages
+    for lang in i18n.LANGUAGES:
+        ones = [k for k in i18n.flat_keys(i18n.catalog(lang)) if k.endswith("_one")]
+        assert ones and all(i18n.has(lang, k[: -len("_one")]) for k in ones), lang
+
+
+def test_no_shipped_reason_writes_a_plural_after_one():
+    """Every English reason of the shipped playbook, every figure of a rep at 1 against peers at 2 and at 0
+    (so that each alternative of a condition holds once): no "1 deals", "1 1:1s", "1 days"."""
+    import re
+
+    import numpy as np
+
+    from models.playbook import default_playbook, render_reason
+
+    pb = default_playbook()
+    plural_after_one = re.compile(r"(?<![\d.,$])[+-]?1 (?:new |open )?(?:[A-Za-z:0-9]*[a-rt-z:0-9]s)\b")
+    checked = 0
+    for rule in pb.rules:
+        template = rule.reason.get("en")
+        if not template:
+            continue
+        for peer in (2.0, 0.0):
+
+            class Env(dict):
+                def __missing__(self, name, peer=peer):
+                    return np.array([peer if name.startswith(("peer.", "team.")) else 1.0])
+
+            text = render_reason(template, Env(), 0, "en", {}, "SMB", "segment", rule.condition)
+            assert not plural_after_one.search(text), (rule.name, text)
+            checked += 1
+    assert checked >= 2 * 15

@@ -580,7 +580,7 @@ def test_deals_per_100_activities_read_as_a_count_in_both_languages():
         "peer.new_deals_per_100_activities_91d": np.array([19.06]),
     }
     en = render_reason(rule.reason["en"], env, 0, "en", {}, "SMB", "segment")
-    assert "18.3 new deals per 100 activities, against 19.1 for peers" in en, en
+    assert "new deals per 100 activities: 18.3, against 19.1 for peers" in en, en
     zh = render_reason(rule.reason["zh-CN"], env, 0, "zh-CN", {}, "SMB", "segment")
     assert "每100次活动新建商机18.3个" in zh and "倍" not in zh, zh
 
