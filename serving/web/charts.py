@@ -186,9 +186,11 @@ def heatmap(
     values: dict[tuple[str, str], tuple[float, int]],
     title: str,
     cell_title: str = "{row} / {col}: {mean} · {n}",
+    cell_title_one: str | None = None,
 ) -> Markup:
     """Mean risk per (row, column) cell, white (0) to red (1), with the number of reps in the cell; each
-    cell's tooltip is `cell_title` (the page's language) filled with row, col, mean (28%) and n."""
+    cell's tooltip is `cell_title` (the page's language) filled with row, col, mean (28%) and n
+    (`cell_title_one` for a cell of one rep, when given)."""
     cw, ch, left, top = 110, 36, 120, 30
     width, height = left + cw * max(1, len(cols)) + 10, top + ch * max(1, len(rows)) + 10
     body = []
@@ -212,11 +214,12 @@ def heatmap(
                 body.append(f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="#f4f4f4"/>')
                 continue
             mean, n = cell
+            tip = cell_title_one if n == 1 and cell_title_one else cell_title
             fill = "rgb({},{},{})".format(*heat_fill(mean))
             ink = heat_ink(mean)
             body.append(
                 f'<rect x="{xx}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="{fill}">'
-                f"<title>{escape(cell_title.format(row=r, col=c, mean=f'{mean * 100:.0f}%', n=n))}</title></rect>"
+                f"<title>{escape(tip.format(row=r, col=c, mean=f'{mean * 100:.0f}%', n=n))}</title></rect>"
                 f'<text x="{xx + cw / 2:.1f}" y="{y + ch / 2 + 4:.1f}" text-anchor="middle" fill="{ink}" '
                 f'class="label">{mean * 100:.0f}% · {n}</text>'
             )

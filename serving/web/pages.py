@@ -965,7 +965,12 @@ def org(
         cells[(r.region or "—", r.segment or "—")].append(r.risk)
     means = {k: (mean(v), len(v)) for k, v in cells.items()}
     heat = charts.heatmap(
-        regions, segments, means, i18n.t(lang, "org.heatmap"), cell_title=i18n.t(lang, "org.heatmap_cell")
+        regions,
+        segments,
+        means,
+        i18n.t(lang, "org.heatmap"),
+        cell_title=i18n.t(lang, "org.heatmap_cell"),
+        cell_title_one=i18n.t(lang, "org.heatmap_cell_one"),
     )
     heat_table = charts.data_table(
         i18n.t(lang, "chart.data"),

@@ -100,3 +100,21 @@ def test_the_heat_maps_names_fit_their_room_in_any_script():
     assert shown["North America"] == "North America" and shown["SMB"] == "SMB"
     assert shown[rows[0]].endswith("…") and width(shown[rows[0]]) <= 120 - 10  # left margin of the rows
     assert width(shown[cols[0]]) <= 110 - 6  # a column's width
+
+
+def test_a_heatmap_cell_of_one_rep_says_rep():
+    """The org page's cell tooltips said "1 reps"; the page passes the singular form for a cell of one."""
+    from serving import i18n
+
+    tip = dict(
+        cell_title=i18n.t("en", "org.heatmap_cell"), cell_title_one=i18n.t("en", "org.heatmap_cell_one")
+    )
+    svg = str(
+        charts.heatmap(
+            ["North"], ["SMB", "Ent"], {("North", "SMB"): (0.7, 1), ("North", "Ent"): (0.2, 4)}, "t", **tip
+        )
+    )
+    assert "North / SMB: mean risk 70%, 1 rep<" in svg and "North / Ent: mean risk 20%, 4 reps<" in svg
+    # without a singular form, every cell uses the one title given
+    svg = str(charts.heatmap(["North"], ["SMB"], {("North", "SMB"): (0.7, 1)}, "t", cell_title="{n} x"))
+    assert "<title>1 x</title>" in svg
