@@ -7,7 +7,9 @@ on one day of a period, so the scored rows are compared with training rows from 
 the period (`week_window` 0, the default; more widens it to neighbouring weeks): risk features
 such as attainment to date move through every period, and pooling weeks compares a week-4
 snapshot with a mixture of weeks 3 to 5 (in week 1 every rep has won nothing yet, in week 2 many
-have), which looks drifted though nothing changed.
+have), which looks drifted though nothing changed. And from the same season when training holds it
+(`same_season`: periods that start on the same day of the year, last years' first quarters for
+this year's): a holiday dip every January is not drift for a model trained on earlier Januaries.
 
 Not compared, by design: calendar features (the scored day is one point of one quarter), features
 that are a compared feature minus a calendar one (`CALENDAR_DERIVED`: `pace_gap` is
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.i18n import Message
+from models.i18n import Items, Message
 
 PEER_PREFIX = "peer__"
 CALENDAR_FEATURES = ("elapsed_share", "quarter_of_year")
@@ -165,13 +167,36 @@ class DriftResult:
         }
 
 
+def _day_of_year(period_start) -> str:
+    """A period's start as month and day ("01-01"): periods starting on the same one are the same season."""
+    return pd.Timestamp(period_start).strftime("%m-%d")
+
+
+def same_season(periods: list[str], scored_starts) -> list[str]:
+    """The reference periods that start on the same day of the year as a scored period (last year's
+    first quarter for this year's), or [] when none does (pure)."""
+    days = {_day_of_year(p) for p in scored_starts if not pd.isna(p)}
+    return [p for p in periods if _day_of_year(p) in days]
+
+
 def _reference_cells(
-    summary: dict, scored_weeks: dict[int, float], week_window: int, drop_first_period: bool
+    summary: dict,
+    scored_weeks: dict[int, float],
+    week_window: int,
+    drop_first_period: bool,
+    scored_starts=None,
 ):
+    """The reference cells compared with each scored week, the periods they come from, and whether
+    those are the scored periods' season (None: not asked or no scored period known)."""
     cells = [(str(p), int(w)) for p, w in summary["cells"]]
     periods = sorted({p for p, _ in cells})
     if drop_first_period and len(periods) > 1:
         periods = periods[1:]
+    seasonal = None
+    if scored_starts is not None and len(scored_starts):
+        season = same_season(periods, scored_starts)
+        seasonal = bool(season)
+        periods = season or periods
     chosen = {}
     for w, share in scored_weeks.items():
         idx = [i for i, (p, cw) in enumerate(cells) if p in periods and abs(cw - w) <= week_window]
@@ -182,7 +207,7 @@ def _reference_cells(
             near = min(dist)
             idx = [i for i, (p, cw) in enumerate(cells) if p in periods and abs(cw - w) == near]
         chosen[w] = (idx, share)
-    return chosen, periods
+    return chosen, periods, seasonal
 
 
 def drift_report(
@@ -197,11 +222,13 @@ def drift_report(
     drop_first_period: bool = True,
     drivers=None,
     driver_depth: int = 3,
+    seasonal: bool = True,
 ) -> DriftResult:
     """PSI per feature of the `scored` snapshot frame against the training `summary`.
 
     `drivers`: the scores' driver lists (each a list of {"feature", ...}), to say how many scores
-    rest on drifted features.
+    rest on drifted features. `seasonal`: compare with the training periods of the scored period's
+    season (same start day of the year) when training has one, else with every training period.
     """
     notes = []
     if "week_of_period" in scored.columns:
@@ -209,8 +236,15 @@ def drift_report(
     else:
         weeks = {}
         notes.append(Message("report.note.drift_no_week"))
+    starts = None
+    if seasonal and "period_start" in scored.columns:
+        starts = pd.to_datetime(scored["period_start"]).dropna().unique()
     if weeks:
-        chosen, periods = _reference_cells(summary, weeks, week_window, drop_first_period)
+        chosen, periods, in_season = _reference_cells(summary, weeks, week_window, drop_first_period, starts)
+        if in_season:
+            notes.append(Message("report.note.drift_same_season", periods=Items(periods)))
+        elif in_season is False:
+            notes.append(Message("report.note.drift_other_seasons"))
     else:
         periods = sorted({str(p) for p, _ in summary["cells"]})
         chosen = {0: (list(range(len(summary["cells"]))), 1.0)}

@@ -316,6 +316,7 @@ def assemble(
             watch=rs.psi_watch,
             missing_shift=rs.missing_shift,
             week_window=rs.drift_week_window,
+            seasonal=rs.drift_same_season,
             exclude=rs.drift_exclude,
             drivers=scores["drivers"] if "drivers" in scores.columns else None,
             driver_depth=rs.driver_depth,

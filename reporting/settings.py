@@ -60,6 +60,11 @@ class ReportSettings(BaseSettings):
         description="Training snapshots within this many weeks of the scored week are compared "
         "(0: the same week of the period only).",
     )
+    drift_same_season: bool = Field(
+        default=True,
+        description="Compare with the training periods that start on the same day of the year as the "
+        "scored one (last year's first quarter for this year's), when training has one.",
+    )
     drift_exclude: tuple[str, ...] = Field(
         default=("history_days",),
         description="Features left out of drift (they grow with the export's span).",
