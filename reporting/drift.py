@@ -8,8 +8,8 @@ the period (`week_window` 0, the default; more widens it to neighbouring weeks):
 such as attainment to date move through every period, and pooling weeks compares a week-4
 snapshot with a mixture of weeks 3 to 5 (in week 1 every rep has won nothing yet, in week 2 many
 have), which looks drifted though nothing changed. And from the same season when training holds it
-(`same_season`: periods that start on the same day of the year, last years' first quarters for
-this year's): a holiday dip every January is not drift for a model trained on earlier Januaries.
+(`same_season`: periods that start within a week of the same day of the year, last years' first
+quarters for this year's): a holiday dip every January is not drift for a model trained on earlier Januaries.
 
 Not compared, by design: calendar features (the scored day is one point of one quarter), features
 that are a compared feature minus a calendar one (`CALENDAR_DERIVED`: `pace_gap` is
@@ -167,16 +167,26 @@ class DriftResult:
         }
 
 
-def _day_of_year(period_start) -> str:
-    """A period's start as month and day ("01-01"): periods starting on the same one are the same season."""
-    return pd.Timestamp(period_start).strftime("%m-%d")
+SEASON_DAYS = 7  # periods starting this close to the same day of the year are the same season
 
 
-def same_season(periods: list[str], scored_starts) -> list[str]:
-    """The reference periods that start on the same day of the year as a scored period (last year's
-    first quarter for this year's), or [] when none does (pure)."""
-    days = {_day_of_year(p) for p in scored_starts if not pd.isna(p)}
-    return [p for p in periods if _day_of_year(p) in days]
+def _day_of_year(period_start) -> int:
+    """A period's start as a day of a 365-day year (29 February as the 28th): leap years shift nothing."""
+    t = pd.Timestamp(period_start)
+    return pd.Timestamp(2001, t.month, min(t.day, 28) if t.month == 2 else t.day).day_of_year
+
+
+def same_season(periods: list[str], scored_starts, days: int = SEASON_DAYS) -> list[str]:
+    """The reference periods that start within `days` of the same day of the year as a scored period
+    (last year's first quarter for this year's; a 4-4-5 fiscal quarter that starts on a Monday a few
+    days apart from year to year), or [] when none does (pure)."""
+    scored = [_day_of_year(p) for p in scored_starts if not pd.isna(p)]
+
+    def near(p) -> bool:
+        d = _day_of_year(p)
+        return any(min(abs(d - x), 365 - abs(d - x)) <= days for x in scored)
+
+    return [p for p in periods if near(p)]
 
 
 def _reference_cells(

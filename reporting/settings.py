@@ -62,8 +62,8 @@ class ReportSettings(BaseSettings):
     )
     drift_same_season: bool = Field(
         default=True,
-        description="Compare with the training periods that start on the same day of the year as the "
-        "scored one (last year's first quarter for this year's), when training has one.",
+        description="Compare with the training periods that start within a week of the same day of the "
+        "year as the scored one (last year's first quarter for this year's), when training has one.",
     )
     drift_exclude: tuple[str, ...] = Field(
         default=("history_days",),

@@ -268,6 +268,13 @@ def test_without_a_training_period_of_the_season_every_period_is_the_reference_a
         "2025-01-01",
     ]
     assert same_season(["2024-01-01", "2024-04-01"], [pd.Timestamp("2024-02-01")]) == []
+    # fiscal quarters starting on a Monday (a few days apart from year to year), across the new year
+    # and over 29 February
+    fiscal = ["2023-01-02", "2023-04-03", "2023-12-30", "2024-03-31", "2024-02-29"]
+    assert same_season(fiscal, [pd.Timestamp("2025-01-06")]) == ["2023-01-02", "2023-12-30"]
+    assert same_season(fiscal, [pd.Timestamp("2025-04-02")]) == ["2023-04-03", "2024-03-31"]
+    assert same_season(fiscal, [pd.Timestamp("2025-03-01")]) == ["2024-02-29"]
+    assert same_season(["2024-01-01"], [pd.Timestamp("2025-01-09")]) == []  # 8 days: another season
     rng = np.random.default_rng(12)
     ref = reference_summary(_seasonal_frame(rng, 300, ["2024-01-01", "2024-04-01", "2024-07-01"]), ["x", "y"])
     october = _seasonal_frame(rng, 300, ["2024-10-01"])
