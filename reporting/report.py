@@ -45,6 +45,7 @@ from reporting.inputs import (
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
+from reporting.track_record import TrackRecord, check_earlier, track_record
 from repradar.errors import UserError
 from repradar.files import replacing
 from repradar.progress import step
@@ -75,6 +76,7 @@ class ReportData:
     # the model was trained on other feature definitions than this code computes (models.scoring.definitions_note)
     feature_definitions: str | None = None
     lang: str = i18n.DEFAULT_LANGUAGE  # the language of the HTML (and PDF); the JSON's texts are English
+    track: TrackRecord | None = None  # earlier lists against their outcomes (`--earlier`), None without
 
     def to_dict(self) -> dict:
         return {
@@ -94,6 +96,7 @@ class ReportData:
             "fairness": self.fairness.to_dict(),
             "drift": None if self.drift is None else self.drift.to_dict(),
             "effects": None if self.effects is None else self.effects.to_dict(),
+            "track_record": None if self.track is None else self.track.to_dict(),
             "suggestions": self.suggestions.drop(columns=["reason_zh"], errors="ignore").to_dict("records"),
             "notes": self.notes,
         }
@@ -209,8 +212,10 @@ def assemble(
     interventions: pd.DataFrame | InterventionLog | None = None,
     model_info: ModelInfo | None = None,
     scored_frame: pd.DataFrame | None = None,
+    earlier: pd.DataFrame | None = None,
 ) -> ReportData:
-    """Gather the report's figures for one scores frame and its data folder's tables."""
+    """Gather the report's figures for one scores frame and its data folder's tables; `earlier`: scores
+    given out before (reporting.track_record), set against their periods' outcomes."""
     rs = report_settings or ReportSettings()
     notes: list[str] = []
     if scores is None or len(scores) == 0:
@@ -236,6 +241,9 @@ def assemble(
     as_of = as_ofs[-1]
     if len(as_ofs) > 1:
         notes.append(Message("report.note.several_as_of", as_of=as_of))
+
+    if earlier is not None:
+        check_earlier(earlier, "scores", as_of)
 
     if model_info is None:  # refuses scores of another model before anything is downloaded
         step(f"loading model version {version} and its training run from MLflow")
@@ -322,6 +330,26 @@ def assemble(
             driver_depth=rs.driver_depth,
         )
 
+    # earlier lists against what happened
+    track = None
+    if earlier is not None and len(earlier):
+        step("earlier scores against their outcomes")
+        first_end = pd.to_datetime(earlier["period_end"]).min().date()
+        track_notes: list[str] = []
+        outcomes = finished_outcomes(
+            known,
+            as_of,
+            miss_threshold=settings.miss_threshold,
+            lookback_days=max((as_of - first_end).days + 1, 1),
+            notes=track_notes,
+            covered_before=covered,
+        )
+        track = track_record(earlier, outcomes, alpha=rs.alpha)
+        # lists this very model made of periods it was fitted on are no forecast (rescored afterwards)
+        mine = earlier[earlier["model_version"].astype(str) == str(info.version)]
+        in_sample = fitted_note(mine, info.model) if len(mine) else None
+        track.notes = track_notes + ([in_sample] if in_sample else []) + track.notes
+
     # interventions
     effects, effects_missing = None, ""
     if log is None or len(log) == 0:
@@ -351,6 +379,7 @@ def assemble(
         unverified=unverified,
         fitted_period=fitted,
         feature_definitions=definitions_note(info.model),
+        track=track,
     )
 
 
@@ -380,6 +409,15 @@ def _ci(low, high, signed: bool = False, lang: str = i18n.DEFAULT_LANGUAGE) -> M
         return Markup("")
     fmt = (lambda v: _signed_pct(v, 0, lang)) if signed else (lambda v: _pct(v, 0))
     return Markup(' <span class="muted">[{}, {}]</span>').format(fmt(low), fmt(high))
+
+
+def _ci_fixed(low, high, digits: int = 2) -> Markup:
+    """ " [lo, hi]" of a figure written with `digits` decimals (nothing when the interval is unknown)."""
+    if low is None or high is None or (isinstance(low, float) and math.isnan(low)):
+        return Markup("")
+    return Markup(' <span class="muted">[{}, {}]</span>').format(
+        i18n.format_fixed(low, digits), i18n.format_fixed(high, digits)
+    )
 
 
 def _band_table(
@@ -510,6 +548,7 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
         f=data.fairness,
         d=d,
         e=data.effects,
+        tr_rec=data.track,
         rs=data.report_settings,
         bands=data.bands,
         suggestions=data.suggestions.to_dict("records"),
@@ -535,6 +574,8 @@ def html_text(data: ReportData, scores: pd.DataFrame, lang: str | None = None) -
         signed=_signed,
         signed_pct=lambda v, digits=1: _signed_pct(v, digits, lang),
         ci=lambda low, high, signed=False: _ci(low, high, signed, lang),
+        # an interval of figures that are not rates (ROC-AUC): " [0.84, 0.93]"
+        ci2=lambda low, high: _ci_fixed(low, high),
         band_table=lambda t, by, title, max_rows=40: _band_table(t, by, title, max_rows, lang),
         title=lambda i: labels.intervention_title(i, lang),
         label=lambda x: labels.feature_label(x, lang),
@@ -643,6 +684,7 @@ def make_report(
     pdf: bool = True,
     model_info: ModelInfo | None = None,
     lang: str = i18n.DEFAULT_LANGUAGE,
+    earlier: pd.DataFrame | None = None,
 ) -> ReportFiles:
     """Assemble and write `out` (HTML), the PDF beside it (same name, .pdf) and a JSON of the figures.
     `lang`: the language of the HTML and the PDF (models.i18n.LANGUAGES); the JSON is the same in each."""
@@ -653,7 +695,13 @@ def make_report(
         raise UserError(f"--lang {lang!r}: the report is written in {' or '.join(i18n.LANGUAGES)}")
     rs = report_settings or ReportSettings()
     data = assemble(
-        scores, tables, settings, report_settings=rs, interventions=interventions, model_info=model_info
+        scores,
+        tables,
+        settings,
+        report_settings=rs,
+        interventions=interventions,
+        model_info=model_info,
+        earlier=earlier,
     )
     data.lang = lang
     step(f"writing {out}")

@@ -1064,6 +1064,34 @@ def _read_scores_file(path: Path, flag: str):
         raise UserError(f"{flag} {path} is not a scores file written by `repradar score` ({exc})") from None
 
 
+def _read_earlier(paths: list[Path], scores):
+    """The --earlier files as one frame (None without any), each checked before the slow work: a scores
+    file, scored before the report's as-of day; one score per rep and as-of day across them."""
+    import pandas as pd
+
+    from reporting.track_record import check_earlier
+
+    if not paths:
+        return None
+    as_of = pd.to_datetime(scores["as_of"]).max()
+    frames = []
+    for path in paths:
+        f = _read_scores_file(path, "--earlier")
+        check_earlier(f, str(path), as_of)
+        frames.append(f.assign(_file=str(path)))
+    both = pd.concat(frames, ignore_index=True)
+    day = pd.to_datetime(both["as_of"]).dt.date
+    twice = both[both.assign(_day=day).duplicated(["rep_id", "_day"], keep=False)]
+    if len(twice):
+        r = twice.iloc[0]
+        files = sorted(set(twice.loc[twice["rep_id"] == r["rep_id"], "_file"]))
+        raise UserError(
+            f"--earlier: rep {r['rep_id']} is scored as of {pd.Timestamp(r['as_of']).date()} more than once "
+            f"({len(twice)} rows; files {', '.join(files)}): pass each list once"
+        )
+    return both.drop(columns=["_file"])
+
+
 @app.command()
 @_user_errors
 @_progress
@@ -1086,8 +1114,16 @@ def report(
         bool, typer.Option("--pdf/--no-pdf", help="Also print the report to PDF with Chromium.")
     ] = True,
     lang: LangOpt = "en",
+    earlier: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--earlier",
+            help="Scores file given out earlier (repeatable): set against what happened once its period finished.",
+        ),
+    ] = None,
 ) -> None:
-    """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects, model card."""
+    """HR's quarterly report: summary, bands, suggestions, fairness audit, drift, intervention effects,
+    how earlier scores turned out, model card."""
     from features.io import load_folder
     from reporting.inputs import check_model_versions, check_one_score_per_rep, read_intervention_log
     from reporting.report import make_report
@@ -1105,8 +1141,16 @@ def report(
     log = read_intervention_log(interventions, data_dir=data) if interventions else None
     for w in log.warnings if log else []:
         typer.echo(f"warning: {w}", err=True)
+    before = _read_earlier(earlier or [], frame)
     res = make_report(
-        frame, load_folder(data), get_settings(), out=out, interventions=log, pdf=pdf, lang=lang
+        frame,
+        load_folder(data),
+        get_settings(),
+        out=out,
+        interventions=log,
+        pdf=pdf,
+        lang=lang,
+        earlier=before,
     )
     d = res.data
     typer.echo(f"wrote {res.html}")
@@ -1131,6 +1175,8 @@ def report(
         typer.echo(f"fairness: {line}")
     if d.drift is not None:
         typer.echo(f"drift: {d.drift.summary_line()}")
+    for line in d.track.summary_lines() if d.track is not None else []:
+        typer.echo(f"earlier scores: {line}")
 
 
 @app.command()

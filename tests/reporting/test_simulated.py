@@ -10,6 +10,7 @@ runs a file of them, so in two files they could be built twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -634,6 +635,74 @@ def test_report_command(home, train_org, train_tables, model, settings, tmp_path
         str(tmp_path / "x.html"),
     )
     assert missing.exit_code == 2 and "nope.parquet" in missing.stderr
+
+
+def test_earlier_lists_are_set_against_what_happened_as_known_on_the_as_of_day(
+    home, train_org, train_tables, model, settings, tmp_path
+):
+    """`report --earlier`: a week-3 list of 2023-Q3 is judged against the quarter's outcomes; a list of
+    the running quarter (2023-Q4, ending after the as-of day) is not, though the folder holds its end;
+    the figures are those of the period's own label (features.build.period_outcomes)."""
+    from sklearn.metrics import roc_auc_score
+
+    from features.build import period_outcomes
+    from models.scoring import score_tables, write_scores
+
+    now = write_scores(score_tables(train_tables, AS_OF, model, settings), tmp_path / "now.parquet")
+    q3 = score_tables(train_tables, dt.date(2023, 7, 15), model, settings)
+    q4 = score_tables(train_tables, dt.date(2023, 10, 14), model, settings)
+    q3_file = write_scores(q3, tmp_path / "q3.parquet")
+    q4_file = write_scores(q4, tmp_path / "q4.parquet")
+
+    def report(out, *extra):
+        return run_cli(
+            home,
+            "report",
+            "--scores",
+            str(now),
+            "--data",
+            str(train_org),
+            "--out",
+            str(out),
+            "--no-pdf",
+            *extra,
+        )
+
+    r = report(tmp_path / "r.html", "--earlier", str(q3_file), "--earlier", str(q4_file))
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rows = {x["as_of"]: x for x in json.loads((tmp_path / "r.json").read_text())["track_record"]["table"]}
+    assert set(rows) == {"2023-07-15", "2023-10-14"}
+    # the running quarter: every rep pending, nothing judged
+    assert rows["2023-10-14"]["n_known"] == 0 and rows["2023-10-14"]["n_pending"] == len(q4)
+    # the finished quarter: the label of training, the AUC sklearn computes on the same reps
+    out = period_outcomes(train_tables, AS_OF, since=dt.date(2023, 9, 1))
+    out = out[pd.to_datetime(out["period_start"]) == pd.Timestamp("2023-07-01")]
+    joined = q3.merge(out[["rep_id", "missed"]], on="rep_id")
+    row = rows["2023-07-15"]
+    assert row["n_known"] == len(joined) > 100 and row["n_missed"] == int(joined["missed"].sum())
+    assert row["auc"] == pytest.approx(roc_auc_score(joined["missed"].astype(bool), joined["risk"]))
+    assert row["auc_low"] < row["auc"] < row["auc_high"]
+    high = joined["risk_band"] == "high"
+    assert row["high_missed"] == int((high & joined["missed"].astype(bool)).sum())
+    assert "earlier scores: as of 2023-07-15 (model version 1):" in r.stdout
+    assert "as of 2023-10-14 (model version 1): 0 reps with an outcome, none finished yet" in r.stdout
+    html = (tmp_path / "r.html").read_text()
+    section = html[html.index('id="track-record"') : html.index('id="effects"')]
+    assert 'data-as-of="2023-07-15"' in section and f"{row['auc']:.3f}" in section
+    # Q3 lies in the data model version 1 was fitted on: the report says these risks are no forecast
+    assert "2023-07-01..2023-09-30 is in the data model version 1 was fitted" in section
+    # without --earlier the section says how to fill it
+    assert report(tmp_path / "plain.html").exit_code == 0
+    assert "repradar report --earlier FILE" in (tmp_path / "plain.html").read_text()
+    # a list scored after the report's day, or passed twice: refused before any work, nothing written
+    late = write_scores(
+        score_tables(train_tables, dt.date(2023, 11, 20), model, settings), tmp_path / "late.parquet"
+    )
+    bad = report(tmp_path / "bad.html", "--earlier", str(late))
+    assert bad.exit_code == 2 and "late.parquet" in bad.stderr and "2023-11-20" in bad.stderr, bad.stderr
+    twice = report(tmp_path / "bad.html", "--earlier", str(q3_file), "--earlier", str(q3_file))
+    assert twice.exit_code == 2 and "more than once" in twice.stderr and "Traceback" not in twice.stderr
+    assert not (tmp_path / "bad.html").exists() and not (tmp_path / "bad.json").exists()
 
 
 def test_alerts_command_dry_run_then_remembers_the_batch(home, fair_scores, tmp_path):

@@ -1,0 +1,197 @@
+"""Track record: how the scores given out earlier turned out, once their periods finished.
+
+`repradar report --earlier FILE` (repeatable) takes scores files written earlier by `repradar score`
+(last quarter's week-3 list, say) and sets each rep's risk against what happened: whether the rep
+missed the period's target (the training label, `reporting.fairness.finished_outcomes`: the periods
+the data cover as known on the report's as-of day). Per earlier as-of day: how well the risks ranked
+the reps who went on to miss (ROC-AUC, with a bootstrap interval over reps) next to the pacing rule
+on the same rows (attainment to date against the share of the period elapsed: what a manager sees
+by eye), the Brier score, the mean risk against the realised miss rate, and the high band's hits:
+the share of it that missed (precision) and the share of the misses it held (recall), with Wilson
+intervals. These are the figures a model card gives for a held-out period, here for the lists
+managers actually received, so HR can check the system against what it said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.i18n import Message
+
+KEY = ["rep_id", "period_start", "period_end"]
+REQUIRED = ["rep_id", "period_start", "period_end", "as_of", "risk", "risk_band", "attainment_to_date"]
+MIN_REPS = 20  # fewer reps with an outcome: the row is shown, its AUC and intervals are not
+MIN_EACH = 5  # fewest misses (and met targets) for an AUC
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC by ranks (ties shared), NaN without both outcomes (pure)."""
+    y = np.asarray(y, dtype=bool)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = pd.Series(np.asarray(score, dtype=float)).rank(method="average").to_numpy()
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def auc_interval(
+    y: np.ndarray, score: np.ndarray, *, alpha: float = 0.05, n_boot: int = 400, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the AUC, resampling reps (one row each here)."""
+    y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=float)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    draws = []
+    for _ in range(n_boot):
+        i = rng.integers(0, n, n)
+        a = auc(y[i], score[i])
+        if not np.isnan(a):
+            draws.append(a)
+    if len(draws) < n_boot // 2:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+@dataclass
+class TrackRecord:
+    table: pd.DataFrame  # one row per earlier as-of day (and model version)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        t = self.table.replace({np.nan: None})
+        for c in ("as_of", "period_start", "period_end"):
+            if c in t:
+                t[c] = t[c].astype(str)
+        return {"table": t.to_dict("records"), "notes": self.notes}
+
+    def summary_lines(self) -> list[str]:
+        """One line per earlier as-of day for the command line."""
+        out = []
+        for r in self.table.to_dict("records"):
+            head = f"as of {r['as_of']} (model version {r['model_version']}): {r['n_known']} reps with an outcome"
+            if r["n_known"] == 0:
+                out.append(head + ", none finished yet")
+                continue
+            parts = [head, f"{r['missed_share']:.0%} missed"]
+            if not np.isnan(r["auc"]):
+                parts.append(f"ROC-AUC {r['auc']:.2f} against {r['pacing_auc']:.2f} for the pace")
+            if r["n_high"]:
+                parts.append(
+                    f"{r['precision']:.0%} of the {r['n_high']} in the high band missed; "
+                    f"the high band held {r['recall']:.0%} of the {r['n_missed']} who missed"
+                )
+            out.append("; ".join(parts))
+        return out
+
+
+def check_earlier(frame: pd.DataFrame, name: str, as_of) -> None:
+    """Refuse an earlier scores file that cannot be set against outcomes: columns missing, or scored on
+    or after the report's as-of day (its periods cannot have finished by then)."""
+    from repradar.errors import UserError
+
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"--earlier {name}: the scores file lacks column(s) {', '.join(missing)}: "
+            "pass a file written by `repradar score`"
+        )
+    days = pd.to_datetime(frame["as_of"]).dropna()
+    late = days[days >= pd.Timestamp(as_of)]
+    if len(late):
+        raise UserError(
+            f"--earlier {name}: scored as of {late.max().date()}, not before the report's as-of day "
+            f"{pd.Timestamp(as_of).date()}: an earlier list is one given out before it (the report's own "
+            "scores are --scores)"
+        )
+
+
+def track_record(
+    earlier: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    n_boot: int = 400,
+    seed: int = 0,
+) -> TrackRecord:
+    """Per earlier as-of day (and model version): the scores set against the finished periods'
+    outcomes (`finished_outcomes`'s frame: rep_id, period_start, period_end, missed). A score whose
+    period has no outcome (not finished, or not covered by the data, on the report's as-of day) is
+    counted in `n_pending` and not judged. The high band is the one each score was given
+    (`risk_band`), as the manager saw it. Pure."""
+    from reporting.fairness import wilson_interval
+    from training.baselines import pace_gap
+
+    notes: list[str] = []
+    e = earlier.copy()
+    for c in ("period_start", "period_end", "as_of"):
+        e[c] = pd.to_datetime(e[c]).dt.normalize()
+    e["rep_id"] = e["rep_id"].astype(str)
+    o = outcomes[KEY + ["missed"]].copy()
+    o["rep_id"] = o["rep_id"].astype(str)
+    for c in ("period_start", "period_end"):
+        o[c] = pd.to_datetime(o[c]).dt.normalize()
+    o = o.drop_duplicates(KEY)
+    m = e.merge(o, on=KEY, how="left")
+    m["pace"] = -pace_gap(m)  # behind the pace: higher risk
+    if "model_version" not in m:
+        m["model_version"] = None
+    rows = []
+    for (as_of, version), g in m.groupby(["as_of", m["model_version"].astype(str)], sort=True):
+        known = g[g["missed"].notna()]
+        y = known["missed"].astype(bool).to_numpy()
+        risk = known["risk"].to_numpy(dtype=float)
+        n, n_missed = len(known), int(y.sum())
+        high = (known["risk_band"].astype(str) == "high").to_numpy()
+        n_high, hits = int(high.sum()), int((high & y).sum())
+        enough = n >= MIN_REPS and n_missed >= MIN_EACH and (n - n_missed) >= MIN_EACH
+        a = auc(y, risk) if enough else float("nan")
+        lo, hi = auc_interval(y, risk, alpha=alpha, n_boot=n_boot, seed=seed) if enough else (np.nan,) * 2
+        p_lo, p_hi = wilson_interval(hits, n_high, alpha) if n_high else (np.nan, np.nan)
+        r_lo, r_hi = wilson_interval(hits, n_missed, alpha) if n_missed else (np.nan, np.nan)
+        periods = g[["period_start", "period_end"]].drop_duplicates()
+        rows.append(
+            {
+                "as_of": as_of.date(),
+                "model_version": version,
+                "period_start": periods["period_start"].min().date(),
+                "period_end": periods["period_end"].max().date(),
+                "n_scored": len(g),
+                "n_known": n,
+                "n_pending": len(g) - n,
+                "n_missed": n_missed,
+                "missed_share": n_missed / n if n else np.nan,
+                "mean_risk": float(risk.mean()) if n else np.nan,
+                "brier": float(np.mean((risk - y) ** 2)) if n else np.nan,
+                "auc": a,
+                "auc_low": lo,
+                "auc_high": hi,
+                "pacing_auc": auc(y, known["pace"].to_numpy(dtype=float)) if enough else float("nan"),
+                "n_high": n_high,
+                "high_missed": hits,
+                "precision": hits / n_high if n_high else np.nan,
+                "precision_low": p_lo,
+                "precision_high": p_hi,
+                "recall": hits / n_missed if n_missed else np.nan,
+                "recall_low": r_lo,
+                "recall_high": r_hi,
+                "enough": enough,
+            }
+        )
+        if len(g) > n:
+            notes.append(
+                Message(
+                    "report.track.pending",
+                    as_of=str(as_of.date()),
+                    n=len(g) - n,
+                    total=len(g),
+                )
+            )
+        if n and not enough:
+            notes.append(
+                Message("report.track.too_few", as_of=str(as_of.date()), min=MIN_REPS, each=MIN_EACH)
+            )
+    return TrackRecord(pd.DataFrame(rows), notes)
