@@ -89,8 +89,9 @@ class TrackRecord:
 
 
 def check_earlier(frame: pd.DataFrame, name: str, as_of) -> None:
-    """Refuse an earlier scores file that cannot be set against outcomes: columns missing, or scored on
-    or after the report's as-of day (its periods cannot have finished by then)."""
+    """Refuse an earlier scores file that cannot be set against outcomes: columns missing, a risk that is
+    no probability, a band or a day that is not one (naming the rows), or scored on or after the
+    report's as-of day (its periods cannot have finished by then)."""
     from repradar.errors import UserError
 
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -99,6 +100,26 @@ def check_earlier(frame: pd.DataFrame, name: str, as_of) -> None:
             f"--earlier {name}: the scores file lacks column(s) {', '.join(missing)}: "
             "pass a file written by `repradar score`"
         )
+    problems = []
+    risk = pd.to_numeric(frame["risk"], errors="coerce")
+    for column, bad, rule in (
+        ("risk", ~risk.between(0, 1), "a probability between 0 and 1"),
+        ("risk_band", ~frame["risk_band"].isin(["high", "medium", "low"]), "one of high, medium, low"),
+        *(
+            (c, pd.to_datetime(frame[c], errors="coerce").isna(), "a date")
+            for c in ("period_start", "period_end", "as_of")
+        ),
+    ):
+        if bad.any():
+            rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())]  # as a spreadsheet numbers them
+            reps = frame.loc[bad, "rep_id"].astype(str).tolist()
+            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            problems.append(
+                f"column {column} must be {rule}: row(s) {', '.join(map(str, rows[:5]))}{more} "
+                f"(rep(s) {', '.join(reps[:5])})"
+            )
+    if problems:
+        raise UserError(f"--earlier {name}: " + "; ".join(problems))
     days = pd.to_datetime(frame["as_of"]).dropna()
     late = days[days >= pd.Timestamp(as_of)]
     if len(late):

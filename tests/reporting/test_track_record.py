@@ -118,3 +118,13 @@ def test_a_list_that_cannot_be_checked_is_refused_with_its_name():
     ):
         check_earlier(e, "q1.parquet", "2024-04-15")
     check_earlier(e, "q1.parquet", "2024-04-16")
+    # a hand-edited list: every broken rule named at once, with its rows (as a spreadsheet counts them)
+    edited = e.copy()
+    edited.loc[3, "risk"] = 1.7
+    edited.loc[5, "risk"] = np.nan
+    edited.loc[7, "risk_band"] = "very high"
+    with pytest.raises(UserError) as err:
+        check_earlier(edited, "q1.csv", "2024-08-01")
+    msg = str(err.value)
+    assert "column risk must be a probability between 0 and 1: row(s) 5, 7 (rep(s) R003, R005)" in msg
+    assert "column risk_band must be one of high, medium, low: row(s) 9 (rep(s) R007)" in msg
