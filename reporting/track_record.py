@@ -143,8 +143,8 @@ def track_record(
     period has no outcome (not finished, or not covered by the data, on the report's as-of day) is
     counted in `n_pending` and not judged. The high band is the one each score was given
     (`risk_band`), as the manager saw it. Pure."""
+    from models.pace import pace_gap
     from reporting.fairness import wilson_interval
-    from training.baselines import pace_gap
 
     notes: list[str] = []
     e = earlier.copy()
