@@ -216,3 +216,27 @@ def track_record(
                 Message("report.track.too_few", as_of=str(as_of.date()), min=MIN_REPS, each=MIN_EACH)
             )
     return TrackRecord(pd.DataFrame(rows), notes)
+
+
+def outcomes_known_on(tables, as_of, *, since, miss_threshold: float = 1.0, notes: list | None = None):
+    """The outcomes of the periods that ended between `since` and `as_of` and that the data cover, as an
+    export taken on `as_of` holds them (`features.pit.truncate_at` when the folder runs past it; the
+    report's own rule): what a batch job as of `as_of` may judge earlier lists by."""
+    from features.build import default_reference_day
+    from features.pit import truncate_at
+    from features.staging import day_number, latest_data_day
+    from reporting.fairness import finished_outcomes
+
+    day = pd.Timestamp(as_of).date()
+    first = pd.Timestamp(since).date()
+    covered = default_reference_day(tables)
+    latest = latest_data_day(tables)
+    known = truncate_at(tables, day) if latest is not None and latest >= day_number(day) else tables
+    return finished_outcomes(
+        known,
+        day,
+        miss_threshold=miss_threshold,
+        lookback_days=max((day - first).days + 1, 1),
+        notes=notes,
+        covered_before=covered,  # what the folder covers, before the cut (as the report reads it)
+    )

@@ -418,6 +418,8 @@ class JobRunner:
                     "internal",
                 )
                 return
+            # earlier lists against the outcomes this folder holds: stored with this job's success
+            judged = self._judge_earlier(folder, as_of)
             with begin_write(self.sessions) as s:
                 done = s.execute(
                     update(Job)
@@ -436,6 +438,8 @@ class JobRunner:
                     return
                 store.upsert_reps(s, reps)
                 store.import_scores(s, frame, job_id=job_id)
+                if judged:
+                    store.save_track_records(s, judged, judged_by=job_id, judged_as_of=as_of)
                 audit.record(
                     s,
                     audit.SYSTEM,
@@ -458,6 +462,44 @@ class JobRunner:
                 return
             log.exception("batch job %s failed", job_id)
             self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
+
+    def _judge_earlier(self, folder: Path, as_of: dt.date) -> dict[str, dict]:
+        """How the earlier batches' lists turned out (reporting.track_record), against the outcomes of their
+        periods that `folder` holds as known on `as_of`: {job id: figures}. Never fails the job: what goes
+        wrong is one log line, and the next job tries again."""
+        try:
+            with self.sessions() as s:
+                lists = {b.id: store.batch_scores(s, b.id) for b in store.batches_to_judge(s, as_of)}
+            lists = {k: v for k, v in lists.items() if v}
+            if not lists:
+                return {}
+            import pandas as pd
+
+            from features.io import load_folder
+            from reporting.track_record import outcomes_known_on, track_record
+
+            since = min(r["period_end"] for rows in lists.values() for r in rows)
+            outcomes = outcomes_known_on(
+                load_folder(folder, validate=False),
+                as_of,
+                since=since,
+                miss_threshold=self.settings.miss_threshold,
+            )
+            judged = {}
+            for job_id, rows in lists.items():
+                rec = track_record(pd.DataFrame(rows), outcomes)
+                for row in rec.table.to_dict("records")[:1]:  # one batch: one as-of day, one model
+                    judged[job_id] = {**row, "notes": [str(n) for n in rec.notes]}
+            return judged
+        except Exception as exc:  # the scores are what the job is for; the track record can wait
+            log.warning(
+                "batch scoring as of %s: the earlier lists could not be set against their outcomes "
+                "(%s: %s); the next batch job tries again",
+                as_of,
+                type(exc).__name__,
+                exc,
+            )
+            return {}
 
     def _score(self, folder: Path, as_of: dt.date, model: Any):
         from features.contract import TABLES

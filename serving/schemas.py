@@ -457,6 +457,45 @@ class ModelsOut(Response):
     promotions: list[PromotionEventOut]
 
 
+class TrackRecordOut(Response):
+    """How one batch's list turned out (reporting.track_record; docs/report.md "How earlier scores turned out")."""
+
+    job_id: str = Field(description="The batch job whose list this is.")
+    as_of: dt.date
+    model_version: str
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    judged_by: str = Field(description="The later batch job whose data folder gave the outcomes.")
+    judged_as_of: dt.date = Field(description="The day the outcomes are known on (that job's as-of day).")
+    computed_at: dt.datetime
+    n_scored: int
+    n_known: int = Field(description="Reps of the list whose period has finished, with an outcome.")
+    n_pending: int = Field(description="Reps whose period has not finished (or the data do not cover) yet.")
+    n_missed: int
+    missed_share: float | None = Field(description="Realised miss rate among the reps with an outcome.")
+    mean_risk: float | None
+    brier: float | None
+    auc: float | None = Field(description="ROC-AUC of the risks for the misses; null with too few reps.")
+    auc_low: float | None
+    auc_high: float | None
+    pacing_auc: float | None = Field(
+        description="ROC-AUC of the pace (attainment against time) on the same reps."
+    )
+    n_high: int
+    high_missed: int
+    precision: float | None = Field(description="Share of the high band that missed.")
+    precision_low: float | None
+    precision_high: float | None
+    recall: float | None = Field(description="Share of the misses that were in the high band.")
+    recall_low: float | None
+    recall_high: float | None
+    notes: list[str] = Field(default_factory=list, description="What limits the figures (English).")
+
+
+class TrackRecordsOut(Response):
+    items: list[TrackRecordOut] = Field(description="Newest as-of day first; at most 100 lists.")
+
+
 class LeadPointOut(Response):
     week: int = Field(description="Week of the period (the MLflow step of the metric).")
     value: float

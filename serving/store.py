@@ -22,9 +22,11 @@ from serving.db.schema import (
     CurrentScore,
     IdempotencyKey,
     InterventionLog,
+    Job,
     Rep,
     Score,
     ServiceMeta,
+    TrackRecord,
     User,
     utcnow,
 )
@@ -563,3 +565,60 @@ def set_user_lang(session: Session, user_id: int, lang: str) -> None:
     if lang not in LANGS:
         raise UserError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
     session.execute(update(User).where(User.id == user_id).values(lang=lang))
+
+
+# -- track record: how each batch's list turned out -------------------------------------------------
+TRACK_LOOKBACK_DAYS = 731  # batches of the last two years are judged again by each job
+
+
+def batches_to_judge(session: Session, as_of: dt.date) -> list[Job]:
+    """Succeeded batch jobs of an earlier as-of day (within TRACK_LOOKBACK_DAYS) that still have scores of a
+    period ending before `as_of`: the lists whose outcomes a job as of `as_of` can know."""
+    since = as_of - dt.timedelta(days=TRACK_LOOKBACK_DAYS)
+    finished = select(Score.job_id).where(Score.job_id == Job.id, Score.period_end < as_of).limit(1).exists()
+    q = (
+        select(Job)
+        .where(Job.status == "succeeded", Job.as_of < as_of, Job.as_of >= since, finished)
+        .order_by(Job.as_of, Job.created_at)
+    )
+    return list(session.scalars(q))
+
+
+def batch_scores(session: Session, job_id: str) -> list[dict[str, Any]]:
+    """A batch's stored scores, the columns the track record reads."""
+    cols = (
+        Score.rep_id,
+        Score.period_start,
+        Score.period_end,
+        Score.as_of,
+        Score.risk,
+        Score.risk_band,
+        Score.attainment_to_date,
+        Score.model_version,
+    )
+    return [dict(r._mapping) for r in session.execute(select(*cols).where(Score.job_id == job_id))]
+
+
+def save_track_records(
+    session: Session, figures: Mapping[str, dict[str, Any]], *, judged_by: str, judged_as_of: dt.date
+) -> None:
+    """Store (or replace) each judged batch's figures: {job id: figures}."""
+    now = utcnow()
+    for job_id, row in figures.items():
+        rec = session.get(TrackRecord, job_id)
+        if rec is None:
+            rec = TrackRecord(job_id=job_id)
+            session.add(rec)
+        rec.judged_by, rec.judged_as_of, rec.computed_at = judged_by, judged_as_of, now
+        rec.figures = jsonable(dict(row))
+
+
+def track_records(session: Session, limit: int = 100) -> list[tuple[TrackRecord, Job]]:
+    """The judged batches, newest as-of day first (then newest job)."""
+    q = (
+        select(TrackRecord, Job)
+        .join(Job, Job.id == TrackRecord.job_id)
+        .order_by(Job.as_of.desc(), Job.created_at.desc())
+        .limit(limit)
+    )
+    return [(r, j) for r, j in session.execute(q)]

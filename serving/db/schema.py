@@ -202,6 +202,19 @@ class CurrentScore(Base):
     as_of: Mapped[dt.date] = mapped_column(Date)
 
 
+class TrackRecord(Base):
+    """How one batch's list turned out (reporting.track_record's figures; counts and rates, no rep),
+    judged by a later batch job against the outcomes its data folder holds as known on its as-of day.
+    Judged again by each later job, as more of the batch's periods finish."""
+
+    __tablename__ = "track_records"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)  # the batch judged
+    judged_by: Mapped[str] = mapped_column(String(32))  # the job whose data judged it
+    judged_as_of: Mapped[dt.date] = mapped_column(Date)  # the day the outcomes are known on
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    figures: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
 class InterventionLog(Base):
     """What a manager did for a rep; the later effect analysis reads it."""
 

@@ -15,7 +15,7 @@ from repradar.errors import Unavailable, UserError
 from serving import audit
 from serving.auth import Principal
 from serving.db.engine import begin_write
-from serving.deps import ModelDep, PrincipalDep, RequestIdDep, SettingsDep, model_version, require
+from serving.deps import ModelDep, PrincipalDep, RequestIdDep, SessionDep, SettingsDep, model_version, require
 from serving.http_errors import AUTHED, ApiError, responses
 from serving.schemas import (
     CalibrationBinOut,
@@ -30,6 +30,8 @@ from serving.schemas import (
     PromoteIn,
     PromotionEventOut,
     PromotionOut,
+    TrackRecordOut,
+    TrackRecordsOut,
 )
 
 router = APIRouter(tags=["models"])
@@ -118,6 +120,40 @@ def list_models(principal: Viewer, settings: SettingsDep, model: ModelDep) -> Mo
         serving_version=model_version(model),
         versions=versions,
         promotions=promotions,
+    )
+
+
+@router.get(
+    "/models/track-record",
+    response_model=TrackRecordsOut,
+    summary="How the lists given out turned out: each batch's risks against its periods' outcomes",
+    responses=responses(*AUTHED),
+)
+def track_record(principal: Viewer, session: SessionDep) -> TrackRecordsOut:
+    """Written by the batch jobs: each one judges the earlier batches whose periods have finished in its
+    data (serving.jobs, reporting.track_record). Counts and rates only, no rep."""
+    from serving.store import track_records
+
+    return TrackRecordsOut(items=[track_record_out(rec, job) for rec, job in track_records(session)])
+
+
+def track_record_out(rec, job) -> TrackRecordOut:
+    f = dict(rec.figures or {})
+    fields = set(TrackRecordOut.model_fields) - {
+        "job_id",
+        "as_of",
+        "model_version",
+        "judged_by",
+        "judged_as_of",
+    }
+    return TrackRecordOut(
+        job_id=job.id,
+        as_of=job.as_of,
+        model_version=str(f.get("model_version") or job.model_version),
+        judged_by=rec.judged_by,
+        judged_as_of=rec.judged_as_of,
+        computed_at=rec.computed_at,
+        **{k: f[k] for k in fields - {"computed_at"} if k in f},
     )
 
 

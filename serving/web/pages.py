@@ -1291,6 +1291,11 @@ def _models(
         [i18n.t(lang, "chart.col_version"), i18n.t(lang, "chart.col_auc")],
         [(v, f"{a:.3f}") for v, a in auc_items],
     )
+    with request.app.state.sessions() as session:
+        track = [
+            track_row(models_api.track_record_out(rec, job), lang)
+            for rec, job in store.track_records(session, limit=TRACK_ROWS)
+        ]
     shown = _shown_version(out, show)
     curves = None
     if shown is not None:
@@ -1315,7 +1320,36 @@ def _models(
         form=form or {},
         may_promote="data_scientist" in principal.roles,
         curves=curves,
+        track=track,
     )
+
+
+TRACK_ROWS = 20  # the newest lists judged, on the models page (the API gives up to 100)
+
+
+def track_row(t, lang: str) -> dict:
+    """A judged list as the models page writes it: rates as whole percents, AUCs with 3 decimals, counts."""
+
+    def pct(v):
+        return "–" if v is None else f"{v * 100:.0f}%"
+
+    def auc(v):
+        return "–" if v is None else f"{v:.3f}"
+
+    of = i18n.t(lang, "models.track_of", x="{x}", n="{n}")
+    return {
+        "job_id": t.job_id,
+        "as_of": t.as_of.isoformat(),
+        "version": t.model_version,
+        "known": f"{t.n_known:,}",
+        "pending": f"{t.n_pending:,}",
+        "missed": pct(t.missed_share),
+        "auc": auc(t.auc) + (f" [{t.auc_low:.2f}, {t.auc_high:.2f}]" if t.auc_low is not None else ""),
+        "pace": auc(t.pacing_auc),
+        "precision": pct(t.precision) + (f" ({of.format(x=t.high_missed, n=t.n_high)})" if t.n_high else ""),
+        "recall": pct(t.recall) + (f" ({of.format(x=t.high_missed, n=t.n_missed)})" if t.n_missed else ""),
+        "judged": t.judged_as_of.isoformat(),
+    }
 
 
 def _verdicts(lang: str, figures: dict, settings) -> list[str]:

@@ -630,3 +630,22 @@ def test_a_job_whose_database_cannot_be_written_is_one_log_line_and_fails_once_i
         assert time.time() < deadline, [r.getMessage() for r in caplog.records]
         time.sleep(0.05)
     assert not (svc.settings.resolved_home / "jobs" / job["id"]).exists()
+
+
+def test_a_track_record_that_cannot_be_computed_is_one_log_line_and_the_job_still_succeeds(
+    service_factory, data_dir, stub_scoring, caplog
+):
+    """The second job judges the first batch (its quarter ended before the second's day), but this data
+    folder holds the reps table alone: no outcome can be read. The scores are what the job is for: it
+    succeeds, says why in one warning, and no track record is stored."""
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    first = c.post("/api/v1/jobs", json={"as_of": "2024-01-22"}, headers=h).json()
+    assert _wait(c, h, first["id"])["status"] == "succeeded"
+    assert "could not be set against their outcomes" not in caplog.text  # nothing earlier to judge
+    second = c.post("/api/v1/jobs", json={"as_of": "2024-04-15"}, headers=h).json()
+    assert _wait(c, h, second["id"])["status"] == "succeeded"
+    lines = [r for r in caplog.records if "could not be set against their outcomes" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING" and "2024-04-15" in lines[0].getMessage()
+    assert lines[0].exc_info is None  # one line, no traceback
+    assert c.get("/api/v1/models/track-record", headers=svc.h("ds")).json() == {"items": []}

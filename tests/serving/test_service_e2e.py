@@ -146,3 +146,74 @@ def test_promotion_refused_by_the_gate_is_409_with_figures(trained, tmp_path, mo
         assert r.status_code == 422 and "reason" in r.json()["detail"]
         r = c.post("/api/v1/models/promote", json={"version": "99"}, headers=ds)
         assert r.status_code == 404 and "no version '99'" in r.json()["detail"]
+
+
+def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, tmp_path, caplog):
+    """Batch jobs with the real model: a list of the previous quarter's week 3, then one of this quarter;
+    the second job sets the first list against that quarter's outcomes (the training label, as known on
+    its as-of day) and the API and the models page show how it turned out. The first job, with no
+    earlier list, judges nothing; a list of the running quarter is not judged."""
+    import datetime as dt
+
+    import pandas as pd
+    from fastapi.testclient import TestClient
+    from sklearn.metrics import roc_auc_score
+
+    from features.build import period_outcomes
+    from features.io import load_folder
+
+    data, home0, as_of = trained
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    starts = sorted(pd.read_parquet(data / "quotas.parquet")["period_start"].unique())
+    earlier = (pd.Timestamp(starts[-2]) + pd.Timedelta(days=20)).date()  # week 3 of the quarter before
+    settings = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", data_dir=data)
+    app = create_app(settings)
+    with TestClient(app) as c:
+        with app.state.sessions.begin() as s:
+            hr = {"Authorization": f"Bearer {add_user(s, 'hr', ['hr'])[1]}"}
+            ds = {"Authorization": f"Bearer {add_user(s, 'ds', ['data_scientist'])[1]}"}
+            mgr = {"Authorization": f"Bearer {add_user(s, 'm', ['manager'], manager_id='M001')[1]}"}
+        _wait_ready(c)
+
+        def job(day: dt.date) -> str:
+            r = c.post("/api/v1/jobs", json={"as_of": day.isoformat()}, headers=hr)
+            assert r.status_code == 201, r.text
+            done = _wait_job(c, hr, r.json()["id"])
+            assert done["status"] == "succeeded", done
+            return r.json()["id"]
+
+        first = job(earlier)
+        assert c.get("/api/v1/models/track-record", headers=ds).json() == {"items": []}
+        running = job(earlier + dt.timedelta(days=7))  # same quarter: not finished by `as_of` either
+        assert c.get("/api/v1/models/track-record", headers=ds).json() == {"items": []}
+        later = job(as_of)
+        items = c.get("/api/v1/models/track-record", headers=ds).json()["items"]
+        assert {i["job_id"] for i in items} == {first, running}
+        got = next(i for i in items if i["job_id"] == first)
+        assert got["as_of"] == earlier.isoformat() and got["judged_by"] == later
+        assert got["judged_as_of"] == as_of.isoformat() and got["model_version"] == "1"
+        # the figures are the training label's, on the reps of that list
+        scores = pd.read_parquet(home / "jobs" / first / "scores.parquet")
+        out = period_outcomes(load_folder(data, validate=False), as_of, since=earlier)
+        out = out[pd.to_datetime(out["period_start"]) == pd.Timestamp(starts[-2])]
+        joined = scores.merge(out[["rep_id", "missed"]], on="rep_id")
+        assert got["n_known"] == len(joined) > 20 and got["n_missed"] == int(joined["missed"].sum())
+        assert got["n_pending"] == len(scores) - len(joined)
+        if got["auc"] is not None:
+            assert got["auc"] == pytest.approx(roc_auc_score(joined["missed"].astype(bool), joined["risk"]))
+        high = joined["risk_band"] == "high"
+        assert got["n_high"] == int(high.sum()) and got["high_missed"] == int((high & joined["missed"]).sum())
+        # HR and data scientists read it; a manager does not
+        assert c.get("/api/v1/models/track-record", headers=hr).status_code == 200
+        assert c.get("/api/v1/models/track-record", headers=mgr).status_code == 403
+        # the data scientist's models page, signed in as the dashboard is
+        browser = TestClient(app, base_url="http://testserver")
+        assert browser.post("/login", data={"token": ds["Authorization"][7:]}).status_code == 200
+        page = browser.get("/models").text
+        table = page[
+            page.index('id="track-record"') : page.index("</section>", page.index('id="track-record"'))
+        ]
+        assert f'data-job="{first}"' in table and earlier.isoformat() in table and as_of.isoformat() in table
+        assert f"{got['n_known']:,}" in table
+        assert "could not be set against their outcomes" not in caplog.text
