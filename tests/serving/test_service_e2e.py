@@ -148,7 +148,7 @@ def test_promotion_refused_by_the_gate_is_409_with_figures(trained, tmp_path, mo
         assert r.status_code == 404 and "no version '99'" in r.json()["detail"]
 
 
-def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, tmp_path, caplog):
+def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, tmp_path, db_url, caplog):
     """Batch jobs with the real model: a list of the previous quarter's week 3, then one of this quarter;
     the second job sets the first list against that quarter's outcomes (the training label, as known on
     its as-of day) and the API and the models page show how it turned out. The first job, with no
@@ -167,7 +167,7 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
     shutil.copytree(home0, home)
     starts = sorted(pd.read_parquet(data / "quotas.parquet")["period_start"].unique())
     earlier = (pd.Timestamp(starts[-2]) + pd.Timedelta(days=20)).date()  # week 3 of the quarter before
-    settings = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", data_dir=data)
+    settings = Settings(home=home, database_url=db_url, data_dir=data)
     app = create_app(settings)
     with TestClient(app) as c:
         with app.state.sessions.begin() as s:
