@@ -111,12 +111,18 @@ def truncate_at(tables: Tables, cutoff: dt.date) -> Tables:
     out["interventions"] = iv
     # A rep hired after the cutoff is not in that day's export, and neither is anything they own:
     # without this the truncated folder would break the contract's references.
-    known = set(reps["rep_id"])
+    known = reps["rep_id"]
     for name, frame in out.items():
         if frame is not None and name != "reps" and "rep_id" in frame.columns:
-            out[name] = frame[frame["rep_id"].isin(known)].reset_index(drop=True)
+            out[name] = frame[_isin(frame["rep_id"], known)].reset_index(drop=True)
     if out["opportunity_history"] is not None:
         h = out["opportunity_history"]
-        kept = set(out["opportunities"]["opportunity_id"])
-        out["opportunity_history"] = h[h["opportunity_id"].isin(kept)].reset_index(drop=True)
+        kept = out["opportunities"]["opportunity_id"]
+        out["opportunity_history"] = h[_isin(h["opportunity_id"], kept)].reset_index(drop=True)
     return Tables(**out)
+
+
+def _isin(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """`values.isin(among)` through a hash index: on pyarrow-backed strings pandas' own `isin` makes a Python
+    scalar of each value looked for (1.8 s for 1.5 million history rows against 410,000 deals; this 0.4 s)."""
+    return pd.Index(pd.unique(among)).get_indexer(values) >= 0
