@@ -602,15 +602,30 @@ def batch_scores(session: Session, job_id: str) -> list[dict[str, Any]]:
 def save_track_records(
     session: Session, figures: Mapping[str, dict[str, Any]], *, judged_by: str, judged_as_of: dt.date
 ) -> None:
-    """Store (or replace) each judged batch's figures: {job id: figures}."""
+    """Store each judged batch's figures ({job id: figures}), replacing a record judged on the same day
+    or an earlier one, never a later one (a job run again for an old day knows fewer outcomes). One
+    statement a batch, an upsert: two jobs judging the same batch at once cannot collide."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
     now = utcnow()
     for job_id, row in figures.items():
-        rec = session.get(TrackRecord, job_id)
-        if rec is None:
-            rec = TrackRecord(job_id=job_id)
-            session.add(rec)
-        rec.judged_by, rec.judged_as_of, rec.computed_at = judged_by, judged_as_of, now
-        rec.figures = jsonable(dict(row))
+        values = {
+            "job_id": job_id,
+            "judged_by": judged_by,
+            "judged_as_of": judged_as_of,
+            "computed_at": now,
+            "figures": jsonable(dict(row)),
+        }
+        stmt = upsert(TrackRecord).values(**values)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[TrackRecord.job_id],
+                set_={k: stmt.excluded[k] for k in values if k != "job_id"},
+                where=TrackRecord.judged_as_of <= stmt.excluded.judged_as_of,
+            )
+        )
 
 
 def track_records(session: Session, limit: int = 100) -> list[tuple[TrackRecord, Job]]:

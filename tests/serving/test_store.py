@@ -70,3 +70,39 @@ def test_a_scope_of_more_reps_than_the_database_takes_parameters_still_filters(s
             last = store.count_intervention_entries(s, big)[1]
             assert [tuple(r) for c in store.iter_intervention_table(s, big, last) for r in c] == expected
         assert store.current_rows(s, large) == store.current_rows(s, small) != []
+
+
+def test_a_track_record_is_replaced_by_one_judged_later_never_by_one_judged_earlier(service, db_url):
+    """A batch job run again for an old day knows fewer outcomes than one that judged the list since:
+    its figures do not overwrite those. The same day again, or a later one, replaces them."""
+    from serving.db.schema import Job, TrackRecord
+
+    with service.app.state.sessions.begin() as s:
+        s.add(
+            Job(
+                id="j1",
+                dedupe_key="k",
+                data_dir="/data",
+                data_digest="d",
+                as_of=dt.date(2024, 1, 22),
+                model_version="1",
+                status="succeeded",
+                created_by="hr",
+            )
+        )
+
+    def save(day, n):
+        with service.app.state.sessions.begin() as s:
+            store.save_track_records(
+                s, {"j1": {"n_known": n, "auc": float("nan")}}, judged_by=f"by-{n}", judged_as_of=day
+            )
+        with service.session() as s:
+            rec = s.get(TrackRecord, "j1")
+            return rec.judged_by, rec.judged_as_of, rec.figures
+
+    assert save(dt.date(2024, 5, 1), 40) == ("by-40", dt.date(2024, 5, 1), {"n_known": 40, "auc": None})
+    assert save(dt.date(2024, 4, 2), 30)[0] == "by-40"  # judged earlier: kept out
+    assert save(dt.date(2024, 5, 1), 41)[0] == "by-41"  # the same day again: replaced
+    assert save(dt.date(2024, 7, 1), 45) == ("by-45", dt.date(2024, 7, 1), {"n_known": 45, "auc": None})
+    with service.session() as s:
+        assert [j.id for _, j in store.track_records(s)] == ["j1"]
