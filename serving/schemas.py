@@ -458,7 +458,8 @@ class ModelsOut(Response):
 
 
 class TrackRecordOut(Response):
-    """How one batch's list turned out (reporting.track_record; docs/report.md "How earlier scores turned out")."""
+    """How one batch's list turned out (reporting.track_record; docs/report.md "How earlier scores turned out").
+    Every figure has a default: a record written by another release lacks none of the rest."""
 
     job_id: str = Field(description="The batch job whose list this is.")
     as_of: dt.date
@@ -468,27 +469,35 @@ class TrackRecordOut(Response):
     judged_by: str = Field(description="The later batch job whose data folder gave the outcomes.")
     judged_as_of: dt.date = Field(description="The day the outcomes are known on (that job's as-of day).")
     computed_at: dt.datetime
-    n_scored: int
-    n_known: int = Field(description="Reps of the list whose period has finished, with an outcome.")
-    n_pending: int = Field(description="Reps whose period has not finished (or the data do not cover) yet.")
-    n_missed: int
-    missed_share: float | None = Field(description="Realised miss rate among the reps with an outcome.")
-    mean_risk: float | None
-    brier: float | None
-    auc: float | None = Field(description="ROC-AUC of the risks for the misses; null with too few reps.")
-    auc_low: float | None
-    auc_high: float | None
-    pacing_auc: float | None = Field(
-        description="ROC-AUC of the pace (attainment against time) on the same reps."
+    n_scored: int = 0
+    n_known: int = Field(
+        default=0, description="Reps of the list whose period has finished, with an outcome."
     )
-    n_high: int
-    high_missed: int
-    precision: float | None = Field(description="Share of the high band that missed.")
-    precision_low: float | None
-    precision_high: float | None
-    recall: float | None = Field(description="Share of the misses that were in the high band.")
-    recall_low: float | None
-    recall_high: float | None
+    n_pending: int = Field(
+        default=0, description="Reps whose period has not finished (or the data do not cover) yet."
+    )
+    n_missed: int = 0
+    missed_share: float | None = Field(
+        default=None, description="Realised miss rate among the reps with an outcome."
+    )
+    mean_risk: float | None = None
+    brier: float | None = None
+    auc: float | None = Field(
+        default=None, description="ROC-AUC of the risks for the misses; null with too few reps."
+    )
+    auc_low: float | None = None
+    auc_high: float | None = None
+    pacing_auc: float | None = Field(
+        default=None, description="ROC-AUC of the pace (attainment against time) on the same reps."
+    )
+    n_high: int = 0
+    high_missed: int = 0
+    precision: float | None = Field(default=None, description="Share of the high band that missed.")
+    precision_low: float | None = None
+    precision_high: float | None = None
+    recall: float | None = Field(default=None, description="Share of the misses that were in the high band.")
+    recall_low: float | None = None
+    recall_high: float | None = None
     notes: list[str] = Field(default_factory=list, description="What limits the figures (English).")
 
 
