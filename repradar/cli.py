@@ -1118,6 +1118,7 @@ def report(
         list[Path] | None,
         typer.Option(
             "--earlier",
+            metavar="<path>",
             help="Scores file given out earlier (repeatable): set against what happened once its period finished.",
         ),
     ] = None,
