@@ -6,7 +6,8 @@ missed the period's target (the training label, `reporting.fairness.finished_out
 the data cover as known on the report's as-of day). Per earlier as-of day: how well the risks ranked
 the reps who went on to miss (ROC-AUC, with a bootstrap interval over reps) next to the pacing rule
 on the same rows (attainment to date against the share of the period elapsed: what a manager sees
-by eye), the Brier score, the mean risk against the realised miss rate, and the high band's hits:
+by eye), the Brier score, the mean risk against the realised miss rate and the calibration error
+(ECE, with the risk bins behind it: did 70% mean 70%?), and the high band's hits:
 the share of it that missed (precision) and the share of the misses it held (recall), with Wilson
 intervals. These are the figures a model card gives for a held-out period, here for the lists
 managers actually received, so HR can check the system against what it said.
@@ -143,6 +144,7 @@ def track_record(
     period has no outcome (not finished, or not covered by the data, on the report's as-of day) is
     counted in `n_pending` and not judged. The high band is the one each score was given
     (`risk_band`), as the manager saw it. Pure."""
+    from models.metrics import ece, risk_bins
     from models.pace import pace_gap
     from reporting.fairness import wilson_interval
 
@@ -187,6 +189,9 @@ def track_record(
                 "missed_share": n_missed / n if n else np.nan,
                 "mean_risk": float(risk.mean()) if n else np.nan,
                 "brier": float(np.mean((risk - y) ** 2)) if n else np.nan,
+                # calibration on the list as given: the training run's ECE (10 equal-width risk bins)
+                "ece": ece(y, risk) if n else np.nan,
+                "bins": risk_bins(y, risk) if n else [],
                 "auc": a,
                 "auc_low": lo,
                 "auc_high": hi,

@@ -457,6 +457,29 @@ class ModelsOut(Response):
     promotions: list[PromotionEventOut]
 
 
+class LeadPointOut(Response):
+    week: int = Field(description="Week of the period (the MLflow step of the metric).")
+    value: float
+
+
+class LeadCurveOut(Response):
+    model: str = Field(description="`model` (the registered model) or a baseline, e.g. `pacing`, `logistic`.")
+    measure: Literal["auc", "brier"]
+    metric: str = Field(description="The MLflow step metric the points come from, e.g. `lead_model_auc`.")
+    points: list[LeadPointOut] = Field(description="One point per week with a finite value, by week.")
+
+
+class CalibrationBinOut(Response):
+    mean_risk: float = Field(description="Mean predicted risk of the bin's held-out rows.")
+    observed: float = Field(description="Observed miss rate of those rows.")
+    n: int = Field(description="Held-out rows in the bin.")
+
+
+class CalibrationOut(Response):
+    model: str
+    bins: list[CalibrationBinOut] = Field(description="Non-empty equal-width risk bins, lowest risk first.")
+
+
 class TrackRecordOut(Response):
     """How one batch's list turned out (reporting.track_record; docs/report.md "How earlier scores turned out").
     Every figure has a default: a record written by another release lacks none of the rest."""
@@ -482,6 +505,12 @@ class TrackRecordOut(Response):
     )
     mean_risk: float | None = None
     brier: float | None = None
+    ece: float | None = Field(
+        default=None, description="Expected calibration error over 10 equal-width risk bins, as training's."
+    )
+    bins: list[CalibrationBinOut] = Field(
+        default_factory=list, description="The risk bins behind the ECE: mean risk, observed miss rate, reps."
+    )
     auc: float | None = Field(
         default=None, description="ROC-AUC of the risks for the misses; null with too few reps."
     )
@@ -503,29 +532,6 @@ class TrackRecordOut(Response):
 
 class TrackRecordsOut(Response):
     items: list[TrackRecordOut] = Field(description="Newest as-of day first; at most 100 lists.")
-
-
-class LeadPointOut(Response):
-    week: int = Field(description="Week of the period (the MLflow step of the metric).")
-    value: float
-
-
-class LeadCurveOut(Response):
-    model: str = Field(description="`model` (the registered model) or a baseline, e.g. `pacing`, `logistic`.")
-    measure: Literal["auc", "brier"]
-    metric: str = Field(description="The MLflow step metric the points come from, e.g. `lead_model_auc`.")
-    points: list[LeadPointOut] = Field(description="One point per week with a finite value, by week.")
-
-
-class CalibrationBinOut(Response):
-    mean_risk: float = Field(description="Mean predicted risk of the bin's held-out rows.")
-    observed: float = Field(description="Observed miss rate of those rows.")
-    n: int = Field(description="Held-out rows in the bin.")
-
-
-class CalibrationOut(Response):
-    model: str
-    bins: list[CalibrationBinOut] = Field(description="Non-empty equal-width risk bins, lowest risk first.")
 
 
 class ModelCurvesOut(Response):

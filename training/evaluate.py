@@ -13,21 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.metrics import ece, risk_bins
+
 METRICS = ["auc", "pr_auc", "brier", "ece", "top10_precision"]
-
-
-def ece(y, p, n_bins: int = 10) -> float:
-    """Expected calibration error: row-weighted mean |observed rate - mean risk| over risk bins."""
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    if len(y) == 0:
-        return float("nan")
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    total = 0.0
-    for b in np.unique(bins):
-        m = bins == b
-        total += m.sum() * abs(y[m].mean() - p[m].mean())
-    return float(total / len(y))
 
 
 def precision_at_top(y, p, frac: float = 0.1) -> float:
@@ -157,22 +145,5 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 def calibration_bins(y, preds: dict[str, np.ndarray], n_bins: int = 10) -> dict:
     """The calibration plot as data (the same equal-width risk bins): per model, each non-empty bin's
     mean predicted risk, observed miss rate and rows. Logged as JSON so the dashboard can draw it."""
-    y = np.asarray(y, float)
-    out: dict[str, list[dict]] = {}
-    for name, p in preds.items():
-        p = np.asarray(p, float)
-        ok = ~np.isnan(p)
-        bins = np.minimum((p[ok] * n_bins).astype(int), n_bins - 1)
-        rows = []
-        for b in np.unique(bins):
-            m = bins == b
-            rows.append(
-                {
-                    "bin": int(b),
-                    "mean_risk": float(p[ok][m].mean()),
-                    "observed": float(y[ok][m].mean()),
-                    "n": int(m.sum()),
-                }
-            )
-        out[name] = rows
+    out = {name: risk_bins(y, p, n_bins) for name, p in preds.items()}
     return {"n_bins": n_bins, "rows": int(len(y)), "models": out}

@@ -139,6 +139,11 @@ def track_record(principal: Viewer, session: SessionDep) -> TrackRecordsOut:
 
 def track_record_out(rec, job) -> TrackRecordOut:
     f = dict(rec.figures or {})
+    f["bins"] = [
+        CalibrationBinOut(mean_risk=b["mean_risk"], observed=b["observed"], n=b["n"])
+        for b in f.get("bins") or []
+        if isinstance(b, dict) and {"mean_risk", "observed", "n"} <= set(b)
+    ]
     fields = set(TrackRecordOut.model_fields) - {
         "job_id",
         "as_of",

@@ -1346,6 +1346,7 @@ def track_row(t, lang: str) -> dict:
         "missed": pct(t.missed_share),
         "auc": auc(t.auc) + (f" [{t.auc_low:.2f}, {t.auc_high:.2f}]" if t.auc_low is not None else ""),
         "pace": auc(t.pacing_auc),
+        "ece": auc(t.ece),
         "precision": pct(t.precision) + (f" ({of.format(x=t.high_missed, n=t.n_high)})" if t.n_high else ""),
         "recall": pct(t.recall) + (f" ({of.format(x=t.high_missed, n=t.n_missed)})" if t.n_missed else ""),
         "judged": t.judged_as_of.isoformat(),

@@ -682,6 +682,7 @@ def test_earlier_lists_are_set_against_what_happened_as_known_on_the_as_of_day(
     assert row["n_known"] == len(joined) > 100 and row["n_missed"] == int(joined["missed"].sum())
     assert row["auc"] == pytest.approx(roc_auc_score(joined["missed"].astype(bool), joined["risk"]))
     assert row["auc_low"] < row["auc"] < row["auc_high"]
+    assert 0 <= row["ece"] < 1 and sum(b["n"] for b in row["bins"]) == row["n_known"]
     high = joined["risk_band"] == "high"
     assert row["high_missed"] == int((high & joined["missed"].astype(bool)).sum())
     assert "earlier scores: as of 2023-07-15 (model version 1):" in r.stdout

@@ -71,6 +71,11 @@ def test_each_earlier_list_is_set_against_the_outcomes_of_its_period():
     assert row["auc"] == pytest.approx(auc(y, known["risk"].to_numpy())) and row["auc"] > 0.8
     assert row["brier"] == pytest.approx(np.mean((known["risk"].to_numpy() - y) ** 2))
     assert row["mean_risk"] == pytest.approx(known["risk"].mean())
+    # calibration on the list as given, by the training run's own definition (models.metrics)
+    from models.metrics import ece
+
+    assert row["ece"] == pytest.approx(ece(y, known["risk"].to_numpy()))
+    assert sum(b["n"] for b in row["bins"]) == 50 and all(0 <= b["observed"] <= 1 for b in row["bins"])
     assert str(row["as_of"]) == "2024-04-15" and row["model_version"] == "2"
     assert [n.key for n in r.notes] == ["report.track.pending"]
     assert "10 of 60 scored reps have no outcome yet" in r.notes[0]

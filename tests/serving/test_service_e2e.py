@@ -202,6 +202,7 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
         assert got["n_pending"] == len(scores) - len(joined)
         if got["auc"] is not None:
             assert got["auc"] == pytest.approx(roc_auc_score(joined["missed"].astype(bool), joined["risk"]))
+        assert sum(b["n"] for b in got["bins"]) == got["n_known"] and 0 <= got["ece"] < 1
         high = joined["risk_band"] == "high"
         assert got["n_high"] == int(high.sum()) and got["high_missed"] == int((high & joined["missed"]).sum())
         # HR and data scientists read it; a manager does not
