@@ -80,6 +80,7 @@ class TrackRecord:
             parts = [head, f"{r['missed_share']:.0%} missed"]
             if not np.isnan(r["auc"]):
                 parts.append(f"ROC-AUC {r['auc']:.2f} against {r['pacing_auc']:.2f} for the pace")
+            parts.append(f"calibration error (ECE) {r['ece']:.3f}")
             if r["n_high"]:
                 parts.append(
                     f"{r['precision']:.0%} of the {r['n_high']} in the high band missed; "
