@@ -49,6 +49,9 @@ class AttributeAudit:
     notes: list[str] = field(default_factory=list)
     # group, n_reps, n_periods, miss_rate, quota_vs_segment, suppressed: finished periods in the data
     outcomes: pd.DataFrame | None = None
+    # the calibration table's columns on the lists given out earlier (`repradar report --earlier`),
+    # against what happened: the high band as it was given, not as the held-out rows would have had it
+    given: pd.DataFrame | None = None
 
     @property
     def out_of_bounds(self) -> list[str]:
@@ -219,6 +222,7 @@ class FairnessAudit:
                     "selection": _records(a.selection),
                     "calibration": None if a.calibration is None else _records(a.calibration),
                     "outcomes": None if a.outcomes is None else _records(a.outcomes),
+                    "given": None if a.given is None else _records(a.given),
                 }
                 for a in self.attributes
             ],
@@ -605,19 +609,26 @@ def _intervals(t: pd.DataFrame, df: pd.DataFrame, name: str, num: str, den: str,
 
 
 def calibration_table(
-    groups: pd.Series, risk, missed, rep_ids, high_cut: float | None = None, alpha: float = 0.05
+    groups: pd.Series,
+    risk,
+    missed,
+    rep_ids,
+    high_cut: float | None = None,
+    alpha: float = 0.05,
+    high=None,
 ) -> pd.DataFrame:
     """Per group: rows, reps, mean predicted risk, realised miss rate and the gap (risk - miss rate);
     with `high_cut` (the high band's cut point) also the error rates of the high band once outcomes
     are known: fnr (share of the missed rows not in the high band) and fpr (share of the met rows in
-    it). Miss rate, gap and error rates carry 1 - `alpha` intervals (`_low`, `_high`) from resampling
-    reps."""
+    it); `high` instead of `high_cut`: which rows were in the high band (a list's bands as given). Miss
+    rate, gap and error rates carry 1 - `alpha` intervals (`_low`, `_high`) from resampling reps."""
     df = pd.DataFrame(
         {
             "group": np.asarray(groups, dtype=object),
             "risk": np.asarray(risk, dtype=float),
             "missed": np.asarray(missed, dtype=float),
             "rep_id": np.asarray(rep_ids, dtype=object),
+            "given_high": np.zeros(len(rep_ids), bool) if high is None else np.asarray(high, dtype=bool),
         }
     ).dropna(subset=["risk", "missed"])
     t = df.groupby("group", sort=True).agg(
@@ -632,8 +643,8 @@ def calibration_table(
     df["excess"] = df["risk"] - df["missed"]
     _intervals(t, df, "miss_rate", "missed", "one", alpha)
     _intervals(t, df, "gap", "excess", "one", alpha)
-    if high_cut is not None:
-        df["high"] = df["risk"] >= high_cut
+    if high_cut is not None or high is not None:
+        df["high"] = df["risk"] >= high_cut if high is None else df["given_high"]
         miss, met = df[df["missed"] == 1], df[df["missed"] == 0]
         fnr = (~miss["high"]).groupby(miss["group"]).mean()
         fpr = met["high"].groupby(met["group"]).mean()
@@ -873,6 +884,7 @@ def fairness_audit(
     outcomes: pd.DataFrame | None = None,
     min_cell: int = 10,
     high_cut: float | None = None,
+    given: pd.DataFrame | None = None,
 ) -> FairnessAudit:
     """The audit of every attribute and control of `reps` for the scored reps.
 
@@ -880,7 +892,9 @@ def fairness_audit(
     held-out rows with predicted risk); None skips calibration. `outcomes`: `finished_outcomes` of
     the data folder (None skips the outcome comparison). Groups with fewer than `min_cell` reps have
     their counts and rates suppressed. `high_cut`: the high band's cut point, for the error rates
-    per group on the held-out rows (None: not computed).
+    per group on the held-out rows (None: not computed). `given`: rep_id, risk, high, missed of the
+    lists given out earlier whose outcomes are known (reporting.track_record.given_rows): the same
+    table per group, its error rates those of the band each rep was given; None skips it.
     """
     if not 0 < low <= 1 <= high:
         raise ValueError("impact bounds must satisfy 0 < low <= 1 <= high")
@@ -932,6 +946,10 @@ def fairness_audit(
     )
     out_groups, out_joins, out_folded = _crossed_rows(
         outcomes, r, {col: set(crossed[col].unique()) for col in crossed}, min_cell, column_of
+    )
+    given = given if given is not None and len(given) else None
+    given_groups, given_joins, given_folded = _crossed_rows(
+        given, r, {col: set(crossed[col].unique()) for col in crossed}, min_cell, column_of
     )
     for col, kind in cols:
         raw = raws[col]
@@ -992,6 +1010,19 @@ def fairness_audit(
                 alpha=alpha,
             )
             a.calibration = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
+        if given_groups is not None:
+            if given_folded[col]:
+                a.notes.append(_folded_note(given_folded[col], "in_given", min_cell))
+            a.notes += [_crossed_note(m, u, "in_given_after", min_cell) for m, u in given_joins[col]]
+            cal = calibration_table(
+                given_groups[col],
+                given["risk"],
+                given["missed"].astype(float),
+                given["rep_id"].astype(str),
+                high=given["high"],
+                alpha=alpha,
+            )
+            a.given = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
         if out_groups is not None:
             if out_folded[col]:
                 a.notes.append(_folded_note(out_folded[col], "in_finished", min_cell))

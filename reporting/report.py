@@ -45,7 +45,7 @@ from reporting.inputs import (
 from reporting.modelinfo import ModelInfo, heldout_predictions, load_model_info
 from reporting.settings import ReportSettings
 from reporting.summary import band_table, manager_suggestions, org_summary, with_context
-from reporting.track_record import TrackRecord, check_earlier, track_record
+from reporting.track_record import TrackRecord, check_earlier, given_rows, track_record
 from repradar.errors import UserError
 from repradar.files import replacing
 from repradar.progress import step
@@ -275,6 +275,27 @@ def assemble(
     bands = {by: band_table(scores, by) for by in ("manager_id", "team", "region", "segment")}
     suggestions = manager_suggestions(scores, ratio=rs.coaching_ratio, min_reps=rs.coaching_min_reps)
 
+    # earlier lists against what happened
+    track, given = None, None
+    if earlier is not None and len(earlier):
+        step("earlier scores against their outcomes")
+        first_end = pd.to_datetime(earlier["period_end"]).min().date()
+        track_notes: list[str] = []
+        outcomes = finished_outcomes(
+            known,
+            as_of,
+            miss_threshold=settings.miss_threshold,
+            lookback_days=max((as_of - first_end).days + 1, 1),
+            notes=track_notes,
+            covered_before=covered,
+        )
+        track = track_record(earlier, outcomes, alpha=rs.alpha)
+        # lists this very model made of periods it was fitted on are no forecast (rescored afterwards)
+        mine = earlier[earlier["model_version"].astype(str) == str(info.version)]
+        in_sample = fitted_note(mine, info.model) if len(mine) else None
+        track.notes = track_notes + ([in_sample] if in_sample else []) + track.notes
+        given = given_rows(earlier, outcomes)
+
     # fairness
     step("fairness audit")
     held = heldout_predictions(info)
@@ -300,6 +321,7 @@ def assemble(
         ),
         min_cell=rs.min_cell,
         high_cut=settings.band_high,
+        given=given,
     )
     fair.notes += outcome_notes
     if held is None:
@@ -329,26 +351,6 @@ def assemble(
             drivers=scores["drivers"] if "drivers" in scores.columns else None,
             driver_depth=rs.driver_depth,
         )
-
-    # earlier lists against what happened
-    track = None
-    if earlier is not None and len(earlier):
-        step("earlier scores against their outcomes")
-        first_end = pd.to_datetime(earlier["period_end"]).min().date()
-        track_notes: list[str] = []
-        outcomes = finished_outcomes(
-            known,
-            as_of,
-            miss_threshold=settings.miss_threshold,
-            lookback_days=max((as_of - first_end).days + 1, 1),
-            notes=track_notes,
-            covered_before=covered,
-        )
-        track = track_record(earlier, outcomes, alpha=rs.alpha)
-        # lists this very model made of periods it was fitted on are no forecast (rescored afterwards)
-        mine = earlier[earlier["model_version"].astype(str) == str(info.version)]
-        in_sample = fitted_note(mine, info.model) if len(mine) else None
-        track.notes = track_notes + ([in_sample] if in_sample else []) + track.notes
 
     # interventions
     effects, effects_missing = None, ""

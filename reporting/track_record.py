@@ -132,6 +132,38 @@ def check_earlier(frame: pd.DataFrame, name: str, as_of) -> None:
         )
 
 
+def _joined(earlier: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The earlier scores with their period's outcome (`missed`, NaN while unknown) and the pace."""
+    from models.pace import pace_gap
+
+    e = earlier.copy()
+    for c in ("period_start", "period_end", "as_of"):
+        e[c] = pd.to_datetime(e[c]).dt.normalize()
+    e["rep_id"] = e["rep_id"].astype(str)
+    o = outcomes[KEY + ["missed"]].copy()
+    o["rep_id"] = o["rep_id"].astype(str)
+    for c in ("period_start", "period_end"):
+        o[c] = pd.to_datetime(o[c]).dt.normalize()
+    m = e.merge(o.drop_duplicates(KEY), on=KEY, how="left")
+    m["pace"] = -pace_gap(m)  # behind the pace: higher risk
+    return m
+
+
+def given_rows(earlier: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the earlier lists whose outcome is known (rep_id, risk, high: the band as given,
+    missed): what the fairness audit sets per group against what happened (reporting.fairness)."""
+    m = _joined(earlier, outcomes)
+    m = m[m["missed"].notna()]
+    return pd.DataFrame(
+        {
+            "rep_id": m["rep_id"].to_numpy(),
+            "risk": m["risk"].to_numpy(dtype=float),
+            "high": (m["risk_band"].astype(str) == "high").to_numpy(),
+            "missed": m["missed"].astype(bool).to_numpy(),
+        }
+    )
+
+
 def track_record(
     earlier: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -146,21 +178,10 @@ def track_record(
     counted in `n_pending` and not judged. The high band is the one each score was given
     (`risk_band`), as the manager saw it. Pure."""
     from models.metrics import ece, risk_bins
-    from models.pace import pace_gap
     from reporting.fairness import wilson_interval
 
     notes: list[str] = []
-    e = earlier.copy()
-    for c in ("period_start", "period_end", "as_of"):
-        e[c] = pd.to_datetime(e[c]).dt.normalize()
-    e["rep_id"] = e["rep_id"].astype(str)
-    o = outcomes[KEY + ["missed"]].copy()
-    o["rep_id"] = o["rep_id"].astype(str)
-    for c in ("period_start", "period_end"):
-        o[c] = pd.to_datetime(o[c]).dt.normalize()
-    o = o.drop_duplicates(KEY)
-    m = e.merge(o, on=KEY, how="left")
-    m["pace"] = -pace_gap(m)  # behind the pace: higher risk
+    m = _joined(earlier, outcomes)
     if "model_version" not in m:
         m["model_version"] = None
     rows = []

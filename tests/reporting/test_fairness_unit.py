@@ -605,3 +605,45 @@ def test_an_audit_that_could_compare_nothing_says_so_and_never_reads_as_a_pass()
         "every compared group within [0.8, 1.25] (gender, region (control))",
         "not compared (fewer than two groups of at least 50 scored reps): age_band",
     ]
+
+
+def test_the_lists_given_out_are_audited_per_group_with_the_bands_as_given():
+    """`report --earlier`: per group, mean risk against the miss rate and the error rates of the high
+    band each rep was given (not the risk against today's cut: the band is what the manager saw), with
+    the held-out and outcome tables' folding of small groups."""
+    from reporting.track_record import given_rows
+
+    reps = _reps(60, 60)
+    n = len(reps)
+    earlier = pd.DataFrame(
+        {
+            "rep_id": reps["rep_id"],
+            "period_start": pd.Timestamp("2024-01-01"),
+            "period_end": pd.Timestamp("2024-03-31"),
+            "as_of": pd.Timestamp("2024-01-22"),
+            "risk": [0.55] * n,  # below a 0.6 cut: the bands given below are what counts
+            "risk_band": ["high", "low"] * (n // 2),
+            "attainment_to_date": 0.1,
+        }
+    )
+    missed = np.array([True, True, False, False] * (n // 4))
+    outcomes = earlier[["rep_id", "period_start", "period_end"]].assign(missed=missed)
+    rows = given_rows(earlier.iloc[:-2], outcomes)  # the last two reps: no outcome yet, not here
+    assert len(rows) == n - 2 and set(rows.columns) == {"rep_id", "risk", "high", "missed"}
+    audit = fairness_audit(_scores(reps, [False] * n), reps, given=rows, high_cut=0.6, min_cell=10)
+    t = audit.get("gender").given.set_index("group")
+    f = rows[rows["rep_id"].isin(reps.loc[reps["gender"] == "F", "rep_id"])]
+    fnr = float((~f.loc[f["missed"], "high"]).mean())
+    fpr = float(f.loc[~f["missed"], "high"].mean())
+    assert t.loc["F", "fnr"] == pytest.approx(fnr) and t.loc["F", "fpr"] == pytest.approx(fpr)
+    assert 0 < fnr < 1 and 0 < fpr < 1  # the bands as given, not risk 0.55 >= 0.6 (never high)
+    assert t.loc["F", "mean_risk"] == pytest.approx(0.55) and t.loc["F", "n_reps"] == 60
+    assert t.loc["M", "n_reps"] == 58  # two reps without an outcome yet
+    # a group with outcomes for fewer than min_cell of its reps is folded, and the notes say where
+    few = rows[~rows["rep_id"].isin(reps.loc[reps["gender"] == "M", "rep_id"].iloc[5:])]
+    folded = fairness_audit(_scores(reps, [False] * n), reps, given=few, min_cell=10).get("gender")
+    assert "M" not in set(folded.given["group"])
+    assert any("in the lists given out earlier" in str(n_) for n_ in folded.notes)
+    assert audit.to_dict()["attributes"][0]["given"] is not None
+    # without earlier lists there is no such table
+    assert fairness_audit(_scores(reps, [False] * n), reps).get("gender").given is None

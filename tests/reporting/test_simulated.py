@@ -670,7 +670,11 @@ def test_earlier_lists_are_set_against_what_happened_as_known_on_the_as_of_day(
 
     r = report(tmp_path / "r.html", "--earlier", str(q3_file), "--earlier", str(q4_file))
     assert r.exit_code == 0, r.stdout + r.stderr
-    rows = {x["as_of"]: x for x in json.loads((tmp_path / "r.json").read_text())["track_record"]["table"]}
+    figures = json.loads((tmp_path / "r.json").read_text())
+    rows = {x["as_of"]: x for x in figures["track_record"]["table"]}
+    # the fairness audit sets the lists given out against what happened, per group too
+    given = {a["column"]: a["given"] for a in figures["fairness"]["attributes"]}
+    assert given["gender"] and sum(g["n_rows"] or 0 for g in given["gender"]) <= rows["2023-07-15"]["n_known"]
     assert set(rows) == {"2023-07-15", "2023-10-14"}
     # the running quarter: every rep pending, nothing judged
     assert rows["2023-10-14"]["n_known"] == 0 and rows["2023-10-14"]["n_pending"] == len(q4)
@@ -690,6 +694,7 @@ def test_earlier_lists_are_set_against_what_happened_as_known_on_the_as_of_day(
     html = (tmp_path / "r.html").read_text()
     section = html[html.index('id="track-record"') : html.index('id="effects"')]
     assert 'data-as-of="2023-07-15"' in section and f"{row['auc']:.3f}" in section
+    assert '<table class="given" data-column="gender">' in html
     # Q3 lies in the data model version 1 was fitted on: the report says these risks are no forecast
     assert "2023-07-01..2023-09-30 is in the data model version 1 was fitted" in section
     # without --earlier the section says how to fill it
