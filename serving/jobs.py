@@ -419,7 +419,7 @@ class JobRunner:
                 )
                 return
             # earlier lists against the outcomes this folder holds: stored with this job's success
-            judged = self._judge_earlier(folder, as_of)
+            judged = self._judge_earlier(folder, as_of, model)
             with begin_write(self.sessions) as s:
                 done = s.execute(
                     update(Job)
@@ -463,10 +463,11 @@ class JobRunner:
             log.exception("batch job %s failed", job_id)
             self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
 
-    def _judge_earlier(self, folder: Path, as_of: dt.date) -> dict[str, dict]:
+    def _judge_earlier(self, folder: Path, as_of: dt.date, model: Any = None) -> dict[str, dict]:
         """How the earlier batches' lists turned out (reporting.track_record), against the outcomes of their
-        periods that `folder` holds as known on `as_of`: {job id: figures}. Never fails the job: what goes
-        wrong is one log line, and the next job tries again."""
+        periods that `folder` holds as known on `as_of`: {job id: figures}; `in_sample` says whether
+        `model` (when it made the list) was fitted on the list's period, None when another version made it.
+        Never fails the job: what goes wrong is one log line, and the next job tries again."""
         try:
             with self.sessions() as s:
                 lists = {b.id: store.batch_scores(s, b.id) for b in store.batches_to_judge(s, as_of)}
@@ -485,11 +486,20 @@ class JobRunner:
                 since=since,
                 miss_threshold=self.settings.miss_threshold,
             )
+            from models.scoring import fitted_note
+
             judged = {}
             for job_id, rows in lists.items():
-                rec = track_record(pd.DataFrame(rows), outcomes)
+                frame = pd.DataFrame(rows)
+                rec = track_record(frame, outcomes)
+                notes = [str(n) for n in rec.notes]
+                in_sample = None
+                if model is not None and set(frame["model_version"].astype(str)) == {str(model.version)}:
+                    fitted = fitted_note(frame, model)  # a list rescored after the fact: no forecast
+                    in_sample = fitted is not None
+                    notes += [str(fitted)] if fitted else []
                 for row in rec.table.to_dict("records")[:1]:  # one batch: one as-of day, one model
-                    judged[job_id] = {**row, "notes": [str(n) for n in rec.notes]}
+                    judged[job_id] = {**row, "in_sample": in_sample, "notes": notes}
             return judged
         except Exception as exc:  # the scores are what the job is for; the track record can wait
             log.warning(

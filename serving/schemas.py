@@ -527,6 +527,11 @@ class TrackRecordOut(Response):
     recall: float | None = Field(default=None, description="Share of the misses that were in the high band.")
     recall_low: float | None = None
     recall_high: float | None = None
+    in_sample: bool | None = Field(
+        default=None,
+        description="Whether the model that made the list was fitted on its period (risks that are no "
+        "forecast); null when another version than the one serving made it.",
+    )
     notes: list[str] = Field(default_factory=list, description="What limits the figures (English).")
 
 

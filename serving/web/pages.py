@@ -1350,6 +1350,7 @@ def track_row(t, lang: str) -> dict:
         "precision": pct(t.precision) + (f" ({of.format(x=t.high_missed, n=t.n_high)})" if t.n_high else ""),
         "recall": pct(t.recall) + (f" ({of.format(x=t.high_missed, n=t.n_missed)})" if t.n_missed else ""),
         "judged": t.judged_as_of.isoformat(),
+        "in_sample": bool(t.in_sample),
     }
 
 

@@ -193,6 +193,8 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
         got = next(i for i in items if i["job_id"] == first)
         assert got["as_of"] == earlier.isoformat() and got["judged_by"] == later
         assert got["judged_as_of"] == as_of.isoformat() and got["model_version"] == "1"
+        # the trained model was fitted on that quarter: the list is no forecast, and says so
+        assert got["in_sample"] is True and any("fitted and calibrated on" in n for n in got["notes"])
         # the figures are the training label's, on the reps of that list
         scores = pd.read_parquet(home / "jobs" / first / "scores.parquet")
         out = period_outcomes(load_folder(data, validate=False), as_of, since=earlier)
@@ -216,5 +218,5 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
             page.index('id="track-record"') : page.index("</section>", page.index('id="track-record"'))
         ]
         assert f'data-job="{first}"' in table and earlier.isoformat() in table and as_of.isoformat() in table
-        assert f"{got['n_known']:,}" in table
+        assert f"{got['n_known']:,}" in table and "in sample: the model was fitted on this period" in table
         assert "could not be set against their outcomes" not in caplog.text
