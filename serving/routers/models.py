@@ -138,6 +138,8 @@ def track_record(principal: Viewer, session: SessionDep) -> TrackRecordsOut:
 
 
 def track_record_out(rec, job) -> TrackRecordOut:
+    """A stored track record as the API gives it; figures it lacks (another release wrote it) take the
+    schema's defaults, keys it does not know are left out."""
     f = dict(rec.figures or {})
     f["bins"] = [
         CalibrationBinOut(mean_risk=b["mean_risk"], observed=b["observed"], n=b["n"])
