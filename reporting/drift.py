@@ -238,7 +238,8 @@ def drift_report(
 
     `drivers`: the scores' driver lists (each a list of {"feature", ...}), to say how many scores
     rest on drifted features. `seasonal`: compare with the training periods of the scored period's
-    season (same start day of the year) when training has one, else with every training period.
+    season (a start within a week of the same day of the year) when training has one, else with every
+    training period.
     """
     notes = []
     if "week_of_period" in scored.columns:

@@ -446,6 +446,25 @@ def _crossed_note(moved: list[str], against, where: str, min_cell: int) -> Messa
     )
 
 
+def _rows_notes(folded: list[str], joins, where: str, min_cell: int) -> list[Message]:
+    """What one rows table (held-out, given out, finished) folded and joined: `where` a key of
+    report.note ("in_heldout"; its "_after" form names the table after a join)."""
+    notes = [_folded_note(folded, where, min_cell)] if folded else []
+    return notes + [_crossed_note(m, u, f"{where}_after", min_cell) for m, u in joins]
+
+
+def _rows_calibration(groups: pd.Series, rows: pd.DataFrame, alpha: float, **band) -> pd.DataFrame:
+    """`calibration_table` of one rows table (rep_id, risk, missed); `band`: high_cut or high."""
+    return calibration_table(
+        groups,
+        rows["risk"],
+        rows["missed"].astype(float),
+        rows["rep_id"].astype(str),
+        alpha=alpha,
+        **band,
+    )
+
+
 def _crossed_rows(rows, reps, kept: dict[str, set], min_cell: int, column_of):
     """Per audited column, the groups of `rows` (held-out snapshots, finished rep-periods): the scored
     tables' groups (`kept`), those of fewer than `min_cell` reps among these rows folded
@@ -622,15 +641,15 @@ def calibration_table(
     are known: fnr (share of the missed rows not in the high band) and fpr (share of the met rows in
     it); `high` instead of `high_cut`: which rows were in the high band (a list's bands as given). Miss
     rate, gap and error rates carry 1 - `alpha` intervals (`_low`, `_high`) from resampling reps."""
-    df = pd.DataFrame(
-        {
-            "group": np.asarray(groups, dtype=object),
-            "risk": np.asarray(risk, dtype=float),
-            "missed": np.asarray(missed, dtype=float),
-            "rep_id": np.asarray(rep_ids, dtype=object),
-            "given_high": np.zeros(len(rep_ids), bool) if high is None else np.asarray(high, dtype=bool),
-        }
-    ).dropna(subset=["risk", "missed"])
+    cols = {
+        "group": np.asarray(groups, dtype=object),
+        "risk": np.asarray(risk, dtype=float),
+        "missed": np.asarray(missed, dtype=float),
+        "rep_id": np.asarray(rep_ids, dtype=object),
+    }
+    if high is not None:
+        cols["high"] = np.asarray(high, dtype=bool)
+    df = pd.DataFrame(cols).dropna(subset=["risk", "missed"])
     t = df.groupby("group", sort=True).agg(
         n_rows=("risk", "size"),
         n_reps=("rep_id", "nunique"),
@@ -644,7 +663,8 @@ def calibration_table(
     _intervals(t, df, "miss_rate", "missed", "one", alpha)
     _intervals(t, df, "gap", "excess", "one", alpha)
     if high_cut is not None or high is not None:
-        df["high"] = df["risk"] >= high_cut if high is None else df["given_high"]
+        if high is None:
+            df["high"] = df["risk"] >= high_cut
         miss, met = df[df["missed"] == 1], df[df["missed"] == 0]
         fnr = (~miss["high"]).groupby(miss["group"]).mean()
         fpr = met["high"].groupby(met["group"]).mean()
@@ -998,35 +1018,15 @@ def fairness_audit(
         if ref is None:
             a.notes.append(Message("report.note.no_ratio"))
         if held_groups is not None:
-            if held_folded[col]:
-                a.notes.append(_folded_note(held_folded[col], "in_heldout", min_cell))
-            a.notes += [_crossed_note(m, u, "in_heldout_after", min_cell) for m, u in held_joins[col]]
-            cal = calibration_table(
-                held_groups[col],
-                heldout["risk"],
-                heldout["missed"].astype(float),
-                heldout["rep_id"].astype(str),
-                high_cut=high_cut,
-                alpha=alpha,
-            )
+            a.notes += _rows_notes(held_folded[col], held_joins[col], "in_heldout", min_cell)
+            cal = _rows_calibration(held_groups[col], heldout, alpha, high_cut=high_cut)
             a.calibration = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
         if given_groups is not None:
-            if given_folded[col]:
-                a.notes.append(_folded_note(given_folded[col], "in_given", min_cell))
-            a.notes += [_crossed_note(m, u, "in_given_after", min_cell) for m, u in given_joins[col]]
-            cal = calibration_table(
-                given_groups[col],
-                given["risk"],
-                given["missed"].astype(float),
-                given["rep_id"].astype(str),
-                high=given["high"],
-                alpha=alpha,
-            )
+            a.notes += _rows_notes(given_folded[col], given_joins[col], "in_given", min_cell)
+            cal = _rows_calibration(given_groups[col], given, alpha, high=given["high"])
             a.given = suppress_small(cal, "n_reps", _RATE_COLUMNS, min_cell)
         if out_groups is not None:
-            if out_folded[col]:
-                a.notes.append(_folded_note(out_folded[col], "in_finished", min_cell))
-            a.notes += [_crossed_note(m, u, "in_finished_after", min_cell) for m, u in out_joins[col]]
+            a.notes += _rows_notes(out_folded[col], out_joins[col], "in_finished", min_cell)
             og = out_groups[col]
             a.outcomes = suppress_small(outcome_table(og, outcomes, alpha), "n_reps", _RATE_COLUMNS, min_cell)
         if table["suppressed"].any():

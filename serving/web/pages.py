@@ -1336,7 +1336,9 @@ def track_row(t, lang: str) -> dict:
     def auc(v):
         return "–" if v is None else f"{v:.3f}"
 
-    of = i18n.t(lang, "models.track_of", x="{x}", n="{n}")
+    def of(x: int, n: int) -> str:
+        return i18n.t(lang, "models.track_of", x=x, n=n)
+
     return {
         "job_id": t.job_id,
         "as_of": t.as_of.isoformat(),
@@ -1347,8 +1349,8 @@ def track_row(t, lang: str) -> dict:
         "auc": auc(t.auc) + (f" [{t.auc_low:.2f}, {t.auc_high:.2f}]" if t.auc_low is not None else ""),
         "pace": auc(t.pacing_auc),
         "ece": auc(t.ece),
-        "precision": pct(t.precision) + (f" ({of.format(x=t.high_missed, n=t.n_high)})" if t.n_high else ""),
-        "recall": pct(t.recall) + (f" ({of.format(x=t.high_missed, n=t.n_missed)})" if t.n_missed else ""),
+        "precision": pct(t.precision) + (f" ({of(t.high_missed, t.n_high)})" if t.n_high else ""),
+        "recall": pct(t.recall) + (f" ({of(t.high_missed, t.n_missed)})" if t.n_missed else ""),
         "judged": t.judged_as_of.isoformat(),
         "in_sample": bool(t.in_sample),
     }

@@ -315,6 +315,25 @@ def add_finished_job(app, rows: list[dict] | None = None, folder=None) -> str:
     return job_id
 
 
+def succeeded_job(app, job_id: str, as_of: dt.date, model_version: str = "1") -> None:
+    """A succeeded batch job's row (no file, no scores): what a track record is stored against."""
+    from serving.db.schema import Job
+
+    with app.state.sessions.begin() as s:
+        s.add(
+            Job(
+                id=job_id,
+                dedupe_key=job_id,
+                data_dir="/data",
+                data_digest="d",
+                as_of=as_of,
+                model_version=model_version,
+                status="succeeded",
+                created_by="hr",
+            )
+        )
+
+
 def seed(app, with_scores: bool = True) -> dict[str, str]:
     tokens = {}
     with app.state.sessions.begin() as s:

@@ -75,21 +75,11 @@ def test_a_scope_of_more_reps_than_the_database_takes_parameters_still_filters(s
 def test_a_track_record_is_replaced_by_one_judged_later_never_by_one_judged_earlier(service, db_url):
     """A batch job run again for an old day knows fewer outcomes than one that judged the list since:
     its figures do not overwrite those. The same day again, or a later one, replaces them."""
-    from serving.db.schema import Job, TrackRecord
+    from serving.db.schema import TrackRecord
 
-    with service.app.state.sessions.begin() as s:
-        s.add(
-            Job(
-                id="j1",
-                dedupe_key="k",
-                data_dir="/data",
-                data_digest="d",
-                as_of=dt.date(2024, 1, 22),
-                model_version="1",
-                status="succeeded",
-                created_by="hr",
-            )
-        )
+    from .conftest import succeeded_job
+
+    succeeded_job(service.app, "j1", dt.date(2024, 1, 22))
 
     def save(day, n):
         with service.app.state.sessions.begin() as s:

@@ -427,7 +427,7 @@ def _judged_list(app) -> None:
     import datetime as dt
 
     from serving import store
-    from serving.db.schema import Job
+    from tests.serving.conftest import succeeded_job
 
     figures = {
         "model_version": "1",
@@ -449,19 +449,7 @@ def _judged_list(app) -> None:
         "precision": 0.78,
         "recall": 0.437,
     }
-    with app.state.sessions.begin() as s:
-        s.add(
-            Job(
-                id="0123456789abcdef0123456789abcdef",
-                dedupe_key="k",
-                data_dir="/data",
-                data_digest="d",
-                as_of=dt.date(2024, 1, 22),
-                model_version="1",
-                status="succeeded",
-                created_by="hr",
-            )
-        )
+    succeeded_job(app, "0123456789abcdef0123456789abcdef", dt.date(2024, 1, 22))
     with app.state.sessions.begin() as s:
         store.save_track_records(
             s,
