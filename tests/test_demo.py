@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+import pandas as pd
 from fastapi.testclient import TestClient
 
-from repradar.demo import demo_signins, pick_demo_manager, run_demo
+from repradar.demo import demo_earlier_days, demo_signins, pick_demo_manager, run_demo
 from repradar.settings import Settings
 
 
@@ -19,8 +20,12 @@ def test_demo_scores_weeks_and_signs_in_each_role(trained, tmp_path):
     lines: list[str] = []
     result = run_demo(settings, echo=lines.append)
     assert any("already registered" in line for line in lines), lines
+    notes = [line for line in lines if line.lstrip().startswith("note:")]
+    assert notes and len(notes) == len(set(notes)), lines  # the jobs' notes, each said once
     assert result.scores_path.exists()
     assert len(result.as_of_days) == 4
+    scored = pd.read_parquet(result.scores_path)
+    assert set(scored["as_of"].astype(str)) == {result.as_of_days[-1].isoformat()}
 
     from features.io import load_folder
 
@@ -45,7 +50,22 @@ def test_demo_scores_weeks_and_signs_in_each_role(trained, tmp_path):
         assert subtree & {r["rep_id"] for r in rows}
         assert get("/api/v1/audit", "hr").status_code == 200
         assert get("/api/v1/models", "data_scientist").status_code == 200
-    # A second run reuses everything and only issues fresh tokens.
+        # the last quarter's lists, scored as batch jobs before the current weeks, judged by them
+        records = get("/api/v1/models/track-record", "data_scientist").json()["items"]
+        earlier = demo_earlier_days(pd.read_parquet(result.data_dir / "quotas.parquet"))
+        assert sorted(r["as_of"] for r in records) == [d.isoformat() for d in earlier]
+        for r in records:
+            assert r["judged_as_of"] == result.as_of_days[-1].isoformat()
+            assert r["n_known"] > 0 and r["n_pending"] == 0
+            # the export ends with the held-out quarter: the one before it is the validation quarter
+            assert r["in_sample"] is True
+        jobs = get("/api/v1/jobs", "hr").json()
+        jobs = jobs["items"] if isinstance(jobs, dict) else jobs
+        assert len(jobs) == len(earlier) + 4 and {j["status"] for j in jobs} == {"succeeded"}
+    # A second run reuses everything (the batch jobs too) and only issues fresh tokens.
+    lines.clear()
+    assert run_demo(settings, echo=lines.append).scores_path == result.scores_path
+    assert sum("reusing batch job" in line for line in lines) == len(earlier) + 4, lines
     again = demo_signins(settings, reps)
     assert {r for r, _, _ in again} == {"manager", "hr", "data_scientist"}
     assert {t for _, _, t in again}.isdisjoint(tokens.values())
