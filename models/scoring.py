@@ -191,7 +191,7 @@ def score_notes(fs, model, settings=None, *, playbook=None) -> list[str]:
     notes = list(fs.notes or []) + [f"caveat from training: {c}" for c in meta.get("caveats", [])]
     fitted = fitted_note(getattr(fs, "frame", None), model)
     notes += [fitted] if fitted else []
-    earlier = earlier_period_note(_periods(getattr(fs, "frame", None)), meta, model.version)
+    earlier = earlier_period_note(periods_of(getattr(fs, "frame", None)), meta, model.version)
     notes += [earlier] if earlier else []
     note = currency_note(model_currency(model), getattr(settings, "currency", None), model.version)
     notes += [note] if note else []
@@ -226,14 +226,14 @@ def definitions_note(model) -> str | None:
 def fitted_note(frame, model) -> str | None:
     """`fitted_period_note` for the periods of `frame` (columns period_start, period_end: the scored
     features, or a scores file, as `repradar report` reads it) and what `model` was fitted on."""
-    periods = _periods(frame)
+    periods = periods_of(frame)
     if not periods:
         return None
     meta = getattr(getattr(model.pyfunc, "spec_", None), "meta", None) or {}
     return fitted_period_note(periods, meta, model.version)
 
 
-def _periods(frame) -> list:
+def periods_of(frame) -> list:
     """The distinct (period_start, period_end) of a features or scores frame; [] without those columns."""
     if frame is None or not {"period_start", "period_end"} <= set(frame.columns):
         return []
@@ -266,6 +266,22 @@ def fitted_period_note(periods, meta: dict, version="") -> str | None:
         version=version,
         window=f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d}",
     )
+
+
+def version_fitted_meta(tags: dict) -> dict:
+    """What a registered version was fitted and calibrated on, from its tags (its `data_window` begins
+    with the training data; its held-out `test_window` begins the day after the validation period), in
+    the spec meta's key that `fitted_period_note` reads; {} for a version without those tags. Lets the
+    service judge lists of versions it does not serve without loading them."""
+    data, test = str(tags.get("data_window") or ""), str(tags.get("test_window") or "")
+    if ".." not in data or ".." not in test:
+        return {}
+    try:
+        lo = pd.Timestamp(data.split("..")[0])
+        hi = pd.Timestamp(test.split("..")[0]) - pd.Timedelta(days=1)
+    except ValueError:
+        return {}
+    return {"train_window": f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d}"}
 
 
 def earlier_period_note(periods, meta: dict, version="") -> str | None:

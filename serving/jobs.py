@@ -486,18 +486,25 @@ class JobRunner:
                 since=since,
                 miss_threshold=self.settings.miss_threshold,
             )
-            from models.scoring import fitted_note
+            from models.scoring import fitted_note, fitted_period_note, periods_of
 
+            frames = {job_id: pd.DataFrame(rows) for job_id, rows in lists.items()}
+            made_by = {k: set(f["model_version"].astype(str)) for k, f in frames.items()}
+            serving = str(model.version) if model is not None else None
+            others = self._fitted_meta({v for vs in made_by.values() if len(vs) == 1 for v in vs} - {serving})
             judged = {}
-            for job_id, rows in lists.items():
-                frame = pd.DataFrame(rows)
+            for job_id, frame in frames.items():
                 rec = track_record(frame, outcomes)
                 notes = [str(n) for n in rec.notes]
-                in_sample = None
-                if model is not None and set(frame["model_version"].astype(str)) == {str(model.version)}:
+                in_sample, fitted = None, None
+                version = next(iter(made_by[job_id])) if len(made_by[job_id]) == 1 else None
+                if version is not None and version == serving:
                     fitted = fitted_note(frame, model)  # a list rescored after the fact: no forecast
                     in_sample = fitted is not None
-                    notes += [str(fitted)] if fitted else []
+                elif version in others:  # another version: what its registry tags say it was fitted on
+                    fitted = fitted_period_note(periods_of(frame), others[version], version)
+                    in_sample = fitted is not None
+                notes += [str(fitted)] if fitted else []
                 for row in rec.table.to_dict("records")[:1]:  # one batch: one as-of day, one model
                     judged[job_id] = {**row, "in_sample": in_sample, "notes": notes}
             return judged
@@ -510,6 +517,28 @@ class JobRunner:
                 exc,
             )
             return {}
+
+    def _fitted_meta(self, versions: set[str]) -> dict[str, dict]:
+        """{version: what it was fitted on} for registered versions other than the serving one, read from
+        their registry tags (models.scoring.version_fitted_meta); a version without them is left out, and
+        so is every one when the registry cannot be read (their lists' in_sample stays unknown)."""
+        if not versions:
+            return {}
+        from models import registry
+        from models.scoring import version_fitted_meta
+
+        try:
+            client = registry.configure(self.settings)
+            found = {v: registry.get_version(client, self.settings.model_name, v) for v in sorted(versions)}
+        except Exception as exc:
+            log.warning(
+                "the model registry could not be read for earlier lists' versions (%s: %s)",
+                type(exc).__name__,
+                exc,
+            )
+            return {}
+        out = {v: version_fitted_meta(mv.tags or {}) for v, mv in found.items() if mv is not None}
+        return {v: meta for v, meta in out.items() if meta}
 
     def _score(self, folder: Path, as_of: dt.date, model: Any):
         from features.contract import TABLES

@@ -529,8 +529,8 @@ class TrackRecordOut(Response):
     recall_high: float | None = None
     in_sample: bool | None = Field(
         default=None,
-        description="Whether the model that made the list was fitted on its period (risks that are no "
-        "forecast); null when another version than the one serving made it.",
+        description="Whether the model version that made the list was fitted on its period (risks that "
+        "are no forecast); null when that version's fitted window is not recorded in the registry.",
     )
     notes: list[str] = Field(default_factory=list, description="What limits the figures (English).")
 

@@ -231,6 +231,23 @@ def test_scoring_a_period_the_model_was_fitted_on_says_so():
     assert score_notes(SimpleNamespace(notes=[], frame=frame), model) == [note]
 
 
+def test_a_registered_versions_tags_give_the_same_fitted_periods_as_its_spec():
+    """The service judges lists of versions it does not serve from their registry tags (data_window,
+    test_window): every period gets the verdict the version's own spec gives; no tags, no verdict."""
+    import pandas as pd
+
+    from models.scoring import fitted_period_note, version_fitted_meta
+
+    tags = {"data_window": "2023-01-01..2024-12-31", "test_window": WINDOWS["test_window"]}
+    meta = version_fitted_meta(tags)
+    assert meta == {"train_window": "2023-01-01..2024-09-30"}
+    for start in pd.date_range("2022-10-01", "2025-04-01", freq="QS"):
+        period = [(start, start + pd.offsets.QuarterEnd(0))]
+        assert fitted_period_note(period, meta, "3") == fitted_period_note(period, WINDOWS, "3"), start
+    assert version_fitted_meta({}) == {} and version_fitted_meta({"data_window": tags["data_window"]}) == {}
+    assert version_fitted_meta({**tags, "test_window": "soon..later"}) == {}
+
+
 def test_scoring_a_period_before_the_models_training_data_says_so():
     """Scoring the Maven export (2017) in the demo's home, whose champion learnt from 2023-2024, gave risks
     from the simulated organisation's model and no word about it: a period that ended before the model's

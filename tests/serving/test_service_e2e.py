@@ -220,3 +220,8 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
         assert f'data-job="{first}"' in table and earlier.isoformat() in table and as_of.isoformat() in table
         assert f"{got['n_known']:,}" in table and "in sample: the model was fitted on this period" in table
         assert "could not be set against their outcomes" not in caplog.text
+        # served by another version, the lists of version 1 are judged by what its registry tags say it
+        # was fitted on: the same verdict as its own spec's (the quarter before is its validation period)
+        again = app.state.runner._judge_earlier(data, as_of, model=None)
+        assert again[first]["in_sample"] is True and again[first]["auc"] == got["auc"]
+        assert any("fitted and calibrated on" in n for n in again[first]["notes"])
