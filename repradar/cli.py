@@ -902,10 +902,11 @@ def users_revoke_token(
 
 def _erased_lines(out, verb: str) -> list[str]:
     refusals = f", {out.refusals} record(s) of refused tokens and sign-ins" if out.refusals else ""
+    outcomes = f", {out.outcomes} period outcome(s)" if out.outcomes else ""
     return [
         f"{verb} {out.scores} stored score(s) ({out.current} of them the rep's current one), "
         f"{out.interventions} intervention entr{'y' if out.interventions == 1 else 'ies'}, "
-        f"{out.directory} directory row(s), {len(out.job_files)} batch file(s){refusals}"
+        f"{out.directory} directory row(s), {len(out.job_files)} batch file(s){outcomes}{refusals}"
     ]
 
 
@@ -918,7 +919,8 @@ def purge(
             "--before",
             formats=["%Y-%m-%d"],
             help="Delete scores of as-of days before this day, their batch files, intervention entries "
-            "that ended before it, and records of refused tokens and sign-ins made before it.",
+            "that ended before it, outcomes of quota periods that ended before it, and records of "
+            "refused tokens and sign-ins made before it.",
         ),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
@@ -951,8 +953,8 @@ def forget(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Erasure: delete everything the service stores about one rep (scores, interventions, directory,
-    their rows in batch files); the audit trail keeps the rep id and records the erasure."""
+    """Erasure: delete everything the service stores about one rep (scores, interventions, period
+    outcomes, directory, their rows in batch files); the audit trail keeps the rep id and records the erasure."""
     from repradar.settings import get_settings
     from serving.admin import forget as run
     from serving.retention import reps_in, training_runs_holding

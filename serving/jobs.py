@@ -18,6 +18,7 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,15 @@ def _pid_dead_here(worker: str | None) -> bool:
     except PermissionError:
         return False
     return False
+
+
+@dataclass
+class Judged:
+    """What a job learnt of the earlier batches: {job id: track-record figures} and the listed reps'
+    period outcomes (rep_id, period_start, period_end, attainment, missed)."""
+
+    figures: dict[str, dict] = field(default_factory=dict)
+    outcomes: list[dict] = field(default_factory=list)
 
 
 class JobRunner:
@@ -438,8 +448,9 @@ class JobRunner:
                     return
                 store.upsert_reps(s, reps)
                 store.import_scores(s, frame, job_id=job_id)
-                if judged:
-                    store.save_track_records(s, judged, judged_by=job_id, judged_as_of=as_of)
+                if judged.figures:
+                    store.save_track_records(s, judged.figures, judged_by=job_id, judged_as_of=as_of)
+                    store.save_outcomes(s, judged.outcomes, judged_by=job_id, known_on=as_of)
                 audit.record(
                     s,
                     audit.SYSTEM,
@@ -463,17 +474,17 @@ class JobRunner:
             log.exception("batch job %s failed", job_id)
             self._finish_failed(job_id, f"internal error: {type(exc).__name__}: {exc}", "internal")
 
-    def _judge_earlier(self, folder: Path, as_of: dt.date, model: Any = None) -> dict[str, dict]:
+    def _judge_earlier(self, folder: Path, as_of: dt.date, model: Any = None) -> Judged:
         """How the earlier batches' lists turned out (reporting.track_record), against the outcomes of their
-        periods that `folder` holds as known on `as_of`: {job id: figures}; `in_sample` says whether
-        `model` (when it made the list) was fitted on the list's period, None when another version made it.
+        periods that `folder` holds as known on `as_of`: {job id: figures}, and the outcomes of the listed
+        reps' periods; `in_sample` says whether the version that made a list was fitted on its period.
         Never fails the job: what goes wrong is one log line, and the next job tries again."""
         try:
             with self.sessions() as s:
                 lists = {b.id: store.batch_scores(s, b.id) for b in store.batches_to_judge(s, as_of)}
             lists = {k: v for k, v in lists.items() if v}
             if not lists:
-                return {}
+                return Judged()
             import pandas as pd
 
             from features.io import load_folder
@@ -507,7 +518,18 @@ class JobRunner:
                 notes += [str(fitted)] if fitted else []
                 for row in rec.table.to_dict("records")[:1]:  # one batch: one as-of day, one model
                     judged[job_id] = {**row, "in_sample": in_sample, "notes": notes}
-            return judged
+            # the listed reps' outcomes, for the rep page's earlier periods (none of reps never listed)
+            listed = pd.concat([f[["rep_id", "period_start"]] for f in frames.values()]).astype(
+                {"rep_id": "string"}
+            )
+            listed["period_start"] = pd.to_datetime(listed["period_start"])
+            known = outcomes.astype({"rep_id": "string"}).assign(
+                period_start=pd.to_datetime(outcomes["period_start"])
+            )
+            known = known[known["missed"].notna()]  # no label (e.g. no quota to miss): nothing to show
+            known = known.merge(listed.drop_duplicates(), on=["rep_id", "period_start"])
+            cols = ["rep_id", "period_start", "period_end", "attainment", "missed"]
+            return Judged(judged, known[cols].to_dict("records"))
         except Exception as exc:  # the scores are what the job is for; the track record can wait
             log.warning(
                 "batch scoring as of %s: the earlier lists could not be set against their outcomes "
@@ -516,7 +538,7 @@ class JobRunner:
                 type(exc).__name__,
                 exc,
             )
-            return {}
+            return Judged()
 
     def _fitted_meta(self, versions: set[str]) -> dict[str, dict]:
         """{version: what it was fitted on} for registered versions other than the serving one, read from

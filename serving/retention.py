@@ -26,6 +26,7 @@ from serving.db.schema import (
     IdempotencyKey,
     InterventionLog,
     Job,
+    PeriodOutcome,
     Rep,
     Score,
 )
@@ -41,10 +42,18 @@ class Erased:
     directory: int = 0
     job_files: list[Path] = field(default_factory=list)
     refusals: int = 0  # records of refused tokens and sign-ins (client addresses), purge only
+    outcomes: int = 0  # how the rep's judged periods ended (period_outcomes)
 
     @property
     def total(self) -> int:
-        return self.scores + self.interventions + self.directory + len(self.job_files) + self.refusals
+        return (
+            self.scores
+            + self.interventions
+            + self.directory
+            + len(self.job_files)
+            + self.refusals
+            + self.outcomes
+        )
 
     def as_detail(self) -> dict[str, int]:
         return {
@@ -54,6 +63,7 @@ class Erased:
             "directory": self.directory,
             "job_files": len(self.job_files),
             "refusals": self.refusals,
+            "outcomes": self.outcomes,
         }
 
 
@@ -100,6 +110,10 @@ def purge_before(
             select(func.count()).select_from(InterventionLog).where(InterventionLog.ended_on < before)
         )
         or 0,
+        outcomes=session.scalar(
+            select(func.count()).select_from(PeriodOutcome).where(PeriodOutcome.period_end < before)
+        )
+        or 0,
     )
     jobs = session.scalars(select(Job).where(Job.as_of < before, Job.output_path.is_not(None))).all()
     for job in jobs:
@@ -113,6 +127,7 @@ def purge_before(
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.entry_id.in_(ended)))
     session.execute(delete(InterventionLog).where(InterventionLog.ended_on < before))
     session.execute(delete(AuthFailure).where(AuthFailure.at < cut))
+    session.execute(delete(PeriodOutcome).where(PeriodOutcome.period_end < before))
     if jobs:
         session.execute(update(Job).where(Job.id.in_([j.id for j in jobs])).values(output_path=None))
     store.bump_directory(session)
@@ -148,6 +163,10 @@ def forget_rep(
         or 0,
         directory=session.scalar(select(func.count()).select_from(Rep).where(Rep.rep_id == rep_id)) or 0,
         job_files=files_naming(jobs_dir, rep_id),
+        outcomes=session.scalar(
+            select(func.count()).select_from(PeriodOutcome).where(PeriodOutcome.rep_id == rep_id)
+        )
+        or 0,
     )
     if out.total == 0:
         raise UserError(_nothing_stored(session, rep_id))
@@ -158,6 +177,7 @@ def forget_rep(
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.rep_id == rep_id))
     session.execute(delete(InterventionLog).where(InterventionLog.rep_id == rep_id))
     session.execute(delete(Rep).where(Rep.rep_id == rep_id))
+    session.execute(delete(PeriodOutcome).where(PeriodOutcome.rep_id == rep_id))
     store.bump_directory(session)
     audit.record(session, actor, "rep.forget", "rep", rep_id, detail=out.as_detail())
     return out

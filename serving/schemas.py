@@ -327,6 +327,14 @@ class RepOut(Response):
     scored_at: dt.datetime
 
 
+class PeriodOutcomeOut(Response):
+    """How the rep's quota period ended, as a later batch job's data knew it."""
+
+    attainment: float | None = Field(description="Won amount over quota for the whole period.")
+    missed: bool = Field(description="Whether the rep missed target (the model's label).")
+    known_on: dt.date = Field(description="The as-of day of the batch job whose data gave it.")
+
+
 class HistoryItemOut(Response):
     as_of: dt.date
     period_start: dt.date
@@ -336,6 +344,11 @@ class HistoryItemOut(Response):
     model_version: str
     job_id: str | None
     scored_at: dt.datetime
+    outcome: PeriodOutcomeOut | None = Field(
+        default=None,
+        description="How the period ended, once a later batch job has judged a list holding the rep in "
+        "it; null while the period runs or before such a job.",
+    )
 
 
 class HistoryOut(Response):

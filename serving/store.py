@@ -23,6 +23,7 @@ from serving.db.schema import (
     IdempotencyKey,
     InterventionLog,
     Job,
+    PeriodOutcome,
     Rep,
     Score,
     ServiceMeta,
@@ -626,6 +627,45 @@ def save_track_records(
                 where=TrackRecord.judged_as_of <= stmt.excluded.judged_as_of,
             )
         )
+
+
+def save_outcomes(session: Session, rows: list[dict[str, Any]], *, judged_by: str, known_on: dt.date) -> int:
+    """Store how reps' periods ended (rep_id, period_start, period_end, attainment, missed), replacing an
+    outcome known on the same day or an earlier one, never a later one (as `save_track_records`)."""
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    values = [
+        {
+            "rep_id": str(r["rep_id"]),
+            "period_start": to_date(r["period_start"]),
+            "period_end": to_date(r["period_end"]),
+            "attainment": jsonable(r.get("attainment")),
+            "missed": bool(r["missed"]),
+            "known_on": known_on,
+            "judged_by": judged_by,
+        }
+        for r in rows
+    ]
+    for chunk in _chunks(values, 100):  # 7 parameters a row: within SQLite's oldest limit, 999
+        stmt = upsert(PeriodOutcome).values(chunk)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[PeriodOutcome.rep_id, PeriodOutcome.period_start],
+                set_={k: stmt.excluded[k] for k in chunk[0] if k not in ("rep_id", "period_start")},
+                where=PeriodOutcome.known_on <= stmt.excluded.known_on,
+            )
+        )
+    return len(values)
+
+
+def rep_outcomes(session: Session, rep_id: str) -> dict[dt.date, PeriodOutcome]:
+    """The rep's stored period outcomes by period start."""
+    rows = session.scalars(select(PeriodOutcome).where(PeriodOutcome.rep_id == rep_id))
+    return {o.period_start: o for o in rows}
 
 
 def track_records(session: Session, limit: int = 100) -> list[tuple[TrackRecord, Job]]:

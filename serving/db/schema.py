@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -213,6 +214,21 @@ class TrackRecord(Base):
     judged_as_of: Mapped[dt.date] = mapped_column(Date)  # the day the outcomes are known on
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     figures: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+class PeriodOutcome(Base):
+    """How a rep's quota period ended (the training label: attainment and whether it missed target), for
+    the periods of the lists the batch jobs judged: the rep page sets each earlier risk beside it. A
+    later job's data replace it, an earlier one's never."""
+
+    __tablename__ = "period_outcomes"
+    rep_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    period_start: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    attainment: Mapped[float | None] = mapped_column(Float)
+    missed: Mapped[bool] = mapped_column(Boolean)
+    known_on: Mapped[dt.date] = mapped_column(Date)  # the as-of day of the job whose data gave it
+    judged_by: Mapped[str] = mapped_column(String(32))
 
 
 class InterventionLog(Base):

@@ -38,6 +38,7 @@ from serving.schemas import (
     InterventionListOut,
     InterventionOut,
     IsoDate,
+    PeriodOutcomeOut,
     RepInfoOut,
     RepOut,
     ScoreOut,
@@ -197,6 +198,7 @@ def rep_history(
 ) -> HistoryOut:
     _check_visible(request, session, principal, rep_id, "rep.history.read", rid)
     rows, total = store.rep_history(session, rep_id, limit, offset)
+    outcomes = store.rep_outcomes(session, rep_id) if rows else {}
     audit.record(
         session,
         principal,
@@ -223,6 +225,7 @@ def rep_history(
                 model_version=s.model_version,
                 job_id=s.job_id,
                 scored_at=s.created_at,
+                outcome=_outcome_out(outcomes.get(s.period_start)),
             )
             for s in rows
         ],
@@ -495,3 +498,9 @@ def end_intervention(
     )
     commit(session)
     return _intervention_out(row)
+
+
+def _outcome_out(o) -> PeriodOutcomeOut | None:
+    if o is None:
+        return None
+    return PeriodOutcomeOut(attainment=o.attainment, missed=o.missed, known_on=o.known_on)

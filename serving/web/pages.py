@@ -620,9 +620,9 @@ def _quota_split(lang: str, details: dict) -> str | None:
     return i18n.t(lang, "rep.quota_split_text", quota=quota, rep=100 - quota)
 
 
-def _earlier_periods(items: list, current_start: dt.date) -> list[dict]:
+def _earlier_periods(lang: str, items: list, current_start: dt.date) -> list[dict]:
     """The rep's earlier quota periods, newest first, each with the last risk the model gave in it (its
-    newest as-of day): was the rep at risk before, and how late in the period."""
+    newest as-of day) and how the period ended: was the rep at risk before, and was the risk right."""
     last: dict[dt.date, Any] = {}
     for h in items:  # newest first; for one day scored twice (a new model), the newer score
         if h.period_start < current_start and h.period_start not in last:
@@ -635,9 +635,24 @@ def _earlier_periods(items: list, current_start: dt.date) -> list[dict]:
             "risk": model_i18n.format_risk(h.risk),
             "band": h.risk_band,
             "version": h.model_version,
+            **_outcome_text(lang, h.outcome),
         }
         for h in sorted(last.values(), key=lambda h: h.period_start, reverse=True)
     ]
+
+
+def _outcome_text(lang: str, outcome) -> dict:
+    """How a period ended, in words ("Missed target (72% of quota)"), with the day it was known on."""
+    if outcome is None:
+        return {"outcome": i18n.t(lang, "rep.outcome_pending"), "missed": None, "known_on": None}
+    key = "rep.outcome_missed" if outcome.missed else "rep.outcome_reached"
+    text = (
+        i18n.t(lang, key, attainment=model_i18n.format_risk(outcome.attainment))
+        if outcome.attainment is not None
+        else i18n.t(lang, key + "_only")
+    )
+    known = i18n.t(lang, "rep.outcome_known_on", day=outcome.known_on.isoformat())
+    return {"outcome": text, "missed": outcome.missed, "known_on": known}
 
 
 @router.get("/reps/{rep_id}", response_class=HTMLResponse)
@@ -738,7 +753,7 @@ def _rep(
         not_enough=_not_enough_data(details, drivers),
         not_enough_text=_insufficient_text(lang, details),
         log=log.items,
-        earlier=_earlier_periods(history.items, rep.score.period_start),
+        earlier=_earlier_periods(lang, history.items, rep.score.period_start),
         catalog=INTERVENTION_IDS,
         today=today_on_the_dashboard(request).isoformat(),
         # the confirmation only for an entry that is really in this rep's log (not any ?recorded= link)

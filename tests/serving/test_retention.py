@@ -6,6 +6,7 @@ audit trail are real.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pandas as pd
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from repradar.errors import UserError
-from serving import admin
-from serving.db.schema import AuditEvent, Job
+from serving import admin, store
+from serving.db.schema import AuditEvent, Job, PeriodOutcome
 from serving.jobs import JobRunner
 
 from .conftest import AS_OF_2, REPS, score_rows
@@ -52,6 +53,25 @@ def _log(s, rep, started, ended=None):
     assert r.status_code == 201, r.text
 
 
+def _outcomes(s, *rows):
+    """Period outcomes as a batch job that judged earlier lists stores them."""
+    with s.app.state.sessions.begin() as session:
+        store.save_outcomes(
+            session,
+            [
+                {"rep_id": rep, "period_start": start, "period_end": end, "attainment": 0.8, "missed": True}
+                for rep, start, end in rows
+            ],
+            judged_by=s.job_id,
+            known_on=dt.date(2024, 1, 22),
+        )
+
+
+def _stored_outcomes(s) -> set[tuple[str, dt.date]]:
+    with s.session() as session:
+        return {(o.rep_id, o.period_start) for o in session.scalars(select(PeriodOutcome))}
+
+
 def _audit(s):
     with s.session() as session:
         return session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
@@ -62,14 +82,18 @@ def test_purge_deletes_old_scores_files_and_ended_entries_and_keeps_the_trail(sv
     _log(svc, "R1", "2024-01-02", "2024-01-10")
     _log(svc, "R1", "2024-01-05")  # open-ended: still going on, never purged
     _log(svc, "R2", "2024-01-03", "2024-02-01")
+    q4, q1 = (dt.date(2023, 10, 1), dt.date(2023, 12, 31)), (dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    _outcomes(svc, ("R1", *q4), ("R2", *q4), ("R2", *q1))
     trail_before = len(_audit(svc))
 
     preview = admin.purge(svc.settings, AS_OF_2, dry_run=True)
     assert (preview.scores, preview.current, preview.interventions, len(preview.job_files)) == (6, 0, 1, 0)
+    assert preview.outcomes == 2 and len(_stored_outcomes(svc)) == 3  # periods that ended before the day
     assert len(c.get("/api/v1/reps/R1/history", headers=h).json()["items"]) == 3  # a dry run changes nothing
 
     out = admin.purge(svc.settings, AS_OF_2, dry_run=False)
-    assert (out.scores, out.current, out.interventions) == (6, 0, 1)
+    assert (out.scores, out.current, out.interventions, out.outcomes) == (6, 0, 1, 2)
+    assert _stored_outcomes(svc) == {("R2", q1[0])}  # a period still running on the day is kept
     days = [i["as_of"] for i in c.get("/api/v1/reps/R1/history", headers=h).json()["items"]]
     assert days == [JOB_DAY, AS_OF_2.isoformat()]
     entries = c.get("/api/v1/reps/R1/interventions", headers=h).json()["items"]
@@ -111,6 +135,8 @@ def test_purge_deletes_old_scores_files_and_ended_entries_and_keeps_the_trail(sv
     purges = [e for e in trail if e.action == "data.purge"]
     assert [p.detail["before"] for p in purges] == [AS_OF_2.isoformat(), "2024-01-23"]
     assert purges[1].detail["scores"] == 12 and purges[1].actor.startswith("cli:")
+    assert purges[0].detail["outcomes"] == 2 and purges[1].detail["outcomes"] == 0
+    assert _stored_outcomes(svc) == {("R2", q1[0])}
 
 
 def test_a_job_s_file_is_found_in_the_home_the_service_runs_in_not_the_one_it_ran_in(svc, tmp_path):
@@ -145,8 +171,11 @@ def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
     folder = svc.settings.resolved_home / "jobs" / svc.job_id
     assert (folder / "scores.csv").exists()
 
+    q4 = (dt.date(2023, 10, 1), dt.date(2023, 12, 31))
+    _outcomes(svc, ("R1", *q4), ("R2", *q4))
     preview = admin.forget(svc.settings, "R1", dry_run=True)
     assert (preview.scores, preview.current, preview.interventions, preview.directory) == (3, 1, 1, 1)
+    assert preview.outcomes == 1
     assert preview.job_files == [folder / "scores.parquet"]
     assert c.get("/api/v1/reps/R1", headers=h).status_code == 200
 
@@ -164,6 +193,7 @@ def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
     csv = c.get(f"/api/v1/jobs/{svc.job_id}/scores", params={"format": "csv"}, headers=h)
     assert csv.status_code == 200 and "\nR1," not in csv.text and "\nR2," in csv.text
     assert len(c.get("/api/v1/reps/R2/history", headers=h).json()["items"]) == 3  # others untouched
+    assert _stored_outcomes(svc) == {("R2", q4[0])}
 
     trail = _audit(svc)
     forgot = [e for e in trail if e.action == "rep.forget"]

@@ -199,7 +199,7 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
         scores = pd.read_parquet(home / "jobs" / first / "scores.parquet")
         out = period_outcomes(load_folder(data, validate=False), as_of, since=earlier)
         out = out[pd.to_datetime(out["period_start"]) == pd.Timestamp(starts[-2])]
-        joined = scores.merge(out[["rep_id", "missed"]], on="rep_id")
+        joined = scores.merge(out[["rep_id", "missed", "attainment"]], on="rep_id")
         assert got["n_known"] == len(joined) > 20 and got["n_missed"] == int(joined["missed"].sum())
         assert got["n_pending"] == len(scores) - len(joined)
         if got["auc"] is not None:
@@ -222,6 +222,15 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
         assert "could not be set against their outcomes" not in caplog.text
         # served by another version, the lists of version 1 are judged by what its registry tags say it
         # was fitted on: the same verdict as its own spec's (the quarter before is its validation period)
-        again = app.state.runner._judge_earlier(data, as_of, model=None)
+        again = app.state.runner._judge_earlier(data, as_of, model=None).figures
         assert again[first]["in_sample"] is True and again[first]["auc"] == got["auc"]
         assert any("fitted and calibrated on" in n for n in again[first]["notes"])
+        # each listed rep's history says how that quarter ended, as the later job's data knew it
+        for rep in joined.sample(3, random_state=0).itertuples():
+            items = c.get(f"/api/v1/reps/{rep.rep_id}/history", headers=hr).json()["items"]
+            ended = {i["outcome"]["known_on"] for i in items if i["period_start"] == str(starts[-2])[:10]}
+            assert ended == {as_of.isoformat()}
+            outcome = next(i["outcome"] for i in items if i["period_start"] == str(starts[-2])[:10])
+            assert outcome["missed"] == bool(rep.missed)
+            assert outcome["attainment"] == pytest.approx(rep.attainment)
+            assert all(i["outcome"] is None for i in items if i["period_start"] == str(starts[-1])[:10])

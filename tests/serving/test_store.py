@@ -96,3 +96,45 @@ def test_a_track_record_is_replaced_by_one_judged_later_never_by_one_judged_earl
     assert save(dt.date(2024, 7, 1), 45) == ("by-45", dt.date(2024, 7, 1), {"n_known": 45, "auc": None})
     with service.session() as s:
         assert [j.id for _, j in store.track_records(s)] == ["j1"]
+
+
+def test_period_outcomes_are_replaced_by_later_knowledge_never_by_earlier(service, db_url):
+    """A rep's period outcome as a later job's data know it replaces one known earlier (a late-booked
+    deal), never the reverse; pandas values (NaN, numpy bools, timestamps) are stored as plain ones, and
+    more rows than the database takes parameters in one statement are stored in chunks."""
+    import numpy as np
+    import pandas as pd
+
+    from serving.db.schema import PeriodOutcome
+
+    q1 = (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-31"))
+
+    def save(day, attainment, missed, by):
+        row = {"rep_id": "R1", "period_start": q1[0], "period_end": q1[1], "attainment": attainment}
+        with service.app.state.sessions.begin() as s:
+            store.save_outcomes(s, [{**row, "missed": np.bool_(missed)}], judged_by=by, known_on=day)
+        with service.session() as s:
+            o = store.rep_outcomes(s, "R1")[dt.date(2024, 1, 1)]
+            return o.attainment, o.missed, o.known_on, o.judged_by, o.period_end
+
+    got = save(dt.date(2024, 4, 8), 0.97, True, "j1")
+    assert got == (0.97, True, dt.date(2024, 4, 8), "j1", dt.date(2024, 3, 31))
+    assert save(dt.date(2024, 4, 1), 0.5, True, "j0")[3] == "j1"  # known earlier: kept out
+    assert save(dt.date(2024, 5, 6), 1.02, False, "j2")[:3] == (1.02, False, dt.date(2024, 5, 6))
+    assert save(dt.date(2024, 5, 6), float("nan"), True, "j3")[0] is None
+    many = [
+        {
+            "rep_id": f"X{i:05d}",
+            "period_start": q1[0],
+            "period_end": q1[1],
+            "attainment": 1.0,
+            "missed": False,
+        }
+        for i in range(parameter_limit(service, db_url) // 7 + 10)
+    ]
+    with service.app.state.sessions.begin() as s:
+        assert store.save_outcomes(s, many, judged_by="j4", known_on=dt.date(2024, 6, 3)) == len(many)
+        assert store.save_outcomes(s, [], judged_by="j4", known_on=dt.date(2024, 6, 3)) == 0
+    with service.session() as s:
+        assert s.query(PeriodOutcome).count() == len(many) + 1
+        assert store.rep_outcomes(s, "nobody") == {}

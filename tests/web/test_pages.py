@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
 
 import pandas as pd
@@ -970,10 +971,34 @@ def test_the_rep_page_shows_the_earlier_periods_risk(web):
     assert len(rows) == 1 and "2023-10-01 to 2023-12-31" in rows[0] and "2023-12-18" in rows[0]
     assert "77%" in rows[0] and "band-high" in rows[0] and ">2<" in rows[0]
     assert "2024-01-01 to" not in table  # the current period is the trend above, not history
+    assert "Not known yet" in rows[0]  # no batch job has judged that quarter yet
     with web.app.state.sessions() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.resource_id == "R1"))]
     assert "rep.history.read" in actions
     assert 'id="no-earlier"' in c.get("/reps/R2").text  # nothing before: said plainly
+    # once a later job has judged the quarter: how it ended, beside the risk given, in both languages
+    outcome = {"rep_id": "R1", "period_start": dt.date(2023, 10, 1), "period_end": dt.date(2023, 12, 31)}
+    with web.app.state.sessions.begin() as s:
+        store.save_outcomes(
+            s, [{**outcome, "attainment": 0.724, "missed": True}], judged_by="j", known_on=AS_OF_2
+        )
+    page = c.get("/reps/R1").text
+    row = page[page.index('id="earlier-periods"') :].split("<tr>")[2]
+    assert "Missed target (72% of quota)" in row and 'class="outcome missed"' in row
+    assert f'title="as known on {AS_OF_2.isoformat()}"' in row
+    bearer = {"Authorization": f"Bearer {web.tokens['mgr1']}"}
+    history = web.client.get("/api/v1/reps/R1/history", headers=bearer).json()["items"]
+    assert {(h["period_start"], json.dumps(h["outcome"])) for h in history if h["period_start"] < "2024"} == {
+        ("2023-10-01", json.dumps({"attainment": 0.724, "missed": True, "known_on": AS_OF_2.isoformat()}))
+    }
+    assert all(h["outcome"] is None for h in history if h["period_start"] >= "2024")
+    with web.app.state.sessions.begin() as s:
+        store.save_outcomes(
+            s, [{**outcome, "attainment": 1.05, "missed": False}], judged_by="k", known_on=AS_OF_2
+        )
+    c.cookies.set("rr_lang", "zh-CN")
+    zh = c.get("/reps/R1").text
+    assert "达成指标（完成率 105%）" in zh[zh.index('id="earlier-periods"') :]
 
 
 def test_a_score_without_sentences_shows_its_amounts_in_its_currency(web):
