@@ -245,6 +245,20 @@ def track_record(
     return TrackRecord(pd.DataFrame(rows), notes)
 
 
+def listed_outcomes(outcomes: pd.DataFrame, lists) -> pd.DataFrame:
+    """The outcomes (rep_id, period_start, period_end, attainment, missed) of the rep-periods the scores
+    frames `lists` hold, those with a label only: how each listed rep's period ended, and nobody else's."""
+    cols = ["rep_id", "period_start", "period_end", "attainment", "missed"]
+    keys = ["rep_id", "period_start"]
+    listed = pd.concat([pd.DataFrame(f)[keys] for f in lists] or [pd.DataFrame(columns=keys)])
+    listed = listed.astype({"rep_id": "string"}).assign(period_start=pd.to_datetime(listed["period_start"]))
+    known = outcomes.astype({"rep_id": "string"}).assign(
+        period_start=pd.to_datetime(outcomes["period_start"])
+    )
+    known = known[known["missed"].notna()]  # no label (no quota to miss): nothing to say
+    return known.merge(listed.drop_duplicates(), on=keys)[cols].reset_index(drop=True)
+
+
 def outcomes_known_on(tables, as_of, *, since, miss_threshold: float = 1.0, notes: list | None = None):
     """The outcomes of the periods that ended between `since` and `as_of` and that the data cover, as an
     export taken on `as_of` holds them (`features.pit.truncate_at` when the folder runs past it; the

@@ -488,7 +488,7 @@ class JobRunner:
             import pandas as pd
 
             from features.io import load_folder
-            from reporting.track_record import outcomes_known_on, track_record
+            from reporting.track_record import listed_outcomes, outcomes_known_on, track_record
 
             since = min(r["period_end"] for rows in lists.values() for r in rows)
             outcomes = outcomes_known_on(
@@ -518,18 +518,8 @@ class JobRunner:
                 notes += [str(fitted)] if fitted else []
                 for row in rec.table.to_dict("records")[:1]:  # one batch: one as-of day, one model
                     judged[job_id] = {**row, "in_sample": in_sample, "notes": notes}
-            # the listed reps' outcomes, for the rep page's earlier periods (none of reps never listed)
-            listed = pd.concat([f[["rep_id", "period_start"]] for f in frames.values()]).astype(
-                {"rep_id": "string"}
-            )
-            listed["period_start"] = pd.to_datetime(listed["period_start"])
-            known = outcomes.astype({"rep_id": "string"}).assign(
-                period_start=pd.to_datetime(outcomes["period_start"])
-            )
-            known = known[known["missed"].notna()]  # no label (e.g. no quota to miss): nothing to show
-            known = known.merge(listed.drop_duplicates(), on=["rep_id", "period_start"])
-            cols = ["rep_id", "period_start", "period_end", "attainment", "missed"]
-            return Judged(judged, known[cols].to_dict("records"))
+            # the listed reps' outcomes, for the rep page's earlier periods
+            return Judged(judged, listed_outcomes(outcomes, frames.values()).to_dict("records"))
         except Exception as exc:  # the scores are what the job is for; the track record can wait
             log.warning(
                 "batch scoring as of %s: the earlier lists could not be set against their outcomes "

@@ -600,16 +600,22 @@ def batch_scores(session: Session, job_id: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in session.execute(select(*cols).where(Score.job_id == job_id))]
 
 
+def _upsert(session: Session):
+    """The dialect's INSERT with ON CONFLICT (the service runs on SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def save_track_records(
     session: Session, figures: Mapping[str, dict[str, Any]], *, judged_by: str, judged_as_of: dt.date
 ) -> None:
     """Store each judged batch's figures ({job id: figures}), replacing a record judged on the same day
     or an earlier one, never a later one (a job run again for an old day knows fewer outcomes). One
     statement a batch, an upsert: two jobs judging the same batch at once cannot collide."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
+    upsert = _upsert(session)
     now = utcnow()
     for job_id, row in figures.items():
         values = {
@@ -634,10 +640,7 @@ def save_outcomes(session: Session, rows: list[dict[str, Any]], *, judged_by: st
     outcome known on the same day or an earlier one, never a later one (as `save_track_records`)."""
     if not rows:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
+    upsert = _upsert(session)
     values = [
         {
             "rep_id": str(r["rep_id"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,3 +135,28 @@ def test_a_list_that_cannot_be_checked_is_refused_with_its_name():
     msg = str(err.value)
     assert "column risk must be a probability between 0 and 1: row(s) 5, 7 (rep(s) R003, R005)" in msg
     assert "column risk_band must be one of high, medium, low: row(s) 9 (rep(s) R007)" in msg
+
+
+def test_listed_outcomes_are_those_of_the_listed_rep_periods_with_a_label():
+    """The rep page shows how a listed rep's period ended: only the rep-periods the lists hold (another
+    period of the same rep, or a rep never listed, is left out), once each, and none without a label."""
+    from reporting.track_record import listed_outcomes
+
+    q1, q2 = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")
+    outcomes = pd.DataFrame(
+        {
+            "rep_id": ["A", "A", "B", "C", "D"],
+            "period_start": [q1, q2, q1, q1, q1],
+            "period_end": [pd.Timestamp("2024-03-31"), pd.Timestamp("2024-06-30")]
+            + [pd.Timestamp("2024-03-31")] * 3,
+            "attainment": [0.7, 1.2, 1.1, np.nan, 0.4],
+            "missed": pd.array([True, False, False, pd.NA, True], dtype="boolean"),
+            "quota_vs_segment": 1.0,
+        }
+    )
+    week3 = pd.DataFrame({"rep_id": ["A", "B", "C"], "period_start": [dt.date(2024, 1, 1)] * 3})
+    week7 = pd.DataFrame({"rep_id": ["A"], "period_start": ["2024-01-01"]})  # the same rep-period again
+    got = listed_outcomes(outcomes, [week3, week7])
+    assert list(got.columns) == ["rep_id", "period_start", "period_end", "attainment", "missed"]
+    assert got[["rep_id", "attainment"]].values.tolist() == [["A", 0.7], ["B", 1.1]]
+    assert listed_outcomes(outcomes, []).empty
