@@ -55,6 +55,7 @@ class GateResult:
     figures: dict[str, Figures] = field(default_factory=dict)  # "challenger", "champion"
     reasons: list[str] = field(default_factory=list)
     message: str = ""
+    dry_run: bool = False  # a check: `decision` is what the gate would decide; nothing was changed
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -251,13 +252,17 @@ def promote(
     reason: str | None = None,
     actor: str = "cli",
     by: str | None = None,
+    dry_run: bool = False,
 ) -> GateResult:
     """Run the gate for `version` (default: the challenger) and move the `champion` alias if it passes.
 
     `force=True` skips the verdict (not the evaluation) and needs a `reason`. Every attempt, refused
     or not, is appended to the version's `promotion_history` tag with who (`by`: the service's signed-in
-    user; else the operator, `who`), when, why and the figures.
+    user; else the operator, `who`), when, why and the figures. `dry_run=True` compares the versions
+    on the same held-out rows and says what the gate would decide, recording and moving nothing.
     """
+    if force and dry_run:
+        raise UserError("--dry-run checks what the gate would decide: it takes no --force")
     if force and not (reason and reason.strip()):
         raise UserError("--force needs --reason TEXT saying why the gate is overridden")
     if not registry.store_exists(settings):
@@ -267,7 +272,7 @@ def promote(
     # champion it will replace, and the record names that one.
     with alias_lock(settings, "moving an alias"):
         for _ in range(3):
-            result = _promote_once(settings, client, version, force, reason, actor, by)
+            result = _promote_once(settings, client, version, force, reason, actor, by, dry_run)
             if result is not None:
                 return result
     raise Unavailable(
@@ -276,7 +281,7 @@ def promote(
     )
 
 
-def _promote_once(settings, client, version, force, reason, actor, by) -> GateResult | None:
+def _promote_once(settings, client, version, force, reason, actor, by, dry_run=False) -> GateResult | None:
     """One gate attempt, with the alias lock held; None when the champion moved while it was measured
     (a promotion that does not take this home's lock: another host's), to be run again."""
     name = settings.model_name
@@ -345,6 +350,8 @@ def _promote_once(settings, client, version, force, reason, actor, by) -> GateRe
     champ_now = registry.version_by_alias(client, name, CHAMPION)
     if (None if champ_now is None else str(champ_now.version)) != champ_version:
         return None
+    if dry_run:
+        return _dry_run_result(mv, champ, decision, figures, reasons, currency, champion_currency)
     # A version is champion or challenger, not both: the promoted one leaves the challenger alias
     # (the next training sets it again).
     challenger_now = registry.version_by_alias(client, name, CHALLENGER)
@@ -356,18 +363,7 @@ def _promote_once(settings, client, version, force, reason, actor, by) -> GateRe
     if promoted:
         entry["removed_aliases"] = removed
     _record(client, name, mv, entry)
-    table = render_figures(challenger_figs, champion_figs)
-    if note := _other_data_note(mv, champ):
-        table += "\n" + note
-    if note := _other_definitions_note(mv, champ):
-        table += "\n" + note
-    if champion_currency is not None and champion_currency != currency:
-        # Amounts are labelled, never converted: a new currency means the data changed, and every
-        # text the service writes will change with it.
-        table += (
-            f"\n  note: v{mv.version} writes amounts in {currency} and champion v{champ_version} in "
-            f"{champion_currency}; promoting it changes the currency of every text (amounts are not converted)"
-        )
+    table = _figures_table(mv, champ, figures, currency, champion_currency)
     if not promoted:
         message = (
             f"promotion of version {mv.version} refused by the gate:\n{table}\n"
@@ -406,6 +402,43 @@ def _promote_once(settings, client, version, force, reason, actor, by) -> GateRe
     if decision == "forced":
         message += f"\n  reason recorded: {reason}"
     return GateResult(True, decision, str(mv.version), champ_version, figures, reasons, message)
+
+
+def _figures_table(mv, champ, figures, currency, champion_currency) -> str:
+    """Both versions' figures on the same held-out rows, with what else differs between them."""
+    table = render_figures(figures["challenger"], figures.get("champion"))
+    if note := _other_data_note(mv, champ):
+        table += "\n" + note
+    if note := _other_definitions_note(mv, champ):
+        table += "\n" + note
+    if champion_currency is not None and champion_currency != currency:
+        # Amounts are labelled, never converted: a new currency means the data changed, and every
+        # text the service writes will change with it.
+        table += (
+            f"\n  note: v{mv.version} writes amounts in {currency} and champion v{champ.version} in "
+            f"{champion_currency}; promoting it changes the currency of every text (amounts are not converted)"
+        )
+    return table
+
+
+def _dry_run_result(mv, champ, decision, figures, reasons, currency, champion_currency) -> GateResult:
+    """What the gate would decide, said as such: nothing recorded, no alias moved."""
+    table = _figures_table(mv, champ, figures, currency, champion_currency)
+    verdict = {
+        "first": "would become the first champion",
+        "passed": "would pass the gate",
+        "refused": "would be refused by the gate",
+    }[decision]
+    message = (
+        f"version {mv.version} {verdict} (dry run: nothing recorded, no alias moved):\n{table}\n"
+        + "\n".join(f"  - {r}" for r in reasons)
+    )
+    if decision != "refused":
+        message += f"\nTo promote it: repradar promote --version {mv.version}"
+    champ_version = None if champ is None else str(champ.version)
+    return GateResult(
+        False, decision, str(mv.version), champ_version, figures, reasons, message, dry_run=True
+    )
 
 
 def _check_training_ended(client, mv) -> None:

@@ -483,6 +483,14 @@ def promote(
         bool, typer.Option("--force", help="Promote even if the gate refuses (needs --reason).")
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded on the version.")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only compare the version with the champion on the same held-out rows and say what the "
+            "gate would decide (exit 0 if it would pass, 2 if not); nothing is recorded or moved.",
+        ),
+    ] = False,
 ) -> None:
     """Make a version the champion if the promotion gate passes (exit 2 with the figures if not)."""
     from models.gate import promote as run
@@ -492,18 +500,23 @@ def promote(
 
     if version is not None:
         version = _version_number(version)
+    if force and dry_run:
+        raise UserError("--dry-run checks what the gate would decide: it takes no --force")
     if force and not (reason and reason.strip()):
         raise UserError("--force needs --reason TEXT saying why the gate is overridden")
     if reason and (why := text_problem(reason, multiline=True)):
         raise UserError(f"--reason {why}")
     settings = get_settings()
-    result = audited_promotion(
-        settings,
-        version,
-        force,
-        reason,
-        lambda: run(settings, version=version, force=force, reason=reason, actor="cli"),
-    )
+    if dry_run:  # changes nothing, names no rep: not a promotion request for the trail
+        result = run(settings, version=version, actor="cli", dry_run=True)
+    else:
+        result = audited_promotion(
+            settings,
+            version,
+            force,
+            reason,
+            lambda: run(settings, version=version, force=force, reason=reason, actor="cli"),
+        )
     if result.decision == "refused":
         typer.echo(result.message, err=True)
         raise typer.Exit(2)

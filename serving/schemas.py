@@ -184,9 +184,16 @@ class PromoteIn(Request):
     version: VersionText | None = Field(default=None, description="Default: the current challenger.")
     force: StrictBool = Field(default=False, description="Promote even if the gate refuses; needs a reason.")
     reason: Reason | None = None
+    dry_run: StrictBool = Field(
+        default=False,
+        description="Only compare the version with the champion on the same held-out rows and say what "
+        "the gate would decide (200 either way); nothing is recorded or moved.",
+    )
 
     @model_validator(mode="after")
     def _reason(self) -> PromoteIn:
+        if self.force and self.dry_run:
+            raise ValueError("dry_run checks what the gate would decide: it takes no force")
         if self.force and not self.reason:
             raise ValueError("force needs a reason: it is recorded on the version and in the audit trail")
         return self
@@ -570,6 +577,10 @@ class PromotionOut(Response):
     message: str
     figures: dict[str, Any]
     model_version: str | None = Field(description="The champion version serving this request.")
+    dry_run: bool = Field(
+        default=False,
+        description="A check: `figures.decision` is what the gate would decide; nothing changed.",
+    )
 
 
 class AuditEventOut(Response):

@@ -213,7 +213,8 @@ def curves(
 @router.post(
     "/models/promote",
     response_model=PromotionOut,
-    summary="Promote a version (default: the challenger) through the same gate as `repradar promote`",
+    summary="Promote a version (default: the challenger) through the same gate as `repradar promote`, or "
+    "only check what the gate would decide (`dry_run`)",
     responses={
         **responses(*AUTHED, 400, 404, 413, 415, 422),
         409: {
@@ -242,7 +243,8 @@ async def promote(
         with begin_write(request.app.state.sessions) as s:
             audit.promotion_requested(s, principal, body.version, body.force, body.reason, rid)
 
-    await asyncio.to_thread(_audit_request)
+    if not body.dry_run:  # a check changes nothing and names no rep: not a request for the trail
+        await asyncio.to_thread(_audit_request)
     # The gate scores held-out data: seconds of CPU, so off the event loop.
     try:
         result = await asyncio.to_thread(
@@ -253,6 +255,7 @@ async def promote(
             body.reason,
             f"api:{principal.name}",
             principal.name,
+            body.dry_run,
         )
     except Unavailable:  # the registry is down: 503, retry later
         raise
@@ -265,7 +268,10 @@ async def promote(
         message=result.message,
         figures={"decision": result.decision, "champion_before": result.champion_version, **figures},
         model_version=model_version(model),
+        dry_run=result.dry_run,
     )
+    if result.dry_run:
+        return out
 
     def _audit() -> None:
         with begin_write(request.app.state.sessions) as s:

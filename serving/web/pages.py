@@ -1407,6 +1407,7 @@ async def promote(
     version: Annotated[str, Form()] = "",
     force: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
+    dry_run: Annotated[str, Form()] = "",
 ):
     import anyio.to_thread
 
@@ -1415,7 +1416,12 @@ async def promote(
     failed: tuple[str, int] | None = None
     error_field = None
     try:
-        body = PromoteIn(version=version.strip() or None, force=bool(force), reason=reason.strip() or None)
+        body = PromoteIn(
+            version=version.strip() or None,
+            force=bool(force),
+            reason=reason.strip() or None,
+            dry_run=bool(dry_run),
+        )
         res = await models_api.promote(request, body, principal, settings, model, rid)
     except ValidationError as exc:
         field, text = field_error(lang_of(request), exc.errors()[0])
@@ -1433,7 +1439,7 @@ async def promote(
                 error=error,
                 status=code,
                 error_field=error_field,
-                form={"version": version, "force": bool(force), "reason": reason},
+                form={"version": version, "force": bool(force), "reason": reason, "dry_run": bool(dry_run)},
             )
         )
     if isinstance(res, Response):  # a refusal: 409 with the figures

@@ -148,6 +148,72 @@ def test_promotion_refused_by_the_gate_is_409_with_figures(trained, tmp_path, mo
         assert r.status_code == 404 and "no version '99'" in r.json()["detail"]
 
 
+def test_a_dry_run_says_what_the_gate_would_decide_and_changes_nothing(trained, tmp_path, monkeypatch):
+    """A data scientist comparing a version with the champion (the same held-out rows, the gate's
+    figures) without promoting it or filling the promotion history: `dry_run` in the API, `--dry-run` on
+    the command line (exit 0 would pass, 2 would be refused), "Check only" on the models page."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from models import registry
+    from models.gate import HISTORY_TAG
+    from serving.db.schema import AuditEvent
+    from tests.conftest import run_cli
+
+    data, home0, _ = trained
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    settings = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    def registry_state():
+        client = registry.configure(settings)
+        tags = {v: client.get_model_version(settings.model_name, v).tags for v in ("1", "2")}
+        history = {v: sorted(k for k in t if k.startswith(HISTORY_TAG)) for v, t in tags.items()}
+        return registry.aliases_by_version(client, settings.model_name), history
+
+    before = registry_state()
+    app = create_app(settings)
+    with TestClient(app) as c:
+        with app.state.sessions.begin() as s:
+            ds = {"Authorization": f"Bearer {add_user(s, 'ds', ['data_scientist'])[1]}"}
+        r = c.post("/api/v1/models/promote", json={"version": "2", "dry_run": True}, headers=ds)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["dry_run"] is True and body["promoted"] is False
+        assert body["figures"]["decision"] == "passed" and body["figures"]["champion_before"] == "1"
+        assert {"challenger", "champion"} <= set(body["figures"]) and "would pass the gate" in body["message"]
+        r = c.post(
+            "/api/v1/models/promote",
+            json={"version": "2", "dry_run": True, "force": True, "reason": "x"},
+            headers=ds,
+        )
+        assert r.status_code == 422 and "takes no force" in r.text
+        # the models page's "Check only" button: the verdict, said as a check
+        browser = TestClient(app, base_url="http://testserver")
+        assert browser.post("/login", data={"token": ds["Authorization"][7:]}).status_code == 200
+        page = browser.post("/models/promote", data={"version": "2", "dry_run": "1"})
+        assert page.status_code == 200 and 'id="gate-check"' in page.text
+        assert "Version 2 would pass the gate (a check: nothing was recorded or changed)." in page.text
+        assert 'id="gate-figures"' in page.text
+        unknown = browser.post("/models/promote", data={"version": "7", "dry_run": "1"})
+        assert (
+            unknown.status_code == 404
+            and "Not checked: " in unknown.text
+            and "Not promoted" not in unknown.text
+        )
+        with app.state.sessions() as s:
+            actions = {e.action for e in s.scalars(select(AuditEvent))}
+        assert not {"model.promote_request", "model.promote"} & actions
+    # the gate refusing: the same check says so, with the CLI's exit status for a refusal
+    monkeypatch.setattr("models.gate.gate_decision", lambda *a, **k: (False, ["AUC below the champion's"]))
+    r = run_cli(home, "promote", "--version", "2", "--dry-run")
+    assert r.exit_code == 2, r.output
+    assert "would be refused by the gate (dry run: nothing recorded, no alias moved)" in r.stderr
+    assert "AUC below the champion's" in r.stderr and "--force" not in r.stderr
+    assert run_cli(home, "promote", "--version", "2", "--dry-run", "--force", "--reason", "x").exit_code == 2
+    assert registry_state() == before  # no alias moved, no attempt recorded
+
+
 def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, tmp_path, db_url, caplog):
     """Batch jobs with the real model: a list of the previous quarter's week 3, then one of this quarter;
     the second job sets the first list against that quarter's outcomes (the training label, as known on
