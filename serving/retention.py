@@ -78,11 +78,14 @@ def job_file(jobs_dir: Path, job: Job) -> Path | None:
 
 
 def _job_files(jobs_dir: Path, job: Job) -> list[Path]:
-    """The scores file of a job and the CSV copy the download makes beside it, as far as they exist."""
+    """The scores file of a job, the CSV copy the download makes beside it and the reports made of it
+    (serving.reports), as far as they exist."""
+    from serving.reports import cached_reports
+
     main = job_file(jobs_dir, job)
     if main is None:
         return []
-    return [p for p in (main, main.with_suffix(".csv")) if p.exists()]
+    return [p for p in (main, main.with_suffix(".csv")) if p.exists()] + cached_reports(main.parent)
 
 
 def purge_before(
@@ -222,12 +225,15 @@ def _rows_of(path: Path, rep_id: str) -> int:
 
 
 def rewrite_files(paths: list[Path], rep_id: str) -> dict[str, int]:
-    """Each batch file without the rep's rows, replaced whole (beside, then renamed); CSV copies dropped.
+    """Each batch file without the rep's rows, replaced whole (beside, then renamed); CSV copies and the
+    reports made of it dropped.
 
     Returns {job id: rows left} for the jobs' row counts.
     """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from serving.reports import cached_reports
 
     left = {}
     for path in paths:
@@ -237,6 +243,8 @@ def rewrite_files(paths: list[Path], rep_id: str) -> dict[str, int]:
         pq.write_table(kept, tmp)
         tmp.replace(path)
         path.with_suffix(".csv").unlink(missing_ok=True)
+        for report in cached_reports(path.parent):  # made again without the rep when next asked for
+            report.unlink(missing_ok=True)
         left[path.parent.name] = kept.num_rows
     return left
 

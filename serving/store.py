@@ -434,6 +434,19 @@ def rep_history(session: Session, rep_id: str, limit: int = 500, offset: int = 0
     return list(rows), total
 
 
+def intervention_log_rows(session: Session) -> list[dict[str, Any]]:
+    """Every entry of the intervention log in the contract's `interventions` columns (rep_id,
+    intervention, started_on, ended_on), oldest start first: what the report's effects section reads."""
+    cols = (
+        InterventionLog.rep_id,
+        InterventionLog.intervention,
+        InterventionLog.started_on,
+        InterventionLog.ended_on,
+    )
+    q = select(*cols).order_by(InterventionLog.started_on, InterventionLog.id)
+    return [dict(r._mapping) for r in session.execute(q)]
+
+
 def manager_reports(session: Session, manager_id: str) -> tuple[int, int]:
     """(reps in the directory, reps in it reporting to `manager_id` directly)."""
     everyone = session.scalar(select(func.count()).select_from(Rep)) or 0

@@ -174,3 +174,72 @@ def download(
             write_scores(read_scores(path), csv_path)
         return FileResponse(csv_path, media_type="text/csv", filename=f"{name}.csv")
     return FileResponse(path, media_type=PARQUET, filename=f"{name}.parquet")
+
+
+@router.get(
+    "/jobs/{job_id}/report",
+    summary="HR's quarterly report for a finished job's scores (HTML, PDF or the figures as JSON)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The report of `repradar report` for the job's scores: made on the first "
+            "request (seconds to a minute), then served from the job's folder.",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        },
+        **responses(*AUTHED, 404, 409, 410, 422, 503),
+    },
+)
+def report(
+    request: Request,
+    job_id: JobId,
+    principal: HR,
+    session: SessionDep,
+    rid: RequestIdDep,
+    lang: Annotated[Literal["en", "zh-CN"], Query(description="The report's language.")] = "en",
+    format: Annotated[Literal["html", "pdf", "json"], Query()] = "html",
+):
+    from repradar.errors import UserError
+    from serving.reports import FORMATS, job_report
+
+    job = _get_job(request, session, job_id)
+    if is_purged(job):
+        raise ApiError(
+            410,
+            f"the file of job {job_id} was deleted by a retention purge (repradar purge); run the job again",
+        )
+    if job.status != "succeeded" or not job.output_path:
+        raise ApiError(409, f"job {job_id} is {job.status}; its report can be made once it has succeeded")
+    path = job_file(request.app.state.runner.jobs_dir, job)
+    if not path.exists():
+        raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")
+    session.rollback()  # the build takes seconds: hold no transaction (nor SQLite's lock) meanwhile
+    try:
+        files = job_report(request.app.state.settings, request.app.state.sessions, job, path, lang)
+    except UserError as exc:  # the job's data folder can no longer make it (moved, changed, deleted)
+        raise ApiError(409, f"the report of job {job_id} cannot be made: {exc}") from None
+    if format not in files:
+        raise ApiError(
+            503,
+            "the PDF could not be printed (Chromium is missing or failed; the service log says why); the HTML is there",
+        )
+    if request.method != "HEAD":
+        audit.record(
+            session,
+            principal,
+            "job.report",
+            "job",
+            job_id,
+            model_version=job.model_version,
+            detail={"format": format, "lang": lang},
+            request_id=rid,
+        )
+        commit(session)
+    name = f"report_{job.as_of.isoformat()}_{job.model_version}_{lang}.{format}"
+    inline = "inline" if format != "json" else "attachment"
+    return FileResponse(
+        files[format], media_type=FORMATS[format], filename=name, content_disposition_type=inline
+    )

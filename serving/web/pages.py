@@ -1154,6 +1154,26 @@ def download_job(
         return RedirectResponse("/org?error=" + quote(exc.detail) + "#jobs", 303)
 
 
+@router.get("/org/jobs/{job_id}/report")
+def job_report_page(
+    request: Request,
+    job_id: str,
+    principal: WebUser,
+    session: SessionDep,
+    rid: RequestIdDep,
+    format: str = "html",
+):
+    """The job's report in the page's language (the API's handler: same checks, same audit event)."""
+    if "hr" not in principal.roles:
+        return _forbidden(request, principal, ("hr",))
+    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id) or format not in ("html", "pdf"):
+        return render(request, "error.html", principal, 404, kind="not_found", rep_id=job_id[:40])
+    try:
+        return jobs_api.report(request, job_id, principal, session, rid, lang=lang_of(request), format=format)  # type: ignore[arg-type]
+    except ApiError as exc:
+        return RedirectResponse("/org?error=" + quote(exc.detail) + "#jobs", 303)
+
+
 @router.get("/org/audit.csv")
 def audit_csv(request: Request, principal: WebUser, session: SessionDep, rid: RequestIdDep):
     if "hr" not in principal.roles:

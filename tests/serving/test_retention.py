@@ -102,11 +102,15 @@ def test_purge_deletes_old_scores_files_and_ended_entries_and_keeps_the_trail(sv
         len(c.get("/api/v1/early-warning", headers=h).json()["items"]) == 6
     )  # the newest batch is untouched
 
-    # everything before the job's day: its rows were everyone's current score, and its file goes too
-    files = list((svc.settings.resolved_home / "jobs" / svc.job_id).glob("scores.*"))
-    assert files
+    # everything before the job's day: its rows were everyone's current score, and its file goes too,
+    # with the reports made of it (serving.reports)
+    folder = svc.settings.resolved_home / "jobs" / svc.job_id
+    reports = [folder / "report-en.html", folder / "report-en.json", folder / "report-zh-CN.pdf"]
+    for r in reports:
+        r.write_text("made of the job's scores")
+    files = list(folder.glob("scores.*")) + reports
     out = admin.purge(svc.settings, pd.Timestamp("2024-01-23").date(), dry_run=False)
-    assert (out.scores, out.current, out.interventions, len(out.job_files)) == (12, 6, 0, 1)
+    assert (out.scores, out.current, out.interventions, len(out.job_files)) == (12, 6, 0, 4)
     assert not any(p.exists() for p in files)
     assert c.get("/api/v1/early-warning", headers=h).json()["items"] == []
     assert c.get("/api/v1/reps/R1", headers=h).status_code == 404
@@ -170,6 +174,7 @@ def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
     assert c.get(f"/api/v1/jobs/{svc.job_id}/scores", params={"format": "csv"}, headers=h).status_code == 200
     folder = svc.settings.resolved_home / "jobs" / svc.job_id
     assert (folder / "scores.csv").exists()
+    (folder / "report-en.html").write_text("counts R1 in its figures")  # made again without R1 when asked
 
     q4 = (dt.date(2023, 10, 1), dt.date(2023, 12, 31))
     _outcomes(svc, ("R1", *q4), ("R2", *q4))
@@ -189,6 +194,7 @@ def test_forget_erases_a_rep_everywhere_but_the_trail(svc):
     table = pq.read_table(folder / "scores.parquet")
     assert table.num_rows == 5 and "R1" not in table.column("rep_id").to_pylist()
     assert not (folder / "scores.csv").exists()  # remade without R1 on the next download
+    assert not (folder / "report-en.html").exists()
     assert c.get(f"/api/v1/jobs/{svc.job_id}", headers=h).json()["rows"] == 5
     csv = c.get(f"/api/v1/jobs/{svc.job_id}/scores", params={"format": "csv"}, headers=h)
     assert csv.status_code == 200 and "\nR1," not in csv.text and "\nR2," in csv.text

@@ -291,6 +291,7 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
         again = app.state.runner._judge_earlier(data, as_of, model=None).figures
         assert again[first]["in_sample"] is True and again[first]["auc"] == got["auc"]
         assert any("fitted and calibrated on" in n for n in again[first]["notes"])
+        _check_the_report(c, app, later, {first, running}, hr, mgr)
         # each listed rep's history says how that quarter ended, as the later job's data knew it
         for rep in joined.sample(3, random_state=0).itertuples():
             items = c.get(f"/api/v1/reps/{rep.rep_id}/history", headers=hr).json()["items"]
@@ -300,3 +301,42 @@ def test_a_later_batch_judges_the_earlier_lists_against_their_outcomes(trained, 
             assert outcome["missed"] == bool(rep.missed)
             assert outcome["attainment"] == pytest.approx(rep.attainment)
             assert all(i["outcome"] is None for i in items if i["period_start"] == str(starts[-1])[:10])
+
+
+def _check_the_report(c, app, job_id: str, earlier_jobs: set[str], hr: dict, mgr: dict) -> None:
+    """HR's report of a batch, made by the service on first request: the command line's report of the
+    job's scores, with the earlier batches' lists in "how earlier scores turned out"; then served from
+    the job's folder; in Chinese and as a PDF; audited; not for managers."""
+    import json
+
+    from sqlalchemy import select
+
+    from serving.db.schema import AuditEvent
+
+    url = f"/api/v1/jobs/{job_id}/report"
+    r = c.get(url, headers=hr)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html") and "inline" in r.headers["content-disposition"]
+    assert "How earlier scores turned out" in r.text and "Fairness audit" in r.text
+    folder = app.state.runner.jobs_dir / job_id
+    made = (folder / "report-en.html").stat().st_mtime_ns
+    figures = c.get(url, params={"format": "json"}, headers=hr).json()
+    assert {row["as_of"][:10] for row in figures["track_record"]["table"]} == {
+        c.get(f"/api/v1/jobs/{j}", headers=hr).json()["as_of"] for j in earlier_jobs
+    }
+    assert (folder / "report-en.html").stat().st_mtime_ns == made  # served, not made again
+    zh = c.get(url, params={"lang": "zh-CN"}, headers=hr)
+    assert zh.status_code == 200 and "公平性审计" in zh.text
+    pdf = c.get(url, params={"format": "pdf"}, headers=hr)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert c.get(url, headers=mgr).status_code == 403
+    assert c.get(url, params={"format": "docx"}, headers=hr).status_code == 422
+    with app.state.sessions() as s:
+        reads = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "job.report"))]
+    assert [(d["format"], d["lang"]) for d in reads] == [
+        ("html", "en"),
+        ("json", "en"),
+        ("html", "zh-CN"),
+        ("pdf", "en"),
+    ]
+    assert json.dumps(figures)  # strict JSON

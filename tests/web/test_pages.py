@@ -1406,3 +1406,21 @@ def test_csv_downloads_from_the_dashboard_open_in_excel_and_read_back_the_same(w
     api_audit = c.get("/api/v1/audit/export", headers=bearer)
     assert api_audit.status_code == 200 and not api_audit.content.startswith(b"\xef\xbb\xbf")
     assert c.get(f"/org/jobs/{job_id}/scores", params={"format": "parquet"}).content[:4] == b"PAR1"
+
+
+def test_hr_opens_a_jobs_report_from_the_job_list_and_is_told_when_it_cannot_be_made(web, tmp_path):
+    """Each finished job offers HR its report (HTML in the page's language, and PDF); a job whose data
+    folder is gone says why on the jobs page rather than failing; a manager may not ask."""
+    from tests.serving.conftest import add_finished_job
+
+    job_id = add_finished_job(web.app, folder=tmp_path / "moved-away")
+    c = web.login("hr")
+    page = c.get("/org").text
+    assert f'href="/org/jobs/{job_id}/report"' in page and f'href="/org/jobs/{job_id}/report?format=pdf"' in page
+    answer = c.get(f"/org/jobs/{job_id}/report", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("#jobs")
+    shown = c.get(answer.headers["location"]).text
+    assert "cannot be made" in shown and "moved-away" in shown and "is gone" in shown
+    assert not list((web.app.state.runner.jobs_dir / job_id).glob("report-*"))  # nothing half-made left
+    assert c.get(f"/org/jobs/{job_id}/report", params={"format": "docx"}).status_code == 404
+    assert web.login("mgr1").get(f"/org/jobs/{job_id}/report").status_code == 403
