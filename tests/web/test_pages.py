@@ -1416,7 +1416,9 @@ def test_hr_opens_a_jobs_report_from_the_job_list_and_is_told_when_it_cannot_be_
     job_id = add_finished_job(web.app, folder=tmp_path / "moved-away")
     c = web.login("hr")
     page = c.get("/org").text
-    assert f'href="/org/jobs/{job_id}/report"' in page and f'href="/org/jobs/{job_id}/report?format=pdf"' in page
+    assert (
+        f'href="/org/jobs/{job_id}/report"' in page and f'href="/org/jobs/{job_id}/report?format=pdf"' in page
+    )
     answer = c.get(f"/org/jobs/{job_id}/report", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].endswith("#jobs")
     shown = c.get(answer.headers["location"]).text
