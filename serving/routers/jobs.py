@@ -110,6 +110,24 @@ def _get_job(request: Request, session, job_id: str) -> Job:
     return job
 
 
+def _finished_file(request: Request, session, job_id: str, what: str):
+    """(job, its scores file) of a succeeded job whose file is there: else 404, 409 (not succeeded:
+    `what` exists once it has) or 410 (purged, or lost)."""
+    job = _get_job(request, session, job_id)
+    if is_purged(job):
+        raise ApiError(
+            410,
+            f"the file of job {job_id} was deleted by a retention purge (repradar purge); run the job again",
+        )
+    if job.status != "succeeded" or not job.output_path:
+        raise ApiError(409, f"job {job_id} is {job.status}; {what} once it has succeeded")
+    path = job_file(request.app.state.runner.jobs_dir, job)
+    if not path.exists():
+        # the job exists (a 404 would say it does not): its file was lost, e.g. a restore without it
+        raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")
+    return job, path
+
+
 @router.get(
     "/jobs/{job_id}", response_model=JobOut, summary="A job's status", responses=responses(*AUTHED, 404, 422)
 )
@@ -140,18 +158,7 @@ def download(
     rid: RequestIdDep,
     format: Annotated[Literal["parquet", "csv"], Query()] = "parquet",
 ):
-    job = _get_job(request, session, job_id)
-    if is_purged(job):
-        raise ApiError(
-            410,
-            f"the file of job {job_id} was deleted by a retention purge (repradar purge); run the job again",
-        )
-    if job.status != "succeeded" or not job.output_path:
-        raise ApiError(409, f"job {job_id} is {job.status}; its file exists once it has succeeded")
-    path = job_file(request.app.state.runner.jobs_dir, job)
-    if not path.exists():
-        # the job exists (a 404 would say it does not): its file was lost, e.g. a restore without it
-        raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")
+    job, path = _finished_file(request, session, job_id, "its file exists")
     name, csv_path = f"scores_{job.as_of.isoformat()}_{job.model_version}", path.with_suffix(".csv")
     if request.method == "HEAD" and format == "csv" and not csv_path.exists():
         return exports.head_only("text/csv", f"{name}.csv")  # the CSV copy is made by a GET, not a HEAD
@@ -205,17 +212,7 @@ def report(
     from repradar.errors import UserError
     from serving.reports import FORMATS, job_report
 
-    job = _get_job(request, session, job_id)
-    if is_purged(job):
-        raise ApiError(
-            410,
-            f"the file of job {job_id} was deleted by a retention purge (repradar purge); run the job again",
-        )
-    if job.status != "succeeded" or not job.output_path:
-        raise ApiError(409, f"job {job_id} is {job.status}; its report can be made once it has succeeded")
-    path = job_file(request.app.state.runner.jobs_dir, job)
-    if not path.exists():
-        raise ApiError(410, f"the file of job {job_id} is gone from the service's disk; run the job again")
+    job, path = _finished_file(request, session, job_id, "its report can be made")
     session.rollback()  # the build takes seconds: hold no transaction (nor SQLite's lock) meanwhile
     try:
         files = job_report(request.app.state.settings, request.app.state.sessions, job, path, lang)

@@ -1139,17 +1139,22 @@ def download_job(
     rid: RequestIdDep,
     format: str = "csv",
 ):
+    def answer():
+        out = jobs_api.download(request, job_id, principal, session, rid, format=format)  # type: ignore[arg-type]
+        return for_spreadsheets(out) if format == "csv" and request.method != "HEAD" else out
+
+    return _job_file_page(request, principal, job_id, format in ("csv", "parquet"), answer)
+
+
+def _job_file_page(request, principal, job_id: str, known_format: bool, answer):
+    """A job's file for HR through the API's handler (`answer()`); a mistyped address is the 404 page and
+    the API's refusal (not finished, purged, cannot be made) is said on the jobs list."""
     if "hr" not in principal.roles:
         return _forbidden(request, principal, ("hr",))
-    if (
-        len(job_id) != 32
-        or any(c not in "0123456789abcdef" for c in job_id)
-        or format not in ("csv", "parquet")
-    ):
+    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id) or not known_format:
         return render(request, "error.html", principal, 404, kind="not_found", rep_id=job_id[:40])
     try:
-        answer = jobs_api.download(request, job_id, principal, session, rid, format=format)  # type: ignore[arg-type]
-        return for_spreadsheets(answer) if format == "csv" and request.method != "HEAD" else answer
+        return answer()
     except ApiError as exc:
         return RedirectResponse("/org?error=" + quote(exc.detail) + "#jobs", 303)
 
@@ -1164,14 +1169,15 @@ def job_report_page(
     format: str = "html",
 ):
     """The job's report in the page's language (the API's handler: same checks, same audit event)."""
-    if "hr" not in principal.roles:
-        return _forbidden(request, principal, ("hr",))
-    if len(job_id) != 32 or any(c not in "0123456789abcdef" for c in job_id) or format not in ("html", "pdf"):
-        return render(request, "error.html", principal, 404, kind="not_found", rep_id=job_id[:40])
-    try:
-        return jobs_api.report(request, job_id, principal, session, rid, lang=lang_of(request), format=format)  # type: ignore[arg-type]
-    except ApiError as exc:
-        return RedirectResponse("/org?error=" + quote(exc.detail) + "#jobs", 303)
+    return _job_file_page(
+        request,
+        principal,
+        job_id,
+        format in ("html", "pdf"),
+        lambda: jobs_api.report(
+            request, job_id, principal, session, rid, lang=lang_of(request), format=format
+        ),  # type: ignore[arg-type]
+    )
 
 
 @router.get("/org/audit.csv")
