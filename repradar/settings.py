@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     )
     job_workers: int = Field(default=1, ge=1, le=8, description="Batch jobs run at once per process.")
     max_queued_jobs: int = Field(default=4, ge=1, description="Unfinished batch jobs allowed; more get 429.")
+    job_alerts: bool = Field(
+        default=False,
+        description="After each batch job that succeeds, send managers the digests of their reps newly in "
+        "the high band against the previous batch (`repradar alerts`; channels from REPRADAR_ALERTS_*).",
+    )
     job_heartbeat_s: float = Field(default=5.0, gt=0, description="A running job's liveness beat.")
     job_stale_after_s: float = Field(
         default=60.0, gt=0, description="A job without a beat for this long is reported failed."

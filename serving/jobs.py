@@ -460,6 +460,8 @@ class JobRunner:
                     model_version=str(model.version),
                     detail={"rows": len(frame)},
                 )
+            if self.settings.job_alerts:  # after the commit: the scores are stored whatever the channels do
+                self._alert(job_id, frame, reps, folder)
         except UserError as exc:
             self._finish_failed(job_id, str(exc), "data")
         except Exception as exc:  # a bug or an environment problem: recorded, never 'running' forever
@@ -529,6 +531,56 @@ class JobRunner:
                 exc,
             )
             return Judged()
+
+    def _alert(self, job_id: str, frame, reps, folder: Path) -> None:
+        """REPRADAR_JOB_ALERTS: each manager's digest of reps newly in the high band against the batch
+        before this one (`repradar alerts`, reporting.alerts), unless a batch of a later day exists (a
+        backfill is no news). Never fails the job: what happened is a note on the job and one audit
+        event (`alerts.send`)."""
+        from models.scoring import read_scores
+        from reporting.alerts import check_previous, rep_names, reps_file_columns, send_alerts
+
+        detail: dict[str, Any] = {}
+        try:
+            with self.sessions() as s:
+                before, backfill = store.batch_before(s, s.get(Job, job_id))
+            if backfill:
+                note = "alerts: not sent, a batch of a later as-of day exists (this one is a backfill)"
+            else:
+                path = job_file(self.jobs_dir, before) if before is not None else None
+                previous = read_scores(path) if path is not None and path.exists() else None
+                check_previous(frame, previous)
+                names, unnamed = rep_names(reps, frame, columns=reps_file_columns(folder))
+                result = send_alerts(frame, previous=previous, names=names, names_note=unnamed)
+                detail = {
+                    "previous_job": before.id if previous is not None else None,
+                    "digests": len(result.digests),
+                    "webhook": len(result.sent_webhook),
+                    "email": len(result.sent_email),
+                    "errors": len(result.errors),
+                }
+                note = "alerts: " + "; ".join(result.lines())
+                for e in result.errors + result.skipped:
+                    log.warning("batch job %s: alerts: %s", job_id, e)
+        except Exception as exc:  # no channel configured, a channel down, a bad previous batch
+            note = f"alerts: not sent: {exc}"
+            detail = {"error": str(exc)[:500]}
+            log.warning("batch job %s: %s", job_id, note)
+        try:
+            with begin_write(self.sessions) as s:
+                job = s.get(Job, job_id)
+                job.notes = json.dumps([*(json.loads(job.notes) if job.notes else []), note])
+                audit.record(
+                    s,
+                    audit.SYSTEM,
+                    "alerts.send",
+                    "job",
+                    job_id,
+                    model_version=job.model_version,
+                    detail=detail,
+                )
+        except Exception as exc:  # the job has succeeded: its record stays as it is
+            log.warning("batch job %s: what its alerts did could not be recorded (%s): %s", job_id, exc, note)
 
     def _fitted_meta(self, versions: set[str]) -> dict[str, dict]:
         """{version: what it was fitted on} for registered versions other than the serving one, read from

@@ -598,6 +598,20 @@ def batches_to_judge(session: Session, as_of: dt.date) -> list[Job]:
     return list(session.scalars(q))
 
 
+def batch_before(session: Session, job: Job) -> tuple[Job | None, bool]:
+    """(the succeeded batch just before `job`: the newest of an earlier as-of day, or of the same day
+    made earlier (a re-score); whether a succeeded batch of a later as-of day exists, which makes
+    `job` a backfill). What the job's alerts compare with, and whether they are news."""
+    others = select(Job).where(Job.status == "succeeded", Job.id != job.id)
+    later = session.scalar(select(func.count()).select_from(others.where(Job.as_of > job.as_of).subquery()))
+    before = session.scalars(
+        others.where(
+            (Job.as_of < job.as_of) | ((Job.as_of == job.as_of) & (Job.created_at < job.created_at))
+        ).order_by(Job.as_of.desc(), Job.created_at.desc())
+    ).first()
+    return before, bool(later)
+
+
 def batch_scores(session: Session, job_id: str) -> list[dict[str, Any]]:
     """A batch's stored scores, the columns the track record reads."""
     cols = (

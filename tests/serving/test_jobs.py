@@ -34,7 +34,7 @@ def data_dir(tmp_path):
 @pytest.fixture
 def stub_scoring(monkeypatch):
     """JobRunner._score answers from the fixture org; a test may make it block or fail."""
-    state = {"gate": None, "error": None, "calls": 0, "notes": []}
+    state = {"gate": None, "error": None, "calls": 0, "notes": [], "shift": 0.02}
 
     def fake(self, folder, as_of, model):
         state["calls"] += 1
@@ -42,7 +42,7 @@ def stub_scoring(monkeypatch):
             state["gate"].wait(20)
         if state["error"] is not None:
             raise state["error"]
-        frame = pd.DataFrame(score_rows(as_of, version=str(model.version), shift=0.02))
+        frame = pd.DataFrame(score_rows(as_of, version=str(model.version), shift=state["shift"]))
         return frame, pd.DataFrame(REPS), list(state["notes"])
 
     monkeypatch.setattr(JobRunner, "_score", fake)
@@ -359,7 +359,10 @@ def test_a_job_keeps_what_the_scoring_said_and_shows_it_in_the_api_and_on_the_or
     assert [j["notes"] for j in listed if j["id"] == job["id"]] == [[late]]
     token = h["Authorization"].split(" ", 1)[1]
     assert c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False).status_code == 303
-    for lang, lead in (("en", "What the scoring said with these scores:"), ("zh-CN", "评分时的说明")):
+    for lang, lead in (
+        ("en", "What the scoring (and the alerts, when the service sends them) said"),
+        ("zh-CN", "评分时的说明"),
+    ):
         c.get("/lang", params={"to": lang, "next": "/org"})
         page = c.get("/org").text
         row = page[page.index(f'data-job="{job["id"]}"') :]
@@ -649,3 +652,90 @@ def test_a_track_record_that_cannot_be_computed_is_one_log_line_and_the_job_stil
     assert len(lines) == 1 and lines[0].levelname == "WARNING" and "2024-04-15" in lines[0].getMessage()
     assert lines[0].exc_info is None  # one line, no traceback
     assert c.get("/api/v1/models/track-record", headers=svc.h("ds")).json() == {"items": []}
+
+
+def test_with_job_alerts_each_new_batch_tells_managers_who_is_newly_high(
+    service_factory, data_dir, stub_scoring, monkeypatch
+):
+    """REPRADAR_JOB_ALERTS: after a batch job succeeds, each manager with reps newly in the high band
+    against the batch before gets the digest `repradar alerts` sends (here by webhook, to a local
+    receiver); a batch with no news sends none, a backfill none either; what happened is a note on the
+    job and an audit event. No channel configured is a note, never a failed job."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sqlalchemy import select
+
+    from serving.db.schema import AuditEvent
+
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("REPRADAR_ALERTS_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
+        svc = service_factory(data_dir=data_dir, job_alerts=True)
+        c, h = svc.client, svc.h("hr")
+
+        def job(day: str) -> dict:
+            return _alerted_job(c, h, day)
+
+        first = job("2024-01-22")  # no batch job before it: every high-band rep is news
+        assert sorted(d["manager_id"] for d in received) == ["M1", "M2", "M9"]
+        assert {r["rep_id"] for d in received for r in d["reps"]} == {"R1", "R3", "R9"}
+        assert "webhook: sent 3" in first["notes"][-1]
+        received.clear()
+        stub_scoring["shift"] = 0.30  # R2 moves from medium into the high band; the others stay
+        second = job("2024-01-29")
+        assert [(d["manager_id"], [r["rep_id"] for r in d["reps"]]) for d in received] == [("M1", ["R2"])]
+        assert (
+            received[0]["reps"][0]["previous_band"] == "medium" and received[0]["reps"][0]["name"] == "Bo Two"
+        )
+        received.clear()
+        backfill = job("2024-01-25")  # a day before the newest batch: old news
+        assert received == [] and "backfill" in backfill["notes"][-1]
+        with svc.app.state.sessions() as s:
+            sent = {
+                e.resource_id: e.detail
+                for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "alerts.send"))
+            }
+        assert sent[first["id"]]["digests"] == 3 and sent[first["id"]]["previous_job"] is None
+        assert sent[second["id"]] == {
+            "previous_job": first["id"],
+            "digests": 1,
+            "webhook": 1,
+            "email": 0,
+            "errors": 0,
+        }
+        assert sent[backfill["id"]] == {}
+    finally:
+        server.shutdown()
+        server.server_close()
+    # no channel: the job succeeds and says why nothing went out
+    monkeypatch.delenv("REPRADAR_ALERTS_WEBHOOK_URL")
+    stub_scoring["shift"] = 0.6  # news (M2 and R4 newly high) that no channel can carry
+    assert "not sent: no alert channel is configured" in _alerted_job(c, h, "2024-02-05")["notes"][-1]
+
+
+def _alerted_job(c, h, day: str) -> dict:
+    """A job for `day`, once it has succeeded and its alerts have been dealt with (they follow the
+    stored success): its API body."""
+    r = c.post("/api/v1/jobs", json={"as_of": day}, headers=h)
+    assert r.status_code == 201, r.text
+    assert _wait(c, h, r.json()["id"])["status"] == "succeeded"
+    deadline = time.time() + 20
+    while True:
+        body = c.get(f"/api/v1/jobs/{r.json()['id']}", headers=h).json()
+        if body["notes"] and body["notes"][-1].startswith("alerts:"):
+            return body
+        assert time.time() < deadline, body
+        time.sleep(0.05)
