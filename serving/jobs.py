@@ -537,18 +537,20 @@ class JobRunner:
         before this one (`repradar alerts`, reporting.alerts), unless a batch of a later day exists (a
         backfill is no news). Never fails the job: what happened is a note on the job and one audit
         event (`alerts.send`)."""
-        from models.scoring import read_scores
         from reporting.alerts import check_previous, rep_names, reps_file_columns, send_alerts
 
         detail: dict[str, Any] = {}
         try:
             with self.sessions() as s:
                 before, backfill = store.batch_before(s, s.get(Job, job_id))
+                rows = store.batch_scores(s, before.id) if before is not None and not backfill else []
             if backfill:
                 note = "alerts: not sent, a batch of a later as-of day exists (this one is a backfill)"
             else:
-                path = job_file(self.jobs_dir, before) if before is not None else None
-                previous = read_scores(path) if path is not None and path.exists() else None
+                import pandas as pd
+
+                # the stored rows (a purge or an erasure has taken out what the file may still hold)
+                previous = pd.DataFrame(rows) if rows else None
                 check_previous(frame, previous)
                 names, unnamed = rep_names(reps, frame, columns=reps_file_columns(folder))
                 result = send_alerts(frame, previous=previous, names=names, names_note=unnamed)
