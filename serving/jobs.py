@@ -551,7 +551,7 @@ class JobRunner:
 
                 # the stored rows (a purge or an erasure has taken out what the file may still hold)
                 previous = pd.DataFrame(rows) if rows else None
-                check_previous(frame, previous)
+                few = check_previous(frame, previous)  # a note when it shares few of this batch's reps
                 names, unnamed = rep_names(reps, frame, columns=reps_file_columns(folder))
                 result = send_alerts(frame, previous=previous, names=names, names_note=unnamed)
                 detail = {
@@ -561,7 +561,9 @@ class JobRunner:
                     "email": len(result.sent_email),
                     "errors": len(result.errors),
                 }
-                note = "alerts: " + "; ".join(result.lines())
+                note = "alerts: " + "; ".join(
+                    [*result.lines(), *([few.removeprefix("note: ")] if few else [])]
+                )
                 for e in result.errors + result.skipped:
                     log.warning("batch job %s: alerts: %s", job_id, e)
         except Exception as exc:  # no channel configured, a channel down, a bad previous batch
