@@ -42,12 +42,21 @@ def _lock(job_id: str, lang: str) -> threading.Lock:
 
 
 def job_report(
-    settings: Settings, sessions: sessionmaker[Session], job: Job, scores_path: Path, lang: str
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    job: Job,
+    scores_path: Path,
+    lang: str,
+    refresh: bool = False,
 ) -> dict[str, Path]:
     """The job's report files in `lang` ({format: path}; no "pdf" when Chromium could not print it),
-    built once: two requests at once wait for one build. UserError when its data cannot make one."""
+    built once (again with `refresh`: the intervention log has grown since): two requests at once wait
+    for one build. UserError when its data cannot make one."""
     paths = report_paths(scores_path.parent, lang)
     with _lock(job.id, lang):
+        if refresh:
+            for p in paths.values():
+                p.unlink(missing_ok=True)
         if not paths["html"].exists():
             _build(settings, sessions, job, scores_path, paths["html"], lang)
     return {fmt: p for fmt, p in paths.items() if p.exists()}

@@ -208,6 +208,10 @@ def report(
     rid: RequestIdDep,
     lang: Annotated[Literal["en", "zh-CN"], Query(description="The report's language.")] = "en",
     format: Annotated[Literal["html", "pdf", "json"], Query()] = "html",
+    refresh: Annotated[
+        bool,
+        Query(description="Make it again (e.g. after more interventions were recorded): it is made once."),
+    ] = False,
 ):
     from repradar.errors import UserError
     from serving.reports import FORMATS, job_report
@@ -215,7 +219,7 @@ def report(
     job, path = _finished_file(request, session, job_id, "its report can be made")
     session.rollback()  # the build takes seconds: hold no transaction (nor SQLite's lock) meanwhile
     try:
-        files = job_report(request.app.state.settings, request.app.state.sessions, job, path, lang)
+        files = job_report(request.app.state.settings, request.app.state.sessions, job, path, lang, refresh)
     except UserError as exc:  # the job's data folder can no longer make it (moved, changed, deleted)
         raise ApiError(409, f"the report of job {job_id} cannot be made: {exc}") from None
     if format not in files:
@@ -231,7 +235,7 @@ def report(
             "job",
             job_id,
             model_version=job.model_version,
-            detail={"format": format, "lang": lang},
+            detail={"format": format, "lang": lang, **({"refresh": True} if refresh else {})},
             request_id=rid,
         )
         commit(session)

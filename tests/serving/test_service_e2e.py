@@ -325,6 +325,8 @@ def _check_the_report(c, app, job_id: str, earlier_jobs: set[str], hr: dict, mgr
         c.get(f"/api/v1/jobs/{j}", headers=hr).json()["as_of"] for j in earlier_jobs
     }
     assert (folder / "report-en.html").stat().st_mtime_ns == made  # served, not made again
+    again = c.get(url, params={"refresh": "true"}, headers=hr)  # made again on request
+    assert again.status_code == 200 and (folder / "report-en.html").stat().st_mtime_ns != made
     zh = c.get(url, params={"lang": "zh-CN"}, headers=hr)
     assert zh.status_code == 200 and "公平性审计" in zh.text
     pdf = c.get(url, params={"format": "pdf"}, headers=hr)
@@ -333,10 +335,11 @@ def _check_the_report(c, app, job_id: str, earlier_jobs: set[str], hr: dict, mgr
     assert c.get(url, params={"format": "docx"}, headers=hr).status_code == 422
     with app.state.sessions() as s:
         reads = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "job.report"))]
-    assert [(d["format"], d["lang"]) for d in reads] == [
-        ("html", "en"),
-        ("json", "en"),
-        ("html", "zh-CN"),
-        ("pdf", "en"),
+    assert [(d["format"], d["lang"], d.get("refresh")) for d in reads] == [
+        ("html", "en", None),
+        ("json", "en", None),
+        ("html", "en", True),
+        ("html", "zh-CN", None),
+        ("pdf", "en", None),
     ]
     assert json.dumps(figures)  # strict JSON
