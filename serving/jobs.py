@@ -53,6 +53,7 @@ REFUSAL_CODES = (
     "as_of_outside",
     "no_data_dir",
     "data_dir_missing",
+    "no_newest_day",
     "no_tables",
     "output_unwritable",
     "no_model",
@@ -108,6 +109,19 @@ def job_notes(job: Job) -> list[str]:
     except ValueError:
         return []
     return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+def newest_as_of(folder: Path) -> dt.date | None:
+    """The first day that sees the data's latest event (the day after it), kept within the quota
+    periods: the newest picture a batch can give (a later day sees nothing newer, and every risk rises).
+    None when the quotas or the events cannot be read."""
+    from features.io import latest_event_day, quota_span
+
+    span = quota_span(folder)
+    latest = latest_event_day(folder) if span is not None else None
+    if span is None or latest is None:
+        return None
+    return min(max(latest + dt.timedelta(days=1), span[0]), span[1])
 
 
 def check_as_of(folder: Path, as_of: dt.date) -> None:
@@ -273,9 +287,10 @@ class JobRunner:
 
     # ---- requests --------------------------------------------------------------------------
     def submit(
-        self, session: Session, who: Principal, as_of: dt.date, model: Any, request_id: str | None
+        self, session: Session, who: Principal, as_of: dt.date | None, model: Any, request_id: str | None
     ) -> tuple[Job, bool]:
-        """The job for (data, as-of, model version): the existing one if any, else a new queued one."""
+        """The job for (data, as-of, model version): the existing one if any, else a new queued one.
+        `as_of` None: the data's newest day (`newest_as_of`)."""
         if self.settings.data_dir is None:
             raise Conflict(
                 "no data folder is configured: set REPRADAR_DATA_DIR and restart the service", "no_data_dir"
@@ -288,6 +303,14 @@ class JobRunner:
         if model is None:
             raise ServiceUnavailable(
                 "no champion model is loaded yet: promote one, or wait for the service", "no_model"
+            )
+        chosen = as_of is None
+        if chosen and (as_of := newest_as_of(folder)) is None:
+            raise Conflict(
+                f"the newest day of the data in {folder} cannot be read (its quotas or its events): give "
+                "as_of, the day to score",
+                "no_newest_day",
+                folder=folder,
             )
         check_as_of(folder, as_of)
         digest = data_digest(folder)
@@ -340,7 +363,8 @@ class JobRunner:
             job.id,
             model_version=version,
             detail={"as_of": as_of.isoformat(), "data_digest": digest}
-            | ({"replaces": replaces} if replaces else {}),
+            | ({"replaces": replaces} if replaces else {})
+            | ({"as_of_chosen": "newest"} if chosen else {}),
             request_id=request_id,
         )
         try:

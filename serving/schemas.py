@@ -169,7 +169,12 @@ class InterventionEndIn(Request):
 
 
 class JobIn(Request):
-    as_of: IsoDate = Field(description="Score every active rep's period containing this day.")
+    as_of: IsoDate | None = Field(
+        default=None,
+        description="Score every active rep's period containing this day. Left out: the first day that "
+        "sees the data's latest event (the day after it, within the quota periods): the newest picture, "
+        "for a scheduled call after each export.",
+    )
 
 
 class PromoteIn(Request):

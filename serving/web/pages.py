@@ -42,7 +42,7 @@ from serving.db.engine import commit, write_lock
 from serving.db.schema import CurrentScore, Score, User, WebSession
 from serving.deps import ModelDep, RequestIdDep, SessionDep, SettingsDep, client_address, request_id_of
 from serving.http_errors import ALLOW_KEY, METHODS, SLASHLESS_KEY, ApiError, catch_all, slashless_address
-from serving.jobs import JobRefused
+from serving.jobs import JobRefused, newest_as_of
 from serving.routers import audit as audit_api
 from serving.routers import early_warning as ew_api
 from serving.routers import jobs as jobs_api
@@ -1013,9 +1013,8 @@ def org(
     events, total = _audit_tail(session)
     span = quota_span(settings.data_dir) if settings.data_dir else None
     latest = latest_event_day(settings.data_dir) if span else None
-    as_of_max = span[1] if span else None
-    if span and latest is not None and latest + dt.timedelta(days=1) < span[1]:
-        as_of_max = max(span[0], latest + dt.timedelta(days=1))
+    # the data's newest day, which the API takes when no day is given
+    as_of_max = (newest_as_of(settings.data_dir) or span[1]) if span else None
     return render(
         request,
         "org.html",

@@ -739,3 +739,46 @@ def _alerted_job(c, h, day: str) -> dict:
             return body
         assert time.time() < deadline, body
         time.sleep(0.05)
+
+
+def test_a_job_without_a_day_scores_the_datas_newest_day(service_factory, data_dir, stub_scoring):
+    """A scheduled call after each export (`POST /api/v1/jobs` with `{}`) scores the first day that sees
+    the data's latest event, as the dashboard's day field proposes at most; asked again, the same job.
+    Data whose newest day cannot be read is a 409 saying to give the day."""
+    from sqlalchemy import select
+
+    from serving.db.schema import AuditEvent
+
+    svc = service_factory(data_dir=data_dir)
+    c, h = svc.client, svc.h("hr")
+    r = c.post("/api/v1/jobs", json={}, headers=h)  # only reps.csv: no quotas, no events
+    assert r.status_code == 409 and "give as_of" in r.json()["detail"], r.text
+    pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1"],
+            "period_start": ["2024-01-01", "2024-04-01"],
+            "period_end": ["2024-03-31", "2024-06-30"],
+            "quota_amount": [100.0, 100.0],
+        }
+    ).to_csv(data_dir / "quotas.csv", index=False)
+    pd.DataFrame(
+        {
+            "opportunity_id": ["O1", "O2"],
+            "rep_id": ["R1", "R1"],
+            "created_date": ["2024-01-10", "2024-02-01"],
+            "close_date": ["2024-02-20", "2024-05-30"],  # O2 is open: its close date is a plan, no event
+            "stage": ["Closed Won", "Proposal"],
+            "amount": [50.0, 80.0],
+            "is_closed": [True, False],
+            "is_won": [True, False],
+        }
+    ).to_csv(data_dir / "opportunities.csv", index=False)
+    r = c.post("/api/v1/jobs", json={}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["as_of"] == "2024-02-21"  # the day after the deal won on 2024-02-20
+    assert _wait(c, h, r.json()["id"])["status"] == "succeeded"
+    again = c.post("/api/v1/jobs", json={}, headers=h)
+    assert again.status_code == 200 and again.json()["id"] == r.json()["id"]
+    with svc.app.state.sessions() as s:
+        created = s.scalars(select(AuditEvent).where(AuditEvent.action == "job.create")).all()
+    assert [e.detail.get("as_of_chosen") for e in created] == ["newest"]
