@@ -1,7 +1,7 @@
 """HR's quarterly report for a finished batch job, made by the service (`repradar report`'s code).
 
-Built on first request into the job's folder (`report-<lang>.html`, `.pdf`, `.json`) and served from
-there; the inputs are the job's scores file, its data folder as known on its as-of day, the service's
+Built on first request into the job's folder (`report-<lang>.html`, `.pdf`, `.json`), or right after the
+job in the languages of REPRADAR_JOB_REPORTS (`prebuild`), and served from there; the inputs are the job's scores file, its data folder as known on its as-of day, the service's
 intervention log and the earlier batches' lists (the report's "how earlier scores turned out").
 """
 
@@ -57,9 +57,29 @@ def job_report(
         if refresh:
             for p in paths.values():
                 p.unlink(missing_ok=True)
-        if not paths["html"].exists():
+        for _attempt in range(2):
+            if paths["html"].exists():
+                break
+            before = _stamp(scores_path)
             _build(settings, sessions, job, scores_path, paths["html"], lang)
+            if _stamp(scores_path) == before:
+                break
+            # an erasure (`forget`, possibly by another process) rewrote the scores file, or a purge removed
+            # it, while the report was made from the old one: what it wrote may name an erased rep
+            for p in paths.values():
+                p.unlink(missing_ok=True)
+            if not scores_path.exists():
+                raise UserError(f"the scores of job {job.id} were purged while its report was made")
     return {fmt: p for fmt, p in paths.items() if p.exists()}
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (None once it is gone)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _build(settings, sessions, job: Job, scores_path: Path, out: Path, lang: str) -> None:

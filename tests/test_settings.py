@@ -29,3 +29,12 @@ def test_a_currency_that_does_not_read_stops_train_with_a_user_error(tmp_path, v
     assert result.exit_code == 2, result.output
     assert "REPRADAR_CURRENCY" in result.stderr and "ISO 4217" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_job_reports_are_languages_repradar_writes_each_once(tmp_path, monkeypatch):
+    assert Settings(home=tmp_path).job_report_languages == []
+    monkeypatch.setenv("REPRADAR_JOB_REPORTS", " zh-CN, en,zh-CN ")
+    assert Settings(home=tmp_path).job_report_languages == ["zh-CN", "en"]
+    monkeypatch.setenv("REPRADAR_JOB_REPORTS", "en,fr")
+    with pytest.raises(ValueError, match="unknown language 'fr': give en or zh-CN"):
+        Settings(home=tmp_path)

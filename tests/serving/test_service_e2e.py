@@ -343,3 +343,66 @@ def _check_the_report(c, app, job_id: str, earlier_jobs: set[str], hr: dict, mgr
         ("pdf", "en", None),
     ]
     assert json.dumps(figures)  # strict JSON
+
+
+def test_job_reports_are_made_after_the_job_and_an_erasure_meanwhile_remakes_them(
+    trained, tmp_path, db_url, monkeypatch
+):
+    """REPRADAR_JOB_REPORTS: a batch job that succeeds has its report made in the background in each
+    configured language, and HR's first request is served from that file (not made again). A report
+    being made while `forget` rewrites the job's scores is thrown away and made again from the
+    rewritten file, so that no erased rep stays in it."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from serving import reports, retention
+
+    data, home0, as_of = trained
+    home = tmp_path / "home"
+    shutil.copytree(home0, home)
+    settings = Settings(home=home, database_url=db_url, data_dir=data, job_reports="zh-CN, en")
+    app = create_app(settings)
+    with TestClient(app) as c:
+        with app.state.sessions.begin() as s:
+            hr = {"Authorization": f"Bearer {add_user(s, 'hr', ['hr'])[1]}"}
+        _wait_ready(c)
+        r = c.post("/api/v1/jobs", json={"as_of": as_of.isoformat()}, headers=hr)
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        assert _wait_job(c, hr, job_id)["status"] == "succeeded"
+        folder = app.state.runner.jobs_dir / job_id
+        made = [folder / "report-en.html", folder / "report-zh-CN.html"]
+        deadline = time.time() + 300
+        while not all(p.exists() for p in made):
+            assert time.time() < deadline, sorted(p.name for p in folder.iterdir())
+            time.sleep(0.5)
+        time.sleep(1)  # the PDF and JSON are written after the HTML
+        stamps = [p.stat().st_mtime_ns for p in made]
+        zh = c.get(f"/api/v1/jobs/{job_id}/report", params={"lang": "zh-CN"}, headers=hr)
+        assert zh.status_code == 200 and "公平性审计" in zh.text
+        assert c.get(f"/api/v1/jobs/{job_id}/report", headers=hr).status_code == 200
+        assert [p.stat().st_mtime_ns for p in made] == stamps  # served as made, not made again
+
+        # an erasure lands while the report is being made: the build is repeated on the rewritten file
+        scores_path = folder / "scores.parquet"
+        import pandas as pd
+
+        rows = pd.read_parquet(scores_path)
+        erased = str(rows["rep_id"].iloc[0])
+        real_build = reports._build
+        counted = []  # the reps each build's figures count
+
+        def build_then_erase(*args, **kwargs):
+            real_build(*args, **kwargs)
+            counted.append(json.loads(args[4].with_suffix(".json").read_text())["summary"]["reps"])
+            if len(counted) == 1:
+                retention.rewrite_files([scores_path], erased)  # what `forget` does to the job's files
+
+        monkeypatch.setattr(reports, "_build", build_then_erase)
+        again = c.get(
+            f"/api/v1/jobs/{job_id}/report", params={"format": "json", "refresh": "true"}, headers=hr
+        )
+        assert again.status_code == 200, again.text
+        assert counted == [len(rows), len(rows) - 1]
+        assert again.json()["summary"]["reps"] == len(rows) - 1
