@@ -36,6 +36,13 @@ def cached_reports(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("report-*") if p.suffix in (".html", ".pdf", ".json"))
 
 
+def made_languages(folder: Path) -> list[str]:
+    """Languages whose report a job's folder holds (its HTML and JSON are written together, the PDF after)."""
+    from models.i18n import LANGUAGES
+
+    return [lang for lang in LANGUAGES if report_paths(folder, lang)["html"].exists()]
+
+
 def _lock(job_id: str, lang: str) -> threading.Lock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault((job_id, lang), threading.Lock())

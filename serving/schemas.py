@@ -418,6 +418,11 @@ class JobOut(Response):
     )
     rows: int | None
     download: str | None = Field(description="Path of the scores file once the job succeeded.")
+    reports: list[Literal["en", "zh-CN"]] = Field(
+        default_factory=list,
+        description="Languages in which HR's report of the job is already made: served at once from the job's "
+        "folder (REPRADAR_JOB_REPORTS makes them right after the job); any other is made on its first request.",
+    )
     notes: list[str] = Field(
         default_factory=list,
         description="What the scoring said with the scores, in English as `repradar score` prints them: e.g. an "

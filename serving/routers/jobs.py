@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path as PathLib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -24,7 +25,11 @@ JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id.")]
 PARQUET = "application/vnd.apache.parquet"
 
 
-def job_out(job: Job) -> JobOut:
+def job_out(job: Job, jobs_dir: PathLib) -> JobOut:
+    """The job as the API shows it; `jobs_dir`, the runner's, holds its reports made so far."""
+    from serving.reports import made_languages
+
+    path = job_file(jobs_dir, job) if job.status == "succeeded" else None
     return JobOut(
         id=job.id,
         status=job.status,
@@ -40,6 +45,7 @@ def job_out(job: Job) -> JobOut:
         rows=job.n_rows,
         download=f"/api/v1/jobs/{job.id}/scores" if job.status == "succeeded" and job.output_path else None,
         notes=job_notes(job),
+        reports=made_languages(path.parent) if path is not None else [],
     )
 
 
@@ -69,7 +75,7 @@ def create_job(
             session, principal, "job.reuse", "job", job.id, model_version=job.model_version, request_id=rid
         )
         commit(session)
-    return job_out(job)
+    return job_out(job, request.app.state.runner.jobs_dir)
 
 
 @router.get(
@@ -98,7 +104,12 @@ def list_jobs(
     rows = session.scalars(
         select(Job).where(*wanted).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     ).all()
-    return JobListOut(total=total, limit=limit, offset=offset, items=[job_out(j) for j in rows])
+    return JobListOut(
+        total=total,
+        limit=limit,
+        offset=offset,
+        items=[job_out(j, request.app.state.runner.jobs_dir) for j in rows],
+    )
 
 
 def _get_job(request: Request, session, job_id: str) -> Job:
@@ -132,7 +143,7 @@ def _finished_file(request: Request, session, job_id: str, what: str):
     "/jobs/{job_id}", response_model=JobOut, summary="A job's status", responses=responses(*AUTHED, 404, 422)
 )
 def get_job(request: Request, job_id: JobId, principal: HR, session: SessionDep) -> JobOut:
-    return job_out(_get_job(request, session, job_id))
+    return job_out(_get_job(request, session, job_id), request.app.state.runner.jobs_dir)
 
 
 @router.get(

@@ -314,8 +314,10 @@ def _check_the_report(c, app, job_id: str, earlier_jobs: set[str], hr: dict, mgr
     from serving.db.schema import AuditEvent
 
     url = f"/api/v1/jobs/{job_id}/report"
+    assert c.get(f"/api/v1/jobs/{job_id}", headers=hr).json()["reports"] == []  # none made yet
     r = c.get(url, headers=hr)
     assert r.status_code == 200, r.text
+    assert c.get(f"/api/v1/jobs/{job_id}", headers=hr).json()["reports"] == ["en"]
     assert r.headers["content-type"].startswith("text/html") and "inline" in r.headers["content-disposition"]
     assert "How earlier scores turned out" in r.text and "Fairness audit" in r.text
     folder = app.state.runner.jobs_dir / job_id
@@ -383,6 +385,13 @@ def test_job_reports_are_made_after_the_job_and_an_erasure_meanwhile_remakes_the
         assert zh.status_code == 200 and "公平性审计" in zh.text
         assert c.get(f"/api/v1/jobs/{job_id}/report", headers=hr).status_code == 200
         assert [p.stat().st_mtime_ns for p in made] == stamps  # served as made, not made again
+        listed = c.get("/api/v1/jobs", headers=hr).json()["items"]
+        assert [j["reports"] for j in listed] == [["en", "zh-CN"]]
+        browser = TestClient(app, base_url="http://testserver")
+        assert browser.post("/login", data={"token": hr["Authorization"][7:]}).status_code == 200
+        page = browser.get("/org").text
+        assert f'href="/org/jobs/{job_id}/report" title="' in page and 'data-ready="true"' in page
+        assert "already made, it opens at once" in page
 
         # an erasure lands while the report is being made: the build is repeated on the rewritten file
         scores_path = folder / "scores.parquet"

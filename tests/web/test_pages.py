@@ -1419,6 +1419,7 @@ def test_hr_opens_a_jobs_report_from_the_job_list_and_is_told_when_it_cannot_be_
     assert (
         f'href="/org/jobs/{job_id}/report"' in page and f'href="/org/jobs/{job_id}/report?format=pdf"' in page
     )
+    assert 'data-ready="false"' in page and "made when first opened" in page  # not made yet
     answer = c.get(f"/org/jobs/{job_id}/report", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].endswith("#jobs")
     shown = c.get(answer.headers["location"]).text
