@@ -36,6 +36,15 @@ FORMAT_OVERRIDES = {
 
 
 @lru_cache
+def language(value: str) -> str:
+    """`value` as one of LANGUAGES ("zh-cn" and "zh_CN" read as zh-CN); ValueError naming them otherwise."""
+    wanted = str(value).strip().replace("_", "-").lower()
+    for lang in LANGUAGES:
+        if lang.lower() == wanted:
+            return lang
+    raise ValueError(f"{value!r}: RepRadar writes {' or '.join(LANGUAGES)}")
+
+
 def catalog(lang: str = DEFAULT_LANGUAGE) -> dict:
     """The message tree of a language (models/messages/<lang>.yaml)."""
     if lang not in LANGUAGES:

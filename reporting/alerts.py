@@ -541,10 +541,12 @@ def send_alerts(
     dry_run_dir: Path | None = None,
     names: dict[str, str] | None = None,
     names_note: str | None = None,
-    lang: str = "en",
+    lang: str | None = None,
 ) -> AlertResult:
-    """Build the digests and deliver them (or write them, with `dry_run_dir`); `lang`: of their texts."""
+    """Build the digests and deliver them (or write them, with `dry_run_dir`); `lang`: of their texts
+    (None: the settings', REPRADAR_ALERTS_LANG)."""
     a = alert_settings or AlertSettings()
+    lang = lang or a.lang
     check_batch(scores)
     check_previous(scores, previous)
     digests = build_digests(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -125,5 +125,17 @@ class AlertSettings(BaseSettings):
     email_default: str | None = Field(
         default=None, description="Address for managers missing from email_map (e.g. HR); unset: skipped."
     )
+    lang: str = Field(
+        default="en",
+        description="Language of the digests (en or zh-CN): the service's after each batch job, and the command's "
+        "without --lang; a manager's `lang` in email_map overrides it for that manager.",
+    )
     max_reps: int = Field(default=20, ge=1, description="Reps listed per digest (the rest are counted).")
     drivers: int = Field(default=3, ge=1, description="Drivers listed per rep.")
+
+    @field_validator("lang")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        from models.i18n import language
+
+        return language(value)

@@ -57,7 +57,7 @@ def _user_errors(fn):
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except ValidationError as exc:
-            if exc.title != "Settings":
+            if exc.title not in SETTINGS_PREFIX:
                 raise
             typer.echo(f"error: {_settings_problem(exc)}", err=True)
             raise typer.Exit(2) from None
@@ -96,11 +96,19 @@ def _refused_by_mlflow(exc: Exception) -> str | None:
     )
 
 
+# the settings classes read from the environment (their pydantic title) and their variables' prefix
+SETTINGS_PREFIX = {
+    "Settings": "REPRADAR_",
+    "ReportSettings": "REPRADAR_REPORT_",
+    "AlertSettings": "REPRADAR_ALERTS_",
+}
+
+
 def _settings_problem(exc) -> str:
     """Which REPRADAR_ variables do not read, and why (their values are not repeated: some hold passwords)."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
-        name = "REPRADAR_" + "_".join(str(p) for p in err["loc"]).upper()
+        name = SETTINGS_PREFIX[exc.title] + "_".join(str(p) for p in err["loc"]).upper()
         parts.append(f"{name}: {err['msg']}")
     return "; ".join(parts) + " (fix the environment variable, then start again)"
 
@@ -158,13 +166,12 @@ LangOpt = Annotated[
 
 def _lang(value: str) -> str:
     """--lang as a language of models.i18n ("zh-cn" and "zh_CN" read as zh-CN); anything else is refused."""
-    from models.i18n import LANGUAGES
+    from models.i18n import language
 
-    wanted = value.strip().replace("_", "-").lower()
-    for lang in LANGUAGES:
-        if lang.lower() == wanted:
-            return lang
-    raise UserError(f"--lang {value!r}: RepRadar writes {' or '.join(LANGUAGES)}; pass one of them")
+    try:
+        return language(value)
+    except ValueError as exc:
+        raise UserError(f"--lang {exc}; pass one of them") from None
 
 
 def _engine(name: str):
@@ -1215,14 +1222,21 @@ def alerts(
         Path | None,
         typer.Option("--data", help="Data folder, for rep names in the digests.", file_okay=False),
     ] = None,
-    lang: LangOpt = "en",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the digests: en (English) or zh-CN (Simplified Chinese). "
+            "Default: REPRADAR_ALERTS_LANG, else en.",
+        ),
+    ] = None,
 ) -> None:
     """Send each manager a digest of their reps newly in the high band (webhook and/or e-mail)."""
     from reporting.alerts import check_batch, check_previous, remember, remembered, send_alerts, state_path
     from reporting.settings import AlertSettings
     from repradar.settings import get_settings
 
-    lang = _lang(lang)
+    lang = _lang(lang) if lang is not None else None  # None: the settings' language
     if dry_run and out is None:
         raise UserError("--dry-run needs --out DIR for the digest files")
     settings = get_settings()

@@ -171,6 +171,17 @@ def _worker(settings_data: dict, host: str, port: int, parent: int | None = None
         sys.exit(STARTUP_FAILED)
 
 
+def check_other_settings(settings: Settings) -> None:
+    """Read REPRADAR_REPORT_* (the reports the service makes) and, with job alerts on, REPRADAR_ALERTS_*
+    now: a value that does not read stops the start (exit 2, naming the variable) rather than failing
+    each report or each batch's alerts later."""
+    from reporting.settings import AlertSettings, ReportSettings
+
+    ReportSettings()
+    if settings.job_alerts:
+        AlertSettings()
+
+
 def prepare(settings: Settings) -> None:
     """Migrate the database once, before any worker starts (workers then find it current); with
     REPRADAR_DB_AUTO_MIGRATE=false refuse (exit 2) a database that is not current."""
@@ -210,6 +221,7 @@ def run(
     port = port or settings.api_port
     workers = workers or settings.api_workers
     check_port(host, port)
+    check_other_settings(settings)
     bound_mlflow_waits()
     prepare(settings)
     if workers == 1:

@@ -576,3 +576,39 @@ def test_the_email_map_can_name_a_managers_language(batches, tmp_path):
         send_alerts(
             now, previous=prev, alert_settings=AlertSettings(email_map=book), dry_run_dir=tmp_path / "e"
         )
+
+
+def test_the_digests_language_defaults_to_repradar_alerts_lang(batches, tmp_path):
+    """REPRADAR_ALERTS_LANG: the language of digests when the run names none (the service's after each
+    batch job, the command's without --lang); --lang and a manager's `lang` in the e-mail map win."""
+    from models.scoring import write_scores
+
+    assert AlertSettings().lang == "en" and AlertSettings(lang=" zh_cn").lang == "zh-CN"
+    with pytest.raises(ValueError, match="'fr': RepRadar writes en or zh-CN"):
+        AlertSettings(lang="fr")
+    prev, now = batches
+    r = send_alerts(
+        now, previous=prev, alert_settings=AlertSettings(lang="zh-CN"), dry_run_dir=tmp_path / "s"
+    )
+    assert {d.lang for d in r.digests} == {"zh-CN"}
+    assert "新进入高风险等级" in (tmp_path / "s" / "digest_m1.txt").read_text(encoding="utf-8")
+
+    p, n = write_scores(prev, tmp_path / "prev.parquet"), write_scores(now, tmp_path / "now.parquet")
+    args = ["alerts", "--scores", str(n), "--previous", str(p), "--dry-run"]
+    zh = {"REPRADAR_ALERTS_LANG": "zh-CN"}
+    assert run_cli(tmp_path, *args, "--out", str(tmp_path / "zh"), env=zh).exit_code == 0
+    assert "新进入高风险等级" in (tmp_path / "zh" / "digest_m1.txt").read_text(encoding="utf-8")
+    assert run_cli(tmp_path, *args, "--out", str(tmp_path / "en"), "--lang", "en", env=zh).exit_code == 0
+    assert "newly at high risk" in (tmp_path / "en" / "digest_m1.txt").read_text()
+    # a value that does not read names the variable, exit 2, nothing written, no traceback
+    bad = run_cli(tmp_path, *args, "--out", str(tmp_path / "fr"), env={"REPRADAR_ALERTS_LANG": "fr"})
+    assert (
+        bad.exit_code == 2
+        and "REPRADAR_ALERTS_LANG: Value error, 'fr': RepRadar writes en or zh-CN" in bad.stderr
+    )
+    assert "Traceback" not in bad.stderr and not (tmp_path / "fr").exists()
+    port = run_cli(tmp_path, *args, "--out", str(tmp_path / "p"), env={"REPRADAR_ALERTS_SMTP_PORT": "x"})
+    assert (
+        port.exit_code == 2
+        and "error: REPRADAR_ALERTS_SMTP_PORT: Input should be a valid integer" in port.stderr
+    )

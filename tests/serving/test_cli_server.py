@@ -384,3 +384,28 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_serve_refuses_report_and_alert_settings_that_do_not_read(tmp_path, monkeypatch):
+    """A REPRADAR_REPORT_ or (with job alerts on) REPRADAR_ALERTS_ value that does not read stops the start
+    (exit 2, naming the variable), rather than failing each report or each batch's alerts later."""
+    from repradar.settings import get_settings
+
+    monkeypatch.setenv("REPRADAR_HOME", str(tmp_path / "home"))
+    # were the values not checked first, the start would stop later, at the database it may not migrate
+    monkeypatch.setenv("REPRADAR_DB_AUTO_MIGRATE", "false")
+    cases = [
+        ({"REPRADAR_REPORT_PSI_BINS": "many"}, "REPRADAR_REPORT_PSI_BINS: Input should be a valid integer"),
+        (
+            {"REPRADAR_JOB_ALERTS": "true", "REPRADAR_ALERTS_LANG": "fr"},
+            "REPRADAR_ALERTS_LANG: Value error, 'fr': RepRadar writes en or zh-CN",
+        ),
+    ]
+    for env, said in cases:
+        get_settings.cache_clear()
+        try:
+            r = CliRunner().invoke(app, ["serve", "--port", str(_free_port())], env=env)
+        finally:
+            get_settings.cache_clear()
+        assert r.exit_code == 2 and said in r.stderr, r.output
+        assert "Traceback" not in r.stderr
