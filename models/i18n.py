@@ -35,7 +35,6 @@ FORMAT_OVERRIDES = {
 }
 
 
-@lru_cache
 def language(value: str) -> str:
     """`value` as one of LANGUAGES ("zh-cn" and "zh_CN" read as zh-CN); ValueError naming them otherwise."""
     wanted = str(value).strip().replace("_", "-").lower()
@@ -45,6 +44,7 @@ def language(value: str) -> str:
     raise ValueError(f"{value!r}: RepRadar writes {' or '.join(LANGUAGES)}")
 
 
+@lru_cache
 def catalog(lang: str = DEFAULT_LANGUAGE) -> dict:
     """The message tree of a language (models/messages/<lang>.yaml)."""
     if lang not in LANGUAGES:

@@ -196,22 +196,23 @@ class JobRunner:
         # job whose thread ended without recording its outcome (the database was down then) goes stale
         self._live: set[str] = set()
         self._live_lock = threading.Lock()
-        # REPRADAR_JOB_REPORTS: reports are made on their own thread, so that the next batch waits for none
-        self._reports: ThreadPoolExecutor | None = None
+        # REPRADAR_JOB_REPORTS: reports are made one at a time, each on a daemon thread of its own: the next
+        # batch waits for none, and a stopping service does not wait for one (a report is written whole or
+        # not at all, so one cut short leaves nothing to serve)
+        self._report_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="repradar-job")
-        if self.settings.job_report_languages:
-            self._reports = ThreadPoolExecutor(1, thread_name_prefix="repradar-report")
         with begin_write(self.sessions) as s:
             self.reap(s, startup=True)
 
     def stop(self) -> None:
         """At shutdown: jobs this process still owns will not finish, so say so now."""
-        for pool in (self._pool, self._reports):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+        self._stopping.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         with begin_write(self.sessions) as s:
             for job in s.scalars(select(Job).where(Job.worker == self.instance, Job.status.in_(UNFINISHED))):
                 self._fail(s, job, "the service stopped before the job finished; start it again", "stopped")
@@ -491,11 +492,10 @@ class JobRunner:
                 )
             if self.settings.job_alerts:  # after the commit: the scores are stored whatever the channels do
                 self._alert(job_id, frame, reps, folder)
-            if self._reports is not None:
-                try:
-                    self._reports.submit(self.prebuild_reports, job_id)
-                except RuntimeError:  # shutting down: the report is made when first asked for
-                    pass
+            if self.settings.job_report_languages:
+                threading.Thread(
+                    target=self.prebuild_reports, args=(job_id,), name="repradar-report", daemon=True
+                ).start()
         except UserError as exc:
             self._finish_failed(job_id, str(exc), "data")
         except Exception as exc:  # a bug or an environment problem: recorded, never 'running' forever
@@ -625,26 +625,33 @@ class JobRunner:
         first request would (serving.reports.job_report), so that HR's request is served from the file.
         Never fails the job: a report that cannot be made is a warning in the log, and the request for
         it says why (409). Returns the languages made."""
+        made = []
+        with self._report_lock:
+            for lang in self.settings.job_report_languages:
+                if self._stopping.is_set():  # made when first asked for, after the next start
+                    break
+                if self._prebuild_one(job_id, lang):
+                    made.append(lang)
+        return made
+
+    def _prebuild_one(self, job_id: str, lang: str) -> bool:
         from serving.reports import job_report
 
-        made = []
-        for lang in self.settings.job_report_languages:
-            try:
-                with self.sessions() as s:
-                    job = s.get(Job, job_id)
-                    path = job_file(self.jobs_dir, job) if job is not None else None
-                    if path is not None:
-                        s.expunge(job)
-                if path is None:  # purged (or the job is gone) before its turn
-                    return made
-                job_report(self.settings, self.sessions, job, path, lang)
-                made.append(lang)
-                log.info("batch job %s: its report in %s is made", job_id, lang)
-            except UserError as exc:
-                log.warning("batch job %s: its report in %s could not be made: %s", job_id, lang, exc)
-            except Exception:
-                log.exception("batch job %s: its report in %s could not be made", job_id, lang)
-        return made
+        try:
+            with self.sessions() as s:
+                job = s.get(Job, job_id)
+                path = job_file(self.jobs_dir, job) if job is not None else None
+            if path is None:  # purged (or the job is gone) before its turn
+                return False
+            job_report(self.settings, self.sessions, job, path, lang)
+        except UserError as exc:
+            log.warning("batch job %s: its report in %s could not be made: %s", job_id, lang, exc)
+            return False
+        except Exception:
+            log.exception("batch job %s: its report in %s could not be made", job_id, lang)
+            return False
+        log.info("batch job %s: its report in %s is made", job_id, lang)
+        return True
 
     def _fitted_meta(self, versions: set[str]) -> dict[str, dict]:
         """{version: what it was fitted on} for registered versions other than the serving one, read from

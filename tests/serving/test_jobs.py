@@ -782,3 +782,29 @@ def test_a_job_without_a_day_scores_the_datas_newest_day(service_factory, data_d
     with svc.app.state.sessions() as s:
         created = s.scalars(select(AuditEvent).where(AuditEvent.action == "job.create")).all()
     assert [e.detail.get("as_of_chosen") for e in created] == ["newest"]
+
+
+def test_a_report_that_cannot_be_made_after_the_job_is_a_warning_and_none_is_made_once_stopping(
+    service_factory, tmp_path, caplog
+):
+    """REPRADAR_JOB_REPORTS never fails a job: a report its data cannot make (the folder is gone) is a
+    warning in the log and no file, and the request for it then says why; a stopping service starts
+    no report (made on the first request after the next start)."""
+    from .conftest import add_finished_job
+
+    svc = service_factory(job_reports="en,zh-CN")
+    runner = svc.app.state.runner
+    job_id = add_finished_job(svc.app, folder=tmp_path / "moved-away")
+    with caplog.at_level("WARNING", logger="repradar.serving.jobs"):
+        assert runner.prebuild_reports(job_id) == []
+    said = [r.getMessage() for r in caplog.records if job_id in r.getMessage()]
+    assert len(said) == 2 and all("could not be made" in m and "moved-away" in m for m in said), said
+    assert not list((runner.jobs_dir / job_id).glob("report-*"))
+    assert svc.client.get(f"/api/v1/jobs/{job_id}", headers=svc.h("hr")).json()["status"] == "succeeded"
+    r = svc.client.get(f"/api/v1/jobs/{job_id}/report", headers=svc.h("hr"))
+    assert r.status_code == 409 and "moved-away" in r.json()["detail"]
+    caplog.clear()
+    runner._stopping.set()
+    with caplog.at_level("WARNING", logger="repradar.serving.jobs"):
+        assert runner.prebuild_reports(job_id) == []
+    assert not [r for r in caplog.records if job_id in r.getMessage()]  # not even tried
