@@ -1,8 +1,9 @@
 """HR's quarterly report for a finished batch job, made by the service (`repradar report`'s code).
 
 Built on first request into the job's folder (`report-<lang>.html`, `.pdf`, `.json`), or right after the
-job in the languages of REPRADAR_JOB_REPORTS (`prebuild`), and served from there; the inputs are the job's scores file, its data folder as known on its as-of day, the service's
-intervention log and the earlier batches' lists (the report's "how earlier scores turned out").
+job in the languages of REPRADAR_JOB_REPORTS (`JobRunner.prebuild_reports`), and served from there; the
+inputs are the job's scores file, its data folder as known on its as-of day, the service's intervention
+log and the earlier batches' lists (the report's "how earlier scores turned out").
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def job_report(
                 p.unlink(missing_ok=True)
             if not scores_path.exists():
                 raise UserError(f"the scores of job {job.id} were purged while its report was made")
+        if not paths["html"].exists():
+            raise UserError(f"the scores of job {job.id} changed twice while its report was made; ask again")
     return {fmt: p for fmt, p in paths.items() if p.exists()}
 
 

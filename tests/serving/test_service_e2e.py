@@ -415,3 +415,16 @@ def test_job_reports_are_made_after_the_job_and_an_erasure_meanwhile_remakes_the
         assert again.status_code == 200, again.text
         assert counted == [len(rows), len(rows) - 1]
         assert again.json()["summary"]["reps"] == len(rows) - 1
+        # erasures during both builds: no report is left, and the request says so (409, not a 5xx)
+        left = [str(r) for r in pd.read_parquet(scores_path)["rep_id"]]
+
+        def erase_each_time(*args, **kwargs):
+            real_build(*args, **kwargs)
+            retention.rewrite_files([scores_path], left.pop())
+
+        monkeypatch.setattr(reports, "_build", erase_each_time)
+        twice = c.get(f"/api/v1/jobs/{job_id}/report", params={"refresh": "true"}, headers=hr)
+        assert (
+            twice.status_code == 409 and "changed twice while its report was made" in twice.json()["detail"]
+        )
+        assert not list(folder.glob("report-en.*"))
