@@ -348,7 +348,7 @@ def _check_the_report(c, app, job_id: str, earlier_jobs: set[str], hr: dict, mgr
 
 
 def test_job_reports_are_made_after_the_job_and_an_erasure_meanwhile_remakes_them(
-    trained, tmp_path, db_url, monkeypatch
+    trained, tmp_path, monkeypatch
 ):
     """REPRADAR_JOB_REPORTS: a batch job that succeeds has its report made in the background in each
     configured language, and HR's first request is served from that file (not made again). A report
@@ -363,6 +363,9 @@ def test_job_reports_are_made_after_the_job_and_an_erasure_meanwhile_remakes_the
     data, home0, as_of = trained
     home = tmp_path / "home"
     shutil.copytree(home0, home)
+    # on SQLite only: the report reads the database as the request does (both kinds: the test above)
+    db_url = f"sqlite:///{tmp_path / 'service.db'}"
+    monkeypatch.setenv("REPRADAR_REPORT_CHROMIUM", str(tmp_path / "no-chromium"))  # no PDF: the test above
     settings = Settings(home=home, database_url=db_url, data_dir=data, job_reports="zh-CN, en")
     app = create_app(settings)
     with TestClient(app) as c:
@@ -374,12 +377,11 @@ def test_job_reports_are_made_after_the_job_and_an_erasure_meanwhile_remakes_the
         job_id = r.json()["id"]
         assert _wait_job(c, hr, job_id)["status"] == "succeeded"
         folder = app.state.runner.jobs_dir / job_id
-        made = [folder / "report-en.html", folder / "report-zh-CN.html"]
+        made = [folder / f"report-{lang}.{ext}" for lang in ("en", "zh-CN") for ext in ("html", "json")]
         deadline = time.time() + 300
         while not all(p.exists() for p in made):
             assert time.time() < deadline, sorted(p.name for p in folder.iterdir())
             time.sleep(0.5)
-        time.sleep(1)  # the PDF and JSON are written after the HTML
         stamps = [p.stat().st_mtime_ns for p in made]
         zh = c.get(f"/api/v1/jobs/{job_id}/report", params={"lang": "zh-CN"}, headers=hr)
         assert zh.status_code == 200 and "公平性审计" in zh.text
