@@ -210,16 +210,19 @@ class Settings(BaseSettings):
     @field_validator("job_reports")
     @classmethod
     def _report_languages(cls, value: str) -> str:
-        """Languages RepRadar writes reports in, each once (a typo would otherwise never make one)."""
-        from models.i18n import LANGUAGES
+        """Languages RepRadar writes reports in (read as --lang reads them), each once (a typo would
+        otherwise never make one)."""
+        from models.i18n import LANGUAGES, language
 
-        items = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
-        unknown = [v for v in items if v not in LANGUAGES]
-        if unknown:
-            raise ValueError(
-                f"unknown language {unknown[0]!r}: give {' or '.join(LANGUAGES)} (comma-separated)"
-            )
-        return ",".join(items)
+        items = []
+        for v in (v for v in value.split(",") if v.strip()):
+            try:
+                items.append(language(v))
+            except ValueError:
+                raise ValueError(
+                    f"unknown language {v.strip()!r}: give {' or '.join(LANGUAGES)} (comma-separated)"
+                ) from None
+        return ",".join(dict.fromkeys(items))
 
     @property
     def job_report_languages(self) -> list[str]:
